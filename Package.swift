@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "kmnist-vae",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vae-train", targets: ["vae-train"]),
+        .executable(name: "vae-render", targets: ["vae-render"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // C libraries from Debian: libopenblas-dev, libgif-dev, zlib1g-dev.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+
+        // Tensors, layers, model, loss, optimizer, data, checkpoints, training.
+        .target(name: "VAECore", dependencies: [
+            "COpenBLAS", "CZlib",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Canvas, font, GIF writing and reading, the three animations.
+        .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),
+
+        .executableTarget(name: "vae-train", dependencies: [
+            "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "vae-render", dependencies: [
+            "VAECore", "VAERender", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
+        .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore"]),
+    ]
+)

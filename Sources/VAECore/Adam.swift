@@ -1,0 +1,55 @@
+import Foundation
+
+/// Adam exactly as `torch.optim.Adam` computes it (no weight decay, no amsgrad):
+/// m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - (lr / (1-β₁ᵗ)) · m / (√v / √(1-β₂ᵗ) + ε).
+///
+/// One loop over the flat parameter buffer updates every tensor of the model.
+public final class Adam: @unchecked Sendable {
+    public struct Hyperparameters: Equatable, Sendable {
+        // Doubles, as in PyTorch, where they are Python floats: 1 - β₂ rounds differently in Float.
+        public var learningRate: Double
+        public var beta1: Double = 0.9
+        public var beta2: Double = 0.999
+        public var epsilon: Double = 1e-8
+
+        public init(learningRate: Double, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+            self.learningRate = learningRate
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.epsilon = epsilon
+        }
+    }
+
+    public let hyperparameters: Hyperparameters
+    /// First and second moments, laid out like the parameters.
+    public let m: FloatBuffer
+    public let v: FloatBuffer
+    /// Updates taken so far (PyTorch's `step`).
+    public var step: Int = 0
+
+    public init(_ hyperparameters: Hyperparameters, count: Int) {
+        self.hyperparameters = hyperparameters
+        m = FloatBuffer(count: count)
+        v = FloatBuffer(count: count)
+    }
+
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer) {
+        precondition(parameters.count == m.count && gradients.count == m.count)
+        step += 1
+        let h = hyperparameters
+        // PyTorch computes the bias corrections in double precision and rounds the results.
+        let stepSize = Float(h.learningRate / (1 - pow(h.beta1, Double(step))))
+        let correction2Root = Float((1 - pow(h.beta2, Double(step))).squareRoot())
+        let beta1 = Float(h.beta1), beta2 = Float(h.beta2), epsilon = Float(h.epsilon)
+        let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
+        let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
+        for i in 0..<parameters.count {
+            let gi = g[i]
+            let mi = beta1 * m[i] + oneMinusBeta1 * gi
+            let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            p[i] -= stepSize * mi / (vi.squareRoot() / correction2Root + epsilon)
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+
+/// Everything a run was started with: the model's shape and the training hyperparameters.
+public struct RunConfig: Equatable, Sendable {
+    public var model: VAEConfig
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Double
+    public var seed: UInt64
+    /// The preset the values came from ("default" or e.g. "pytorch-example"), for the record.
+    public var preset: String
+    public var trainImages: Int
+    public var testImages: Int
+
+    public init(model: VAEConfig, epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64,
+                preset: String, trainImages: Int, testImages: Int) {
+        self.model = model
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.seed = seed
+        self.preset = preset
+        self.trainImages = trainImages
+        self.testImages = testImages
+    }
+}
+
+/// Losses of one epoch, in nats per image.
+public struct EpochMetrics: Equatable, Sendable {
+    public var epoch: Int
+    /// Mean over the epoch's training batches, as the model changed (like PyTorch's example).
+    public var train: LossTerms
+    /// Negative ELBO of the test set after the epoch, one z sample per image.
+    public var test: LossTerms
+    public var seconds: Double
+    public var imagesPerSecond: Double
+
+    public init(epoch: Int, train: LossTerms, test: LossTerms, seconds: Double, imagesPerSecond: Double) {
+        self.epoch = epoch
+        self.train = train
+        self.test = test
+        self.seconds = seconds
+        self.imagesPerSecond = imagesPerSecond
+    }
+
+    /// One line of metrics.jsonl.
+    public var jsonLine: String {
+        func number(_ value: Double) -> String { value.isFinite ? String(value) : "null" }
+        return "{\"epoch\":\(epoch),\"train_loss\":\(number(train.total)),"
+            + "\"train_reconstruction\":\(number(train.reconstruction)),\"train_kl\":\(number(train.kl)),"
+            + "\"test_loss\":\(number(test.total)),\"test_reconstruction\":\(number(test.reconstruction)),"
+            + "\"test_kl\":\(number(test.kl)),\"seconds\":\(number(seconds)),"
+            + "\"images_per_second\":\(number(imagesPerSecond))}"
+    }
+}
+
+public let checkpointFormat = "kmnist-vae-checkpoint/1"
+
+/// `<run>/checkpoints/epoch-NNNN.safetensors`
+public func checkpointPath(runDirectory: String, epoch: Int) -> String {
+    let digits = String(epoch)
+    return runDirectory + "/checkpoints/epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".safetensors"
+}
+
+/// Writes the model's weights, one tensor per named view of the flat buffer, with the run's
+/// configuration and the epoch's losses in `__metadata__`. Timings are left out on purpose:
+/// they vary from run to run, and checkpoints of the same seed must be identical byte for byte.
+public func writeCheckpoint(_ model: VAEModel, run: RunConfig, metrics: EpochMetrics, to path: String) throws {
+    var metadata = run.metadata
+    metadata["epoch"] = String(metrics.epoch)
+    metadata["train_loss"] = String(metrics.train.total)
+    metadata["train_reconstruction"] = String(metrics.train.reconstruction)
+    metadata["train_kl"] = String(metrics.train.kl)
+    metadata["test_loss"] = String(metrics.test.total)
+    metadata["test_reconstruction"] = String(metrics.test.reconstruction)
+    metadata["test_kl"] = String(metrics.test.kl)
+    let raw = UnsafeRawPointer(model.parameters.pointer)
+    let entries = model.layout.tensors.map { tensor in
+        SafetensorsEntry(name: tensor.name, dtype: .F32, shape: tensor.shape,
+                         bytes: UnsafeRawBufferPointer(start: raw + tensor.offset * 4, count: tensor.count * 4))
+    }
+    try writeSafetensors(entries, metadata: metadata, to: path)
+}
+
+/// A model read back from a checkpoint, with what it says about its run.
+public struct Checkpoint: @unchecked Sendable {
+    public let path: String
+    public let run: RunConfig
+    public let epoch: Int
+    public let testLoss: Double
+    public let model: VAEModel
+}
+
+/// Reads and validates a checkpoint: format, configuration, and every tensor's shape.
+public func readCheckpoint(_ path: String) throws -> Checkpoint {
+    let file = try readSafetensors(path)
+    let meta = MetadataReader(metadata: file.metadata, path: path)
+    guard file.metadata["format"] == checkpointFormat else {
+        throw VAEError(.badData, "\(path): not a kmnist-vae checkpoint (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
+    }
+    let run = try RunConfig(meta)
+    let epoch = try meta.integer("epoch", minimum: 1)
+    let testLoss = try meta.double("test_loss")
+    // Check every tensor against the configuration before allocating the model, so metadata
+    // describing a huge network cannot make us allocate more than the file holds.
+    let layout = ParameterLayout(run.model)
+    if let extra = Set(file.tensors.keys).subtracting(layout.tensors.map(\.name)).sorted().first {
+        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for a model with hidden \(run.model.hidden) and latent \(run.model.latentDim)")
+    }
+    for tensor in layout.tensors {
+        _ = try file.tensor(tensor.name, dtype: .F32, shape: tensor.shape)
+    }
+    let model = VAEModel(config: run.model)
+    for tensor in layout.tensors {
+        try file.copyFloats(tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
+    }
+    return Checkpoint(path: path, run: run, epoch: epoch, testLoss: testLoss, model: model)
+}
+
+extension RunConfig {
+    /// The configuration as safetensors metadata strings.
+    public var metadata: [String: String] {
+        [
+            "format": checkpointFormat,
+            "arch": "mlp",
+            "input_shape": "\(VAEConfig.imageSide),\(VAEConfig.imageSide)",
+            "hidden": model.hidden.map(String.init).joined(separator: ","),
+            "latent_dim": String(model.latentDim),
+            "likelihood": model.likelihood.rawValue,
+            "activation": model.activation.rawValue,
+            "epochs": String(epochs),
+            "batch_size": String(batchSize),
+            "learning_rate": String(learningRate),
+            "optimizer": "adam",
+            "seed": String(seed),
+            "preset": preset,
+            "train_images": String(trainImages),
+            "test_images": String(testImages),
+        ]
+    }
+
+    init(_ meta: MetadataReader) throws {
+        let arch = try meta.string("arch")
+        guard arch == "mlp" else { throw meta.invalid("arch", arch) }
+        let hiddenText = try meta.string("hidden")
+        let hidden = hiddenText.isEmpty ? [] : hiddenText.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+        guard hidden.allSatisfy({ $0 != nil && $0! > 0 && $0! <= 65536 }) else { throw meta.invalid("hidden", hiddenText) }
+        let latent = try meta.integer("latent_dim", minimum: 1, maximum: 65536)
+        let likelihoodText = try meta.string("likelihood")
+        guard let likelihood = Likelihood(rawValue: likelihoodText) else { throw meta.invalid("likelihood", likelihoodText) }
+        let activationText = try meta.string("activation")
+        guard let activation = Activation(rawValue: activationText) else { throw meta.invalid("activation", activationText) }
+        let rate = try meta.string("learning_rate")
+        guard let learningRate = Double(rate), learningRate > 0 else { throw meta.invalid("learning_rate", rate) }
+        let seedText = try meta.string("seed")
+        guard let seed = UInt64(seedText) else { throw meta.invalid("seed", seedText) }
+        self.init(model: VAEConfig(hidden: hidden.map { $0! }, latentDim: latent, likelihood: likelihood, activation: activation),
+                  epochs: try meta.integer("epochs", minimum: 1),
+                  batchSize: try meta.integer("batch_size", minimum: 1),
+                  learningRate: learningRate, seed: seed, preset: try meta.string("preset"),
+                  trainImages: try meta.integer("train_images", minimum: 1),
+                  testImages: try meta.integer("test_images", minimum: 0))
+    }
+}
+
+/// Typed access to string metadata, with errors that name the file and key.
+struct MetadataReader {
+    let metadata: [String: String]
+    let path: String
+
+    func string(_ key: String) throws -> String {
+        guard let value = metadata[key] else {
+            throw VAEError(.badData, "\(path): metadata key \(key) is missing")
+        }
+        return value
+    }
+
+    func integer(_ key: String, minimum: Int, maximum: Int = Int.max) throws -> Int {
+        let text = try string(key)
+        guard let value = Int(text), value >= minimum, value <= maximum else { throw invalid(key, text) }
+        return value
+    }
+
+    func double(_ key: String) throws -> Double {
+        let text = try string(key)
+        guard let value = Double(text) else { throw invalid(key, text) }
+        return value
+    }
+
+    func invalid(_ key: String, _ value: String) -> VAEError {
+        VAEError(.badData, "\(path): metadata \(key) has the invalid value \"\(value)\"")
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+
+/// Images (UInt8, row-major 28x28 each) and their class labels. Pixels stay bytes in memory
+/// and are scaled to [0, 1] one batch at a time.
+public struct ImageSet: Sendable {
+    public let pixels: [UInt8]
+    public let labels: [UInt8]
+    public var count: Int { labels.count }
+
+    public init(pixels: [UInt8], labels: [UInt8]) {
+        precondition(pixels.count == labels.count * VAEConfig.inputSize)
+        self.pixels = pixels
+        self.labels = labels
+    }
+
+    /// The pixels of image `index`, in [0, 1].
+    public func image(_ index: Int) -> [Float] {
+        let start = index * VAEConfig.inputSize
+        return pixels[start..<start + VAEConfig.inputSize].map { Float($0) / 255 }
+    }
+
+    /// Loads an IDX image file and its label file and checks that they belong together.
+    public static func load(images imagesPath: String, labels labelsPath: String) throws -> ImageSet {
+        let images = try readIDX(imagesPath, magic: idxImagesMagic)
+        let side = VAEConfig.imageSide
+        guard images.dimensions.count == 3, images.dimensions[1] == side, images.dimensions[2] == side else {
+            let shape = images.dimensions.map(String.init).joined(separator: "x")
+            throw VAEError(.badData, "\(imagesPath): images are \(shape.isEmpty ? "?" : shape), expected Nx\(side)x\(side)")
+        }
+        let labels = try readIDX(labelsPath, magic: idxLabelsMagic)
+        guard labels.dimensions[0] == images.dimensions[0] else {
+            throw VAEError(.badData, "\(labelsPath): \(labels.dimensions[0]) labels but \(imagesPath) holds \(images.dimensions[0]) images")
+        }
+        if let bad = labels.payload.firstIndex(where: { $0 > 9 }) {
+            throw VAEError(.badData, "\(labelsPath): label \(labels.payload[bad]) of image \(bad) is not a class 0-9")
+        }
+        return ImageSet(pixels: images.payload, labels: labels.payload)
+    }
+}
+
+/// The training and test splits of KMNIST.
+public struct KMNIST: Sendable {
+    public let train: ImageSet
+    public let test: ImageSet
+
+    public init(train: ImageSet, test: ImageSet) {
+        self.train = train
+        self.test = test
+    }
+
+    /// The four files of the dataset, with the md5 of the official gzip files.
+    public static let files: [(name: String, md5: String)] = [
+        ("train-images-idx3-ubyte", "bdb82020997e1d708af4cf47b453dcf7"),
+        ("train-labels-idx1-ubyte", "e144d726b3acfaa3e44228e80efcd344"),
+        ("t10k-images-idx3-ubyte", "5c965bf0a639b31b8f53240b1b52f4d7"),
+        ("t10k-labels-idx1-ubyte", "7320c461ea6c1c855c0b718fb2a4b134"),
+    ]
+
+    public static let officialURL = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"
+
+    /// The data folder: the `--data` flag, else `$KMNIST_DIR`, else `./data/kmnist`.
+    public static func folder(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let flag, !flag.isEmpty { return flag }
+        if let env = environment["KMNIST_DIR"], !env.isEmpty { return env }
+        return "data/kmnist"
+    }
+
+    /// The path of each file in `folder`, `.gz` preferred over raw; nil when neither exists.
+    public static func locate(in folder: String) -> [String?] {
+        files.map { file in
+            [folder + "/" + file.name + ".gz", folder + "/" + file.name]
+                .first { FileManager.default.fileExists(atPath: $0) }
+        }
+    }
+
+    /// Loads the dataset from `folder`.
+    public static func load(from folder: String) throws -> KMNIST {
+        let paths = locate(in: folder)
+        let missing = zip(files, paths).filter { $0.1 == nil }.map { $0.0.name + ".gz" }
+        if !missing.isEmpty {
+            throw VAEError(.missingInput, missingFilesMessage(missing, folder: folder))
+        }
+        let train = try ImageSet.load(images: paths[0]!, labels: paths[1]!)
+        let test = try ImageSet.load(images: paths[2]!, labels: paths[3]!)
+        return KMNIST(train: train, test: test)
+    }
+
+    static func missingFilesMessage(_ missing: [String], folder: String) -> String {
+        "KMNIST files missing in \(folder): \(missing.joined(separator: ", ")); download them from "
+            + "\(officialURL) into \(folder) (or point --data or KMNIST_DIR at a folder that has them)"
+    }
+}

@@ -1,0 +1,215 @@
+import CZlib
+import Foundation
+
+/// The bytes of an IDX file after its header has been checked against the payload.
+public struct IDXFile: Sendable {
+    public let dimensions: [Int]
+    public let payload: [UInt8]
+}
+
+/// Largest payload we accept: Kuzushiji-49, the biggest sibling dataset, is ~210 MB.
+public let maximumIDXPayload = 1 << 30
+
+/// Reads an IDX file, raw or gzip-compressed (recognised by its magic bytes), and checks that
+/// its magic number is `magic` and that the payload is exactly as long as the header says.
+///
+/// The header is read first and its size checked against what the file can possibly hold
+/// before anything is allocated, so a lying header cannot make us allocate gigabytes.
+public func readIDX(_ path: String, magic: UInt32) throws -> IDXFile {
+    let bytes = try readFile(path)
+    func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
+
+    let isGzip = bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
+    if path.hasSuffix(".gz") && !isGzip {
+        throw bad("not a gzip file (it does not start with the gzip magic bytes 1f 8b)")
+    }
+    var source: ByteSource = isGzip ? try GzipSource(bytes, path: path) : RawSource(bytes)
+
+    var word = [UInt8](repeating: 0, count: 4)
+    func readWord(_ what: String) throws -> UInt32 {
+        guard try source.read(into: &word, count: 4) == 4 else {
+            throw bad(source.isTruncated ? "truncated gzip data inside the IDX header" : "file ends inside the IDX header (\(what))")
+        }
+        return word.withUnsafeBytes { UInt32(bigEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+
+    let foundMagic = try readWord("magic number")
+    guard foundMagic == magic else {
+        throw bad("wrong magic number 0x\(hex(foundMagic)), expected 0x\(hex(magic))"
+                  + " (\(magic == idxImagesMagic ? "IDX images of unsigned bytes" : "IDX labels of unsigned bytes"))")
+    }
+    var dimensions: [Int] = []
+    for d in 0..<Int(magic & 0xff) {
+        dimensions.append(Int(try readWord("dimension \(d + 1)")))
+    }
+
+    var payloadSize = 1
+    for d in dimensions {
+        let (product, overflow) = payloadSize.multipliedReportingOverflow(by: d)
+        guard !overflow, product <= maximumIDXPayload else {
+            throw bad("header dimensions \(dimensions) describe more than \(maximumIDXPayload) bytes")
+        }
+        payloadSize = product
+    }
+    guard payloadSize <= source.maximumRemaining else {
+        throw bad("header dimensions \(dimensions) need \(payloadSize) bytes of data but the file can hold at most \(source.maximumRemaining)"
+                  + (isGzip ? " after decompression" : ""))
+    }
+
+    var payload = [UInt8](repeating: 0, count: payloadSize)
+    let got = try source.read(into: &payload, count: payloadSize)
+    if got < payloadSize {
+        throw bad(source.isTruncated
+                  ? "truncated gzip data: it ends after \(got) of the \(payloadSize) data bytes the header announces"
+                  : "data is shorter than the header says: \(got) of \(payloadSize) bytes")
+    }
+    var extra = [UInt8](repeating: 0, count: 1)
+    if try source.read(into: &extra, count: 1) > 0 {
+        throw bad("data is longer than the header says (more than \(payloadSize) bytes after the header)")
+    }
+    try source.finish()
+    return IDXFile(dimensions: dimensions, payload: payload)
+}
+
+public let idxImagesMagic: UInt32 = 0x0000_0803
+public let idxLabelsMagic: UInt32 = 0x0000_0801
+
+private func hex(_ value: UInt32) -> String {
+    let digits = String(value, radix: 16)
+    return String(repeating: "0", count: 8 - digits.count) + digits
+}
+
+/// Where IDX bytes come from: the file itself, or a gzip stream inflated on demand.
+private protocol ByteSource {
+    /// Fills up to `count` bytes; fewer only at the end of the data.
+    mutating func read(into buffer: inout [UInt8], count: Int) throws -> Int
+    /// An upper bound on the bytes still to come, to refuse lying headers before allocating.
+    var maximumRemaining: Int { get }
+    /// True when the data ended because the compressed stream was cut short.
+    var isTruncated: Bool { get }
+    /// Checks that nothing is left over after the payload.
+    func finish() throws
+}
+
+private struct RawSource: ByteSource {
+    let bytes: [UInt8]
+    var position = 0
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func read(into buffer: inout [UInt8], count: Int) throws -> Int {
+        let n = min(count, bytes.count - position)
+        buffer.withUnsafeMutableBytes { target in
+            bytes.withUnsafeBytes { source in
+                target.baseAddress!.copyMemory(from: source.baseAddress! + position, byteCount: n)
+            }
+        }
+        position += n
+        return n
+    }
+
+    var maximumRemaining: Int { bytes.count - position }
+    var isTruncated: Bool { false }
+    func finish() throws {}
+}
+
+/// Inflates a gzip member with zlib, a piece at a time, so that the payload size can be checked
+/// against the header before the payload is decompressed.
+private final class GzipSource: ByteSource {
+    private let input: UnsafeMutableBufferPointer<UInt8>
+    private var stream = z_stream()
+    private var ended = false
+    private let path: String
+
+    init(_ bytes: [UInt8], path: String) throws {
+        self.path = path
+        input = .allocate(capacity: bytes.count)
+        _ = input.initialize(from: bytes)
+        stream.next_in = input.baseAddress
+        stream.avail_in = UInt32(bytes.count)
+        // 16 + MAX_WBITS: expect a gzip wrapper and check its CRC and length.
+        let status = inflateInit2_(&stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        guard status == Z_OK else {
+            input.deallocate()
+            throw VAEError(.failed, "\(path): zlib could not start (error \(status))")
+        }
+    }
+
+    deinit {
+        inflateEnd(&stream)
+        input.deallocate()
+    }
+
+    func read(into buffer: inout [UInt8], count: Int) throws -> Int {
+        if ended || count == 0 { return 0 }
+        return try buffer.withUnsafeMutableBytes { target -> Int in
+            stream.next_out = target.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            stream.avail_out = UInt32(count)
+            inflating: while stream.avail_out > 0 {
+                switch inflate(&stream, Z_NO_FLUSH) {
+                case Z_OK:
+                    continue
+                case Z_STREAM_END:
+                    ended = true
+                    break inflating
+                case Z_BUF_ERROR:
+                    // No progress is possible: the input ran out before the stream ended.
+                    break inflating
+                case let status:
+                    let reason = stream.msg.map { String(cString: $0) } ?? "zlib error \(status)"
+                    throw VAEError(.badData, "\(path): corrupt gzip data (\(reason))")
+                }
+            }
+            return count - Int(stream.avail_out)
+        }
+    }
+
+    /// Deflate expands at most 1032:1, so a header may not promise more than that.
+    var maximumRemaining: Int { Int(stream.avail_in) * 1032 + 1024 }
+
+    var isTruncated: Bool { !ended && stream.avail_in == 0 }
+
+    func finish() throws {
+        if !ended {
+            throw VAEError(.badData, "\(path): truncated gzip data (the compressed stream has no end)")
+        }
+        if stream.avail_in > 0 {
+            throw VAEError(.badData, "\(path): \(stream.avail_in) bytes of trailing data after the gzip stream")
+        }
+    }
+}
+
+/// Encodes an IDX file: big-endian magic and dimensions, then the payload.
+public func encodeIDX(magic: UInt32, dimensions: [Int], payload: [UInt8]) -> [UInt8] {
+    var bytes: [UInt8] = []
+    bytes.reserveCapacity(4 * (1 + dimensions.count) + payload.count)
+    for word in [magic] + dimensions.map(UInt32.init) {
+        bytes += [UInt8(word >> 24), UInt8(word >> 16 & 0xff), UInt8(word >> 8 & 0xff), UInt8(word & 0xff)]
+    }
+    return bytes + payload
+}
+
+/// Gzip-compresses `bytes` in one go (zlib deflate with a gzip wrapper, best compression).
+/// The header carries no name or time stamp, so equal input gives equal output.
+public func gzipCompress(_ bytes: [UInt8]) -> [UInt8] {
+    var stream = z_stream()
+    // 16 + MAX_WBITS asks zlib for a gzip wrapper; memLevel 8 is zlib's default.
+    let status = deflateInit2_(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
+                               zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+    precondition(status == Z_OK, "zlib deflateInit2 failed: \(status)")
+    defer { deflateEnd(&stream) }
+    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 32)
+    var input = bytes
+    let produced = input.withUnsafeMutableBufferPointer { source in
+        output.withUnsafeMutableBufferPointer { target -> Int in
+            stream.next_in = source.baseAddress
+            stream.avail_in = UInt32(source.count)
+            stream.next_out = target.baseAddress
+            stream.avail_out = UInt32(target.count)
+            let result = deflate(&stream, Z_FINISH)
+            precondition(result == Z_STREAM_END, "zlib deflate did not finish: \(result)")
+            return target.count - Int(stream.avail_out)
+        }
+    }
+    return Array(output[..<produced])
+}

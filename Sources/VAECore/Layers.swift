@@ -1,0 +1,126 @@
+import COpenBLAS
+import Foundation
+
+// Every layer is a forward function and a backward function over plain row-major buffers
+// with explicit shapes, in the manner of llm.c. Weights use PyTorch's [outputs, inputs] layout,
+// so checkpoints line up with `nn.Linear` state dicts. Backward functions overwrite their
+// gradient outputs (beta = 0): every parameter is used once per step, so nothing needs zeroing.
+
+public typealias Floats = UnsafeMutablePointer<Float>
+public typealias ConstFloats = UnsafePointer<Float>
+
+public enum Activation: String, Sendable, CaseIterable {
+    case none
+    case relu
+}
+
+/// out[rows, outputs] = activation(inp[rows, inputs] · weight[outputs, inputs]ᵀ + bias).
+/// The bias and the activation are applied in one pass after the sgemm.
+public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats, bias: ConstFloats,
+                          rows: Int, inputs: Int, outputs: Int, activation: Activation) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                1, inp, Int32(inputs), weight, Int32(inputs), 0, out, Int32(outputs))
+    for r in 0..<rows {
+        let row = out + r * outputs
+        switch activation {
+        case .none:
+            for o in 0..<outputs { row[o] += bias[o] }
+        case .relu:
+            for o in 0..<outputs { row[o] = max(row[o] + bias[o], 0) }
+        }
+    }
+}
+
+/// Given dout = ∂L/∂out, writes ∂L/∂weight, ∂L/∂bias and (unless `dinp` is nil, as for the
+/// first layer) ∂L/∂inp. `dout` must already include the activation's derivative.
+public func linearBackward(dinp: Floats?, dweight: Floats, dbias: Floats, dout: ConstFloats,
+                           inp: ConstFloats, weight: ConstFloats,
+                           rows: Int, inputs: Int, outputs: Int) {
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(rows),
+                1, dout, Int32(outputs), inp, Int32(inputs), 0, dweight, Int32(inputs))
+    dbias.update(repeating: 0, count: outputs)
+    for r in 0..<rows {
+        let row = dout + r * outputs
+        for o in 0..<outputs { dbias[o] += row[o] }
+    }
+    if let dinp {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inputs), Int32(outputs),
+                    1, dout, Int32(outputs), weight, Int32(inputs), 0, dinp, Int32(inputs))
+    }
+}
+
+/// In place: dout ← dout · 1[out > 0], where `out` is the ReLU's output.
+public func reluBackward(_ dout: Floats, out: ConstFloats, count: Int) {
+    for i in 0..<count where out[i] <= 0 { dout[i] = 0 }
+}
+
+// The encoder's head writes one [rows, 2·latent] buffer: mu in the first `latent` columns and
+// log σ² in the rest, so one sgemm computes both.
+
+/// z = mu + eps · exp(logvar / 2), the reparameterisation that lets gradients reach the encoder.
+public func reparameterizeForward(z: Floats, head: ConstFloats, eps: ConstFloats, rows: Int, latent: Int) {
+    for r in 0..<rows {
+        let mu = head + r * 2 * latent, logvar = mu + latent
+        let e = eps + r * latent, zr = z + r * latent
+        for j in 0..<latent { zr[j] = mu[j] + e[j] * expf(0.5 * logvar[j]) }
+    }
+}
+
+/// KL(N(mu, σ²) ‖ N(0, I)) = -½ Σ (1 + log σ² - mu² - σ²), summed over rows and latent dimensions.
+public func klDivergence(head: ConstFloats, rows: Int, latent: Int) -> Double {
+    var total = 0.0
+    for r in 0..<rows {
+        let mu = head + r * 2 * latent, logvar = mu + latent
+        for j in 0..<latent { total -= 0.5 * Double(1 + logvar[j] - mu[j] * mu[j] - expf(logvar[j])) }
+    }
+    return total
+}
+
+/// Backward of the reparameterisation and of `klWeight` · KL together, into the head gradient:
+/// ∂/∂mu = dz + w·mu, ∂/∂logvar = ½·dz·eps·σ + ½·w·(σ² - 1).
+public func reparameterizeKLBackward(dhead: Floats, dz: ConstFloats, head: ConstFloats, eps: ConstFloats,
+                                     rows: Int, latent: Int, klWeight: Float) {
+    for r in 0..<rows {
+        let mu = head + r * 2 * latent, logvar = mu + latent
+        let dmu = dhead + r * 2 * latent, dlogvar = dmu + latent
+        let dzr = dz + r * latent, e = eps + r * latent
+        for j in 0..<latent {
+            let sigma = expf(0.5 * logvar[j])
+            dmu[j] = dzr[j] + klWeight * mu[j]
+            dlogvar[j] = 0.5 * (dzr[j] * e[j] * sigma + klWeight * (sigma * sigma - 1))
+        }
+    }
+}
+
+/// Bernoulli negative log-likelihood of `targets` in [0, 1] under logits `a`, summed:
+/// max(a, 0) - a·x + log(1 + e^{-|a|}), which never overflows. When `dlogits` is given it
+/// receives σ(a) - x in the same pass (σ built from the same e^{-|a|}).
+public func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Floats?,
+                         rows: Int, columns: Int) -> Double {
+    // Terms are summed in Double: the total is a difference of large numbers in gradient checks
+    // and across a 10,000-image evaluation, and Float sums would blur it.
+    var total = 0.0
+    let count = rows * columns
+    if let dlogits {
+        for i in 0..<count {
+            let a = logits[i], x = targets[i]
+            let e = expf(-abs(a))
+            total += Double(max(a, 0) - a * x + log1pf(e))
+            dlogits[i] = (a >= 0 ? 1 / (1 + e) : e / (1 + e)) - x
+        }
+    } else {
+        for i in 0..<count {
+            let a = logits[i]
+            total += Double(max(a, 0) - a * targets[i] + log1pf(expf(-abs(a))))
+        }
+    }
+    return total
+}
+
+/// σ(a), elementwise, for showing the Bernoulli decoder's mean.
+public func sigmoid(_ out: Floats, _ logits: ConstFloats, count: Int) {
+    for i in 0..<count {
+        let e = expf(-abs(logits[i]))
+        out[i] = logits[i] >= 0 ? 1 / (1 + e) : e / (1 + e)
+    }
+}

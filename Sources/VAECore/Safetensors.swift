@@ -1,0 +1,221 @@
+import Foundation
+
+// The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian
+// header length N, N bytes of JSON mapping each tensor name to its dtype, shape and
+// [begin, end) byte offsets into the data that follows, plus an optional "__metadata__" map of
+// strings; then the raw little-endian tensor data, covered exactly by the offsets.
+
+public enum SafetensorsDType: String, Sendable {
+    case F32, U64, I64
+
+    public var size: Int { self == .F32 ? 4 : 8 }
+}
+
+/// A tensor to write: its bytes are borrowed, not copied.
+public struct SafetensorsEntry {
+    public let name: String
+    public let dtype: SafetensorsDType
+    public let shape: [Int]
+    public let bytes: UnsafeRawBufferPointer
+
+    public init(name: String, dtype: SafetensorsDType, shape: [Int], bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count == shape.reduce(1, *) * dtype.size, "\(name): shape does not match its bytes")
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+}
+
+/// Writes the entries, in order, atomically to `path`. Identical inputs give identical bytes:
+/// JSON keys are sorted and numbers are integers, so checkpoints can be compared byte for byte.
+public func writeSafetensors(_ entries: [SafetensorsEntry], metadata: [String: String], to path: String) throws {
+    var offset = 0
+    var fields: [(String, String)] = []
+    for entry in entries {
+        let end = offset + entry.bytes.count
+        let shape = entry.shape.map(String.init).joined(separator: ",")
+        fields.append((entry.name, "{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"))
+        offset = end
+    }
+    if !metadata.isEmpty {
+        let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+        fields.append(("__metadata__", "{" + pairs.joined(separator: ",") + "}"))
+    }
+    fields.sort { $0.0 < $1.0 }
+    var header = Array(("{" + fields.map { "\(jsonString($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
+    // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
+    while header.count % 8 != 0 { header.append(0x20) }
+    var length = UInt64(header.count).littleEndian
+    try withUnsafeBytes(of: &length) { lengthBytes in
+        try header.withUnsafeBytes { headerBytes in
+            try writeFileAtomically(to: path, pieces: [lengthBytes, headerBytes] + entries.map(\.bytes))
+        }
+    }
+}
+
+private func jsonString(_ text: String) -> String {
+    var out = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case let s where s.value < 0x20:
+            let hex = String(s.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
+
+/// A parsed safetensors file: the header has been validated against the data.
+public struct SafetensorsFile: Sendable {
+    public struct Tensor: Sendable, Equatable {
+        public let dtype: SafetensorsDType
+        public let shape: [Int]
+        /// Byte range within `bytes`.
+        public let range: Range<Int>
+    }
+
+    public let path: String
+    public let metadata: [String: String]
+    public let tensors: [String: Tensor]
+    public let bytes: [UInt8]
+
+    /// The tensor's values, after checking it is F32 with the expected shape.
+    public func floats(_ name: String, shape: [Int]) throws -> [Float] {
+        let tensor = try self.tensor(name, dtype: .F32, shape: shape)
+        var values = [Float](repeating: 0, count: tensor.range.count / 4)
+        copy(tensor, into: &values)
+        return values
+    }
+
+    /// Copies an F32 tensor of the expected shape into `target`.
+    public func copyFloats(_ name: String, shape: [Int], into target: UnsafeMutablePointer<Float>) throws {
+        let tensor = try self.tensor(name, dtype: .F32, shape: shape)
+        bytes.withUnsafeBytes { source in
+            UnsafeMutableRawPointer(target).copyMemory(from: source.baseAddress! + tensor.range.lowerBound,
+                                                       byteCount: tensor.range.count)
+        }
+    }
+
+    public func uint64s(_ name: String, shape: [Int]) throws -> [UInt64] {
+        let tensor = try self.tensor(name, dtype: .U64, shape: shape)
+        var values = [UInt64](repeating: 0, count: tensor.range.count / 8)
+        copy(tensor, into: &values)
+        return values.map { UInt64(littleEndian: $0) }
+    }
+
+    public func tensor(_ name: String, dtype: SafetensorsDType, shape: [Int]) throws -> Tensor {
+        guard let tensor = tensors[name] else {
+            throw VAEError(.badData, "\(path): tensor \(name) is missing")
+        }
+        guard tensor.dtype == dtype, tensor.shape == shape else {
+            throw VAEError(.badData, "\(path): tensor \(name) is \(tensor.dtype.rawValue) \(tensor.shape), expected \(dtype.rawValue) \(shape)")
+        }
+        return tensor
+    }
+
+    private func copy<T>(_ tensor: Tensor, into values: inout [T]) {
+        values.withUnsafeMutableBytes { target in
+            bytes.withUnsafeBytes { source in
+                target.baseAddress!.copyMemory(from: source.baseAddress! + tensor.range.lowerBound, byteCount: tensor.range.count)
+            }
+        }
+    }
+}
+
+/// The header limit of the reference implementation; anything larger is hostile.
+public let maximumSafetensorsHeader = 100_000_000
+
+public func readSafetensors(_ path: String) throws -> SafetensorsFile {
+    try parseSafetensors(try readFile(path), path: path)
+}
+
+/// Parses and validates a safetensors file held in memory. Every inconsistency — header
+/// length, JSON, dtype, shape, offsets out of range, overlapping or leaving gaps — is a
+/// `VAEError` naming `path`, never a crash.
+public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> SafetensorsFile {
+    func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
+    guard bytes.count >= 8 else {
+        throw bad("too short for a safetensors file (\(bytes.count) bytes)")
+    }
+    let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+    guard headerLength >= 2, headerLength <= UInt64(min(maximumSafetensorsHeader, bytes.count - 8)) else {
+        throw bad("header length \(headerLength) does not fit in a file of \(bytes.count) bytes")
+    }
+    let dataStart = 8 + Int(headerLength)
+    let json: Any
+    do {
+        json = try JSONSerialization.jsonObject(with: Data(bytes[8..<dataStart]))
+    } catch {
+        throw bad("header is not valid JSON")
+    }
+    guard let header = json as? [String: Any] else {
+        throw bad("header is not a JSON object")
+    }
+
+    var metadata: [String: String] = [:]
+    var tensors: [String: SafetensorsFile.Tensor] = [:]
+    let dataLength = bytes.count - dataStart
+    for (name, value) in header {
+        if name == "__metadata__" {
+            guard let map = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
+            for (key, entry) in map {
+                guard let text = entry as? String else { throw bad("__metadata__ value of \(key) is not a string") }
+                metadata[key] = text
+            }
+            continue
+        }
+        guard let fields = value as? [String: Any],
+              let dtypeName = fields["dtype"] as? String,
+              let shapeValues = fields["shape"] as? [Any],
+              let offsetValues = fields["data_offsets"] as? [Any], offsetValues.count == 2
+        else { throw bad("tensor \(name) lacks a dtype, shape or data_offsets pair") }
+        guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
+            throw bad("tensor \(name) has unsupported dtype \(dtypeName)")
+        }
+        let shape = try shapeValues.map { try integer($0, "a shape entry of \(name)", bad) }
+        let begin = try integer(offsetValues[0], "the begin offset of \(name)", bad)
+        let end = try integer(offsetValues[1], "the end offset of \(name)", bad)
+        guard begin <= end, end <= dataLength else {
+            throw bad("tensor \(name) has offsets [\(begin), \(end)) outside the \(dataLength) data bytes")
+        }
+        var size = dtype.size
+        for d in shape {
+            let (product, overflow) = size.multipliedReportingOverflow(by: d)
+            guard !overflow, product <= dataLength else { throw bad("tensor \(name) has shape \(shape), larger than the file") }
+            size = product
+        }
+        guard size == end - begin else {
+            throw bad("tensor \(name) of shape \(shape) needs \(size) bytes but its offsets span \(end - begin)")
+        }
+        tensors[name] = .init(dtype: dtype, shape: shape, range: dataStart + begin..<dataStart + end)
+    }
+
+    // The tensors must tile the data exactly: no overlaps, no gaps, nothing after the last one.
+    var position = dataStart
+    for (name, tensor) in tensors.sorted(by: { ($0.value.range.lowerBound, $0.key) < ($1.value.range.lowerBound, $1.key) }) {
+        guard tensor.range.lowerBound == position else {
+            throw bad(tensor.range.lowerBound < position ? "tensor \(name) overlaps another tensor"
+                      : "a gap of \(tensor.range.lowerBound - position) bytes precedes tensor \(name)")
+        }
+        position = tensor.range.upperBound
+    }
+    guard position == bytes.count else {
+        throw bad("\(bytes.count - position) bytes after the last tensor are not described by the header")
+    }
+    return SafetensorsFile(path: path, metadata: metadata, tensors: tensors, bytes: bytes)
+}
+
+private func integer(_ value: Any, _ what: String, _ bad: (String) -> VAEError) throws -> Int {
+    // JSONSerialization yields NSNumber; fractions, negatives and values past 2^53 are refused.
+    guard let number = value as? NSNumber, let exact = Int(exactly: number.doubleValue),
+          exact >= 0, exact < (1 << 53)
+    else { throw bad("\(what) is not a non-negative integer") }
+    return exact
+}

@@ -1,0 +1,124 @@
+import Foundation
+
+/// Where an epoch is, for progress bars.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int
+    public var batch: Int
+    public var batches: Int
+    public var imagesSeen: Int
+    /// Mean negative ELBO per image over the epoch's batches so far.
+    public var runningLoss: Double
+    public var seconds: Double
+}
+
+/// Owns the model, the optimizer, the random stream and the preallocated buffers of a run,
+/// and trains and evaluates epoch by epoch.
+public final class Trainer: @unchecked Sendable {
+    public let run: RunConfig
+    public let data: KMNIST
+    public let model: VAEModel
+    public let optimizer: Adam
+    /// Drives initialisation, shuffling and the reparameterisation noise, in that order.
+    public private(set) var random: Random
+    public private(set) var completedEpochs = 0
+
+    /// Test images per forward pass during evaluation.
+    public static let evaluationBatch = 500
+
+    private let workspace: Workspace
+    private let order: UnsafeMutablePointer<Int32>
+
+    public init(run: RunConfig, data: KMNIST) {
+        precondition(run.trainImages == data.train.count && run.testImages == data.test.count)
+        self.run = run
+        self.data = data
+        model = VAEModel(config: run.model)
+        optimizer = Adam(.init(learningRate: run.learningRate), count: model.layout.count)
+        random = Random(seed: run.seed)
+        model.initialize(random: &random)
+        workspace = Workspace(layout: model.layout, capacity: max(run.batchSize, Trainer.evaluationBatch))
+        order = .allocate(capacity: max(data.train.count, 1))
+    }
+
+    deinit {
+        order.deallocate()
+    }
+
+    /// One pass over the shuffled training set. Returns the mean loss terms per image.
+    /// `shouldStop` is polled between batches; when it returns true the epoch is abandoned
+    /// with `VAEError.Kind.interrupted` and nothing of it is kept by the caller.
+    public func trainEpoch(shouldStop: () -> Bool = { false },
+                           progress: (TrainingProgress) -> Void = { _ in }) throws -> LossTerms {
+        let epoch = completedEpochs + 1
+        let count = data.train.count, batchSize = run.batchSize, latent = run.model.latentDim
+        let batches = (count + batchSize - 1) / batchSize
+        let start = DispatchTime.now().uptimeNanoseconds
+        random.shuffle(order, count: count)
+        var total = LossTerms()
+        try data.train.pixels.withUnsafeBufferPointer { pixels in
+            for batch in 0..<batches {
+                if shouldStop() {
+                    throw VAEError(.interrupted, "interrupted during epoch \(epoch)")
+                }
+                let first = batch * batchSize
+                let rows = min(batchSize, count - first)
+                workspace.loadImages(pixels.baseAddress!, indices: order + first, rows: rows)
+                random.fillNormal(workspace.eps, count: rows * latent)
+                let loss = model.forward(workspace, rows: rows, computeGradients: true)
+                guard loss.total.isFinite else {
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): the loss is \(loss.total); "
+                                   + "no checkpoint was written from this state (try a lower --lr)")
+                }
+                model.backward(workspace, rows: rows)
+                optimizer.update(parameters: model.parameters, gradients: model.gradients)
+                total += loss
+                let seen = first + rows
+                progress(TrainingProgress(epoch: epoch, batch: batch + 1, batches: batches, imagesSeen: seen,
+                                          runningLoss: total.total / Double(seen),
+                                          seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            }
+        }
+        guard model.parameters.allFinite else {
+            throw VAEError(.failed, "training diverged in epoch \(epoch): a parameter is not finite; no checkpoint was written from this state")
+        }
+        completedEpochs = epoch
+        return LossTerms(reconstruction: total.reconstruction / Double(count), kl: total.kl / Double(count))
+    }
+
+    /// Negative ELBO per image of `set` with one z sample each. The noise comes from its own
+    /// stream, derived from the seed and `epoch`, so evaluating never shifts training.
+    public func evaluate(_ set: ImageSet, epoch: Int) -> LossTerms {
+        evaluateNegativeELBO(model: model, workspace: workspace, set: set,
+                             random: Random(seed: run.seed, stream: UInt64(epoch)))
+    }
+
+    /// Makes the trainer continue after `epoch` from saved parameters, moments and random state.
+    func restore(epoch: Int, parameters: [Float], m: [Float], v: [Float], step: Int, random: Random) {
+        precondition(parameters.count == model.layout.count && m.count == parameters.count && v.count == parameters.count)
+        parameters.withUnsafeBufferPointer { model.parameters.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        m.withUnsafeBufferPointer { optimizer.m.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        v.withUnsafeBufferPointer { optimizer.v.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        optimizer.step = step
+        self.random = random
+        completedEpochs = epoch
+    }
+}
+
+/// Negative ELBO per image of a whole image set, in batches through `workspace`.
+public func evaluateNegativeELBO(model: VAEModel, workspace: Workspace, set: ImageSet, random: Random) -> LossTerms {
+    var random = random
+    var total = LossTerms()
+    let latent = model.config.latentDim
+    set.pixels.withUnsafeBufferPointer { pixels in
+        var first = 0
+        while first < set.count {
+            let rows = min(workspace.capacity, set.count - first)
+            workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
+            random.fillNormal(workspace.eps, count: rows * latent)
+            total += model.forward(workspace, rows: rows, computeGradients: false)
+            first += rows
+        }
+    }
+    let n = Double(max(set.count, 1))
+    return LossTerms(reconstruction: total.reconstruction / n, kl: total.kl / n)
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// How a run treats a folder that already holds checkpoints.
+public enum StartMode: Sendable {
+    /// Refuse if there are checkpoints: nobody's run is overwritten silently.
+    case fresh
+    /// Delete the previous run's files first.
+    case overwrite
+    /// Continue after the last epoch recorded in state.safetensors.
+    case resume
+}
+
+/// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
+/// the resume state, in that order, each atomically. A crash at any point leaves a state file
+/// that matches a complete checkpoint; the epoch after it is simply trained again.
+public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode: StartMode,
+                  shouldStop: () -> Bool = { false },
+                  progress: (TrainingProgress) -> Void = { _ in },
+                  epochFinished: (EpochMetrics) -> Void = { _ in }) throws {
+    let trainer = Trainer(run: run, data: data)
+    var metricsLines: [String] = []
+    switch mode {
+    case .fresh:
+        if let last = directory.checkpointEpochs().last {
+            throw VAEError(.usage, "\(directory.path) already holds checkpoints (up to epoch \(last)); "
+                           + "pass --resume to continue that run or --overwrite to replace it")
+        }
+        try directory.prepare()
+    case .overwrite:
+        try directory.prepare()
+        try directory.removeRunFiles()
+    case .resume:
+        guard FileManager.default.fileExists(atPath: directory.statePath) else {
+            throw VAEError(.missingInput, "cannot resume: \(directory.statePath) does not exist")
+        }
+        try directory.prepare()
+        try trainer.restore(readTrainingState(directory.statePath))
+        metricsLines = directory.metricsLines(through: trainer.completedEpochs)
+    }
+
+    while trainer.completedEpochs < run.epochs {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let epoch = trainer.completedEpochs
+        let metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(data.test, epoch: epoch),
+                                   seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
+        try writeCheckpoint(trainer.model, run: run, metrics: metrics, to: directory.checkpoint(epoch: epoch))
+        metricsLines.append(metrics.jsonLine)
+        try directory.writeMetrics(metricsLines)
+        try trainer.writeState(to: directory.statePath)
+        epochFinished(metrics)
+    }
+}

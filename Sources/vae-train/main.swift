@@ -1,0 +1,194 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import Synchronization
+import VAECore
+
+/// Set by SIGINT; the trainer polls it between batches.
+let interruptRequested = Atomic<Bool>(false)
+
+struct VAETrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-train",
+        abstract: "Train a variational autoencoder on Kuzushiji-MNIST, saving a checkpoint every epoch.",
+        discussion: """
+            Reads the four KMNIST IDX files (.gz or raw) from --data, else $KMNIST_DIR, else ./data/kmnist, \
+            downloading and md5-checking any that are missing unless --no-download is given.
+
+            Every epoch writes <run-dir>/checkpoints/epoch-NNNN.safetensors (weights, configuration, \
+            losses), appends a line to <run-dir>/metrics.jsonl and updates <run-dir>/state.safetensors, \
+            which --resume continues from. Losses are negative ELBO in nats per image.
+
+            Exit codes: 0 done, 64 bad flags or a run folder in the way, 65 bad data, 66 missing data, \
+            70 training diverged, 73 cannot write, 130 interrupted (Ctrl-C; resume with --resume).
+
+            Then render the animations with: vae-render --all --run-dir <run-dir>
+            """)
+
+    @Option(help: ArgumentHelp("Starting values for the model and optimizer; explicit flags override them.",
+                               valueName: "name"))
+    var preset: Preset = .standard
+
+    @Option(help: ArgumentHelp("Folder with the KMNIST files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
+    var data: String?
+
+    @Flag(help: "Never download: fail with a message naming the missing files instead.")
+    var noDownload = false
+
+    @Option(help: ArgumentHelp("Where to download missing KMNIST files from (http, https or file URL of a mirror).", valueName: "url"))
+    var downloadURL: String = KMNIST.officialURL
+
+    @Option(help: ArgumentHelp("Folder for checkpoints, metrics and resume state (default: runs/<preset>).", valueName: "dir"))
+    var runDir: String?
+
+    @Option(help: "Number of passes over the training set.")
+    var epochs: Int = 30
+
+    @Option(help: ArgumentHelp("Images per optimizer step (default: from the preset; 64 for default, 128 for pytorch-example).", valueName: "n"))
+    var batchSize: Int?
+
+    @Option(help: ArgumentHelp("Adam learning rate (default: 1e-3).", valueName: "rate"))
+    var lr: Double?
+
+    @Option(help: ArgumentHelp("Dimensions of the latent code z (default: 16, or 20 for pytorch-example).", valueName: "n"))
+    var latentDim: Int?
+
+    @Option(help: ArgumentHelp("Encoder hidden widths, input side first, comma-separated; the decoder mirrors them (default: 512,256, or 400 for pytorch-example).",
+                               valueName: "widths"))
+    var hidden: HiddenWidths?
+
+    @Option(help: ArgumentHelp("Decoder likelihood p(x|z).", valueName: "name"))
+    var likelihood: Likelihood = .bernoulli
+
+    @Option(help: "Seed for initialisation, shuffling and noise; the same seed and thread count give identical checkpoints.")
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("OpenBLAS threads (default: OpenBLAS's own choice, usually one per core).", valueName: "n"))
+    var threads: Int?
+
+    @Flag(help: "Replace the checkpoints already in the run folder.")
+    var overwrite = false
+
+    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch; only --epochs may change.",
+                               valueName: "run-dir"))
+    var resume: String?
+
+    func validate() throws {
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if resume != nil {
+            if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
+            if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
+            let fixed = [("--batch-size", batchSize != nil), ("--lr", lr != nil), ("--latent-dim", latentDim != nil),
+                         ("--hidden", hidden != nil)]
+            if let flag = fixed.first(where: \.1) {
+                throw ValidationError("\(flag.0) cannot change when resuming: the run's configuration is in its state file")
+            }
+        }
+    }
+
+    func run() throws {
+        do {
+            try train()
+        } catch let error as VAEError {
+            FileHandle.standardError.write(Data("vae-train: \(error.message)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+
+    private func train() throws {
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        let folder = KMNIST.folder(flag: data)
+        if !noDownload {
+            try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
+                reportDownload(name: name, received: received, total: total)
+            }
+        }
+        let dataset = try KMNIST.load(from: folder)
+
+        let directory = RunDirectory(resume ?? runDir ?? "runs/\(preset.rawValue)")
+        var run: RunConfig
+        let mode: StartMode
+        if resume != nil {
+            run = try readRunConfig(fromState: directory.statePath)
+            run.epochs = epochs
+            mode = .resume
+        } else {
+            run = RunConfig(model: VAEConfig(hidden: hidden?.widths ?? preset.hidden,
+                                             latentDim: latentDim ?? preset.latentDim, likelihood: likelihood),
+                            epochs: epochs, batchSize: batchSize ?? preset.batchSize,
+                            learningRate: lr ?? preset.learningRate, seed: seed, preset: preset.rawValue,
+                            trainImages: dataset.train.count, testImages: dataset.test.count)
+            mode = overwrite ? .overwrite : .fresh
+        }
+        print("vae-train: \(run.summary), OpenBLAS \(openblas_get_num_threads()) threads, into \(directory.path)")
+        fflush(nil)
+
+        signal(SIGINT) { _ in
+            interruptRequested.store(true, ordering: .relaxed)
+            signal(SIGINT, SIG_DFL)  // a second Ctrl-C stops at once
+        }
+        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+        do {
+            try VAECore.train(run, data: dataset, directory: directory, mode: mode,
+                              shouldStop: { interruptRequested.load(ordering: .relaxed) },
+                              progress: { bar.update($0, epochs: run.epochs, batchSize: run.batchSize) },
+                              epochFinished: { metrics in
+                                  bar.clear()
+                                  print(epochLine(metrics, epochs: run.epochs))
+                                  fflush(nil)
+                              })
+        } catch let error as VAEError where error.kind == .interrupted {
+            bar.clear()
+            let done = directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed"
+            throw VAEError(.interrupted, "\(error.message); \(done). Continue with: vae-train --resume \(directory.path)")
+        }
+        bar.clear()
+        print("vae-train: done; render the animations with: vae-render --all --run-dir \(directory.path)")
+    }
+}
+
+func epochLine(_ m: EpochMetrics, epochs: Int) -> String {
+    func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
+    let width = String(epochs).count
+    let epoch = String(repeating: " ", count: max(0, width - String(m.epoch).count)) + String(m.epoch)
+    return "epoch \(epoch)/\(epochs)  train \(f(m.train.total))  test \(f(m.test.total)) "
+        + "(recon \(f(m.test.reconstruction)) + kl \(f(m.test.kl)))  \(f(m.seconds)) s  \(Int(m.imagesPerSecond.rounded())) img/s"
+}
+
+func reportDownload(name: String, received: Int, total: Int?) {
+    guard isatty(STDERR_FILENO) != 0 || received == total else { return }
+    let megabytes = String(format: "%.1f", Double(received) / 1e6)
+    let of = total.map { String(format: " of %.1f MB (%d%%)", Double($0) / 1e6, received * 100 / max($0, 1)) } ?? " MB"
+    FileHandle.standardError.write(Data("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")".utf8))
+}
+
+func readRunConfig(fromState path: String) throws -> RunConfig {
+    guard FileManager.default.fileExists(atPath: path) else {
+        throw VAEError(.missingInput, "cannot resume: \(path) does not exist")
+    }
+    return try readTrainingState(path).run
+}
+
+/// Comma-separated hidden widths, e.g. "512,256"; "none" for no hidden layer.
+struct HiddenWidths: ExpressibleByArgument {
+    let widths: [Int]
+
+    init?(argument: String) {
+        if argument == "none" {
+            widths = []
+            return
+        }
+        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        widths = parts.map { $0! }
+    }
+}
+
+extension Preset: ExpressibleByArgument {}
+extension Likelihood: ExpressibleByArgument {}
+
+VAETrain.main()

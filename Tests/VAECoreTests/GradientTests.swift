@@ -1,0 +1,172 @@
+import Foundation
+import Testing
+import VAECore
+
+// Every backward function is compared with central finite differences of its forward function.
+// The per-layer checks use small shapes, where Float rounding stays far below the tolerance.
+
+/// Central difference of `loss` with respect to `values[index]`.
+private func finiteDifference(_ values: inout [Float], _ index: Int, h: Float, _ loss: ([Float]) -> Double) -> Double {
+    let saved = values[index]
+    values[index] = saved + h
+    let plus = loss(values)
+    values[index] = saved - h
+    let minus = loss(values)
+    values[index] = saved
+    return (plus - minus) / Double(2 * h)
+}
+
+/// Checks every coordinate; the message names the first one that disagrees.
+private func expectGradient(_ name: String, values: [Float], analytic: [Float], h: Float = 1e-3,
+                            tolerance: Double = 2e-3, _ loss: ([Float]) -> Double) {
+    var values = values
+    var worst = (index: -1, error: 0.0, numeric: 0.0)
+    for i in values.indices {
+        let numeric = finiteDifference(&values, i, h: h, loss)
+        let error = abs(numeric - Double(analytic[i])) / max(1, abs(numeric))
+        if error > worst.error { worst = (i, error, numeric) }
+    }
+    #expect(worst.error < tolerance,
+            "\(name): gradient[\(worst.index)] analytic \(worst.index >= 0 ? analytic[worst.index] : 0) vs numeric \(worst.numeric)")
+}
+
+@Test(arguments: [Activation.none, .relu])
+func linearLayerGradients(activation: Activation) {
+    let rows = 3, inputs = 5, outputs = 4
+    // The first seed whose pre-activations all keep 0.05 from the ReLU's kink, so that no
+    // finite difference straddles it.
+    var seed: UInt64 = 11
+    var x: [Float] = [], w: [Float] = [], b: [Float] = [], target: [Float] = []
+    while true {
+        var random = Random(seed: seed)
+        x = randomFloats(rows * inputs, random: &random)
+        w = randomFloats(outputs * inputs, random: &random, scale: 0.5)
+        b = randomFloats(outputs, random: &random, scale: 0.5)
+        target = randomFloats(rows * outputs, random: &random)
+        var pre = [Float](repeating: 0, count: rows * outputs)
+        linearForward(&pre, x, weight: w, bias: b, rows: rows, inputs: inputs, outputs: outputs, activation: .none)
+        if pre.allSatisfy({ abs($0) > 0.05 }) { break }
+        seed += 1
+    }
+
+    func forward(_ x: [Float], _ w: [Float], _ b: [Float]) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * outputs)
+        linearForward(&out, x, weight: w, bias: b, rows: rows, inputs: inputs, outputs: outputs, activation: activation)
+        return out
+    }
+    // L = Σ out ⊙ target, so ∂L/∂out = target.
+    func loss(_ out: [Float]) -> Double { zip(out, target).reduce(0) { $0 + Double($1.0 * $1.1) } }
+
+    let out = forward(x, w, b)
+    if activation == .relu {
+        #expect(out.contains(0) && out.contains { $0 > 0 }, "the check must cover both sides of the ReLU")
+    }
+    var dout = target
+    if activation == .relu { reluBackward(&dout, out: out, count: dout.count) }
+    var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
+    var db = [Float](repeating: 7, count: b.count)  // garbage: backward must overwrite it
+    linearBackward(dinp: &dx, dweight: &dw, dbias: &db, dout: dout, inp: x, weight: w,
+                   rows: rows, inputs: inputs, outputs: outputs)
+
+    expectGradient("input", values: x, analytic: dx) { loss(forward($0, w, b)) }
+    expectGradient("weight", values: w, analytic: dw) { loss(forward(x, $0, b)) }
+    expectGradient("bias", values: b, analytic: db) { loss(forward(x, w, $0)) }
+}
+
+@Test func reparameterisationAndKLGradients() {
+    let rows = 3, latent = 4
+    var random = Random(seed: 12)
+    let head = randomFloats(rows * 2 * latent, random: &random, scale: 0.7)
+    let eps = randomFloats(rows * latent, random: &random)
+    let target = randomFloats(rows * latent, random: &random)
+    let klWeight: Float = 0.7
+
+    // L = Σ z ⊙ target + w·KL, with z = mu + eps·σ.
+    func loss(_ head: [Float]) -> Double {
+        var z = [Float](repeating: 0, count: rows * latent)
+        reparameterizeForward(z: &z, head: head, eps: eps, rows: rows, latent: latent)
+        return zip(z, target).reduce(0) { $0 + Double($1.0 * $1.1) }
+            + Double(klWeight) * klDivergence(head: head, rows: rows, latent: latent)
+    }
+    var dhead = [Float](repeating: 0, count: head.count)
+    reparameterizeKLBackward(dhead: &dhead, dz: target, head: head, eps: eps, rows: rows, latent: latent, klWeight: klWeight)
+    expectGradient("head", values: head, analytic: dhead, loss)
+}
+
+@Test func bernoulliLikelihoodGradient() {
+    let rows = 2, columns = 6
+    var random = Random(seed: 13)
+    let logits = randomFloats(rows * columns, random: &random, scale: 3)
+    let targets = (0..<rows * columns).map { _ in random.nextUniform() }
+    var dlogits = [Float](repeating: 0, count: logits.count)
+    let value = bernoulliNLL(logits: logits, targets: targets, dlogits: &dlogits, rows: rows, columns: columns)
+    let forwardOnly = bernoulliNLL(logits: logits, targets: targets, dlogits: nil, rows: rows, columns: columns)
+    #expect(value == forwardOnly)
+    expectGradient("logits", values: logits, analytic: dlogits) {
+        bernoulliNLL(logits: $0, targets: targets, dlogits: nil, rows: rows, columns: columns)
+    }
+}
+
+@Test func bernoulliLikelihoodMatchesTheTextbookFormulaAndStaysFiniteAtExtremes() {
+    let logits: [Float] = [-3, -0.5, 0, 0.5, 3]
+    let targets: [Float] = [0.2, 1, 0.5, 0, 0.9]
+    let textbook = zip(logits, targets).reduce(0.0) { sum, pair in
+        let p = 1 / (1 + exp(-Double(pair.0)))
+        return sum - Double(pair.1) * log(p) - (1 - Double(pair.1)) * log(1 - p)
+    }
+    let ours = bernoulliNLL(logits: logits, targets: targets, dlogits: nil, rows: 1, columns: 5)
+    #expect(abs(ours - textbook) < 1e-5)
+
+    // A naive log(sigmoid) gives -inf here; the stable form gives the exact |a|·(mismatch).
+    var d = [Float](repeating: 0, count: 2)
+    let extreme = bernoulliNLL(logits: [200, -200], targets: [0, 1], dlogits: &d, rows: 1, columns: 2)
+    #expect(abs(extreme - 400) < 1e-3)
+    #expect(d == [1, -1])
+}
+
+/// The whole negative ELBO of a small model: every parameter tensor is checked along a random
+/// direction (a strong signal above Float rounding), and a sample of single coordinates too.
+@Test func wholeLossGradient() {
+    let config = VAEConfig(hidden: [6, 5], latentDim: 3)
+    let model = VAEModel(config: config)
+    var random = Random(seed: 14)
+    model.initialize(random: &random)
+    let rows = 4
+    let workspace = Workspace(layout: model.layout, capacity: rows)
+    let image = syntheticImageSet(count: rows, seed: 3)
+    image.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: rows) }
+    random.fillNormal(workspace.eps, count: rows * config.latentDim)
+
+    func loss() -> Double { model.forward(workspace, rows: rows, computeGradients: false).total }
+    _ = model.forward(workspace, rows: rows, computeGradients: true)
+    model.backward(workspace, rows: rows)
+    let gradient = model.gradients.array
+    let p = model.parameters.pointer
+
+    for tensor in model.layout.tensors {
+        let direction = (0..<tensor.count).map { _ in random.nextUniform() < 0.5 ? Float(-1) : 1 }
+        let h: Float = 1e-3
+        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
+        let plus = loss()
+        for i in 0..<tensor.count { p[tensor.offset + i] -= 2 * h * direction[i] }
+        let minus = loss()
+        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
+        let numeric = (plus - minus) / Double(2 * h)
+        let analytic = (0..<tensor.count).reduce(0.0) { $0 + Double(gradient[tensor.offset + $1] * direction[$1]) }
+        #expect(abs(numeric - analytic) <= 0.01 * abs(analytic) + 0.05,
+                "\(tensor.name): directional derivative analytic \(analytic) vs numeric \(numeric)")
+
+        for _ in 0..<8 {
+            let i = tensor.offset + random.nextInt(below: tensor.count)
+            let saved = p[i]
+            p[i] = saved + 1e-3
+            let up = loss()
+            p[i] = saved - 1e-3
+            let down = loss()
+            p[i] = saved
+            let single = (up - down) / 2e-3
+            #expect(abs(single - Double(gradient[i])) <= 0.01 * abs(single) + 0.01,
+                    "\(tensor.name)[\(i - tensor.offset)]: analytic \(gradient[i]) vs numeric \(single)")
+        }
+    }
+}
