@@ -52,8 +52,9 @@ public func readIDX(_ path: String, magic: UInt32) throws -> IDXFile {
         payloadSize = product
     }
     guard payloadSize <= source.maximumRemaining else {
-        throw bad("header dimensions \(dimensions) need \(payloadSize) bytes of data but the file can hold at most \(source.maximumRemaining)"
-                  + (isGzip ? " after decompression" : ""))
+        throw bad(isGzip
+                  ? "header dimensions \(dimensions) need \(payloadSize) bytes of data but the file can hold at most \(source.maximumRemaining) after decompression"
+                  : "data is shorter than the header says: \(source.maximumRemaining) of \(payloadSize) bytes")
     }
 
     var payload = [UInt8](repeating: 0, count: payloadSize)

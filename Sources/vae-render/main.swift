@@ -1,0 +1,1 @@
+print("vae-render: not yet")

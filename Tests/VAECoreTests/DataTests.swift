@@ -1,0 +1,167 @@
+import Foundation
+import Testing
+import VAECore
+
+/// Writes a small valid dataset's images and labels (gzip unless `raw`) into `folder`
+/// under the KMNIST names of `split` ("train" or "t10k"), and returns the two paths.
+@discardableResult
+private func writeSplit(_ set: ImageSet, split: String, in folder: String, raw: Bool = false) -> (images: String, labels: String) {
+    let images = folder + "/\(split)-images-idx3-ubyte" + (raw ? "" : ".gz")
+    let labels = folder + "/\(split)-labels-idx1-ubyte" + (raw ? "" : ".gz")
+    let imageBytes = encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels)
+    let labelBytes = encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: set.labels)
+    write(raw ? imageBytes : gzipCompress(imageBytes), to: images)
+    write(raw ? labelBytes : gzipCompress(labelBytes), to: labels)
+    return (images, labels)
+}
+
+private func expectBadData(_ folder: String, _ file: String, _ problem: String, kind: VAEError.Kind = .badData) {
+    do {
+        _ = try KMNIST.load(from: folder)
+        Issue.record("loading \(folder) should fail with: \(problem)")
+    } catch let error as VAEError {
+        #expect(error.kind == kind)
+        #expect(error.message.contains(file), "message should name \(file): \(error.message)")
+        #expect(error.message.contains(problem), "message should say \(problem): \(error.message)")
+        #expect(!error.message.contains("\n"))
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
+
+/// A folder with a valid 20-image train split and 10-image test split.
+private func validFolder(raw: Bool = false, _ name: String = #function) -> String {
+    let folder = temporaryFolder(name)
+    writeSplit(syntheticImageSet(count: 20, seed: 1), split: "train", in: folder, raw: raw)
+    writeSplit(syntheticImageSet(count: 10, seed: 2), split: "t10k", in: folder, raw: raw)
+    return folder
+}
+
+@Test(arguments: [false, true])
+func validFilesLoadGzipOrRaw(raw: Bool) throws {
+    let data = try KMNIST.load(from: validFolder(raw: raw))
+    #expect(data.train.count == 20 && data.test.count == 10)
+    #expect(data.train.pixels == syntheticImageSet(count: 20, seed: 1).pixels)
+    #expect(data.test.labels == syntheticImageSet(count: 10, seed: 2).labels)
+}
+
+@Test func sharedKMNISTHasTheDocumentedCounts() throws {
+    let data = try KMNIST.load(from: kmnistFolder)
+    #expect(data.train.count == 7011)
+    #expect(data.test.count == 10000)
+    var classes = [Int](repeating: 0, count: 10)
+    for label in data.train.labels { classes[Int(label)] += 1 }
+    #expect(classes == [690, 690, 695, 702, 757, 708, 688, 708, 672, 701])
+}
+
+@Test func missingFilesAreNamedWithWhereToPutThem() {
+    let folder = validFolder()
+    unlink(folder + "/t10k-labels-idx1-ubyte.gz")
+    expectBadData(folder, "t10k-labels-idx1-ubyte.gz", "download them from", kind: .missingInput)
+}
+
+@Test func notGzip() {
+    let folder = validFolder()
+    let path = folder + "/train-images-idx3-ubyte.gz"
+    write(encodeIDX(magic: idxImagesMagic, dimensions: [20, 28, 28], payload: syntheticImageSet(count: 20, seed: 1).pixels), to: path)
+    expectBadData(folder, path, "not a gzip file")
+}
+
+@Test(arguments: [0.25, 0.5, 0.99])
+func truncatedGzip(fraction: Double) throws {
+    let folder = validFolder()
+    let path = folder + "/train-images-idx3-ubyte.gz"
+    let bytes = try readFile(path)
+    write(Array(bytes[..<Int(Double(bytes.count) * fraction)]), to: path)
+    expectBadData(folder, path, "truncated gzip")
+}
+
+@Test func wrongMagic() {
+    let folder = validFolder()
+    let path = folder + "/train-labels-idx1-ubyte.gz"
+    write(gzipCompress(encodeIDX(magic: 0x0000_0802, dimensions: [20, 1], payload: [UInt8](repeating: 1, count: 20))), to: path)
+    expectBadData(folder, path, "wrong magic number 0x00000802, expected 0x00000801")
+}
+
+@Test func imagesThatAreNot28x28() {
+    let folder = validFolder()
+    let path = folder + "/t10k-images-idx3-ubyte.gz"
+    write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, 32, 32], payload: [UInt8](repeating: 0, count: 10 * 32 * 32))), to: path)
+    expectBadData(folder, path, "images are 10x32x32, expected Nx28x28")
+}
+
+@Test(arguments: [false, true])
+func payloadShorterThanTheHeaderSays(raw: Bool) {
+    let folder = validFolder(raw: raw)
+    let path = folder + "/train-images-idx3-ubyte" + (raw ? "" : ".gz")
+    let bytes = encodeIDX(magic: idxImagesMagic, dimensions: [21, 28, 28], payload: syntheticImageSet(count: 20, seed: 1).pixels)
+    write(raw ? bytes : gzipCompress(bytes), to: path)
+    expectBadData(folder, path, "shorter than the header says")
+}
+
+@Test(arguments: [false, true])
+func payloadLongerThanTheHeaderSays(raw: Bool) {
+    let folder = validFolder(raw: raw)
+    let path = folder + "/train-labels-idx1-ubyte" + (raw ? "" : ".gz")
+    let bytes = encodeIDX(magic: idxLabelsMagic, dimensions: [20], payload: [UInt8](repeating: 3, count: 21))
+    write(raw ? bytes : gzipCompress(bytes), to: path)
+    expectBadData(folder, path, "longer than the header says")
+}
+
+@Test func imageAndLabelCountsDiffer() {
+    let folder = validFolder()
+    let path = folder + "/train-labels-idx1-ubyte.gz"
+    write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [19], payload: [UInt8](repeating: 3, count: 19))), to: path)
+    expectBadData(folder, path, "19 labels but")
+}
+
+@Test func labelAboveNine() {
+    let folder = validFolder()
+    let path = folder + "/t10k-labels-idx1-ubyte.gz"
+    var labels = [UInt8](repeating: 3, count: 10)
+    labels[7] = 12
+    write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [10], payload: labels)), to: path)
+    expectBadData(folder, path, "label 12 of image 7 is not a class 0-9")
+}
+
+/// A header that claims 4 billion images is refused from the file size alone, before any allocation.
+@Test(arguments: [false, true])
+func headerClaimingBillionsOfImages(raw: Bool) {
+    let folder = validFolder(raw: raw)
+    let path = folder + "/train-images-idx3-ubyte" + (raw ? "" : ".gz")
+    let bytes = encodeIDX(magic: idxImagesMagic, dimensions: [4_000_000_000, 28, 28], payload: [UInt8](repeating: 0, count: 784))
+    write(raw ? bytes : gzipCompress(bytes), to: path)
+    expectBadData(folder, path, "header dimensions [4000000000, 28, 28] describe more than")
+    let modest = encodeIDX(magic: idxImagesMagic, dimensions: [1_000_000, 28, 28], payload: [UInt8](repeating: 0, count: 784))
+    write(raw ? modest : gzipCompress(modest), to: path)
+    expectBadData(folder, path, raw ? "shorter than the header says" : "the file can hold at most")
+}
+
+@Test func dataFolderComesFromFlagThenEnvironmentThenDefault() {
+    #expect(KMNIST.folder(flag: "x", environment: ["KMNIST_DIR": "y"]) == "x")
+    #expect(KMNIST.folder(flag: nil, environment: ["KMNIST_DIR": "y"]) == "y")
+    #expect(KMNIST.folder(flag: nil, environment: [:]) == "data/kmnist")
+}
+
+/// Downloads from a local mirror (a file URL; tests never use the network). The test-split
+/// files in ../shared/kmnist are the official ones and pass the md5 check; its train files are
+/// a 7,011-image prefix, fail it, and must not be saved.
+@Test func downloadVerifiesTheOfficialMD5() throws {
+    let mirror = URL(fileURLWithPath: kmnistFolder).absoluteString
+    let target = temporaryFolder() + "/data"
+    try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+        try FileManager.default.copyItem(atPath: kmnistFolder + "/" + name, toPath: target + "/" + name)
+    }
+    try KMNIST.download(missingFrom: target, baseURL: mirror) { _, _, _ in }
+    #expect(try KMNIST.load(from: target).test.count == 10000)
+
+    let empty = temporaryFolder() + "/data"
+    do {
+        try KMNIST.download(missingFrom: empty, baseURL: mirror) { _, _, _ in }
+        Issue.record("the 7,011-image train file must fail the official md5")
+    } catch let error as VAEError {
+        #expect(error.message.contains("md5 is d655e31fcf6c0c2ce2ffbb9ad5974a04, expected the official bdb82020997e1d708af4cf47b453dcf7"))
+        #expect(!FileManager.default.fileExists(atPath: empty + "/train-images-idx3-ubyte.gz"))
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+import VAECore
+
+// vae-train as a user runs it: the built executable, its exit codes and its messages.
+
+@Test(arguments: [
+    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--latent-dim", "0"], "--latent-dim must be at least 1"),
+    (["--likelihood", "poisson"], "--likelihood"),
+    (["--hidden", "512,,256"], "--hidden"),
+    (["--batch-size=-3"], "--batch-size must be at least 1"),
+    (["--lr", "0"], "--lr must be a positive number"),
+    (["--preset", "huge"], "--preset"),
+    (["--resume", "runs/x", "--overwrite"], "--resume and --overwrite contradict each other"),
+    (["--resume", "runs/x", "--hidden", "64"], "--hidden cannot change when resuming"),
+])
+func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
+    let runDir = temporaryFolder() + "/run"
+    let location = arguments.contains("--resume") ? [] : ["--run-dir", runDir]
+    let result = try runTool("vae-train", arguments + location + ["--data", "/nonexistent", "--no-download"])
+    #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
+    #expect(result.stderr.contains(message), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: runDir))
+}
+
+@Test func missingDataWithoutDownloadSaysWhatToPutWhere() throws {
+    let empty = temporaryFolder()
+    let runDir = empty + "/run"
+    let result = try runTool("vae-train", ["--data", empty, "--no-download", "--run-dir", runDir])
+    #expect(result.status == 66)
+    #expect(result.stderr.contains("KMNIST files missing in \(empty): train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"))
+    #expect(result.stderr.contains("http://codh.rois.ac.jp/kmnist/dataset/kmnist/"))
+    #expect(!FileManager.default.fileExists(atPath: runDir))
+}
+
+@Test func badDataIsOneLineAndNothingIsWritten() throws {
+    let folder = temporaryFolder()
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        try FileManager.default.copyItem(atPath: kmnistFolder + "/" + name, toPath: folder + "/" + name)
+    }
+    let bad = folder + "/t10k-labels-idx1-ubyte.gz"
+    let good = try readFile(bad)
+    write(Array(good[..<(good.count - 10)]), to: bad)
+    let runDir = folder + "/run"
+    let result = try runTool("vae-train", ["--data", folder, "--no-download", "--run-dir", runDir, "--epochs", "1"])
+    #expect(result.status == 65)
+    #expect(result.stderr.hasPrefix("vae-train: \(bad): truncated gzip data"))
+    #expect(result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: runDir))
+}
+
+/// Two runs of the executable with the same seed and thread count write identical checkpoints,
+/// and one line per epoch goes to the log when output is not a terminal.
+@Test func trainCommandIsReproducibleAndLogsOneLinePerEpoch() throws {
+    let folder = temporaryFolder()
+    var outputs: [[UInt8]] = []
+    for name in ["a", "b"] {
+        let result = try runTool("vae-train", ["--data", kmnistFolder, "--no-download", "--run-dir", folder + "/" + name,
+                                               "--epochs", "2", "--hidden", "64", "--latent-dim", "4", "--threads", "2", "--seed", "1"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let epochLines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
+        #expect(epochLines.count == 2, "\(result.stdout)")
+        #expect(epochLines.last?.contains("epoch 2/2  train ") == true)
+        #expect(result.stderr.isEmpty, "no progress bar when stderr is not a terminal: \(result.stderr)")
+        outputs.append(try readFile(folder + "/" + name + "/checkpoints/epoch-0002.safetensors"))
+    }
+    #expect(outputs[0] == outputs[1])
+
+    let again = try runTool("vae-train", ["--data", kmnistFolder, "--no-download", "--run-dir", folder + "/a", "--epochs", "1"])
+    #expect(again.status == 64)
+    #expect(again.stderr.contains("already holds checkpoints (up to epoch 2)"))
+}

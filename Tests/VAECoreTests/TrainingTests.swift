@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import VAECore
+
+private func syntheticData() -> KMNIST {
+    KMNIST(train: syntheticImageSet(count: 150, seed: 7), test: syntheticImageSet(count: 40, seed: 8))
+}
+
+private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2) -> RunConfig {
+    RunConfig(model: VAEConfig(hidden: [32], latentDim: 4), epochs: epochs, batchSize: 32, learningRate: 1e-3,
+              seed: seed, preset: "default", trainImages: 150, testImages: 40)
+}
+
+private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
+    let directory = RunDirectory(folder)
+    var files: [String: [UInt8]] = ["state": try readFile(directory.statePath)]
+    for epoch in directory.checkpointEpochs() { files["epoch \(epoch)"] = try readFile(directory.checkpoint(epoch: epoch)) }
+    return files
+}
+
+/// A short run on the real data: the test loss goes down epoch after epoch.
+@Test func shortTrainingOnKMNISTLowersTheTestLoss() throws {
+    let data = try KMNIST.load(from: kmnistFolder)
+    let run = RunConfig(model: VAEConfig(hidden: [128], latentDim: 8), epochs: 2, batchSize: 128, learningRate: 1e-3,
+                        seed: 0, preset: "default", trainImages: data.train.count, testImages: data.test.count)
+    let trainer = Trainer(run: run, data: data)
+    let before = trainer.evaluate(data.test, epoch: 0).total
+    let first = try trainer.trainEpoch()
+    let afterOne = trainer.evaluate(data.test, epoch: 1).total
+    _ = try trainer.trainEpoch()
+    let afterTwo = trainer.evaluate(data.test, epoch: 2).total
+    #expect(before > 500, "an untrained Bernoulli decoder scores about 784·log 2 ≈ 543 nats")
+    #expect(first.total < before)
+    #expect(afterOne < before - 150, "test loss \(before) → \(afterOne) after one epoch")
+    #expect(afterTwo < afterOne, "test loss \(afterOne) → \(afterTwo) in the second epoch")
+}
+
+/// The same seed reproduces every checkpoint bit for bit; another seed does not.
+@Test func sameSeedGivesIdenticalCheckpoints() throws {
+    let data = syntheticData()
+    let a = temporaryFolder(), b = temporaryFolder(), c = temporaryFolder()
+    try train(syntheticRun(), data: data, directory: RunDirectory(a), mode: .fresh)
+    try train(syntheticRun(), data: data, directory: RunDirectory(b), mode: .fresh)
+    try train(syntheticRun(seed: 4), data: data, directory: RunDirectory(c), mode: .fresh)
+    let filesA = try runFiles(a)
+    #expect(filesA.keys.sorted() == ["epoch 1", "epoch 2", "state"])
+    #expect(filesA == (try runFiles(b)))
+    #expect(filesA["epoch 2"] != (try runFiles(c))["epoch 2"])
+}
+
+/// Stopping (as Ctrl-C does) in the middle of epoch 2, then resuming, ends with the same files
+/// as a run that was never interrupted; so does resuming a finished run with more epochs.
+@Test func resumedRunsMatchUninterruptedOnes() throws {
+    let data = syntheticData()
+    let straight = temporaryFolder()
+    try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(straight), mode: .fresh)
+
+    let interrupted = temporaryFolder()
+    var batches = 0
+    #expect(throws: VAEError.self) {
+        try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(interrupted), mode: .fresh,
+                  shouldStop: { batches += 1; return batches > 7 })
+    }
+    #expect(RunDirectory(interrupted).checkpointEpochs() == [1])
+    try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(interrupted), mode: .resume)
+    #expect(try runFiles(interrupted) == runFiles(straight))
+
+    let extended = temporaryFolder()
+    try train(syntheticRun(epochs: 1), data: data, directory: RunDirectory(extended), mode: .fresh)
+    try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(extended), mode: .resume)
+    // Epoch 1's checkpoint records the 1 epoch planned then; the later files match exactly.
+    var files = try runFiles(extended), reference = try runFiles(straight)
+    #expect(files.removeValue(forKey: "epoch 1") != reference.removeValue(forKey: "epoch 1"))
+    #expect(files == reference)
+    let metrics = try String(contentsOfFile: RunDirectory(extended).metricsPath, encoding: .utf8)
+    #expect(metrics.split(separator: "\n").count == 3)
+}
+
+@Test func existingCheckpointsAreNeverOverwrittenSilently() throws {
+    let data = syntheticData()
+    let folder = temporaryFolder()
+    try train(syntheticRun(epochs: 1), data: data, directory: RunDirectory(folder), mode: .fresh)
+    let before = try runFiles(folder)
+    #expect {
+        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .fresh)
+    } throws: { ($0 as? VAEError)?.message.contains("pass --resume to continue that run or --overwrite") == true }
+    #expect(try runFiles(folder) == before)
+    try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
+    #expect(try runFiles(folder) != before)
+}
+
+@Test func metricsFileHasOneObjectPerEpoch() throws {
+    let folder = temporaryFolder()
+    try train(syntheticRun(), data: syntheticData(), directory: RunDirectory(folder), mode: .fresh)
+    let lines = try String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
+    #expect(lines.count == 2)
+    for (i, line) in lines.enumerated() {
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect((object["epoch"] as? NSNumber)?.intValue == i + 1)
+        for key in ["train_loss", "test_loss", "train_reconstruction", "train_kl", "test_reconstruction", "test_kl",
+                    "seconds", "images_per_second"] {
+            #expect((object[key] as? NSNumber)?.doubleValue.isFinite == true, "\(key) in \(line)")
+        }
+        let loss = (object["test_loss"] as! NSNumber).doubleValue
+        let parts = (object["test_reconstruction"] as! NSNumber).doubleValue + (object["test_kl"] as! NSNumber).doubleValue
+        #expect(abs(loss - parts) < 1e-6)
+    }
+}
