@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "vae-train", targets: ["vae-train"]),
         .executable(name: "vae-render", targets: ["vae-render"]),
+        .executable(name: "vae-bench", targets: ["vae-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -32,6 +33,10 @@ let package = Package(
         ]),
         .executableTarget(name: "vae-render", dependencies: [
             "VAECore", "VAERender", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .executableTarget(name: "vae-bench", dependencies: [
+            "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),

@@ -9,6 +9,36 @@ import Foundation
 public typealias Floats = UnsafeMutablePointer<Float>
 public typealias ConstFloats = UnsafePointer<Float>
 
+/// Wall time spent inside cblas_sgemm, measured around every call when `enabled`, so that
+/// the benchmark can report the sgemm share of an epoch instead of estimating it.
+public final class SgemmClock: @unchecked Sendable {
+    public static let shared = SgemmClock()
+    public var enabled = false
+    public private(set) var nanoseconds: UInt64 = 0
+    public private(set) var calls = 0
+
+    public func reset() {
+        nanoseconds = 0
+        calls = 0
+    }
+
+    fileprivate func record(since start: UInt64) {
+        nanoseconds += DispatchTime.now().uptimeNanoseconds - start
+        calls += 1
+    }
+}
+
+/// C = alpha·op(A)·op(B) + beta·C in row-major order; every matrix product of the model goes through here.
+@inline(__always)
+func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
+           _ a: ConstFloats, _ lda: Int, _ b: ConstFloats, _ ldb: Int, _ c: Floats, _ ldc: Int, beta: Float = 0) {
+    let clock = SgemmClock.shared
+    let start = clock.enabled ? DispatchTime.now().uptimeNanoseconds : 0
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    if clock.enabled { clock.record(since: start) }
+}
+
 public enum Activation: String, Sendable, CaseIterable {
     case none
     case relu
@@ -18,8 +48,7 @@ public enum Activation: String, Sendable, CaseIterable {
 /// The bias and the activation are applied in one pass after the sgemm.
 public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats, bias: ConstFloats,
                           rows: Int, inputs: Int, outputs: Int, activation: Activation) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(outputs), Int32(inputs),
-                1, inp, Int32(inputs), weight, Int32(inputs), 0, out, Int32(outputs))
+    sgemm(false, true, rows, outputs, inputs, inp, inputs, weight, inputs, out, outputs)
     for r in 0..<rows {
         let row = out + r * outputs
         switch activation {
@@ -36,16 +65,14 @@ public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats
 public func linearBackward(dinp: Floats?, dweight: Floats, dbias: Floats, dout: ConstFloats,
                            inp: ConstFloats, weight: ConstFloats,
                            rows: Int, inputs: Int, outputs: Int) {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(outputs), Int32(inputs), Int32(rows),
-                1, dout, Int32(outputs), inp, Int32(inputs), 0, dweight, Int32(inputs))
+    sgemm(true, false, outputs, inputs, rows, dout, outputs, inp, inputs, dweight, inputs)
     dbias.update(repeating: 0, count: outputs)
     for r in 0..<rows {
         let row = dout + r * outputs
         for o in 0..<outputs { dbias[o] += row[o] }
     }
     if let dinp {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(inputs), Int32(outputs),
-                    1, dout, Int32(outputs), weight, Int32(inputs), 0, dinp, Int32(inputs))
+        sgemm(false, false, rows, inputs, outputs, dout, outputs, weight, inputs, dinp, inputs)
     }
 }
 

@@ -1,0 +1,81 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import VAECore
+
+struct VAEBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-bench",
+        abstract: "Time training epochs and split them into sgemm and everything else.",
+        discussion: """
+            For each configuration, tiles the KMNIST training images to --images (60,000 by default, the \
+            size of the official training split) and trains --epochs epochs with nothing written. Reports \
+            the median over the epochs after the first: seconds per epoch, images per second, the time \
+            measured inside cblas_sgemm and outside it, the time of the same sgemm calls alone, and the \
+            peak resident memory. scripts/benchmark runs this beside the JAX and PyTorch anchors.
+            """)
+
+    @Option(help: ArgumentHelp("Configurations to time, comma-separated (pytorch-example, default).", valueName: "presets"))
+    var presets: String = "pytorch-example,default"
+
+    @Option(help: ArgumentHelp("Folder with the KMNIST files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
+    var data: String?
+
+    @Option(help: "Training images per epoch (the local images repeated).")
+    var images: Int = 60_000
+
+    @Option(help: "Epochs per configuration; the first is a warm-up and is not counted.")
+    var epochs: Int = 4
+
+    @Option(help: ArgumentHelp("OpenBLAS threads (default: OpenBLAS's own choice).", valueName: "n"))
+    var threads: Int?
+
+    func validate() throws {
+        guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
+        guard images >= 1 else { throw ValidationError("--images must be at least 1") }
+        for name in presets.split(separator: ",") where Preset(rawValue: String(name)) == nil {
+            throw ValidationError("--presets: unknown preset \(name); choose from \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    func run() throws {
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        let loaded: KMNIST
+        do {
+            loaded = try KMNIST.load(from: KMNIST.folder(flag: data))
+        } catch let error as VAEError {
+            FileHandle.standardError.write(Data("vae-bench: \(error.message)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+        let dataset = KMNIST(train: loaded.train.tiled(to: images), test: loaded.test)
+        let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
+            "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
+        }.joined(separator: " ")
+        print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), OpenBLAS \(openblas_get_num_threads()) threads, \(environment)")
+        print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS")
+        for name in presets.split(separator: ",") {
+            let preset = Preset(rawValue: String(name))!
+            let run = RunConfig(model: VAEConfig(hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
+                                batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
+                                preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
+            resetPeakResident()
+            let timings = try benchmarkTraining(run, data: dataset, epochs: epochs).dropFirst()
+            let peak = peakResidentBytes()
+            let sgemmOnly = median(benchmarkSgemmOnly(run, images: images, epochs: epochs).dropFirst())
+            let seconds = median(timings.map(\.seconds)), sgemm = median(timings.map(\.sgemmSeconds))
+            let other = median(timings.map(\.otherSeconds))
+            print(String(format: "%-15@ %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
+                         preset.rawValue, seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
+                         seconds / sgemmOnly, Double(peak ?? 0) / 1e6))
+            fflush(nil)
+        }
+    }
+}
+
+func median<C: Collection>(_ values: C) -> Double where C.Element == Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}
+
+VAEBench.main()

@@ -1,0 +1,356 @@
+import Testing
+import VAERender
+
+// MARK: - Fixtures
+
+/// Three frames of different content: a gradient, a caption, and every palette index.
+private func sampleFrames(width: Int = 12, height: Int = 9) -> [GIFFrame] {
+    var gradient = Canvas(width: width, height: height)
+    let ramp = (0..<(width * height)).map { Float($0) / Float(width * height - 1) }
+    gradient.drawGrayImage(ramp, width: width, height: height, x: 0, y: 0, scale: 1)
+
+    var caption = Canvas(width: width, height: height, fill: 100)
+    caption.drawText("7/3", x: 0, y: 1)
+
+    var allIndices = Canvas(width: width, height: height)
+    allIndices.pixels = (0..<(width * height)).map { UInt8(($0 * 37 + 255) % 256) }
+
+    return [
+        GIFFrame(canvas: gradient, delayCentiseconds: 7),
+        GIFFrame(canvas: caption, delayCentiseconds: 150),
+        GIFFrame(canvas: allIndices, delayCentiseconds: 65535),
+    ]
+}
+
+/// Assembles GIF files byte by byte, for inputs `encodeGIF` never produces.
+private struct HandBuiltGIF {
+    private(set) var bytes: [UInt8]
+
+    /// A header whose global colour map (if any) is a grey ramp of `globalColors` entries.
+    init(signature: String = "GIF89a", width: Int, height: Int, globalColors: Int? = 4) {
+        bytes = Array(signature.utf8) + littleEndian(width) + littleEndian(height)
+        if let globalColors {
+            bytes += [0xF0 | colorTableSizeField(globalColors), 0, 0]
+            bytes += greyRamp(globalColors)
+        } else {
+            bytes += [0x70, 0, 0]
+        }
+    }
+
+    mutating func appendLoopExtension(count: Int) {
+        bytes += [0x21, 0xFF, 11] + Array("NETSCAPE2.0".utf8) + [3, 1] + littleEndian(count) + [0]
+    }
+
+    mutating func appendControlBlock(delay: Int, disposal: UInt8 = 1, transparentIndex: UInt8? = nil, length: UInt8 = 4) {
+        let flags = disposal << 2 | (transparentIndex == nil ? 0 : 1)
+        let fields = [flags] + littleEndian(delay) + [transparentIndex ?? 0]
+        bytes += [0x21, 0xF9, length] + fields.prefix(Int(length)) + [UInt8](repeating: 0, count: max(0, Int(length) - 4)) + [0]
+    }
+
+    /// An image with `pixels` given top to bottom; interlaced images store them in pass order.
+    /// `endCodeAfter` ends the compressed data after that many pixels, as a defective encoder would.
+    mutating func appendImage(left: Int = 0, top: Int = 0, width: Int, height: Int, pixels: [UInt8],
+                              interlaced: Bool = false, localColors: Int? = nil, endCodeAfter: Int? = nil) {
+        precondition(pixels.count == width * height)
+        var flags: UInt8 = interlaced ? 0x40 : 0
+        if let localColors { flags |= 0x80 | colorTableSizeField(localColors) }
+        bytes += [0x2C] + littleEndian(left) + littleEndian(top) + littleEndian(width) + littleEndian(height) + [flags]
+        if let localColors { bytes += greyRamp(localColors) }
+        let rowOrder = interlaced
+            ? [(0, 8), (4, 8), (2, 4), (1, 2)].flatMap { start, step in Array(stride(from: start, to: height, by: step)) }
+            : Array(0..<height)
+        let stored = rowOrder.flatMap { pixels[$0 * width..<($0 + 1) * width] }
+        bytes += literalLZW(Array(stored.prefix(endCodeAfter ?? stored.count)))
+    }
+
+    mutating func appendTrailer() {
+        bytes.append(0x3B)
+    }
+}
+
+private func littleEndian(_ value: Int) -> [UInt8] {
+    [UInt8(value & 0xFF), UInt8(value >> 8 & 0xFF)]
+}
+
+private func colorTableSizeField(_ colors: Int) -> UInt8 {
+    UInt8(colors.trailingZeroBitCount - 1)  // the table holds 2^(field + 1) entries
+}
+
+private func greyRamp(_ colors: Int) -> [UInt8] {
+    (0..<colors).flatMap { index in [UInt8](repeating: UInt8(index * 255 / (colors - 1)), count: 3) }
+}
+
+/// LZW image data that uses only literal codes: minimum code size 8, so 9-bit codes with
+/// clear = 256 and end = 257. A clear code every 100 literals keeps the code width at 9.
+private func literalLZW(_ pixels: [UInt8]) -> [UInt8] {
+    var codes: [Int] = []
+    for (position, pixel) in pixels.enumerated() {
+        if position % 100 == 0 { codes.append(256) }
+        codes.append(Int(pixel))
+    }
+    codes.append(257)
+
+    var packed: [UInt8] = []
+    var pending = 0, pendingBits = 0
+    for code in codes {
+        pending |= code << pendingBits
+        pendingBits += 9
+        while pendingBits >= 8 {
+            packed.append(UInt8(pending & 0xFF))
+            pending >>= 8
+            pendingBits -= 8
+        }
+    }
+    if pendingBits > 0 { packed.append(UInt8(pending)) }
+
+    var data: [UInt8] = [8]
+    for start in stride(from: 0, to: packed.count, by: 255) {
+        let block = packed[start..<min(start + 255, packed.count)]
+        data += [UInt8(block.count)] + block
+    }
+    return data + [0]
+}
+
+/// A deterministic generator, so failures reproduce.
+private struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var mixed = state
+        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
+        return mixed ^ (mixed >> 31)
+    }
+}
+
+/// The error decoding `bytes` throws, recording an issue if it throws none. Unlike
+/// `#expect(throws:)` it never prints a wrongly decoded result, which can be huge.
+private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) -> GIFError? {
+    do {
+        let decoded = try decodeGIF(bytes)
+        Issue.record("decoded a \(decoded.width)x\(decoded.height) GIF instead of throwing", sourceLocation: sourceLocation)
+    } catch let error as GIFError {
+        return error
+    } catch {
+        Issue.record("threw \(error) instead of a GIFError", sourceLocation: sourceLocation)
+    }
+    return nil
+}
+
+// MARK: - Encoding
+
+@Test func roundTripKeepsSizeLoopDelaysAndEveryPixel() throws {
+    let frames = sampleFrames()
+    let decoded = try decodeGIF(try encodeGIF(frames))
+    #expect(decoded.version == "GIF89a")
+    #expect(decoded.width == 12 && decoded.height == 9)
+    #expect(decoded.loopCount == 0)
+    #expect(decoded.palette == Palette.rgb)
+    try #require(decoded.frames.count == 3)
+    #expect(decoded.frames.map(\.delayCentiseconds) == [7, 150, 65535])
+    for (original, copy) in zip(frames, decoded.frames) {
+        #expect(copy.indices == original.canvas.pixels)
+    }
+}
+
+@Test func finiteLoopCountRoundTrips() throws {
+    let decoded = try decodeGIF(try encodeGIF(sampleFrames(), loopCount: 3))
+    #expect(decoded.loopCount == 3)
+}
+
+@Test func encodedBytesAreAGIF89aFileWithATrailer() throws {
+    let bytes = try encodeGIF(sampleFrames())
+    #expect(Array(bytes.prefix(6)) == Array("GIF89a".utf8))
+    #expect(bytes.last == 0x3B)
+}
+
+@Test func encodingNothingThrows() {
+    #expect(throws: GIFError.self) { try encodeGIF([]) }
+}
+
+@Test func encodingFramesOfDifferentSizesThrows() {
+    let frames = sampleFrames() + [GIFFrame(canvas: Canvas(width: 12, height: 8), delayCentiseconds: 1)]
+    #expect(throws: GIFError.self) { try encodeGIF(frames) }
+}
+
+@Test func encodingOutOfRangeFieldsThrows() {
+    let tooLong = [GIFFrame(canvas: Canvas(width: 2, height: 2), delayCentiseconds: 65536)]
+    #expect(throws: GIFError.self) { try encodeGIF(tooLong) }
+    let negative = [GIFFrame(canvas: Canvas(width: 2, height: 2), delayCentiseconds: -1)]
+    #expect(throws: GIFError.self) { try encodeGIF(negative) }
+    #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), loopCount: 70000) }
+    #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: Canvas(width: 0, height: 3), delayCentiseconds: 1)]) }
+    var resized = Canvas(width: 2, height: 2)
+    resized.pixels.append(0)
+    #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: resized, delayCentiseconds: 1)]) }
+}
+
+// MARK: - Decoding valid input
+
+@Test func decodingCompositesSubRectanglesAndHonoursTransparency() throws {
+    var gif = HandBuiltGIF(width: 4, height: 3)
+    gif.appendControlBlock(delay: 5)
+    gif.appendImage(width: 4, height: 3, pixels: [0, 1, 2, 3, 1, 1, 1, 1, 2, 2, 2, 2])
+    gif.appendControlBlock(delay: 9, transparentIndex: 0)
+    gif.appendImage(left: 1, top: 1, width: 2, height: 2, pixels: [3, 0, 0, 3])
+    gif.appendImage(left: 3, top: 0, width: 1, height: 1, pixels: [0])  // no control block
+    gif.appendTrailer()
+
+    let decoded = try decodeGIF(gif.bytes)
+    #expect(decoded.palette == [0, 0, 0, 85, 85, 85, 170, 170, 170, 255, 255, 255])
+    #expect(decoded.frames.map(\.indices) == [
+        [0, 1, 2, 3, 1, 1, 1, 1, 2, 2, 2, 2],
+        [0, 1, 2, 3, 1, 3, 1, 1, 2, 2, 3, 2],
+        [0, 1, 2, 0, 1, 3, 1, 1, 2, 2, 3, 2],
+    ])
+    #expect(decoded.frames.map(\.delayCentiseconds) == [5, 9, 0])
+    #expect(luminance(of: decoded.frames[1], palette: decoded.palette) == [0, 85, 170, 255, 85, 255, 85, 85, 170, 170, 255, 170])
+}
+
+@Test func decodingDeinterlacesRows() throws {
+    let rows = (0..<10).flatMap { row in [UInt8](repeating: UInt8(row), count: 3) }
+    var gif = HandBuiltGIF(width: 3, height: 10, globalColors: 16)
+    gif.appendImage(width: 3, height: 10, pixels: rows, interlaced: true)
+    gif.appendTrailer()
+    #expect(try decodeGIF(gif.bytes).frames.map(\.indices) == [rows])
+}
+
+@Test func decodingGIF87aWithoutExtensionsGivesNoLoopAndNoDelay() throws {
+    var gif = HandBuiltGIF(signature: "GIF87a", width: 2, height: 1)
+    gif.appendImage(width: 2, height: 1, pixels: [3, 1])
+    gif.appendTrailer()
+    let decoded = try decodeGIF(gif.bytes)
+    #expect(decoded.version == "GIF87a")
+    #expect(decoded.loopCount == nil)
+    #expect(decoded.frames.map(\.delayCentiseconds) == [0])
+}
+
+@Test func luminanceFollowsThePalette() throws {
+    let decoded = try decodeGIF(try encodeGIF(sampleFrames()))
+    for frame in decoded.frames {
+        #expect(luminance(of: frame, palette: decoded.palette) == frame.indices.map { Palette.luminance(index: $0) })
+    }
+}
+
+// MARK: - Decoding malformed input
+
+@Test func decodingRejectsEmptyInput() throws {
+    _ = decodingError([])
+}
+
+@Test func decodingRejectsRandomBytes() throws {
+    var generator = SplitMix64(state: 1)
+    for length in [1, 6, 13, 100, 5000] {
+        let noise = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        _ = decodingError(noise)
+        _ = decodingError(Array("GIF89a".utf8) + noise)
+    }
+}
+
+@Test func decodingRejectsEveryTruncation() throws {
+    let bytes = try encodeGIF(sampleFrames())
+    for length in 0..<bytes.count {
+        #expect(throws: GIFError.self, "prefix of \(length) bytes") { try decodeGIF(Array(bytes.prefix(length))) }
+    }
+}
+
+@Test func decodingRejectsAnAbsurdScreen() throws {
+    var gif = HandBuiltGIF(width: 60000, height: 60000)
+    gif.appendImage(width: 1, height: 1, pixels: [0])
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("screen size 60000x60000") == true)
+}
+
+@Test func decodingCapsTheTotalDecodedSize() throws {
+    var gif = HandBuiltGIF(width: 16384, height: 16384)
+    gif.appendImage(width: 1, height: 1, pixels: [0])
+    gif.appendImage(width: 1, height: 1, pixels: [0])
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("decoding limit") == true)
+}
+
+@Test(arguments: [(3, 0, 2, 2), (0, 2, 1, 2), (65535, 65535, 1, 1), (0, 0, 5, 1)])
+func decodingRejectsImagesOutsideTheScreen(left: Int, top: Int, width: Int, height: Int) throws {
+    var gif = HandBuiltGIF(width: 4, height: 3)
+    gif.appendImage(left: left, top: top, width: width, height: height, pixels: [UInt8](repeating: 1, count: width * height))
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("outside") == true)
+}
+
+@Test func decodingRejectsAFileWithoutFrames() throws {
+    var gif = HandBuiltGIF(width: 4, height: 3)
+    gif.appendLoopExtension(count: 0)
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("no frames") == true)
+}
+
+@Test func decodingRejectsLocalColourMaps() throws {
+    var gif = HandBuiltGIF(width: 2, height: 2)
+    gif.appendImage(width: 2, height: 2, pixels: [0, 1, 1, 0], localColors: 2)
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("local colour map") == true)
+}
+
+@Test func decodingRejectsAMissingGlobalColourMap() throws {
+    var gif = HandBuiltGIF(width: 2, height: 2, globalColors: nil)
+    gif.appendImage(width: 2, height: 2, pixels: [0, 1, 1, 0])
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("global colour map") == true)
+}
+
+@Test(arguments: [UInt8(2), 3])
+func decodingRejectsDisposalThatRestores(disposal: UInt8) throws {
+    var gif = HandBuiltGIF(width: 2, height: 1)
+    gif.appendControlBlock(delay: 1, disposal: disposal)
+    gif.appendImage(width: 2, height: 1, pixels: [0, 1])
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("disposal mode \(disposal)") == true)
+}
+
+@Test func decodingRejectsAMalformedControlBlock() throws {
+    var gif = HandBuiltGIF(width: 2, height: 1)
+    gif.appendControlBlock(delay: 1, length: 3)
+    gif.appendImage(width: 2, height: 1, pixels: [0, 1])
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("graphics control extension") == true)
+}
+
+@Test func decodingRejectsPixelsBeyondTheColourMap() throws {
+    var gif = HandBuiltGIF(width: 2, height: 1)
+    gif.appendImage(width: 2, height: 1, pixels: [0, 9])
+    gif.appendTrailer()
+    #expect(decodingError(gif.bytes)?.message.contains("colour 9 of a 4-colour map") == true)
+}
+
+@Test func decodingReportsGiflibErrorsForDefectiveImageData() throws {
+    var gif = HandBuiltGIF(width: 2, height: 2)
+    gif.appendImage(width: 2, height: 2, pixels: [1, 2, 3, 0], endCodeAfter: 3)
+    gif.appendTrailer()
+    let error = try #require(decodingError(gif.bytes))
+    #expect(error.message.hasPrefix("DGifSlurp failed: "))
+    #expect(error.description.contains("before image complete"), "giflib's D_GIF_ERR_EOF_TOO_SOON text")
+}
+
+@Test func decodingCorruptedFilesNeverCrashes() throws {
+    let original = try encodeGIF(sampleFrames())
+    var generator = SplitMix64(state: 42)
+    var rejected = 0
+    for _ in 0..<2000 {
+        var bytes = original
+        for _ in 0..<Int.random(in: 1...3, using: &generator) {
+            bytes[Int.random(in: 0..<bytes.count, using: &generator)] = UInt8.random(in: 0...255, using: &generator)
+        }
+        guard let decoded = try? decodeGIF(bytes) else {
+            rejected += 1
+            continue
+        }
+        // Whatever survives must still be self-consistent.
+        #expect(!decoded.frames.isEmpty)
+        for frame in decoded.frames {
+            #expect(frame.indices.count == decoded.width * decoded.height)
+            #expect(frame.indices.allSatisfy { Int($0) * 3 < decoded.palette.count })
+        }
+    }
+    #expect(rejected > 0, "some corruptions must be caught")
+}
