@@ -24,6 +24,10 @@ let package = Package(
         .target(name: "VAECore", dependencies: [
             "COpenBLAS", "CZlib",
             .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: [
+            // The hot loops use SIMD types, which are 100x slower unoptimised; debug builds
+            // (and so `swift test`) optimise this one module to keep the tests quick.
+            .unsafeFlags(["-O"], .when(configuration: .debug)),
         ]),
         // Canvas, font, GIF writing and reading, the three animations.
         .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),

@@ -43,13 +43,25 @@ public final class Adam: @unchecked Sendable {
         let beta1 = Float(h.beta1), beta2 = Float(h.beta2), epsilon = Float(h.epsilon)
         let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
         let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
-        for i in 0..<parameters.count {
+        let count = parameters.count
+        var i = 0
+        while i + 8 <= count {
+            let gi = load8(g + i)
+            let mi = beta1 * load8(m + i) + oneMinusBeta1 * gi
+            let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
+            store8(mi, m + i)
+            store8(vi, v + i)
+            store8(load8(p + i) - stepSize * mi / (vi.squareRoot() / correction2Root + epsilon), p + i)
+            i += 8
+        }
+        while i < count {
             let gi = g[i]
             let mi = beta1 * m[i] + oneMinusBeta1 * gi
             let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
             m[i] = mi
             v[i] = vi
             p[i] -= stepSize * mi / (vi.squareRoot() / correction2Root + epsilon)
+            i += 1
         }
     }
 }
