@@ -108,3 +108,4 @@ public func peakResidentBytes() -> Int? {
 public func resetPeakResident() {
     try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
 }
+

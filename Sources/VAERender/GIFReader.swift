@@ -18,8 +18,8 @@ public struct DecodedFrame: Sendable {
     public let delayCentiseconds: Int
 }
 
-/// Largest logical screen side accepted, far beyond anything we render.
-private let maxDecodedSide = 16_384
+/// Largest logical screen side accepted; the renderer refuses to make larger frames.
+let maxDecodedSide = 16_384
 /// Cap on frames x screen pixels, bounding both giflib's rasters and our composited frames.
 private let maxDecodedPixels = 1 << 28
 

@@ -1,1 +1,247 @@
-print("vae-render: not yet")
+import ArgumentParser
+import Foundation
+import VAECore
+import VAERender
+
+struct RenderCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-render",
+        abstract: "Replay a training run's checkpoints into three animated GIFs.",
+        discussion: """
+            vae-render never trains: it reads <run-dir>/checkpoints/epoch-NNNN.safetensors and the KMNIST \
+            test files (t10k-*) from --data, else $KMNIST_DIR, else ./data/kmnist, and never downloads.
+
+            interpolation.gif (final checkpoint): pairs of test characters are encoded to their latent \
+            means and the points between them decoded, one pair per column with A above and B below. \
+            The animation goes from A to B and back, holding at both ends. Default pairs: the first test \
+            character of each class to the first of the next class.
+
+            sampling.gif (every checkpoint): one fixed grid of latent points decoded by each epoch's \
+            model, one frame per epoch. With a 2-D latent the grid spans the N(0, I) prior at its 5% to \
+            95% quantiles on both axes; with more dimensions it spans the plane of the two leading \
+            principal directions of the final model's encoded test means, centred on their mean, at the \
+            same quantiles of their spread. Columns follow the first axis left to right, rows the second \
+            bottom to top. --random decodes one fixed set of z ~ N(0, I) instead.
+
+            reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \
+            each class) above their reconstructions by each epoch's model, decoded from the encoder's mean.
+
+            Every GIF loops forever, shows each frame for --delay and the last one for --hold; the \
+            defaults keep each GIF of a 30-epoch run near or under 2 MB. The files are written only after \
+            everything has rendered, each atomically, so a bad checkpoint leaves no partial GIF. On \
+            success, one line per GIF: path, frames, size, bytes.
+
+            Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
+            checkpoint or data file, or checkpoints of different configurations, 66 missing run or \
+            data, 73 cannot write.
+            """)
+
+    @OptionGroup(title: "What to render (at least one)")
+    var selection: Selection
+
+    @OptionGroup(title: "Run and output")
+    var locations: Locations
+
+    @OptionGroup(title: "Interpolation options")
+    var interpolationFlags: InterpolationFlags
+
+    @OptionGroup(title: "Sampling options")
+    var samplingFlags: SamplingFlags
+
+    @OptionGroup(title: "Reconstruction options")
+    var reconstructionFlags: ReconstructionFlags
+
+    @OptionGroup(title: "Frame options")
+    var frameFlags: FrameFlags
+
+    func validate() throws {
+        guard selection.all || selection.interpolation || selection.sampling || selection.reconstruction else {
+            throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction")
+        }
+        try interpolationFlags.validate(enabled: selection.includes(.interpolation))
+        try samplingFlags.validate(enabled: selection.includes(.sampling))
+        try reconstructionFlags.validate(enabled: selection.includes(.reconstruction))
+        try frameFlags.validateRanges()
+    }
+
+    func run() throws {
+        let request = RenderRequest(
+            runDirectory: locations.runDir, dataFolder: KMNIST.folder(flag: locations.data),
+            interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
+            sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
+            reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
+            style: frameFlags.style)
+        do {
+            let gifs = try renderAnimations(request)
+            let paths = try writeAnimations(gifs, to: locations.out)
+            for (gif, path) in zip(gifs, paths) {
+                print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
+            }
+        } catch let error as VAEError {
+            FileHandle.standardError.write(Data("vae-render: \(error.message)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+}
+
+struct Selection: ParsableArguments {
+    @Flag(help: "Render all three animations.")
+    var all = false
+
+    @Flag(help: "Render interpolation.gif: the final model morphing between pairs of test characters.")
+    var interpolation = false
+
+    @Flag(help: "Render sampling.gif: a fixed grid of latent points decoded by every epoch's model.")
+    var sampling = false
+
+    @Flag(help: "Render reconstruction.gif: test characters and every epoch's reconstructions of them.")
+    var reconstruction = false
+
+    func includes(_ animation: Animation) -> Bool {
+        switch animation {
+        case .interpolation: return all || interpolation
+        case .sampling: return all || sampling
+        case .reconstruction: return all || reconstruction
+        }
+    }
+}
+
+struct Locations: ParsableArguments {
+    @Option(help: ArgumentHelp("The run folder vae-train wrote; its checkpoints/ are replayed.", valueName: "dir"))
+    var runDir: String
+
+    @Option(help: ArgumentHelp("Folder for the GIFs, created if needed.", valueName: "dir"))
+    var out: String = "output"
+
+    @Option(help: ArgumentHelp("Folder with the KMNIST test files the run was trained with (default: $KMNIST_DIR, else ./data/kmnist).",
+                               valueName: "dir"))
+    var data: String?
+}
+
+struct InterpolationFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class).",
+                               valueName: "a:b,..."))
+    var pairs: PairList?
+
+    @Flag(help: "Travel on the great circle between the two latent means (slerp) instead of the straight line.")
+    var spherical = false
+
+    @Option(help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (default: \(InterpolationOptions().steps)).",
+                               valueName: "n"))
+    var steps: Int?
+
+    var options: InterpolationOptions {
+        var options = InterpolationOptions(pairs: pairs?.pairs, spherical: spherical)
+        if let steps { options.steps = steps }
+        return options
+    }
+
+    func validate(enabled: Bool) throws {
+        if let steps, !(1...1000).contains(steps) {
+            throw ValidationError("--steps must be between 1 and 1000, got \(steps)")
+        }
+        if !enabled, let flag = [("--pairs", pairs != nil), ("--spherical", spherical), ("--steps", steps != nil)].first(where: \.1) {
+            throw ValidationError("\(flag.0) applies to the interpolation; add --interpolation or --all")
+        }
+    }
+}
+
+struct SamplingFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
+    var grid: Int?
+
+    @Flag(help: "Decode one fixed set of z ~ N(0, I) instead of the grid.")
+    var random = false
+
+    @Option(help: ArgumentHelp("Seed of the --random draw (default: \(SamplingOptions().seed)).", valueName: "n"))
+    var seed: UInt64?
+
+    var options: SamplingOptions {
+        var options = SamplingOptions(random: random)
+        if let grid { options.grid = grid }
+        if let seed { options.seed = seed }
+        return options
+    }
+
+    func validate(enabled: Bool) throws {
+        if let grid, !(1...64).contains(grid) {
+            throw ValidationError("--grid must be between 1 and 64, got \(grid)")
+        }
+        if seed != nil && !random {
+            throw ValidationError("--seed applies to --random")
+        }
+        if !enabled, let flag = [("--grid", grid != nil), ("--random", random)].first(where: \.1) {
+            throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
+        }
+    }
+}
+
+struct ReconstructionFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Test-image indices to reconstruct, e.g. 0,5,9 (default: the first two of each class).",
+                               valueName: "i,..."))
+    var indices: IndexList?
+
+    var options: ReconstructionOptions {
+        ReconstructionOptions(indices: indices?.indices)
+    }
+
+    func validate(enabled: Bool) throws {
+        if !enabled && indices != nil {
+            throw ValidationError("--indices applies to the reconstruction; add --reconstruction or --all")
+        }
+    }
+}
+
+struct FrameFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("Each image pixel becomes an n x n block; captions scale with it.", valueName: "n"))
+    var scale: Int = FrameStyle().scale
+
+    @Option(help: ArgumentHelp("Centiseconds per frame.", valueName: "cs"))
+    var delay: Int = FrameStyle().delay
+
+    @Option(help: ArgumentHelp("Centiseconds the last frame (and the interpolation's ends) stays.", valueName: "cs"))
+    var hold: Int = FrameStyle().hold
+
+    var style: FrameStyle {
+        FrameStyle(scale: scale, delay: delay, hold: hold)
+    }
+
+    func validateRanges() throws {
+        guard (1...16).contains(scale) else { throw ValidationError("--scale must be between 1 and 16, got \(scale)") }
+        // Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2.
+        guard (2...65535).contains(delay) else {
+            throw ValidationError("--delay must be between 2 and 65535 centiseconds, got \(delay)")
+        }
+        guard (2...65535).contains(hold) else {
+            throw ValidationError("--hold must be between 2 and 65535 centiseconds, got \(hold)")
+        }
+    }
+}
+
+/// "a:b,c:d": pairs of non-negative image indices.
+struct PairList: ExpressibleByArgument {
+    let pairs: [ImagePair]
+
+    init?(argument: String) {
+        let parsed = argument.split(separator: ",", omittingEmptySubsequences: false).map { item -> ImagePair? in
+            let ends = item.split(separator: ":", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard ends.count == 2, let a = ends[0], let b = ends[1], a >= 0, b >= 0 else { return nil }
+            return ImagePair(a: a, b: b)
+        }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { return nil }
+        pairs = parsed.map { $0! }
+    }
+}
+
+/// "i,j,...": non-negative image indices.
+struct IndexList: ExpressibleByArgument {
+    let indices: [Int]
+
+    init?(argument: String) {
+        let parsed = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
+        indices = parsed.map { $0! }
+    }
+}
+
+RenderCommand.main()

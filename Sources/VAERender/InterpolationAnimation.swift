@@ -1,0 +1,124 @@
+import Foundation
+import VAECore
+
+/// Two test images, by index, whose latent means an interpolation travels between.
+public struct ImagePair: Sendable, Equatable {
+    public var a: Int
+    public var b: Int
+
+    public init(a: Int, b: Int) {
+        self.a = a
+        self.b = b
+    }
+}
+
+public struct InterpolationOptions: Sendable, Equatable {
+    /// nil: `defaultInterpolationPairs` of the test labels.
+    public var pairs: [ImagePair]?
+    /// Travel on the great circle between the two means (slerp) instead of the straight line.
+    public var spherical: Bool
+    /// Intervals from A to B; the animation shows steps + 1 points each way.
+    public var steps: Int
+
+    public init(pairs: [ImagePair]? = nil, spherical: Bool = false, steps: Int = 16) {
+        precondition(steps >= 1)
+        self.pairs = pairs
+        self.spherical = spherical
+        self.steps = steps
+    }
+}
+
+/// The first test image of each class paired with the first image of the next class, the
+/// last class wrapping round to the first; with a single class, the first to the last image.
+public func defaultInterpolationPairs(labels: [UInt8]) -> [ImagePair] {
+    let firsts = firstImagesOfEachClass(labels, perClass: 1)
+    guard firsts.count >= 2 else { return labels.isEmpty ? [] : [ImagePair(a: 0, b: labels.count - 1)] }
+    return firsts.indices.map { ImagePair(a: firsts[$0], b: firsts[($0 + 1) % firsts.count]) }
+}
+
+/// The point a fraction `t` of the way from `a` to `b`: on the straight line, or with
+/// `spherical` on the great circle through both (slerp, as for GAN latents), which keeps the
+/// norm of the path between theirs instead of cutting through the low-norm middle.
+/// Both give exactly `a` at t = 0 and exactly `b` at t = 1.
+public func interpolate(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>, t: Double, spherical: Bool) -> [Float] {
+    precondition(a.count == b.count)
+    var weightA = 1 - t, weightB = t
+    if spherical {
+        let dot = zip(a, b).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let normA = a.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let normB = b.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        let angle = acos(min(max(dot / (normA * normB), -1), 1))
+        // Nearly parallel vectors (or a zero one) have no well-defined circle: stay on the line.
+        if angle.isFinite, sin(angle) > 1e-6 {
+            weightA = sin((1 - t) * angle) / sin(angle)
+            weightB = sin(t * angle) / sin(angle)
+        }
+    }
+    return zip(a, b).map { Float(weightA * Double($0) + weightB * Double($1)) }
+}
+
+/// The final model travelling between pairs of test characters: each column is one pair, with
+/// A above, the decoded point between them in the middle and B below; frames go from A to B
+/// and back, holding at both ends.
+public struct InterpolationAnimation {
+    /// Pairs per row of the frame; more pairs continue in another row of A, morph, B.
+    public static let maxColumns = 10
+
+    public let options: InterpolationOptions
+    public let pairs: [ImagePair]
+    public let layout: TileLayout
+    /// The step (t = step / steps) shown by each frame, in order: 0 up to `steps` and back to 0.
+    public let frameSteps: [Int]
+
+    public init(options: InterpolationOptions, style: FrameStyle, test: ImageSet) throws {
+        let pairs = options.pairs ?? defaultInterpolationPairs(labels: test.labels)
+        try checkTestIndices(pairs.flatMap { [$0.a, $0.b] }, flag: "--pairs", testCount: test.count)
+        self.options = options
+        self.pairs = pairs
+        let columns = min(pairs.count, InterpolationAnimation.maxColumns)
+        let groups = (pairs.count + columns - 1) / columns
+        layout = TileLayout(columns: columns, rows: 3 * groups, rowsPerGroup: 3, style: style,
+                            widestCaption: InterpolationAnimation.caption(options, step: options.steps))
+        frameSteps = Array(0...options.steps) + Array((0..<options.steps).reversed())
+    }
+
+    public func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
+        let latent = codec.latent, steps = options.steps
+        let endpoints = pairs.flatMap { [$0.a, $0.b] }
+        let means = codec.encodeMeans(model, images: test, indices: endpoints)
+        // Every pair at every step, step-major: image number step * pairs.count + pair.
+        var path: [Float] = []
+        path.reserveCapacity((steps + 1) * pairs.count * latent)
+        for step in 0...steps {
+            for pair in pairs.indices {
+                let a = means[(2 * pair) * latent..<(2 * pair + 1) * latent]
+                let b = means[(2 * pair + 1) * latent..<(2 * pair + 2) * latent]
+                path += interpolate(a, b, t: Double(step) / Double(steps), spherical: options.spherical)
+            }
+        }
+        let decoded = codec.decodeMeans(model, z: path)
+        let originals = intensities(of: test, indices: endpoints)
+
+        let canvases = (0...steps).map { step in
+            var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step),
+                                           subtitle: "A top, B bottom")
+            for pair in pairs.indices {
+                let column = pair % layout.columns, top = 3 * (pair / layout.columns)
+                layout.draw(originals, number: 2 * pair, column: column, row: top, on: &canvas)
+                layout.draw(decoded, number: step * pairs.count + pair, column: column, row: top + 1, on: &canvas)
+                layout.draw(originals, number: 2 * pair + 1, column: column, row: top + 2, on: &canvas)
+            }
+            return canvas
+        }
+        let style = layout.style
+        return frameSteps.enumerated().map { position, step in
+            let isEnd = step == steps || position == frameSteps.count - 1
+            return GIFFrame(canvas: canvases[step], delayCentiseconds: isEnd ? style.hold : style.delay)
+        }
+    }
+
+    static func caption(_ options: InterpolationOptions, step: Int) -> String {
+        let t = String(format: "%.2f", Double(step) / Double(options.steps))
+        return "\(options.spherical ? "spherical" : "linear")  t=\(t)"
+    }
+}

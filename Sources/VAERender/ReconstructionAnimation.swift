@@ -1,0 +1,49 @@
+import VAECore
+
+public struct ReconstructionOptions: Sendable, Equatable {
+    /// Test images to show; nil: the first `defaultPerClass` images of each class.
+    public var indices: [Int]?
+
+    public static let defaultPerClass = 2
+
+    public init(indices: [Int]? = nil) {
+        self.indices = indices
+    }
+}
+
+/// Fixed test characters above their reconstructions by each epoch's model, one frame per
+/// epoch. A reconstruction decodes the encoder's mean μ(x), so it has no sampling noise.
+public struct ReconstructionAnimation {
+    /// Characters per row; more continue in another pair of rows.
+    public static let maxColumns = 10
+
+    public let indices: [Int]
+    public let layout: TileLayout
+    public let plannedEpochs: Int
+    private let originals: [Float]
+
+    public init(options: ReconstructionOptions, style: FrameStyle, test: ImageSet, plannedEpochs: Int, lastEpoch: Int) throws {
+        let indices = options.indices ?? firstImagesOfEachClass(test.labels, perClass: ReconstructionOptions.defaultPerClass)
+        try checkTestIndices(indices, flag: "--indices", testCount: test.count)
+        self.indices = indices
+        self.plannedEpochs = plannedEpochs
+        originals = intensities(of: test, indices: indices)
+        let columns = min(indices.count, ReconstructionAnimation.maxColumns)
+        let groups = (indices.count + columns - 1) / columns
+        layout = TileLayout(columns: columns, rows: 2 * groups, rowsPerGroup: 2, style: style,
+                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
+    }
+
+    public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
+        let reconstructions = codec.decodeMeans(checkpoint.model,
+                                                z: codec.encodeMeans(checkpoint.model, images: test, indices: indices))
+        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs),
+                                       subtitle: "input above, reconstruction below")
+        for number in indices.indices {
+            let column = number % layout.columns, top = 2 * (number / layout.columns)
+            layout.draw(originals, number: number, column: column, row: top, on: &canvas)
+            layout.draw(reconstructions, number: number, column: column, row: top + 1, on: &canvas)
+        }
+        return GIFFrame(canvas: canvas, delayCentiseconds: isLast ? layout.style.hold : layout.style.delay)
+    }
+}

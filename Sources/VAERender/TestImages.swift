@@ -1,0 +1,46 @@
+import VAECore
+
+/// The test split of the KMNIST folder: the renderer needs only these two files, never the
+/// training images, and never downloads anything. Returns the set and the images file's path.
+public func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
+    // KMNIST.files lists the training images and labels, then the test images and labels.
+    let paths = KMNIST.locate(in: folder)
+    guard let imagesPath = paths[2], let labelsPath = paths[3] else {
+        let missing = [2, 3].filter { paths[$0] == nil }.map { KMNIST.files[$0].name + ".gz" }
+        throw VAEError(.missingInput, "KMNIST test files missing in \(folder): \(missing.joined(separator: ", ")); "
+                       + "point --data or KMNIST_DIR at the folder the run was trained on (vae-render never downloads)")
+    }
+    return (try ImageSet.load(images: imagesPath, labels: labelsPath), imagesPath)
+}
+
+/// Up to `perClass` images of each class that occurs in `labels`: the first image of every
+/// class in class order, then the second of every class, and so on. Deterministic, and it
+/// shows every class even when the test set is a small or unbalanced one.
+public func firstImagesOfEachClass(_ labels: [UInt8], perClass: Int) -> [Int] {
+    var byClass: [UInt8: [Int]] = [:]
+    for (index, label) in labels.enumerated() where byClass[label, default: []].count < perClass {
+        byClass[label, default: []].append(index)
+    }
+    let classes = byClass.keys.sorted()
+    return (0..<perClass).flatMap { round in classes.compactMap { byClass[$0]!.count > round ? byClass[$0]![round] : nil } }
+}
+
+/// Refuses image indices outside the test set, naming the flag they came from.
+func checkTestIndices(_ indices: [Int], flag: String, testCount: Int) throws {
+    guard testCount > 0 else {
+        throw VAEError(.usage, "the test set is empty, so there is nothing to show for \(flag)")
+    }
+    if let bad = indices.first(where: { !(0..<testCount).contains($0) }) {
+        throw VAEError(.usage, "\(flag): image \(bad) is outside the test set, which has \(testCount) images (0...\(testCount - 1))")
+    }
+}
+
+/// The pixels of `images[indices]` as intensities in [0, 1], row-major `[indices.count, 784]`.
+func intensities(of images: ImageSet, indices: [Int]) -> [Float] {
+    let size = VAEConfig.inputSize
+    var result = [Float](repeating: 0, count: indices.count * size)
+    for (row, index) in indices.enumerated() {
+        for i in 0..<size { result[row * size + i] = Float(images.pixels[index * size + i]) / 255 }
+    }
+    return result
+}

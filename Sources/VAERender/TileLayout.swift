@@ -1,0 +1,116 @@
+import VAECore
+
+/// What the three animations share: image scale, timing and colours.
+public struct FrameStyle: Sendable, Equatable {
+    /// Each 28x28 image pixel becomes a `scale` x `scale` block; captions are drawn at the same scale.
+    public var scale: Int
+    /// Centiseconds each frame shows.
+    public var delay: Int
+    /// Centiseconds the last frame (and the interpolation's endpoints) shows, so viewers can read it.
+    public var hold: Int
+
+    public init(scale: Int = 2, delay: Int = 10, hold: Int = 200) {
+        precondition(scale >= 1 && delay >= 0 && hold >= 0)
+        self.scale = scale
+        self.delay = delay
+        self.hold = hold
+    }
+
+    /// Behind the caption and between groups of rows.
+    public static let background: UInt8 = 18
+    /// The lines between tiles, a little lighter than the background so that black tiles stand out.
+    public static let gutterColor: UInt8 = 58
+    /// Secondary caption text, dimmer than the accent.
+    public static let subtitleColor: UInt8 = 140
+
+    /// Width of the lines between tiles.
+    public var gutter: Int { 2 * scale }
+    /// Extra space between groups of rows (such as an original and its reconstruction).
+    public var groupGap: Int { 4 * scale }
+    /// Space above and below the caption text.
+    public var captionPadding: Int { 3 * scale }
+}
+
+/// Where things go in a frame: a caption strip on top, then a grid of 28x28 images scaled up,
+/// with gutters between them. Rows may come in groups (A, the morph and B; an original and its
+/// reconstruction) separated by a band of background. The grid is centred when the caption is
+/// wider than it.
+public struct TileLayout: Sendable, Equatable {
+    public let columns: Int
+    public let rows: Int
+    public let rowsPerGroup: Int
+    public let style: FrameStyle
+    /// Side of one scaled image in pixels.
+    public let tileSide: Int
+    public let captionHeight: Int
+    public let width: Int
+    public let height: Int
+    private let gridLeft: Int
+    private let gridWidth: Int
+    /// Where captions start: aligned with the first tile, unless the widest caption needs the room.
+    private let captionLeft: Int
+    /// Where the widest caption ends, so that every frame decides alike whether a subtitle fits.
+    private let captionEnd: Int
+
+    /// `rowsPerGroup` nil makes all rows one group. `widestCaption` is the longest caption any
+    /// frame will carry; the frame is made wide enough for it.
+    public init(columns: Int, rows: Int, rowsPerGroup: Int? = nil, style: FrameStyle, widestCaption: String) {
+        let rowsPerGroup = rowsPerGroup ?? rows
+        precondition(columns >= 1 && rows >= 1 && rowsPerGroup >= 1)
+        self.columns = columns
+        self.rows = rows
+        self.rowsPerGroup = rowsPerGroup
+        self.style = style
+        tileSide = VAEConfig.imageSide * style.scale
+        captionHeight = BitmapFont.glyphHeight * style.scale + 2 * style.captionPadding
+        gridWidth = style.gutter + columns * (tileSide + style.gutter)
+        let groups = (rows + rowsPerGroup - 1) / rowsPerGroup
+        let gridHeight = style.gutter + rows * (tileSide + style.gutter) + (groups - 1) * style.groupGap
+        let captionWidth = BitmapFont.textWidth(widestCaption, scale: style.scale)
+        width = max(gridWidth, captionWidth + 2 * style.gutter)
+        height = captionHeight + gridHeight
+        gridLeft = (width - gridWidth) / 2
+        captionLeft = min(gridLeft + style.gutter, width - style.gutter - captionWidth)
+        captionEnd = captionLeft + captionWidth
+    }
+
+    /// Top-left corner of the tile in `column`, `row`.
+    public func tileOrigin(column: Int, row: Int) -> (x: Int, y: Int) {
+        let gutter = style.gutter
+        return (gridLeft + gutter + column * (tileSide + gutter),
+                captionHeight + gutter + row * (tileSide + gutter) + (row / rowsPerGroup) * style.groupGap)
+    }
+
+    /// A frame with the gutters drawn and `caption` in the accent colour at the top left;
+    /// `subtitle` goes at the top right in grey when there is room for it beside the widest caption.
+    public func blankFrame(caption: String, subtitle: String = "") -> Canvas {
+        var canvas = Canvas(width: width, height: height, fill: FrameStyle.background)
+        let gutter = style.gutter
+        for group in stride(from: 0, to: rows, by: rowsPerGroup) {
+            let top = tileOrigin(column: 0, row: group).y - gutter
+            let groupRows = min(rowsPerGroup, rows - group)
+            canvas.fillRect(x: gridLeft, y: top, width: gridWidth, height: gutter + groupRows * (tileSide + gutter),
+                            index: FrameStyle.gutterColor)
+        }
+        let textTop = style.captionPadding
+        canvas.drawText(caption, x: captionLeft, y: textTop, scale: style.scale, index: Palette.accent)
+        let subtitleWidth = BitmapFont.textWidth(subtitle, scale: style.scale)
+        let right = width - captionLeft
+        if !subtitle.isEmpty, right - subtitleWidth >= captionEnd + 2 * BitmapFont.advance * style.scale {
+            canvas.drawText(subtitle, x: right - subtitleWidth, y: textTop, scale: style.scale, index: FrameStyle.subtitleColor)
+        }
+        return canvas
+    }
+
+    /// Draws image number `number` of `images` (row-major 28x28 intensities in [0, 1]) into the
+    /// tile at `column`, `row`.
+    public func draw(_ images: [Float], number: Int, column: Int, row: Int, on canvas: inout Canvas) {
+        let size = VAEConfig.inputSize
+        let origin = tileOrigin(column: column, row: row)
+        images.withUnsafeBufferPointer { images in
+            canvas.drawGrayImage(UnsafeBufferPointer(rebasing: images[number * size..<(number + 1) * size]),
+                                 width: VAEConfig.imageSide, height: VAEConfig.imageSide,
+                                 x: origin.x, y: origin.y, scale: style.scale)
+        }
+    }
+}

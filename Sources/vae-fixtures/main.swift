@@ -1,0 +1,77 @@
+import COpenBLAS
+import Foundation
+import VAECore
+import VAERender
+
+// Regenerates everything in fixtures/ (see fixtures/README.md), run from the package root:
+//
+//     swift run vae-fixtures [fixtures-folder]
+//
+// 1. synthetic/: the four IDX .gz files of SyntheticShapes (600 training, 100 test images);
+// 2. runs/latent2, runs/latent3: tiny models trained on them, checkpoints only;
+// 3. golden/: the GoldenCase renders of those checkpoints.
+//
+// Everything is seeded and OpenBLAS runs on one thread, so a rerun on the same machine
+// writes the same bytes; another CPU may round sgemm differently, which is why the golden
+// tests compare with a tolerance and the checkpoints are committed rather than retrained.
+
+let fixtures = CommandLine.arguments.dropFirst().first ?? "fixtures"
+
+/// The fixture models: a hidden layer of 16 keeps each checkpoint near 100 KB; latent 2 takes
+/// the prior-quantile grid and latent 3 the principal plane.
+func fixtureRun(latent: Int) -> RunConfig {
+    RunConfig(model: VAEConfig(hidden: [16], latentDim: latent), epochs: 3, batchSize: 10, learningRate: 1e-2,
+              seed: 1, preset: "fixture", trainImages: 600, testImages: 100)
+}
+
+func writeDataset(_ data: KMNIST, to folder: String) throws {
+    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    let side = VAEConfig.imageSide
+    let files: [(String, [UInt8])] = [
+        ("train-images-idx3-ubyte.gz", encodeIDX(magic: idxImagesMagic, dimensions: [data.train.count, side, side], payload: data.train.pixels)),
+        ("train-labels-idx1-ubyte.gz", encodeIDX(magic: idxLabelsMagic, dimensions: [data.train.count], payload: data.train.labels)),
+        ("t10k-images-idx3-ubyte.gz", encodeIDX(magic: idxImagesMagic, dimensions: [data.test.count, side, side], payload: data.test.pixels)),
+        ("t10k-labels-idx1-ubyte.gz", encodeIDX(magic: idxLabelsMagic, dimensions: [data.test.count], payload: data.test.labels)),
+    ]
+    for (name, bytes) in files {
+        try writeFileAtomically(gzipCompress(bytes), to: folder + "/" + name)
+    }
+}
+
+func regenerate() throws {
+    openblas_set_num_threads(1)
+    var random = Random(seed: 2024)
+    let data = KMNIST(train: SyntheticShapes.make(count: 600, random: &random),
+                      test: SyntheticShapes.make(count: 100, random: &random))
+    try writeDataset(data, to: fixtures + "/synthetic")
+    print("\(fixtures)/synthetic: \(data.train.count) training and \(data.test.count) test images")
+
+    for latent in [2, 3] {
+        let directory = RunDirectory(fixtures + "/runs/latent\(latent)")
+        try train(fixtureRun(latent: latent), data: data, directory: directory, mode: .overwrite)
+        // Only the checkpoints are fixtures: the resume state is three times their size, and
+        // the metrics hold timings, which would make every regeneration differ.
+        unlink(directory.statePath)
+        unlink(directory.metricsPath)
+        print("\(directory.path): \(directory.checkpointEpochs().count) checkpoints")
+    }
+
+    try FileManager.default.createDirectory(atPath: fixtures + "/golden", withIntermediateDirectories: true)
+    for golden in GoldenCase.all {
+        for gif in try renderAnimations(golden.request(fixtures: fixtures)) {
+            let path = golden.goldenPath(gif.animation, fixtures: fixtures)
+            try writeFileAtomically(gif.bytes, to: path)
+            print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
+        }
+    }
+}
+
+do {
+    try regenerate()
+} catch let error as VAEError {
+    FileHandle.standardError.write(Data("vae-fixtures: \(error.message)\n".utf8))
+    exit(error.exitCode)
+} catch {
+    FileHandle.standardError.write(Data("vae-fixtures: \(error.localizedDescription)\n".utf8))
+    exit(1)
+}

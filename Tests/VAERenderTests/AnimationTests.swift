@@ -1,0 +1,243 @@
+import Foundation
+import Testing
+import VAECore
+import VAERender
+
+// The latent geometry behind the animations, and the frames each animation makes.
+
+// MARK: - Gaussian quantiles and the latent-2 grid
+
+@Test(arguments: [
+    (0.5, 0.0),
+    (0.95, 1.6448536269514722),
+    (0.05, -1.6448536269514722),
+    (0.975, 1.959963984540054),
+    (0.001, -3.090232306167813),
+    (0.84134474606854293, 1.0),
+    (1e-10, -6.361340902404056),
+    (1 - 1e-6, 4.753424308822899),
+])
+func inverseNormalCDFIsAccurate(probability: Double, quantile: Double) {
+    #expect(abs(inverseNormalCDF(probability) - quantile) <= 1e-12 * max(1, abs(quantile)), "Φ⁻¹(\(probability))")
+}
+
+@Test func inverseNormalCDFIsInfiniteAtTheEnds() {
+    #expect(inverseNormalCDF(0) == -.infinity)
+    #expect(inverseNormalCDF(1) == .infinity)
+}
+
+@Test func gridCoordinatesSpanTheFiveToNinetyFivePercentQuantiles() {
+    let five = gridCoordinates(count: 5)
+    let expected = [-1.6448536269514722, -0.59776012604247841, 0, 0.59776012604247841, 1.6448536269514722]
+    #expect(zip(five, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(five)")
+    #expect(gridCoordinates(count: 1) == [0])
+}
+
+@Test func latent2GridHasTheFirstAxisAcrossAndTheSecondUpward() throws {
+    let fixture = try LoadedFixture("latent2")
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3), style: FrameStyle(), final: fixture.replay.final.model,
+                                         test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
+    #expect(sampling.grid == .priorQuantiles)
+    let q = Float(1.6448536269514722)
+    // Reading order: the top row has the largest z2, each row runs from the smallest z1.
+    #expect(sampling.points == [-q, q, 0, q, q, q,
+                                -q, 0, 0, 0, q, 0,
+                                -q, -q, 0, -q, q, -q])
+}
+
+@Test func randomSamplingIsFixedBySeed() throws {
+    let fixture = try LoadedFixture("latent3")
+    func points(seed: UInt64) throws -> [Float] {
+        try SamplingAnimation(options: SamplingOptions(grid: 2, random: true, seed: seed), style: FrameStyle(),
+                              final: fixture.replay.final.model, test: fixture.test, codec: fixture.codec,
+                              plannedEpochs: 3, lastEpoch: 3).points
+    }
+    var random = Random(seed: 5)
+    var expected = [Float](repeating: 0, count: 2 * 2 * 3)
+    expected.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
+    #expect(try points(seed: 5) == expected)
+    #expect(try points(seed: 6) != expected)
+}
+
+/// A randomly initialised model of `latent` dimensions, with a codec for it.
+private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec) {
+    let config = VAEConfig(hidden: [8], latentDim: latent)
+    let model = VAEModel(config: config)
+    var random = Random(seed: 11)
+    model.initialize(random: &random)
+    return (model, LatentCodec(config: config))
+}
+
+@Test func aOneDimensionalLatentGetsTheQuantilesInReadingOrder() throws {
+    let (model, codec) = untrainedModel(latent: 1)
+    let test = try loadTestImages(from: syntheticData).images
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3), style: FrameStyle(), final: model, test: test,
+                                         codec: codec, plannedEpochs: 1, lastEpoch: 1)
+    #expect(sampling.grid == .priorQuantiles)
+    #expect(sampling.points == gridCoordinates(count: 9).map(Float.init))
+}
+
+@Test func aWideLatentGetsAPrincipalPlaneGrid() throws {
+    let (model, codec) = untrainedModel(latent: 40)
+    let test = try loadTestImages(from: syntheticData).images
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2), style: FrameStyle(), final: model, test: test,
+                                         codec: codec, plannedEpochs: 1, lastEpoch: 1)
+    guard case .principalPlane(let plane) = sampling.grid else {
+        Issue.record("a 40-D latent must use the principal plane, got \(sampling.grid)")
+        return
+    }
+    #expect(sampling.points.count == 4 * 40)
+    // The axes are orthonormal.
+    let dot = { (u: [Double], v: [Double]) in zip(u, v).reduce(0) { $0 + $1.0 * $1.1 } }
+    #expect(abs(dot(plane.axes[0], plane.axes[0]) - 1) < 1e-9 && abs(dot(plane.axes[1], plane.axes[1]) - 1) < 1e-9)
+    #expect(abs(dot(plane.axes[0], plane.axes[1])) < 1e-9)
+    #expect(plane.spreads[0] >= plane.spreads[1] && plane.spreads[1] > 0)
+}
+
+// MARK: - Principal plane
+
+@Test func principalPlaneFindsTheAxesOfAKnownCloud() {
+    // A cloud in 4-D with standard deviation 3 along u1, 1 along u2 and 0.1 along u3, around c.
+    let u1: [Double] = [0.36, 0.48, 0.8, 0], u2: [Double] = [0.8, -0.6, 0, 0], u3: [Double] = [0, 0, 0, 1]
+    let c: [Double] = [1, -2, 0.5, 3]
+    var points: [Float] = []
+    for a in [-1.0, 1] {
+        for b in [-1.0, 1] {
+            for d in [-1.0, 1] {
+                points += (0..<4).map { Float(c[$0] + 3 * a * u1[$0] + b * u2[$0] + 0.1 * d * u3[$0]) }
+            }
+        }
+    }
+    // The points in another order must give the same plane, signs included.
+    let reordered = stride(from: points.count - 4, through: 0, by: -4).flatMap { points[$0..<$0 + 4] }
+    for cloud in [points, reordered] {
+        let plane = PrincipalPlane(points: cloud, dimension: 4)
+        #expect(zip(plane.center, c).allSatisfy { abs($0 - $1) < 1e-6 }, "\(plane.center)")
+        #expect(abs(plane.spreads[0] - 3) < 1e-5 && abs(plane.spreads[1] - 1) < 1e-5, "\(plane.spreads)")
+        // Each axis is signed so that its largest component is positive: 0.8 in both.
+        #expect(zip(plane.axes[0], u1).allSatisfy { abs($0 - $1) < 1e-6 }, "\(plane.axes[0])")
+        #expect(zip(plane.axes[1], u2).allSatisfy { abs($0 - $1) < 1e-6 }, "\(plane.axes[1])")
+        let corner = plane.point(1, -1)
+        #expect((0..<4).allSatisfy { abs(Double(corner[$0]) - (c[$0] + 3 * u1[$0] - u2[$0])) < 1e-5 })
+    }
+}
+
+@Test func latent3GridLiesOnThePrincipalPlaneOfTheEncodedTestSet() throws {
+    let fixture = try LoadedFixture("latent3")
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3), style: FrameStyle(), final: fixture.replay.final.model,
+                                         test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
+    guard case .principalPlane(let plane) = sampling.grid else {
+        Issue.record("a 3-D latent must use the principal plane, got \(sampling.grid)")
+        return
+    }
+    #expect(plane == PrincipalPlane(points: fixture.codec.encodeMeans(fixture.replay.final.model, images: fixture.test), dimension: 3))
+    // The centre tile is the mean; the fixture's first two spreads are well apart, so the golden's
+    // plane cannot swap its axes on another CPU.
+    #expect(Array(sampling.points[12..<15]) == plane.point(0, 0))
+    #expect(plane.spreads[0] > 1.2 * plane.spreads[1], "\(plane.spreads)")
+}
+
+// MARK: - Interpolation
+
+@Test func interpolationPathsStartAtAAndEndAtBExactly() {
+    let a: [Float] = [0.3, -1.2, 2.5], b: [Float] = [-0.7, 0.4, 1.1]
+    for spherical in [false, true] {
+        #expect(interpolate(a[...], b[...], t: 0, spherical: spherical) == a)
+        #expect(interpolate(a[...], b[...], t: 1, spherical: spherical) == b)
+    }
+    // Halfway, the straight line cuts inside the circle through A and B, which slerp follows.
+    let norm = { (v: [Float]) in v.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+    let c: [Float] = [2, 0, 0], d: [Float] = [0, 2, 0]
+    #expect(abs(norm(interpolate(c[...], d[...], t: 0.5, spherical: true)) - 2) < 1e-6)
+    #expect(abs(norm(interpolate(c[...], d[...], t: 0.5, spherical: false)) - Float(2).squareRoot()) < 1e-6)
+    // Parallel vectors have no circle; slerp falls back to the line instead of dividing by zero.
+    #expect(interpolate(c[...], c[...], t: 0.5, spherical: true) == c)
+}
+
+@Test func interpolationEndsDecodeTheEncodedAAndB() throws {
+    let fixture = try LoadedFixture("latent3")
+    let model = fixture.replay.final.model
+    let pair = ImagePair(a: 4, b: 9)
+    let decodedA = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: [pair.a]))
+    let decodedB = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: [pair.b]))
+    var morphTiles: [[[UInt8]]] = []  // [linear, spherical][t = 0, t = 1]
+    for spherical in [false, true] {
+        let animation = try InterpolationAnimation(options: InterpolationOptions(pairs: [pair], spherical: spherical, steps: 4),
+                                                   style: FrameStyle(), test: fixture.test)
+        let frames = animation.frames(model: model, test: fixture.test, codec: fixture.codec)
+        #expect(animation.frameSteps == [0, 1, 2, 3, 4, 3, 2, 1, 0])
+        #expect(frames.map(\.delayCentiseconds) == [10, 10, 10, 10, 200, 10, 10, 10, 200])
+        // Drawing the decoded A (B) over the middle tile of the first (middle) frame changes nothing.
+        var first = frames[0].canvas, middle = frames[4].canvas
+        animation.layout.draw(decodedA, number: 0, column: 0, row: 1, on: &first)
+        animation.layout.draw(decodedB, number: 0, column: 0, row: 1, on: &middle)
+        #expect(first == frames[0].canvas)
+        #expect(middle == frames[4].canvas)
+        morphTiles.append([frames[0], frames[4]].map { tile(of: $0.canvas, layout: animation.layout, column: 0, row: 1) })
+    }
+    // The two paths meet at t = 0 and t = 1 (their frames differ in width, as their captions do).
+    let agree = morphTiles[0] == morphTiles[1]
+    #expect(agree)
+}
+
+/// The pixels of one tile, row by row.
+private func tile(of canvas: Canvas, layout: TileLayout, column: Int, row: Int) -> [UInt8] {
+    let (x, y) = layout.tileOrigin(column: column, row: row)
+    return (y..<y + layout.tileSide).flatMap { canvas.pixels[$0 * canvas.width + x..<$0 * canvas.width + x + layout.tileSide] }
+}
+
+@Test func defaultPairsLinkEachClassToTheNext() {
+    let labels: [UInt8] = [3, 1, 3, 0, 1, 0]
+    #expect(defaultInterpolationPairs(labels: labels) == [ImagePair(a: 3, b: 1), ImagePair(a: 1, b: 0), ImagePair(a: 0, b: 3)])
+    #expect(defaultInterpolationPairs(labels: [7, 7, 7]) == [ImagePair(a: 0, b: 2)])
+    #expect(firstImagesOfEachClass(labels, perClass: 2) == [3, 1, 0, 5, 4, 2])
+}
+
+// MARK: - Per-epoch animations
+
+@Test func samplingAndReconstructionShowOneFramePerEpochInOrderAndHoldTheLast() throws {
+    let fixture = try LoadedFixture("latent2")
+    let style = FrameStyle(scale: 1, delay: 9, hold: 90)
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2), style: style, final: fixture.replay.final.model,
+                                         test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
+    let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: [0, 1, 2]), style: style,
+                                                     test: fixture.test, plannedEpochs: 3, lastEpoch: 3)
+    let checkpoints = fixture.checkpoints
+    #expect(checkpoints.map(\.epoch) == [1, 2, 3])
+    let samplingFrames = checkpoints.enumerated().map { sampling.frame($1, isLast: $0 == 2, codec: fixture.codec) }
+    let reconstructionFrames = checkpoints.enumerated().map {
+        reconstruction.frame($1, isLast: $0 == 2, test: fixture.test, codec: fixture.codec)
+    }
+    for frames in [samplingFrames, reconstructionFrames] {
+        #expect(frames.map(\.delayCentiseconds) == [9, 9, 90])
+        // Each epoch's model draws something else.
+        #expect(frames[0].canvas != frames[1].canvas && frames[1].canvas != frames[2].canvas)
+    }
+    // The caption names the epoch: drawing "epoch 2/3" over frame 2's caption changes nothing.
+    var captioned = samplingFrames[1].canvas
+    captioned.drawText("epoch 2/3", x: sampling.layout.tileOrigin(column: 0, row: 0).x, y: FrameStyle(scale: 1).captionPadding)
+    #expect(captioned == samplingFrames[1].canvas)
+}
+
+@Test func reconstructionDefaultsToTheFirstTwoOfEachClass() throws {
+    let fixture = try LoadedFixture("latent2")
+    let animation = try ReconstructionAnimation(options: ReconstructionOptions(), style: FrameStyle(), test: fixture.test,
+                                                plannedEpochs: 3, lastEpoch: 3)
+    #expect(animation.indices == firstImagesOfEachClass(fixture.test.labels, perClass: 2))
+    #expect(animation.indices.count == 20)
+    #expect(animation.indices.prefix(10).map { fixture.test.labels[$0] } == Array(0...9))
+    #expect((animation.layout.columns, animation.layout.rows) == (10, 4))
+}
+
+@Test func codecGivesTheSameMeansWhateverItsBatchSize() throws {
+    let fixture = try LoadedFixture("latent3")
+    let model = fixture.replay.final.model
+    let small = LatentCodec(config: model.config, batchCapacity: 3)
+    let indices = [5, 0, 99, 42, 7, 7, 13]
+    let means = fixture.codec.encodeMeans(model, images: fixture.test, indices: indices)
+    #expect(zip(small.encodeMeans(model, images: fixture.test, indices: indices), means).allSatisfy { abs($0 - $1) < 1e-5 })
+    let images = fixture.codec.decodeMeans(model, z: means)
+    #expect(images.count == indices.count * VAEConfig.inputSize)
+    #expect(zip(small.decodeMeans(model, z: means), images).allSatisfy { abs($0 - $1) < 1e-5 })
+    #expect(images.allSatisfy { (0...1).contains($0) })
+}

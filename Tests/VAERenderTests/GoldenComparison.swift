@@ -1,0 +1,55 @@
+import VAERender
+
+/// How far a re-rendered GIF may stray from its golden.
+///
+/// The structure (version, size, frame count, delays, looping) must match exactly. Pixels are
+/// compared as the grey a viewer sees (Rec.601 luma of the palette entry), because the same
+/// checkpoints give slightly different activations on another CPU: OpenBLAS picks sgemm
+/// kernels (AVX2, AVX-512, NEON; with or without FMA) that sum in different orders, which moves
+/// the logits by about 1e-6 relative. Through the sigmoid that is far below one grey level, but
+/// a pixel sitting on a rounding boundary flips, and in the principal-plane grid the whole
+/// plane tilts by (perturbation / eigenvalue gap), shifting smooth strokes by a few levels.
+///
+/// So: differences up to `levels` are rounding; at most `fraction` of a frame's pixels may go
+/// beyond that (steep stroke edges amplify a tilt); and none may reach `maximum`. A broken
+/// animation trips the last rule at once: a caption against the background differs by 165
+/// levels, and a moved tile or a frame from another epoch by far more than 48 on many pixels.
+struct GoldenTolerance {
+    var levels = 8
+    var fraction = 0.005
+    var maximum = 48
+}
+
+/// What differs between `actual` and `golden`, one message each; empty when they match within
+/// `tolerance`. Pixel messages name the frame, how many pixels differ and by how much.
+func goldenDifferences(_ actual: DecodedGIF, _ golden: DecodedGIF, tolerance: GoldenTolerance = GoldenTolerance()) -> [String] {
+    var differences: [String] = []
+    func check(_ what: String, _ value: String, _ expected: String) {
+        if value != expected { differences.append("\(what) is \(value), the golden's is \(expected)") }
+    }
+    check("version", actual.version, golden.version)
+    check("size", "\(actual.width)x\(actual.height)", "\(golden.width)x\(golden.height)")
+    check("frame count", "\(actual.frames.count)", "\(golden.frames.count)")
+    check("loop count", actual.loopCount.map(String.init) ?? "none", golden.loopCount.map(String.init) ?? "none")
+    check("delays", "\(actual.frames.map(\.delayCentiseconds))", "\(golden.frames.map(\.delayCentiseconds))")
+    guard actual.width == golden.width, actual.height == golden.height else { return differences }
+
+    let pixels = golden.width * golden.height
+    let allowed = Int(tolerance.fraction * Double(pixels))
+    for (number, (frame, goldenFrame)) in zip(actual.frames, golden.frames).enumerated() {
+        let seen = luminance(of: frame, palette: actual.palette)
+        let expected = luminance(of: goldenFrame, palette: golden.palette)
+        var beyond = 0, largest = 0, largestAt = 0
+        for i in 0..<pixels {
+            let difference = abs(Int(seen[i]) - Int(expected[i]))
+            if difference > tolerance.levels { beyond += 1 }
+            if difference > largest { (largest, largestAt) = (difference, i) }
+        }
+        if beyond > allowed || largest >= tolerance.maximum {
+            differences.append("frame \(number): \(beyond) of \(pixels) pixels differ by more than \(tolerance.levels) grey levels "
+                               + "(at most \(allowed) may), the largest difference is \(largest) at "
+                               + "(\(largestAt % golden.width), \(largestAt / golden.width)) (must stay below \(tolerance.maximum))")
+        }
+    }
+    return differences
+}

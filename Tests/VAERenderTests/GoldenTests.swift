@@ -1,0 +1,146 @@
+import Foundation
+import Testing
+import VAECore
+import VAERender
+
+// Golden-image tests: the fixture checkpoints rendered now against fixtures/golden, and proof
+// that the comparison catches a broken animation.
+//
+// Re-record the goldens from the committed checkpoints (after an intended change to the look):
+//
+//     VAE_RECORD_GOLDENS=1 swift test --scratch-path .build-render --filter Golden
+
+private let recordingGoldens = ProcessInfo.processInfo.environment["VAE_RECORD_GOLDENS"] == "1"
+
+@Test(arguments: GoldenCase.all.map(\.name))
+func goldenRendersMatch(caseName: String) throws {
+    let golden = try #require(GoldenCase.all.first { $0.name == caseName })
+    let rendered = try renderAnimations(golden.request(fixtures: fixturesFolder))
+    #expect(rendered.map(\.animation) == golden.animations)
+    for gif in rendered {
+        let path = golden.goldenPath(gif.animation, fixtures: fixturesFolder)
+        if recordingGoldens {
+            try writeFileAtomically(gif.bytes, to: path)
+            continue
+        }
+        let differences = goldenDifferences(try decodeGIF(gif.bytes), try decodeGIF(try readFile(path)))
+        if !differences.isEmpty {
+            Issue.record("""
+                \(path) differs (if the change is intended, re-record with VAE_RECORD_GOLDENS=1):
+                \(differences.joined(separator: "\n"))
+                """)
+        }
+    }
+}
+
+@Test func goldenFolderHoldsExactlyTheGoldenCases() {
+    let expected = GoldenCase.all.flatMap { golden in
+        golden.animations.map { URL(fileURLWithPath: golden.goldenPath($0, fixtures: fixturesFolder)).lastPathComponent }
+    }
+    #expect(fileNames(in: fixturesFolder + "/golden") == expected.sorted())
+}
+
+// MARK: - The comparison catches breakage
+
+/// A golden file decoded, and its frames as canvases to damage and encode again.
+private func goldenAndFrames(_ caseName: String, _ animation: Animation) throws -> (golden: DecodedGIF, frames: [GIFFrame]) {
+    let golden = try #require(GoldenCase.all.first { $0.name == caseName })
+    let decoded = try decodeGIF(try readFile(golden.goldenPath(animation, fixtures: fixturesFolder)))
+    let frames = decoded.frames.map { frame in
+        var canvas = Canvas(width: decoded.width, height: decoded.height)
+        canvas.pixels = frame.indices
+        return GIFFrame(canvas: canvas, delayCentiseconds: frame.delayCentiseconds)
+    }
+    return (decoded, frames)
+}
+
+private func reencoded(_ frames: [GIFFrame]) throws -> DecodedGIF {
+    try decodeGIF(try encodeGIF(frames, loopCount: 0))
+}
+
+/// The layout of the latent2 golden reconstruction, to find its caption and tiles.
+private func latent2ReconstructionLayout() throws -> TileLayout {
+    let golden = try #require(GoldenCase.all.first { $0.name == "latent2" })
+    let fixture = try LoadedFixture("latent2")
+    return try ReconstructionAnimation(options: try #require(golden.reconstruction), style: golden.style, test: fixture.test,
+                                       plannedEpochs: fixture.replay.run.epochs, lastEpoch: fixture.replay.final.epoch).layout
+}
+
+@Test func unchangedFramesMatchTheirGolden() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .reconstruction)
+    #expect(goldenDifferences(try reencoded(frames), golden) == [])
+}
+
+@Test func framesOutOfOrderAreCaught() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .reconstruction)
+    var swapped = frames
+    swapped.swapAt(0, 1)
+    let differences = goldenDifferences(try reencoded(swapped), golden)
+    #expect(differences.count == 2, "\(differences)")
+    #expect(differences.first?.hasPrefix("frame 0: ") == true)
+    #expect(differences.last?.hasPrefix("frame 1: ") == true)
+}
+
+@Test func aMissingCaptionIsCaught() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .reconstruction)
+    let layout = try latent2ReconstructionLayout()
+    var blanked = frames
+    blanked[2].canvas.fillRect(x: 0, y: 0, width: layout.width, height: layout.captionHeight, index: FrameStyle.background)
+    let differences = goldenDifferences(try reencoded(blanked), golden)
+    #expect(differences.count == 1 && differences[0].hasPrefix("frame 2: "), "\(differences)")
+}
+
+@Test func aTileOutOfPlaceIsCaught() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .reconstruction)
+    let layout = try latent2ReconstructionLayout()
+    // Move the second reconstruction one tile width to the right, over the gutter and its neighbour.
+    var canvas = frames[1].canvas
+    let (x, y) = layout.tileOrigin(column: 1, row: 1)
+    let side = layout.tileSide
+    let tile = (0..<side).map { row in Array(canvas.pixels[(y + row) * canvas.width + x..<(y + row) * canvas.width + x + side]) }
+    canvas.fillRect(x: x, y: y, width: side, height: side, index: FrameStyle.gutterColor)
+    for row in 0..<side {
+        let start = (y + row) * canvas.width + x + side
+        canvas.pixels.replaceSubrange(start..<start + side, with: tile[row])
+    }
+    var shifted = frames
+    shifted[1].canvas = canvas
+    let differences = goldenDifferences(try reencoded(shifted), golden)
+    #expect(differences.count == 1 && differences[0].hasPrefix("frame 1: "), "\(differences)")
+}
+
+@Test func timingAndLoopingMustMatchExactly() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .reconstruction)
+    var slower = frames
+    slower[0].delayCentiseconds += 1
+    #expect(goldenDifferences(try reencoded(slower), golden) == ["delays is [11, 10, 50], the golden's is [10, 10, 50]"])
+    let playsOnce = try decodeGIF(try encodeGIF(frames, loopCount: 1))
+    #expect(goldenDifferences(playsOnce, golden) == ["loop count is 1, the golden's is 0"])
+}
+
+@Test func roundingNoiseIsToleratedButRealDifferencesAreNot() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .sampling)
+    let tolerance = GoldenTolerance()
+    /// The frames with `change` applied to the grey pixels (not the accent) selected by `where`.
+    func altered(_ change: (Int) -> Int, where selected: (Int) -> Bool) throws -> DecodedGIF {
+        try reencoded(frames.map { frame in
+            var frame = frame
+            for i in frame.canvas.pixels.indices where frame.canvas.pixels[i] != Palette.accent && selected(i) {
+                frame.canvas.pixels[i] = UInt8(min(max(change(Int(frame.canvas.pixels[i])), 0), Int(Palette.maxGray)))
+            }
+            return frame
+        })
+    }
+    let pixels = golden.width * golden.height
+    let fewPixels = Int(Double(pixels) * tolerance.fraction * 0.8)
+    let manyPixels = Int(Double(pixels) * tolerance.fraction * 2)
+
+    let everywhereALittle = try altered({ $0 + ($0 % 2 == 0 ? tolerance.levels - 1 : 1 - tolerance.levels) }, where: { _ in true })
+    #expect(goldenDifferences(everywhereALittle, golden) == [])
+    let fewALot = try altered({ $0 < 128 ? $0 + 30 : $0 - 30 }, where: { $0 % (pixels / fewPixels) == 0 })
+    #expect(goldenDifferences(fewALot, golden) == [])
+    let manyALot = try altered({ $0 < 128 ? $0 + 30 : $0 - 30 }, where: { $0 % (pixels / manyPixels) == 0 })
+    #expect(goldenDifferences(manyALot, golden).count == golden.frames.count)
+    let onePixelTooFar = try altered({ $0 < 128 ? $0 + tolerance.maximum + 2 : $0 - tolerance.maximum - 2 }, where: { $0 == pixels / 2 })
+    #expect(goldenDifferences(onePixelTooFar, golden).count == golden.frames.count)
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+import VAECore
+import VAERender
+
+// vae-render as a user runs it: the built executable, its output, exit codes and messages.
+
+private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--indices", "0,1,2", "--scale", "1"]
+
+@Test func helpExplainsTheAnimationsAndEveryOption() throws {
+    let result = try runTool("vae-render", ["--help"])
+    #expect(result.status == 0)
+    for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "principal directions", "--all", "--interpolation",
+                 "--sampling", "--reconstruction", "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid",
+                 "--random", "--seed", "--indices", "--scale", "--delay", "--hold", "Exit codes"] {
+        #expect(result.stdout.contains(text), "--help should mention \(text)")
+    }
+}
+
+@Test(arguments: [
+    ([], "say what to render: --all, or any of --interpolation, --sampling, --reconstruction"),
+    (["--all", "--grid", "0"], "--grid must be between 1 and 64, got 0"),
+    (["--all", "--steps", "0"], "--steps must be between 1 and 1000, got 0"),
+    (["--all", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
+    (["--all", "--delay", "1"], "--delay must be between 2 and 65535 centiseconds, got 1"),
+    (["--all", "--hold", "70000"], "--hold must be between 2 and 65535 centiseconds, got 70000"),
+    (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
+    (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
+    (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
+    (["--all", "--seed", "3"], "--seed applies to --random"),
+    (["--all", "--pairs", "1-2"], "--pairs"),
+    (["--all", "--indices", "4,-1"], "--indices"),
+    (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),
+])
+func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
+    let out = temporaryFolder() + "/out"
+    let result = try runTool("vae-render", arguments + ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out])
+    #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
+    #expect(result.stderr.contains(message), "\(result.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: out))
+}
+
+@Test func indicesOutsideTheTestSetExitWithUsage() throws {
+    let out = temporaryFolder() + "/out"
+    let result = try runTool("vae-render", ["--reconstruction", "--indices", "5,100", "--run-dir", fixtureRun("latent2"),
+                                            "--data", syntheticData, "--out", out])
+    #expect(result.status == 64)
+    #expect(result.stderr == "vae-render: --indices: image 100 is outside the test set, which has 100 images (0...99)\n")
+    #expect(!FileManager.default.fileExists(atPath: out))
+}
+
+@Test func aCorruptCheckpointFailsWithItsNameAndLeavesNoGIF() throws {
+    let run = try copyOfFixtureRun("latent2")
+    let bad = run.checkpoint(epoch: 2)
+    try writeFileAtomically(Array(try readFile(bad).prefix(1000)), to: bad)
+    let out = temporaryFolder() + "/out"
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let result = try runTool("vae-render", ["--all", "--run-dir", run.path, "--data", syntheticData, "--out", out] + smallRender)
+    #expect(result.status == 65)
+    #expect(result.stderr.hasPrefix("vae-render: \(bad): "), "\(result.stderr)")
+    #expect(result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
+    #expect(result.stdout.isEmpty)
+    #expect(fileNames(in: out) == [], "nothing, not even a temporary file, is left in the output folder")
+}
+
+@Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {
+    let out = temporaryFolder() + "/nested/out"
+    let result = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--out", out,
+                                            "--spherical", "--delay", "5", "--hold", "60"] + smallRender)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stderr.isEmpty)
+    #expect(fileNames(in: out) == ["interpolation.gif", "reconstruction.gif", "sampling.gif"])
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    let expectedFrames = ["interpolation": 5, "sampling": 3, "reconstruction": 3]
+    #expect(lines.count == 3)
+    for (line, name) in zip(lines, ["interpolation", "sampling", "reconstruction"]) {
+        let path = out + "/" + name + ".gif"
+        let gif = try decodeGIF(try readFile(path))
+        #expect(gif.frames.count == expectedFrames[name])
+        #expect(gif.frames.last?.delayCentiseconds == 60 && gif.frames.first?.delayCentiseconds == 5)
+        #expect(line == "\(path): \(gif.frames.count) frames, \(gif.width)x\(gif.height), \(try readFile(path).count) bytes")
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+import VAECore
+import VAERender
+
+// Reading a run back: what is refused, with which message, and what is accepted.
+
+private func expectVAEError(_ kind: VAEError.Kind, containing parts: [String], sourceLocation: SourceLocation = #_sourceLocation,
+                            _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected a VAEError containing \(parts)", sourceLocation: sourceLocation)
+    } catch let error as VAEError {
+        #expect(error.kind == kind, "\(error.message)", sourceLocation: sourceLocation)
+        for part in parts {
+            #expect(error.message.contains(part), "\"\(error.message)\" should contain \"\(part)\"", sourceLocation: sourceLocation)
+        }
+    } catch {
+        Issue.record("expected a VAEError, got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
+private func everything(_ run: String, data: String = syntheticData) -> RenderRequest {
+    RenderRequest(runDirectory: run, dataFolder: data, interpolation: InterpolationOptions(steps: 2),
+                  sampling: SamplingOptions(grid: 2), reconstruction: ReconstructionOptions(indices: [0, 1]),
+                  style: FrameStyle(scale: 1))
+}
+
+private func truncate(_ path: String) throws {
+    let bytes = try readFile(path)
+    try writeFileAtomically(Array(bytes.prefix(bytes.count / 2)), to: path)
+}
+
+@Test func aMissingRunFolderIsNamed() {
+    expectVAEError(.missingInput, containing: ["the run folder /nonexistent/run does not exist"]) {
+        _ = try RunReplay(runDirectory: "/nonexistent/run")
+    }
+}
+
+@Test func aRunWithoutCheckpointsIsNamed() throws {
+    let run = try copyOfFixtureRun("latent2", epochs: [])
+    expectVAEError(.missingInput, containing: ["\(run.checkpointsFolder) holds no checkpoints", "vae-train"]) {
+        _ = try RunReplay(runDirectory: run.path)
+    }
+}
+
+@Test(arguments: [2, 3])
+func aCorruptCheckpointIsNamed(epoch: Int) throws {
+    let run = try copyOfFixtureRun("latent2")
+    try truncate(run.checkpoint(epoch: epoch))
+    expectVAEError(.badData, containing: [run.checkpoint(epoch: epoch) + ":"]) {
+        _ = try renderAnimations(everything(run.path))
+    }
+}
+
+@Test func checkpointsOfAnotherConfigurationAreRefusedNamingTheOddFile() throws {
+    let run = try copyOfFixtureRun("latent2", epochs: [1, 3])
+    try FileManager.default.copyItem(atPath: RunDirectory(fixtureRun("latent3")).checkpoint(epoch: 2), toPath: run.checkpoint(epoch: 2))
+    expectVAEError(.badData, containing: [
+        "\(run.checkpoint(epoch: 2)) comes from a different configuration than \(run.checkpoint(epoch: 1)): latent_dim 3 instead of 2",
+    ]) {
+        _ = try renderAnimations(everything(run.path))
+    }
+}
+
+@Test func aCheckpointNamedForAnotherEpochIsRefused() throws {
+    let run = try copyOfFixtureRun("latent2", epochs: [1, 2])
+    try FileManager.default.copyItem(atPath: RunDirectory(fixtureRun("latent2")).checkpoint(epoch: 3), toPath: run.checkpoint(epoch: 4))
+    expectVAEError(.badData, containing: ["\(run.checkpoint(epoch: 4)) holds epoch 3, not the epoch 4 its name says"]) {
+        _ = try RunReplay(runDirectory: run.path)
+    }
+}
+
+@Test func testDataOfAnotherSizeIsRefused() throws {
+    let data = temporaryFolder()
+    let test = try loadTestImages(from: syntheticData).images
+    let side = VAEConfig.imageSide
+    try writeFileAtomically(encodeIDX(magic: idxImagesMagic, dimensions: [50, side, side], payload: Array(test.pixels.prefix(50 * side * side))),
+                            to: data + "/t10k-images-idx3-ubyte")
+    try writeFileAtomically(encodeIDX(magic: idxLabelsMagic, dimensions: [50], payload: Array(test.labels.prefix(50))),
+                            to: data + "/t10k-labels-idx1-ubyte")
+    expectVAEError(.usage, containing: ["was trained with 100 test images, but \(data)/t10k-images-idx3-ubyte holds 50", "--data"]) {
+        _ = try renderAnimations(everything(fixtureRun("latent2"), data: data))
+    }
+    expectVAEError(.missingInput, containing: ["KMNIST test files missing in \(data + "/none"): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"]) {
+        _ = try renderAnimations(everything(fixtureRun("latent2"), data: data + "/none"))
+    }
+}
+
+@Test func indicesOutsideTheTestSetAreRefusedNamingTheFlag() {
+    var request = everything(fixtureRun("latent2"))
+    request.reconstruction = ReconstructionOptions(indices: [3, 100])
+    expectVAEError(.usage, containing: ["--indices: image 100 is outside the test set, which has 100 images (0...99)"]) {
+        _ = try renderAnimations(request)
+    }
+    request = everything(fixtureRun("latent2"))
+    request.interpolation = InterpolationOptions(pairs: [ImagePair(a: 250, b: 1)])
+    expectVAEError(.usage, containing: ["--pairs: image 250 is outside the test set"]) {
+        _ = try renderAnimations(request)
+    }
+}
+
+@Test func oneCheckpointIsEnough() throws {
+    let run = try copyOfFixtureRun("latent3", epochs: [1])
+    let gifs = try renderAnimations(everything(run.path))
+    #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
+    let decoded = try gifs.map { try decodeGIF($0.bytes) }
+    #expect(decoded.map(\.frames.count) == [5, 1, 1])
+    #expect(decoded[1].frames[0].delayCentiseconds == FrameStyle().hold, "a lone frame is the last one, so it is held")
+    #expect(gifs.map(\.frameCount) == [5, 1, 1])
+    #expect(zip(gifs, decoded).allSatisfy { $0.width == $1.width && $0.height == $1.height })
+}
+
+@Test func aResumedRunWithMoreEpochsReplaysAgainstItsNewPlan() throws {
+    let run = try copyOfFixtureRun("latent2")
+    let last = try readCheckpoint(run.checkpoint(epoch: 3))
+    var extended = last.run
+    extended.epochs = 5
+    try writeCheckpoint(last.model, run: extended,
+                        metrics: EpochMetrics(epoch: 4, train: LossTerms(), test: LossTerms(), seconds: 0, imagesPerSecond: 0),
+                        to: run.checkpoint(epoch: 4))
+    let replay = try RunReplay(runDirectory: run.path)
+    #expect(replay.epochs == [1, 2, 3, 4])
+    #expect(replay.run.epochs == 5)
+}
