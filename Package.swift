@@ -47,7 +47,8 @@ let package = Package(
             "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore"]),
-        .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),
+        .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "TestSupport"]),
     ]
 )

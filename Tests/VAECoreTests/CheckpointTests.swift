@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import VAECore
 
 private func smallRun(seed: UInt64 = 5) -> RunConfig {

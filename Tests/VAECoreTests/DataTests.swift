@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import VAECore
 
 /// Writes a small valid dataset's images and labels (gzip unless `raw`) into `folder`

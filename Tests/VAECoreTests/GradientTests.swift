@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import VAECore
 
 // Every backward function is compared with central finite differences of its forward function.

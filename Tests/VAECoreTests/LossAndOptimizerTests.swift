@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import VAECore
 
 /// The analytic KL(N(mu, σ²) ‖ N(0, 1)) against a Monte-Carlo estimate E_q[log q(z) - log p(z)].

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 import VAECore
 
 // vae-train as a user runs it: the built executable, its exit codes and its messages.
