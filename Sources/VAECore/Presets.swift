@@ -1,6 +1,8 @@
 /// Named starting points for a run; explicit flags override their values.
 public enum Preset: String, Sendable, CaseIterable {
-    /// The project's default: see the README for why these values.
+    /// The project's default, 784-1024-32: on the 7,011 local training images one wide hidden
+    /// layer generalises better than deeper stacks, and 32 latent dimensions keep reconstructions
+    /// sharp (see the README for the comparison).
     case standard = "default"
     /// The canonical PyTorch example (pytorch/examples, vae/main.py): 784-400-20, ReLU,
     /// Adam 1e-3, batch 128. It is what ../shared/anchors/torch_vae.py trains.
@@ -8,22 +10,21 @@ public enum Preset: String, Sendable, CaseIterable {
 
     public var hidden: [Int] {
         switch self {
-        case .standard: return [512, 256]
+        case .standard: return [1024]
         case .pytorchExample: return [400]
         }
     }
 
     public var latentDim: Int {
         switch self {
-        case .standard: return 16
+        case .standard: return 32
         case .pytorchExample: return 20
         }
     }
 
     public var batchSize: Int {
         switch self {
-        case .standard: return 64
-        case .pytorchExample: return 128
+        case .standard, .pytorchExample: return 128
         }
     }
 

@@ -8,7 +8,7 @@ public struct SamplingOptions: Sendable, Equatable {
     public var random: Bool
     public var seed: UInt64
 
-    public init(grid: Int = 6, random: Bool = false, seed: UInt64 = 0) {
+    public init(grid: Int = 5, random: Bool = false, seed: UInt64 = 0) {
         precondition(grid >= 1)
         self.grid = grid
         self.random = random

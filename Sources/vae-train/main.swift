@@ -44,16 +44,16 @@ struct VAETrain: ParsableCommand {
     @Option(help: "Number of passes over the training set.")
     var epochs: Int = 30
 
-    @Option(help: ArgumentHelp("Images per optimizer step (default: from the preset; 64 for default, 128 for pytorch-example).", valueName: "n"))
+    @Option(help: ArgumentHelp("Images per optimizer step (default: 128).", valueName: "n"))
     var batchSize: Int?
 
     @Option(help: ArgumentHelp("Adam learning rate (default: 1e-3).", valueName: "rate"))
     var lr: Double?
 
-    @Option(help: ArgumentHelp("Dimensions of the latent code z (default: 16, or 20 for pytorch-example).", valueName: "n"))
+    @Option(help: ArgumentHelp("Dimensions of the latent code z (default: 32, or 20 for pytorch-example).", valueName: "n"))
     var latentDim: Int?
 
-    @Option(help: ArgumentHelp("Encoder hidden widths, input side first, comma-separated; the decoder mirrors them (default: 512,256, or 400 for pytorch-example).",
+    @Option(help: ArgumentHelp("Encoder hidden widths, input side first, comma-separated; the decoder mirrors them (default: 1024, or 400 for pytorch-example; \"none\" for no hidden layer).",
                                valueName: "widths"))
     var hidden: HiddenWidths?
 
