@@ -39,7 +39,7 @@ public final class Adam: @unchecked Sendable {
         let h = hyperparameters
         // PyTorch computes the bias corrections in double precision and rounds the results.
         let stepSize = Float(h.learningRate / (1 - pow(h.beta1, Double(step))))
-        let correction2Root = Float((1 - pow(h.beta2, Double(step))).squareRoot())
+        let inverseCorrection2Root = Float(1 / (1 - pow(h.beta2, Double(step))).squareRoot())
         let beta1 = Float(h.beta1), beta2 = Float(h.beta2), epsilon = Float(h.epsilon)
         let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
         let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
@@ -51,7 +51,7 @@ public final class Adam: @unchecked Sendable {
             let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
             store8(mi, m + i)
             store8(vi, v + i)
-            store8(load8(p + i) - stepSize * mi / (vi.squareRoot() / correction2Root + epsilon), p + i)
+            store8(load8(p + i) - stepSize * mi / (sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
             i += 8
         }
         while i < count {
@@ -60,7 +60,7 @@ public final class Adam: @unchecked Sendable {
             let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
             m[i] = mi
             v[i] = vi
-            p[i] -= stepSize * mi / (vi.squareRoot() / correction2Root + epsilon)
+            p[i] -= stepSize * mi / (vi.squareRoot() * inverseCorrection2Root + epsilon)
             i += 1
         }
     }
