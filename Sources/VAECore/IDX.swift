@@ -16,7 +16,11 @@ public let maximumIDXPayload = 1 << 30
 /// The header is read first and its size checked against what the file can possibly hold
 /// before anything is allocated, so a lying header cannot make us allocate gigabytes.
 public func readIDX(_ path: String, magic: UInt32) throws -> IDXFile {
-    let bytes = try readFile(path)
+    try parseIDX(try readFile(path), path: path, magic: magic)
+}
+
+/// `readIDX` on bytes already in memory; `path` only names them in errors.
+public func parseIDX(_ bytes: [UInt8], path: String, magic: UInt32) throws -> IDXFile {
     func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
 
     let isGzip = bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b

@@ -15,7 +15,7 @@ public func temporaryFolder(_ name: String = #function) -> String {
 }
 
 public func write(_ bytes: [UInt8], to path: String) {
-    FileManager.default.createFile(atPath: path, contents: Data(bytes))
+    _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
 
 public struct ToolNotBuilt: Error, CustomStringConvertible {
