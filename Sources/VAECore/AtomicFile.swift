@@ -63,7 +63,7 @@ private func writeFileAtomically(to path: String, body: (Int32, String) throws -
 private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
     var offset = 0
     while offset < bytes.count {
-        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        let written = write(fd, bytes.baseAddress! + offset, CrashInjection.writableBytes(bytes.count - offset))
         if written < 0 {
             if errno == EINTR { continue }
             throw VAEError(.cannotWrite, "cannot write \(path): \(systemErrorText())")

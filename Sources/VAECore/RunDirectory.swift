@@ -50,6 +50,15 @@ public struct RunDirectory: Sendable {
         unlink(statePath)
     }
 
+    /// The resume state, with advice when a run was stopped before writing one.
+    public func readState() throws -> TrainingState {
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
+                           + "written anything); start it again without --resume")
+        }
+        return try readTrainingState(statePath)
+    }
+
     /// Rewrites metrics.jsonl with `lines` (atomically, like every file of a run).
     public func writeMetrics(_ lines: [String]) throws {
         try writeFileAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: metricsPath)

@@ -72,6 +72,7 @@ public final class Trainer: @unchecked Sendable {
                 model.backward(workspace, rows: rows)
                 optimizer.update(parameters: model.parameters, gradients: model.gradients)
                 total += loss
+                CrashInjection.batchFinished()
                 let seen = first + rows
                 progress(TrainingProgress(epoch: epoch, batch: batch + 1, batches: batches, imagesSeen: seen,
                                           runningLoss: total.total / Double(seen),

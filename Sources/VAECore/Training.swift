@@ -12,7 +12,8 @@ public enum StartMode: Sendable {
 
 /// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
 /// the resume state, in that order, each atomically. A crash at any point leaves a state file
-/// that matches a complete checkpoint; the epoch after it is simply trained again.
+/// that matches a complete checkpoint (or the epoch-0 state written first); the epoch after it
+/// is simply trained again.
 public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode: StartMode,
                   shouldStop: () -> Bool = { false },
                   progress: (TrainingProgress) -> Void = { _ in },
@@ -26,15 +27,16 @@ public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode:
                            + "pass --resume to continue that run or --overwrite to replace it")
         }
         try directory.prepare()
+        // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
+        try trainer.writeState(to: directory.statePath)
     case .overwrite:
         try directory.prepare()
         try directory.removeRunFiles()
+        try trainer.writeState(to: directory.statePath)
     case .resume:
-        guard FileManager.default.fileExists(atPath: directory.statePath) else {
-            throw VAEError(.missingInput, "cannot resume: \(directory.statePath) does not exist")
-        }
+        let state = try directory.readState()
         try directory.prepare()
-        try trainer.restore(readTrainingState(directory.statePath))
+        try trainer.restore(state)
         metricsLines = directory.metricsLines(through: trainer.completedEpochs)
     }
 

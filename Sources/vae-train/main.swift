@@ -113,7 +113,7 @@ struct VAETrain: ParsableCommand {
         var run: RunConfig
         let mode: StartMode
         if resume != nil {
-            run = try readRunConfig(fromState: directory.statePath)
+            run = try directory.readState().run
             run.epochs = epochs
             mode = .resume
         } else {
@@ -127,6 +127,13 @@ struct VAETrain: ParsableCommand {
         print("vae-train: \(run.summary), OpenBLAS \(openblas_get_num_threads()) threads, into \(directory.path)")
         fflush(nil)
 
+        // Past a file-size limit, write() should fail with EFBIG and be reported, not kill us.
+        signal(SIGXFSZ, SIG_IGN)
+        // A parent may start us with SIGINT blocked (spawned from a worker thread); Ctrl-C must work.
+        var interrupt = sigset_t()
+        sigemptyset(&interrupt)
+        sigaddset(&interrupt, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
         signal(SIGINT) { _ in
             interruptRequested.store(true, ordering: .relaxed)
             signal(SIGINT, SIG_DFL)  // a second Ctrl-C stops at once
@@ -164,13 +171,6 @@ func reportDownload(name: String, received: Int, total: Int?) {
     let megabytes = String(format: "%.1f", Double(received) / 1e6)
     let of = total.map { String(format: " of %.1f MB (%d%%)", Double($0) / 1e6, received * 100 / max($0, 1)) } ?? " MB"
     FileHandle.standardError.write(Data("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")".utf8))
-}
-
-func readRunConfig(fromState path: String) throws -> RunConfig {
-    guard FileManager.default.fileExists(atPath: path) else {
-        throw VAEError(.missingInput, "cannot resume: \(path) does not exist")
-    }
-    return try readTrainingState(path).run
 }
 
 /// Comma-separated hidden widths, e.g. "512,256"; "none" for no hidden layer.
