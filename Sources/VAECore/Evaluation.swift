@@ -1,0 +1,82 @@
+import Foundation
+
+/// Likelihood estimates of a model on an image set, in nats per image.
+public struct Evaluation: Sendable {
+    /// Negative ELBO averaged over `elboSamples` z draws per image.
+    public var negativeELBO: LossTerms
+    public var elboSamples: Int
+    /// The importance-weighted estimate of -log p(x) (Burda et al. 2015) with `iwaeSamples`
+    /// samples per image; it approaches the true negative log-likelihood from above as k grows.
+    public var iwae: Double?
+    public var iwaeSamples: Int
+}
+
+/// Negative ELBO per image of `set`, averaged over `samples` independent z draws per image.
+public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed: UInt64) -> LossTerms {
+    precondition(samples >= 1)
+    let workspace = Workspace(layout: model.layout, capacity: 500)
+    var total = LossTerms()
+    for s in 0..<samples {
+        total += evaluateNegativeELBO(model: model, workspace: workspace, set: set,
+                                      random: Random(seed: seed, stream: 0xE1B0 + UInt64(s)))
+    }
+    return LossTerms(reconstruction: total.reconstruction / Double(samples), kl: total.kl / Double(samples))
+}
+
+/// The importance-weighted bound -log (1/k Σ p(x, z_i) / q(z_i|x)), z_i ~ q(z|x), per image of
+/// `set`, averaged. The k weights of an image are combined with a running log-sum-exp, so no
+/// weight is ever exponentiated on its own. `progress` receives the number of images done.
+public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
+                                  progress: (Int) -> Void = { _ in }) -> Double {
+    precondition(k >= 1)
+    let latent = model.config.latentDim, size = VAEConfig.inputSize
+    let workspace = Workspace(layout: model.layout, capacity: min(k, 500))
+    var random = Random(seed: seed, stream: 0x1A_E5)
+    var total = 0.0
+    var sigma = [Float](repeating: 0, count: latent)
+    set.pixels.withUnsafeBufferPointer { pixels in
+        for image in 0..<set.count {
+            workspace.loadImages(pixels.baseAddress!, first: image, rows: 1)
+            model.encode(workspace, rows: 1)
+            let mu = workspace.head, logvar = workspace.head + latent
+            var logvarSum = 0.0
+            for j in 0..<latent {
+                sigma[j] = expf(0.5 * logvar[j])
+                logvarSum += Double(logvar[j])
+            }
+            var runningMax = -Double.infinity, runningSum = 0.0
+            var done = 0
+            while done < k {
+                let rows = min(workspace.capacity, k - done)
+                random.fillNormal(workspace.eps, count: rows * latent)
+                for r in 0..<rows {
+                    for j in 0..<latent {
+                        workspace.z[r * latent + j] = mu[j] + workspace.eps[r * latent + j] * sigma[j]
+                    }
+                }
+                model.decode(workspace, rows: rows)
+                for r in 0..<rows {
+                    // log w = log p(x|z) + log p(z) - log q(z|x); the ½ log 2π terms cancel.
+                    var squares = 0.0
+                    for j in 0..<latent {
+                        let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
+                        squares += e * e - z * z
+                    }
+                    let logLikelihood = -bernoulliNLL(logits: workspace.logits + r * size, targets: workspace.input,
+                                                      dlogits: nil, rows: 1, columns: size)
+                    let logWeight = logLikelihood + 0.5 * (squares + logvarSum)
+                    if logWeight > runningMax {
+                        runningSum = runningSum * exp(runningMax - logWeight) + 1
+                        runningMax = logWeight
+                    } else {
+                        runningSum += exp(logWeight - runningMax)
+                    }
+                }
+                done += rows
+            }
+            total -= runningMax + log(runningSum) - log(Double(k))
+            progress(image + 1)
+        }
+    }
+    return total / Double(max(set.count, 1))
+}
