@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "vae-train", targets: ["vae-train"]),
         .executable(name: "vae-render", targets: ["vae-render"]),
+        .executable(name: "vae-eval", targets: ["vae-eval"]),
         .executable(name: "vae-bench", targets: ["vae-bench"]),
     ],
     dependencies: [
@@ -43,6 +44,9 @@ let package = Package(
         // Regenerates fixtures/: a synthetic dataset, tiny runs trained on it, the golden GIFs.
         .executableTarget(name: "vae-fixtures", dependencies: ["VAECore", "VAERender", "COpenBLAS"]),
 
+        .executableTarget(name: "vae-eval", dependencies: [
+            "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "vae-bench", dependencies: [
             "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

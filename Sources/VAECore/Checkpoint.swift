@@ -34,13 +34,22 @@ public struct EpochMetrics: Equatable, Sendable {
     public var test: LossTerms
     public var seconds: Double
     public var imagesPerSecond: Double
+    /// The importance-weighted -log p(x) of the test set and its sample count, after the last epoch.
+    public var testIWAE: (nll: Double, k: Int)?
 
-    public init(epoch: Int, train: LossTerms, test: LossTerms, seconds: Double, imagesPerSecond: Double) {
+    public init(epoch: Int, train: LossTerms, test: LossTerms, seconds: Double, imagesPerSecond: Double,
+                testIWAE: (nll: Double, k: Int)? = nil) {
         self.epoch = epoch
         self.train = train
         self.test = test
         self.seconds = seconds
         self.imagesPerSecond = imagesPerSecond
+        self.testIWAE = testIWAE
+    }
+
+    public static func == (a: EpochMetrics, b: EpochMetrics) -> Bool {
+        a.epoch == b.epoch && a.train == b.train && a.test == b.test && a.seconds == b.seconds
+            && a.imagesPerSecond == b.imagesPerSecond && a.testIWAE?.nll == b.testIWAE?.nll && a.testIWAE?.k == b.testIWAE?.k
     }
 
     /// One line of metrics.jsonl.
@@ -50,7 +59,8 @@ public struct EpochMetrics: Equatable, Sendable {
             + "\"train_reconstruction\":\(number(train.reconstruction)),\"train_kl\":\(number(train.kl)),"
             + "\"test_loss\":\(number(test.total)),\"test_reconstruction\":\(number(test.reconstruction)),"
             + "\"test_kl\":\(number(test.kl)),\"seconds\":\(number(seconds)),"
-            + "\"images_per_second\":\(number(imagesPerSecond))}"
+            + "\"images_per_second\":\(number(imagesPerSecond))"
+            + (testIWAE.map { ",\"test_iwae\":\(number($0.nll)),\"iwae_k\":\($0.k)" } ?? "") + "}"
     }
 }
 
@@ -74,6 +84,10 @@ public func writeCheckpoint(_ model: VAEModel, run: RunConfig, metrics: EpochMet
     metadata["test_loss"] = String(metrics.test.total)
     metadata["test_reconstruction"] = String(metrics.test.reconstruction)
     metadata["test_kl"] = String(metrics.test.kl)
+    if let iwae = metrics.testIWAE {
+        metadata["test_iwae"] = String(iwae.nll)
+        metadata["iwae_k"] = String(iwae.k)
+    }
     let raw = UnsafeRawPointer(model.parameters.pointer)
     let entries = model.layout.tensors.map { tensor in
         SafetensorsEntry(name: tensor.name, dtype: .F32, shape: tensor.shape,

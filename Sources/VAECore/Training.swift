@@ -15,8 +15,10 @@ public enum StartMode: Sendable {
 /// that matches a complete checkpoint (or the epoch-0 state written first); the epoch after it
 /// is simply trained again.
 public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode: StartMode,
+                  finalIWAESamples: Int = 0,
                   shouldStop: () -> Bool = { false },
                   progress: (TrainingProgress) -> Void = { _ in },
+                  finalEvaluationProgress: (_ imagesDone: Int) -> Void = { _ in },
                   epochFinished: (EpochMetrics) -> Void = { _ in }) throws {
     let trainer = Trainer(run: run, data: data)
     var metricsLines: [String] = []
@@ -45,8 +47,13 @@ public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode:
         let trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let epoch = trainer.completedEpochs
-        let metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(data.test, epoch: epoch),
+        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(data.test, epoch: epoch),
                                    seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
+        if epoch == run.epochs && finalIWAESamples > 0 {
+            let nll = importanceWeightedNLL(trainer.model, data.test, k: finalIWAESamples, seed: run.seed,
+                                            progress: finalEvaluationProgress)
+            metrics.testIWAE = (nll, finalIWAESamples)
+        }
         try writeCheckpoint(trainer.model, run: run, metrics: metrics, to: directory.checkpoint(epoch: epoch))
         metricsLines.append(metrics.jsonLine)
         try directory.writeMetrics(metricsLines)

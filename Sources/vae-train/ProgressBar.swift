@@ -28,6 +28,16 @@ final class ProgressBar {
         drawn = true
     }
 
+    /// A plain count, for the evaluation after the last epoch.
+    func update(label: String, done: Int, total: Int) {
+        guard enabled else { return }
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard done == total || now - lastDraw > 100_000_000 else { return }
+        lastDraw = now
+        FileHandle.standardError.write(Data("\r\u{1B}[2K\(label): \(done)/\(total) images".utf8))
+        drawn = true
+    }
+
     /// Erases the bar so that a log line can take its place.
     func clear() {
         guard enabled, drawn else { return }

@@ -63,6 +63,11 @@ struct VAETrain: ParsableCommand {
     @Option(help: "Seed for initialisation, shuffling and noise; the same seed and thread count give identical checkpoints.")
     var seed: UInt64 = 0
 
+    @Option(name: .customLong("iwae-k"),
+            help: ArgumentHelp("Importance samples per test image for the estimate of -log p(x) after the last epoch; 0 skips it (at 1000 it takes a few minutes).",
+                               valueName: "k"))
+    var iwaeK: Int = 1000
+
     @Option(help: ArgumentHelp("OpenBLAS threads (default: OpenBLAS's own choice, usually one per core).", valueName: "n"))
     var threads: Int?
 
@@ -79,6 +84,7 @@ struct VAETrain: ParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
             if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
@@ -140,12 +146,23 @@ struct VAETrain: ParsableCommand {
         }
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         do {
-            try VAECore.train(run, data: dataset, directory: directory, mode: mode,
+            try VAECore.train(run, data: dataset, directory: directory, mode: mode, finalIWAESamples: iwaeK,
                               shouldStop: { interruptRequested.load(ordering: .relaxed) },
                               progress: { bar.update($0, epochs: run.epochs, batchSize: run.batchSize) },
+                              finalEvaluationProgress: { done in
+                                  if done == 1 {
+                                      bar.clear()
+                                      print("estimating -log p(x) of the \(dataset.test.count) test images with \(iwaeK) importance samples each")
+                                      fflush(nil)
+                                  }
+                                  bar.update(label: "IWAE", done: done, total: dataset.test.count)
+                              },
                               epochFinished: { metrics in
                                   bar.clear()
                                   print(epochLine(metrics, epochs: run.epochs))
+                                  if let iwae = metrics.testIWAE {
+                                      print(String(format: "test -log p(x) <= %.2f nats/image (IWAE, k=%d)", iwae.nll, iwae.k))
+                                  }
                                   fflush(nil)
                               })
         } catch let error as VAEError where error.kind == .interrupted {

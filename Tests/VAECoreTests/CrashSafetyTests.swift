@@ -189,3 +189,22 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(result.stderr.contains("training diverged in epoch 1"), "\(result.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs().isEmpty)
 }
+
+/// After the last epoch the trainer estimates -log p(x) by importance sampling and records it in
+/// the last metrics line and the last checkpoint, and only there.
+@Test func theLastEpochRecordsTheImportanceWeightedEstimate() throws {
+    let folder = temporaryFolder() + "/run"
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2) + ["--iwae-k", "50"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("(IWAE, k=50)"), "\(result.stdout)")
+    let lines = try String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
+    let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    #expect(objects[0]["test_iwae"] == nil)
+    let iwae = try #require((objects[1]["test_iwae"] as? NSNumber)?.doubleValue)
+    let elbo = try #require((objects[1]["test_loss"] as? NSNumber)?.doubleValue)
+    #expect(iwae < elbo && iwae > elbo - 20, "IWAE \(iwae) against the negative ELBO \(elbo)")
+    #expect((objects[1]["iwae_k"] as? NSNumber)?.intValue == 50)
+    let last = try readSafetensors(RunDirectory(folder).checkpoint(epoch: 2))
+    #expect(last.metadata["test_iwae"] == String(iwae) && last.metadata["iwae_k"] == "50")
+    #expect(try readSafetensors(RunDirectory(folder).checkpoint(epoch: 1)).metadata["test_iwae"] == nil)
+}

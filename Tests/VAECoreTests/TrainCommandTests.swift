@@ -13,6 +13,7 @@ import VAECore
     (["--batch-size=-3"], "--batch-size must be at least 1"),
     (["--lr", "0"], "--lr must be a positive number"),
     (["--preset", "huge"], "--preset"),
+    (["--iwae-k", "9000"], "--iwae-k must be between 0 and 5000"),
     (["--resume", "runs/x", "--overwrite"], "--resume and --overwrite contradict each other"),
     (["--resume", "runs/x", "--hidden", "64"], "--hidden cannot change when resuming"),
 ])
@@ -58,7 +59,8 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     var outputs: [[UInt8]] = []
     for name in ["a", "b"] {
         let result = try runTool("vae-train", ["--data", kmnistFolder, "--no-download", "--run-dir", folder + "/" + name,
-                                               "--epochs", "2", "--hidden", "64", "--latent-dim", "4", "--threads", "2", "--seed", "1"])
+                                               "--epochs", "2", "--hidden", "64", "--latent-dim", "4", "--threads", "2", "--seed", "1",
+                                               "--iwae-k", "0"])
         #expect(result.status == 0, "\(result.stderr)")
         let epochLines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
         #expect(epochLines.count == 2, "\(result.stdout)")

@@ -1,0 +1,84 @@
+import ArgumentParser
+import COpenBLAS
+import Foundation
+import VAECore
+
+struct VAEEval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-eval",
+        abstract: "Estimate how well a checkpoint models the KMNIST test set, in nats per image.",
+        discussion: """
+            Prints the negative ELBO averaged over --samples z draws per image, and the importance-weighted \
+            estimate of -log p(x) with --k samples per image (Burda et al. 2015), which tightens towards the \
+            true negative log-likelihood as k grows. Lower is better for both.
+
+            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
+            """)
+
+    @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
+    var checkpoint: String
+
+    @Option(help: ArgumentHelp("Folder with the KMNIST test files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
+    var data: String?
+
+    @Option(help: "z draws per image for the negative ELBO.")
+    var samples: Int = 1
+
+    @Option(name: .customLong("k"), help: "Importance samples per image for the -log p(x) estimate; 0 skips it.")
+    var importanceSamples: Int = 1000
+
+    @Option(help: "Evaluate only the first n test images (default: all).")
+    var images: Int?
+
+    @Option(help: "Seed of the z draws.")
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("OpenBLAS threads (default: OpenBLAS's own choice).", valueName: "n"))
+    var threads: Int?
+
+    func validate() throws {
+        guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
+        guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
+        if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        do {
+            try evaluate()
+        } catch let error as VAEError {
+            FileHandle.standardError.write(Data("vae-eval: \(error.message)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
+    }
+
+    private func evaluate() throws {
+        if let threads { openblas_set_num_threads(Int32(threads)) }
+        let loaded = try readCheckpoint(checkpoint)
+        let folder = KMNIST.folder(flag: data)
+        let paths = KMNIST.locate(in: folder)
+        guard let imagesPath = paths[2], let labelsPath = paths[3] else {
+            throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
+        }
+        var test = try ImageSet.load(images: imagesPath, labels: labelsPath)
+        if let images, images < test.count {
+            test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
+        }
+        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
+        let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
+        print(String(format: "negative ELBO (%d sample%@): %.2f nats/image (reconstruction %.2f + KL %.2f)",
+                     samples, samples == 1 ? "" : "s", elbo.total, elbo.reconstruction, elbo.kl))
+        fflush(nil)
+        guard importanceSamples > 0 else { return }
+        let onTerminal = isatty(STDERR_FILENO) != 0
+        let nll = importanceWeightedNLL(loaded.model, test, k: importanceSamples, seed: seed) { done in
+            if onTerminal && (done % 50 == 0 || done == test.count) {
+                FileHandle.standardError.write(Data("\r\u{1B}[2KIWAE: \(done)/\(test.count) images".utf8))
+            }
+        }
+        if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        print(String(format: "IWAE estimate of -log p(x) (k=%d): %.2f nats/image", importanceSamples, nll))
+    }
+}
+
+VAEEval.main()

@@ -1,0 +1,25 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+@Test func evalCommandPrintsBothEstimates() throws {
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let result = try runTool("vae-eval", [checkpoint, "--data", packageRoot + "/fixtures/synthetic", "--samples", "3", "--k", "20"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let numbers = result.stdout.split(separator: "\n").compactMap { line -> Double? in
+        guard let range = line.range(of: #": [0-9.]+ nats/image"#, options: .regularExpression) else { return nil }
+        return Double(line[range].dropFirst(2).dropLast(11))
+    }
+    #expect(numbers.count == 2, "\(result.stdout)")
+    #expect(numbers[1] < numbers[0], "the IWAE estimate must be below the negative ELBO: \(result.stdout)")
+    #expect(result.stdout.contains("negative ELBO (3 samples)") && result.stdout.contains("(k=20)"))
+}
+
+@Test func evalCommandRefusesBadInput() throws {
+    let bad = try runTool("vae-eval", ["/nonexistent.safetensors", "--data", packageRoot + "/fixtures/synthetic"])
+    #expect(bad.status == 66)
+    #expect(bad.stderr.hasPrefix("vae-eval: cannot open /nonexistent.safetensors"))
+    let flag = try runTool("vae-eval", ["x", "--k", "-1"])
+    #expect(flag.status == 64)
+}
