@@ -75,9 +75,9 @@ extension VAEModel {
         let p = parameters.pointer, g = gradients.pointer
         let inputs = [UnsafePointer(ws.input)] + ws.encoderOutputs.map { UnsafePointer($0) } + [UnsafePointer(ws.z)]
             + ws.decoderOutputs.map { UnsafePointer($0) }
-        let outputs = ws.encoderOutputs + [ws.head] + ws.decoderOutputs + [ws.logits]
+        let outputs = ws.encoderOutputs + [ws.head] + ws.decoderOutputs + [ws.decoderOutput]
         let gradientsIn = [nil] + ws.dEncoderOutputs + [ws.dZ] + ws.dDecoderOutputs
-        let gradientsOut = ws.dEncoderOutputs + [ws.dHead] + ws.dDecoderOutputs + [ws.dLogits]
+        let gradientsOut = ws.dEncoderOutputs + [ws.dHead] + ws.dDecoderOutputs + [ws.dDecoderOutput]
         let layers = layout.layers
         for (i, layer) in layers.enumerated() {
             sgemm(false, true, rows, layer.outputs, layer.inputs, inputs[i], layer.inputs, p + layer.weight, layer.inputs,

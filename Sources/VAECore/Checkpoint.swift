@@ -11,9 +11,15 @@ public struct RunConfig: Equatable, Sendable {
     public var preset: String
     public var trainImages: Int
     public var testImages: Int
+    /// Weight of the KL term in the training objective (1: the ELBO; β-VAE otherwise).
+    public var beta: Double
+    /// Epochs over which the KL weight ramps linearly from 0 to `beta`, step by step (0: none).
+    public var klWarmupEpochs: Int
+    public var binarization: Binarization
 
     public init(model: VAEConfig, epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64,
-                preset: String, trainImages: Int, testImages: Int) {
+                preset: String, trainImages: Int, testImages: Int, beta: Double = 1, klWarmupEpochs: Int = 0,
+                binarization: Binarization = .none) {
         self.model = model
         self.epochs = epochs
         self.batchSize = batchSize
@@ -22,7 +28,19 @@ public struct RunConfig: Equatable, Sendable {
         self.preset = preset
         self.trainImages = trainImages
         self.testImages = testImages
+        self.beta = beta
+        self.klWarmupEpochs = klWarmupEpochs
+        self.binarization = binarization
     }
+}
+
+/// How pixels in [0, 1] are presented to the model.
+public enum Binarization: String, Sendable, CaseIterable {
+    /// As grey levels: the Bernoulli likelihood then scores soft targets, not a true likelihood.
+    case none
+    /// Each training batch resampled as Bernoulli(pixel); the test set binarised once with a
+    /// fixed seed. The Bernoulli NLL is then a likelihood comparable to published figures.
+    case dynamic
 }
 
 /// Losses of one epoch, in nats per image.
@@ -141,6 +159,10 @@ extension RunConfig {
             "hidden": model.hidden.map(String.init).joined(separator: ","),
             "latent_dim": String(model.latentDim),
             "likelihood": model.likelihood.rawValue,
+            "sigma": String(model.sigma),
+            "beta": String(beta),
+            "kl_warmup_epochs": String(klWarmupEpochs),
+            "binarize": binarization.rawValue,
             "activation": model.activation.rawValue,
             "epochs": String(epochs),
             "batch_size": String(batchSize),
@@ -168,12 +190,22 @@ extension RunConfig {
         guard let learningRate = Double(rate), learningRate > 0 else { throw meta.invalid("learning_rate", rate) }
         let seedText = try meta.string("seed")
         guard let seed = UInt64(seedText) else { throw meta.invalid("seed", seedText) }
-        self.init(model: VAEConfig(hidden: hidden.map { $0! }, latentDim: latent, likelihood: likelihood, activation: activation),
+        // Keys added after the first checkpoints were written default to what those runs did.
+        let sigmaText = meta.metadata["sigma"] ?? "0.1"
+        guard let sigma = Float(sigmaText), sigma > 0, sigma.isFinite else { throw meta.invalid("sigma", sigmaText) }
+        let betaText = meta.metadata["beta"] ?? "1.0"
+        guard let beta = Double(betaText), beta >= 0, beta.isFinite else { throw meta.invalid("beta", betaText) }
+        let binarizeText = meta.metadata["binarize"] ?? "none"
+        guard let binarization = Binarization(rawValue: binarizeText) else { throw meta.invalid("binarize", binarizeText) }
+        self.init(model: VAEConfig(hidden: hidden.map { $0! }, latentDim: latent, likelihood: likelihood, sigma: sigma,
+                                   activation: activation),
                   epochs: try meta.integer("epochs", minimum: 1),
                   batchSize: try meta.integer("batch_size", minimum: 1),
                   learningRate: learningRate, seed: seed, preset: try meta.string("preset"),
                   trainImages: try meta.integer("train_images", minimum: 1),
-                  testImages: try meta.integer("test_images", minimum: 0))
+                  testImages: try meta.integer("test_images", minimum: 0),
+                  beta: beta, klWarmupEpochs: meta.metadata["kl_warmup_epochs"] == nil ? 0 : try meta.integer("kl_warmup_epochs", minimum: 0),
+                  binarization: binarization)
     }
 }
 

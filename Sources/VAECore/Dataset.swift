@@ -19,6 +19,19 @@ public struct ImageSet: Sendable {
         return pixels[start..<start + VAEConfig.inputSize].map { Float($0) / 255 }
     }
 
+    /// The set with every pixel resampled once as 0 or 255 with probability pixel/255.
+    public func binarized(seed: UInt64) -> ImageSet {
+        var random = Random(seed: seed)
+        let threshold: (UInt8) -> UInt8 = { random.nextUniform() * 255 < Float($0) ? 255 : 0 }
+        return ImageSet(pixels: pixels.map(threshold), labels: labels)
+    }
+
+    /// The images a run is evaluated on: the set itself, or for dynamically binarised training
+    /// its one fixed binarisation (the same for every run, so that runs compare).
+    public func evaluationImages(for run: RunConfig) -> ImageSet {
+        run.binarization == .dynamic ? binarized(seed: 0xB1A_5EED) : self
+    }
+
     /// Loads an IDX image file and its label file and checks that they belong together.
     public static func load(images imagesPath: String, labels labelsPath: String) throws -> ImageSet {
         let images = try readIDX(imagesPath, magic: idxImagesMagic)

@@ -29,7 +29,7 @@ public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed:
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
                                   progress: (Int) -> Void = { _ in }) -> Double {
     precondition(k >= 1)
-    let latent = model.config.latentDim, size = VAEConfig.inputSize
+    let latent = model.config.latentDim, outputWidth = model.layout.output.outputs
     let workspace = Workspace(layout: model.layout, capacity: min(k, 500))
     var random = Random(seed: seed, stream: 0x1A_E5)
     var total = 0.0
@@ -62,8 +62,8 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, se
                         let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
                         squares += e * e - z * z
                     }
-                    let logLikelihood = -bernoulliNLL(logits: workspace.logits + r * size, targets: workspace.input,
-                                                      dlogits: nil, rows: 1, columns: size)
+                    let logLikelihood = -model.reconstructionNLL(workspace.decoderOutput + r * outputWidth,
+                                                                 targets: workspace.input, gradient: nil, rows: 1)
                     let logWeight = logLikelihood + 0.5 * (squares + logvarSum)
                     if logWeight > runningMax {
                         runningSum = runningSum * exp(runningMax - logWeight) + 1

@@ -159,6 +159,48 @@ private func bernoulliTerms8(_ logits: ConstFloats, _ targets: ConstFloats, _ dl
     return a.replacing(with: 0, where: a .< 0) - a * x + log1p8(e)
 }
 
+/// Negative log-density of `targets` under N(mean, exp(logvar)) per pixel, summed:
+/// ½(log 2π + l + (x - μ)² e^{-l}). Each row of `outputs` holds `columns` means, then `columns`
+/// raw log-variances, which are clamped to `gaussianLogVarianceRange`. `doutputs` (same layout)
+/// receives (μ - x) e^{-l} and ½(1 - (x - μ)² e^{-l}), the latter zero where l was clamped.
+public func gaussianNLL(_ outputs: ConstFloats, targets: ConstFloats, doutputs: Floats?,
+                        rows: Int, columns: Int) -> Double {
+    let halfLog2Pi: Float = 0.918_938_5
+    let low = gaussianLogVarianceRange.lowerBound, high = gaussianLogVarianceRange.upperBound
+    var total = 0.0
+    for r in 0..<rows {
+        let mean = outputs + r * 2 * columns, rawLogvar = mean + columns, x = targets + r * columns
+        for i in 0..<columns {
+            let l = min(max(rawLogvar[i], low), high)
+            let precision = expf(-l)
+            let d = x[i] - mean[i]
+            // Summed in Double: with σ near its floor the terms reach thousands of nats.
+            total += Double(halfLog2Pi + 0.5 * (l + d * d * precision))
+            if let doutputs {
+                doutputs[r * 2 * columns + i] = -d * precision
+                let inside = rawLogvar[i] >= low && rawLogvar[i] <= high
+                doutputs[r * 2 * columns + columns + i] = inside ? 0.5 * (1 - d * d * precision) : 0
+            }
+        }
+    }
+    return total
+}
+
+/// Negative log-density of `targets` under N(mean, σ²) with one fixed σ, summed:
+/// ½(log 2πσ² + (x - μ)²/σ²); `dmean` receives (μ - x)/σ².
+public func fixedGaussianNLL(mean: ConstFloats, targets: ConstFloats, dmean: Floats?,
+                             rows: Int, columns: Int, sigma: Float) -> Double {
+    let count = rows * columns
+    let precision = 1 / (sigma * sigma)
+    var squares = 0.0
+    for i in 0..<count {
+        let d = targets[i] - mean[i]
+        squares += Double(d * d)
+        if let dmean { dmean[i] = -d * precision }
+    }
+    return 0.5 * Double(count) * log(2 * Double.pi * Double(sigma) * Double(sigma)) + 0.5 * Double(precision) * squares
+}
+
 /// σ(a), elementwise, for showing the Bernoulli decoder's mean.
 public func sigmoid(_ out: Floats, _ logits: ConstFloats, count: Int) {
     for i in 0..<count {

@@ -2,7 +2,20 @@
 public enum Likelihood: String, Sendable, CaseIterable {
     /// Pixels in [0, 1] as Bernoulli probabilities σ(logits); the loss is binary cross-entropy.
     case bernoulli
+    /// N(mu(z), σ²(z)) per pixel, the decoder of the original write-up: a mean head and a
+    /// log-variance head, the log-variance clamped to [`gaussianLogVarianceRange`].
+    case gaussian
+    /// N(mu(z), σ²) per pixel with one fixed σ (`VAEConfig.sigma`).
+    case gaussianFixed = "gaussian-fixed"
+
+    /// Decoder outputs per pixel: the mean, plus the log-variance for the learned Gaussian.
+    public var outputsPerPixel: Int { self == .gaussian ? 2 : 1 }
 }
+
+/// The learned Gaussian's log σ² is clamped to this range (σ from 0.03 to 2.7): without a floor,
+/// the always-black background pixels would drive σ to 0 and the density to infinity. Outside
+/// the range the log-variance gets no gradient.
+public let gaussianLogVarianceRange: ClosedRange<Float> = -7...2
 
 /// Everything that fixes the shape of a model. It is stored in every checkpoint, and two
 /// checkpoints with different configurations never mix.
@@ -14,12 +27,16 @@ public struct VAEConfig: Equatable, Sendable {
     public var hidden: [Int]
     public var latentDim: Int
     public var likelihood: Likelihood
+    /// The fixed standard deviation of `Likelihood.gaussianFixed` (ignored otherwise).
+    public var sigma: Float
     public var activation: Activation
 
-    public init(hidden: [Int], latentDim: Int, likelihood: Likelihood = .bernoulli, activation: Activation = .relu) {
+    public init(hidden: [Int], latentDim: Int, likelihood: Likelihood = .bernoulli, sigma: Float = 0.1,
+                activation: Activation = .relu) {
         self.hidden = hidden
         self.latentDim = latentDim
         self.likelihood = likelihood
+        self.sigma = likelihood == .gaussianFixed ? sigma : 0.1
         self.activation = activation
     }
 }
@@ -43,7 +60,8 @@ public struct ParameterTensor: Sendable, Equatable {
 
 /// Where every parameter lives in the one flat buffer, and the layers that use them.
 ///
-/// Order: encoder hidden layers, the encoder head, decoder hidden layers, the decoder output.
+/// Order: encoder hidden layers, the encoder head, decoder hidden layers, the decoder output
+/// (for the learned Gaussian, mean and log-variance heads stored like the encoder's head).
 /// The head stores mu.weight, logvar.weight, mu.bias, logvar.bias back to back, so it is one
 /// [2·latent, hidden] weight and one [2·latent] bias to sgemm, yet two PyTorch-style tensors on disk.
 public struct ParameterLayout: Sendable, Equatable {
@@ -88,7 +106,17 @@ public struct ParameterLayout: Sendable, Equatable {
             decoder.append(linear("decoder.hidden.\(i)", width, h, config.activation))
             width = h
         }
-        output = linear("decoder.out", width, VAEConfig.inputSize, .none)
+        if config.likelihood == .gaussian {
+            // Mean and log-variance heads back to back, one sgemm, like the encoder's head.
+            let size = VAEConfig.inputSize
+            let outWeight = add("decoder.out.weight", [size, width])
+            _ = add("decoder.logvar.weight", [size, width])
+            let outBias = add("decoder.out.bias", [size])
+            _ = add("decoder.logvar.bias", [size])
+            output = LinearLayer(weight: outWeight, bias: outBias, inputs: width, outputs: 2 * size, activation: .none)
+        } else {
+            output = linear("decoder.out", width, VAEConfig.inputSize, .none)
+        }
 
         self.tensors = tensors
         self.encoder = encoder

@@ -146,7 +146,10 @@ extension RunConfig {
     /// A one-line description for logs and messages.
     public var summary: String {
         "mlp 784-\((model.hidden + [model.latentDim]).map(String.init).joined(separator: "-")) \(model.activation.rawValue), "
-            + "\(model.likelihood.rawValue), batch \(batchSize), lr \(learningRate), seed \(seed), "
+            + "\(model.likelihood.rawValue)\(model.likelihood == .gaussianFixed ? " sigma \(model.sigma)" : ""), "
+            + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(klWarmupEpochs) epochs, " : "")
+            + (binarization == .dynamic ? "dynamically binarised, " : "")
+            + "batch \(batchSize), lr \(learningRate), seed \(seed), "
             + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
     }
 }

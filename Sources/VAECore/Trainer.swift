@@ -16,6 +16,8 @@ public struct TrainingProgress: Sendable {
 public final class Trainer: @unchecked Sendable {
     public let run: RunConfig
     public let data: KMNIST
+    /// The test images the run is evaluated on (binarised once for dynamic binarisation).
+    public let testImages: ImageSet
     public let model: VAEModel
     public let optimizer: Adam
     /// Drives initialisation, shuffling and the reparameterisation noise, in that order.
@@ -32,6 +34,7 @@ public final class Trainer: @unchecked Sendable {
         precondition(run.trainImages == data.train.count && run.testImages == data.test.count)
         self.run = run
         self.data = data
+        testImages = data.test.evaluationImages(for: run)
         model = VAEModel(config: run.model)
         optimizer = Adam(.init(learningRate: run.learningRate), count: model.layout.count)
         random = Random(seed: run.seed)
@@ -63,13 +66,14 @@ public final class Trainer: @unchecked Sendable {
                 let first = batch * batchSize
                 let rows = min(batchSize, count - first)
                 workspace.loadImages(pixels.baseAddress!, indices: order + first, rows: rows)
+                if run.binarization == .dynamic { workspace.binarizeInput(rows: rows, random: &random) }
                 random.fillNormal(workspace.eps, count: rows * latent)
                 let loss = model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): the loss is \(loss.total); "
                                    + "no checkpoint was written from this state (try a lower --lr)")
                 }
-                model.backward(workspace, rows: rows)
+                model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches))
                 optimizer.update(parameters: model.parameters, gradients: model.gradients)
                 total += loss
                 CrashInjection.batchFinished()
@@ -84,6 +88,13 @@ public final class Trainer: @unchecked Sendable {
         }
         completedEpochs = epoch
         return LossTerms(reconstruction: total.reconstruction / Double(count), kl: total.kl / Double(count))
+    }
+
+    /// β, ramped linearly over the warm-up epochs one step at a time.
+    public func klWeight(epoch: Int, batch: Int, batches: Int) -> Float {
+        guard run.klWarmupEpochs > 0 else { return Float(run.beta) }
+        let progress = (Double(epoch - 1) + Double(batch + 1) / Double(batches)) / Double(run.klWarmupEpochs)
+        return Float(run.beta * min(1, progress))
     }
 
     /// Negative ELBO per image of `set` with one z sample each. The noise comes from its own

@@ -47,10 +47,10 @@ public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode:
         let trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let epoch = trainer.completedEpochs
-        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(data.test, epoch: epoch),
+        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(trainer.testImages, epoch: epoch),
                                    seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
         if epoch == run.epochs && finalIWAESamples > 0 {
-            let nll = importanceWeightedNLL(trainer.model, data.test, k: finalIWAESamples, seed: run.seed,
+            let nll = importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed,
                                             progress: finalEvaluationProgress)
             metrics.testIWAE = (nll, finalIWAESamples)
         }

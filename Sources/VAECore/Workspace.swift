@@ -16,14 +16,15 @@ public final class Workspace: @unchecked Sendable {
     public let eps: Floats
     public let z: Floats
     public let decoderOutputs: [Floats]
-    /// Decoder output before the likelihood's link function, [capacity, 784].
-    public let logits: Floats
+    /// Decoder output, [capacity, 784 · outputsPerPixel]: Bernoulli logits, or Gaussian means
+    /// (then log-variances, for the learned Gaussian) per row.
+    public let decoderOutput: Floats
 
     public let dEncoderOutputs: [Floats]
     public let dHead: Floats
     public let dZ: Floats
     public let dDecoderOutputs: [Floats]
-    public let dLogits: Floats
+    public let dDecoderOutput: Floats
 
     public init(layout: ParameterLayout, capacity: Int) {
         self.capacity = capacity
@@ -46,12 +47,12 @@ public final class Workspace: @unchecked Sendable {
         eps = take(latent)
         z = take(latent)
         decoderOutputs = decoderWidths.map { take($0) }
-        logits = take(outputWidth)
+        decoderOutput = take(outputWidth)
         dEncoderOutputs = encoderWidths.map { take($0) }
         dHead = take(2 * latent)
         dZ = take(latent)
         dDecoderOutputs = decoderWidths.map { take($0) }
-        dLogits = take(outputWidth)
+        dDecoderOutput = take(outputWidth)
         precondition(next == storage.pointer + storage.count)
     }
 
@@ -63,6 +64,13 @@ public final class Workspace: @unchecked Sendable {
             let source = pixels + Int(indices[r]) * size
             let target = input + r * size
             for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+        }
+    }
+
+    /// Replaces each input pixel p by a Bernoulli(p) draw, for dynamic binarisation.
+    public func binarizeInput(rows: Int, random: inout Random) {
+        for i in 0..<rows * VAEConfig.inputSize {
+            input[i] = random.nextUniform() < input[i] ? 1 : 0
         }
     }
 
@@ -90,7 +98,7 @@ extension VAEModel {
                       rows: rows, inputs: head.inputs, outputs: head.outputs, activation: .none)
     }
 
-    /// Decoder: `workspace.z` → hidden layers → `workspace.logits`.
+    /// Decoder: `workspace.z` → hidden layers → `workspace.decoderOutput`.
     public func decode(_ ws: Workspace, rows: Int) {
         let p = parameters.pointer
         var x = UnsafePointer(ws.z)
@@ -100,29 +108,58 @@ extension VAEModel {
             x = UnsafePointer(out)
         }
         let output = layout.output
-        linearForward(ws.logits, x, weight: p + output.weight, bias: p + output.bias,
+        linearForward(ws.decoderOutput, x, weight: p + output.weight, bias: p + output.bias,
                       rows: rows, inputs: output.inputs, outputs: output.outputs, activation: .none)
     }
 
     /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:
-    /// encode, reparameterise, decode, score. With `computeGradients` the loss gradient with
-    /// respect to the logits is left in `dLogits` for `backward`.
+    /// encode, reparameterise, decode, score. With `computeGradients` the gradient of the
+    /// reconstruction term with respect to the decoder output is left for `backward`.
     public func forward(_ ws: Workspace, rows: Int, computeGradients: Bool) -> LossTerms {
         encode(ws, rows: rows)
         reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: config.latentDim)
         decode(ws, rows: rows)
-        let reconstruction = bernoulliNLL(logits: ws.logits, targets: ws.input,
-                                          dlogits: computeGradients ? ws.dLogits : nil,
-                                          rows: rows, columns: VAEConfig.inputSize)
+        let reconstruction = reconstructionNLL(ws.decoderOutput, targets: ws.input,
+                                               gradient: computeGradients ? ws.dDecoderOutput : nil, rows: rows)
         let kl = klDivergence(head: ws.head, rows: rows, latent: config.latentDim)
         return LossTerms(reconstruction: reconstruction, kl: kl)
     }
 
-    /// Gradients of the summed negative ELBO into `gradients`, after `forward(computeGradients: true)`.
-    public func backward(_ ws: Workspace, rows: Int) {
+    /// -log p(x|z) summed over `rows` decoder outputs against their target images, by the
+    /// configured likelihood; with `gradient` also its derivative with respect to the outputs.
+    public func reconstructionNLL(_ outputs: ConstFloats, targets: ConstFloats, gradient: Floats?, rows: Int) -> Double {
+        let size = VAEConfig.inputSize
+        switch config.likelihood {
+        case .bernoulli:
+            return bernoulliNLL(logits: outputs, targets: targets, dlogits: gradient, rows: rows, columns: size)
+        case .gaussian:
+            return gaussianNLL(outputs, targets: targets, doutputs: gradient, rows: rows, columns: size)
+        case .gaussianFixed:
+            return fixedGaussianNLL(mean: outputs, targets: targets, dmean: gradient, rows: rows, columns: size,
+                                    sigma: config.sigma)
+        }
+    }
+
+    /// The decoder's mean image of each of `rows` outputs, clamped to [0, 1] for display.
+    public func decoderMeans(_ outputs: ConstFloats, into images: Floats, rows: Int) {
+        let size = VAEConfig.inputSize
+        switch config.likelihood {
+        case .bernoulli:
+            sigmoid(images, outputs, count: rows * size)
+        case .gaussian, .gaussianFixed:
+            let stride = config.likelihood.outputsPerPixel * size
+            for r in 0..<rows {
+                for i in 0..<size { images[r * size + i] = min(max(outputs[r * stride + i], 0), 1) }
+            }
+        }
+    }
+
+    /// Gradients of the summed reconstruction term plus `klWeight` · KL into `gradients`, after
+    /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE.
+    public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
         let p = parameters.pointer, g = gradients.pointer
 
-        var dout = ws.dLogits
+        var dout = ws.dDecoderOutput
         var layer = layout.output
         for i in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
             let inp = ws.decoderOutputs[i], dinp = ws.dDecoderOutputs[i]
@@ -136,7 +173,7 @@ extension VAEModel {
                        inp: ws.z, weight: p + layer.weight, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
 
         reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
-                                 rows: rows, latent: config.latentDim, klWeight: 1)
+                                 rows: rows, latent: config.latentDim, klWeight: klWeight)
 
         dout = ws.dHead
         layer = layout.head

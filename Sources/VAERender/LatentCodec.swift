@@ -55,8 +55,9 @@ public final class LatentCodec {
         encodeMeans(model, images: images, indices: Array(0..<images.count))
     }
 
-    /// The decoder's Bernoulli means σ(logits) of the latent points `z` (row-major, `latent`
-    /// values each): row-major `[z.count / latent, 784]` intensities in [0, 1].
+    /// The decoder's mean images of the latent points `z` (row-major, `latent` values each):
+    /// row-major `[z.count / latent, 784]` intensities in [0, 1] (σ(logits) for the Bernoulli
+    /// decoder, the Gaussian's mean clamped to [0, 1] otherwise).
     public func decodeMeans(_ model: VAEModel, z: [Float]) -> [Float] {
         precondition(model.config == config, "the codec was made for another configuration")
         precondition(z.count % latent == 0, "z must hold whole latent points")
@@ -69,7 +70,7 @@ public final class LatentCodec {
                     let rows = min(batchCapacity, count - first)
                     workspace.z.update(from: z.baseAddress! + first * latent, count: rows * latent)
                     model.decode(workspace, rows: rows)
-                    sigmoid(images.baseAddress! + first * size, workspace.logits, count: rows * size)
+                    model.decoderMeans(workspace.decoderOutput, into: images.baseAddress! + first * size, rows: rows)
                     first += rows
                 }
             }

@@ -61,6 +61,7 @@ struct VAEEval: ParsableCommand {
             throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
         }
         var test = try ImageSet.load(images: imagesPath, labels: labelsPath)
+        test = test.evaluationImages(for: loaded.run)
         if let images, images < test.count {
             test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
         }

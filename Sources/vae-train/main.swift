@@ -57,8 +57,22 @@ struct VAETrain: ParsableCommand {
                                valueName: "widths"))
     var hidden: HiddenWidths?
 
-    @Option(help: ArgumentHelp("Decoder likelihood p(x|z).", valueName: "name"))
+    @Option(help: ArgumentHelp("Decoder likelihood p(x|z): bernoulli (logits, binary cross-entropy), gaussian (learned mean and per-pixel variance, log-variance clamped to [-7, 2]) or gaussian-fixed (learned mean, fixed --sigma).",
+                               valueName: "name"))
     var likelihood: Likelihood = .bernoulli
+
+    @Option(help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood (default: 0.1).", valueName: "sigma"))
+    var sigma: Float?
+
+    @Option(help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO.", valueName: "beta"))
+    var beta: Double = 1
+
+    @Option(name: .customLong("kl-warmup"), help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta.", valueName: "epochs"))
+    var klWarmup: Int = 0
+
+    @Option(help: ArgumentHelp("none: train on grey levels; dynamic: resample every training batch as Bernoulli(pixel) and binarise the test set once with a fixed seed, which makes the Bernoulli NLL a true likelihood.",
+                               valueName: "mode"))
+    var binarize: Binarization = .none
 
     @Option(help: "Seed for initialisation, shuffling and noise; the same seed and thread count give identical checkpoints.")
     var seed: UInt64 = 0
@@ -84,12 +98,19 @@ struct VAETrain: ParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let sigma {
+            guard likelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
+            guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
+        }
+        guard beta >= 0 && beta.isFinite else { throw ValidationError("--beta must be a non-negative number, got \(beta)") }
+        guard klWarmup >= 0 else { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
         guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
             if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
             let fixed = [("--batch-size", batchSize != nil), ("--lr", lr != nil), ("--latent-dim", latentDim != nil),
-                         ("--hidden", hidden != nil)]
+                         ("--hidden", hidden != nil), ("--likelihood", likelihood != .bernoulli), ("--sigma", sigma != nil),
+                         ("--beta", beta != 1), ("--kl-warmup", klWarmup != 0), ("--binarize", binarize != .none)]
             if let flag = fixed.first(where: \.1) {
                 throw ValidationError("\(flag.0) cannot change when resuming: the run's configuration is in its state file")
             }
@@ -123,11 +144,12 @@ struct VAETrain: ParsableCommand {
             run.epochs = epochs
             mode = .resume
         } else {
-            run = RunConfig(model: VAEConfig(hidden: hidden?.widths ?? preset.hidden,
-                                             latentDim: latentDim ?? preset.latentDim, likelihood: likelihood),
+            run = RunConfig(model: VAEConfig(hidden: hidden?.widths ?? preset.hidden, latentDim: latentDim ?? preset.latentDim,
+                                             likelihood: likelihood, sigma: sigma ?? 0.1),
                             epochs: epochs, batchSize: batchSize ?? preset.batchSize,
                             learningRate: lr ?? preset.learningRate, seed: seed, preset: preset.rawValue,
-                            trainImages: dataset.train.count, testImages: dataset.test.count)
+                            trainImages: dataset.train.count, testImages: dataset.test.count,
+                            beta: beta, klWarmupEpochs: klWarmup, binarization: binarize)
             mode = overwrite ? .overwrite : .fresh
         }
         print("vae-train: \(run.summary), OpenBLAS \(openblas_get_num_threads()) threads, into \(directory.path)")
@@ -207,5 +229,6 @@ struct HiddenWidths: ExpressibleByArgument {
 
 extension Preset: ExpressibleByArgument {}
 extension Likelihood: ExpressibleByArgument {}
+extension Binarization: ExpressibleByArgument {}
 
 VAETrain.main()

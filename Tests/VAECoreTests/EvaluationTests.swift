@@ -32,7 +32,7 @@ private func smallModel(latent: Int, seed: UInt64) -> VAEModel {
         x.withUnsafeBufferPointer { x in
             for i in 0..<4001 {
                 let z = -8 + Double(i) * step
-                let logLikelihood = -bernoulliNLL(logits: workspace.logits + i * 784, targets: x.baseAddress!,
+                let logLikelihood = -bernoulliNLL(logits: workspace.decoderOutput + i * 784, targets: x.baseAddress!,
                                                   dlogits: nil, rows: 1, columns: 784)
                 logTerms.append(logLikelihood - 0.5 * z * z - 0.5 * log(2 * Double.pi) + log(step))
             }

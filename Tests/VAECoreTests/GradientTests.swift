@@ -127,8 +127,9 @@ func linearLayerGradients(activation: Activation) {
 
 /// The whole negative ELBO of a small model: every parameter tensor is checked along a random
 /// direction (a strong signal above Float rounding), and a sample of single coordinates too.
-@Test func wholeLossGradient() {
-    let config = VAEConfig(hidden: [6, 5], latentDim: 3)
+@Test(arguments: [(Likelihood.bernoulli, Float(1)), (.gaussian, 1), (.gaussianFixed, 0.4)])
+func wholeLossGradient(likelihood: Likelihood, klWeight: Float) {
+    let config = VAEConfig(hidden: [6, 5], latentDim: 3, likelihood: likelihood, sigma: 0.5)
     let model = VAEModel(config: config)
     var random = Random(seed: 14)
     model.initialize(random: &random)
@@ -138,9 +139,13 @@ func linearLayerGradients(activation: Activation) {
     image.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: rows) }
     random.fillNormal(workspace.eps, count: rows * config.latentDim)
 
-    func loss() -> Double { model.forward(workspace, rows: rows, computeGradients: false).total }
+    // The objective behind the gradients: reconstruction + klWeight · KL.
+    func loss() -> Double {
+        let terms = model.forward(workspace, rows: rows, computeGradients: false)
+        return terms.reconstruction + Double(klWeight) * terms.kl
+    }
     _ = model.forward(workspace, rows: rows, computeGradients: true)
-    model.backward(workspace, rows: rows)
+    model.backward(workspace, rows: rows, klWeight: klWeight)
     let gradient = model.gradients.array
     let p = model.parameters.pointer
 
@@ -170,4 +175,50 @@ func linearLayerGradients(activation: Activation) {
                     "\(tensor.name)[\(i - tensor.offset)]: analytic \(gradient[i]) vs numeric \(single)")
         }
     }
+}
+
+@Test func gaussianLikelihoodGradient() {
+    let rows = 2, columns = 5
+    var random = Random(seed: 15)
+    let means = randomFloats(rows * columns, random: &random, scale: 0.5)
+    // Raw log-variances inside the clamp range, and two outside it, where the gradient is zero.
+    var logvars = randomFloats(rows * columns, random: &random, scale: 1.5)
+    logvars[3] = -9
+    logvars[7] = 3.5
+    var outputs: [Float] = []
+    for r in 0..<rows {
+        let row = r * columns..<(r + 1) * columns
+        outputs += Array(means[row])
+        outputs += Array(logvars[row])
+    }
+    let targets = (0..<rows * columns).map { _ in random.nextUniform() }
+    var doutputs = [Float](repeating: 0, count: outputs.count)
+    _ = gaussianNLL(outputs, targets: targets, doutputs: &doutputs, rows: rows, columns: columns)
+    #expect(doutputs[columns + 3] == 0 && doutputs[2 * columns + columns + 2] == 0, "clamped log-variances get no gradient")
+    expectGradient("outputs", values: outputs, analytic: doutputs) {
+        gaussianNLL($0, targets: targets, doutputs: nil, rows: rows, columns: columns)
+    }
+}
+
+@Test func gaussianLikelihoodsMatchTheDensityFormula() {
+    // One pixel: x = 0.3, mean 0.5, log σ² = -1 → ½(log 2π - 1 + 0.04·e).
+    let learned = gaussianNLL([0.5, -1], targets: [0.3], doutputs: nil, rows: 1, columns: 1)
+    let logTwoPi: Double = log(2 * Double.pi)
+    let expected: Double = 0.5 * (logTwoPi - 1 + 0.04 * exp(1.0))
+    #expect(abs(learned - expected) < 1e-6)
+    // The clamp: log σ² = -20 scores as -7.
+    let clamped = gaussianNLL([0.5, -20], targets: [0.3], doutputs: nil, rows: 1, columns: 1)
+    let expectedClamped: Double = 0.5 * (logTwoPi - 7 + 0.04 * exp(7.0))
+    #expect(abs(clamped - expectedClamped) < 1e-4)
+    var dmean: [Float] = [0, 0]
+    let fixed = fixedGaussianNLL(mean: [0.5, 0.1], targets: [0.3, 0.1], dmean: &dmean, rows: 1, columns: 2, sigma: 0.2)
+    // Two pixels: 2·½ log(2π·0.04) + ½·0.04/0.04.
+    let expectedFixed: Double = log(2 * Double.pi * 0.04) + 0.5
+    #expect(abs(fixed - expectedFixed) < 1e-5)
+    #expect(abs(dmean[0] - 5) < 1e-5 && dmean[1] == 0)
+    expectGradient("fixed mean", values: [0.5, 0.1, -0.2], analytic: {
+        var d = [Float](repeating: 0, count: 3)
+        _ = fixedGaussianNLL(mean: [0.5, 0.1, -0.2], targets: [0.3, 0.1, 0.9], dmean: &d, rows: 1, columns: 3, sigma: 0.2)
+        return d
+    }()) { fixedGaussianNLL(mean: $0, targets: [0.3, 0.1, 0.9], dmean: nil, rows: 1, columns: 3, sigma: 0.2) }
 }

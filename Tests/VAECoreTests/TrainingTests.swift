@@ -107,3 +107,55 @@ private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
         #expect(abs(loss - parts) < 1e-6)
     }
 }
+
+@Test func klWeightRampsOverTheWarmUpEpochsStepByStep() {
+    var run = syntheticRun(epochs: 4)
+    run.beta = 2
+    run.klWarmupEpochs = 2
+    let trainer = Trainer(run: run, data: syntheticData())
+    #expect(trainer.klWeight(epoch: 1, batch: 0, batches: 4) == 0.25)
+    #expect(trainer.klWeight(epoch: 1, batch: 3, batches: 4) == 1)
+    #expect(trainer.klWeight(epoch: 2, batch: 1, batches: 4) == 1.5)
+    #expect(trainer.klWeight(epoch: 3, batch: 0, batches: 4) == 2)
+    run.klWarmupEpochs = 0
+    #expect(Trainer(run: run, data: syntheticData()).klWeight(epoch: 1, batch: 0, batches: 4) == 2)
+}
+
+/// Dynamic binarisation: training inputs are 0 or 1 with the pixel as probability, and the
+/// test set is binarised once, the same way for every run.
+@Test func dynamicBinarisation() throws {
+    let images = syntheticImageSet(count: 50, seed: 12)
+    let workspace = Workspace(layout: ParameterLayout(VAEConfig(hidden: [4], latentDim: 2)), capacity: 50)
+    images.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: 50) }
+    let grey = (0..<50 * 784).reduce(0.0) { $0 + Double(workspace.input[$1]) }
+    var random = Random(seed: 1)
+    workspace.binarizeInput(rows: 50, random: &random)
+    let values = UnsafeBufferPointer(start: workspace.input, count: 50 * 784)
+    #expect(values.allSatisfy { $0 == 0 || $0 == 1 })
+    let ones = values.reduce(0.0) { $0 + Double($1) }
+    #expect(abs(ones - grey) < 4 * grey.squareRoot(), "the expected number of ones is the sum of the pixels")
+
+    var run = syntheticRun()
+    run.binarization = .dynamic
+    let a = images.evaluationImages(for: run), b = images.evaluationImages(for: run)
+    #expect(a.pixels == b.pixels && a.pixels.allSatisfy { $0 == 0 || $0 == 255 })
+    #expect(images.evaluationImages(for: syntheticRun()).pixels == images.pixels)
+
+    let folder = temporaryFolder()
+    try train(run, data: syntheticData(), directory: RunDirectory(folder), mode: .fresh)
+    #expect(try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 2)).run.binarization == .dynamic)
+}
+
+@Test(arguments: [Likelihood.gaussian, .gaussianFixed])
+func gaussianRunsTrainAndRoundTrip(likelihood: Likelihood) throws {
+    var run = syntheticRun(epochs: 3)
+    run.model = VAEConfig(hidden: [32], latentDim: 4, likelihood: likelihood, sigma: 0.2)
+    run.learningRate = 3e-3
+    let folder = temporaryFolder()
+    var losses: [Double] = []
+    try train(run, data: syntheticData(), directory: RunDirectory(folder), mode: .fresh, epochFinished: { losses.append($0.test.total) })
+    #expect(losses.last! < losses.first!, "test loss should fall: \(losses)")
+    let checkpoint = try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 3))
+    #expect(checkpoint.run == run)
+    #expect((checkpoint.model.tensor(named: "decoder.logvar.weight") != nil) == (likelihood == .gaussian))
+}
