@@ -31,6 +31,9 @@ struct RenderCommand: ParsableCommand {
             everything has rendered, each atomically, so a bad checkpoint leaves no partial GIF. On \
             success, one line per GIF: path, frames, size, bytes.
 
+            loss.svg (--loss-curve): train (dashed) and test (solid) negative ELBO per epoch from \
+            <run-dir>/metrics.jsonl, with the runs named by --compare drawn beside it.
+
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
             checkpoint or data file, or checkpoints of different configurations, 66 missing run or \
             data, 73 cannot write.
@@ -55,8 +58,11 @@ struct RenderCommand: ParsableCommand {
     var frameFlags: FrameFlags
 
     func validate() throws {
-        guard selection.all || selection.interpolation || selection.sampling || selection.reconstruction else {
-            throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction")
+        guard selection.anyAnimation || selection.lossCurve else {
+            throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --loss-curve")
+        }
+        if !selection.compare.isEmpty && !selection.lossCurve {
+            throw ValidationError("--compare adds runs to the loss curve; pass --loss-curve as well")
         }
         try interpolationFlags.validate(enabled: selection.includes(.interpolation))
         try samplingFlags.validate(enabled: selection.includes(.sampling))
@@ -72,16 +78,32 @@ struct RenderCommand: ParsableCommand {
             reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
             style: frameFlags.style)
         do {
-            let gifs = try renderAnimations(request)
+            // Everything is read and rendered before the first file is written.
+            let gifs = selection.anyAnimation ? try renderAnimations(request) : []
+            let lossCurve = selection.lossCurve ? try lossCurveSVG(
+                [locations.runDir] + selection.compare) : nil
             let paths = try writeAnimations(gifs, to: locations.out)
             for (gif, path) in zip(gifs, paths) {
                 print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
+            }
+            if let lossCurve {
+                let path = locations.out + "/loss.svg"
+                try writeFileAtomically(Array(lossCurve.utf8), to: path)
+                print("\(path): \(1 + selection.compare.count) run\(selection.compare.isEmpty ? "" : "s"), \(lossCurve.utf8.count) bytes")
             }
         } catch let error as VAEError {
             FileHandle.standardError.write(Data("vae-render: \(error.message)\n".utf8))
             throw ExitCode(error.exitCode)
         }
     }
+}
+
+/// The loss curves of the run folders, each labelled by its folder name.
+func lossCurveSVG(_ runFolders: [String]) throws -> String {
+    let runs = try runFolders.map { folder in
+        (label: URL(fileURLWithPath: folder).lastPathComponent, losses: try readEpochLosses(RunDirectory(folder).metricsPath))
+    }
+    return lossCurveSVG(runs)
 }
 
 struct Selection: ParsableArguments {
@@ -96,6 +118,14 @@ struct Selection: ParsableArguments {
 
     @Flag(help: "Render reconstruction.gif: test characters and every epoch's reconstructions of them.")
     var reconstruction = false
+
+    @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")
+    var lossCurve = false
+
+    @Option(help: ArgumentHelp("Another run folder whose losses join the loss curve (repeatable).", valueName: "dir"))
+    var compare: [String] = []
+
+    var anyAnimation: Bool { Animation.allCases.contains(where: includes) }
 
     func includes(_ animation: Animation) -> Bool {
         switch animation {

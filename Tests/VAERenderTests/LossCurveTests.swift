@@ -1,0 +1,70 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import Testing
+import TestSupport
+import VAECore
+import VAERender
+
+/// Collects the polylines of an SVG document, failing on malformed XML.
+private final class PolylineCollector: NSObject, XMLParserDelegate {
+    var polylines: [(stroke: String, dashed: Bool, points: [(Double, Double)])] = []
+
+    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                attributes: [String: String] = [:]) {
+        guard name == "polyline", let points = attributes["points"] else { return }
+        let pairs = points.split(separator: " ").map { pair -> (Double, Double) in
+            let xy = pair.split(separator: ",").map { Double($0)! }
+            return (xy[0], xy[1])
+        }
+        polylines.append((attributes["stroke"] ?? "", attributes["stroke-dasharray"] != nil, pairs))
+    }
+}
+
+private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
+    (1...epochs).map { EpochLosses(epoch: $0, train: start - Double($0) * 3, test: start + 5 - Double($0) * 2) }
+}
+
+@Test func lossCurveDrawsTrainAndTestOfEveryRun() throws {
+    let svg = lossCurveSVG([("a", losses(12, start: 300)), ("b <conv>", losses(5, start: 280))])
+    let parser = XMLParser(data: Data(svg.utf8))
+    let collector = PolylineCollector()
+    parser.delegate = collector
+    #expect(parser.parse(), "the SVG must be well-formed XML")
+    #expect(svg.contains("b &lt;conv&gt;"))
+    let lines = collector.polylines
+    #expect(lines.count == 4)
+    #expect(lines.map(\.dashed) == [true, false, true, false], "train dashed, test solid")
+    #expect(lines.map(\.points.count) == [12, 12, 5, 5])
+    #expect(lines[0].stroke == lines[1].stroke && lines[0].stroke != lines[2].stroke)
+    for line in lines {
+        #expect(zip(line.points, line.points.dropFirst()).allSatisfy { $0.0 < $1.0 }, "epochs run left to right")
+        // Losses fall every epoch, and lower losses sit lower on the chart (larger SVG y).
+        #expect(zip(line.points, line.points.dropFirst()).allSatisfy { $0.1 < $1.1 })
+    }
+    // Run a's epoch 12 test loss (281) is below its epoch 1 test loss (303), and its curve ends at the right edge.
+    #expect(lines[1].points.last!.0 > lines[3].points.last!.0)
+}
+
+@Test func metricsFilesAreReadAndBadLinesNamed() throws {
+    let folder = temporaryFolder()
+    let path = folder + "/metrics.jsonl"
+    write(Array("{\"epoch\":2,\"train_loss\":210.5,\"test_loss\":220}\n{\"epoch\":1,\"train_loss\":300,\"test_loss\":250.25}\n".utf8), to: path)
+    #expect(try readEpochLosses(path) == [EpochLosses(epoch: 1, train: 300, test: 250.25), EpochLosses(epoch: 2, train: 210.5, test: 220)])
+    write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n{\"epoch\":2}\n".utf8), to: path)
+    #expect { try readEpochLosses(path) } throws: { ($0 as? VAEError)?.message.hasPrefix("\(path):2: not a metrics line") == true }
+}
+
+@Test func lossCurveCommand() throws {
+    let run = temporaryFolder() + "/run"
+    try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+    write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n{\"epoch\":2,\"train_loss\":200,\"test_loss\":210}\n".utf8),
+          to: run + "/metrics.jsonl")
+    let out = temporaryFolder()
+    let result = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout == "\(out)/loss.svg: 1 run, \((try readFile(out + "/loss.svg")).count) bytes\n")
+    let refused = try runTool("vae-render", ["--sampling", "--compare", run, "--run-dir", run])
+    #expect(refused.status == 64 && refused.stderr.contains("pass --loss-curve as well"))
+}
