@@ -48,50 +48,36 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int) throw
     return timings
 }
 
-/// Only the matrix products of `epochs` training epochs — the same sgemm calls with the same
-/// shapes, back to back — which is the floor any implementation on this BLAS stands on.
+/// Only the matrix products of `epochs` training epochs — the sgemm calls of a training step,
+/// recorded with their shapes and buffers and replayed back to back for every batch — which is
+/// the floor any implementation on this BLAS stands on.
 public func benchmarkSgemmOnly(_ run: RunConfig, images: Int, epochs: Int) -> [Double] {
     let model = VAEModel(config: run.model)
     var random = Random(seed: run.seed)
     model.initialize(random: &random)
     let workspace = Workspace(layout: model.layout, capacity: run.batchSize)
+    // The products do not depend on the values, so the step runs on the workspace's zeros.
+    func recordStep(rows: Int) -> [SgemmCall] {
+        let clock = SgemmClock.shared
+        clock.recording = []
+        defer { clock.recording = nil }
+        _ = model.forward(workspace, rows: rows, computeGradients: true)
+        model.backward(workspace, rows: rows)
+        return clock.recording!
+    }
+    let fullBatches = images / run.batchSize, remainder = images % run.batchSize
+    let fullStep = fullBatches > 0 ? recordStep(rows: run.batchSize) : []
+    let lastStep = remainder > 0 ? recordStep(rows: remainder) : []
     var seconds: [Double] = []
     for _ in 0..<epochs {
         let start = DispatchTime.now().uptimeNanoseconds
-        var first = 0
-        while first < images {
-            let rows = Swift.min(run.batchSize, images - first)
-            model.matrixProductsOfOneStep(workspace, rows: rows)
-            first += rows
+        for _ in 0..<fullBatches {
+            for call in fullStep { call.run() }
         }
+        for call in lastStep { call.run() }
         seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
     return seconds
-}
-
-extension VAEModel {
-    /// The sgemm calls of `forward` + `backward`, without any elementwise work.
-    func matrixProductsOfOneStep(_ ws: Workspace, rows: Int) {
-        let p = parameters.pointer, g = gradients.pointer
-        let inputs = [UnsafePointer(ws.input)] + ws.encoderOutputs.map { UnsafePointer($0) } + [UnsafePointer(ws.z)]
-            + ws.decoderOutputs.map { UnsafePointer($0) }
-        let outputs = ws.encoderOutputs + [ws.head] + ws.decoderOutputs + [ws.decoderOutput]
-        let gradientsIn = [nil] + ws.dEncoderOutputs + [ws.dZ] + ws.dDecoderOutputs
-        let gradientsOut = ws.dEncoderOutputs + [ws.dHead] + ws.dDecoderOutputs + [ws.dDecoderOutput]
-        let layers = layout.layers
-        for (i, layer) in layers.enumerated() {
-            sgemm(false, true, rows, layer.outputs, layer.inputs, inputs[i], layer.inputs, p + layer.weight, layer.inputs,
-                  outputs[i], layer.outputs)
-        }
-        for (i, layer) in layers.enumerated().reversed() {
-            sgemm(true, false, layer.outputs, layer.inputs, rows, gradientsOut[i], layer.outputs, inputs[i], layer.inputs,
-                  g + layer.weight, layer.inputs)
-            if let dinp = gradientsIn[i] {
-                sgemm(false, false, rows, layer.inputs, layer.outputs, gradientsOut[i], layer.outputs, p + layer.weight,
-                      layer.inputs, dinp, layer.inputs)
-            }
-        }
-    }
 }
 
 /// Peak resident memory of this process so far (VmHWM), in bytes.

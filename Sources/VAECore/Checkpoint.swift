@@ -125,7 +125,12 @@ public struct Checkpoint: @unchecked Sendable {
 
 /// Reads and validates a checkpoint: format, configuration, and every tensor's shape.
 public func readCheckpoint(_ path: String) throws -> Checkpoint {
-    let file = try readSafetensors(path)
+    try parseCheckpoint(try readFile(path), path: path)
+}
+
+/// `readCheckpoint` on bytes already in memory; `path` only names them in errors.
+public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint {
+    let file = try parseSafetensors(bytes, path: path)
     let meta = MetadataReader(metadata: file.metadata, path: path)
     guard file.metadata["format"] == checkpointFormat else {
         throw VAEError(.badData, "\(path): not a kmnist-vae checkpoint (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
@@ -137,7 +142,7 @@ public func readCheckpoint(_ path: String) throws -> Checkpoint {
     // describing a huge network cannot make us allocate more than the file holds.
     let layout = ParameterLayout(run.model)
     if let extra = Set(file.tensors.keys).subtracting(layout.tensors.map(\.name)).sorted().first {
-        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for a model with hidden \(run.model.hidden) and latent \(run.model.latentDim)")
+        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for a model with arch \(run.model.arch.rawValue), hidden \(run.model.hidden) and latent \(run.model.latentDim)")
     }
     for tensor in layout.tensors {
         _ = try file.tensor(tensor.name, dtype: .F32, shape: tensor.shape)
@@ -152,9 +157,9 @@ public func readCheckpoint(_ path: String) throws -> Checkpoint {
 extension RunConfig {
     /// The configuration as safetensors metadata strings.
     public var metadata: [String: String] {
-        [
+        var metadata = [
             "format": checkpointFormat,
-            "arch": "mlp",
+            "arch": model.arch.rawValue,
             "input_shape": "\(VAEConfig.imageSide),\(VAEConfig.imageSide)",
             "hidden": model.hidden.map(String.init).joined(separator: ","),
             "latent_dim": String(model.latentDim),
@@ -173,17 +178,22 @@ extension RunConfig {
             "train_images": String(trainImages),
             "test_images": String(testImages),
         ]
+        if model.arch == .conv { metadata["conv_channels"] = model.convChannels.map(String.init).joined(separator: ",") }
+        return metadata
     }
 
     init(_ meta: MetadataReader) throws {
-        let arch = try meta.string("arch")
-        guard arch == "mlp" else { throw meta.invalid("arch", arch) }
-        let hiddenText = try meta.string("hidden")
-        let hidden = hiddenText.isEmpty ? [] : hiddenText.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
-        guard hidden.allSatisfy({ $0 != nil && $0! > 0 && $0! <= 65536 }) else { throw meta.invalid("hidden", hiddenText) }
+        let archText = try meta.string("arch")
+        guard let arch = Architecture(rawValue: archText) else { throw meta.invalid("arch", archText) }
+        let convChannels = arch == .conv ? try meta.widths("conv_channels") : []
+        if arch == .conv && convChannels.isEmpty { throw meta.invalid("conv_channels", "") }
+        let hidden = try meta.widths("hidden")
         let latent = try meta.integer("latent_dim", minimum: 1, maximum: 65536)
         let likelihoodText = try meta.string("likelihood")
         guard let likelihood = Likelihood(rawValue: likelihoodText) else { throw meta.invalid("likelihood", likelihoodText) }
+        guard arch.supports(likelihood) else {
+            throw VAEError(.badData, "\(meta.path): metadata likelihood \"\(likelihoodText)\" is not possible with arch \"\(archText)\"")
+        }
         let activationText = try meta.string("activation")
         guard let activation = Activation(rawValue: activationText) else { throw meta.invalid("activation", activationText) }
         let rate = try meta.string("learning_rate")
@@ -197,8 +207,8 @@ extension RunConfig {
         guard let beta = Double(betaText), beta >= 0, beta.isFinite else { throw meta.invalid("beta", betaText) }
         let binarizeText = meta.metadata["binarize"] ?? "none"
         guard let binarization = Binarization(rawValue: binarizeText) else { throw meta.invalid("binarize", binarizeText) }
-        self.init(model: VAEConfig(hidden: hidden.map { $0! }, latentDim: latent, likelihood: likelihood, sigma: sigma,
-                                   activation: activation),
+        self.init(model: VAEConfig(arch: arch, convChannels: convChannels, hidden: hidden, latentDim: latent,
+                                   likelihood: likelihood, sigma: sigma, activation: activation),
                   epochs: try meta.integer("epochs", minimum: 1),
                   batchSize: try meta.integer("batch_size", minimum: 1),
                   learningRate: learningRate, seed: seed, preset: try meta.string("preset"),
@@ -219,6 +229,18 @@ struct MetadataReader {
             throw VAEError(.badData, "\(path): metadata key \(key) is missing")
         }
         return value
+    }
+
+    /// Comma-separated layer widths ("" for none), each from 1 to 65536.
+    func widths(_ key: String) throws -> [Int] {
+        let text = try string(key)
+        let widths = text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+        // Far beyond any model trained here, yet small enough that a hostile header cannot describe
+        // a layout whose tensor list alone fills memory (1,1,1,... costs two bytes a layer).
+        guard widths.count <= 1024, widths.allSatisfy({ $0 != nil && $0! > 0 && $0! <= 65536 }) else {
+            throw invalid(key, text)
+        }
+        return widths.map { $0! }
     }
 
     func integer(_ key: String, minimum: Int, maximum: Int = Int.max) throws -> Int {

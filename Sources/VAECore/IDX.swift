@@ -128,14 +128,20 @@ private final class GzipSource: ByteSource {
 
     init(_ bytes: [UInt8], path: String) throws {
         self.path = path
+        // zlib counts its input in 32 bits. Deflate barely expands incompressible data, so no
+        // encoder makes 4 GiB of gzip out of the at most 1 GiB of payload we accept.
+        guard bytes.count <= UInt32.max else {
+            throw VAEError(.badData, "\(path): \(bytes.count) bytes of gzip data, more than any IDX payload we accept compresses to")
+        }
         input = .allocate(capacity: bytes.count)
         _ = input.initialize(from: bytes)
         stream.next_in = input.baseAddress
         stream.avail_in = UInt32(bytes.count)
         // 16 + MAX_WBITS: expect a gzip wrapper and check its CRC and length.
         let status = inflateInit2_(&stream, 16 + MAX_WBITS, zlibVersion(), Int32(MemoryLayout<z_stream>.size))
+        // No cleanup here: every property is set, so throwing runs deinit, which frees `input`
+        // (and inflateEnd ignores a stream that failed to start).
         guard status == Z_OK else {
-            input.deallocate()
             throw VAEError(.failed, "\(path): zlib could not start (error \(status))")
         }
     }

@@ -16,6 +16,9 @@ public final class SgemmClock: @unchecked Sendable {
     public var enabled = false
     public private(set) var nanoseconds: UInt64 = 0
     public private(set) var calls = 0
+    /// While not nil, every call is also appended here, so that the benchmark can replay exactly
+    /// the products of a training step without anything else (`benchmarkSgemmOnly`).
+    var recording: [SgemmCall]?
 
     public func reset() {
         nanoseconds = 0
@@ -28,14 +31,32 @@ public final class SgemmClock: @unchecked Sendable {
     }
 }
 
-/// C = alpha·op(A)·op(B) + beta·C in row-major order; every matrix product of the model goes through here.
+/// The arguments of one sgemm call: C = op(A)·op(B) + beta·C, row-major.
+struct SgemmCall {
+    let transA: Bool, transB: Bool
+    let m: Int, n: Int, k: Int
+    let a: ConstFloats, lda: Int
+    let b: ConstFloats, ldb: Int
+    let c: Floats, ldc: Int
+    let beta: Float
+
+    @inline(__always)
+    func run() {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// C = op(A)·op(B) + beta·C in row-major order; every matrix product of the model goes through here.
 @inline(__always)
 func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
            _ a: ConstFloats, _ lda: Int, _ b: ConstFloats, _ ldb: Int, _ c: Floats, _ ldc: Int, beta: Float = 0) {
+    let call = SgemmCall(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                         c: c, ldc: ldc, beta: beta)
     let clock = SgemmClock.shared
+    clock.recording?.append(call)
     let start = clock.enabled ? DispatchTime.now().uptimeNanoseconds : 0
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    call.run()
     if clock.enabled { clock.record(since: start) }
 }
 
@@ -49,6 +70,11 @@ public enum Activation: String, Sendable, CaseIterable {
 public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats, bias: ConstFloats,
                           rows: Int, inputs: Int, outputs: Int, activation: Activation) {
     sgemm(false, true, rows, outputs, inputs, inp, inputs, weight, inputs, out, outputs)
+    addBias(out, bias, rows: rows, outputs: outputs, activation: activation)
+}
+
+/// In place: out[r, o] ← activation(out[r, o] + bias[o]), the pass after a layer's sgemm.
+func addBias(_ out: Floats, _ bias: ConstFloats, rows: Int, outputs: Int, activation: Activation) {
     for r in 0..<rows {
         let row = out + r * outputs
         switch activation {
@@ -66,13 +92,18 @@ public func linearBackward(dinp: Floats?, dweight: Floats, dbias: Floats, dout: 
                            inp: ConstFloats, weight: ConstFloats,
                            rows: Int, inputs: Int, outputs: Int) {
     sgemm(true, false, outputs, inputs, rows, dout, outputs, inp, inputs, dweight, inputs)
+    biasGradient(dbias, dout: dout, rows: rows, outputs: outputs)
+    if let dinp {
+        sgemm(false, false, rows, inputs, outputs, dout, outputs, weight, inputs, dinp, inputs)
+    }
+}
+
+/// dbias[o] = Σ_r dout[r, o]: a bias is added to every row, so its gradient sums them.
+func biasGradient(_ dbias: Floats, dout: ConstFloats, rows: Int, outputs: Int) {
     dbias.update(repeating: 0, count: outputs)
     for r in 0..<rows {
         let row = dout + r * outputs
         for o in 0..<outputs { dbias[o] += row[o] }
-    }
-    if let dinp {
-        sgemm(false, false, rows, inputs, outputs, dout, outputs, weight, inputs, dinp, inputs)
     }
 }
 

@@ -7,24 +7,35 @@ public enum Preset: String, Sendable, CaseIterable {
     /// The canonical PyTorch example (pytorch/examples, vae/main.py): 784-400-20, ReLU,
     /// Adam 1e-3, batch 128. It is what ../shared/anchors/torch_vae.py trains.
     case pytorchExample = "pytorch-example"
+    /// The convolutional VAE: two stride-2 convolutions (32 and 64 channels) and one dense layer
+    /// of 512 in the encoder, mirrored in the decoder (see the README for the comparison).
+    case conv
+
+    public var arch: Architecture {
+        switch self {
+        case .standard, .pytorchExample: return .mlp
+        case .conv: return .conv
+        }
+    }
 
     public var hidden: [Int] {
         switch self {
         case .standard: return [1024]
         case .pytorchExample: return [400]
+        case .conv: return [512]
         }
     }
 
     public var latentDim: Int {
         switch self {
-        case .standard: return 32
+        case .standard, .conv: return 32
         case .pytorchExample: return 20
         }
     }
 
     public var batchSize: Int {
         switch self {
-        case .standard, .pytorchExample: return 128
+        case .standard, .pytorchExample, .conv: return 128
         }
     }
 

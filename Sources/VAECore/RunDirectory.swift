@@ -145,7 +145,11 @@ public func readTrainingState(_ path: String) throws -> TrainingState {
 extension RunConfig {
     /// A one-line description for logs and messages.
     public var summary: String {
-        "mlp 784-\((model.hidden + [model.latentDim]).map(String.init).joined(separator: "-")) \(model.activation.rawValue), "
+        let convolutions = model.convolutions
+        let input = convolutions.first.map { "\($0.height)x\($0.width)x\($0.imageChannels)" } ?? String(VAEConfig.inputSize)
+        let widths = [input] + convolutions.map { "\($0.gridHeight)x\($0.gridWidth)x\($0.gridChannels)" }
+            + (model.hidden + [model.latentDim]).map(String.init)
+        return "\(model.arch.rawValue) \(widths.joined(separator: "-")) \(model.activation.rawValue), "
             + "\(model.likelihood.rawValue)\(model.likelihood == .gaussianFixed ? " sigma \(model.sigma)" : ""), "
             + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(klWarmupEpochs) epochs, " : "")
             + (binarization == .dynamic ? "dynamically binarised, " : "")

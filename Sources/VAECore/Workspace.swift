@@ -8,13 +8,14 @@ public final class Workspace: @unchecked Sendable {
 
     /// Network input, [capacity, 784], pixels in [0, 1].
     public let input: Floats
-    /// Output of each encoder hidden layer (after the activation).
+    /// Output of each encoder layer (after its activation); the last one is `head`.
     public let encoderOutputs: [Floats]
     /// [capacity, 2·latent]: mu, then log σ², per row.
     public let head: Floats
     /// The N(0, I) noise of the reparameterisation, [capacity, latent].
     public let eps: Floats
     public let z: Floats
+    /// Output of each decoder layer (after its activation); the last one is `decoderOutput`.
     public let decoderOutputs: [Floats]
     /// Decoder output, [capacity, 784 · outputsPerPixel]: Bernoulli logits, or Gaussian means
     /// (then log-variances, for the learned Gaussian) per row.
@@ -26,14 +27,17 @@ public final class Workspace: @unchecked Sendable {
     public let dDecoderOutputs: [Floats]
     public let dDecoderOutput: Floats
 
+    /// The convolutions' im2col scratch, [capacity, layout.columnsPerImage], which each
+    /// convolution fills and uses within one forward or backward call.
+    public let columns: Floats
+
     public init(layout: ParameterLayout, capacity: Int) {
         self.capacity = capacity
         latent = layout.head.outputs / 2
         let encoderWidths = layout.encoder.map(\.outputs)
         let decoderWidths = layout.decoder.map(\.outputs)
-        let outputWidth = layout.output.outputs
         let rowWidth = VAEConfig.inputSize + 2 * (encoderWidths.reduce(0, +) + decoderWidths.reduce(0, +))
-            + 2 * 2 * latent + 3 * latent + 2 * outputWidth
+            + 3 * latent + layout.columnsPerImage
         storage = FloatBuffer(count: capacity * rowWidth)
 
         var next = storage.pointer
@@ -43,16 +47,17 @@ public final class Workspace: @unchecked Sendable {
         }
         input = take(VAEConfig.inputSize)
         encoderOutputs = encoderWidths.map { take($0) }
-        head = take(2 * latent)
+        head = encoderOutputs[encoderOutputs.count - 1]
         eps = take(latent)
         z = take(latent)
         decoderOutputs = decoderWidths.map { take($0) }
-        decoderOutput = take(outputWidth)
+        decoderOutput = decoderOutputs[decoderOutputs.count - 1]
         dEncoderOutputs = encoderWidths.map { take($0) }
-        dHead = take(2 * latent)
+        dHead = dEncoderOutputs[dEncoderOutputs.count - 1]
         dZ = take(latent)
         dDecoderOutputs = decoderWidths.map { take($0) }
-        dDecoderOutput = take(outputWidth)
+        dDecoderOutput = dDecoderOutputs[dDecoderOutputs.count - 1]
+        columns = take(layout.columnsPerImage)
         precondition(next == storage.pointer + storage.count)
     }
 
@@ -84,32 +89,37 @@ public final class Workspace: @unchecked Sendable {
 }
 
 extension VAEModel {
-    /// Encoder: `workspace.input` → hidden layers → head (mu, log σ²).
+    /// Encoder: `workspace.input` → layers → head (mu, log σ²).
     public func encode(_ ws: Workspace, rows: Int) {
-        let p = parameters.pointer
         var x = UnsafePointer(ws.input)
         for (layer, out) in zip(layout.encoder, ws.encoderOutputs) {
-            linearForward(out, x, weight: p + layer.weight, bias: p + layer.bias,
-                          rows: rows, inputs: layer.inputs, outputs: layer.outputs, activation: layer.activation)
+            forward(layer, out, x, rows: rows, columns: ws.columns)
             x = UnsafePointer(out)
         }
-        let head = layout.head
-        linearForward(ws.head, x, weight: p + head.weight, bias: p + head.bias,
-                      rows: rows, inputs: head.inputs, outputs: head.outputs, activation: .none)
     }
 
-    /// Decoder: `workspace.z` → hidden layers → `workspace.decoderOutput`.
+    /// Decoder: `workspace.z` → layers → `workspace.decoderOutput`.
     public func decode(_ ws: Workspace, rows: Int) {
-        let p = parameters.pointer
         var x = UnsafePointer(ws.z)
         for (layer, out) in zip(layout.decoder, ws.decoderOutputs) {
-            linearForward(out, x, weight: p + layer.weight, bias: p + layer.bias,
-                          rows: rows, inputs: layer.inputs, outputs: layer.outputs, activation: layer.activation)
+            forward(layer, out, x, rows: rows, columns: ws.columns)
             x = UnsafePointer(out)
         }
-        let output = layout.output
-        linearForward(ws.decoderOutput, x, weight: p + output.weight, bias: p + output.bias,
-                      rows: rows, inputs: output.inputs, outputs: output.outputs, activation: .none)
+    }
+
+    private func forward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, rows: Int, columns: Floats) {
+        let weight = parameters.pointer + layer.weight, bias = parameters.pointer + layer.bias
+        switch layer.kind {
+        case .linear:
+            linearForward(out, inp, weight: weight, bias: bias, rows: rows, inputs: layer.inputs, outputs: layer.outputs,
+                          activation: layer.activation)
+        case .conv2d(let shape):
+            conv2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
+                          activation: layer.activation)
+        case .convTranspose2d(let shape):
+            convTranspose2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
+                                   activation: layer.activation)
+        }
     }
 
     /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:
@@ -157,36 +167,38 @@ extension VAEModel {
     /// Gradients of the summed reconstruction term plus `klWeight` · KL into `gradients`, after
     /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE.
     public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
-        let p = parameters.pointer, g = gradients.pointer
-
-        var dout = ws.dDecoderOutput
-        var layer = layout.output
-        for i in stride(from: layout.decoder.count - 1, through: 0, by: -1) {
-            let inp = ws.decoderOutputs[i], dinp = ws.dDecoderOutputs[i]
-            linearBackward(dinp: dinp, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout,
-                           inp: inp, weight: p + layer.weight, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
-            layer = layout.decoder[i]
-            backwardThroughActivation(layer.activation, dinp, out: inp, count: rows * layer.outputs)
-            dout = dinp
-        }
-        linearBackward(dinp: ws.dZ, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout,
-                       inp: ws.z, weight: p + layer.weight, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
-
+        backward(through: layout.decoder, input: ws.z, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
+                 dInput: ws.dZ, rows: rows, columns: ws.columns)
         reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
                                  rows: rows, latent: config.latentDim, klWeight: klWeight)
+        backward(through: layout.encoder, input: ws.input, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
+                 dInput: nil, rows: rows, columns: ws.columns)
+    }
 
-        dout = ws.dHead
-        layer = layout.head
-        for i in stride(from: layout.encoder.count - 1, through: 0, by: -1) {
-            let inp = ws.encoderOutputs[i], dinp = ws.dEncoderOutputs[i]
-            linearBackward(dinp: dinp, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout,
-                           inp: inp, weight: p + layer.weight, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
-            layer = layout.encoder[i]
-            backwardThroughActivation(layer.activation, dinp, out: inp, count: rows * layer.outputs)
-            dout = dinp
+    /// From the gradient of a chain's last output (in `gradients.last`) back to the parameters of
+    /// every layer and, unless `dInput` is nil, to the chain's input. Each layer's output gradient
+    /// takes its activation's derivative before the layer's own backward uses it.
+    private func backward(through layers: [Layer], input: ConstFloats, outputs: [Floats], gradients: [Floats],
+                          dInput: Floats?, rows: Int, columns: Floats) {
+        let p = parameters.pointer, g = self.gradients.pointer
+        for i in layers.indices.reversed() {
+            let layer = layers[i]
+            let dout = gradients[i]
+            backwardThroughActivation(layer.activation, dout, out: outputs[i], count: rows * layer.outputs)
+            let inp = i > 0 ? UnsafePointer(outputs[i - 1]) : input
+            let dinp = i > 0 ? gradients[i - 1] : dInput
+            switch layer.kind {
+            case .linear:
+                linearBackward(dinp: dinp, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout, inp: inp,
+                               weight: p + layer.weight, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
+            case .conv2d(let shape):
+                conv2dBackward(dinp: dinp, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout, inp: inp,
+                               weight: p + layer.weight, columns: columns, images: rows, shape: shape)
+            case .convTranspose2d(let shape):
+                convTranspose2dBackward(dinp: dinp, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout, inp: inp,
+                                        weight: p + layer.weight, columns: columns, images: rows, shape: shape)
+            }
         }
-        linearBackward(dinp: nil, dweight: g + layer.weight, dbias: g + layer.bias, dout: dout,
-                       inp: ws.input, weight: p + layer.weight, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
     }
 }
 

@@ -78,6 +78,8 @@ public struct RunReplay: Sendable {
 func configurationDifferences(_ run: RunConfig, from reference: RunConfig) -> [String] {
     func widths(_ hidden: [Int]) -> String { hidden.isEmpty ? "none" : hidden.map(String.init).joined(separator: ",") }
     let fields: [(name: String, value: String, expected: String)] = [
+        ("arch", run.model.arch.rawValue, reference.model.arch.rawValue),
+        ("conv_channels", widths(run.model.convChannels), widths(reference.model.convChannels)),
         ("hidden", widths(run.model.hidden), widths(reference.model.hidden)),
         ("latent_dim", String(run.model.latentDim), String(reference.model.latentDim)),
         ("likelihood", run.model.likelihood.rawValue, reference.model.likelihood.rawValue),

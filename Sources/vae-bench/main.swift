@@ -15,8 +15,8 @@ struct VAEBench: ParsableCommand {
             peak resident memory. scripts/benchmark runs this beside the JAX and PyTorch anchors.
             """)
 
-    @Option(help: ArgumentHelp("Configurations to time, comma-separated (pytorch-example, default).", valueName: "presets"))
-    var presets: String = "pytorch-example,default"
+    @Option(help: ArgumentHelp("Configurations to time, comma-separated (pytorch-example, default, conv).", valueName: "presets"))
+    var presets: String = "pytorch-example,default,conv"
 
     @Option(help: ArgumentHelp("Folder with the KMNIST files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
     var data: String?
@@ -55,7 +55,7 @@ struct VAEBench: ParsableCommand {
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS")
         for name in presets.split(separator: ",") {
             let preset = Preset(rawValue: String(name))!
-            let run = RunConfig(model: VAEConfig(hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
+            let run = RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
                                 batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
             resetPeakResident()
@@ -64,9 +64,11 @@ struct VAEBench: ParsableCommand {
             let sgemmOnly = median(benchmarkSgemmOnly(run, images: images, epochs: epochs).dropFirst())
             let seconds = median(timings.map(\.seconds)), sgemm = median(timings.map(\.sgemmSeconds))
             let other = median(timings.map(\.otherSeconds))
-            print(String(format: "%-15@ %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
-                         preset.rawValue, seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
-                         seconds / sgemmOnly, Double(peak ?? 0) / 1e6))
+            // Padded here: Foundation on Linux ignores the width of %@.
+            let name = preset.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
+            print(name + String(format: " %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
+                                seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
+                                seconds / sgemmOnly, Double(peak ?? 0) / 1e6))
             fflush(nil)
         }
     }

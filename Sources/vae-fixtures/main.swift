@@ -9,7 +9,8 @@ import VAERender
 //
 // 1. synthetic/: the four IDX .gz files of SyntheticShapes (600 training, 100 test images);
 // 2. runs/latent2, runs/latent3: tiny models trained on them, checkpoints only;
-// 3. golden/: the GoldenCase renders of those checkpoints.
+// 3. golden/: the GoldenCase renders of those checkpoints;
+// 4. fuzz/: the seed corpora of the fuzz targets in Fuzz/ (see FuzzSeeds).
 //
 // Everything is seeded and OpenBLAS runs on one thread, so a rerun on the same machine
 // writes the same bytes; another CPU may round sgemm differently, which is why the golden
@@ -64,6 +65,9 @@ func regenerate() throws {
             print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
         }
     }
+
+    try FuzzSeeds.write(to: fixtures + "/fuzz")
+    print("\(fixtures)/fuzz: seed corpora of the fuzz targets")
 }
 
 do {

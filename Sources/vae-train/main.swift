@@ -25,9 +25,13 @@ struct VAETrain: ParsableCommand {
             Then render the animations with: vae-render --all --run-dir <run-dir>
             """)
 
-    @Option(help: ArgumentHelp("Starting values for the model and optimizer; explicit flags override them.",
+    @Option(help: ArgumentHelp("Starting values for the model and optimizer; explicit flags override them (default: conv with --arch conv, else default).",
                                valueName: "name"))
-    var preset: Preset = .standard
+    var preset: Preset?
+
+    @Option(help: ArgumentHelp("Network: mlp (fully connected layers) or conv (two 3x3 stride-2 convolutions with 32 and 64 channels before the --hidden layers, mirrored by transposed convolutions in the decoder; not with --likelihood gaussian) (default: conv for --preset conv, else mlp).",
+                               valueName: "name"))
+    var arch: Architecture?
 
     @Option(help: ArgumentHelp("Folder with the KMNIST files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
     var data: String?
@@ -53,7 +57,7 @@ struct VAETrain: ParsableCommand {
     @Option(help: ArgumentHelp("Dimensions of the latent code z (default: 32, or 20 for pytorch-example).", valueName: "n"))
     var latentDim: Int?
 
-    @Option(help: ArgumentHelp("Encoder hidden widths, input side first, comma-separated; the decoder mirrors them (default: 1024, or 400 for pytorch-example; \"none\" for no hidden layer).",
+    @Option(help: ArgumentHelp("Encoder hidden widths, input side first (for conv, after the convolutions), comma-separated; the decoder mirrors them (default: 1024, 400 for pytorch-example, 512 for conv; \"none\" for no hidden layer).",
                                valueName: "widths"))
     var hidden: HiddenWidths?
 
@@ -102,19 +106,29 @@ struct VAETrain: ParsableCommand {
             guard likelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
         }
+        if !(arch ?? chosenPreset.arch).supports(likelihood) {
+            throw ValidationError("--likelihood \(likelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
+                                  + "(bernoulli and gaussian-fixed work with conv)")
+        }
         guard beta >= 0 && beta.isFinite else { throw ValidationError("--beta must be a non-negative number, got \(beta)") }
         guard klWarmup >= 0 else { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
         guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
             if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
-            let fixed = [("--batch-size", batchSize != nil), ("--lr", lr != nil), ("--latent-dim", latentDim != nil),
+            let fixed = [("--preset", preset != nil), ("--arch", arch != nil),
+                         ("--batch-size", batchSize != nil), ("--lr", lr != nil), ("--latent-dim", latentDim != nil),
                          ("--hidden", hidden != nil), ("--likelihood", likelihood != .bernoulli), ("--sigma", sigma != nil),
                          ("--beta", beta != 1), ("--kl-warmup", klWarmup != 0), ("--binarize", binarize != .none)]
             if let flag = fixed.first(where: \.1) {
                 throw ValidationError("\(flag.0) cannot change when resuming: the run's configuration is in its state file")
             }
         }
+    }
+
+    /// --preset, else the conv preset for --arch conv, so that its defaults suit a convolutional encoder.
+    private var chosenPreset: Preset {
+        preset ?? (arch == .conv ? .conv : .standard)
     }
 
     func run() throws {
@@ -136,6 +150,7 @@ struct VAETrain: ParsableCommand {
         }
         let dataset = try KMNIST.load(from: folder)
 
+        let preset = chosenPreset
         let directory = RunDirectory(resume ?? runDir ?? "runs/\(preset.rawValue)")
         var run: RunConfig
         let mode: StartMode
@@ -144,8 +159,8 @@ struct VAETrain: ParsableCommand {
             run.epochs = epochs
             mode = .resume
         } else {
-            run = RunConfig(model: VAEConfig(hidden: hidden?.widths ?? preset.hidden, latentDim: latentDim ?? preset.latentDim,
-                                             likelihood: likelihood, sigma: sigma ?? 0.1),
+            run = RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
+                                             latentDim: latentDim ?? preset.latentDim, likelihood: likelihood, sigma: sigma ?? 0.1),
                             epochs: epochs, batchSize: batchSize ?? preset.batchSize,
                             learningRate: lr ?? preset.learningRate, seed: seed, preset: preset.rawValue,
                             trainImages: dataset.train.count, testImages: dataset.test.count,
@@ -228,6 +243,7 @@ struct HiddenWidths: ExpressibleByArgument {
 }
 
 extension Preset: ExpressibleByArgument {}
+extension Architecture: ExpressibleByArgument {}
 extension Likelihood: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
 

@@ -33,6 +33,39 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
     #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["epoch-0003.safetensors"])
 }
 
+/// A conv checkpoint: PyTorch's names and layouts, the arch in the metadata, the values read
+/// back; and its tensors refused when the metadata says mlp, or a likelihood conv cannot have.
+@Test func convCheckpointRoundTrip() throws {
+    var run = smallRun()
+    run.model = VAEConfig(arch: .conv, hidden: [12], latentDim: 3)
+    let model = trainedModel(run)
+    #expect(model.layout.tensors.map { "\($0.name) \($0.shape)" } == [
+        "encoder.conv.0.weight [32, 1, 3, 3]", "encoder.conv.0.bias [32]",
+        "encoder.conv.1.weight [64, 32, 3, 3]", "encoder.conv.1.bias [64]",
+        "encoder.hidden.0.weight [12, 3136]", "encoder.hidden.0.bias [12]",
+        "encoder.mu.weight [3, 12]", "encoder.logvar.weight [3, 12]", "encoder.mu.bias [3]", "encoder.logvar.bias [3]",
+        "decoder.hidden.0.weight [12, 3]", "decoder.hidden.0.bias [12]",
+        "decoder.hidden.1.weight [3136, 12]", "decoder.hidden.1.bias [3136]",
+        "decoder.deconv.0.weight [64, 32, 3, 3]", "decoder.deconv.0.bias [32]",
+        "decoder.deconv.1.weight [32, 1, 3, 3]", "decoder.deconv.1.bias [1]",
+    ])
+    let path = temporaryFolder() + "/epoch-0003.safetensors"
+    try writeCheckpoint(model, run: run, metrics: sampleMetrics, to: path)
+    #expect(try readSafetensors(path).metadata["arch"] == "conv")
+    let checkpoint = try readCheckpoint(path)
+    #expect(checkpoint.run == run)
+    #expect(checkpoint.model.parameters.array == model.parameters.array)
+
+    let (header, data) = try headerAndData(path)
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"arch\":\"conv\"", with: "\"arch\":\"mlp\""), data: data),
+                  "unexpected tensor decoder.deconv.0.bias for a model with arch mlp")
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"arch\":\"conv\"", with: "\"arch\":\"resnet\""), data: data),
+                  "metadata arch has the invalid value \"resnet\"")
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"likelihood\":\"bernoulli\"", with: "\"likelihood\":\"gaussian\""),
+                              data: data),
+                  "metadata likelihood \"gaussian\" is not possible with arch \"conv\"")
+}
+
 /// The reference Python `safetensors` package (numpy API) reads our checkpoint: tensor names,
 /// shapes, values and the metadata come out as written.
 @Test func checkpointLoadsWithPythonSafetensors() throws {
@@ -110,6 +143,13 @@ private func expectCorrupt(_ bytes: [UInt8], _ problem: String, sourceLocation: 
     }
 }
 
+/// A safetensors file's JSON header and the data bytes after it.
+private func headerAndData(_ path: String) throws -> (header: String, data: [UInt8]) {
+    let bytes = try readFile(path)
+    let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    return (String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), Array(bytes[(8 + headerLength)...]))
+}
+
 /// Rebuilds a safetensors file from a header string and data bytes.
 private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let json = Array(header.utf8)
@@ -122,9 +162,7 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let path = temporaryFolder() + "/good.safetensors"
     try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
     let good = try readFile(path)
-    let headerLength = Int(good.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-    let header = String(decoding: good[8..<8 + headerLength], as: UTF8.self)
-    let data = Array(good[(8 + headerLength)...])
+    let (header, data) = try headerAndData(path)
 
     expectCorrupt([], "too short")
     expectCorrupt(Array(good[..<(good.count / 2)]), "bytes")
@@ -145,4 +183,41 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt(safetensors(header: beyond, data: [UInt8](repeating: 0, count: 16)), "larger than the file")
     let outOfRange = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,9999999999]}}"
     expectCorrupt(safetensors(header: outOfRange, data: [UInt8](repeating: 0, count: 16)), "outside the 16 data bytes")
+}
+
+/// Hostile headers: each is refused with its own message before anything is allocated.
+@Test func hostileSafetensorsHeadersAreRefused() throws {
+    let run = smallRun()
+    let path = temporaryFolder() + "/good.safetensors"
+    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
+    let good = try readFile(path)
+    let (header, data) = try headerAndData(path)
+
+    expectCorrupt([0, 0, 0, 0, 0, 0, 0, 0x80] + good[8...], "header length 9223372036854775808 does not fit")
+    expectCorrupt(safetensors(header: "[1, 2]", data: []), "header is not a JSON object")
+
+    // Each tensor the right size for its shape, so that only the tiling check can object.
+    func twoTensors(_ a: (Int, Int), _ b: (Int, Int)) -> String {
+        "{\"a\":{\"dtype\":\"F32\",\"shape\":[\((a.1 - a.0) / 4)],\"data_offsets\":[\(a.0),\(a.1)]},"
+            + "\"b\":{\"dtype\":\"F32\",\"shape\":[\((b.1 - b.0) / 4)],\"data_offsets\":[\(b.0),\(b.1)]}}"
+    }
+    let twelveBytes = [UInt8](repeating: 0, count: 12)
+    expectCorrupt(safetensors(header: twoTensors((0, 4), (8, 12)), data: twelveBytes), "a gap of 4 bytes precedes tensor b")
+    expectCorrupt(safetensors(header: twoTensors((0, 8), (4, 12)), data: twelveBytes), "tensor b overlaps another tensor")
+
+    // decoder.out.bias, 784 floats, is the last tensor in the data: dropping it keeps the tiling.
+    let withoutBias = header.replacingOccurrences(of: "\"decoder.out.bias\":\\{[^}]*\\},", with: "", options: .regularExpression)
+    #expect(withoutBias.count < header.count)
+    expectCorrupt(safetensors(header: withoutBias, data: Array(data.dropLast(784 * 4))), "tensor decoder.out.bias is missing")
+
+    // Metadata describing a model of billions of parameters over a file of a few thousand: the
+    // shapes are compared before the model is allocated (allocating it would abort the tests).
+    let gigantic = header.replacingOccurrences(of: "\"hidden\":\"12,7\"", with: "\"hidden\":\"65536,65536,65536\"")
+        .replacingOccurrences(of: "\"latent_dim\":\"3\"", with: "\"latent_dim\":\"65536\"")
+    expectCorrupt(safetensors(header: gigantic, data: data),
+                  "tensor encoder.hidden.0.weight is F32 [12, 784], expected F32 [65536, 784]")
+    // Thousands of layers at two bytes each would make the tensor list alone huge.
+    let deep = Array(repeating: "1", count: 1025).joined(separator: ",")
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"hidden\":\"12,7\"", with: "\"hidden\":\"\(deep)\""), data: data),
+                  "metadata hidden has the invalid value \"1,1,1,")
 }

@@ -166,3 +166,30 @@ func headerClaimingBillionsOfImages(raw: Bool) {
         #expect(!FileManager.default.fileExists(atPath: empty + "/train-images-idx3-ubyte.gz"))
     }
 }
+
+/// A gzip bomb: 16 MiB that inflate to 17.3 GB, starting with an IDX header that announces 10
+/// labels. A stored block holds the header; then one dynamic Huffman block whose only codes are
+/// literal 0 (2 bits), end of block (2 bits), length 258 (1 bit) and distance 1 (1 bit), so each
+/// zero byte of its body repeats the last zero 4 x 258 = 1032 times; then an empty final block.
+/// The trailer holds the true CRC-32 and length (`gzip -t` accepts the file): only reading no
+/// further than the header's size plus one byte keeps it harmless.
+@Test func gzipBombIsReadOnlyOneBytePastThePayload() throws {
+    let gzipHeader: [UInt8] = [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]
+    let storedIDXHeader: [UInt8] = [0, 8, 0, 0xf7, 0xff] + encodeIDX(magic: idxLabelsMagic, dimensions: [10], payload: [])
+    // The block header and code tables, literal 0 and two (258, 1) matches: 112 bits exactly.
+    let bombStart: [UInt8] = [0xec, 0xc0, 0x01, 0x09, 0x00, 0x00, 0x00, 0x80, 0xa0, 0xfe, 0xaf, 0xee, 0x88, 0x06]
+    let endOfStream: [UInt8] = [0x07, 0, 0, 0xff, 0xff] + [0x42, 0x11, 0xa0, 0x71, 0x0d, 0x02, 0x00, 0x08]
+    let bomb = gzipHeader + storedIDXHeader + bombStart + [UInt8](repeating: 0, count: 16 << 20) + endOfStream
+
+    var message: String?
+    let elapsed = ContinuousClock().measure {
+        do {
+            _ = try parseIDX(bomb, path: "bomb.gz", magic: idxLabelsMagic)
+        } catch {
+            message = (error as? VAEError)?.message
+        }
+    }
+    #expect(message == "bomb.gz: data is longer than the header says (more than 10 bytes after the header)")
+    // Inflating all of it takes many seconds; the 19 bytes that matter take microseconds.
+    #expect(elapsed < .seconds(1))
+}

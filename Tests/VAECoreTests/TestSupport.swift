@@ -34,3 +34,81 @@ func syntheticImageSet(count: Int, seed: UInt64) -> ImageSet {
     }
     return ImageSet(pixels: pixels, labels: labels)
 }
+
+/// Central difference of `loss` with respect to `values[index]`.
+func finiteDifference(_ values: inout [Float], _ index: Int, h: Float, _ loss: ([Float]) -> Double) -> Double {
+    let saved = values[index]
+    values[index] = saved + h
+    let plus = loss(values)
+    values[index] = saved - h
+    let minus = loss(values)
+    values[index] = saved
+    return (plus - minus) / Double(2 * h)
+}
+
+/// Checks every coordinate; the message names the one that disagrees most.
+func expectGradient(_ name: String, values: [Float], analytic: [Float], h: Float = 1e-3, tolerance: Double = 2e-3,
+                    sourceLocation: SourceLocation = #_sourceLocation, _ loss: ([Float]) -> Double) {
+    var values = values
+    var worst = (index: -1, error: 0.0, numeric: 0.0)
+    for i in values.indices {
+        let numeric = finiteDifference(&values, i, h: h, loss)
+        let error = abs(numeric - Double(analytic[i])) / max(1, abs(numeric))
+        if error > worst.error { worst = (i, error, numeric) }
+    }
+    #expect(worst.error < tolerance,
+            "\(name): gradient[\(worst.index)] analytic \(worst.index >= 0 ? analytic[worst.index] : 0) vs numeric \(worst.numeric)",
+            sourceLocation: sourceLocation)
+}
+
+/// Checks the gradient of a small model's whole negative ELBO: every parameter tensor along a
+/// random direction (a strong signal above Float rounding), and a sample of single coordinates too,
+/// each by central differences with step `h`.
+func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, h: Float = 1e-3,
+                             sourceLocation: SourceLocation = #_sourceLocation) {
+    let model = VAEModel(config: config)
+    var random = Random(seed: 14)
+    model.initialize(random: &random)
+    let rows = 4
+    let workspace = Workspace(layout: model.layout, capacity: rows)
+    let image = syntheticImageSet(count: rows, seed: 3)
+    image.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: rows) }
+    random.fillNormal(workspace.eps, count: rows * config.latentDim)
+
+    // The objective behind the gradients: reconstruction + klWeight · KL.
+    func loss() -> Double {
+        let terms = model.forward(workspace, rows: rows, computeGradients: false)
+        return terms.reconstruction + Double(klWeight) * terms.kl
+    }
+    _ = model.forward(workspace, rows: rows, computeGradients: true)
+    model.backward(workspace, rows: rows, klWeight: klWeight)
+    let gradient = model.gradients.array
+    let p = model.parameters.pointer
+
+    for tensor in model.layout.tensors {
+        let direction = (0..<tensor.count).map { _ in random.nextUniform() < 0.5 ? Float(-1) : 1 }
+        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
+        let plus = loss()
+        for i in 0..<tensor.count { p[tensor.offset + i] -= 2 * h * direction[i] }
+        let minus = loss()
+        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
+        let numeric = (plus - minus) / Double(2 * h)
+        let analytic = (0..<tensor.count).reduce(0.0) { $0 + Double(gradient[tensor.offset + $1] * direction[$1]) }
+        #expect(abs(numeric - analytic) <= 0.01 * abs(analytic) + 0.05,
+                "\(tensor.name): directional derivative analytic \(analytic) vs numeric \(numeric)", sourceLocation: sourceLocation)
+
+        for _ in 0..<8 {
+            let i = tensor.offset + random.nextInt(below: tensor.count)
+            let saved = p[i]
+            p[i] = saved + h
+            let up = loss()
+            p[i] = saved - h
+            let down = loss()
+            p[i] = saved
+            let single = (up - down) / Double(2 * h)
+            #expect(abs(single - Double(gradient[i])) <= 0.01 * abs(single) + 0.01,
+                    "\(tensor.name)[\(i - tensor.offset)]: analytic \(gradient[i]) vs numeric \(single)",
+                    sourceLocation: sourceLocation)
+        }
+    }
+}

@@ -16,6 +16,11 @@ import VAECore
     (["--iwae-k", "9000"], "--iwae-k must be between 0 and 5000"),
     (["--resume", "runs/x", "--overwrite"], "--resume and --overwrite contradict each other"),
     (["--resume", "runs/x", "--hidden", "64"], "--hidden cannot change when resuming"),
+    (["--arch", "cnn"], "--arch"),
+    (["--arch", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
+    (["--preset", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
+    (["--resume", "runs/x", "--arch", "conv"], "--arch cannot change when resuming"),
+    (["--resume", "runs/x", "--preset", "conv"], "--preset cannot change when resuming"),
 ])
 func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
     let runDir = temporaryFolder() + "/run"
