@@ -28,9 +28,13 @@ public struct GIFError: Error, CustomStringConvertible {
 
 /// Encodes `frames` as an animated GIF89a using `Palette.rgb` as the global colour map.
 ///
-/// `loopCount` 0 loops forever. Every frame must have the first frame's size; each
-/// frame is written whole, so viewers never depend on earlier frames' content.
-public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0) throws -> [UInt8] {
+/// `loopCount` 0 loops forever. Every frame must have the first frame's size and must not use
+/// `Palette.transparent`. The first frame is written whole; each later one only as the rectangle
+/// around the pixels that changed, with unchanged pixels inside it transparent, which LZW packs
+/// into almost nothing. A grey pixel counts as changed when it moved by more than `tolerance`
+/// levels from what the viewer shows, so slow drift costs no bytes while every shown pixel stays
+/// within `tolerance` of its frame; 0 makes every frame exact. Caption (accent) pixels are always exact.
+public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int = 0) throws -> [UInt8] {
     guard let first = frames.first else { throw GIFError("cannot encode a GIF without frames") }
     let width = first.canvas.width
     let height = first.canvas.height
@@ -50,6 +54,12 @@ public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0) throws -> [UInt8
         guard fieldRange.contains(frame.delayCentiseconds) else {
             throw GIFError("frame \(number) delay \(frame.delayCentiseconds) is outside 0...65535 centiseconds")
         }
+        if let at = frame.canvas.pixels.firstIndex(of: Palette.transparent) {
+            throw GIFError("frame \(number) uses index \(Palette.transparent) at (\(at % width), \(at / width)), which is reserved for transparency")
+        }
+    }
+    guard (0...Int(Palette.maxGray)).contains(tolerance) else {
+        throw GIFError("tolerance \(tolerance) is outside 0...\(Palette.maxGray) grey levels")
     }
 
     let sink = ByteSink()
@@ -59,7 +69,7 @@ public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0) throws -> [UInt8
             throw GIFError("EGifOpen failed", giflibCode: openError)
         }
         do {
-            try writeStream(of: frames, loopCount: loopCount, width: width, height: height, to: gif)
+            try writeStream(of: frames, loopCount: loopCount, tolerance: tolerance, width: width, height: height, to: gif)
         } catch {
             EGifCloseFile(gif, nil)
             throw error
@@ -86,7 +96,7 @@ private func appendToSink(_ gif: UnsafeMutablePointer<GifFileType>?, _ data: Uns
 }
 
 private func writeStream(
-    of frames: [GIFFrame], loopCount: Int, width: Int, height: Int, to gif: UnsafeMutablePointer<GifFileType>
+    of frames: [GIFFrame], loopCount: Int, tolerance: Int, width: Int, height: Int, to gif: UnsafeMutablePointer<GifFileType>
 ) throws {
     EGifSetGifVersion(gif, true)  // NETSCAPE looping and frame delays are GIF89a features
 
@@ -106,21 +116,67 @@ private func writeStream(
     try check(EGifPutExtensionBlock(gif, Int32(loopBlock.count), loopBlock), gif, "writing the loop count")
     try check(EGifPutExtensionTrailer(gif), gif, "ending the loop extension")
 
+    var shown = frames[0].canvas.pixels  // what a viewer displays after the frames written so far
     for (number, frame) in frames.enumerated() {
+        // The first frame is drawn whole and opaque; later ones as the changes to `shown`.
+        var patch = number == 0
+            ? FramePatch(x: 0, y: 0, width: width, height: height, pixels: frame.canvas.pixels)
+            : FramePatch(changesFrom: &shown, to: frame.canvas.pixels, width: width, tolerance: tolerance)
         var control = GraphicsControlBlock(
-            DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false,
-            DelayTime: Int32(frame.delayCentiseconds), TransparentColor: NO_TRANSPARENT_COLOR)
+            DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false, DelayTime: Int32(frame.delayCentiseconds),
+            TransparentColor: number == 0 ? NO_TRANSPARENT_COLOR : Int32(Palette.transparent))
         var controlBytes = [GifByteType](repeating: 0, count: 4)
         let controlLength = EGifGCBToExtension(&control, &controlBytes)
         try check(EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, Int32(controlLength), controlBytes),
                   gif, "writing the control block of frame \(number)")
-        try check(EGifPutImageDesc(gif, 0, 0, Int32(width), Int32(height), false, nil),
+        try check(EGifPutImageDesc(gif, Int32(patch.x), Int32(patch.y), Int32(patch.width), Int32(patch.height), false, nil),
                   gif, "writing the image descriptor of frame \(number)")
-        // EGifPutLine masks the pixels in place, so it gets a copy, never the caller's canvas.
-        var pixels = frame.canvas.pixels
-        try pixels.withUnsafeMutableBufferPointer { pixels in
+        // EGifPutLine masks the pixels in place, which is why the patch is our own copy.
+        try patch.pixels.withUnsafeMutableBufferPointer { pixels in
             try check(EGifPutLine(gif, pixels.baseAddress, Int32(pixels.count)), gif, "compressing frame \(number)")
         }
+    }
+}
+
+/// The rectangle of one frame that is written to the file, row-major.
+private struct FramePatch {
+    var x: Int, y: Int, width: Int, height: Int
+    var pixels: [UInt8]
+
+    init(x: Int, y: Int, width: Int, height: Int, pixels: [UInt8]) {
+        (self.x, self.y, self.width, self.height, self.pixels) = (x, y, width, height, pixels)
+    }
+
+    /// The smallest rectangle holding every pixel of `next` that differs from `shown` beyond
+    /// `tolerance` (1x1 and transparent when none does), with the others in it transparent;
+    /// `shown` is updated to what the viewer displays after this patch.
+    init(changesFrom shown: inout [UInt8], to next: [UInt8], width screenWidth: Int, tolerance: Int) {
+        func changed(_ old: UInt8, _ new: UInt8) -> Bool {
+            old == Palette.accent || new == Palette.accent ? old != new : abs(Int(old) - Int(new)) > tolerance
+        }
+        var left = screenWidth, right = -1, top = Int.max, bottom = -1
+        for i in next.indices where changed(shown[i], next[i]) {
+            let (row, column) = i.quotientAndRemainder(dividingBy: screenWidth)
+            left = min(left, column); right = max(right, column)
+            top = min(top, row); bottom = row
+        }
+        guard right >= 0 else {
+            self.init(x: 0, y: 0, width: 1, height: 1, pixels: [Palette.transparent])
+            return
+        }
+        var pixels: [UInt8] = []
+        pixels.reserveCapacity((right - left + 1) * (bottom - top + 1))
+        for row in top...bottom {
+            for i in row * screenWidth + left...row * screenWidth + right {
+                if changed(shown[i], next[i]) {
+                    shown[i] = next[i]
+                    pixels.append(next[i])
+                } else {
+                    pixels.append(Palette.transparent)
+                }
+            }
+        }
+        self.init(x: left, y: top, width: right - left + 1, height: bottom - top + 1, pixels: pixels)
     }
 }
 

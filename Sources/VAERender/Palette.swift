@@ -1,11 +1,13 @@
 /// The single 256-colour map shared by every GIF we write.
 ///
-/// Indices 0...254 form an even grey ramp (0 black, 254 white) so images can be
-/// drawn straight from intensities; index 255 is a warm accent reserved for captions,
-/// so text stays distinguishable from any image pixel.
+/// Indices 0...253 form an even grey ramp (0 black, 253 white) so images can be
+/// drawn straight from intensities; index 254 is a warm accent reserved for captions,
+/// so text stays distinguishable from any image pixel. Index 255 is never drawn: the GIF
+/// writer marks it transparent in every frame after the first, where it means "unchanged".
 public enum Palette {
-    public static let maxGray: UInt8 = 254
-    public static let accent: UInt8 = 255
+    public static let maxGray: UInt8 = 253
+    public static let accent: UInt8 = 254
+    public static let transparent: UInt8 = 255
 
     private static let accentRGB: (red: UInt8, green: UInt8, blue: UInt8) = (255, 170, 60)
 
@@ -21,15 +23,15 @@ public enum Palette {
         if index == Int(accent) {
             return [accentRGB.red, accentRGB.green, accentRGB.blue]
         }
+        if index == Int(transparent) { return [0, 0, 0] }
         let gray = grayLevel(ofIndex: index)
         return [gray, gray, gray]
     }
 
     /// The grey an index is perceived as: its level for ramp entries, Rec.601 luma for the accent.
     public static func luminance(index: UInt8) -> UInt8 {
-        index == accent
-            ? rec601Luma(red: accentRGB.red, green: accentRGB.green, blue: accentRGB.blue)
-            : grayLevel(ofIndex: Int(index))
+        let offset = Int(index) * 3
+        return rec601Luma(red: rgb[offset], green: rgb[offset + 1], blue: rgb[offset + 2])
     }
 
     private static func grayLevel(ofIndex index: Int) -> UInt8 {

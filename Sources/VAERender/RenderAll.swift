@@ -84,7 +84,7 @@ public func renderAnimations(_ request: RenderRequest) throws -> [RenderedGIF] {
         guard let animationFrames = frames[animation], let first = animationFrames.first else { return nil }
         let bytes: [UInt8]
         do {
-            bytes = try encodeGIF(animationFrames, loopCount: 0)
+            bytes = try encodeGIF(animationFrames, loopCount: 0, tolerance: request.style.tolerance)
         } catch let error as GIFError {
             throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
         }

@@ -26,8 +26,9 @@ struct RenderCommand: ParsableCommand {
             reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \
             each class) above their reconstructions by each epoch's model, decoded from the encoder's mean.
 
-            Every GIF loops forever, shows each frame for --delay and the last one for --hold; the \
-            defaults keep each GIF of a 30-epoch run near or under 2 MB. The files are written only after \
+            Every GIF loops forever, shows each frame for --delay and the last one for --hold; after \
+            the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
+            30-epoch run under 1 MB. The files are written only after \
             everything has rendered, each atomically, so a bad checkpoint leaves no partial GIF. On \
             success, one line per GIF: path, frames, size, bytes.
 
@@ -232,8 +233,12 @@ struct FrameFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Centiseconds the last frame (and the interpolation's ends) stays.", valueName: "cs"))
     var hold: Int = FrameStyle().hold
 
+    @Option(help: ArgumentHelp("Grey levels (of 253) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",
+                               valueName: "levels"))
+    var tolerance: Int = FrameStyle().tolerance
+
     var style: FrameStyle {
-        FrameStyle(scale: scale, delay: delay, hold: hold)
+        FrameStyle(scale: scale, delay: delay, hold: hold, tolerance: tolerance)
     }
 
     func validateRanges() throws {
@@ -244,6 +249,9 @@ struct FrameFlags: ParsableArguments {
         }
         guard (2...65535).contains(hold) else {
             throw ValidationError("--hold must be between 2 and 65535 centiseconds, got \(hold)")
+        }
+        guard (0...Int(Palette.maxGray)).contains(tolerance) else {
+            throw ValidationError("--tolerance must be between 0 and \(Palette.maxGray) grey levels, got \(tolerance)")
         }
     }
 }

@@ -4,7 +4,7 @@ import VAERender
 
 // MARK: - Fixtures
 
-/// Three frames of different content: a gradient, a caption, and every palette index.
+/// Three frames of different content: a gradient, a caption, and every palette index we draw.
 private func sampleFrames(width: Int = 12, height: Int = 9) -> [GIFFrame] {
     var gradient = Canvas(width: width, height: height)
     let ramp = (0..<(width * height)).map { Float($0) / Float(width * height - 1) }
@@ -14,7 +14,7 @@ private func sampleFrames(width: Int = 12, height: Int = 9) -> [GIFFrame] {
     caption.drawText("7/3", x: 0, y: 1)
 
     var allIndices = Canvas(width: width, height: height)
-    allIndices.pixels = (0..<(width * height)).map { UInt8(($0 * 37 + 255) % 256) }
+    allIndices.pixels = (0..<(width * height)).map { UInt8(($0 * 37 + 254) % 255) }
 
     return [
         GIFFrame(canvas: gradient, delayCentiseconds: 7),
@@ -185,6 +185,69 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     var resized = Canvas(width: 2, height: 2)
     resized.pixels.append(0)
     #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: resized, delayCentiseconds: 1)]) }
+}
+
+@Test func theTransparentIndexIsRefused() {
+    var canvas = Canvas(width: 4, height: 2)
+    canvas[3, 1] = Palette.transparent
+    #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: canvas, delayCentiseconds: 5)]) }
+    #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), tolerance: -1) }
+}
+
+/// Frames that drift: every grey pixel moves by one or two levels per frame, a block moves
+/// across, and a caption changes, as in the sampling animation.
+private func driftingFrames(count: Int) -> [GIFFrame] {
+    (0..<count).map { t in
+        var canvas = Canvas(width: 60, height: 40)
+        for y in 0..<40 {
+            for x in 0..<60 { canvas[x, y] = UInt8((x * 3 + y * 2 + t * (1 + (x + y) % 2)) % 200) }
+        }
+        canvas.fillRect(x: 5 + 4 * t, y: 20, width: 6, height: 6, index: Palette.maxGray)
+        canvas.drawText("\(t)", x: 1, y: 1)
+        return GIFFrame(canvas: canvas, delayCentiseconds: 10)
+    }
+}
+
+@Test func laterFramesStoreOnlyTheChangedRectangle() throws {
+    var still = Canvas(width: 120, height: 80)
+    for y in 0..<80 { for x in 0..<120 { still[x, y] = UInt8((x * 7 + y * 13) % 250) } }
+    let one = try encodeGIF([GIFFrame(canvas: still, delayCentiseconds: 10)])
+    var moved = still
+    moved[30, 40] = 0
+    let frames = [GIFFrame(canvas: still, delayCentiseconds: 10)] + Array(repeating: GIFFrame(canvas: still, delayCentiseconds: 10), count: 9)
+        + [GIFFrame(canvas: moved, delayCentiseconds: 10)]
+    let bytes = try encodeGIF(frames)
+    // Ten unchanged frames and one changed pixel cost a few bytes each, not another whole frame.
+    #expect(bytes.count < one.count + 11 * 40, "\(bytes.count) bytes for 11 frames, \(one.count) for one")
+    let decoded = try decodeGIF(bytes)
+    #expect(decoded.frames.map(\.indices) == frames.map(\.canvas.pixels))
+}
+
+@Test(arguments: [0, 1, 4])
+func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
+    let frames = driftingFrames(count: 12)
+    let decoded = try decodeGIF(try encodeGIF(frames, tolerance: tolerance))
+    try #require(decoded.frames.count == frames.count)
+    var largest = 0
+    for (frame, shown) in zip(frames, decoded.frames) {
+        for (want, got) in zip(frame.canvas.pixels, shown.indices) {
+            if want == Palette.accent || got == Palette.accent {
+                #expect(want == got, "caption pixels are exact")
+            } else {
+                largest = max(largest, abs(Int(want) - Int(got)))
+            }
+        }
+    }
+    #expect(largest <= tolerance)
+    if tolerance > 0 {
+        #expect(largest == tolerance, "a drift of one level per frame must be allowed to lag by the whole tolerance")
+    }
+    if tolerance == FrameStyle().tolerance {
+        // Pixels drifting by a level a frame are redrawn only every tolerance + 1 frames. (At
+        // tolerance 1 this checkerboard of redrawn and transparent pixels packs worse than exact frames.)
+        let exact = try encodeGIF(frames).count, lossy = try encodeGIF(frames, tolerance: tolerance).count
+        #expect(lossy < exact * 3 / 4, "\(lossy) bytes against \(exact) exact")
+    }
 }
 
 // MARK: - Decoding valid input

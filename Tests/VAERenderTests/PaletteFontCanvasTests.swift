@@ -6,14 +6,15 @@ import VAERender
 
 @Test func paletteIsAGreyRampPlusAnAccent() {
     #expect(Palette.rgb.count == 768)
-    for index in 0...254 {
-        let expected = UInt8((Double(index) * 255 / 254).rounded())
+    for index in 0...253 {
+        let expected = UInt8((Double(index) * 255 / 253).rounded())
         #expect(Palette.rgb[index * 3..<index * 3 + 3].elementsEqual([expected, expected, expected]), "index \(index)")
     }
     #expect(Palette.rgb[0] == 0)
-    #expect(Palette.rgb[254 * 3] == 255)
-    let accent = Array(Palette.rgb[765..<768])
-    #expect(Palette.accent == 255)
+    #expect(Palette.rgb[253 * 3] == 255)
+    let accent = Array(Palette.rgb[762..<765])
+    #expect(Palette.accent == 254)
+    #expect(Palette.transparent == 255)
     #expect(accent[0] != accent[1] || accent[1] != accent[2], "the accent must not be a grey")
 }
 
@@ -26,12 +27,12 @@ import VAERender
     #expect(Palette.grayIndex(.infinity) == Palette.maxGray)
     #expect(Palette.grayIndex(.nan) == 0)
     #expect(Palette.grayIndex(0.5) == 127)
-    #expect(Palette.grayIndex(10.4 / 254) == 10)
-    #expect(Palette.grayIndex(10.6 / 254) == 11)
+    #expect(Palette.grayIndex(10.4 / 253) == 10)
+    #expect(Palette.grayIndex(10.6 / 253) == 11)
 }
 
 @Test func luminanceIsTheGreyLevelOrTheAccentsLuma() {
-    for index in 0...254 {
+    for index in 0...253 {
         #expect(Palette.luminance(index: UInt8(index)) == Palette.rgb[index * 3])
     }
     // Rec.601 of (255, 170, 60): 0.299*255 + 0.587*170 + 0.114*60 = 182.875.

@@ -13,7 +13,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     #expect(result.status == 0)
     for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "principal directions", "--all", "--interpolation",
                  "--sampling", "--reconstruction", "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid",
-                 "--random", "--seed", "--indices", "--scale", "--delay", "--hold", "Exit codes"] {
+                 "--random", "--seed", "--indices", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
 }
@@ -25,6 +25,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--all", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
     (["--all", "--delay", "1"], "--delay must be between 2 and 65535 centiseconds, got 1"),
     (["--all", "--hold", "70000"], "--hold must be between 2 and 65535 centiseconds, got 70000"),
+    (["--all", "--tolerance", "254"], "--tolerance must be between 0 and 253 grey levels, got 254"),
     (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
