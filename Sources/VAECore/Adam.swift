@@ -33,7 +33,10 @@ public final class Adam: @unchecked Sendable {
         v = FloatBuffer(count: count)
     }
 
-    public func update(parameters: FloatBuffer, gradients: FloatBuffer) {
+    /// One step. Returns false when a gradient was not finite (or so large that its square
+    /// overflows): the parameters are then spoilt, and the caller must not save them.
+    @discardableResult
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer) -> Bool {
         precondition(parameters.count == m.count && gradients.count == m.count)
         step += 1
         let h = hyperparameters
@@ -44,6 +47,9 @@ public final class Adam: @unchecked Sendable {
         let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
         let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
         let count = parameters.count
+        // The sum of the new second moments: they are never negative, so it is finite exactly
+        // when every gradient is, and it costs one add per parameter instead of another pass.
+        var secondMoments = SIMD8<Float>(repeating: 0)
         var i = 0
         while i + 8 <= count {
             let gi = load8(g + i)
@@ -51,6 +57,7 @@ public final class Adam: @unchecked Sendable {
             let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
             store8(mi, m + i)
             store8(vi, v + i)
+            secondMoments += vi
             store8(load8(p + i) - stepSize * mi / (sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
             i += 8
         }
@@ -60,8 +67,10 @@ public final class Adam: @unchecked Sendable {
             let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
             m[i] = mi
             v[i] = vi
+            secondMoments[0] += vi
             p[i] -= stepSize * mi / (vi.squareRoot() * inverseCorrection2Root + epsilon)
             i += 1
         }
+        return secondMoments.sum().isFinite
     }
 }

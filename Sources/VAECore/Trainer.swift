@@ -74,7 +74,10 @@ public final class Trainer: @unchecked Sendable {
                                    + "no checkpoint was written from this state (try a lower --lr)")
                 }
                 model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches))
-                optimizer.update(parameters: model.parameters, gradients: model.gradients)
+                guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): a gradient is not finite; "
+                                   + "no checkpoint was written from this state (try a lower --lr)")
+                }
                 total += loss
                 CrashInjection.batchFinished()
                 let seen = first + rows

@@ -62,6 +62,19 @@ import VAECore
     #expect(adam.step == 2)
 }
 
+/// A non-finite gradient anywhere in the buffer, in the vectorised body or the tail, is reported.
+@Test(arguments: [Float.nan, .infinity, -.infinity, 1e30])
+func adamReportsNonFiniteGradients(bad: Float) {
+    for position in [0, 7, 12, 18] {
+        let adam = Adam(.init(learningRate: 1e-3), count: 19)
+        let parameters = FloatBuffer([Float](repeating: 1, count: 19))
+        var values = [Float](repeating: 0.5, count: 19)
+        #expect(adam.update(parameters: parameters, gradients: FloatBuffer(values)))
+        values[position] = bad
+        #expect(!adam.update(parameters: parameters, gradients: FloatBuffer(values)), "gradient \(bad) at \(position)")
+    }
+}
+
 @Test func initialisationFollowsPyTorchBounds() {
     let model = VAEModel(config: VAEConfig(hidden: [400], latentDim: 20))
     var random = Random(seed: 0)
