@@ -100,6 +100,31 @@ func linearLayerGradients(activation: Activation) {
     #expect(d == [1, -1])
 }
 
+/// The vectorised path (blocks of 64 terms, exp and log1p by polynomials) against Double
+/// arithmetic, term by term: each block repeats one logit, so its sum is 64 times that term.
+/// Logits of ±20 and beyond leave log(1 + e^-|a|) near 1e-9 and below, where a log1p that
+/// loses its relative accuracy shows at once.
+@Test func vectorisedBernoulliTermsMatchDoublePrecision() {
+    let logits: [Float] = [-100, -40, -20, -9.5, -3, -1, -0.3, -1e-3, 0, 1e-3, 0.3, 0.7, 1, 2.5, 6, 15, 20, 40, 100]
+    for a in logits {
+        for x: Float in [0, 0.25, 1] {
+            var d = [Float](repeating: 0, count: 64)
+            let sum = bernoulliNLL(logits: [Float](repeating: a, count: 64), targets: [Float](repeating: x, count: 64),
+                                   dlogits: &d, rows: 1, columns: 64) / 64
+            let e = exp(-abs(Double(a)))
+            let expected = max(Double(a), 0) - Double(a) * Double(x) + log1p(e)
+            let sigmoid = Double(a) >= 0 ? 1 / (1 + e) : e / (1 + e)
+            // Float rounding of a·x and max(a, 0) dominates where they are large.
+            let scale = max(abs(Double(a)), 1)
+            #expect(abs(sum - expected) <= 2e-7 * scale + 1e-6 * abs(expected), "logit \(a), target \(x): \(sum) against \(expected)")
+            if x == 0 && a < -15 && a > -87 {  // exp8 stops at e^-87 rather than return denormals
+                #expect(abs(sum - expected) <= 1e-5 * expected, "log1p of a tiny e^-|a| at logit \(a): \(sum) against \(expected)")
+            }
+            #expect(abs(Double(d[0]) - (sigmoid - Double(x))) <= 1e-6 * max(abs(sigmoid), 1e-30) + 1e-7, "gradient at logit \(a)")
+        }
+    }
+}
+
 /// The whole negative ELBO of a small model, every parameter tensor (see `expectWholeLossGradient`).
 @Test(arguments: [(Likelihood.bernoulli, Float(1)), (.gaussian, 1), (.gaussianFixed, 0.4)])
 func wholeLossGradient(likelihood: Likelihood, klWeight: Float) {
