@@ -42,7 +42,7 @@ let package = Package(
             "VAECore", "VAERender", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Regenerates fixtures/: a synthetic dataset, tiny runs trained on it, the golden GIFs.
-        .executableTarget(name: "vae-fixtures", dependencies: ["VAECore", "VAERender", "COpenBLAS"]),
+        .executableTarget(name: "vae-fixtures", dependencies: ["VAECore", "VAERender", "COpenBLAS", "TestSupport"]),
 
         .executableTarget(name: "vae-eval", dependencies: [
             "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -51,7 +51,7 @@ let package = Package(
             "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["VAECore"], path: "Tests/TestSupport"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),
         .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "TestSupport"]),
     ]

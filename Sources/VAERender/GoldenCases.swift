@@ -43,9 +43,10 @@ public struct GoldenCase: Sendable {
         }
     }
 
-    /// The render of this case from the fixtures in `fixtures` (the repository's fixtures/ folder).
-    public func request(fixtures: String) -> RenderRequest {
-        RenderRequest(runDirectory: fixtures + "/runs/" + run, dataFolder: fixtures + "/synthetic",
+    /// The render of this case from the runs in `fixtures` (the repository's fixtures/ folder)
+    /// and the synthetic test images in `data`, a folder with the official KMNIST file names.
+    public func request(fixtures: String, data: String) -> RenderRequest {
+        RenderRequest(runDirectory: fixtures + "/runs/" + run, dataFolder: data,
                       interpolation: interpolation, sampling: sampling, reconstruction: reconstruction, style: style)
     }
 

@@ -1,13 +1,15 @@
 import COpenBLAS
 import Foundation
 import VAECore
+import TestSupport
 import VAERender
 
 // Regenerates everything in fixtures/ (see fixtures/README.md), run from the package root:
 //
 //     swift run vae-fixtures [fixtures-folder]
 //
-// 1. synthetic/: the four IDX .gz files of SyntheticShapes (600 training, 100 test images);
+// 1. synthetic/: the four IDX .gz files of SyntheticShapes (600 training, 100 test images),
+//    under `syntheticFileNames`;
 // 2. runs/latent2, runs/latent3: tiny models trained on them, checkpoints only;
 // 3. golden/: the GoldenCase renders of those checkpoints;
 // 4. fuzz/: the seed corpora of the fuzz targets in Fuzz/ (see FuzzSeeds).
@@ -25,16 +27,17 @@ func fixtureRun(latent: Int) -> RunConfig {
               seed: 1, preset: "fixture", trainImages: 600, testImages: 100)
 }
 
+/// Writes `data` as IDX .gz files under `syntheticFileNames`, not KMNIST's own names.
 func writeDataset(_ data: KMNIST, to folder: String) throws {
     try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
     let side = VAEConfig.imageSide
-    let files: [(String, [UInt8])] = [
-        ("train-images-idx3-ubyte.gz", encodeIDX(magic: idxImagesMagic, dimensions: [data.train.count, side, side], payload: data.train.pixels)),
-        ("train-labels-idx1-ubyte.gz", encodeIDX(magic: idxLabelsMagic, dimensions: [data.train.count], payload: data.train.labels)),
-        ("t10k-images-idx3-ubyte.gz", encodeIDX(magic: idxImagesMagic, dimensions: [data.test.count, side, side], payload: data.test.pixels)),
-        ("t10k-labels-idx1-ubyte.gz", encodeIDX(magic: idxLabelsMagic, dimensions: [data.test.count], payload: data.test.labels)),
+    let contents = [
+        encodeIDX(magic: idxImagesMagic, dimensions: [data.train.count, side, side], payload: data.train.pixels),
+        encodeIDX(magic: idxLabelsMagic, dimensions: [data.train.count], payload: data.train.labels),
+        encodeIDX(magic: idxImagesMagic, dimensions: [data.test.count, side, side], payload: data.test.pixels),
+        encodeIDX(magic: idxLabelsMagic, dimensions: [data.test.count], payload: data.test.labels),
     ]
-    for (name, bytes) in files {
+    for (name, bytes) in zip(syntheticFileNames, contents) {
         try writeFileAtomically(gzipCompress(bytes), to: folder + "/" + name)
     }
 }
@@ -58,8 +61,9 @@ func regenerate() throws {
     }
 
     try FileManager.default.createDirectory(atPath: fixtures + "/golden", withIntermediateDirectories: true)
+    let linkedData = linkUnderKMNISTNames(fixtures + "/synthetic")
     for golden in GoldenCase.all {
-        for gif in try renderAnimations(golden.request(fixtures: fixtures)) {
+        for gif in try renderAnimations(golden.request(fixtures: fixtures, data: linkedData)) {
             let path = golden.goldenPath(gif.animation, fixtures: fixtures)
             try writeFileAtomically(gif.bytes, to: path)
             print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")

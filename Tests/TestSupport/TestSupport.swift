@@ -1,4 +1,5 @@
 import Foundation
+import VAECore
 
 // Helpers shared by both test targets.
 
@@ -41,4 +42,23 @@ public func runTool(_ name: String, _ arguments: [String], environment: [String:
     let errData = err.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// fixtures/synthetic holds the stand-in dataset under names of its own, in `KMNIST.files`
+/// order, so that nothing in the repository passes for a KMNIST file.
+public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-images.gz", "test-labels.gz"]
+
+/// fixtures/synthetic as `KMNIST.load` and `--data` read it: a temporary folder of links under
+/// the official file names, made once per process.
+public let syntheticData = linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic")
+
+/// A new temporary folder in which the `syntheticFileNames` of `folder` appear under the official names.
+public func linkUnderKMNISTNames(_ folder: String) -> String {
+    let linked = temporaryFolder("syntheticData")
+    let folder = URL(fileURLWithPath: folder).path  // links need an absolute target
+    for (stored, official) in zip(syntheticFileNames, KMNIST.files) {
+        try! FileManager.default.createSymbolicLink(atPath: linked + "/" + official.name + ".gz",
+                                                    withDestinationPath: folder + "/" + stored)
+    }
+    return linked
 }

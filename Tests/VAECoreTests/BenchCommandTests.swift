@@ -6,7 +6,7 @@ import VAECore
 /// vae-bench times the conv configuration like the others, including the sgemm-only replay of
 /// the products a training step recorded.
 @Test func benchCommandTimesTheConvConfiguration() throws {
-    let result = try runTool("vae-bench", ["--presets", "conv", "--data", packageRoot + "/fixtures/synthetic",
+    let result = try runTool("vae-bench", ["--presets", "conv", "--data", syntheticData,
                                            "--images", "200", "--epochs", "2", "--threads", "1"])
     #expect(result.status == 0, "\(result.stderr)")
     let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("conv ") }, "\(result.stdout)")

@@ -5,7 +5,7 @@ import VAECore
 
 @Test func evalCommandPrintsBothEstimates() throws {
     let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
-    let result = try runTool("vae-eval", [checkpoint, "--data", packageRoot + "/fixtures/synthetic", "--samples", "3", "--k", "20"])
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--samples", "3", "--k", "20"])
     #expect(result.status == 0, "\(result.stderr)")
     let numbers = result.stdout.split(separator: "\n").compactMap { line -> Double? in
         guard let range = line.range(of: #": [0-9.]+ nats/image"#, options: .regularExpression) else { return nil }
@@ -17,7 +17,7 @@ import VAECore
 }
 
 @Test func evalCommandRefusesBadInput() throws {
-    let bad = try runTool("vae-eval", ["/nonexistent.safetensors", "--data", packageRoot + "/fixtures/synthetic"])
+    let bad = try runTool("vae-eval", ["/nonexistent.safetensors", "--data", syntheticData])
     #expect(bad.status == 66)
     #expect(bad.stderr.hasPrefix("vae-eval: cannot open /nonexistent.safetensors"))
     let flag = try runTool("vae-eval", ["x", "--k", "-1"])

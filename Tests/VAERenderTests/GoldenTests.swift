@@ -16,7 +16,7 @@ private let recordingGoldens = ProcessInfo.processInfo.environment["VAE_RECORD_G
 @Test(arguments: GoldenCase.all.map(\.name))
 func goldenRendersMatch(caseName: String) throws {
     let golden = try #require(GoldenCase.all.first { $0.name == caseName })
-    let rendered = try renderAnimations(golden.request(fixtures: fixturesFolder))
+    let rendered = try renderAnimations(golden.request(fixtures: fixturesFolder, data: syntheticData))
     #expect(rendered.map(\.animation) == golden.animations)
     for gif in rendered {
         let path = golden.goldenPath(gif.animation, fixtures: fixturesFolder)

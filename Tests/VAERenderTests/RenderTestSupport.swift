@@ -4,9 +4,9 @@ import TestSupport
 import VAECore
 import VAERender
 
-/// fixtures/ of the repository: the synthetic dataset, the tiny runs and the golden GIFs.
+/// fixtures/ of the repository: the synthetic dataset (read through `syntheticData`), the tiny
+/// runs and the golden GIFs.
 let fixturesFolder = packageRoot + "/fixtures"
-let syntheticData = fixturesFolder + "/synthetic"
 
 func fixtureRun(_ name: String) -> String { fixturesFolder + "/runs/" + name }
 
