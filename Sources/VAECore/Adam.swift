@@ -1,9 +1,11 @@
+import CVectorMath
 import Foundation
 
 /// Adam exactly as `torch.optim.Adam` computes it (no weight decay, no amsgrad):
 /// m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - (lr / (1-β₁ᵗ)) · m / (√v / √(1-β₂ᵗ) + ε).
 ///
-/// One loop over the flat parameter buffer updates every tensor of the model.
+/// One loop over the flat parameter buffer updates every tensor of the model, split among the
+/// compute threads.
 public final class Adam: @unchecked Sendable {
     public struct Hyperparameters: Equatable, Sendable {
         // Doubles, as in PyTorch, where they are Python floats: 1 - β₂ rounds differently in Float.
@@ -46,31 +48,38 @@ public final class Adam: @unchecked Sendable {
         let beta1 = Float(h.beta1), beta2 = Float(h.beta2), epsilon = Float(h.epsilon)
         let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
         let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
-        let count = parameters.count
-        // The sum of the new second moments: they are never negative, so it is finite exactly
-        // when every gradient is, and it costs one add per parameter instead of another pass.
-        var secondMoments = SIMD8<Float>(repeating: 0)
-        var i = 0
-        while i + 8 <= count {
-            let gi = load8(g + i)
-            let mi = beta1 * load8(m + i) + oneMinusBeta1 * gi
-            let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
-            store8(mi, m + i)
-            store8(vi, v + i)
-            secondMoments += vi
-            store8(load8(p + i) - stepSize * mi / (sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
-            i += 8
+        let team = ComputeThreads.shared
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: team.count) { finite in
+            finite.initialize(repeating: true)
+            team.forEachPart(of: parameters.count, alignment: 64) { part, range in
+                // The sum of the new second moments: they are never negative, so it is finite
+                // exactly when every gradient is, and it costs one add per parameter instead of
+                // another pass.
+                var secondMoments = SIMD8<Float>(repeating: 0)
+                var i = range.lowerBound
+                while i + 8 <= range.upperBound {
+                    let gi = load8(g + i)
+                    let mi = beta1 * load8(m + i) + oneMinusBeta1 * gi
+                    let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
+                    store8(mi, m + i)
+                    store8(vi, v + i)
+                    secondMoments += vi
+                    store8(load8(p + i) - stepSize * mi / (vector_sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
+                    i += 8
+                }
+                while i < range.upperBound {
+                    let gi = g[i]
+                    let mi = beta1 * m[i] + oneMinusBeta1 * gi
+                    let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
+                    m[i] = mi
+                    v[i] = vi
+                    secondMoments[0] += vi
+                    p[i] -= stepSize * mi / (vi.squareRoot() * inverseCorrection2Root + epsilon)
+                    i += 1
+                }
+                finite[part] = secondMoments.sum().isFinite
+            }
+            return finite.allSatisfy { $0 }
         }
-        while i < count {
-            let gi = g[i]
-            let mi = beta1 * m[i] + oneMinusBeta1 * gi
-            let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
-            m[i] = mi
-            v[i] = vi
-            secondMoments[0] += vi
-            p[i] -= stepSize * mi / (vi.squareRoot() * inverseCorrection2Root + epsilon)
-            i += 1
-        }
-        return secondMoments.sum().isFinite
     }
 }

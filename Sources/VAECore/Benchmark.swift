@@ -1,11 +1,14 @@
 import Foundation
 
-/// Timing of one training epoch, split at the sgemm boundary.
+/// Timing of one training epoch, split at the sgemm boundary, and of its matrix products alone.
 public struct EpochTiming: Sendable {
     public var seconds: Double
     public var sgemmSeconds: Double
     public var sgemmCalls: Int
     public var images: Int
+    /// The same sgemm calls replayed back to back with nothing else: the floor any
+    /// implementation on this BLAS stands on.
+    public var sgemmOnlySeconds: Double
 
     public var imagesPerSecond: Double { Double(images) / seconds }
     public var otherSeconds: Double { seconds - sgemmSeconds }
@@ -30,54 +33,38 @@ extension ImageSet {
 }
 
 /// Trains `epochs` epochs of `run` on `data` (no evaluation, nothing written) and times each,
-/// with the time inside cblas_sgemm measured around every call.
+/// with the time inside sgemm measured around every call. After each epoch, the sgemm calls of
+/// a training step (recorded with their shapes and the trainer's own buffers) are replayed for
+/// every batch of an epoch, so that both figures of an epoch see the machine in the same state.
 public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int) throws -> [EpochTiming] {
     let trainer = Trainer(run: run, data: data)
+    let count = data.train.count
+    let fullBatches = count / run.batchSize, remainder = count % run.batchSize
     let clock = SgemmClock.shared
-    clock.enabled = true
-    defer { clock.enabled = false }
     var timings: [EpochTiming] = []
     for _ in 0..<epochs {
         clock.reset()
+        clock.enabled = true
         let start = DispatchTime.now().uptimeNanoseconds
         _ = try trainer.trainEpoch()
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: Double(clock.nanoseconds) / 1e9,
-                                   sgemmCalls: clock.calls, images: data.train.count))
-    }
-    return timings
-}
+        clock.enabled = false
+        let sgemmSeconds = Double(clock.nanoseconds) / 1e9, calls = clock.calls
 
-/// Only the matrix products of `epochs` training epochs — the sgemm calls of a training step,
-/// recorded with their shapes and buffers and replayed back to back for every batch — which is
-/// the floor any implementation on this BLAS stands on.
-public func benchmarkSgemmOnly(_ run: RunConfig, images: Int, epochs: Int) -> [Double] {
-    let model = VAEModel(config: run.model)
-    var random = Random(seed: run.seed)
-    model.initialize(random: &random)
-    let workspace = Workspace(layout: model.layout, capacity: run.batchSize)
-    // The products do not depend on the values, so the step runs on the workspace's zeros.
-    func recordStep(rows: Int) -> [SgemmCall] {
-        let clock = SgemmClock.shared
-        clock.recording = []
-        defer { clock.recording = nil }
-        _ = model.forward(workspace, rows: rows, computeGradients: true)
-        model.backward(workspace, rows: rows)
-        return clock.recording!
-    }
-    let fullBatches = images / run.batchSize, remainder = images % run.batchSize
-    let fullStep = fullBatches > 0 ? recordStep(rows: run.batchSize) : []
-    let lastStep = remainder > 0 ? recordStep(rows: remainder) : []
-    var seconds: [Double] = []
-    for _ in 0..<epochs {
-        let start = DispatchTime.now().uptimeNanoseconds
+        // Recorded after the epoch, since a step overwrites the gradients and activations; the
+        // products do not depend on the values, and the next epoch overwrites them again.
+        let fullStep = fullBatches > 0 ? trainer.recordSgemmCalls(rows: run.batchSize) : []
+        let lastStep = remainder > 0 ? trainer.recordSgemmCalls(rows: remainder) : []
+        let replayStart = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<fullBatches {
             for call in fullStep { call.run() }
         }
         for call in lastStep { call.run() }
-        seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        let sgemmOnly = Double(DispatchTime.now().uptimeNanoseconds - replayStart) / 1e9
+        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds, sgemmCalls: calls, images: count,
+                                   sgemmOnlySeconds: sgemmOnly))
     }
-    return seconds
+    return timings
 }
 
 /// Peak resident memory of this process so far (VmHWM), in bytes.

@@ -55,17 +55,3 @@ func log1p8(_ y: Float8) -> Float8 {
 func abs8(_ x: Float8) -> Float8 {
     unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & 0x7FFF_FFFF, to: Float8.self)
 }
-
-/// √x for x ≥ 0. SIMD8's own squareRoot() becomes eight scalar libm calls on Linux, which made
-/// Adam the slowest loop outside sgemm; this is the classic reciprocal-square-root seed refined by
-/// three Newton steps (relative error below 1e-7), times x.
-@inline(__always)
-func sqrt8(_ x: Float8) -> Float8 {
-    let bits = unsafeBitCast(x, to: SIMD8<UInt32>.self)
-    var y = unsafeBitCast(0x5F37_5A86 &- (bits &>> 1), to: Float8.self)
-    let half = 0.5 * x
-    y = y * (1.5 - half * y * y)
-    y = y * (1.5 - half * y * y)
-    y = y * (1.5 - half * y * y)
-    return (x * y).replacing(with: 0, where: x .== 0)
-}

@@ -17,7 +17,7 @@ public final class SgemmClock: @unchecked Sendable {
     public private(set) var nanoseconds: UInt64 = 0
     public private(set) var calls = 0
     /// While not nil, every call is also appended here, so that the benchmark can replay exactly
-    /// the products of a training step without anything else (`benchmarkSgemmOnly`).
+    /// the products of a training step without anything else (`benchmarkTraining`).
     var recording: [SgemmCall]?
 
     public func reset() {
@@ -40,14 +40,32 @@ struct SgemmCall {
     let c: Floats, ldc: Int
     let beta: Float
 
-    @inline(__always)
+    /// Splits C into bands of rows, one per compute thread. The bands start on multiples of 12
+    /// rows, the tile height of OpenBLAS's Haswell and Zen sgemm kernels: every element of C is
+    /// then computed by the same kernel code, summing its k products in the same order, as in the
+    /// unsplit call, so the result is bit-identical for every thread count. (Bands of 16 rows, or
+    /// of columns, change the last bits of some elements.)
     func run() {
+        guard m * n * k >= 32_768 else { return runOnThisThread() }
+        ComputeThreads.shared.forEachPart(of: m, alignment: 12) { rows($1).runOnThisThread() }
+    }
+
+    @inline(__always)
+    func runOnThisThread() {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
+
+    /// The product for rows `range` of C: the same rows of op(A).
+    func rows(_ range: Range<Int>) -> SgemmCall {
+        SgemmCall(transA: transA, transB: transB, m: range.count, n: n, k: k,
+                  a: transA ? a + range.lowerBound : a + range.lowerBound * lda, lda: lda, b: b, ldb: ldb,
+                  c: c + range.lowerBound * ldc, ldc: ldc, beta: beta)
+    }
 }
 
-/// C = op(A)·op(B) + beta·C in row-major order; every matrix product of the model goes through here.
+/// C = op(A)·op(B) + beta·C in row-major order, split among the compute threads; every matrix
+/// product of the model goes through here.
 @inline(__always)
 func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
            _ a: ConstFloats, _ lda: Int, _ b: ConstFloats, _ ldb: Int, _ c: Floats, _ ldc: Int, beta: Float = 0) {
@@ -75,13 +93,15 @@ public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats
 
 /// In place: out[r, o] ← activation(out[r, o] + bias[o]), the pass after a layer's sgemm.
 func addBias(_ out: Floats, _ bias: ConstFloats, rows: Int, outputs: Int, activation: Activation) {
-    for r in 0..<rows {
-        let row = out + r * outputs
-        switch activation {
-        case .none:
-            for o in 0..<outputs { row[o] += bias[o] }
-        case .relu:
-            for o in 0..<outputs { row[o] = max(row[o] + bias[o], 0) }
+    ComputeThreads.shared.forEachPart(of: rows, alignment: 16) { _, range in
+        for r in range {
+            let row = out + r * outputs
+            switch activation {
+            case .none:
+                for o in 0..<outputs { row[o] += bias[o] }
+            case .relu:
+                for o in 0..<outputs { row[o] = max(row[o] + bias[o], 0) }
+            }
         }
     }
 }
@@ -100,16 +120,22 @@ public func linearBackward(dinp: Floats?, dweight: Floats, dbias: Floats, dout: 
 
 /// dbias[o] = Σ_r dout[r, o]: a bias is added to every row, so its gradient sums them.
 func biasGradient(_ dbias: Floats, dout: ConstFloats, rows: Int, outputs: Int) {
-    dbias.update(repeating: 0, count: outputs)
-    for r in 0..<rows {
-        let row = dout + r * outputs
-        for o in 0..<outputs { dbias[o] += row[o] }
+    // Split by outputs, so that every sum still runs over the rows in order.
+    ComputeThreads.shared.forEachPart(of: outputs, alignment: 16) { _, range in
+        let dbiasPart = dbias + range.lowerBound, width = range.count
+        dbiasPart.update(repeating: 0, count: width)
+        for r in 0..<rows {
+            let row = dout + r * outputs + range.lowerBound
+            for o in 0..<width { dbiasPart[o] += row[o] }
+        }
     }
 }
 
 /// In place: dout ← dout · 1[out > 0], where `out` is the ReLU's output.
 public func reluBackward(_ dout: Floats, out: ConstFloats, count: Int) {
-    for i in 0..<count where out[i] <= 0 { dout[i] = 0 }
+    ComputeThreads.shared.forEachPart(of: count, alignment: 64) { _, range in
+        for i in range where out[i] <= 0 { dout[i] = 0 }
+    }
 }
 
 // The encoder's head writes one [rows, 2·latent] buffer: mu in the first `latent` columns and
@@ -156,22 +182,38 @@ public func reparameterizeKLBackward(dhead: Floats, dz: ConstFloats, head: Const
 public func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Floats?,
                          rows: Int, columns: Int) -> Double {
     let count = rows * columns
+    // The compute threads take whole chunks; each chunk's sum is kept apart and the sums are
+    // added in order afterwards, so the total does not depend on the number of threads.
+    let chunk = 4096
+    let chunks = (count + chunk - 1) / chunk
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
+        ComputeThreads.shared.forEachPart(of: chunks) { _, range in
+            for c in range {
+                sums[c] = bernoulliNLL(logits: logits, targets: targets, dlogits: dlogits,
+                                       from: c * chunk, to: min((c + 1) * chunk, count))
+            }
+        }
+        return sums.reduce(0, +)
+    }
+}
+
+/// The terms `start..<end` of `bernoulliNLL`, `start` a multiple of 64.
+@inline(__always)
+private func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Floats?, from start: Int, to end: Int) -> Double {
     var total = 0.0
-    var i = 0
+    var i = start
     // Eight lanes sum 16 terms in Float, and each such block is added in Double, so the total
     // stays exact enough for finite-difference checks of the whole loss (blocks of 64 let Float
     // rounding move a single-coordinate difference quotient by about 0.01). The vector path takes
     // whole groups of 64 so that which terms take the scalar path, and so every gradient, stays
     // as it was when the blocks were 64 long.
-    while i + 64 <= count {
+    while i + 64 <= end {
         for j in stride(from: i, to: i + 64, by: 16) {
-            let block = bernoulliTerms8(logits + j, targets + j, dlogits.map { $0 + j })
-                + bernoulliTerms8(logits + j + 8, targets + j + 8, dlogits.map { $0 + j + 8 })
-            total += Double(block.sum())
+            total += Double(bernoulliTerms16(logits + j, targets + j, dlogits.map { $0 + j }).sum())
         }
         i += 64
     }
-    while i < count {
+    while i < end {
         let a = logits[i], x = targets[i]
         let e = exp(-abs(a))
         total += Double((a > 0 ? a : 0) - a * x + log1p(e))
@@ -179,6 +221,11 @@ public func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Flo
         i += 1
     }
     return total
+}
+
+@inline(never)
+private func bernoulliTerms16(_ logits: ConstFloats, _ targets: ConstFloats, _ dlogits: Floats?) -> Float8 {
+    bernoulliTerms8(logits, targets, dlogits) + bernoulliTerms8(logits + 8, targets + 8, dlogits.map { $0 + 8 })
 }
 
 @inline(__always)
@@ -242,3 +289,4 @@ public func sigmoid(_ out: Floats, _ logits: ConstFloats, count: Int) {
         out[i] = logits[i] >= 0 ? 1 / (1 + e) : e / (1 + e)
     }
 }
+

@@ -107,6 +107,17 @@ public final class Trainer: @unchecked Sendable {
                              random: Random(seed: run.seed, stream: UInt64(epoch)))
     }
 
+    /// The sgemm calls of one training step on `rows` images, made on the trainer's buffers
+    /// (which it leaves overwritten) so that a benchmark can replay exactly them.
+    func recordSgemmCalls(rows: Int) -> [SgemmCall] {
+        let clock = SgemmClock.shared
+        clock.recording = []
+        defer { clock.recording = nil }
+        _ = model.forward(workspace, rows: rows, computeGradients: true)
+        model.backward(workspace, rows: rows)
+        return clock.recording!
+    }
+
     /// Makes the trainer continue after `epoch` from saved parameters, moments and random state.
     func restore(epoch: Int, parameters: [Float], m: [Float], v: [Float], step: Int, random: Random) {
         precondition(parameters.count == model.layout.count && m.count == parameters.count && v.count == parameters.count)

@@ -64,11 +64,13 @@ public final class Workspace: @unchecked Sendable {
     /// Copies images from a UInt8 dataset into `input`, scaled to [0, 1].
     public func loadImages(_ pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>, rows: Int) {
         precondition(rows <= capacity)
-        let size = VAEConfig.inputSize
-        for r in 0..<rows {
-            let source = pixels + Int(indices[r]) * size
-            let target = input + r * size
-            for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+        let size = VAEConfig.inputSize, input = self.input
+        ComputeThreads.shared.forEachPart(of: rows, alignment: 16) { _, range in
+            for r in range {
+                let source = pixels + Int(indices[r]) * size
+                let target = input + r * size
+                for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+            }
         }
     }
 

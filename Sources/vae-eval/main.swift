@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import VAECore
 
@@ -33,14 +32,14 @@ struct VAEEval: ParsableCommand {
     @Option(help: "Seed of the z draws.")
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("OpenBLAS threads (default: OpenBLAS's own choice).", valueName: "n"))
+    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.", valueName: "n"))
     var threads: Int?
 
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
     }
 
     func run() throws {
@@ -53,7 +52,7 @@ struct VAEEval: ParsableCommand {
     }
 
     private func evaluate() throws {
-        if let threads { openblas_set_num_threads(Int32(threads)) }
+        if let threads { ComputeThreads.shared.setCount(threads) }
         let loaded = try readCheckpoint(checkpoint)
         let folder = KMNIST.folder(flag: data)
         let paths = KMNIST.locate(in: folder)

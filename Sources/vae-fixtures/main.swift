@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 import VAECore
 import TestSupport
@@ -43,7 +42,6 @@ func writeDataset(_ data: KMNIST, to folder: String) throws {
 }
 
 func regenerate() throws {
-    openblas_set_num_threads(1)
     var random = Random(seed: 2024)
     let data = KMNIST(train: SyntheticShapes.make(count: 600, random: &random),
                       test: SyntheticShapes.make(count: 100, random: &random))

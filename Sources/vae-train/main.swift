@@ -1,5 +1,4 @@
 import ArgumentParser
-import COpenBLAS
 import Foundation
 import Synchronization
 import VAECore
@@ -86,7 +85,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "k"))
     var iwaeK: Int = 1000
 
-    @Option(help: ArgumentHelp("OpenBLAS threads (default: OpenBLAS's own choice, usually one per core).", valueName: "n"))
+    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.", valueName: "n"))
     var threads: Int?
 
     @Flag(help: "Replace the checkpoints already in the run folder.")
@@ -101,7 +100,7 @@ struct VAETrain: ParsableCommand {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
         if let sigma {
             guard likelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
@@ -141,7 +140,7 @@ struct VAETrain: ParsableCommand {
     }
 
     private func train() throws {
-        if let threads { openblas_set_num_threads(Int32(threads)) }
+        if let threads { ComputeThreads.shared.setCount(threads) }
         let folder = KMNIST.folder(flag: data)
         if !noDownload {
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
@@ -167,7 +166,7 @@ struct VAETrain: ParsableCommand {
                             beta: beta, klWarmupEpochs: klWarmup, binarization: binarize)
             mode = overwrite ? .overwrite : .fresh
         }
-        print("vae-train: \(run.summary), OpenBLAS \(openblas_get_num_threads()) threads, into \(directory.path)")
+        print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
         fflush(nil)
 
         // Past a file-size limit, write() should fail with EFBIG and be reported, not kill us.

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+import VAECore
+
+/// Each index of the work lands in exactly one part, parts start on the alignment, and the
+/// parts really run on different threads at the same time.
+@Test(arguments: [(1, 1), (100, 1), (1000, 16), (1000, 64), (37, 16)])
+func partsCoverTheWorkOnceOnSeparateThreads(work: Int, alignment: Int) {
+    let team = ComputeThreads(count: 3)
+    let lock = NSLock()
+    var seen = [Int](repeating: 0, count: work)
+    var threadsByPart: [Int: pthread_t] = [:]
+    team.forEachPart(of: work, alignment: alignment) { part, range in
+        #expect(part < 3)
+        #expect(range.lowerBound % alignment == 0)
+        lock.lock()
+        for i in range { seen[i] += 1 }
+        threadsByPart[part] = pthread_self()
+        lock.unlock()
+    }
+    #expect(seen.allSatisfy { $0 == 1 })
+    let expectedParts = max(1, min(3, work / alignment))
+    #expect(threadsByPart.count == expectedParts)
+    #expect(Set(threadsByPart.values.map { UInt($0) }).count == expectedParts, "one thread per part")
+}
+
+/// A part that splits work again gets it whole on its own thread, instead of waiting for
+/// helpers that are busy with the outer job.
+@Test func nestedJobsRunWholeOnTheCallingThread() {
+    let team = ComputeThreads(count: 2)
+    let lock = NSLock()
+    var innerRanges: [Range<Int>] = []
+    team.forEachPart(of: 2) { _, _ in
+        team.forEachPart(of: 10) { part, range in
+            #expect(part == 0)
+            lock.lock()
+            innerRanges.append(range)
+            lock.unlock()
+        }
+    }
+    #expect(innerRanges == [0..<10, 0..<10])
+}
+
+/// Helpers that went to sleep between jobs wake for the next one, and the count can change
+/// between jobs.
+@Test func helpersWakeAfterSleepingAndTheCountCanChange() {
+    let team = ComputeThreads(count: 2)
+    for count in [2, 1, 3] {
+        team.setCount(count)
+        usleep(5_000)  // longer than a helper spins before it sleeps
+        let lock = NSLock()
+        var parts = 0
+        team.forEachPart(of: 300) { _, _ in
+            lock.lock()
+            parts += 1
+            lock.unlock()
+        }
+        #expect(parts == count)
+    }
+}
