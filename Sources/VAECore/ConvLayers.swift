@@ -46,29 +46,32 @@ public struct ConvShape: Sendable, Equatable {
 }
 
 /// columns[(n·gridHeight + gy)·gridWidth + gx, (c·3 + ky)·3 + kx] = pixel (2gy - 1 + ky,
-/// 2gx - 1 + kx), channel c, of image n, and 0 where the patch hangs over the border.
+/// 2gx - 1 + kx), channel c, of image n, and 0 where the patch hangs over the border. The
+/// compute threads take whole images.
 public func im2col(_ columns: Floats, _ inp: ConstFloats, images: Int, shape: ConvShape) {
     let k = ConvShape.kernel, taps = k * k, channels = shape.imageChannels
-    var row = columns
-    for n in 0..<images {
-        let image = inp + n * shape.imageSize
-        for gy in 0..<shape.gridHeight {
-            for gx in 0..<shape.gridWidth {
-                for ky in 0..<k {
-                    let y = gy * ConvShape.stride - ConvShape.padding + ky
-                    for kx in 0..<k {
-                        let x = gx * ConvShape.stride - ConvShape.padding + kx
-                        // Channel c of this tap goes to column c·9 + tap: PyTorch's weight order.
-                        let tap = row + ky * k + kx
-                        if y >= 0 && y < shape.height && x >= 0 && x < shape.width {
-                            let pixel = image + (y * shape.width + x) * channels
-                            for c in 0..<channels { tap[c * taps] = pixel[c] }
-                        } else {
-                            for c in 0..<channels { tap[c * taps] = 0 }
+    ComputeThreads.shared.forEachPart(of: images) { _, range in
+        var row = columns + range.lowerBound * shape.positions * shape.patchSize
+        for n in range {
+            let image = inp + n * shape.imageSize
+            for gy in 0..<shape.gridHeight {
+                for gx in 0..<shape.gridWidth {
+                    for ky in 0..<k {
+                        let y = gy * ConvShape.stride - ConvShape.padding + ky
+                        for kx in 0..<k {
+                            let x = gx * ConvShape.stride - ConvShape.padding + kx
+                            // Channel c of this tap goes to column c·9 + tap: PyTorch's weight order.
+                            let tap = row + ky * k + kx
+                            if y >= 0 && y < shape.height && x >= 0 && x < shape.width {
+                                let pixel = image + (y * shape.width + x) * channels
+                                for c in 0..<channels { tap[c * taps] = pixel[c] }
+                            } else {
+                                for c in 0..<channels { tap[c * taps] = 0 }
+                            }
                         }
                     }
+                    row += shape.patchSize
                 }
-                row += shape.patchSize
             }
         }
     }
@@ -77,25 +80,27 @@ public func im2col(_ columns: Floats, _ inp: ConstFloats, images: Int, shape: Co
 /// The adjoint of `im2col`: overwrites `out` so that each pixel holds the sum of the column
 /// entries im2col copies it to (up to four, as stride-2 patches of width 3 overlap).
 public func col2im(_ out: Floats, _ columns: ConstFloats, images: Int, shape: ConvShape) {
-    out.update(repeating: 0, count: images * shape.imageSize)
     let k = ConvShape.kernel, taps = k * k, channels = shape.imageChannels
-    var row = columns
-    for n in 0..<images {
-        let image = out + n * shape.imageSize
-        for gy in 0..<shape.gridHeight {
-            for gx in 0..<shape.gridWidth {
-                for ky in 0..<k {
-                    let y = gy * ConvShape.stride - ConvShape.padding + ky
-                    guard y >= 0 && y < shape.height else { continue }
-                    for kx in 0..<k {
-                        let x = gx * ConvShape.stride - ConvShape.padding + kx
-                        guard x >= 0 && x < shape.width else { continue }
-                        let tap = row + ky * k + kx
-                        let pixel = image + (y * shape.width + x) * channels
-                        for c in 0..<channels { pixel[c] += tap[c * taps] }
+    ComputeThreads.shared.forEachPart(of: images) { _, range in
+        (out + range.lowerBound * shape.imageSize).update(repeating: 0, count: range.count * shape.imageSize)
+        var row = columns + range.lowerBound * shape.positions * shape.patchSize
+        for n in range {
+            let image = out + n * shape.imageSize
+            for gy in 0..<shape.gridHeight {
+                for gx in 0..<shape.gridWidth {
+                    for ky in 0..<k {
+                        let y = gy * ConvShape.stride - ConvShape.padding + ky
+                        guard y >= 0 && y < shape.height else { continue }
+                        for kx in 0..<k {
+                            let x = gx * ConvShape.stride - ConvShape.padding + kx
+                            guard x >= 0 && x < shape.width else { continue }
+                            let tap = row + ky * k + kx
+                            let pixel = image + (y * shape.width + x) * channels
+                            for c in 0..<channels { pixel[c] += tap[c * taps] }
+                        }
                     }
+                    row += shape.patchSize
                 }
-                row += shape.patchSize
             }
         }
     }
