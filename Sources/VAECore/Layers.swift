@@ -289,4 +289,3 @@ public func sigmoid(_ out: Floats, _ logits: ConstFloats, count: Int) {
         out[i] = logits[i] >= 0 ? 1 / (1 + e) : e / (1 + e)
     }
 }
-

@@ -33,7 +33,9 @@ struct VAEBench: ParsableCommand {
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1") }
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let threads, !ComputeThreads.counts.contains(threads) {
+            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
+        }
         for name in presets.split(separator: ",") where Preset(rawValue: String(name)) == nil {
             throw ValidationError("--presets: unknown preset \(name); choose from \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
         }

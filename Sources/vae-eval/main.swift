@@ -39,7 +39,9 @@ struct VAEEval: ParsableCommand {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let threads, !ComputeThreads.counts.contains(threads) {
+            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
+        }
     }
 
     func run() throws {

@@ -100,7 +100,9 @@ struct VAETrain: ParsableCommand {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
-        if let threads, !(1...256).contains(threads) { throw ValidationError("--threads must be between 1 and 256, got \(threads)") }
+        if let threads, !ComputeThreads.counts.contains(threads) {
+            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
+        }
         if let sigma {
             guard likelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
