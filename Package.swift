@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "vae-render", targets: ["vae-render"]),
         .executable(name: "vae-eval", targets: ["vae-eval"]),
         .executable(name: "vae-bench", targets: ["vae-bench"]),
+        // Test support: the allocation test preloads it into vae-bench to count heap allocations.
+        .library(name: "AllocationCounter", type: .dynamic, targets: ["AllocationCounter"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -54,6 +56,7 @@ let package = Package(
         ]),
 
         .target(name: "TestSupport", dependencies: ["VAECore"], path: "Tests/TestSupport"),
+        .target(name: "AllocationCounter", path: "Tests/AllocationCounter", publicHeadersPath: "."),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),
         .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "TestSupport"]),
     ]

@@ -45,41 +45,52 @@ public final class Adam: @unchecked Sendable {
         // PyTorch computes the bias corrections in double precision and rounds the results.
         let stepSize = Float(h.learningRate / (1 - pow(h.beta1, Double(step))))
         let inverseCorrection2Root = Float(1 / (1 - pow(h.beta2, Double(step))).squareRoot())
-        let beta1 = Float(h.beta1), beta2 = Float(h.beta2), epsilon = Float(h.epsilon)
-        let oneMinusBeta1 = Float(1 - h.beta1), oneMinusBeta2 = Float(1 - h.beta2)
-        let p = parameters.pointer, g = gradients.pointer, m = m.pointer, v = v.pointer
         let team = ComputeThreads.shared
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: team.count) { finite in
             finite.initialize(repeating: true)
-            team.forEachPart(of: parameters.count, alignment: 64) { part, range in
-                // The sum of the new second moments: they are never negative, so it is finite
-                // exactly when every gradient is, and it costs one add per parameter instead of
-                // another pass.
-                var secondMoments = SIMD8<Float>(repeating: 0)
-                var i = range.lowerBound
-                while i + 8 <= range.upperBound {
-                    let gi = load8(g + i)
-                    let mi = beta1 * load8(m + i) + oneMinusBeta1 * gi
-                    let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
-                    store8(mi, m + i)
-                    store8(vi, v + i)
-                    secondMoments += vi
-                    store8(load8(p + i) - stepSize * mi / (vector_sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
-                    i += 8
-                }
-                while i < range.upperBound {
-                    let gi = g[i]
-                    let mi = beta1 * m[i] + oneMinusBeta1 * gi
-                    let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
-                    m[i] = mi
-                    v[i] = vi
-                    secondMoments[0] += vi
-                    p[i] -= stepSize * mi / (vi.squareRoot() * inverseCorrection2Root + epsilon)
-                    i += 1
-                }
-                finite[part] = secondMoments.sum().isFinite
-            }
+            let job = AdamStep(p: parameters.pointer, g: gradients.pointer, m: m.pointer, v: v.pointer,
+                               stepSize: stepSize, inverseCorrection2Root: inverseCorrection2Root,
+                               beta1: Float(h.beta1), beta2: Float(h.beta2), epsilon: Float(h.epsilon),
+                               oneMinusBeta1: Float(1 - h.beta1), oneMinusBeta2: Float(1 - h.beta2), finite: finite)
+            team.forEachPart(of: parameters.count, alignment: 64, job)
             return finite.allSatisfy { $0 }
         }
+    }
+}
+
+/// The update of one step over a range of the flat buffers, one part per compute thread.
+private struct AdamStep: SplitJob {
+    let p: Floats, g: ConstFloats, m: Floats, v: Floats
+    let stepSize: Float, inverseCorrection2Root: Float
+    let beta1: Float, beta2: Float, epsilon: Float, oneMinusBeta1: Float, oneMinusBeta2: Float
+    /// Whether each part's gradients were all finite.
+    let finite: UnsafeMutableBufferPointer<Bool>
+
+    func run(part: Int, range: Range<Int>) {
+        // The sum of the new second moments: they are never negative, so it is finite exactly
+        // when every gradient is, and it costs one add per parameter instead of another pass.
+        var secondMoments = SIMD8<Float>(repeating: 0)
+        var i = range.lowerBound
+        while i + 8 <= range.upperBound {
+            let gi = load8(g + i)
+            let mi = beta1 * load8(m + i) + oneMinusBeta1 * gi
+            let vi = beta2 * load8(v + i) + oneMinusBeta2 * gi * gi
+            store8(mi, m + i)
+            store8(vi, v + i)
+            secondMoments += vi
+            store8(load8(p + i) - stepSize * mi / (vector_sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
+            i += 8
+        }
+        while i < range.upperBound {
+            let gi = g[i]
+            let mi = beta1 * m[i] + oneMinusBeta1 * gi
+            let vi = beta2 * v[i] + oneMinusBeta2 * gi * gi
+            m[i] = mi
+            v[i] = vi
+            secondMoments[0] += vi
+            p[i] -= stepSize * mi / (vi.squareRoot() * inverseCorrection2Root + epsilon)
+            i += 1
+        }
+        finite[part] = secondMoments.sum().isFinite
     }
 }

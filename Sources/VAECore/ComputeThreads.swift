@@ -5,6 +5,23 @@ import COpenBLAS
 import Foundation
 import Synchronization
 
+/// Work that `ComputeThreads.forEachPart` shares out among the threads: a value holding what
+/// its parts need. The helpers reach the caller's copy through a pointer, so handing a job over
+/// allocates nothing. (A closure would: Swift copies its captured context to the heap to hand it
+/// to another thread, about 50 bytes per job, 35 times a training step.)
+public protocol SplitJob {
+    /// Does the work in `range`, part `part` (counting from 0) of the job.
+    func run(part: Int, range: Range<Int>)
+}
+
+extension SplitJob {
+    /// Runs part `part` of the job at `job`, which holds a `Self`: a helper knows the current
+    /// job only by its type and address.
+    fileprivate static func run(at job: UnsafeRawPointer, part: Int, range: Range<Int>) {
+        job.assumingMemoryBound(to: Self.self).pointee.run(part: part, range: range)
+    }
+}
+
 /// The threads a training step runs on: the calling thread plus `count - 1` helpers, which
 /// take one part each of every job split among them.
 ///
@@ -33,7 +50,8 @@ public final class ComputeThreads: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let inUse = Atomic<Bool>(false)
     // Written by the caller before a job's generation is published, read by the helpers after.
-    private var job: ((_ part: Int, _ range: Range<Int>) -> Void)?
+    private var job: UnsafeRawPointer?
+    private var jobType: (any SplitJob.Type)?
     private var jobWork = 0
     private var jobAlignment = 1
     private var parts = 0
@@ -82,33 +100,31 @@ public final class ComputeThreads: @unchecked Sendable {
     }
 
     /// Splits `0..<work` into at most `count` consecutive, nearly equal ranges whose bounds are
-    /// multiples of `alignment` (except the end), and runs `body(part, range)` on each at the
+    /// multiples of `alignment` (except the end), and runs `job.run(part:range:)` on each at the
     /// same time, one per thread; `part` counts from 0 and stays below `count`. Returns when
     /// every part is done.
-    public func forEachPart(of work: Int, alignment: Int = 1, _ body: (_ part: Int, _ range: Range<Int>) -> Void) {
+    public func forEachPart<Job: SplitJob>(of work: Int, alignment: Int = 1, _ job: Job) {
         let partCount = min(count, work / alignment)
         guard partCount > 1, inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            if work > 0 { body(0, 0..<work) }
+            if work > 0 { job.run(part: 0, range: 0..<work) }
             return
         }
         defer { inUse.store(false, ordering: .releasing) }
-        // The caller's closure is handed over as it is, and the partition kept in properties:
-        // a closure made here to carry them cost a second heap context per job. (Swift still
-        // copies the caller's closure context to the heap once per job, about 50 bytes.)
-        withoutActuallyEscaping(body) { escapable in
-            job = escapable
+        withUnsafePointer(to: job) { pointer in
+            self.job = UnsafeRawPointer(pointer)
+            jobType = Job.self
             jobWork = work
             jobAlignment = alignment
             parts = partCount
             partsDone.store(0, ordering: .relaxed)
             publish()
-            escapable(0, range(ofPart: 0))
+            job.run(part: 0, range: range(ofPart: 0))
             var spins = 0
             while partsDone.load(ordering: .acquiring) < partCount - 1 {
                 spins += 1
                 if spins > 10_000 { sched_yield() }
             }
-            job = nil
+            self.job = nil
         }
     }
 
@@ -140,7 +156,7 @@ public final class ComputeThreads: @unchecked Sendable {
             seen = waitForGeneration(after: seen)
             if stopping { return }
             if part < parts {
-                job!(part, range(ofPart: part))
+                jobType!.run(at: job!, part: part, range: range(ofPart: part))
                 partsDone.add(1, ordering: .releasing)
             }
         }

@@ -49,61 +49,69 @@ public struct ConvShape: Sendable, Equatable {
 /// 2gx - 1 + kx), channel c, of image n, and 0 where the patch hangs over the border. The
 /// compute threads take whole images.
 public func im2col(_ columns: Floats, _ inp: ConstFloats, images: Int, shape: ConvShape) {
-    let k = ConvShape.kernel, taps = k * k, channels = shape.imageChannels
-    ComputeThreads.shared.forEachPart(of: images) { _, range in
-        var row = columns + range.lowerBound * shape.positions * shape.patchSize
-        for n in range {
-            let image = inp + n * shape.imageSize
-            for gy in 0..<shape.gridHeight {
-                for gx in 0..<shape.gridWidth {
-                    for ky in 0..<k {
-                        let y = gy * ConvShape.stride - ConvShape.padding + ky
-                        for kx in 0..<k {
-                            let x = gx * ConvShape.stride - ConvShape.padding + kx
-                            // Channel c of this tap goes to column c·9 + tap: PyTorch's weight order.
-                            let tap = row + ky * k + kx
-                            if y >= 0 && y < shape.height && x >= 0 && x < shape.width {
-                                let pixel = image + (y * shape.width + x) * channels
-                                for c in 0..<channels { tap[c * taps] = pixel[c] }
-                            } else {
-                                for c in 0..<channels { tap[c * taps] = 0 }
+    struct Job: SplitJob {
+        let columns: Floats, inp: ConstFloats, shape: ConvShape
+        func run(part: Int, range images: Range<Int>) {
+            let k = ConvShape.kernel, taps = k * k, channels = shape.imageChannels
+            var row = columns + images.lowerBound * shape.positions * shape.patchSize
+            for n in images {
+                let image = inp + n * shape.imageSize
+                for gy in 0..<shape.gridHeight {
+                    for gx in 0..<shape.gridWidth {
+                        for ky in 0..<k {
+                            let y = gy * ConvShape.stride - ConvShape.padding + ky
+                            for kx in 0..<k {
+                                let x = gx * ConvShape.stride - ConvShape.padding + kx
+                                // Channel c of this tap goes to column c·9 + tap: PyTorch's weight order.
+                                let tap = row + ky * k + kx
+                                if y >= 0 && y < shape.height && x >= 0 && x < shape.width {
+                                    let pixel = image + (y * shape.width + x) * channels
+                                    for c in 0..<channels { tap[c * taps] = pixel[c] }
+                                } else {
+                                    for c in 0..<channels { tap[c * taps] = 0 }
+                                }
                             }
                         }
+                        row += shape.patchSize
                     }
-                    row += shape.patchSize
                 }
             }
         }
     }
+    ComputeThreads.shared.forEachPart(of: images, Job(columns: columns, inp: inp, shape: shape))
 }
 
 /// The adjoint of `im2col`: overwrites `out` so that each pixel holds the sum of the column
 /// entries im2col copies it to (up to four, as stride-2 patches of width 3 overlap).
 public func col2im(_ out: Floats, _ columns: ConstFloats, images: Int, shape: ConvShape) {
-    let k = ConvShape.kernel, taps = k * k, channels = shape.imageChannels
-    ComputeThreads.shared.forEachPart(of: images) { _, range in
-        (out + range.lowerBound * shape.imageSize).update(repeating: 0, count: range.count * shape.imageSize)
-        var row = columns + range.lowerBound * shape.positions * shape.patchSize
-        for n in range {
-            let image = out + n * shape.imageSize
-            for gy in 0..<shape.gridHeight {
-                for gx in 0..<shape.gridWidth {
-                    for ky in 0..<k {
-                        let y = gy * ConvShape.stride - ConvShape.padding + ky
-                        guard y >= 0 && y < shape.height else { continue }
-                        for kx in 0..<k {
-                            let x = gx * ConvShape.stride - ConvShape.padding + kx
-                            guard x >= 0 && x < shape.width else { continue }
-                            let tap = row + ky * k + kx
-                            let pixel = image + (y * shape.width + x) * channels
-                            for c in 0..<channels { pixel[c] += tap[c * taps] }
+    struct Job: SplitJob {
+        let out: Floats, columns: ConstFloats, shape: ConvShape
+        func run(part: Int, range images: Range<Int>) {
+            let k = ConvShape.kernel, taps = k * k, channels = shape.imageChannels
+            (out + images.lowerBound * shape.imageSize).update(repeating: 0, count: images.count * shape.imageSize)
+            var row = columns + images.lowerBound * shape.positions * shape.patchSize
+            for n in images {
+                let image = out + n * shape.imageSize
+                for gy in 0..<shape.gridHeight {
+                    for gx in 0..<shape.gridWidth {
+                        for ky in 0..<k {
+                            let y = gy * ConvShape.stride - ConvShape.padding + ky
+                            guard y >= 0 && y < shape.height else { continue }
+                            for kx in 0..<k {
+                                let x = gx * ConvShape.stride - ConvShape.padding + kx
+                                guard x >= 0 && x < shape.width else { continue }
+                                let tap = row + ky * k + kx
+                                let pixel = image + (y * shape.width + x) * channels
+                                for c in 0..<channels { pixel[c] += tap[c * taps] }
+                            }
                         }
+                        row += shape.patchSize
                     }
-                    row += shape.patchSize
                 }
             }
         }
     }
+    ComputeThreads.shared.forEachPart(of: images, Job(out: out, columns: columns, shape: shape))
 }
 
 // `columns` is scratch of images · positions · patchSize floats, shared by all the model's

@@ -32,7 +32,7 @@ public final class SgemmClock: @unchecked Sendable {
 }
 
 /// The arguments of one sgemm call: C = op(A)·op(B) + beta·C, row-major.
-struct SgemmCall {
+struct SgemmCall: SplitJob {
     let transA: Bool, transB: Bool
     let m: Int, n: Int, k: Int
     let a: ConstFloats, lda: Int
@@ -47,7 +47,12 @@ struct SgemmCall {
     /// of columns, change the last bits of some elements.)
     func run() {
         guard m * n * k >= 32_768 else { return runOnThisThread() }
-        ComputeThreads.shared.forEachPart(of: m, alignment: 12) { rows($1).runOnThisThread() }
+        ComputeThreads.shared.forEachPart(of: m, alignment: 12, self)
+    }
+
+    /// Rows `range` of C, on this thread.
+    func run(part: Int, range: Range<Int>) {
+        rows(range).runOnThisThread()
     }
 
     @inline(__always)
@@ -93,17 +98,22 @@ public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats
 
 /// In place: out[r, o] ← activation(out[r, o] + bias[o]), the pass after a layer's sgemm.
 func addBias(_ out: Floats, _ bias: ConstFloats, rows: Int, outputs: Int, activation: Activation) {
-    ComputeThreads.shared.forEachPart(of: rows, alignment: 16) { _, range in
-        for r in range {
-            let row = out + r * outputs
-            switch activation {
-            case .none:
-                for o in 0..<outputs { row[o] += bias[o] }
-            case .relu:
-                for o in 0..<outputs { row[o] = max(row[o] + bias[o], 0) }
+    struct Job: SplitJob {
+        let out: Floats, bias: ConstFloats, outputs: Int, activation: Activation
+        func run(part: Int, range rows: Range<Int>) {
+            for r in rows {
+                let row = out + r * outputs
+                switch activation {
+                case .none:
+                    for o in 0..<outputs { row[o] += bias[o] }
+                case .relu:
+                    for o in 0..<outputs { row[o] = max(row[o] + bias[o], 0) }
+                }
             }
         }
     }
+    ComputeThreads.shared.forEachPart(of: rows, alignment: 16,
+                                      Job(out: out, bias: bias, outputs: outputs, activation: activation))
 }
 
 /// Given dout = ∂L/∂out, writes ∂L/∂weight, ∂L/∂bias and (unless `dinp` is nil, as for the
@@ -121,21 +131,29 @@ public func linearBackward(dinp: Floats?, dweight: Floats, dbias: Floats, dout: 
 /// dbias[o] = Σ_r dout[r, o]: a bias is added to every row, so its gradient sums them.
 func biasGradient(_ dbias: Floats, dout: ConstFloats, rows: Int, outputs: Int) {
     // Split by outputs, so that every sum still runs over the rows in order.
-    ComputeThreads.shared.forEachPart(of: outputs, alignment: 16) { _, range in
-        let dbiasPart = dbias + range.lowerBound, width = range.count
-        dbiasPart.update(repeating: 0, count: width)
-        for r in 0..<rows {
-            let row = dout + r * outputs + range.lowerBound
-            for o in 0..<width { dbiasPart[o] += row[o] }
+    struct Job: SplitJob {
+        let dbias: Floats, dout: ConstFloats, rows: Int, outputs: Int
+        func run(part: Int, range: Range<Int>) {
+            let dbiasPart = dbias + range.lowerBound, width = range.count
+            dbiasPart.update(repeating: 0, count: width)
+            for r in 0..<rows {
+                let row = dout + r * outputs + range.lowerBound
+                for o in 0..<width { dbiasPart[o] += row[o] }
+            }
         }
     }
+    ComputeThreads.shared.forEachPart(of: outputs, alignment: 16, Job(dbias: dbias, dout: dout, rows: rows, outputs: outputs))
 }
 
 /// In place: dout ← dout · 1[out > 0], where `out` is the ReLU's output.
 public func reluBackward(_ dout: Floats, out: ConstFloats, count: Int) {
-    ComputeThreads.shared.forEachPart(of: count, alignment: 64) { _, range in
-        for i in range where out[i] <= 0 { dout[i] = 0 }
+    struct Job: SplitJob {
+        let dout: Floats, out: ConstFloats
+        func run(part: Int, range: Range<Int>) {
+            for i in range where out[i] <= 0 { dout[i] = 0 }
+        }
     }
+    ComputeThreads.shared.forEachPart(of: count, alignment: 64, Job(dout: dout, out: out))
 }
 
 // The encoder's head writes one [rows, 2·latent] buffer: mu in the first `latent` columns and
@@ -184,15 +202,21 @@ public func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Flo
     let count = rows * columns
     // The compute threads take whole chunks; each chunk's sum is kept apart and the sums are
     // added in order afterwards, so the total does not depend on the number of threads.
-    let chunk = 4096
-    let chunks = (count + chunk - 1) / chunk
-    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
-        ComputeThreads.shared.forEachPart(of: chunks) { _, range in
-            for c in range {
+    struct Job: SplitJob {
+        static var chunk: Int { 4096 }
+        let logits: ConstFloats, targets: ConstFloats, dlogits: Floats?, count: Int
+        let sums: UnsafeMutableBufferPointer<Double>
+        func run(part: Int, range chunks: Range<Int>) {
+            for c in chunks {
                 sums[c] = bernoulliNLL(logits: logits, targets: targets, dlogits: dlogits,
-                                       from: c * chunk, to: min((c + 1) * chunk, count))
+                                       from: c * Job.chunk, to: min((c + 1) * Job.chunk, count))
             }
         }
+    }
+    let chunks = (count + Job.chunk - 1) / Job.chunk
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
+        ComputeThreads.shared.forEachPart(of: chunks, Job(logits: logits, targets: targets, dlogits: dlogits,
+                                                          count: count, sums: sums))
         return sums.reduce(0, +)
     }
 }

@@ -64,14 +64,18 @@ public final class Workspace: @unchecked Sendable {
     /// Copies images from a UInt8 dataset into `input`, scaled to [0, 1].
     public func loadImages(_ pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>, rows: Int) {
         precondition(rows <= capacity)
-        let size = VAEConfig.inputSize, input = self.input
-        ComputeThreads.shared.forEachPart(of: rows, alignment: 16) { _, range in
-            for r in range {
-                let source = pixels + Int(indices[r]) * size
-                let target = input + r * size
-                for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+        struct Job: SplitJob {
+            let input: Floats, pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>
+            func run(part: Int, range rows: Range<Int>) {
+                let size = VAEConfig.inputSize
+                for r in rows {
+                    let source = pixels + Int(indices[r]) * size
+                    let target = input + r * size
+                    for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+                }
             }
         }
+        ComputeThreads.shared.forEachPart(of: rows, alignment: 16, Job(input: input, pixels: pixels, indices: indices))
     }
 
     /// Replaces each input pixel p by a Bernoulli(p) draw, for dynamic binarisation.

@@ -2,6 +2,18 @@ import Foundation
 import Testing
 import VAECore
 
+/// A closure as a job, for tests; the library's jobs are values that allocate nothing.
+struct ClosureJob: SplitJob {
+    let body: (_ part: Int, _ range: Range<Int>) -> Void
+    func run(part: Int, range: Range<Int>) { body(part, range) }
+}
+
+extension ComputeThreads {
+    func forEachPart(of work: Int, alignment: Int = 1, _ body: @escaping (_ part: Int, _ range: Range<Int>) -> Void) {
+        forEachPart(of: work, alignment: alignment, ClosureJob(body: body))
+    }
+}
+
 /// Each index of the work lands in exactly one part, parts start on the alignment, and the
 /// parts really run on different threads at the same time.
 @Test(arguments: [(1, 1), (100, 1), (1000, 16), (1000, 64), (37, 16)])
