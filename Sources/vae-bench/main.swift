@@ -11,7 +11,8 @@ struct VAEBench: ParsableCommand {
             size of the official training split) and trains --epochs epochs with nothing written. Reports \
             the median over the epochs after the first: seconds per epoch, images per second, the time \
             measured inside sgemm (each product split among the threads) and outside it, the time of the \
-            same sgemm calls alone (replayed right after each epoch), and the peak resident memory. \
+            same sgemm calls alone (replayed after every training step and left out of its time), and \
+            the peak resident memory. \
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
             """)
 
