@@ -50,6 +50,8 @@ public final class ComputeThreads: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let inUse = Atomic<Bool>(false)
     // Written by the caller before a job's generation is published, read by the helpers after.
+    // The job's type rather than a closure that calls it: such a closure captures the type on
+    // the heap wherever `forEachPart` is not specialised, as in the debug builds the tests run.
     private var job: UnsafeRawPointer?
     private var jobType: (any SplitJob.Type)?
     private var jobWork = 0
