@@ -6,7 +6,7 @@ public struct EpochTiming: Sendable {
     public var sgemmSeconds: Double
     public var sgemmCalls: Int
     public var images: Int
-    /// The same sgemm calls replayed back to back with nothing else: the floor any
+    /// The same sgemm calls, each step's replayed alone after it: the floor any
     /// implementation on this BLAS stands on.
     public var sgemmOnlySeconds: Double
 
