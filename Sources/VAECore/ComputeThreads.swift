@@ -80,7 +80,7 @@ public final class ComputeThreads: @unchecked Sendable {
 
     /// Sets the number of threads, the caller included (at least 1). Waits for a running job.
     public func setCount(_ newCount: Int) {
-        precondition(ComputeThreads.counts.contains(newCount), "between 1 and 256 threads")
+        precondition(ComputeThreads.counts.contains(newCount), "thread count \(newCount) is outside \(ComputeThreads.counts)")
         while !inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { sched_yield() }
         defer { inUse.store(false, ordering: .releasing) }
         guard newCount != count else { return }
