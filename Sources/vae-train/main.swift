@@ -77,7 +77,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "mode"))
     var binarize: Binarization = .none
 
-    @Option(help: "Seed for initialisation, shuffling and noise; the same seed and thread count give identical checkpoints.")
+    @Option(help: "Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads.")
     var seed: UInt64 = 0
 
     @Option(name: .customLong("iwae-k"),
