@@ -194,31 +194,48 @@ public func reparameterizeKLBackward(dhead: Floats, dz: ConstFloats, head: Const
     }
 }
 
+/// A sum whose terms the compute threads share out in chunks of a fixed size. Each chunk's sum
+/// is kept apart and the sums are added in chunk order afterwards, so the total is the same bit
+/// for bit on any number of threads.
+protocol ChunkedSum {
+    /// Terms per chunk: fixed, so that no chunk boundary depends on the thread count.
+    static var chunk: Int { get }
+    /// The sum of the terms in `range`, which lies within one chunk.
+    func sum(_ range: Range<Int>) -> Double
+}
+
+private struct ChunkedSumJob<Terms: ChunkedSum>: SplitJob {
+    let terms: Terms, count: Int
+    let sums: UnsafeMutableBufferPointer<Double>
+    func run(part: Int, range chunks: Range<Int>) {
+        for c in chunks {
+            sums[c] = terms.sum(c * Terms.chunk..<min((c + 1) * Terms.chunk, count))
+        }
+    }
+}
+
+/// The sum of `terms` over `0..<count`, split among the compute threads by chunks.
+func orderedSum<Terms: ChunkedSum>(count: Int, _ terms: Terms) -> Double {
+    let chunks = (count + Terms.chunk - 1) / Terms.chunk
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
+        ComputeThreads.shared.forEachPart(of: chunks, ChunkedSumJob(terms: terms, count: count, sums: sums))
+        return sums.reduce(0, +)
+    }
+}
+
 /// Bernoulli negative log-likelihood of `targets` in [0, 1] under logits `a`, summed:
 /// softplus(a) - a·x = max(a, 0) - a·x + log(1 + e^{-|a|}), which never overflows. When
 /// `dlogits` is given it receives σ(a) - x in the same pass, σ built from the same e^{-|a|}.
 public func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Floats?,
                          rows: Int, columns: Int) -> Double {
-    let count = rows * columns
-    // The compute threads take whole chunks; each chunk's sum is kept apart and the sums are
-    // added in order afterwards, so the total does not depend on the number of threads.
-    struct Job: SplitJob {
+    struct Terms: ChunkedSum {
         static var chunk: Int { 4096 }
-        let logits: ConstFloats, targets: ConstFloats, dlogits: Floats?, count: Int
-        let sums: UnsafeMutableBufferPointer<Double>
-        func run(part: Int, range chunks: Range<Int>) {
-            for c in chunks {
-                sums[c] = bernoulliNLL(logits: logits, targets: targets, dlogits: dlogits,
-                                       from: c * Job.chunk, to: min((c + 1) * Job.chunk, count))
-            }
+        let logits: ConstFloats, targets: ConstFloats, dlogits: Floats?
+        func sum(_ range: Range<Int>) -> Double {
+            bernoulliNLL(logits: logits, targets: targets, dlogits: dlogits, from: range.lowerBound, to: range.upperBound)
         }
     }
-    let chunks = (count + Job.chunk - 1) / Job.chunk
-    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
-        ComputeThreads.shared.forEachPart(of: chunks, Job(logits: logits, targets: targets, dlogits: dlogits,
-                                                          count: count, sums: sums))
-        return sums.reduce(0, +)
-    }
+    return orderedSum(count: rows * columns, Terms(logits: logits, targets: targets, dlogits: dlogits))
 }
 
 /// The terms `start..<end` of `bernoulliNLL`, `start` a multiple of 64.
@@ -272,25 +289,33 @@ private func bernoulliTerms8(_ logits: ConstFloats, _ targets: ConstFloats, _ dl
 /// receives (μ - x) e^{-l} and ½(1 - (x - μ)² e^{-l}), the latter zero where l was clamped.
 public func gaussianNLL(_ outputs: ConstFloats, targets: ConstFloats, doutputs: Floats?,
                         rows: Int, columns: Int) -> Double {
-    let halfLog2Pi: Float = 0.918_938_5
-    let low = gaussianLogVarianceRange.lowerBound, high = gaussianLogVarianceRange.upperBound
-    var total = 0.0
-    for r in 0..<rows {
-        let mean = outputs + r * 2 * columns, rawLogvar = mean + columns, x = targets + r * columns
-        for i in 0..<columns {
-            let l = min(max(rawLogvar[i], low), high)
-            let precision = expf(-l)
-            let d = x[i] - mean[i]
-            // Summed in Double: with σ near its floor the terms reach thousands of nats.
-            total += Double(halfLog2Pi + 0.5 * (l + d * d * precision))
-            if let doutputs {
-                doutputs[r * 2 * columns + i] = -d * precision
-                let inside = rawLogvar[i] >= low && rawLogvar[i] <= high
-                doutputs[r * 2 * columns + columns + i] = inside ? 0.5 * (1 - d * d * precision) : 0
+    // The terms of the sum are rows, 8 to a chunk.
+    struct Rows: ChunkedSum {
+        static var chunk: Int { 8 }
+        let outputs: ConstFloats, targets: ConstFloats, doutputs: Floats?, columns: Int
+        func sum(_ rows: Range<Int>) -> Double {
+            let halfLog2Pi: Float = 0.918_938_5
+            let low = gaussianLogVarianceRange.lowerBound, high = gaussianLogVarianceRange.upperBound
+            var total = 0.0
+            for r in rows {
+                let mean = outputs + r * 2 * columns, rawLogvar = mean + columns, x = targets + r * columns
+                for i in 0..<columns {
+                    let l = min(max(rawLogvar[i], low), high)
+                    let precision = expf(-l)
+                    let d = x[i] - mean[i]
+                    // Summed in Double: with σ near its floor the terms reach thousands of nats.
+                    total += Double(halfLog2Pi + 0.5 * (l + d * d * precision))
+                    if let doutputs {
+                        doutputs[r * 2 * columns + i] = -d * precision
+                        let inside = rawLogvar[i] >= low && rawLogvar[i] <= high
+                        doutputs[r * 2 * columns + columns + i] = inside ? 0.5 * (1 - d * d * precision) : 0
+                    }
+                }
             }
+            return total
         }
     }
-    return total
+    return orderedSum(count: rows, Rows(outputs: outputs, targets: targets, doutputs: doutputs, columns: columns))
 }
 
 /// Negative log-density of `targets` under N(mean, σ²) with one fixed σ, summed:
@@ -299,12 +324,20 @@ public func fixedGaussianNLL(mean: ConstFloats, targets: ConstFloats, dmean: Flo
                              rows: Int, columns: Int, sigma: Float) -> Double {
     let count = rows * columns
     let precision = 1 / (sigma * sigma)
-    var squares = 0.0
-    for i in 0..<count {
-        let d = targets[i] - mean[i]
-        squares += Double(d * d)
-        if let dmean { dmean[i] = -d * precision }
+    struct Squares: ChunkedSum {
+        static var chunk: Int { 4096 }
+        let mean: ConstFloats, targets: ConstFloats, dmean: Floats?, precision: Float
+        func sum(_ range: Range<Int>) -> Double {
+            var squares = 0.0
+            for i in range {
+                let d = targets[i] - mean[i]
+                squares += Double(d * d)
+                if let dmean { dmean[i] = -d * precision }
+            }
+            return squares
+        }
     }
+    let squares = orderedSum(count: count, Squares(mean: mean, targets: targets, dmean: dmean, precision: precision))
     return 0.5 * Double(count) * log(2 * Double.pi * Double(sigma) * Double(sigma)) + 0.5 * Double(precision) * squares
 }
 
