@@ -39,20 +39,25 @@ let package = Package(
         // Canvas, font, GIF writing and reading, the three animations.
         .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),
 
-        .executableTarget(name: "vae-train", dependencies: [
+        // What the command-line tools share: --threads, and one line per error with its exit code.
+        .target(name: "VAECommandLine", dependencies: [
             "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+
+        .executableTarget(name: "vae-train", dependencies: [
+            "VAECore", "VAECommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "vae-render", dependencies: [
-            "VAECore", "VAERender", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VAECore", "VAERender", "VAECommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Regenerates fixtures/: a synthetic dataset, tiny runs trained on it, the golden GIFs.
         .executableTarget(name: "vae-fixtures", dependencies: ["VAECore", "VAERender", "TestSupport"]),
 
         .executableTarget(name: "vae-eval", dependencies: [
-            "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VAECore", "VAECommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "vae-bench", dependencies: [
-            "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VAECore", "VAECommandLine", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .target(name: "TestSupport", dependencies: ["VAECore"], path: "Tests/TestSupport"),

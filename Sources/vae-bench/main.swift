@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VAECommandLine
 import VAECore
 
 struct VAEBench: ParsableCommand {
@@ -28,29 +29,19 @@ struct VAEBench: ParsableCommand {
     @Option(help: "Epochs per configuration; the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
-    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.", valueName: "n"))
-    var threads: Int?
+    @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1") }
-        if let threads, !ComputeThreads.counts.contains(threads) {
-            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
-        }
         for name in presets.split(separator: ",") where Preset(rawValue: String(name)) == nil {
             throw ValidationError("--presets: unknown preset \(name); choose from \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
     func run() throws {
-        if let threads { ComputeThreads.shared.setCount(threads) }
-        let loaded: KMNIST
-        do {
-            loaded = try KMNIST.load(from: KMNIST.folder(flag: data))
-        } catch let error as VAEError {
-            FileHandle.standardError.write(Data("vae-bench: \(error.message)\n".utf8))
-            throw ExitCode(error.exitCode)
-        }
+        compute.apply()
+        let loaded = try reportingErrors(as: "vae-bench") { try KMNIST.load(from: KMNIST.folder(flag: data)) }
         let dataset = KMNIST(train: loaded.train.tiled(to: images), test: loaded.test)
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"

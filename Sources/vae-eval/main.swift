@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VAECommandLine
 import VAECore
 
 struct VAEEval: ParsableCommand {
@@ -32,29 +33,20 @@ struct VAEEval: ParsableCommand {
     @Option(help: "Seed of the z draws.")
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.", valueName: "n"))
-    var threads: Int?
+    @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
-        if let threads, !ComputeThreads.counts.contains(threads) {
-            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
-        }
     }
 
     func run() throws {
-        do {
-            try evaluate()
-        } catch let error as VAEError {
-            FileHandle.standardError.write(Data("vae-eval: \(error.message)\n".utf8))
-            throw ExitCode(error.exitCode)
-        }
+        try reportingErrors(as: "vae-eval", evaluate)
     }
 
     private func evaluate() throws {
-        if let threads { ComputeThreads.shared.setCount(threads) }
+        compute.apply()
         let loaded = try readCheckpoint(checkpoint)
         let folder = KMNIST.folder(flag: data)
         let paths = KMNIST.locate(in: folder)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VAECommandLine
 import VAECore
 import VAERender
 
@@ -78,7 +79,7 @@ struct RenderCommand: ParsableCommand {
             sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
             reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
             style: frameFlags.style)
-        do {
+        try reportingErrors(as: "vae-render") {
             // Everything is read and rendered before the first file is written.
             let gifs = selection.anyAnimation ? try renderAnimations(request) : []
             let lossCurve = selection.lossCurve ? try lossCurveSVG(
@@ -92,9 +93,6 @@ struct RenderCommand: ParsableCommand {
                 try writeFileAtomically(Array(lossCurve.utf8), to: path)
                 print("\(path): \(1 + selection.compare.count) run\(selection.compare.isEmpty ? "" : "s"), \(lossCurve.utf8.count) bytes")
             }
-        } catch let error as VAEError {
-            FileHandle.standardError.write(Data("vae-render: \(error.message)\n".utf8))
-            throw ExitCode(error.exitCode)
         }
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Synchronization
+import VAECommandLine
 import VAECore
 
 /// Set by SIGINT; the trainer polls it between batches.
@@ -85,8 +86,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "k"))
     var iwaeK: Int = 1000
 
-    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.", valueName: "n"))
-    var threads: Int?
+    @OptionGroup var compute: ThreadOptions
 
     @Flag(help: "Replace the checkpoints already in the run folder.")
     var overwrite = false
@@ -100,9 +100,6 @@ struct VAETrain: ParsableCommand {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
-        if let threads, !ComputeThreads.counts.contains(threads) {
-            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
-        }
         if let sigma {
             guard likelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
@@ -133,16 +130,11 @@ struct VAETrain: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try train()
-        } catch let error as VAEError {
-            FileHandle.standardError.write(Data("vae-train: \(error.message)\n".utf8))
-            throw ExitCode(error.exitCode)
-        }
+        try reportingErrors(as: "vae-train", train)
     }
 
     private func train() throws {
-        if let threads { ComputeThreads.shared.setCount(threads) }
+        compute.apply()
         let folder = KMNIST.folder(flag: data)
         if !noDownload {
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in

@@ -23,3 +23,17 @@ import VAECore
     let flag = try runTool("vae-eval", ["x", "--k", "-1"])
     #expect(flag.status == 64)
 }
+
+/// Every tool that computes takes the shared `--threads` option, with the same range and message.
+/// (vae-eval's checkpoint is a placeholder: flags are checked before any file is opened.)
+@Test(arguments: [("vae-train", []), ("vae-eval", ["x"]), ("vae-bench", [])])
+func threadsOutOfRangeIsRefusedByEveryTool(tool: String, arguments: [String]) throws {
+    for threads in ["0", "257"] {
+        let result = try runTool(tool, arguments + ["--threads", threads])
+        #expect(result.status == 64, "\(tool) --threads \(threads): \(result.stderr)")
+        #expect(result.stderr.contains("--threads must be between 1 and 256, got \(threads)"), "\(tool): \(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+    let help = try runTool(tool, ["--help"])
+    #expect(help.stdout.contains("--threads <n>") && help.stdout.contains("Threads to compute on"), "\(tool) --help: \(help.stdout)")
+}

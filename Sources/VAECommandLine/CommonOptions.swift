@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+import VAECore
+
+/// `--threads`, for every tool that computes: one declaration, one check, one meaning.
+public struct ThreadOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.",
+                               valueName: "n"))
+    public var threads: Int?
+
+    public init() {}
+
+    public func validate() throws {
+        if let threads, !ComputeThreads.counts.contains(threads) {
+            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
+        }
+    }
+
+    /// Sizes the compute team every layer uses, if `--threads` was given.
+    public func apply() {
+        if let threads { ComputeThreads.shared.setCount(threads) }
+    }
+}
+
+/// Runs `body` for the tool named `tool`. A `VAEError` becomes one line on standard error, the
+/// tool's name first, and the process exits with the error's code.
+public func reportingErrors<Result>(as tool: String, _ body: () throws -> Result) throws -> Result {
+    do {
+        return try body()
+    } catch let error as VAEError {
+        FileHandle.standardError.write(Data("\(tool): \(error.message)\n".utf8))
+        throw ExitCode(error.exitCode)
+    }
+}
