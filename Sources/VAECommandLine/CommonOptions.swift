@@ -22,13 +22,16 @@ public struct ThreadOptions: ParsableArguments {
     }
 }
 
-/// Runs `body` for the tool named `tool`. A `VAEError` becomes one line on standard error, the
-/// tool's name first, and the process exits with the error's code.
-public func reportingErrors<Result>(as tool: String, _ body: () throws -> Result) throws -> Result {
-    do {
-        return try body()
-    } catch let error as VAEError {
-        FileHandle.standardError.write(Data("\(tool): \(error.message)\n".utf8))
-        throw ExitCode(error.exitCode)
+extension ParsableCommand {
+    /// Runs `body`. A `VAEError` becomes one line on standard error, the command's name first,
+    /// and the process exits with the error's code.
+    public func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
+        do {
+            return try body()
+        } catch let error as VAEError {
+            let tool = Self.configuration.commandName ?? CommandLine.arguments[0]
+            FileHandle.standardError.write(Data("\(tool): \(error.message)\n".utf8))
+            throw ExitCode(error.exitCode)
+        }
     }
 }

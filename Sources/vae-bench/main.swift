@@ -41,7 +41,7 @@ struct VAEBench: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try reportingErrors(as: "vae-bench") { try KMNIST.load(from: KMNIST.folder(flag: data)) }
+        let loaded = try reportingErrors { try KMNIST.load(from: KMNIST.folder(flag: data)) }
         let dataset = KMNIST(train: loaded.train.tiled(to: images), test: loaded.test)
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"

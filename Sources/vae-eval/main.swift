@@ -42,7 +42,7 @@ struct VAEEval: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors(as: "vae-eval", evaluate)
+        try reportingErrors(evaluate)
     }
 
     private func evaluate() throws {

@@ -79,7 +79,7 @@ struct RenderCommand: ParsableCommand {
             sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
             reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
             style: frameFlags.style)
-        try reportingErrors(as: "vae-render") {
+        try reportingErrors {
             // Everything is read and rendered before the first file is written.
             let gifs = selection.anyAnimation ? try renderAnimations(request) : []
             let lossCurve = selection.lossCurve ? try lossCurveSVG(

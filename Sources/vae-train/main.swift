@@ -130,7 +130,7 @@ struct VAETrain: ParsableCommand {
     }
 
     func run() throws {
-        try reportingErrors(as: "vae-train", train)
+        try reportingErrors(train)
     }
 
     private func train() throws {
