@@ -39,7 +39,7 @@ let package = Package(
         // Canvas, font, GIF writing and reading, the three animations.
         .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),
 
-        // What the command-line tools share: --threads, and one line per error with its exit code.
+        // What the command-line tools share: --threads, one line per error with its exit code, the progress display.
         .target(name: "VAECommandLine", dependencies: [
             "VAECore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

@@ -64,13 +64,11 @@ struct VAEEval: ParsableCommand {
                      samples, samples == 1 ? "" : "s", elbo.total, elbo.reconstruction, elbo.kl))
         fflush(nil)
         guard importanceSamples > 0 else { return }
-        let onTerminal = isatty(STDERR_FILENO) != 0
+        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         let nll = importanceWeightedNLL(loaded.model, test, k: importanceSamples, seed: seed) { done in
-            if onTerminal && (done % 50 == 0 || done == test.count) {
-                FileHandle.standardError.write(Data("\r\u{1B}[2KIWAE: \(done)/\(test.count) images".utf8))
-            }
+            bar.update(label: "IWAE", done: done, total: test.count)
         }
-        if onTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        bar.clear()
         print(String(format: "IWAE estimate of -log p(x) (k=%d): %.2f nats/image", importanceSamples, nll))
     }
 }

@@ -178,7 +178,7 @@ struct VAETrain: ParsableCommand {
         do {
             try VAECore.train(run, data: dataset, directory: directory, mode: mode, finalIWAESamples: iwaeK,
                               shouldStop: { interruptRequested.load(ordering: .relaxed) },
-                              progress: { bar.update($0, epochs: run.epochs, batchSize: run.batchSize) },
+                              progress: { bar.update($0, epochs: run.epochs) },
                               finalEvaluationProgress: { done in
                                   if done == 1 {
                                       bar.clear()

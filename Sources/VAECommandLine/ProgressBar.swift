@@ -1,0 +1,68 @@
+import Foundation
+import VAECore
+
+/// A one-line live progress display on stderr, redrawn at most ten times a second.
+/// When stderr is not a terminal it stays silent and the tools' per-epoch lines are the log.
+public final class ProgressBar {
+    private let enabled: Bool
+    private var lastDraw: UInt64 = 0
+    private var drawn = false
+    /// The first report of `update(label:done:total:)`, which its rate and ETA count from.
+    private var countStart: (time: UInt64, done: Int)?
+
+    /// A bar that draws only if `enabled` (pass whether stderr is a terminal).
+    public init(enabled: Bool) {
+        self.enabled = enabled
+    }
+
+    /// A training epoch's bar: batches done, running loss, images per second, time left.
+    public func update(_ p: TrainingProgress, epochs: Int) {
+        guard enabled, due(final: p.batch == p.batches) else { return }
+        let width = 24
+        let filled = p.batch * width / max(p.batches, 1)
+        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+        let rate = Double(p.imagesSeen) / max(p.seconds, 1e-9)
+        let remaining = Double(p.batches - p.batch) / Double(max(p.batch, 1)) * p.seconds
+        draw(String(format: "epoch %d/%d %@ %d/%d  loss %.2f  %.0f img/s  ETA %@",
+                    p.epoch, epochs, bar, p.batch, p.batches, p.runningLoss, rate, formatDuration(remaining)))
+    }
+
+    /// A count of images, such as the importance-weighted evaluation: done, per second, time left.
+    public func update(label: String, done: Int, total: Int) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let start = countStart ?? (now, done)
+        countStart = start
+        guard enabled, due(final: done == total) else { return }
+        let count = "\(label): \(done)/\(total) images"
+        // The first report has nothing to measure a rate against yet.
+        guard done > start.done else { return draw(count) }
+        let rate = Double(done - start.done) / max(Double(now - start.time) / 1e9, 1e-9)
+        draw(String(format: "%@  %.0f images/s  ETA %@", count, rate, formatDuration(Double(total - done) / rate)))
+    }
+
+    /// Erases the bar so that a log line can take its place.
+    public func clear() {
+        guard enabled, drawn else { return }
+        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        drawn = false
+    }
+
+    /// Whether to redraw now: always for the last step, else at most every 0.1 s.
+    private func due(final: Bool) -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard final || now - lastDraw > 100_000_000 else { return false }
+        lastDraw = now
+        return true
+    }
+
+    private func draw(_ line: String) {
+        FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
+        drawn = true
+    }
+}
+
+/// m:ss, or h:mm:ss from an hour up.
+private func formatDuration(_ seconds: Double) -> String {
+    let s = Int(seconds.rounded())
+    return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
+}

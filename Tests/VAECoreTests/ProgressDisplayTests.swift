@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Runs a tool on a terminal: util-linux `script` (Debian's essential bsdutils) gives it a pseudo
+/// terminal and copies everything the tool writes there to its own output.
+private func runOnTerminal(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(tool).path
+    let command = ([binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+    process.arguments = ["-qec", command, "/dev/null"]
+    let out = Pipe()
+    process.standardOutput = out
+    process.standardError = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
+/// On a terminal, vae-train draws a bar for every epoch (600 images: 5 batches of up to 128), and
+/// both vae-train and vae-eval count the importance-weighted estimate's images with their rate and
+/// the time left. Each redraw starts with a carriage return and an erase-line, so the display
+/// stays on one line.
+@Test func progressIsDrawnOnATerminal() throws {
+    let folder = temporaryFolder()
+    let train = try runOnTerminal("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder,
+                                                "--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--iwae-k", "5"])
+    #expect(train.status == 0, "\(train.output)")
+    #expect(train.output.contains("\r\u{1B}[2Kepoch 1/1 ████████████████████████ 5/5  loss "), "\(train.output)")
+    #expect(train.output.contains("\r\u{1B}[2KIWAE: 100/100 images  "), "\(train.output)")
+    #expect(train.output.range(of: #"images/s  ETA 0:00"#) != nil, "\(train.output)")
+
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let eval = try runOnTerminal("vae-eval", [checkpoint, "--data", syntheticData, "--k", "5"])
+    #expect(eval.status == 0, "\(eval.output)")
+    #expect(eval.output.contains("\r\u{1B}[2KIWAE: 100/100 images  "), "\(eval.output)")
+    #expect(eval.output.contains("IWAE estimate of -log p(x) (k=5)"), "\(eval.output)")
+}
