@@ -34,6 +34,7 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, se
     var random = Random(seed: seed, stream: 0x1A_E5)
     var total = 0.0
     var sigma = [Float](repeating: 0, count: latent)
+    var logWeights = [Double](repeating: 0, count: workspace.capacity)
     set.pixels.withUnsafeBufferPointer { pixels in
         for image in 0..<set.count {
             workspace.loadImages(pixels.baseAddress!, first: image, rows: 1)
@@ -55,16 +56,13 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, se
                     }
                 }
                 model.decode(workspace, rows: rows)
-                for r in 0..<rows {
-                    // log w = log p(x|z) + log p(z) - log q(z|x); the ½ log 2π terms cancel.
-                    var squares = 0.0
-                    for j in 0..<latent {
-                        let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
-                        squares += e * e - z * z
-                    }
-                    let logLikelihood = -model.reconstructionNLL(workspace.decoderOutput + r * outputWidth,
-                                                                 targets: workspace.input, gradient: nil, rows: 1)
-                    let logWeight = logLikelihood + 0.5 * (squares + logvarSum)
+                logWeights.withUnsafeMutableBufferPointer { logWeights in
+                    ComputeThreads.shared.forEachPart(of: rows, SampleLogWeights(
+                        model: model, workspace: workspace, outputWidth: outputWidth, logvarSum: logvarSum,
+                        logWeights: logWeights.baseAddress!))
+                }
+                // In sample order, so that the estimate does not depend on the thread count.
+                for logWeight in logWeights[..<rows] {
                     if logWeight > runningMax {
                         runningSum = runningSum * exp(runningMax - logWeight) + 1
                         runningMax = logWeight
@@ -79,4 +77,26 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, se
         }
     }
     return total / Double(max(set.count, 1))
+}
+
+/// log w = log p(x|z) + log p(z) - log q(z|x) of each decoded sample of one image (the ½ log 2π
+/// terms cancel), split among the compute threads by samples. Each sample's weight is computed
+/// exactly as on one thread.
+private struct SampleLogWeights: SplitJob {
+    let model: VAEModel, workspace: Workspace, outputWidth: Int, logvarSum: Double
+    let logWeights: UnsafeMutablePointer<Double>
+
+    func run(part: Int, range samples: Range<Int>) {
+        let latent = workspace.latent
+        for r in samples {
+            var squares = 0.0
+            for j in 0..<latent {
+                let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
+                squares += e * e - z * z
+            }
+            let logLikelihood = -model.reconstructionNLL(workspace.decoderOutput + r * outputWidth,
+                                                         targets: workspace.input, gradient: nil, rows: 1)
+            logWeights[r] = logLikelihood + 0.5 * (squares + logvarSum)
+        }
+    }
 }
