@@ -24,12 +24,17 @@ public struct ToolNotBuilt: Error, CustomStringConvertible {
     public var description: String { "\(path) is not built; run `swift build` before `swift test`" }
 }
 
-/// Runs an executable of this package, built beside the test binary, and captures its exit
-/// code and output.
-public func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
-    -> (status: Int32, stdout: String, stderr: String) {
+/// The path of an executable of this package, built beside the test binary.
+public func toolPath(_ name: String) throws -> String {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
     guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw ToolNotBuilt(path: binary.path) }
+    return binary.path
+}
+
+/// Runs an executable of this package and captures its exit code and output.
+public func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
+    -> (status: Int32, stdout: String, stderr: String) {
+    let binary = URL(fileURLWithPath: try toolPath(name))
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments

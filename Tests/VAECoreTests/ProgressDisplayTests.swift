@@ -5,8 +5,7 @@ import TestSupport
 /// Runs a tool on a terminal: util-linux `script` (Debian's essential bsdutils) gives it a pseudo
 /// terminal and copies everything the tool writes there to its own output.
 private func runOnTerminal(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(tool).path
-    let command = ([binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
+    let command = ([try toolPath(tool)] + arguments).map { "'\($0)'" }.joined(separator: " ")
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
     process.arguments = ["-qec", command, "/dev/null"]
