@@ -1,4 +1,4 @@
-import VAERender
+import VAETesting
 
 /// libFuzzer entry point for `decodeGIF`: the structural pre-scan, giflib's DGifSlurp and the
 /// compositing of frames.

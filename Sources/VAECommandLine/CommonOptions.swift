@@ -22,6 +22,18 @@ public struct ThreadOptions: ParsableArguments {
     }
 }
 
+/// `--data`, for every tool that reads KMNIST.
+public struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR, else ./data/kmnist).",
+                               valueName: "dir"))
+    public var data: String?
+
+    public init() {}
+
+    /// The folder to read: --data, else $KMNIST_DIR, else ./data/kmnist.
+    public var folder: String { KMNIST.folder(flag: data) }
+}
+
 extension ParsableCommand {
     /// Runs `body`. A `VAEError` becomes one line on standard error, the command's name first,
     /// and the process exits with the error's code.

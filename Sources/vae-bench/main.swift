@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import VAEBench
 import VAECommandLine
 import VAECore
 
@@ -17,11 +18,11 @@ struct VAEBench: ParsableCommand {
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
             """)
 
-    @Option(help: ArgumentHelp("Configurations to time, comma-separated (pytorch-example, default, conv).", valueName: "presets"))
-    var presets: String = "pytorch-example,default,conv"
+    @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))).",
+                               valueName: "presets"))
+    var presets = PresetList(presets: [.pytorchExample, .standard, .conv])
 
-    @Option(help: ArgumentHelp("Folder with the KMNIST files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
-    var data: String?
+    @OptionGroup var dataOptions: DataOptions
 
     @Option(help: "Training images per epoch (the local images repeated).")
     var images: Int = 60_000
@@ -34,22 +35,18 @@ struct VAEBench: ParsableCommand {
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
         guard images >= 1 else { throw ValidationError("--images must be at least 1") }
-        for name in presets.split(separator: ",") where Preset(rawValue: String(name)) == nil {
-            throw ValidationError("--presets: unknown preset \(name); choose from \(Preset.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
     }
 
     func run() throws {
         compute.apply()
-        let loaded = try reportingErrors { try KMNIST.load(from: KMNIST.folder(flag: data)) }
+        let loaded = try reportingErrors { try KMNIST.load(from: dataOptions.folder) }
         let dataset = KMNIST(train: loaded.train.tiled(to: images), test: loaded.test)
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")
         print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(ComputeThreads.shared.count) threads, \(environment)")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS")
-        for name in presets.split(separator: ",") {
-            let preset = Preset(rawValue: String(name))!
+        for preset in presets.presets {
             let run = RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
                                 batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
@@ -67,6 +64,23 @@ struct VAEBench: ParsableCommand {
             fflush(nil)
         }
     }
+}
+
+/// Comma-separated preset names, e.g. "default,conv".
+struct PresetList: ExpressibleByArgument {
+    let presets: [Preset]
+
+    init(presets: [Preset]) {
+        self.presets = presets
+    }
+
+    init?(argument: String) {
+        let parsed = argument.split(separator: ",").map { Preset(rawValue: String($0)) }
+        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { return nil }
+        presets = parsed.map { $0! }
+    }
+
+    var defaultValueDescription: String { presets.map(\.rawValue).joined(separator: ",") }
 }
 
 func median<C: Collection>(_ values: C) -> Double where C.Element == Double {

@@ -18,8 +18,7 @@ struct VAEEval: ParsableCommand {
     @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
     var checkpoint: String
 
-    @Option(help: ArgumentHelp("Folder with the KMNIST test files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
-    var data: String?
+    @OptionGroup var dataOptions: DataOptions
 
     @Option(help: "z draws per image for the negative ELBO.")
     var samples: Int = 1
@@ -48,7 +47,7 @@ struct VAEEval: ParsableCommand {
     private func evaluate() throws {
         compute.apply()
         let loaded = try readCheckpoint(checkpoint)
-        let folder = KMNIST.folder(flag: data)
+        let folder = dataOptions.folder
         let paths = KMNIST.locate(in: folder)
         guard let imagesPath = paths[2], let labelsPath = paths[3] else {
             throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")

@@ -1,11 +1,13 @@
+import ArgumentParser
 import Foundation
 import VAECore
-import TestSupport
+import VAETesting
+import VAECommandLine
 import VAERender
 
 // Regenerates everything in fixtures/ (see fixtures/README.md), run from the package root:
 //
-//     swift run vae-fixtures [fixtures-folder]
+//     swift run vae-fixtures [--goldens-only]
 //
 // 1. synthetic/: the four IDX .gz files of SyntheticShapes (600 training, 100 test images),
 //    under `syntheticFileNames`;
@@ -16,8 +18,6 @@ import VAERender
 // Everything is seeded and OpenBLAS runs on one thread, so a rerun on the same machine
 // writes the same bytes; another CPU may round sgemm differently, which is why the golden
 // tests compare with a tolerance and the checkpoints are committed rather than retrained.
-
-let fixtures = CommandLine.arguments.dropFirst().first ?? "fixtures"
 
 /// The fixture models: a hidden layer of 16 keeps each checkpoint near 100 KB; latent 2 takes
 /// the prior-quantile grid and latent 3 the principal plane.
@@ -41,7 +41,37 @@ func writeDataset(_ data: KMNIST, to folder: String) throws {
     }
 }
 
-func regenerate() throws {
+struct VAEFixtures: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-fixtures",
+        abstract: "Regenerate fixtures/: the synthetic dataset, the tiny runs, the golden GIFs and the fuzz seeds.",
+        discussion: """
+            Run from the package root. A rerun on the same machine writes identical bytes. Retrain the \
+            checkpoints only when their format or the trainer changes: new checkpoints move every golden, \
+            so commit both together and look at the new GIFs first.
+            """)
+
+    @Option(help: ArgumentHelp("The fixtures folder.", valueName: "dir"))
+    var fixtures = "fixtures"
+
+    @Flag(help: "Only render the golden GIFs again, from the committed checkpoints, after an intended change to how frames look.")
+    var goldensOnly = false
+
+    func run() throws {
+        try reportingErrors {
+            if !goldensOnly {
+                try writeSyntheticDataAndRuns(into: fixtures)
+            }
+            try writeGoldens(into: fixtures)
+            if !goldensOnly {
+                try FuzzSeeds.write(to: fixtures + "/fuzz")
+                print("\(fixtures)/fuzz: seed corpora of the fuzz targets")
+            }
+        }
+    }
+}
+
+func writeSyntheticDataAndRuns(into fixtures: String) throws {
     var random = Random(seed: 2024)
     let data = KMNIST(train: SyntheticShapes.make(count: 600, random: &random),
                       test: SyntheticShapes.make(count: 100, random: &random))
@@ -57,7 +87,10 @@ func regenerate() throws {
         unlink(directory.metricsPath)
         print("\(directory.path): \(directory.checkpointEpochs().count) checkpoints")
     }
+}
 
+/// Renders every `GoldenCase` from the checkpoints in fixtures/runs.
+func writeGoldens(into fixtures: String) throws {
     try FileManager.default.createDirectory(atPath: fixtures + "/golden", withIntermediateDirectories: true)
     let linkedData = linkUnderKMNISTNames(fixtures + "/synthetic")
     for golden in GoldenCase.all {
@@ -67,17 +100,6 @@ func regenerate() throws {
             print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
         }
     }
-
-    try FuzzSeeds.write(to: fixtures + "/fuzz")
-    print("\(fixtures)/fuzz: seed corpora of the fuzz targets")
 }
 
-do {
-    try regenerate()
-} catch let error as VAEError {
-    FileHandle.standardError.write(Data("vae-fixtures: \(error.message)\n".utf8))
-    exit(error.exitCode)
-} catch {
-    FileHandle.standardError.write(Data("vae-fixtures: \(error.localizedDescription)\n".utf8))
-    exit(1)
-}
+VAEFixtures.main()

@@ -74,7 +74,7 @@ struct RenderCommand: ParsableCommand {
 
     func run() throws {
         let request = RenderRequest(
-            runDirectory: locations.runDir, dataFolder: KMNIST.folder(flag: locations.data),
+            runDirectory: locations.runDir, dataFolder: locations.dataOptions.folder,
             interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
             sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
             reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
@@ -142,9 +142,7 @@ struct Locations: ParsableArguments {
     @Option(help: ArgumentHelp("Folder for the GIFs, created if needed.", valueName: "dir"))
     var out: String = "output"
 
-    @Option(help: ArgumentHelp("Folder with the KMNIST test files the run was trained with (default: $KMNIST_DIR, else ./data/kmnist).",
-                               valueName: "dir"))
-    var data: String?
+    @OptionGroup var dataOptions: DataOptions
 }
 
 struct InterpolationFlags: ParsableArguments {

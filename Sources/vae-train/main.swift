@@ -33,8 +33,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "name"))
     var arch: Architecture?
 
-    @Option(help: ArgumentHelp("Folder with the KMNIST files (default: $KMNIST_DIR, else ./data/kmnist).", valueName: "dir"))
-    var data: String?
+    @OptionGroup var dataOptions: DataOptions
 
     @Flag(help: "Never download: fail with a message naming the missing files instead.")
     var noDownload = false
@@ -63,23 +62,26 @@ struct VAETrain: ParsableCommand {
 
     @Option(help: ArgumentHelp("Decoder likelihood p(x|z): bernoulli (logits, binary cross-entropy), gaussian (learned mean and per-pixel variance, log-variance clamped to [-7, 2]) or gaussian-fixed (learned mean, fixed --sigma).",
                                valueName: "name"))
-    var likelihood: Likelihood = .bernoulli
+    var likelihood: Likelihood?
 
     @Option(help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood (default: 0.1).", valueName: "sigma"))
     var sigma: Float?
 
-    @Option(help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO.", valueName: "beta"))
-    var beta: Double = 1
+    @Option(help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1).",
+                               valueName: "beta"))
+    var beta: Double?
 
-    @Option(name: .customLong("kl-warmup"), help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta.", valueName: "epochs"))
-    var klWarmup: Int = 0
+    @Option(name: .customLong("kl-warmup"), help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0).",
+                                                               valueName: "epochs"))
+    var klWarmup: Int?
 
-    @Option(help: ArgumentHelp("none: train on grey levels; dynamic: resample every training batch as Bernoulli(pixel) and binarise the test set once with a fixed seed, which makes the Bernoulli NLL a true likelihood.",
+    @Option(help: ArgumentHelp("none: train on grey levels; dynamic: resample every training batch as Bernoulli(pixel) and binarise the test set once with a fixed seed, which makes the Bernoulli NLL a true likelihood (default: none).",
                                valueName: "mode"))
-    var binarize: Binarization = .none
+    var binarize: Binarization?
 
-    @Option(help: "Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads.")
-    var seed: UInt64 = 0
+    @Option(help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
+                               valueName: "n"))
+    var seed: UInt64?
 
     @Option(name: .customLong("iwae-k"),
             help: ArgumentHelp("Importance samples per test image for the estimate of -log p(x) after the last epoch; 0 skips it (at 1000 it takes a few minutes).",
@@ -91,7 +93,7 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Replace the checkpoints already in the run folder.")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch; only --epochs may change.",
+    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch; only --epochs may change (other flags may repeat the run's values).",
                                valueName: "run-dir"))
     var resume: String?
 
@@ -101,26 +103,19 @@ struct VAETrain: ParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
         if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
         if let sigma {
-            guard likelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
+            guard chosenLikelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
         }
-        if !(arch ?? chosenPreset.arch).supports(likelihood) {
-            throw ValidationError("--likelihood \(likelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
+        if !(arch ?? chosenPreset.arch).supports(chosenLikelihood) {
+            throw ValidationError("--likelihood \(chosenLikelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
                                   + "(bernoulli and gaussian-fixed work with conv)")
         }
-        guard beta >= 0 && beta.isFinite else { throw ValidationError("--beta must be a non-negative number, got \(beta)") }
-        guard klWarmup >= 0 else { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
+        if let beta, !(beta >= 0 && beta.isFinite) { throw ValidationError("--beta must be a non-negative number, got \(beta)") }
+        if let klWarmup, klWarmup < 0 { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
         guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
             if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
-            let fixed = [("--preset", preset != nil), ("--arch", arch != nil),
-                         ("--batch-size", batchSize != nil), ("--lr", lr != nil), ("--latent-dim", latentDim != nil),
-                         ("--hidden", hidden != nil), ("--likelihood", likelihood != .bernoulli), ("--sigma", sigma != nil),
-                         ("--beta", beta != 1), ("--kl-warmup", klWarmup != 0), ("--binarize", binarize != .none)]
-            if let flag = fixed.first(where: \.1) {
-                throw ValidationError("\(flag.0) cannot change when resuming: the run's configuration is in its state file")
-            }
         }
     }
 
@@ -129,37 +124,52 @@ struct VAETrain: ParsableCommand {
         preset ?? (arch == .conv ? .conv : .standard)
     }
 
+    private var chosenLikelihood: Likelihood { likelihood ?? .bernoulli }
+
+    /// The flags of `RunConfig.fields` given on the command line; a resumed run checks them
+    /// against its stored configuration.
+    private var explicitFlags: Set<String> {
+        let given: [(String, Bool)] = [
+            ("--preset", preset != nil), ("--arch", arch != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
+            ("--latent-dim", latentDim != nil), ("--hidden", hidden != nil), ("--likelihood", likelihood != nil),
+            ("--sigma", sigma != nil), ("--beta", beta != nil), ("--kl-warmup", klWarmup != nil),
+            ("--binarize", binarize != nil), ("--seed", seed != nil),
+        ]
+        return Set(given.filter(\.1).map(\.0))
+    }
+
     func run() throws {
         try reportingErrors(train)
     }
 
+    /// The run the flags ask for, with the preset's values where no flag was given.
+    private func requested(_ preset: Preset, trainImages: Int, testImages: Int) -> RunConfig {
+        RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
+                                   latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1),
+                  epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
+                  seed: seed ?? 0, preset: preset.rawValue, trainImages: trainImages, testImages: testImages,
+                  beta: beta ?? 1, klWarmupEpochs: klWarmup ?? 0, binarization: binarize ?? .none)
+    }
+
     private func train() throws {
         compute.apply()
-        let folder = KMNIST.folder(flag: data)
+        let preset = chosenPreset
+        let directory = RunDirectory(resume ?? runDir ?? "runs/\(preset.rawValue)")
+        // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
+        let resumed = try resume.map { _ in
+            try directory.readState().run.resumed(with: requested(preset, trainImages: 0, testImages: 0),
+                                                  explicitFlags: explicitFlags, statePath: directory.statePath)
+        }
+
+        let folder = dataOptions.folder
         if !noDownload {
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
                 reportDownload(name: name, received: received, total: total)
             }
         }
         let dataset = try KMNIST.load(from: folder)
-
-        let preset = chosenPreset
-        let directory = RunDirectory(resume ?? runDir ?? "runs/\(preset.rawValue)")
-        var run: RunConfig
-        let mode: StartMode
-        if resume != nil {
-            run = try directory.readState().run
-            run.epochs = epochs
-            mode = .resume
-        } else {
-            run = RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
-                                             latentDim: latentDim ?? preset.latentDim, likelihood: likelihood, sigma: sigma ?? 0.1),
-                            epochs: epochs, batchSize: batchSize ?? preset.batchSize,
-                            learningRate: lr ?? preset.learningRate, seed: seed, preset: preset.rawValue,
-                            trainImages: dataset.train.count, testImages: dataset.test.count,
-                            beta: beta, klWarmupEpochs: klWarmup, binarization: binarize)
-            mode = overwrite ? .overwrite : .fresh
-        }
+        let run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
+        let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
         fflush(nil)
 

@@ -1,5 +1,7 @@
 import Foundation
+import Synchronization
 import VAECore
+import VAETesting
 
 // Helpers shared by both test targets.
 
@@ -49,21 +51,34 @@ public func runTool(_ name: String, _ arguments: [String], environment: [String:
     return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
 }
 
-/// fixtures/synthetic holds the stand-in dataset under names of its own, in `KMNIST.files`
-/// order, so that nothing in the repository passes for a KMNIST file.
-public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-images.gz", "test-labels.gz"]
-
 /// fixtures/synthetic as `KMNIST.load` and `--data` read it: a temporary folder of links under
 /// the official file names, made once per process.
 public let syntheticData = linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic")
 
-/// A new temporary folder in which the `syntheticFileNames` of `folder` appear under the official names.
-public func linkUnderKMNISTNames(_ folder: String) -> String {
-    let linked = temporaryFolder("syntheticData")
-    let folder = URL(fileURLWithPath: folder).path  // links need an absolute target
-    for (stored, official) in zip(syntheticFileNames, KMNIST.files) {
-        try! FileManager.default.createSymbolicLink(atPath: linked + "/" + official.name + ".gz",
-                                                    withDestinationPath: folder + "/" + stored)
-    }
-    return linked
+public struct PreloadBuildFailed: Error, CustomStringConvertible {
+    public let description: String
 }
+
+/// Tests/Preload/<name>.c built as a shared library for LD_PRELOAD (with the system's C compiler,
+/// once per process), so that what it stands in for stays out of the tools themselves.
+public func preloadLibrary(_ name: String) throws -> String {
+    try preloadLibraries.withLock { built in
+        if let path = built[name] { return path }
+        let output = temporaryFolder("preload") + "/lib\(name).so"
+        let compile = Process()
+        compile.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        compile.arguments = ["cc", "-shared", "-fPIC", "-O2", "-o", output, packageRoot + "/Tests/Preload/\(name).c", "-ldl"]
+        let errors = Pipe()
+        compile.standardError = errors
+        try compile.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        compile.waitUntilExit()
+        guard compile.terminationStatus == 0 else {
+            throw PreloadBuildFailed(description: "cc could not build Tests/Preload/\(name).c: \(message)")
+        }
+        built[name] = output
+        return output
+    }
+}
+
+private let preloadLibraries = Mutex<[String: String]>([:])

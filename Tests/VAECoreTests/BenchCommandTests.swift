@@ -15,15 +15,13 @@ import VAECore
     #expect(numbers.count == 8 && numbers.allSatisfy { $0 > 0 }, "\(row)")
 }
 
-/// A training step allocates nothing: with every heap allocation counted (the AllocationCounter
-/// library preloaded), vae-bench makes fewer than one more per added step for 8 batches an epoch
+/// A training step allocates nothing: with every heap allocation counted (Tests/Preload/
+/// allocation-counter.c preloaded), vae-bench makes fewer than one more per added step for 8 batches an epoch
 /// than for 2, in each configuration, sgemm-only replays included. (Identical runs differ by up
 /// to about 20, outside the steps; handing jobs over as closures added 1,784.) Two threads, so
 /// that every split job is handed to a helper.
 @Test func trainingStepsAllocateNothing() throws {
-    let counter = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        .appendingPathComponent("libAllocationCounter.so").path
-    try #require(FileManager.default.fileExists(atPath: counter), "\(counter) is not built; run `swift build` first")
+    let counter = try preloadLibrary("allocation-counter")
     func allocations(images: Int) throws -> Int {
         let result = try runTool("vae-bench", ["--presets", "pytorch-example,default,conv", "--data", syntheticData,
                                                "--images", "\(images)", "--epochs", "2", "--threads", "2"],

@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 import VAECore
 
-// The trainer as a process that dies: SIGKILL at chosen points (through the VAE_CRASH_* fault
-// injection), Ctrl-C, and a file-size limit standing in for a full disk.
+// The trainer as a process that dies: SIGKILL at chosen points and Ctrl-C (through the fault
+// injection library, Tests/Preload/fault-injection.c), and a file-size limit standing in for a full disk.
 
 /// A folder with a small synthetic dataset under the KMNIST file names.
 private func syntheticDataFolder() -> String {
@@ -48,48 +48,97 @@ private let reference: [String: [UInt8]] = {
     return try! runFiles(folder)
 }()
 
+/// The small model of `trainArguments` makes this many sgemm calls in a training step (forward
+/// through every layer; backward, a weight gradient per layer and an input gradient for all but
+/// the first) and in evaluating its 60 test images, one batch.
+private let layers = ParameterLayout(VAEConfig(hidden: [32], latentDim: 4)).layers.count
+private let sgemmCallsPerStep = 3 * layers - 1, sgemmCallsPerEvaluation = layers, batchesPerEpoch = 6
+
+/// The sgemm call that starts training batch `batch` (counting from 1 over the whole run).
+private func firstSgemmCall(ofBatch batch: Int) -> Int {
+    let epochsDone = (batch - 1) / batchesPerEpoch
+    return (batch - 1) * sgemmCallsPerStep + epochsDone * sgemmCallsPerEvaluation + 1
+}
+
+/// The files the trainer writes, in order: the epoch-0 state, then per epoch its checkpoint,
+/// metrics.jsonl and the state, each written whole to a temporary file beside it.
+private func temporaryFile(ofWrite n: Int, in folder: String) -> String {
+    let names = ["/.state.safetensors", "/checkpoints/.epoch-000\((n + 2) / 3).safetensors", "/.metrics.jsonl"]
+    return folder + names[n % 3] + temporaryFileSuffix
+}
+
+/// The size of the n-th write of an uninterrupted run (metrics.jsonl holds timings, so its
+/// size moves by a few bytes from run to run; `referenceMetricsSize` is one run's).
+private func referenceWriteSize(_ n: Int) -> Int {
+    switch n % 3 {
+    case 0: return reference["state"]!.count
+    case 1: return reference["epoch \((n + 2) / 3)"]!.count
+    default: return referenceMetricsSize[(n + 1) / 3 - 1]
+    }
+}
+
+private let referenceMetricsSize: [Int] = {
+    let folder = temporaryFolder("metrics") + "/run"
+    precondition(try! runTool("vae-train", trainArguments(data: data, runDir: folder)).status == 0)
+    let lines = try! String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
+    return (1...lines.count).map { n in lines[..<n].reduce(0) { $0 + $1.utf8.count + 1 } }
+}()
+
 enum CrashPoint: CustomStringConvertible, Sendable {
-    case afterBatches(Int)
+    /// Just before the first product of training batch n (counting over the run, 6 an epoch).
+    case beforeBatch(Int)
     /// A fraction into the n-th file write of the run (0: the epoch-0 state, then per epoch:
     /// checkpoint, metrics, state).
     case insideWrite(Int, Double)
 
     var description: String {
         switch self {
-        case .afterBatches(let n): return "after batch \(n)"
-        case .insideWrite(let n, let f): return "\(Int(f * 100))% into write \(n)"
+        case .beforeBatch(let n): return "before batch \(n)"
+        case .insideWrite(let n, let f): return "\(f * 100)% into write \(n)"
         }
     }
 }
 
 /// Killing the trainer at any of these points and resuming (as often as needed) ends with
 /// checkpoints and state byte-identical to an uninterrupted run, and no temporary file left.
+/// Each kill is checked to have landed where it was aimed: in its batch's epoch, or with
+/// exactly the aimed number of bytes in the temporary file of its write.
 @Test(arguments: [
-    CrashPoint.afterBatches(3), .afterBatches(6), .afterBatches(11),
+    CrashPoint.beforeBatch(4), .beforeBatch(7), .beforeBatch(12),
     .insideWrite(0, 0.5), .insideWrite(1, 0.01), .insideWrite(1, 0.5), .insideWrite(1, 0.999),
-    .insideWrite(3, 0.5), .insideWrite(4, 0.5), .insideWrite(6, 0.9),
+    .insideWrite(2, 0.5), .insideWrite(3, 0.5), .insideWrite(4, 0.5), .insideWrite(5, 0.9), .insideWrite(6, 0.9),
 ])
 func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
-    let checkpointSize = reference["epoch 1"]!.count, stateSize = reference["state"]!.count
-    let metricsSize = 200  // about one metrics line; the exact size does not matter for the points used
-    let writes = [stateSize, checkpointSize, metricsSize, stateSize, checkpointSize, metricsSize * 2, stateSize]
+    let folder = temporaryFolder() + "/run"
     let environment: [String: String]
     switch point {
-    case .afterBatches(let n):
-        environment = ["VAE_CRASH_AFTER_BATCHES": String(n)]
+    case .beforeBatch(let n):
+        environment = ["VAE_CRASH_AT_SGEMM": String(firstSgemmCall(ofBatch: n))]
     case .insideWrite(let n, let fraction):
-        let before = writes[..<n].reduce(0, +)
-        environment = ["VAE_CRASH_AFTER_BYTES": String(before + Int(Double(writes[n]) * fraction))]
+        environment = ["VAE_CRASH_IN_FILE": "\(n):\(Int(Double(referenceWriteSize(n)) * fraction))"]
     }
-    let folder = temporaryFolder() + "/run"
-    let killed = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: environment)
+    let killed = try runTool("vae-train", trainArguments(data: data, runDir: folder),
+                             environment: environment.merging(["LD_PRELOAD": try preloadLibrary("fault-injection")]) { $1 })
     #expect(killed.status == SIGKILL, "the fault injection should have killed the run: \(killed.stderr)")
+
+    let directory = RunDirectory(folder)
+    switch point {
+    case .beforeBatch(let n):
+        // Killed inside an epoch: every earlier epoch complete, and the state at the last of them.
+        let epochsDone = (n - 1) / batchesPerEpoch
+        #expect(directory.checkpointEpochs() == Array(0..<epochsDone).map { $0 + 1 }, "killed \(point)")
+        #expect(try readTrainingState(directory.statePath).epoch == epochsDone, "killed \(point)")
+    case .insideWrite(let n, let fraction):
+        let partial = temporaryFile(ofWrite: n, in: folder)
+        let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? nil
+        #expect(size == Int(Double(referenceWriteSize(n)) * fraction), "\(partial) after a kill \(point)")
+    }
 
     var attempts = 0
     var resumed = (status: Int32(-1), stdout: "", stderr: "")
     while resumed.status != 0 && attempts < 3 {
         // Killed before the first state was complete, a run can only start again; the trainer says so.
-        let started = FileManager.default.fileExists(atPath: RunDirectory(folder).statePath)
+        let started = FileManager.default.fileExists(atPath: directory.statePath)
         resumed = try runTool("vae-train", started
             ? ["--resume", folder, "--data", data, "--no-download", "--epochs", "3", "--threads", "1"]
             : trainArguments(data: data, runDir: folder))
@@ -100,39 +149,27 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
-/// Ctrl-C stops between batches with exit 130, says how to resume, keeps the finished
-/// checkpoints valid, and the resumed run matches an uninterrupted one.
+/// Ctrl-C (here raised in the middle of epoch 2) stops between batches with exit 130, says how
+/// to resume, keeps the finished checkpoint valid, and the resumed run matches an
+/// uninterrupted one.
 @Test func ctrlCStopsCleanlyAndResumes() throws {
     let folder = temporaryFolder() + "/run"
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vae-train")
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = trainArguments(data: data, runDir: folder, epochs: 200)
-    let err = Pipe()
-    process.standardError = err
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let deadline = Date().addingTimeInterval(60)
-    while RunDirectory(folder).checkpointEpochs().isEmpty && Date() < deadline { usleep(20_000) }
-    kill(process.processIdentifier, SIGINT)
-    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 130)
-    #expect(message.contains("interrupted during epoch"), "\(message)")
-    #expect(message.contains("Continue with: vae-train --resume \(folder)"), "\(message)")
-    let epochs = RunDirectory(folder).checkpointEpochs()
-    #expect(!epochs.isEmpty && epochs.count < 200)
-    for epoch in epochs { _ = try readCheckpoint(RunDirectory(folder).checkpoint(epoch: epoch)) }
+    let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 3)),
+    ])
+    #expect(interrupted.status == 130, "\(interrupted.stderr)")
+    #expect(interrupted.stderr.contains("interrupted during epoch 2"), "\(interrupted.stderr)")
+    #expect(interrupted.stderr.contains("checkpoints up to epoch 1 are complete"), "\(interrupted.stderr)")
+    #expect(interrupted.stderr.contains("Continue with: vae-train --resume \(folder)"), "\(interrupted.stderr)")
+    let directory = RunDirectory(folder)
+    #expect(directory.checkpointEpochs() == [1])
+    #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1)
+    #expect(try readTrainingState(directory.statePath).epoch == 1)
 
-    if epochs.last! <= 3 {
-        let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--no-download", "--epochs", "3", "--threads", "1"])
-        #expect(resumed.status == 0, "\(resumed.stderr)")
-        var files = try runFiles(folder)
-        var expected = reference
-        // The interrupted run planned 200 epochs, which its first checkpoints record.
-        for epoch in 1...epochs.last! { #expect(files.removeValue(forKey: "epoch \(epoch)") != nil); expected.removeValue(forKey: "epoch \(epoch)") }
-        #expect(files == expected)
-    }
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--no-download", "--epochs", "3", "--threads", "1"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(try runFiles(folder) == reference)
 }
 
 /// A temporary file left by a crash is removed when the run starts again.

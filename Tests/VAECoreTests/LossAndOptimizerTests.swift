@@ -81,7 +81,7 @@ func adamReportsNonFiniteGradients(bad: Float) {
     model.initialize(random: &random)
     for layer in model.layout.layers {
         let bound = 1 / Float(layer.inputs).squareRoot()
-        let weights = UnsafeBufferPointer(start: model.parameters.pointer + layer.weight, count: layer.inputs * layer.outputs)
+        let weights = UnsafeBufferPointer(start: model.parameters.pointer + layer.weightOffset, count: layer.inputs * layer.outputs)
         #expect(weights.allSatisfy { abs($0) <= bound })
         #expect(weights.max()! > 0.95 * bound && weights.min()! < -0.95 * bound)
     }

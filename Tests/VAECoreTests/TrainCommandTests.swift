@@ -17,12 +17,9 @@ import VAECore
     (["--threads", "0"], "--threads must be between 1 and 256"),
     (["--threads", "100000"], "--threads must be between 1 and 256"),
     (["--resume", "runs/x", "--overwrite"], "--resume and --overwrite contradict each other"),
-    (["--resume", "runs/x", "--hidden", "64"], "--hidden cannot change when resuming"),
     (["--arch", "cnn"], "--arch"),
     (["--arch", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
     (["--preset", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
-    (["--resume", "runs/x", "--arch", "conv"], "--arch cannot change when resuming"),
-    (["--resume", "runs/x", "--preset", "conv"], "--preset cannot change when resuming"),
 ])
 func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
     let runDir = temporaryFolder() + "/run"
@@ -31,6 +28,50 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
     #expect(result.stderr.contains(message), "\(result.stderr)")
     #expect(!FileManager.default.fileExists(atPath: runDir))
+}
+
+/// A resumed run keeps its configuration: a flag that contradicts the state is refused with
+/// the field and both values, before any data is read; a flag that repeats it is accepted; data
+/// of another size is refused by its counts. Nothing of the run changes on a refusal.
+@Test func resumingChecksTheFlagsAndTheDataAgainstTheRun() throws {
+    let folder = temporaryFolder() + "/run"
+    let common = ["--no-download", "--threads", "1", "--iwae-k", "0"]
+    let first = try runTool("vae-train", ["--data", syntheticData, "--run-dir", folder, "--epochs", "1", "--hidden", "32",
+                                          "--latent-dim", "4", "--batch-size", "100"] + common)
+    #expect(first.status == 0, "\(first.stderr)")
+    let state = RunDirectory(folder).statePath
+    let before = try readFile(state)
+
+    for (flags, message) in [
+        (["--hidden", "64"], "--hidden cannot change when resuming: \(state) has hidden 32, --hidden asks for 64"),
+        (["--arch", "conv"], "--arch cannot change when resuming: \(state) has arch mlp, --arch asks for conv"),
+        (["--preset", "conv"], "--preset cannot change when resuming: \(state) has preset default, --preset asks for conv"),
+        (["--seed", "7"], "--seed cannot change when resuming: \(state) has seed 0, --seed asks for 7"),
+        (["--beta", "2"], "--beta cannot change when resuming: \(state) has beta 1.0, --beta asks for 2.0"),
+    ] {
+        // A data folder that does not exist: the flags are checked first.
+        let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)
+        #expect(refused.status == 64, "\(flags): exit \(refused.status): \(refused.stderr)")
+        #expect(refused.stderr == "vae-train: \(message)\n", "\(flags)")
+    }
+    let otherData = temporaryFolder()
+    let small = ImageSet(pixels: [UInt8](repeating: 0, count: 10 * 784), labels: [UInt8](repeating: 0, count: 10))
+    for (split, name) in [("train", "train"), ("t10k", "t10k")] {
+        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, 28, 28], payload: small.pixels)),
+              to: otherData + "/\(split)-images-idx3-ubyte.gz")
+        write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [10], payload: small.labels)),
+              to: otherData + "/\(name)-labels-idx1-ubyte.gz")
+    }
+    let wrongData = try runTool("vae-train", ["--resume", folder, "--data", otherData, "--epochs", "2"] + common)
+    #expect(wrongData.status == 64, "\(wrongData.stderr)")
+    #expect(wrongData.stderr.contains("was trained on 600 training and 100 test images, but the data holds 10 and 10"),
+            "\(wrongData.stderr)")
+    #expect(try readFile(state) == before && RunDirectory(folder).checkpointEpochs() == [1])
+
+    let repeated = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--epochs", "2", "--hidden", "32",
+                                             "--seed", "0"] + common)
+    #expect(repeated.status == 0, "\(repeated.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
 }
 
 @Test func missingDataWithoutDownloadSaysWhatToPutWhere() throws {

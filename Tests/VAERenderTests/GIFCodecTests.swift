@@ -1,6 +1,7 @@
 import Testing
 import TestSupport
 import VAERender
+import VAETesting
 
 // MARK: - Fixtures
 

@@ -1,4 +1,5 @@
 import VAERender
+import VAETesting
 
 /// How far a re-rendered GIF may stray from its golden.
 ///

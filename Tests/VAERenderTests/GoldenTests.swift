@@ -3,15 +3,11 @@ import Testing
 import TestSupport
 import VAECore
 import VAERender
+import VAETesting
 
 // Golden-image tests: the fixture checkpoints rendered now against fixtures/golden, and proof
-// that the comparison catches a broken animation.
-//
-// Re-record the goldens from the committed checkpoints (after an intended change to the look):
-//
-//     VAE_RECORD_GOLDENS=1 swift test --scratch-path .build-render --filter Golden
-
-private let recordingGoldens = ProcessInfo.processInfo.environment["VAE_RECORD_GOLDENS"] == "1"
+// that the comparison catches a broken animation. The tests only compare; after an intended
+// change to the look, `swift run vae-fixtures --goldens-only` renders the goldens again.
 
 @Test(arguments: GoldenCase.all.map(\.name))
 func goldenRendersMatch(caseName: String) throws {
@@ -20,14 +16,10 @@ func goldenRendersMatch(caseName: String) throws {
     #expect(rendered.map(\.animation) == golden.animations)
     for gif in rendered {
         let path = golden.goldenPath(gif.animation, fixtures: fixturesFolder)
-        if recordingGoldens {
-            try writeFileAtomically(gif.bytes, to: path)
-            continue
-        }
         let differences = goldenDifferences(try decodeGIF(gif.bytes), try decodeGIF(try readFile(path)))
         if !differences.isEmpty {
             Issue.record("""
-                \(path) differs (if the change is intended, re-record with VAE_RECORD_GOLDENS=1):
+                \(path) differs (if the change is intended, render the goldens again with `swift run vae-fixtures --goldens-only`):
                 \(differences.joined(separator: "\n"))
                 """)
         }

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import VAECore
 import VAERender
+import VAETesting
 
 // vae-render as a user runs it: the built executable, its output, exit codes and messages.
 

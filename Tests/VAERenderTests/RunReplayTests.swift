@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import VAECore
 import VAERender
+import VAETesting
 
 // Reading a run back: what is refused, with which message, and what is accepted.
 

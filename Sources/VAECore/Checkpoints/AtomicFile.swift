@@ -1,0 +1,112 @@
+import Foundation
+
+/// Suffix of the temporary files `writeFileAtomically` creates; a leftover one means a
+/// crash interrupted a write, and it can be deleted.
+public let temporaryFileSuffix = ".partial"
+
+/// Writes `bytes` to `path` so that a reader sees either the old file or the complete new one:
+/// the data goes to a temporary file beside the target, is fsynced, renamed over the target,
+/// and the folder is fsynced so the rename itself survives a power cut.
+public func writeFileAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+    try writeFileAtomically(to: path) { fd, temporary in
+        try writeAll(fd, bytes, path: temporary)
+    }
+}
+
+public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
+    try bytes.withUnsafeBytes { try writeFileAtomically($0, to: path) }
+}
+
+/// Atomic write where the content comes in several pieces (a header, then a large buffer),
+/// so that nothing has to be concatenated in memory first.
+public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer]) throws {
+    try writeFileAtomically(to: path) { fd, temporary in
+        for piece in pieces { try writeAll(fd, piece, path: temporary) }
+    }
+}
+
+private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
+    let url = URL(fileURLWithPath: path)
+    let folder = url.deletingLastPathComponent().path
+    let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
+    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0 else {
+        throw VAEError(.cannotWrite, "cannot create \(temporary): \(systemErrorText())")
+    }
+    do {
+        try body(fd, temporary)
+        guard fsync(fd) == 0 else {
+            throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")
+        }
+    } catch {
+        close(fd)
+        unlink(temporary)
+        throw error
+    }
+    guard close(fd) == 0 else {
+        let text = systemErrorText()
+        unlink(temporary)
+        throw VAEError(.cannotWrite, "cannot write \(temporary): \(text)")
+    }
+    guard rename(temporary, path) == 0 else {
+        let text = systemErrorText()
+        unlink(temporary)
+        throw VAEError(.cannotWrite, "cannot rename \(temporary) to \(path): \(text)")
+    }
+    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if folderFD >= 0 {
+        fsync(folderFD)
+        close(folderFD)
+    }
+}
+
+private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    var offset = 0
+    while offset < bytes.count {
+        let written = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+        if written < 0 {
+            if errno == EINTR { continue }
+            throw VAEError(.cannotWrite, "cannot write \(path): \(systemErrorText())")
+        }
+        offset += written
+    }
+}
+
+/// Deletes temporary files that a crash left behind in `folder`; returns their names.
+@discardableResult
+public func removeLeftoverTemporaryFiles(in folder: String) -> [String] {
+    let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+    let leftovers = names.filter { $0.hasPrefix(".") && $0.hasSuffix(temporaryFileSuffix) }.sorted()
+    for name in leftovers { unlink(folder + "/" + name) }
+    return leftovers
+}
+
+/// Reads a whole file, with an error that names it.
+public func readFile(_ path: String) throws -> [UInt8] {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        let kind: VAEError.Kind = errno == ENOENT ? .missingInput : .badData
+        throw VAEError(kind, "cannot open \(path): \(systemErrorText())")
+    }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else {
+        throw VAEError(.badData, "cannot read \(path): \(systemErrorText())")
+    }
+    if (info.st_mode & S_IFMT) == S_IFDIR {
+        throw VAEError(.badData, "cannot read \(path): it is a folder")
+    }
+    var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+    var offset = 0
+    while offset < bytes.count {
+        let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + offset, $0.count - offset) }
+        if got < 0 {
+            if errno == EINTR { continue }
+            throw VAEError(.badData, "cannot read \(path): \(systemErrorText())")
+        }
+        if got == 0 { break }
+        offset += got
+    }
+    if offset < bytes.count { bytes.removeSubrange(offset...) }
+    return bytes
+}

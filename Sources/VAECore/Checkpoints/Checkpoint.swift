@@ -1,0 +1,103 @@
+import Foundation
+
+public let checkpointFormat = "kmnist-vae-checkpoint/1"
+
+/// `<run>/checkpoints/epoch-NNNN.safetensors`
+public func checkpointPath(runDirectory: String, epoch: Int) -> String {
+    let digits = String(epoch)
+    return runDirectory + "/checkpoints/epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".safetensors"
+}
+
+/// Writes the model's weights, one tensor per named view of the flat buffer, with the run's
+/// configuration and the epoch's losses in `__metadata__`. Timings are left out on purpose:
+/// they vary from run to run, and checkpoints of the same seed must be identical byte for byte.
+public func writeCheckpoint(_ model: VAEModel, run: RunConfig, metrics: EpochMetrics, to path: String) throws {
+    var metadata = run.metadata
+    metadata["format"] = checkpointFormat
+    metadata["epoch"] = String(metrics.epoch)
+    metadata["train_loss"] = String(metrics.train.total)
+    metadata["train_reconstruction"] = String(metrics.train.reconstruction)
+    metadata["train_kl"] = String(metrics.train.kl)
+    metadata["test_loss"] = String(metrics.test.total)
+    metadata["test_reconstruction"] = String(metrics.test.reconstruction)
+    metadata["test_kl"] = String(metrics.test.kl)
+    if let iwae = metrics.testIWAE {
+        metadata["test_iwae"] = String(iwae.nll)
+        metadata["iwae_k"] = String(iwae.k)
+    }
+    let raw = UnsafeRawPointer(model.parameters.pointer)
+    let entries = model.layout.tensors.map { tensor in
+        SafetensorsEntry(name: tensor.name, dtype: .F32, shape: tensor.shape,
+                         bytes: UnsafeRawBufferPointer(start: raw + tensor.offset * 4, count: tensor.count * 4))
+    }
+    try writeSafetensors(entries, metadata: metadata, to: path)
+}
+
+/// A model read back from a checkpoint, with what it says about its run.
+public struct Checkpoint: @unchecked Sendable {
+    public let path: String
+    public let run: RunConfig
+    public let epoch: Int
+    public let testLoss: Double
+    public let model: VAEModel
+}
+
+/// Reads and validates a checkpoint: format, configuration, and every tensor's shape.
+public func readCheckpoint(_ path: String) throws -> Checkpoint {
+    try parseCheckpoint(try readFile(path), path: path)
+}
+
+/// `readCheckpoint` on bytes already in memory; `path` only names them in errors.
+public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint {
+    let file = try parseSafetensors(bytes, path: path)
+    let meta = MetadataReader(metadata: file.metadata, path: path)
+    guard file.metadata["format"] == checkpointFormat else {
+        throw VAEError(.badData, "\(path): not a kmnist-vae checkpoint (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
+    }
+    let run = try RunConfig(meta)
+    let epoch = try meta.integer("epoch", minimum: 1)
+    let testLoss = try meta.double("test_loss")
+    // Check every tensor against the configuration before allocating the model, so metadata
+    // describing a huge network cannot make us allocate more than the file holds.
+    let layout = ParameterLayout(run.model)
+    if let extra = Set(file.tensors.keys).subtracting(layout.tensors.map(\.name)).sorted().first {
+        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for a model with arch \(run.model.arch.rawValue), hidden \(run.model.hidden) and latent \(run.model.latentDim)")
+    }
+    for tensor in layout.tensors {
+        _ = try file.tensor(tensor.name, dtype: .F32, shape: tensor.shape)
+    }
+    let model = VAEModel(config: run.model)
+    for tensor in layout.tensors {
+        try file.copyFloats(tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
+    }
+    return Checkpoint(path: path, run: run, epoch: epoch, testLoss: testLoss, model: model)
+}
+
+/// Typed access to string metadata, with errors that name the file and key.
+struct MetadataReader {
+    let metadata: [String: String]
+    let path: String
+
+    func string(_ key: String) throws -> String {
+        guard let value = metadata[key] else {
+            throw VAEError(.badData, "\(path): metadata key \(key) is missing")
+        }
+        return value
+    }
+
+    func integer(_ key: String, minimum: Int, maximum: Int = Int.max) throws -> Int {
+        let text = try string(key)
+        guard let value = Int(text), value >= minimum, value <= maximum else { throw invalid(key, text) }
+        return value
+    }
+
+    func double(_ key: String) throws -> Double {
+        let text = try string(key)
+        guard let value = Double(text) else { throw invalid(key, text) }
+        return value
+    }
+
+    func invalid(_ key: String, _ value: String) -> VAEError {
+        VAEError(.badData, "\(path): metadata \(key) has the invalid value \"\(value)\"")
+    }
+}

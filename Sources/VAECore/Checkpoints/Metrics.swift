@@ -1,0 +1,80 @@
+import Foundation
+
+/// Losses of one epoch, in nats per image.
+public struct EpochMetrics: Equatable, Sendable {
+    public var epoch: Int
+    /// Mean over the epoch's training batches, as the model changed (like PyTorch's example).
+    public var train: LossTerms
+    /// Negative ELBO of the test set after the epoch, one z sample per image.
+    public var test: LossTerms
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// The importance-weighted -log p(x) of the test set and its sample count, after the last epoch.
+    public var testIWAE: (nll: Double, k: Int)?
+
+    public init(epoch: Int, train: LossTerms, test: LossTerms, seconds: Double, imagesPerSecond: Double,
+                testIWAE: (nll: Double, k: Int)? = nil) {
+        self.epoch = epoch
+        self.train = train
+        self.test = test
+        self.seconds = seconds
+        self.imagesPerSecond = imagesPerSecond
+        self.testIWAE = testIWAE
+    }
+
+    public static func == (a: EpochMetrics, b: EpochMetrics) -> Bool {
+        a.epoch == b.epoch && a.train == b.train && a.test == b.test && a.seconds == b.seconds
+            && a.imagesPerSecond == b.imagesPerSecond && a.testIWAE?.nll == b.testIWAE?.nll && a.testIWAE?.k == b.testIWAE?.k
+    }
+
+    /// One line of metrics.jsonl.
+    public var jsonLine: String {
+        func number(_ value: Double) -> String { value.isFinite ? String(value) : "null" }
+        return "{\"epoch\":\(epoch),\"train_loss\":\(number(train.total)),"
+            + "\"train_reconstruction\":\(number(train.reconstruction)),\"train_kl\":\(number(train.kl)),"
+            + "\"test_loss\":\(number(test.total)),\"test_reconstruction\":\(number(test.reconstruction)),"
+            + "\"test_kl\":\(number(test.kl)),\"seconds\":\(number(seconds)),"
+            + "\"images_per_second\":\(number(imagesPerSecond))"
+            + (testIWAE.map { ",\"test_iwae\":\(number($0.nll)),\"iwae_k\":\($0.k)" } ?? "") + "}"
+    }
+}
+
+/// One epoch's losses from metrics.jsonl.
+public struct EpochLosses: Sendable, Equatable {
+    public let epoch: Int
+    public let train: Double
+    public let test: Double
+
+    public init(epoch: Int, train: Double, test: Double) {
+        self.epoch = epoch
+        self.train = train
+        self.test = test
+    }
+}
+
+/// Reads the train and test loss of every epoch in a run's metrics.jsonl, in epoch order.
+public func readEpochLosses(_ path: String) throws -> [EpochLosses] {
+    let rows = try readMetricsLines(path).map(\.losses)
+    guard !rows.isEmpty else { throw VAEError(.badData, "\(path): no epochs recorded") }
+    return rows.sorted { $0.epoch < $1.epoch }
+}
+
+/// Every line of a metrics.jsonl file in file order, with the losses it records.
+public func readMetricsLines(_ path: String) throws -> [(text: String, losses: EpochLosses)] {
+    let bytes = try readFile(path)
+    guard let text = String(bytes: bytes, encoding: .utf8) else {
+        throw VAEError(.badData, "\(path): not UTF-8 text")
+    }
+    var rows: [(text: String, losses: EpochLosses)] = []
+    for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+              let epoch = (object["epoch"] as? NSNumber)?.intValue,
+              let train = (object["train_loss"] as? NSNumber)?.doubleValue, train.isFinite,
+              let test = (object["test_loss"] as? NSNumber)?.doubleValue, test.isFinite
+        else {
+            throw VAEError(.badData, "\(path):\(number + 1): not a metrics line with epoch, train_loss and test_loss")
+        }
+        rows.append((String(line), EpochLosses(epoch: epoch, train: train, test: test)))
+    }
+    return rows
+}

@@ -1,0 +1,218 @@
+/// Everything a run was started with: the model's shape and the training hyperparameters.
+///
+/// `RunConfig.fields` is the one list of its fields: how each is written to a checkpoint's
+/// metadata, read back, compared between checkpoints, and which vae-train flag sets it.
+public struct RunConfig: Equatable, Sendable {
+    public var model: VAEConfig
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Double
+    public var seed: UInt64
+    /// The preset the values came from ("default" or e.g. "pytorch-example"), for the record.
+    public var preset: String
+    public var trainImages: Int
+    public var testImages: Int
+    /// Weight of the KL term in the training objective (1: the ELBO; β-VAE otherwise).
+    public var beta: Double
+    /// Epochs over which the KL weight ramps linearly from 0 to `beta`, step by step (0: none).
+    public var klWarmupEpochs: Int
+    public var binarization: Binarization
+
+    public init(model: VAEConfig, epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64,
+                preset: String, trainImages: Int, testImages: Int, beta: Double = 1, klWarmupEpochs: Int = 0,
+                binarization: Binarization = .none) {
+        self.model = model
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.seed = seed
+        self.preset = preset
+        self.trainImages = trainImages
+        self.testImages = testImages
+        self.beta = beta
+        self.klWarmupEpochs = klWarmupEpochs
+        self.binarization = binarization
+    }
+}
+
+/// How pixels in [0, 1] are presented to the model.
+public enum Binarization: String, Sendable, CaseIterable {
+    /// As grey levels: the Bernoulli likelihood then scores soft targets, not a true likelihood.
+    case none
+    /// Each training batch resampled as Bernoulli(pixel); the test set binarised once with a
+    /// fixed seed. The Bernoulli NLL is then a likelihood comparable to published figures.
+    case dynamic
+}
+
+/// One field of `RunConfig`: its metadata key, where its value comes from, and how it is
+/// written and read back.
+public struct RunField: Sendable {
+    public enum Source: Sendable, Equatable {
+        /// A vae-train flag sets it; a resumed run keeps the stored value, so the flag may only repeat it.
+        case flag(String)
+        /// Counted from the data; `train` refuses data of other sizes.
+        case data
+        /// Follows from other fields (the conv channels from --arch, the activation from the code).
+        case derived
+    }
+
+    public let key: String
+    public let source: Source
+    /// Whether every checkpoint of one run has the same value; the planned epochs do not,
+    /// since resuming may raise them.
+    public let identifiesRun: Bool
+    /// The value as written, or nil when the configuration has no such field.
+    public let write: @Sendable (RunConfig) -> String?
+    /// Sets the field from its written value, or from the default of checkpoints written before
+    /// the key existed when the value is nil.
+    let read: @Sendable (inout RunConfig, String?, MetadataReader) throws -> Void
+
+    /// A field written with `String(value)` and read by `parse`, which returns nil for a bad value.
+    static func value<Value: Sendable>(
+        _ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, Value> & Sendable,
+        identifiesRun: Bool = true, defaultForOldFiles: String? = nil, format: @escaping @Sendable (Value) -> String,
+        parse: @escaping @Sendable (String) -> Value?
+    ) -> RunField {
+        RunField(key: key, source: source, identifiesRun: identifiesRun,
+                 write: { format($0[keyPath: path]) },
+                 read: { run, text, meta in
+                     guard let text = text ?? defaultForOldFiles else { _ = try meta.string(key); return }
+                     guard let value = parse(text) else { throw meta.invalid(key, text) }
+                     run[keyPath: path] = value
+                 })
+    }
+
+    static func integer(_ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, Int> & Sendable,
+                        range: ClosedRange<Int>, identifiesRun: Bool = true, defaultForOldFiles: String? = nil) -> RunField {
+        value(key, source, path, identifiesRun: identifiesRun, defaultForOldFiles: defaultForOldFiles, format: { String($0) },
+              parse: { Int($0).flatMap { range.contains($0) ? $0 : nil } })
+    }
+
+    static func choice<Value: RawRepresentable & Sendable>(_ key: String, _ source: Source,
+                                                          _ path: WritableKeyPath<RunConfig, Value> & Sendable,
+                                                          defaultForOldFiles: String? = nil) -> RunField
+        where Value.RawValue == String {
+        value(key, source, path, defaultForOldFiles: defaultForOldFiles, format: { $0.rawValue }, parse: Value.init(rawValue:))
+    }
+
+    /// Comma-separated layer widths ("" for none), each from 1 to 65536, at most 1,024 of them:
+    /// far beyond any model trained here, yet small enough that a hostile header cannot describe
+    /// a layout whose tensor list alone fills memory (1,1,1,... costs two bytes a layer).
+    static func widths(_ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, [Int]> & Sendable,
+                       writtenWhen: @escaping @Sendable (RunConfig) -> Bool = { _ in true }) -> RunField {
+        RunField(key: key, source: source, identifiesRun: true,
+                 write: { run in writtenWhen(run) ? run[keyPath: path].map(String.init).joined(separator: ",") : nil },
+                 read: { run, text, meta in
+                     guard writtenWhen(run) else { return }
+                     let text = try meta.string(key)
+                     let widths = text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
+                     guard widths.count <= 1024, widths.allSatisfy({ $0 != nil && $0! > 0 && $0! <= 65536 }) else {
+                         throw meta.invalid(key, text)
+                     }
+                     run[keyPath: path] = widths.map { $0! }
+                 })
+    }
+}
+
+extension RunConfig {
+    /// Every field, in the order they are read (the architecture before what depends on it).
+    /// Keys added after the first checkpoints were written read as what those runs did.
+    public static let fields: [RunField] = [
+        .choice("arch", .flag("--arch"), \.model.arch),
+        // Only conv models have convolutions; an MLP's checkpoint has no such key.
+        .widths("conv_channels", .derived, \.model.convChannels, writtenWhen: { $0.model.arch == .conv }),
+        .widths("hidden", .flag("--hidden"), \.model.hidden),
+        .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: 1...65536),
+        .choice("likelihood", .flag("--likelihood"), \.model.likelihood),
+        .value("sigma", .flag("--sigma"), \.model.sigma, defaultForOldFiles: "0.1", format: { String($0) },
+               parse: { Float($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
+        .choice("activation", .derived, \.model.activation),
+        .integer("epochs", .flag("--epochs"), \.epochs, range: 1...Int.max, identifiesRun: false),
+        .integer("batch_size", .flag("--batch-size"), \.batchSize, range: 1...Int.max),
+        .value("learning_rate", .flag("--lr"), \.learningRate, format: { String($0) },
+               parse: { Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
+        .value("seed", .flag("--seed"), \.seed, format: { String($0) }, parse: { UInt64($0) }),
+        .value("preset", .flag("--preset"), \.preset, format: { $0 }, parse: { $0 }),
+        .integer("train_images", .data, \.trainImages, range: 1...Int.max),
+        .integer("test_images", .data, \.testImages, range: 0...Int.max),
+        .value("beta", .flag("--beta"), \.beta, defaultForOldFiles: "1.0", format: { String($0) },
+               parse: { Double($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }),
+        .integer("kl_warmup_epochs", .flag("--kl-warmup"), \.klWarmupEpochs, range: 0...Int.max, defaultForOldFiles: "0"),
+        .choice("binarize", .flag("--binarize"), \.binarization, defaultForOldFiles: "none"),
+    ]
+
+    /// The configuration as safetensors metadata strings, with the two facts every model of this
+    /// code shares: its input and its optimizer.
+    public var metadata: [String: String] {
+        var metadata = ["input_shape": "\(VAEConfig.imageSide),\(VAEConfig.imageSide)", "optimizer": "adam"]
+        for field in RunConfig.fields {
+            metadata[field.key] = field.write(self)
+        }
+        return metadata
+    }
+
+    /// Reads the configuration from metadata, with errors that name the file and the key.
+    init(_ meta: MetadataReader) throws {
+        var run = RunConfig(model: VAEConfig(hidden: [], latentDim: 1), epochs: 1, batchSize: 1, learningRate: 1, seed: 0,
+                            preset: "", trainImages: 1, testImages: 0)
+        for field in RunConfig.fields {
+            try field.read(&run, meta.metadata[field.key], meta)
+        }
+        let model = run.model
+        if model.arch == .conv && model.convChannels.isEmpty { throw meta.invalid("conv_channels", "") }
+        guard model.arch.supports(model.likelihood) else {
+            throw VAEError(.badData, "\(meta.path): metadata likelihood \"\(model.likelihood.rawValue)\" is not possible with "
+                           + "arch \"\(model.arch.rawValue)\"")
+        }
+        // Through the initialiser, which keeps sigma at its default unless the likelihood uses it.
+        run.model = VAEConfig(arch: model.arch, convChannels: model.convChannels, hidden: model.hidden, latentDim: model.latentDim,
+                              likelihood: model.likelihood, sigma: model.sigma, activation: model.activation)
+        self = run
+    }
+
+    /// The fields that identify a run and differ from `reference`'s, each as
+    /// "key value instead of value" ("none" for a field one of them does not have).
+    public func differences(from reference: RunConfig) -> [String] {
+        RunConfig.fields.filter(\.identifiesRun).compactMap { field in
+            let value = field.write(self), expected = field.write(reference)
+            return value == expected ? nil : "\(field.key) \(value.map(describe) ?? "none") instead of \(expected.map(describe) ?? "none")"
+        }
+    }
+
+    /// The run stored in a resume state, continued with what the command line asked for:
+    /// `requested` carries the flags' values (the preset's where a flag was not given) and
+    /// `explicitFlags` the flags that were given. Only the planned epochs may change; a flag
+    /// that repeats the stored value is accepted.
+    public func resumed(with requested: RunConfig, explicitFlags: Set<String>, statePath: String) throws -> RunConfig {
+        for field in RunConfig.fields where field.identifiesRun {
+            guard case .flag(let flag) = field.source, explicitFlags.contains(flag) else { continue }
+            let stored = field.write(self).map(describe) ?? "none", asked = field.write(requested).map(describe) ?? "none"
+            if stored != asked {
+                throw VAEError(.usage, "\(flag) cannot change when resuming: \(statePath) has \(field.key) \(stored), "
+                               + "\(flag) asks for \(asked)")
+            }
+        }
+        var run = self
+        run.epochs = requested.epochs
+        return run
+    }
+
+    /// A one-line description for logs and messages.
+    public var summary: String {
+        let convolutions = model.convolutions
+        let input = convolutions.first.map { "\($0.height)x\($0.width)x\($0.imageChannels)" } ?? String(VAEConfig.inputSize)
+        let widths = [input] + convolutions.map { "\($0.gridHeight)x\($0.gridWidth)x\($0.gridChannels)" }
+            + (model.hidden + [model.latentDim]).map(String.init)
+        return "\(model.arch.rawValue) \(widths.joined(separator: "-")) \(model.activation.rawValue), "
+            + "\(model.likelihood.rawValue)\(model.likelihood == .gaussianFixed ? " sigma \(model.sigma)" : ""), "
+            + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(klWarmupEpochs) epochs, " : "")
+            + (binarization == .dynamic ? "dynamically binarised, " : "")
+            + "batch \(batchSize), lr \(learningRate), seed \(seed), "
+            + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
+    }
+}
+
+/// An empty list of widths reads as "none" in messages.
+private func describe(_ written: String) -> String {
+    written.isEmpty ? "none" : written
+}

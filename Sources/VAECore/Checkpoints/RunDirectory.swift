@@ -1,0 +1,71 @@
+import Foundation
+
+/// The files of one training run:
+///
+///     <run>/checkpoints/epoch-NNNN.safetensors   weights + configuration + metrics, every epoch
+///     <run>/metrics.jsonl                        one JSON object per epoch
+///     <run>/state.safetensors                    what resuming needs: moments, step, random state
+public struct RunDirectory: Sendable {
+    public let path: String
+
+    public init(_ path: String) {
+        self.path = path
+    }
+
+    public var checkpointsFolder: String { path + "/checkpoints" }
+    public var metricsPath: String { path + "/metrics.jsonl" }
+    public var statePath: String { path + "/state.safetensors" }
+
+    public func checkpoint(epoch: Int) -> String { checkpointPath(runDirectory: path, epoch: epoch) }
+
+    /// Epochs that have a checkpoint file, ascending.
+    public func checkpointEpochs() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsFolder)) ?? []
+        return names.compactMap { name -> Int? in
+            guard name.hasPrefix("epoch-"), name.hasSuffix(".safetensors") else { return nil }
+            return Int(name.dropFirst(6).dropLast(12))
+        }.sorted()
+    }
+
+    /// Creates the folders, and clears temporary files left by a crash.
+    public func prepare() throws {
+        do {
+            try FileManager.default.createDirectory(atPath: checkpointsFolder, withIntermediateDirectories: true)
+        } catch {
+            throw VAEError(.cannotWrite, "cannot create the run folder \(checkpointsFolder): \(error.localizedDescription)")
+        }
+        guard access(path, W_OK) == 0, access(checkpointsFolder, W_OK) == 0 else {
+            throw VAEError(.cannotWrite, "the run folder \(path) is not writable")
+        }
+        removeLeftoverTemporaryFiles(in: path)
+        removeLeftoverTemporaryFiles(in: checkpointsFolder)
+    }
+
+    /// Removes what a previous run left, for `--overwrite`.
+    public func removeRunFiles() throws {
+        for epoch in checkpointEpochs() { unlink(checkpoint(epoch: epoch)) }
+        unlink(metricsPath)
+        unlink(statePath)
+    }
+
+    /// The resume state, with advice when a run was stopped before writing one.
+    public func readState() throws -> TrainingState {
+        guard FileManager.default.fileExists(atPath: statePath) else {
+            throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
+                           + "written anything); start it again without --resume")
+        }
+        return try readTrainingState(statePath)
+    }
+
+    /// Rewrites metrics.jsonl with `lines` (atomically, like every file of a run).
+    public func writeMetrics(_ lines: [String]) throws {
+        try writeFileAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: metricsPath)
+    }
+
+    /// The metrics lines of epochs 1...`epoch`, to continue a resumed run's file (none if the run
+    /// stopped before writing one).
+    public func metricsLines(through epoch: Int) throws -> [String] {
+        guard FileManager.default.fileExists(atPath: metricsPath) else { return [] }
+        return try readMetricsLines(metricsPath).filter { $0.losses.epoch <= epoch }.map(\.text)
+    }
+}

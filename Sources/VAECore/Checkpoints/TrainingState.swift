@@ -1,0 +1,65 @@
+import Foundation
+
+public let stateFormat = "kmnist-vae-state/1"
+
+extension Trainer {
+    /// Saves what `--resume` needs: the parameters, Adam's moments and step, the random state.
+    public func writeState(to path: String) throws {
+        var metadata = run.metadata
+        metadata["format"] = stateFormat
+        metadata["epoch"] = String(completedEpochs)
+        metadata["adam_step"] = String(optimizer.step)
+        let count = model.layout.count
+        var randomState = [random.state.0, random.state.1, random.state.2, random.state.3].map(\.littleEndian)
+        try randomState.withUnsafeMutableBytes { randomBytes in
+            try writeSafetensors([
+                SafetensorsEntry(name: "parameters", dtype: .F32, shape: [count], bytes: model.parameters.rawBytes),
+                SafetensorsEntry(name: "adam.m", dtype: .F32, shape: [count], bytes: optimizer.m.rawBytes),
+                SafetensorsEntry(name: "adam.v", dtype: .F32, shape: [count], bytes: optimizer.v.rawBytes),
+                SafetensorsEntry(name: "random", dtype: .U64, shape: [4], bytes: UnsafeRawBufferPointer(randomBytes)),
+            ], metadata: metadata, to: path)
+        }
+    }
+
+    /// Continues from a state written by `writeState`, after checking it belongs to this run.
+    public func restore(_ state: TrainingState) throws {
+        // A resumed run may be given more epochs; everything else must match.
+        let differences = run.differences(from: state.run)
+        guard differences.isEmpty else {
+            throw VAEError(.usage, "\(state.path) belongs to another run: " + differences.joined(separator: ", "))
+        }
+        guard state.epoch <= run.epochs else {
+            throw VAEError(.usage, "\(state.path) is at epoch \(state.epoch), past the \(run.epochs) epochs requested")
+        }
+        restore(epoch: state.epoch, parameters: state.parameters, m: state.m, v: state.v,
+                step: state.step, random: state.random)
+    }
+}
+
+/// The contents of state.safetensors.
+public struct TrainingState: Sendable {
+    public let path: String
+    public let run: RunConfig
+    public let epoch: Int
+    public let step: Int
+    public let parameters: [Float]
+    public let m: [Float]
+    public let v: [Float]
+    public let random: Random
+}
+
+public func readTrainingState(_ path: String) throws -> TrainingState {
+    let file = try readSafetensors(path)
+    guard file.metadata["format"] == stateFormat else {
+        throw VAEError(.badData, "\(path): not a kmnist-vae training state")
+    }
+    let meta = MetadataReader(metadata: file.metadata, path: path)
+    let run = try RunConfig(meta)
+    let count = ParameterLayout(run.model).count
+    let r = try file.uint64s("random", shape: [4])
+    return TrainingState(path: path, run: run, epoch: try meta.integer("epoch", minimum: 0),
+                         step: try meta.integer("adam_step", minimum: 0),
+                         parameters: try file.floats("parameters", shape: [count]),
+                         m: try file.floats("adam.m", shape: [count]), v: try file.floats("adam.v", shape: [count]),
+                         random: Random(state: (r[0], r[1], r[2], r[3])))
+}

@@ -1,0 +1,120 @@
+import CLibcrypto
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+extension KMNIST {
+    /// Fetches the files missing from `folder` from `baseURL` (the official site unless a mirror
+    /// is given), checks each against the official md5 before keeping it, and stores it
+    /// atomically. `progress` receives (file, bytes so far, total bytes if known).
+    public static func download(missingFrom folder: String, baseURL: String = officialURL,
+                                progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {
+        let paths = locate(in: folder)
+        let missing = zip(files, paths).filter { $0.1 == nil }.map(\.0)
+        if missing.isEmpty { return }
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        } catch {
+            throw VAEError(.cannotWrite, "cannot create the data folder \(folder): \(error.localizedDescription)")
+        }
+        let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
+        for file in missing {
+            let name = file.name + ".gz"
+            let url = base + name
+            let bytes = try fetch(url, progress: { progress(name, $0, $1) })
+            let digest = md5Hex(bytes)
+            guard digest == file.md5 else {
+                throw VAEError(.badData, "\(url): md5 is \(digest), expected the official \(file.md5); the file was not saved. "
+                               + missingFilesMessage(missing.map { $0.name + ".gz" }, folder: folder))
+            }
+            try writeFileAtomically(bytes, to: folder + "/" + name)
+        }
+    }
+
+    private static func fetch(_ address: String, progress: @escaping @Sendable (Int, Int?) -> Void) throws -> [UInt8] {
+        guard let url = URL(string: address) else {
+            throw VAEError(.usage, "\(address) is not a valid URL")
+        }
+        if url.isFileURL {
+            // A local mirror; URLSession on Linux does not serve file URLs.
+            let bytes = try readFile(url.path)
+            progress(bytes.count, bytes.count)
+            return bytes
+        }
+        let task = DownloadTask(progress: progress)
+        return try task.run(url)
+    }
+}
+
+/// One blocking HTTP(S) GET that reports progress as data arrives.
+private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let progress: @Sendable (Int, Int?) -> Void
+    private let done = DispatchSemaphore(value: 0)
+    private let lock = NSLock()
+    private var received: [UInt8] = []
+    private var expected: Int?
+    private var status = 0
+    private var failure: Error?
+
+    init(progress: @escaping @Sendable (Int, Int?) -> Void) {
+        self.progress = progress
+    }
+
+    func run(_ url: URL) throws -> [UInt8] {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = 60
+        let session = URLSession(configuration: configuration, delegate: self, delegateQueue: nil)
+        session.dataTask(with: url).resume()
+        done.wait()
+        session.finishTasksAndInvalidate()
+        lock.lock()
+        defer { lock.unlock() }
+        if let failure {
+            throw VAEError(.missingInput, "cannot download \(url.absoluteString): \(failure.localizedDescription)")
+        }
+        guard status == 200 else {
+            throw VAEError(.missingInput, "cannot download \(url.absoluteString): HTTP status \(status)")
+        }
+        return received
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+        lock.lock()
+        status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        expected = response.expectedContentLength > 0 ? Int(response.expectedContentLength) : nil
+        lock.unlock()
+        completionHandler(.allow)
+    }
+
+    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
+        lock.lock()
+        received.append(contentsOf: data)
+        let (count, total) = (received.count, expected)
+        lock.unlock()
+        progress(count, total)
+    }
+
+    func urlSession(_ session: URLSession, task: URLSessionTask, didCompleteWithError error: Error?) {
+        lock.lock()
+        failure = error
+        lock.unlock()
+        done.signal()
+    }
+}
+
+/// The MD5 digest of `bytes` as 32 lowercase hex digits, by OpenSSL's libcrypto. MD5 only checks
+/// a download against the published checksums; it guards against corruption, not forgery.
+func md5Hex(_ bytes: [UInt8]) -> String {
+    var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+    var length: UInt32 = 0
+    let ok = bytes.withUnsafeBytes { data in
+        EVP_Digest(data.baseAddress, data.count, &digest, &length, EVP_md5(), nil)
+    }
+    precondition(ok == 1 && length == 16, "libcrypto could not compute an MD5 digest")
+    return digest[..<16].map { byte in
+        let hex = String(byte, radix: 16)
+        return hex.count == 1 ? "0" + hex : hex
+    }.joined()
+}

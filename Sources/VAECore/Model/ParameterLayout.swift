@@ -1,0 +1,167 @@
+/// How a layer maps its input to its output.
+public enum LayerKind: Sendable, Equatable {
+    /// `linearForward`: weight [outputs, inputs], as PyTorch's nn.Linear.
+    case linear
+    /// `conv2dForward`, image to grid: weight [gridChannels, imageChannels, 3, 3], as nn.Conv2d.
+    case conv2d(ConvShape)
+    /// `convTranspose2dForward`, grid to image: the same weight shape, as nn.ConvTranspose2d.
+    case convTranspose2d(ConvShape)
+}
+
+/// One layer's place in the flat parameter buffer, and its shape.
+public struct Layer: Sendable, Equatable {
+    public let kind: LayerKind
+    /// Where the weight and the bias start in the flat parameter buffer.
+    public let weightOffset: Int
+    public let biasOffset: Int
+    /// Floats per image in and out: features for a linear layer, height·width·channels for a convolution.
+    public let inputs: Int
+    public let outputs: Int
+    public let activation: Activation
+
+    /// PyTorch's fan_in, from which its default initialisation takes the bound 1/√fan_in: the
+    /// inputs of nn.Linear, and weight.size(1) · 9 for both convolutions (the input channels of
+    /// Conv2d, the output channels of ConvTranspose2d).
+    public var fanIn: Int {
+        switch kind {
+        case .linear: inputs
+        case .conv2d(let shape), .convTranspose2d(let shape): shape.patchSize
+        }
+    }
+
+    public var weightCount: Int {
+        switch kind {
+        case .linear: inputs * outputs
+        case .conv2d(let shape), .convTranspose2d(let shape): shape.gridChannels * shape.patchSize
+        }
+    }
+
+    /// One bias per output feature or output channel.
+    public var biasCount: Int {
+        switch kind {
+        case .linear: outputs
+        case .conv2d(let shape): shape.gridChannels
+        case .convTranspose2d(let shape): shape.imageChannels
+        }
+    }
+}
+
+/// A named view into the flat parameter buffer, as it appears in a checkpoint.
+public struct ParameterTensor: Sendable, Equatable {
+    public let name: String
+    public let shape: [Int]
+    public let offset: Int
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// Where every parameter lives in the one flat buffer, and the layers that use them.
+///
+/// The encoder runs from the image to the head, the decoder from z to the output. MLP: encoder
+/// hidden layers, the head; decoder hidden layers, the output layer (for the learned Gaussian,
+/// mean and log-variance heads stored like the encoder's head). Conv: the convolutions first, then
+/// as the MLP, except that the decoder's dense layers end in as many ReLU units as the last
+/// convolution's map has (7x7x64 = 3136 by default), and transposed convolutions make the output.
+/// The head stores mu.weight, logvar.weight, mu.bias, logvar.bias back to back, so it is one
+/// [2·latent, hidden] weight and one [2·latent] bias to sgemm, yet two PyTorch-style tensors on disk.
+/// Parameters are stored in the order of the layers.
+public struct ParameterLayout: Sendable, Equatable {
+    public let tensors: [ParameterTensor]
+    /// From the image to the head, which is the last layer.
+    public let encoder: [Layer]
+    /// From z to the decoder output, which the last layer writes.
+    public let decoder: [Layer]
+    public let count: Int
+
+    public init(_ config: VAEConfig) {
+        precondition(config.arch.supports(config.likelihood), "\(config.arch) cannot have the \(config.likelihood) likelihood")
+        precondition((config.arch == .conv) == !config.convChannels.isEmpty, "a conv model needs its channels, an MLP none")
+        var tensors: [ParameterTensor] = []
+        var offset = 0
+        func add(_ name: String, _ shape: [Int]) -> Int {
+            let tensor = ParameterTensor(name: name, shape: shape, offset: offset)
+            tensors.append(tensor)
+            offset += tensor.count
+            return tensor.offset
+        }
+        func linear(_ name: String, _ inputs: Int, _ outputs: Int, _ activation: Activation) -> Layer {
+            let weight = add("\(name).weight", [outputs, inputs])
+            let bias = add("\(name).bias", [outputs])
+            return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: outputs, activation: activation)
+        }
+        func convolution(_ name: String, _ shape: ConvShape, transposed: Bool, _ activation: Activation) -> Layer {
+            let k = ConvShape.kernel
+            let weight = add("\(name).weight", [shape.gridChannels, shape.imageChannels, k, k])
+            let bias = add("\(name).bias", [transposed ? shape.imageChannels : shape.gridChannels])
+            return transposed
+                ? Layer(kind: .convTranspose2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.gridSize,
+                        outputs: shape.imageSize, activation: activation)
+                : Layer(kind: .conv2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.imageSize,
+                        outputs: shape.gridSize, activation: activation)
+        }
+
+        let convolutions = config.convolutions
+        var encoder = convolutions.enumerated().map { i, shape in
+            convolution("encoder.conv.\(i)", shape, transposed: false, config.activation)
+        }
+        let flattened = convolutions.last?.gridSize ?? VAEConfig.inputSize
+        var width = flattened
+        for (i, h) in config.hidden.enumerated() {
+            encoder.append(linear("encoder.hidden.\(i)", width, h, config.activation))
+            width = h
+        }
+        let latent = config.latentDim
+        let headWeight = add("encoder.mu.weight", [latent, width])
+        _ = add("encoder.logvar.weight", [latent, width])
+        let headBias = add("encoder.mu.bias", [latent])
+        _ = add("encoder.logvar.bias", [latent])
+        encoder.append(Layer(kind: .linear, weightOffset: headWeight, biasOffset: headBias, inputs: width, outputs: 2 * latent,
+                             activation: .none))
+
+        width = latent
+        var decoder: [Layer] = []
+        // The conv decoder's last dense layer gives the transposed convolutions their input map.
+        let decoderWidths = config.hidden.reversed() + (convolutions.isEmpty ? [] : [flattened])
+        for (i, h) in decoderWidths.enumerated() {
+            decoder.append(linear("decoder.hidden.\(i)", width, h, config.activation))
+            width = h
+        }
+        if !convolutions.isEmpty {
+            for (i, shape) in convolutions.reversed().enumerated() {
+                let last = i == convolutions.count - 1
+                decoder.append(convolution("decoder.deconv.\(i)", shape, transposed: true, last ? .none : config.activation))
+            }
+        } else if config.likelihood == .gaussian {
+            // Mean and log-variance heads back to back, one sgemm, like the encoder's head.
+            let size = VAEConfig.inputSize
+            let outWeight = add("decoder.out.weight", [size, width])
+            _ = add("decoder.logvar.weight", [size, width])
+            let outBias = add("decoder.out.bias", [size])
+            _ = add("decoder.logvar.bias", [size])
+            decoder.append(Layer(kind: .linear, weightOffset: outWeight, biasOffset: outBias, inputs: width, outputs: 2 * size,
+                                 activation: .none))
+        } else {
+            decoder.append(linear("decoder.out", width, VAEConfig.inputSize, .none))
+        }
+
+        self.tensors = tensors
+        self.encoder = encoder
+        self.decoder = decoder
+        self.count = offset
+    }
+
+    /// The encoder's last layer: mu and log σ² of each row.
+    public var head: Layer { encoder[encoder.count - 1] }
+    /// The decoder's last layer: 784 · outputsPerPixel values per row.
+    public var output: Layer { decoder[decoder.count - 1] }
+    public var layers: [Layer] { encoder + decoder }
+
+    /// Floats per image of im2col scratch that the largest convolution needs (0 for the MLP).
+    public var columnsPerImage: Int {
+        layers.map { layer in
+            switch layer.kind {
+            case .linear: 0
+            case .conv2d(let shape), .convTranspose2d(let shape): shape.positions * shape.patchSize
+            }
+        }.max() ?? 0
+    }
+}

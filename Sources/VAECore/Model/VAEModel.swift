@@ -1,0 +1,163 @@
+/// Reconstruction and KL terms of the negative ELBO, summed over the images of a batch.
+public struct LossTerms: Sendable, Equatable {
+    public var reconstruction: Double = 0
+    public var kl: Double = 0
+    public var total: Double { reconstruction + kl }
+
+    public init(reconstruction: Double = 0, kl: Double = 0) {
+        self.reconstruction = reconstruction
+        self.kl = kl
+    }
+
+    public static func += (a: inout LossTerms, b: LossTerms) {
+        a.reconstruction += b.reconstruction
+        a.kl += b.kl
+    }
+}
+
+/// The VAE's parameters and gradients: two flat buffers with the same layout.
+public final class VAEModel: @unchecked Sendable {
+    public let config: VAEConfig
+    public let layout: ParameterLayout
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+
+    public init(config: VAEConfig) {
+        self.config = config
+        layout = ParameterLayout(config)
+        parameters = FloatBuffer(count: layout.count)
+        gradients = FloatBuffer(count: layout.count)
+    }
+
+    /// PyTorch's default for its layers: weights and biases uniform in ±1/√fan_in.
+    public func initialize(random: inout Random) {
+        for layer in layout.layers {
+            let bound = 1 / Float(layer.fanIn).squareRoot()
+            random.fillUniform(parameters.pointer + layer.weightOffset, count: layer.weightCount, low: -bound, high: bound)
+            random.fillUniform(parameters.pointer + layer.biasOffset, count: layer.biasCount, low: -bound, high: bound)
+        }
+    }
+
+    public func tensor(named name: String) -> ParameterTensor? {
+        layout.tensors.first { $0.name == name }
+    }
+
+    /// Encoder: `workspace.input` → layers → head (mu, log σ²).
+    public func encode(_ ws: Workspace, rows: Int) {
+        var x = UnsafePointer(ws.input)
+        for (layer, out) in zip(layout.encoder, ws.encoderOutputs) {
+            forward(layer, out, x, rows: rows, columns: ws.columns)
+            x = UnsafePointer(out)
+        }
+    }
+
+    /// Decoder: `workspace.z` → layers → `workspace.decoderOutput`.
+    public func decode(_ ws: Workspace, rows: Int) {
+        var x = UnsafePointer(ws.z)
+        for (layer, out) in zip(layout.decoder, ws.decoderOutputs) {
+            forward(layer, out, x, rows: rows, columns: ws.columns)
+            x = UnsafePointer(out)
+        }
+    }
+
+    private func forward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, rows: Int, columns: Floats) {
+        let weight = parameters.pointer + layer.weightOffset, bias = parameters.pointer + layer.biasOffset
+        switch layer.kind {
+        case .linear:
+            linearForward(out, inp, weight: weight, bias: bias, rows: rows, inputs: layer.inputs, outputs: layer.outputs,
+                          activation: layer.activation)
+        case .conv2d(let shape):
+            conv2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
+                          activation: layer.activation)
+        case .convTranspose2d(let shape):
+            convTranspose2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
+                                   activation: layer.activation)
+        }
+    }
+
+    /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:
+    /// encode, reparameterise, decode, score. With `computeGradients` the gradient of the
+    /// reconstruction term with respect to the decoder output is left for `backward`.
+    public func forward(_ ws: Workspace, rows: Int, computeGradients: Bool) -> LossTerms {
+        encode(ws, rows: rows)
+        reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: config.latentDim)
+        decode(ws, rows: rows)
+        let reconstruction = reconstructionNLL(ws.decoderOutput, targets: ws.input,
+                                               gradient: computeGradients ? ws.dDecoderOutput : nil, rows: rows)
+        let kl = klDivergence(head: ws.head, rows: rows, latent: config.latentDim)
+        return LossTerms(reconstruction: reconstruction, kl: kl)
+    }
+
+    /// -log p(x|z) summed over `rows` decoder outputs against their target images, by the
+    /// configured likelihood; with `gradient` also its derivative with respect to the outputs.
+    public func reconstructionNLL(_ outputs: ConstFloats, targets: ConstFloats, gradient: Floats?, rows: Int) -> Double {
+        let size = VAEConfig.inputSize
+        switch config.likelihood {
+        case .bernoulli:
+            return bernoulliNLL(logits: outputs, targets: targets, dlogits: gradient, rows: rows, columns: size)
+        case .gaussian:
+            return gaussianNLL(outputs, targets: targets, doutputs: gradient, rows: rows, columns: size)
+        case .gaussianFixed:
+            return fixedGaussianNLL(mean: outputs, targets: targets, dmean: gradient, rows: rows, columns: size,
+                                    sigma: config.sigma)
+        }
+    }
+
+    /// The decoder's mean image of each of `rows` outputs, clamped to [0, 1] for display.
+    public func decoderMeans(_ outputs: ConstFloats, into images: Floats, rows: Int) {
+        let size = VAEConfig.inputSize
+        switch config.likelihood {
+        case .bernoulli:
+            sigmoid(images, outputs, count: rows * size)
+        case .gaussian, .gaussianFixed:
+            let stride = config.likelihood.outputsPerPixel * size
+            for r in 0..<rows {
+                for i in 0..<size { images[r * size + i] = min(max(outputs[r * stride + i], 0), 1) }
+            }
+        }
+    }
+
+    /// Gradients of the summed reconstruction term plus `klWeight` · KL into `gradients`, after
+    /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE.
+    public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
+        backward(through: layout.decoder, input: ws.z, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
+                 dInput: ws.dZ, rows: rows, columns: ws.columns)
+        reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
+                                 rows: rows, latent: config.latentDim, klWeight: klWeight)
+        backward(through: layout.encoder, input: ws.input, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
+                 dInput: nil, rows: rows, columns: ws.columns)
+    }
+
+    /// From the gradient of a chain's last output (in `gradients.last`) back to the parameters of
+    /// every layer and, unless `dInput` is nil, to the chain's input. Each layer's output gradient
+    /// takes its activation's derivative before the layer's own backward uses it.
+    private func backward(through layers: [Layer], input: ConstFloats, outputs: [Floats], gradients: [Floats],
+                          dInput: Floats?, rows: Int, columns: Floats) {
+        let p = parameters.pointer, g = self.gradients.pointer
+        for i in layers.indices.reversed() {
+            let layer = layers[i]
+            let dout = gradients[i]
+            backwardThroughActivation(layer.activation, dout, out: outputs[i], count: rows * layer.outputs)
+            let inp = i > 0 ? UnsafePointer(outputs[i - 1]) : input
+            let dinp = i > 0 ? gradients[i - 1] : dInput
+            switch layer.kind {
+            case .linear:
+                linearBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
+                               weight: p + layer.weightOffset, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
+            case .conv2d(let shape):
+                conv2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
+                               weight: p + layer.weightOffset, columns: columns, images: rows, shape: shape)
+            case .convTranspose2d(let shape):
+                convTranspose2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
+                                        weight: p + layer.weightOffset, columns: columns, images: rows, shape: shape)
+            }
+        }
+    }
+}
+
+private func backwardThroughActivation(_ activation: Activation, _ dout: Floats, out: ConstFloats, count: Int) {
+    switch activation {
+    case .none: break
+    case .relu: reluBackward(dout, out: out, count: count)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+
+/// Images per forward pass when a whole set is evaluated or decoded: large enough that sgemm
+/// runs near its best, small enough that the activations stay a few megabytes.
+public let evaluationBatchSize = 500
+
+/// Negative ELBO per image of a whole image set, in batches through `workspace`.
+public func evaluateNegativeELBO(model: VAEModel, workspace: Workspace, set: ImageSet, random: Random) -> LossTerms {
+    var random = random
+    var total = LossTerms()
+    let latent = model.config.latentDim
+    set.pixels.withUnsafeBufferPointer { pixels in
+        var first = 0
+        while first < set.count {
+            let rows = min(workspace.capacity, set.count - first)
+            workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
+            random.fillNormal(workspace.eps, count: rows * latent)
+            total += model.forward(workspace, rows: rows, computeGradients: false)
+            first += rows
+        }
+    }
+    let n = Double(max(set.count, 1))
+    return LossTerms(reconstruction: total.reconstruction / n, kl: total.kl / n)
+}
+
+/// Negative ELBO per image of `set`, averaged over `samples` independent z draws per image.
+public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed: UInt64) -> LossTerms {
+    precondition(samples >= 1)
+    let workspace = Workspace(layout: model.layout, capacity: evaluationBatchSize)
+    var total = LossTerms()
+    for s in 0..<samples {
+        total += evaluateNegativeELBO(model: model, workspace: workspace, set: set,
+                                      random: Random(seed: seed, stream: 0xE1B0 + UInt64(s)))
+    }
+    return LossTerms(reconstruction: total.reconstruction / Double(samples), kl: total.kl / Double(samples))
+}
+
+/// The importance-weighted bound -log (1/k Σ p(x, z_i) / q(z_i|x)), z_i ~ q(z|x), per image of
+/// `set`, averaged. The k weights of an image are combined with a running log-sum-exp, so no
+/// weight is ever exponentiated on its own. `progress` receives the number of images done.
+public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
+                                  progress: (Int) -> Void = { _ in }) -> Double {
+    precondition(k >= 1)
+    let latent = model.config.latentDim, outputWidth = model.layout.output.outputs
+    let workspace = Workspace(layout: model.layout, capacity: min(k, evaluationBatchSize))
+    var random = Random(seed: seed, stream: 0x1A_E5)
+    var total = 0.0
+    var logWeights = [Double](repeating: 0, count: workspace.capacity)
+    set.pixels.withUnsafeBufferPointer { pixels in
+        for image in 0..<set.count {
+            workspace.loadImages(pixels.baseAddress!, first: image, rows: 1)
+            model.encode(workspace, rows: 1)
+            let logvar = workspace.head + latent
+            var logvarSum = 0.0
+            for j in 0..<latent { logvarSum += Double(logvar[j]) }
+            var runningMax = -Double.infinity, runningSum = 0.0
+            var done = 0
+            while done < k {
+                let rows = min(workspace.capacity, k - done)
+                random.fillNormal(workspace.eps, count: rows * latent)
+                reparameterizeForward(z: workspace.z, head: workspace.head, eps: workspace.eps, rows: rows, latent: latent,
+                                      sharedHead: true)
+                model.decode(workspace, rows: rows)
+                logWeights.withUnsafeMutableBufferPointer { logWeights in
+                    ComputeThreads.shared.forEachPart(of: rows, SampleLogWeights(
+                        model: model, workspace: workspace, outputWidth: outputWidth, logvarSum: logvarSum,
+                        logWeights: logWeights.baseAddress!))
+                }
+                // In sample order, so that the estimate does not depend on the thread count.
+                for logWeight in logWeights[..<rows] {
+                    if logWeight > runningMax {
+                        runningSum = runningSum * exp(runningMax - logWeight) + 1
+                        runningMax = logWeight
+                    } else {
+                        runningSum += exp(logWeight - runningMax)
+                    }
+                }
+                done += rows
+            }
+            total -= runningMax + log(runningSum) - log(Double(k))
+            progress(image + 1)
+        }
+    }
+    return total / Double(max(set.count, 1))
+}
+
+/// log w = log p(x|z) + log p(z) - log q(z|x) of each decoded sample of one image (the ½ log 2π
+/// terms cancel), split among the compute threads by samples. Each sample's weight is computed
+/// exactly as on one thread.
+private struct SampleLogWeights: SplitJob {
+    let model: VAEModel, workspace: Workspace, outputWidth: Int, logvarSum: Double
+    let logWeights: UnsafeMutablePointer<Double>
+
+    func run(part: Int, range samples: Range<Int>) {
+        let latent = workspace.latent
+        for r in samples {
+            var squares = 0.0
+            for j in 0..<latent {
+                let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
+                squares += e * e - z * z
+            }
+            let logLikelihood = -model.reconstructionNLL(workspace.decoderOutput + r * outputWidth,
+                                                         targets: workspace.input, gradient: nil, rows: 1)
+            logWeights[r] = logLikelihood + 0.5 * (squares + logvarSum)
+        }
+    }
+}

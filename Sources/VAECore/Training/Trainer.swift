@@ -1,0 +1,117 @@
+import Foundation
+
+/// Where an epoch is, for progress bars.
+public struct TrainingProgress: Sendable {
+    public var epoch: Int
+    public var batch: Int
+    public var batches: Int
+    public var imagesSeen: Int
+    /// Mean negative ELBO per image over the epoch's batches so far.
+    public var runningLoss: Double
+    public var seconds: Double
+}
+
+/// Owns the model, the optimizer, the random stream and the preallocated buffers of a run,
+/// and trains and evaluates epoch by epoch.
+public final class Trainer: @unchecked Sendable {
+    public let run: RunConfig
+    public let data: KMNIST
+    /// The test images the run is evaluated on (binarised once for dynamic binarisation).
+    public let testImages: ImageSet
+    public let model: VAEModel
+    public let optimizer: Adam
+    /// Drives initialisation, shuffling and the reparameterisation noise, in that order.
+    public private(set) var random: Random
+    public private(set) var completedEpochs = 0
+
+    /// The activations of the current step, for `batchSize` images (or an evaluation batch).
+    public let workspace: Workspace
+    private let order: UnsafeMutablePointer<Int32>
+
+    public init(run: RunConfig, data: KMNIST) {
+        precondition(run.trainImages == data.train.count && run.testImages == data.test.count)
+        self.run = run
+        self.data = data
+        testImages = data.test.evaluationImages(for: run)
+        model = VAEModel(config: run.model)
+        optimizer = Adam(.init(learningRate: run.learningRate), count: model.layout.count)
+        random = Random(seed: run.seed)
+        model.initialize(random: &random)
+        workspace = Workspace(layout: model.layout, capacity: max(run.batchSize, evaluationBatchSize))
+        order = .allocate(capacity: max(data.train.count, 1))
+    }
+
+    deinit {
+        order.deallocate()
+    }
+
+    /// One pass over the shuffled training set. Returns the mean loss terms per image.
+    /// `shouldStop` is polled between batches; when it returns true the epoch is abandoned
+    /// with `VAEError.Kind.interrupted` and nothing of it is kept by the caller.
+    public func trainEpoch(shouldStop: () -> Bool = { false },
+                           progress: (TrainingProgress) -> Void = { _ in }) throws -> LossTerms {
+        let epoch = completedEpochs + 1
+        let count = data.train.count, batchSize = run.batchSize, latent = run.model.latentDim
+        let batches = (count + batchSize - 1) / batchSize
+        let start = DispatchTime.now().uptimeNanoseconds
+        random.shuffle(order, count: count)
+        var total = LossTerms()
+        try data.train.pixels.withUnsafeBufferPointer { pixels in
+            for batch in 0..<batches {
+                if shouldStop() {
+                    throw VAEError(.interrupted, "interrupted during epoch \(epoch)")
+                }
+                let first = batch * batchSize
+                let rows = min(batchSize, count - first)
+                workspace.loadImages(pixels.baseAddress!, indices: order + first, rows: rows)
+                if run.binarization == .dynamic { workspace.binarizeInput(rows: rows, random: &random) }
+                random.fillNormal(workspace.eps, count: rows * latent)
+                let loss = model.forward(workspace, rows: rows, computeGradients: true)
+                guard loss.total.isFinite else {
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): the loss is \(loss.total); "
+                                   + "no checkpoint was written from this state (try a lower --lr)")
+                }
+                model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches))
+                guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): a gradient is not finite; "
+                                   + "no checkpoint was written from this state (try a lower --lr)")
+                }
+                total += loss
+                let seen = first + rows
+                progress(TrainingProgress(epoch: epoch, batch: batch + 1, batches: batches, imagesSeen: seen,
+                                          runningLoss: total.total / Double(seen),
+                                          seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
+            }
+        }
+        guard model.parameters.allFinite else {
+            throw VAEError(.failed, "training diverged in epoch \(epoch): a parameter is not finite; no checkpoint was written from this state")
+        }
+        completedEpochs = epoch
+        return LossTerms(reconstruction: total.reconstruction / Double(count), kl: total.kl / Double(count))
+    }
+
+    /// β, ramped linearly over the warm-up epochs one step at a time.
+    public func klWeight(epoch: Int, batch: Int, batches: Int) -> Float {
+        guard run.klWarmupEpochs > 0 else { return Float(run.beta) }
+        let progress = (Double(epoch - 1) + Double(batch + 1) / Double(batches)) / Double(run.klWarmupEpochs)
+        return Float(run.beta * min(1, progress))
+    }
+
+    /// Negative ELBO per image of `set` with one z sample each. The noise comes from its own
+    /// stream, derived from the seed and `epoch`, so evaluating never shifts training.
+    public func evaluate(_ set: ImageSet, epoch: Int) -> LossTerms {
+        evaluateNegativeELBO(model: model, workspace: workspace, set: set,
+                             random: Random(seed: run.seed, stream: UInt64(epoch)))
+    }
+
+    /// Makes the trainer continue after `epoch` from saved parameters, moments and random state.
+    func restore(epoch: Int, parameters: [Float], m: [Float], v: [Float], step: Int, random: Random) {
+        precondition(parameters.count == model.layout.count && m.count == parameters.count && v.count == parameters.count)
+        parameters.withUnsafeBufferPointer { model.parameters.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        m.withUnsafeBufferPointer { optimizer.m.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        v.withUnsafeBufferPointer { optimizer.v.pointer.update(from: $0.baseAddress!, count: $0.count) }
+        optimizer.step = step
+        self.random = random
+        completedEpochs = epoch
+    }
+}

@@ -1,0 +1,68 @@
+import Foundation
+
+/// How a run treats a folder that already holds checkpoints.
+public enum StartMode: Sendable {
+    /// Refuse if there are checkpoints: nobody's run is overwritten silently.
+    case fresh
+    /// Delete the previous run's files first.
+    case overwrite
+    /// Continue after the last epoch recorded in state.safetensors.
+    case resume
+}
+
+/// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
+/// the resume state, in that order, each atomically. A crash at any point leaves a state file
+/// that matches a complete checkpoint (or the epoch-0 state written first); the epoch after it
+/// is simply trained again.
+public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode: StartMode,
+                  finalIWAESamples: Int = 0,
+                  shouldStop: () -> Bool = { false },
+                  progress: (TrainingProgress) -> Void = { _ in },
+                  finalEvaluationProgress: (_ imagesDone: Int) -> Void = { _ in },
+                  epochFinished: (EpochMetrics) -> Void = { _ in }) throws {
+    guard run.trainImages == data.train.count && run.testImages == data.test.count else {
+        throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
+                       + "test images, but the data holds \(data.train.count) and \(data.test.count); "
+                       + "pass the --data folder the run was trained on")
+    }
+    let trainer = Trainer(run: run, data: data)
+    var metricsLines: [String] = []
+    switch mode {
+    case .fresh:
+        if let last = directory.checkpointEpochs().last {
+            throw VAEError(.usage, "\(directory.path) already holds checkpoints (up to epoch \(last)); "
+                           + "pass --resume to continue that run or --overwrite to replace it")
+        }
+        try directory.prepare()
+        // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
+        try trainer.writeState(to: directory.statePath)
+    case .overwrite:
+        try directory.prepare()
+        try directory.removeRunFiles()
+        try trainer.writeState(to: directory.statePath)
+    case .resume:
+        let state = try directory.readState()
+        try directory.prepare()
+        try trainer.restore(state)
+        metricsLines = try directory.metricsLines(through: trainer.completedEpochs)
+    }
+
+    while trainer.completedEpochs < run.epochs {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let epoch = trainer.completedEpochs
+        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(trainer.testImages, epoch: epoch),
+                                   seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
+        if epoch == run.epochs && finalIWAESamples > 0 {
+            let nll = importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed,
+                                            progress: finalEvaluationProgress)
+            metrics.testIWAE = (nll, finalIWAESamples)
+        }
+        try writeCheckpoint(trainer.model, run: run, metrics: metrics, to: directory.checkpoint(epoch: epoch))
+        metricsLines.append(metrics.jsonLine)
+        try directory.writeMetrics(metricsLines)
+        try trainer.writeState(to: directory.statePath)
+        epochFinished(metrics)
+    }
+}

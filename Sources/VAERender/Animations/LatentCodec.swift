@@ -1,0 +1,80 @@
+import VAECore
+
+/// Encodes test images to their latent means and decodes latent points to pixel means,
+/// in batches through one preallocated `Workspace`, for any checkpoint of one configuration.
+public final class LatentCodec {
+    public let config: VAEConfig
+    public let batchCapacity: Int
+    private let workspace: Workspace
+    private let rowIndices: UnsafeMutablePointer<Int32>
+
+    public init(config: VAEConfig, batchCapacity: Int = evaluationBatchSize) {
+        precondition(batchCapacity >= 1)
+        self.config = config
+        self.batchCapacity = batchCapacity
+        workspace = Workspace(layout: ParameterLayout(config), capacity: batchCapacity)
+        rowIndices = .allocate(capacity: batchCapacity)
+    }
+
+    deinit {
+        rowIndices.deallocate()
+    }
+
+    public var latent: Int { config.latentDim }
+
+    /// The encoder's means μ(x) of `images[indices]`, row-major `[indices.count, latent]`.
+    public func encodeMeans(_ model: VAEModel, images: ImageSet, indices: [Int]) -> [Float] {
+        precondition(model.config == config, "the codec was made for another configuration")
+        let latent = self.latent
+        var means = [Float](repeating: 0, count: indices.count * latent)
+        images.pixels.withUnsafeBufferPointer { pixels in
+            means.withUnsafeMutableBufferPointer { means in
+                var first = 0
+                while first < indices.count {
+                    let rows = min(batchCapacity, indices.count - first)
+                    for row in 0..<rows {
+                        precondition((0..<images.count).contains(indices[first + row]), "image index out of range")
+                        rowIndices[row] = Int32(indices[first + row])
+                    }
+                    workspace.loadImages(pixels.baseAddress!, indices: rowIndices, rows: rows)
+                    model.encode(workspace, rows: rows)
+                    // Each head row holds mu then log σ²; keep mu.
+                    for row in 0..<rows {
+                        let mu = workspace.head + row * 2 * latent
+                        (means.baseAddress! + (first + row) * latent).update(from: mu, count: latent)
+                    }
+                    first += rows
+                }
+            }
+        }
+        return means
+    }
+
+    /// The latent means of every image in `images`, in order.
+    public func encodeMeans(_ model: VAEModel, images: ImageSet) -> [Float] {
+        encodeMeans(model, images: images, indices: Array(0..<images.count))
+    }
+
+    /// The decoder's mean images of the latent points `z` (row-major, `latent` values each):
+    /// row-major `[z.count / latent, 784]` intensities in [0, 1] (σ(logits) for the Bernoulli
+    /// decoder, the Gaussian's mean clamped to [0, 1] otherwise).
+    public func decodeMeans(_ model: VAEModel, z: [Float]) -> [Float] {
+        precondition(model.config == config, "the codec was made for another configuration")
+        precondition(z.count % latent == 0, "z must hold whole latent points")
+        let count = z.count / latent, size = VAEConfig.inputSize
+        var images = [Float](repeating: 0, count: count * size)
+        z.withUnsafeBufferPointer { z in
+            images.withUnsafeMutableBufferPointer { images in
+                var first = 0
+                while first < count {
+                    let rows = min(batchCapacity, count - first)
+                    workspace.z.update(from: z.baseAddress! + first * latent, count: rows * latent)
+                    model.decode(workspace, rows: rows)
+                    model.decoderMeans(workspace.decoderOutput, into: images.baseAddress! + first * size, rows: rows)
+                    first += rows
+                }
+            }
+        }
+        return images
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import VAECore
+
+/// The checkpoints of one training run, read back in epoch order.
+///
+/// Opening a run reads its first and final checkpoints; `forEachCheckpoint` then reads the
+/// others one at a time, so a run of hundreds of epochs never holds more than three models.
+/// Every checkpoint must have the first one's configuration and the epoch its file name says;
+/// the error otherwise names the file.
+public struct RunReplay: Sendable {
+    public let directory: RunDirectory
+    /// Epochs with a checkpoint file, ascending.
+    public let epochs: [Int]
+    /// The earliest checkpoint; every other one must match its configuration.
+    public let first: Checkpoint
+    /// The latest checkpoint: the trained model that interpolation and the sampling plane use.
+    public let final: Checkpoint
+
+    public init(runDirectory path: String) throws {
+        directory = RunDirectory(path)
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw VAEError(.missingInput, "the run folder \(path) does not exist")
+        }
+        epochs = directory.checkpointEpochs()
+        guard let firstEpoch = epochs.first, let finalEpoch = epochs.last else {
+            throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
+                           + "(epoch-NNNN.safetensors); train the run with vae-train first")
+        }
+        first = try RunReplay.read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
+        final = epochs.count == 1 ? first
+            : try RunReplay.read(directory.checkpoint(epoch: finalEpoch), epoch: finalEpoch, reference: first)
+    }
+
+    /// The run's configuration; `epochs` is the final checkpoint's plan, since a resumed run may
+    /// have been given more epochs than it started with.
+    public var run: RunConfig { final.run }
+
+    /// Calls `body` with every checkpoint in epoch order and its position in `epochs`.
+    public func forEachCheckpoint(_ body: (Checkpoint, Int) throws -> Void) throws {
+        for (position, epoch) in epochs.enumerated() {
+            let checkpoint: Checkpoint
+            switch position {
+            case 0: checkpoint = first
+            case epochs.count - 1: checkpoint = final
+            default: checkpoint = try RunReplay.read(directory.checkpoint(epoch: epoch), epoch: epoch, reference: first)
+            }
+            try body(checkpoint, position)
+        }
+    }
+
+    /// Refuses test images that cannot be the ones the run was evaluated on.
+    public func checkTestSet(_ test: ImageSet, source: String) throws {
+        guard test.count == run.testImages else {
+            throw VAEError(.usage, "the run in \(directory.path) was trained with \(run.testImages) test images, but \(source) "
+                           + "holds \(test.count); pass the --data folder the run was trained on")
+        }
+    }
+
+    private static func read(_ path: String, epoch: Int, reference: Checkpoint?) throws -> Checkpoint {
+        let checkpoint = try readCheckpoint(path)
+        guard checkpoint.epoch == epoch else {
+            throw VAEError(.badData, "\(path) holds epoch \(checkpoint.epoch), not the epoch \(epoch) its name says")
+        }
+        if let reference {
+            let differences = checkpoint.run.differences(from: reference.run)
+            if !differences.isEmpty {
+                throw VAEError(.badData, "\(path) comes from a different configuration than \(reference.path): "
+                               + differences.joined(separator: ", "))
+            }
+        }
+        return checkpoint
+    }
+}

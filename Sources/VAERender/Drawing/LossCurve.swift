@@ -1,0 +1,74 @@
+import Foundation
+import VAECore
+
+/// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
+/// in nats per image. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
+public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> String {
+    precondition(!runs.isEmpty && runs.allSatisfy { !$0.losses.isEmpty })
+    let width = 720.0, height = 420.0
+    let left = 64.0, right = 200.0, top = 24.0, bottom = 48.0
+    let plotWidth = width - left - right, plotHeight = height - top - bottom
+    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
+
+    let epochs = runs.flatMap { $0.losses.map(\.epoch) }
+    let values = runs.flatMap { $0.losses.flatMap { [$0.train, $0.test] } }
+    let firstEpoch = Double(epochs.min()!), lastEpoch = Double(max(epochs.max()!, epochs.min()! + 1))
+    let yTicks = niceTicks(low: values.min()!, high: values.max()!)
+    let yLow = yTicks.first!, yHigh = yTicks.last!
+    func x(_ epoch: Int) -> Double { left + (Double(epoch) - firstEpoch) / (lastEpoch - firstEpoch) * plotWidth }
+    func y(_ loss: Double) -> Double { top + (yHigh - loss) / (yHigh - yLow) * plotHeight }
+    func f(_ v: Double) -> String { String(format: "%.1f", v) }
+
+    var svg = """
+        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
+        viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
+        <rect width="100%" height="100%" fill="white"/>
+
+        """
+    for tick in yTicks {
+        svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(tick)))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(y(tick)))\" stroke=\"#e0e0e0\"/>\n"
+        svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y(tick) + 4))\" text-anchor=\"end\">\(tickLabel(tick))</text>\n"
+    }
+    for tick in niceTicks(low: firstEpoch, high: lastEpoch, integers: true) where tick >= firstEpoch && tick <= lastEpoch {
+        let px = x(Int(tick))
+        svg += "<line x1=\"\(f(px))\" y1=\"\(f(top + plotHeight))\" x2=\"\(f(px))\" y2=\"\(f(top + plotHeight + 4))\" stroke=\"#444\"/>\n"
+        svg += "<text x=\"\(f(px))\" y=\"\(f(top + plotHeight + 18))\" text-anchor=\"middle\">\(Int(tick))</text>\n"
+    }
+    svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
+    svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">epoch</text>\n"
+    svg += "<text transform=\"translate(16 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">negative ELBO (nats per image)</text>\n"
+
+    for (index, run) in runs.enumerated() {
+        let colour = colours[index % colours.count]
+        for (series, dash) in [(\EpochLosses.train, " stroke-dasharray=\"5 4\""), (\EpochLosses.test, "")] {
+            let points = run.losses.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: series])))" }.joined(separator: " ")
+            svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash) points=\"\(points)\"/>\n"
+        }
+        let legendY = top + 14 + Double(index) * 20
+        svg += "<line x1=\"\(f(width - right + 12))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(width - right + 36))\" y2=\"\(f(legendY - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+        svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\">\(escapeXML(run.label))</text>\n"
+    }
+    let noteY = top + 14 + Double(runs.count) * 20 + 8
+    svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY))\" fill=\"#555\">solid: test, dashed: train</text>\n"
+    return svg + "</svg>\n"
+}
+
+/// Round tick values spanning [low, high]: steps of 1, 2 or 5 times a power of ten.
+func niceTicks(low: Double, high: Double, integers: Bool = false) -> [Double] {
+    let span = max(high - low, integers ? 1 : 1e-9)
+    let rough = span / 5
+    let power = pow(10, floor(log10(rough)))
+    var step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= rough }!
+    if integers { step = max(1, step.rounded()) }
+    let start = floor(low / step) * step, end = ceil(high / step) * step
+    return stride(from: start, through: end + step / 2, by: step).map { $0 }
+}
+
+private func tickLabel(_ value: Double) -> String {
+    value.rounded() == value ? String(Int(value)) : String(format: "%g", value)
+}
+
+private func escapeXML(_ text: String) -> String {
+    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+        .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+}

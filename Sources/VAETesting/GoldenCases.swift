@@ -1,0 +1,58 @@
+import VAERender
+
+/// The golden GIFs in fixtures/golden: small renders of the fixture runs that the golden tests
+/// re-render and compare with. `vae-fixtures` writes them; so does the test suite when
+/// VAE_RECORD_GOLDENS=1. Both read this one list, so they cannot drift apart.
+///
+/// Between them the cases cover both interpolation paths, all three sampling grids (prior
+/// quantiles, principal plane, random), two scales and non-default timing, while keeping every
+/// file a few kilobytes.
+public struct GoldenCase: Sendable {
+    public let name: String
+    /// A folder of fixtures/runs.
+    public let run: String
+    public let interpolation: InterpolationOptions?
+    public let sampling: SamplingOptions?
+    public let reconstruction: ReconstructionOptions?
+    public let style: FrameStyle
+
+    public static let all: [GoldenCase] = [
+        GoldenCase(name: "latent2", run: "latent2",
+                   interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)], steps: 3),
+                   sampling: SamplingOptions(grid: 4),
+                   reconstruction: ReconstructionOptions(indices: [0, 1, 2, 3, 4]),
+                   style: FrameStyle(scale: 1, delay: 10, hold: 50)),
+        GoldenCase(name: "latent3", run: "latent3",
+                   interpolation: InterpolationOptions(pairs: [ImagePair(a: 6, b: 7), ImagePair(a: 8, b: 9)], spherical: true, steps: 4),
+                   sampling: SamplingOptions(grid: 4),
+                   reconstruction: ReconstructionOptions(indices: [5, 6, 7, 8]),
+                   style: FrameStyle(scale: 1, delay: 7, hold: 120)),
+        GoldenCase(name: "latent3-random", run: "latent3",
+                   interpolation: nil,
+                   sampling: SamplingOptions(grid: 2, random: true, seed: 3),
+                   reconstruction: nil,
+                   style: FrameStyle(scale: 2, delay: 12, hold: 80)),
+    ]
+
+    /// The animations this case renders, in `Animation` order.
+    public var animations: [Animation] {
+        Animation.allCases.filter { animation in
+            switch animation {
+            case .interpolation: return interpolation != nil
+            case .sampling: return sampling != nil
+            case .reconstruction: return reconstruction != nil
+            }
+        }
+    }
+
+    /// The render of this case from the runs in `fixtures` (the repository's fixtures/ folder)
+    /// and the synthetic test images in `data`, a folder with the official KMNIST file names.
+    public func request(fixtures: String, data: String) -> RenderRequest {
+        RenderRequest(runDirectory: fixtures + "/runs/" + run, dataFolder: data,
+                      interpolation: interpolation, sampling: sampling, reconstruction: reconstruction, style: style)
+    }
+
+    public func goldenPath(_ animation: Animation, fixtures: String) -> String {
+        fixtures + "/golden/\(name)-\(animation.fileName)"
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+import VAECore
+
+/// fixtures/synthetic holds the stand-in dataset under names of its own, in `KMNIST.files`
+/// order, so that nothing in the repository passes for a KMNIST file.
+public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-images.gz", "test-labels.gz"]
+
+/// A new temporary folder in which the `syntheticFileNames` of `folder` appear under the official names.
+public func linkUnderKMNISTNames(_ folder: String) -> String {
+    let linked = NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: linked, withIntermediateDirectories: true)
+    let folder = URL(fileURLWithPath: folder).path  // links need an absolute target
+    for (stored, official) in zip(syntheticFileNames, KMNIST.files) {
+        try! FileManager.default.createSymbolicLink(atPath: linked + "/" + official.name + ".gz",
+                                                    withDestinationPath: folder + "/" + stored)
+    }
+    return linked
+}

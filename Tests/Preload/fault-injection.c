@@ -1,0 +1,91 @@
+// Preloaded (LD_PRELOAD) into vae-train by the crash-safety tests, which compile it first
+// (`preloadLibrary` in TestSupport), so that the trainer itself carries no fault injection.
+// It stands in for three libc and OpenBLAS functions and, where the environment asks for it,
+// stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
+//
+//   VAE_CRASH_AT_SGEMM=n        SIGKILL just before the n-th cblas_sgemm call (counting from 1);
+//                               with --threads 1 a training step makes a fixed number of them.
+//   VAE_INTERRUPT_AT_SGEMM=n    SIGINT to itself just before the n-th call, as Ctrl-C would.
+//   VAE_CRASH_IN_FILE=n:bytes   SIGKILL once `bytes` bytes have gone into the n-th regular file
+//                               the process writes (counting from 0; a file is done when it is
+//                               fsynced, as every file written atomically is).
+//
+// With none of them set it only forwards each call.
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static long crash_at_sgemm, interrupt_at_sgemm, crash_file = -1, crash_bytes;
+static long sgemm_calls, files_done, bytes_into_file;
+
+__attribute__((constructor)) static void read_environment(void) {
+    const char *value;
+    if ((value = getenv("VAE_CRASH_AT_SGEMM"))) crash_at_sgemm = atol(value);
+    if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) interrupt_at_sgemm = atol(value);
+    if ((value = getenv("VAE_CRASH_IN_FILE"))) {
+        if (sscanf(value, "%ld:%ld", &crash_file, &crash_bytes) != 2) {
+            fprintf(stderr, "fault-injection: VAE_CRASH_IN_FILE must be n:bytes, got %s\n", value);
+            abort();
+        }
+    }
+}
+
+static void *next_function(const char *name) {
+    void *function = dlsym(RTLD_NEXT, name);
+    if (!function) {
+        fprintf(stderr, "fault-injection: cannot find %s: %s\n", name, dlerror());
+        abort();
+    }
+    return function;
+}
+
+static int is_regular_file(int fd) {
+    struct stat info;
+    return fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+}
+
+static void die(void) {
+    kill(getpid(), SIGKILL);
+    abort();
+}
+
+typedef void (*sgemm_function)(int, int, int, int, int, int, float, const float *, int, const float *, int, float,
+                               float *, int);
+
+void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc) {
+    static sgemm_function openblas_sgemm;
+    if (!openblas_sgemm) openblas_sgemm = (sgemm_function)next_function("cblas_sgemm");
+    long call = __atomic_add_fetch(&sgemm_calls, 1, __ATOMIC_RELAXED);
+    if (call == crash_at_sgemm) die();
+    if (call == interrupt_at_sgemm) kill(getpid(), SIGINT);
+    openblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+ssize_t write(int fd, const void *data, size_t count) {
+    static ssize_t (*libc_write)(int, const void *, size_t);
+    if (!libc_write) libc_write = (ssize_t (*)(int, const void *, size_t))next_function("write");
+    if (files_done == crash_file && is_regular_file(fd)) {
+        size_t left = (size_t)(crash_bytes - bytes_into_file);
+        if (count >= left) {
+            if (left > 0 && libc_write(fd, data, left) != (ssize_t)left) abort();
+            die();
+        }
+        ssize_t written = libc_write(fd, data, count);
+        if (written > 0) bytes_into_file += written;
+        return written;
+    }
+    return libc_write(fd, data, count);
+}
+
+int fsync(int fd) {
+    static int (*libc_fsync)(int);
+    if (!libc_fsync) libc_fsync = (int (*)(int))next_function("fsync");
+    int status = libc_fsync(fd);
+    if (is_regular_file(fd)) files_done++;
+    return status;
+}
