@@ -24,14 +24,29 @@ public struct ThreadOptions: ParsableArguments {
 
 /// `--data`, for every tool that reads KMNIST.
 public struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR, else ./data/kmnist).",
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR, else for a tool that reads a run the folder it was trained on, else ./data/kmnist).",
                                valueName: "dir"))
     public var data: String?
 
     public init() {}
 
-    /// The folder to read: --data, else $KMNIST_DIR, else ./data/kmnist.
+    /// The folder to train on: --data, else $KMNIST_DIR, else ./data/kmnist.
     public var folder: String { KMNIST.folder(flag: data) }
+
+    /// The folder of a tool that reads a run: --data, else $KMNIST_DIR, else the folder the run
+    /// was trained on (which must still exist), else ./data/kmnist.
+    public func folder(readingRun run: RunDirectory,
+                       environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if (data ?? "").isEmpty && (environment["KMNIST_DIR"] ?? "").isEmpty, let recorded = try run.recordedDataFolder() {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: recorded, isDirectory: &isFolder), isFolder.boolValue else {
+                throw VAEError(.missingInput, "\(recorded), the data folder \(run.path) was trained on (recorded in "
+                               + "\(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR")
+            }
+            return recorded
+        }
+        return KMNIST.folder(flag: data, environment: environment)
+    }
 }
 
 extension ParsableCommand {

@@ -16,6 +16,8 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
         case failed
         /// The user's request conflicts with what is on disk (EX_USAGE).
         case usage
+        /// Another process is writing the run folder; trying again later may work (EX_TEMPFAIL).
+        case busy
         /// SIGINT arrived; the last complete epoch is safe.
         case interrupted
     }
@@ -38,6 +40,7 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
         case .missingInput: return 66
         case .failed: return 70
         case .cannotWrite: return 73
+        case .busy: return 75
         case .interrupted: return 130
         }
     }

@@ -47,7 +47,10 @@ struct VAEEval: ParsableCommand {
     private func evaluate() throws {
         compute.apply()
         let loaded = try readCheckpoint(checkpoint)
-        let folder = dataOptions.folder
+        // A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
+        let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
+        let run = RunDirectory(checkpointFolder.deletingLastPathComponent().path)
+        let folder = checkpointFolder.lastPathComponent == "checkpoints" ? try dataOptions.folder(readingRun: run) : dataOptions.folder
         let paths = KMNIST.locate(in: folder)
         guard let imagesPath = paths[2], let labelsPath = paths[3] else {
             throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")

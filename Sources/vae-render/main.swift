@@ -31,7 +31,8 @@ struct RenderCommand: ParsableCommand {
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
             30-epoch run under 1 MB. The files are written only after \
             everything has rendered, each atomically, so a bad checkpoint leaves no partial GIF. On \
-            success, one line per GIF: path, frames, size, bytes.
+            success, one line per GIF: path, frames, the epochs they show, size, bytes. A run that is \
+            still training can be rendered: vae-render takes the checkpoints complete when it starts.
 
             loss.svg (--loss-curve): train (dashed) and test (solid) negative ELBO per epoch from \
             <run-dir>/metrics.jsonl, with the runs named by --compare drawn beside it.
@@ -73,20 +74,23 @@ struct RenderCommand: ParsableCommand {
     }
 
     func run() throws {
-        let request = RenderRequest(
-            runDirectory: locations.runDir, dataFolder: locations.dataOptions.folder,
-            interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
-            sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
-            reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
-            style: frameFlags.style)
         try reportingErrors {
-            // Everything is read and rendered before the first file is written.
-            let gifs = selection.anyAnimation ? try renderAnimations(request) : []
+            let request = RenderRequest(
+                runDirectory: locations.runDir, dataFolder: try locations.dataOptions.folder(readingRun: RunDirectory(locations.runDir)),
+                interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
+                sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
+                reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
+                style: frameFlags.style)
+            // Everything is read and rendered before the first file is written. A run still
+            // training is rendered as far as it was when it was opened.
+            let replay = selection.anyAnimation ? try RunReplay(runDirectory: locations.runDir) : nil
+            let gifs = try replay.map { try renderAnimations(request, replay: $0) } ?? []
             let lossCurve = selection.lossCurve ? try lossCurveSVG(
                 [locations.runDir] + selection.compare) : nil
             let paths = try writeAnimations(gifs, to: locations.out)
             for (gif, path) in zip(gifs, paths) {
-                print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
+                let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
+                print("\(path): \(gif.frameCount) frames (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
             }
             if let lossCurve {
                 let path = locations.out + "/loss.svg"

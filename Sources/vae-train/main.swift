@@ -155,6 +155,10 @@ struct VAETrain: ParsableCommand {
         compute.apply()
         let preset = chosenPreset
         let directory = RunDirectory(resume ?? runDir ?? "runs/\(preset.rawValue)")
+        // A folder that exists may be another trainer's: its lock comes before anything else, so
+        // that a second writer is refused at once. A new folder is made only once the data has
+        // loaded, so that bad data leaves none behind.
+        let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
         let resumed = try resume.map { _ in
             try directory.readState().run.resumed(with: requested(preset, trainImages: 0, testImages: 0),
@@ -168,6 +172,7 @@ struct VAETrain: ParsableCommand {
             }
         }
         let dataset = try KMNIST.load(from: folder)
+        let lock = try existingFolderLock ?? RunLock(directory)
         let run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
@@ -186,7 +191,7 @@ struct VAETrain: ParsableCommand {
         }
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         do {
-            try VAECore.train(run, data: dataset, directory: directory, mode: mode, finalIWAESamples: iwaeK,
+            try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
                               shouldStop: { interruptRequested.load(ordering: .relaxed) },
                               progress: { bar.update($0, epochs: run.epochs) },
                               finalEvaluationProgress: { done in

@@ -34,12 +34,13 @@ public func toolPath(_ name: String) throws -> String {
 }
 
 /// Runs an executable of this package and captures its exit code and output.
-public func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:]) throws
-    -> (status: Int32, stdout: String, stderr: String) {
+public func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:],
+                    workingDirectory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
     let binary = URL(fileURLWithPath: try toolPath(name))
     let process = Process()
     process.executableURL = binary
     process.arguments = arguments
+    if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out

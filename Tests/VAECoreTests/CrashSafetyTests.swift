@@ -60,20 +60,23 @@ private func firstSgemmCall(ofBatch batch: Int) -> Int {
     return (batch - 1) * sgemmCallsPerStep + epochsDone * sgemmCallsPerEvaluation + 1
 }
 
-/// The files the trainer writes, in order: the epoch-0 state, then per epoch its checkpoint,
-/// metrics.jsonl and the state, each written whole to a temporary file beside it.
+/// The files the trainer writes, in order: the record of its data folder and the epoch-0 state,
+/// then per epoch its checkpoint, metrics.jsonl and the state, each written whole to a temporary
+/// file beside it.
 private func temporaryFile(ofWrite n: Int, in folder: String) -> String {
-    let names = ["/.state.safetensors", "/checkpoints/.epoch-000\((n + 2) / 3).safetensors", "/.metrics.jsonl"]
-    return folder + names[n % 3] + temporaryFileSuffix
+    guard n > 0 else { return folder + "/.data-folder" + temporaryFileSuffix }
+    let names = ["/.state.safetensors", "/checkpoints/.epoch-000\((n + 1) / 3).safetensors", "/.metrics.jsonl"]
+    return folder + names[(n - 1) % 3] + temporaryFileSuffix
 }
 
 /// The size of the n-th write of an uninterrupted run (metrics.jsonl holds timings, so its
 /// size moves by a few bytes from run to run; `referenceMetricsSize` is one run's).
 private func referenceWriteSize(_ n: Int) -> Int {
-    switch n % 3 {
+    guard n > 0 else { return URL(fileURLWithPath: data).standardizedFileURL.path.utf8.count + 1 }
+    switch (n - 1) % 3 {
     case 0: return reference["state"]!.count
-    case 1: return reference["epoch \((n + 2) / 3)"]!.count
-    default: return referenceMetricsSize[(n + 1) / 3 - 1]
+    case 1: return reference["epoch \((n + 1) / 3)"]!.count
+    default: return referenceMetricsSize[n / 3 - 1]
     }
 }
 
@@ -87,8 +90,8 @@ private let referenceMetricsSize: [Int] = {
 enum CrashPoint: CustomStringConvertible, Sendable {
     /// Just before the first product of training batch n (counting over the run, 6 an epoch).
     case beforeBatch(Int)
-    /// A fraction into the n-th file write of the run (0: the epoch-0 state, then per epoch:
-    /// checkpoint, metrics, state).
+    /// A fraction into the n-th file write of the run (0: the data folder's record, 1: the
+    /// epoch-0 state, then per epoch: checkpoint, metrics, state).
     case insideWrite(Int, Double)
 
     var description: String {
@@ -105,8 +108,8 @@ enum CrashPoint: CustomStringConvertible, Sendable {
 /// exactly the aimed number of bytes in the temporary file of its write.
 @Test(arguments: [
     CrashPoint.beforeBatch(4), .beforeBatch(7), .beforeBatch(12),
-    .insideWrite(0, 0.5), .insideWrite(1, 0.01), .insideWrite(1, 0.5), .insideWrite(1, 0.999),
-    .insideWrite(2, 0.5), .insideWrite(3, 0.5), .insideWrite(4, 0.5), .insideWrite(5, 0.9), .insideWrite(6, 0.9),
+    .insideWrite(0, 0.5), .insideWrite(1, 0.5), .insideWrite(2, 0.01), .insideWrite(2, 0.5), .insideWrite(2, 0.999),
+    .insideWrite(3, 0.5), .insideWrite(4, 0.5), .insideWrite(5, 0.5), .insideWrite(6, 0.9), .insideWrite(7, 0.9),
 ])
 func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     let folder = temporaryFolder() + "/run"

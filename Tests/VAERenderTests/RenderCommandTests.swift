@@ -81,6 +81,7 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
         let gif = try decodeGIF(try readFile(path))
         #expect(gif.frames.count == expectedFrames[name])
         #expect(gif.frames.last?.delayCentiseconds == 60 && gif.frames.first?.delayCentiseconds == 5)
-        #expect(line == "\(path): \(gif.frames.count) frames, \(gif.width)x\(gif.height), \(try readFile(path).count) bytes")
+        let epochs = name == "interpolation" ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
+        #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes")
     }
 }

@@ -5,6 +5,8 @@ import Foundation
 ///     <run>/checkpoints/epoch-NNNN.safetensors   weights + configuration + metrics, every epoch
 ///     <run>/metrics.jsonl                        one JSON object per epoch
 ///     <run>/state.safetensors                    what resuming needs: moments, step, random state
+///     <run>/data-folder                          the absolute path of the data it was trained on
+///     <run>/.lock                                held by the process writing the run (`RunLock`)
 public struct RunDirectory: Sendable {
     public let path: String
 
@@ -15,6 +17,8 @@ public struct RunDirectory: Sendable {
     public var checkpointsFolder: String { path + "/checkpoints" }
     public var metricsPath: String { path + "/metrics.jsonl" }
     public var statePath: String { path + "/state.safetensors" }
+    public var dataFolderRecordPath: String { path + "/data-folder" }
+    public var lockPath: String { path + "/.lock" }
 
     public func checkpoint(epoch: Int) -> String { checkpointPath(runDirectory: path, epoch: epoch) }
 
@@ -46,6 +50,7 @@ public struct RunDirectory: Sendable {
         for epoch in checkpointEpochs() { unlink(checkpoint(epoch: epoch)) }
         unlink(metricsPath)
         unlink(statePath)
+        unlink(dataFolderRecordPath)
     }
 
     /// The resume state, with advice when a run was stopped before writing one.
@@ -67,5 +72,26 @@ public struct RunDirectory: Sendable {
     public func metricsLines(through epoch: Int) throws -> [String] {
         guard FileManager.default.fileExists(atPath: metricsPath) else { return [] }
         return try readMetricsLines(metricsPath).filter { $0.losses.epoch <= epoch }.map(\.text)
+    }
+
+    /// Records where the run's data came from, as an absolute path, so that the renderer and
+    /// vae-eval find it without being told. Kept out of the checkpoints, whose bytes must depend
+    /// only on the seed and the data, not on where the data lies.
+    public func recordDataFolder(_ folder: String) throws {
+        let absolute = URL(fileURLWithPath: folder).standardizedFileURL.path
+        try writeFileAtomically(Array((absolute + "\n").utf8), to: dataFolderRecordPath)
+    }
+
+    /// The data folder `recordDataFolder` wrote, or nil for a run that has none.
+    public func recordedDataFolder() throws -> String? {
+        guard FileManager.default.fileExists(atPath: dataFolderRecordPath) else { return nil }
+        guard let text = String(bytes: try readFile(dataFolderRecordPath), encoding: .utf8) else {
+            throw VAEError(.badData, "\(dataFolderRecordPath): not UTF-8 text")
+        }
+        let folder = text.trimmingCharacters(in: .newlines)
+        guard folder.hasPrefix("/"), !folder.contains("\n") else {
+            throw VAEError(.badData, "\(dataFolderRecordPath): not an absolute folder path")
+        }
+        return folder
     }
 }

@@ -13,9 +13,11 @@ public enum StartMode: Sendable {
 /// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
 /// the resume state, in that order, each atomically. A crash at any point leaves a state file
 /// that matches a complete checkpoint (or the epoch-0 state written first); the epoch after it
-/// is simply trained again.
-public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode: StartMode,
-                  finalIWAESamples: Int = 0,
+/// is simply trained again. No other process may write the folder meanwhile: `lock` is its
+/// lock when the caller took it already, and otherwise `train` takes it. `dataFolder`, where the
+/// data came from, is recorded for the tools that read the run.
+public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, directory: RunDirectory, lock: RunLock? = nil,
+                  mode: StartMode, finalIWAESamples: Int = 0,
                   shouldStop: () -> Bool = { false },
                   progress: (TrainingProgress) -> Void = { _ in },
                   finalEvaluationProgress: (_ imagesDone: Int) -> Void = { _ in },
@@ -25,8 +27,18 @@ public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode:
                        + "test images, but the data holds \(data.train.count) and \(data.test.count); "
                        + "pass the --data folder the run was trained on")
     }
+    let lock = try lock ?? RunLock(directory)
+    precondition(lock.path == directory.lockPath, "the lock of another run folder")
+    // Held to the end, whatever the optimiser makes of the last use above.
+    defer { withExtendedLifetime(lock) {} }
     let trainer = Trainer(run: run, data: data)
     var metricsLines: [String] = []
+    // Where the data came from, for the tools that read the run; rewritten only when it changes.
+    func recordDataFolder() throws {
+        if let dataFolder, try directory.recordedDataFolder() != URL(fileURLWithPath: dataFolder).standardizedFileURL.path {
+            try directory.recordDataFolder(dataFolder)
+        }
+    }
     switch mode {
     case .fresh:
         if let last = directory.checkpointEpochs().last {
@@ -34,16 +46,19 @@ public func train(_ run: RunConfig, data: KMNIST, directory: RunDirectory, mode:
                            + "pass --resume to continue that run or --overwrite to replace it")
         }
         try directory.prepare()
+        try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
         try trainer.writeState(to: directory.statePath)
     case .overwrite:
         try directory.prepare()
         try directory.removeRunFiles()
+        try recordDataFolder()
         try trainer.writeState(to: directory.statePath)
     case .resume:
         let state = try directory.readState()
         try directory.prepare()
         try trainer.restore(state)
+        try recordDataFolder()
         metricsLines = try directory.metricsLines(through: trainer.completedEpochs)
     }
 

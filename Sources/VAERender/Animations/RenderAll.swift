@@ -5,6 +5,9 @@ public enum Animation: String, Sendable, CaseIterable {
     case interpolation, sampling, reconstruction
 
     public var fileName: String { rawValue + ".gif" }
+
+    /// Whether the animation shows every checkpoint, or only the final model.
+    public var replaysEveryCheckpoint: Bool { self != .interpolation }
 }
 
 /// What to render, from which run and data; a nil option set skips that animation.
@@ -42,7 +45,11 @@ public struct RenderedGIF: Sendable {
 /// The interpolation needs only the final checkpoint; the sampling and reconstruction
 /// animations replay every checkpoint once, one at a time.
 public func renderAnimations(_ request: RenderRequest) throws -> [RenderedGIF] {
-    let replay = try RunReplay(runDirectory: request.runDirectory)
+    try renderAnimations(request, replay: try RunReplay(runDirectory: request.runDirectory))
+}
+
+/// `renderAnimations` on a run already opened: the checkpoints `replay` found when it opened.
+public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws -> [RenderedGIF] {
     let (test, testPath) = try loadTestImages(from: request.dataFolder)
     try replay.checkTestSet(test, source: testPath)
     let codec = LatentCodec(config: replay.run.model)

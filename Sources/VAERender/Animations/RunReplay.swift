@@ -32,6 +32,13 @@ public struct RunReplay: Sendable {
             : try RunReplay.read(directory.checkpoint(epoch: finalEpoch), epoch: finalEpoch, reference: first)
     }
 
+    /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
+    /// training has fewer than it plans), or with `finalOnly` the one the final model came from.
+    public func epochsFound(finalOnly: Bool = false) -> String {
+        let found = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
+        return "\(found) of \(run.epochs) planned"
+    }
+
     /// The run's configuration; `epochs` is the final checkpoint's plan, since a resumed run may
     /// have been given more epochs than it started with.
     public var run: RunConfig { final.run }

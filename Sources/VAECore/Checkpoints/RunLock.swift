@@ -1,0 +1,46 @@
+import Foundation
+
+/// The exclusive right to write one run folder, held for as long as this value lives.
+///
+/// An flock(2) on `<run>/.lock`: the kernel releases it when the process ends however it ends,
+/// so a trainer killed with SIGKILL never leaves a stale lock. The holder writes its pid into the
+/// file so that a refused writer can name it. Readers (the renderer, vae-eval) never take it:
+/// every file of a run is replaced atomically, so they see only complete checkpoints.
+public final class RunLock: Sendable {
+    public let path: String
+    private let fd: Int32
+
+    /// Takes the lock of `directory`, creating the folder if needed; refuses at once, touching
+    /// nothing, when another process holds it.
+    public init(_ directory: RunDirectory) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        } catch {
+            throw VAEError(.cannotWrite, "cannot create the run folder \(directory.path): \(error.localizedDescription)")
+        }
+        path = directory.lockPath
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw VAEError(.cannotWrite, "cannot create \(path): \(systemErrorText())")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno
+            let holder = (try? readFile(path)).flatMap { String(bytes: $0, encoding: .utf8) }?
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            close(fd)
+            guard reason == EWOULDBLOCK else {
+                throw VAEError(.cannotWrite, "cannot lock \(path): \(systemErrorText(reason))")
+            }
+            let who = holder.flatMap { Int32($0) }.map { "process \($0)" } ?? "another process"
+            throw VAEError(.busy, "\(directory.path) is being written by \(who) (it holds \(path)); "
+                           + "wait for it to finish or stop it, or choose another --run-dir")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+    }
+
+    deinit {
+        close(fd)
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+// One writer per run folder, readers at any time, and a run that knows where its data is.
+
+/// A small model on the synthetic fixtures, trained for `epochs` epochs (many, for a trainer
+/// that is stopped by a signal), one thread, no final estimate.
+private func trainArguments(runDir: String, seed: Int, epochs: Int) -> [String] {
+    ["--data", syntheticData, "--no-download", "--run-dir", runDir, "--epochs", String(epochs), "--hidden", "32",
+     "--latent-dim", "4", "--batch-size", "100", "--threads", "1", "--iwae-k", "0", "--seed", String(seed)]
+}
+
+/// A trainer in the background, with its standard error collected.
+private final class BackgroundTrainer {
+    let process = Process()
+    private let errors = Pipe()
+
+    init(_ arguments: [String]) throws {
+        process.executableURL = URL(fileURLWithPath: try toolPath("vae-train"))
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+    }
+
+    /// Waits until `condition` holds (at most 60 s).
+    func wait(until condition: () -> Bool) {
+        let deadline = Date().addingTimeInterval(60)
+        while !condition() && Date() < deadline && process.isRunning { usleep(10_000) }
+    }
+
+    /// Ctrl-C, then the exit status and what it said.
+    func interrupt() -> (status: Int32, stderr: String) {
+        kill(process.processIdentifier, SIGINT)
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+}
+
+/// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
+/// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's.
+@Test(arguments: [[], ["--overwrite"], ["--resume"]])
+func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
+    let folder = temporaryFolder() + "/run"
+    let first = try BackgroundTrainer(trainArguments(runDir: folder, seed: 0, epochs: 100_000))
+    first.wait { RunDirectory(folder).checkpointEpochs().count >= 2 }
+    let arguments = extra == ["--resume"]
+        ? ["--resume", folder, "--data", syntheticData, "--no-download", "--epochs", "100000", "--threads", "1"]
+        : trainArguments(runDir: folder, seed: 7, epochs: 3) + extra
+    let second = try runTool("vae-train", arguments)
+    let stopped = first.interrupt()
+
+    #expect(second.status == 75, "\(second.stderr)")
+    #expect(second.stderr == "vae-train: \(folder) is being written by process \(first.process.processIdentifier) "
+            + "(it holds \(folder)/.lock); wait for it to finish or stop it, or choose another --run-dir\n")
+    #expect(stopped.status == 130, "\(stopped.stderr)")
+    let directory = RunDirectory(folder)
+    let epochs = directory.checkpointEpochs()
+    #expect(epochs.count >= 2 && epochs == Array(1...epochs.count))
+    for epoch in epochs {
+        let checkpoint = try readCheckpoint(directory.checkpoint(epoch: epoch))
+        #expect(checkpoint.run.seed == 0 && checkpoint.run.epochs == 100_000, "epoch \(epoch) is not the first trainer's")
+    }
+    #expect(try readTrainingState(directory.statePath).run.seed == 0)
+}
+
+/// The kernel drops the lock of a trainer killed with SIGKILL: its pid stays in the lock file,
+/// and a resume takes the lock and finishes.
+@Test func aKilledTrainersLockDoesNotBlockAResume() throws {
+    let folder = temporaryFolder() + "/run"
+    let killed = try runTool("vae-train", trainArguments(runDir: folder, seed: 0, epochs: 3), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_CRASH_AT_SGEMM": "100",  // inside epoch 2: 6 batches of 11 products and 4 more to evaluate
+    ])
+    #expect(killed.status == SIGKILL, "\(killed.stderr)")
+    let directory = RunDirectory(folder)
+    #expect(directory.checkpointEpochs() == [1])
+    let holder = String(decoding: try readFile(directory.lockPath), as: UTF8.self)
+    #expect(Int32(holder.trimmingCharacters(in: .newlines)) != nil, "the dead trainer's pid: \(holder)")
+
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--no-download", "--epochs", "3",
+                                            "--threads", "1"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(directory.checkpointEpochs() == [1, 2, 3])
+}
+
+/// vae-render needs no lock: during training it renders the epochs complete when it starts
+/// and says how many it found.
+@Test func renderingDuringTrainingRendersTheCompleteEpochs() throws {
+    let folder = temporaryFolder() + "/run"
+    let output = temporaryFolder("output")
+    let trainer = try BackgroundTrainer(trainArguments(runDir: folder, seed: 0, epochs: 100_000))
+    trainer.wait { RunDirectory(folder).checkpointEpochs().count >= 3 }
+    let rendered = try runTool("vae-render", ["--sampling", "--reconstruction", "--run-dir", folder, "--out", output],
+                               environment: ["KMNIST_DIR": ""])
+    let stopped = trainer.interrupt()
+    #expect(stopped.status == 130, "\(stopped.stderr)")
+
+    #expect(rendered.status == 0, "\(rendered.stderr)")
+    let match = try #require(rendered.stdout.firstMatch(of: /sampling.gif: (\d+) frames \(epochs 1-(\d+) of 100000 planned\)/),
+                             "\(rendered.stdout)")
+    let epochs = try #require(Int(match.1))
+    #expect(String(match.2) == String(match.1))
+    #expect(epochs >= 3 && epochs <= RunDirectory(folder).checkpointEpochs().count)
+    #expect(rendered.stdout.contains("\(output)/reconstruction.gif: \(epochs) frames (epochs 1-\(epochs) of 100000 planned)"),
+            "\(rendered.stdout)")
+}
+
+/// `vae-train --data X` then `vae-render --all` with neither --data nor KMNIST_DIR: the renderer
+/// reads the folder the run recorded, from any working directory, even when it was given as a
+/// relative path; once that folder is gone, the error names it.
+@Test func theRendererFindsTheRunsData() throws {
+    let workplace = temporaryFolder()
+    let data = workplace + "/kmnist"
+    try FileManager.default.copyItem(atPath: syntheticData, toPath: data)
+    let noDataVariable = ["KMNIST_DIR": ""]
+    let trained = try runTool("vae-train", ["--data", "kmnist", "--no-download", "--run-dir", "runs/r", "--epochs", "2",
+                                            "--hidden", "16", "--latent-dim", "3", "--threads", "1", "--iwae-k", "0"],
+                              environment: noDataVariable, workingDirectory: workplace)
+    #expect(trained.status == 0, "\(trained.stderr)")
+    let run = RunDirectory(workplace + "/runs/r")
+    #expect(try run.recordedDataFolder() == URL(fileURLWithPath: data).standardizedFileURL.path)
+
+    let elsewhere = temporaryFolder("elsewhere")
+    let rendered = try runTool("vae-render", ["--all", "--run-dir", run.path, "--out", "gifs"],
+                               environment: noDataVariable, workingDirectory: elsewhere)
+    #expect(rendered.status == 0, "\(rendered.stderr)")
+    for name in ["interpolation", "sampling", "reconstruction"] {
+        #expect(FileManager.default.fileExists(atPath: elsewhere + "/gifs/\(name).gif"), "\(name).gif")
+    }
+    let evaluated = try runTool("vae-eval", [run.checkpoint(epoch: 2), "--k", "2"], environment: noDataVariable,
+                                workingDirectory: elsewhere)
+    #expect(evaluated.status == 0, "\(evaluated.stderr)")
+
+    try FileManager.default.moveItem(atPath: data, toPath: workplace + "/moved")
+    let gone = try runTool("vae-render", ["--all", "--run-dir", run.path, "--out", "gifs2"],
+                           environment: noDataVariable, workingDirectory: elsewhere)
+    #expect(gone.status == 66)
+    #expect(gone.stderr == "vae-render: \(try #require(try run.recordedDataFolder())), the data folder \(run.path) was trained "
+            + "on (recorded in \(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR\n")
+    #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs2"))
+}
