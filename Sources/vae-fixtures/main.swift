@@ -81,10 +81,11 @@ func writeSyntheticDataAndRuns(into fixtures: String) throws {
     for latent in [2, 3] {
         let directory = RunDirectory(fixtures + "/runs/latent\(latent)")
         try train(fixtureRun(latent: latent), data: data, directory: directory, mode: .overwrite)
-        // Only the checkpoints are fixtures: the resume state is three times their size, and
-        // the metrics hold timings, which would make every regeneration differ.
+        // Only the checkpoints are fixtures: the resume state is three times their size, the
+        // metrics hold timings, which would make every regeneration differ, and the lock holds a pid.
         unlink(directory.statePath)
         unlink(directory.metricsPath)
+        unlink(directory.lockPath)
         print("\(directory.path): \(directory.checkpointEpochs().count) checkpoints")
     }
 }
