@@ -84,9 +84,9 @@ struct VAETrain: ParsableCommand {
     var seed: UInt64?
 
     @Option(name: .customLong("iwae-k"),
-            help: ArgumentHelp("Importance samples per test image for the estimate of -log p(x) after the last epoch; 0 skips it (at 1000 it takes a few minutes).",
+            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint.",
                                valueName: "k"))
-    var iwaeK: Int = 1000
+    var iwaeK: Int = 0
 
     @OptionGroup var compute: ThreadOptions
 
