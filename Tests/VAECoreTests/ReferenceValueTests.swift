@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+// llm.c's test_gpt2.c in this project's terms: PyTorch's forward values and gradients for tiny
+// VAEs (fixtures/reference/tiny-vaes.safetensors, written by scripts/reference-values in
+// float64 from the same float32 weights, inputs and noise), against this code's forward and
+// backward. The finite-difference checks prove each backward matches its own forward; this
+// proves the forward is the model PyTorch computes, layouts included.
+
+struct ReferenceCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    let config: VAEConfig
+    var testDescription: String { name }
+}
+
+/// The configurations of scripts/reference-values' CASES, with rows 4 and a latent of 3.
+let referenceCases = [
+    ReferenceCase(name: "mlp-bernoulli", config: VAEConfig(hidden: [4], latentDim: 3)),
+    ReferenceCase(name: "mlp-gaussian", config: VAEConfig(hidden: [6, 4], latentDim: 3, likelihood: .gaussian)),
+    ReferenceCase(name: "mlp-gaussian-fixed", config: VAEConfig(hidden: [4], latentDim: 3, likelihood: .gaussianFixed, sigma: 0.1)),
+    ReferenceCase(name: "conv-bernoulli", config: VAEConfig(arch: .conv, convChannels: [2, 3], hidden: [4], latentDim: 3)),
+]
+
+private let referenceRows = 4
+private let reference = Result { try readSafetensors(packageRoot + "/fixtures/reference/tiny-vaes.safetensors") }
+
+/// The largest difference from `expected`, relative to the largest magnitude in `expected`,
+/// within `tolerance`.
+private func expectClose(_ what: String, _ actual: UnsafePointer<Float>, _ expected: [Float], tolerance: Float,
+                         sourceLocation: SourceLocation = #_sourceLocation) {
+    let scale = expected.map(abs).max()!
+    let error = expected.indices.map { abs(actual[$0] - expected[$0]) }.max()!
+    #expect(scale > 0 && error <= tolerance * scale, "\(what): largest difference \(error) against values up to \(scale)",
+            sourceLocation: sourceLocation)
+}
+
+@Test(arguments: referenceCases)
+func forwardAndBackwardMatchPyTorch(_ test: ReferenceCase) throws {
+    let file = try reference.get()
+    let rows = referenceRows, latent = test.config.latentDim, prefix = test.name + "/"
+    let model = VAEModel(config: test.config)
+    for tensor in model.layout.tensors {
+        try file.copyFloats(prefix + "param/" + tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
+    }
+    let ws = Workspace(layout: model.layout, capacity: rows)
+    try file.copyFloats(prefix + "input", shape: [rows, VAEConfig.inputSize], into: ws.input)
+    try file.copyFloats(prefix + "eps", shape: [rows, latent], into: ws.eps)
+
+    let terms = model.forward(ws, rows: rows, computeGradients: true)
+    model.backward(ws, rows: rows)
+
+    let outputs = VAEConfig.inputSize * test.config.likelihood.outputsPerPixel
+    expectClose("head", ws.head, try file.floats(prefix + "head", shape: [rows, 2 * latent]), tolerance: 2e-6)
+    expectClose("z", ws.z, try file.floats(prefix + "z", shape: [rows, latent]), tolerance: 2e-6)
+    expectClose("decoder output", ws.decoderOutput, try file.floats(prefix + "decoder_output", shape: [rows, outputs]),
+                tolerance: 2e-6)
+    let reconstruction = try #require(file.metadata[prefix + "reconstruction"].flatMap(Double.init))
+    let kl = try #require(file.metadata[prefix + "kl"].flatMap(Double.init))
+    #expect(abs(terms.reconstruction - reconstruction) <= 1e-6 * abs(reconstruction), "reconstruction \(terms.reconstruction) against \(reconstruction)")
+    #expect(abs(terms.kl - kl) <= 2e-6 * abs(kl), "KL \(terms.kl) against \(kl)")
+    for tensor in model.layout.tensors {
+        let expected = try file.floats(prefix + "grad/" + tensor.name, shape: tensor.shape)
+        expectClose("gradient of \(tensor.name)", model.gradients.pointer + tensor.offset, expected, tolerance: 5e-6)
+    }
+}
