@@ -88,6 +88,15 @@ public struct ParameterLayout: Sendable, Equatable {
             let bias = add("\(name).bias", [outputs])
             return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: outputs, activation: activation)
         }
+        // Two linear layers without activation stored as one: both weights, then both biases, so
+        // that the [2·outputs, inputs] weight and the 2·outputs bias are contiguous.
+        func pairedLinear(_ first: String, _ second: String, _ inputs: Int, _ outputs: Int) -> Layer {
+            let weight = add("\(first).weight", [outputs, inputs])
+            _ = add("\(second).weight", [outputs, inputs])
+            let bias = add("\(first).bias", [outputs])
+            _ = add("\(second).bias", [outputs])
+            return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: 2 * outputs, activation: .none)
+        }
         func convolution(_ name: String, _ shape: ConvShape, transposed: Bool, _ activation: Activation) -> Layer {
             let k = ConvShape.kernel
             let weight = add("\(name).weight", [shape.gridChannels, shape.imageChannels, k, k])
@@ -110,12 +119,7 @@ public struct ParameterLayout: Sendable, Equatable {
             width = h
         }
         let latent = config.latentDim
-        let headWeight = add("encoder.mu.weight", [latent, width])
-        _ = add("encoder.logvar.weight", [latent, width])
-        let headBias = add("encoder.mu.bias", [latent])
-        _ = add("encoder.logvar.bias", [latent])
-        encoder.append(Layer(kind: .linear, weightOffset: headWeight, biasOffset: headBias, inputs: width, outputs: 2 * latent,
-                             activation: .none))
+        encoder.append(pairedLinear("encoder.mu", "encoder.logvar", width, latent))
 
         width = latent
         var decoder: [Layer] = []
@@ -132,13 +136,7 @@ public struct ParameterLayout: Sendable, Equatable {
             }
         } else if config.likelihood == .gaussian {
             // Mean and log-variance heads back to back, one sgemm, like the encoder's head.
-            let size = VAEConfig.inputSize
-            let outWeight = add("decoder.out.weight", [size, width])
-            _ = add("decoder.logvar.weight", [size, width])
-            let outBias = add("decoder.out.bias", [size])
-            _ = add("decoder.logvar.bias", [size])
-            decoder.append(Layer(kind: .linear, weightOffset: outWeight, biasOffset: outBias, inputs: width, outputs: 2 * size,
-                                 activation: .none))
+            decoder.append(pairedLinear("decoder.out", "decoder.logvar", width, VAEConfig.inputSize))
         } else {
             decoder.append(linear("decoder.out", width, VAEConfig.inputSize, .none))
         }
