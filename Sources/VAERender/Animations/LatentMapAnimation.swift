@@ -129,6 +129,8 @@ public struct LatentMapAnimation {
         return (plot.x + offset(point.x), plot.y + plot.side - dotSide - offset(point.y))
     }
 
+    /// Most of a render's time goes to this encoding, 2,000 images an epoch by default, whose
+    /// products `sgemm` splits among the compute threads as in training.
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let points = projection.project(codec.encodeMeans(checkpoint.model, images: test, indices: indices), latent: codec.latent)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs), subtitle: subtitle)
