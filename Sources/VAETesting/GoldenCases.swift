@@ -5,8 +5,9 @@ import VAERender
 /// VAE_RECORD_GOLDENS=1. Both read this one list, so they cannot drift apart.
 ///
 /// Between them the cases cover both interpolation paths, all three sampling grids (prior
-/// quantiles, principal plane, random), two scales and non-default timing, while keeping every
-/// file a few kilobytes.
+/// quantiles, principal plane, random), both latent-map projections (the coordinates, the
+/// principal plane), traversals of two and three dimensions, two scales and non-default timing,
+/// while keeping every file under 100 KB.
 public struct GoldenCase: Sendable {
     public let name: String
     /// A folder of fixtures/runs.
@@ -14,6 +15,8 @@ public struct GoldenCase: Sendable {
     public let interpolation: InterpolationOptions?
     public let sampling: SamplingOptions?
     public let reconstruction: ReconstructionOptions?
+    public let latentMap: LatentMapOptions?
+    public let traversal: TraversalOptions?
     public let style: FrameStyle
 
     public static let all: [GoldenCase] = [
@@ -21,16 +24,18 @@ public struct GoldenCase: Sendable {
                    interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)], steps: 3),
                    sampling: SamplingOptions(grid: 4),
                    reconstruction: ReconstructionOptions(indices: [0, 1, 2, 3, 4]),
+                   latentMap: LatentMapOptions(), traversal: TraversalOptions(),
                    style: FrameStyle(scale: 1, delay: 10, hold: 50)),
         GoldenCase(name: "latent3", run: "latent3",
                    interpolation: InterpolationOptions(pairs: [ImagePair(a: 6, b: 7), ImagePair(a: 8, b: 9)], spherical: true, steps: 4),
                    sampling: SamplingOptions(grid: 4),
                    reconstruction: ReconstructionOptions(indices: [5, 6, 7, 8]),
+                   latentMap: LatentMapOptions(images: 60), traversal: TraversalOptions(dims: 2),
                    style: FrameStyle(scale: 1, delay: 7, hold: 120)),
         GoldenCase(name: "latent3-random", run: "latent3",
                    interpolation: nil,
                    sampling: SamplingOptions(grid: 2, random: true, seed: 3),
-                   reconstruction: nil,
+                   reconstruction: nil, latentMap: nil, traversal: nil,
                    style: FrameStyle(scale: 2, delay: 12, hold: 80)),
     ]
 
@@ -41,6 +46,8 @@ public struct GoldenCase: Sendable {
             case .interpolation: return interpolation != nil
             case .sampling: return sampling != nil
             case .reconstruction: return reconstruction != nil
+            case .latentMap: return latentMap != nil
+            case .traversal: return traversal != nil
             }
         }
     }
@@ -49,7 +56,8 @@ public struct GoldenCase: Sendable {
     /// and the synthetic test images in `data`, a folder with the official KMNIST file names.
     public func request(fixtures: String, data: String) -> RenderRequest {
         RenderRequest(runDirectory: fixtures + "/runs/" + run, dataFolder: data,
-                      interpolation: interpolation, sampling: sampling, reconstruction: reconstruction, style: style)
+                      interpolation: interpolation, sampling: sampling, reconstruction: reconstruction, latentMap: latentMap,
+                      traversal: traversal, style: style)
     }
 
     public func goldenPath(_ animation: Animation, fixtures: String) -> String {

@@ -12,6 +12,10 @@ struct VAEEval: ParsableCommand {
             estimate of -log p(x) with --k samples per image (Burda et al. 2015), which tightens towards the \
             true negative log-likelihood as k grows. Lower is better for both.
 
+            It also counts the active units: the latent dimensions whose KL from the prior, averaged \
+            over the test images, exceeds 0.01 nats, and, beside it, those whose encoder mean varies \
+            across the images by more than 0.01 (the criterion of Burda et al.).
+
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
             """)
 
@@ -64,6 +68,10 @@ struct VAEEval: ParsableCommand {
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         print(String(format: "negative ELBO (%d sample%@): %.2f nats/image (reconstruction %.2f + KL %.2f)",
                      samples, samples == 1 ? "" : "s", elbo.total, elbo.reconstruction, elbo.kl))
+        let activity = latentActivity(loaded.model, test)
+        print("active units: \(activity.activeDimensions.count) of \(loaded.model.config.latentDim) (average KL above "
+              + "\(LatentActivity.threshold) nats; \(activity.activeByMeanVariance) by Burda et al.'s variance of the mean above "
+              + "\(LatentActivity.threshold))")
         fflush(nil)
         guard importanceSamples > 0 else { return }
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)

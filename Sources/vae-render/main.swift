@@ -7,7 +7,7 @@ import VAERender
 struct RenderCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-render",
-        abstract: "Replay a training run's checkpoints into three animated GIFs.",
+        abstract: "Replay a training run's checkpoints into five animated GIFs.",
         discussion: """
             vae-render never trains: it reads <run-dir>/checkpoints/epoch-NNNN.safetensors and the KMNIST \
             test files (t10k-*) from --data, else $KMNIST_DIR, else ./data/kmnist, and never downloads.
@@ -26,6 +26,21 @@ struct RenderCommand: ParsableCommand {
 
             reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \
             each class) above their reconstructions by each epoch's model, decoded from the encoder's mean.
+
+            latent-map.gif (every checkpoint): the first --map-images test characters encoded by each \
+            epoch's model, one dot per character in its class's colour (Tableau 10; the legend shows each \
+            class's first test character in its colour). Every frame uses one projection and one axis \
+            range: the two leading principal directions of the final model's means of these characters \
+            (the coordinates themselves for a 2-D latent), and a range covering 99% of them. Dots are \
+            drawn in test-set order, later over earlier. The map is stored exactly (--tolerance does not \
+            apply to its colours).
+
+            traversal.gif (final checkpoint): the active latent dimensions, those whose KL from the prior \
+            averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
+            each row's dimension and KL in its first tile. For the first test character of each of the \
+            first four classes, each row moves that one coordinate from 3 below the character's mean to 3 \
+            above (prior standard deviations) while the others stay at the mean; all rows move in step, \
+            there and back, holding at both ends.
 
             Every GIF loops forever, shows each frame for --delay and the last one for --hold; after \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
@@ -57,12 +72,19 @@ struct RenderCommand: ParsableCommand {
     @OptionGroup(title: "Reconstruction options")
     var reconstructionFlags: ReconstructionFlags
 
+    @OptionGroup(title: "Latent map options")
+    var latentMapFlags: LatentMapFlags
+
+    @OptionGroup(title: "Traversal options")
+    var traversalFlags: TraversalFlags
+
     @OptionGroup(title: "Frame options")
     var frameFlags: FrameFlags
 
     func validate() throws {
         guard selection.anyAnimation || selection.lossCurve else {
-            throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --loss-curve")
+            throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --latent-map, "
+                                  + "--traversal, --loss-curve")
         }
         if !selection.compare.isEmpty && !selection.lossCurve {
             throw ValidationError("--compare adds runs to the loss curve; pass --loss-curve as well")
@@ -70,6 +92,8 @@ struct RenderCommand: ParsableCommand {
         try interpolationFlags.validate(enabled: selection.includes(.interpolation))
         try samplingFlags.validate(enabled: selection.includes(.sampling))
         try reconstructionFlags.validate(enabled: selection.includes(.reconstruction))
+        try latentMapFlags.validate(enabled: selection.includes(.latentMap))
+        try traversalFlags.validate(enabled: selection.includes(.traversal))
         try frameFlags.validateRanges()
     }
 
@@ -80,6 +104,8 @@ struct RenderCommand: ParsableCommand {
                 interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
                 sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
                 reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
+                latentMap: selection.includes(.latentMap) ? latentMapFlags.options : nil,
+                traversal: selection.includes(.traversal) ? traversalFlags.options : nil,
                 style: frameFlags.style)
             // Everything is read and rendered before the first file is written. A run still
             // training is rendered as far as it was when it was opened.
@@ -110,7 +136,7 @@ func lossCurveSVG(_ runFolders: [String]) throws -> String {
 }
 
 struct Selection: ParsableArguments {
-    @Flag(help: "Render all three animations.")
+    @Flag(help: "Render all five animations.")
     var all = false
 
     @Flag(help: "Render interpolation.gif: the final model morphing between pairs of test characters.")
@@ -121,6 +147,12 @@ struct Selection: ParsableArguments {
 
     @Flag(help: "Render reconstruction.gif: test characters and every epoch's reconstructions of them.")
     var reconstruction = false
+
+    @Flag(help: "Render latent-map.gif: test characters as dots in class colours on one fixed plane, encoded by every epoch's model.")
+    var latentMap = false
+
+    @Flag(help: "Render traversal.gif: the final model's active latent dimensions, each swept from -3 to +3 around test characters' means.")
+    var traversal = false
 
     @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")
     var lossCurve = false
@@ -135,6 +167,8 @@ struct Selection: ParsableArguments {
         case .interpolation: return all || interpolation
         case .sampling: return all || sampling
         case .reconstruction: return all || reconstruction
+        case .latentMap: return all || latentMap
+        case .traversal: return all || traversal
         }
     }
 }
@@ -219,6 +253,44 @@ struct ReconstructionFlags: ParsableArguments {
     func validate(enabled: Bool) throws {
         if !enabled && indices != nil {
             throw ValidationError("--indices applies to the reconstruction; add --reconstruction or --all")
+        }
+    }
+}
+
+struct LatentMapFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("The latent map shows the first n test characters (default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
+                               valueName: "n"))
+    var mapImages: Int?
+
+    var options: LatentMapOptions {
+        LatentMapOptions(images: mapImages ?? LatentMapOptions.defaultImages)
+    }
+
+    func validate(enabled: Bool) throws {
+        if let mapImages, !(1...100_000).contains(mapImages) {
+            throw ValidationError("--map-images must be between 1 and 100000, got \(mapImages)")
+        }
+        if !enabled && mapImages != nil {
+            throw ValidationError("--map-images applies to the latent map; add --latent-map or --all")
+        }
+    }
+}
+
+struct TraversalFlags: ParsableArguments {
+    @Option(help: ArgumentHelp("The traversal shows at most n active latent dimensions, one per row (default: \(TraversalOptions.defaultDims)).",
+                               valueName: "n"))
+    var dims: Int?
+
+    var options: TraversalOptions {
+        TraversalOptions(dims: dims ?? TraversalOptions.defaultDims)
+    }
+
+    func validate(enabled: Bool) throws {
+        if let dims, !(1...256).contains(dims) {
+            throw ValidationError("--dims must be between 1 and 256, got \(dims)")
+        }
+        if !enabled && dims != nil {
+            throw ValidationError("--dims applies to the traversal; add --traversal or --all")
         }
     }
 }

@@ -16,6 +16,16 @@ import VAECore
     #expect(result.stdout.contains("negative ELBO (3 samples)") && result.stdout.contains("(k=20)"))
 }
 
+@Test func evalCommandCountsTheActiveUnits() throws {
+    let checkpoint = packageRoot + "/fixtures/runs/latent3/checkpoints/epoch-0003.safetensors"
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "0"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let activity = latentActivity(try readCheckpoint(checkpoint).model, try KMNIST.load(from: syntheticData).test)
+    let line = "active units: \(activity.activeDimensions.count) of 3 (average KL above 0.01 nats; "
+        + "\(activity.activeByMeanVariance) by Burda et al.'s variance of the mean above 0.01)"
+    #expect(result.stdout.split(separator: "\n").contains { $0 == line }, "\(result.stdout)")
+}
+
 @Test func evalCommandRefusesBadInput() throws {
     let bad = try runTool("vae-eval", ["/nonexistent.safetensors", "--data", syntheticData])
     #expect(bad.status == 66)

@@ -181,12 +181,6 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     #expect(agree)
 }
 
-/// The pixels of one tile, row by row.
-private func tile(of canvas: Canvas, layout: TileLayout, column: Int, row: Int) -> [UInt8] {
-    let (x, y) = layout.tileOrigin(column: column, row: row)
-    return (y..<y + layout.tileSide).flatMap { canvas.pixels[$0 * canvas.width + x..<$0 * canvas.width + x + layout.tileSide] }
-}
-
 @Test func defaultPairsLinkEachClassToTheNext() {
     let labels: [UInt8] = [3, 1, 3, 0, 1, 0]
     #expect(defaultInterpolationPairs(labels: labels) == [ImagePair(a: 3, b: 1), ImagePair(a: 1, b: 0), ImagePair(a: 0, b: 3)])

@@ -156,6 +156,13 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     }
 }
 
+@Test func anotherPaletteIsWrittenAsTheColourMap() throws {
+    let decoded = try decodeGIF(try encodeGIF(sampleFrames(), palette: Palette.latentMapRGB))
+    #expect(decoded.palette == Palette.latentMapRGB)
+    #expect(zip(decoded.frames, sampleFrames()).allSatisfy { $0.indices == $1.canvas.pixels })
+    #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), palette: Array(Palette.rgb.prefix(765))) }
+}
+
 @Test func finiteLoopCountRoundTrips() throws {
     let decoded = try decodeGIF(try encodeGIF(sampleFrames(), loopCount: 3))
     #expect(decoded.loopCount == 3)

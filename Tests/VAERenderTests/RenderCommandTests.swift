@@ -12,15 +12,16 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
 @Test func helpExplainsTheAnimationsAndEveryOption() throws {
     let result = try runTool("vae-render", ["--help"])
     #expect(result.status == 0)
-    for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "principal directions", "--all", "--interpolation",
-                 "--sampling", "--reconstruction", "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid",
-                 "--random", "--seed", "--indices", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
+    for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "latent-map.gif", "traversal.gif", "principal directions",
+                 "0.01 nats", "Tableau 10", "--all", "--interpolation", "--sampling", "--reconstruction", "--latent-map", "--traversal",
+                 "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid", "--random", "--seed", "--indices",
+                 "--map-images", "--dims", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
 }
 
 @Test(arguments: [
-    ([], "say what to render: --all, or any of --interpolation, --sampling, --reconstruction"),
+    ([], "say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --latent-map, --traversal, --loss-curve"),
     (["--all", "--grid", "0"], "--grid must be between 1 and 64, got 0"),
     (["--all", "--steps", "0"], "--steps must be between 1 and 1000, got 0"),
     (["--all", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
@@ -31,6 +32,10 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
     (["--all", "--seed", "3"], "--seed applies to --random"),
+    (["--all", "--map-images", "0"], "--map-images must be between 1 and 100000, got 0"),
+    (["--all", "--dims", "257"], "--dims must be between 1 and 256, got 257"),
+    (["--traversal", "--map-images", "50"], "--map-images applies to the latent map; add --latent-map or --all"),
+    (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),
     (["--all", "--indices", "4,-1"], "--indices"),
     (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),
@@ -72,16 +77,29 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
                                             "--spherical", "--delay", "5", "--hold", "60"] + smallRender)
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stderr.isEmpty)
-    #expect(fileNames(in: out) == ["interpolation.gif", "reconstruction.gif", "sampling.gif"])
+    #expect(fileNames(in: out) == ["interpolation.gif", "latent-map.gif", "reconstruction.gif", "sampling.gif", "traversal.gif"])
     let lines = result.stdout.split(separator: "\n").map(String.init)
-    let expectedFrames = ["interpolation": 5, "sampling": 3, "reconstruction": 3]
-    #expect(lines.count == 3)
-    for (line, name) in zip(lines, ["interpolation", "sampling", "reconstruction"]) {
+    let expectedFrames = ["interpolation": 5, "sampling": 3, "reconstruction": 3, "latent-map": 3, "traversal": 17]
+    #expect(lines.count == 5)
+    for (line, name) in zip(lines, ["interpolation", "sampling", "reconstruction", "latent-map", "traversal"]) {
         let path = out + "/" + name + ".gif"
         let gif = try decodeGIF(try readFile(path))
         #expect(gif.frames.count == expectedFrames[name])
         #expect(gif.frames.last?.delayCentiseconds == 60 && gif.frames.first?.delayCentiseconds == 5)
-        let epochs = name == "interpolation" ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
+        let epochs = ["interpolation", "traversal"].contains(name) ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes")
+    }
+}
+
+@Test func eachNewAnimationRendersAloneAsALoopingGIF() throws {
+    for (flag, file, frames) in [("--latent-map", "latent-map.gif", 3), ("--traversal", "traversal.gif", 17)] {
+        let out = temporaryFolder() + "/out"
+        let result = try runTool("vae-render", [flag, "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out,
+                                                "--scale", "1"])
+        #expect(result.status == 0, "\(flag): \(result.stderr)")
+        #expect(fileNames(in: out) == [file])
+        let gif = try decodeGIF(try readFile(out + "/" + file))
+        #expect(gif.version == "GIF89a" && gif.loopCount == 0 && gif.frames.count == frames, "\(file)")
+        #expect(gif.palette == (file == "latent-map.gif" ? Palette.latentMapRGB : Palette.rgb))
     }
 }

@@ -41,6 +41,12 @@ struct LoadedFixture {
     }
 }
 
+/// The pixels of one tile, row by row.
+func tile(of canvas: Canvas, layout: TileLayout, column: Int, row: Int) -> [UInt8] {
+    let (x, y) = layout.tileOrigin(column: column, row: row)
+    return (y..<y + layout.tileSide).flatMap { canvas.pixels[$0 * canvas.width + x..<$0 * canvas.width + x + layout.tileSide] }
+}
+
 func fileNames(in folder: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
 }

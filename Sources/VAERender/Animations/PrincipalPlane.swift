@@ -51,6 +51,19 @@ public struct PrincipalPlane: Sendable, Equatable {
         spreads = values.prefix(2).map { max($0, 0).squareRoot() }
     }
 
+    /// How far `point` lies from the centre along each axis, in latent units: its coordinates
+    /// in the plane after projecting it onto the plane.
+    public func coordinates(of point: ArraySlice<Float>) -> (Double, Double) {
+        precondition(point.count == center.count, "the point has another dimension than the plane")
+        var along = (0.0, 0.0)
+        for (i, value) in zip(center.indices, point) {
+            let offset = Double(value) - center[i]
+            along.0 += offset * axes[0][i]
+            along.1 += offset * axes[1][i]
+        }
+        return along
+    }
+
     /// The point `center + a·spread₀·axis₀ + b·spread₁·axis₁`: (a, b) in standard deviations.
     public func point(_ a: Double, _ b: Double) -> [Float] {
         center.indices.map { i in

@@ -3,11 +3,16 @@ import VAECore
 
 public enum Animation: String, Sendable, CaseIterable {
     case interpolation, sampling, reconstruction
+    case latentMap = "latent-map"
+    case traversal
 
     public var fileName: String { rawValue + ".gif" }
 
     /// Whether the animation shows every checkpoint, or only the final model.
-    public var replaysEveryCheckpoint: Bool { self != .interpolation }
+    public var replaysEveryCheckpoint: Bool { self != .interpolation && self != .traversal }
+
+    /// The file's colour map: the class colours for the latent map, the shared greys otherwise.
+    public var palette: [UInt8] { self == .latentMap ? Palette.latentMapRGB : Palette.rgb }
 }
 
 /// What to render, from which run and data; a nil option set skips that animation.
@@ -17,15 +22,20 @@ public struct RenderRequest: Sendable {
     public var interpolation: InterpolationOptions?
     public var sampling: SamplingOptions?
     public var reconstruction: ReconstructionOptions?
+    public var latentMap: LatentMapOptions?
+    public var traversal: TraversalOptions?
     public var style: FrameStyle
 
     public init(runDirectory: String, dataFolder: String, interpolation: InterpolationOptions? = nil,
-                sampling: SamplingOptions? = nil, reconstruction: ReconstructionOptions? = nil, style: FrameStyle = FrameStyle()) {
+                sampling: SamplingOptions? = nil, reconstruction: ReconstructionOptions? = nil, latentMap: LatentMapOptions? = nil,
+                traversal: TraversalOptions? = nil, style: FrameStyle = FrameStyle()) {
         self.runDirectory = runDirectory
         self.dataFolder = dataFolder
         self.interpolation = interpolation
         self.sampling = sampling
         self.reconstruction = reconstruction
+        self.latentMap = latentMap
+        self.traversal = traversal
         self.style = style
     }
 }
@@ -42,8 +52,8 @@ public struct RenderedGIF: Sendable {
 /// Renders the requested animations of a run into memory, in `Animation` order. Every checkpoint
 /// is read and checked before anything is returned, so a bad one costs no file.
 ///
-/// The interpolation needs only the final checkpoint; the sampling and reconstruction
-/// animations replay every checkpoint once, one at a time.
+/// The interpolation and the traversal need only the final checkpoint; the sampling,
+/// reconstruction and latent-map animations replay every checkpoint once, one at a time.
 public func renderAnimations(_ request: RenderRequest) throws -> [RenderedGIF] {
     try renderAnimations(request, replay: try RunReplay(runDirectory: request.runDirectory))
 }
@@ -61,7 +71,11 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
     let reconstruction = try request.reconstruction.map {
         try ReconstructionAnimation(options: $0, style: style, test: test, plannedEpochs: planned, lastEpoch: lastEpoch)
     }
-    for (animation, layout) in [(Animation.interpolation, interpolation?.layout), (.reconstruction, reconstruction?.layout)] {
+    let traversal = try request.traversal.map {
+        try TraversalAnimation(options: $0, style: style, activity: latentActivity(replay.final.model, test), test: test)
+    }
+    for (animation, layout) in [(Animation.interpolation, interpolation?.layout), (.reconstruction, reconstruction?.layout),
+                                (.traversal, traversal?.layout)] {
         try checkFrameSize(layout, of: animation)
     }
     let sampling = try request.sampling.map {
@@ -69,12 +83,19 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
                               plannedEpochs: planned, lastEpoch: lastEpoch)
     }
     try checkFrameSize(sampling?.layout, of: .sampling)
+    let latentMap = try request.latentMap.map {
+        try LatentMapAnimation(options: $0, style: style, final: replay.final, test: test, codec: codec, plannedEpochs: planned)
+    }
+    try checkFrameSize(latentMap?.layout, of: .latentMap)
 
     var frames: [Animation: [GIFFrame]] = [:]
     if let interpolation {
         frames[.interpolation] = interpolation.frames(model: replay.final.model, test: test, codec: codec)
     }
-    if sampling != nil || reconstruction != nil {
+    if let traversal {
+        frames[.traversal] = traversal.frames(model: replay.final.model, test: test, codec: codec)
+    }
+    if sampling != nil || reconstruction != nil || latentMap != nil {
         try replay.forEachCheckpoint { checkpoint, position in
             let isLast = position == replay.epochs.count - 1
             if let sampling {
@@ -84,6 +105,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
                 frames[.reconstruction, default: []].append(
                     reconstruction.frame(checkpoint, isLast: isLast, test: test, codec: codec))
             }
+            if let latentMap {
+                frames[.latentMap, default: []].append(latentMap.frame(checkpoint, isLast: isLast, test: test, codec: codec))
+            }
         }
     }
 
@@ -91,7 +115,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         guard let animationFrames = frames[animation], let first = animationFrames.first else { return nil }
         let bytes: [UInt8]
         do {
-            bytes = try encodeGIF(animationFrames, loopCount: 0, tolerance: request.style.tolerance)
+            // The map's pixels are colours rather than grey levels, so none of them may lag.
+            bytes = try encodeGIF(animationFrames, loopCount: 0, tolerance: animation == .latentMap ? 0 : request.style.tolerance,
+                                  palette: animation.palette)
         } catch let error as GIFError {
             throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
         }

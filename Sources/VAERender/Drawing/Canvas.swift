@@ -46,6 +46,14 @@ public struct Canvas: Equatable, Sendable {
     public mutating func drawGrayImage(
         _ intensities: UnsafeBufferPointer<Float>, width: Int, height: Int, x: Int, y: Int, scale: Int
     ) {
+        drawImage(intensities, width: width, height: height, x: x, y: y, scale: scale, index: Palette.grayIndex)
+    }
+
+    /// `drawGrayImage` with each intensity's palette index chosen by `index`, as the latent map's
+    /// legend draws characters in shades of a class colour.
+    public mutating func drawImage(
+        _ intensities: UnsafeBufferPointer<Float>, width: Int, height: Int, x: Int, y: Int, scale: Int, index: (Float) -> UInt8
+    ) {
         precondition(width >= 0 && height >= 0 && scale >= 1, "invalid image size or scale")
         precondition(intensities.count >= width * height, "fewer intensities than width * height")
         let columns = visibleSpan(start: x, length: width * scale, limit: self.width)
@@ -57,8 +65,7 @@ public struct Canvas: Equatable, Sendable {
                 let sourceRowStart = (row - y) / scale * width
                 let rowStart = row * canvasWidth
                 for column in columns {
-                    let intensity = intensities[sourceRowStart + (column - x) / scale]
-                    pixels[rowStart + column] = Palette.grayIndex(intensity)
+                    pixels[rowStart + column] = index(intensities[sourceRowStart + (column - x) / scale])
                 }
             }
         }

@@ -64,7 +64,8 @@ func niceTicks(low: Double, high: Double, integers: Bool = false) -> [Double] {
     return stride(from: start, through: end + step / 2, by: step).map { $0 }
 }
 
-private func tickLabel(_ value: Double) -> String {
+/// A tick value as written beside its tick: integers without a decimal point.
+func tickLabel(_ value: Double) -> String {
     value.rounded() == value ? String(Int(value)) : String(format: "%g", value)
 }
 

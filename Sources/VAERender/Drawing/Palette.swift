@@ -1,9 +1,10 @@
-/// The single 256-colour map shared by every GIF we write.
+/// The 256-colour map of the GIFs we write.
 ///
 /// Indices 0...253 form an even grey ramp (0 black, 253 white) so images can be
 /// drawn straight from intensities; index 254 is a warm accent reserved for captions,
 /// so text stays distinguishable from any image pixel. Index 255 is never drawn: the GIF
 /// writer marks it transparent in every frame after the first, where it means "unchanged".
+/// The latent map alone swaps part of the ramp for class colours (`latentMapRGB`).
 public enum Palette {
     public static let maxGray: UInt8 = 253
     public static let accent: UInt8 = 254
@@ -33,6 +34,48 @@ public enum Palette {
         let offset = Int(index) * 3
         return rec601Luma(red: rgb[offset], green: rgb[offset + 1], blue: rgb[offset + 2])
     }
+
+    /// Tableau 10 (Maureen Stone's 2016 revision), one colour per class 0-9: chosen to stay apart
+    /// for colour-blind readers and in greyscale print. Okabe-Ito has only eight colours, one of
+    /// them black, which would vanish on the dark frames.
+    public static let classColors: [(red: UInt8, green: UInt8, blue: UInt8)] = [
+        (0x4E, 0x79, 0xA7), (0xF2, 0x8E, 0x2B), (0xE1, 0x57, 0x59), (0x76, 0xB7, 0xB2), (0x59, 0xA1, 0x4F),
+        (0xED, 0xC9, 0x48), (0xB0, 0x7A, 0xA1), (0xFF, 0x9D, 0xA7), (0x9C, 0x75, 0x5F), (0xBA, 0xB0, 0xAC),
+    ]
+
+    /// Shades of each class colour, from a quarter of the way from black to the full colour:
+    /// enough for the legend's characters to keep their anti-aliased strokes.
+    public static let classShades = 4
+
+    /// A GIF has one 256-entry colour map and the shared one is full (254 greys, the accent,
+    /// transparency), so the class colours cannot sit beside the ramp: the latent map's file uses
+    /// the shared map with the ramp entries from here on replaced by `classShades` shades of each
+    /// class. The map draws no grey images, only the frame's few fixed greys (background, gutter,
+    /// subtitle, grid lines, black), all below this index, so those keep their places and the map
+    /// looks like the other GIFs, captions and all.
+    public static let firstClassIndex: UInt8 = 160
+
+    /// The index of shade `shade` (1 to `classShades`, the full colour) of class `label`.
+    public static func classIndex(_ label: Int, shade: Int = classShades) -> UInt8 {
+        precondition(classColors.indices.contains(label) && (1...classShades).contains(shade))
+        return firstClassIndex + UInt8(label * classShades + shade - 1)
+    }
+
+    /// The latent map's colour map: `rgb` with the class shades in place of greys it never draws.
+    public static let latentMapRGB: [UInt8] = {
+        var map = rgb
+        for label in classColors.indices {
+            let color = classColors[label]
+            for shade in 1...classShades {
+                let fraction = Double(shade) / Double(classShades)
+                let offset = Int(classIndex(label, shade: shade)) * 3
+                map[offset] = UInt8((Double(color.red) * fraction).rounded())
+                map[offset + 1] = UInt8((Double(color.green) * fraction).rounded())
+                map[offset + 2] = UInt8((Double(color.blue) * fraction).rounded())
+            }
+        }
+        return map
+    }()
 
     private static func grayLevel(ofIndex index: Int) -> UInt8 {
         UInt8((Double(index) * 255 / Double(maxGray)).rounded())

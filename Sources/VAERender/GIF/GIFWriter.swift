@@ -30,7 +30,8 @@ public struct GIFError: Error, CustomStringConvertible {
     public var description: String { "GIFError: \(message)" }
 }
 
-/// Encodes `frames` as an animated GIF89a using `Palette.rgb` as the global colour map.
+/// Encodes `frames` as an animated GIF89a with `palette` (768 bytes, as `Palette.rgb`) as the
+/// global colour map.
 ///
 /// `loopCount` 0 loops forever. Every frame must have the first frame's size and must not use
 /// `Palette.transparent`. The first frame is written whole; each later one only as the rectangle
@@ -38,8 +39,9 @@ public struct GIFError: Error, CustomStringConvertible {
 /// into almost nothing. A grey pixel counts as changed when it moved by more than `tolerance`
 /// levels from what the viewer shows, so slow drift costs no bytes while every shown pixel stays
 /// within `tolerance` of its frame; 0 makes every frame exact. Caption (accent) pixels are always exact.
-public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int = 0) throws -> [UInt8] {
+public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int = 0, palette: [UInt8] = Palette.rgb) throws -> [UInt8] {
     guard let first = frames.first else { throw GIFError("cannot encode a GIF without frames") }
+    guard palette.count == 3 * 256 else { throw GIFError("a palette holds 768 bytes (256 colours), not \(palette.count)") }
     let width = first.canvas.width
     let height = first.canvas.height
     // Screen, delay and loop fields are all 16-bit in the file format.
@@ -73,7 +75,8 @@ public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int =
             throw GIFError("EGifOpen failed", giflibCode: openError)
         }
         do {
-            try writeStream(of: frames, loopCount: loopCount, tolerance: tolerance, width: width, height: height, to: gif)
+            try writeStream(of: frames, loopCount: loopCount, tolerance: tolerance, palette: palette, width: width, height: height,
+                            to: gif)
         } catch {
             EGifCloseFile(gif, nil)
             throw error
@@ -100,12 +103,13 @@ private func appendToSink(_ gif: UnsafeMutablePointer<GifFileType>?, _ data: Uns
 }
 
 private func writeStream(
-    of frames: [GIFFrame], loopCount: Int, tolerance: Int, width: Int, height: Int, to gif: UnsafeMutablePointer<GifFileType>
+    of frames: [GIFFrame], loopCount: Int, tolerance: Int, palette: [UInt8], width: Int, height: Int,
+    to gif: UnsafeMutablePointer<GifFileType>
 ) throws {
     EGifSetGifVersion(gif, true)  // NETSCAPE looping and frame delays are GIF89a features
 
-    let colors = stride(from: 0, to: Palette.rgb.count, by: 3).map {
-        GifColorType(Red: Palette.rgb[$0], Green: Palette.rgb[$0 + 1], Blue: Palette.rgb[$0 + 2])
+    let colors = stride(from: 0, to: palette.count, by: 3).map {
+        GifColorType(Red: palette[$0], Green: palette[$0 + 1], Blue: palette[$0 + 2])
     }
     guard let colorMap = GifMakeMapObject(Int32(colors.count), colors) else {
         throw GIFError("GifMakeMapObject could not allocate the colour map")

@@ -1,0 +1,68 @@
+import Foundation
+
+/// How much of each latent dimension the encoder uses over an image set.
+///
+/// A dimension is active when its average KL(q(z_j|x) ‖ N(0, 1)) exceeds `threshold` nats: a
+/// dimension whose posterior is the prior for every image carries nothing about the image, and
+/// the decoder learns to ignore it. Burda et al. (2015) count instead the dimensions whose
+/// encoder mean varies across the images, Var_x E[z_j|x] > 0.01 (`activeByMeanVariance`); the
+/// two usually agree, and vae-eval prints both.
+public struct LatentActivity: Sendable, Equatable {
+    /// The average KL per image of each latent dimension, in nats; they sum to the KL term of
+    /// the negative ELBO.
+    public let klPerDimension: [Double]
+    /// The variance over the images of each dimension's encoder mean.
+    public let meanVariance: [Double]
+
+    /// Nats of average KL above which a dimension counts as active, and the variance above which
+    /// Burda et al.'s criterion counts it.
+    public static let threshold = 0.01
+
+    public init(klPerDimension: [Double], meanVariance: [Double]) {
+        precondition(klPerDimension.count == meanVariance.count)
+        self.klPerDimension = klPerDimension
+        self.meanVariance = meanVariance
+    }
+
+    /// The active dimensions (average KL above `threshold`), highest KL first; equal KLs keep
+    /// their dimension order.
+    public var activeDimensions: [Int] {
+        klPerDimension.indices.filter { klPerDimension[$0] > LatentActivity.threshold }
+            .sorted { klPerDimension[$0] > klPerDimension[$1] || (klPerDimension[$0] == klPerDimension[$1] && $0 < $1) }
+    }
+
+    /// The number of dimensions active by Burda et al.'s criterion.
+    public var activeByMeanVariance: Int {
+        meanVariance.filter { $0 > LatentActivity.threshold }.count
+    }
+}
+
+/// The encoder's use of each latent dimension over `set`, from one pass of the encoder in
+/// batches (its products split among the compute threads); sums are taken in image order, so
+/// the result does not depend on the thread count.
+public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity {
+    let latent = model.config.latentDim
+    let workspace = Workspace(layout: model.layout, capacity: evaluationBatchSize)
+    var kl = [Double](repeating: 0, count: latent), meanSum = kl, meanSquares = kl
+    set.pixels.withUnsafeBufferPointer { pixels in
+        var first = 0
+        while first < set.count {
+            let rows = min(workspace.capacity, set.count - first)
+            workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
+            model.encode(workspace, rows: rows)
+            for r in 0..<rows {
+                let mu = workspace.head + r * 2 * latent, logvar = mu + latent
+                for j in 0..<latent {
+                    let m = Double(mu[j]), v = Double(logvar[j])
+                    kl[j] -= 0.5 * (1 + v - m * m - exp(v))
+                    meanSum[j] += m
+                    meanSquares[j] += m * m
+                }
+            }
+            first += rows
+        }
+    }
+    let n = Double(max(set.count, 1))
+    return LatentActivity(klPerDimension: kl.map { $0 / n },
+                          meanVariance: (0..<latent).map { max(meanSquares[$0] / n - (meanSum[$0] / n) * (meanSum[$0] / n), 0) })
+}

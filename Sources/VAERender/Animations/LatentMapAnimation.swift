@@ -1,0 +1,193 @@
+import Foundation
+import VAECore
+
+public struct LatentMapOptions: Sendable, Equatable {
+    /// The map's points: the first `images` test images (all of them when the set is smaller).
+    public var images: Int
+
+    public static let defaultImages = 2000
+
+    public init(images: Int = defaultImages) {
+        precondition(images >= 1)
+        self.images = images
+    }
+}
+
+/// The one plane every epoch's encoder means are projected onto, fixed by the final model.
+public enum MapProjection: Sendable, Equatable {
+    /// A latent of one or two dimensions: its own coordinates (with one, the vertical axis is 0).
+    case coordinates(dimension: Int)
+    /// More dimensions: the two leading principal directions of the final model's means of the
+    /// map's images, through their mean.
+    case principalPlane(PrincipalPlane)
+
+    /// The map coordinates, horizontal then vertical, of each latent point in `means`.
+    public func project(_ means: [Float], latent: Int) -> [(x: Double, y: Double)] {
+        precondition(means.count % latent == 0, "means must hold whole latent points")
+        return (0..<means.count / latent).map { n in
+            let point = means[n * latent..<(n + 1) * latent]
+            switch self {
+            case .coordinates(let dimension):
+                return (Double(point[point.startIndex]), dimension == 2 ? Double(point[point.startIndex + 1]) : 0)
+            case .principalPlane(let plane):
+                return plane.coordinates(of: point)
+            }
+        }
+    }
+
+    /// The names of the horizontal and vertical axes; a 1-D latent has no vertical one.
+    var axisNames: (x: String, y: String?) {
+        switch self {
+        case .coordinates(let dimension): return ("z1", dimension == 2 ? "z2" : nil)
+        case .principalPlane: return ("PC1", "PC2")
+        }
+    }
+}
+
+/// The map's images encoded by each epoch's model, one frame per epoch: a dot per image in its
+/// class's colour, on one fixed projection and one fixed axis range for every frame, so that
+/// the dots move only as the encoder does. Dots are drawn in image order, later over earlier;
+/// the legend beside the plot shows each class as its first test character in its colour.
+public struct LatentMapAnimation {
+    /// The plot is as wide and as tall as this many tiles; the legend is one more column.
+    static let plotTiles = 10
+    /// The grid lines at the ticks, just above the plot's black.
+    static let gridColor: UInt8 = 40
+
+    /// The test images shown, in drawing order.
+    public let indices: [Int]
+    public let projection: MapProjection
+    /// Both axes span -extent...extent, a tick value; points beyond it are left out of a frame
+    /// rather than rescaling the map.
+    public let extent: Double
+    /// Where the grid lines and axis labels go, on both axes.
+    public let ticks: [Double]
+    public let layout: TileLayout
+    public let plannedEpochs: Int
+    /// The class of each image shown, in drawing order.
+    public let classes: [Int]
+    private let finalEpoch: Int
+    /// The classes in the test set, ascending, with their first test characters as intensities.
+    private let legendClasses: [Int]
+    private let legendCharacters: [Float]
+
+    /// The projection and range come from `final`'s means of the map's images: the axis range
+    /// covers 99% of them with a tenth to spare, rounded up to a tick.
+    public init(options: LatentMapOptions, style: FrameStyle, final: Checkpoint, test: ImageSet, codec: LatentCodec,
+                plannedEpochs: Int) throws {
+        let indices = Array(0..<min(options.images, test.count))
+        try checkTestIndices(indices, flag: "--map-images", testCount: test.count)
+        self.indices = indices
+        classes = indices.map { Int(test.labels[$0]) }
+        let latent = codec.latent
+        let finalMeans = codec.encodeMeans(final.model, images: test, indices: indices)
+        projection = latent <= 2 ? .coordinates(dimension: latent) : .principalPlane(PrincipalPlane(points: finalMeans, dimension: latent))
+
+        let reach = projection.project(finalMeans, latent: latent).map { max(abs($0.x), abs($0.y)) }.sorted()
+        let covered = reach[min(reach.count - 1, Int((0.99 * Double(reach.count)).rounded(.down)))]
+        // A collapsed encoder puts every mean at one point; the map still spans ±0.1.
+        let rough = niceTicks(low: -max(1.1 * covered, 0.1), high: max(1.1 * covered, 0.1))
+        // The ticks are multiples of one step; computed as such, 0 is exactly 0.
+        let step = (rough[rough.count - 1] - rough[0]) / Double(rough.count - 1)
+        ticks = rough.map { ($0 / step).rounded() * step }
+        extent = ticks[ticks.count - 1]
+
+        legendClasses = Set(test.labels).sorted().map(Int.init)
+        legendCharacters = intensities(of: test, indices: firstImagesOfEachClass(test.labels, perClass: 1))
+        self.plannedEpochs = plannedEpochs
+        finalEpoch = final.epoch
+        layout = TileLayout(columns: LatentMapAnimation.plotTiles + 1, rows: LatentMapAnimation.plotTiles, style: style,
+                            widestCaption: epochCaption(max(plannedEpochs, final.epoch), of: plannedEpochs))
+    }
+
+    /// The plot's square: its top-left corner and side, over the first `plotTiles` columns.
+    public var plot: (x: Int, y: Int, side: Int) {
+        let (x, y) = layout.tileOrigin(column: 0, row: 0)
+        return (x, y, layout.tileOrigin(column: LatentMapAnimation.plotTiles - 1, row: 0).x + layout.tileSide - x)
+    }
+
+    /// Each dot is a square of this side.
+    public var dotSide: Int { layout.style.scale + 1 }
+
+    /// "PC1 x PC2 of epoch 30", "z1 x z2" or "z1": what the axes show.
+    public var subtitle: String {
+        let names = projection.axisNames
+        let plane = names.y.map { "\(names.x) x \($0)" } ?? names.x
+        if case .principalPlane = projection { return plane + " of epoch \(finalEpoch)" }
+        return plane
+    }
+
+    /// Pixels from the plot's left (or bottom) edge to the dot of a point at `value` on an axis.
+    private func offset(_ value: Double) -> Int {
+        Int(((value + extent) / (2 * extent) * Double(plot.side - dotSide)).rounded())
+    }
+
+    /// The top-left corner of the dot of a point at map coordinates `point`; nil outside the range.
+    public func dotOrigin(_ point: (x: Double, y: Double)) -> (x: Int, y: Int)? {
+        guard abs(point.x) <= extent, abs(point.y) <= extent else { return nil }
+        let plot = self.plot
+        return (plot.x + offset(point.x), plot.y + plot.side - dotSide - offset(point.y))
+    }
+
+    /// Most of a render's time goes to this encoding, 2,000 images an epoch by default, whose
+    /// products `sgemm` splits among the compute threads as in training.
+    public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
+        let points = projection.project(codec.encodeMeans(checkpoint.model, images: test, indices: indices), latent: codec.latent)
+        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs), subtitle: subtitle)
+        let plot = self.plot, scale = layout.style.scale
+        canvas.fillRect(x: plot.x, y: plot.y, width: plot.side, height: plot.side, index: 0)
+        let lineAt = ticks.map { offset($0) + dotSide / 2 }
+        for line in lineAt {
+            canvas.fillRect(x: plot.x + line, y: plot.y, width: 1, height: plot.side, index: LatentMapAnimation.gridColor)
+            canvas.fillRect(x: plot.x, y: plot.y + plot.side - 1 - line, width: plot.side, height: 1, index: LatentMapAnimation.gridColor)
+        }
+        for (point, label) in zip(points, classes) {
+            guard let origin = dotOrigin(point) else { continue }
+            canvas.fillRect(x: origin.x, y: origin.y, width: dotSide, height: dotSide, index: Palette.classIndex(label))
+        }
+
+        // Labels over the dots: each x tick's value right of its line along the bottom, each y
+        // tick's above its line along the left (the shared corner's -extent once), and the axis
+        // names at the far ends of the lines through 0.
+        let textHeight = BitmapFont.glyphHeight * scale, right = plot.x + plot.side, bottom = plot.y + plot.side
+        for (tick, line) in zip(ticks, lineAt) {
+            let text = tickLabel(tick), width = BitmapFont.textWidth(text, scale: scale)
+            canvas.drawText(text, x: min(plot.x + line + 2 * scale, right - width - scale), y: bottom - textHeight - 2 * scale,
+                            scale: scale, index: FrameStyle.subtitleColor)
+            if tick != ticks[0] {
+                canvas.drawText(text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, plot.y + scale),
+                                scale: scale, index: FrameStyle.subtitleColor)
+            }
+        }
+        let zero = offset(0) + dotSide / 2, names = projection.axisNames
+        canvas.drawText(names.x, x: right - BitmapFont.textWidth(names.x, scale: scale) - scale,
+                        y: bottom - 1 - zero - textHeight - scale, scale: scale, index: FrameStyle.subtitleColor)
+        if let name = names.y {
+            canvas.drawText(name, x: plot.x + zero + 2 * scale, y: plot.y + scale, scale: scale, index: FrameStyle.subtitleColor)
+        }
+
+        drawLegend(on: &canvas)
+        return GIFFrame(canvas: canvas, delayCentiseconds: isLast ? layout.style.hold : layout.style.delay)
+    }
+
+    /// The legend column: each class's first test character, its strokes in shades of the class
+    /// colour, one tile per class from the top; tiles without a class stay black.
+    private func drawLegend(on canvas: inout Canvas) {
+        let column = LatentMapAnimation.plotTiles, size = VAEConfig.inputSize, side = VAEConfig.imageSide
+        for row in 0..<layout.rows {
+            let (x, y) = layout.tileOrigin(column: column, row: row)
+            guard row < legendClasses.count else {
+                canvas.fillRect(x: x, y: y, width: layout.tileSide, height: layout.tileSide, index: 0)
+                continue
+            }
+            let label = legendClasses[row]
+            legendCharacters.withUnsafeBufferPointer { characters in
+                canvas.drawImage(UnsafeBufferPointer(rebasing: characters[row * size..<(row + 1) * size]), width: side, height: side,
+                                 x: x, y: y, scale: layout.style.scale) { intensity in
+                    let shade = Int((min(max(intensity, 0), 1) * Float(Palette.classShades)).rounded())
+                    return shade == 0 ? 0 : Palette.classIndex(label, shade: shade)
+                }
+            }
+        }
+    }
+}

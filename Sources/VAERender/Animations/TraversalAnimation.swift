@@ -1,0 +1,119 @@
+import Foundation
+import VAECore
+
+public struct TraversalOptions: Sendable, Equatable {
+    /// At most this many latent dimensions, one per row.
+    public var dims: Int
+
+    public static let defaultDims = 8
+
+    public init(dims: Int = defaultDims) {
+        precondition(dims >= 1)
+        self.dims = dims
+    }
+}
+
+/// The final model's active latent dimensions, one per row, highest average KL first (see
+/// `LatentActivity`): in each row a few test characters are encoded to their means and one
+/// coordinate is swept from 3 below the mean to 3 above (prior standard deviations) while the
+/// others stay put, all rows in step, there and back, holding at both ends. The first column
+/// names each row's dimension and its KL in nats.
+public struct TraversalAnimation {
+    /// The first test character of each of the first few classes.
+    public static let characters = 4
+    /// The sweep reaches this far either side of the mean.
+    public static let reach = 3.0
+    /// Intervals from -reach to +reach: steps of 0.75 keep the motion readable at the default
+    /// delay while the file of the default run stays well under 1 MB (at 12 it reached 990 KB).
+    public static let steps = 8
+
+    /// The test images in the columns.
+    public let indices: [Int]
+    /// The latent dimensions in the rows, counting from 0.
+    public let dimensions: [Int]
+    public let activity: LatentActivity
+    public let layout: TileLayout
+    /// The step (offset -reach + step · 2 reach / steps) shown by each frame, in order.
+    public let frameSteps: [Int]
+
+    /// `activity` is the final model's over the test set. With no active dimension the row of
+    /// the highest KL is shown all the same, its label saying how little it carries.
+    public init(options: TraversalOptions, style: FrameStyle, activity: LatentActivity, test: ImageSet) throws {
+        let indices = Array(firstImagesOfEachClass(test.labels, perClass: 1).prefix(TraversalAnimation.characters))
+        try checkTestIndices(indices, flag: "--traversal", testCount: test.count)
+        self.indices = indices
+        self.activity = activity
+        let active = activity.activeDimensions
+        let strongest = activity.klPerDimension.indices.max { activity.klPerDimension[$0] < activity.klPerDimension[$1] }!
+        dimensions = active.isEmpty ? [strongest] : Array(active.prefix(options.dims))
+        layout = TileLayout(columns: 1 + indices.count, rows: dimensions.count, style: style,
+                            widestCaption: TraversalAnimation.caption(step: 0))
+        let steps = TraversalAnimation.steps
+        frameSteps = Array(0...steps) + Array((0..<steps).reversed())
+    }
+
+    /// The offset from the mean at `step`.
+    public static func offset(step: Int) -> Double {
+        -reach + 2 * reach * Double(step) / Double(steps)
+    }
+
+    /// "mean -0.75": where the swept coordinate is, from the character's mean.
+    static func caption(step: Int) -> String {
+        String(format: "mean %+.2f", offset(step: step))
+    }
+
+    /// "6/32 active": how many dimensions pass the threshold.
+    var subtitle: String {
+        "\(activity.activeDimensions.count)/\(activity.klPerDimension.count) active"
+    }
+
+    public func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
+        let latent = codec.latent, steps = TraversalAnimation.steps
+        let means = codec.encodeMeans(model, images: test, indices: indices)
+        // Step-major, then row, then character: image number (step · rows + row) · characters + character.
+        var points: [Float] = []
+        points.reserveCapacity((steps + 1) * dimensions.count * indices.count * latent)
+        for step in 0...steps {
+            for dimension in dimensions {
+                for character in indices.indices {
+                    var point = Array(means[character * latent..<(character + 1) * latent])
+                    point[dimension] += Float(TraversalAnimation.offset(step: step))
+                    points += point
+                }
+            }
+        }
+        let decoded = codec.decodeMeans(model, z: points)
+
+        let canvases = (0...steps).map { step in
+            var canvas = layout.blankFrame(caption: TraversalAnimation.caption(step: step), subtitle: subtitle)
+            for (row, dimension) in dimensions.enumerated() {
+                drawLabel(of: dimension, row: row, on: &canvas)
+                for character in indices.indices {
+                    layout.draw(decoded, number: (step * dimensions.count + row) * indices.count + character,
+                                column: 1 + character, row: row, on: &canvas)
+                }
+            }
+            return canvas
+        }
+        let style = layout.style
+        return frameSteps.enumerated().map { position, step in
+            let isEnd = step == steps || position == frameSteps.count - 1
+            return GIFFrame(canvas: canvases[step], delayCentiseconds: isEnd ? style.hold : style.delay)
+        }
+    }
+
+    /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it.
+    private func drawLabel(of dimension: Int, row: Int, on canvas: inout Canvas) {
+        let (x, y) = layout.tileOrigin(column: 0, row: row)
+        let scale = layout.style.scale
+        canvas.fillRect(x: x, y: y, width: layout.tileSide, height: layout.tileSide, index: FrameStyle.background)
+        canvas.drawText("z\(dimension + 1)", x: x + scale, y: y + 4 * scale, scale: scale, index: Palette.accent)
+        canvas.drawText(TraversalAnimation.natsLabel(activity.klPerDimension[dimension]), x: x + scale, y: y + 16 * scale,
+                        scale: scale, index: FrameStyle.subtitleColor)
+    }
+
+    /// A KL in at most four characters, so that it fits its tile: "0.42", "12.3", "153".
+    public static func natsLabel(_ nats: Double) -> String {
+        String(format: nats < 9.995 ? "%.2f" : nats < 99.95 ? "%.1f" : "%.0f", nats)
+    }
+}

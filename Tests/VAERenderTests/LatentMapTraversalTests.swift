@@ -1,0 +1,211 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+import VAERender
+
+// The latent map's fixed projection, range, dots and legend, and the traversal's rows and sweep.
+
+// MARK: - Latent map
+
+/// The frame's class-coloured pixels as `frame` should draw them: each dot at the origin the
+/// map gives its point, in drawing order, later over earlier.
+private func expectedDots(_ map: LatentMapAnimation, points: [(x: Double, y: Double)]) -> [Int: UInt8] {
+    var pixels: [Int: UInt8] = [:]
+    let width = map.layout.width
+    for (point, label) in zip(points, map.classes) {
+        guard let origin = map.dotOrigin(point) else { continue }
+        for y in origin.y..<origin.y + map.dotSide {
+            for x in origin.x..<origin.x + map.dotSide { pixels[y * width + x] = Palette.classIndex(label) }
+        }
+    }
+    return pixels
+}
+
+private func isClassColor(_ index: UInt8) -> Bool {
+    (Palette.firstClassIndex..<Palette.firstClassIndex + UInt8(10 * Palette.classShades)).contains(index)
+}
+
+/// Where `frame`'s plot disagrees with `expected`: a class colour where none or another belongs,
+/// or a dot missing (a tick label drawn over a dot is not a disagreement).
+private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expected: [Int: UInt8]) -> Int {
+    let plot = map.plot
+    var disagreements = 0
+    for y in plot.y..<plot.y + plot.side {
+        for x in plot.x..<plot.x + plot.side {
+            let i = y * frame.width + x, shown = frame.pixels[i]
+            if let colour = expected[i] {
+                if shown != colour && shown != FrameStyle.subtitleColor { disagreements += 1 }
+            } else if isClassColor(shown) {
+                disagreements += 1
+            }
+        }
+    }
+    return disagreements
+}
+
+@Test func latentMapProjectsEveryEpochOntoTheFinalModelsPlane() throws {
+    let fixture = try LoadedFixture("latent3")
+    let final = fixture.replay.final
+    let map = try LatentMapAnimation(options: LatentMapOptions(images: 80), style: FrameStyle(scale: 1), final: final,
+                                     test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
+    #expect(map.indices == Array(0..<80))
+    let finalPlane = PrincipalPlane(points: fixture.codec.encodeMeans(final.model, images: fixture.test, indices: map.indices), dimension: 3)
+    #expect(map.projection == .principalPlane(finalPlane))
+
+    let checkpoints = fixture.checkpoints
+    var movedByOwnPlane = 0
+    for (position, checkpoint) in checkpoints.enumerated() {
+        let frame = map.frame(checkpoint, isLast: position == checkpoints.count - 1, test: fixture.test, codec: fixture.codec)
+        let means = fixture.codec.encodeMeans(checkpoint.model, images: fixture.test, indices: map.indices)
+        let points = map.projection.project(means, latent: 3)
+        #expect(points.filter { map.dotOrigin($0) != nil }.count >= 70, "most dots are on the map")
+        let expected = expectedDots(map, points: points)
+        #expect(dotDisagreements(frame.canvas, map, expected) == 0, "epoch \(checkpoint.epoch)")
+        // The epoch's own plane would put the dots elsewhere: the test above can tell them apart.
+        let ownPlane = MapProjection.principalPlane(PrincipalPlane(points: means, dimension: 3))
+        if checkpoint.epoch != final.epoch {
+            movedByOwnPlane += dotDisagreements(frame.canvas, map, expectedDots(map, points: ownPlane.project(means, latent: 3)))
+        }
+        #expect(frame.delayCentiseconds == (position == checkpoints.count - 1 ? 200 : 10))
+    }
+    #expect(movedByOwnPlane > 100)
+}
+
+@Test func latentMapOfATwoDimensionalLatentUsesItsCoordinatesOnASymmetricRange() throws {
+    let fixture = try LoadedFixture("latent2")
+    let final = fixture.replay.final
+    let map = try LatentMapAnimation(options: LatentMapOptions(), style: FrameStyle(), final: final, test: fixture.test,
+                                     codec: fixture.codec, plannedEpochs: 3)
+    // 2,000 asked for, the whole test set of 100 shown.
+    #expect(map.indices == Array(0..<100))
+    #expect(map.classes == fixture.test.labels.map(Int.init))
+    #expect(map.projection == .coordinates(dimension: 2))
+    #expect(map.subtitle == "z1 x z2")
+    let means = fixture.codec.encodeMeans(final.model, images: fixture.test)
+    #expect(map.projection.project(means, latent: 2).map { [$0.x, $0.y] }.flatMap { $0 } == means.map(Double.init))
+
+    // The range covers 99% of the final points, with a tenth to spare, and no more than a tick step beyond.
+    let reach = stride(from: 0, to: means.count, by: 2).map { Double(max(abs(means[$0]), abs(means[$0 + 1]))) }.sorted()
+    let step = map.ticks[1] - map.ticks[0]
+    #expect(map.extent >= 1.1 * reach[99] && map.extent < 1.1 * reach[99] + step, "\(map.extent), \(reach[99])")
+    #expect(map.ticks.first == -map.ticks.last! && map.ticks.last == map.extent && map.ticks.contains(0))
+
+    // Corners and centre: the first axis to the right, the second upward.
+    let plot = map.plot, far = plot.side - map.dotSide
+    let e = map.extent
+    #expect(map.dotOrigin((-e, -e))! == (plot.x, plot.y + far))
+    #expect(map.dotOrigin((e, e))! == (plot.x + far, plot.y))
+    let half = Int((Double(far) / 2).rounded())
+    #expect(map.dotOrigin((0, 0))! == (plot.x + half, plot.y + far - half))
+    #expect(map.dotOrigin((e * 1.01, 0)) == nil && map.dotOrigin((0, -e * 1.01)) == nil)
+}
+
+@Test func latentMapLegendShowsEachClassesFirstCharacterInItsColour() throws {
+    let fixture = try LoadedFixture("latent2")
+    let map = try LatentMapAnimation(options: LatentMapOptions(images: 30), style: FrameStyle(scale: 2), final: fixture.replay.final,
+                                     test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
+    let frame = map.frame(fixture.replay.final, isLast: true, test: fixture.test, codec: fixture.codec).canvas
+    let firsts = firstImagesOfEachClass(fixture.test.labels, perClass: 1)
+    #expect(firsts.count == 10)
+    for (label, image) in firsts.enumerated() {
+        let (x, y) = map.layout.tileOrigin(column: 10, row: label)
+        for pixel in 0..<VAEConfig.inputSize {
+            let intensity = Float(fixture.test.pixels[image * VAEConfig.inputSize + pixel]) / 255
+            let shade = Int((intensity * Float(Palette.classShades)).rounded())
+            let expected = shade == 0 ? 0 : Palette.classIndex(label, shade: shade)
+            // The top-left of the pixel's 2x2 block.
+            #expect(frame[x + 2 * (pixel % 28), y + 2 * (pixel / 28)] == expected, "class \(label), pixel \(pixel)")
+        }
+    }
+}
+
+@Test func latentMapPaletteReplacesOnlyGreysTheFramesNeverDraw() {
+    let map = Palette.latentMapRGB, shared = Palette.rgb
+    #expect(map.count == 768)
+    let classEntries = Set((0..<10).flatMap { label in (1...Palette.classShades).map { Int(Palette.classIndex(label, shade: $0)) } })
+    #expect(classEntries.count == 10 * Palette.classShades)
+    #expect(classEntries.min() == Int(Palette.firstClassIndex) && classEntries.max()! < Int(Palette.maxGray))
+    for index in 0..<256 where !classEntries.contains(index) {
+        #expect(map[3 * index..<3 * index + 3] == shared[3 * index..<3 * index + 3], "index \(index)")
+    }
+    // The greys and the accent the map draws keep their colours.
+    for index in [0, FrameStyle.background, FrameStyle.gutterColor, FrameStyle.subtitleColor, Palette.accent] {
+        #expect(!classEntries.contains(Int(index)), "\(index)")
+    }
+    // Full shades are the Tableau colours; a quarter shade is a quarter of each channel.
+    for (label, colour) in Palette.classColors.enumerated() {
+        let full = 3 * Int(Palette.classIndex(label))
+        #expect(Array(map[full..<full + 3]) == [colour.red, colour.green, colour.blue])
+        let quarter = 3 * Int(Palette.classIndex(label, shade: 1))
+        #expect(Array(map[quarter..<quarter + 3]) == [colour.red, colour.green, colour.blue].map { UInt8((Double($0) / 4).rounded()) })
+    }
+    // All forty entries are distinct colours.
+    #expect(Set(classEntries.map { Array(map[3 * $0..<3 * $0 + 3]) }).count == classEntries.count)
+}
+
+// MARK: - Traversal
+
+@Test func traversalRowsAreTheActiveDimensionsHighestFirst() throws {
+    let test = try loadTestImages(from: syntheticData).images
+    let activity = LatentActivity(klPerDimension: [0.3, 0.005, 2.1, 0.02, 0.9], meanVariance: [0, 0, 0, 0, 0])
+    #expect(try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(), activity: activity, test: test).dimensions
+            == [2, 4, 0, 3])
+    #expect(try TraversalAnimation(options: TraversalOptions(dims: 2), style: FrameStyle(), activity: activity, test: test).dimensions
+            == [2, 4])
+    // With nothing active, the strongest dimension still gets its row.
+    let collapsed = LatentActivity(klPerDimension: [0.001, 0.008, 0.002], meanVariance: [0, 0, 0])
+    let fallback = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(), activity: collapsed, test: test)
+    #expect(fallback.dimensions == [1])
+    #expect(fallback.indices == Array(firstImagesOfEachClass(test.labels, perClass: 1).prefix(4)))
+    #expect((fallback.layout.columns, fallback.layout.rows) == (5, 1))
+}
+
+@Test func traversalSweepsOneCoordinateFromMinusThreeToThreeAndBack() throws {
+    let fixture = try LoadedFixture("latent3")
+    let model = fixture.replay.final.model
+    let activity = latentActivity(model, fixture.test)
+    let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1, delay: 6, hold: 70),
+                                           activity: activity, test: fixture.test)
+    #expect(traversal.dimensions == activity.activeDimensions && traversal.dimensions.count >= 2, "\(activity)")
+    let frames = traversal.frames(model: model, test: fixture.test, codec: fixture.codec)
+    #expect(traversal.frameSteps == Array(0...8) + Array((0...7).reversed()))
+    #expect(frames.map(\.delayCentiseconds) == [Int](repeating: 6, count: 8) + [70] + [Int](repeating: 6, count: 7) + [70])
+    #expect((0...8).map(TraversalAnimation.offset) == [-3, -2.25, -1.5, -0.75, 0, 0.75, 1.5, 2.25, 3])
+
+    let means = fixture.codec.encodeMeans(model, images: fixture.test, indices: traversal.indices)
+    for (frameNumber, step) in [(0, 0), (3, 3), (8, 8), (13, 3)] {
+        var canvas = frames[frameNumber].canvas
+        for (row, dimension) in traversal.dimensions.enumerated() {
+            for character in traversal.indices.indices {
+                var z = Array(means[3 * character..<3 * character + 3])
+                z[dimension] += Float(TraversalAnimation.offset(step: step))
+                traversal.layout.draw(fixture.codec.decodeMeans(model, z: z), number: 0, column: 1 + character, row: row, on: &canvas)
+            }
+        }
+        #expect(canvas == frames[frameNumber].canvas, "frame \(frameNumber) shows step \(step)")
+    }
+    // At offset 0 every row shows the decoded mean; elsewhere each row has moved its own coordinate.
+    let tileAt: (Int, Int) -> [UInt8] = { frame, row in tile(of: frames[frame].canvas, layout: traversal.layout, column: 1, row: row) }
+    #expect(tileAt(4, 0) == tileAt(4, 1))
+    #expect(tileAt(0, 0) != tileAt(0, 1))
+}
+
+@Test func traversalLabelsNameTheDimensionAndItsKL() throws {
+    #expect(TraversalAnimation.natsLabel(0.4249) == "0.42")
+    #expect(TraversalAnimation.natsLabel(9.999) == "10.0")
+    #expect(TraversalAnimation.natsLabel(12.34) == "12.3")
+    #expect(TraversalAnimation.natsLabel(153.4) == "153")
+    let test = try loadTestImages(from: syntheticData).images
+    let activity = LatentActivity(klPerDimension: [0.2, 1.5], meanVariance: [0, 0])
+    let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1), activity: activity, test: test)
+    let model = VAEModel(config: VAEConfig(hidden: [8], latentDim: 2))
+    var random = Random(seed: 4)
+    model.initialize(random: &random)
+    let frame = traversal.frames(model: model, test: test, codec: LatentCodec(config: model.config))[0].canvas
+    var labelled = frame
+    let (x, y) = traversal.layout.tileOrigin(column: 0, row: 0)
+    labelled.drawText("z2", x: x + 1, y: y + 4, index: Palette.accent)
+    labelled.drawText("1.50", x: x + 1, y: y + 16, index: FrameStyle.subtitleColor)
+    #expect(labelled == frame)
+}
