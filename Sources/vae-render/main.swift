@@ -25,7 +25,7 @@ struct RenderCommand: ParsableCommand {
             bottom to top. --random decodes one fixed set of z ~ N(0, I) instead.
 
             A conditional run (vae-train --conditional) decodes every point with a label: sampling.gif \
-            has one row per class and --grid columns, each column one z ~ N(0, I) shared by every row \
+            has one row per class and grid²/10 columns (rounded up), each column one z ~ N(0, I) shared by every row \
             (--random --seed picks them); the interpolation's default pairs are the first two test \
             characters of each class, and a path is decoded with A's label; reconstructions use the \
             true labels.

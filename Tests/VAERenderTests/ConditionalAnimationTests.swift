@@ -16,14 +16,16 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     return directory
 }
 
-/// One row per class, top to bottom, and one z per column shared by every row.
+/// One row per class, top to bottom, grid²/10 columns rounded up, and one z per column shared by every row.
 @Test func conditionalSamplingHasOneRowPerClass() throws {
     let replay = try RunReplay(runDirectory: try conditionalRun().path)
     let test = try loadTestImages(from: syntheticData).images
     let codec = LatentCodec(config: replay.run.model)
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, seed: 4), style: FrameStyle(), final: replay.final.model,
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, seed: 4), style: FrameStyle(), final: replay.final.model,
                                          test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
     #expect(sampling.grid == .classRows(seed: 4))
+    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3), style: FrameStyle(), final: replay.final.model, test: test,
+                                  codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == 1)
     #expect(sampling.layout.rows == 10 && sampling.layout.columns == 3)
     #expect(sampling.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 3) })
     var random = Random(seed: 4)
@@ -49,6 +51,6 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
                                                   interpolation: InterpolationOptions(steps: 2), sampling: SamplingOptions(grid: 2),
                                                   reconstruction: ReconstructionOptions()))
     #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
-    let sampling = TileLayout(columns: 2, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2")
+    let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2")
     #expect(gifs[1].width == sampling.width && gifs[1].height == sampling.height && gifs[1].frameCount == 2)
 }

@@ -69,16 +69,17 @@ public struct SamplingAnimation {
     /// `final` and `test` are only used for the principal plane.
     public init(options: SamplingOptions, style: FrameStyle, final: VAEModel, test: ImageSet,
                 codec: LatentCodec, plannedEpochs: Int, lastEpoch: Int) throws {
-        let side = options.grid, latent = codec.latent
-        var rows = side
-        labels = codec.config.conditional ? (0..<VAEConfig.classes).flatMap { [UInt8](repeating: UInt8($0), count: side) } : nil
+        let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
+        // A conditional model's frame has about as many tiles as the grid: one row per class and
+        // grid² / classes columns, rounded up (3 for the default 5x5), which keeps the GIF as small.
+        let columns = codec.config.conditional ? (side * side + classes - 1) / classes : side
+        labels = codec.config.conditional ? (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) } : nil
         if codec.config.conditional {
             grid = .classRows(seed: options.seed)
             var random = Random(seed: options.seed)
-            var styles = [Float](repeating: 0, count: side * latent)
+            var styles = [Float](repeating: 0, count: columns * latent)
             styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
-            points = Array((0..<VAEConfig.classes).map { _ in styles }.joined())
-            rows = VAEConfig.classes
+            points = Array((0..<classes).map { _ in styles }.joined())
         } else if options.random {
             grid = .random(seed: options.seed)
             var random = Random(seed: options.seed)
@@ -107,7 +108,7 @@ public struct SamplingAnimation {
             }
         }
         self.plannedEpochs = plannedEpochs
-        layout = TileLayout(columns: side, rows: rows, style: style,
+        layout = TileLayout(columns: columns, rows: labels == nil ? side : classes, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
     }
 
