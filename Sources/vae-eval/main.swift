@@ -79,7 +79,9 @@ struct VAEEval: ParsableCommand {
             bar.update(label: "IWAE", done: done, total: test.count)
         }
         bar.clear()
-        print(String(format: "IWAE estimate of -log p(x) (k=%d): %.2f nats/image", importanceSamples, nll))
+        // A conditional model's bounds are on the likelihood of the image given its class.
+        let likelihood = loaded.run.model.conditional ? "-log p(x|y)" : "-log p(x)"
+        print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))
     }
 }
 

@@ -24,6 +24,12 @@ struct RenderCommand: ParsableCommand {
             same quantiles of their spread. Columns follow the first axis left to right, rows the second \
             bottom to top. --random decodes one fixed set of z ~ N(0, I) instead.
 
+            A conditional run (vae-train --conditional) decodes every point with a label: sampling.gif \
+            has one row per class and grid²/10 columns (rounded up), each column one z ~ N(0, I) shared by every row \
+            (--random --seed picks them); the interpolation's default pairs are the first two test \
+            characters of each class, and a path is decoded with A's label; reconstructions use the \
+            true labels.
+
             reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \
             each class) above their reconstructions by each epoch's model, decoded from the encoder's mean.
 

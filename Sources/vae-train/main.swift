@@ -79,6 +79,9 @@ struct VAETrain: ParsableCommand {
                                valueName: "mode"))
     var binarize: Binarization?
 
+    @Flag(help: "Class-conditional VAE: the label's one-hot joins the encoder's and the decoder's input, and the loss bounds -log p(x|y).")
+    var conditional = false
+
     @Option(help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
                                valueName: "n"))
     var seed: UInt64?
@@ -133,7 +136,7 @@ struct VAETrain: ParsableCommand {
             ("--preset", preset != nil), ("--arch", arch != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
             ("--latent-dim", latentDim != nil), ("--hidden", hidden != nil), ("--likelihood", likelihood != nil),
             ("--sigma", sigma != nil), ("--beta", beta != nil), ("--kl-warmup", klWarmup != nil),
-            ("--binarize", binarize != nil), ("--seed", seed != nil),
+            ("--binarize", binarize != nil), ("--seed", seed != nil), ("--conditional", conditional),
         ]
         return Set(given.filter(\.1).map(\.0))
     }
@@ -145,7 +148,8 @@ struct VAETrain: ParsableCommand {
     /// The run the flags ask for, with the preset's values where no flag was given.
     private func requested(_ preset: Preset, trainImages: Int, testImages: Int) -> RunConfig {
         RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
-                                   latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1),
+                                   latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1,
+                                   conditional: conditional),
                   epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
                   seed: seed ?? 0, preset: preset.rawValue, trainImages: trainImages, testImages: testImages,
                   beta: beta ?? 1, klWarmupEpochs: klWarmup ?? 0, binarization: binarize ?? .none)

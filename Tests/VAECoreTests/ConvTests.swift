@@ -219,9 +219,11 @@ func wholeConvLossGradient(likelihood: Likelihood, klWeight: Float) {
     }
 }
 
-/// A short conv run on synthetic blobs: the test loss falls, and the run's checkpoints read back.
-@Test func convTrainingLowersTheLoss() throws {
-    let run = RunConfig(model: VAEConfig(arch: .conv, hidden: [16], latentDim: 4), epochs: 3, batchSize: 25,
+/// A short conv run on synthetic blobs, unconditional and conditional: the test loss falls, and
+/// the run's checkpoints read back.
+@Test(arguments: [false, true])
+func convTrainingLowersTheLoss(conditional: Bool) throws {
+    let run = RunConfig(model: VAEConfig(arch: .conv, hidden: [16], latentDim: 4, conditional: conditional), epochs: 3, batchSize: 25,
                         learningRate: 3e-3, seed: 2, preset: "conv", trainImages: 100, testImages: 20)
     #expect(run.summary.hasPrefix("conv 28x28x1-14x14x32-7x7x64-16-4 relu, bernoulli"), "\(run.summary)")
     let data = KMNIST(train: syntheticImageSet(count: 100, seed: 23), test: syntheticImageSet(count: 20, seed: 24))

@@ -13,7 +13,20 @@ import VAECore
     }
     #expect(numbers.count == 2, "\(result.stdout)")
     #expect(numbers[1] < numbers[0], "the IWAE estimate must be below the negative ELBO: \(result.stdout)")
-    #expect(result.stdout.contains("negative ELBO (3 samples)") && result.stdout.contains("(k=20)"))
+    #expect(result.stdout.contains("negative ELBO (3 samples)") && result.stdout.contains("of -log p(x) (k=20)"))
+}
+
+/// A conditional model's bound is on the image given its class, and vae-eval says so.
+@Test func evalCommandNamesTheConditionalLikelihood() throws {
+    let data = try KMNIST.load(from: syntheticData)
+    let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 2, conditional: true), epochs: 1, batchSize: 50,
+                        learningRate: 1e-3, seed: 0, preset: "default", trainImages: data.train.count, testImages: data.test.count)
+    let directory = RunDirectory(temporaryFolder() + "/run")
+    try train(run, data: data, directory: directory, mode: .fresh)
+    let result = try runTool("vae-eval", [directory.checkpoint(epoch: 1), "--data", syntheticData, "--k", "5"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("conditional on the class") && result.stdout.contains("IWAE estimate of -log p(x|y) (k=5)"),
+            "\(result.stdout)")
 }
 
 @Test func evalCommandCountsTheActiveUnits() throws {

@@ -73,6 +73,7 @@ func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, h: Float = 1e
     let workspace = Workspace(layout: model.layout, capacity: rows)
     let image = syntheticImageSet(count: rows, seed: 3)
     image.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: rows) }
+    image.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: 0, rows: rows) }
     random.fillNormal(workspace.eps, count: rows * config.latentDim)
 
     // The objective behind the gradients: reconstruction + klWeight · KL.

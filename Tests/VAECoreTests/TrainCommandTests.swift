@@ -48,6 +48,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
         (["--preset", "conv"], "--preset cannot change when resuming: \(state) has preset default, --preset asks for conv"),
         (["--seed", "7"], "--seed cannot change when resuming: \(state) has seed 0, --seed asks for 7"),
         (["--beta", "2"], "--beta cannot change when resuming: \(state) has beta 1.0, --beta asks for 2.0"),
+        (["--conditional"], "--conditional cannot change when resuming: \(state) has conditional none, --conditional asks for true"),
     ] {
         // A data folder that does not exist: the flags are checked first.
         let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)

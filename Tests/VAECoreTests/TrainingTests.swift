@@ -7,8 +7,8 @@ private func syntheticData() -> KMNIST {
     KMNIST(train: syntheticImageSet(count: 150, seed: 7), test: syntheticImageSet(count: 40, seed: 8))
 }
 
-private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2) -> RunConfig {
-    RunConfig(model: VAEConfig(hidden: [32], latentDim: 4), epochs: epochs, batchSize: 32, learningRate: 1e-3,
+private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2, conditional: Bool = false) -> RunConfig {
+    RunConfig(model: VAEConfig(hidden: [32], latentDim: 4, conditional: conditional), epochs: epochs, batchSize: 32, learningRate: 1e-3,
               seed: seed, preset: "default", trainImages: 150, testImages: 40)
 }
 
@@ -50,25 +50,28 @@ private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
 }
 
 /// Stopping (as Ctrl-C does) in the middle of epoch 2, then resuming, ends with the same files
-/// as a run that was never interrupted; so does resuming a finished run with more epochs.
-@Test func resumedRunsMatchUninterruptedOnes() throws {
+/// as a run that was never interrupted; so does resuming a finished run with more epochs. A
+/// conditional run too, whose labels follow the shuffled images.
+@Test(arguments: [false, true])
+func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     let data = syntheticData()
+    let run = { (epochs: Int) in syntheticRun(epochs: epochs, conditional: conditional) }
     let straight = temporaryFolder()
-    try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(straight), mode: .fresh)
+    try train(run(3), data: data, directory: RunDirectory(straight), mode: .fresh)
 
     let interrupted = temporaryFolder()
     var batches = 0
     #expect(throws: VAEError.self) {
-        try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(interrupted), mode: .fresh,
+        try train(run(3), data: data, directory: RunDirectory(interrupted), mode: .fresh,
                   shouldStop: { batches += 1; return batches > 7 })
     }
     #expect(RunDirectory(interrupted).checkpointEpochs() == [1])
-    try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(interrupted), mode: .resume)
+    try train(run(3), data: data, directory: RunDirectory(interrupted), mode: .resume)
     #expect(try runFiles(interrupted) == runFiles(straight))
 
     let extended = temporaryFolder()
-    try train(syntheticRun(epochs: 1), data: data, directory: RunDirectory(extended), mode: .fresh)
-    try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(extended), mode: .resume)
+    try train(run(1), data: data, directory: RunDirectory(extended), mode: .fresh)
+    try train(run(3), data: data, directory: RunDirectory(extended), mode: .resume)
     // Epoch 1's checkpoint records the 1 epoch planned then; the later files match exactly.
     var files = try runFiles(extended), reference = try runFiles(straight)
     #expect(files.removeValue(forKey: "epoch 1") != reference.removeValue(forKey: "epoch 1"))

@@ -95,6 +95,18 @@ public struct RunField: Sendable {
         value(key, source, path, defaultForOldFiles: defaultForOldFiles, format: { $0.rawValue }, parse: Value.init(rawValue:))
     }
 
+    /// An on/off switch written as "true" when on and left out when off, so that the metadata of
+    /// configurations without it stays as it was; absent reads as off.
+    static func switchedOn(_ key: String, _ flag: String, _ path: WritableKeyPath<RunConfig, Bool> & Sendable) -> RunField {
+        RunField(key: key, source: .flag(flag), identifiesRun: true,
+                 write: { $0[keyPath: path] ? "true" : nil },
+                 read: { run, text, meta in
+                     guard let text else { run[keyPath: path] = false; return }
+                     guard text == "true" else { throw meta.invalid(key, text) }
+                     run[keyPath: path] = true
+                 })
+    }
+
     /// Comma-separated layer widths ("" for none), each from 1 to 65536, at most 1,024 of them:
     /// far beyond any model trained here, yet small enough that a hostile header cannot describe
     /// a layout whose tensor list alone fills memory (1,1,1,... costs two bytes a layer).
@@ -127,6 +139,7 @@ extension RunConfig {
         .value("sigma", .flag("--sigma"), \.model.sigma, defaultForOldFiles: "0.1", format: { String($0) },
                parse: { Float($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
         .choice("activation", .derived, \.model.activation),
+        .switchedOn("conditional", "--conditional", \.model.conditional),
         .integer("epochs", .flag("--epochs"), \.epochs, range: 1...Int.max, identifiesRun: false),
         .integer("batch_size", .flag("--batch-size"), \.batchSize, range: 1...Int.max),
         .value("learning_rate", .flag("--lr"), \.learningRate, format: { String($0) },
@@ -166,7 +179,8 @@ extension RunConfig {
         }
         // Through the initialiser, which keeps sigma at its default unless the likelihood uses it.
         run.model = VAEConfig(arch: model.arch, convChannels: model.convChannels, hidden: model.hidden, latentDim: model.latentDim,
-                              likelihood: model.likelihood, sigma: model.sigma, activation: model.activation)
+                              likelihood: model.likelihood, sigma: model.sigma, activation: model.activation,
+                              conditional: model.conditional)
         self = run
     }
 
@@ -207,6 +221,7 @@ extension RunConfig {
             + "\(model.likelihood.rawValue)\(model.likelihood == .gaussianFixed ? " sigma \(model.sigma)" : ""), "
             + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(klWarmupEpochs) epochs, " : "")
             + (binarization == .dynamic ? "dynamically binarised, " : "")
+            + (model.conditional ? "conditional on the class, " : "")
             + "batch \(batchSize), lr \(learningRate), seed \(seed), "
             + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
     }

@@ -37,6 +37,8 @@ public enum Architecture: String, Sendable, CaseIterable {
 public struct VAEConfig: Equatable, Sendable {
     public static let imageSide = 28
     public static let inputSize = imageSide * imageSide
+    /// KMNIST's classes, the length of a conditional model's one-hot label.
+    public static let classes = 10
     public var arch: Architecture
     /// Output channels of the conv encoder's convolutions from the input inwards, each halving
     /// the side (28 → 14 → 7 with the default two); the decoder mirrors them. Empty for the MLP.
@@ -49,9 +51,13 @@ public struct VAEConfig: Equatable, Sendable {
     /// The fixed standard deviation of `Likelihood.gaussianFixed` (ignored otherwise).
     public var sigma: Float
     public var activation: Activation
+    /// A class-conditional VAE: the label's one-hot joins the input of the encoder's and the
+    /// decoder's first layer, so the model is q(z|x, y) and p(x|z, y).
+    public var conditional: Bool
 
     public init(arch: Architecture = .mlp, convChannels: [Int] = [32, 64], hidden: [Int], latentDim: Int,
-                likelihood: Likelihood = .bernoulli, sigma: Float = 0.1, activation: Activation = .relu) {
+                likelihood: Likelihood = .bernoulli, sigma: Float = 0.1, activation: Activation = .relu,
+                conditional: Bool = false) {
         self.arch = arch
         self.convChannels = arch == .conv ? convChannels : []
         self.hidden = hidden
@@ -59,7 +65,11 @@ public struct VAEConfig: Equatable, Sendable {
         self.likelihood = likelihood
         self.sigma = likelihood == .gaussianFixed ? sigma : 0.1
         self.activation = activation
+        self.conditional = conditional
     }
+
+    /// The one-hot label's length in the first layers' inputs: 10 for a conditional model, else 0.
+    public var labelInputs: Int { conditional ? VAEConfig.classes : 0 }
 
     /// The encoder's convolutions from the input inwards, none for the MLP.
     public var convolutions: [ConvShape] {

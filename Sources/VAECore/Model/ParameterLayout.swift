@@ -71,6 +71,8 @@ public struct ParameterLayout: Sendable, Equatable {
     /// From z to the decoder output, which the last layer writes.
     public let decoder: [Layer]
     public let count: Int
+    /// The one-hot label's length in the encoder's and the decoder's first inputs (0 unless conditional).
+    public let labelInputs: Int
 
     public init(_ config: VAEConfig) {
         precondition(config.arch.supports(config.likelihood), "\(config.arch) cannot have the \(config.likelihood) likelihood")
@@ -108,12 +110,17 @@ public struct ParameterLayout: Sendable, Equatable {
                         outputs: shape.gridSize, activation: activation)
         }
 
+        // A conditional model's label joins the first layer's input: as 10 more channels of every
+        // pixel in front of a convolution, as 10 more features in front of a dense layer.
+        let labels = config.labelInputs
         let convolutions = config.convolutions
         var encoder = convolutions.enumerated().map { i, shape in
-            convolution("encoder.conv.\(i)", shape, transposed: false, config.activation)
+            let input = i > 0 ? shape : ConvShape(height: shape.height, width: shape.width, imageChannels: shape.imageChannels + labels,
+                                                  gridChannels: shape.gridChannels)
+            return convolution("encoder.conv.\(i)", input, transposed: false, config.activation)
         }
         let flattened = convolutions.last?.gridSize ?? VAEConfig.inputSize
-        var width = flattened
+        var width = flattened + (convolutions.isEmpty ? labels : 0)
         for (i, h) in config.hidden.enumerated() {
             encoder.append(linear("encoder.hidden.\(i)", width, h, config.activation))
             width = h
@@ -121,7 +128,7 @@ public struct ParameterLayout: Sendable, Equatable {
         let latent = config.latentDim
         encoder.append(pairedLinear("encoder.mu", "encoder.logvar", width, latent))
 
-        width = latent
+        width = latent + labels
         var decoder: [Layer] = []
         // The conv decoder's last dense layer gives the transposed convolutions their input map.
         let decoderWidths = config.hidden.reversed() + (convolutions.isEmpty ? [] : [flattened])
@@ -145,6 +152,7 @@ public struct ParameterLayout: Sendable, Equatable {
         self.encoder = encoder
         self.decoder = decoder
         self.count = offset
+        labelInputs = labels
     }
 
     /// The encoder's last layer: mu and log σ² of each row.

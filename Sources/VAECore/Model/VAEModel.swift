@@ -42,18 +42,29 @@ public final class VAEModel: @unchecked Sendable {
         layout.tensors.first { $0.name == name }
     }
 
-    /// Encoder: `workspace.input` → layers → head (mu, log σ²).
+    /// Encoder: `workspace.input` (with `workspace.labels` for a conditional model) → layers → head (mu, log σ²).
     public func encode(_ ws: Workspace, rows: Int) {
-        var x = UnsafePointer(ws.input)
+        if config.conditional {
+            // The convolution's image has one channel per pixel; a dense layer sees the 784 as one row.
+            let pixelsAsChannels = config.arch == .conv
+            concatenateOneHot(ws.encoderInput, ws.input, labels: ws.labels, rows: rows,
+                              positions: pixelsAsChannels ? VAEConfig.inputSize : 1, features: pixelsAsChannels ? 1 : VAEConfig.inputSize,
+                              classes: layout.labelInputs)
+        }
+        var x = UnsafePointer(ws.encoderInput)
         for (layer, out) in zip(layout.encoder, ws.encoderOutputs) {
             forward(layer, out, x, rows: rows, columns: ws.columns)
             x = UnsafePointer(out)
         }
     }
 
-    /// Decoder: `workspace.z` → layers → `workspace.decoderOutput`.
+    /// Decoder: `workspace.z` (with `workspace.labels` for a conditional model) → layers → `workspace.decoderOutput`.
     public func decode(_ ws: Workspace, rows: Int) {
-        var x = UnsafePointer(ws.z)
+        if config.conditional {
+            concatenateOneHot(ws.decoderInput, ws.z, labels: ws.labels, rows: rows, positions: 1, features: config.latentDim,
+                              classes: layout.labelInputs)
+        }
+        var x = UnsafePointer(ws.decoderInput)
         for (layer, out) in zip(layout.decoder, ws.decoderOutputs) {
             forward(layer, out, x, rows: rows, columns: ws.columns)
             x = UnsafePointer(out)
@@ -76,7 +87,8 @@ public final class VAEModel: @unchecked Sendable {
     }
 
     /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:
-    /// encode, reparameterise, decode, score. With `computeGradients` the gradient of the
+    /// encode, reparameterise, decode, score. For a conditional model it bounds -log p(x|y), with
+    /// y from `workspace.labels`. With `computeGradients` the gradient of the
     /// reconstruction term with respect to the decoder output is left for `backward`.
     public func forward(_ ws: Workspace, rows: Int, computeGradients: Bool) -> LossTerms {
         encode(ws, rows: rows)
@@ -120,11 +132,15 @@ public final class VAEModel: @unchecked Sendable {
     /// Gradients of the summed reconstruction term plus `klWeight` · KL into `gradients`, after
     /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE.
     public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
-        backward(through: layout.decoder, input: ws.z, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
-                 dInput: ws.dZ, rows: rows, columns: ws.columns)
+        backward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
+                 dInput: ws.dDecoderInput, rows: rows, columns: ws.columns)
+        if config.conditional {
+            featureGradient(ws.dZ, dout: ws.dDecoderInput, rows: rows, positions: 1, features: config.latentDim,
+                            classes: layout.labelInputs)
+        }
         reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
                                  rows: rows, latent: config.latentDim, klWeight: klWeight)
-        backward(through: layout.encoder, input: ws.input, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
+        backward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
                  dInput: nil, rows: rows, columns: ws.columns)
     }
 

@@ -31,14 +31,29 @@ public final class Workspace: @unchecked Sendable {
     /// convolution fills and uses within one forward or backward call.
     public let columns: Floats
 
+    /// The class of each row; a conditional model reads it.
+    public let labels: UnsafeMutablePointer<UInt8>
+    /// The encoder's first input: for a conditional model `input` with each row's one-hot label
+    /// concatenated (see `concatenateOneHot`), otherwise `input` itself.
+    public let encoderInput: Floats
+    /// The decoder's first input: for a conditional model `z` with the one-hot labels, otherwise `z`.
+    public let decoderInput: Floats
+    /// The gradient of `decoderInput`: `dZ` itself unless the model is conditional.
+    public let dDecoderInput: Floats
+
     public init(layout: ParameterLayout, capacity: Int) {
         self.capacity = capacity
         latent = layout.head.outputs / 2
         let encoderWidths = layout.encoder.map(\.outputs)
         let decoderWidths = layout.decoder.map(\.outputs)
+        let conditional = layout.labelInputs > 0
+        let encoderInputWidth = conditional ? layout.encoder[0].inputs : 0
+        let decoderInputWidth = conditional ? layout.decoder[0].inputs : 0
         let rowWidth = VAEConfig.inputSize + 2 * (encoderWidths.reduce(0, +) + decoderWidths.reduce(0, +))
-            + 3 * latent + layout.columnsPerImage
+            + 3 * latent + layout.columnsPerImage + encoderInputWidth + 2 * decoderInputWidth
         storage = FloatBuffer(count: capacity * rowWidth)
+        labels = .allocate(capacity: max(capacity, 1))
+        labels.initialize(repeating: 0, count: max(capacity, 1))
 
         var next = storage.pointer
         func take(_ width: Int) -> Floats {
@@ -58,7 +73,26 @@ public final class Workspace: @unchecked Sendable {
         dDecoderOutputs = decoderWidths.map { take($0) }
         dDecoderOutput = dDecoderOutputs[dDecoderOutputs.count - 1]
         columns = take(layout.columnsPerImage)
+        encoderInput = conditional ? take(encoderInputWidth) : input
+        decoderInput = conditional ? take(decoderInputWidth) : z
+        dDecoderInput = conditional ? take(decoderInputWidth) : dZ
         precondition(next == storage.pointer + storage.count)
+    }
+
+    deinit {
+        labels.deallocate()
+    }
+
+    /// Copies the labels of the images `loadImages(_:indices:rows:)` loads.
+    public func loadLabels(_ source: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>, rows: Int) {
+        precondition(rows <= capacity)
+        for r in 0..<rows { labels[r] = source[Int(indices[r])] }
+    }
+
+    /// Copies `rows` consecutive labels starting at `first`.
+    public func loadLabels(_ source: UnsafePointer<UInt8>, first: Int, rows: Int) {
+        precondition(rows <= capacity)
+        labels.update(from: source + first, count: rows)
     }
 
     /// Copies images from a UInt8 dataset into `input`, scaled to [0, 1].

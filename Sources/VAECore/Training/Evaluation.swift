@@ -4,7 +4,8 @@ import Foundation
 /// runs near its best, small enough that the activations stay a few megabytes.
 public let evaluationBatchSize = 500
 
-/// Negative ELBO per image of a whole image set, in batches through `workspace`.
+/// Negative ELBO per image of a whole image set, in batches through `workspace` (given each
+/// image's label for a conditional model).
 public func evaluateNegativeELBO(model: VAEModel, workspace: Workspace, set: ImageSet, random: Random) -> LossTerms {
     var random = random
     var total = LossTerms()
@@ -14,6 +15,7 @@ public func evaluateNegativeELBO(model: VAEModel, workspace: Workspace, set: Ima
         while first < set.count {
             let rows = min(workspace.capacity, set.count - first)
             workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
+            set.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: first, rows: rows) }
             random.fillNormal(workspace.eps, count: rows * latent)
             total += model.forward(workspace, rows: rows, computeGradients: false)
             first += rows
@@ -36,7 +38,7 @@ public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed:
 }
 
 /// The importance-weighted bound -log (1/k Σ p(x, z_i) / q(z_i|x)), z_i ~ q(z|x), per image of
-/// `set`, averaged. The k weights of an image are combined with a running log-sum-exp, so no
+/// `set`, averaged (for a conditional model -log p(x|y), every term given the image's label). The k weights of an image are combined with a running log-sum-exp, so no
 /// weight is ever exponentiated on its own. `progress` receives the number of images done.
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
                                   progress: (Int) -> Void = { _ in }) -> Double {
@@ -49,6 +51,8 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, se
     set.pixels.withUnsafeBufferPointer { pixels in
         for image in 0..<set.count {
             workspace.loadImages(pixels.baseAddress!, first: image, rows: 1)
+            // Every sample of the image is decoded with its label.
+            workspace.labels.update(repeating: set.labels[image], count: workspace.capacity)
             model.encode(workspace, rows: 1)
             let logvar = workspace.head + latent
             var logvarSum = 0.0

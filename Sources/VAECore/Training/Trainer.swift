@@ -64,6 +64,7 @@ public final class Trainer: @unchecked Sendable {
                 let first = batch * batchSize
                 let rows = min(batchSize, count - first)
                 workspace.loadImages(pixels.baseAddress!, indices: order + first, rows: rows)
+                data.train.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, indices: order + first, rows: rows) }
                 if run.binarization == .dynamic { workspace.binarizeInput(rows: rows, random: &random) }
                 random.fillNormal(workspace.eps, count: rows * latent)
                 let loss = model.forward(workspace, rows: rows, computeGradients: true)

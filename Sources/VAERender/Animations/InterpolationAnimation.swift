@@ -13,7 +13,7 @@ public struct ImagePair: Sendable, Equatable {
 }
 
 public struct InterpolationOptions: Sendable, Equatable {
-    /// nil: `defaultInterpolationPairs` of the test labels.
+    /// nil: `defaultInterpolationPairs` of the test labels (`sameClassPairs` for a conditional model).
     public var pairs: [ImagePair]?
     /// Travel on the great circle between the two means (slerp) instead of the straight line.
     public var spherical: Bool
@@ -34,6 +34,15 @@ public func defaultInterpolationPairs(labels: [UInt8]) -> [ImagePair] {
     let firsts = firstImagesOfEachClass(labels, perClass: 1)
     guard firsts.count >= 2 else { return labels.isEmpty ? [] : [ImagePair(a: 0, b: labels.count - 1)] }
     return firsts.indices.map { ImagePair(a: firsts[$0], b: firsts[($0 + 1) % firsts.count]) }
+}
+
+/// The first and the second test image of each class, for a conditional model, whose path is
+/// decoded with one label; a class with a single image is left out.
+public func sameClassPairs(labels: [UInt8]) -> [ImagePair] {
+    // The first image of every class, in class order, then the second of every class that has one.
+    let images = firstImagesOfEachClass(labels, perClass: 2)
+    let first = Dictionary(images.map { (labels[$0], $0) }, uniquingKeysWith: { earlier, _ in earlier })
+    return images.filter { first[labels[$0]] != $0 }.map { ImagePair(a: first[labels[$0]]!, b: $0) }
 }
 
 /// The point a fraction `t` of the way from `a` to `b`: on the straight line, or with
@@ -59,7 +68,7 @@ public func interpolate(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>, t: Doubl
 
 /// The final model travelling between pairs of test characters: each column is one pair, with
 /// A above, the decoded point between them in the middle and B below; frames go from A to B
-/// and back, holding at both ends.
+/// and back, holding at both ends. A conditional model decodes the whole path with A's label.
 public struct InterpolationAnimation {
     /// Pairs per row of the frame; more pairs continue in another row of A, morph, B.
     public static let maxColumns = 10
@@ -70,8 +79,8 @@ public struct InterpolationAnimation {
     /// The step (t = step / steps) shown by each frame, in order: 0 up to `steps` and back to 0.
     public let frameSteps: [Int]
 
-    public init(options: InterpolationOptions, style: FrameStyle, test: ImageSet) throws {
-        let pairs = options.pairs ?? defaultInterpolationPairs(labels: test.labels)
+    public init(options: InterpolationOptions, style: FrameStyle, test: ImageSet, conditional: Bool = false) throws {
+        let pairs = options.pairs ?? (conditional ? sameClassPairs(labels: test.labels) : defaultInterpolationPairs(labels: test.labels))
         try checkTestIndices(pairs.flatMap { [$0.a, $0.b] }, flag: "--pairs", testCount: test.count)
         self.options = options
         self.pairs = pairs
@@ -96,12 +105,13 @@ public struct InterpolationAnimation {
                 path += interpolate(a, b, t: Double(step) / Double(steps), spherical: options.spherical)
             }
         }
-        let decoded = codec.decodeMeans(model, z: path)
+        let labels = codec.config.conditional ? (0...steps).flatMap { _ in pairs.map { test.labels[$0.a] } } : nil
+        let decoded = codec.decodeMeans(model, z: path, labels: labels)
         let originals = intensities(of: test, indices: endpoints)
 
         let canvases = (0...steps).map { step in
             var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step),
-                                           subtitle: "A top, B bottom")
+                                           subtitle: codec.config.conditional ? "A top, B bottom, class of A" : "A top, B bottom")
             for pair in pairs.indices {
                 let column = pair % layout.columns, top = 3 * (pair / layout.columns)
                 layout.draw(originals, number: 2 * pair, column: column, row: top, on: &canvas)

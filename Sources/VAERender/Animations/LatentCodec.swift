@@ -22,7 +22,8 @@ public final class LatentCodec {
 
     public var latent: Int { config.latentDim }
 
-    /// The encoder's means μ(x) of `images[indices]`, row-major `[indices.count, latent]`.
+    /// The encoder's means μ(x) of `images[indices]` (μ(x, y) with their labels for a conditional
+    /// model), row-major `[indices.count, latent]`.
     public func encodeMeans(_ model: VAEModel, images: ImageSet, indices: [Int]) -> [Float] {
         precondition(model.config == config, "the codec was made for another configuration")
         let latent = self.latent
@@ -37,6 +38,7 @@ public final class LatentCodec {
                         rowIndices[row] = Int32(indices[first + row])
                     }
                     workspace.loadImages(pixels.baseAddress!, indices: rowIndices, rows: rows)
+                    images.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, indices: rowIndices, rows: rows) }
                     model.encode(workspace, rows: rows)
                     // Each head row holds mu then log σ²; keep mu.
                     for row in 0..<rows {
@@ -57,11 +59,14 @@ public final class LatentCodec {
 
     /// The decoder's mean images of the latent points `z` (row-major, `latent` values each):
     /// row-major `[z.count / latent, 784]` intensities in [0, 1] (σ(logits) for the Bernoulli
-    /// decoder, the Gaussian's mean clamped to [0, 1] otherwise).
-    public func decodeMeans(_ model: VAEModel, z: [Float]) -> [Float] {
+    /// decoder, the Gaussian's mean clamped to [0, 1] otherwise). A conditional model needs the
+    /// class of each point in `labels`; an unconditional one takes none.
+    public func decodeMeans(_ model: VAEModel, z: [Float], labels: [UInt8]? = nil) -> [Float] {
         precondition(model.config == config, "the codec was made for another configuration")
         precondition(z.count % latent == 0, "z must hold whole latent points")
         let count = z.count / latent, size = VAEConfig.inputSize
+        precondition(config.conditional ? labels?.count == count : labels == nil,
+                     config.conditional ? "a conditional model decodes each point with its label" : "an unconditional model takes no labels")
         var images = [Float](repeating: 0, count: count * size)
         z.withUnsafeBufferPointer { z in
             images.withUnsafeMutableBufferPointer { images in
@@ -69,6 +74,7 @@ public final class LatentCodec {
                 while first < count {
                     let rows = min(batchCapacity, count - first)
                     workspace.z.update(from: z.baseAddress! + first * latent, count: rows * latent)
+                    labels?.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: first, rows: rows) }
                     model.decode(workspace, rows: rows)
                     model.decoderMeans(workspace.decoderOutput, into: images.baseAddress! + first * size, rows: rows)
                     first += rows

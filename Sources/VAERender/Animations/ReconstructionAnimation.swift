@@ -12,7 +12,8 @@ public struct ReconstructionOptions: Sendable, Equatable {
 }
 
 /// Fixed test characters above their reconstructions by each epoch's model, one frame per
-/// epoch. A reconstruction decodes the encoder's mean μ(x), so it has no sampling noise.
+/// epoch. A reconstruction decodes the encoder's mean μ(x), so it has no sampling noise; a
+/// conditional model encodes and decodes each character with its true label.
 public struct ReconstructionAnimation {
     /// Characters per row; more continue in another pair of rows.
     public static let maxColumns = 10
@@ -36,7 +37,8 @@ public struct ReconstructionAnimation {
 
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let reconstructions = codec.decodeMeans(checkpoint.model,
-                                                z: codec.encodeMeans(checkpoint.model, images: test, indices: indices))
+                                                z: codec.encodeMeans(checkpoint.model, images: test, indices: indices),
+                                                labels: codec.config.conditional ? indices.map { test.labels[$0] } : nil)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs),
                                        subtitle: "input above, reconstruction below")
         for number in indices.indices {

@@ -67,7 +67,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
     let planned = replay.run.epochs, lastEpoch = replay.final.epoch
 
     // Set up everything that can refuse the request before the slow part.
-    let interpolation = try request.interpolation.map { try InterpolationAnimation(options: $0, style: style, test: test) }
+    let interpolation = try request.interpolation.map {
+        try InterpolationAnimation(options: $0, style: style, test: test, conditional: replay.run.model.conditional)
+    }
     let reconstruction = try request.reconstruction.map {
         try ReconstructionAnimation(options: $0, style: style, test: test, plannedEpochs: planned, lastEpoch: lastEpoch)
     }

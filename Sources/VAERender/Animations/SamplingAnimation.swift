@@ -39,31 +39,48 @@ public enum LatentGrid: Sendable, Equatable {
     case principalPlane(PrincipalPlane)
     /// z ~ N(0, I) from a seed.
     case random(seed: UInt64)
+    /// A conditional model: one class per row, top to bottom, and one z ~ N(0, I) from a seed per
+    /// column, the same in every row, so that a column shows one style written as every class.
+    case classRows(seed: UInt64)
 
     var subtitle: String {
         switch self {
         case .priorQuantiles: return "N(0,I) quantiles"
         case .principalPlane: return "PC1 x PC2"
         case .random: return "z ~ N(0,I)"
+        case .classRows: return "row = class"
         }
     }
 }
 
 /// One fixed set of latent points decoded by every epoch's model, one frame per epoch, in a
 /// grid whose columns run along the first latent axis (or principal direction) left to right
-/// and whose rows run along the second one, highest at the top.
+/// and whose rows run along the second one, highest at the top; for a conditional model, one
+/// row per class.
 public struct SamplingAnimation {
     public let grid: LatentGrid
-    /// grid² latent points, row-major in reading order.
+    /// The latent points, row-major in reading order: grid², or grid per class for a conditional model.
     public let points: [Float]
+    /// The class each point is decoded with, for a conditional model.
+    public let labels: [UInt8]?
     public let layout: TileLayout
     public let plannedEpochs: Int
 
     /// `final` and `test` are only used for the principal plane.
     public init(options: SamplingOptions, style: FrameStyle, final: VAEModel, test: ImageSet,
                 codec: LatentCodec, plannedEpochs: Int, lastEpoch: Int) throws {
-        let side = options.grid, latent = codec.latent
-        if options.random {
+        let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
+        // A conditional model's frame has about as many tiles as the grid: one row per class and
+        // grid² / classes columns, rounded up (3 for the default 5x5), which keeps the GIF as small.
+        let columns = codec.config.conditional ? (side * side + classes - 1) / classes : side
+        labels = codec.config.conditional ? (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) } : nil
+        if codec.config.conditional {
+            grid = .classRows(seed: options.seed)
+            var random = Random(seed: options.seed)
+            var styles = [Float](repeating: 0, count: columns * latent)
+            styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
+            points = Array((0..<classes).map { _ in styles }.joined())
+        } else if options.random {
             grid = .random(seed: options.seed)
             var random = Random(seed: options.seed)
             var points = [Float](repeating: 0, count: side * side * latent)
@@ -91,12 +108,12 @@ public struct SamplingAnimation {
             }
         }
         self.plannedEpochs = plannedEpochs
-        layout = TileLayout(columns: side, rows: side, style: style,
+        layout = TileLayout(columns: columns, rows: labels == nil ? side : classes, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
     }
 
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, codec: LatentCodec) -> GIFFrame {
-        let decoded = codec.decodeMeans(checkpoint.model, z: points)
+        let decoded = codec.decodeMeans(checkpoint.model, z: points, labels: labels)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs), subtitle: grid.subtitle)
         for number in 0..<layout.columns * layout.rows {
             layout.draw(decoded, number: number, column: number % layout.columns, row: number / layout.columns, on: &canvas)

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+import VAERender
+
+// The animations of a class-conditional model: every encoding and decoding gets a label.
+
+/// A two-epoch conditional run on the synthetic data, in a temporary folder.
+private func conditionalRun(function: String = #function) throws -> RunDirectory {
+    let data = try KMNIST.load(from: syntheticData)
+    let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 3, conditional: true), epochs: 2, batchSize: 32,
+                        learningRate: 1e-3, seed: 2, preset: "default", trainImages: data.train.count, testImages: data.test.count)
+    let directory = RunDirectory(temporaryFolder(function) + "/run")
+    try train(run, data: data, directory: directory, mode: .fresh)
+    return directory
+}
+
+/// One row per class, top to bottom, grid²/10 columns rounded up, and one z per column shared by every row.
+@Test func conditionalSamplingHasOneRowPerClass() throws {
+    let replay = try RunReplay(runDirectory: try conditionalRun().path)
+    let test = try loadTestImages(from: syntheticData).images
+    let codec = LatentCodec(config: replay.run.model)
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, seed: 4), style: FrameStyle(), final: replay.final.model,
+                                         test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
+    #expect(sampling.grid == .classRows(seed: 4))
+    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3), style: FrameStyle(), final: replay.final.model, test: test,
+                                  codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == 1)
+    #expect(sampling.layout.rows == 10 && sampling.layout.columns == 3)
+    #expect(sampling.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 3) })
+    var random = Random(seed: 4)
+    var styles = [Float](repeating: 0, count: 3 * 3)
+    styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
+    #expect(sampling.points == Array(Array(repeating: styles, count: 10).joined()))
+
+    // The same z decoded as class 0 and as class 9 gives different images.
+    let first = codec.decodeMeans(replay.final.model, z: Array(styles[0..<3]), labels: [0])
+    let last = codec.decodeMeans(replay.final.model, z: Array(styles[0..<3]), labels: [9])
+    #expect(zip(first, last).map { abs($0 - $1) }.max()! > 0.05)
+}
+
+/// All three animations render; the default interpolation pairs are two characters of one class.
+@Test func conditionalRunsRenderEveryAnimation() throws {
+    let directory = try conditionalRun()
+    let test = try loadTestImages(from: syntheticData).images
+    let pairs = sameClassPairs(labels: test.labels)
+    #expect(!pairs.isEmpty && pairs.allSatisfy { test.labels[$0.a] == test.labels[$0.b] && $0.a < $0.b })
+    #expect(sameClassPairs(labels: [3, 1, 3, 5, 1, 3]) == [ImagePair(a: 1, b: 4), ImagePair(a: 0, b: 2)])
+
+    let gifs = try renderAnimations(RenderRequest(runDirectory: directory.path, dataFolder: syntheticData,
+                                                  interpolation: InterpolationOptions(steps: 2), sampling: SamplingOptions(grid: 2),
+                                                  reconstruction: ReconstructionOptions()))
+    #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
+    let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2")
+    #expect(gifs[1].width == sampling.width && gifs[1].height == sampling.height && gifs[1].frameCount == 2)
+}
