@@ -4,9 +4,9 @@ import VAERender
 /// re-render and compare with. `vae-fixtures` writes them; so does the test suite when
 /// VAE_RECORD_GOLDENS=1. Both read this one list, so they cannot drift apart.
 ///
-/// Between them the cases cover both interpolation paths, all three sampling grids (prior
-/// quantiles, principal plane, random), two scales and non-default timing, while keeping every
-/// file a few kilobytes.
+/// Between them the cases cover both interpolation paths, every source of sampling points (the
+/// GMM sampler, z ~ N(0, I), the prior-quantile and principal-plane grids), two scales and
+/// non-default timing, while keeping every file a few kilobytes.
 public struct GoldenCase: Sendable {
     public let name: String
     /// A folder of fixtures/runs.
@@ -19,7 +19,7 @@ public struct GoldenCase: Sendable {
     public static let all: [GoldenCase] = [
         GoldenCase(name: "latent2", run: "latent2",
                    interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)], steps: 3),
-                   sampling: SamplingOptions(grid: 4),
+                   sampling: SamplingOptions(grid: 4, sampler: nil),
                    reconstruction: ReconstructionOptions(indices: [0, 1, 2, 3, 4]),
                    style: FrameStyle(scale: 1, delay: 10, hold: 50)),
         GoldenCase(name: "latent3", run: "latent3",
@@ -29,9 +29,14 @@ public struct GoldenCase: Sendable {
                    style: FrameStyle(scale: 1, delay: 7, hold: 120)),
         GoldenCase(name: "latent3-random", run: "latent3",
                    interpolation: nil,
-                   sampling: SamplingOptions(grid: 2, random: true, seed: 3),
+                   sampling: SamplingOptions(grid: 2, sampler: .prior, seed: 3),
                    reconstruction: nil,
                    style: FrameStyle(scale: 2, delay: 12, hold: 80)),
+        GoldenCase(name: "latent3-plane", run: "latent3",
+                   interpolation: nil,
+                   sampling: SamplingOptions(grid: 3, sampler: nil),
+                   reconstruction: nil,
+                   style: FrameStyle(scale: 1, delay: 9, hold: 60)),
     ]
 
     /// The animations this case renders, in `Animation` order.

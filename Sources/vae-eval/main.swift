@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VAECommandLine
 import VAECore
+import VAERender
 
 struct VAEEval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,6 +12,14 @@ struct VAEEval: ParsableCommand {
             Prints the negative ELBO averaged over --samples z draws per image, and the importance-weighted \
             estimate of -log p(x) with --k samples per image (Burda et al. 2015), which tightens towards the \
             true negative log-likelihood as k grows. Lower is better for both.
+
+            --quality --classifier FILE prints instead how character-like the checkpoint's images are to the \
+            classifier vae-classifier trained: mean top-class probability, the share above 0.9, the entropy \
+            of the predicted-class histogram (ln 10 = 2.30 is every class equally often) and the Fréchet \
+            distance of the classifier's 128 penultimate features to the test images' (lower is closer), \
+            for the test images themselves (their FD row compares the training images), reconstructions of \
+            the test images from the encoder means, --quality-samples draws from each sampler, and the \
+            sampling GIF's own cells as this checkpoint decodes them.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
             """)
@@ -32,9 +41,22 @@ struct VAEEval: ParsableCommand {
     @Option(help: "Seed of the z draws.")
     var seed: UInt64 = 0
 
+    @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")
+    var quality = false
+
+    @Option(help: ArgumentHelp("The classifier vae-classifier wrote, for --quality.", valueName: "file"))
+    var classifier: String?
+
+    @Option(help: ArgumentHelp("Samples drawn from each sampler for --quality.", valueName: "n"))
+    var qualitySamples: Int = 10_000
+
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
+        if quality != (classifier != nil) { throw ValidationError("--quality and --classifier go together") }
+        guard qualitySamples > Classifier.featureCount else {
+            throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
+        }
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
@@ -47,10 +69,8 @@ struct VAEEval: ParsableCommand {
     private func evaluate() throws {
         compute.apply()
         let loaded = try readCheckpoint(checkpoint)
-        // A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
-        let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
-        let run = RunDirectory(checkpointFolder.deletingLastPathComponent().path)
-        let folder = checkpointFolder.lastPathComponent == "checkpoints" ? try dataOptions.folder(readingRun: run) : dataOptions.folder
+        let folder = try dataFolder()
+        if quality { return try scoreQuality(loaded, folder: folder) }
         let paths = KMNIST.locate(in: folder)
         guard let imagesPath = paths[2], let labelsPath = paths[3] else {
             throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
@@ -72,6 +92,53 @@ struct VAEEval: ParsableCommand {
         }
         bar.clear()
         print(String(format: "IWAE estimate of -log p(x) (k=%d): %.2f nats/image", importanceSamples, nll))
+    }
+
+    /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
+    private func dataFolder() throws -> String {
+        let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
+        let run = RunDirectory(checkpointFolder.deletingLastPathComponent().path)
+        return checkpointFolder.lastPathComponent == "checkpoints" ? try dataOptions.folder(readingRun: run) : dataOptions.folder
+    }
+
+    /// The quality table: one row per set of images, as a Markdown table.
+    private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
+        let scorer = try readClassifier(classifier!).classifier
+        var (test, _) = try loadTestImages(from: folder)
+        if let images, images < test.count {
+            test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
+        }
+        let training = try loadTrainingImages(from: folder, for: loaded.run)
+        let real = test.pixels.map { Float($0) / 255 }
+        let (testProbabilities, testFeatures) = scorer.predict(real)
+        let reference = FeatureStatistics(features: testFeatures, dimension: Classifier.featureCount)
+        let codec = LatentCodec(config: loaded.run.model)
+        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
+              + "Fréchet distances to the \(test.count) test images")
+        print("| images | n | mean confidence | share > 0.9 | class entropy | FD |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        func row(_ name: String, _ quality: SampleQuality) {
+            let distance = quality.frechetDistance.map { String(format: "%.1f", $0) } ?? "–"
+            print(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ |", name, quality.count, quality.meanConfidence,
+                         100 * quality.shareConfident, quality.classEntropy, distance))
+            fflush(nil)
+        }
+        let trainingFeatures = scorer.predict(training.pixels.map { Float($0) / 255 }).features
+        row("test images (FD: the training images')",
+            SampleQuality(probabilities: testProbabilities, features: trainingFeatures, reference: reference))
+        let reconstructions = codec.decodeMeans(loaded.model, z: codec.encodeMeans(loaded.model, images: test))
+        row("reconstructions of the test images", SampleQuality(scorer, images: reconstructions, reference: reference))
+        let gifOptions = SamplingOptions()
+        for kind in SamplerKind.allCases {
+            let sampler = makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
+            var random = Random(seed: seed)
+            let images = codec.decodeMeans(loaded.model, z: sampler.sample(count: qualitySamples, random: &random).z)
+            let components = (sampler as? GaussianMixture).map { ", \($0.components) components" } ?? ""
+            row("\(kind.rawValue) samples\(components)\(kind == gifOptions.sampler ? " (the GIF's sampler)" : "")",
+                SampleQuality(scorer, images: images, reference: reference))
+        }
+        let cells = try samplingPoints(gifOptions, final: loaded.model, test: test, training: training, codec: codec).points
+        row("the sampling GIF's cells", SampleQuality(scorer, images: codec.decodeMeans(loaded.model, z: cells), reference: reference))
     }
 }
 

@@ -17,12 +17,15 @@ struct RenderCommand: ParsableCommand {
             The animation goes from A to B and back, holding at both ends. Default pairs: the first test \
             character of each class to the first of the next class.
 
-            sampling.gif (every checkpoint): one fixed grid of latent points decoded by each epoch's \
-            model, one frame per epoch. With a 2-D latent the grid spans the N(0, I) prior at its 5% to \
-            95% quantiles on both axes; with more dimensions it spans the plane of the two leading \
-            principal directions of the final model's encoded test means, centred on their mean, at the \
-            same quantiles of their spread. Columns follow the first axis left to right, rows the second \
-            bottom to top. --random decodes one fixed set of z ~ N(0, I) instead.
+            sampling.gif (every checkpoint): one fixed set of latent points decoded by each epoch's \
+            model, one frame per epoch. By default the points are drawn once (--seed) from a Gaussian \
+            mixture fitted by EM to the final model's encoded training means (which needs the run's \
+            training files too), its component count chosen on held-out images; --sampler prior draws \
+            z ~ N(0, I) instead. --sampler plane shows a grid: with a 2-D latent it spans the N(0, I) \
+            prior at its 5% to 95% quantiles on both axes; with more dimensions the plane of the two \
+            leading principal directions of the final model's encoded test means, centred on their mean, \
+            at the same quantiles of their spread. Columns follow the first axis left to right, rows the \
+            second bottom to top.
 
             reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \
             each class) above their reconstructions by each epoch's model, decoded from the encoder's mean.
@@ -116,7 +119,7 @@ struct Selection: ParsableArguments {
     @Flag(help: "Render interpolation.gif: the final model morphing between pairs of test characters.")
     var interpolation = false
 
-    @Flag(help: "Render sampling.gif: a fixed grid of latent points decoded by every epoch's model.")
+    @Flag(help: "Render sampling.gif: a fixed set of latent points decoded by every epoch's model.")
     var sampling = false
 
     @Flag(help: "Render reconstruction.gif: test characters and every epoch's reconstructions of them.")
@@ -181,15 +184,17 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
     var grid: Int?
 
-    @Flag(help: "Decode one fixed set of z ~ N(0, I) instead of the grid.")
-    var random = false
+    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: \(SamplingOptions().sampler!.rawValue)).",
+                               valueName: "name"))
+    var sampler: SamplingSource?
 
-    @Option(help: ArgumentHelp("Seed of the --random draw (default: \(SamplingOptions().seed)).", valueName: "n"))
+    @Option(help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
     var options: SamplingOptions {
-        var options = SamplingOptions(random: random)
+        var options = SamplingOptions()
         if let grid { options.grid = grid }
+        if let sampler { options.sampler = sampler.kind }
         if let seed { options.seed = seed }
         return options
     }
@@ -198,13 +203,30 @@ struct SamplingFlags: ParsableArguments {
         if let grid, !(1...64).contains(grid) {
             throw ValidationError("--grid must be between 1 and 64, got \(grid)")
         }
-        if seed != nil && !random {
-            throw ValidationError("--seed applies to --random")
+        if seed != nil, let sampler, sampler.kind == nil {
+            throw ValidationError("--seed applies to a sampler, not to --sampler plane")
         }
-        if !enabled, let flag = [("--grid", grid != nil), ("--random", random)].first(where: \.1) {
+        if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
         }
     }
+}
+
+/// A sampler's name, or "plane" for the principal-plane grid.
+struct SamplingSource: ExpressibleByArgument, Equatable {
+    let kind: SamplerKind?
+
+    init?(argument: String) {
+        if argument == "plane" {
+            kind = nil
+        } else if let kind = SamplerKind(rawValue: argument) {
+            self.kind = kind
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { SamplerKind.allCases.map(\.rawValue) + ["plane"] }
 }
 
 struct ReconstructionFlags: ParsableArguments {

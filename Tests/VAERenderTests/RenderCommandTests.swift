@@ -14,7 +14,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     #expect(result.status == 0)
     for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "principal directions", "--all", "--interpolation",
                  "--sampling", "--reconstruction", "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid",
-                 "--random", "--seed", "--indices", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
+                 "--sampler", "--seed", "--indices", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
 }
@@ -30,7 +30,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
-    (["--all", "--seed", "3"], "--seed applies to --random"),
+    (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, not to --sampler plane"),
     (["--all", "--pairs", "1-2"], "--pairs"),
     (["--all", "--indices", "4,-1"], "--indices"),
     (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),

@@ -4,14 +4,16 @@ import VAECore
 public struct SamplingOptions: Sendable, Equatable {
     /// The frame shows grid x grid decoded points.
     public var grid: Int
-    /// Decode z ~ N(0, I) drawn with `seed` instead of a grid.
-    public var random: Bool
+    /// Where the points come from: drawn once from this sampler, fitted to the final model, or
+    /// with nil the principal-plane grid.
+    public var sampler: SamplerKind?
+    /// Seed of the sampler's fit and of the draw.
     public var seed: UInt64
 
-    public init(grid: Int = 5, random: Bool = false, seed: UInt64 = 0) {
+    public init(grid: Int = 5, sampler: SamplerKind? = .gmm, seed: UInt64 = 0) {
         precondition(grid >= 1)
         self.grid = grid
-        self.random = random
+        self.sampler = sampler
         self.seed = seed
     }
 }
@@ -37,21 +39,51 @@ public enum LatentGrid: Sendable, Equatable {
     /// More than two dimensions: the plane of the two leading principal directions of the final
     /// model's encoded test means, through their mean, at the same quantiles of their spread.
     case principalPlane(PrincipalPlane)
-    /// z ~ N(0, I) from a seed.
-    case random(seed: UInt64)
+    /// Drawn once from a sampler, from a seed.
+    case sampled(SamplerKind, seed: UInt64)
 
     var subtitle: String {
         switch self {
         case .priorQuantiles: return "N(0,I) quantiles"
         case .principalPlane: return "PC1 x PC2"
-        case .random: return "z ~ N(0,I)"
+        case .sampled(.prior, _): return "z ~ N(0,I)"
+        case .sampled(.gmm, _): return "z ~ GMM"
+        case .sampled(.gmmDiagonal, _): return "z ~ GMM diag"
         }
     }
 }
 
-/// One fixed set of latent points decoded by every epoch's model, one frame per epoch, in a
-/// grid whose columns run along the first latent axis (or principal direction) left to right
-/// and whose rows run along the second one, highest at the top.
+/// The sampling animation's latent points, grid² of them row-major in reading order, and where
+/// they come from. `final` (the model the samplers are fitted to and the plane is found with),
+/// `test` and `training` are read only where the source needs them.
+public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: ImageSet, training: ImageSet?,
+                           codec: LatentCodec) throws -> (grid: LatentGrid, points: [Float]) {
+    let side = options.grid, latent = codec.latent
+    if let kind = options.sampler {
+        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed)
+        var random = Random(seed: options.seed)
+        return (.sampled(kind, seed: options.seed), sampler.sample(count: side * side, random: &random).z)
+    }
+    if latent <= 2 {
+        if latent == 1 { return (.priorQuantiles, gridCoordinates(count: side * side).map(Float.init)) }
+        let coordinates = gridCoordinates(count: side)
+        return (.priorQuantiles, (0..<side).flatMap { row in
+            (0..<side).flatMap { column in [Float(coordinates[column]), Float(coordinates[side - 1 - row])] }
+        })
+    }
+    guard test.count > 0 else {
+        throw VAEError(.usage, "the sampling plane comes from the encoded test set, which is empty; use a --sampler")
+    }
+    let plane = PrincipalPlane(points: codec.encodeMeans(final, images: test), dimension: latent)
+    let coordinates = gridCoordinates(count: side)
+    return (.principalPlane(plane), (0..<side).flatMap { row in
+        (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
+    })
+}
+
+/// One fixed set of latent points decoded by every epoch's model, one frame per epoch: drawn
+/// once from a sampler, or a grid whose columns run along the first latent axis (or principal
+/// direction) left to right and whose rows run along the second one, highest at the top.
 public struct SamplingAnimation {
     public let grid: LatentGrid
     /// grid² latent points, row-major in reading order.
@@ -59,39 +91,12 @@ public struct SamplingAnimation {
     public let layout: TileLayout
     public let plannedEpochs: Int
 
-    /// `final` and `test` are only used for the principal plane.
-    public init(options: SamplingOptions, style: FrameStyle, final: VAEModel, test: ImageSet,
+    /// `final`, `test` and `training` are read as `samplingPoints` needs them.
+    public init(options: SamplingOptions, style: FrameStyle, final: VAEModel, test: ImageSet, training: ImageSet? = nil,
                 codec: LatentCodec, plannedEpochs: Int, lastEpoch: Int) throws {
-        let side = options.grid, latent = codec.latent
-        if options.random {
-            grid = .random(seed: options.seed)
-            var random = Random(seed: options.seed)
-            var points = [Float](repeating: 0, count: side * side * latent)
-            points.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
-            self.points = points
-        } else if latent <= 2 {
-            grid = .priorQuantiles
-            if latent == 1 {
-                points = gridCoordinates(count: side * side).map(Float.init)
-            } else {
-                let coordinates = gridCoordinates(count: side)
-                points = (0..<side).flatMap { row in
-                    (0..<side).flatMap { column in [Float(coordinates[column]), Float(coordinates[side - 1 - row])] }
-                }
-            }
-        } else {
-            guard test.count > 0 else {
-                throw VAEError(.usage, "the sampling plane comes from the encoded test set, which is empty; use --random")
-            }
-            let plane = PrincipalPlane(points: codec.encodeMeans(final, images: test), dimension: latent)
-            grid = .principalPlane(plane)
-            let coordinates = gridCoordinates(count: side)
-            points = (0..<side).flatMap { row in
-                (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
-            }
-        }
+        (grid, points) = try samplingPoints(options, final: final, test: test, training: training, codec: codec)
         self.plannedEpochs = plannedEpochs
-        layout = TileLayout(columns: side, rows: side, style: style,
+        layout = TileLayout(columns: options.grid, rows: options.grid, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
     }
 

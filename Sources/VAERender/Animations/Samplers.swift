@@ -1,0 +1,34 @@
+import VAECore
+
+/// The sampler `kind` for `model`: the prior, or a mixture fitted by EM to the encoder's means of
+/// `training` (which such a sampler needs), deterministically for the model and `seed`.
+public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec, training: ImageSet?,
+                        seed: UInt64) -> any LatentSampler {
+    switch kind {
+    case .prior:
+        return PriorSampler(latent: codec.latent)
+    case .gmm, .gmmDiagonal:
+        guard let training else { preconditionFailure("the \(kind.rawValue) sampler is fitted to the training images") }
+        return GaussianMixture.fit(codec.encodeMeans(model, images: training), latent: codec.latent,
+                                   covariance: kind == .gmm ? .full : .diagonal, seed: seed).mixture
+    }
+}
+
+/// The training split of the KMNIST folder, for the samplers fitted to it; it must be the one
+/// the run was trained on.
+public func loadTrainingImages(from folder: String, for run: RunConfig) throws -> ImageSet {
+    // KMNIST.files lists the training images and labels first.
+    let paths = KMNIST.locate(in: folder)
+    guard let imagesPath = paths[0], let labelsPath = paths[1] else {
+        let missing = [0, 1].filter { paths[$0] == nil }.map { KMNIST.files[$0].name + ".gz" }
+        throw VAEError(.missingInput, "KMNIST training files missing in \(folder): \(missing.joined(separator: ", ")); the "
+                       + "GMM samplers are fitted to the encoded training images (point --data or KMNIST_DIR at the folder "
+                       + "the run was trained on, or use --sampler prior)")
+    }
+    let training = try ImageSet.load(images: imagesPath, labels: labelsPath)
+    guard training.count == run.trainImages else {
+        throw VAEError(.usage, "the run was trained on \(run.trainImages) training images, but \(imagesPath) holds "
+                       + "\(training.count); pass the --data folder the run was trained on")
+    }
+    return training
+}
