@@ -17,7 +17,7 @@ struct VAEEval: ParsableCommand {
             classifier vae-classifier trained: mean top-class probability, the share above 0.9, the entropy \
             of the predicted-class histogram (ln 10 = 2.30 is every class equally often) and the Fréchet \
             distance of the classifier's 128 penultimate features to the test images' (lower is closer), \
-            for the test images themselves (their FD row compares the training images), reconstructions of \
+            for the test images themselves (their FD compares the two halves of the test set), reconstructions of \
             the test images from the encoder means, --quality-samples draws from each sampler, and the \
             sampling GIF's own cells as this checkpoint decodes them.
 
@@ -108,6 +108,7 @@ struct VAEEval: ParsableCommand {
         if let images, images < test.count {
             test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
         }
+        guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run)
         let real = test.pixels.map { Float($0) / 255 }
         let (testProbabilities, testFeatures) = scorer.predict(real)
@@ -123,19 +124,29 @@ struct VAEEval: ParsableCommand {
                          100 * quality.shareConfident, quality.classEntropy, distance))
             fflush(nil)
         }
-        let trainingFeatures = scorer.predict(training.pixels.map { Float($0) / 255 }).features
-        row("test images (FD: the training images')",
-            SampleQuality(probabilities: testProbabilities, features: trainingFeatures, reference: reference))
+        // The classifier has learnt the training images, so the real images' FD compares the two
+        // halves of the test set.
+        let half = test.count / 2 * Classifier.featureCount, halvesScored = test.count / 2 > Classifier.featureCount
+        row("test images (FD: first half to second half)", SampleQuality(
+            probabilities: testProbabilities, features: halvesScored ? Array(testFeatures[..<half]) : [],
+            reference: halvesScored ? FeatureStatistics(features: Array(testFeatures[half...]), dimension: Classifier.featureCount)
+                : reference))
         let reconstructions = codec.decodeMeans(loaded.model, z: codec.encodeMeans(loaded.model, images: test))
         row("reconstructions of the test images", SampleQuality(scorer, images: reconstructions, reference: reference))
         let gifOptions = SamplingOptions()
         for kind in SamplerKind.allCases {
-            let sampler = makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
-            var random = Random(seed: seed)
-            let images = codec.decodeMeans(loaded.model, z: sampler.sample(count: qualitySamples, random: &random).z)
-            let components = (sampler as? GaussianMixture).map { ", \($0.components) components" } ?? ""
-            row("\(kind.rawValue) samples\(components)\(kind == gifOptions.sampler ? " (the GIF's sampler)" : "")",
-                SampleQuality(scorer, images: images, reference: reference))
+            let fitted = makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
+            // A GMM at temperature 1 and at the GIF's.
+            let temperatures = kind.needsTrainingImages ? [1, gifOptions.temperature] : [1]
+            for temperature in temperatures {
+                let sampler = (fitted as? GaussianMixture).map { $0.tempered(temperature) } ?? fitted
+                var random = Random(seed: seed)
+                let images = codec.decodeMeans(loaded.model, z: sampler.sample(count: qualitySamples, random: &random).z)
+                let name = (fitted as? GaussianMixture).map { "\(kind.rawValue) samples, \($0.components) components, temperature \(temperature)" }
+                    ?? "\(kind.rawValue) samples"
+                let isGIFs = kind == gifOptions.sampler && (!kind.needsTrainingImages || temperature == gifOptions.temperature)
+                row(name + (isGIFs ? " (the GIF's sampler)" : ""), SampleQuality(scorer, images: images, reference: reference))
+            }
         }
         let cells = try samplingPoints(gifOptions, final: loaded.model, test: test, training: training, codec: codec).points
         row("the sampling GIF's cells", SampleQuality(scorer, images: codec.decodeMeans(loaded.model, z: cells), reference: reference))

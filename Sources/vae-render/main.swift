@@ -20,7 +20,8 @@ struct RenderCommand: ParsableCommand {
             sampling.gif (every checkpoint): one fixed set of latent points decoded by each epoch's \
             model, one frame per epoch. By default the points are drawn once (--seed) from a Gaussian \
             mixture fitted by EM to the final model's encoded training means (which needs the run's \
-            training files too), its component count chosen on held-out images; --sampler prior draws \
+            training files too), its component count chosen on held-out images and its covariances \
+            scaled by --temperature squared; --sampler prior draws \
             z ~ N(0, I) instead. --sampler plane shows a grid: with a 2-D latent it spans the N(0, I) \
             prior at its 5% to 95% quantiles on both axes; with more dimensions the plane of the two \
             leading principal directions of the final model's encoded test means, centred on their mean, \
@@ -191,11 +192,16 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("The GMM samplers' covariances are scaled by its square (default: \(SamplingOptions().temperature)).",
+                               valueName: "t"))
+    var temperature: Double?
+
     var options: SamplingOptions {
         var options = SamplingOptions()
         if let grid { options.grid = grid }
         if let sampler { options.sampler = sampler.kind }
         if let seed { options.seed = seed }
+        if let temperature { options.temperature = temperature }
         return options
     }
 
@@ -206,7 +212,16 @@ struct SamplingFlags: ParsableArguments {
         if seed != nil, let sampler, sampler.kind == nil {
             throw ValidationError("--seed applies to a sampler, not to --sampler plane")
         }
-        if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil)].first(where: \.1) {
+        if let temperature {
+            guard temperature > 0 && temperature <= 10 else {
+                throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
+            }
+            guard options.sampler?.needsTrainingImages == true else {
+                throw ValidationError("--temperature applies to the GMM samplers")
+            }
+        }
+        if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
+                                 ("--temperature", temperature != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
         }
     }

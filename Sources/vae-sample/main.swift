@@ -12,7 +12,7 @@ struct VAESample: ParsableCommand {
             Draws --count latent points from --sampler for the checkpoint of --epoch (default: the last) \
             of the run in --run-dir, and writes the decoder's mean images as an IDX file (magic \
             0x00000803, count x 28 x 28 unsigned bytes, each intensity times 255 rounded), gzipped when \
-            --out ends in .gz. The default sampler is the one the sampling GIF uses. The GMM samplers \
+            --out ends in .gz. The default sampler and temperature are the sampling GIF's. The GMM samplers \
             are fitted to that checkpoint's encoded training means, so the run's training files must be \
             at hand: they are read from --data, else $KMNIST_DIR, else the folder the run was trained on. \
             The same run, epoch, sampler and seed give the same file byte for byte.
@@ -40,6 +40,10 @@ struct VAESample: ParsableCommand {
                                valueName: "name"))
     var sampler: SamplerKind = SamplingOptions().sampler!
 
+    @Option(help: ArgumentHelp("The GMM samplers' covariances are scaled by its square (default: \(SamplingOptions().temperature), as the sampling GIF).",
+                               valueName: "t"))
+    var temperature: Double?
+
     @Option(name: .customLong("class"), help: ArgumentHelp("Draw every sample for this class 0-9 (class-conditional runs only).",
                                                            valueName: "c"))
     var label: Int?
@@ -51,6 +55,12 @@ struct VAESample: ParsableCommand {
     func validate() throws {
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be between 1 and 1000000, got \(count)") }
         if let epoch, epoch < 1 { throw ValidationError("--epoch must be at least 1, got \(epoch)") }
+        if let temperature {
+            guard temperature > 0 && temperature <= 10 else {
+                throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
+            }
+            guard sampler.needsTrainingImages else { throw ValidationError("--temperature applies to the GMM samplers") }
+        }
         if let label, !(0...9).contains(label) { throw ValidationError("--class must be a class between 0 and 9, got \(label)") }
     }
 
@@ -78,7 +88,8 @@ struct VAESample: ParsableCommand {
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
             let codec = LatentCodec(config: checkpoint.run.model)
-            let fitted = makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed)
+            let fitted = makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
+                                     temperature: temperature ?? SamplingOptions().temperature)
             var random = Random(seed: seed)
             let images = codec.decodeMeans(checkpoint.model, z: fitted.sample(count: count, random: &random).z)
             let side = VAEConfig.imageSide

@@ -62,6 +62,12 @@ private let knownMixture = GaussianMixture(
     #expect(again.means == fitted.means && again.factors == fitted.factors, "deterministic")
 }
 
+@Test func temperatureScalesEveryCovariance() {
+    let tempered = knownMixture.tempered(1.5)
+    #expect(tempered.weights == knownMixture.weights && tempered.means == knownMixture.means)
+    #expect(tempered.factors == knownMixture.factors.map { 1.5 * $0 }, "LLᵀ scaled by 1.5²")
+}
+
 @Test func priorSamplerDrawsStandardNormals() {
     var a = Random(seed: 4), b = Random(seed: 4)
     let samples = PriorSampler(latent: 3).sample(count: 5, random: &a)

@@ -14,7 +14,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     #expect(result.status == 0)
     for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "principal directions", "--all", "--interpolation",
                  "--sampling", "--reconstruction", "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid",
-                 "--sampler", "--seed", "--indices", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
+                 "--sampler", "--seed", "--temperature", "--indices", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
 }
@@ -31,6 +31,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
     (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, not to --sampler plane"),
+    (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the GMM samplers"),
     (["--all", "--pairs", "1-2"], "--pairs"),
     (["--all", "--indices", "4,-1"], "--indices"),
     (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),

@@ -24,7 +24,7 @@ public struct GaussianMixture: LatentSampler {
     static let covarianceFloor = 1e-4
 
     /// Component counts tried by `fit(_:latent:covariance:seed:)`.
-    public static let componentCandidates = [1, 2, 4, 8, 16, 32]
+    public static let componentCandidates = [1, 2, 4, 8, 16, 32, 64]
 
     /// The mixture of `componentCandidates` whose fit to nine tenths of `points` (row-major
     /// `[n, latent]`) gives the remaining tenth (every tenth point) the highest mean
@@ -102,6 +102,12 @@ public struct GaussianMixture: LatentSampler {
         self.weights = weights
         self.means = means
         self.factors = factors
+    }
+
+    /// The same mixture with every covariance scaled by temperature²: wider components for a
+    /// temperature above 1, narrower below.
+    public func tempered(_ temperature: Double) -> GaussianMixture {
+        GaussianMixture(latent: latent, weights: weights, means: means, factors: factors.map { $0 * temperature })
     }
 
     /// The mean of log p(x) over `points`, row-major `[n, latent]`.

@@ -32,7 +32,8 @@ public enum SamplerKind: String, Sendable, CaseIterable {
     /// The same with diagonal covariances.
     case gmmDiagonal = "gmm-diagonal"
 
-    /// Whether it is fitted to the encoded training images (which must then be at hand).
+    /// Whether it is fitted to the encoded training images (which must then be at hand), and
+    /// takes a temperature.
     public var needsTrainingImages: Bool { self != .prior }
 }
 

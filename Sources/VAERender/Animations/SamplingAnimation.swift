@@ -9,12 +9,15 @@ public struct SamplingOptions: Sendable, Equatable {
     public var sampler: SamplerKind?
     /// Seed of the sampler's fit and of the draw.
     public var seed: UInt64
+    /// The GMM samplers' covariances are scaled by its square.
+    public var temperature: Double
 
-    public init(grid: Int = 5, sampler: SamplerKind? = .gmm, seed: UInt64 = 0) {
-        precondition(grid >= 1)
+    public init(grid: Int = 5, sampler: SamplerKind? = .gmm, seed: UInt64 = 0, temperature: Double = defaultSamplingTemperature) {
+        precondition(grid >= 1 && temperature > 0)
         self.grid = grid
         self.sampler = sampler
         self.seed = seed
+        self.temperature = temperature
     }
 }
 
@@ -60,7 +63,8 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
                            codec: LatentCodec) throws -> (grid: LatentGrid, points: [Float]) {
     let side = options.grid, latent = codec.latent
     if let kind = options.sampler {
-        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed)
+        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
+                                  temperature: options.temperature)
         var random = Random(seed: options.seed)
         return (.sampled(kind, seed: options.seed), sampler.sample(count: side * side, random: &random).z)
     }
