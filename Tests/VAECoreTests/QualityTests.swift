@@ -58,19 +58,10 @@ import VAECore
     #expect(classifier.tensors.map(\.name) == ["conv.0.weight", "conv.0.bias", "conv.1.weight", "conv.1.bias",
                                                "hidden.weight", "hidden.bias", "out.weight", "out.bias"])
     for tensor in classifier.tensors {
+        #expect((0..<tensor.count).contains { abs(gradient[tensor.offset + $0]) > 1e-4 }, "\(tensor.name): no gradient to compare")
         // A step of 0.01 in all, spread over the tensor, crosses few ReLU kinks.
-        let h = 0.01 / Float(tensor.count).squareRoot()
-        let direction = (0..<tensor.count).map { _ in random.nextUniform() < 0.5 ? Float(-1) : 1 }
-        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
-        let plus = loss()
-        for i in 0..<tensor.count { p[tensor.offset + i] -= 2 * h * direction[i] }
-        let minus = loss()
-        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
-        let numeric = (plus - minus) / Double(2 * h)
-        let analytic = (0..<tensor.count).reduce(0.0) { $0 + Double(gradient[tensor.offset + $1] * direction[$1]) }
-        #expect(abs(analytic) > 0.01, "\(tensor.name): the check needs a gradient to compare")
-        #expect(abs(numeric - analytic) <= 0.02 * abs(analytic),
-                "\(tensor.name): directional derivative analytic \(analytic) vs numeric \(numeric)")
+        expectDirectionalDerivative(tensor, parameters: p, gradient: gradient, step: 0.01 / Float(tensor.count).squareRoot(),
+                                    random: &random, tolerance: { 0.02 * abs($0) }, loss)
     }
 }
 
