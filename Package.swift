@@ -19,6 +19,8 @@ let package = Package(
         .executable(name: "vae-render", targets: ["vae-render"]),
         .executable(name: "vae-eval", targets: ["vae-eval"]),
         .executable(name: "vae-bench", targets: ["vae-bench"]),
+        .executable(name: "vae-classifier", targets: ["vae-classifier"]),
+        .executable(name: "vae-sample", targets: ["vae-sample"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -43,7 +45,10 @@ let package = Package(
 
         .executableTarget(name: "vae-train", dependencies: ["VAECore", "VAECommandLine", argumentParser]),
         .executableTarget(name: "vae-render", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
-        .executableTarget(name: "vae-eval", dependencies: ["VAECore", "VAECommandLine", argumentParser]),
+        .executableTarget(name: "vae-eval", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
+        // The sample-quality classifier, and the samples themselves as IDX files.
+        .executableTarget(name: "vae-classifier", dependencies: ["VAECore", "VAECommandLine", argumentParser]),
+        .executableTarget(name: "vae-sample", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
 
         // The benchmark: an epoch timed inside and outside sgemm (CSgemmClock stands in for
         // OpenBLAS's cblas_sgemm in vae-bench alone), and the products replayed alone.

@@ -1,13 +1,13 @@
 import VAERender
 
 /// The golden GIFs in fixtures/golden: small renders of the fixture runs that the golden tests
-/// re-render and compare with. `vae-fixtures` writes them; so does the test suite when
-/// VAE_RECORD_GOLDENS=1. Both read this one list, so they cannot drift apart.
+/// re-render and compare with. `vae-fixtures --goldens-only` writes them; both read this one
+/// list, so they cannot drift apart.
 ///
-/// Between them the cases cover both interpolation paths, all three sampling grids (prior
-/// quantiles, principal plane, random), both latent-map projections (the coordinates, the
-/// principal plane), traversals of two and three dimensions, two scales and non-default timing,
-/// while keeping every file under 100 KB.
+/// Between them the cases cover both interpolation paths, every source of sampling points (the
+/// GMM sampler, z ~ N(0, I), the prior-quantile and principal-plane grids), both latent-map
+/// projections (the coordinates, the principal plane), traversals of two and three dimensions,
+/// two scales and non-default timing, while keeping every file under 100 KB.
 public struct GoldenCase: Sendable {
     public let name: String
     /// A folder of fixtures/runs.
@@ -22,7 +22,7 @@ public struct GoldenCase: Sendable {
     public static let all: [GoldenCase] = [
         GoldenCase(name: "latent2", run: "latent2",
                    interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)], steps: 3),
-                   sampling: SamplingOptions(grid: 4),
+                   sampling: SamplingOptions(grid: 4, sampler: nil),
                    reconstruction: ReconstructionOptions(indices: [0, 1, 2, 3, 4]),
                    latentMap: LatentMapOptions(), traversal: TraversalOptions(),
                    style: FrameStyle(scale: 1, delay: 10, hold: 50)),
@@ -34,9 +34,14 @@ public struct GoldenCase: Sendable {
                    style: FrameStyle(scale: 1, delay: 7, hold: 120)),
         GoldenCase(name: "latent3-random", run: "latent3",
                    interpolation: nil,
-                   sampling: SamplingOptions(grid: 2, random: true, seed: 3),
+                   sampling: SamplingOptions(grid: 2, sampler: .prior, seed: 3),
                    reconstruction: nil, latentMap: nil, traversal: nil,
                    style: FrameStyle(scale: 2, delay: 12, hold: 80)),
+        GoldenCase(name: "latent3-plane", run: "latent3",
+                   interpolation: nil,
+                   sampling: SamplingOptions(grid: 3, sampler: nil),
+                   reconstruction: nil, latentMap: nil, traversal: nil,
+                   style: FrameStyle(scale: 1, delay: 9, hold: 60)),
     ]
 
     /// The animations this case renders, in `Animation` order.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import VAECommandLine
 import VAECore
+import VAERender
 
 struct VAEEval: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -15,6 +16,14 @@ struct VAEEval: ParsableCommand {
             It also counts the active units: the latent dimensions whose KL from the prior, averaged \
             over the test images, exceeds 0.01 nats, and, beside it, those whose encoder mean varies \
             across the images by more than 0.01 (the criterion of Burda et al.).
+
+            --quality --classifier FILE prints instead how character-like the checkpoint's images are to the \
+            classifier vae-classifier trained: mean top-class probability, the share above 0.9, the entropy \
+            of the predicted-class histogram (ln 10 = 2.30 is every class equally often) and the Fréchet \
+            distance of the classifier's 128 penultimate features to the test images' (lower is closer), \
+            for the test images themselves (their FD compares the two halves of the test set), reconstructions of \
+            the test images from the encoder means, --quality-samples draws from each sampler, and the \
+            sampling GIF's own cells as this checkpoint decodes them.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
             """)
@@ -36,9 +45,22 @@ struct VAEEval: ParsableCommand {
     @Option(help: "Seed of the z draws.")
     var seed: UInt64 = 0
 
+    @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")
+    var quality = false
+
+    @Option(help: ArgumentHelp("The classifier vae-classifier wrote, for --quality.", valueName: "file"))
+    var classifier: String?
+
+    @Option(help: ArgumentHelp("Samples drawn from each sampler for --quality.", valueName: "n"))
+    var qualitySamples: Int = 10_000
+
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
+        if quality != (classifier != nil) { throw ValidationError("--quality and --classifier go together") }
+        guard qualitySamples > Classifier.featureCount else {
+            throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
+        }
         guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
         guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
@@ -51,10 +73,8 @@ struct VAEEval: ParsableCommand {
     private func evaluate() throws {
         compute.apply()
         let loaded = try readCheckpoint(checkpoint)
-        // A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
-        let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
-        let run = RunDirectory(checkpointFolder.deletingLastPathComponent().path)
-        let folder = checkpointFolder.lastPathComponent == "checkpoints" ? try dataOptions.folder(readingRun: run) : dataOptions.folder
+        let folder = try dataFolder()
+        if quality { return try scoreQuality(loaded, folder: folder) }
         let paths = KMNIST.locate(in: folder)
         guard let imagesPath = paths[2], let labelsPath = paths[3] else {
             throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
@@ -82,6 +102,67 @@ struct VAEEval: ParsableCommand {
         // A conditional model's bounds are on the likelihood of the image given its class.
         let likelihood = loaded.run.model.conditional ? "-log p(x|y)" : "-log p(x)"
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))
+    }
+
+    /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
+    private func dataFolder() throws -> String {
+        let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
+        let run = RunDirectory(checkpointFolder.deletingLastPathComponent().path)
+        return checkpointFolder.lastPathComponent == "checkpoints" ? try dataOptions.folder(readingRun: run) : dataOptions.folder
+    }
+
+    /// The quality table: one row per set of images, as a Markdown table.
+    private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
+        let scorer = try readClassifier(classifier!).classifier
+        var (test, _) = try loadTestImages(from: folder)
+        if let images, images < test.count {
+            test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
+        }
+        guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
+        let training = try loadTrainingImages(from: folder, for: loaded.run)
+        let real = test.pixels.map { Float($0) / 255 }
+        let (testProbabilities, testFeatures) = scorer.predict(real)
+        let reference = FeatureStatistics(features: testFeatures, dimension: Classifier.featureCount)
+        let codec = LatentCodec(config: loaded.run.model)
+        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
+              + "Fréchet distances to the \(test.count) test images")
+        print("| images | n | mean confidence | share > 0.9 | class entropy | FD |")
+        print("| --- | --- | --- | --- | --- | --- |")
+        func row(_ name: String, _ quality: SampleQuality) {
+            let distance = quality.frechetDistance.map { String(format: "%.1f", $0) } ?? "–"
+            print(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ |", name, quality.count, quality.meanConfidence,
+                         100 * quality.shareConfident, quality.classEntropy, distance))
+            fflush(nil)
+        }
+        // The classifier has learnt the training images, so the real images' FD compares the two
+        // halves of the test set.
+        let half = test.count / 2 * Classifier.featureCount, halvesScored = test.count / 2 > Classifier.featureCount
+        row("test images (FD: first half to second half)", SampleQuality(
+            probabilities: testProbabilities, features: halvesScored ? Array(testFeatures[..<half]) : [],
+            reference: halvesScored ? FeatureStatistics(features: Array(testFeatures[half...]), dimension: Classifier.featureCount)
+                : reference))
+        let conditional = loaded.run.model.conditional
+        let reconstructions = codec.decodeMeans(loaded.model, z: codec.encodeMeans(loaded.model, images: test),
+                                                labels: conditional ? test.labels : nil)
+        row("reconstructions of the test images", SampleQuality(scorer, images: reconstructions, reference: reference))
+        let gifOptions = SamplingOptions()
+        for kind in SamplerKind.allCases {
+            let fitted = makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
+            // A GMM at temperature 1 and at the GIF's.
+            let temperatures = kind.needsTrainingImages ? [1, gifOptions.temperature] : [1]
+            for temperature in temperatures {
+                var random = Random(seed: seed)
+                let samples = fitted.tempered(temperature).sample(count: qualitySamples, random: &random)
+                let images = codec.decodeMeans(loaded.model, z: samples.z, labels: samples.labels)
+                let name = kind.needsTrainingImages ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
+                    : "\(kind.rawValue) samples"
+                let isGIFs = kind == gifOptions.sampler && (!kind.needsTrainingImages || temperature == gifOptions.temperature)
+                row(name + (isGIFs ? " (the GIF's sampler)" : ""), SampleQuality(scorer, images: images, reference: reference))
+            }
+        }
+        let cells = try samplingPoints(gifOptions, final: loaded.model, test: test, training: training, codec: codec).samples
+        row("the sampling GIF's cells", SampleQuality(scorer, images: codec.decodeMeans(loaded.model, z: cells.z, labels: cells.labels),
+                                                      reference: reference))
     }
 }
 

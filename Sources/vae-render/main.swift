@@ -17,12 +17,16 @@ struct RenderCommand: ParsableCommand {
             The animation goes from A to B and back, holding at both ends. Default pairs: the first test \
             character of each class to the first of the next class.
 
-            sampling.gif (every checkpoint): one fixed grid of latent points decoded by each epoch's \
-            model, one frame per epoch. With a 2-D latent the grid spans the N(0, I) prior at its 5% to \
-            95% quantiles on both axes; with more dimensions it spans the plane of the two leading \
-            principal directions of the final model's encoded test means, centred on their mean, at the \
-            same quantiles of their spread. Columns follow the first axis left to right, rows the second \
-            bottom to top. --random decodes one fixed set of z ~ N(0, I) instead.
+            sampling.gif (every checkpoint): one fixed set of latent points decoded by each epoch's \
+            model, one frame per epoch. By default the points are drawn once (--seed) from a Gaussian \
+            mixture fitted by EM to the final model's encoded training means (which needs the run's \
+            training files too), its component count chosen on held-out images and its covariances \
+            scaled by --temperature squared; --sampler prior draws \
+            z ~ N(0, I) instead. --sampler plane shows a grid: with a 2-D latent it spans the N(0, I) \
+            prior at its 5% to 95% quantiles on both axes; with more dimensions the plane of the two \
+            leading principal directions of the final model's encoded test means, centred on their mean, \
+            at the same quantiles of their spread. Columns follow the first axis left to right, rows the \
+            second bottom to top.
 
             A conditional run (vae-train --conditional) decodes every point with a label: sampling.gif \
             has one row per class and grid²/10 columns (rounded up), each column one z ~ N(0, I) shared by every row \
@@ -148,7 +152,7 @@ struct Selection: ParsableArguments {
     @Flag(help: "Render interpolation.gif: the final model morphing between pairs of test characters.")
     var interpolation = false
 
-    @Flag(help: "Render sampling.gif: a fixed grid of latent points decoded by every epoch's model.")
+    @Flag(help: "Render sampling.gif: a fixed set of latent points decoded by every epoch's model.")
     var sampling = false
 
     @Flag(help: "Render reconstruction.gif: test characters and every epoch's reconstructions of them.")
@@ -221,16 +225,23 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
     var grid: Int?
 
-    @Flag(help: "Decode one fixed set of z ~ N(0, I) instead of the grid.")
-    var random = false
+    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: \(SamplingOptions().sampler!.rawValue)).",
+                               valueName: "name"))
+    var sampler: SamplingSource?
 
-    @Option(help: ArgumentHelp("Seed of the --random draw (default: \(SamplingOptions().seed)).", valueName: "n"))
+    @Option(help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("The GMM samplers' covariances are scaled by its square (default: \(SamplingOptions().temperature)).",
+                               valueName: "t"))
+    var temperature: Double?
+
     var options: SamplingOptions {
-        var options = SamplingOptions(random: random)
+        var options = SamplingOptions()
         if let grid { options.grid = grid }
+        if let sampler { options.sampler = sampler.kind }
         if let seed { options.seed = seed }
+        if let temperature { options.temperature = temperature }
         return options
     }
 
@@ -238,13 +249,39 @@ struct SamplingFlags: ParsableArguments {
         if let grid, !(1...64).contains(grid) {
             throw ValidationError("--grid must be between 1 and 64, got \(grid)")
         }
-        if seed != nil && !random {
-            throw ValidationError("--seed applies to --random")
+        if seed != nil, let sampler, sampler.kind == nil {
+            throw ValidationError("--seed applies to a sampler, not to --sampler plane")
         }
-        if !enabled, let flag = [("--grid", grid != nil), ("--random", random)].first(where: \.1) {
+        if let temperature {
+            guard temperature > 0 && temperature <= 10 else {
+                throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
+            }
+            guard options.sampler?.needsTrainingImages == true else {
+                throw ValidationError("--temperature applies to the GMM samplers")
+            }
+        }
+        if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
+                                 ("--temperature", temperature != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
         }
     }
+}
+
+/// A sampler's name, or "plane" for the principal-plane grid.
+struct SamplingSource: ExpressibleByArgument, Equatable {
+    let kind: SamplerKind?
+
+    init?(argument: String) {
+        if argument == "plane" {
+            kind = nil
+        } else if let kind = SamplerKind(rawValue: argument) {
+            self.kind = kind
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { SamplerKind.allCases.map(\.rawValue) + ["plane"] }
 }
 
 struct ReconstructionFlags: ParsableArguments {

@@ -87,16 +87,8 @@ func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, h: Float = 1e
     let p = model.parameters.pointer
 
     for tensor in model.layout.tensors {
-        let direction = (0..<tensor.count).map { _ in random.nextUniform() < 0.5 ? Float(-1) : 1 }
-        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
-        let plus = loss()
-        for i in 0..<tensor.count { p[tensor.offset + i] -= 2 * h * direction[i] }
-        let minus = loss()
-        for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
-        let numeric = (plus - minus) / Double(2 * h)
-        let analytic = (0..<tensor.count).reduce(0.0) { $0 + Double(gradient[tensor.offset + $1] * direction[$1]) }
-        #expect(abs(numeric - analytic) <= 0.01 * abs(analytic) + 0.05,
-                "\(tensor.name): directional derivative analytic \(analytic) vs numeric \(numeric)", sourceLocation: sourceLocation)
+        expectDirectionalDerivative(tensor, parameters: p, gradient: gradient, step: h, random: &random,
+                                    tolerance: { 0.01 * abs($0) + 0.05 }, sourceLocation: sourceLocation, loss)
 
         for _ in 0..<8 {
             let i = tensor.offset + random.nextInt(below: tensor.count)
@@ -112,4 +104,22 @@ func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, h: Float = 1e
                     sourceLocation: sourceLocation)
         }
     }
+}
+
+/// The derivative of `loss` along a random ±1 direction over one parameter tensor, by central
+/// differences with `step` per coordinate, against the analytic gradient's; the difference must
+/// stay within `tolerance(analytic)`.
+func expectDirectionalDerivative(_ tensor: ParameterTensor, parameters p: Floats, gradient: [Float], step h: Float,
+                                 random: inout Random, tolerance: (Double) -> Double,
+                                 sourceLocation: SourceLocation = #_sourceLocation, _ loss: () -> Double) {
+    let direction = (0..<tensor.count).map { _ in random.nextUniform() < 0.5 ? Float(-1) : 1 }
+    for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
+    let plus = loss()
+    for i in 0..<tensor.count { p[tensor.offset + i] -= 2 * h * direction[i] }
+    let minus = loss()
+    for i in 0..<tensor.count { p[tensor.offset + i] += h * direction[i] }
+    let numeric = (plus - minus) / Double(2 * h)
+    let analytic = (0..<tensor.count).reduce(0.0) { $0 + Double(gradient[tensor.offset + $1] * direction[$1]) }
+    #expect(abs(numeric - analytic) <= tolerance(analytic),
+            "\(tensor.name): directional derivative analytic \(analytic) vs numeric \(numeric)", sourceLocation: sourceLocation)
 }

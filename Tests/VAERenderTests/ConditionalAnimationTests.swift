@@ -16,16 +16,17 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     return directory
 }
 
-/// One row per class, top to bottom, grid²/10 columns rounded up, and one z per column shared by every row.
+/// Without a sampler: one row per class, top to bottom, grid²/10 columns rounded up, and one
+/// z ~ N(0, I) per column shared by every row.
 @Test func conditionalSamplingHasOneRowPerClass() throws {
     let replay = try RunReplay(runDirectory: try conditionalRun().path)
     let test = try loadTestImages(from: syntheticData).images
     let codec = LatentCodec(config: replay.run.model)
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, seed: 4), style: FrameStyle(), final: replay.final.model,
-                                         test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, sampler: nil, seed: 4), style: FrameStyle(),
+                                         final: replay.final.model, test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
     #expect(sampling.grid == .classRows(seed: 4))
-    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3), style: FrameStyle(), final: replay.final.model, test: test,
-                                  codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == 1)
+    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3, sampler: nil), style: FrameStyle(), final: replay.final.model,
+                                  test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == 1)
     #expect(sampling.layout.rows == 10 && sampling.layout.columns == 3)
     #expect(sampling.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 3) })
     var random = Random(seed: 4)
@@ -37,6 +38,30 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let first = codec.decodeMeans(replay.final.model, z: Array(styles[0..<3]), labels: [0])
     let last = codec.decodeMeans(replay.final.model, z: Array(styles[0..<3]), labels: [9])
     #expect(zip(first, last).map { abs($0 - $1) }.max()! > 0.05)
+}
+
+/// With the GMM sampler: one mixture per class, fitted to that class's encoded training means;
+/// row c holds class c's draws, decoded with label c.
+@Test func conditionalGMMSamplingDrawsEachRowFromItsClassMixture() throws {
+    let directory = try conditionalRun()
+    let replay = try RunReplay(runDirectory: directory.path)
+    let data = try KMNIST.load(from: syntheticData)
+    let codec = LatentCodec(config: replay.run.model), model = replay.final.model
+    let options = SamplingOptions(grid: 5, seed: 4, temperature: 1)
+    let sampling = try SamplingAnimation(options: options, style: FrameStyle(), final: model, test: data.test,
+                                         training: data.train, codec: codec, plannedEpochs: 2, lastEpoch: 2)
+    #expect(sampling.grid == .sampled(.gmm, seed: 4))
+    #expect(sampling.layout.rows == 10 && sampling.layout.columns == 3)
+    #expect(sampling.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 3) })
+
+    var random = Random(seed: 4)
+    var expected: [Float] = []
+    for c in 0..<10 {
+        let mixture = GaussianMixture.fit(codec.encodeMeans(model, images: data.train.images(ofClass: c)), latent: 3,
+                                          covariance: .full, seed: 4).mixture
+        expected += mixture.sample(count: 3, random: &random).z
+    }
+    #expect(sampling.points == expected)
 }
 
 /// All three animations render; the default interpolation pairs are two characters of one class.

@@ -14,8 +14,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     #expect(result.status == 0)
     for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "latent-map.gif", "traversal.gif", "principal directions",
                  "0.01 nats", "Tableau 10", "--all", "--interpolation", "--sampling", "--reconstruction", "--latent-map", "--traversal",
-                 "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid", "--random", "--seed", "--indices",
-                 "--map-images", "--dims", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
+                 "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid", "--sampler", "--seed", "--temperature",
+                 "--indices", "--map-images", "--dims", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
 }
@@ -31,7 +31,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
-    (["--all", "--seed", "3"], "--seed applies to --random"),
+    (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, not to --sampler plane"),
+    (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the GMM samplers"),
     (["--all", "--map-images", "0"], "--map-images must be between 1 and 100000, got 0"),
     (["--all", "--dims", "257"], "--dims must be between 1 and 256, got 257"),
     (["--traversal", "--map-images", "50"], "--map-images applies to the latent map; add --latent-map or --all"),

@@ -25,12 +25,16 @@ public func writeCheckpoint(_ model: VAEModel, run: RunConfig, metrics: EpochMet
         metadata["test_iwae"] = String(iwae.nll)
         metadata["iwae_k"] = String(iwae.k)
     }
-    let raw = UnsafeRawPointer(model.parameters.pointer)
-    let entries = model.layout.tensors.map { tensor in
+    try writeSafetensors(safetensorsEntries(model.layout.tensors, of: model.parameters), metadata: metadata, to: path)
+}
+
+/// One F32 safetensors entry per named view of a flat parameter buffer, borrowing its bytes.
+func safetensorsEntries(_ tensors: [ParameterTensor], of parameters: FloatBuffer) -> [SafetensorsEntry] {
+    let raw = UnsafeRawPointer(parameters.pointer)
+    return tensors.map { tensor in
         SafetensorsEntry(name: tensor.name, dtype: .F32, shape: tensor.shape,
                          bytes: UnsafeRawBufferPointer(start: raw + tensor.offset * 4, count: tensor.count * 4))
     }
-    try writeSafetensors(entries, metadata: metadata, to: path)
 }
 
 /// A model read back from a checkpoint, with what it says about its run.

@@ -20,6 +20,14 @@ public struct ImageSet: Sendable {
     }
 
     /// The set with every pixel resampled once as 0 or 255 with probability pixel/255.
+    /// The images labelled `label`, in order.
+    public func images(ofClass label: Int) -> ImageSet {
+        let indices = labels.indices.filter { Int(labels[$0]) == label }
+        let size = VAEConfig.inputSize
+        return ImageSet(pixels: indices.flatMap { pixels[$0 * size..<($0 + 1) * size] },
+                        labels: [UInt8](repeating: UInt8(label), count: indices.count))
+    }
+
     public func binarized(seed: UInt64) -> ImageSet {
         var random = Random(seed: seed)
         let threshold: (UInt8) -> UInt8 = { random.nextUniform() * 255 < Float($0) ? 255 : 0 }

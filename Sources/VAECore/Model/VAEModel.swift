@@ -53,7 +53,7 @@ public final class VAEModel: @unchecked Sendable {
         }
         var x = UnsafePointer(ws.encoderInput)
         for (layer, out) in zip(layout.encoder, ws.encoderOutputs) {
-            forward(layer, out, x, rows: rows, columns: ws.columns)
+            layerForward(layer, out, x, parameters: parameters.pointer, rows: rows, columns: ws.columns)
             x = UnsafePointer(out)
         }
     }
@@ -66,23 +66,8 @@ public final class VAEModel: @unchecked Sendable {
         }
         var x = UnsafePointer(ws.decoderInput)
         for (layer, out) in zip(layout.decoder, ws.decoderOutputs) {
-            forward(layer, out, x, rows: rows, columns: ws.columns)
+            layerForward(layer, out, x, parameters: parameters.pointer, rows: rows, columns: ws.columns)
             x = UnsafePointer(out)
-        }
-    }
-
-    private func forward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, rows: Int, columns: Floats) {
-        let weight = parameters.pointer + layer.weightOffset, bias = parameters.pointer + layer.biasOffset
-        switch layer.kind {
-        case .linear:
-            linearForward(out, inp, weight: weight, bias: bias, rows: rows, inputs: layer.inputs, outputs: layer.outputs,
-                          activation: layer.activation)
-        case .conv2d(let shape):
-            conv2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
-                          activation: layer.activation)
-        case .convTranspose2d(let shape):
-            convTranspose2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
-                                   activation: layer.activation)
         }
     }
 
@@ -132,48 +117,17 @@ public final class VAEModel: @unchecked Sendable {
     /// Gradients of the summed reconstruction term plus `klWeight` · KL into `gradients`, after
     /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE.
     public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
-        backward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
-                 dInput: ws.dDecoderInput, rows: rows, columns: ws.columns)
+        chainBackward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
+                      dInput: ws.dDecoderInput, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,
+                      columns: ws.columns)
         if config.conditional {
             featureGradient(ws.dZ, dout: ws.dDecoderInput, rows: rows, positions: 1, features: config.latentDim,
                             classes: layout.labelInputs)
         }
         reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
                                  rows: rows, latent: config.latentDim, klWeight: klWeight)
-        backward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
-                 dInput: nil, rows: rows, columns: ws.columns)
-    }
-
-    /// From the gradient of a chain's last output (in `gradients.last`) back to the parameters of
-    /// every layer and, unless `dInput` is nil, to the chain's input. Each layer's output gradient
-    /// takes its activation's derivative before the layer's own backward uses it.
-    private func backward(through layers: [Layer], input: ConstFloats, outputs: [Floats], gradients: [Floats],
-                          dInput: Floats?, rows: Int, columns: Floats) {
-        let p = parameters.pointer, g = self.gradients.pointer
-        for i in layers.indices.reversed() {
-            let layer = layers[i]
-            let dout = gradients[i]
-            backwardThroughActivation(layer.activation, dout, out: outputs[i], count: rows * layer.outputs)
-            let inp = i > 0 ? UnsafePointer(outputs[i - 1]) : input
-            let dinp = i > 0 ? gradients[i - 1] : dInput
-            switch layer.kind {
-            case .linear:
-                linearBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
-                               weight: p + layer.weightOffset, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
-            case .conv2d(let shape):
-                conv2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
-                               weight: p + layer.weightOffset, columns: columns, images: rows, shape: shape)
-            case .convTranspose2d(let shape):
-                convTranspose2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
-                                        weight: p + layer.weightOffset, columns: columns, images: rows, shape: shape)
-            }
-        }
-    }
-}
-
-private func backwardThroughActivation(_ activation: Activation, _ dout: Floats, out: ConstFloats, count: Int) {
-    switch activation {
-    case .none: break
-    case .relu: reluBackward(dout, out: out, count: count)
+        chainBackward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
+                      dInput: nil, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,
+                      columns: ws.columns)
     }
 }

@@ -80,9 +80,11 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
                                 (.traversal, traversal?.layout)] {
         try checkFrameSize(layout, of: animation)
     }
-    let sampling = try request.sampling.map {
-        try SamplingAnimation(options: $0, style: style, final: replay.final.model, test: test, codec: codec,
-                              plannedEpochs: planned, lastEpoch: lastEpoch)
+    let sampling = try request.sampling.map { options in
+        let training = options.sampler?.needsTrainingImages == true
+            ? try loadTrainingImages(from: request.dataFolder, for: replay.run) : nil
+        return try SamplingAnimation(options: options, style: style, final: replay.final.model, test: test, training: training,
+                                     codec: codec, plannedEpochs: planned, lastEpoch: lastEpoch)
     }
     try checkFrameSize(sampling?.layout, of: .sampling)
     let latentMap = try request.latentMap.map {

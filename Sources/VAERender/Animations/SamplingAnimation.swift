@@ -4,15 +4,20 @@ import VAECore
 public struct SamplingOptions: Sendable, Equatable {
     /// The frame shows grid x grid decoded points.
     public var grid: Int
-    /// Decode z ~ N(0, I) drawn with `seed` instead of a grid.
-    public var random: Bool
+    /// Where the points come from: drawn once from this sampler, fitted to the final model, or
+    /// with nil the principal-plane grid.
+    public var sampler: SamplerKind?
+    /// Seed of the sampler's fit and of the draw.
     public var seed: UInt64
+    /// The GMM samplers' covariances are scaled by its square.
+    public var temperature: Double
 
-    public init(grid: Int = 5, random: Bool = false, seed: UInt64 = 0) {
-        precondition(grid >= 1)
+    public init(grid: Int = 5, sampler: SamplerKind? = .gmm, seed: UInt64 = 0, temperature: Double = defaultSamplingTemperature) {
+        precondition(grid >= 1 && temperature > 0)
         self.grid = grid
-        self.random = random
+        self.sampler = sampler
         self.seed = seed
+        self.temperature = temperature
     }
 }
 
@@ -37,26 +42,76 @@ public enum LatentGrid: Sendable, Equatable {
     /// More than two dimensions: the plane of the two leading principal directions of the final
     /// model's encoded test means, through their mean, at the same quantiles of their spread.
     case principalPlane(PrincipalPlane)
-    /// z ~ N(0, I) from a seed.
-    case random(seed: UInt64)
-    /// A conditional model: one class per row, top to bottom, and one z ~ N(0, I) from a seed per
-    /// column, the same in every row, so that a column shows one style written as every class.
+    /// Drawn once from a sampler, from a seed.
+    case sampled(SamplerKind, seed: UInt64)
+    /// A conditional model without a sampler: one class per row, top to bottom, and one
+    /// z ~ N(0, I) from a seed per column, the same in every row, so that a column shows one
+    /// style written as every class.
     case classRows(seed: UInt64)
 
     var subtitle: String {
         switch self {
         case .priorQuantiles: return "N(0,I) quantiles"
         case .principalPlane: return "PC1 x PC2"
-        case .random: return "z ~ N(0,I)"
+        case .sampled(.prior, _): return "z ~ N(0,I)"
+        case .sampled(.gmm, _): return "z ~ GMM"
+        case .sampled(.gmmDiagonal, _): return "z ~ GMM diag"
         case .classRows: return "row = class"
         }
     }
 }
 
-/// One fixed set of latent points decoded by every epoch's model, one frame per epoch, in a
-/// grid whose columns run along the first latent axis (or principal direction) left to right
-/// and whose rows run along the second one, highest at the top; for a conditional model, one
-/// row per class.
+/// The sampling animation's latent points, row-major in reading order, where they come from,
+/// and the grid they fill: grid x grid, or for a conditional model one row per class of grid² / 10
+/// columns (rounded up: 3 for the default 5x5, which keeps the GIF about as small), each point
+/// with its row's class. `final` (the model the samplers are fitted to and the plane is found
+/// with), `test` and `training` are read only where the source needs them.
+public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: ImageSet, training: ImageSet?,
+                           codec: LatentCodec) throws -> (grid: LatentGrid, samples: LatentSamples, columns: Int, rows: Int) {
+    let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
+    if codec.config.conditional {
+        let columns = (side * side + classes - 1) / classes
+        var random = Random(seed: options.seed)
+        if let kind = options.sampler {
+            let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
+                                      temperature: options.temperature)
+            return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * classes, random: &random), columns, classes)
+        }
+        var styles = [Float](repeating: 0, count: columns * latent)
+        styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
+        let labels = (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) }
+        return (.classRows(seed: options.seed),
+                LatentSamples(latent: latent, z: Array((0..<classes).map { _ in styles }.joined()), labels: labels), columns, classes)
+    }
+    if let kind = options.sampler {
+        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
+                                  temperature: options.temperature)
+        var random = Random(seed: options.seed)
+        return (.sampled(kind, seed: options.seed), sampler.sample(count: side * side, random: &random), side, side)
+    }
+    let points: (LatentGrid, [Float])
+    if latent <= 2 {
+        let coordinates = gridCoordinates(count: side)
+        points = (.priorQuantiles, latent == 1 ? gridCoordinates(count: side * side).map(Float.init) : (0..<side).flatMap { row in
+            (0..<side).flatMap { column in [Float(coordinates[column]), Float(coordinates[side - 1 - row])] }
+        })
+    } else {
+        guard test.count > 0 else {
+            throw VAEError(.usage, "the sampling plane comes from the encoded test set, which is empty; use a --sampler")
+        }
+        let plane = PrincipalPlane(points: codec.encodeMeans(final, images: test), dimension: latent)
+        let coordinates = gridCoordinates(count: side)
+        points = (.principalPlane(plane), (0..<side).flatMap { row in
+            (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
+        })
+    }
+    return (points.0, LatentSamples(latent: latent, z: points.1), side, side)
+}
+
+/// One fixed set of latent points decoded by every epoch's model, one frame per epoch: drawn
+/// once from a sampler, or a grid whose columns run along the first latent axis (or principal
+/// direction) left to right and whose rows run along the second one, highest at the top; for a
+/// conditional model, one row per class.
 public struct SamplingAnimation {
     public let grid: LatentGrid
     /// The latent points, row-major in reading order: grid², or grid per class for a conditional model.
@@ -66,49 +121,15 @@ public struct SamplingAnimation {
     public let layout: TileLayout
     public let plannedEpochs: Int
 
-    /// `final` and `test` are only used for the principal plane.
-    public init(options: SamplingOptions, style: FrameStyle, final: VAEModel, test: ImageSet,
+    /// `final`, `test` and `training` are read as `samplingPoints` needs them.
+    public init(options: SamplingOptions, style: FrameStyle, final: VAEModel, test: ImageSet, training: ImageSet? = nil,
                 codec: LatentCodec, plannedEpochs: Int, lastEpoch: Int) throws {
-        let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
-        // A conditional model's frame has about as many tiles as the grid: one row per class and
-        // grid² / classes columns, rounded up (3 for the default 5x5), which keeps the GIF as small.
-        let columns = codec.config.conditional ? (side * side + classes - 1) / classes : side
-        labels = codec.config.conditional ? (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) } : nil
-        if codec.config.conditional {
-            grid = .classRows(seed: options.seed)
-            var random = Random(seed: options.seed)
-            var styles = [Float](repeating: 0, count: columns * latent)
-            styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
-            points = Array((0..<classes).map { _ in styles }.joined())
-        } else if options.random {
-            grid = .random(seed: options.seed)
-            var random = Random(seed: options.seed)
-            var points = [Float](repeating: 0, count: side * side * latent)
-            points.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
-            self.points = points
-        } else if latent <= 2 {
-            grid = .priorQuantiles
-            if latent == 1 {
-                points = gridCoordinates(count: side * side).map(Float.init)
-            } else {
-                let coordinates = gridCoordinates(count: side)
-                points = (0..<side).flatMap { row in
-                    (0..<side).flatMap { column in [Float(coordinates[column]), Float(coordinates[side - 1 - row])] }
-                }
-            }
-        } else {
-            guard test.count > 0 else {
-                throw VAEError(.usage, "the sampling plane comes from the encoded test set, which is empty; use --random")
-            }
-            let plane = PrincipalPlane(points: codec.encodeMeans(final, images: test), dimension: latent)
-            grid = .principalPlane(plane)
-            let coordinates = gridCoordinates(count: side)
-            points = (0..<side).flatMap { row in
-                (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
-            }
-        }
+        let sampled = try samplingPoints(options, final: final, test: test, training: training, codec: codec)
+        grid = sampled.grid
+        points = sampled.samples.z
+        labels = sampled.samples.labels
         self.plannedEpochs = plannedEpochs
-        layout = TileLayout(columns: columns, rows: labels == nil ? side : classes, style: style,
+        layout = TileLayout(columns: sampled.columns, rows: sampled.rows, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
     }
 

@@ -82,7 +82,10 @@ public struct TraversalAnimation {
                 }
             }
         }
-        let decoded = codec.decodeMeans(model, z: points)
+        // A conditional model draws each character with its own class throughout.
+        let labels = codec.config.conditional
+            ? Array(repeating: indices.map { test.labels[$0] }, count: (steps + 1) * dimensions.count).flatMap { $0 } : nil
+        let decoded = codec.decodeMeans(model, z: points, labels: labels)
 
         let canvases = (0...steps).map { step in
             var canvas = layout.blankFrame(caption: TraversalAnimation.caption(step: step), subtitle: subtitle)

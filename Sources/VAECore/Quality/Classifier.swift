@@ -1,0 +1,149 @@
+/// The KMNIST classifier that scores samples: two 3x3 stride-2 convolutions (28x28x1 → 14x14x32
+/// → 7x7x64, the shapes of the conv VAE's encoder), a dense layer of 128 ReLU units, whose
+/// outputs are the features the Fréchet distance compares, and 10 logits. Parameters live in one
+/// flat buffer with named views, like the VAE's.
+public final class Classifier: @unchecked Sendable {
+    public static let classes = 10
+    public static let featureCount = 128
+
+    /// conv.0, conv.1, hidden, out: in the order of the layers.
+    public let tensors: [ParameterTensor]
+    public let layers: [Layer]
+    public let parameters: FloatBuffer
+    public let gradients: FloatBuffer
+
+    public init() {
+        var tensors: [ParameterTensor] = []
+        var offset = 0
+        func add(_ name: String, _ shape: [Int]) -> Int {
+            tensors.append(ParameterTensor(name: name, shape: shape, offset: offset))
+            offset += shape.reduce(1, *)
+            return tensors[tensors.count - 1].offset
+        }
+        let side = VAEConfig.imageSide
+        let shapes = [ConvShape(height: side, width: side, imageChannels: 1, gridChannels: 32),
+                      ConvShape(height: side / 2, width: side / 2, imageChannels: 32, gridChannels: 64)]
+        var layers = shapes.enumerated().map { i, shape in
+            let weight = add("conv.\(i).weight", [shape.gridChannels, shape.imageChannels, ConvShape.kernel, ConvShape.kernel])
+            let bias = add("conv.\(i).bias", [shape.gridChannels])
+            return Layer(kind: .conv2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.imageSize,
+                         outputs: shape.gridSize, activation: .relu)
+        }
+        for (name, inputs, outputs, activation) in [("hidden", shapes[1].gridSize, Classifier.featureCount, Activation.relu),
+                                                    ("out", Classifier.featureCount, Classifier.classes, .none)] {
+            let weight = add(name + ".weight", [outputs, inputs])
+            let bias = add(name + ".bias", [outputs])
+            layers.append(Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: outputs,
+                                activation: activation))
+        }
+        self.tensors = tensors
+        self.layers = layers
+        parameters = FloatBuffer(count: offset)
+        gradients = FloatBuffer(count: offset)
+    }
+
+    /// PyTorch's default, as for the VAE: uniform in ±1/√fan_in.
+    public func initialize(random: inout Random) {
+        for layer in layers {
+            let bound = 1 / Float(layer.fanIn).squareRoot()
+            random.fillUniform(parameters.pointer + layer.weightOffset, count: layer.weightCount, low: -bound, high: bound)
+            random.fillUniform(parameters.pointer + layer.biasOffset, count: layer.biasCount, low: -bound, high: bound)
+        }
+    }
+
+    /// `workspace.input` → every layer → `workspace.logits`.
+    public func forward(_ ws: ClassifierWorkspace, rows: Int) {
+        var x = UnsafePointer(ws.input)
+        for (layer, out) in zip(layers, ws.outputs) {
+            layerForward(layer, out, x, parameters: parameters.pointer, rows: rows, columns: ws.columns)
+            x = UnsafePointer(out)
+        }
+    }
+
+    /// The summed cross-entropy of `rows` images against `ws.labels`, after `forward`; with
+    /// `computeGradients`, also every parameter's gradient of it, into `gradients`.
+    public func loss(_ ws: ClassifierWorkspace, rows: Int, computeGradients: Bool) -> Double {
+        let loss = softmaxCrossEntropy(logits: ws.logits, labels: ws.labels, probabilities: ws.probabilities,
+                                       dlogits: computeGradients ? ws.dLogits : nil, rows: rows, classes: Classifier.classes)
+        if computeGradients {
+            chainBackward(through: layers, input: ws.input, outputs: ws.outputs, gradients: ws.dOutputs, dInput: nil,
+                          parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows, columns: ws.columns)
+        }
+        return loss
+    }
+
+    /// Class probabilities `[n, 10]` and penultimate features `[n, 128]` of `n` images given as
+    /// intensities in [0, 1], row-major `[n, 784]`.
+    public func predict(_ images: [Float]) -> (probabilities: [Float], features: [Float]) {
+        let size = VAEConfig.inputSize, count = images.count / size
+        precondition(images.count == count * size, "images must be whole 28x28 images")
+        let ws = ClassifierWorkspace(self, capacity: min(max(count, 1), evaluationBatchSize))
+        var probabilities = [Float](repeating: 0, count: count * Classifier.classes)
+        var features = [Float](repeating: 0, count: count * Classifier.featureCount)
+        var first = 0
+        while first < count {
+            let rows = min(ws.capacity, count - first)
+            images.withUnsafeBufferPointer { ws.input.update(from: $0.baseAddress! + first * size, count: rows * size) }
+            forward(ws, rows: rows)
+            softmax(ws.probabilities, logits: ws.logits, rows: rows, classes: Classifier.classes)
+            probabilities.withUnsafeMutableBufferPointer {
+                ($0.baseAddress! + first * Classifier.classes).update(from: ws.probabilities, count: rows * Classifier.classes)
+            }
+            features.withUnsafeMutableBufferPointer {
+                ($0.baseAddress! + first * Classifier.featureCount).update(from: ws.features, count: rows * Classifier.featureCount)
+            }
+            first += rows
+        }
+        return (probabilities, features)
+    }
+}
+
+/// The classifier's activations and their gradients for up to `capacity` images, allocated once.
+public final class ClassifierWorkspace: @unchecked Sendable {
+    public let capacity: Int
+    private let storage: FloatBuffer
+    /// [capacity, 784], pixels in [0, 1].
+    public let input: Floats
+    /// Each layer's output, after its activation.
+    public let outputs: [Floats]
+    /// [capacity, 128]: the hidden layer's outputs.
+    public let features: Floats
+    /// [capacity, 10]
+    public let logits: Floats
+    public let probabilities: Floats
+    public let dOutputs: [Floats]
+    public let dLogits: Floats
+    /// The convolutions' im2col scratch.
+    public let columns: Floats
+    /// [capacity]: the class of each input row, for the loss.
+    public let labels: UnsafeMutablePointer<UInt8>
+
+    public init(_ classifier: Classifier, capacity: Int) {
+        self.capacity = capacity
+        let widths = classifier.layers.map(\.outputs)
+        let columnsPerImage = classifier.layers.map { layer -> Int in
+            if case .conv2d(let shape) = layer.kind { return shape.positions * shape.patchSize }
+            return 0
+        }.max()!
+        storage = FloatBuffer(count: capacity * (VAEConfig.inputSize + 2 * widths.reduce(0, +) + Classifier.classes + columnsPerImage))
+        var next = storage.pointer
+        func take(_ width: Int) -> Floats {
+            defer { next += capacity * width }
+            return next
+        }
+        input = take(VAEConfig.inputSize)
+        outputs = widths.map { take($0) }
+        features = outputs[outputs.count - 2]
+        logits = outputs[outputs.count - 1]
+        probabilities = take(Classifier.classes)
+        dOutputs = widths.map { take($0) }
+        dLogits = dOutputs[dOutputs.count - 1]
+        columns = take(columnsPerImage)
+        precondition(next == storage.pointer + storage.count)
+        labels = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        labels.deallocate()
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+public struct ClassifierTrainingOptions: Sendable, Equatable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var learningRate: Double
+    public var seed: UInt64
+    /// Each training image is shifted by up to this many pixels in x and y, drawn afresh every
+    /// epoch: the augmentation that keeps 7,011 images from being learnt by heart.
+    public var maxShift: Int
+
+    public init(epochs: Int = 30, batchSize: Int = 64, learningRate: Double = 1e-3, seed: UInt64 = 0, maxShift: Int = 2) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.learningRate = learningRate
+        self.seed = seed
+        self.maxShift = maxShift
+    }
+}
+
+/// Trains a classifier on `train` with Adam, deterministically for a seed (initialisation,
+/// shuffling and shifts all come from it). `progress` receives each epoch and its mean loss.
+public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOptions,
+                            progress: (Int, Double) -> Void = { _, _ in }) -> Classifier {
+    precondition(train.count > 0 && options.epochs >= 1 && options.batchSize >= 1)
+    let classifier = Classifier()
+    var random = Random(seed: options.seed)
+    classifier.initialize(random: &random)
+    let optimizer = Adam(.init(learningRate: options.learningRate), count: classifier.parameters.count)
+    let ws = ClassifierWorkspace(classifier, capacity: options.batchSize)
+    let order = UnsafeMutablePointer<Int32>.allocate(capacity: train.count)
+    defer { order.deallocate() }
+    train.pixels.withUnsafeBufferPointer { pixels in
+        for epoch in 1...options.epochs {
+            random.shuffle(order, count: train.count)
+            var total = 0.0
+            var first = 0
+            while first < train.count {
+                let rows = min(options.batchSize, train.count - first)
+                for row in 0..<rows {
+                    let index = Int(order[first + row])
+                    let dx = random.nextInt(below: 2 * options.maxShift + 1) - options.maxShift
+                    let dy = random.nextInt(below: 2 * options.maxShift + 1) - options.maxShift
+                    loadShifted(pixels.baseAddress! + index * VAEConfig.inputSize, into: ws.input + row * VAEConfig.inputSize,
+                                dx: dx, dy: dy)
+                    ws.labels[row] = train.labels[index]
+                }
+                classifier.forward(ws, rows: rows)
+                total += classifier.loss(ws, rows: rows, computeGradients: true)
+                optimizer.update(parameters: classifier.parameters, gradients: classifier.gradients)
+                first += rows
+            }
+            progress(epoch, total / Double(train.count))
+        }
+    }
+    return classifier
+}
+
+/// The image moved right by dx and down by dy pixels, scaled to [0, 1]; what moves in is 0.
+public func loadShifted(_ pixels: UnsafePointer<UInt8>, into target: Floats, dx: Int, dy: Int) {
+    let side = VAEConfig.imageSide
+    for y in 0..<side {
+        let sourceY = y - dy
+        for x in 0..<side {
+            let sourceX = x - dx
+            let inside = (0..<side).contains(sourceY) && (0..<side).contains(sourceX)
+            target[y * side + x] = inside ? Float(pixels[sourceY * side + sourceX]) * (1 / 255) : 0
+        }
+    }
+}
+
+/// The share of `images` whose most probable class is their label.
+public func classifierAccuracy(_ classifier: Classifier, _ images: ImageSet) -> Double {
+    let probabilities = classifier.predict(images.pixels.map { Float($0) / 255 }).probabilities
+    let correct = (0..<images.count).filter { predictedClass(probabilities, row: $0) == Int(images.labels[$0]) }.count
+    return Double(correct) / Double(max(images.count, 1))
+}
+
+/// The most probable class of row `row` of `[n, 10]` probabilities.
+public func predictedClass(_ probabilities: [Float], row: Int) -> Int {
+    let start = row * Classifier.classes
+    var best = 0
+    for c in 1..<Classifier.classes where probabilities[start + c] > probabilities[start + best] { best = c }
+    return best
+}
+
+public let classifierFormat = "kmnist-vae-classifier/1"
+
+/// Writes the classifier's tensors with `metadata` (and the format) atomically to `path`.
+public func writeClassifier(_ classifier: Classifier, metadata: [String: String], to path: String) throws {
+    var metadata = metadata
+    metadata["format"] = classifierFormat
+    try writeSafetensors(safetensorsEntries(classifier.tensors, of: classifier.parameters), metadata: metadata, to: path)
+}
+
+/// Reads a classifier `writeClassifier` wrote, checking its format and every tensor's shape.
+public func readClassifier(_ path: String) throws -> (classifier: Classifier, metadata: [String: String]) {
+    let file = try readSafetensors(path)
+    guard file.metadata["format"] == classifierFormat else {
+        throw VAEError(.badData, "\(path): not a kmnist-vae classifier (metadata format is "
+                       + "\(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(classifierFormat)\"); "
+                       + "make one with vae-classifier")
+    }
+    let classifier = Classifier()
+    if let extra = Set(file.tensors.keys).subtracting(classifier.tensors.map(\.name)).sorted().first {
+        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for the classifier")
+    }
+    for tensor in classifier.tensors {
+        try file.copyFloats(tensor.name, shape: tensor.shape, into: classifier.parameters.pointer + tensor.offset)
+    }
+    return (classifier, file.metadata)
+}

@@ -1,0 +1,61 @@
+/// Latent points to decode, row-major `[count, latent]`, with the class each one was drawn for
+/// when the model is class-conditional (nil otherwise).
+public struct LatentSamples: Sendable, Equatable {
+    public let latent: Int
+    public var z: [Float]
+    public var labels: [UInt8]?
+
+    public init(latent: Int, z: [Float], labels: [UInt8]? = nil) {
+        precondition(latent >= 1 && z.count % latent == 0)
+        precondition(labels == nil || labels!.count == z.count / latent, "one label per latent point")
+        self.latent = latent
+        self.z = z
+        self.labels = labels
+    }
+
+    public var count: Int { z.count / latent }
+}
+
+/// A distribution over the latent space that the decoder turns into images.
+public protocol LatentSampler: Sendable {
+    var latent: Int { get }
+    /// `count` points drawn with `random`.
+    func sample(count: Int, random: inout Random) -> LatentSamples
+    /// The same sampler with every covariance scaled by temperature² (the prior has none to scale).
+    func tempered(_ temperature: Double) -> any LatentSampler
+    /// What it is, for a report: "32 components".
+    var summary: String { get }
+}
+
+/// The samplers the tools offer, by the name their `--sampler` flag takes.
+public enum SamplerKind: String, Sendable, CaseIterable {
+    /// z ~ N(0, I): the VAE's prior.
+    case prior
+    /// A Gaussian mixture with full covariances, fitted by EM to the encoded training means.
+    case gmm
+    /// The same with diagonal covariances.
+    case gmmDiagonal = "gmm-diagonal"
+
+    /// Whether it is fitted to the encoded training images (which must then be at hand), and
+    /// takes a temperature.
+    public var needsTrainingImages: Bool { self != .prior }
+}
+
+/// z ~ N(0, I).
+public struct PriorSampler: LatentSampler {
+    public let latent: Int
+
+    public init(latent: Int) {
+        self.latent = latent
+    }
+
+    public func sample(count: Int, random: inout Random) -> LatentSamples {
+        var z = [Float](repeating: 0, count: count * latent)
+        z.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
+        return LatentSamples(latent: latent, z: z)
+    }
+
+    public func tempered(_ temperature: Double) -> any LatentSampler { self }
+
+    public var summary: String { "N(0, I)" }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import VAECommandLine
+import VAECore
+
+struct VAEClassifier: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-classifier",
+        abstract: "Train the KMNIST classifier that vae-eval --quality scores samples with.",
+        discussion: """
+            Trains a small CNN built from the project's own layers (two 3x3 stride-2 convolutions with 32 \
+            and 64 channels, a dense layer of 128 ReLU units, 10 logits) on the KMNIST training images of \
+            --data, each shifted by up to 2 pixels afresh every epoch, with Adam on the softmax \
+            cross-entropy. The same seed and data give the same file byte for byte. Prints the loss of \
+            every epoch and the accuracy on the test images, which the file's metadata records.
+
+            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 73 cannot write.
+            """)
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("Where to write the classifier (safetensors).", valueName: "file"))
+    var out: String = "classifier.safetensors"
+
+    @Option(help: "Passes over the training images.")
+    var epochs: Int = ClassifierTrainingOptions().epochs
+
+    @Option(help: "Seed of the initialisation, the shuffling and the shifts.")
+    var seed: UInt64 = 0
+
+    @OptionGroup var compute: ThreadOptions
+
+    func validate() throws {
+        guard (1...1000).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 1000, got \(epochs)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            compute.apply()
+            let data = try KMNIST.load(from: dataOptions.folder)
+            let options = ClassifierTrainingOptions(epochs: epochs, seed: seed)
+            let classifier = trainClassifier(data.train, options: options) { epoch, loss in
+                print(String(format: "epoch %d/%d: cross-entropy %.4f nats/image", epoch, epochs, loss))
+                fflush(nil)
+            }
+            let accuracy = classifierAccuracy(classifier, data.test)
+            try writeClassifier(classifier, metadata: [
+                "seed": String(seed), "epochs": String(epochs), "max_shift": String(options.maxShift),
+                "batch_size": String(options.batchSize), "learning_rate": String(options.learningRate),
+                "train_images": String(data.train.count), "test_images": String(data.test.count),
+                "test_accuracy": String(accuracy),
+            ], to: out)
+            print(String(format: "test accuracy %.2f%% on %d images; wrote %@", 100 * accuracy, data.test.count, out))
+        }
+    }
+}
+
+VAEClassifier.main()

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import VAECommandLine
+import VAECore
+import VAERender
+
+struct VAESample: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vae-sample",
+        abstract: "Decode samples of a trained run into an IDX image file any tool can read.",
+        discussion: """
+            Draws --count latent points from --sampler for the checkpoint of --epoch (default: the last) \
+            of the run in --run-dir, and writes the decoder's mean images as an IDX file (magic \
+            0x00000803, count x 28 x 28 unsigned bytes, each intensity times 255 rounded), gzipped when \
+            --out ends in .gz. The default sampler and temperature are the sampling GIF's. The GMM samplers \
+            are fitted to that checkpoint's encoded training means, so the run's training files must be \
+            at hand: they are read from --data, else $KMNIST_DIR, else the folder the run was trained on. \
+            The same run, epoch, sampler and seed give the same file byte for byte.
+
+            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing run, \
+            epoch or data, 73 cannot write.
+            """)
+
+    @Option(help: ArgumentHelp("The run folder vae-train wrote.", valueName: "dir"))
+    var runDir: String
+
+    @Option(help: ArgumentHelp("The epoch whose checkpoint decodes (default: the last one).", valueName: "n"))
+    var epoch: Int?
+
+    @Option(help: ArgumentHelp("Images to write.", valueName: "n"))
+    var count: Int
+
+    @Option(help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
+    var seed: UInt64 = 0
+
+    @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it.", valueName: "file"))
+    var out: String
+
+    @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances) or prior (z ~ N(0, I)) (default: \(SamplingOptions().sampler!.rawValue), as the sampling GIF).",
+                               valueName: "name"))
+    var sampler: SamplerKind = SamplingOptions().sampler!
+
+    @Option(help: ArgumentHelp("The GMM samplers' covariances are scaled by its square (default: \(SamplingOptions().temperature), as the sampling GIF).",
+                               valueName: "t"))
+    var temperature: Double?
+
+    @Option(name: .customLong("class"), help: ArgumentHelp("Draw every sample for this class 0-9 (class-conditional runs only).",
+                                                           valueName: "c"))
+    var label: Int?
+
+    @OptionGroup var dataOptions: DataOptions
+
+    @OptionGroup var compute: ThreadOptions
+
+    func validate() throws {
+        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be between 1 and 1000000, got \(count)") }
+        if let epoch, epoch < 1 { throw ValidationError("--epoch must be at least 1, got \(epoch)") }
+        if let temperature {
+            guard temperature > 0 && temperature <= 10 else {
+                throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
+            }
+            guard sampler.needsTrainingImages else { throw ValidationError("--temperature applies to the GMM samplers") }
+        }
+        if let label, !(0...9).contains(label) { throw ValidationError("--class must be a class between 0 and 9, got \(label)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            compute.apply()
+            let run = RunDirectory(runDir)
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: runDir, isDirectory: &isFolder), isFolder.boolValue else {
+                throw VAEError(.missingInput, "the run folder \(runDir) does not exist")
+            }
+            guard let last = run.checkpointEpochs().last else {
+                throw VAEError(.missingInput, "\(run.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors); "
+                               + "train the run with vae-train first")
+            }
+            let path = run.checkpoint(epoch: epoch ?? last)
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw VAEError(.missingInput, "--epoch \(epoch!): \(path) does not exist (the run has epochs "
+                               + "\(run.checkpointEpochs().map(String.init).joined(separator: ", ")))")
+            }
+            let checkpoint = try readCheckpoint(path)
+            if label != nil && !checkpoint.run.model.conditional {
+                throw VAEError(.usage, "--class needs a class-conditional run (vae-train --conditional), and \(runDir) is not one")
+            }
+            let training = sampler.needsTrainingImages
+                ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
+            let codec = LatentCodec(config: checkpoint.run.model)
+            let fitted = makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
+                                     temperature: temperature ?? SamplingOptions().temperature)
+            var random = Random(seed: seed)
+            // A conditional run's samples come in blocks by class, or all of --class.
+            let samples = label.map { (fitted as! ClassConditionalSampler).sample(count: count, label: $0, random: &random) }
+                ?? fitted.sample(count: count, random: &random)
+            let images = codec.decodeMeans(checkpoint.model, z: samples.z, labels: samples.labels)
+            let side = VAEConfig.imageSide
+            let idx = encodeIDX(magic: idxImagesMagic, dimensions: [count, side, side],
+                                payload: images.map { UInt8((min(max($0, 0), 1) * 255).rounded()) })
+            try writeFileAtomically(out.hasSuffix(".gz") ? gzipCompress(idx) : idx, to: out)
+            print("\(out): \(count) samples (\(sampler.rawValue), seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
+        }
+    }
+}
+
+extension SamplerKind: ExpressibleByArgument {}
+
+VAESample.main()

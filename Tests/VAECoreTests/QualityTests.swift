@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+@Test func softmaxCrossEntropyGradient() {
+    let rows = 3, classes = 5
+    var random = Random(seed: 21)
+    let logits = randomFloats(rows * classes, random: &random, scale: 2)
+    let labels: [UInt8] = [4, 0, 2]
+    func loss(_ logits: [Float]) -> Double {
+        var p = [Float](repeating: 0, count: rows * classes)
+        return softmaxCrossEntropy(logits: logits, labels: labels, probabilities: &p, dlogits: nil, rows: rows, classes: classes)
+    }
+    var probabilities = [Float](repeating: 0, count: rows * classes)
+    var dlogits = [Float](repeating: 7, count: rows * classes)
+    let value = softmaxCrossEntropy(logits: logits, labels: labels, probabilities: &probabilities, dlogits: &dlogits,
+                                    rows: rows, classes: classes)
+    // The loss by its definition, in Double.
+    var expected = 0.0
+    for r in 0..<rows {
+        let row = logits[r * classes..<(r + 1) * classes].map(Double.init)
+        expected -= row[Int(labels[r])] - log(row.map(exp).reduce(0, +))
+        #expect(abs(probabilities[r * classes..<(r + 1) * classes].reduce(0, +) - 1) < 1e-6)
+    }
+    #expect(abs(value - expected) < 1e-5)
+    expectGradient("logits", values: logits, analytic: dlogits, tolerance: 1e-3) { loss($0) }
+}
+
+@Test func softmaxIgnoresTheScaleOfLargeLogits() {
+    var p = [Float](repeating: 0, count: 2)
+    softmax(&p, logits: [1000, 1001], rows: 1, classes: 2)
+    let expected = Float(1 / (1 + exp(1.0)))
+    #expect(abs(p[0] - expected) < 1e-6 && abs(p[1] - (1 - expected)) < 1e-6)
+}
+
+/// The whole classifier's cross-entropy: every tensor along a random direction, by central differences.
+@Test func classifierGradients() throws {
+    // Checked after some training: at initialisation the hidden pre-activations crowd so close to
+    // the ReLUs' kinks that the differences' steps cross many of them.
+    let classifier = trainClassifier(try KMNIST.load(from: syntheticData).train, options: ClassifierTrainingOptions(epochs: 2, seed: 5))
+    var random = Random(seed: 5)
+    let rows = 3
+    let ws = ClassifierWorkspace(classifier, capacity: rows)
+    let images = syntheticImageSet(count: rows, seed: 8)
+    for r in 0..<rows {
+        for i in 0..<VAEConfig.inputSize { ws.input[r * VAEConfig.inputSize + i] = Float(images.pixels[r * VAEConfig.inputSize + i]) / 255 }
+        ws.labels[r] = images.labels[r]
+    }
+    func loss() -> Double {
+        classifier.forward(ws, rows: rows)
+        return classifier.loss(ws, rows: rows, computeGradients: false)
+    }
+    classifier.forward(ws, rows: rows)
+    _ = classifier.loss(ws, rows: rows, computeGradients: true)
+    let gradient = classifier.gradients.array
+    let p = classifier.parameters.pointer
+    #expect(classifier.tensors.map(\.name) == ["conv.0.weight", "conv.0.bias", "conv.1.weight", "conv.1.bias",
+                                               "hidden.weight", "hidden.bias", "out.weight", "out.bias"])
+    for tensor in classifier.tensors {
+        #expect((0..<tensor.count).contains { abs(gradient[tensor.offset + $0]) > 1e-4 }, "\(tensor.name): no gradient to compare")
+        // A step of 0.01 in all, spread over the tensor, crosses few ReLU kinks.
+        expectDirectionalDerivative(tensor, parameters: p, gradient: gradient, step: 0.01 / Float(tensor.count).squareRoot(),
+                                    random: &random, tolerance: { 0.02 * abs($0) }, loss)
+    }
+}
+
+@Test func shiftedImagesMoveAndFillWithZero() {
+    var pixels = [UInt8](repeating: 0, count: VAEConfig.inputSize)
+    pixels[0] = 255  // (0, 0)
+    pixels[27 * 28 + 27] = 51  // (27, 27)
+    var shifted = [Float](repeating: -1, count: VAEConfig.inputSize)
+    loadShifted(pixels, into: &shifted, dx: 2, dy: 1)
+    #expect(shifted[1 * 28 + 2] == 1)
+    #expect(shifted.filter { $0 != 0 }.count == 1, "the other marked pixel moved out, and what moved in is 0")
+}
+
+@Test func classifierLearnsTheSyntheticShapesDeterministically() throws {
+    let data = try KMNIST.load(from: syntheticData)
+    let options = ClassifierTrainingOptions(epochs: 3, batchSize: 32, seed: 4)
+    var losses: [Double] = []
+    let classifier = trainClassifier(data.train, options: options) { _, loss in losses.append(loss) }
+    #expect(losses.count == 3 && losses[2] < losses[0])
+    #expect(classifierAccuracy(classifier, data.test) >= 0.9)
+    let again = trainClassifier(data.train, options: options)
+    #expect(again.parameters.array == classifier.parameters.array)
+
+    let path = temporaryFolder() + "/classifier.safetensors"
+    try writeClassifier(classifier, metadata: ["seed": "4"], to: path)
+    let (read, metadata) = try readClassifier(path)
+    #expect(read.parameters.array == classifier.parameters.array)
+    #expect(metadata["seed"] == "4" && metadata["format"] == classifierFormat)
+    let notOne = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0001.safetensors"
+    #expect(throws: VAEError.self) { try readClassifier(notOne) }
+}
+
+/// For 2x2 matrices, tr √M = √(tr M + 2 √det M); Σa Σb has the eigenvalues of Σa^½ Σb Σa^½.
+@Test func frechetDistanceMatchesTheClosedFormOfTwoGaussians() {
+    let a = FeatureStatistics(dimension: 2, count: 100, mean: [1, -2], covariance: [2, 0.6, 0.6, 1])
+    let b = FeatureStatistics(dimension: 2, count: 100, mean: [0.5, 0.5], covariance: [0.5, -0.2, -0.2, 3])
+    // Σa Σb = [[2·0.5 - 0.12, -0.4 + 1.8], [0.3 - 0.2, -0.12 + 3]]
+    let product = [0.88, 1.4, 0.1, 2.88]
+    let trace = product[0] + product[3], determinant = product[0] * product[3] - product[1] * product[2]
+    let expected = 0.25 + 6.25 + (2 + 1) + (0.5 + 3) - 2 * (trace + 2 * determinant.squareRoot()).squareRoot()
+    #expect(abs(frechetDistance(a, b) - expected) < 1e-9, "\(frechetDistance(a, b)) vs \(expected)")
+    #expect(abs(frechetDistance(b, a) - expected) < 1e-9)
+    #expect(abs(frechetDistance(a, a)) < 1e-9)
+}
+
+@Test func frechetDistanceOfDiagonalGaussiansInManyDimensions() {
+    let n = 128
+    var random = Random(seed: 2)
+    let varianceA = (0..<n).map { _ in Double(0.1 + random.nextUniform()) }, varianceB = (0..<n).map { _ in Double(0.1 + random.nextUniform()) }
+    func diagonal(_ v: [Double]) -> [Double] { (0..<n * n).map { $0 % (n + 1) == 0 ? v[$0 / (n + 1)] : 0 } }
+    let a = FeatureStatistics(dimension: n, count: 1000, mean: [Double](repeating: 0, count: n), covariance: diagonal(varianceA))
+    let b = FeatureStatistics(dimension: n, count: 1000, mean: [Double](repeating: 1, count: n), covariance: diagonal(varianceB))
+    let expected = Double(n) + zip(varianceA, varianceB).reduce(0) { $0 + ($1.0.squareRoot() - $1.1.squareRoot()) * ($1.0.squareRoot() - $1.1.squareRoot()) }
+    #expect(abs(frechetDistance(a, b) - expected) < 1e-8 * expected)
+}
+
+@Test func featureStatisticsAreTheSampleMeanAndCovariance() {
+    let stats = FeatureStatistics(features: [1, 2, 3, 6, 5, 4], dimension: 2)
+    #expect(stats.count == 3 && stats.mean == [3, 4])
+    // Deviations (-2, -2), (0, 2), (2, 0), divided by n - 1 = 2.
+    #expect(stats.covariance == [4, 2, 2, 4])
+}

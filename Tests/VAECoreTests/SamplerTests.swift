@@ -1,0 +1,100 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+/// Four separated 2-D Gaussians, one with a tilted covariance.
+private let knownMixture = GaussianMixture(
+    latent: 2, weights: [0.1, 0.2, 0.3, 0.4], means: [-6, 0, 0, 6, 6, 0, 0, -6],
+    factors: [0.5, 0, 0, 0.5, 1, 0, 0.8, 0.6, 0.3, 0, 0, 1.2, 0.7, 0, -0.4, 0.4])
+
+@Test func mixtureSamplesHaveTheComponentsStatistics() {
+    var random = Random(seed: 9)
+    let samples = knownMixture.sample(count: 40_000, random: &random)
+    #expect(samples.count == 40_000 && samples.labels == nil)
+    // Points near the second mean: its weight, mean and covariance LLᵀ = [[1, 0.8], [0.8, 1]].
+    let near = (0..<samples.count).filter { abs(samples.z[2 * $0]) < 3.5 && samples.z[2 * $0 + 1] > 2 }.flatMap { samples.z[2 * $0...2 * $0 + 1] }
+    let stats = FeatureStatistics(features: near, dimension: 2)
+    #expect(abs(Double(stats.count) / 40_000 - 0.2) < 0.01)
+    #expect(abs(stats.mean[0]) < 0.05 && abs(stats.mean[1] - 6) < 0.05)
+    #expect(abs(stats.covariance[0] - 1) < 0.05 && abs(stats.covariance[1] - 0.8) < 0.05 && abs(stats.covariance[3] - 1) < 0.05)
+}
+
+@Test func expectationMaximisationRecoversAKnownMixture() {
+    var random = Random(seed: 10)
+    let points = knownMixture.sample(count: 4000, random: &random).z
+    // Four components fit the held-out tenth far better than one or two, and as well as more.
+    let (chosen, scores) = GaussianMixture.fit(points, latent: 2, covariance: .full, seed: 3)
+    #expect(scores.map(\.components) == GaussianMixture.componentCandidates)
+    let score = Dictionary(uniqueKeysWithValues: scores.map { ($0.components, $0.logLikelihood) })
+    #expect(score[1]! < score[4]! - 1 && score[2]! < score[4]! - 1, "held-out log-likelihoods: \(scores)")
+    #expect(scores.allSatisfy { $0.logLikelihood < score[4]! + 0.01 }, "held-out log-likelihoods: \(scores)")
+    #expect(chosen.components >= 4 && score[chosen.components] == scores.map(\.logLikelihood).max())
+
+    var fitRandom = Random(seed: 11)
+    let fitted = GaussianMixture.fit(points.map(Double.init), latent: 2, components: 4, covariance: .full, random: &fitRandom)
+    // Match each true component with the fitted one nearest its mean.
+    func distance(_ fittedComponent: Int, _ k: Int) -> Double {
+        let dx = fitted.means[2 * fittedComponent] - knownMixture.means[2 * k]
+        let dy = fitted.means[2 * fittedComponent + 1] - knownMixture.means[2 * k + 1]
+        return (dx * dx + dy * dy).squareRoot()
+    }
+    /// The covariance LLᵀ of component c of factors f: its entries (0, 0), (0, 1), (1, 1).
+    func covariance(_ f: [Double], _ c: Int) -> [Double] {
+        let l = Array(f[4 * c..<4 * c + 4])
+        return [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
+    }
+    // Match each true component with the fitted one nearest its mean.
+    for k in 0..<4 {
+        let match = (0..<fitted.components).min { distance($0, k) < distance($1, k) }!
+        #expect(abs(fitted.weights[match] - knownMixture.weights[k]) < 0.02, "component \(k) weight")
+        #expect(distance(match, k) < 0.1, "component \(k) mean")
+        for (got, want) in zip(covariance(fitted.factors, match), covariance(knownMixture.factors, k)) {
+            let tolerance: Double = 0.1 * max(abs(want), 0.3)
+            #expect(abs(got - want) < tolerance, "component \(k) covariance \(got) vs \(want)")
+        }
+    }
+    // The tilted component needs the off-diagonal terms: diagonal covariances fit the held-out points worse.
+    let diagonal = GaussianMixture.fit(points, latent: 2, covariance: .diagonal, seed: 3)
+    #expect(diagonal.heldOutScores.map(\.logLikelihood).max()! < scores.map(\.logLikelihood).max()!)
+    fitRandom = Random(seed: 11)
+    let again = GaussianMixture.fit(points.map(Double.init), latent: 2, components: 4, covariance: .full, random: &fitRandom)
+    #expect(again.means == fitted.means && again.factors == fitted.factors, "deterministic")
+}
+
+@Test func temperatureScalesEveryCovariance() throws {
+    let tempered = try #require(knownMixture.tempered(1.5) as? GaussianMixture)
+    #expect(tempered.weights == knownMixture.weights && tempered.means == knownMixture.means)
+    #expect(tempered.factors == knownMixture.factors.map { 1.5 * $0 }, "LLᵀ scaled by 1.5²")
+}
+
+@Test func priorSamplerDrawsStandardNormals() {
+    var a = Random(seed: 4), b = Random(seed: 4)
+    let samples = PriorSampler(latent: 3).sample(count: 5, random: &a)
+    var expected = [Float](repeating: 0, count: 15)
+    expected.withUnsafeMutableBufferPointer { b.fillNormal($0.baseAddress!, count: 15) }
+    #expect(samples.z == expected && samples.latent == 3 && samples.count == 5)
+}
+
+@Test func classConditionalSamplesComeInBlocksByClass() throws {
+    // Class c's sampler is the prior shifted to c, so every draw tells which sampler made it.
+    struct Shifted: LatentSampler {
+        let latent = 2, shift: Float
+        func sample(count: Int, random: inout Random) -> LatentSamples {
+            LatentSamples(latent: 2, z: PriorSampler(latent: 2).sample(count: count, random: &random).z.map { $0 * 0.01 + shift })
+        }
+        func tempered(_ temperature: Double) -> any LatentSampler { Shifted(shift: shift * Float(temperature)) }
+        var summary: String { "shifted" }
+    }
+    let sampler = ClassConditionalSampler(perClass: (0..<3).map { Shifted(shift: Float($0)) })
+    var random = Random(seed: 1)
+    let samples = sampler.sample(count: 8, random: &random)
+    #expect(samples.labels == [0, 0, 1, 1, 1, 2, 2, 2], "blocks of 8·(c+1)/3 - 8·c/3")
+    for (i, label) in samples.labels!.enumerated() {
+        #expect(abs(samples.z[2 * i] - Float(label)) < 0.1 && abs(samples.z[2 * i + 1] - Float(label)) < 0.1)
+    }
+    let ones = sampler.sample(count: 4, label: 1, random: &random)
+    #expect(ones.labels == [1, 1, 1, 1] && ones.z.allSatisfy { abs($0 - 1) < 0.1 })
+    let tempered = try #require(sampler.tempered(2) as? ClassConditionalSampler)
+    #expect(tempered.perClass.map { ($0 as! Shifted).shift } == [0, 2, 4] && sampler.summary == "shifted per class")
+}
