@@ -61,6 +61,13 @@ let package = Package(
         .target(name: "VAETesting", dependencies: ["VAECore", "VAERender", "CGIF"]),
         .executableTarget(name: "vae-fixtures", dependencies: ["VAECore", "VAERender", "VAETesting", "VAECommandLine", argumentParser]),
 
+        // The fuzz targets, one module each so that each defines libFuzzer's entry point once.
+        // `swift build` compiles them like any library; scripts/fuzz builds them again with
+        // --sanitize=fuzzer --sanitize=address and links each one with libFuzzer's main.
+        .target(name: "FuzzIDX", dependencies: ["VAECore"], path: "Fuzz/IDX"),
+        .target(name: "FuzzSafetensors", dependencies: ["VAECore"], path: "Fuzz/Safetensors"),
+        .target(name: "FuzzGIF", dependencies: ["VAETesting"], path: "Fuzz/GIF"),
+
         .target(name: "TestSupport", dependencies: ["VAECore", "VAETesting"], path: "Tests/TestSupport"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),
         .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "VAETesting", "TestSupport"]),

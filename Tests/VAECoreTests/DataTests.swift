@@ -46,10 +46,20 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     #expect(data.test.labels == syntheticImageSet(count: 10, seed: 2).labels)
 }
 
-@Test func sharedKMNISTHasTheDocumentedCounts() throws {
-    let data = try KMNIST.load(from: kmnistFolder)
+/// Any copy of KMNIST (the official files or the development copy): the official test split.
+@Test(.needsRealKMNIST) func kmnistTestSplitHasTenThousandImagesAThousandPerClass() throws {
+    let test = try KMNIST.load(from: RealKMNIST.requireFolder()).test
+    #expect(test.count == 10000)
+    var classes = [Int](repeating: 0, count: 10)
+    for label in test.labels { classes[Int(label)] += 1 }
+    #expect(classes == [Int](repeating: 1000, count: 10))
+}
+
+/// The copy in ../shared/kmnist holds the first 7,011 official training images, with the class
+/// counts its README gives.
+@Test(.needsSharedKMNISTCopy) func sharedKMNISTHasTheDocumentedCounts() throws {
+    let data = try KMNIST.load(from: RealKMNIST.requireFolder())
     #expect(data.train.count == 7011)
-    #expect(data.test.count == 10000)
     var classes = [Int](repeating: 0, count: 10)
     for label in data.train.labels { classes[Int(label)] += 1 }
     #expect(classes == [690, 690, 695, 702, 757, 708, 688, 708, 672, 701])
@@ -144,26 +154,47 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     #expect(KMNIST.folder(flag: nil, environment: [:]) == "data/kmnist")
 }
 
-/// Downloads from a local mirror (a file URL; tests never use the network). The test-split
-/// files in ../shared/kmnist are the official ones and pass the md5 check; its train files are
-/// a 7,011-image prefix, fail it, and must not be saved.
-@Test func downloadVerifiesTheOfficialMD5() throws {
-    let mirror = URL(fileURLWithPath: kmnistFolder).absoluteString
+/// Downloads from a local mirror of the synthetic fixtures (a file URL; tests never use the
+/// network), checked against the fixtures' own md5s: a file already there is kept, the missing
+/// ones arrive byte for byte; a file whose md5 is not the expected one is refused and not saved,
+/// and by default the expected md5s are the official ones.
+@Test func downloadChecksEveryFileAgainstItsMD5() throws {
+    let mirror = URL(fileURLWithPath: syntheticData).absoluteString
+    var fixtureMD5: [String: String] = [:]
+    for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
+    #expect(Set(fixtureMD5.values).count == 4)
+
     let target = temporaryFolder() + "/data"
     try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
-    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
-        try FileManager.default.copyItem(atPath: kmnistFolder + "/" + name, toPath: target + "/" + name)
+    let kept = target + "/train-images-idx3-ubyte.gz"
+    write([1, 2, 3], to: kept)
+    try KMNIST.download(missingFrom: target, baseURL: mirror, expectedMD5: fixtureMD5) { _, _, _ in }
+    #expect(try readFile(kept) == [1, 2, 3])
+    for file in KMNIST.files.dropFirst() {
+        #expect(try readFile(target + "/" + file.name + ".gz") == readFile(syntheticData + "/" + file.name + ".gz"), "\(file.name)")
     }
-    try KMNIST.download(missingFrom: target, baseURL: mirror) { _, _, _ in }
-    #expect(try KMNIST.load(from: target).test.count == 10000)
 
-    let empty = temporaryFolder() + "/data"
+    var wrong = fixtureMD5
+    wrong["t10k-images-idx3-ubyte"] = KMNIST.officialMD5["t10k-images-idx3-ubyte"]
+    let refused = temporaryFolder() + "/data"
     do {
-        try KMNIST.download(missingFrom: empty, baseURL: mirror) { _, _, _ in }
-        Issue.record("the 7,011-image train file must fail the official md5")
+        try KMNIST.download(missingFrom: refused, baseURL: mirror, expectedMD5: wrong) { _, _, _ in }
+        Issue.record("a file with another md5 must be refused")
     } catch let error as VAEError {
-        #expect(error.message.contains("md5 is d655e31fcf6c0c2ce2ffbb9ad5974a04, expected the official bdb82020997e1d708af4cf47b453dcf7"))
-        #expect(!FileManager.default.fileExists(atPath: empty + "/train-images-idx3-ubyte.gz"))
+        #expect(error.message.hasPrefix(mirror + "t10k-images-idx3-ubyte.gz: md5 is \(fixtureMD5["t10k-images-idx3-ubyte"]!), "
+                                        + "expected 5c965bf0a639b31b8f53240b1b52f4d7; the file was not saved."), "\(error.message)")
+        #expect(!FileManager.default.fileExists(atPath: refused + "/t10k-images-idx3-ubyte.gz"))
+        #expect(!FileManager.default.fileExists(atPath: refused + "/t10k-labels-idx1-ubyte.gz"))
+    }
+
+    let official = temporaryFolder() + "/data"
+    do {
+        try KMNIST.download(missingFrom: official, baseURL: mirror) { _, _, _ in }
+        Issue.record("the fixtures must fail the official md5s")
+    } catch let error as VAEError {
+        #expect(error.message.contains("md5 is \(fixtureMD5["train-images-idx3-ubyte"]!), expected bdb82020997e1d708af4cf47b453dcf7"),
+                "\(error.message)")
+        #expect(!FileManager.default.fileExists(atPath: official + "/train-images-idx3-ubyte.gz"))
     }
 }
 

@@ -3,12 +3,6 @@ import Testing
 import TestSupport
 import VAECore
 
-/// The KMNIST copy the tests read: $KMNIST_DIR, else ../shared/kmnist beside the project.
-let kmnistFolder: String = {
-    if let env = ProcessInfo.processInfo.environment["KMNIST_DIR"], !env.isEmpty { return env }
-    return packageRoot + "/../shared/kmnist"
-}()
-
 /// Fills `count` floats with N(0, scale²) values from `random`.
 func randomFloats(_ count: Int, random: inout Random, scale: Float = 1) -> [Float] {
     var values = [Float](repeating: 0, count: count)

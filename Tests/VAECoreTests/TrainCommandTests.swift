@@ -87,8 +87,9 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 
 @Test func badDataIsOneLineAndNothingIsWritten() throws {
     let folder = temporaryFolder()
-    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
-        try FileManager.default.copyItem(atPath: kmnistFolder + "/" + name, toPath: folder + "/" + name)
+    for file in KMNIST.files {
+        let name = file.name + ".gz"
+        write(try readFile(syntheticData + "/" + name), to: folder + "/" + name)  // copies, not the fixtures' links
     }
     let bad = folder + "/t10k-labels-idx1-ubyte.gz"
     let good = try readFile(bad)
@@ -109,7 +110,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     let folder = temporaryFolder()
     var outputs: [[UInt8]] = []
     for (name, threads) in [("a", "1"), ("b", "2")] {
-        let result = try runTool("vae-train", ["--data", kmnistFolder, "--no-download", "--run-dir", folder + "/" + name,
+        let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + name,
                                                "--epochs", "2", "--hidden", "64", "--latent-dim", "4", "--threads", threads, "--seed", "1",
                                                "--iwae-k", "30"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -122,7 +123,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     let identical = outputs[0] == outputs[1]  // a Bool, so that a failure does not print megabytes of bytes
     #expect(identical, "the checkpoints of --threads 1 and --threads 2 differ")
 
-    let again = try runTool("vae-train", ["--data", kmnistFolder, "--no-download", "--run-dir", folder + "/a", "--epochs", "1"])
+    let again = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/a", "--epochs", "1"])
     #expect(again.status == 64)
     #expect(again.stderr.contains("already holds checkpoints (up to epoch 2)"))
 }
@@ -134,7 +135,7 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     let folder = temporaryFolder()
     var outputs: [[UInt8]] = []
     for threads in ["1", "2"] {
-        let result = try runTool("vae-train", ["--data", kmnistFolder, "--no-download", "--run-dir", folder + "/" + threads,
+        let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + threads,
                                                "--epochs", "1", "--hidden", "64", "--latent-dim", "4", "--threads", threads,
                                                "--likelihood", likelihood, "--seed", "2", "--iwae-k", "0"])
         #expect(result.status == 0, "\(result.stderr)")

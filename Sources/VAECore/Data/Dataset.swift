@@ -77,6 +77,9 @@ public struct KMNIST: Sendable {
         ("t10k-labels-idx1-ubyte", "7320c461ea6c1c855c0b718fb2a4b134"),
     ]
 
+    /// The md5 of each official gzip file, by the file's name without .gz.
+    public static let officialMD5 = Dictionary(uniqueKeysWithValues: files.map { ($0.name, $0.md5) })
+
     public static let officialURL = "http://codh.rois.ac.jp/kmnist/dataset/kmnist/"
 
     /// The data folder: the `--data` flag, else `$KMNIST_DIR`, else `./data/kmnist`.
