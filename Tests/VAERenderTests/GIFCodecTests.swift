@@ -156,9 +156,11 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     }
 }
 
-@Test func finiteLoopCountRoundTrips() throws {
-    let decoded = try decodeGIF(try encodeGIF(sampleFrames(), loopCount: 3))
-    #expect(decoded.loopCount == 3)
+/// Both bytes of the 16-bit count: 258 is 0x0102.
+@Test(arguments: [3, 258, 65535])
+func finiteLoopCountRoundTrips(loopCount: Int) throws {
+    let decoded = try decodeGIF(try encodeGIF(sampleFrames(), loopCount: loopCount))
+    #expect(decoded.loopCount == loopCount)
 }
 
 @Test func encodedBytesAreAGIF89aFileWithATrailer() throws {
