@@ -253,6 +253,17 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
     }
 }
 
+/// The accent index is one above white's, yet a caption appearing on white is never within the
+/// tolerance: its pixels are written exactly, as are the white ones when it goes.
+@Test func aCaptionOnWhiteIsExactAtAnyTolerance() throws {
+    let white = Canvas(width: 20, height: 10, fill: Palette.maxGray)
+    var captioned = white
+    captioned.drawText("7/3", x: 1, y: 1)
+    let canvases = [white, captioned, white]
+    let decoded = try decodeGIF(try encodeGIF(canvases.map { GIFFrame(canvas: $0, delayCentiseconds: 10) }, tolerance: 4))
+    #expect(decoded.frames.map(\.indices) == canvases.map(\.pixels))
+}
+
 // MARK: - Decoding valid input
 
 @Test func decodingCompositesSubRectanglesAndHonoursTransparency() throws {
