@@ -28,6 +28,10 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
     #expect(checkpoint.epoch == 3)
     #expect(checkpoint.testLoss == 229.625)
     #expect(checkpoint.model.parameters.array == model.parameters.array)
+    let metadata = try readSafetensors(path).metadata
+    let losses = ["train_loss": "220.75", "train_reconstruction": "200.5", "train_kl": "20.25",
+                  "test_loss": "229.625", "test_reconstruction": "210.125", "test_kl": "19.5"]
+    #expect(metadata.filter { losses[$0.key] != nil } == losses)
     #expect(checkpointPath(runDirectory: "runs/x", epoch: 7) == "runs/x/checkpoints/epoch-0007.safetensors")
     // No temporary file is left beside the checkpoint.
     #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["epoch-0003.safetensors"])
@@ -128,6 +132,24 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
     #expect(try readFile(folder + "/a") != readFile(folder + "/c"))
 }
 
+/// Metadata that JSON must escape comes back as written, and the data starts 8-byte aligned, as
+/// the reference writer leaves it, whatever the header's unpadded length.
+@Test func safetensorsEscapesMetadataAndAlignsTheData() throws {
+    let values: [Float] = [1, -2]
+    for extra in 0..<8 {
+        let path = temporaryFolder() + "/escaped.safetensors"
+        let note = "a \"quote\", a \\ backslash,\n\r\t and \u{7}" + String(repeating: "x", count: extra)
+        try values.withUnsafeBytes { bytes in
+            try writeSafetensors([SafetensorsEntry(name: "x", dtype: .F32, shape: [2], bytes: bytes)],
+                                 metadata: ["note": note], to: path)
+        }
+        let file = try readSafetensors(path)
+        #expect(file.metadata == ["note": note])
+        #expect(try file.floats("x", shape: [2]) == values)
+        #expect(file.tensors["x"]!.range.lowerBound % 8 == 0, "data at byte \(file.tensors["x"]!.range.lowerBound)")
+    }
+}
+
 private func expectCorrupt(_ bytes: [UInt8], _ problem: String, sourceLocation: SourceLocation = #_sourceLocation) {
     let path = temporaryFolder() + "/bad.safetensors"
     write(bytes, to: path)
@@ -175,6 +197,8 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
                   "not a kmnist-vae checkpoint")
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"hidden\":\"12,7\"", with: "\"hidden\":\"12,x\""), data: data),
                   "metadata hidden has the invalid value \"12,x\"")
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"epoch\":\"3\"", with: "\"epoch\":\"0\""), data: data),
+                  "metadata epoch has the invalid value \"0\"")
     expectCorrupt(safetensors(header: header, data: data + [0, 0, 0, 0]), "4 bytes after the last tensor")
     // Point the first tensor's offsets at the second one's bytes: an overlap.
     let overlapping = header.replacingOccurrences(of: "\"data_offsets\":[0,", with: "\"data_offsets\":[4,")

@@ -190,6 +190,16 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
+/// An atomic write over a longer leftover temporary file writes just the new bytes.
+@Test func anAtomicWriteReplacesALongerLeftover() throws {
+    let path = temporaryFolder() + "/file"
+    let leftover = (path as NSString).deletingLastPathComponent + "/.file" + temporaryFileSuffix
+    write([UInt8](repeating: 9, count: 100), to: leftover)
+    try writeFileAtomically([1, 2, 3], to: path)
+    #expect(try readFile(path) == [1, 2, 3])
+    #expect(!FileManager.default.fileExists(atPath: leftover))
+}
+
 /// A write that fails (here: past a file-size limit, as on a full disk) is one clear error;
 /// the earlier checkpoints stay intact and no temporary file is left.
 @Test func aFailedWriteKeepsEveryEarlierCheckpoint() throws {

@@ -146,6 +146,10 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     let modest = encodeIDX(magic: idxImagesMagic, dimensions: [1_000_000, 28, 28], payload: [UInt8](repeating: 0, count: 784))
     write(raw ? modest : gzipCompress(modest), to: path)
     expectBadData(folder, path, raw ? "shorter than the header says" : "the file can hold at most")
+    // 78,400 bytes announced by 38 bytes of gzip: beyond deflate's 1032:1, refused before allocating.
+    let hundred = encodeIDX(magic: idxImagesMagic, dimensions: [100, 28, 28], payload: [UInt8](repeating: 0, count: 784))
+    write(raw ? hundred : gzipCompress(hundred), to: path)
+    expectBadData(folder, path, raw ? "shorter than the header says" : "the file can hold at most")
 }
 
 @Test func dataFolderComesFromFlagThenEnvironmentThenDefault() {

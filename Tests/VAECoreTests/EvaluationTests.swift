@@ -50,6 +50,78 @@ private func smallModel(latent: Int, seed: UInt64) -> VAEModel {
     #expect(k1 - k5000 > 0.1, "more samples must tighten the bound: k=1 \(k1), k=5000 \(k5000)")
 }
 
+/// The one-sample negative ELBO of image `image` for each N(0, 1) draw in `noise` (latent values
+/// per draw): its reconstruction term from `VAEModel.forward`, the training loss, and its KL term
+/// estimated at the same z, log q(z|x) - log p(z), rather than in closed form. Each is -log w of
+/// that z, w = p(x, z) / q(z|x), the weight the importance-weighted estimate averages.
+private func oneSampleNegativeELBOs(_ model: VAEModel, _ set: ImageSet, image: Int, noise: [Float]) -> [Double] {
+    let latent = model.config.latentDim
+    let workspace = Workspace(layout: model.layout, capacity: 1)
+    set.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: image, rows: 1) }
+    return stride(from: 0, to: noise.count, by: latent).map { start in
+        for j in 0..<latent { workspace.eps[j] = noise[start + j] }
+        let reconstruction = model.forward(workspace, rows: 1, computeGradients: false).reconstruction
+        var logPosteriorOverPrior = 0.0  // the ½ log 2π terms cancel
+        for j in 0..<latent {
+            let e = Double(workspace.eps[j]), z = Double(workspace.z[j]), logvar = Double(workspace.head[latent + j])
+            logPosteriorOverPrior += -0.5 * (e * e + logvar) + 0.5 * z * z
+        }
+        return reconstruction + logPosteriorOverPrior
+    }
+}
+
+/// The draws `importanceWeightedNLL(k:random:)` makes from `random`: k · latent per image.
+private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -> [[Float]] {
+    var random = random
+    return (0..<images).map { _ in randomFloats(k * latent, random: &random) }
+}
+
+/// With k = 1 the estimate is the one-sample negative ELBO of the same z, exactly: no log-mean-exp
+/// is left to do. Dividing by k + 1 instead of k would add log 2 to it.
+@Test func oneSampleEstimateIsTheNegativeELBOOfTheSameDraw() {
+    let model = smallModel(latent: 4, seed: 43)
+    let images = syntheticImageSet(count: 6, seed: 44)
+    let random = Random(seed: 3, stream: 7)
+    let noise = noisePerImage(random, images: images.count, k: 1, latent: 4)
+    let elbo = (0..<images.count).reduce(0.0) { $0 + oneSampleNegativeELBOs(model, images, image: $1, noise: noise[$1])[0] }
+        / Double(images.count)
+    let k1 = importanceWeightedNLL(model, images, k: 1, random: random)
+    #expect(abs(k1 - elbo) < 1e-9 * elbo, "k=1 \(k1) vs the one-sample negative ELBO \(elbo)")
+}
+
+/// With k = 2 the estimate is -log((w₁ + w₂) / 2) of the two draws, computed here from their
+/// one-sample negative ELBOs a and b as min(a, b) - log(1 + e^-|a-b|) + log 2.
+@Test func twoSampleEstimateIsTheLogMeanOfBothWeights() {
+    let model = smallModel(latent: 4, seed: 45)
+    let images = syntheticImageSet(count: 6, seed: 46)
+    let random = Random(seed: 4, stream: 8)
+    let noise = noisePerImage(random, images: images.count, k: 2, latent: 4)
+    var exact = 0.0
+    for image in 0..<images.count {
+        let ab = oneSampleNegativeELBOs(model, images, image: image, noise: noise[image])
+        exact += ab.min()! - log1p(exp(-abs(ab[0] - ab[1]))) + log(2)
+    }
+    exact /= Double(images.count)
+    let k2 = importanceWeightedNLL(model, images, k: 2, random: random)
+    #expect(abs(k2 - exact) < 1e-9 * exact, "k=2 \(k2) vs exact \(exact)")
+}
+
+/// The closed-form KL term of a set's negative ELBO, which no draw changes, is the mean of each
+/// image's KL.
+@Test func setKLIsTheMeanOfTheImagesKL() {
+    let model = smallModel(latent: 4, seed: 47)
+    let images = syntheticImageSet(count: 7, seed: 48)
+    let workspace = Workspace(layout: model.layout, capacity: 1)
+    var kl = 0.0
+    for image in 0..<images.count {
+        images.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: image, rows: 1) }
+        model.encode(workspace, rows: 1)
+        kl += klDivergence(head: workspace.head, rows: 1, latent: 4)
+    }
+    let set = negativeELBO(model, images, samples: 2, seed: 5)
+    #expect(abs(set.kl - kl / Double(images.count)) < 1e-6 * kl, "set \(set.kl) vs mean \(kl / Double(images.count))")
+}
+
 /// With one sample the importance-weighted estimate is a one-sample negative ELBO, so over many
 /// images the two agree up to sampling noise; with more samples it is smaller.
 @Test func oneSampleEstimateIsTheNegativeELBO() {

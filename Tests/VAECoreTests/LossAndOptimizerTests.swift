@@ -62,6 +62,58 @@ import VAECore
     #expect(adam.step == 2)
 }
 
+/// Thirty Adam steps on 19 parameters (two vectorised groups of 8 and a scalar tail of 3) against
+/// torch.optim.Adam(lr=0.01) in float32. The gradients are mostly 1e-9 to 1e-6, where ε = 1e-8 is
+/// much of the denominator √v̂ + ε, and after thirty steps 1 - β₂ᵗ is still 0.03, so the bias
+/// corrections change every update. Expected values printed by this script (torch 2.15, in
+/// ~/anchors-venv):
+///
+///     import torch
+///     scales = [2.0**e for e in (-30, -28, -27, -26, -25, -24, -22, -20, -30, -27, -26, -24, -20, -14, -7, -1, -29, -26, -2)]
+///     pattern = [1.0, -0.5, 2.0, 0.25, -1.5, 0.75, 1.25]
+///     p = torch.zeros(19, dtype=torch.float32, requires_grad=True)
+///     adam = torch.optim.Adam([p], lr=0.01)
+///     for t in range(1, 31):
+///         p.grad = torch.tensor([s * pattern[(t + i) % 7] for i, s in enumerate(scales)], dtype=torch.float32)
+///         adam.step()
+///     state = adam.state[p]
+///     for name, values in (("parameters", p.detach()), ("m", state["exp_avg"]), ("v", state["exp_avg_sq"])):
+///         print(name, ", ".join(f"{x:.9g}" for x in values.tolist()))
+@Test func adamMatchesPyTorchWhereEpsilonAndTheBiasCorrectionsMatter() {
+    let exponents = [-30, -28, -27, -26, -25, -24, -22, -20, -30, -27, -26, -24, -20, -14, -7, -1, -29, -26, -2]
+    let scales = exponents.map { Float(sign: .plus, exponent: $0, significand: 1) }
+    let pattern: [Float] = [1.0, -0.5, 2.0, 0.25, -1.5, 0.75, 1.25]
+    let adam = Adam(.init(learningRate: 0.01), count: 19)
+    let parameters = FloatBuffer(count: 19)
+    for t in 1...30 {
+        let gradients = FloatBuffer(scales.indices.map { scales[$0] * pattern[(t + $0) % 7] })
+        #expect(adam.update(parameters: parameters, gradients: gradients))
+    }
+    let torchParameters: [Float] = [
+        -0.01042723, -0.0406768136, -0.0445925407, -0.0564963445, -0.115132488, -0.122636832, -0.119950324,
+        -0.0974772722, -0.0134965815, -0.0445925407, -0.0564963445, -0.1304259, -0.138884306, -0.124302723,
+        -0.098211728, -0.125476912, -0.0168693475, -0.0564963445, -0.150482833,
+    ]
+    let torchM: [Float] = [
+        5.16842402e-10, 1.96166106e-09, 2.35023445e-09, 5.33221778e-09, 1.35127847e-08, 3.00939753e-08, 9.51540287e-08,
+        5.2924662e-07, 4.90415264e-10, 2.35023445e-09, 5.33221778e-09, 2.70255693e-08, 4.81503605e-07, 2.43594313e-05,
+        0.00433558831, 0.26328969, 5.87558613e-10, 5.33221778e-09, 0.113353454,
+    ]
+    let torchV: [Float] = [
+        3.67729636e-20, 5.85279397e-19, 2.2481977e-18, 9.09523217e-18, 3.57930117e-17, 1.44642271e-16, 2.23998138e-15,
+        3.85592471e-14, 3.65799623e-20, 2.2481977e-18, 9.09523217e-18, 1.43172047e-16, 3.70284214e-14, 1.4679942e-10,
+        2.58766727e-06, 0.0105434563, 1.40512356e-19, 9.09523217e-18, 0.00251870928,
+    ]
+    for i in 0..<19 {
+        // Float rounding alone (PyTorch divides by √(1-β₂ᵗ) where we multiply by its inverse)
+        // leaves the values within a few units in the last place.
+        #expect(abs(parameters[i] - torchParameters[i]) <= 1e-6 * abs(torchParameters[i]), "parameter \(i): \(parameters[i]) vs \(torchParameters[i])")
+        #expect(abs(adam.m[i] - torchM[i]) <= 1e-6 * torchM[i], "m[\(i)]: \(adam.m[i]) vs \(torchM[i])")
+        #expect(abs(adam.v[i] - torchV[i]) <= 1e-6 * torchV[i], "v[\(i)]: \(adam.v[i]) vs \(torchV[i])")
+    }
+    #expect(adam.step == 30)
+}
+
 /// A non-finite gradient anywhere in the buffer, in the vectorised body or the tail, is reported.
 @Test(arguments: [Float.nan, .infinity, -.infinity, 1e30])
 func adamReportsNonFiniteGradients(bad: Float) {

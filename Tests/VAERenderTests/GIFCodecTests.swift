@@ -163,9 +163,11 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), palette: Array(Palette.rgb.prefix(765))) }
 }
 
-@Test func finiteLoopCountRoundTrips() throws {
-    let decoded = try decodeGIF(try encodeGIF(sampleFrames(), loopCount: 3))
-    #expect(decoded.loopCount == 3)
+/// Both bytes of the 16-bit count: 258 is 0x0102.
+@Test(arguments: [3, 258, 65535])
+func finiteLoopCountRoundTrips(loopCount: Int) throws {
+    let decoded = try decodeGIF(try encodeGIF(sampleFrames(), loopCount: loopCount))
+    #expect(decoded.loopCount == loopCount)
 }
 
 @Test func encodedBytesAreAGIF89aFileWithATrailer() throws {
@@ -256,6 +258,17 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
         let exact = try encodeGIF(frames).count, lossy = try encodeGIF(frames, tolerance: tolerance).count
         #expect(lossy < exact * 3 / 4, "\(lossy) bytes against \(exact) exact")
     }
+}
+
+/// The accent index is one above white's, yet a caption appearing on white is never within the
+/// tolerance: its pixels are written exactly, as are the white ones when it goes.
+@Test func aCaptionOnWhiteIsExactAtAnyTolerance() throws {
+    let white = Canvas(width: 20, height: 10, fill: Palette.maxGray)
+    var captioned = white
+    captioned.drawText("7/3", x: 1, y: 1)
+    let canvases = [white, captioned, white]
+    let decoded = try decodeGIF(try encodeGIF(canvases.map { GIFFrame(canvas: $0, delayCentiseconds: 10) }, tolerance: 4))
+    #expect(decoded.frames.map(\.indices) == canvases.map(\.pixels))
 }
 
 // MARK: - Decoding valid input

@@ -42,10 +42,18 @@ public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed:
 /// weight is ever exponentiated on its own. `progress` receives the number of images done.
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
                                   progress: (Int) -> Void = { _ in }) -> Double {
+    importanceWeightedNLL(model, set, k: k, random: Random(seed: seed, stream: 0x1A_E5), progress: progress)
+}
+
+/// `importanceWeightedNLL` with the noise drawn from `random`: image after image, its k·latent
+/// N(0, 1) values (z_i = mu + eps_i σ), by `fillNormal` calls of at most `evaluationBatchSize`
+/// samples each. Given the same `random`, a caller can redraw every z the estimate used.
+public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, random: Random,
+                                  progress: (Int) -> Void = { _ in }) -> Double {
     precondition(k >= 1)
     let latent = model.config.latentDim, outputWidth = model.layout.output.outputs
     let workspace = Workspace(layout: model.layout, capacity: min(k, evaluationBatchSize))
-    var random = Random(seed: seed, stream: 0x1A_E5)
+    var random = random
     var total = 0.0
     var logWeights = [Double](repeating: 0, count: workspace.capacity)
     set.pixels.withUnsafeBufferPointer { pixels in
