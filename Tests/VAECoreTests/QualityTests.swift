@@ -124,3 +124,19 @@ import VAECore
     // Deviations (-2, -2), (0, 2), (2, 0), divided by n - 1 = 2.
     #expect(stats.covariance == [4, 2, 2, 4])
 }
+
+@Test func sampleQualityCountsConfidenceAndClassesFromTheProbabilities() {
+    // Four images: top classes 3 (0.95), 3 (0.6), 7 (0.9, not above it) and 1 (0.91).
+    func row(_ top: Int, _ p: Float) -> [Float] {
+        (0..<10).map { $0 == top ? p : (1 - p) / 9 }
+    }
+    let probabilities = row(3, 0.95) + row(3, 0.6) + row(7, 0.9) + row(1, 0.91)
+    let reference = FeatureStatistics(dimension: Classifier.featureCount, count: 2, mean: .init(repeating: 0, count: 128),
+                                      covariance: .init(repeating: 0, count: 128 * 128))
+    let quality = SampleQuality(probabilities: probabilities, features: [], reference: reference)
+    #expect(quality.count == 4 && quality.frechetDistance == nil, "too few features for an FD")
+    #expect(abs(quality.meanConfidence - (0.95 + 0.6 + 0.9 + 0.91) / 4) < 1e-7)
+    #expect(quality.shareConfident == 0.5)
+    // Histogram 2, 1, 1 of 4.
+    #expect(abs(quality.classEntropy - (0.5 * log(2) + 0.5 * log(4))) < 1e-12)
+}

@@ -36,7 +36,9 @@ public struct ClassConditionalSampler: LatentSampler {
     }
 
     public var summary: String {
-        let summaries = perClass.map(\.summary)
-        return Set(summaries).count == 1 ? summaries[0] + " per class" : "per class: " + summaries.joined(separator: ", ")
+        // The distinct summaries in class order: "2 components per class", or "per class: 2 components or 4 components".
+        var distinct: [String] = []
+        for summary in perClass.map(\.summary) where !distinct.contains(summary) { distinct.append(summary) }
+        return distinct.count == 1 ? distinct[0] + " per class" : "per class: " + distinct.joined(separator: " or ")
     }
 }
