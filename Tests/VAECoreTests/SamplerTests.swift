@@ -25,7 +25,7 @@ private let knownMixture = GaussianMixture(
     let points = knownMixture.sample(count: 4000, random: &random).z
     // Four components fit the held-out tenth far better than one or two, and as well as more.
     let (chosen, scores) = GaussianMixture.fit(points, latent: 2, covariance: .full, seed: 3)
-    #expect(scores.map(\.components) == GaussianMixture.componentCandidates)
+    #expect(scores.map(\.components) == GaussianMixture.componentCandidates(.full))
     let score = Dictionary(uniqueKeysWithValues: scores.map { ($0.components, $0.logLikelihood) })
     #expect(score[1]! < score[4]! - 1 && score[2]! < score[4]! - 1, "held-out log-likelihoods: \(scores)")
     #expect(scores.allSatisfy { $0.logLikelihood < score[4]! + 0.01 }, "held-out log-likelihoods: \(scores)")
@@ -60,6 +60,22 @@ private let knownMixture = GaussianMixture(
     fitRandom = Random(seed: 11)
     let again = GaussianMixture.fit(points.map(Double.init), latent: 2, components: 4, covariance: .full, random: &fitRandom)
     #expect(again.means == fitted.means && again.factors == fitted.factors, "deterministic")
+}
+
+/// The E and M steps split components and points among the threads; every part is computed
+/// whole by one thread and the log-likelihood added in point order, so one and two threads
+/// give the same mixture, bit for bit.
+@Test func mixtureFitIsTheSameForEveryThreadCount() {
+    var random = Random(seed: 12)
+    let points = knownMixture.sample(count: 3000, random: &random).z
+    for covariance in CovarianceKind.allCases {
+        let one = GaussianMixture.fit(points, latent: 2, covariance: covariance, seed: 5, team: ComputeThreads(count: 1))
+        let two = GaussianMixture.fit(points, latent: 2, covariance: covariance, seed: 5, team: ComputeThreads(count: 2))
+        #expect(one.heldOutScores.map(\.components) == GaussianMixture.componentCandidates(covariance))
+        #expect(one.heldOutScores.map(\.logLikelihood) == two.heldOutScores.map(\.logLikelihood), "\(covariance)")
+        #expect(one.mixture.weights == two.mixture.weights && one.mixture.means == two.mixture.means
+                && one.mixture.factors == two.mixture.factors, "\(covariance)")
+    }
 }
 
 @Test func temperatureScalesEveryCovariance() throws {
