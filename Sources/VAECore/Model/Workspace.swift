@@ -55,28 +55,24 @@ public final class Workspace: @unchecked Sendable {
         labels = .allocate(capacity: max(capacity, 1))
         labels.initialize(repeating: 0, count: max(capacity, 1))
 
-        var next = storage.pointer
-        func take(_ width: Int) -> Floats {
-            defer { next += capacity * width }
-            return next
-        }
-        input = take(VAEConfig.inputSize)
-        encoderOutputs = encoderWidths.map { take($0) }
+        var slices = RowSlices(of: storage, rows: capacity)
+        input = slices.take(VAEConfig.inputSize)
+        encoderOutputs = encoderWidths.map { slices.take($0) }
         head = encoderOutputs[encoderOutputs.count - 1]
-        eps = take(latent)
-        z = take(latent)
-        decoderOutputs = decoderWidths.map { take($0) }
+        eps = slices.take(latent)
+        z = slices.take(latent)
+        decoderOutputs = decoderWidths.map { slices.take($0) }
         decoderOutput = decoderOutputs[decoderOutputs.count - 1]
-        dEncoderOutputs = encoderWidths.map { take($0) }
+        dEncoderOutputs = encoderWidths.map { slices.take($0) }
         dHead = dEncoderOutputs[dEncoderOutputs.count - 1]
-        dZ = take(latent)
-        dDecoderOutputs = decoderWidths.map { take($0) }
+        dZ = slices.take(latent)
+        dDecoderOutputs = decoderWidths.map { slices.take($0) }
         dDecoderOutput = dDecoderOutputs[dDecoderOutputs.count - 1]
-        columns = take(layout.columnsPerImage)
-        encoderInput = conditional ? take(encoderInputWidth) : input
-        decoderInput = conditional ? take(decoderInputWidth) : z
-        dDecoderInput = conditional ? take(decoderInputWidth) : dZ
-        precondition(next == storage.pointer + storage.count)
+        columns = slices.take(layout.columnsPerImage)
+        encoderInput = conditional ? slices.take(encoderInputWidth) : input
+        decoderInput = conditional ? slices.take(decoderInputWidth) : z
+        dDecoderInput = conditional ? slices.take(decoderInputWidth) : dZ
+        precondition(slices.isExhausted)
     }
 
     deinit {

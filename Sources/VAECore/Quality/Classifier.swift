@@ -126,20 +126,16 @@ public final class ClassifierWorkspace: @unchecked Sendable {
             return 0
         }.max()!
         storage = FloatBuffer(count: capacity * (VAEConfig.inputSize + 2 * widths.reduce(0, +) + Classifier.classes + columnsPerImage))
-        var next = storage.pointer
-        func take(_ width: Int) -> Floats {
-            defer { next += capacity * width }
-            return next
-        }
-        input = take(VAEConfig.inputSize)
-        outputs = widths.map { take($0) }
+        var slices = RowSlices(of: storage, rows: capacity)
+        input = slices.take(VAEConfig.inputSize)
+        outputs = widths.map { slices.take($0) }
         features = outputs[outputs.count - 2]
         logits = outputs[outputs.count - 1]
-        probabilities = take(Classifier.classes)
-        dOutputs = widths.map { take($0) }
+        probabilities = slices.take(Classifier.classes)
+        dOutputs = widths.map { slices.take($0) }
         dLogits = dOutputs[dOutputs.count - 1]
-        columns = take(columnsPerImage)
-        precondition(next == storage.pointer + storage.count)
+        columns = slices.take(columnsPerImage)
+        precondition(slices.isExhausted)
         labels = .allocate(capacity: capacity)
     }
 

@@ -44,3 +44,27 @@ public final class FloatBuffer: @unchecked Sendable {
         return finite
     }
 }
+
+/// Hands out a buffer front to back in slices of `rows` rows of a given width: how the
+/// workspaces lay out every activation of a batch in one allocation.
+public struct RowSlices {
+    public let buffer: FloatBuffer
+    public let rows: Int
+    private var next: Floats
+
+    public init(of buffer: FloatBuffer, rows: Int) {
+        self.buffer = buffer
+        self.rows = rows
+        next = buffer.pointer
+    }
+
+    /// The next `rows` x `width` floats.
+    public mutating func take(_ width: Int) -> Floats {
+        defer { next += rows * width }
+        precondition(next + rows * width <= buffer.pointer + buffer.count, "the buffer is smaller than its slices")
+        return next
+    }
+
+    /// Whether every float has been handed out, as a workspace that sized its buffer right expects.
+    public var isExhausted: Bool { next == buffer.pointer + buffer.count }
+}
