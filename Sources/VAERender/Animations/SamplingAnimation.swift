@@ -69,25 +69,21 @@ public enum LatentGrid: Sendable, Equatable {
 public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: ImageSet, training: ImageSet?,
                            codec: LatentCodec) throws -> (grid: LatentGrid, samples: LatentSamples, columns: Int, rows: Int) {
     let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
-    if codec.config.conditional {
-        let columns = (side * side + classes - 1) / classes
-        var random = Random(seed: options.seed)
-        if let kind = options.sampler {
-            let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
-                                      temperature: options.temperature)
-            return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * classes, random: &random), columns, classes)
-        }
+    let conditional = codec.config.conditional
+    let columns = conditional ? (side * side + classes - 1) / classes : side, rows = conditional ? classes : side
+    var random = Random(seed: options.seed)
+    if let kind = options.sampler {
+        // A conditional model's sampler draws in blocks by class: row by row.
+        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
+                                  temperature: options.temperature)
+        return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * rows, random: &random), columns, rows)
+    }
+    if conditional {
         var styles = [Float](repeating: 0, count: columns * latent)
         styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
         let labels = (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) }
         return (.classRows(seed: options.seed),
-                LatentSamples(latent: latent, z: Array((0..<classes).map { _ in styles }.joined()), labels: labels), columns, classes)
-    }
-    if let kind = options.sampler {
-        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
-                                  temperature: options.temperature)
-        var random = Random(seed: options.seed)
-        return (.sampled(kind, seed: options.seed), sampler.sample(count: side * side, random: &random), side, side)
+                LatentSamples(latent: latent, z: Array((0..<classes).map { _ in styles }.joined()), labels: labels), columns, rows)
     }
     let points: (LatentGrid, [Float])
     if latent <= 2 {
