@@ -1,6 +1,7 @@
 import Foundation
 import Testing
-import VAECore
+import TestSupport
+@testable import VAECore
 
 /// A closure as a job, for tests; the library's jobs are values that allocate nothing.
 struct ClosureJob: SplitJob {
@@ -73,5 +74,40 @@ func partsCoverTheWorkOnceOnSeparateThreads(work: Int, alignment: Int) {
             lock.unlock()
         }
         #expect(parts == count)
+    }
+}
+
+/// A product split among 1, 2 or 3 threads, or run whole because the team is busy, gives the
+/// same bits: the shapes are this model's, some of whose halves fall below the size at which
+/// OpenBLAS's SkylakeX and Cooperlake kernels switch to their small-matrix path (one band of
+/// rows per thread gave different bits there).
+@Test(arguments: [(false, true, 128, 20, 400), (false, true, 128, 400, 20), (false, false, 128, 400, 20),
+                  (true, false, 400, 20, 128), (true, false, 784, 400, 128), (false, true, 100, 784, 400)])
+func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
+    var random = Random(seed: 3)
+    let a = randomFloats(m * k, random: &random), b = randomFloats(k * n, random: &random)
+    func product(on team: ComputeThreads, busy: Bool = false) -> [Float] {
+        var c = [Float](repeating: 0, count: m * n)
+        a.withUnsafeBufferPointer { a in
+            b.withUnsafeBufferPointer { b in
+                c.withUnsafeMutableBufferPointer { c in
+                    let call = SgemmCall(transA: transA, transB: transB, m: m, n: n, k: k,
+                                         a: a.baseAddress!, lda: transA ? m : k, b: b.baseAddress!, ldb: transB ? k : n,
+                                         c: c.baseAddress!, ldc: n, beta: 0)
+                    if busy {
+                        team.forEachPart(of: 2, ClosureJob { part, _ in if part == 0 { call.run(on: team) } })
+                    } else {
+                        call.run(on: team)
+                    }
+                }
+            }
+        }
+        return c
+    }
+    let one = product(on: ComputeThreads(count: 1))
+    let two = ComputeThreads(count: 2), three = ComputeThreads(count: 3)
+    for (name, c) in [("2 threads", product(on: two)), ("3 threads", product(on: three)),
+                      ("team busy", product(on: two, busy: true))] {
+        expectIdentical(c, one, name)
     }
 }

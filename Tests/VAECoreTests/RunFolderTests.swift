@@ -7,6 +7,8 @@ import VAECore
 
 /// A small model on the synthetic fixtures, trained for `epochs` epochs (many, for a trainer
 /// that is stopped by a signal), one thread, no final estimate.
+private let smallModel = VAEConfig(hidden: [32], latentDim: 4)
+
 private func trainArguments(runDir: String, seed: Int, epochs: Int) -> [String] {
     ["--data", syntheticData, "--no-download", "--run-dir", runDir, "--epochs", String(epochs), "--hidden", "32",
      "--latent-dim", "4", "--batch-size", "100", "--threads", "1", "--iwae-k", "0", "--seed", String(seed)]
@@ -73,7 +75,8 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let folder = temporaryFolder() + "/run"
     let killed = try runTool("vae-train", trainArguments(runDir: folder, seed: 0, epochs: 3), environment: [
         "LD_PRELOAD": try preloadLibrary("fault-injection"),
-        "VAE_CRASH_AT_SGEMM": "100",  // inside epoch 2: 6 batches of 11 products and 4 more to evaluate
+        // Inside epoch 2: after the 6 steps and the evaluation of epoch 1, and 2 steps more.
+        "VAE_CRASH_AT_SGEMM": String(8 * sgemmCalls(smallModel, rows: 100, backward: true) + sgemmCalls(smallModel, rows: 100, backward: false)),
     ])
     #expect(killed.status == SIGKILL, "\(killed.stderr)")
     let directory = RunDirectory(folder)

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import VAECore
+@testable import VAECore
 
 /// Fills `count` floats with N(0, scale²) values from `random`.
 func randomFloats(_ count: Int, random: inout Random, scale: Float = 1) -> [Float] {
@@ -116,4 +116,19 @@ func expectDirectionalDerivative(_ tensor: ParameterTensor, parameters p: Floats
     let analytic = (0..<tensor.count).reduce(0.0) { $0 + Double(gradient[tensor.offset + $1] * direction[$1]) }
     #expect(abs(numeric - analytic) <= tolerance(analytic),
             "\(tensor.name): directional derivative analytic \(analytic) vs numeric \(numeric)", sourceLocation: sourceLocation)
+}
+
+/// The cblas_sgemm calls (what the fault injection library counts) of an MLP's forward pass on
+/// `rows` images, and with `backward` of its training step: a weight gradient for every layer
+/// and an input gradient for all but the first. Each product is `SgemmCall.blockCount` calls.
+func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool) -> Int {
+    ParameterLayout(config).layers.enumerated().reduce(0) { calls, item in
+        let (index, layer) = item
+        var products = [(rows, layer.outputs, layer.inputs)]
+        if backward {
+            products.append((layer.outputs, layer.inputs, rows))
+            if index > 0 { products.append((rows, layer.inputs, layer.outputs)) }
+        }
+        return calls + products.reduce(0) { $0 + SgemmCall.blockCount(m: $1.0, n: $1.1, k: $1.2) }
+    }
 }

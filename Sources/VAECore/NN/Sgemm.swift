@@ -14,19 +14,35 @@ struct SgemmCall: SplitJob {
     let c: Floats, ldc: Int
     let beta: Float
 
-    /// Splits C into bands of rows, one per compute thread. The bands start on multiples of 12
-    /// rows, the tile height of OpenBLAS's Haswell and Zen sgemm kernels: every element of C is
-    /// then computed by the same kernel code, summing its k products in the same order, as in the
-    /// unsplit call, so the result is bit-identical for every thread count. (Bands of 16 rows, or
-    /// of columns, change the last bits of some elements.)
-    func run() {
-        guard m * n * k >= 32_768 else { return runOnThisThread() }
-        ComputeThreads.shared.forEachPart(of: m, alignment: 12, self)
+    /// Rows of C per sgemm call for a product of `m` rows: a quarter of them, rounded up to 16,
+    /// and at least 64 (the last block may be shorter). A function of the shape alone.
+    static func blockRows(m: Int) -> Int { max(64, ((m + 3) / 4 + 15) / 16 * 16) }
+
+    /// How many sgemm calls a product of this shape is made in: one for a small product.
+    static func blockCount(m: Int, n: Int, k: Int) -> Int {
+        let rows = blockRows(m: m)
+        return m > rows && m * n * k >= 32_768 ? (m + rows - 1) / rows : 1
     }
 
-    /// Rows `range` of C, on this thread.
+    /// Splits C into blocks of `blockRows` rows and shares the blocks out among the compute
+    /// threads, each block one sgemm call. OpenBLAS picks its kernel by the shape of a call
+    /// (on SkylakeX and Cooperlake, products below about 100³ multiply-adds take a small-matrix
+    /// kernel that rounds differently), so an element's last bits depend on the call it was part
+    /// of. Blocks of a fixed shape make the calls the same for every thread count, and a job that
+    /// runs whole on one thread (the team busy) makes them too: results are bit-identical.
+    /// (Splitting C into one band per thread was, on Haswell kernels only.)
+    func run(on team: ComputeThreads = .shared) {
+        let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
+        guard blocks > 1 else { return runOnThisThread() }
+        team.forEachPart(of: blocks, self)
+    }
+
+    /// Blocks `range` of C, one sgemm call each, on this thread.
     func run(part: Int, range: Range<Int>) {
-        rows(range).runOnThisThread()
+        let blockRows = SgemmCall.blockRows(m: m)
+        for block in range {
+            rows(block * blockRows..<min((block + 1) * blockRows, m)).runOnThisThread()
+        }
     }
 
     @inline(__always)
