@@ -83,3 +83,13 @@ public func preloadLibrary(_ name: String) throws -> String {
 }
 
 private let preloadLibraries = Mutex<[String: String]>([:])
+
+/// The Python the tests run reference readers with: the project's own virtual environment,
+/// which `scripts/install-dependencies --tests` makes, else the first python3 on the PATH.
+public let testPython: String = {
+    let venv = packageRoot + "/.build/python-tests/bin/python"
+    if FileManager.default.isExecutableFile(atPath: venv) { return venv }
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { $0 + "/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        ?? "/usr/bin/python3"
+}()

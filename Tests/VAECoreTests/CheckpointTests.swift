@@ -107,15 +107,16 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
         print("ok", len(tensors))
         """
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3", "-c", script, path, folder + "/expected.json"]
+    process.executableURL = URL(fileURLWithPath: testPython)
+    process.arguments = ["-c", script, path, folder + "/expected.json"]
     let output = Pipe()
     process.standardOutput = output
     process.standardError = output
     try process.run()
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
-    #expect(process.terminationStatus == 0, "python safetensors check failed: \(text)")
+    #expect(process.terminationStatus == 0,
+            "python safetensors check failed (\(testPython); scripts/install-dependencies --tests makes its environment): \(text)")
     #expect(text.hasPrefix("ok \(model.layout.tensors.count)"))
 }
 
