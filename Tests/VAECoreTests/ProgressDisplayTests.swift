@@ -18,11 +18,25 @@ private func runOnTerminal(_ tool: String, _ arguments: [String]) throws -> (sta
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
 
+/// Whether `script` can make a pseudo-terminal here: in a chroot whose /dev/pts is not mounted it
+/// cannot, and prints "failed to create pseudo-terminal".
+private let pseudoTerminalAvailable: Bool = {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+    process.arguments = ["-qec", "true", "/dev/null"]
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return false }
+    process.waitUntilExit()
+    return process.terminationStatus == 0
+}()
+
 /// On a terminal, vae-train draws a bar for every epoch (600 images: 5 batches of up to 128), and
 /// both vae-train and vae-eval count the importance-weighted estimate's images with their rate and
 /// the time left. Each redraw starts with a carriage return and an erase-line, so the display
 /// stays on one line.
-@Test func progressIsDrawnOnATerminal() throws {
+@Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
+func progressIsDrawnOnATerminal() throws {
     let folder = temporaryFolder()
     let train = try runOnTerminal("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder,
                                                 "--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--iwae-k", "5"])
