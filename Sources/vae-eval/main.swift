@@ -36,7 +36,7 @@ struct VAEEval: ParsableCommand {
     @Option(help: "z draws per image for the negative ELBO.")
     var samples: Int = 1
 
-    @Option(name: .customLong("k"), help: "Importance samples per image for the -log p(x) estimate; 0 skips it.")
+    @Option(name: .customLong("k"), help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker.")
     var importanceSamples: Int = 1000
 
     @Option(help: "Evaluate only the first n test images (default: all).")

@@ -9,8 +9,10 @@ struct RenderCommand: ParsableCommand {
         commandName: "vae-render",
         abstract: "Replay a training run's checkpoints into five animated GIFs.",
         discussion: """
-            vae-render never trains: it reads <run-dir>/checkpoints/epoch-NNNN.safetensors and the KMNIST \
-            test files (t10k-*) from --data, else $KMNIST_DIR, else ./data/kmnist, and never downloads.
+            vae-render never trains and never downloads: it reads <run-dir>/checkpoints/epoch-NNNN.safetensors \
+            and the KMNIST test files (t10k-*) from --data, else $KMNIST_DIR, else the folder the run was \
+            trained on (recorded in <run-dir>/.data-folder), else ./data/kmnist; the gmm samplers read the \
+            training files (train-*) there too.
 
             interpolation.gif (final checkpoint): pairs of test characters are encoded to their latent \
             means and the points between them decoded, one pair per column with A above and B below. \
@@ -29,9 +31,11 @@ struct RenderCommand: ParsableCommand {
             second bottom to top.
 
             A conditional run (vae-train --conditional) decodes every point with a label: sampling.gif \
-            has one row per class and grid²/10 columns (rounded up), each column one z ~ N(0, I) shared by every row \
-            (--random --seed picks them); the interpolation's default pairs are the first two test \
-            characters of each class, and a path is decoded with A's label; reconstructions use the \
+            has one row per class and grid²/10 columns (rounded up). With gmm and gmm-diagonal each row's \
+            points come from a mixture fitted to that class's encoded training means, with prior from \
+            N(0, I); with plane each column is one z ~ N(0, I) (from --seed) shared by every row, so a \
+            column shows one style in every class. The interpolation's default pairs are the first two \
+            test characters of each class, and a path is decoded with A's label; reconstructions use the \
             true labels.
 
             reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \

@@ -20,7 +20,8 @@ struct VAETrain: ParsableCommand {
             which --resume continues from. Losses are negative ELBO in nats per image.
 
             Exit codes: 0 done, 64 bad flags or a run folder in the way, 65 bad data, 66 missing data, \
-            70 training diverged, 73 cannot write, 130 interrupted (Ctrl-C; resume with --resume).
+            70 training diverged, 73 cannot write, 75 another trainer is writing the run folder (it holds \
+            <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume).
 
             Then render the animations with: vae-render --all --run-dir <run-dir>
             """)
