@@ -236,16 +236,17 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
     let frames = driftingFrames(count: 12)
     let decoded = try decodeGIF(try encodeGIF(frames, tolerance: tolerance))
     try #require(decoded.frames.count == frames.count)
-    var largest = 0
+    var largest = 0, wrongCaptionPixels = 0
     for (frame, shown) in zip(frames, decoded.frames) {
         for (want, got) in zip(frame.canvas.pixels, shown.indices) {
             if want == Palette.accent || got == Palette.accent {
-                #expect(want == got, "caption pixels are exact")
+                if want != got { wrongCaptionPixels += 1 }
             } else {
                 largest = max(largest, abs(Int(want) - Int(got)))
             }
         }
     }
+    #expect(wrongCaptionPixels == 0, "caption pixels are exact")
     #expect(largest <= tolerance)
     if tolerance > 0 {
         #expect(largest == tolerance, "a drift of one level per frame must be allowed to lag by the whole tolerance")
