@@ -68,7 +68,9 @@ let package = Package(
         .target(name: "FuzzSafetensors", dependencies: ["VAECore"], path: "Fuzz/Safetensors"),
         .target(name: "FuzzGIF", dependencies: ["VAETesting"], path: "Fuzz/GIF"),
 
-        .target(name: "TestSupport", dependencies: ["VAECore", "VAETesting"], path: "Tests/TestSupport"),
+        // A time limit on the whole test process, which no test can escape (Tests/Watchdog/watchdog.c).
+        .target(name: "TestWatchdog", path: "Tests/Watchdog", publicHeadersPath: "."),
+        .target(name: "TestSupport", dependencies: ["VAECore", "VAETesting", "TestWatchdog"], path: "Tests/TestSupport"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),
         .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "VAETesting", "TestSupport"]),
     ]

@@ -5,9 +5,9 @@ import VAECore
 /// order, so that nothing in the repository passes for a KMNIST file.
 public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-images.gz", "test-labels.gz"]
 
-/// A new temporary folder in which the `syntheticFileNames` of `folder` appear under the official names.
-public func linkUnderKMNISTNames(_ folder: String) -> String {
-    let linked = NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))"
+/// Makes `linked` a folder in which the `syntheticFileNames` of `folder` appear under the
+/// official names, and returns it.
+public func linkUnderKMNISTNames(_ folder: String, into linked: String) -> String {
     try! FileManager.default.createDirectory(atPath: linked, withIntermediateDirectories: true)
     let folder = URL(fileURLWithPath: folder).path  // links need an absolute target
     for (stored, official) in zip(syntheticFileNames, KMNIST.files) {

@@ -93,7 +93,9 @@ func writeSyntheticDataAndRuns(into fixtures: String) throws {
 /// Renders every `GoldenCase` from the checkpoints in fixtures/runs.
 func writeGoldens(into fixtures: String) throws {
     try FileManager.default.createDirectory(atPath: fixtures + "/golden", withIntermediateDirectories: true)
-    let linkedData = linkUnderKMNISTNames(fixtures + "/synthetic")
+    let linkedData = linkUnderKMNISTNames(fixtures + "/synthetic",
+                                          into: NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))")
+    defer { try? FileManager.default.removeItem(atPath: linkedData) }
     for golden in GoldenCase.all {
         for gif in try renderAnimations(golden.request(fixtures: fixtures, data: linkedData)) {
             let path = golden.goldenPath(gif.animation, fixtures: fixtures)

@@ -9,12 +9,39 @@ import VAETesting
 public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path
 
-/// A fresh empty folder under the system temporary directory, named after the test.
+/// The folder that holds every temporary folder of this test process, removed when the process
+/// exits; the folders shared by many tests (`syntheticData`, the preload libraries, fixtures made
+/// once per process) stay there until then. Made on first use, when it also removes the roots of
+/// test processes that no longer run (a suite stopped by a time limit runs no exit handler).
+public let temporaryRoot: String = {
+    let parent = NSTemporaryDirectory()
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] {
+        if let owner = entry.wholeMatch(of: /vae-tests-(\d+)-[0-9A-F]{8}/).flatMap({ pid_t($0.1) }),
+           kill(owner, 0) != 0 && errno == ESRCH {
+            try? FileManager.default.removeItem(atPath: parent + entry)
+        }
+    }
+    let root = parent + "vae-tests-\(getpid())-\(UUID().uuidString.prefix(8))"
+    try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    atexit { try? FileManager.default.removeItem(atPath: temporaryRoot) }
+    return root
+}()
+
+/// A fresh empty folder under `temporaryRoot`, named after the test. A test removes it when it
+/// ends, whether it passes or not: `defer { removeTemporaryFolder(folder) }` right after.
 public func temporaryFolder(_ name: String = #function) -> String {
     let safe = name.filter { $0.isLetter || $0.isNumber }
-    let path = NSTemporaryDirectory() + "vae-tests-\(safe)-\(UUID().uuidString.prefix(8))"
+    let path = temporaryRoot + "/\(safe)-\(UUID().uuidString.prefix(8))"
     try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     return path
+}
+
+/// Removes the folder made by `temporaryFolder()` that is or holds `path`.
+public func removeTemporaryFolder(_ path: String) {
+    precondition(path.hasPrefix(temporaryRoot + "/"), "\(path) is not in \(temporaryRoot)")
+    let folder = path.dropFirst(temporaryRoot.count + 1).prefix { $0 != "/" }
+    precondition(!folder.isEmpty, "\(path) is not in a folder of \(temporaryRoot)")
+    try? FileManager.default.removeItem(atPath: temporaryRoot + "/" + folder)
 }
 
 public func write(_ bytes: [UInt8], to path: String) {
@@ -33,28 +60,19 @@ public func toolPath(_ name: String) throws -> String {
     return binary.path
 }
 
-/// Runs an executable of this package and captures its exit code and output.
+/// Runs an executable of this package and returns its exit status and output. A run that takes
+/// longer than `timeLimit` is stopped, and the error thrown names the tool, its arguments and the limit.
 public func runTool(_ name: String, _ arguments: [String], environment: [String: String] = [:],
-                    workingDirectory: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
-    let binary = URL(fileURLWithPath: try toolPath(name))
-    let process = Process()
-    process.executableURL = binary
-    process.arguments = arguments
-    if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+                    workingDirectory: String? = nil, timeLimit: Duration = processTimeLimit) throws -> ProcessOutput {
+    let tool = try ChildProcess(try toolPath(name), arguments, environment: environment, workingDirectory: workingDirectory,
+                                timeLimit: timeLimit)
+    defer { tool.stop() }
+    return try tool.finish()
 }
 
 /// fixtures/synthetic as `KMNIST.load` and `--data` read it: a temporary folder of links under
 /// the official file names, made once per process.
-public let syntheticData = linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic")
+public let syntheticData = linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: temporaryFolder("synthetic"))
 
 public struct PreloadBuildFailed: Error, CustomStringConvertible {
     public let description: String
@@ -66,16 +84,12 @@ public func preloadLibrary(_ name: String) throws -> String {
     try preloadLibraries.withLock { built in
         if let path = built[name] { return path }
         let output = temporaryFolder("preload") + "/lib\(name).so"
-        let compile = Process()
-        compile.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        compile.arguments = ["cc", "-shared", "-fPIC", "-O2", "-o", output, packageRoot + "/Tests/Preload/\(name).c", "-ldl"]
-        let errors = Pipe()
-        compile.standardError = errors
-        try compile.run()
-        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        compile.waitUntilExit()
-        guard compile.terminationStatus == 0 else {
-            throw PreloadBuildFailed(description: "cc could not build Tests/Preload/\(name).c: \(message)")
+        let compile = try ChildProcess("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", output,
+                                                        packageRoot + "/Tests/Preload/\(name).c", "-ldl"])
+        defer { compile.stop() }
+        let result = try compile.finish()
+        guard result.status == 0 else {
+            throw PreloadBuildFailed(description: "cc could not build Tests/Preload/\(name).c: \(result.stderr)")
         }
         built[name] = output
         return output

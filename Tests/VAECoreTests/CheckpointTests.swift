@@ -21,13 +21,15 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
 @Test func checkpointRoundTrip() throws {
     let run = smallRun()
     let model = trainedModel(run)
-    let path = temporaryFolder() + "/epoch-0003.safetensors"
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/epoch-0003.safetensors"
     try writeCheckpoint(model, run: run, metrics: sampleMetrics, to: path)
     let checkpoint = try readCheckpoint(path)
     #expect(checkpoint.run == run)
     #expect(checkpoint.epoch == 3)
     #expect(checkpoint.testLoss == 229.625)
-    #expect(checkpoint.model.parameters.array == model.parameters.array)
+    expectIdentical(checkpoint.model.parameters.array, model.parameters.array, "parameters read back")
     let metadata = try readSafetensors(path).metadata
     let losses = ["train_loss": "220.75", "train_reconstruction": "200.5", "train_kl": "20.25",
                   "test_loss": "229.625", "test_reconstruction": "210.125", "test_kl": "19.5"]
@@ -53,12 +55,14 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
         "decoder.deconv.0.weight [64, 32, 3, 3]", "decoder.deconv.0.bias [32]",
         "decoder.deconv.1.weight [32, 1, 3, 3]", "decoder.deconv.1.bias [1]",
     ])
-    let path = temporaryFolder() + "/epoch-0003.safetensors"
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/epoch-0003.safetensors"
     try writeCheckpoint(model, run: run, metrics: sampleMetrics, to: path)
     #expect(try readSafetensors(path).metadata["arch"] == "conv")
     let checkpoint = try readCheckpoint(path)
     #expect(checkpoint.run == run)
-    #expect(checkpoint.model.parameters.array == model.parameters.array)
+    expectIdentical(checkpoint.model.parameters.array, model.parameters.array, "parameters read back")
 
     let (header, data) = try headerAndData(path)
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"arch\":\"conv\"", with: "\"arch\":\"mlp\""), data: data),
@@ -76,6 +80,7 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
     let run = smallRun()
     let model = trainedModel(run)
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/epoch-0003.safetensors"
     try writeCheckpoint(model, run: run, metrics: sampleMetrics, to: path)
 
@@ -106,16 +111,12 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
         assert float(meta["test_loss"]) == 229.625, meta
         print("ok", len(tensors))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: testPython)
-    process.arguments = ["-c", script, path, folder + "/expected.json"]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 0,
+    let python = try ChildProcess(testPython, ["-c", script, path, folder + "/expected.json"],
+                                  mergingStandardError: true)
+    defer { python.stop() }
+    let result = try python.finish()
+    let text = result.stdout
+    #expect(result.status == 0,
             "python safetensors check failed (\(testPython); scripts/install-dependencies --tests makes its environment): \(text)")
     #expect(text.hasPrefix("ok \(model.layout.tensors.count)"))
 }
@@ -124,21 +125,24 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
 @Test func checkpointBytesAreDeterministic() throws {
     let run = smallRun()
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: folder + "/a")
     var other = sampleMetrics
     other.seconds = 99
     try writeCheckpoint(trainedModel(run), run: run, metrics: other, to: folder + "/b")
-    #expect(try readFile(folder + "/a") == readFile(folder + "/b"))
+    expectIdentical(try readFile(folder + "/b"), try readFile(folder + "/a"), "the same checkpoint with other timings")
     try writeCheckpoint(trainedModel(smallRun(seed: 6)), run: run, metrics: sampleMetrics, to: folder + "/c")
-    #expect(try readFile(folder + "/a") != readFile(folder + "/c"))
+    expectDifferent(try readFile(folder + "/c"), try readFile(folder + "/a"), "another seed's checkpoint")
 }
 
 /// Metadata that JSON must escape comes back as written, and the data starts 8-byte aligned, as
 /// the reference writer leaves it, whatever the header's unpadded length.
 @Test func safetensorsEscapesMetadataAndAlignsTheData() throws {
     let values: [Float] = [1, -2]
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     for extra in 0..<8 {
-        let path = temporaryFolder() + "/escaped.safetensors"
+        let path = folder + "/escaped-\(extra).safetensors"
         let note = "a \"quote\", a \\ backslash,\n\r\t and \u{7}" + String(repeating: "x", count: extra)
         try values.withUnsafeBytes { bytes in
             try writeSafetensors([SafetensorsEntry(name: "x", dtype: .F32, shape: [2], bytes: bytes)],
@@ -152,7 +156,9 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
 }
 
 private func expectCorrupt(_ bytes: [UInt8], _ problem: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    let path = temporaryFolder() + "/bad.safetensors"
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/bad.safetensors"
     write(bytes, to: path)
     do {
         _ = try readCheckpoint(path)
@@ -182,7 +188,9 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
 
 @Test func corruptCheckpointsGetClearErrors() throws {
     let run = smallRun()
-    let path = temporaryFolder() + "/good.safetensors"
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/good.safetensors"
     try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
     let good = try readFile(path)
     let (header, data) = try headerAndData(path)
@@ -213,7 +221,9 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
 /// Hostile headers: each is refused with its own message before anything is allocated.
 @Test func hostileSafetensorsHeadersAreRefused() throws {
     let run = smallRun()
-    let path = temporaryFolder() + "/good.safetensors"
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/good.safetensors"
     try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
     let good = try readFile(path)
     let (header, data) = try headerAndData(path)

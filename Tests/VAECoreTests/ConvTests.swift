@@ -56,12 +56,6 @@ private func directConvTranspose2d(_ x: [Float], weight: [Float], bias: [Float],
     return out.indices.map { Float(out[$0] + Double(bias[$0 % outC])) }
 }
 
-private func expectClose(_ a: [Float], _ b: [Float], _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
-    #expect(a.count == b.count, sourceLocation: sourceLocation)
-    let worst = zip(a, b).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-    #expect(worst < 1e-5, "\(what): largest relative difference \(worst)", sourceLocation: sourceLocation)
-}
-
 @Test(arguments: shapes)
 func im2colAndCol2imAreAdjoint(shape: ConvShape) {
     var random = Random(seed: 21)
@@ -92,7 +86,8 @@ func convolutionsMatchTheirDefinitions(shape: ConvShape) {
         var out = [Float](repeating: 7, count: expectedConv.count)
         conv2dForward(&out, image, weight: weight, bias: convBias, columns: &columns, images: images, shape: shape,
                       activation: activation)
-        expectClose(out, activation == .relu ? expectedConv.map { max($0, 0) } : expectedConv, "conv2d \(activation)")
+        expectClose(out, activation == .relu ? expectedConv.map { max($0, 0) } : expectedConv, relative: 1e-5, absolute: 1e-5,
+                    "conv2d \(activation)")
     }
 
     let transposedBias = randomFloats(shape.imageChannels, random: &random)
@@ -101,8 +96,8 @@ func convolutionsMatchTheirDefinitions(shape: ConvShape) {
         var out = [Float](repeating: 7, count: expectedTransposed.count)
         convTranspose2dForward(&out, grid, weight: weight, bias: transposedBias, columns: &columns, images: images,
                                shape: shape, activation: activation)
-        expectClose(out, activation == .relu ? expectedTransposed.map { max($0, 0) } : expectedTransposed,
-                    "convTranspose2d \(activation)")
+        expectClose(out, activation == .relu ? expectedTransposed.map { max($0, 0) } : expectedTransposed, relative: 1e-5,
+                    absolute: 1e-5, "convTranspose2d \(activation)")
     }
 }
 
@@ -228,6 +223,7 @@ func convTrainingLowersTheLoss(conditional: Bool) throws {
     #expect(run.summary.hasPrefix("conv 28x28x1-14x14x32-7x7x64-16-4 relu, bernoulli"), "\(run.summary)")
     let data = KMNIST(train: syntheticImageSet(count: 100, seed: 23), test: syntheticImageSet(count: 20, seed: 24))
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     var losses: [Double] = []
     try train(run, data: data, directory: RunDirectory(folder), mode: .fresh, epochFinished: { losses.append($0.test.total) })
     #expect(losses.count == 3 && losses[2] < losses[1] && losses[1] < losses[0], "test losses \(losses)")

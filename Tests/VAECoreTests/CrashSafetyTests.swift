@@ -6,7 +6,7 @@ import VAECore
 // The trainer as a process that dies: SIGKILL at chosen points and Ctrl-C (through the fault
 // injection library, Tests/Preload/fault-injection.c), and a file-size limit standing in for a full disk.
 
-/// A folder with a small synthetic dataset under the KMNIST file names.
+/// A folder with a small synthetic dataset under the KMNIST file names, made once per process.
 private func syntheticDataFolder() -> String {
     let folder = temporaryFolder()
     for (split, set) in [("train", syntheticImageSet(count: 240, seed: 31)), ("t10k", syntheticImageSet(count: 60, seed: 32))] {
@@ -28,15 +28,6 @@ private func trainArguments(data: String, runDir: String, epochs: Int = 3) -> [S
 /// What a resume repeats: the final estimate's k is a flag, not part of the run.
 private let resumeArguments = ["--iwae-k", "20"]
 
-/// The files that must come out identical: checkpoints and the resume state (metrics.jsonl
-/// holds timings).
-private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
-    let directory = RunDirectory(folder)
-    var files: [String: [UInt8]] = ["state": try readFile(directory.statePath)]
-    for epoch in directory.checkpointEpochs() { files["epoch \(epoch)"] = try readFile(directory.checkpoint(epoch: epoch)) }
-    return files
-}
-
 private func leftoverTemporaryFiles(_ folder: String) -> [String] {
     [folder, folder + "/checkpoints"].flatMap { dir in
         ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(temporaryFileSuffix) }
@@ -45,12 +36,20 @@ private func leftoverTemporaryFiles(_ folder: String) -> [String] {
 
 private let data = syntheticDataFolder()
 
-private let reference: [String: [UInt8]] = {
-    let folder = temporaryFolder("reference") + "/run"
-    let result = try! runTool("vae-train", trainArguments(data: data, runDir: folder))
-    precondition(result.status == 0, result.stderr)
-    return try! runFiles(folder)
-}()
+/// A trainer that failed where the tests need its run.
+private struct TrainingFailed: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// An uninterrupted run's files, made once per process; a failure (or a trainer past its time
+/// limit) fails every test that needs them, with its message.
+private let reference = Result { () throws -> [String: [UInt8]] in
+    let folder = temporaryFolder("reference")
+    defer { removeTemporaryFolder(folder) }
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder + "/run"))
+    guard result.status == 0 else { throw TrainingFailed(description: "the reference run failed: \(result.stderr)") }
+    return try runFiles(folder + "/run")
+}
 
 /// The small model of `trainArguments` makes this many sgemm calls in a training step of 40
 /// images and in evaluating its 60 test images, one batch.
@@ -75,21 +74,28 @@ private func temporaryFile(ofWrite n: Int, in folder: String) -> String {
 
 /// The size of the n-th write of an uninterrupted run (metrics.jsonl holds timings, so its
 /// size moves by a few bytes from run to run; `referenceMetricsSize` is one run's).
-private func referenceWriteSize(_ n: Int) -> Int {
+private func referenceWriteSize(_ n: Int) throws -> Int {
     guard n > 0 else { return URL(fileURLWithPath: data).standardizedFileURL.path.utf8.count + 1 }
     switch (n - 1) % 3 {
-    case 0: return reference["state"]!.count
-    case 1: return reference["epoch \((n + 1) / 3)"]!.count
-    default: return referenceMetricsSize[n / 3 - 1]
+    case 0: return try reference.get()["state"]!.count
+    case 1: return try reference.get()["epoch \((n + 1) / 3)"]!.count
+    default: return try referenceMetricsSize.get()[n / 3 - 1]
     }
 }
 
-private let referenceMetricsSize: [Int] = {
-    let folder = temporaryFolder("metrics") + "/run"
-    precondition(try! runTool("vae-train", trainArguments(data: data, runDir: folder)).status == 0)
-    let lines = try! String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
+/// Where a kill `fraction` into write n lands: after this many bytes of it.
+private func bytesBeforeTheKill(ofWrite n: Int, _ fraction: Double) throws -> Int {
+    Int(Double(try referenceWriteSize(n)) * fraction)
+}
+
+private let referenceMetricsSize = Result { () throws -> [Int] in
+    let folder = temporaryFolder("metrics")
+    defer { removeTemporaryFolder(folder) }
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder + "/run"))
+    guard result.status == 0 else { throw TrainingFailed(description: "the run for the metrics' size failed: \(result.stderr)") }
+    let lines = try String(contentsOfFile: RunDirectory(folder + "/run").metricsPath, encoding: .utf8).split(separator: "\n")
     return (1...lines.count).map { n in lines[..<n].reduce(0) { $0 + $1.utf8.count + 1 } }
-}()
+}
 
 enum CrashPoint: CustomStringConvertible, Sendable {
     /// Just before the first product of training batch n (counting over the run, 6 an epoch).
@@ -116,13 +122,15 @@ enum CrashPoint: CustomStringConvertible, Sendable {
     .insideWrite(3, 0.5), .insideWrite(4, 0.5), .insideWrite(5, 0.5), .insideWrite(6, 0.9), .insideWrite(7, 0.9),
 ])
 func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     let environment: [String: String]
     switch point {
     case .beforeBatch(let n):
         environment = ["VAE_CRASH_AT_SGEMM": String(firstSgemmCall(ofBatch: n))]
     case .insideWrite(let n, let fraction):
-        environment = ["VAE_CRASH_IN_FILE": "\(n):\(Int(Double(referenceWriteSize(n)) * fraction))"]
+        environment = ["VAE_CRASH_IN_FILE": "\(n):\(try bytesBeforeTheKill(ofWrite: n, fraction))"]
     }
     let killed = try runTool("vae-train", trainArguments(data: data, runDir: folder),
                              environment: environment.merging(["LD_PRELOAD": try preloadLibrary("fault-injection")]) { $1 })
@@ -138,21 +146,19 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     case .insideWrite(let n, let fraction):
         let partial = temporaryFile(ofWrite: n, in: folder)
         let size = (try? FileManager.default.attributesOfItem(atPath: partial)[.size] as? Int) ?? nil
-        #expect(size == Int(Double(referenceWriteSize(n)) * fraction), "\(partial) after a kill \(point)")
+        #expect(try size == bytesBeforeTheKill(ofWrite: n, fraction), "\(partial) after a kill \(point)")
     }
 
-    var attempts = 0
-    var resumed = (status: Int32(-1), stdout: "", stderr: "")
-    while resumed.status != 0 && attempts < 3 {
+    var resumed: ProcessOutput?
+    for _ in 0..<3 where resumed?.status != 0 {
         // Killed before the first state was complete, a run can only start again; the trainer says so.
         let started = FileManager.default.fileExists(atPath: directory.statePath)
         resumed = try runTool("vae-train", started
             ? ["--resume", folder, "--data", data, "--no-download", "--epochs", "3", "--threads", "1"] + resumeArguments
             : trainArguments(data: data, runDir: folder))
-        attempts += 1
     }
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    #expect(try runFiles(folder) == reference, "resumed after a crash \(point)")
+    #expect(resumed?.status == 0, "\(resumed?.stderr ?? "")")
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a crash \(point)")
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
@@ -160,7 +166,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 /// to resume, keeps the finished checkpoint valid, and the resumed run matches an
 /// uninterrupted one.
 @Test func ctrlCStopsCleanlyAndResumes() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
         "LD_PRELOAD": try preloadLibrary("fault-injection"),
         "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 3)),
@@ -176,12 +184,14 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 
     let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--no-download", "--epochs", "3", "--threads", "1"] + resumeArguments)
     #expect(resumed.status == 0, "\(resumed.stderr)")
-    #expect(try runFiles(folder) == reference)
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C")
 }
 
 /// A temporary file left by a crash is removed when the run starts again.
 @Test func leftoverTemporaryFilesAreCleanedUp() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     try FileManager.default.createDirectory(atPath: folder + "/checkpoints", withIntermediateDirectories: true)
     write([1, 2, 3], to: folder + "/checkpoints/.epoch-0001.safetensors" + temporaryFileSuffix)
     write([1, 2, 3], to: folder + "/.state.safetensors" + temporaryFileSuffix)
@@ -192,7 +202,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 
 /// An atomic write over a longer leftover temporary file writes just the new bytes.
 @Test func anAtomicWriteReplacesALongerLeftover() throws {
-    let path = temporaryFolder() + "/file"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let path = scratch + "/file"
     let leftover = (path as NSString).deletingLastPathComponent + "/.file" + temporaryFileSuffix
     write([UInt8](repeating: 9, count: 100), to: leftover)
     try writeFileAtomically([1, 2, 3], to: path)
@@ -203,31 +215,29 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 /// A write that fails (here: past a file-size limit, as on a full disk) is one clear error;
 /// the earlier checkpoints stay intact and no temporary file is left.
 @Test func aFailedWriteKeepsEveryEarlierCheckpoint() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     #expect(try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2)).status == 0)
     let before = try runFiles(folder)
     // ulimit -f counts 1024-byte blocks; leave room for small files but not for a checkpoint.
     let blocks = before["epoch 1"]!.count / 1024 / 2
-    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("vae-train").path
-    let command = "ulimit -f \(blocks); exec '\(binary)' --resume '\(folder)' --data '\(data)' --no-download --epochs 3 --threads 1 --iwae-k 20"
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-    process.arguments = ["-c", command]
-    let err = Pipe()
-    process.standardError = err
-    process.standardOutput = FileHandle.nullDevice
-    try process.run()
-    let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
-    #expect(process.terminationStatus == 73, "\(message)")
+    let command = "ulimit -f \(blocks); exec '\(try toolPath("vae-train"))' --resume '\(folder)' --data '\(data)' --no-download "
+        + "--epochs 3 --threads 1 --iwae-k 20"
+    let limited = try ChildProcess("/bin/bash", ["-c", command])
+    defer { limited.stop() }
+    let result = try limited.finish()
+    let message = result.stderr
+    #expect(result.status == 73, "\(message)")
     #expect(message.hasPrefix("vae-train: cannot write \(folder)/checkpoints/.epoch-0003.safetensors\(temporaryFileSuffix)"), "\(message)")
     #expect(message.filter { $0 == "\n" }.count == 1)
-    #expect(try runFiles(folder) == before)
+    expectIdentical(try runFiles(folder), before, "after the failed write")
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
 @Test func anUnwritableRunFolderIsRefused() throws {
     let parent = temporaryFolder()
+    defer { removeTemporaryFolder(parent) }
     write([0], to: parent + "/file")
     let result = try runTool("vae-train", trainArguments(data: data, runDir: parent + "/file/run", epochs: 1))
     #expect(result.status == 73)
@@ -237,7 +247,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 /// A learning rate that makes training blow up stops it with the epoch and batch named, and
 /// no checkpoint is written from the diverged state.
 @Test func divergenceStopsWithoutACheckpoint() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     let result = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--lr", "1e6"])
     #expect(result.status == 70, "\(result.stderr)")
     #expect(result.stderr.contains("training diverged in epoch 1"), "\(result.stderr)")
@@ -247,7 +259,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 /// After the last epoch the trainer estimates -log p(x) by importance sampling and records it in
 /// the last metrics line and the last checkpoint, and only there.
 @Test func theLastEpochRecordsTheImportanceWeightedEstimate() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2))
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.contains("(IWAE, k=20)"), "\(result.stdout)")

@@ -30,7 +30,7 @@ private func expectBadData(_ folder: String, _ file: String, _ problem: String, 
     }
 }
 
-/// A folder with a valid 20-image train split and 10-image test split.
+/// A folder with a valid 20-image train split and 10-image test split; the test removes it.
 private func validFolder(raw: Bool = false, _ name: String = #function) -> String {
     let folder = temporaryFolder(name)
     writeSplit(syntheticImageSet(count: 20, seed: 1), split: "train", in: folder, raw: raw)
@@ -40,10 +40,12 @@ private func validFolder(raw: Bool = false, _ name: String = #function) -> Strin
 
 @Test(arguments: [false, true])
 func validFilesLoadGzipOrRaw(raw: Bool) throws {
-    let data = try KMNIST.load(from: validFolder(raw: raw))
+    let folder = validFolder(raw: raw)
+    defer { removeTemporaryFolder(folder) }
+    let data = try KMNIST.load(from: folder)
     #expect(data.train.count == 20 && data.test.count == 10)
-    #expect(data.train.pixels == syntheticImageSet(count: 20, seed: 1).pixels)
-    #expect(data.test.labels == syntheticImageSet(count: 10, seed: 2).labels)
+    expectIdentical(data.train.pixels, syntheticImageSet(count: 20, seed: 1).pixels, "training pixels")
+    expectIdentical(data.test.labels, syntheticImageSet(count: 10, seed: 2).labels, "test labels")
 }
 
 /// Any copy of KMNIST (the official files or the development copy): the official test split.
@@ -67,12 +69,14 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
 
 @Test func missingFilesAreNamedWithWhereToPutThem() {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     unlink(folder + "/t10k-labels-idx1-ubyte.gz")
     expectBadData(folder, "t10k-labels-idx1-ubyte.gz", "download them from", kind: .missingInput)
 }
 
 @Test func notGzip() {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-images-idx3-ubyte.gz"
     write(encodeIDX(magic: idxImagesMagic, dimensions: [20, 28, 28], payload: syntheticImageSet(count: 20, seed: 1).pixels), to: path)
     expectBadData(folder, path, "not a gzip file")
@@ -81,6 +85,7 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
 @Test(arguments: [0.25, 0.5, 0.99])
 func truncatedGzip(fraction: Double) throws {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-images-idx3-ubyte.gz"
     let bytes = try readFile(path)
     write(Array(bytes[..<Int(Double(bytes.count) * fraction)]), to: path)
@@ -89,6 +94,7 @@ func truncatedGzip(fraction: Double) throws {
 
 @Test func wrongMagic() {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-labels-idx1-ubyte.gz"
     write(gzipCompress(encodeIDX(magic: 0x0000_0802, dimensions: [20, 1], payload: [UInt8](repeating: 1, count: 20))), to: path)
     expectBadData(folder, path, "wrong magic number 0x00000802, expected 0x00000801")
@@ -96,6 +102,7 @@ func truncatedGzip(fraction: Double) throws {
 
 @Test func imagesThatAreNot28x28() {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/t10k-images-idx3-ubyte.gz"
     write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, 32, 32], payload: [UInt8](repeating: 0, count: 10 * 32 * 32))), to: path)
     expectBadData(folder, path, "images are 10x32x32, expected Nx28x28")
@@ -104,6 +111,7 @@ func truncatedGzip(fraction: Double) throws {
 @Test(arguments: [false, true])
 func payloadShorterThanTheHeaderSays(raw: Bool) {
     let folder = validFolder(raw: raw)
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-images-idx3-ubyte" + (raw ? "" : ".gz")
     let bytes = encodeIDX(magic: idxImagesMagic, dimensions: [21, 28, 28], payload: syntheticImageSet(count: 20, seed: 1).pixels)
     write(raw ? bytes : gzipCompress(bytes), to: path)
@@ -113,6 +121,7 @@ func payloadShorterThanTheHeaderSays(raw: Bool) {
 @Test(arguments: [false, true])
 func payloadLongerThanTheHeaderSays(raw: Bool) {
     let folder = validFolder(raw: raw)
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-labels-idx1-ubyte" + (raw ? "" : ".gz")
     let bytes = encodeIDX(magic: idxLabelsMagic, dimensions: [20], payload: [UInt8](repeating: 3, count: 21))
     write(raw ? bytes : gzipCompress(bytes), to: path)
@@ -121,6 +130,7 @@ func payloadLongerThanTheHeaderSays(raw: Bool) {
 
 @Test func imageAndLabelCountsDiffer() {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-labels-idx1-ubyte.gz"
     write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [19], payload: [UInt8](repeating: 3, count: 19))), to: path)
     expectBadData(folder, path, "19 labels but")
@@ -128,6 +138,7 @@ func payloadLongerThanTheHeaderSays(raw: Bool) {
 
 @Test func labelAboveNine() {
     let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/t10k-labels-idx1-ubyte.gz"
     var labels = [UInt8](repeating: 3, count: 10)
     labels[7] = 12
@@ -139,6 +150,7 @@ func payloadLongerThanTheHeaderSays(raw: Bool) {
 @Test(arguments: [false, true])
 func headerClaimingBillionsOfImages(raw: Bool) {
     let folder = validFolder(raw: raw)
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-images-idx3-ubyte" + (raw ? "" : ".gz")
     let bytes = encodeIDX(magic: idxImagesMagic, dimensions: [4_000_000_000, 28, 28], payload: [UInt8](repeating: 0, count: 784))
     write(raw ? bytes : gzipCompress(bytes), to: path)
@@ -168,19 +180,22 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
     #expect(Set(fixtureMD5.values).count == 4)
 
-    let target = temporaryFolder() + "/data"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let target = scratch + "/target"
     try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
     let kept = target + "/train-images-idx3-ubyte.gz"
     write([1, 2, 3], to: kept)
     try KMNIST.download(missingFrom: target, baseURL: mirror, expectedMD5: fixtureMD5) { _, _, _ in }
     #expect(try readFile(kept) == [1, 2, 3])
     for file in KMNIST.files.dropFirst() {
-        #expect(try readFile(target + "/" + file.name + ".gz") == readFile(syntheticData + "/" + file.name + ".gz"), "\(file.name)")
+        expectIdentical(try readFile(target + "/" + file.name + ".gz"), try readFile(syntheticData + "/" + file.name + ".gz"),
+                        "downloaded \(file.name)")
     }
 
     var wrong = fixtureMD5
     wrong["t10k-images-idx3-ubyte"] = KMNIST.officialMD5["t10k-images-idx3-ubyte"]
-    let refused = temporaryFolder() + "/data"
+    let refused = scratch + "/refused"
     do {
         try KMNIST.download(missingFrom: refused, baseURL: mirror, expectedMD5: wrong) { _, _, _ in }
         Issue.record("a file with another md5 must be refused")
@@ -191,7 +206,7 @@ func headerClaimingBillionsOfImages(raw: Bool) {
         #expect(!FileManager.default.fileExists(atPath: refused + "/t10k-labels-idx1-ubyte.gz"))
     }
 
-    let official = temporaryFolder() + "/data"
+    let official = scratch + "/official"
     do {
         try KMNIST.download(missingFrom: official, baseURL: mirror) { _, _, _ in }
         Issue.record("the fixtures must fail the official md5s")

@@ -21,7 +21,9 @@ import VAECore
     let data = try KMNIST.load(from: syntheticData)
     let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 2, conditional: true), epochs: 1, batchSize: 50,
                         learningRate: 1e-3, seed: 0, preset: "default", trainImages: data.train.count, testImages: data.test.count)
-    let directory = RunDirectory(temporaryFolder() + "/run")
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let directory = RunDirectory(scratch + "/run")
     try train(run, data: data, directory: directory, mode: .fresh)
     let result = try runTool("vae-eval", [directory.checkpoint(epoch: 1), "--data", syntheticData, "--k", "5"])
     #expect(result.status == 0, "\(result.stderr)")

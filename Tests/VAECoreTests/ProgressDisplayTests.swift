@@ -3,32 +3,22 @@ import Testing
 import TestSupport
 
 /// Runs a tool on a terminal: util-linux `script` (Debian's essential bsdutils) gives it a pseudo
-/// terminal and copies everything the tool writes there to its own output.
+/// terminal and copies everything the tool writes there to its own output. `script` starts the
+/// tool in a session of its own; `stop()` finds it there too.
 private func runOnTerminal(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
     let command = ([try toolPath(tool)] + arguments).map { "'\($0)'" }.joined(separator: " ")
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-    process.arguments = ["-qec", command, "/dev/null"]
-    let out = Pipe()
-    process.standardOutput = out
-    process.standardError = out
-    try process.run()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    let terminal = try ChildProcess("/usr/bin/script", ["-qec", command, "/dev/null"], mergingStandardError: true)
+    defer { terminal.stop() }
+    let result = try terminal.finish()
+    return (result.status, result.stdout)
 }
 
 /// Whether `script` can make a pseudo-terminal here: in a chroot whose /dev/pts is not mounted it
 /// cannot, and prints "failed to create pseudo-terminal".
 private let pseudoTerminalAvailable: Bool = {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-    process.arguments = ["-qec", "true", "/dev/null"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    guard (try? process.run()) != nil else { return false }
-    process.waitUntilExit()
-    return process.terminationStatus == 0
+    guard let probe = try? ChildProcess("/usr/bin/script", ["-qec", "true", "/dev/null"]) else { return false }
+    defer { probe.stop() }
+    return (try? probe.finish())?.status == 0
 }()
 
 /// On a terminal, vae-train draws a bar for every epoch (600 images: 5 batches of up to 128), and
@@ -38,6 +28,7 @@ private let pseudoTerminalAvailable: Bool = {
 @Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
 func progressIsDrawnOnATerminal() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     let train = try runOnTerminal("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder,
                                                 "--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--iwae-k", "5"])
     #expect(train.status == 0, "\(train.output)")

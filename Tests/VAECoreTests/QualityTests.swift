@@ -83,12 +83,14 @@ import VAECore
     #expect(losses.count == 3 && losses[2] < losses[0])
     #expect(classifierAccuracy(classifier, data.test) >= 0.9)
     let again = trainClassifier(data.train, options: options)
-    #expect(again.parameters.array == classifier.parameters.array)
+    expectIdentical(again.parameters.array, classifier.parameters.array, "a second classifier of the same seed")
 
-    let path = temporaryFolder() + "/classifier.safetensors"
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/classifier.safetensors"
     try writeClassifier(classifier, metadata: ["seed": "4"], to: path)
     let (read, metadata) = try readClassifier(path)
-    #expect(read.parameters.array == classifier.parameters.array)
+    expectIdentical(read.parameters.array, classifier.parameters.array, "the classifier read back")
     #expect(metadata["seed"] == "4" && metadata["format"] == classifierFormat)
     let notOne = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0001.safetensors"
     #expect(throws: VAEError.self) { try readClassifier(notOne) }

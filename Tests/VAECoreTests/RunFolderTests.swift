@@ -14,49 +14,51 @@ private func trainArguments(runDir: String, seed: Int, epochs: Int) -> [String] 
      "--latent-dim", "4", "--batch-size", "100", "--threads", "1", "--iwae-k", "0", "--seed", String(seed)]
 }
 
-/// A trainer in the background, with its standard error collected.
+/// A trainer in the background, stopped (with everything it started) by `stop()` in a `defer`.
 private final class BackgroundTrainer {
-    let process = Process()
-    private let errors = Pipe()
+    let trainer: ChildProcess
 
     init(_ arguments: [String]) throws {
-        process.executableURL = URL(fileURLWithPath: try toolPath("vae-train"))
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errors
-        try process.run()
+        trainer = try ChildProcess(try toolPath("vae-train"), arguments)
     }
 
-    /// Waits until `condition` holds (at most 60 s).
-    func wait(until condition: () -> Bool) {
+    /// Waits until `condition` holds (at most 60 s, and only while the trainer runs).
+    func wait(until condition: () -> Bool, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let deadline = Date().addingTimeInterval(60)
-        while !condition() && Date() < deadline && process.isRunning { usleep(10_000) }
+        while !condition() && Date() < deadline && trainer.isRunning { usleep(10_000) }
+        if !condition() {
+            Issue.record("\(trainer.command): \(what) did not happen within 60 s", sourceLocation: sourceLocation)
+        }
     }
 
-    /// Ctrl-C, then the exit status and what it said.
-    func interrupt() -> (status: Int32, stderr: String) {
-        kill(process.processIdentifier, SIGINT)
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+    /// Ctrl-C, then the exit status and what it said; a trainer still running 60 s later is
+    /// stopped and the test fails.
+    func interrupt() throws -> ProcessOutput {
+        trainer.send(SIGINT)
+        return try trainer.finish(within: .seconds(60), failure: "did not stop after SIGINT")
     }
+
+    func stop() { trainer.stop() }
 }
 
 /// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
 /// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's.
 @Test(arguments: [[], ["--overwrite"], ["--resume"]])
 func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     let first = try BackgroundTrainer(trainArguments(runDir: folder, seed: 0, epochs: 100_000))
-    first.wait { RunDirectory(folder).checkpointEpochs().count >= 2 }
+    defer { first.stop() }
+    first.wait(until: { RunDirectory(folder).checkpointEpochs().count >= 2 }, "two checkpoints")
     let arguments = extra == ["--resume"]
         ? ["--resume", folder, "--data", syntheticData, "--no-download", "--epochs", "100000", "--threads", "1"]
         : trainArguments(runDir: folder, seed: 7, epochs: 3) + extra
     let second = try runTool("vae-train", arguments)
-    let stopped = first.interrupt()
+    let stopped = try first.interrupt()
 
     #expect(second.status == 75, "\(second.stderr)")
-    #expect(second.stderr == "vae-train: \(folder) is being written by process \(first.process.processIdentifier) "
+    #expect(second.stderr == "vae-train: \(folder) is being written by process \(first.trainer.processIdentifier) "
             + "(it holds \(folder)/.lock); wait for it to finish or stop it, or choose another --run-dir\n")
     #expect(stopped.status == 130, "\(stopped.stderr)")
     let directory = RunDirectory(folder)
@@ -72,7 +74,9 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
 /// The kernel drops the lock of a trainer killed with SIGKILL: its pid stays in the lock file,
 /// and a resume takes the lock and finishes.
 @Test func aKilledTrainersLockDoesNotBlockAResume() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
     let killed = try runTool("vae-train", trainArguments(runDir: folder, seed: 0, epochs: 3), environment: [
         "LD_PRELOAD": try preloadLibrary("fault-injection"),
         // Inside epoch 2: after the 6 steps and the evaluation of epoch 1, and 2 steps more.
@@ -93,13 +97,15 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
 /// vae-render needs no lock: during training it renders the epochs complete when it starts
 /// and says how many it found.
 @Test func renderingDuringTrainingRendersTheCompleteEpochs() throws {
-    let folder = temporaryFolder() + "/run"
-    let output = temporaryFolder("output")
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run", output = scratch + "/output"
     let trainer = try BackgroundTrainer(trainArguments(runDir: folder, seed: 0, epochs: 100_000))
-    trainer.wait { RunDirectory(folder).checkpointEpochs().count >= 3 }
+    defer { trainer.stop() }
+    trainer.wait(until: { RunDirectory(folder).checkpointEpochs().count >= 3 }, "three checkpoints")
     let rendered = try runTool("vae-render", ["--sampling", "--reconstruction", "--run-dir", folder, "--out", output],
                                environment: ["KMNIST_DIR": ""])
-    let stopped = trainer.interrupt()
+    let stopped = try trainer.interrupt()
     #expect(stopped.status == 130, "\(stopped.stderr)")
 
     #expect(rendered.status == 0, "\(rendered.stderr)")
@@ -117,6 +123,7 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
 /// relative path; once that folder is gone, the error names it.
 @Test func theRendererFindsTheRunsData() throws {
     let workplace = temporaryFolder()
+    defer { removeTemporaryFolder(workplace) }
     let data = workplace + "/kmnist"
     try FileManager.default.copyItem(atPath: syntheticData, toPath: data)
     let noDataVariable = ["KMNIST_DIR": ""]
@@ -128,6 +135,7 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(try run.recordedDataFolder() == URL(fileURLWithPath: data).standardizedFileURL.path)
 
     let elsewhere = temporaryFolder("elsewhere")
+    defer { removeTemporaryFolder(elsewhere) }
     let rendered = try runTool("vae-render", ["--all", "--run-dir", run.path, "--out", "gifs"],
                                environment: noDataVariable, workingDirectory: elsewhere)
     #expect(rendered.status == 0, "\(rendered.stderr)")

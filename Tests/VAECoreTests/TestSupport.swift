@@ -3,6 +3,15 @@ import Testing
 import TestSupport
 @testable import VAECore
 
+/// The files of a run folder that must come out identical for identical runs: the checkpoints
+/// ("epoch N") and the resume state ("state"); metrics.jsonl holds timings.
+func runFiles(_ folder: String) throws -> [String: [UInt8]] {
+    let directory = RunDirectory(folder)
+    var files: [String: [UInt8]] = ["state": try readFile(directory.statePath)]
+    for epoch in directory.checkpointEpochs() { files["epoch \(epoch)"] = try readFile(directory.checkpoint(epoch: epoch)) }
+    return files
+}
+
 /// Fills `count` floats with N(0, scale²) values from `random`.
 func randomFloats(_ count: Int, random: inout Random, scale: Float = 1) -> [Float] {
     var values = [Float](repeating: 0, count: count)

@@ -22,7 +22,9 @@ import VAECore
     (["--preset", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
 ])
 func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
-    let runDir = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let runDir = scratch + "/run"
     let location = arguments.contains("--resume") ? [] : ["--run-dir", runDir]
     let result = try runTool("vae-train", arguments + location + ["--data", "/nonexistent", "--no-download"])
     #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
@@ -34,7 +36,9 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 /// the field and both values, before any data is read; a flag that repeats it is accepted; data
 /// of another size is refused by its counts. Nothing of the run changes on a refusal.
 @Test func resumingChecksTheFlagsAndTheDataAgainstTheRun() throws {
-    let folder = temporaryFolder() + "/run"
+    let scratch = temporaryFolder(), otherData = temporaryFolder()
+    defer { [scratch, otherData].forEach(removeTemporaryFolder) }
+    let folder = scratch + "/run"
     let common = ["--no-download", "--threads", "1", "--iwae-k", "0"]
     let first = try runTool("vae-train", ["--data", syntheticData, "--run-dir", folder, "--epochs", "1", "--hidden", "32",
                                           "--latent-dim", "4", "--batch-size", "100"] + common)
@@ -55,7 +59,6 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
         #expect(refused.status == 64, "\(flags): exit \(refused.status): \(refused.stderr)")
         #expect(refused.stderr == "vae-train: \(message)\n", "\(flags)")
     }
-    let otherData = temporaryFolder()
     let small = ImageSet(pixels: [UInt8](repeating: 0, count: 10 * 784), labels: [UInt8](repeating: 0, count: 10))
     for (split, name) in [("train", "train"), ("t10k", "t10k")] {
         write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, 28, 28], payload: small.pixels)),
@@ -67,7 +70,8 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     #expect(wrongData.status == 64, "\(wrongData.stderr)")
     #expect(wrongData.stderr.contains("was trained on 600 training and 100 test images, but the data holds 10 and 10"),
             "\(wrongData.stderr)")
-    #expect(try readFile(state) == before && RunDirectory(folder).checkpointEpochs() == [1])
+    expectIdentical(try readFile(state), before, "the state after the refusal")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
 
     let repeated = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--epochs", "2", "--hidden", "32",
                                              "--seed", "0"] + common)
@@ -77,6 +81,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 
 @Test func missingDataWithoutDownloadSaysWhatToPutWhere() throws {
     let empty = temporaryFolder()
+    defer { removeTemporaryFolder(empty) }
     let runDir = empty + "/run"
     let result = try runTool("vae-train", ["--data", empty, "--no-download", "--run-dir", runDir])
     #expect(result.status == 66)
@@ -87,6 +92,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 
 @Test func badDataIsOneLineAndNothingIsWritten() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     for file in KMNIST.files {
         let name = file.name + ".gz"
         write(try readFile(syntheticData + "/" + name), to: folder + "/" + name)  // copies, not the fixtures' links
@@ -108,6 +114,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 /// to the log when output is not a terminal.
 @Test func trainCommandIsReproducibleOnAnyThreadCountAndLogsOneLinePerEpoch() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     var outputs: [[UInt8]] = []
     for (name, threads) in [("a", "1"), ("b", "2")] {
         let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + name,
@@ -120,8 +127,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
         #expect(result.stderr.isEmpty, "no progress bar when stderr is not a terminal: \(result.stderr)")
         outputs.append(try readFile(folder + "/" + name + "/checkpoints/epoch-0002.safetensors"))
     }
-    let identical = outputs[0] == outputs[1]  // a Bool, so that a failure does not print megabytes of bytes
-    #expect(identical, "the checkpoints of --threads 1 and --threads 2 differ")
+    expectIdentical(outputs[1], outputs[0], "the checkpoint of --threads 2 against --threads 1")
 
     let again = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/a", "--epochs", "1"])
     #expect(again.status == 64)
@@ -133,6 +139,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 @Test(arguments: ["gaussian", "gaussian-fixed"])
 func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     var outputs: [[UInt8]] = []
     for threads in ["1", "2"] {
         let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + threads,
@@ -141,6 +148,5 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
         #expect(result.status == 0, "\(result.stderr)")
         outputs.append(try readFile(folder + "/" + threads + "/checkpoints/epoch-0001.safetensors"))
     }
-    let identical = outputs[0] == outputs[1]  // a Bool, so that a failure does not print megabytes of bytes
-    #expect(identical, "the checkpoints of --threads 1 and --threads 2 differ")
+    expectIdentical(outputs[1], outputs[0], "the checkpoint of --threads 2 against --threads 1")
 }

@@ -12,13 +12,6 @@ private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2, conditional: Bool =
               seed: seed, preset: "default", trainImages: 150, testImages: 40)
 }
 
-private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
-    let directory = RunDirectory(folder)
-    var files: [String: [UInt8]] = ["state": try readFile(directory.statePath)]
-    for epoch in directory.checkpointEpochs() { files["epoch \(epoch)"] = try readFile(directory.checkpoint(epoch: epoch)) }
-    return files
-}
-
 /// A short run on the real data: the test loss goes down epoch after epoch. It trains on the
 /// first 7,011 training images, which are the whole of ../shared/kmnist's training split, so that
 /// it is the same run on that copy and on the official files.
@@ -47,13 +40,14 @@ private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
 @Test func sameSeedGivesIdenticalCheckpoints() throws {
     let data = syntheticData()
     let a = temporaryFolder(), b = temporaryFolder(), c = temporaryFolder()
+    defer { [a, b, c].forEach(removeTemporaryFolder) }
     try train(syntheticRun(), data: data, directory: RunDirectory(a), mode: .fresh)
     try train(syntheticRun(), data: data, directory: RunDirectory(b), mode: .fresh)
     try train(syntheticRun(seed: 4), data: data, directory: RunDirectory(c), mode: .fresh)
     let filesA = try runFiles(a)
     #expect(filesA.keys.sorted() == ["epoch 1", "epoch 2", "state"])
-    #expect(filesA == (try runFiles(b)))
-    #expect(filesA["epoch 2"] != (try runFiles(c))["epoch 2"])
+    expectIdentical(try runFiles(b), filesA, "the same seed's files")
+    expectDifferent(try runFiles(c)["epoch 2"] ?? [], filesA["epoch 2"] ?? [], "epoch 2 of another seed")
 }
 
 /// Stopping (as Ctrl-C does) in the middle of epoch 2, then resuming, ends with the same files
@@ -63,10 +57,10 @@ private func runFiles(_ folder: String) throws -> [String: [UInt8]] {
 func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     let data = syntheticData()
     let run = { (epochs: Int) in syntheticRun(epochs: epochs, conditional: conditional) }
-    let straight = temporaryFolder()
+    let straight = temporaryFolder(), interrupted = temporaryFolder(), extended = temporaryFolder()
+    defer { [straight, interrupted, extended].forEach(removeTemporaryFolder) }
     try train(run(3), data: data, directory: RunDirectory(straight), mode: .fresh)
 
-    let interrupted = temporaryFolder()
     var batches = 0
     #expect(throws: VAEError.self) {
         try train(run(3), data: data, directory: RunDirectory(interrupted), mode: .fresh,
@@ -74,15 +68,14 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     }
     #expect(RunDirectory(interrupted).checkpointEpochs() == [1])
     try train(run(3), data: data, directory: RunDirectory(interrupted), mode: .resume)
-    #expect(try runFiles(interrupted) == runFiles(straight))
+    expectIdentical(try runFiles(interrupted), try runFiles(straight), "interrupted and resumed")
 
-    let extended = temporaryFolder()
     try train(run(1), data: data, directory: RunDirectory(extended), mode: .fresh)
     try train(run(3), data: data, directory: RunDirectory(extended), mode: .resume)
     // Epoch 1's checkpoint records the 1 epoch planned then; the later files match exactly.
     var files = try runFiles(extended), reference = try runFiles(straight)
-    #expect(files.removeValue(forKey: "epoch 1") != reference.removeValue(forKey: "epoch 1"))
-    #expect(files == reference)
+    expectDifferent(files.removeValue(forKey: "epoch 1") ?? [], reference.removeValue(forKey: "epoch 1") ?? [], "epoch 1")
+    expectIdentical(files, reference, "extended")
     let metrics = try String(contentsOfFile: RunDirectory(extended).metricsPath, encoding: .utf8)
     #expect(metrics.split(separator: "\n").count == 3)
 }
@@ -90,18 +83,20 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
 @Test func existingCheckpointsAreNeverOverwrittenSilently() throws {
     let data = syntheticData()
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     try train(syntheticRun(epochs: 1), data: data, directory: RunDirectory(folder), mode: .fresh)
     let before = try runFiles(folder)
     #expect {
         try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .fresh)
     } throws: { ($0 as? VAEError)?.message.contains("pass --resume to continue that run or --overwrite") == true }
-    #expect(try runFiles(folder) == before)
+    expectIdentical(try runFiles(folder), before, "after the refusal")
     try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
-    #expect(try runFiles(folder) != before)
+    expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, overwritten")
 }
 
 @Test func metricsFileHasOneObjectPerEpoch() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     try train(syntheticRun(), data: syntheticData(), directory: RunDirectory(folder), mode: .fresh)
     let lines = try String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 2)
@@ -148,10 +143,12 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     var run = syntheticRun()
     run.binarization = .dynamic
     let a = images.evaluationImages(for: run), b = images.evaluationImages(for: run)
-    #expect(a.pixels == b.pixels && a.pixels.allSatisfy { $0 == 0 || $0 == 255 })
-    #expect(images.evaluationImages(for: syntheticRun()).pixels == images.pixels)
+    expectIdentical(a.pixels, b.pixels, "two binarisations of the test set")
+    #expect(a.pixels.allSatisfy { $0 == 0 || $0 == 255 })
+    expectIdentical(images.evaluationImages(for: syntheticRun()).pixels, images.pixels, "the test set without binarisation")
 
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     try train(run, data: syntheticData(), directory: RunDirectory(folder), mode: .fresh)
     #expect(try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 2)).run.binarization == .dynamic)
 }
@@ -162,6 +159,7 @@ func gaussianRunsTrainAndRoundTrip(likelihood: Likelihood) throws {
     run.model = VAEConfig(hidden: [32], latentDim: 4, likelihood: likelihood, sigma: 0.2)
     run.learningRate = 3e-3
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     var losses: [Double] = []
     try train(run, data: syntheticData(), directory: RunDirectory(folder), mode: .fresh, epochFinished: { losses.append($0.test.total) })
     #expect(losses.last! < losses.first!, "test loss should fall: \(losses)")

@@ -172,13 +172,12 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
         var first = frames[0].canvas, middle = frames[4].canvas
         animation.layout.draw(decodedA, number: 0, column: 0, row: 1, on: &first)
         animation.layout.draw(decodedB, number: 0, column: 0, row: 1, on: &middle)
-        #expect(first == frames[0].canvas)
-        #expect(middle == frames[4].canvas)
+        expectIdentical(first, frames[0].canvas, "the first frame with the decoded A drawn over it")
+        expectIdentical(middle, frames[4].canvas, "the middle frame with the decoded B drawn over it")
         morphTiles.append([frames[0], frames[4]].map { tile(of: $0.canvas, layout: animation.layout, column: 0, row: 1) })
     }
     // The two paths meet at t = 0 and t = 1 (their frames differ in width, as their captions do).
-    let agree = morphTiles[0] == morphTiles[1]
-    #expect(agree)
+    expectIdentical(morphTiles[1], morphTiles[0], "the spherical path's end tiles against the linear one's")
 }
 
 @Test func defaultPairsLinkEachClassToTheNext() {
@@ -206,12 +205,13 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     for frames in [samplingFrames, reconstructionFrames] {
         #expect(frames.map(\.delayCentiseconds) == [9, 9, 90])
         // Each epoch's model draws something else.
-        #expect(frames[0].canvas != frames[1].canvas && frames[1].canvas != frames[2].canvas)
+        expectDifferent(frames[1].canvas.pixels, frames[0].canvas.pixels, "epoch 2's frame against epoch 1's")
+        expectDifferent(frames[2].canvas.pixels, frames[1].canvas.pixels, "epoch 3's frame against epoch 2's")
     }
     // The caption names the epoch: drawing "epoch 2/3" over frame 2's caption changes nothing.
     var captioned = samplingFrames[1].canvas
     captioned.drawText("epoch 2/3", x: sampling.layout.tileOrigin(column: 0, row: 0).x, y: FrameStyle(scale: 1).captionPadding)
-    #expect(captioned == samplingFrames[1].canvas)
+    expectIdentical(captioned, samplingFrames[1].canvas, "frame 2 with \"epoch 2/3\" drawn over its caption")
 }
 
 @Test func reconstructionDefaultsToTheFirstTwoOfEachClass() throws {

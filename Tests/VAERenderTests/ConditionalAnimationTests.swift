@@ -6,20 +6,28 @@ import VAERender
 
 // The animations of a class-conditional model: every encoding and decoding gets a label.
 
-/// A two-epoch conditional run on the synthetic data, in a temporary folder.
+/// A two-epoch conditional run on the synthetic data, in a temporary folder that the test
+/// removes (`removeTemporaryFolder(run.path)`).
 private func conditionalRun(function: String = #function) throws -> RunDirectory {
     let data = try KMNIST.load(from: syntheticData)
     let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 3, conditional: true), epochs: 2, batchSize: 32,
                         learningRate: 1e-3, seed: 2, preset: "default", trainImages: data.train.count, testImages: data.test.count)
     let directory = RunDirectory(temporaryFolder(function) + "/run")
-    try train(run, data: data, directory: directory, mode: .fresh)
+    do {
+        try train(run, data: data, directory: directory, mode: .fresh)
+    } catch {
+        removeTemporaryFolder(directory.path)
+        throw error
+    }
     return directory
 }
 
 /// Without a sampler: one row per class, top to bottom, grid²/10 columns rounded up, and one
 /// z ~ N(0, I) per column shared by every row.
 @Test func conditionalSamplingHasOneRowPerClass() throws {
-    let replay = try RunReplay(runDirectory: try conditionalRun().path)
+    let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
+    let replay = try RunReplay(runDirectory: directory.path)
     let test = try loadTestImages(from: syntheticData).images
     let codec = LatentCodec(config: replay.run.model)
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, sampler: nil, seed: 4), style: FrameStyle(),
@@ -32,7 +40,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     var random = Random(seed: 4)
     var styles = [Float](repeating: 0, count: 3 * 3)
     styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
-    #expect(sampling.points == Array(Array(repeating: styles, count: 10).joined()))
+    expectIdentical(sampling.points, Array(Array(repeating: styles, count: 10).joined()), "the points")
 
     // The same z decoded as class 0 and as class 9 gives different images.
     let first = codec.decodeMeans(replay.final.model, z: Array(styles[0..<3]), labels: [0])
@@ -44,6 +52,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
 /// row c holds class c's draws, decoded with label c.
 @Test func conditionalGMMSamplingDrawsEachRowFromItsClassMixture() throws {
     let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
     let replay = try RunReplay(runDirectory: directory.path)
     let data = try KMNIST.load(from: syntheticData)
     let codec = LatentCodec(config: replay.run.model), model = replay.final.model
@@ -61,12 +70,13 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
                                           covariance: .full, seed: 4).mixture
         expected += mixture.sample(count: 3, random: &random).z
     }
-    #expect(sampling.points == expected)
+    expectIdentical(sampling.points, expected, "the points")
 }
 
 /// All three animations render; the default interpolation pairs are two characters of one class.
 @Test func conditionalRunsRenderEveryAnimation() throws {
     let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
     let test = try loadTestImages(from: syntheticData).images
     let pairs = sameClassPairs(labels: test.labels)
     #expect(!pairs.isEmpty && pairs.allSatisfy { test.labels[$0.a] == test.labels[$0.b] && $0.a < $0.b })

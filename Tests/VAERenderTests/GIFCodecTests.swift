@@ -148,18 +148,16 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     #expect(decoded.version == "GIF89a")
     #expect(decoded.width == 12 && decoded.height == 9)
     #expect(decoded.loopCount == 0)
-    #expect(decoded.palette == Palette.rgb)
+    expectIdentical(decoded.palette, Palette.rgb, "the colour map")
     try #require(decoded.frames.count == 3)
     #expect(decoded.frames.map(\.delayCentiseconds) == [7, 150, 65535])
-    for (original, copy) in zip(frames, decoded.frames) {
-        #expect(copy.indices == original.canvas.pixels)
-    }
+    expectIdentical(decoded.frames.map(\.indices), frames.map(\.canvas.pixels), "frame")
 }
 
 @Test func anotherPaletteIsWrittenAsTheColourMap() throws {
     let decoded = try decodeGIF(try encodeGIF(sampleFrames(), palette: Palette.latentMapRGB))
-    #expect(decoded.palette == Palette.latentMapRGB)
-    #expect(zip(decoded.frames, sampleFrames()).allSatisfy { $0.indices == $1.canvas.pixels })
+    expectIdentical(decoded.palette, Palette.latentMapRGB, "the colour map")
+    expectIdentical(decoded.frames.map(\.indices), sampleFrames().map(\.canvas.pixels), "frame")
     #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), palette: Array(Palette.rgb.prefix(765))) }
 }
 
@@ -230,7 +228,7 @@ private func driftingFrames(count: Int) -> [GIFFrame] {
     // Ten unchanged frames and one changed pixel cost a few bytes each, not another whole frame.
     #expect(bytes.count < one.count + 11 * 40, "\(bytes.count) bytes for 11 frames, \(one.count) for one")
     let decoded = try decodeGIF(bytes)
-    #expect(decoded.frames.map(\.indices) == frames.map(\.canvas.pixels))
+    expectIdentical(decoded.frames.map(\.indices), frames.map(\.canvas.pixels), "frame")
 }
 
 @Test(arguments: [0, 1, 4])
@@ -238,16 +236,17 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
     let frames = driftingFrames(count: 12)
     let decoded = try decodeGIF(try encodeGIF(frames, tolerance: tolerance))
     try #require(decoded.frames.count == frames.count)
-    var largest = 0
+    var largest = 0, wrongCaptionPixels = 0
     for (frame, shown) in zip(frames, decoded.frames) {
         for (want, got) in zip(frame.canvas.pixels, shown.indices) {
             if want == Palette.accent || got == Palette.accent {
-                #expect(want == got, "caption pixels are exact")
+                if want != got { wrongCaptionPixels += 1 }
             } else {
                 largest = max(largest, abs(Int(want) - Int(got)))
             }
         }
     }
+    #expect(wrongCaptionPixels == 0, "caption pixels are exact")
     #expect(largest <= tolerance)
     if tolerance > 0 {
         #expect(largest == tolerance, "a drift of one level per frame must be allowed to lag by the whole tolerance")
@@ -268,7 +267,7 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
     captioned.drawText("7/3", x: 1, y: 1)
     let canvases = [white, captioned, white]
     let decoded = try decodeGIF(try encodeGIF(canvases.map { GIFFrame(canvas: $0, delayCentiseconds: 10) }, tolerance: 4))
-    #expect(decoded.frames.map(\.indices) == canvases.map(\.pixels))
+    expectIdentical(decoded.frames.map(\.indices), canvases.map(\.pixels), "frame")
 }
 
 // MARK: - Decoding valid input
@@ -313,8 +312,9 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
 
 @Test func luminanceFollowsThePalette() throws {
     let decoded = try decodeGIF(try encodeGIF(sampleFrames()))
-    for frame in decoded.frames {
-        #expect(luminance(of: frame, palette: decoded.palette) == frame.indices.map { Palette.luminance(index: $0) })
+    for (number, frame) in decoded.frames.enumerated() {
+        expectIdentical(luminance(of: frame, palette: decoded.palette), frame.indices.map { Palette.luminance(index: $0) },
+                        "frame \(number)'s luminance")
     }
 }
 

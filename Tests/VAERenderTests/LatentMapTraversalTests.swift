@@ -49,7 +49,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let final = fixture.replay.final
     let map = try LatentMapAnimation(options: LatentMapOptions(images: 80), style: FrameStyle(scale: 1), final: final,
                                      test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
-    #expect(map.indices == Array(0..<80))
+    expectIdentical(map.indices, Array(0..<80), "the map's images")
     let finalPlane = PrincipalPlane(points: fixture.codec.encodeMeans(final.model, images: fixture.test, indices: map.indices), dimension: 3)
     #expect(map.projection == .principalPlane(finalPlane))
 
@@ -78,12 +78,12 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let map = try LatentMapAnimation(options: LatentMapOptions(), style: FrameStyle(), final: final, test: fixture.test,
                                      codec: fixture.codec, plannedEpochs: 3)
     // 2,000 asked for, the whole test set of 100 shown.
-    #expect(map.indices == Array(0..<100))
-    #expect(map.classes == fixture.test.labels.map(Int.init))
+    expectIdentical(map.indices, Array(0..<100), "the map's images")
+    expectIdentical(map.classes, fixture.test.labels.map(Int.init), "the map's classes")
     #expect(map.projection == .coordinates(dimension: 2))
     #expect(map.subtitle == "z1 x z2")
     let means = fixture.codec.encodeMeans(final.model, images: fixture.test)
-    #expect(map.projection.project(means, latent: 2).map { [$0.x, $0.y] }.flatMap { $0 } == means.map(Double.init))
+    expectIdentical(map.projection.project(means, latent: 2).flatMap { [$0.x, $0.y] }, means.map(Double.init), "the projected means")
 
     // The range covers 99% of the final points, with a tenth to spare, and no more than a tick step beyond.
     let reach = stride(from: 0, to: means.count, by: 2).map { Double(max(abs(means[$0]), abs(means[$0 + 1]))) }.sorted()
@@ -110,13 +110,14 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     #expect(firsts.count == 10)
     for (label, image) in firsts.enumerated() {
         let (x, y) = map.layout.tileOrigin(column: 10, row: label)
-        for pixel in 0..<VAEConfig.inputSize {
+        let expected = (0..<VAEConfig.inputSize).map { pixel in
             let intensity = Float(fixture.test.pixels[image * VAEConfig.inputSize + pixel]) / 255
             let shade = Int((intensity * Float(Palette.classShades)).rounded())
-            let expected = shade == 0 ? 0 : Palette.classIndex(label, shade: shade)
-            // The top-left of the pixel's 2x2 block.
-            #expect(frame[x + 2 * (pixel % 28), y + 2 * (pixel / 28)] == expected, "class \(label), pixel \(pixel)")
+            return shade == 0 ? 0 : Palette.classIndex(label, shade: shade)
         }
+        // The top-left of each pixel's 2x2 block.
+        let shown = (0..<VAEConfig.inputSize).map { frame[x + 2 * ($0 % 28), y + 2 * ($0 / 28)] }
+        expectIdentical(shown, expected, "class \(label)'s character, pixel by pixel")
     }
 }
 
@@ -183,12 +184,12 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
                 traversal.layout.draw(fixture.codec.decodeMeans(model, z: z), number: 0, column: 1 + character, row: row, on: &canvas)
             }
         }
-        #expect(canvas == frames[frameNumber].canvas, "frame \(frameNumber) shows step \(step)")
+        expectIdentical(canvas, frames[frameNumber].canvas, "frame \(frameNumber) redrawn at step \(step)")
     }
     // At offset 0 every row shows the decoded mean; elsewhere each row has moved its own coordinate.
     let tileAt: (Int, Int) -> [UInt8] = { frame, row in tile(of: frames[frame].canvas, layout: traversal.layout, column: 1, row: row) }
-    #expect(tileAt(4, 0) == tileAt(4, 1))
-    #expect(tileAt(0, 0) != tileAt(0, 1))
+    expectIdentical(tileAt(4, 1), tileAt(4, 0), "the rows' first tiles at offset 0")
+    expectDifferent(tileAt(0, 1), tileAt(0, 0), "the rows' first tiles at offset -3")
 }
 
 @Test func traversalLabelsNameTheDimensionAndItsKL() throws {
@@ -207,5 +208,5 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let (x, y) = traversal.layout.tileOrigin(column: 0, row: 0)
     labelled.drawText("z2", x: x + 1, y: y + 4, index: Palette.accent)
     labelled.drawText("1.50", x: x + 1, y: y + 16, index: FrameStyle.subtitleColor)
-    #expect(labelled == frame)
+    expectIdentical(labelled, frame, "the frame with its first row's labels drawn again")
 }

@@ -49,6 +49,7 @@ private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
 
 @Test func metricsFilesAreReadAndBadLinesNamed() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     let path = folder + "/metrics.jsonl"
     write(Array("{\"epoch\":2,\"train_loss\":210.5,\"test_loss\":220}\n{\"epoch\":1,\"train_loss\":300,\"test_loss\":250.25}\n".utf8), to: path)
     #expect(try readEpochLosses(path) == [EpochLosses(epoch: 1, train: 300, test: 250.25), EpochLosses(epoch: 2, train: 210.5, test: 220)])
@@ -57,11 +58,13 @@ private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
 }
 
 @Test func lossCurveCommand() throws {
-    let run = temporaryFolder() + "/run"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = scratch + "/run"
     try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
     write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n{\"epoch\":2,\"train_loss\":200,\"test_loss\":210}\n".utf8),
           to: run + "/metrics.jsonl")
-    let out = temporaryFolder()
+    let out = scratch + "/out"
     let result = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout == "\(out)/loss.svg: 1 run, \((try readFile(out + "/loss.svg")).count) bytes\n")

@@ -103,7 +103,7 @@ private let missingGlyphBox: [UInt8] = [0b00000, 0b01110, 0b01110, 0b01110, 0b01
         canvas.fillRect(x: x, y: y, width: 3, height: 3, index: 1)
     }
     canvas.fillRect(x: 1, y: 1, width: -2, height: 2, index: 1)
-    #expect(canvas == before, "rectangles off the canvas or of negative size draw nothing")
+    expectIdentical(canvas, before, "rectangles off the canvas or of negative size draw nothing")
 }
 
 /// What `drawGrayImage` should produce, written the slow and obvious way.
@@ -144,8 +144,8 @@ func drawGrayImageClipsAtEveryEdge(x: Int, y: Int) {
     let image: [Float] = [0.0, 0.25, 0.5, 0.75, 1.0, 0.1]
     var canvas = Canvas(width: 8, height: 7, fill: 200)
     canvas.drawGrayImage(image, width: 3, height: 2, x: x, y: y, scale: 3)
-    #expect(canvas == expectedGrayDrawing(on: Canvas(width: 8, height: 7, fill: 200),
-                                          image: image, width: 3, height: 2, x: x, y: y, scale: 3))
+    expectIdentical(canvas, expectedGrayDrawing(on: Canvas(width: 8, height: 7, fill: 200),
+                                                image: image, width: 3, height: 2, x: x, y: y, scale: 3))
 }
 
 /// What `drawText` should produce, written the slow and obvious way.
@@ -180,15 +180,15 @@ private func expectedText(_ text: String, on canvas: Canvas, x: Int, y: Int, sca
     #expect(accentCount == litBits * 4, "every lit glyph bit becomes a 2x2 block")
     // Text reaching the box's right and bottom edges: the last glyph '0' has its right column lit.
     #expect(canvas[box.x.upperBound - 1, 4 + 2] == Palette.accent)
-    #expect(canvas == expectedText(text, on: Canvas(width: 130, height: 24), x: 3, y: 4, scale: 2, index: Palette.accent))
+    expectIdentical(canvas, expectedText(text, on: Canvas(width: 130, height: 24), x: 3, y: 4, scale: 2, index: Palette.accent))
 }
 
 @Test(arguments: [(-7, -3), (-20, 10), (40, -9), (45, 12), (-100, 0), (0, 100)])
 func drawTextClipsAtEveryEdge(x: Int, y: Int) {
     var canvas = Canvas(width: 50, height: 16, fill: 1)
     canvas.drawText("z ~ N(0, I)", x: x, y: y, scale: 3, index: 77)
-    #expect(canvas == expectedText("z ~ N(0, I)", on: Canvas(width: 50, height: 16, fill: 1),
-                                   x: x, y: y, scale: 3, index: 77))
+    expectIdentical(canvas, expectedText("z ~ N(0, I)", on: Canvas(width: 50, height: 16, fill: 1),
+                                         x: x, y: y, scale: 3, index: 77))
 }
 
 @Test func unsupportedCharactersDrawAFilledBox() {
@@ -196,5 +196,5 @@ func drawTextClipsAtEveryEdge(x: Int, y: Int) {
     canvas.drawText("é", x: 0, y: 0, index: 5)
     var box = Canvas(width: 12, height: 7)
     box.fillRect(x: 1, y: 1, width: 3, height: 5, index: 5)
-    #expect(canvas == box)
+    expectIdentical(canvas, box)
 }

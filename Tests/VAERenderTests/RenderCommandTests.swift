@@ -42,7 +42,9 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),
 ])
 func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
-    let out = temporaryFolder() + "/out"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/out"
     let result = try runTool("vae-render", arguments + ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out])
     #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
     #expect(result.stderr.contains(message), "\(result.stderr)")
@@ -50,7 +52,9 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
 }
 
 @Test func indicesOutsideTheTestSetExitWithUsage() throws {
-    let out = temporaryFolder() + "/out"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/out"
     let result = try runTool("vae-render", ["--reconstruction", "--indices", "5,100", "--run-dir", fixtureRun("latent2"),
                                             "--data", syntheticData, "--out", out])
     #expect(result.status == 64)
@@ -60,9 +64,12 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
 
 @Test func aCorruptCheckpointFailsWithItsNameAndLeavesNoGIF() throws {
     let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
     let bad = run.checkpoint(epoch: 2)
     try writeFileAtomically(Array(try readFile(bad).prefix(1000)), to: bad)
-    let out = temporaryFolder() + "/out"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/out"
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     let result = try runTool("vae-render", ["--all", "--run-dir", run.path, "--data", syntheticData, "--out", out] + smallRender)
     #expect(result.status == 65)
@@ -73,7 +80,9 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
 }
 
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {
-    let out = temporaryFolder() + "/nested/out"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/nested/out"
     let result = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--out", out,
                                             "--spherical", "--delay", "5", "--hold", "60"] + smallRender)
     #expect(result.status == 0, "\(result.stderr)")
@@ -94,13 +103,15 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
 
 @Test func eachNewAnimationRendersAloneAsALoopingGIF() throws {
     for (flag, file, frames) in [("--latent-map", "latent-map.gif", 3), ("--traversal", "traversal.gif", 17)] {
-        let out = temporaryFolder() + "/out"
+        let scratch = temporaryFolder()
+        defer { removeTemporaryFolder(scratch) }
+        let out = scratch + "/out"
         let result = try runTool("vae-render", [flag, "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out,
                                                 "--scale", "1"])
         #expect(result.status == 0, "\(flag): \(result.stderr)")
         #expect(fileNames(in: out) == [file])
         let gif = try decodeGIF(try readFile(out + "/" + file))
         #expect(gif.version == "GIF89a" && gif.loopCount == 0 && gif.frames.count == frames, "\(file)")
-        #expect(gif.palette == (file == "latent-map.gif" ? Palette.latentMapRGB : Palette.rgb))
+        expectIdentical(gif.palette, file == "latent-map.gif" ? Palette.latentMapRGB : Palette.rgb, "\(file)'s colour map")
     }
 }

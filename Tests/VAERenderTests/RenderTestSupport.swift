@@ -11,13 +11,19 @@ let fixturesFolder = packageRoot + "/fixtures"
 func fixtureRun(_ name: String) -> String { fixturesFolder + "/runs/" + name }
 
 /// A copy of fixture run `name` in a temporary folder, with only the checkpoints of `epochs`
-/// (all of them when nil), for tests that damage or rearrange a run.
+/// (all of them when nil), for tests that damage or rearrange a run; the test removes it
+/// (`removeTemporaryFolder(copy.path)`).
 func copyOfFixtureRun(_ name: String, epochs: [Int]? = nil, function: String = #function) throws -> RunDirectory {
     let source = RunDirectory(fixtureRun(name))
     let copy = RunDirectory(temporaryFolder(function) + "/" + name)
-    try FileManager.default.createDirectory(atPath: copy.checkpointsFolder, withIntermediateDirectories: true)
-    for epoch in epochs ?? source.checkpointEpochs() {
-        try FileManager.default.copyItem(atPath: source.checkpoint(epoch: epoch), toPath: copy.checkpoint(epoch: epoch))
+    do {
+        try FileManager.default.createDirectory(atPath: copy.checkpointsFolder, withIntermediateDirectories: true)
+        for epoch in epochs ?? source.checkpointEpochs() {
+            try FileManager.default.copyItem(atPath: source.checkpoint(epoch: epoch), toPath: copy.checkpoint(epoch: epoch))
+        }
+    } catch {
+        removeTemporaryFolder(copy.path)
+        throw error
     }
     return copy
 }
@@ -45,6 +51,18 @@ struct LoadedFixture {
 func tile(of canvas: Canvas, layout: TileLayout, column: Int, row: Int) -> [UInt8] {
     let (x, y) = layout.tileOrigin(column: column, row: row)
     return (y..<y + layout.tileSide).flatMap { canvas.pixels[$0 * canvas.width + x..<$0 * canvas.width + x + layout.tileSide] }
+}
+
+/// Expects `actual` to be `expected`'s size with identical pixels, reporting the first
+/// difference by its index in the pixels (row by row) instead of printing both canvases.
+func expectIdentical(_ actual: Canvas, _ expected: Canvas, _ what: String = "", sourceLocation: SourceLocation = #_sourceLocation) {
+    guard actual.width == expected.width && actual.height == expected.height else {
+        Issue.record("\(what): a \(actual.width)x\(actual.height) canvas, expected \(expected.width)x\(expected.height)",
+                     sourceLocation: sourceLocation)
+        return
+    }
+    expectIdentical(actual.pixels, expected.pixels, "\(what) (pixels row by row, \(actual.width) to a row)",
+                    sourceLocation: sourceLocation)
 }
 
 func fileNames(in folder: String) -> [String] {

@@ -41,6 +41,7 @@ private func truncate(_ path: String) throws {
 
 @Test func aRunWithoutCheckpointsIsNamed() throws {
     let run = try copyOfFixtureRun("latent2", epochs: [])
+    defer { removeTemporaryFolder(run.path) }
     expectVAEError(.missingInput, containing: ["\(run.checkpointsFolder) holds no checkpoints", "vae-train"]) {
         _ = try RunReplay(runDirectory: run.path)
     }
@@ -49,6 +50,7 @@ private func truncate(_ path: String) throws {
 @Test(arguments: [2, 3])
 func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
     try truncate(run.checkpoint(epoch: epoch))
     expectVAEError(.badData, containing: [run.checkpoint(epoch: epoch) + ":"]) {
         _ = try renderAnimations(everything(run.path))
@@ -57,6 +59,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 
 @Test func checkpointsOfAnotherConfigurationAreRefusedNamingTheOddFile() throws {
     let run = try copyOfFixtureRun("latent2", epochs: [1, 3])
+    defer { removeTemporaryFolder(run.path) }
     try FileManager.default.copyItem(atPath: RunDirectory(fixtureRun("latent3")).checkpoint(epoch: 2), toPath: run.checkpoint(epoch: 2))
     expectVAEError(.badData, containing: [
         "\(run.checkpoint(epoch: 2)) comes from a different configuration than \(run.checkpoint(epoch: 1)): latent_dim 3 instead of 2",
@@ -67,6 +70,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 
 @Test func aCheckpointNamedForAnotherEpochIsRefused() throws {
     let run = try copyOfFixtureRun("latent2", epochs: [1, 2])
+    defer { removeTemporaryFolder(run.path) }
     try FileManager.default.copyItem(atPath: RunDirectory(fixtureRun("latent2")).checkpoint(epoch: 3), toPath: run.checkpoint(epoch: 4))
     expectVAEError(.badData, containing: ["\(run.checkpoint(epoch: 4)) holds epoch 3, not the epoch 4 its name says"]) {
         _ = try RunReplay(runDirectory: run.path)
@@ -75,6 +79,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 
 @Test func testDataOfAnotherSizeIsRefused() throws {
     let data = temporaryFolder()
+    defer { removeTemporaryFolder(data) }
     let test = try loadTestImages(from: syntheticData).images
     let side = VAEConfig.imageSide
     try writeFileAtomically(encodeIDX(magic: idxImagesMagic, dimensions: [50, side, side], payload: Array(test.pixels.prefix(50 * side * side))),
@@ -104,6 +109,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 
 @Test func oneCheckpointIsEnough() throws {
     let run = try copyOfFixtureRun("latent3", epochs: [1])
+    defer { removeTemporaryFolder(run.path) }
     let gifs = try renderAnimations(everything(run.path))
     #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
     let decoded = try gifs.map { try decodeGIF($0.bytes) }
@@ -115,6 +121,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 
 @Test func aResumedRunWithMoreEpochsReplaysAgainstItsNewPlan() throws {
     let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
     let last = try readCheckpoint(run.checkpoint(epoch: 3))
     var extended = last.run
     extended.epochs = 5

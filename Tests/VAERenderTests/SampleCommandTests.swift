@@ -8,6 +8,7 @@ import VAERender
 
 @Test func sampleCommandWritesTheDecoderMeansAsIDX() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     for (name, sampler) in [("prior.idx", "prior"), ("gmm.idx.gz", "gmm")] {
         let result = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7",
                                                 "--seed", "5", "--sampler", sampler, "--out", folder + "/" + name])
@@ -23,16 +24,17 @@ import VAERender
     var random = Random(seed: 5)
     let z = PriorSampler(latent: 3).sample(count: 7, random: &random).z
     let expected = fixture.codec.decodeMeans(fixture.replay.final.model, z: z).map { UInt8(($0 * 255).rounded()) }
-    #expect(prior.payload == expected)
+    expectIdentical(prior.payload, expected, "the prior's samples")
 
     let gmm = try readFile(folder + "/gmm.idx.gz")
     #expect(Array(gmm[0..<2]) == [0x1f, 0x8b], "gzip for .gz")
     let decoded = try readIDX(folder + "/gmm.idx.gz", magic: idxImagesMagic)
-    #expect(decoded.dimensions == [7, 28, 28] && decoded.payload != prior.payload)
+    #expect(decoded.dimensions == [7, 28, 28])
+    expectDifferent(decoded.payload, prior.payload, "the GMM's samples against the prior's")
     let again = folder + "/again.idx.gz"
     _ = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7", "--seed", "5",
                                    "--out", again])
-    #expect(try readFile(again) == gmm, "gmm is the default, and the same seed gives the same bytes")
+    expectIdentical(try readFile(again), gmm, "gmm is the default, and the same seed gives the same bytes")
 }
 
 @Test(arguments: [
@@ -46,7 +48,9 @@ import VAERender
     (["--count", "3", "--temperature", "0"], 64, "--temperature must be above 0 and at most 10, got 0.0"),
 ])
 func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message: String) throws {
-    let out = temporaryFolder() + "/samples.idx"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/samples.idx"
     let result = try runTool("vae-sample", arguments + ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out])
     #expect(result.status == status, "\(result.stderr)")
     #expect(result.stderr.contains(message), "\(result.stderr)")
@@ -55,13 +59,17 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
 }
 
 @Test func sampleCommandNamesAMissingRun() throws {
-    let result = try runTool("vae-sample", ["--run-dir", "/nonexistent/run", "--count", "3", "--out", temporaryFolder() + "/x.idx"])
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-sample", ["--run-dir", "/nonexistent/run", "--count", "3", "--out", scratch + "/x.idx"])
     #expect(result.status == 66)
     #expect(result.stderr == "vae-sample: the run folder /nonexistent/run does not exist\n")
 }
 
 @Test func classifierAndQualityCommands() throws {
-    let path = temporaryFolder() + "/classifier.safetensors"
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let path = scratch + "/classifier.safetensors"
     let trained = try runTool("vae-classifier", ["--data", syntheticData, "--epochs", "2", "--out", path])
     #expect(trained.status == 0, "\(trained.stderr)")
     #expect(trained.stdout.contains("epoch 2/2: cross-entropy") && trained.stdout.contains("test accuracy"), "\(trained.stdout)")

@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+import TestSupport
+
+// The tests' own harness: a program that hangs fails its test instead of hanging the suite.
+
+/// A program past its time limit is stopped, and so is what it started, even in a session of
+/// its own (as `script` starts its command); the error names the program, its arguments and the
+/// limit.
+@Test func aProgramPastItsTimeLimitIsStoppedWithWhatItStarted() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let started = folder + "/started"
+    let script = "setsid sleep 600 & echo $! > \(started).new && mv \(started).new \(started); wait"
+    let shell = try ChildProcess("/bin/sh", ["-c", script])
+    defer { shell.stop() }
+    while !FileManager.default.fileExists(atPath: started) && shell.isRunning { usleep(1_000) }
+    do {
+        _ = try shell.finish(within: .seconds(1))
+        Issue.record("the shell finished")
+    } catch let error as TimeLimitExceeded {
+        #expect(error.description == "sh -c \(script): did not finish within 1 s; stopped it and every process it started")
+    }
+    #expect(!shell.isRunning)
+    let sleeper = try #require(pid_t(try String(contentsOfFile: started, encoding: .utf8).trimmingCharacters(in: .newlines)))
+    // Killed, it stays a zombie until init reaps it.
+    func running() -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(sleeper)/stat", encoding: .utf8) else { return false }
+        return !stat.contains(") Z ")
+    }
+    let deadline = Date().addingTimeInterval(10)
+    while running() && Date() < deadline { usleep(1_000) }
+    #expect(!running(), "sleep 600 (pid \(sleeper)), started by the shell in a session of its own, still runs")
+}
