@@ -33,9 +33,11 @@ let package = Package(
         .systemLibrary(name: "CLibcrypto", providers: [.apt(["libssl-dev"])]),
         // Header only: vector instructions that Swift's SIMD types do not reach on Linux.
         .systemLibrary(name: "CVectorMath"),
+        // Header only: flush-to-zero and denormals-are-zero for the threads that compute.
+        .systemLibrary(name: "CFloatingPointMode"),
 
         // Tensors, layers, model, losses, optimizer, data, checkpoints, training.
-        .target(name: "VAECore", dependencies: ["COpenBLAS", "CZlib", "CLibcrypto", "CVectorMath"],
+        .target(name: "VAECore", dependencies: ["COpenBLAS", "CZlib", "CLibcrypto", "CVectorMath", "CFloatingPointMode"],
                 swiftSettings: optimisedForThisCPU),
         // Canvas, font, GIF writing, the animations.
         .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),

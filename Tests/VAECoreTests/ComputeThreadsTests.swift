@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import VAECore
@@ -111,3 +112,59 @@ func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int,
         expectIdentical(c, one, name)
     }
 }
+
+#if arch(x86_64)
+/// Every thread that computes flushes denormals: the thread that creates a team (before any
+/// job), each helper, and a thread that starts a job on a team it did not create. Each is a
+/// thread that never computed before, so nothing set its mode earlier; the helpers are started
+/// by yet another such thread (by `setCount`), as a new thread inherits its creator's mode.
+/// (Elsewhere than x86-64 the threads keep the IEEE default, so there is nothing to test.)
+@Test func everyComputeThreadFlushesDenormals() {
+    let denormal = Float.leastNonzeroMagnitude, smallestNormal = Float.leastNormalMagnitude
+    /// A denormal operand (DAZ reads it as 0; IEEE gives 2⁻¹¹⁹) and a denormal result (FTZ makes
+    /// it 0; IEEE gives 2⁻¹²⁷), computed at run time (the tests build unoptimised).
+    func products() -> [Float] { [denormal * 0x1p30, smallestNormal * 0.5] }
+
+    let lock = NSLock()
+    var creator: [Float] = []
+    var parts: [Int: (thread: UInt, products: [Float])] = [:]
+    var caller: UInt = 0
+    var team: ComputeThreads?
+    onFreshThread {
+        team = ComputeThreads(count: 1)
+        creator = products()
+    }
+    onFreshThread { team!.setCount(3) }
+    onFreshThread {
+        caller = UInt(pthread_self())
+        let started = Atomic<Int>(0)
+        team!.forEachPart(of: 3) { part, _ in
+            // Each part waits for the others to start, so that each runs on a thread of its own.
+            started.add(1, ordering: .relaxed)
+            while started.load(ordering: .relaxed) < 3 { sched_yield() }
+            let seen = products()
+            lock.lock()
+            parts[part] = (UInt(pthread_self()), seen)
+            lock.unlock()
+        }
+    }
+    #expect(creator == [0, 0], "the thread that created the team")
+    #expect(parts.count == 3 && Set(parts.values.map(\.thread)).count == 3, "one thread per part: \(parts)")
+    #expect(parts.values.contains { $0.thread == caller }, "the calling thread ran a part")
+    for (part, seen) in parts.sorted(by: { $0.key < $1.key }) {
+        #expect(seen.products == [0, 0], "part \(part)\(seen.thread == caller ? " (the calling thread)" : " (a helper)")")
+    }
+}
+
+/// Runs `body` on a new thread and waits for it.
+private func onFreshThread(_ body: @escaping () -> Void) {
+    let done = DispatchSemaphore(value: 0)
+    nonisolated(unsafe) let body = body  // it has finished when this returns
+    let thread = Thread {
+        body()
+        done.signal()
+    }
+    thread.start()
+    done.wait()
+}
+#endif

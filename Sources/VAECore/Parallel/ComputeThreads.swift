@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFloatingPointMode
 import COpenBLAS
 import Foundation
 import Synchronization
@@ -35,6 +36,11 @@ extension SplitJob {
 /// results are bit-identical for every thread count. A job started while another thread is
 /// already using the team (concurrent tests, or a part that itself splits) runs whole on the
 /// thread that started it.
+///
+/// Every thread that computes flushes denormals to zero (FTZ and DAZ, see floating_point_mode.h),
+/// as XLA's and oneDNN's threads do: the helpers from their start, the thread that creates the
+/// team at once, and any other thread that starts a job when it does, so that a part computes
+/// the same bits on whichever thread it lands.
 public final class ComputeThreads: @unchecked Sendable {
     /// The team every layer uses: one thread per core unless `setCount` says otherwise.
     public static let shared = ComputeThreads(count: ProcessInfo.processInfo.activeProcessorCount)
@@ -63,6 +69,7 @@ public final class ComputeThreads: @unchecked Sendable {
     private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     public init(count: Int) {
+        flush_denormals_on_this_thread()
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wakeUp, nil)
         // Every thread calls OpenBLAS on its own part; OpenBLAS threads on top would oversubscribe.
@@ -92,6 +99,7 @@ public final class ComputeThreads: @unchecked Sendable {
             let context = Unmanaged.passRetained(HelperContext(team: self, index: index, seen: startGeneration)).toOpaque()
             var thread = pthread_t()
             let status = pthread_create(&thread, nil, { context in
+                flush_denormals_on_this_thread()
                 let helper = Unmanaged<HelperContext>.fromOpaque(context!).takeRetainedValue()
                 helper.team.serve(part: helper.index, after: helper.seen)
                 return nil
@@ -106,6 +114,9 @@ public final class ComputeThreads: @unchecked Sendable {
     /// same time, one per thread; `part` counts from 0 and stays below `count`. Returns when
     /// every part is done.
     public func forEachPart<Job: SplitJob>(of work: Int, alignment: Int = 1, _ job: Job) {
+        // The calling thread may be any thread (tests run on a pool); after its first job this
+        // only reads MXCSR.
+        flush_denormals_on_this_thread()
         let partCount = min(count, work / alignment)
         guard partCount > 1, inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             if work > 0 { job.run(part: 0, range: 0..<work) }
