@@ -38,21 +38,21 @@ private struct BiasActivation: RowsPass, SplitJob {
 /// first layer) ∂L/∂inp. `dout` must already include the activation's derivative. With
 /// `dinpReLUOutput`, the output of a ReLU that produced `inp`, ∂L/∂inp takes that ReLU's
 /// derivative too (as `reluBackward` would give it), each block of rows right after its sgemm.
+/// The weight and input gradients' products are one job.
 public func linearBackward(dinp: Floats?, dweight: Floats, dbias: Floats, dout: ConstFloats,
                            inp: ConstFloats, weight: ConstFloats,
                            rows: Int, inputs: Int, outputs: Int, dinpReLUOutput: ConstFloats? = nil) {
     // dweight's rows are the outputs: the bias gradient of each block of outputs follows its sgemm call.
-    SgemmCall(transA: true, transB: false, m: outputs, n: inputs, k: rows, a: dout, lda: outputs, b: inp, ldb: inputs,
-              c: dweight, ldc: inputs, beta: 0)
-        .run(then: BiasGradient(dbias: dbias, dout: dout, rows: rows, outputs: outputs))
-    if let dinp {
-        let product = SgemmCall(transA: false, transB: false, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
-                                b: weight, ldb: inputs, c: dinp, ldc: inputs, beta: 0)
-        if let dinpReLUOutput {
-            product.run(then: ReLUMask(dout: dinp, out: dinpReLUOutput, width: inputs))
-        } else {
-            product.run()
-        }
+    let weightGradient = SgemmCall(transA: true, transB: false, m: outputs, n: inputs, k: rows, a: dout, lda: outputs,
+                                   b: inp, ldb: inputs, c: dweight, ldc: inputs, beta: 0)
+    let biasPass = BiasGradient(dbias: dbias, dout: dout, rows: rows, outputs: outputs)
+    guard let dinp else { return weightGradient.run(then: biasPass) }
+    let inputGradient = SgemmCall(transA: false, transB: false, m: rows, n: inputs, k: outputs, a: dout, lda: outputs,
+                                  b: weight, ldb: inputs, c: dinp, ldc: inputs, beta: 0)
+    if let dinpReLUOutput {
+        weightGradient.run(alongside: inputGradient, then: biasPass, ReLUMask(dout: dinp, out: dinpReLUOutput, width: inputs))
+    } else {
+        weightGradient.run(alongside: inputGradient, then: biasPass, NoPass())
     }
 }
 

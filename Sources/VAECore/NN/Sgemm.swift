@@ -59,15 +59,40 @@ struct SgemmCall {
         run(on: team, then: NoPass())
     }
 
+    /// This product and `other`, which must not depend on each other, as one job: the blocks of
+    /// both are its parts, each block followed by its product's pass, so that the two share one
+    /// hand-off and even out each other's blocks (a layer's weight and input gradients).
+    func run<After: RowsPass, OtherAfter: RowsPass>(alongside other: SgemmCall, on team: ComputeThreads = .shared,
+                                                     then after: After, _ otherAfter: OtherAfter) {
+        let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
+        let otherBlocks = SgemmCall.blockCount(m: other.m, n: other.n, k: other.k)
+        team.forEachPart(of: blocks + otherBlocks, parts: blocks + otherBlocks,
+                         Pair(first: Blocks(call: self, after: after), second: Blocks(call: other, after: otherAfter),
+                              firstBlocks: blocks))
+    }
+
     /// Blocks of C, one sgemm call each and then the pass after it, on the thread that takes them.
     private struct Blocks<After: RowsPass>: SplitJob {
         let call: SgemmCall, after: After
         func run(part: Int, range: Range<Int>) {
-            let blockRows = SgemmCall.blockRows(m: call.m)
+            let blockRows = SgemmCall.blockCount(m: call.m, n: call.n, k: call.k) > 1 ? SgemmCall.blockRows(m: call.m) : call.m
             for block in range {
                 let rows = block * blockRows..<min((block + 1) * blockRows, call.m)
                 call.rows(rows).runOnThisThread()
                 after.run(rows: rows)
+            }
+        }
+    }
+
+    /// The blocks of two products, numbered one after the other.
+    private struct Pair<First: SplitJob, Second: SplitJob>: SplitJob {
+        let first: First, second: Second, firstBlocks: Int
+        func run(part: Int, range: Range<Int>) {
+            if range.lowerBound < firstBlocks {
+                first.run(part: part, range: range.lowerBound..<min(range.upperBound, firstBlocks))
+            }
+            if range.upperBound > firstBlocks {
+                second.run(part: part, range: max(range.lowerBound, firstBlocks) - firstBlocks..<range.upperBound - firstBlocks)
             }
         }
     }

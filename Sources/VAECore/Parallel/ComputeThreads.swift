@@ -51,6 +51,11 @@ public final class ComputeThreads: @unchecked Sendable {
     /// Threads per job, the caller included.
     public private(set) var count = 1
 
+    /// Parts for a pass that streams through memory (Adam, the loss, loading a batch): four per
+    /// thread, so that on a busy machine a thread the system stops holds back at most one small
+    /// part, the others taking the rest.
+    public var streamingParts: Int { 4 * count }
+
     /// The current job's generation, part count and next unclaimed part, in one word that only
     /// the thread that publishes a job stores and that the threads claim parts from by
     /// compare-and-swap: a thread that wakes late can never claim a part of a later job.
