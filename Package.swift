@@ -53,9 +53,10 @@ let package = Package(
         .executableTarget(name: "vae-sample", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
 
         // The benchmark: an epoch timed inside and outside sgemm (CSgemmClock stands in for
-        // OpenBLAS's cblas_sgemm in vae-bench alone), and the products replayed alone.
+        // OpenBLAS's cblas_sgemm in vae-bench alone), the products and the other passes replayed
+        // alone, and the OpenBLAS kernels in use.
         .target(name: "CSgemmClock", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock"], swiftSettings: optimisedForThisCPU),
+        .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock", "COpenBLAS"], swiftSettings: optimisedForThisCPU),
         .executableTarget(name: "vae-bench", dependencies: ["VAECore", "VAEBench", "VAECommandLine", argumentParser]),
 
         // Test machinery: the GIF reader, the golden cases and the synthetic data's file names,
