@@ -33,9 +33,11 @@ let package = Package(
         .systemLibrary(name: "CLibcrypto", providers: [.apt(["libssl-dev"])]),
         // Header only: vector instructions that Swift's SIMD types do not reach on Linux.
         .systemLibrary(name: "CVectorMath"),
+        // Header only: flush-to-zero and denormals-are-zero for the threads that compute.
+        .systemLibrary(name: "CFloatingPointMode"),
 
         // Tensors, layers, model, losses, optimizer, data, checkpoints, training.
-        .target(name: "VAECore", dependencies: ["COpenBLAS", "CZlib", "CLibcrypto", "CVectorMath"],
+        .target(name: "VAECore", dependencies: ["COpenBLAS", "CZlib", "CLibcrypto", "CVectorMath", "CFloatingPointMode"],
                 swiftSettings: optimisedForThisCPU),
         // Canvas, font, GIF writing, the animations.
         .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),
@@ -51,9 +53,10 @@ let package = Package(
         .executableTarget(name: "vae-sample", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
 
         // The benchmark: an epoch timed inside and outside sgemm (CSgemmClock stands in for
-        // OpenBLAS's cblas_sgemm in vae-bench alone), and the products replayed alone.
+        // OpenBLAS's cblas_sgemm in vae-bench alone), the products and the other passes replayed
+        // alone, and the OpenBLAS kernels in use.
         .target(name: "CSgemmClock", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock"], swiftSettings: optimisedForThisCPU),
+        .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock", "COpenBLAS"], swiftSettings: optimisedForThisCPU),
         .executableTarget(name: "vae-bench", dependencies: ["VAECore", "VAEBench", "VAECommandLine", argumentParser]),
 
         // Test machinery: the GIF reader, the golden cases and the synthetic data's file names,

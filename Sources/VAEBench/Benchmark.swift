@@ -1,3 +1,4 @@
+import COpenBLAS
 import CSgemmClock
 import Foundation
 import VAECore
@@ -10,9 +11,18 @@ public struct EpochTiming: Sendable {
     /// The same sgemm calls, each step's replayed alone after it: the floor any
     /// implementation on this BLAS stands on.
     public var sgemmOnlySeconds: Double
+    /// With `passes`, the time of each part of a step outside sgemm, replayed alone.
+    public var passes: [PassTiming] = []
 
     public var imagesPerSecond: Double { Double(images) / seconds }
     public var otherSeconds: Double { seconds - sgemmSeconds }
+}
+
+/// The time of one part of a training step outside sgemm over an epoch, measured by replaying
+/// it alone after every step, as the products are.
+public struct PassTiming: Sendable {
+    public var name: String
+    public var seconds: Double
 }
 
 extension ImageSet {
@@ -37,8 +47,10 @@ extension ImageSet {
 /// with the time inside sgemm measured around every call. After every training step, the sgemm
 /// calls of a step (recorded once with their shapes and the trainer's own buffers) are replayed
 /// alone and timed apart, so that the training and the sgemm-only figures see the machine in the
-/// same state to within a few milliseconds; the epoch's time leaves the replays out.
-public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int) throws -> [EpochTiming] {
+/// same state to within a few milliseconds; the epoch's time leaves the replays out. With
+/// `passes`, the parts of the step outside sgemm are replayed alone after it as well (see
+/// `PassReplays`), and left out of the epoch's time too.
+public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passes: Bool = false) throws -> [EpochTiming] {
     let trainer = Trainer(run: run, data: data)
     let count = data.train.count
     let batches = (count + run.batchSize - 1) / run.batchSize, remainder = count % run.batchSize
@@ -46,25 +58,106 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int) throw
     // a replay writes before reading it.
     let fullStep = count >= run.batchSize ? recordSgemmCalls(trainer, rows: run.batchSize) : []
     let lastStep = remainder > 0 ? recordSgemmCalls(trainer, rows: remainder) : []
+    let passReplays = passes ? PassReplays(trainer) : nil
     var timings: [EpochTiming] = []
     for _ in 0..<epochs {
         var replayNanoseconds: UInt64 = 0
+        passReplays?.reset()
         sgemm_clock_reset()
         sgemm_clock_set_enabled(true)
         let start = DispatchTime.now().uptimeNanoseconds
+        var imagesSeen = 0
         _ = try trainer.trainEpoch(progress: { progress in
             sgemm_clock_set_enabled(false)
             let replayStart = DispatchTime.now().uptimeNanoseconds
             for call in progress.batch == batches && remainder > 0 ? lastStep : fullStep { call.run() }
+            passReplays?.replay(rows: progress.imagesSeen - imagesSeen)
+            imagesSeen = progress.imagesSeen
             replayNanoseconds += DispatchTime.now().uptimeNanoseconds - replayStart
             sgemm_clock_set_enabled(true)
         })
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start - replayNanoseconds) / 1e9
         sgemm_clock_set_enabled(false)
-        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: Double(sgemm_clock_nanoseconds()) / 1e9,
-                                   images: count, sgemmOnlySeconds: Double(replayNanoseconds) / 1e9))
+        let sgemmSeconds = Double(sgemm_clock_nanoseconds() - (passReplays?.sgemmNanoseconds ?? 0)) / 1e9
+        let sgemmOnly = Double(replayNanoseconds - (passReplays?.nanoseconds ?? 0)) / 1e9
+        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds, images: count,
+                                   sgemmOnlySeconds: sgemmOnly, passes: passReplays?.timings ?? []))
     }
     return timings
+}
+
+/// The parts of a training step outside sgemm, each replayed alone on the trainer's buffers after
+/// the step and timed: loading a batch (rows drawn at random), drawing the noise, the forward
+/// pass and the backward pass outside their sgemm calls (the passes after each product, the
+/// reparameterisation, the loss and KL, and the hand-offs to the compute threads), the loss
+/// alone, and Adam (on a copy of the parameters with moments of its own, so that training is
+/// left as it was). The forward and backward replays run their sgemm calls too, and count only
+/// the time outside them.
+final class PassReplays {
+    static let names = ["load batch", "noise", "forward outside sgemm", "  of which the loss", "backward outside sgemm", "Adam"]
+    let trainer: Trainer
+    let order: [Int32]
+    let optimizer: Adam
+    let parameters: FloatBuffer
+    var random = Random(seed: 1)
+    var next = 0
+    private(set) var nanoseconds: UInt64 = 0
+    /// Time inside sgemm during the replays, which the epoch's sgemm clock must leave out.
+    private(set) var sgemmNanoseconds: UInt64 = 0
+    private var passNanoseconds = [UInt64](repeating: 0, count: PassReplays.names.count)
+
+    init(_ trainer: Trainer) {
+        self.trainer = trainer
+        var random = Random(seed: 2)
+        let count = trainer.data.train.count
+        var order = [Int32](repeating: 0, count: count)
+        order.withUnsafeMutableBufferPointer { random.shuffle($0.baseAddress!, count: count) }
+        self.order = order
+        optimizer = Adam(trainer.optimizer.hyperparameters, count: trainer.model.layout.count)
+        parameters = FloatBuffer(count: trainer.model.layout.count)
+        parameters.pointer.update(from: trainer.model.parameters.pointer, count: parameters.count)
+    }
+
+    func reset() {
+        nanoseconds = 0
+        sgemmNanoseconds = 0
+        for i in passNanoseconds.indices { passNanoseconds[i] = 0 }
+    }
+
+    var timings: [PassTiming] {
+        zip(PassReplays.names, passNanoseconds).map { PassTiming(name: $0, seconds: Double($1) / 1e9) }
+    }
+
+    /// Replays the parts of a step of `rows` images once each.
+    func replay(rows: Int) {
+        let model = trainer.model, ws = trainer.workspace
+        if next + rows > order.count { next = 0 }
+        let replayStart = DispatchTime.now().uptimeNanoseconds
+        time(0) {
+            trainer.data.train.pixels.withUnsafeBufferPointer { pixels in
+                order.withUnsafeBufferPointer { ws.loadImages(pixels.baseAddress!, indices: $0.baseAddress! + next, rows: rows) }
+            }
+        }
+        next += rows
+        time(1) { random.fillNormal(ws.eps, count: rows * model.config.latentDim) }
+        time(2, outsideSgemm: true) { _ = model.forward(ws, rows: rows, computeGradients: true) }
+        time(3) { _ = model.reconstructionNLL(ws.decoderOutput, targets: ws.input, gradient: ws.dDecoderOutput, rows: rows) }
+        time(4, outsideSgemm: true) { model.backward(ws, rows: rows) }
+        time(5) { optimizer.update(parameters: parameters, gradients: model.gradients) }
+        nanoseconds += DispatchTime.now().uptimeNanoseconds - replayStart
+    }
+
+    private func time(_ pass: Int, outsideSgemm: Bool = false, _ body: () -> Void) {
+        let sgemmBefore = sgemm_clock_nanoseconds()
+        if outsideSgemm { sgemm_clock_set_enabled(true) }
+        let start = DispatchTime.now().uptimeNanoseconds
+        body()
+        let elapsed = DispatchTime.now().uptimeNanoseconds - start
+        sgemm_clock_set_enabled(false)
+        let inside = sgemm_clock_nanoseconds() - sgemmBefore
+        sgemmNanoseconds += inside
+        passNanoseconds[pass] += elapsed - min(inside, elapsed)
+    }
 }
 
 /// The sgemm calls of one training step on `rows` images, made on the trainer's own buffers
@@ -105,6 +198,29 @@ extension sgemm_clock_call {
     func run() {
         sgemm(transA, transB, Int(m), Int(n), Int(k), a!, Int(lda), b!, Int(ldb), c!, Int(ldc), beta: beta)
     }
+}
+
+/// The processor as the kernel names it, for the record of a benchmark: the model name, family
+/// and model (a virtual machine may name only the vendor), whether it has AVX-512, and the
+/// number of processors this process may use.
+public func processorDescription() -> String {
+    let info = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+    func field(_ name: String) -> String? {
+        // "model name\t: AMD EPYC", "model\t\t: 17": the name, then a tab.
+        info.split(separator: "\n").first { $0.hasPrefix(name + "\t") }?
+            .split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+    }
+    guard let model = field("model name") else { return "processor unknown (no /proc/cpuinfo)" }
+    let avx512 = (field("flags") ?? "").split(separator: " ").contains("avx512f")
+    return "\(model) (family \(field("cpu family") ?? "?") model \(field("model") ?? "?"), "
+        + "AVX-512 \(avx512 ? "yes" : "no"), \(ProcessInfo.processInfo.activeProcessorCount) processors)"
+}
+
+/// OpenBLAS's version and build as it reports them, and the kernels it chose for this processor
+/// (OPENBLAS_CORETYPE overrides its choice).
+public func openBLASDescription() -> String {
+    let config = String(cString: openblas_get_config()), core = String(cString: openblas_get_corename())
+    return "\(config), kernels \(core)"
 }
 
 /// Peak resident memory of this process so far (VmHWM), in bytes.

@@ -30,6 +30,9 @@ struct VAEBench: ParsableCommand {
     @Option(help: "Epochs per configuration; the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
+    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step; printed under each configuration's row.")
+    var passes = false
+
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
@@ -45,13 +48,14 @@ struct VAEBench: ParsableCommand {
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")
         print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(ComputeThreads.shared.count) threads, \(environment)")
+        print("machine: \(processorDescription()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS")
         for preset in presets.presets {
             let run = RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
                                 batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
             resetPeakResident()
-            let timings = try benchmarkTraining(run, data: dataset, epochs: epochs).dropFirst()
+            let timings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes).dropFirst()
             let peak = peakResidentBytes()
             let sgemmOnly = median(timings.map(\.sgemmOnlySeconds))
             let seconds = median(timings.map(\.seconds)), sgemm = median(timings.map(\.sgemmSeconds))
@@ -61,6 +65,13 @@ struct VAEBench: ParsableCommand {
             print(name + String(format: " %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
                                 seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
                                 seconds / sgemmOnly, Double(peak ?? 0) / 1e6))
+            if passes {
+                for (index, pass) in timings.first!.passes.enumerated() {
+                    let seconds = median(timings.map { $0.passes[index].seconds })
+                    print("  " + pass.name.padding(toLength: 24, withPad: " ", startingAt: 0)
+                          + String(format: "%7.3f s/epoch  %5.1f%% of sgemm-only", seconds, 100 * seconds / sgemmOnly))
+                }
+            }
             fflush(nil)
         }
     }

@@ -42,3 +42,22 @@ import VAECore
     let openBLAS = "OpenBLAS's own: \(twoBatches.inside), then \(eighteenBatches.inside)"
     #expect(added < addedSteps / 2, "\(added) allocations in \(addedSteps) more training steps (\(openBLAS))")
 }
+
+/// --passes prints, under a configuration's row, the time of each part of a step outside sgemm,
+/// replayed alone; the header names the processor and OpenBLAS's kernels.
+@Test func benchCommandTimesThePartsOfAStepOutsideSgemm() throws {
+    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
+                                           "--images", "300", "--epochs", "2", "--threads", "2", "--passes"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    #expect(lines.contains { $0.hasPrefix("machine: ") && $0.contains("OpenBLAS") && $0.contains("kernels ") }, "\(result.stdout)")
+    let row = try #require(lines.firstIndex { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
+    let passes = Array(lines[(row + 1)...])
+    let names = ["load batch", "noise", "forward outside sgemm", "of which the loss", "backward outside sgemm", "Adam"]
+    try #require(passes.count == names.count, "\(result.stdout)")
+    for (line, name) in zip(passes, names) {
+        #expect(line.trimmingCharacters(in: .whitespaces).hasPrefix(name), "\(line)")
+        let seconds = line.split(separator: " ").compactMap { Double($0) }.first
+        #expect(seconds.map { $0 >= 0 } == true, "\(line)")
+    }
+}

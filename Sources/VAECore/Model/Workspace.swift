@@ -105,7 +105,8 @@ public final class Workspace: @unchecked Sendable {
                 }
             }
         }
-        ComputeThreads.shared.forEachPart(of: rows, alignment: 16, Job(input: input, pixels: pixels, indices: indices))
+        ComputeThreads.shared.forEachPart(of: rows, alignment: 16, parts: ComputeThreads.shared.streamingParts,
+                                          Job(input: input, pixels: pixels, indices: indices))
     }
 
     /// Replaces each input pixel p by a Bernoulli(p) draw, for dynamic binarisation.

@@ -46,19 +46,20 @@ public final class Adam: @unchecked Sendable {
         let stepSize = Float(h.learningRate / (1 - pow(h.beta1, Double(step))))
         let inverseCorrection2Root = Float(1 / (1 - pow(h.beta2, Double(step))).squareRoot())
         let team = ComputeThreads.shared
-        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: team.count) { finite in
+        let parts = team.streamingParts
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { finite in
             finite.initialize(repeating: true)
             let job = AdamStep(p: parameters.pointer, g: gradients.pointer, m: m.pointer, v: v.pointer,
                                stepSize: stepSize, inverseCorrection2Root: inverseCorrection2Root,
                                beta1: Float(h.beta1), beta2: Float(h.beta2), epsilon: Float(h.epsilon),
                                oneMinusBeta1: Float(1 - h.beta1), oneMinusBeta2: Float(1 - h.beta2), finite: finite)
-            team.forEachPart(of: parameters.count, alignment: 64, job)
+            team.forEachPart(of: parameters.count, alignment: 64, parts: parts, job)
             return finite.allSatisfy { $0 }
         }
     }
 }
 
-/// The update of one step over a range of the flat buffers, one part per compute thread.
+/// The update of one step over a range of the flat buffers.
 private struct AdamStep: SplitJob {
     let p: Floats, g: ConstFloats, m: Floats, v: Floats
     let stepSize: Float, inverseCorrection2Root: Float

@@ -20,22 +20,27 @@ func layerForward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, parameters:
 /// From the gradient of a chain's last output (in `gradients.last`) back to the parameters of
 /// every layer (into `parameterGradients`) and, unless `dInput` is nil, to the chain's input.
 /// Each layer's output gradient takes its activation's derivative before the layer's own
-/// backward uses it.
+/// backward uses it: in the product of the layer after it when that is a linear layer's input
+/// gradient, else in a pass of its own.
 func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats], gradients: [Floats], dInput: Floats?,
               parameters p: ConstFloats, parameterGradients g: Floats, rows: Int, columns: Floats) {
+    var activationApplied = false
     for i in layers.indices.reversed() {
         let layer = layers[i]
         let dout = gradients[i]
-        switch layer.activation {
-        case .none: break
-        case .relu: reluBackward(dout, out: outputs[i], count: rows * layer.outputs)
+        if layer.activation == .relu && !activationApplied {
+            reluBackward(dout, out: outputs[i], count: rows * layer.outputs)
         }
         let inp = i > 0 ? UnsafePointer(outputs[i - 1]) : input
         let dinp = i > 0 ? gradients[i - 1] : dInput
+        activationApplied = false
         switch layer.kind {
         case .linear:
+            let inputReLU = i > 0 && layers[i - 1].activation == .relu ? UnsafePointer(outputs[i - 1]) : nil
             linearBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
-                           weight: p + layer.weightOffset, rows: rows, inputs: layer.inputs, outputs: layer.outputs)
+                           weight: p + layer.weightOffset, rows: rows, inputs: layer.inputs, outputs: layer.outputs,
+                           dinpReLUOutput: inputReLU)
+            activationApplied = inputReLU != nil
         case .conv2d(let shape):
             conv2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
                            weight: p + layer.weightOffset, columns: columns, images: rows, shape: shape)

@@ -24,7 +24,8 @@ private struct ChunkedSumJob<Terms: ChunkedSum>: SplitJob {
 func orderedSum<Terms: ChunkedSum>(count: Int, _ terms: Terms) -> Double {
     let chunks = (count + Terms.chunk - 1) / Terms.chunk
     return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
-        ComputeThreads.shared.forEachPart(of: chunks, ChunkedSumJob(terms: terms, count: count, sums: sums))
+        ComputeThreads.shared.forEachPart(of: chunks, parts: ComputeThreads.shared.streamingParts,
+                                          ChunkedSumJob(terms: terms, count: count, sums: sums))
         return sums.reduce(0, +)
     }
 }

@@ -5,8 +5,22 @@ import COpenBLAS
 // so checkpoints line up with `nn.Linear` state dicts. Backward functions overwrite their
 // gradient outputs (beta = 0): every parameter is used once per step, so nothing needs zeroing.
 
+/// A pass over rows of a product's C that runs right after those rows are computed, in the
+/// same part of the same job: the bias and activation after a layer's product, the ReLU mask on
+/// an input gradient, a bias gradient beside a weight gradient. The rows are still in cache, and
+/// the pass needs no hand-off to the compute threads of its own.
+protocol RowsPass {
+    /// Does the pass over rows `rows` of C, after their product.
+    func run(rows: Range<Int>)
+}
+
+/// No pass after the product.
+struct NoPass: RowsPass {
+    @inline(__always) func run(rows: Range<Int>) {}
+}
+
 /// The arguments of one sgemm call: C = op(A)·op(B) + beta·C, row-major.
-struct SgemmCall: SplitJob {
+struct SgemmCall {
     let transA: Bool, transB: Bool
     let m: Int, n: Int, k: Int
     let a: ConstFloats, lda: Int
@@ -25,23 +39,61 @@ struct SgemmCall: SplitJob {
     }
 
     /// Splits C into blocks of `blockRows` rows and shares the blocks out among the compute
-    /// threads, each block one sgemm call. OpenBLAS picks its kernel by the shape of a call
-    /// (on SkylakeX and Cooperlake, products below about 100³ multiply-adds take a small-matrix
-    /// kernel that rounds differently), so an element's last bits depend on the call it was part
-    /// of. Blocks of a fixed shape make the calls the same for every thread count, and a job that
-    /// runs whole on one thread (the team busy) makes them too: results are bit-identical.
-    /// (Splitting C into one band per thread was, on Haswell kernels only.)
-    func run(on team: ComputeThreads = .shared) {
+    /// threads, each block one sgemm call followed by `after` over its rows. OpenBLAS picks its
+    /// kernel by the shape of a call (on SkylakeX and Cooperlake, products below about 100³
+    /// multiply-adds take a small-matrix kernel that rounds differently), so an element's last
+    /// bits depend on the call it was part of. Blocks of a fixed shape make the calls the same
+    /// for every thread count, and a job that runs whole on one thread (the team busy) makes
+    /// them too: results are bit-identical. (Splitting C into one band per thread was, on
+    /// Haswell kernels only.) Each block is a part of its own, taken by whichever thread is free.
+    func run<After: RowsPass>(on team: ComputeThreads = .shared, then after: After) {
         let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
-        guard blocks > 1 else { return runOnThisThread() }
-        team.forEachPart(of: blocks, self)
+        guard blocks > 1 else {
+            runOnThisThread()
+            return after.run(rows: 0..<m)
+        }
+        team.forEachPart(of: blocks, parts: blocks, Blocks(call: self, after: after))
     }
 
-    /// Blocks `range` of C, one sgemm call each, on this thread.
-    func run(part: Int, range: Range<Int>) {
-        let blockRows = SgemmCall.blockRows(m: m)
-        for block in range {
-            rows(block * blockRows..<min((block + 1) * blockRows, m)).runOnThisThread()
+    func run(on team: ComputeThreads = .shared) {
+        run(on: team, then: NoPass())
+    }
+
+    /// This product and `other`, which must not depend on each other, as one job: the blocks of
+    /// both are its parts, each block followed by its product's pass, so that the two share one
+    /// hand-off and even out each other's blocks (a layer's weight and input gradients).
+    func run<After: RowsPass, OtherAfter: RowsPass>(alongside other: SgemmCall, on team: ComputeThreads = .shared,
+                                                     then after: After, _ otherAfter: OtherAfter) {
+        let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
+        let otherBlocks = SgemmCall.blockCount(m: other.m, n: other.n, k: other.k)
+        team.forEachPart(of: blocks + otherBlocks, parts: blocks + otherBlocks,
+                         Pair(first: Blocks(call: self, after: after), second: Blocks(call: other, after: otherAfter),
+                              firstBlocks: blocks))
+    }
+
+    /// Blocks of C, one sgemm call each and then the pass after it, on the thread that takes them.
+    private struct Blocks<After: RowsPass>: SplitJob {
+        let call: SgemmCall, after: After
+        func run(part: Int, range: Range<Int>) {
+            let blockRows = SgemmCall.blockCount(m: call.m, n: call.n, k: call.k) > 1 ? SgemmCall.blockRows(m: call.m) : call.m
+            for block in range {
+                let rows = block * blockRows..<min((block + 1) * blockRows, call.m)
+                call.rows(rows).runOnThisThread()
+                after.run(rows: rows)
+            }
+        }
+    }
+
+    /// The blocks of two products, numbered one after the other.
+    private struct Pair<First: SplitJob, Second: SplitJob>: SplitJob {
+        let first: First, second: Second, firstBlocks: Int
+        func run(part: Int, range: Range<Int>) {
+            if range.lowerBound < firstBlocks {
+                first.run(part: part, range: range.lowerBound..<min(range.upperBound, firstBlocks))
+            }
+            if range.upperBound > firstBlocks {
+                second.run(part: part, range: max(range.lowerBound, firstBlocks) - firstBlocks..<range.upperBound - firstBlocks)
+            }
         }
     }
 
@@ -67,4 +119,3 @@ public func sgemm(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int,
     SgemmCall(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
               c: c, ldc: ldc, beta: beta).run()
 }
-

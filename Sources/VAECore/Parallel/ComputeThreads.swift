@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CFloatingPointMode
 import COpenBLAS
 import Foundation
 import Synchronization
@@ -23,7 +24,7 @@ extension SplitJob {
 }
 
 /// The threads a training step runs on: the calling thread plus `count - 1` helpers, which
-/// take one part each of every job split among them.
+/// take parts of every job split among them.
 ///
 /// Why not OpenBLAS's own threads: on two cores they sped this model's products (128 rows by a
 /// few hundred columns) up only 1.24x over one thread, and spun in sched_yield between calls.
@@ -35,6 +36,11 @@ extension SplitJob {
 /// results are bit-identical for every thread count. A job started while another thread is
 /// already using the team (concurrent tests, or a part that itself splits) runs whole on the
 /// thread that started it.
+///
+/// Every thread that computes flushes denormals to zero (FTZ and DAZ, see floating_point_mode.h),
+/// as XLA's and oneDNN's threads do: the helpers from their start, the thread that creates the
+/// team at once, and any other thread that starts a job when it does, so that a part computes
+/// the same bits on whichever thread it lands.
 public final class ComputeThreads: @unchecked Sendable {
     /// The team every layer uses: one thread per core unless `setCount` says otherwise.
     public static let shared = ComputeThreads(count: ProcessInfo.processInfo.activeProcessorCount)
@@ -45,11 +51,20 @@ public final class ComputeThreads: @unchecked Sendable {
     /// Threads per job, the caller included.
     public private(set) var count = 1
 
-    private let generation = Atomic<Int>(0)
+    /// Parts for a pass that streams through memory (Adam, the loss, loading a batch): four per
+    /// thread, so that on a busy machine a thread the system stops holds back at most one small
+    /// part, the others taking the rest.
+    public var streamingParts: Int { 4 * count }
+
+    /// The current job's generation, part count and next unclaimed part, in one word that only
+    /// the thread that publishes a job stores and that the threads claim parts from by
+    /// compare-and-swap: a thread that wakes late can never claim a part of a later job.
+    private let claims = Atomic<Int>(0)
     private let partsDone = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let inUse = Atomic<Bool>(false)
-    // Written by the caller before a job's generation is published, read by the helpers after.
+    // Written by the caller before a job's generation is published, read by the threads that
+    // claim its parts; the caller keeps them until every claimed part is done.
     // The job's type rather than a closure that calls it: such a closure captures the type on
     // the heap wherever `forEachPart` is not specialised, as in the debug builds the tests run.
     private var job: UnsafeRawPointer?
@@ -63,6 +78,7 @@ public final class ComputeThreads: @unchecked Sendable {
     private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     public init(count: Int) {
+        flush_denormals_on_this_thread()
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wakeUp, nil)
         // Every thread calls OpenBLAS on its own part; OpenBLAS threads on top would oversubscribe.
@@ -87,13 +103,14 @@ public final class ComputeThreads: @unchecked Sendable {
         stopHelpers()
         count = newCount
         // A helper waits for the generations after this one, even if it starts after a job.
-        let startGeneration = generation.load(ordering: .relaxed)
-        for index in 1..<newCount {
-            let context = Unmanaged.passRetained(HelperContext(team: self, index: index, seen: startGeneration)).toOpaque()
+        let startGeneration = ComputeThreads.generation(of: claims.load(ordering: .relaxed))
+        for _ in 1..<newCount {
+            let context = Unmanaged.passRetained(HelperContext(team: self, seen: startGeneration)).toOpaque()
             var thread = pthread_t()
             let status = pthread_create(&thread, nil, { context in
+                flush_denormals_on_this_thread()
                 let helper = Unmanaged<HelperContext>.fromOpaque(context!).takeRetainedValue()
-                helper.team.serve(part: helper.index, after: helper.seen)
+                helper.team.serve(after: helper.seen)
                 return nil
             }, context)
             precondition(status == 0, "cannot start a compute thread (pthread_create: \(status))")
@@ -101,13 +118,19 @@ public final class ComputeThreads: @unchecked Sendable {
         }
     }
 
-    /// Splits `0..<work` into at most `count` consecutive, nearly equal ranges whose bounds are
-    /// multiples of `alignment` (except the end), and runs `job.run(part:range:)` on each at the
-    /// same time, one per thread; `part` counts from 0 and stays below `count`. Returns when
-    /// every part is done.
-    public func forEachPart<Job: SplitJob>(of work: Int, alignment: Int = 1, _ job: Job) {
-        let partCount = min(count, work / alignment)
-        guard partCount > 1, inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+    /// Splits `0..<work` into at most `parts` (by default `count`) consecutive, nearly equal
+    /// ranges whose bounds are multiples of `alignment` (except the end), and runs
+    /// `job.run(part:range:)` on each, the calling thread and the helpers each taking the next
+    /// part not yet taken until none is left; `part` counts from 0 and stays below `parts`.
+    /// Returns when every part is done. A helper that the system has not scheduled (a busy
+    /// machine) holds nothing up: the others take its parts. More parts than threads even out
+    /// parts of uneven cost.
+    public func forEachPart<Job: SplitJob>(of work: Int, alignment: Int = 1, parts maxParts: Int? = nil, _ job: Job) {
+        // The calling thread may be any thread (tests run on a pool); after its first job this
+        // only reads MXCSR.
+        flush_denormals_on_this_thread()
+        let partCount = min(maxParts ?? count, work / alignment, ComputeThreads.counts.upperBound)
+        guard partCount > 1, count > 1, inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             if work > 0 { job.run(part: 0, range: 0..<work) }
             return
         }
@@ -119,10 +142,14 @@ public final class ComputeThreads: @unchecked Sendable {
             jobAlignment = alignment
             parts = partCount
             partsDone.store(0, ordering: .relaxed)
-            publish()
-            job.run(part: 0, range: range(ofPart: 0))
+            let generation = publish(parts: partCount)
+            var doneHere = 0
+            while let part = claim(in: generation) {
+                job.run(part: part, range: range(ofPart: part))
+                doneHere += 1
+            }
             var spins = 0
-            while partsDone.load(ordering: .acquiring) < partCount - 1 {
+            while partsDone.load(ordering: .acquiring) < partCount - doneHere {
                 spins += 1
                 if spins > 10_000 { sched_yield() }
             }
@@ -139,9 +166,16 @@ public final class ComputeThreads: @unchecked Sendable {
         return bound(part)..<bound(part + 1)
     }
 
-    /// Starts a new generation and wakes any helper that went to sleep waiting for it.
-    private func publish() {
-        generation.add(1, ordering: .sequentiallyConsistent)
+    // The claims word: the generation above bit 18, the part count in bits 9-17, the next
+    // unclaimed part in bits 0-8 (parts never exceed `counts.upperBound`, 256).
+    private static func generation(of word: Int) -> Int { word >> 18 }
+
+    /// Starts a new generation of `parts` parts (none when stopping), wakes any helper that went
+    /// to sleep waiting for it, and returns it.
+    @discardableResult
+    private func publish(parts: Int) -> Int {
+        let generation = ComputeThreads.generation(of: claims.load(ordering: .relaxed)) + 1
+        claims.store(generation << 18 | parts << 9, ordering: .sequentiallyConsistent)
         // A helper counts itself in `sleepers` before it last checks the generation, so either
         // it sees the new generation or this sees it and wakes it (both orders are total).
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
@@ -149,15 +183,30 @@ public final class ComputeThreads: @unchecked Sendable {
             pthread_cond_broadcast(wakeUp)
             pthread_mutex_unlock(mutex)
         }
+        return generation
     }
 
-    /// A helper's life: wait for each new generation, run its part if the job has one, repeat.
-    private func serve(part: Int, after startGeneration: Int) {
+    /// The next part of generation `generation` that no thread has taken yet, now taken by this
+    /// one; nil once all are taken or a later generation has started.
+    private func claim(in generation: Int) -> Int? {
+        var word = claims.load(ordering: .acquiring)
+        while ComputeThreads.generation(of: word) == generation {
+            let parts = word >> 9 & 511, next = word & 511
+            guard next < parts else { return nil }
+            let (exchanged, original) = claims.compareExchange(expected: word, desired: word + 1, ordering: .acquiring)
+            if exchanged { return next }
+            word = original
+        }
+        return nil
+    }
+
+    /// A helper's life: wait for each new generation, take its parts while any are left, repeat.
+    private func serve(after startGeneration: Int) {
         var seen = startGeneration
         while true {
             seen = waitForGeneration(after: seen)
             if stopping { return }
-            if part < parts {
+            while let part = claim(in: seen) {
                 jobType!.run(at: job!, part: part, range: range(ofPart: part))
                 partsDone.add(1, ordering: .releasing)
             }
@@ -165,22 +214,22 @@ public final class ComputeThreads: @unchecked Sendable {
     }
 
     /// Spins for about 100 µs, long enough to bridge the gaps between the jobs of a training
-    /// step, then sleeps until `publish` wakes it.
+    /// step, then sleeps until `publish` wakes it. Returns the new generation.
     private func waitForGeneration(after seen: Int) -> Int {
         let deadline = DispatchTime.now().uptimeNanoseconds + 100_000
         var spins = 0
         while true {
-            let current = generation.load(ordering: .acquiring)
+            let current = ComputeThreads.generation(of: claims.load(ordering: .acquiring))
             if current != seen { return current }
             spins += 1
             if spins % 256 == 0 && DispatchTime.now().uptimeNanoseconds > deadline { break }
         }
         pthread_mutex_lock(mutex)
         sleepers.add(1, ordering: .sequentiallyConsistent)
-        var current = generation.load(ordering: .sequentiallyConsistent)
+        var current = ComputeThreads.generation(of: claims.load(ordering: .sequentiallyConsistent))
         while current == seen {
             pthread_cond_wait(wakeUp, mutex)
-            current = generation.load(ordering: .sequentiallyConsistent)
+            current = ComputeThreads.generation(of: claims.load(ordering: .sequentiallyConsistent))
         }
         sleepers.subtract(1, ordering: .sequentiallyConsistent)
         pthread_mutex_unlock(mutex)
@@ -190,7 +239,7 @@ public final class ComputeThreads: @unchecked Sendable {
     private func stopHelpers() {
         guard !helpers.isEmpty else { return }
         stopping = true
-        publish()
+        publish(parts: 0)
         for thread in helpers { pthread_join(thread, nil) }
         helpers = []
         stopping = false
@@ -200,11 +249,9 @@ public final class ComputeThreads: @unchecked Sendable {
 private final class HelperContext {
     // The team stops and joins its helpers before it goes away.
     unowned(unsafe) let team: ComputeThreads
-    let index: Int
     let seen: Int
-    init(team: ComputeThreads, index: Int, seen: Int) {
+    init(team: ComputeThreads, seen: Int) {
         self.team = team
-        self.index = index
         self.seen = seen
     }
 }
