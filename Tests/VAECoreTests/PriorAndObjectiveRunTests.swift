@@ -89,3 +89,17 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
     #expect(result.stderr == "vae-train: --pseudo-inputs 601 is more than the 600 training images they start from\n")
     #expect(!FileManager.default.fileExists(atPath: folder))
 }
+
+/// Each of an image's k draws in an importance-weighted step has noise of its own: after an
+/// epoch of whole batches, the last batch's k·latent values per image are all fresh draws (none
+/// left at the workspace's initial zeros), and the k draws of an image differ.
+@Test func importanceWeightedStepsDrawNoiseForEverySample() throws {
+    let data = KMNIST(train: syntheticImageSet(count: 100, seed: 7), test: syntheticImageSet(count: 10, seed: 8))
+    let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 4), epochs: 1, batchSize: 50, learningRate: 1e-3, seed: 2,
+                        preset: "default", trainImages: 100, testImages: 10, objective: .iwae, trainSamples: 3)
+    let trainer = Trainer(run: run, data: data)
+    _ = try trainer.trainEpoch()
+    let eps = Array(UnsafeBufferPointer(start: trainer.workspace.eps, count: 50 * 3 * 4))
+    #expect(!eps.contains(0), "noise for all 150 draws of the last batch")
+    #expect(eps[0..<4] != eps[4..<8] && eps[4..<8] != eps[8..<12], "an image's draws differ")
+}
