@@ -146,17 +146,17 @@ struct VAEEval: ParsableCommand {
                                                 labels: conditional ? test.labels : nil)
         row("reconstructions of the test images", SampleQuality(scorer, images: reconstructions, reference: reference))
         let gifOptions = SamplingOptions()
-        for kind in SamplerKind.allCases {
-            let fitted = makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
-            // A GMM at temperature 1 and at the GIF's.
-            let temperatures = kind.needsTrainingImages ? [1, gifOptions.temperature] : [1]
+        for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
+            let fitted = try makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
+            // A fitted sampler at temperature 1 and at the GIF's.
+            let temperatures = kind.takesTemperature ? [1, gifOptions.temperature] : [1]
             for temperature in temperatures {
                 var random = Random(seed: seed)
                 let samples = fitted.tempered(temperature).sample(count: qualitySamples, random: &random)
                 let images = codec.decodeMeans(loaded.model, z: samples.z, labels: samples.labels)
-                let name = kind.needsTrainingImages ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
+                let name = kind.takesTemperature ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
                     : "\(kind.rawValue) samples"
-                let isGIFs = kind == gifOptions.sampler && (!kind.needsTrainingImages || temperature == gifOptions.temperature)
+                let isGIFs = kind == gifOptions.sampler && (!kind.takesTemperature || temperature == gifOptions.temperature)
                 row(name + (isGIFs ? " (the GIF's sampler)" : ""), SampleQuality(scorer, images: images, reference: reference))
             }
         }

@@ -229,14 +229,14 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
     var grid: Int?
 
-    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: \(SamplingOptions().sampler!.rawValue)).",
+    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: \(SamplingOptions().sampler!.rawValue)).",
                                valueName: "name"))
     var sampler: SamplingSource?
 
     @Option(help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("The GMM samplers' covariances are scaled by its square (default: \(SamplingOptions().temperature)).",
+    @Option(help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature)).",
                                valueName: "t"))
     var temperature: Double?
 
@@ -260,8 +260,8 @@ struct SamplingFlags: ParsableArguments {
             guard temperature > 0 && temperature <= 10 else {
                 throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
             }
-            guard options.sampler?.needsTrainingImages == true else {
-                throw ValidationError("--temperature applies to the GMM samplers")
+            guard options.sampler?.takesTemperature == true else {
+                throw ValidationError("--temperature applies to the samplers other than prior")
             }
         }
         if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),

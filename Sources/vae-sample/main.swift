@@ -12,8 +12,8 @@ struct VAESample: ParsableCommand {
             Draws --count latent points from --sampler for the checkpoint of --epoch (default: the last) \
             of the run in --run-dir, and writes the decoder's mean images as an IDX file (magic \
             0x00000803, count x 28 x 28 unsigned bytes, each intensity times 255 rounded), gzipped when \
-            --out ends in .gz. The default sampler and temperature are the sampling GIF's. The GMM samplers \
-            are fitted to that checkpoint's encoded training means, so the run's training files must be \
+            --out ends in .gz. The default sampler and temperature are the sampling GIF's. The GMM and two-stage \
+            samplers are fitted to that checkpoint's encoded training means, so the run's training files must be \
             at hand: they are read from --data, else $KMNIST_DIR, else the folder the run was trained on. \
             The same run, epoch, sampler and seed give the same file byte for byte.
 
@@ -36,11 +36,11 @@ struct VAESample: ParsableCommand {
     @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it.", valueName: "file"))
     var out: String
 
-    @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances) or prior (z ~ N(0, I)) (default: \(SamplingOptions().sampler!.rawValue), as the sampling GIF).",
+    @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to the encoded training means), vamp (a VampPrior run's own prior) or prior (z ~ N(0, I)) (default: \(SamplingOptions().sampler!.rawValue), as the sampling GIF).",
                                valueName: "name"))
     var sampler: SamplerKind = SamplingOptions().sampler!
 
-    @Option(help: ArgumentHelp("The GMM samplers' covariances are scaled by its square (default: \(SamplingOptions().temperature), as the sampling GIF).",
+    @Option(help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature), as the sampling GIF).",
                                valueName: "t"))
     var temperature: Double?
 
@@ -59,7 +59,7 @@ struct VAESample: ParsableCommand {
             guard temperature > 0 && temperature <= 10 else {
                 throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
             }
-            guard sampler.needsTrainingImages else { throw ValidationError("--temperature applies to the GMM samplers") }
+            guard sampler.takesTemperature else { throw ValidationError("--temperature applies to the samplers other than prior") }
         }
         if let label, !(0...9).contains(label) { throw ValidationError("--class must be a class between 0 and 9, got \(label)") }
     }
@@ -88,7 +88,7 @@ struct VAESample: ParsableCommand {
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
             let codec = LatentCodec(config: checkpoint.run.model)
-            let fitted = makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
+            let fitted = try makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
                                      temperature: temperature ?? SamplingOptions().temperature)
             var random = Random(seed: seed)
             // A conditional run's samples come in blocks by class, or all of --class.

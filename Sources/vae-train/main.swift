@@ -83,6 +83,22 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Class-conditional VAE: the label's one-hot joins the encoder's and the decoder's input, and the loss bounds -log p(x|y).")
     var conditional = false
 
+    @Option(help: ArgumentHelp("The prior p(z): normal (N(0, I), the KL term in closed form) or vamp (VampPrior: the mixture of the encoder's posteriors at --pseudo-inputs learned pseudo-inputs, which start as training images; the KL term is estimated at the sampled z) (default: normal).",
+                               valueName: "name"))
+    var prior: Prior?
+
+    @Option(help: ArgumentHelp("Pseudo-inputs of --prior vamp, the mixture's components (default: \(defaultPseudoInputs)).", valueName: "k"))
+    var pseudoInputs: Int?
+
+    @Option(help: ArgumentHelp("Training loss: elbo (the negative ELBO, one z per image) or iwae (the importance-weighted bound with --train-k draws of z per image, tighter than the ELBO; the test loss each epoch stays the negative ELBO) (default: elbo).",
+                               valueName: "name"))
+    var objective: Objective?
+
+    @Option(name: .customLong("train-k"),
+            help: ArgumentHelp("Draws of z per image in the --objective iwae bound; each is decoded, so an epoch's decoder work grows k-fold (default: \(defaultTrainSamples)).",
+                               valueName: "k"))
+    var trainK: Int?
+
     @Option(help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
                                valueName: "n"))
     var seed: UInt64?
@@ -116,6 +132,24 @@ struct VAETrain: ParsableCommand {
         }
         if let beta, !(beta >= 0 && beta.isFinite) { throw ValidationError("--beta must be a non-negative number, got \(beta)") }
         if let klWarmup, klWarmup < 0 { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
+        // A resumed run's prior and objective are in its state; the flags are checked against it.
+        if let pseudoInputs {
+            guard chosenPrior == .vamp || resume != nil else { throw ValidationError("--pseudo-inputs applies to --prior vamp") }
+            guard RunConfig.pseudoInputRange.contains(pseudoInputs) else {
+                throw ValidationError("--pseudo-inputs must be between \(RunConfig.pseudoInputRange.lowerBound) and \(RunConfig.pseudoInputRange.upperBound), got \(pseudoInputs)")
+            }
+        }
+        if chosenPrior == .vamp && conditional { throw ValidationError("--prior vamp cannot be combined with --conditional") }
+        if let trainK {
+            guard chosenObjective == .iwae || resume != nil else { throw ValidationError("--train-k applies to --objective iwae") }
+            guard RunConfig.trainSampleRange.contains(trainK) else {
+                throw ValidationError("--train-k must be between \(RunConfig.trainSampleRange.lowerBound) and \(RunConfig.trainSampleRange.upperBound), got \(trainK)")
+            }
+        }
+        if chosenObjective == .iwae {
+            if conditional { throw ValidationError("--objective iwae cannot be combined with --conditional") }
+            if beta != nil || klWarmup != nil { throw ValidationError("--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none") }
+        }
         guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
@@ -129,6 +163,8 @@ struct VAETrain: ParsableCommand {
     }
 
     private var chosenLikelihood: Likelihood { likelihood ?? .bernoulli }
+    private var chosenPrior: Prior { prior ?? .normal }
+    private var chosenObjective: Objective { objective ?? .elbo }
 
     /// The flags of `RunConfig.fields` given on the command line; a resumed run checks them
     /// against its stored configuration.
@@ -137,7 +173,8 @@ struct VAETrain: ParsableCommand {
             ("--preset", preset != nil), ("--arch", arch != nil), ("--batch-size", batchSize != nil), ("--lr", lr != nil),
             ("--latent-dim", latentDim != nil), ("--hidden", hidden != nil), ("--likelihood", likelihood != nil),
             ("--sigma", sigma != nil), ("--beta", beta != nil), ("--kl-warmup", klWarmup != nil),
-            ("--binarize", binarize != nil), ("--seed", seed != nil), ("--conditional", conditional),
+            ("--binarize", binarize != nil), ("--seed", seed != nil), ("--conditional", conditional), ("--prior", prior != nil),
+            ("--pseudo-inputs", pseudoInputs != nil), ("--objective", objective != nil), ("--train-k", trainK != nil),
         ]
         return Set(given.filter(\.1).map(\.0))
     }
@@ -146,14 +183,18 @@ struct VAETrain: ParsableCommand {
         try reportingErrors(train)
     }
 
-    /// The run the flags ask for, with the preset's values where no flag was given.
-    private func requested(_ preset: Preset, trainImages: Int, testImages: Int) -> RunConfig {
+    /// The run the flags ask for, with the preset's values where no flag was given; when resuming
+    /// `stored`, its prior and objective where no flag names them, so that --pseudo-inputs or
+    /// --train-k alone is compared with the stored run's.
+    private func requested(_ preset: Preset, trainImages: Int, testImages: Int, resuming stored: RunConfig? = nil) -> RunConfig {
         RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
                                    latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1,
-                                   conditional: conditional),
+                                   conditional: conditional, prior: prior ?? stored?.model.prior ?? .normal,
+                                   pseudoInputs: pseudoInputs ?? defaultPseudoInputs),
                   epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
                   seed: seed ?? 0, preset: preset.rawValue, trainImages: trainImages, testImages: testImages,
-                  beta: beta ?? 1, klWarmupEpochs: klWarmup ?? 0, binarization: binarize ?? .none)
+                  beta: beta ?? 1, klWarmupEpochs: klWarmup ?? 0, binarization: binarize ?? .none,
+                  objective: objective ?? stored?.objective ?? .elbo, trainSamples: trainK ?? defaultTrainSamples)
     }
 
     private func train() throws {
@@ -166,8 +207,9 @@ struct VAETrain: ParsableCommand {
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
         let resumed = try resume.map { _ in
-            try directory.readState().run.resumed(with: requested(preset, trainImages: 0, testImages: 0),
-                                                  explicitFlags: explicitFlags, statePath: directory.statePath)
+            let stored = try directory.readState().run
+            return try stored.resumed(with: requested(preset, trainImages: 0, testImages: 0, resuming: stored),
+                                      explicitFlags: explicitFlags, statePath: directory.statePath)
         }
 
         let folder = dataOptions.folder
@@ -177,8 +219,9 @@ struct VAETrain: ParsableCommand {
             }
         }
         let dataset = try KMNIST.load(from: folder)
-        let lock = try existingFolderLock ?? RunLock(directory)
         let run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
+        try checkData(dataset, for: run, directory: directory)
+        let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
         fflush(nil)
@@ -259,5 +302,7 @@ extension Preset: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension Likelihood: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
+extension Prior: ExpressibleByArgument {}
+extension Objective: ExpressibleByArgument {}
 
 VAETrain.main()

@@ -64,3 +64,54 @@ func forwardAndBackwardMatchPyTorch(_ test: ReferenceCase) throws {
         expectClose("gradient of \(tensor.name)", model.gradients.pointer + tensor.offset, expected, tolerance: 5e-6)
     }
 }
+
+/// The configurations of scripts/reference-values' PRIOR_CASES: a VampPrior, the
+/// importance-weighted bound, and both; rows 4, a latent of 3, Bernoulli decoders.
+let priorReferenceCases = [
+    (name: "mlp-vamp", config: VAEConfig(hidden: [4], latentDim: 3, prior: .vamp, pseudoInputs: 3), samples: nil as Int?),
+    (name: "mlp-iwae", config: VAEConfig(hidden: [4], latentDim: 3), samples: 3),
+    (name: "conv-vamp-iwae", config: VAEConfig(arch: .conv, convChannels: [2, 3], hidden: [4], latentDim: 3, prior: .vamp, pseudoInputs: 2),
+     samples: 2),
+]
+private let priorReference = Result { try readSafetensors(packageRoot + "/fixtures/reference/tiny-priors.safetensors") }
+
+/// PyTorch's VampPrior ELBO (the KL term at the drawn z) and importance-weighted bound
+/// (fixtures/reference/tiny-priors.safetensors), their draws, weights and every gradient, the
+/// pseudo-inputs' included, against this code's.
+@Test(arguments: priorReferenceCases.indices)
+func priorsAndObjectivesMatchPyTorch(_ index: Int) throws {
+    let test = priorReferenceCases[index]
+    let file = try priorReference.get()
+    let rows = referenceRows, latent = test.config.latentDim, prefix = test.name + "/", draws = rows * (test.samples ?? 1)
+    let model = VAEModel(config: test.config)
+    for tensor in model.layout.tensors {
+        try file.copyFloats(prefix + "param/" + tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
+    }
+    let ws = Workspace(layout: model.layout, capacity: rows, sampleCapacity: draws)
+    try file.copyFloats(prefix + "input", shape: [rows, VAEConfig.inputSize], into: ws.input)
+    try file.copyFloats(prefix + "eps", shape: [draws, latent], into: ws.eps)
+
+    if let samples = test.samples {
+        let bound = model.forwardImportanceWeighted(ws, rows: rows, samples: samples, computeGradients: true).total
+        model.backwardImportanceWeighted(ws, rows: rows, samples: samples)
+        let loss = try #require(file.metadata[prefix + "loss"].flatMap(Double.init))
+        #expect(abs(bound - loss) <= 1e-6 * abs(loss), "bound \(bound) against \(loss)")
+        expectClose("importance weights", ws.importanceWeights, try file.floats(prefix + "weights", shape: [draws]), tolerance: 2e-6)
+    } else {
+        let terms = model.forward(ws, rows: rows, computeGradients: true)
+        model.backward(ws, rows: rows)
+        let reconstruction = try #require(file.metadata[prefix + "reconstruction"].flatMap(Double.init))
+        let kl = try #require(file.metadata[prefix + "kl"].flatMap(Double.init))
+        #expect(abs(terms.reconstruction - reconstruction) <= 1e-6 * abs(reconstruction),
+                "reconstruction \(terms.reconstruction) against \(reconstruction)")
+        #expect(abs(terms.kl - kl) <= 2e-6 * max(abs(kl), 1), "KL \(terms.kl) against \(kl)")
+    }
+    expectClose("head", ws.head, try file.floats(prefix + "head", shape: [rows, 2 * latent]), tolerance: 2e-6)
+    expectClose("z", ws.z, try file.floats(prefix + "z", shape: [draws, latent]), tolerance: 2e-6)
+    expectClose("decoder output", ws.decoderOutput, try file.floats(prefix + "decoder_output", shape: [draws, VAEConfig.inputSize]),
+                tolerance: 2e-6)
+    for tensor in model.layout.tensors {
+        let expected = try file.floats(prefix + "grad/" + tensor.name, shape: tensor.shape)
+        expectClose("gradient of \(tensor.name)", model.gradients.pointer + tensor.offset, expected, tolerance: 5e-6)
+    }
+}

@@ -64,28 +64,37 @@ func expectGradient(_ name: String, values: [Float], analytic: [Float], h: Float
             sourceLocation: sourceLocation)
 }
 
-/// Checks the gradient of a small model's whole negative ELBO: every parameter tensor along a
-/// random direction (a strong signal above Float rounding), and a sample of single coordinates too,
-/// each by central differences with step `h`.
-func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, h: Float = 1e-3,
+/// Checks the gradient of a small model's whole negative ELBO, or with `samples` its
+/// importance-weighted bound with that many draws per image: every parameter tensor (a VampPrior's
+/// pseudo-inputs included) along a random direction (a strong signal above Float rounding), and
+/// a sample of single coordinates too, each by central differences with step `h`.
+func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, samples: Int? = nil, h: Float = 1e-3,
                              sourceLocation: SourceLocation = #_sourceLocation) {
     let model = VAEModel(config: config)
     var random = Random(seed: 14)
     model.initialize(random: &random)
-    let rows = 4
-    let workspace = Workspace(layout: model.layout, capacity: rows)
+    let rows = 4, draws = rows * (samples ?? 1)
+    let workspace = Workspace(layout: model.layout, capacity: rows, sampleCapacity: draws)
     let image = syntheticImageSet(count: rows, seed: 3)
     image.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: rows) }
     image.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: 0, rows: rows) }
-    random.fillNormal(workspace.eps, count: rows * config.latentDim)
+    let pseudoInputs = syntheticImageSet(count: config.pseudoInputs, seed: 5).pixels
+    for (i, pixel) in pseudoInputs.enumerated() { model.parameters[model.layout.pseudoInputsOffset + i] = Float(pixel) / 255 }
+    random.fillNormal(workspace.eps, count: draws * config.latentDim)
 
-    // The objective behind the gradients: reconstruction + klWeight · KL.
+    // The objective behind the gradients: reconstruction + klWeight · KL, or the bound.
     func loss() -> Double {
+        if let samples { return model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: false).total }
         let terms = model.forward(workspace, rows: rows, computeGradients: false)
         return terms.reconstruction + Double(klWeight) * terms.kl
     }
-    _ = model.forward(workspace, rows: rows, computeGradients: true)
-    model.backward(workspace, rows: rows, klWeight: klWeight)
+    if let samples {
+        _ = model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: true)
+        model.backwardImportanceWeighted(workspace, rows: rows, samples: samples)
+    } else {
+        _ = model.forward(workspace, rows: rows, computeGradients: true)
+        model.backward(workspace, rows: rows, klWeight: klWeight)
+    }
     let gradient = model.gradients.array
     let p = model.parameters.pointer
 

@@ -20,6 +20,14 @@ import VAECore
     (["--arch", "cnn"], "--arch"),
     (["--arch", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
     (["--preset", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
+    (["--prior", "laplace"], "--prior"),
+    (["--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp"),
+    (["--prior", "vamp", "--pseudo-inputs", "0"], "--pseudo-inputs must be between 1 and 5000, got 0"),
+    (["--prior", "vamp", "--conditional"], "--prior vamp cannot be combined with --conditional"),
+    (["--objective", "elbo", "--train-k", "3"], "--train-k applies to --objective iwae"),
+    (["--objective", "iwae", "--train-k", "101"], "--train-k must be between 1 and 100, got 101"),
+    (["--objective", "iwae", "--conditional"], "--objective iwae cannot be combined with --conditional"),
+    (["--objective", "iwae", "--kl-warmup", "2"], "--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none"),
 ])
 func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
     let scratch = temporaryFolder()
@@ -53,6 +61,8 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
         (["--seed", "7"], "--seed cannot change when resuming: \(state) has seed 0, --seed asks for 7"),
         (["--beta", "2"], "--beta cannot change when resuming: \(state) has beta 1.0, --beta asks for 2.0"),
         (["--conditional"], "--conditional cannot change when resuming: \(state) has conditional none, --conditional asks for true"),
+        (["--prior", "vamp"], "--prior cannot change when resuming: \(state) has prior normal, --prior asks for vamp"),
+        (["--objective", "iwae"], "--objective cannot change when resuming: \(state) has objective elbo, --objective asks for iwae"),
     ] {
         // A data folder that does not exist: the flags are checked first.
         let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)

@@ -32,7 +32,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
     (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, not to --sampler plane"),
-    (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the GMM samplers"),
+    (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the samplers other than prior"),
     (["--all", "--map-images", "0"], "--map-images must be between 1 and 100000, got 0"),
     (["--all", "--dims", "257"], "--dims must be between 1 and 256, got 257"),
     (["--traversal", "--map-images", "50"], "--map-images applies to the latent map; add --latent-map or --all"),

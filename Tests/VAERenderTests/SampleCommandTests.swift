@@ -44,7 +44,7 @@ import VAERender
     (["--count", "3", "--sampler", "vamp"], 64, "--sampler"),
     (["--count", "3", "--epoch", "9"], 66, "--epoch 9: "),
     (["--count", "3", "--class", "2"], 64, "--class needs a class-conditional run"),
-    (["--count", "3", "--sampler", "prior", "--temperature", "2"], 64, "--temperature applies to the GMM samplers"),
+    (["--count", "3", "--sampler", "prior", "--temperature", "2"], 64, "--temperature applies to the samplers other than prior"),
     (["--count", "3", "--temperature", "0"], 64, "--temperature must be above 0 and at most 10, got 0.0"),
 ])
 func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message: String) throws {
@@ -81,8 +81,8 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
                                           "--quality-samples", "300"])
     #expect(result.status == 0, "\(result.stderr)")
     let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| images") && !$0.hasPrefix("| ---") }
-    // Real, reconstructions, the prior, each GMM at temperatures 1 and the GIF's, the GIF's cells.
-    #expect(rows.count == 8, "\(result.stdout)")
+    // Real, reconstructions, the prior, each GMM and the two-stage sampler at temperatures 1 and the GIF's, the GIF's cells.
+    #expect(rows.count == 10, "\(result.stdout)")
     #expect(rows.filter { $0.contains("(the GIF's sampler)") }.count == 1)
     #expect(rows.contains { $0.contains("gmm samples") && $0.contains("temperature \(defaultSamplingTemperature) (the GIF's sampler) | 300 |") })
     #expect(rows.last!.hasPrefix("| the sampling GIF's cells | 25 |") && rows.last!.hasSuffix("| – |"), "\(rows.last!)")

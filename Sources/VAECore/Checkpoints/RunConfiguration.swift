@@ -17,10 +17,15 @@ public struct RunConfig: Equatable, Sendable {
     /// Epochs over which the KL weight ramps linearly from 0 to `beta`, step by step (0: none).
     public var klWarmupEpochs: Int
     public var binarization: Binarization
+    /// What training minimises: the negative ELBO, or the importance-weighted bound with
+    /// `trainSamples` draws per image.
+    public var objective: Objective
+    /// Draws of z per image in the training objective: k of the importance-weighted bound, 1 for the ELBO.
+    public var trainSamples: Int
 
     public init(model: VAEConfig, epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64,
                 preset: String, trainImages: Int, testImages: Int, beta: Double = 1, klWarmupEpochs: Int = 0,
-                binarization: Binarization = .none) {
+                binarization: Binarization = .none, objective: Objective = .elbo, trainSamples: Int = 1) {
         self.model = model
         self.epochs = epochs
         self.batchSize = batchSize
@@ -32,7 +37,18 @@ public struct RunConfig: Equatable, Sendable {
         self.beta = beta
         self.klWarmupEpochs = klWarmupEpochs
         self.binarization = binarization
+        self.objective = objective
+        self.trainSamples = objective == .iwae ? trainSamples : 1
     }
+}
+
+/// The training loss.
+public enum Objective: String, Sendable, CaseIterable {
+    /// The negative ELBO, one z draw per image (the KL term in closed form for the normal prior).
+    case elbo
+    /// The importance-weighted bound of Burda et al. (2016), -log (1/k) Σ_i p(x, z_i) / q(z_i|x)
+    /// with k draws per image, which is tighter than the ELBO for k > 1.
+    case iwae
 }
 
 /// How pixels in [0, 1] are presented to the model.
@@ -66,6 +82,8 @@ public struct RunField: Sendable {
     /// Sets the field from its written value, or from the default of checkpoints written before
     /// the key existed when the value is nil.
     let read: @Sendable (inout RunConfig, String?, MetadataReader) throws -> Void
+    /// What an absent value means, in messages.
+    var absent = "none"
 
     /// A field written with `String(value)` and read by `parse`, which returns nil for a bad value.
     static func value<Value: Sendable>(
@@ -105,6 +123,23 @@ public struct RunField: Sendable {
                      guard text == "true" else { throw meta.invalid(key, text) }
                      run[keyPath: path] = true
                  })
+    }
+
+    /// A field written only when `writtenWhen` holds (a feature that is off leaves the metadata
+    /// as it was without it) and read only then; otherwise, and in files from before the key, the
+    /// configuration keeps the value it starts with, which must be what those files did.
+    static func optional<Value: Sendable>(
+        _ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, Value> & Sendable,
+        writtenWhen: @escaping @Sendable (RunConfig) -> Bool, absent: String = "none", format: @escaping @Sendable (Value) -> String,
+        parse: @escaping @Sendable (String) -> Value?
+    ) -> RunField {
+        RunField(key: key, source: source, identifiesRun: true,
+                 write: { run in writtenWhen(run) ? format(run[keyPath: path]) : nil },
+                 read: { run, text, meta in
+                     guard let text else { return }
+                     guard let value = parse(text) else { throw meta.invalid(key, text) }
+                     run[keyPath: path] = value
+                 }, absent: absent)
     }
 
     /// Comma-separated layer widths ("" for none), each from 1 to 65536, at most 1,024 of them:
@@ -152,7 +187,20 @@ extension RunConfig {
                parse: { Double($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }),
         .integer("kl_warmup_epochs", .flag("--kl-warmup"), \.klWarmupEpochs, range: 0...Int.max, defaultForOldFiles: "0"),
         .choice("binarize", .flag("--binarize"), \.binarization, defaultForOldFiles: "none"),
+        .optional("prior", .flag("--prior"), \.model.prior, writtenWhen: { $0.model.prior != .normal },
+                  absent: Prior.normal.rawValue, format: { $0.rawValue }, parse: Prior.init(rawValue:)),
+        .optional("pseudo_inputs", .flag("--pseudo-inputs"), \.model.pseudoInputs, writtenWhen: { $0.model.prior == .vamp },
+                  format: { String($0) }, parse: { Int($0).flatMap { pseudoInputRange.contains($0) ? $0 : nil } }),
+        .optional("objective", .flag("--objective"), \.objective, writtenWhen: { $0.objective != .elbo },
+                  absent: Objective.elbo.rawValue, format: { $0.rawValue }, parse: Objective.init(rawValue:)),
+        .optional("train_k", .flag("--train-k"), \.trainSamples, writtenWhen: { $0.objective == .iwae }, format: { String($0) },
+                  parse: { Int($0).flatMap { trainSampleRange.contains($0) ? $0 : nil } }),
     ]
+
+    /// The VampPrior's pseudo-inputs a run may have.
+    public static let pseudoInputRange = 1...5000
+    /// The importance-weighted objective's draws per image a run may take.
+    public static let trainSampleRange = 1...100
 
     /// The configuration as safetensors metadata strings, with the two facts every model of this
     /// code shares: its input and its optimizer.
@@ -173,6 +221,15 @@ extension RunConfig {
         }
         let model = run.model
         if model.arch == .conv && model.convChannels.isEmpty { throw meta.invalid("conv_channels", "") }
+        if model.prior == .vamp && meta.metadata["pseudo_inputs"] == nil {
+            throw VAEError(.badData, "\(meta.path): metadata prior \"vamp\" needs pseudo_inputs")
+        }
+        if model.prior != .normal && model.conditional {
+            throw VAEError(.badData, "\(meta.path): metadata prior \"\(model.prior.rawValue)\" is not possible with a conditional model")
+        }
+        if run.objective == .iwae && (meta.metadata["train_k"] == nil || model.conditional) {
+            throw VAEError(.badData, "\(meta.path): metadata objective \"iwae\" needs train_k and an unconditional model")
+        }
         guard model.arch.supports(model.likelihood) else {
             throw VAEError(.badData, "\(meta.path): metadata likelihood \"\(model.likelihood.rawValue)\" is not possible with "
                            + "arch \"\(model.arch.rawValue)\"")
@@ -180,7 +237,8 @@ extension RunConfig {
         // Through the initialiser, which keeps sigma at its default unless the likelihood uses it.
         run.model = VAEConfig(arch: model.arch, convChannels: model.convChannels, hidden: model.hidden, latentDim: model.latentDim,
                               likelihood: model.likelihood, sigma: model.sigma, activation: model.activation,
-                              conditional: model.conditional)
+                              conditional: model.conditional, prior: model.prior, pseudoInputs: model.pseudoInputs)
+        run.trainSamples = run.objective == .iwae ? run.trainSamples : 1
         self = run
     }
 
@@ -189,7 +247,8 @@ extension RunConfig {
     public func differences(from reference: RunConfig) -> [String] {
         RunConfig.fields.filter(\.identifiesRun).compactMap { field in
             let value = field.write(self), expected = field.write(reference)
-            return value == expected ? nil : "\(field.key) \(value.map(describe) ?? "none") instead of \(expected.map(describe) ?? "none")"
+            return value == expected ? nil
+                : "\(field.key) \(value.map(describe) ?? field.absent) instead of \(expected.map(describe) ?? field.absent)"
         }
     }
 
@@ -200,7 +259,7 @@ extension RunConfig {
     public func resumed(with requested: RunConfig, explicitFlags: Set<String>, statePath: String) throws -> RunConfig {
         for field in RunConfig.fields where field.identifiesRun {
             guard case .flag(let flag) = field.source, explicitFlags.contains(flag) else { continue }
-            let stored = field.write(self).map(describe) ?? "none", asked = field.write(requested).map(describe) ?? "none"
+            let stored = field.write(self).map(describe) ?? field.absent, asked = field.write(requested).map(describe) ?? field.absent
             if stored != asked {
                 throw VAEError(.usage, "\(flag) cannot change when resuming: \(statePath) has \(field.key) \(stored), "
                                + "\(flag) asks for \(asked)")
@@ -222,6 +281,8 @@ extension RunConfig {
             + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(klWarmupEpochs) epochs, " : "")
             + (binarization == .dynamic ? "dynamically binarised, " : "")
             + (model.conditional ? "conditional on the class, " : "")
+            + (model.prior == .vamp ? "VampPrior with \(model.pseudoInputs) pseudo-inputs, " : "")
+            + (objective == .iwae ? "importance-weighted bound with k=\(trainSamples), " : "")
             + "batch \(batchSize), lr \(learningRate), seed \(seed), "
             + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
     }

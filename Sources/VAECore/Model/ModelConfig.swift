@@ -32,6 +32,16 @@ public enum Architecture: String, Sendable, CaseIterable {
     }
 }
 
+/// The prior p(z) that the KL term (or the importance weights) compares the posterior with.
+public enum Prior: String, Sendable, CaseIterable {
+    /// N(0, I); the ELBO's KL term in closed form.
+    case normal
+    /// The VampPrior (Tomczak and Welling 2018): p(z) = (1/K) Σ_k q(z|u_k), the encoder's posteriors
+    /// at K learned pseudo-inputs u_k, stored as the parameter tensor `prior.pseudo_inputs`. The
+    /// KL term has no closed form and is estimated by the sampled z: log q(z|x) - log p(z).
+    case vamp
+}
+
 /// Everything that fixes the shape of a model. It is stored in every checkpoint, and two
 /// checkpoints with different configurations never mix.
 public struct VAEConfig: Equatable, Sendable {
@@ -54,10 +64,13 @@ public struct VAEConfig: Equatable, Sendable {
     /// A class-conditional VAE: the label's one-hot joins the input of the encoder's and the
     /// decoder's first layer, so the model is q(z|x, y) and p(x|z, y).
     public var conditional: Bool
+    public var prior: Prior
+    /// The VampPrior's pseudo-inputs, K (0 for the normal prior).
+    public var pseudoInputs: Int
 
     public init(arch: Architecture = .mlp, convChannels: [Int] = [32, 64], hidden: [Int], latentDim: Int,
                 likelihood: Likelihood = .bernoulli, sigma: Float = 0.1, activation: Activation = .relu,
-                conditional: Bool = false) {
+                conditional: Bool = false, prior: Prior = .normal, pseudoInputs: Int = 0) {
         self.arch = arch
         self.convChannels = arch == .conv ? convChannels : []
         self.hidden = hidden
@@ -66,6 +79,8 @@ public struct VAEConfig: Equatable, Sendable {
         self.sigma = likelihood == .gaussianFixed ? sigma : 0.1
         self.activation = activation
         self.conditional = conditional
+        self.prior = prior
+        self.pseudoInputs = prior == .vamp ? pseudoInputs : 0
     }
 
     /// The one-hot label's length in the first layers' inputs: 10 for a conditional model, else 0.

@@ -63,7 +63,8 @@ public struct ParameterTensor: Sendable, Equatable {
 /// convolution's map has (7x7x64 = 3136 by default), and transposed convolutions make the output.
 /// The head stores mu.weight, logvar.weight, mu.bias, logvar.bias back to back, so it is one
 /// [2·latent, hidden] weight and one [2·latent] bias to sgemm, yet two PyTorch-style tensors on disk.
-/// Parameters are stored in the order of the layers.
+/// Parameters are stored in the order of the layers; a VampPrior's pseudo-inputs come last, so that
+/// the layers of a model sit where they do without them.
 public struct ParameterLayout: Sendable, Equatable {
     public let tensors: [ParameterTensor]
     /// From the image to the head, which is the last layer.
@@ -73,10 +74,16 @@ public struct ParameterLayout: Sendable, Equatable {
     public let count: Int
     /// The one-hot label's length in the encoder's and the decoder's first inputs (0 unless conditional).
     public let labelInputs: Int
+    /// The VampPrior's K pseudo-inputs, images of 784 values each (0 for the normal prior).
+    public let pseudoInputs: Int
+    /// Where `prior.pseudo_inputs` ([K, 784]) starts in the flat buffer (the end of it when there are none).
+    public let pseudoInputsOffset: Int
 
     public init(_ config: VAEConfig) {
         precondition(config.arch.supports(config.likelihood), "\(config.arch) cannot have the \(config.likelihood) likelihood")
         precondition((config.arch == .conv) == !config.convChannels.isEmpty, "a conv model needs its channels, an MLP none")
+        precondition(config.prior == .normal || (!config.conditional && config.pseudoInputs >= 1),
+                     "a VampPrior needs pseudo-inputs, and its model cannot be conditional")
         var tensors: [ParameterTensor] = []
         var offset = 0
         func add(_ name: String, _ shape: [Int]) -> Int {
@@ -147,6 +154,8 @@ public struct ParameterLayout: Sendable, Equatable {
         } else {
             decoder.append(linear("decoder.out", width, VAEConfig.inputSize, .none))
         }
+        pseudoInputs = config.pseudoInputs
+        pseudoInputsOffset = pseudoInputs > 0 ? add("prior.pseudo_inputs", [pseudoInputs, VAEConfig.inputSize]) : offset
 
         self.tensors = tensors
         self.encoder = encoder

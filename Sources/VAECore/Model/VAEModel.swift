@@ -74,15 +74,57 @@ public final class VAEModel: @unchecked Sendable {
     /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:
     /// encode, reparameterise, decode, score. For a conditional model it bounds -log p(x|y), with
     /// y from `workspace.labels`. With `computeGradients` the gradient of the
-    /// reconstruction term with respect to the decoder output is left for `backward`.
+    /// reconstruction term with respect to the decoder output is left for `backward`. With a
+    /// VampPrior the pseudo-inputs are encoded after the images (their posteriors are the
+    /// prior's components), and the KL term is log q(z|x) - log p(z) at the sampled z.
     public func forward(_ ws: Workspace, rows: Int, computeGradients: Bool) -> LossTerms {
-        encode(ws, rows: rows)
-        reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: config.latentDim)
+        let latent = config.latentDim
+        encodeWithPseudoInputs(ws, rows: rows)
+        reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: latent)
         decode(ws, rows: rows)
         let reconstruction = reconstructionNLL(ws.decoderOutput, targets: ws.input,
                                                gradient: computeGradients ? ws.dDecoderOutput : nil, rows: rows)
-        let kl = klDivergence(head: ws.head, rows: rows, latent: config.latentDim)
-        return LossTerms(reconstruction: reconstruction, kl: kl)
+        switch config.prior {
+        case .normal:
+            return LossTerms(reconstruction: reconstruction, kl: klDivergence(head: ws.head, rows: rows, latent: latent))
+        case .vamp:
+            priorLogDensity(ws, samples: rows, components: ws.head + rows * 2 * latent)
+            posteriorLogDensity(ws.logPosteriors, head: ws.head, eps: ws.eps, rows: rows, latent: latent)
+            var kl = 0.0
+            for r in 0..<rows { kl += ws.logPosteriors[r] - ws.logPriors[r] }
+            return LossTerms(reconstruction: reconstruction, kl: kl)
+        }
+    }
+
+    /// Encodes the `rows` images of `workspace.input`, and a VampPrior's pseudo-inputs after them.
+    func encodeWithPseudoInputs(_ ws: Workspace, rows: Int) {
+        let pseudoInputs = layout.pseudoInputs
+        if pseudoInputs > 0 {
+            precondition(rows <= ws.capacity && ws.pseudoInputs == pseudoInputs)
+            (ws.input + rows * VAEConfig.inputSize).update(from: parameters.pointer + layout.pseudoInputsOffset,
+                                                           count: pseudoInputs * VAEConfig.inputSize)
+        }
+        encode(ws, rows: rows + pseudoInputs)
+    }
+
+    /// log p(z) of the first `samples` rows of `workspace.z` into `workspace.logPriors`: N(0, I),
+    /// or the VampPrior's mixture of the Gaussians in `components` ([K, 2·latent], the encoder's
+    /// head at the pseudo-inputs).
+    public func priorLogDensity(_ ws: Workspace, samples: Int, components: ConstFloats?) {
+        switch config.prior {
+        case .normal:
+            normalLogDensity(ws.logPriors, z: ws.z, rows: samples, latent: config.latentDim)
+        case .vamp:
+            mixtureLogDensityForward(ws.logPriors, z: ws.z, components: components!, rows: samples, scratch: ws.mixture!)
+        }
+    }
+
+    /// The VampPrior's components: the encoder's mu and log σ² at each pseudo-input, [K, 2·latent].
+    public func priorComponents() -> [Float] {
+        precondition(layout.pseudoInputs > 0, "only a VampPrior has components")
+        let ws = Workspace(layout: layout, capacity: 0)
+        encodeWithPseudoInputs(ws, rows: 0)
+        return Array(UnsafeBufferPointer(start: ws.head, count: layout.pseudoInputs * 2 * config.latentDim))
     }
 
     /// -log p(x|z) summed over `rows` decoder outputs against their target images, by the
@@ -115,8 +157,10 @@ public final class VAEModel: @unchecked Sendable {
     }
 
     /// Gradients of the summed reconstruction term plus `klWeight` · KL into `gradients`, after
-    /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE.
+    /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE. A
+    /// VampPrior's pseudo-inputs get theirs through the encoder, as any input would.
     public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
+        let latent = config.latentDim
         chainBackward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
                       dInput: ws.dDecoderInput, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,
                       columns: ws.columns)
@@ -124,10 +168,35 @@ public final class VAEModel: @unchecked Sendable {
             featureGradient(ws.dZ, dout: ws.dDecoderInput, rows: rows, positions: 1, features: config.latentDim,
                             classes: layout.labelInputs)
         }
-        reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
-                                 rows: rows, latent: config.latentDim, klWeight: klWeight)
+        switch config.prior {
+        case .normal:
+            reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps,
+                                     rows: rows, latent: latent, klWeight: klWeight)
+        case .vamp:
+            // The loss holds -klWeight · log p(z) of every row.
+            ws.mixture!.upstream.update(repeating: -klWeight, count: rows)
+            mixturePriorBackward(ws, samples: rows, images: rows)
+            reparameterizeBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps, rows: rows, latent: latent, samples: 1,
+                                   posteriorWeight: klWeight)
+        }
+        encoderBackward(ws, rows: rows)
+    }
+
+    /// Backward of `priorLogDensity` for a VampPrior whose components are the head rows after the
+    /// `images` images, given `workspace.mixture.upstream`: into `dZ` (added) and the components' head gradient.
+    func mixturePriorBackward(_ ws: Workspace, samples: Int, images: Int) {
+        let offset = images * 2 * config.latentDim
+        mixtureLogDensityBackward(dz: ws.dZ, dComponents: ws.dHead + offset, z: ws.z, components: ws.head + offset, rows: samples,
+                                  scratch: ws.mixture!)
+    }
+
+    /// From `workspace.dHead` back through the encoder, for the `rows` images and a VampPrior's
+    /// pseudo-inputs after them, whose input gradient is the pseudo-inputs' own.
+    func encoderBackward(_ ws: Workspace, rows: Int) {
+        let pseudoInputs = layout.pseudoInputs
         chainBackward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
-                      dInput: nil, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,
+                      dInput: pseudoInputs > 0 ? gradients.pointer + layout.pseudoInputsOffset : nil, dInputFromRow: rows,
+                      parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows + pseudoInputs,
                       columns: ws.columns)
     }
 }

@@ -1,23 +1,33 @@
-/// Activations and their gradients for up to `capacity` images, allocated once.
+/// Activations and their gradients for up to `capacity` images and `sampleCapacity` latent
+/// samples, allocated once.
 ///
+/// The encoder's buffers have a row per image, plus one per pseudo-input of a VampPrior (encoded
+/// after the images, whose posteriors are the prior's components); the decoder's have a row per
+/// latent sample: one per image for the ELBO, k per image for the importance-weighted bound.
 /// A training step only reads and writes these buffers, so it allocates nothing.
 public final class Workspace: @unchecked Sendable {
+    /// Images per forward pass.
     public let capacity: Int
+    /// Latent samples per forward pass (decoder rows).
+    public let sampleCapacity: Int
     public let latent: Int
+    /// The VampPrior's pseudo-inputs, encoded after the images (0 for the normal prior).
+    public let pseudoInputs: Int
     private let storage: FloatBuffer
 
-    /// Network input, [capacity, 784], pixels in [0, 1].
+    /// Network input, [capacity + pseudoInputs, 784], pixels in [0, 1]; a VampPrior's
+    /// pseudo-inputs are copied in after the images.
     public let input: Floats
     /// Output of each encoder layer (after its activation); the last one is `head`.
     public let encoderOutputs: [Floats]
-    /// [capacity, 2·latent]: mu, then log σ², per row.
+    /// [capacity + pseudoInputs, 2·latent]: mu, then log σ², per row.
     public let head: Floats
-    /// The N(0, I) noise of the reparameterisation, [capacity, latent].
+    /// The N(0, I) noise of the reparameterisation, [sampleCapacity, latent].
     public let eps: Floats
     public let z: Floats
     /// Output of each decoder layer (after its activation); the last one is `decoderOutput`.
     public let decoderOutputs: [Floats]
-    /// Decoder output, [capacity, 784 · outputsPerPixel]: Bernoulli logits, or Gaussian means
+    /// Decoder output, [sampleCapacity, 784 · outputsPerPixel]: Bernoulli logits, or Gaussian means
     /// (then log-variances, for the learned Gaussian) per row.
     public let decoderOutput: Floats
 
@@ -27,8 +37,8 @@ public final class Workspace: @unchecked Sendable {
     public let dDecoderOutputs: [Floats]
     public let dDecoderOutput: Floats
 
-    /// The convolutions' im2col scratch, [capacity, layout.columnsPerImage], which each
-    /// convolution fills and uses within one forward or backward call.
+    /// The convolutions' im2col scratch, [max(encoder rows, sampleCapacity), layout.columnsPerImage],
+    /// which each convolution fills and uses within one forward or backward call.
     public let columns: Floats
 
     /// The class of each row; a conditional model reads it.
@@ -41,42 +51,64 @@ public final class Workspace: @unchecked Sendable {
     /// The gradient of `decoderInput`: `dZ` itself unless the model is conditional.
     public let dDecoderInput: Floats
 
-    public init(layout: ParameterLayout, capacity: Int) {
+    /// The VampPrior's log-density buffers (nil for the normal prior).
+    public let mixture: MixturePriorScratch?
+    /// [sampleCapacity]: the normalised importance weight of each sample of an image.
+    public let importanceWeights: Floats
+    /// [sampleCapacity] each, in Double: log p(x|z), log p(z) and log q(z|x) of every sample.
+    public let logLikelihoods: UnsafeMutablePointer<Double>
+    public let logPriors: UnsafeMutablePointer<Double>
+    public let logPosteriors: UnsafeMutablePointer<Double>
+
+    public init(layout: ParameterLayout, capacity: Int, sampleCapacity: Int? = nil) {
+        let samples = sampleCapacity ?? capacity
         self.capacity = capacity
+        self.sampleCapacity = samples
         latent = layout.head.outputs / 2
+        pseudoInputs = layout.pseudoInputs
+        let encoderRows = capacity + pseudoInputs
         let encoderWidths = layout.encoder.map(\.outputs)
         let decoderWidths = layout.decoder.map(\.outputs)
         let conditional = layout.labelInputs > 0
         let encoderInputWidth = conditional ? layout.encoder[0].inputs : 0
         let decoderInputWidth = conditional ? layout.decoder[0].inputs : 0
-        let rowWidth = VAEConfig.inputSize + 2 * (encoderWidths.reduce(0, +) + decoderWidths.reduce(0, +))
-            + 3 * latent + layout.columnsPerImage + encoderInputWidth + 2 * decoderInputWidth
-        storage = FloatBuffer(count: capacity * rowWidth)
-        labels = .allocate(capacity: max(capacity, 1))
-        labels.initialize(repeating: 0, count: max(capacity, 1))
+        let mixtureWidths = pseudoInputs > 0 ? MixturePriorScratch.widths(components: pseudoInputs, latent: latent) : (perRow: 0, perComponent: 0)
+        let encoderRowWidth = VAEConfig.inputSize + 2 * encoderWidths.reduce(0, +) + encoderInputWidth
+        let sampleRowWidth = 2 * decoderWidths.reduce(0, +) + 3 * latent + 2 * decoderInputWidth + mixtureWidths.perRow + 1
+        storage = FloatBuffer(count: encoderRows * encoderRowWidth + samples * sampleRowWidth
+                              + max(encoderRows, samples) * layout.columnsPerImage + pseudoInputs * mixtureWidths.perComponent)
+        labels = .allocate(capacity: max(capacity, samples, 1))
+        labels.initialize(repeating: 0, count: max(capacity, samples, 1))
+        logLikelihoods = .allocate(capacity: 3 * max(samples, 1))
+        logLikelihoods.initialize(repeating: 0, count: 3 * max(samples, 1))
+        logPriors = logLikelihoods + max(samples, 1)
+        logPosteriors = logPriors + max(samples, 1)
 
-        var slices = RowSlices(of: storage, rows: capacity)
-        input = slices.take(VAEConfig.inputSize)
-        encoderOutputs = encoderWidths.map { slices.take($0) }
+        var slices = RowSlices(of: storage, rows: 1)
+        input = slices.take(encoderRows * VAEConfig.inputSize)
+        encoderOutputs = encoderWidths.map { slices.take(encoderRows * $0) }
         head = encoderOutputs[encoderOutputs.count - 1]
-        eps = slices.take(latent)
-        z = slices.take(latent)
-        decoderOutputs = decoderWidths.map { slices.take($0) }
+        eps = slices.take(samples * latent)
+        z = slices.take(samples * latent)
+        decoderOutputs = decoderWidths.map { slices.take(samples * $0) }
         decoderOutput = decoderOutputs[decoderOutputs.count - 1]
-        dEncoderOutputs = encoderWidths.map { slices.take($0) }
+        dEncoderOutputs = encoderWidths.map { slices.take(encoderRows * $0) }
         dHead = dEncoderOutputs[dEncoderOutputs.count - 1]
-        dZ = slices.take(latent)
-        dDecoderOutputs = decoderWidths.map { slices.take($0) }
+        dZ = slices.take(samples * latent)
+        dDecoderOutputs = decoderWidths.map { slices.take(samples * $0) }
         dDecoderOutput = dDecoderOutputs[dDecoderOutputs.count - 1]
-        columns = slices.take(layout.columnsPerImage)
-        encoderInput = conditional ? slices.take(encoderInputWidth) : input
-        decoderInput = conditional ? slices.take(decoderInputWidth) : z
-        dDecoderInput = conditional ? slices.take(decoderInputWidth) : dZ
+        columns = slices.take(max(encoderRows, samples) * layout.columnsPerImage)
+        encoderInput = conditional ? slices.take(encoderRows * encoderInputWidth) : input
+        decoderInput = conditional ? slices.take(samples * decoderInputWidth) : z
+        dDecoderInput = conditional ? slices.take(samples * decoderInputWidth) : dZ
+        mixture = pseudoInputs > 0 ? MixturePriorScratch(rows: samples, components: pseudoInputs, latent: latent, from: &slices) : nil
+        importanceWeights = slices.take(samples)
         precondition(slices.isExhausted)
     }
 
     deinit {
         labels.deallocate()
+        logLikelihoods.deallocate()
     }
 
     /// Copies the labels of the images `loadImages(_:indices:rows:)` loads.

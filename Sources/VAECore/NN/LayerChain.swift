@@ -18,12 +18,14 @@ func layerForward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, parameters:
 }
 
 /// From the gradient of a chain's last output (in `gradients.last`) back to the parameters of
-/// every layer (into `parameterGradients`) and, unless `dInput` is nil, to the chain's input.
-/// Each layer's output gradient takes its activation's derivative before the layer's own
-/// backward uses it: in the product of the layer after it when that is a linear layer's input
-/// gradient, else in a pass of its own.
+/// every layer (into `parameterGradients`) and, unless `dInput` is nil, to the chain's input:
+/// `dInput` receives the gradient of input rows `dInputFromRow..<rows` only (a VampPrior needs
+/// it for its pseudo-inputs, encoded after the images, and not for the images). Each layer's
+/// output gradient takes its activation's derivative before the layer's own backward uses it:
+/// in the product of the layer after it when that is a linear layer's input gradient, else in a
+/// pass of its own.
 func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats], gradients: [Floats], dInput: Floats?,
-              parameters p: ConstFloats, parameterGradients g: Floats, rows: Int, columns: Floats) {
+                   dInputFromRow: Int = 0, parameters p: ConstFloats, parameterGradients g: Floats, rows: Int, columns: Floats) {
     var activationApplied = false
     for i in layers.indices.reversed() {
         let layer = layers[i]
@@ -32,7 +34,9 @@ func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats
             reluBackward(dout, out: outputs[i], count: rows * layer.outputs)
         }
         let inp = i > 0 ? UnsafePointer(outputs[i - 1]) : input
-        let dinp = i > 0 ? gradients[i - 1] : dInput
+        // The input gradient of some rows only is computed apart, after the parameters' gradients.
+        let partialInputGradient = i == 0 && dInput != nil && dInputFromRow > 0
+        let dinp = i > 0 ? gradients[i - 1] : partialInputGradient ? nil : dInput
         activationApplied = false
         switch layer.kind {
         case .linear:
@@ -47,6 +51,21 @@ func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats
         case .convTranspose2d(let shape):
             convTranspose2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
                                     weight: p + layer.weightOffset, columns: columns, images: rows, shape: shape)
+        }
+        guard partialInputGradient, let dInput else { continue }
+        // As the backward functions compute it, for the rows from dInputFromRow on.
+        let first = dInputFromRow, count = rows - dInputFromRow
+        let weight = p + layer.weightOffset
+        switch layer.kind {
+        case .linear:
+            sgemm(false, false, count, layer.inputs, layer.outputs, dout + first * layer.outputs, layer.outputs,
+                  weight, layer.inputs, dInput, layer.inputs)
+        case .conv2d(let shape):
+            sgemm(false, false, count * shape.positions, shape.patchSize, shape.gridChannels,
+                  dout + first * layer.outputs, shape.gridChannels, weight, shape.patchSize, columns, shape.patchSize)
+            col2im(dInput, columns, images: count, shape: shape)
+        case .convTranspose2d:
+            preconditionFailure("a chain's first layer is not a transposed convolution")
         }
     }
 }

@@ -108,6 +108,20 @@ public struct GaussianMixture: LatentSampler {
         return mixture
     }
 
+    /// The equally weighted mixture of the diagonal Gaussians in `components` ([K, 2·latent]: mu,
+    /// then log σ², each row), such as a VampPrior's.
+    public init(latent: Int, diagonalComponents components: [Float]) {
+        let k = components.count / (2 * latent)
+        var means = [Double](repeating: 0, count: k * latent), factors = [Double](repeating: 0, count: k * latent * latent)
+        for c in 0..<k {
+            for j in 0..<latent {
+                means[c * latent + j] = Double(components[c * 2 * latent + j])
+                factors[(c * latent + j) * latent + j] = exp(0.5 * Double(components[c * 2 * latent + latent + j]))
+            }
+        }
+        self.init(latent: latent, weights: [Double](repeating: 1 / Double(k), count: k), means: means, factors: factors)
+    }
+
     public init(latent: Int, weights: [Double], means: [Double], factors: [Double]) {
         precondition(means.count == weights.count * latent && factors.count == weights.count * latent * latent)
         self.latent = latent

@@ -35,10 +35,19 @@ public enum SamplerKind: String, Sendable, CaseIterable {
     case gmm
     /// The same with diagonal covariances.
     case gmmDiagonal = "gmm-diagonal"
+    /// A VampPrior model's own prior: the mixture of the encoder's posteriors at its pseudo-inputs.
+    case vamp
+    /// A second VAE fitted to the encoded training means (`TwoStageSampler`).
+    case twoStage = "two-stage"
 
-    /// Whether it is fitted to the encoded training images (which must then be at hand), and
-    /// takes a temperature.
-    public var needsTrainingImages: Bool { self != .prior }
+    /// Whether it is fitted to the encoded training images (which must then be at hand).
+    public var needsTrainingImages: Bool { self == .gmm || self == .gmmDiagonal || self == .twoStage }
+
+    /// Whether it takes a temperature: all but N(0, I).
+    public var takesTemperature: Bool { self != .prior }
+
+    /// Whether a model of `config` can draw from it: only a VampPrior model has the vamp sampler.
+    public func isAvailable(for config: VAEConfig) -> Bool { self != .vamp || config.prior == .vamp }
 }
 
 /// z ~ N(0, I).

@@ -51,11 +51,12 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, se
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, random: Random,
                                   progress: (Int) -> Void = { _ in }) -> Double {
     precondition(k >= 1)
-    let latent = model.config.latentDim, outputWidth = model.layout.output.outputs
+    let latent = model.config.latentDim
     let workspace = Workspace(layout: model.layout, capacity: min(k, evaluationBatchSize))
+    // The VampPrior's components depend on the parameters alone: encoded once.
+    let components = model.config.prior == .vamp ? model.priorComponents() : []
     var random = random
     var total = 0.0
-    var logWeights = [Double](repeating: 0, count: workspace.capacity)
     set.pixels.withUnsafeBufferPointer { pixels in
         for image in 0..<set.count {
             workspace.loadImages(pixels.baseAddress!, first: image, rows: 1)
@@ -65,55 +66,39 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
             let logvar = workspace.head + latent
             var logvarSum = 0.0
             for j in 0..<latent { logvarSum += Double(logvar[j]) }
-            var runningMax = -Double.infinity, runningSum = 0.0
+            var logSum = LogSumExp()
             var done = 0
             while done < k {
                 let rows = min(workspace.capacity, k - done)
                 random.fillNormal(workspace.eps, count: rows * latent)
                 reparameterizeForward(z: workspace.z, head: workspace.head, eps: workspace.eps, rows: rows, latent: latent,
-                                      sharedHead: true)
+                                      samples: rows)
                 model.decode(workspace, rows: rows)
-                logWeights.withUnsafeMutableBufferPointer { logWeights in
-                    ComputeThreads.shared.forEachPart(of: rows, SampleLogWeights(
-                        model: model, workspace: workspace, outputWidth: outputWidth, logvarSum: logvarSum,
-                        logWeights: logWeights.baseAddress!))
-                }
-                // In sample order, so that the estimate does not depend on the thread count.
-                for logWeight in logWeights[..<rows] {
-                    if logWeight > runningMax {
-                        runningSum = runningSum * exp(runningMax - logWeight) + 1
-                        runningMax = logWeight
-                    } else {
-                        runningSum += exp(logWeight - runningMax)
+                model.sampleLogLikelihoods(workspace, samples: rows, perImage: rows, gradient: false)
+                switch model.config.prior {
+                case .normal:
+                    // log p(z) - log q(z|x) = ½ Σ (eps² - z² + log σ²): the ½ log 2π terms cancel.
+                    for r in 0..<rows {
+                        var squares = 0.0
+                        for j in 0..<latent {
+                            let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
+                            squares += e * e - z * z
+                        }
+                        logSum.add(workspace.logLikelihoods[r] + 0.5 * (squares + logvarSum))
+                    }
+                case .vamp:
+                    components.withUnsafeBufferPointer { model.priorLogDensity(workspace, samples: rows, components: $0.baseAddress!) }
+                    posteriorLogDensity(workspace.logPosteriors, head: workspace.head, eps: workspace.eps, rows: rows, latent: latent,
+                                        samples: rows)
+                    for r in 0..<rows {
+                        logSum.add(workspace.logLikelihoods[r] + workspace.logPriors[r] - workspace.logPosteriors[r])
                     }
                 }
                 done += rows
             }
-            total -= runningMax + log(runningSum) - log(Double(k))
+            total -= logSum.value - log(Double(k))
             progress(image + 1)
         }
     }
     return total / Double(max(set.count, 1))
-}
-
-/// log w = log p(x|z) + log p(z) - log q(z|x) of each decoded sample of one image (the ½ log 2π
-/// terms cancel), split among the compute threads by samples. Each sample's weight is computed
-/// exactly as on one thread.
-private struct SampleLogWeights: SplitJob {
-    let model: VAEModel, workspace: Workspace, outputWidth: Int, logvarSum: Double
-    let logWeights: UnsafeMutablePointer<Double>
-
-    func run(part: Int, range samples: Range<Int>) {
-        let latent = workspace.latent
-        for r in samples {
-            var squares = 0.0
-            for j in 0..<latent {
-                let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
-                squares += e * e - z * z
-            }
-            let logLikelihood = -model.reconstructionNLL(workspace.decoderOutput + r * outputWidth,
-                                                         targets: workspace.input, gradient: nil, rows: 1)
-            logWeights[r] = logLikelihood + 0.5 * (squares + logvarSum)
-        }
-    }
 }

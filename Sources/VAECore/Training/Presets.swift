@@ -41,3 +41,9 @@ public enum Preset: String, Sendable, CaseIterable {
 
     public var learningRate: Double { 1e-3 }
 }
+
+/// The VampPrior's pseudo-inputs unless `--pseudo-inputs` says otherwise.
+public let defaultPseudoInputs = 500
+
+/// Draws per image of the importance-weighted objective unless `--train-k` says otherwise.
+public let defaultTrainSamples = 5

@@ -37,7 +37,9 @@ public final class Trainer: @unchecked Sendable {
         optimizer = Adam(.init(learningRate: run.learningRate), count: model.layout.count)
         random = Random(seed: run.seed)
         model.initialize(random: &random)
-        workspace = Workspace(layout: model.layout, capacity: max(run.batchSize, evaluationBatchSize))
+        if model.layout.pseudoInputs > 0 { initializePseudoInputs(model, from: data.train, random: &random) }
+        workspace = Workspace(layout: model.layout, capacity: max(run.batchSize, evaluationBatchSize),
+                              sampleCapacity: max(run.batchSize * run.trainSamples, evaluationBatchSize))
         order = .allocate(capacity: max(data.train.count, 1))
     }
 
@@ -66,13 +68,20 @@ public final class Trainer: @unchecked Sendable {
                 workspace.loadImages(pixels.baseAddress!, indices: order + first, rows: rows)
                 data.train.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, indices: order + first, rows: rows) }
                 if run.binarization == .dynamic { workspace.binarizeInput(rows: rows, random: &random) }
-                random.fillNormal(workspace.eps, count: rows * latent)
-                let loss = model.forward(workspace, rows: rows, computeGradients: true)
+                let samples = run.trainSamples
+                random.fillNormal(workspace.eps, count: rows * samples * latent)
+                let loss = run.objective == .iwae
+                    ? model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: true)
+                    : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): the loss is \(loss.total); "
                                    + "no checkpoint was written from this state (try a lower --lr)")
                 }
-                model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches))
+                if run.objective == .iwae {
+                    model.backwardImportanceWeighted(workspace, rows: rows, samples: samples)
+                } else {
+                    model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches))
+                }
                 guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): a gradient is not finite; "
                                    + "no checkpoint was written from this state (try a lower --lr)")
@@ -114,5 +123,20 @@ public final class Trainer: @unchecked Sendable {
         optimizer.step = step
         self.random = random
         completedEpochs = epoch
+    }
+}
+
+/// A VampPrior's pseudo-inputs start as K distinct training images drawn with `random` (a partial
+/// Fisher-Yates shuffle), scaled to [0, 1] like every input. (docs/models.md compares this start
+/// with noise.)
+func initializePseudoInputs(_ model: VAEModel, from train: ImageSet, random: inout Random) {
+    let count = model.layout.pseudoInputs, size = VAEConfig.inputSize
+    precondition(count <= train.count, "more pseudo-inputs than training images")
+    var order = Array(0..<train.count)
+    let target = model.parameters.pointer + model.layout.pseudoInputsOffset
+    for i in 0..<count {
+        order.swapAt(i, i + random.nextInt(below: train.count - i))
+        let source = order[i] * size
+        for p in 0..<size { target[i * size + p] = Float(train.pixels[source + p]) * (1 / 255) }
     }
 }

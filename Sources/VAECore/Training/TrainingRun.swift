@@ -10,6 +10,20 @@ public enum StartMode: Sendable {
     case resume
 }
 
+/// Refuses data that `run` cannot train on: other image counts than a resumed run's, or fewer
+/// training images than the VampPrior's pseudo-inputs, which start as training images.
+public func checkData(_ data: KMNIST, for run: RunConfig, directory: RunDirectory) throws {
+    guard run.trainImages == data.train.count && run.testImages == data.test.count else {
+        throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
+                       + "test images, but the data holds \(data.train.count) and \(data.test.count); "
+                       + "pass the --data folder the run was trained on")
+    }
+    guard run.model.pseudoInputs <= data.train.count else {
+        throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(data.train.count) training images "
+                       + "they start from")
+    }
+}
+
 /// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
 /// the resume state, in that order, each atomically. A crash at any point leaves a state file
 /// that matches a complete checkpoint (or the epoch-0 state written first); the epoch after it
@@ -22,11 +36,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
                   progress: (TrainingProgress) -> Void = { _ in },
                   finalEvaluationProgress: (_ imagesDone: Int) -> Void = { _ in },
                   epochFinished: (EpochMetrics) -> Void = { _ in }) throws {
-    guard run.trainImages == data.train.count && run.testImages == data.test.count else {
-        throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
-                       + "test images, but the data holds \(data.train.count) and \(data.test.count); "
-                       + "pass the --data folder the run was trained on")
-    }
+    try checkData(data, for: run, directory: directory)
     let lock = try lock ?? RunLock(directory)
     precondition(lock.path == directory.lockPath, "the lock of another run folder")
     // Held to the end, whatever the optimiser makes of the last use above.

@@ -1,22 +1,31 @@
 import VAECore
 
-/// The sampler `kind` for `model`: the prior, or a mixture fitted by EM to the encoder's means of
-/// `training` (which such a sampler needs), deterministically for the model and `seed`, with its
-/// covariances scaled by `temperature`².
+/// The sampler `kind` for `model`: the prior, the model's VampPrior, or a sampler fitted to the
+/// encoder's means of `training` (which such a sampler needs: a mixture by EM, or a second-stage
+/// VAE), deterministically for the model and `seed`, with its spread scaled by `temperature`.
+/// A conditional model gets one fitted sampler per class.
 public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec, training: ImageSet?,
-                        seed: UInt64, temperature: Double = 1) -> any LatentSampler {
+                        seed: UInt64, temperature: Double = 1) throws -> any LatentSampler {
+    guard kind.isAvailable(for: model.config) else {
+        throw VAEError(.usage, "--sampler \(kind.rawValue) draws from a VampPrior, and this run has the \(model.config.prior.rawValue) "
+                       + "prior (vae-train --prior vamp makes one)")
+    }
     func fitted(_ images: ImageSet) -> any LatentSampler {
-        GaussianMixture.fit(codec.encodeMeans(model, images: images), latent: codec.latent,
-                            covariance: kind == .gmm ? .full : .diagonal, seed: seed).mixture.tempered(temperature)
+        let means = codec.encodeMeans(model, images: images)
+        if kind == .twoStage { return TwoStageSampler.fit(means, latent: codec.latent, seed: seed).sampler.tempered(temperature) }
+        return GaussianMixture.fit(means, latent: codec.latent, covariance: kind == .gmm ? .full : .diagonal, seed: seed)
+            .mixture.tempered(temperature)
     }
     switch kind {
     case .prior:
         let prior = PriorSampler(latent: codec.latent)
         return model.config.conditional ? ClassConditionalSampler(perClass: Array(repeating: prior, count: VAEConfig.classes)) : prior
-    case .gmm, .gmmDiagonal:
+    case .vamp:
+        return GaussianMixture(latent: codec.latent, diagonalComponents: model.priorComponents()).tempered(temperature)
+    case .gmm, .gmmDiagonal, .twoStage:
         guard let training else { preconditionFailure("the \(kind.rawValue) sampler is fitted to the training images") }
         guard model.config.conditional else { return fitted(training) }
-        // One mixture per class, fitted to the means that class's images are encoded to.
+        // One sampler per class, fitted to the means that class's images are encoded to.
         return ClassConditionalSampler(perClass: (0..<VAEConfig.classes).map { c in
             fitted(training.images(ofClass: c))
         })
@@ -38,7 +47,7 @@ public func loadTrainingImages(from folder: String, for run: RunConfig) throws -
     guard let imagesPath = paths[0], let labelsPath = paths[1] else {
         let missing = [0, 1].filter { paths[$0] == nil }.map { KMNIST.files[$0].name + ".gz" }
         throw VAEError(.missingInput, "KMNIST training files missing in \(folder): \(missing.joined(separator: ", ")); the "
-                       + "GMM samplers are fitted to the encoded training images (point --data or KMNIST_DIR at the folder "
+                       + "gmm and two-stage samplers are fitted to the encoded training images (point --data or KMNIST_DIR at the folder "
                        + "the run was trained on, or use --sampler prior)")
     }
     let training = try ImageSet.load(images: imagesPath, labels: labelsPath)

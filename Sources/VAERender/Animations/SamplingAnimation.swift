@@ -56,6 +56,8 @@ public enum LatentGrid: Sendable, Equatable {
         case .sampled(.prior, _): return "z ~ N(0,I)"
         case .sampled(.gmm, _): return "z ~ GMM"
         case .sampled(.gmmDiagonal, _): return "z ~ GMM diag"
+        case .sampled(.vamp, _): return "z ~ VampPrior"
+        case .sampled(.twoStage, _): return "z ~ two-stage"
         case .classRows: return "row = class"
         }
     }
@@ -74,7 +76,7 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
     var random = Random(seed: options.seed)
     if let kind = options.sampler {
         // A conditional model's sampler draws in blocks by class: row by row.
-        let sampler = makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
+        let sampler = try makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
                                   temperature: options.temperature)
         return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * rows, random: &random), columns, rows)
     }

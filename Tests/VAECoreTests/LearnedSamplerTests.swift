@@ -1,0 +1,108 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import VAECore
+
+// The VampPrior's sampler and the two-stage sampler on cases whose statistics are known.
+
+/// Mean and per-dimension variance of row-major `[n, latent]` points, in Double.
+private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [Double]) {
+    let n = Double(z.count / latent)
+    var mean = [Double](repeating: 0, count: latent), squares = mean
+    for (i, value) in z.enumerated() {
+        mean[i % latent] += Double(value) / n
+        squares[i % latent] += Double(value) * Double(value) / n
+    }
+    return (mean, zip(squares, mean).map { $0 - $1 * $1 })
+}
+
+/// An equally weighted mixture of diagonal Gaussians, drawn at temperatures 1 and 1.5: the
+/// samples' mean is the components' mean and each variance E[T²σ² + μ²] - E[μ]², and a third of
+/// the draws fall near each of the three far-apart components, with its variances times T².
+@Test func vampPriorSamplesHaveTheMixturesMoments() {
+    let latent = 2
+    // μ, then log σ², per component.
+    let components: [Float] = [-20, 0, log(0.25), log(1), 0, 8, log(1), log(0.09), 8, -4, log(4), log(0.5)]
+    let mixture = GaussianMixture(latent: latent, diagonalComponents: components)
+    #expect(mixture.weights == [Double](repeating: 1.0 / 3, count: 3))
+    for temperature in [1.0, 1.5] {
+        var random = Random(seed: 31)
+        let z = mixture.tempered(temperature).sample(count: 60_000, random: &random).z
+        let (mean, variance) = moments(z, latent: latent)
+        for j in 0..<latent {
+            let mus = (0..<3).map { Double(components[$0 * 4 + j]) }
+            let variances = (0..<3).map { exp(Double(components[$0 * 4 + 2 + j])) * temperature * temperature }
+            let expectedMean = mus.reduce(0, +) / 3
+            let expectedVariance = zip(mus, variances).reduce(0) { $0 + ($1.0 * $1.0 + $1.1) / 3 } - expectedMean * expectedMean
+            #expect(abs(mean[j] - expectedMean) < 0.15, "T \(temperature), dimension \(j): mean \(mean[j]) against \(expectedMean)")
+            #expect(abs(variance[j] / expectedVariance - 1) < 0.02,
+                    "T \(temperature), dimension \(j): variance \(variance[j]) against \(expectedVariance)")
+        }
+        // The draws near the first component (μ = (-20, 0), σ² = (0.25, 1)): a third of them, with its variances times T².
+        let nearFirst = stride(from: 0, to: z.count, by: latent).filter { z[$0] < -10 }.flatMap { z[$0..<$0 + latent] }
+        let share = Double(nearFirst.count / latent) / 60_000
+        #expect(abs(share - 1.0 / 3) < 0.01)
+        let first = moments(nearFirst, latent: latent)
+        for (j, variance) in [0.25, 1].enumerated() {
+            #expect(abs(first.variance[j] / (variance * temperature * temperature) - 1) < 0.04,
+                    "T \(temperature): the first component's variance \(first.variance[j]) in dimension \(j)")
+        }
+    }
+}
+
+/// A VampPrior model's components are its encoder's posteriors at the pseudo-inputs: encoded
+/// like any image, whatever else is in the workspace.
+@Test func vampPriorComponentsAreTheEncodedPseudoInputs() {
+    let config = VAEConfig(hidden: [8], latentDim: 3, prior: .vamp, pseudoInputs: 4)
+    let model = VAEModel(config: config)
+    var random = Random(seed: 32)
+    model.initialize(random: &random)
+    let pseudoInputs = syntheticImageSet(count: 4, seed: 6)
+    initializePseudoInputs(model, from: pseudoInputs, random: &random)
+    let components = model.priorComponents()
+    let ws = Workspace(layout: model.layout, capacity: 4)
+    for i in 0..<4 * VAEConfig.inputSize { ws.input[i] = model.parameters[model.layout.pseudoInputsOffset + i] }
+    model.encode(ws, rows: 4)
+    expectIdentical(components, Array(UnsafeBufferPointer(start: ws.head, count: 4 * 6)), "components")
+    // The pseudo-inputs are the four images in some order, scaled to [0, 1] as inputs are.
+    let start = model.layout.pseudoInputsOffset
+    let rows = (0..<4).map { r in (0..<VAEConfig.inputSize).map { model.parameters[start + r * 784 + $0] } }
+    let images = (0..<4).map { r in (0..<VAEConfig.inputSize).map { Float(pseudoInputs.pixels[r * 784 + $0]) * (1 / 255) } }
+    let matches = rows.map { row in images.firstIndex(of: row) ?? -1 }
+    #expect(matches.sorted() == [0, 1, 2, 3], "the image each pseudo-input starts as: \(matches)")
+}
+
+/// Points from a known correlated Gaussian in four dimensions, one of them unused (as an
+/// inactive latent unit is): the second stage's samples have the points' mean and covariance.
+@Test func twoStageSamplesHaveTheFittedPointsMoments() {
+    let latent = 4, n = 3000
+    var random = Random(seed: 33)
+    var points = [Float](repeating: 0, count: n * latent)
+    for r in 0..<n {
+        var e = [Float](repeating: 0, count: 3)
+        e.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: 3) }
+        points[r * latent + 0] = 1 + 2 * e[0]
+        points[r * latent + 1] = -0.5 + 1.2 * e[0] + 0.6 * e[1]
+        points[r * latent + 2] = 0.3 * e[2]
+        points[r * latent + 3] = 0.02
+    }
+    let (sampler, _) = TwoStageSampler.fit(points, latent: latent, seed: 4, hidden: 32, epochs: 60)
+    var drawRandom = Random(seed: 34)
+    let z = sampler.sample(count: 20_000, random: &drawRandom).z
+    let target = FeatureStatistics(features: points, dimension: latent)
+    let drawn = FeatureStatistics(features: z, dimension: latent)
+    for j in 0..<latent {
+        let scale = target.covariance[j * latent + j].squareRoot()
+        #expect(abs(drawn.mean[j] - target.mean[j]) < 0.1 * max(scale, 0.1), "mean \(j): \(drawn.mean[j]) against \(target.mean[j])")
+        for i in 0...j {
+            let want = target.covariance[i * latent + j], got = drawn.covariance[i * latent + j]
+            let scales = target.covariance[i * latent + i] * target.covariance[j * latent + j]
+            let tolerance = 0.15 * scales.squareRoot() + 0.01
+            #expect(abs(got - want) < tolerance, "covariance (\(i), \(j)): \(got) against \(want)")
+        }
+    }
+    // A temperature spreads the draws of u, and with them z.
+    var wideRandom = Random(seed: 34)
+    let wide = FeatureStatistics(features: sampler.tempered(1.5).sample(count: 20_000, random: &wideRandom).z, dimension: latent)
+    #expect(wide.covariance[0] > 1.3 * drawn.covariance[0])
+}
