@@ -22,7 +22,7 @@ public struct GoldenCase: Sendable {
     public static let all: [GoldenCase] = [
         GoldenCase(name: "latent2", run: "latent2",
                    interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)], steps: 3),
-                   sampling: SamplingOptions(grid: 4, sampler: nil),
+                   sampling: SamplingOptions(grid: 4, source: .plane),
                    reconstruction: ReconstructionOptions(indices: [0, 1, 2, 3, 4]),
                    latentMap: LatentMapOptions(), traversal: TraversalOptions(),
                    style: FrameStyle(scale: 1, delay: 10, hold: 50)),
@@ -34,12 +34,12 @@ public struct GoldenCase: Sendable {
                    style: FrameStyle(scale: 1, delay: 7, hold: 120)),
         GoldenCase(name: "latent3-random", run: "latent3",
                    interpolation: nil,
-                   sampling: SamplingOptions(grid: 2, sampler: .prior, seed: 3),
+                   sampling: SamplingOptions(grid: 2, source: .sampler(.prior), seed: 3),
                    reconstruction: nil, latentMap: nil, traversal: nil,
                    style: FrameStyle(scale: 2, delay: 12, hold: 80)),
         GoldenCase(name: "latent3-plane", run: "latent3",
                    interpolation: nil,
-                   sampling: SamplingOptions(grid: 3, sampler: nil),
+                   sampling: SamplingOptions(grid: 3, source: .plane),
                    reconstruction: nil, latentMap: nil, traversal: nil,
                    style: FrameStyle(scale: 1, delay: 9, hold: 60)),
     ]

@@ -156,7 +156,7 @@ struct VAEEval: ParsableCommand {
                 let images = codec.decodeMeans(loaded.model, z: samples.z, labels: samples.labels)
                 let name = kind.takesTemperature ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
                     : "\(kind.rawValue) samples"
-                let isGIFs = kind == gifOptions.sampler && (!kind.takesTemperature || temperature == gifOptions.temperature)
+                let isGIFs = kind == gifOptions.source.kind(for: loaded.run.model) && (!kind.takesTemperature || temperature == gifOptions.temperature)
                 row(name + (isGIFs ? " (the GIF's sampler)" : ""), SampleQuality(scorer, images: images, reference: reference))
             }
         }

@@ -229,9 +229,9 @@ struct SamplingFlags: ParsableArguments {
     @Option(help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
     var grid: Int?
 
-    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: \(SamplingOptions().sampler!.rawValue)).",
+    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: vamp for a VampPrior run, as the default model is, else gmm).",
                                valueName: "name"))
-    var sampler: SamplingSource?
+    var sampler: SamplerName?
 
     @Option(help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
@@ -243,7 +243,7 @@ struct SamplingFlags: ParsableArguments {
     var options: SamplingOptions {
         var options = SamplingOptions()
         if let grid { options.grid = grid }
-        if let sampler { options.sampler = sampler.kind }
+        if let sampler { options.source = sampler.source }
         if let seed { options.seed = seed }
         if let temperature { options.temperature = temperature }
         return options
@@ -253,14 +253,14 @@ struct SamplingFlags: ParsableArguments {
         if let grid, !(1...64).contains(grid) {
             throw ValidationError("--grid must be between 1 and 64, got \(grid)")
         }
-        if seed != nil, let sampler, sampler.kind == nil {
+        if seed != nil, sampler?.source == .plane {
             throw ValidationError("--seed applies to a sampler, not to --sampler plane")
         }
         if let temperature {
             guard temperature > 0 && temperature <= 10 else {
                 throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
             }
-            guard options.sampler?.takesTemperature == true else {
+            guard options.source != .plane && options.source != .sampler(.prior) else {
                 throw ValidationError("--temperature applies to the samplers other than prior")
             }
         }
@@ -272,14 +272,14 @@ struct SamplingFlags: ParsableArguments {
 }
 
 /// A sampler's name, or "plane" for the principal-plane grid.
-struct SamplingSource: ExpressibleByArgument, Equatable {
-    let kind: SamplerKind?
+struct SamplerName: ExpressibleByArgument, Equatable {
+    let source: SamplingSource
 
     init?(argument: String) {
         if argument == "plane" {
-            kind = nil
+            source = .plane
         } else if let kind = SamplerKind(rawValue: argument) {
-            self.kind = kind
+            source = .sampler(kind)
         } else {
             return nil
         }

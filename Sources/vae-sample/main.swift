@@ -36,9 +36,9 @@ struct VAESample: ParsableCommand {
     @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it.", valueName: "file"))
     var out: String
 
-    @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to the encoded training means), vamp (a VampPrior run's own prior) or prior (z ~ N(0, I)) (default: \(SamplingOptions().sampler!.rawValue), as the sampling GIF).",
+    @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to the encoded training means), vamp (a VampPrior run's own prior) or prior (z ~ N(0, I)) (default: as the sampling GIF, vamp for a VampPrior run, else gmm).",
                                valueName: "name"))
-    var sampler: SamplerKind = SamplingOptions().sampler!
+    var sampler: SamplerKind?
 
     @Option(help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature), as the sampling GIF).",
                                valueName: "t"))
@@ -59,7 +59,7 @@ struct VAESample: ParsableCommand {
             guard temperature > 0 && temperature <= 10 else {
                 throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
             }
-            guard sampler.takesTemperature else { throw ValidationError("--temperature applies to the samplers other than prior") }
+            guard sampler?.takesTemperature ?? true else { throw ValidationError("--temperature applies to the samplers other than prior") }
         }
         if let label, !(0...9).contains(label) { throw ValidationError("--class must be a class between 0 and 9, got \(label)") }
     }
@@ -85,6 +85,7 @@ struct VAESample: ParsableCommand {
             if label != nil && !checkpoint.run.model.conditional {
                 throw VAEError(.usage, "--class needs a class-conditional run (vae-train --conditional), and \(runDir) is not one")
             }
+            let sampler = self.sampler ?? .standard(for: checkpoint.run.model)
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
             let codec = LatentCodec(config: checkpoint.run.model)

@@ -83,7 +83,7 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Class-conditional VAE: the label's one-hot joins the encoder's and the decoder's input, and the loss bounds -log p(x|y).")
     var conditional = false
 
-    @Option(help: ArgumentHelp("The prior p(z): normal (N(0, I), the KL term in closed form) or vamp (VampPrior: the mixture of the encoder's posteriors at --pseudo-inputs learned pseudo-inputs, which start as training images; the KL term is estimated at the sampled z) (default: normal).",
+    @Option(help: ArgumentHelp("The prior p(z): normal (N(0, I), the KL term in closed form) or vamp (VampPrior: the mixture of the encoder's posteriors at --pseudo-inputs learned pseudo-inputs, which start as training images; the KL term is estimated at the sampled z) (default: vamp for the default preset, normal for the other presets and with --conditional).",
                                valueName: "name"))
     var prior: Prior?
 
@@ -163,7 +163,8 @@ struct VAETrain: ParsableCommand {
     }
 
     private var chosenLikelihood: Likelihood { likelihood ?? .bernoulli }
-    private var chosenPrior: Prior { prior ?? .normal }
+    /// A conditional run has no VampPrior, so --conditional alone keeps N(0, I).
+    private var chosenPrior: Prior { prior ?? (conditional ? .normal : chosenPreset.prior) }
     private var chosenObjective: Objective { objective ?? .elbo }
 
     /// The flags of `RunConfig.fields` given on the command line; a resumed run checks them
@@ -189,7 +190,7 @@ struct VAETrain: ParsableCommand {
     private func requested(_ preset: Preset, trainImages: Int, testImages: Int, resuming stored: RunConfig? = nil) -> RunConfig {
         RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
                                    latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1,
-                                   conditional: conditional, prior: prior ?? stored?.model.prior ?? .normal,
+                                   conditional: conditional, prior: stored.map { prior ?? $0.model.prior } ?? chosenPrior,
                                    pseudoInputs: pseudoInputs ?? defaultPseudoInputs),
                   epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
                   seed: seed ?? 0, preset: preset.rawValue, trainImages: trainImages, testImages: testImages,

@@ -19,10 +19,11 @@ private func syntheticDataFolder() -> String {
 }
 
 /// 3 epochs of 6 batches of a small model, ending with a small importance-weighted estimate,
-/// which a resumed run must reproduce too.
+/// which a resumed run must reproduce too. N(0, I), whose products `sgemmCalls` counts (a
+/// VampPrior run's resume is checked in PriorAndObjectiveRunTests).
 private func trainArguments(data: String, runDir: String, epochs: Int = 3) -> [String] {
     ["--data", data, "--no-download", "--run-dir", runDir, "--epochs", String(epochs), "--hidden", "32",
-     "--latent-dim", "4", "--batch-size", "40", "--threads", "1", "--seed", "5"] + resumeArguments
+     "--latent-dim", "4", "--batch-size", "40", "--threads", "1", "--seed", "5", "--prior", "normal"] + resumeArguments
 }
 
 /// What a resume repeats: the final estimate's k is a flag, not part of the run.

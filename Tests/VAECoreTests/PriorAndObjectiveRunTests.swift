@@ -42,15 +42,21 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
 }
 
 /// A run of the normal prior and the ELBO writes none of the new keys, so its files are what
-/// they were before the options existed.
-@Test func normalPriorRunsWriteNoNewKeys() throws {
-    let folder = temporaryFolder()
-    let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder, "--epochs", "1",
-                                           "--hidden", "16", "--latent-dim", "2"])
-    #expect(result.status == 0, "\(result.stderr)")
-    for path in [folder + "/checkpoints/epoch-0001.safetensors", folder + "/state.safetensors"] {
-        let metadata = try readSafetensors(path).metadata
-        #expect(["prior", "pseudo_inputs", "objective", "train_k"].allSatisfy { metadata[$0] == nil }, "\(path)")
+/// they were before the options existed: --prior normal, the other presets, and --conditional
+/// alone. The default preset learns a VampPrior of 500 pseudo-inputs.
+@Test func theDefaultPresetAloneLearnsAVampPrior() throws {
+    for (flags, prior) in [(["--prior", "normal"], nil), (["--preset", "pytorch-example"], nil), (["--conditional"], nil),
+                           ([], "vamp")] as [([String], String?)] {
+        let folder = temporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder, "--epochs", "1",
+                                               "--hidden", "16", "--latent-dim", "2", "--iwae-k", "0"] + flags)
+        #expect(result.status == 0, "\(flags): \(result.stderr)")
+        for path in [folder + "/checkpoints/epoch-0001.safetensors", folder + "/state.safetensors"] {
+            let metadata = try readSafetensors(path).metadata
+            #expect(metadata["prior"] == prior && metadata["pseudo_inputs"] == prior.map { _ in "500" }, "\(flags): \(path)")
+            #expect(metadata["objective"] == nil && metadata["train_k"] == nil, "\(flags): \(path)")
+        }
     }
 }
 

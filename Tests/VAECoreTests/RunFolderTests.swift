@@ -11,7 +11,7 @@ private let smallModel = VAEConfig(hidden: [32], latentDim: 4)
 
 private func trainArguments(runDir: String, seed: Int, epochs: Int) -> [String] {
     ["--data", syntheticData, "--no-download", "--run-dir", runDir, "--epochs", String(epochs), "--hidden", "32",
-     "--latent-dim", "4", "--batch-size", "100", "--threads", "1", "--iwae-k", "0", "--seed", String(seed)]
+     "--latent-dim", "4", "--batch-size", "100", "--threads", "1", "--iwae-k", "0", "--seed", String(seed), "--prior", "normal"]
 }
 
 /// A trainer in the background, stopped (with everything it started) by `stop()` in a `defer`.

@@ -21,7 +21,9 @@ import VAECore
     (["--arch", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
     (["--preset", "conv", "--likelihood", "gaussian"], "--likelihood gaussian needs --arch mlp"),
     (["--prior", "laplace"], "--prior"),
-    (["--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp"),
+    (["--prior", "normal", "--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp"),
+    (["--preset", "conv", "--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp"),
+    (["--conditional", "--pseudo-inputs", "10"], "--pseudo-inputs applies to --prior vamp"),
     (["--prior", "vamp", "--pseudo-inputs", "0"], "--pseudo-inputs must be between 1 and 5000, got 0"),
     (["--prior", "vamp", "--conditional"], "--prior vamp cannot be combined with --conditional"),
     (["--objective", "elbo", "--train-k", "3"], "--train-k applies to --objective iwae"),
@@ -49,7 +51,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     let folder = scratch + "/run"
     let common = ["--no-download", "--threads", "1", "--iwae-k", "0"]
     let first = try runTool("vae-train", ["--data", syntheticData, "--run-dir", folder, "--epochs", "1", "--hidden", "32",
-                                          "--latent-dim", "4", "--batch-size", "100"] + common)
+                                          "--latent-dim", "4", "--batch-size", "100", "--prior", "normal"] + common)
     #expect(first.status == 0, "\(first.stderr)")
     let state = RunDirectory(folder).statePath
     let before = try readFile(state)

@@ -36,7 +36,7 @@ func inverseNormalCDFIsAccurate(probability: Double, quantile: Double) {
 
 @Test func latent2GridHasTheFirstAxisAcrossAndTheSecondUpward() throws {
     let fixture = try LoadedFixture("latent2")
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, sampler: nil), style: FrameStyle(), final: fixture.replay.final.model,
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: fixture.replay.final.model,
                                          test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
     #expect(sampling.grid == .priorQuantiles)
     let q = Float(1.6448536269514722)
@@ -49,7 +49,7 @@ func inverseNormalCDFIsAccurate(probability: Double, quantile: Double) {
 @Test func randomSamplingIsFixedBySeed() throws {
     let fixture = try LoadedFixture("latent3")
     func points(seed: UInt64) throws -> [Float] {
-        try SamplingAnimation(options: SamplingOptions(grid: 2, sampler: .prior, seed: seed), style: FrameStyle(),
+        try SamplingAnimation(options: SamplingOptions(grid: 2, source: .sampler(.prior), seed: seed), style: FrameStyle(),
                               final: fixture.replay.final.model, test: fixture.test, codec: fixture.codec,
                               plannedEpochs: 3, lastEpoch: 3).points
     }
@@ -72,7 +72,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 @Test func aOneDimensionalLatentGetsTheQuantilesInReadingOrder() throws {
     let (model, codec) = untrainedModel(latent: 1)
     let test = try loadTestImages(from: syntheticData).images
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, sampler: nil), style: FrameStyle(), final: model, test: test,
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: model, test: test,
                                          codec: codec, plannedEpochs: 1, lastEpoch: 1)
     #expect(sampling.grid == .priorQuantiles)
     #expect(sampling.points == gridCoordinates(count: 9).map(Float.init))
@@ -81,7 +81,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 @Test func aWideLatentGetsAPrincipalPlaneGrid() throws {
     let (model, codec) = untrainedModel(latent: 40)
     let test = try loadTestImages(from: syntheticData).images
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2, sampler: nil), style: FrameStyle(), final: model, test: test,
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2, source: .plane), style: FrameStyle(), final: model, test: test,
                                          codec: codec, plannedEpochs: 1, lastEpoch: 1)
     guard case .principalPlane(let plane) = sampling.grid else {
         Issue.record("a 40-D latent must use the principal plane, got \(sampling.grid)")
@@ -125,7 +125,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 @Test func latent3GridLiesOnThePrincipalPlaneOfTheEncodedTestSet() throws {
     let fixture = try LoadedFixture("latent3")
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, sampler: nil), style: FrameStyle(), final: fixture.replay.final.model,
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: fixture.replay.final.model,
                                          test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
     guard case .principalPlane(let plane) = sampling.grid else {
         Issue.record("a 3-D latent must use the principal plane, got \(sampling.grid)")
@@ -192,7 +192,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 @Test func samplingAndReconstructionShowOneFramePerEpochInOrderAndHoldTheLast() throws {
     let fixture = try LoadedFixture("latent2")
     let style = FrameStyle(scale: 1, delay: 9, hold: 90)
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2, sampler: nil), style: style, final: fixture.replay.final.model,
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2, source: .plane), style: style, final: fixture.replay.final.model,
                                          test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
     let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: [0, 1, 2]), style: style,
                                                      test: fixture.test, plannedEpochs: 3, lastEpoch: 3)

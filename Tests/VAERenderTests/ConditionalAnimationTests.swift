@@ -30,10 +30,10 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let replay = try RunReplay(runDirectory: directory.path)
     let test = try loadTestImages(from: syntheticData).images
     let codec = LatentCodec(config: replay.run.model)
-    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, sampler: nil, seed: 4), style: FrameStyle(),
+    let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, source: .plane, seed: 4), style: FrameStyle(),
                                          final: replay.final.model, test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
     #expect(sampling.grid == .classRows(seed: 4))
-    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3, sampler: nil), style: FrameStyle(), final: replay.final.model,
+    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: replay.final.model,
                                   test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == 1)
     #expect(sampling.layout.rows == 10 && sampling.layout.columns == 3)
     #expect(sampling.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 3) })

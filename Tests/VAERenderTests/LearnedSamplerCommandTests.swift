@@ -32,3 +32,28 @@ import VAERender
             + "(vae-train --prior vamp makes one)\n")
     #expect(!FileManager.default.fileExists(atPath: out))
 }
+
+/// Without --sampler, vae-sample draws what the sampling GIF draws: a VampPrior run's own prior,
+/// else the GMM (byte for byte the files of the named sampler, and not those of the other one).
+@Test func theDefaultSamplerIsTheRunsOwn() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let vampRun = folder + "/vamp"
+    let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", vampRun, "--epochs", "1",
+                                            "--hidden", "16", "--latent-dim", "3", "--pseudo-inputs", "10", "--iwae-k", "0"])
+    #expect(trained.status == 0, "\(trained.stderr)")
+    func sample(_ run: String, _ flags: [String]) throws -> [UInt8] {
+        let out = folder + "/samples.idx"
+        let result = try runTool("vae-sample", ["--run-dir", run, "--data", syntheticData, "--count", "8", "--out", out] + flags)
+        #expect(result.status == 0, "\(flags): \(result.stderr)")
+        return try readFile(out)
+    }
+    for (run, own, other) in [(vampRun, "vamp", "gmm"), (fixtureRun("latent3"), "gmm", "prior")] {
+        let standard = try sample(run, [])
+        expectIdentical(standard, try sample(run, ["--sampler", own]), "\(run): the default against --sampler \(own)")
+        #expect(standard != (try sample(run, ["--sampler", other])), "\(run): --sampler \(other) draws other samples")
+    }
+    let vamp = VAEConfig(hidden: [16], latentDim: 3, prior: .vamp, pseudoInputs: 10)
+    #expect(SamplingSource.standard.kind(for: vamp) == .vamp && SamplingSource.standard.kind(for: VAEConfig(hidden: [16], latentDim: 3)) == .gmm)
+    #expect(SamplingSource.plane.kind(for: vamp) == nil && SamplingSource.sampler(.prior).kind(for: vamp) == .prior)
+}

@@ -24,7 +24,7 @@ private func expectVAEError(_ kind: VAEError.Kind, containing parts: [String], s
 
 private func everything(_ run: String, data: String = syntheticData) -> RenderRequest {
     RenderRequest(runDirectory: run, dataFolder: data, interpolation: InterpolationOptions(steps: 2),
-                  sampling: SamplingOptions(grid: 2, sampler: nil), reconstruction: ReconstructionOptions(indices: [0, 1]),
+                  sampling: SamplingOptions(grid: 2, source: .plane), reconstruction: ReconstructionOptions(indices: [0, 1]),
                   style: FrameStyle(scale: 1))
 }
 

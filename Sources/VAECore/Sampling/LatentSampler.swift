@@ -40,6 +40,11 @@ public enum SamplerKind: String, Sendable, CaseIterable {
     /// A second VAE fitted to the encoded training means (`TwoStageSampler`).
     case twoStage = "two-stage"
 
+    /// What vae-sample and the sampling GIF draw from unless told otherwise: a VampPrior run's own
+    /// prior, whose samples score better than a mixture's fitted to that run afterwards, else the
+    /// full-covariance mixture (docs/quality.md).
+    public static func standard(for config: VAEConfig) -> SamplerKind { config.prior == .vamp ? .vamp : .gmm }
+
     /// Whether it is fitted to the encoded training images (which must then be at hand).
     public var needsTrainingImages: Bool { self == .gmm || self == .gmmDiagonal || self == .twoStage }
 

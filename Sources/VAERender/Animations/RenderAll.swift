@@ -81,7 +81,7 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         try checkFrameSize(layout, of: animation)
     }
     let sampling = try request.sampling.map { options in
-        let training = options.sampler?.needsTrainingImages == true
+        let training = options.source.kind(for: replay.run.model)?.needsTrainingImages == true
             ? try loadTrainingImages(from: request.dataFolder, for: replay.run) : nil
         return try SamplingAnimation(options: options, style: style, final: replay.final.model, test: test, training: training,
                                      codec: codec, plannedEpochs: planned, lastEpoch: lastEpoch)

@@ -1,21 +1,39 @@
 import Foundation
 import VAECore
 
+/// Where the sampling animation's points come from.
+public enum SamplingSource: Sendable, Equatable {
+    /// The run's own standard sampler (`SamplerKind.standard(for:)`).
+    case standard
+    /// Drawn once from this sampler, fitted to the final model.
+    case sampler(SamplerKind)
+    /// The principal-plane grid (for a latent of at most 2 dimensions, the N(0, I) quantiles).
+    case plane
+
+    /// The sampler a run of `config` draws from, or nil for the grid.
+    public func kind(for config: VAEConfig) -> SamplerKind? {
+        switch self {
+        case .standard: return .standard(for: config)
+        case .sampler(let kind): return kind
+        case .plane: return nil
+        }
+    }
+}
+
 public struct SamplingOptions: Sendable, Equatable {
     /// The frame shows grid x grid decoded points.
     public var grid: Int
-    /// Where the points come from: drawn once from this sampler, fitted to the final model, or
-    /// with nil the principal-plane grid.
-    public var sampler: SamplerKind?
+    public var source: SamplingSource
     /// Seed of the sampler's fit and of the draw.
     public var seed: UInt64
-    /// The GMM samplers' covariances are scaled by its square.
+    /// The samplers' spread is scaled by it (the covariances by its square).
     public var temperature: Double
 
-    public init(grid: Int = 5, sampler: SamplerKind? = .gmm, seed: UInt64 = 0, temperature: Double = defaultSamplingTemperature) {
+    public init(grid: Int = 5, source: SamplingSource = .standard, seed: UInt64 = 0,
+                temperature: Double = defaultSamplingTemperature) {
         precondition(grid >= 1 && temperature > 0)
         self.grid = grid
-        self.sampler = sampler
+        self.source = source
         self.seed = seed
         self.temperature = temperature
     }
@@ -74,7 +92,7 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
     let conditional = codec.config.conditional
     let columns = conditional ? (side * side + classes - 1) / classes : side, rows = conditional ? classes : side
     var random = Random(seed: options.seed)
-    if let kind = options.sampler {
+    if let kind = options.source.kind(for: final.config) {
         // A conditional model's sampler draws in blocks by class: row by row.
         let sampler = try makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
                                   temperature: options.temperature)
