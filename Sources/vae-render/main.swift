@@ -11,8 +11,8 @@ struct RenderCommand: ParsableCommand {
         discussion: """
             vae-render never trains and never downloads: it reads <run-dir>/checkpoints/epoch-NNNN.safetensors \
             and the KMNIST test files (t10k-*) from --data, else $KMNIST_DIR, else the folder the run was \
-            trained on (recorded in <run-dir>/.data-folder), else ./data/kmnist; the gmm samplers read the \
-            training files (train-*) there too.
+            trained on (recorded in <run-dir>/.data-folder), else ./data/kmnist; the fitted samplers (gmm, \
+            gmm-diagonal, two-stage) read the training files (train-*) there too.
 
             interpolation.gif (final checkpoint): pairs of test characters are encoded to their latent \
             means and the points between them decoded, one pair per column with A above and B below. \
@@ -20,11 +20,11 @@ struct RenderCommand: ParsableCommand {
             character of each class to the first of the next class.
 
             sampling.gif (every checkpoint): one fixed set of latent points decoded by each epoch's \
-            model, one frame per epoch. By default the points are drawn once (--seed) from a Gaussian \
+            model, one frame per epoch. By default the points are drawn once (--seed) from the final \
+            model's learned VampPrior for a VampPrior run (the default model), else from a Gaussian \
             mixture fitted by EM to the final model's encoded training means (which needs the run's \
-            training files too), its component count chosen on held-out images and its covariances \
-            scaled by --temperature squared; --sampler prior draws \
-            z ~ N(0, I) instead. --sampler plane shows a grid: with a 2-D latent it spans the N(0, I) \
+            training files too), its component count chosen on held-out images; either's covariances \
+            are scaled by --temperature squared. --sampler prior draws z ~ N(0, I) instead. --sampler plane shows a grid: with a 2-D latent it spans the N(0, I) \
             prior at its 5% to 95% quantiles on both axes; with more dimensions the plane of the two \
             leading principal directions of the final model's encoded test means, centred on their mean, \
             at the same quantiles of their spread. Columns follow the first axis left to right, rows the \
