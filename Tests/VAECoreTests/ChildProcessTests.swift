@@ -32,3 +32,14 @@ import TestSupport
     while running() && Date() < deadline { usleep(1_000) }
     #expect(!running(), "sleep 600 (pid \(sleeper)), started by the shell in a session of its own, still runs")
 }
+
+/// Every fault of scripts/mutants still names a string that occurs exactly once in its file, so
+/// that a change to the code cannot quietly leave the mutation score a fault short (the script
+/// stops before its first build when one does not apply).
+@Test func everyPlantedFaultStillAppliesToItsCode() throws {
+    let check = try ChildProcess(testPython, [packageRoot + "/scripts/mutants", "--check"], mergingStandardError: true)
+    defer { check.stop() }
+    let result = try check.finish()
+    #expect(result.status == 0, "scripts/mutants --check: \(result.stdout)")
+    #expect(result.stdout.hasSuffix("faults, each matching its file exactly once\n"), "\(result.stdout)")
+}
