@@ -35,8 +35,11 @@ import TestSupport
 
 /// Every fault of scripts/mutants still names a string that occurs exactly once in its file, so
 /// that a change to the code cannot quietly leave the mutation score a fault short (the script
-/// stops before its first build when one does not apply).
-@Test func everyPlantedFaultStillAppliesToItsCode() throws {
+/// stops before its first build when one does not apply). Not while scripts/mutants runs the
+/// suite on a tree with one of them planted.
+@Test(.disabled(if: ProcessInfo.processInfo.environment["VAE_PLANTED_FAULT"] != nil,
+                "scripts/mutants planted a fault in this tree, so its string is missing on purpose"))
+func everyPlantedFaultStillAppliesToItsCode() throws {
     let check = try ChildProcess(testPython, [packageRoot + "/scripts/mutants", "--check"], mergingStandardError: true)
     defer { check.stop() }
     let result = try check.finish()
