@@ -154,3 +154,33 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
             + "on (recorded in \(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR\n")
     #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs2"))
 }
+
+/// A lock given up is free at once, even while another program still shares its descriptor. A
+/// program that another test starts shares every descriptor between its fork and its exec, and
+/// with a plain close(2) the lock stayed held until then: existingCheckpointsAreNeverOverwrittenSilently
+/// failed once that way, refused by a lock that named the test process itself as the holder.
+@Test func aReleasedLockIsFreeWhileAChildStillSharesItsDescriptor() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    var lock: RunLock? = try RunLock(directory)
+    let lockFile = URL(fileURLWithPath: directory.lockPath).resolvingSymlinksInPath().path
+    let descriptors = try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { Int32($0) }
+    let shared = try #require(descriptors.first {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)")) == lockFile
+    })
+    // A child that keeps the descriptor across its exec, as one between fork and exec holds it.
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_adddup2(&actions, shared, shared)
+    let argv: [UnsafeMutablePointer<CChar>?] = [strdup("/bin/sleep"), strdup("60"), nil]
+    defer { argv.forEach { free($0) } }
+    var child = pid_t()
+    try #require(posix_spawn(&child, "/bin/sleep", &actions, nil, argv, environ) == 0)
+    defer { kill(child, SIGKILL); waitpid(child, nil, 0) }
+    #expect(throws: VAEError.self) { _ = try RunLock(directory) }
+    lock = nil
+    #expect(lock == nil)
+    #expect(throws: Never.self) { _ = try RunLock(directory) }
+}

@@ -41,6 +41,9 @@ public final class RunLock: Sendable {
     }
 
     deinit {
+        // Unlocked before the close: a program started by another thread of this process shares
+        // the descriptor between its fork and its exec, and the lock would stay held until then.
+        flock(fd, LOCK_UN)
         close(fd)
     }
 }
