@@ -24,7 +24,8 @@ struct RenderCommand: ParsableCommand {
             model's learned VampPrior for a VampPrior run (the default model), else from a Gaussian \
             mixture fitted by EM to the final model's encoded training means (which needs the run's \
             training files too), its component count chosen on held-out images; either's covariances \
-            are scaled by --temperature squared. --sampler prior draws z ~ N(0, I) instead. --sampler plane shows a grid: with a 2-D latent it spans the N(0, I) \
+            are scaled by --temperature squared. --sampler prior draws z ~ N(0, I) instead. --sampler \
+            plane shows a grid: with a 2-D latent it spans the N(0, I) \
             prior at its 5% to 95% quantiles on both axes; with more dimensions the plane of the two \
             leading principal directions of the final model's encoded test means, centred on their mean, \
             at the same quantiles of their spread. Columns follow the first axis left to right, rows the \
