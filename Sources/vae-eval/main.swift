@@ -21,9 +21,10 @@ struct VAEEval: ParsableCommand {
             classifier vae-classifier trained: mean top-class probability, the share above 0.9, the entropy \
             of the predicted-class histogram (ln 10 = 2.30 is every class equally often) and the Fréchet \
             distance of the classifier's 128 penultimate features to the test images' (lower is closer), \
-            for the test images themselves (their FD compares the two halves of the test set), reconstructions of \
-            the test images from the encoder means, --quality-samples draws from each sampler, and the \
-            sampling GIF's own cells as this checkpoint decodes them.
+            for the test images themselves (their FD compares the two halves of the test set), the training \
+            images (about as near as a perfect model of them could get), reconstructions of the test images \
+            from the encoder means, --quality-samples draws from each sampler, and the sampling GIF's own \
+            cells as this checkpoint decodes them.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
             """)
@@ -141,6 +142,11 @@ struct VAEEval: ParsableCommand {
             probabilities: testProbabilities, features: halvesScored ? Array(testFeatures[..<half]) : [],
             reference: halvesScored ? FeatureStatistics(features: Array(testFeatures[half...]), dimension: Classifier.featureCount)
                 : reference))
+        // The images the model (and the classifier) learned from: a sampler that drew exactly
+        // from their distribution would score about this, because KMNIST's training split lies
+        // this far from its test split (docs/quality.md, "How near the test images a sample can get").
+        row("training images (what the model and the classifier learned from)",
+            SampleQuality(scorer, images: training.pixels.map { Float($0) / 255 }, reference: reference))
         let conditional = loaded.run.model.conditional
         let reconstructions = codec.decodeMeans(loaded.model, z: codec.encodeMeans(loaded.model, images: test),
                                                 labels: conditional ? test.labels : nil)

@@ -81,8 +81,11 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
                                           "--quality-samples", "300"])
     #expect(result.status == 0, "\(result.stderr)")
     let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| images") && !$0.hasPrefix("| ---") }
-    // Real, reconstructions, the prior, each GMM and the two-stage sampler at temperatures 1 and the GIF's, the GIF's cells.
-    #expect(rows.count == 10, "\(result.stdout)")
+    // Test and training images, reconstructions, the prior, each GMM and the two-stage sampler at temperatures 1 and the
+    // GIF's, the GIF's cells.
+    #expect(rows.count == 11, "\(result.stdout)")
+    #expect(rows[1].hasPrefix("| training images (what the model and the classifier learned from) | 600 |"),
+            "\(rows[1])")
     #expect(rows.filter { $0.contains("(the GIF's sampler)") }.count == 1)
     #expect(rows.contains { $0.contains("gmm samples") && $0.contains("temperature \(defaultSamplingTemperature) (the GIF's sampler) | 300 |") })
     #expect(rows.last!.hasPrefix("| the sampling GIF's cells | 25 |") && rows.last!.hasSuffix("| – |"), "\(rows.last!)")
