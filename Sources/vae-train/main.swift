@@ -99,6 +99,11 @@ struct VAETrain: ParsableCommand {
                                valueName: "k"))
     var trainK: Int?
 
+    @Option(name: .customLong("augment-shift"),
+            help: ArgumentHelp("Shift each training image by up to this many pixels in x and y, drawn afresh for every batch, so that the model cannot learn the few training images by heart; the test images are never shifted (0 to 4, default: 0).",
+                               valueName: "pixels"))
+    var augmentShift: Int?
+
     @Option(help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
                                valueName: "n"))
     var seed: UInt64?
@@ -150,6 +155,9 @@ struct VAETrain: ParsableCommand {
             if conditional { throw ValidationError("--objective iwae cannot be combined with --conditional") }
             if beta != nil || klWarmup != nil { throw ValidationError("--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none") }
         }
+        if let augmentShift, !RunConfig.augmentShiftRange.contains(augmentShift) {
+            throw ValidationError("--augment-shift must be between \(RunConfig.augmentShiftRange.lowerBound) and \(RunConfig.augmentShiftRange.upperBound), got \(augmentShift)")
+        }
         guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
@@ -176,6 +184,7 @@ struct VAETrain: ParsableCommand {
             ("--sigma", sigma != nil), ("--beta", beta != nil), ("--kl-warmup", klWarmup != nil),
             ("--binarize", binarize != nil), ("--seed", seed != nil), ("--conditional", conditional), ("--prior", prior != nil),
             ("--pseudo-inputs", pseudoInputs != nil), ("--objective", objective != nil), ("--train-k", trainK != nil),
+            ("--augment-shift", augmentShift != nil),
         ]
         return Set(given.filter(\.1).map(\.0))
     }
@@ -195,7 +204,8 @@ struct VAETrain: ParsableCommand {
                   epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
                   seed: seed ?? 0, preset: preset.rawValue, trainImages: trainImages, testImages: testImages,
                   beta: beta ?? 1, klWarmupEpochs: klWarmup ?? 0, binarization: binarize ?? .none,
-                  objective: objective ?? stored?.objective ?? .elbo, trainSamples: trainK ?? defaultTrainSamples)
+                  objective: objective ?? stored?.objective ?? .elbo, trainSamples: trainK ?? defaultTrainSamples,
+                  augmentShift: augmentShift ?? 0)
     }
 
     private func train() throws {

@@ -30,6 +30,8 @@ import VAECore
     (["--objective", "iwae", "--train-k", "101"], "--train-k must be between 1 and 100, got 101"),
     (["--objective", "iwae", "--conditional"], "--objective iwae cannot be combined with --conditional"),
     (["--objective", "iwae", "--kl-warmup", "2"], "--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none"),
+    (["--augment-shift", "5"], "--augment-shift must be between 0 and 4, got 5"),
+    (["--augment-shift=-1"], "--augment-shift must be between 0 and 4, got -1"),
 ])
 func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
     let scratch = temporaryFolder()
@@ -65,6 +67,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
         (["--conditional"], "--conditional cannot change when resuming: \(state) has conditional none, --conditional asks for true"),
         (["--prior", "vamp"], "--prior cannot change when resuming: \(state) has prior normal, --prior asks for vamp"),
         (["--objective", "iwae"], "--objective cannot change when resuming: \(state) has objective elbo, --objective asks for iwae"),
+        (["--augment-shift", "1"], "--augment-shift cannot change when resuming: \(state) has augment_shift 0, --augment-shift asks for 1"),
     ] {
         // A data folder that does not exist: the flags are checked first.
         let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)

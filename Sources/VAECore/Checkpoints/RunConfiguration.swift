@@ -22,10 +22,13 @@ public struct RunConfig: Equatable, Sendable {
     public var objective: Objective
     /// Draws of z per image in the training objective: k of the importance-weighted bound, 1 for the ELBO.
     public var trainSamples: Int
+    /// Each training image is shifted by up to this many pixels in x and y, drawn afresh for every
+    /// batch (0: as they are). The test images are never shifted.
+    public var augmentShift: Int
 
     public init(model: VAEConfig, epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64,
                 preset: String, trainImages: Int, testImages: Int, beta: Double = 1, klWarmupEpochs: Int = 0,
-                binarization: Binarization = .none, objective: Objective = .elbo, trainSamples: Int = 1) {
+                binarization: Binarization = .none, objective: Objective = .elbo, trainSamples: Int = 1, augmentShift: Int = 0) {
         self.model = model
         self.epochs = epochs
         self.batchSize = batchSize
@@ -39,6 +42,7 @@ public struct RunConfig: Equatable, Sendable {
         self.binarization = binarization
         self.objective = objective
         self.trainSamples = objective == .iwae ? trainSamples : 1
+        self.augmentShift = augmentShift
     }
 }
 
@@ -195,12 +199,17 @@ extension RunConfig {
                   absent: Objective.elbo.rawValue, format: { $0.rawValue }, parse: Objective.init(rawValue:)),
         .optional("train_k", .flag("--train-k"), \.trainSamples, writtenWhen: { $0.objective == .iwae }, format: { String($0) },
                   parse: { Int($0).flatMap { trainSampleRange.contains($0) ? $0 : nil } }),
+        .optional("augment_shift", .flag("--augment-shift"), \.augmentShift, writtenWhen: { $0.augmentShift > 0 }, absent: "0",
+                  format: { String($0) }, parse: { Int($0).flatMap { augmentShiftRange.contains($0) && $0 > 0 ? $0 : nil } }),
     ]
 
     /// The VampPrior's pseudo-inputs a run may have.
     public static let pseudoInputRange = 1...5000
     /// The importance-weighted objective's draws per image a run may take.
     public static let trainSampleRange = 1...100
+    /// The largest shifts of `--augment-shift`: a few pixels move a character within the frame,
+    /// more would cut its strokes off.
+    public static let augmentShiftRange = 0...4
 
     /// The configuration as safetensors metadata strings, with the two facts every model of this
     /// code shares: its input and its optimizer.
@@ -283,6 +292,7 @@ extension RunConfig {
             + (model.conditional ? "conditional on the class, " : "")
             + (model.prior == .vamp ? "VampPrior with \(model.pseudoInputs) pseudo-inputs, " : "")
             + (objective == .iwae ? "importance-weighted bound with k=\(trainSamples), " : "")
+            + (augmentShift > 0 ? "shifted by up to \(augmentShift) pixels, " : "")
             + "batch \(batchSize), lr \(learningRate), seed \(seed), "
             + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
     }

@@ -39,10 +39,9 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
                 let rows = min(options.batchSize, train.count - first)
                 for row in 0..<rows {
                     let index = Int(order[first + row])
-                    let dx = random.nextInt(below: 2 * options.maxShift + 1) - options.maxShift
-                    let dy = random.nextInt(below: 2 * options.maxShift + 1) - options.maxShift
+                    let shift = randomShift(upTo: options.maxShift, random: &random)
                     loadShifted(pixels.baseAddress! + index * VAEConfig.inputSize, into: ws.input + row * VAEConfig.inputSize,
-                                dx: dx, dy: dy)
+                                dx: shift.dx, dy: shift.dy)
                     ws.labels[row] = train.labels[index]
                 }
                 classifier.forward(ws, rows: rows)
@@ -54,19 +53,6 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
         }
     }
     return classifier
-}
-
-/// The image moved right by dx and down by dy pixels, scaled to [0, 1]; what moves in is 0.
-public func loadShifted(_ pixels: UnsafePointer<UInt8>, into target: Floats, dx: Int, dy: Int) {
-    let side = VAEConfig.imageSide
-    for y in 0..<side {
-        let sourceY = y - dy
-        for x in 0..<side {
-            let sourceX = x - dx
-            let inside = (0..<side).contains(sourceY) && (0..<side).contains(sourceX)
-            target[y * side + x] = inside ? Float(pixels[sourceY * side + sourceX]) * (1 / 255) : 0
-        }
-    }
 }
 
 /// The share of `images` whose most probable class is their label.

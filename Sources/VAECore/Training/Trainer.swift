@@ -65,7 +65,7 @@ public final class Trainer: @unchecked Sendable {
                 }
                 let first = batch * batchSize
                 let rows = min(batchSize, count - first)
-                workspace.loadImages(pixels.baseAddress!, indices: order + first, rows: rows)
+                loadBatch(pixels.baseAddress!, indices: order + first, rows: rows)
                 data.train.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, indices: order + first, rows: rows) }
                 if run.binarization == .dynamic { workspace.binarizeInput(rows: rows, random: &random) }
                 let samples = run.trainSamples
@@ -98,6 +98,17 @@ public final class Trainer: @unchecked Sendable {
         }
         completedEpochs = epoch
         return LossTerms(reconstruction: total.reconstruction / Double(count), kl: total.kl / Double(count))
+    }
+
+    /// The training images `indices` into the workspace's input, each shifted by its own offset
+    /// with `--augment-shift`.
+    private func loadBatch(_ pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>, rows: Int) {
+        guard run.augmentShift > 0 else { return workspace.loadImages(pixels, indices: indices, rows: rows) }
+        let size = VAEConfig.inputSize
+        for row in 0..<rows {
+            let shift = randomShift(upTo: run.augmentShift, random: &random)
+            loadShifted(pixels + Int(indices[row]) * size, into: workspace.input + row * size, dx: shift.dx, dy: shift.dy)
+        }
     }
 
     /// β, ramped linearly over the warm-up epochs one step at a time.

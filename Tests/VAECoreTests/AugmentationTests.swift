@@ -1,0 +1,67 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+// vae-train --augment-shift: every batch holds the training images at fresh offsets within the
+// limit, reproducibly on any thread count, and the run records the limit.
+
+/// One epoch in a single batch of all 60 images: each row of the batch the model saw is one of
+/// them shifted by at most one pixel each way, every image is there once, and the offsets vary.
+@Test func shiftedBatchesHoldEachTrainingImageAtAnOffsetWithinTheLimit() throws {
+    let images = syntheticImageSet(count: 60, seed: 3)
+    let data = KMNIST(train: images, test: syntheticImageSet(count: 10, seed: 4))
+    let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 2, prior: .normal), epochs: 1, batchSize: 60, learningRate: 1e-3,
+                        seed: 5, preset: "default", trainImages: 60, testImages: 10, augmentShift: 1)
+    let trainer = Trainer(run: run, data: data)
+    _ = try trainer.trainEpoch()
+    let size = VAEConfig.inputSize
+    var found = Set<Int>(), offsets = Set<[Int]>()
+    images.pixels.withUnsafeBufferPointer { pixels in
+        var shifted = [Float](repeating: 0, count: size)
+        for row in 0..<60 {
+            let seen = Array(UnsafeBufferPointer(start: trainer.workspace.input + row * size, count: size))
+            var matches: [(image: Int, offset: [Int])] = []
+            for image in 0..<60 where !found.contains(image) {
+                for dy in -1...1 {
+                    for dx in -1...1 {
+                        loadShifted(pixels.baseAddress! + image * size, into: &shifted, dx: dx, dy: dy)
+                        if shifted == seen { matches.append((image, [dx, dy])) }
+                    }
+                }
+            }
+            #expect(!matches.isEmpty, "row \(row) is no training image shifted by at most 1 pixel")
+            if let first = matches.first {
+                found.insert(first.image)
+                if matches.count == 1 { offsets.insert(first.offset) }
+            }
+        }
+    }
+    #expect(found.count == 60, "every image once")
+    #expect(offsets.count >= 5, "offsets drawn afresh: \(offsets.sorted { $0.lexicographicallyPrecedes($1) })")
+}
+
+/// Two epochs with --augment-shift 2 on one thread and on two give the same checkpoint, which
+/// records the limit and differs from the same run without it; a run without it writes no key,
+/// so its files are what they were before the option.
+@Test func shiftAugmentedRunIsReproducibleAndRecorded() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let common = ["--data", syntheticData, "--no-download", "--epochs", "2", "--hidden", "24", "--latent-dim", "4",
+                  "--batch-size", "50", "--prior", "normal", "--iwae-k", "0"]
+    var checkpoints: [String: [UInt8]] = [:], firstLayers: [String: [Float]] = [:]
+    for (name, flags) in [("shift-1", ["--augment-shift", "2", "--threads", "1"]), ("shift-2", ["--augment-shift", "2", "--threads", "2"]),
+                          ("plain", ["--threads", "2"])] {
+        let result = try runTool("vae-train", common + flags + ["--run-dir", folder + "/" + name])
+        #expect(result.status == 0, "\(name): \(result.stderr)")
+        #expect(result.stdout.contains("shifted by up to 2 pixels") == (name != "plain"), "\(result.stdout)")
+        let path = folder + "/\(name)/checkpoints/epoch-0002.safetensors"
+        checkpoints[name] = try readFile(path)
+        let file = try readSafetensors(path)
+        #expect(file.metadata["augment_shift"] == (name == "plain" ? nil : "2"), "\(name)")
+        firstLayers[name] = try file.floats("encoder.hidden.0.weight", shape: [24, 784])
+        #expect(try readCheckpoint(path).run.augmentShift == (name == "plain" ? 0 : 2))
+    }
+    expectIdentical(checkpoints["shift-1"]!, checkpoints["shift-2"]!, "checkpoints of --threads 1 and 2")
+    #expect(firstLayers["shift-1"] != firstLayers["plain"], "the shifts changed what the model learnt")
+}
