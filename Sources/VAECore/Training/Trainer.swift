@@ -139,7 +139,7 @@ public final class Trainer: @unchecked Sendable {
 
 /// A VampPrior's pseudo-inputs start as K distinct training images drawn with `random` (a partial
 /// Fisher-Yates shuffle), scaled to [0, 1] like every input. (docs/models.md compares this start
-/// with noise.)
+/// with noise: no better in likelihood, less confident samples.)
 func initializePseudoInputs(_ model: VAEModel, from train: ImageSet, random: inout Random) {
     let count = model.layout.pseudoInputs, size = VAEConfig.inputSize
     precondition(count <= train.count, "more pseudo-inputs than training images")
