@@ -20,11 +20,12 @@ struct VAEEval: ParsableCommand {
             --quality --classifier FILE prints instead how character-like the checkpoint's images are to the \
             classifier vae-classifier trained: mean top-class probability, the share above 0.9, the entropy \
             of the predicted-class histogram (ln 10 = 2.30 is every class equally often) and the Fréchet \
-            distance of the classifier's 128 penultimate features to the test images' (lower is closer), \
-            for the test images themselves (their FD compares the two halves of the test set), the training \
-            images (about as near as a perfect model of them could get), reconstructions of the test images \
-            from the encoder means, --quality-samples draws from each sampler, and the sampling GIF's own \
-            cells as this checkpoint decodes them.
+            distances of the classifier's 128 penultimate features to the test images' and to the training \
+            images' (lower is closer), for the test images and the training images themselves (each set \
+            compared with itself half to half), reconstructions of the test images from the encoder means, \
+            --quality-samples draws from each sampler, and the sampling GIF's own cells as this checkpoint \
+            decodes them. The training images' FD to the test images is about what a perfect model of them \
+            would score there.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
             """)
@@ -121,36 +122,54 @@ struct VAEEval: ParsableCommand {
         }
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run)
-        let real = test.pixels.map { Float($0) / 255 }
-        let (testProbabilities, testFeatures) = scorer.predict(real)
-        let reference = FeatureStatistics(features: testFeatures, dimension: Classifier.featureCount)
+        let (testProbabilities, testFeatures) = scorer.predict(test.pixels.map { Float($0) / 255 })
+        let (trainingProbabilities, trainingFeatures) = scorer.predict(training.pixels.map { Float($0) / 255 })
+        func statistics(_ features: ArraySlice<Float>) -> FeatureStatistics {
+            FeatureStatistics(features: Array(features), dimension: Classifier.featureCount)
+        }
+        let reference = statistics(testFeatures[...]), trainingReference = statistics(trainingFeatures[...])
         let codec = LatentCodec(config: loaded.run.model)
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
-              + "Fréchet distances to the \(test.count) test images")
-        print("| images | n | mean confidence | share > 0.9 | class entropy | FD |")
-        print("| --- | --- | --- | --- | --- | --- |")
-        func row(_ name: String, _ quality: SampleQuality) {
-            let distance = quality.frechetDistance.map { String(format: "%.1f", $0) } ?? "–"
-            print(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ |", name, quality.count, quality.meanConfidence,
-                         100 * quality.shareConfident, quality.classEntropy, distance))
+              + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
+        print("| images | n | mean confidence | share > 0.9 | class entropy | FD to test | FD to training |")
+        print("| --- | --- | --- | --- | --- | --- | --- |")
+        /// One row: the scores of `probabilities`, and the FD of `features` to each reference.
+        func row(_ name: String, _ probabilities: [Float], _ features: [Float],
+                 toTest: (features: [Float], reference: FeatureStatistics)? = nil,
+                 toTraining: (features: [Float], reference: FeatureStatistics)? = nil) {
+            let test = toTest ?? (features, reference), training = toTraining ?? (features, trainingReference)
+            let quality = SampleQuality(probabilities: probabilities, features: test.features, reference: test.reference)
+            // Too few rows for a covariance of the features give no distance.
+            let distanceToTraining = training.features.count / Classifier.featureCount > Classifier.featureCount
+                ? frechetDistance(statistics(training.features[...]), training.reference) : nil
+            let distances = [quality.frechetDistance, distanceToTraining].map { $0.map { String(format: "%.1f", $0) } ?? "–" }
+            print(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ | %@ |", name, quality.count, quality.meanConfidence,
+                         100 * quality.shareConfident, quality.classEntropy, distances[0], distances[1]))
             fflush(nil)
         }
-        // The classifier has learnt the training images, so the real images' FD compares the two
-        // halves of the test set.
-        let half = test.count / 2 * Classifier.featureCount, halvesScored = test.count / 2 > Classifier.featureCount
-        row("test images (FD: first half to second half)", SampleQuality(
-            probabilities: testProbabilities, features: halvesScored ? Array(testFeatures[..<half]) : [],
-            reference: halvesScored ? FeatureStatistics(features: Array(testFeatures[half...]), dimension: Classifier.featureCount)
-                : reference))
-        // The images the model (and the classifier) learned from: a sampler that drew exactly
-        // from their distribution would score about this, because KMNIST's training split lies
-        // this far from its test split (docs/quality.md, "How near the test images a sample can get").
-        row("training images (what the model and the classifier learned from)",
-            SampleQuality(scorer, images: training.pixels.map { Float($0) / 255 }, reference: reference))
+        func row(_ name: String, images: [Float]) {
+            let (probabilities, features) = scorer.predict(images)
+            row(name, probabilities, features)
+        }
+        /// A real set's features and reference for its distance to itself, first half to second
+        /// half; none when a half has too few rows.
+        func halves(_ features: [Float]) -> (features: [Float], reference: FeatureStatistics) {
+            let rows = features.count / Classifier.featureCount, half = rows / 2 * Classifier.featureCount
+            return half / Classifier.featureCount > Classifier.featureCount
+                ? (Array(features[..<half]), statistics(features[half...])) : ([], reference)
+        }
+        // A set of real images is compared with the other set, and with itself half to half. The
+        // training images are what the model learned from: a sampler that drew exactly from their
+        // distribution would score about their FD to the test images, because KMNIST's training
+        // split lies that far from its test split (docs/quality.md, "How near the test images a
+        // sample can get").
+        row("test images (FD to test: first half to second half)", testProbabilities, testFeatures, toTest: halves(testFeatures))
+        row("training images (what the model and the classifier learned from; FD to training: half to half)",
+            trainingProbabilities, trainingFeatures, toTraining: halves(trainingFeatures))
         let conditional = loaded.run.model.conditional
         let reconstructions = codec.decodeMeans(loaded.model, z: codec.encodeMeans(loaded.model, images: test),
                                                 labels: conditional ? test.labels : nil)
-        row("reconstructions of the test images", SampleQuality(scorer, images: reconstructions, reference: reference))
+        row("reconstructions of the test images", images: reconstructions)
         let gifOptions = SamplingOptions()
         for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
             let fitted = try makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
@@ -163,12 +182,11 @@ struct VAEEval: ParsableCommand {
                 let name = kind.takesTemperature ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
                     : "\(kind.rawValue) samples"
                 let isGIFs = kind == gifOptions.source.kind(for: loaded.run.model) && (!kind.takesTemperature || temperature == gifOptions.temperature)
-                row(name + (isGIFs ? " (the GIF's sampler)" : ""), SampleQuality(scorer, images: images, reference: reference))
+                row(name + (isGIFs ? " (the GIF's sampler)" : ""), images: images)
             }
         }
         let cells = try samplingPoints(gifOptions, final: loaded.model, test: test, training: training, codec: codec).samples
-        row("the sampling GIF's cells", SampleQuality(scorer, images: codec.decodeMeans(loaded.model, z: cells.z, labels: cells.labels),
-                                                      reference: reference))
+        row("the sampling GIF's cells", images: codec.decodeMeans(loaded.model, z: cells.z, labels: cells.labels))
     }
 }
 

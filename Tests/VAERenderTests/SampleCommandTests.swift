@@ -84,11 +84,19 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     // Test and training images, reconstructions, the prior, each GMM and the two-stage sampler at temperatures 1 and the
     // GIF's, the GIF's cells.
     #expect(rows.count == 11, "\(result.stdout)")
-    #expect(rows[1].hasPrefix("| training images (what the model and the classifier learned from) | 600 |"),
-            "\(rows[1])")
+    // 100 test images are too few for an FD of 128 features half to half, 600 training images are not.
+    #expect(rows[0].hasPrefix("| test images (FD to test: first half to second half) | 100 |") && rows[0].contains("| – | "),
+            "\(rows[0])")
+    #expect(rows[1].hasPrefix("| training images (what the model and the classifier learned from; FD to training: half to half) | 600 |")
+            && !rows[1].contains("–"), "\(rows[1])")
     #expect(rows.filter { $0.contains("(the GIF's sampler)") }.count == 1)
     #expect(rows.contains { $0.contains("gmm samples") && $0.contains("temperature \(defaultSamplingTemperature) (the GIF's sampler) | 300 |") })
-    #expect(rows.last!.hasPrefix("| the sampling GIF's cells | 25 |") && rows.last!.hasSuffix("| – |"), "\(rows.last!)")
+    #expect(rows.last!.hasPrefix("| the sampling GIF's cells | 25 |") && rows.last!.hasSuffix("| – | – |"), "\(rows.last!)")
+    // Both distances of a sampler's row are numbers.
+    let samplerDistances = rows.filter { $0.contains("samples") }.map { $0.split(separator: "|").suffix(2) }
+    #expect(samplerDistances.allSatisfy { $0.allSatisfy { Double($0.trimmingCharacters(in: .whitespaces)) != nil } },
+            "\(result.stdout)")
+    #expect(samplerDistances.contains { $0.first != $0.last }, "two references, two distances: \(result.stdout)")
 
     let refused = try runTool("vae-eval", [checkpoint, "--quality"])
     #expect(refused.status == 64 && refused.stderr.contains("--quality and --classifier go together"))
