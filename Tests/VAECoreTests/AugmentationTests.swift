@@ -65,3 +65,21 @@ import VAECore
     expectIdentical(checkpoints["shift-1"]!, checkpoints["shift-2"]!, "checkpoints of --threads 1 and 2")
     #expect(firstLayers["shift-1"] != firstLayers["plain"], "the shifts changed what the model learnt")
 }
+
+/// A shifted run stopped after its first epoch and resumed to the second ends with the files of a
+/// run that was never stopped: the limit comes back from the state, the offsets continue the
+/// random stream.
+@Test func shiftAugmentedRunResumesExactly() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let common = ["--data", syntheticData, "--no-download", "--hidden", "24", "--latent-dim", "4", "--batch-size", "50",
+                  "--prior", "normal", "--iwae-k", "0", "--augment-shift", "1"]
+    #expect(try runTool("vae-train", common + ["--run-dir", folder + "/straight", "--epochs", "2"]).status == 0)
+    #expect(try runTool("vae-train", common + ["--run-dir", folder + "/stopped", "--epochs", "1"]).status == 0)
+    // Without the flag: the stored run's limit, not the default's 0.
+    let resumed = try runTool("vae-train", ["--resume", folder + "/stopped", "--epochs", "2", "--data", syntheticData, "--no-download"])
+    #expect(resumed.status == 0 && resumed.stdout.contains("shifted by up to 1 pixels"), "\(resumed.stderr)")
+    for name in ["checkpoints/epoch-0002.safetensors", "state.safetensors"] {
+        expectIdentical(try readFile(folder + "/stopped/" + name), try readFile(folder + "/straight/" + name), name)
+    }
+}
