@@ -78,7 +78,7 @@ import VAECore
     #expect(try runTool("vae-train", common + ["--run-dir", folder + "/stopped", "--epochs", "1"]).status == 0)
     // Without the flag: the stored run's limit, not the default's 0.
     let resumed = try runTool("vae-train", ["--resume", folder + "/stopped", "--epochs", "2", "--data", syntheticData, "--no-download"])
-    #expect(resumed.status == 0 && resumed.stdout.contains("shifted by up to 1 pixels"), "\(resumed.stderr)")
+    #expect(resumed.status == 0 && resumed.stdout.contains("shifted by up to 1 pixel, "), "\(resumed.stderr)")
     for name in ["checkpoints/epoch-0002.safetensors", "state.safetensors"] {
         expectIdentical(try readFile(folder + "/stopped/" + name), try readFile(folder + "/straight/" + name), name)
     }

@@ -292,7 +292,7 @@ extension RunConfig {
             + (model.conditional ? "conditional on the class, " : "")
             + (model.prior == .vamp ? "VampPrior with \(model.pseudoInputs) pseudo-inputs, " : "")
             + (objective == .iwae ? "importance-weighted bound with k=\(trainSamples), " : "")
-            + (augmentShift > 0 ? "shifted by up to \(augmentShift) pixels, " : "")
+            + (augmentShift > 0 ? "shifted by up to \(augmentShift) pixel\(augmentShift > 1 ? "s" : ""), " : "")
             + "batch \(batchSize), lr \(learningRate), seed \(seed), "
             + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
     }
