@@ -139,10 +139,7 @@ struct VAEEval: ParsableCommand {
                  toTraining: (features: [Float], reference: FeatureStatistics)? = nil) {
             let test = toTest ?? (features, reference), training = toTraining ?? (features, trainingReference)
             let quality = SampleQuality(probabilities: probabilities, features: test.features, reference: test.reference)
-            // Too few rows for a covariance of the features give no distance.
-            let distanceToTraining = training.features.count / Classifier.featureCount > Classifier.featureCount
-                ? frechetDistance(statistics(training.features[...]), training.reference) : nil
-            let distances = [quality.frechetDistance, distanceToTraining].map { $0.map { String(format: "%.1f", $0) } ?? "–" }
+            let distances = [quality.frechetDistance, featureDistance(training.features, to: training.reference)].map { $0.map { String(format: "%.1f", $0) } ?? "–" }
             print(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ | %@ |", name, quality.count, quality.meanConfidence,
                          100 * quality.shareConfident, quality.classEntropy, distances[0], distances[1]))
             fflush(nil)

@@ -40,7 +40,13 @@ public struct SampleQuality: Sendable {
             let p = Double(k) / Double(n)
             return entropy - p * log(p)
         }
-        frechetDistance = features.count / Classifier.featureCount > Classifier.featureCount
-            ? VAECore.frechetDistance(FeatureStatistics(features: features, dimension: Classifier.featureCount), reference) : nil
+        frechetDistance = featureDistance(features, to: reference)
     }
+}
+
+/// The Fréchet distance of the classifier's `features` (`[m, 128]`) to `reference`; nil for no
+/// more rows than features, whose covariance would be singular.
+public func featureDistance(_ features: [Float], to reference: FeatureStatistics) -> Double? {
+    features.count / Classifier.featureCount > Classifier.featureCount
+        ? frechetDistance(FeatureStatistics(features: features, dimension: Classifier.featureCount), reference) : nil
 }
