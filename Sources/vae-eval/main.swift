@@ -88,8 +88,8 @@ struct VAEEval: ParsableCommand {
         }
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
-        print(String(format: "negative ELBO (%d sample%@): %.2f nats/image (reconstruction %.2f + KL %.2f)",
-                     samples, samples == 1 ? "" : "s", elbo.total, elbo.reconstruction, elbo.kl))
+        print("negative ELBO (\(count: samples, "sample")): "
+              + String(format: "%.2f nats/image (reconstruction %.2f + KL %.2f)", elbo.total, elbo.reconstruction, elbo.kl))
         let activity = latentActivity(loaded.model, test)
         print("active units: \(activity.activeDimensions.count) of \(loaded.model.config.latentDim) (average KL above "
               + "\(LatentActivity.threshold) nats; \(activity.activeByMeanVariance) by Burda et al.'s variance of the mean above "

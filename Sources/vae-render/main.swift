@@ -131,12 +131,12 @@ struct RenderCommand: ParsableCommand {
             let paths = try writeAnimations(gifs, to: locations.out)
             for (gif, path) in zip(gifs, paths) {
                 let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
-                print("\(path): \(gif.frameCount) frames (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
+                print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
             }
             if let lossCurve {
                 let path = locations.out + "/loss.svg"
                 try writeFileAtomically(Array(lossCurve.utf8), to: path)
-                print("\(path): \(1 + selection.compare.count) run\(selection.compare.isEmpty ? "" : "s"), \(lossCurve.utf8.count) bytes")
+                print("\(path): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")
             }
         }
     }

@@ -100,7 +100,7 @@ struct VAESample: ParsableCommand {
             let idx = encodeIDX(magic: idxImagesMagic, dimensions: [count, side, side],
                                 payload: images.map { UInt8((min(max($0, 0), 1) * 255).rounded()) })
             try writeFileAtomically(out.hasSuffix(".gz") ? gzipCompress(idx) : idx, to: out)
-            print("\(out): \(count) samples (\(sampler.rawValue), seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
+            print("\(out): \(count: count, "sample") (\(sampler.rawValue), seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
         }
     }
 }

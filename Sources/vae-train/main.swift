@@ -118,7 +118,7 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Replace the checkpoints already in the run folder.")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch; only --epochs may change (other flags may repeat the run's values).",
+    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch, on the data it was trained on; only --epochs may change (other flags may repeat the run's values).",
                                valueName: "run-dir"))
     var resume: String?
 
@@ -223,7 +223,8 @@ struct VAETrain: ParsableCommand {
                                       explicitFlags: explicitFlags, statePath: directory.statePath)
         }
 
-        let folder = dataOptions.folder
+        // A resumed run reads the data it was trained on, as the other tools that read a run do.
+        let folder = resume != nil ? try dataOptions.folder(readingRun: directory) : dataOptions.folder
         if !noDownload {
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
                 reportDownload(name: name, received: received, total: total)

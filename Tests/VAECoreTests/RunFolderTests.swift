@@ -118,9 +118,9 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
             "\(rendered.stdout)")
 }
 
-/// `vae-train --data X` then `vae-render --all` with neither --data nor KMNIST_DIR: the renderer
-/// reads the folder the run recorded, from any working directory, even when it was given as a
-/// relative path; once that folder is gone, the error names it.
+/// `vae-train --data X` then `vae-render --all` and `vae-train --resume` with neither --data nor
+/// KMNIST_DIR: they read the folder the run recorded, from any working directory, even when it
+/// was given as a relative path; once that folder is gone, the error names it.
 @Test func theRendererFindsTheRunsData() throws {
     let workplace = temporaryFolder()
     defer { removeTemporaryFolder(workplace) }
@@ -145,6 +145,10 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let evaluated = try runTool("vae-eval", [run.checkpoint(epoch: 2), "--k", "2"], environment: noDataVariable,
                                 workingDirectory: elsewhere)
     #expect(evaluated.status == 0, "\(evaluated.stderr)")
+    let resumed = try runTool("vae-train", ["--resume", run.path, "--no-download", "--epochs", "3", "--threads", "1", "--iwae-k", "0"],
+                              environment: noDataVariable, workingDirectory: elsewhere)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(run.checkpointEpochs() == [1, 2, 3])
 
     try FileManager.default.moveItem(atPath: data, toPath: workplace + "/moved")
     let gone = try runTool("vae-render", ["--all", "--run-dir", run.path, "--out", "gifs2"],
@@ -153,6 +157,11 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(gone.stderr == "vae-render: \(try #require(try run.recordedDataFolder())), the data folder \(run.path) was trained "
             + "on (recorded in \(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR\n")
     #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs2"))
+    let resumedWithoutData = try runTool("vae-train", ["--resume", run.path, "--no-download", "--epochs", "4"],
+                                         environment: noDataVariable, workingDirectory: elsewhere)
+    #expect(resumedWithoutData.status == 66)
+    #expect(resumedWithoutData.stderr.hasPrefix("vae-train: \(try #require(try run.recordedDataFolder())), the data folder "))
+    #expect(run.checkpointEpochs() == [1, 2, 3])
 }
 
 /// A lock given up is free at once, even while another program still shares its descriptor. A

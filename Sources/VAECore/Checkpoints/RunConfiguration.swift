@@ -287,14 +287,14 @@ extension RunConfig {
             + (model.hidden + [model.latentDim]).map(String.init)
         return "\(model.arch.rawValue) \(widths.joined(separator: "-")) \(model.activation.rawValue), "
             + "\(model.likelihood.rawValue)\(model.likelihood == .gaussianFixed ? " sigma \(model.sigma)" : ""), "
-            + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(klWarmupEpochs) epochs, " : "")
+            + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(count: klWarmupEpochs, "epoch"), " : "")
             + (binarization == .dynamic ? "dynamically binarised, " : "")
             + (model.conditional ? "conditional on the class, " : "")
             + (model.prior == .vamp ? "VampPrior with \(model.pseudoInputs) pseudo-inputs, " : "")
             + (objective == .iwae ? "importance-weighted bound with k=\(trainSamples), " : "")
-            + (augmentShift > 0 ? "shifted by up to \(augmentShift) pixel\(augmentShift > 1 ? "s" : ""), " : "")
+            + (augmentShift > 0 ? "shifted by up to \(count: augmentShift, "pixel"), " : "")
             + "batch \(batchSize), lr \(learningRate), seed \(seed), "
-            + "\(epochs) epochs, \(trainImages) train / \(testImages) test images"
+            + "\(count: epochs, "epoch"), \(trainImages) train / \(testImages) test images"
     }
 }
 

@@ -29,7 +29,7 @@ extension Trainer {
             throw VAEError(.usage, "\(state.path) belongs to another run: " + differences.joined(separator: ", "))
         }
         guard state.epoch <= run.epochs else {
-            throw VAEError(.usage, "\(state.path) is at epoch \(state.epoch), past the \(run.epochs) epochs requested")
+            throw VAEError(.usage, "\(state.path) is at epoch \(state.epoch), past the \(count: run.epochs, "epoch") requested")
         }
         restore(epoch: state.epoch, parameters: state.parameters, m: state.m, v: state.v,
                 step: state.step, random: state.random)
