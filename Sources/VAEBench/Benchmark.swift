@@ -67,12 +67,15 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
         sgemm_clock_set_enabled(true)
         let start = DispatchTime.now().uptimeNanoseconds
         var imagesSeen = 0
+        var jobsBeforeStep = ComputeThreads.shared.jobsHandedOut
         _ = try trainer.trainEpoch(progress: { progress in
             sgemm_clock_set_enabled(false)
             let replayStart = DispatchTime.now().uptimeNanoseconds
+            let stepJobs = ComputeThreads.shared.jobsHandedOut - jobsBeforeStep
             for call in progress.batch == batches && remainder > 0 ? lastStep : fullStep { call.run() }
-            passReplays?.replay(rows: progress.imagesSeen - imagesSeen)
+            passReplays?.replay(rows: progress.imagesSeen - imagesSeen, jobs: stepJobs)
             imagesSeen = progress.imagesSeen
+            jobsBeforeStep = ComputeThreads.shared.jobsHandedOut
             replayNanoseconds += DispatchTime.now().uptimeNanoseconds - replayStart
             sgemm_clock_set_enabled(true)
         })
@@ -92,9 +95,11 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
 /// reparameterisation, the loss and KL, and the hand-offs to the compute threads), the loss
 /// alone, and Adam (on a copy of the parameters with moments of its own, so that training is
 /// left as it was). The forward and backward replays run their sgemm calls too, and count only
-/// the time outside them.
+/// the time outside them. Last, as many empty jobs as the step handed to the compute threads:
+/// the cost of the hand-offs alone, which the sgemm-only time and the passes above include.
 final class PassReplays {
-    static let names = ["load batch", "noise", "forward outside sgemm", "  of which the loss", "backward outside sgemm", "Adam"]
+    static let names = ["load batch", "noise", "forward outside sgemm", "  of which the loss", "backward outside sgemm", "Adam",
+                        "hand-offs"]
     let trainer: Trainer
     let order: [Int32]
     let optimizer: Adam
@@ -102,6 +107,8 @@ final class PassReplays {
     var random = Random(seed: 1)
     var next = 0
     private(set) var nanoseconds: UInt64 = 0
+    /// The most jobs a step handed to the compute threads (a full batch's step).
+    private var jobsPerStep = 0
     /// Time inside sgemm during the replays, which the epoch's sgemm clock must leave out.
     private(set) var sgemmNanoseconds: UInt64 = 0
     private var passNanoseconds = [UInt64](repeating: 0, count: PassReplays.names.count)
@@ -125,11 +132,13 @@ final class PassReplays {
     }
 
     var timings: [PassTiming] {
-        zip(PassReplays.names, passNanoseconds).map { PassTiming(name: $0, seconds: Double($1) / 1e9) }
+        zip(PassReplays.names, passNanoseconds).map { name, nanoseconds in
+            PassTiming(name: name == "hand-offs" ? "hand-offs (\(jobsPerStep) a step)" : name, seconds: Double(nanoseconds) / 1e9)
+        }
     }
 
-    /// Replays the parts of a step of `rows` images once each.
-    func replay(rows: Int) {
+    /// Replays the parts of a step of `rows` images once each, then `jobs` empty jobs.
+    func replay(rows: Int, jobs: Int) {
         let model = trainer.model, ws = trainer.workspace
         if next + rows > order.count { next = 0 }
         let replayStart = DispatchTime.now().uptimeNanoseconds
@@ -144,7 +153,17 @@ final class PassReplays {
         time(3) { _ = model.reconstructionNLL(ws.decoderOutput, targets: ws.input, gradient: ws.dDecoderOutput, rows: rows) }
         time(4, outsideSgemm: true) { model.backward(ws, rows: rows) }
         time(5) { optimizer.update(parameters: parameters, gradients: model.gradients) }
+        jobsPerStep = max(jobsPerStep, jobs)
+        time(6) {
+            let team = ComputeThreads.shared
+            for _ in 0..<jobs { team.forEachPart(of: team.count, EmptyJob()) }
+        }
         nanoseconds += DispatchTime.now().uptimeNanoseconds - replayStart
+    }
+
+    /// A part for each thread, with nothing to do.
+    private struct EmptyJob: SplitJob {
+        func run(part: Int, range: Range<Int>) {}
     }
 
     private func time(_ pass: Int, outsideSgemm: Bool = false, _ body: () -> Void) {

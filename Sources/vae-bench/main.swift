@@ -30,7 +30,7 @@ struct VAEBench: ParsableCommand {
     @Option(help: "Epochs per configuration; the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
-    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step; printed under each configuration's row.")
+    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs; printed under each configuration's row.")
     var passes = false
 
     @OptionGroup var compute: ThreadOptions

@@ -53,7 +53,7 @@ import VAECore
     #expect(lines.contains { $0.hasPrefix("machine: ") && $0.contains("OpenBLAS") && $0.contains("kernels ") }, "\(result.stdout)")
     let row = try #require(lines.firstIndex { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
     let passes = Array(lines[(row + 1)...])
-    let names = ["load batch", "noise", "forward outside sgemm", "of which the loss", "backward outside sgemm", "Adam"]
+    let names = ["load batch", "noise", "forward outside sgemm", "of which the loss", "backward outside sgemm", "Adam", "hand-offs ("]
     try #require(passes.count == names.count, "\(result.stdout)")
     for (line, name) in zip(passes, names) {
         #expect(line.trimmingCharacters(in: .whitespaces).hasPrefix(name), "\(line)")

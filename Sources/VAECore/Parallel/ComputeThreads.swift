@@ -51,6 +51,10 @@ public final class ComputeThreads: @unchecked Sendable {
     /// Threads per job, the caller included.
     public private(set) var count = 1
 
+    /// Jobs handed to the helpers so far: every `forEachPart` that did not run whole on the
+    /// thread that called it (vae-bench counts a training step's hand-offs by it).
+    public var jobsHandedOut: Int { ComputeThreads.generation(of: claims.load(ordering: .relaxed)) }
+
     /// Parts for a pass that streams through memory (Adam, the loss, loading a batch): four per
     /// thread, so that on a busy machine a thread the system stops holds back at most one small
     /// part, the others taking the rest.
@@ -68,6 +72,10 @@ public final class ComputeThreads: @unchecked Sendable {
     // The job's type rather than a closure that calls it: such a closure captures the type on
     // the heap wherever `forEachPart` is not specialised, as in the debug builds the tests run.
     private var job: UnsafeRawPointer?
+    /// Where a job without stored properties is said to be. Such a value occupies no memory, and
+    /// the address withUnsafePointer gives it in optimised code can be null, which `job` would take
+    /// for no job (a helper then stopped on it); reading a job there reads no bytes.
+    nonisolated(unsafe) private static let addressOfEmptyJobs = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
     private var jobType: (any SplitJob.Type)?
     private var jobWork = 0
     private var jobAlignment = 1
@@ -136,7 +144,7 @@ public final class ComputeThreads: @unchecked Sendable {
         }
         defer { inUse.store(false, ordering: .releasing) }
         withUnsafePointer(to: job) { pointer in
-            self.job = UnsafeRawPointer(pointer)
+            self.job = MemoryLayout<Job>.size > 0 ? UnsafeRawPointer(pointer) : ComputeThreads.addressOfEmptyJobs
             jobType = Job.self
             jobWork = work
             jobAlignment = alignment
