@@ -124,9 +124,12 @@ struct VAETrain: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        for (flag, values) in [("--batch-size", batchSize.map { [$0] }), ("--latent-dim", latentDim.map { [$0] }), ("--hidden", hidden?.widths)] {
+            if let values, let bad = values.first(where: { !RunConfig.sizeRange.contains($0) }) {
+                throw ValidationError("\(flag) must be between \(RunConfig.sizeRange.lowerBound) and \(RunConfig.sizeRange.upperBound), got \(bad)")
+            }
+        }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
-        if let latentDim, latentDim < 1 { throw ValidationError("--latent-dim must be at least 1, got \(latentDim)") }
         if let sigma {
             guard chosenLikelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
@@ -162,6 +165,12 @@ struct VAETrain: ParsableCommand {
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
             if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
+        } else {
+            let parameters = ParameterLayout(requested(chosenPreset, trainImages: 0, testImages: 0).model).count
+            guard parameters <= RunConfig.maximumParameters else {
+                throw ValidationError("the model would have \(parameters) parameters, more than the \(RunConfig.maximumParameters) "
+                                      + "vae-train takes (4 GB for them, their gradients and Adam's moments); choose a smaller --hidden or --latent-dim")
+            }
         }
     }
 

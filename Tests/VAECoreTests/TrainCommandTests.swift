@@ -7,10 +7,17 @@ import VAECore
 
 @Test(arguments: [
     (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--latent-dim", "0"], "--latent-dim must be at least 1"),
+    (["--latent-dim", "0"], "--latent-dim must be between 1 and 1000000, got 0"),
+    (["--latent-dim", "1000001"], "--latent-dim must be between 1 and 1000000, got 1000001"),
+    (["--hidden", "512,2000000"], "--hidden must be between 1 and 1000000, got 2000000"),
+    // Width H, latent L, K pseudo-inputs: 784H + H in, 2LH + 2L to the head, LH + H and 784H + 784
+    // out, and 784K.
+    (["--hidden", "200000"], "the model would have 333592848 parameters, more than the 250000000 vae-train takes"),
+    (["--hidden", "100000", "--prior", "normal", "--latent-dim", "1000000"], "the model would have 300159000784 parameters"),
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),
-    (["--batch-size=-3"], "--batch-size must be at least 1"),
+    (["--batch-size=-3"], "--batch-size must be between 1 and 1000000, got -3"),
+    (["--batch-size", "1000000000"], "--batch-size must be between 1 and 1000000, got 1000000000"),
     (["--lr", "0"], "--lr must be a positive number"),
     (["--preset", "huge"], "--preset"),
     (["--iwae-k", "9000"], "--iwae-k must be between 0 and 5000"),

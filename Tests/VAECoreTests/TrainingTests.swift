@@ -36,6 +36,25 @@ private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2, conditional: Bool =
     #expect(afterTwo < afterOne, "test loss \(afterOne) → \(afterTwo) in the second epoch")
 }
 
+/// A batch larger than the training set is the training set: the step is the same as with a
+/// batch of exactly its size, and the buffers hold no more rows than it has (a batch of a million
+/// once allocated them all, 2.9 GB for the default model, or crashed for larger ones).
+@Test func aBatchLargerThanTheTrainingSetIsTheTrainingSet() throws {
+    let data = KMNIST(train: syntheticImageSet(count: 700, seed: 7), test: syntheticImageSet(count: 40, seed: 8))
+    func trained(batchSize: Int) throws -> Trainer {
+        let run = RunConfig(model: VAEConfig(hidden: [32], latentDim: 4, prior: .normal), epochs: 2, batchSize: batchSize,
+                            learningRate: 1e-3, seed: 3, preset: "default", trainImages: 700, testImages: 40)
+        let trainer = Trainer(run: run, data: data)
+        for _ in 0..<2 { _ = try trainer.trainEpoch() }
+        return trainer
+    }
+    let huge = try trained(batchSize: RunConfig.sizeRange.upperBound), exact = try trained(batchSize: 700)
+    #expect(huge.workspace.capacity == 700)
+    expectIdentical(Array(UnsafeBufferPointer(start: huge.model.parameters.pointer, count: huge.model.parameters.count)),
+                    Array(UnsafeBufferPointer(start: exact.model.parameters.pointer, count: exact.model.parameters.count)),
+                    "the parameters after two epochs")
+}
+
 /// The same seed reproduces every checkpoint bit for bit; another seed does not.
 @Test func sameSeedGivesIdenticalCheckpoints() throws {
     let data = syntheticData()

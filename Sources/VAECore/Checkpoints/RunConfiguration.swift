@@ -210,6 +210,12 @@ extension RunConfig {
     /// The largest shifts of `--augment-shift`: a few pixels move a character within the frame,
     /// more would cut its strokes off.
     public static let augmentShiftRange = 0...4
+    /// Batch sizes, layer widths and latent sizes a run may have: far beyond any useful model of
+    /// 28x28 images, and small enough that sizes computed from them cannot overflow.
+    public static let sizeRange = 1...1_000_000
+    /// The most parameters a model may have: its parameters, gradients and Adam's two moments
+    /// then take 4 GB, and a checkpoint 1 GB.
+    public static let maximumParameters = 250_000_000
 
     /// The configuration as safetensors metadata strings, with the two facts every model of this
     /// code shares: its input and its optimizer.

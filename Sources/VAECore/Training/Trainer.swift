@@ -38,8 +38,10 @@ public final class Trainer: @unchecked Sendable {
         random = Random(seed: run.seed)
         model.initialize(random: &random)
         if model.layout.pseudoInputs > 0 { initializePseudoInputs(model, from: data.train, random: &random) }
-        workspace = Workspace(layout: model.layout, capacity: max(run.batchSize, evaluationBatchSize),
-                              sampleCapacity: max(run.batchSize * run.trainSamples, evaluationBatchSize))
+        // A batch larger than the training set is the training set.
+        let batchRows = min(run.batchSize, max(data.train.count, 1))
+        workspace = Workspace(layout: model.layout, capacity: max(batchRows, evaluationBatchSize),
+                              sampleCapacity: max(batchRows * run.trainSamples, evaluationBatchSize))
         order = .allocate(capacity: max(data.train.count, 1))
     }
 
