@@ -53,6 +53,9 @@ extension ParsableCommand {
     /// Runs `body`. A `VAEError` becomes one line on standard error, the command's name first,
     /// and the process exits with the error's code.
     public func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
+        // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
+        // temporary file removed, rather than the signal killing us mid-write.
+        signal(SIGXFSZ, SIG_IGN)
         do {
             return try body()
         } catch let error as VAEError {

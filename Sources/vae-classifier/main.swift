@@ -32,11 +32,13 @@ struct VAEClassifier: ParsableCommand {
 
     func validate() throws {
         guard (1...1000).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 1000, got \(epochs)") }
+        if out.isEmpty { throw ValidationError("--out must name the file to write") }
     }
 
     func run() throws {
         try reportingErrors {
             compute.apply()
+            try checkFileCanBeWritten(out)
             let data = try KMNIST.load(from: dataOptions.folder)
             let options = ClassifierTrainingOptions(epochs: epochs, seed: seed)
             let classifier = trainClassifier(data.train, options: options) { epoch, loss in

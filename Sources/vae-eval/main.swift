@@ -63,7 +63,10 @@ struct VAEEval: ParsableCommand {
         guard qualitySamples > Classifier.featureCount else {
             throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
         }
-        guard samples >= 1 else { throw ValidationError("--samples must be at least 1, got \(samples)") }
+        guard qualitySamples <= 1_000_000 else {
+            throw ValidationError("--quality-samples must be at most 1000000, got \(qualitySamples)")
+        }
+        guard (1...1000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000, got \(samples)") }
         guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
     }

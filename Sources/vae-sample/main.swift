@@ -62,23 +62,26 @@ struct VAESample: ParsableCommand {
             guard sampler?.takesTemperature ?? true else { throw ValidationError("--temperature applies to the samplers other than prior") }
         }
         if let label, !(0...9).contains(label) { throw ValidationError("--class must be a class between 0 and 9, got \(label)") }
+        if out.isEmpty { throw ValidationError("--out must name the file to write") }
     }
 
     func run() throws {
         try reportingErrors {
             compute.apply()
+            try checkFileCanBeWritten(out)
             let run = RunDirectory(runDir)
             var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: runDir, isDirectory: &isFolder), isFolder.boolValue else {
+            guard FileManager.default.fileExists(atPath: runDir, isDirectory: &isFolder) else {
                 throw VAEError(.missingInput, "the run folder \(runDir) does not exist")
             }
+            guard isFolder.boolValue else { throw VAEError(.missingInput, "--run-dir \(runDir) is a file, not a run folder") }
             guard let last = run.checkpointEpochs().last else {
                 throw VAEError(.missingInput, "\(run.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors); "
                                + "train the run with vae-train first")
             }
             let path = run.checkpoint(epoch: epoch ?? last)
             guard FileManager.default.fileExists(atPath: path) else {
-                throw VAEError(.missingInput, "--epoch \(epoch!): \(path) does not exist (the run has epochs "
+                throw VAEError(.missingInput, "\(epoch.map { "--epoch \($0): " } ?? "")\(path) does not exist (the run has epochs "
                                + "\(run.checkpointEpochs().map(String.init).joined(separator: ", ")))")
             }
             let checkpoint = try readCheckpoint(path)

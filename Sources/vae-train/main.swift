@@ -247,8 +247,6 @@ struct VAETrain: ParsableCommand {
         print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
         fflush(nil)
 
-        // Past a file-size limit, write() should fail with EFBIG and be reported, not kill us.
-        signal(SIGXFSZ, SIG_IGN)
         // A parent may start us with SIGINT blocked (spawned from a worker thread); Ctrl-C must work.
         var interrupt = sigset_t()
         sigemptyset(&interrupt)

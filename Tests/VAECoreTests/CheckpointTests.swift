@@ -209,6 +209,14 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"epoch\":\"3\"", with: "\"epoch\":\"0\""), data: data),
                   "metadata epoch has the invalid value \"0\"")
     expectCorrupt(safetensors(header: header, data: data + [0, 0, 0, 0]), "4 bytes after the last tensor")
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"input_shape\":\"28,28\"", with: "\"input_shape\":\"32,32\""),
+                              data: data),
+                  "metadata input_shape has the invalid value \"32,32\"")
+    // decoder.out.bias, 784 floats, ends the data: a NaN, then an infinity, in its last value.
+    expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0x7f]),
+                  "tensor decoder.out.bias holds nan at index 783 (the tools write only finite values)")
+    expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0x80, 0xff]),
+                  "tensor decoder.out.bias holds -inf at index 783")
     // Point the first tensor's offsets at the second one's bytes: an overlap.
     let overlapping = header.replacingOccurrences(of: "\"data_offsets\":[0,", with: "\"data_offsets\":[4,")
     expectCorrupt(safetensors(header: overlapping, data: data), "offsets span")

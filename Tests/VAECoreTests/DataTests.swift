@@ -128,6 +128,15 @@ func payloadLongerThanTheHeaderSays(raw: Bool) {
     expectBadData(folder, path, "longer than the header says")
 }
 
+/// A split of no images is refused, not evaluated as 0 nats or 0% over nothing.
+@Test(arguments: ["train", "t10k"])
+func aSplitWithoutImages(split: String) {
+    let folder = validFolder(split)
+    defer { removeTemporaryFolder(folder) }
+    let (images, _) = writeSplit(ImageSet(pixels: [], labels: []), split: split, in: folder)
+    expectBadData(folder, images, "holds no images (its header says 0)")
+}
+
 @Test func imageAndLabelCountsDiffer() {
     let folder = validFolder()
     defer { removeTemporaryFolder(folder) }

@@ -66,6 +66,74 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(result.stderr == "vae-sample: the run folder /nonexistent/run does not exist\n")
 }
 
+/// An output vae-sample or vae-classifier could not write is refused before any work, with one
+/// line that says why.
+@Test func outputsThatCannotBeWrittenAreRefusedBeforeAnyWork() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let cases: [(out: String, status: Int32, message: String)] = [
+        ("", 64, "--out must name the file to write"),
+        (scratch, 73, "cannot write \(scratch): it is a folder; name a file"),
+        (scratch + "/missing/x.idx", 73, "cannot write \(scratch)/missing/x.idx: the folder \(scratch)/missing does not exist"),
+    ]
+    for (out, status, message) in cases {
+        let sample = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out])
+        #expect(sample.status == status && sample.stderr.contains(message), "vae-sample --out '\(out)': \(sample.stderr)")
+        let classifier = try runTool("vae-classifier", ["--data", syntheticData, "--epochs", "1", "--out", out])
+        #expect(classifier.status == status && classifier.stderr.contains(message), "vae-classifier --out '\(out)': \(classifier.stderr)")
+        #expect(!classifier.stdout.contains("epoch 1/1"), "trained before checking --out: \(classifier.stdout)")
+        if status != 64 {
+            #expect(sample.stderr == "vae-sample: \(message)\n")
+            #expect(classifier.stderr == "vae-classifier: \(message)\n")
+        }
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing written")
+
+    let file = scratch + "/metrics.jsonl"
+    write([0], to: file)
+    let notAFolder = try runTool("vae-sample", ["--run-dir", file, "--count", "3", "--out", scratch + "/x.idx"])
+    #expect(notAFolder.status == 66)
+    #expect(notAFolder.stderr == "vae-sample: --run-dir \(file) is a file, not a run folder\n")
+}
+
+/// Past a file-size limit (as on a full disk) vae-sample reports the write and leaves no
+/// temporary file, instead of dying of SIGXFSZ half-way.
+@Test func aSampleFilePastTheFileSizeLimitIsOneError() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/samples.idx"
+    // 100 images are 78 KB; ulimit -f counts 1024-byte blocks.
+    let command = "ulimit -f 20; exec '\(try toolPath("vae-sample"))' --run-dir '\(fixtureRun("latent2"))' --data '\(syntheticData)' "
+        + "--count 100 --sampler prior --out '\(out)'"
+    let limited = try ChildProcess("/bin/bash", ["-c", command])
+    defer { limited.stop() }
+    let result = try limited.finish()
+    #expect(result.status == 73, "\(result.stderr)")
+    #expect(result.stderr == "vae-sample: cannot write \(scratch)/.samples.idx\(temporaryFileSuffix): File too large\n")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing left behind")
+}
+
+/// Only the names vae-train writes are checkpoints: a stray `epoch-31.safetensors` is not the
+/// last epoch, and a listed checkpoint that cannot be read is one line, not a crash.
+@Test func strayFilesInTheCheckpointsFolderAreNotEpochs() throws {
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    #expect(run.checkpointEpochs() == [1, 2, 3])
+    for stray in ["epoch-31", "epoch-00031", "epoch-+031", "epoch-0000", "epoch--001"] {
+        try FileManager.default.copyItem(atPath: run.checkpoint(epoch: 1), toPath: run.checkpointsFolder + "/\(stray).safetensors")
+    }
+    #expect(run.checkpointEpochs() == [1, 2, 3])
+    let out = run.path + "/samples.idx"
+    let result = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("of epoch 3 of"), "\(result.stdout)")
+
+    try FileManager.default.createSymbolicLink(atPath: run.checkpoint(epoch: 31), withDestinationPath: run.path + "/gone")
+    let dangling = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out])
+    #expect(dangling.status == 66)
+    #expect(dangling.stderr == "vae-sample: \(run.checkpoint(epoch: 31)) does not exist (the run has epochs 1, 2, 3, 31)\n")
+}
+
 @Test func classifierAndQualityCommands() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }

@@ -25,7 +25,28 @@ public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer
     }
 }
 
+/// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a
+/// tool checks its output before any work, so that a typo costs nothing.
+public func checkFileCanBeWritten(_ path: String) throws {
+    guard !path.isEmpty else { throw VAEError(.usage, "cannot write a file without a name (the path is empty)") }
+    var isFolder: ObjCBool = false
+    if path.hasSuffix("/") || (FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue) {
+        throw VAEError(.cannotWrite, "cannot write \(path): it is a folder; name a file")
+    }
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
+        throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) does not exist")
+    }
+    guard isFolder.boolValue else {
+        throw VAEError(.cannotWrite, "cannot write \(path): \(folder) is not a folder")
+    }
+    guard access(folder, W_OK | X_OK) == 0 else {
+        throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) is not writable")
+    }
+}
+
 private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
+    try checkFileCanBeWritten(path)
     let url = URL(fileURLWithPath: path)
     let folder = url.deletingLastPathComponent().path
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix

@@ -234,6 +234,10 @@ extension RunConfig {
         for field in RunConfig.fields {
             try field.read(&run, meta.metadata[field.key], meta)
         }
+        // Every model here reads 28x28 images; a file for other images is not one of ours.
+        if let shape = meta.metadata["input_shape"], shape != "\(VAEConfig.imageSide),\(VAEConfig.imageSide)" {
+            throw meta.invalid("input_shape", shape)
+        }
         let model = run.model
         if model.arch == .conv && model.convChannels.isEmpty { throw meta.invalid("conv_channels", "") }
         if model.prior == .vamp && meta.metadata["pseudo_inputs"] == nil {

@@ -22,12 +22,16 @@ public struct RunDirectory: Sendable {
 
     public func checkpoint(epoch: Int) -> String { checkpointPath(runDirectory: path, epoch: epoch) }
 
-    /// Epochs that have a checkpoint file, ascending.
+    /// Epochs that have a checkpoint file, ascending. Only the names vae-train writes count
+    /// (`epoch-0031.safetensors`, not `epoch-31.safetensors`): every tool then finds the epoch's
+    /// file under the name `checkpoint(epoch:)` gives it.
     public func checkpointEpochs() -> [Int] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsFolder)) ?? []
         return names.compactMap { name -> Int? in
-            guard name.hasPrefix("epoch-"), name.hasSuffix(".safetensors") else { return nil }
-            return Int(name.dropFirst(6).dropLast(12))
+            guard name.hasPrefix("epoch-"), name.hasSuffix(".safetensors"),
+                  let epoch = Int(name.dropFirst(6).dropLast(12)), epoch >= 1,
+                  checkpoint(epoch: epoch).hasSuffix("/" + name) else { return nil }
+            return epoch
         }.sorted()
     }
 

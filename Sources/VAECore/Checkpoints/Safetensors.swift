@@ -86,20 +86,28 @@ public struct SafetensorsFile: Sendable {
     public let tensors: [String: Tensor]
     public let bytes: [UInt8]
 
-    /// The tensor's values, after checking it is F32 with the expected shape.
+    /// The tensor's values, after checking it is F32 with the expected shape, every value finite.
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
         let tensor = try self.tensor(name, dtype: .F32, shape: shape)
         var values = [Float](repeating: 0, count: tensor.range.count / 4)
-        copy(tensor, into: &values)
+        try values.withUnsafeMutableBufferPointer { try copyFloats(name, tensor, into: $0.baseAddress!) }
         return values
     }
 
-    /// Copies an F32 tensor of the expected shape into `target`.
+    /// Copies an F32 tensor of the expected shape into `target`, checking that every value is
+    /// finite: the tools write no NaN or infinity (training stops before it would), so one is
+    /// damage, and would otherwise surface far from the file as NaN losses or a crash.
     public func copyFloats(_ name: String, shape: [Int], into target: UnsafeMutablePointer<Float>) throws {
-        let tensor = try self.tensor(name, dtype: .F32, shape: shape)
+        try copyFloats(name, try self.tensor(name, dtype: .F32, shape: shape), into: target)
+    }
+
+    private func copyFloats(_ name: String, _ tensor: Tensor, into target: UnsafeMutablePointer<Float>) throws {
         bytes.withUnsafeBytes { source in
             UnsafeMutableRawPointer(target).copyMemory(from: source.baseAddress! + tensor.range.lowerBound,
                                                        byteCount: tensor.range.count)
+        }
+        if let bad = (0..<tensor.range.count / 4).first(where: { !target[$0].isFinite }) {
+            throw VAEError(.badData, "\(path): tensor \(name) holds \(target[bad]) at index \(bad) (the tools write only finite values)")
         }
     }
 

@@ -48,6 +48,9 @@ public struct ImageSet: Sendable {
             let shape = images.dimensions.map(String.init).joined(separator: "x")
             throw VAEError(.badData, "\(imagesPath): images are \(shape.isEmpty ? "?" : shape), expected Nx\(side)x\(side)")
         }
+        guard images.dimensions[0] > 0 else {
+            throw VAEError(.badData, "\(imagesPath): holds no images (its header says 0)")
+        }
         let labels = try readIDX(labelsPath, magic: idxLabelsMagic)
         guard labels.dimensions[0] == images.dimensions[0] else {
             throw VAEError(.badData, "\(labelsPath): \(labels.dimensions[0]) labels but \(imagesPath) holds \(images.dimensions[0]) images")
