@@ -45,8 +45,10 @@ struct VAETrain: ParsableCommand {
     @Option(help: ArgumentHelp("Folder for checkpoints, metrics and resume state (default: runs/<preset>).", valueName: "dir"))
     var runDir: String?
 
-    @Option(help: "Number of passes over the training set.")
-    var epochs: Int = 30
+    @Option(help: ArgumentHelp("Number of passes over the training set (default: \(defaultEpochs); with --resume, the run's own).",
+                               valueName: "n"))
+    var epochs: Int?
+    static let defaultEpochs = 30
 
     @Option(help: ArgumentHelp("Images per optimizer step (default: 128).", valueName: "n"))
     var batchSize: Int?
@@ -123,7 +125,7 @@ struct VAETrain: ParsableCommand {
     var resume: String?
 
     func validate() throws {
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         for (flag, values) in [("--batch-size", batchSize.map { [$0] }), ("--latent-dim", latentDim.map { [$0] }), ("--hidden", hidden?.widths)] {
             if let values, let bad = values.first(where: { !RunConfig.sizeRange.contains($0) }) {
                 throw ValidationError("\(flag) must be between \(RunConfig.sizeRange.lowerBound) and \(RunConfig.sizeRange.upperBound), got \(bad)")
@@ -193,7 +195,7 @@ struct VAETrain: ParsableCommand {
             ("--sigma", sigma != nil), ("--beta", beta != nil), ("--kl-warmup", klWarmup != nil),
             ("--binarize", binarize != nil), ("--seed", seed != nil), ("--conditional", conditional), ("--prior", prior != nil),
             ("--pseudo-inputs", pseudoInputs != nil), ("--objective", objective != nil), ("--train-k", trainK != nil),
-            ("--augment-shift", augmentShift != nil),
+            ("--augment-shift", augmentShift != nil), ("--epochs", epochs != nil),
         ]
         return Set(given.filter(\.1).map(\.0))
     }
@@ -210,7 +212,7 @@ struct VAETrain: ParsableCommand {
                                    latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1,
                                    conditional: conditional, prior: stored.map { prior ?? $0.model.prior } ?? chosenPrior,
                                    pseudoInputs: pseudoInputs ?? defaultPseudoInputs),
-                  epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
+                  epochs: epochs ?? VAETrain.defaultEpochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
                   seed: seed ?? 0, preset: preset.rawValue, trainImages: trainImages, testImages: testImages,
                   beta: beta ?? 1, klWarmupEpochs: klWarmup ?? 0, binarization: binarize ?? .none,
                   objective: objective ?? stored?.objective ?? .elbo, trainSamples: trainK ?? defaultTrainSamples,
@@ -226,10 +228,20 @@ struct VAETrain: ParsableCommand {
         // loaded, so that bad data leaves none behind.
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
-        let resumed = try resume.map { _ in
-            let stored = try directory.readState().run
-            return try stored.resumed(with: requested(preset, trainImages: 0, testImages: 0, resuming: stored),
-                                      explicitFlags: explicitFlags, statePath: directory.statePath)
+        var resumed: RunConfig?
+        if resume != nil {
+            let state = try directory.readState()
+            let run = try state.run.resumed(with: requested(preset, trainImages: 0, testImages: 0, resuming: state.run),
+                                            explicitFlags: explicitFlags, statePath: directory.statePath)
+            if run.epochs < state.epoch {
+                throw VAEError(.usage, "--epochs \(run.epochs): \(directory.path) has already completed \(count: state.epoch, "epoch")")
+            }
+            if run.epochs == state.epoch {
+                print("vae-train: \(directory.path) has completed all \(count: state.epoch, "epoch"); nothing to do "
+                      + "(--epochs N with N above \(state.epoch) trains it further)")
+                return
+            }
+            resumed = run
         }
 
         // A resumed run reads the data it was trained on, as the other tools that read a run do.

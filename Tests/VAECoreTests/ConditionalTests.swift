@@ -122,8 +122,8 @@ func wholeConditionalLossGradient(likelihood: Likelihood) {
     let right = negativeELBO(trainer.model, data.test, samples: 1, seed: 0).total
     let wrong = negativeELBO(trainer.model, mislabelled, samples: 1, seed: 0).total
     #expect(right < wrong - 10, "negative ELBO with the true labels \(right), with the next class's \(wrong)")
-    let rightIWAE = importanceWeightedNLL(trainer.model, data.test, k: 8, seed: 0)
-    let wrongIWAE = importanceWeightedNLL(trainer.model, mislabelled, k: 8, seed: 0)
+    let rightIWAE = try importanceWeightedNLL(trainer.model, data.test, k: 8, seed: 0)
+    let wrongIWAE = try importanceWeightedNLL(trainer.model, mislabelled, k: 8, seed: 0)
     #expect(rightIWAE < wrongIWAE - 10 && rightIWAE <= right + 0.5, "IWAE \(rightIWAE) against \(wrongIWAE), ELBO \(right) against \(wrong)")
 }
 

@@ -183,9 +183,39 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1)
     #expect(try readTrainingState(directory.statePath).epoch == 1)
 
-    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--no-download", "--epochs", "3", "--threads", "1"] + resumeArguments)
+    // As the message says: without --epochs the run keeps its own 3.
+    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C")
+
+    // A finished run resumed again has nothing to do; fewer epochs than it has done is refused.
+    let again = try runTool("vae-train", ["--resume", folder, "--no-download"])
+    #expect(again.status == 0, "\(again.stderr)")
+    #expect(again.stdout == "vae-train: \(folder) has completed all 3 epochs; nothing to do (--epochs N with N above 3 trains it further)\n")
+    let fewer = try runTool("vae-train", ["--resume", folder, "--no-download", "--epochs", "2"])
+    #expect(fewer.status == 64)
+    #expect(fewer.stderr == "vae-train: --epochs 2: \(folder) has already completed 3 epochs\n")
+    expectIdentical(try runFiles(folder), try reference.get(), "after resuming a finished run")
+}
+
+/// Ctrl-C during the final importance-weighted estimate (minutes with the default k) stops
+/// within an image, leaves the last epoch to be trained again, and the resumed run matches.
+@Test func ctrlCDuringTheFinalEstimateStops() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    // The calls of the final estimate follow the last epoch's evaluation; ten calls into it.
+    let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3 * batchesPerEpoch + 1) + 10),
+    ])
+    #expect(interrupted.status == 130, "\(interrupted.stderr)")
+    #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3; checkpoints up to epoch 2 are complete"),
+            "\(interrupted.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
+    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C in the final estimate")
 }
 
 /// A temporary file left by a crash is removed when the run starts again.

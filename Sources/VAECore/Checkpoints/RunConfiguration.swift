@@ -274,7 +274,7 @@ extension RunConfig {
     /// The run stored in a resume state, continued with what the command line asked for:
     /// `requested` carries the flags' values (the preset's where a flag was not given) and
     /// `explicitFlags` the flags that were given. Only the planned epochs may change; a flag
-    /// that repeats the stored value is accepted.
+    /// that repeats the stored value is accepted; without --epochs the run keeps its own.
     public func resumed(with requested: RunConfig, explicitFlags: Set<String>, statePath: String) throws -> RunConfig {
         for field in RunConfig.fields where field.identifiesRun {
             guard case .flag(let flag) = field.source, explicitFlags.contains(flag) else { continue }
@@ -285,7 +285,7 @@ extension RunConfig {
             }
         }
         var run = self
-        run.epochs = requested.epochs
+        if explicitFlags.contains("--epochs") { run.epochs = requested.epochs }
         return run
     }
 

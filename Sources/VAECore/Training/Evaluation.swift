@@ -39,17 +39,18 @@ public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed:
 
 /// The importance-weighted bound -log (1/k Σ p(x, z_i) / q(z_i|x)), z_i ~ q(z|x), per image of
 /// `set`, averaged (for a conditional model -log p(x|y), every term given the image's label). The k weights of an image are combined with a running log-sum-exp, so no
-/// weight is ever exponentiated on its own. `progress` receives the number of images done.
+/// weight is ever exponentiated on its own. `progress` receives the number of images done, and
+/// may throw to stop (Ctrl-C during the minutes a large k takes).
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
-                                  progress: (Int) -> Void = { _ in }) -> Double {
-    importanceWeightedNLL(model, set, k: k, random: Random(seed: seed, stream: 0x1A_E5), progress: progress)
+                                  progress: (Int) throws -> Void = { _ in }) rethrows -> Double {
+    try importanceWeightedNLL(model, set, k: k, random: Random(seed: seed, stream: 0x1A_E5), progress: progress)
 }
 
 /// `importanceWeightedNLL` with the noise drawn from `random`: image after image, its k·latent
 /// N(0, 1) values (z_i = mu + eps_i σ), by `fillNormal` calls of at most `evaluationBatchSize`
 /// samples each. Given the same `random`, a caller can redraw every z the estimate used.
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, random: Random,
-                                  progress: (Int) -> Void = { _ in }) -> Double {
+                                  progress: (Int) throws -> Void = { _ in }) rethrows -> Double {
     precondition(k >= 1)
     let latent = model.config.latentDim
     let workspace = Workspace(layout: model.layout, capacity: min(k, evaluationBatchSize))
@@ -57,7 +58,7 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
     let components = model.config.prior == .vamp ? model.priorComponents() : []
     var random = random
     var total = 0.0
-    set.pixels.withUnsafeBufferPointer { pixels in
+    try set.pixels.withUnsafeBufferPointer { pixels in
         for image in 0..<set.count {
             workspace.loadImages(pixels.baseAddress!, first: image, rows: 1)
             // Every sample of the image is decoded with its label.
@@ -97,7 +98,7 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
                 done += rows
             }
             total -= logSum.value - log(Double(k))
-            progress(image + 1)
+            try progress(image + 1)
         }
     }
     return total / Double(max(set.count, 1))

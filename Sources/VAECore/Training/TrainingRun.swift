@@ -80,8 +80,11 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(trainer.testImages, epoch: epoch),
                                    seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
         if epoch == run.epochs && finalIWAESamples > 0 {
-            let nll = importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed,
-                                            progress: finalEvaluationProgress)
+            let nll = try importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed) { done in
+                finalEvaluationProgress(done)
+                // The epoch's checkpoint waits for this figure, so a resume trains the epoch again.
+                if shouldStop() { throw VAEError(.interrupted, "interrupted while estimating -log p(x) after epoch \(epoch)") }
+            }
             metrics.testIWAE = (nll, finalIWAESamples)
         }
         try writeCheckpoint(trainer.model, run: run, metrics: metrics, to: directory.checkpoint(epoch: epoch))
