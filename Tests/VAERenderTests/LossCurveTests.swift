@@ -47,6 +47,27 @@ private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
     #expect(lines[1].points.last!.0 > lines[3].points.last!.0)
 }
 
+/// Flat losses, a single epoch and the largest losses a metrics file may hold still give a
+/// chart: every coordinate a number, the curves inside the plot. (Flat losses drew at y = -nan;
+/// losses near 1e38 made a tick label trap and 1e308 never finished.)
+@Test(arguments: [
+    [EpochLosses(epoch: 1, train: 200, test: 200), EpochLosses(epoch: 2, train: 200, test: 200)],
+    [EpochLosses(epoch: 7, train: 150.5, test: 151)],
+    [EpochLosses(epoch: 1, train: 3.4e38, test: -3.4e38), EpochLosses(epoch: 2, train: 1e20, test: 0)],
+])
+func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
+    let svg = lossCurveSVG([("run", losses)])
+    #expect(!svg.contains("nan") && !svg.contains("inf"), "\(svg)")
+    let parser = XMLParser(data: Data(svg.utf8))
+    let collector = PolylineCollector()
+    parser.delegate = collector
+    #expect(parser.parse(), "the SVG must be well-formed XML")
+    let points = collector.polylines.flatMap(\.points)
+    #expect(points.count == 2 * losses.count)
+    // The plot is the rectangle from (64, 24) to (520, 372).
+    #expect(points.allSatisfy { (64...520).contains($0.0) && (24...372).contains($0.1) }, "\(points)")
+}
+
 @Test func metricsFilesAreReadAndBadLinesNamed() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -55,6 +76,12 @@ private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
     #expect(try readEpochLosses(path) == [EpochLosses(epoch: 1, train: 300, test: 250.25), EpochLosses(epoch: 2, train: 210.5, test: 220)])
     write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n{\"epoch\":2}\n".utf8), to: path)
     #expect { try readEpochLosses(path) } throws: { ($0 as? VAEError)?.message.hasPrefix("\(path):2: not a metrics line") == true }
+    // Nothing a trainer could have written: a loss past Float's range, an epoch 0 or 2^40.
+    for line in ["{\"epoch\":2,\"train_loss\":1e308,\"test_loss\":200}", "{\"epoch\":0,\"train_loss\":1,\"test_loss\":2}",
+                 "{\"epoch\":1099511627776,\"train_loss\":1,\"test_loss\":2}"] {
+        write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n\(line)\n".utf8), to: path)
+        #expect { try readEpochLosses(path) } throws: { ($0 as? VAEError)?.message.hasPrefix("\(path):2: not a metrics line") == true }
+    }
 }
 
 @Test func lossCurveCommand() throws {

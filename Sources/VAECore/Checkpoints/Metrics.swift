@@ -66,13 +66,16 @@ public func readMetricsLines(_ path: String) throws -> [(text: String, losses: E
         throw VAEError(.badData, "\(path): not UTF-8 text")
     }
     var rows: [(text: String, losses: EpochLosses)] = []
+    // What a trainer can write: epochs count from 1, and a loss is a mean of Float terms.
+    let epochs = 1...Int(Int32.max), largestLoss = Double(Float.greatestFiniteMagnitude)
     for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() where !line.isEmpty {
         guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-              let epoch = (object["epoch"] as? NSNumber)?.intValue,
-              let train = (object["train_loss"] as? NSNumber)?.doubleValue, train.isFinite,
-              let test = (object["test_loss"] as? NSNumber)?.doubleValue, test.isFinite
+              let epoch = (object["epoch"] as? NSNumber).flatMap({ Int(exactly: $0.doubleValue) }), epochs.contains(epoch),
+              let train = (object["train_loss"] as? NSNumber)?.doubleValue, abs(train) <= largestLoss,
+              let test = (object["test_loss"] as? NSNumber)?.doubleValue, abs(test) <= largestLoss
         else {
-            throw VAEError(.badData, "\(path):\(number + 1): not a metrics line with epoch, train_loss and test_loss")
+            throw VAEError(.badData, "\(path):\(number + 1): not a metrics line with epoch (from 1), train_loss and test_loss "
+                           + "(numbers of at most \(Float.greatestFiniteMagnitude) in size)")
         }
         rows.append((String(line), EpochLosses(epoch: epoch, train: train, test: test)))
     }

@@ -53,20 +53,22 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
     return svg + "</svg>\n"
 }
 
-/// Round tick values spanning [low, high]: steps of 1, 2 or 5 times a power of ten.
+/// Round tick values spanning [low, high], at least two: steps of 1, 2 or 5 times a power of
+/// ten, and at least 1 (losses that never change, or one epoch, still get an axis). `low` and
+/// `high` are finite and at most `Float.greatestFiniteMagnitude` apart from 0, as losses are.
 func niceTicks(low: Double, high: Double, integers: Bool = false) -> [Double] {
-    let span = max(high - low, integers ? 1 : 1e-9)
+    let span = max(high - low, 1)
     let rough = span / 5
     let power = pow(10, floor(log10(rough)))
     var step = [1.0, 2, 5, 10].map { $0 * power }.first { $0 >= rough }!
     if integers { step = max(1, step.rounded()) }
-    let start = floor(low / step) * step, end = ceil(high / step) * step
+    let start = floor(low / step) * step, end = max(ceil(high / step) * step, start + step)
     return stride(from: start, through: end + step / 2, by: step).map { $0 }
 }
 
 /// A tick value as written beside its tick: integers without a decimal point.
 func tickLabel(_ value: Double) -> String {
-    value.rounded() == value ? String(Int(value)) : String(format: "%g", value)
+    value.rounded() == value && abs(value) < 1e15 ? String(Int(value)) : String(format: "%g", value)
 }
 
 private func escapeXML(_ text: String) -> String {
