@@ -30,6 +30,10 @@ public struct DataOptions: ParsableArguments {
 
     public init() {}
 
+    public func validate() throws {
+        if data?.isEmpty == true { throw ValidationError("--data must name a folder") }
+    }
+
     /// The folder to train on: --data, else $KMNIST_DIR, else ./data/kmnist.
     public var folder: String { KMNIST.folder(flag: data) }
 

@@ -11,7 +11,7 @@ struct RenderCommand: ParsableCommand {
         discussion: """
             vae-render never trains and never downloads: it reads <run-dir>/checkpoints/epoch-NNNN.safetensors \
             and the KMNIST test files (t10k-*) from --data, else $KMNIST_DIR, else the folder the run was \
-            trained on (recorded in <run-dir>/.data-folder), else ./data/kmnist; the fitted samplers (gmm, \
+            trained on (recorded in <run-dir>/data-folder), else ./data/kmnist; the fitted samplers (gmm, \
             gmm-diagonal, two-stage) read the training files (train-*) there too.
 
             interpolation.gif (final checkpoint): pairs of test characters are encoded to their latent \
@@ -125,6 +125,11 @@ struct RenderCommand: ParsableCommand {
             // Everything is read and rendered before the first file is written. A run still
             // training is rendered as far as it was when it was opened.
             let replay = selection.anyAnimation ? try RunReplay(runDirectory: locations.runDir) : nil
+            // The plane's points are fixed; only a conditional run draws its columns' z from --seed.
+            if let replay, samplingFlags.seed != nil, request.sampling?.source == .plane, !replay.run.model.conditional {
+                throw VAEError(.usage, "--seed applies to a sampler, or to --sampler plane of a conditional run, and "
+                               + "\(locations.runDir) is not conditional")
+            }
             let gifs = try replay.map { try renderAnimations(request, replay: $0) } ?? []
             let lossCurve = selection.lossCurve ? try lossCurveSVG(
                 [locations.runDir] + selection.compare) : nil
@@ -196,6 +201,11 @@ struct Locations: ParsableArguments {
     var out: String = "output"
 
     @OptionGroup var dataOptions: DataOptions
+
+    func validate() throws {
+        if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
+        if out.isEmpty { throw ValidationError("--out must name a folder") }
+    }
 }
 
 struct InterpolationFlags: ParsableArguments {
@@ -253,9 +263,6 @@ struct SamplingFlags: ParsableArguments {
     func validate(enabled: Bool) throws {
         if let grid, !(1...64).contains(grid) {
             throw ValidationError("--grid must be between 1 and 64, got \(grid)")
-        }
-        if seed != nil, sampler?.source == .plane {
-            throw ValidationError("--seed applies to a sampler, not to --sampler plane")
         }
         if let temperature {
             guard temperature > 0 && temperature <= 10 else {

@@ -74,7 +74,7 @@ struct VAESample: ParsableCommand {
             guard FileManager.default.fileExists(atPath: runDir, isDirectory: &isFolder) else {
                 throw VAEError(.missingInput, "the run folder \(runDir) does not exist")
             }
-            guard isFolder.boolValue else { throw VAEError(.missingInput, "--run-dir \(runDir) is a file, not a run folder") }
+            guard isFolder.boolValue else { throw VAEError(.missingInput, "\(runDir) is a file, not a run folder") }
             guard let last = run.checkpointEpochs().last else {
                 throw VAEError(.missingInput, "\(run.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors); "
                                + "train the run with vae-train first")

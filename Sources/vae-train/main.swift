@@ -131,7 +131,14 @@ struct VAETrain: ParsableCommand {
                 throw ValidationError("\(flag) must be between \(RunConfig.sizeRange.lowerBound) and \(RunConfig.sizeRange.upperBound), got \(bad)")
             }
         }
-        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        // Adam computes in Float: a rate that is 0 or subnormal there would train nothing.
+        if let lr, !(lr > 0 && Float(lr).isNormal) { throw ValidationError("--lr must be a positive number a Float can hold, got \(lr)") }
+        for (flag, value) in [("--run-dir", runDir), ("--resume", resume)] where value?.isEmpty == true {
+            throw ValidationError("\(flag) must name a folder")
+        }
+        if !["http://", "https://", "file://"].contains(where: downloadURL.hasPrefix) {
+            throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL)")
+        }
         if let sigma {
             guard chosenLikelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
@@ -166,7 +173,10 @@ struct VAETrain: ParsableCommand {
         guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
-            if runDir != nil && runDir != resume { throw ValidationError("--run-dir and --resume name different folders") }
+            func standardized(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+            if let runDir, standardized(runDir) != standardized(resume!) {
+                throw ValidationError("--run-dir and --resume name different folders")
+            }
         } else {
             let parameters = ParameterLayout(requested(chosenPreset, trainImages: 0, testImages: 0).model).count
             guard parameters <= RunConfig.maximumParameters else {

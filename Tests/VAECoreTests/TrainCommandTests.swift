@@ -19,6 +19,9 @@ import VAECore
     (["--batch-size=-3"], "--batch-size must be between 1 and 1000000, got -3"),
     (["--batch-size", "1000000000"], "--batch-size must be between 1 and 1000000, got 1000000000"),
     (["--lr", "0"], "--lr must be a positive number"),
+    (["--lr", "1e-320"], "--lr must be a positive number a Float can hold, got 1e-320"),
+    (["--resume", ""], "--resume must name a folder"),
+    (["--download-url", "ftp://mirror/kmnist/"], "--download-url must be an http, https or file URL, got ftp://mirror/kmnist/"),
     (["--preset", "huge"], "--preset"),
     (["--iwae-k", "9000"], "--iwae-k must be between 0 and 5000"),
     (["--threads", "0"], "--threads must be between 1 and 256"),
@@ -95,8 +98,13 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     expectIdentical(try readFile(state), before, "the state after the refusal")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
 
-    let repeated = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--epochs", "2", "--hidden", "32",
-                                             "--seed", "0"] + common)
+    let missing = try runTool("vae-train", ["--resume", scratch + "/none"] + common)
+    #expect(missing.status == 66)
+    #expect(missing.stderr == "vae-train: cannot resume: the run folder \(scratch)/none does not exist\n")
+
+    // --run-dir may repeat --resume's folder, spelled another way.
+    let repeated = try runTool("vae-train", ["--resume", folder, "--run-dir", folder + "/", "--data", syntheticData, "--epochs", "2",
+                                             "--hidden", "32", "--seed", "0"] + common)
     #expect(repeated.status == 0, "\(repeated.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
 }

@@ -88,4 +88,15 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
     let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2")
     #expect(gifs[1].width == sampling.width && gifs[1].height == sampling.height && gifs[1].frameCount == 2)
+
+    // vae-render --seed picks the plane's column draws of a conditional run, as --help says (an
+    // unconditional run's plane has none: see badRequestsAreRefusedBeforeAnyWork).
+    let out = directory.path + "/out"
+    let bySeed = try ["4", "5"].map { seed in
+        let result = try runTool("vae-render", ["--sampling", "--sampler", "plane", "--seed", seed, "--grid", "2",
+                                                "--run-dir", directory.path, "--data", syntheticData, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        return try readFile(out + "/sampling.gif")
+    }
+    #expect(bySeed[0] != bySeed[1])
 }

@@ -31,7 +31,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
-    (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, not to --sampler plane"),
+    (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, or to --sampler plane of a conditional run"),
     (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the samplers other than prior"),
     (["--all", "--map-images", "0"], "--map-images must be between 1 and 100000, got 0"),
     (["--all", "--dims", "257"], "--dims must be between 1 and 256, got 257"),
@@ -49,6 +49,48 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
     #expect(result.stderr.contains(message), "\(result.stderr)")
     #expect(!FileManager.default.fileExists(atPath: out))
+}
+
+/// An empty path is a mistake, not the current folder or a default.
+@Test(arguments: [
+    ("vae-train", ["--data", "", "--run-dir", "run"], "--data must name a folder"),
+    ("vae-train", ["--run-dir", ""], "--run-dir must name a folder"),
+    ("vae-render", ["--all", "--run-dir", ""], "--run-dir must name a folder"),
+    ("vae-render", ["--all", "--run-dir", "run", "--out", ""], "--out must name a folder"),
+    ("vae-eval", ["checkpoint.safetensors", "--data", ""], "--data must name a folder"),
+])
+func emptyPathsAreRefused(tool: String, arguments: [String], message: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool(tool, arguments, workingDirectory: scratch)
+    #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
+    #expect(result.stderr.contains(message), "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+}
+
+/// A path that cannot be written is named with the system's reason; an output that cannot be
+/// written stops the set before any GIF is replaced.
+@Test func outputsInTheWayAreNamedAndNothingIsHalfReplaced() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    write([1], to: scratch + "/file")
+    let underAFile = try runTool("vae-render", ["--interpolation", "--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+                                                "--out", scratch + "/file/out", "--steps", "2", "--pairs", "0:1"])
+    #expect(underAFile.status == 73)
+    #expect(underAFile.stderr == "vae-render: cannot create the output folder \(scratch)/file/out: Not a directory\n")
+    let notAFolder = try runTool("vae-render", ["--all", "--run-dir", scratch + "/file", "--out", scratch + "/out"])
+    #expect(notAFolder.status == 66)
+    #expect(notAFolder.stderr == "vae-render: \(scratch)/file is a file, not a run folder\n")
+
+    let out = scratch + "/out"
+    try FileManager.default.createDirectory(atPath: out + "/sampling.gif", withIntermediateDirectories: true)
+    write([7], to: out + "/interpolation.gif")
+    let blocked = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out]
+                                            + smallRender)
+    #expect(blocked.status == 73)
+    #expect(blocked.stderr == "vae-render: cannot write \(out)/sampling.gif: it is a folder; name a file\n")
+    #expect(try readFile(out + "/interpolation.gif") == [7], "the earlier GIF is not replaced")
+    #expect(fileNames(in: out) == ["interpolation.gif", "sampling.gif"])
 }
 
 @Test func indicesOutsideTheTestSetExitWithUsage() throws {

@@ -93,7 +93,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     write([0], to: file)
     let notAFolder = try runTool("vae-sample", ["--run-dir", file, "--count", "3", "--out", scratch + "/x.idx"])
     #expect(notAFolder.status == 66)
-    #expect(notAFolder.stderr == "vae-sample: --run-dir \(file) is a file, not a run folder\n")
+    #expect(notAFolder.stderr == "vae-sample: \(file) is a file, not a run folder\n")
 }
 
 /// Past a file-size limit (as on a full disk) vae-sample reports the write and leaves no

@@ -25,6 +25,24 @@ public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer
     }
 }
 
+/// Creates the folder `path` and its missing parents, like `mkdir -p`. A failure is one line
+/// naming `what` and the system's reason for the part that failed ("Not a directory",
+/// "Permission denied"), which Foundation's own error hides behind "NSCocoaErrorDomain error 512".
+public func createFolders(_ path: String, what: String) throws {
+    var current = path.hasPrefix("/") ? "" : "."
+    for component in path.split(separator: "/") {
+        current += "/" + component
+        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+            let reason = systemErrorText()
+            throw VAEError(.cannotWrite, "cannot create \(what) \(path): \([path, "./" + path].contains(current) ? "" : current + ": ")\(reason)")
+        }
+    }
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+        throw VAEError(.cannotWrite, "cannot create \(what) \(path): a file of that name is in the way")
+    }
+}
+
 /// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a
 /// tool checks its output before any work, so that a typo costs nothing.
 public func checkFileCanBeWritten(_ path: String) throws {
@@ -106,7 +124,8 @@ public func removeLeftoverTemporaryFiles(in folder: String) -> [String] {
 public func readFile(_ path: String) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
-        let kind: VAEError.Kind = errno == ENOENT ? .missingInput : .badData
+        // sysexits' EX_NOINPUT: an input that does not exist or is not readable.
+        let kind: VAEError.Kind = errno == ENOENT || errno == EACCES ? .missingInput : .badData
         throw VAEError(kind, "cannot open \(path): \(systemErrorText())")
     }
     defer { close(fd) }

@@ -37,13 +37,9 @@ public struct RunDirectory: Sendable {
 
     /// Creates the folders, and clears temporary files left by a crash.
     public func prepare() throws {
-        do {
-            try FileManager.default.createDirectory(atPath: checkpointsFolder, withIntermediateDirectories: true)
-        } catch {
-            throw VAEError(.cannotWrite, "cannot create the run folder \(checkpointsFolder): \(error.localizedDescription)")
-        }
-        guard access(path, W_OK) == 0, access(checkpointsFolder, W_OK) == 0 else {
-            throw VAEError(.cannotWrite, "the run folder \(path) is not writable")
+        try createFolders(checkpointsFolder, what: "the run folder")
+        for folder in [path, checkpointsFolder] where access(folder, W_OK) != 0 {
+            throw VAEError(.cannotWrite, "the run folder \(folder) is not writable")
         }
         removeLeftoverTemporaryFiles(in: path)
         removeLeftoverTemporaryFiles(in: checkpointsFolder)
@@ -59,6 +55,10 @@ public struct RunDirectory: Sendable {
 
     /// The resume state, with advice when a run was stopped before writing one.
     public func readState() throws -> TrainingState {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+            throw VAEError(.missingInput, "cannot resume: the run folder \(path) does not exist")
+        }
         guard FileManager.default.fileExists(atPath: statePath) else {
             throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
                            + "written anything); start it again without --resume")

@@ -13,11 +13,7 @@ public final class RunLock: Sendable {
     /// Takes the lock of `directory`, creating the folder if needed; refuses at once, touching
     /// nothing, when another process holds it.
     public init(_ directory: RunDirectory) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
-        } catch {
-            throw VAEError(.cannotWrite, "cannot create the run folder \(directory.path): \(error.localizedDescription)")
-        }
+        try createFolders(directory.path, what: "the run folder")
         path = directory.lockPath
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {

@@ -138,14 +138,13 @@ private func checkFrameSize(_ layout: TileLayout?, of animation: Animation) thro
 }
 
 /// Writes each GIF into `folder` (created if needed) atomically; returns the paths written.
+/// Every path is checked before the first is written, so that one that cannot be written (a
+/// folder of that name, say) does not leave the set half replaced.
 public func writeAnimations(_ gifs: [RenderedGIF], to folder: String) throws -> [String] {
-    do {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    } catch {
-        throw VAEError(.cannotWrite, "cannot create the output folder \(folder): \(error.localizedDescription)")
-    }
-    return try gifs.map { gif in
-        let path = (folder as NSString).appendingPathComponent(gif.animation.fileName)
+    try createFolders(folder, what: "the output folder")
+    let paths = gifs.map { (folder as NSString).appendingPathComponent($0.animation.fileName) }
+    for path in paths { try checkFileCanBeWritten(path) }
+    return try zip(gifs, paths).map { gif, path in
         try writeFileAtomically(gif.bytes, to: path)
         return path
     }
