@@ -241,6 +241,13 @@ struct VAETrain: ParsableCommand {
         var resumed: RunConfig?
         if resume != nil {
             let state = try directory.readState()
+            // validate() let these through: only the state knows the run's prior and objective.
+            if pseudoInputs != nil && state.run.model.prior != .vamp {
+                throw VAEError(.usage, "--pseudo-inputs applies to --prior vamp, and \(directory.path) has prior \(state.run.model.prior.rawValue)")
+            }
+            if trainK != nil && state.run.objective != .iwae {
+                throw VAEError(.usage, "--train-k applies to --objective iwae, and \(directory.path) has objective \(state.run.objective.rawValue)")
+            }
             let run = try state.run.resumed(with: requested(preset, trainImages: 0, testImages: 0, resuming: state.run),
                                             explicitFlags: explicitFlags, statePath: directory.statePath)
             if run.epochs < state.epoch {

@@ -78,6 +78,8 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
         (["--prior", "vamp"], "--prior cannot change when resuming: \(state) has prior normal, --prior asks for vamp"),
         (["--objective", "iwae"], "--objective cannot change when resuming: \(state) has objective elbo, --objective asks for iwae"),
         (["--augment-shift", "1"], "--augment-shift cannot change when resuming: \(state) has augment_shift 0, --augment-shift asks for 1"),
+        (["--pseudo-inputs", "500"], "--pseudo-inputs applies to --prior vamp, and \(folder) has prior normal"),
+        (["--train-k", "5"], "--train-k applies to --objective iwae, and \(folder) has objective elbo"),
     ] {
         // A data folder that does not exist: the flags are checked first.
         let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)
