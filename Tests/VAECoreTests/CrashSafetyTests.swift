@@ -26,6 +26,9 @@ private func trainArguments(data: String, runDir: String, epochs: Int = 3) -> [S
      "--latent-dim", "4", "--batch-size", "40", "--threads", "1", "--seed", "5", "--prior", "normal"] + resumeArguments
 }
 
+/// A resume as vae-train prints it, with no data folder named: an empty $KMNIST_DIR is unset.
+private let withoutDataFolder = ["KMNIST_DIR": ""]
+
 /// What a resume repeats: the final estimate's k is a flag, not part of the run.
 private let resumeArguments = ["--iwae-k", "20"]
 
@@ -183,16 +186,18 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1)
     #expect(try readTrainingState(directory.statePath).epoch == 1)
 
-    // As the message says: without --epochs the run keeps its own 3.
-    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments)
+    // As the message says: without --epochs the run keeps its own 3, and without --data (or
+    // $KMNIST_DIR, which scripts/mutants sets) it reads the folder it was trained on.
+    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments,
+                              environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C")
 
     // A finished run resumed again has nothing to do; fewer epochs than it has done is refused.
-    let again = try runTool("vae-train", ["--resume", folder, "--no-download"])
+    let again = try runTool("vae-train", ["--resume", folder, "--no-download"], environment: withoutDataFolder)
     #expect(again.status == 0, "\(again.stderr)")
     #expect(again.stdout == "vae-train: \(folder) has completed all 3 epochs; nothing to do (--epochs N with N above 3 trains it further)\n")
-    let fewer = try runTool("vae-train", ["--resume", folder, "--no-download", "--epochs", "2"])
+    let fewer = try runTool("vae-train", ["--resume", folder, "--no-download", "--epochs", "2"], environment: withoutDataFolder)
     #expect(fewer.status == 64)
     #expect(fewer.stderr == "vae-train: --epochs 2: \(folder) has already completed 3 epochs\n")
     expectIdentical(try runFiles(folder), try reference.get(), "after resuming a finished run")
@@ -213,7 +218,8 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3; checkpoints up to epoch 2 are complete"),
             "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
-    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments,
+                              environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C in the final estimate")
 }
