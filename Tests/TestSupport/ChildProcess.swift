@@ -76,6 +76,13 @@ public final class ChildProcess: @unchecked Sendable {
         process.standardError = pipes.last!
         collected = [Data](repeating: Data(), count: pipes.count)
         deadline = .now + self.timeLimit
+        // The program starts with nothing blocked, as from a shell. A test runs on a thread that
+        // blocks most signals, and a spawned program inherits that mask: SIGXFSZ blocked makes a
+        // write past `ulimit -f` fail without the signal that would otherwise kill the program.
+        var everySignal = sigset_t(), testThreadMask = sigset_t()
+        sigfillset(&everySignal)
+        pthread_sigmask(SIG_UNBLOCK, &everySignal, &testThreadMask)
+        defer { pthread_sigmask(SIG_SETMASK, &testThreadMask, nil) }
         try process.run()
         for (index, pipe) in pipes.enumerated() {
             readers.enter()
