@@ -126,10 +126,15 @@ struct VAETrain: ParsableCommand {
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        for (flag, values) in [("--batch-size", batchSize.map { [$0] }), ("--latent-dim", latentDim.map { [$0] }), ("--hidden", hidden?.widths)] {
-            if let values, let bad = values.first(where: { !RunConfig.sizeRange.contains($0) }) {
-                throw ValidationError("\(flag) must be between \(RunConfig.sizeRange.lowerBound) and \(RunConfig.sizeRange.upperBound), got \(bad)")
+        for (flag, values, range) in [("--batch-size", batchSize.map { [$0] }, RunConfig.batchSizeRange),
+                                      ("--latent-dim", latentDim.map { [$0] }, RunConfig.widthRange),
+                                      ("--hidden", hidden?.widths, RunConfig.widthRange)] {
+            if let values, let bad = values.first(where: { !range.contains($0) }) {
+                throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound), got \(bad)")
             }
+        }
+        if let layers = hidden?.widths.count, layers > RunConfig.maximumHiddenLayers {
+            throw ValidationError("--hidden may name at most \(RunConfig.maximumHiddenLayers) layers, got \(layers)")
         }
         // Adam computes in Float: a rate that is 0 or subnormal there would train nothing.
         if let lr, !(lr > 0 && Float(lr).isNormal) { throw ValidationError("--lr must be a positive number a Float can hold, got \(lr)") }

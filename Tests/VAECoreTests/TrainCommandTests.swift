@@ -5,15 +5,20 @@ import VAECore
 
 // vae-train as a user runs it: the built executable, its exit codes and its messages.
 
+/// 1,025 hidden layers of width 1: one more than a checkpoint may hold.
+private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separator: ",")
+
 @Test(arguments: [
     (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--latent-dim", "0"], "--latent-dim must be between 1 and 1000000, got 0"),
-    (["--latent-dim", "1000001"], "--latent-dim must be between 1 and 1000000, got 1000001"),
-    (["--hidden", "512,2000000"], "--hidden must be between 1 and 1000000, got 2000000"),
-    // Width H, latent L, K pseudo-inputs: 784H + H in, 2LH + 2L to the head, LH + H and 784H + 784
-    // out, and 784K.
-    (["--hidden", "200000"], "the model would have 333592848 parameters, more than the 250000000 vae-train takes"),
-    (["--hidden", "100000", "--prior", "normal", "--latent-dim", "1000000"], "the model would have 300159000784 parameters"),
+    (["--latent-dim", "0"], "--latent-dim must be between 1 and 65536, got 0"),
+    // Wider than a checkpoint may be: such a run trained, and no tool could read what it wrote.
+    (["--latent-dim", "65537"], "--latent-dim must be between 1 and 65536, got 65537"),
+    (["--hidden", "512,70000"], "--hidden must be between 1 and 65536, got 70000"),
+    (["--hidden", oneLayerTooMany], "--hidden may name at most 1024 layers, got 1025"),
+    // Widths H1, H2, latent L, K pseudo-inputs: 784H1 + H1 and H1H2 + H2 in, 2LH2 + 2L to the
+    // head, LH2 + H2, H2H1 + H1 and 784H1 + 784 out, and 784K.
+    (["--hidden", "65536,65536"], "the model would have 8699641488 parameters, more than the 250000000 vae-train takes"),
+    (["--hidden", "65536", "--prior", "normal", "--latent-dim", "65536"], "the model would have 12987925264 parameters"),
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),
     (["--batch-size=-3"], "--batch-size must be between 1 and 1000000, got -3"),

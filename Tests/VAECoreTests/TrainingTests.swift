@@ -48,7 +48,7 @@ private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2, conditional: Bool =
         for _ in 0..<2 { _ = try trainer.trainEpoch() }
         return trainer
     }
-    let huge = try trained(batchSize: RunConfig.sizeRange.upperBound), exact = try trained(batchSize: 700)
+    let huge = try trained(batchSize: RunConfig.batchSizeRange.upperBound), exact = try trained(batchSize: 700)
     #expect(huge.workspace.capacity == 700)
     expectIdentical(Array(UnsafeBufferPointer(start: huge.model.parameters.pointer, count: huge.model.parameters.count)),
                     Array(UnsafeBufferPointer(start: exact.model.parameters.pointer, count: exact.model.parameters.count)),

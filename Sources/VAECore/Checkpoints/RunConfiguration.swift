@@ -146,9 +146,8 @@ public struct RunField: Sendable {
                  }, absent: absent)
     }
 
-    /// Comma-separated layer widths ("" for none), each from 1 to 65536, at most 1,024 of them:
-    /// far beyond any model trained here, yet small enough that a hostile header cannot describe
-    /// a layout whose tensor list alone fills memory (1,1,1,... costs two bytes a layer).
+    /// Comma-separated layer widths ("" for none), each in `widthRange`, at most
+    /// `maximumHiddenLayers` of them.
     static func widths(_ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, [Int]> & Sendable,
                        writtenWhen: @escaping @Sendable (RunConfig) -> Bool = { _ in true }) -> RunField {
         RunField(key: key, source: source, identifiesRun: true,
@@ -157,7 +156,7 @@ public struct RunField: Sendable {
                      guard writtenWhen(run) else { return }
                      let text = try meta.string(key)
                      let widths = text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
-                     guard widths.count <= 1024, widths.allSatisfy({ $0 != nil && $0! > 0 && $0! <= 65536 }) else {
+                     guard widths.count <= RunConfig.maximumHiddenLayers, widths.allSatisfy({ $0.map(RunConfig.widthRange.contains) ?? false }) else {
                          throw meta.invalid(key, text)
                      }
                      run[keyPath: path] = widths.map { $0! }
@@ -173,7 +172,7 @@ extension RunConfig {
         // Only conv models have convolutions; an MLP's checkpoint has no such key.
         .widths("conv_channels", .derived, \.model.convChannels, writtenWhen: { $0.model.arch == .conv }),
         .widths("hidden", .flag("--hidden"), \.model.hidden),
-        .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: 1...65536),
+        .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: widthRange),
         .choice("likelihood", .flag("--likelihood"), \.model.likelihood),
         .value("sigma", .flag("--sigma"), \.model.sigma, defaultForOldFiles: "0.1", format: { String($0) },
                parse: { Float($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
@@ -210,9 +209,15 @@ extension RunConfig {
     /// The largest shifts of `--augment-shift`: a few pixels move a character within the frame,
     /// more would cut its strokes off.
     public static let augmentShiftRange = 0...4
-    /// Batch sizes, layer widths and latent sizes a run may have: far beyond any useful model of
-    /// 28x28 images, and small enough that sizes computed from them cannot overflow.
-    public static let sizeRange = 1...1_000_000
+    /// Layer widths and latent sizes a checkpoint may hold, and the most hidden layers: far beyond
+    /// any model trained here, yet small enough that a hostile header cannot describe a layout
+    /// whose tensor list alone fills memory (1,1,1,... costs two bytes a layer). vae-train
+    /// refuses a run outside them, whose checkpoints no tool could read.
+    public static let widthRange = 1...65536
+    public static let maximumHiddenLayers = 1024
+    /// Batch sizes a run may have: far beyond any useful batch, and small enough that sizes
+    /// computed from them cannot overflow.
+    public static let batchSizeRange = 1...1_000_000
     /// The most parameters a model may have: its parameters, gradients and Adam's two moments
     /// then take 4 GB, and a checkpoint 1 GB.
     public static let maximumParameters = 250_000_000
