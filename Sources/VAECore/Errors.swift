@@ -20,6 +20,8 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
         case busy
         /// SIGINT arrived; the last complete epoch is safe.
         case interrupted
+        /// SIGTERM arrived; the same, with the shell's code for death by SIGTERM.
+        case terminated
     }
 
     public let kind: Kind
@@ -42,6 +44,7 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
         case .cannotWrite: return 73
         case .busy: return 75
         case .interrupted: return 130
+        case .terminated: return 143
         }
     }
 }

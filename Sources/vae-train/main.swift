@@ -4,8 +4,9 @@ import Synchronization
 import VAECommandLine
 import VAECore
 
-/// Set by SIGINT; the trainer polls it between batches.
-let interruptRequested = Atomic<Bool>(false)
+/// The signal that asked us to stop (SIGINT or SIGTERM), 0 until one does; the trainer polls it
+/// between batches.
+let stopSignal = Atomic<Int32>(0)
 
 struct VAETrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,7 +22,8 @@ struct VAETrain: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags or a run folder in the way, 65 bad data, 66 missing data, \
             70 training diverged, 73 cannot write, 75 another trainer is writing the run folder (it holds \
-            <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume).
+            <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), 143 stopped by SIGTERM (the \
+            same way).
 
             Then render the animations with: vae-render --all --run-dir <run-dir>
             """)
@@ -281,19 +283,22 @@ struct VAETrain: ParsableCommand {
         print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
         fflush(nil)
 
-        // A parent may start us with SIGINT blocked (spawned from a worker thread); Ctrl-C must work.
-        var interrupt = sigset_t()
-        sigemptyset(&interrupt)
-        sigaddset(&interrupt, SIGINT)
-        pthread_sigmask(SIG_UNBLOCK, &interrupt, nil)
-        signal(SIGINT) { _ in
-            interruptRequested.store(true, ordering: .relaxed)
-            signal(SIGINT, SIG_DFL)  // a second Ctrl-C stops at once
+        // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches.
+        // A parent may start us with them blocked (spawned from a worker thread); they must work.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        for stop in [SIGINT, SIGTERM] {
+            sigaddset(&stopSignals, stop)
+            signal(stop) { received in
+                stopSignal.store(received, ordering: .relaxed)
+                signal(received, SIG_DFL)  // a second one stops at once
+            }
         }
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
-                              shouldStop: { interruptRequested.load(ordering: .relaxed) },
+                              shouldStop: { stopSignal.load(ordering: .relaxed) != 0 },
                               progress: { bar.update($0, epochs: run.epochs) },
                               finalEvaluationProgress: { done in
                                   if done == 1 {
@@ -314,7 +319,9 @@ struct VAETrain: ParsableCommand {
         } catch let error as VAEError where error.kind == .interrupted {
             bar.clear()
             let done = directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed"
-            throw VAEError(.interrupted, "\(error.message); \(done). Continue with: vae-train --resume \(directory.path)")
+            let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
+            throw VAEError(terminated ? .terminated : .interrupted,
+                           "\(error.message)\(terminated ? " (SIGTERM)" : ""); \(done). Continue with: vae-train --resume \(directory.path)")
         }
         bar.clear()
         print("vae-train: done; render the animations with: vae-render --all --run-dir \(directory.path)")

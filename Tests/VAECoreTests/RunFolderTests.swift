@@ -31,11 +31,11 @@ private final class BackgroundTrainer {
         }
     }
 
-    /// Ctrl-C, then the exit status and what it said; a trainer still running 60 s later is
-    /// stopped and the test fails.
-    func interrupt() throws -> ProcessOutput {
-        trainer.send(SIGINT)
-        return try trainer.finish(within: .seconds(60), failure: "did not stop after SIGINT")
+    /// Ctrl-C (or `signal`), then the exit status and what it said; a trainer still running 60 s
+    /// later is stopped and the test fails.
+    func interrupt(with signal: Int32 = SIGINT) throws -> ProcessOutput {
+        trainer.send(signal)
+        return try trainer.finish(within: .seconds(60), failure: "did not stop after signal \(signal)")
     }
 
     func stop() { trainer.stop() }
@@ -43,6 +43,23 @@ private final class BackgroundTrainer {
 
 /// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
 /// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's.
+/// SIGTERM (docker stop, a scheduler's time limit) stops a trainer like Ctrl-C, between batches,
+/// with the shell's code for it, 143, and the same advice; what it wrote is intact.
+@Test func sigtermStopsBetweenBatchesWithItsOwnCode() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let trainer = try BackgroundTrainer(trainArguments(runDir: folder, seed: 0, epochs: 100_000))
+    defer { trainer.stop() }
+    trainer.wait(until: { RunDirectory(folder).checkpointEpochs().count >= 1 }, "a checkpoint")
+    let stopped = try trainer.interrupt(with: SIGTERM)
+    #expect(stopped.status == 143, "\(stopped.stderr)")
+    let last = RunDirectory(folder).checkpointEpochs().last ?? 0
+    #expect(stopped.stderr.hasPrefix("vae-train: interrupted during epoch \(last + 1) (SIGTERM); checkpoints up to epoch \(last) "
+                                     + "are complete. Continue with: vae-train --resume \(folder)\n"), "\(stopped.stderr)")
+    #expect(try readTrainingState(RunDirectory(folder).statePath).epoch == last)
+}
+
 @Test(arguments: [[], ["--overwrite"], ["--resume"]])
 func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let scratch = temporaryFolder()
