@@ -70,11 +70,7 @@ struct VAESample: ParsableCommand {
             compute.apply()
             try checkFileCanBeWritten(out)
             let run = RunDirectory(runDir)
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: runDir, isDirectory: &isFolder) else {
-                throw VAEError(.missingInput, "the run folder \(runDir) does not exist")
-            }
-            guard isFolder.boolValue else { throw VAEError(.missingInput, "\(runDir) is a file, not a run folder") }
+            try run.checkExists()
             guard let last = run.checkpointEpochs().last else {
                 throw VAEError(.missingInput, "\(run.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors); "
                                + "train the run with vae-train first")

@@ -35,6 +35,15 @@ public struct RunDirectory: Sendable {
         }.sorted()
     }
 
+    /// Refuses, for a tool that reads the run, a folder that does not exist or is a file.
+    public func checkExists() throws {
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
+            throw VAEError(.missingInput, "the run folder \(path) does not exist")
+        }
+        guard isFolder.boolValue else { throw VAEError(.missingInput, "\(path) is a file, not a run folder") }
+    }
+
     /// Creates the folders, and clears temporary files left by a crash.
     public func prepare() throws {
         try createFolders(checkpointsFolder, what: "the run folder")

@@ -18,11 +18,7 @@ public struct RunReplay: Sendable {
 
     public init(runDirectory path: String) throws {
         directory = RunDirectory(path)
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw VAEError(.missingInput, "the run folder \(path) does not exist")
-        }
-        guard isFolder.boolValue else { throw VAEError(.missingInput, "\(path) is a file, not a run folder") }
+        try directory.checkExists()
         epochs = directory.checkpointEpochs()
         guard let firstEpoch = epochs.first, let finalEpoch = epochs.last else {
             throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
