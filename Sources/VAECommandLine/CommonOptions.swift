@@ -1,3 +1,4 @@
+@preconcurrency import Glibc  // for stdout, a C global, read below only to check it for errors
 import ArgumentParser
 import Foundation
 import VAECore
@@ -61,7 +62,13 @@ extension ParsableCommand {
         // temporary file removed, rather than the signal killing us mid-write.
         signal(SIGXFSZ, SIG_IGN)
         do {
-            return try body()
+            let result = try body()
+            // What a tool prints is its result (vae-eval's figures): output that could not be
+            // written, to a full disk say, must not end in exit 0.
+            if fflush(stdout) != 0 || ferror(stdout) != 0 {
+                throw VAEError(.cannotWrite, "cannot write standard output: \(String(cString: strerror(errno)))")
+            }
+            return result
         } catch let error as VAEError {
             let tool = Self.configuration.commandName ?? CommandLine.arguments[0]
             FileHandle.standardError.write(Data("\(tool): \(error.message)\n".utf8))

@@ -100,7 +100,7 @@ struct VAEEval: ParsableCommand {
         fflush(nil)
         guard importanceSamples > 0 else { return }
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
-        let nll = try importanceWeightedNLL(loaded.model, test, k: importanceSamples, seed: seed) { done in
+        let nll = importanceWeightedNLL(loaded.model, test, k: importanceSamples, seed: seed) { done in
             bar.update(label: "IWAE", done: done, total: test.count)
         }
         bar.clear()

@@ -16,6 +16,20 @@ import VAECore
     #expect(result.stdout.contains("negative ELBO (3 samples)") && result.stdout.contains("of -log p(x) (k=20)"))
 }
 
+/// vae-eval's figures are its standard output: output that cannot be written (here past a
+/// file-size limit of 0, as on a full disk) is exit 73 with one line, not exit 0 and no figures.
+@Test func evalCommandOutputThatCannotBeWrittenIsAnError() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let command = "ulimit -f 0; exec '\(try toolPath("vae-eval"))' '\(checkpoint)' --data '\(syntheticData)' --k 0 > '\(scratch)/figures.txt'"
+    let limited = try ChildProcess("/bin/bash", ["-c", command])
+    defer { limited.stop() }
+    let result = try limited.finish()
+    #expect(result.status == 73, "\(result.stderr)")
+    #expect(result.stderr == "vae-eval: cannot write standard output: File too large\n")
+}
+
 /// A conditional model's bound is on the image given its class, and vae-eval says so.
 @Test func evalCommandNamesTheConditionalLikelihood() throws {
     let data = try KMNIST.load(from: syntheticData)
