@@ -70,6 +70,18 @@ public func runTool(_ name: String, _ arguments: [String], environment: [String:
     return try tool.finish()
 }
 
+/// `runTool` under `ulimit -f blocks` (1024-byte blocks), as on a nearly full disk, with standard
+/// output sent to the file `standardOutput` if one is given.
+public func runToolWithFileSizeLimit(_ name: String, _ arguments: [String], blocks: Int,
+                                     standardOutput: String? = nil) throws -> ProcessOutput {
+    func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    let command = "ulimit -f \(blocks); exec " + ([try toolPath(name)] + arguments).map(quoted).joined(separator: " ")
+        + (standardOutput.map { " > " + quoted($0) } ?? "")
+    let shell = try ChildProcess("/bin/bash", ["-c", command])
+    defer { shell.stop() }
+    return try shell.finish()
+}
+
 /// fixtures/synthetic as `KMNIST.load` and `--data` read it: a temporary folder of links under
 /// the official file names, made once per process.
 public let syntheticData = linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: temporaryFolder("synthetic"))

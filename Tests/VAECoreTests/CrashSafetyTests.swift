@@ -259,11 +259,8 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     let before = try runFiles(folder)
     // ulimit -f counts 1024-byte blocks; leave room for small files but not for a checkpoint.
     let blocks = before["epoch 1"]!.count / 1024 / 2
-    let command = "ulimit -f \(blocks); exec '\(try toolPath("vae-train"))' --resume '\(folder)' --data '\(data)' --no-download "
-        + "--epochs 3 --threads 1 --iwae-k 20"
-    let limited = try ChildProcess("/bin/bash", ["-c", command])
-    defer { limited.stop() }
-    let result = try limited.finish()
+    let result = try runToolWithFileSizeLimit("vae-train", ["--resume", folder, "--data", data, "--no-download", "--epochs", "3",
+                                                            "--threads", "1", "--iwae-k", "20"], blocks: blocks)
     let message = result.stderr
     #expect(result.status == 73, "\(message)")
     #expect(message.hasPrefix("vae-train: cannot write \(folder)/checkpoints/.epoch-0003.safetensors\(temporaryFileSuffix)"), "\(message)")

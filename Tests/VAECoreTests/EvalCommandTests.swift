@@ -22,10 +22,8 @@ import VAECore
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
-    let command = "ulimit -f 0; exec '\(try toolPath("vae-eval"))' '\(checkpoint)' --data '\(syntheticData)' --k 0 > '\(scratch)/figures.txt'"
-    let limited = try ChildProcess("/bin/bash", ["-c", command])
-    defer { limited.stop() }
-    let result = try limited.finish()
+    let result = try runToolWithFileSizeLimit("vae-eval", [checkpoint, "--data", syntheticData, "--k", "0"], blocks: 0,
+                                              standardOutput: scratch + "/figures.txt")
     #expect(result.status == 73, "\(result.stderr)")
     #expect(result.stderr == "vae-eval: cannot write standard output: File too large\n")
 }

@@ -103,11 +103,8 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     defer { removeTemporaryFolder(scratch) }
     let out = scratch + "/samples.idx"
     // 100 images are 78 KB; ulimit -f counts 1024-byte blocks.
-    let command = "ulimit -f 20; exec '\(try toolPath("vae-sample"))' --run-dir '\(fixtureRun("latent2"))' --data '\(syntheticData)' "
-        + "--count 100 --sampler prior --out '\(out)'"
-    let limited = try ChildProcess("/bin/bash", ["-c", command])
-    defer { limited.stop() }
-    let result = try limited.finish()
+    let result = try runToolWithFileSizeLimit("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+                                                             "--count", "100", "--sampler", "prior", "--out", out], blocks: 20)
     #expect(result.status == 73, "\(result.stderr)")
     #expect(result.stderr == "vae-sample: cannot write \(scratch)/.samples.idx\(temporaryFileSuffix): File too large\n")
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing left behind")
