@@ -7,14 +7,12 @@ import VAECore
 public struct EpochTiming: Sendable {
     public var seconds: Double
     public var sgemmSeconds: Double
-    public var images: Int
     /// The same sgemm calls, each step's replayed alone after it: the floor any
     /// implementation on this BLAS stands on.
     public var sgemmOnlySeconds: Double
     /// With `passes`, the time of each part of a step outside sgemm, replayed alone.
     public var passes: [PassTiming] = []
 
-    public var imagesPerSecond: Double { Double(images) / seconds }
     public var otherSeconds: Double { seconds - sgemmSeconds }
 }
 
@@ -83,7 +81,7 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
         sgemm_clock_set_enabled(false)
         let sgemmSeconds = Double(sgemm_clock_nanoseconds() - (passReplays?.sgemmNanoseconds ?? 0)) / 1e9
         let sgemmOnly = Double(replayNanoseconds - (passReplays?.nanoseconds ?? 0)) / 1e9
-        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds, images: count,
+        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds,
                                    sgemmOnlySeconds: sgemmOnly, passes: passReplays?.timings ?? []))
     }
     return timings

@@ -42,8 +42,14 @@ struct VAEBench: ParsableCommand {
 
     func run() throws {
         compute.apply()
-        let loaded = try reportingErrors { try KMNIST.load(from: dataOptions.folder) }
-        let dataset = KMNIST(train: loaded.train.tiled(to: images), test: loaded.test)
+        try reportingErrors {
+            let loaded = try KMNIST.load(from: dataOptions.folder)
+            try benchmark(KMNIST(train: loaded.train.tiled(to: images), test: loaded.test))
+        }
+    }
+
+    /// Times every preset on `dataset`, one row each, printed as it is measured.
+    func benchmark(_ dataset: KMNIST) throws {
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")

@@ -61,3 +61,15 @@ import VAECore
         #expect(seconds.map { $0 >= 0 } == true, "\(line)")
     }
 }
+
+/// vae-bench reports like the other tools: timings that cannot be written (here past a file-size
+/// limit of 0, as on a full disk) are exit 73 with one line, not exit 0 and no figures.
+@Test func benchCommandOutputThatCannotBeWrittenIsAnError() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runToolWithFileSizeLimit("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
+                                                            "--images", "100", "--epochs", "2", "--threads", "1"],
+                                              blocks: 0, standardOutput: scratch + "/timings.txt")
+    #expect(result.status == 73, "\(result.stderr)")
+    #expect(result.stderr == "vae-bench: cannot write standard output: File too large\n")
+}
