@@ -123,14 +123,16 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
 }
 
 /// With one sample the importance-weighted estimate is a one-sample negative ELBO, so over many
-/// images the two agree up to sampling noise; with more samples it is smaller.
+/// images the two agree up to sampling noise; with more samples it is smaller. Over 4,000 images
+/// the two differ by 0.1 nats (the standard deviation over 20 seeds of the estimate, of 555
+/// nats), so 0.4 tells an estimate off by log 2 from noise.
 @Test func oneSampleEstimateIsTheNegativeELBO() throws {
     let model = smallModel(latent: 4, seed: 43)
-    let images = syntheticImageSet(count: 400, seed: 44)
-    let elbo = negativeELBO(model, images, samples: 4, seed: 2).total
+    let images = syntheticImageSet(count: 4000, seed: 44)
+    let elbo = negativeELBO(model, images, samples: 16, seed: 2).total
     let k1 = try importanceWeightedNLL(model, images, k: 1, seed: 3)
     let k20 = try importanceWeightedNLL(model, images, k: 20, seed: 3)
-    #expect(abs(k1 - elbo) < 0.01 * elbo, "k=1 \(k1) vs negative ELBO \(elbo)")
+    #expect(abs(k1 - elbo) < 0.4, "k=1 \(k1) vs negative ELBO \(elbo)")
     #expect(k20 < k1)
     #expect(try importanceWeightedNLL(model, images, k: 20, seed: 3) == k20, "same seed, same estimate")
 }
