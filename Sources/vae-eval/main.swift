@@ -125,8 +125,8 @@ struct VAEEval: ParsableCommand {
         }
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run)
-        let (testProbabilities, testFeatures) = scorer.predict(test.pixels.map { Float($0) / 255 })
-        let (trainingProbabilities, trainingFeatures) = scorer.predict(training.pixels.map { Float($0) / 255 })
+        let (testProbabilities, testFeatures) = scorer.predict(test.intensities)
+        let (trainingProbabilities, trainingFeatures) = scorer.predict(training.intensities)
         func statistics(_ features: ArraySlice<Float>) -> FeatureStatistics {
             FeatureStatistics(features: Array(features), dimension: Classifier.featureCount)
         }

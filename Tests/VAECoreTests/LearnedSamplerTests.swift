@@ -67,7 +67,7 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     // The pseudo-inputs are the four images in some order, scaled to [0, 1] as inputs are.
     let start = model.layout.pseudoInputsOffset
     let rows = (0..<4).map { r in (0..<VAEConfig.inputSize).map { model.parameters[start + r * 784 + $0] } }
-    let images = (0..<4).map { r in (0..<VAEConfig.inputSize).map { Float(pseudoInputs.pixels[r * 784 + $0]) * (1 / 255) } }
+    let images = (0..<4).map { r in (0..<VAEConfig.inputSize).map { intensity(pseudoInputs.pixels[r * 784 + $0]) } }
     let matches = rows.map { row in images.firstIndex(of: row) ?? -1 }
     #expect(matches.sorted() == [0, 1, 2, 3], "the image each pseudo-input starts as: \(matches)")
 }

@@ -44,7 +44,7 @@ import VAECore
     let ws = ClassifierWorkspace(classifier, capacity: rows)
     let images = syntheticImageSet(count: rows, seed: 8)
     for r in 0..<rows {
-        for i in 0..<VAEConfig.inputSize { ws.input[r * VAEConfig.inputSize + i] = Float(images.pixels[r * VAEConfig.inputSize + i]) / 255 }
+        for i in 0..<VAEConfig.inputSize { ws.input[r * VAEConfig.inputSize + i] = intensity(images.pixels[r * VAEConfig.inputSize + i]) }
         ws.labels[r] = images.labels[r]
     }
     func loss() -> Double {

@@ -79,7 +79,7 @@ func expectWholeLossGradient(_ config: VAEConfig, klWeight: Float, samples: Int?
     image.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: 0, rows: rows) }
     image.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: 0, rows: rows) }
     let pseudoInputs = syntheticImageSet(count: config.pseudoInputs, seed: 5).pixels
-    for (i, pixel) in pseudoInputs.enumerated() { model.parameters[model.layout.pseudoInputsOffset + i] = Float(pixel) / 255 }
+    for (i, pixel) in pseudoInputs.enumerated() { model.parameters[model.layout.pseudoInputsOffset + i] = intensity(pixel) }
     random.fillNormal(workspace.eps, count: draws * config.latentDim)
 
     // The objective behind the gradients: reconstruction + klWeight · KL, or the bound.

@@ -111,8 +111,8 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     for (label, image) in firsts.enumerated() {
         let (x, y) = map.layout.tileOrigin(column: 10, row: label)
         let expected = (0..<VAEConfig.inputSize).map { pixel in
-            let intensity = Float(fixture.test.pixels[image * VAEConfig.inputSize + pixel]) / 255
-            let shade = Int((intensity * Float(Palette.classShades)).rounded())
+            let value = intensity(fixture.test.pixels[image * VAEConfig.inputSize + pixel])
+            let shade = Int((value * Float(Palette.classShades)).rounded())
             return shade == 0 ? 0 : Palette.classIndex(label, shade: shade)
         }
         // The top-left of each pixel's 2x2 block.

@@ -9,7 +9,7 @@ public func loadShifted(_ pixels: UnsafePointer<UInt8>, into target: Floats, dx:
         for x in 0..<side {
             let sourceX = x - dx
             let inside = (0..<side).contains(sourceY) && (0..<side).contains(sourceX)
-            target[y * side + x] = inside ? Float(pixels[sourceY * side + sourceX]) * (1 / 255) : 0
+            target[y * side + x] = inside ? intensity(pixels[sourceY * side + sourceX]) : 0
         }
     }
 }

@@ -1,5 +1,11 @@
 import Foundation
 
+/// A pixel byte as the models see it, in [0, 1]. Multiplying by 1/255 rounded to a Float, as
+/// training always has, gives another Float than dividing by 255 for 126 of the 256 bytes, so
+/// every place that turns bytes into model inputs calls this one function.
+@inlinable @inline(__always)
+public func intensity(_ byte: UInt8) -> Float { Float(byte) * (1 / 255) }
+
 /// Images (UInt8, row-major 28x28 each) and their class labels. Pixels stay bytes in memory
 /// and are scaled to [0, 1] one batch at a time.
 public struct ImageSet: Sendable {
@@ -16,10 +22,12 @@ public struct ImageSet: Sendable {
     /// The pixels of image `index`, in [0, 1].
     public func image(_ index: Int) -> [Float] {
         let start = index * VAEConfig.inputSize
-        return pixels[start..<start + VAEConfig.inputSize].map { Float($0) / 255 }
+        return pixels[start..<start + VAEConfig.inputSize].map(intensity)
     }
 
-    /// The set with every pixel resampled once as 0 or 255 with probability pixel/255.
+    /// Every image's pixels in [0, 1], row-major `[count, 784]`.
+    public var intensities: [Float] { pixels.map(intensity) }
+
     /// The images labelled `label`, in order.
     public func images(ofClass label: Int) -> ImageSet {
         let indices = labels.indices.filter { Int(labels[$0]) == label }
@@ -28,6 +36,7 @@ public struct ImageSet: Sendable {
                         labels: [UInt8](repeating: UInt8(label), count: indices.count))
     }
 
+    /// The set with every pixel resampled once as 0 or 255 with probability pixel/255.
     public func binarized(seed: UInt64) -> ImageSet {
         var random = Random(seed: seed)
         let threshold: (UInt8) -> UInt8 = { random.nextUniform() * 255 < Float($0) ? 255 : 0 }

@@ -133,7 +133,7 @@ public final class Workspace: @unchecked Sendable {
                 for r in rows {
                     let source = pixels + Int(indices[r]) * size
                     let target = input + r * size
-                    for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+                    for i in 0..<size { target[i] = intensity(source[i]) }
                 }
             }
         }
@@ -153,6 +153,6 @@ public final class Workspace: @unchecked Sendable {
         precondition(rows <= capacity)
         let size = VAEConfig.inputSize
         let source = pixels + first * size
-        for i in 0..<rows * size { input[i] = Float(source[i]) * (1 / 255) }
+        for i in 0..<rows * size { input[i] = intensity(source[i]) }
     }
 }

@@ -57,7 +57,7 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
 
 /// The share of `images` whose most probable class is their label.
 public func classifierAccuracy(_ classifier: Classifier, _ images: ImageSet) -> Double {
-    let probabilities = classifier.predict(images.pixels.map { Float($0) / 255 }).probabilities
+    let probabilities = classifier.predict(images.intensities).probabilities
     let correct = (0..<images.count).filter { predictedClass(probabilities, row: $0) == Int(images.labels[$0]) }.count
     return Double(correct) / Double(max(images.count, 1))
 }

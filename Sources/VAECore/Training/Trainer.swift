@@ -150,6 +150,6 @@ func initializePseudoInputs(_ model: VAEModel, from train: ImageSet, random: ino
     for i in 0..<count {
         order.swapAt(i, i + random.nextInt(below: train.count - i))
         let source = order[i] * size
-        for p in 0..<size { target[i * size + p] = Float(train.pixels[source + p]) * (1 / 255) }
+        for p in 0..<size { target[i * size + p] = intensity(train.pixels[source + p]) }
     }
 }

@@ -40,7 +40,7 @@ func intensities(of images: ImageSet, indices: [Int]) -> [Float] {
     let size = VAEConfig.inputSize
     var result = [Float](repeating: 0, count: indices.count * size)
     for (row, index) in indices.enumerated() {
-        for i in 0..<size { result[row * size + i] = Float(images.pixels[index * size + i]) / 255 }
+        for i in 0..<size { result[row * size + i] = intensity(images.pixels[index * size + i]) }
     }
     return result
 }
