@@ -27,7 +27,8 @@ struct VAEEval: ParsableCommand {
             decodes them. The training images' FD to the test images is about what a perfect model of them \
             would score there.
 
-            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files.
+            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files, 73 the \
+            figures cannot be written.
             """)
 
     @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
@@ -80,15 +81,7 @@ struct VAEEval: ParsableCommand {
         let loaded = try readCheckpoint(checkpoint)
         let folder = try dataFolder()
         if quality { return try scoreQuality(loaded, folder: folder) }
-        let paths = KMNIST.locate(in: folder)
-        guard let imagesPath = paths[2], let labelsPath = paths[3] else {
-            throw VAEError(.missingInput, "KMNIST test files missing in \(folder): t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz")
-        }
-        var test = try ImageSet.load(images: imagesPath, labels: labelsPath)
-        test = test.evaluationImages(for: loaded.run)
-        if let images, images < test.count {
-            test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
-        }
+        let test = try KMNIST.loadTestImages(from: folder).images.evaluationImages(for: loaded.run).prefix(images ?? .max)
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         print("negative ELBO (\(count: samples, "sample")): "
@@ -119,10 +112,7 @@ struct VAEEval: ParsableCommand {
     /// The quality table: one row per set of images, as a Markdown table.
     private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
         let scorer = try readClassifier(classifier!).classifier
-        var (test, _) = try loadTestImages(from: folder)
-        if let images, images < test.count {
-            test = ImageSet(pixels: Array(test.pixels[..<(images * VAEConfig.inputSize)]), labels: Array(test.labels[..<images]))
-        }
+        let test = try KMNIST.loadTestImages(from: folder).images.prefix(images ?? .max)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run)
         let (testProbabilities, testFeatures) = scorer.predict(test.intensities)

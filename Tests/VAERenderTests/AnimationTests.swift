@@ -71,7 +71,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 @Test func aOneDimensionalLatentGetsTheQuantilesInReadingOrder() throws {
     let (model, codec) = untrainedModel(latent: 1)
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: model, test: test,
                                          codec: codec, plannedEpochs: 1, lastEpoch: 1)
     #expect(sampling.grid == .priorQuantiles)
@@ -80,7 +80,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 @Test func aWideLatentGetsAPrincipalPlaneGrid() throws {
     let (model, codec) = untrainedModel(latent: 40)
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2, source: .plane), style: FrameStyle(), final: model, test: test,
                                          codec: codec, plannedEpochs: 1, lastEpoch: 1)
     guard case .principalPlane(let plane) = sampling.grid else {
@@ -231,7 +231,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     let model = VAEModel(config: config)
     var random = Random(seed: 12)
     model.initialize(random: &random)
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let indices = [3, 1, 4, 1, 5]
     let codec = LatentCodec(config: config), small = LatentCodec(config: config, batchCapacity: 2)
     let means = codec.encodeMeans(model, images: test, indices: indices)

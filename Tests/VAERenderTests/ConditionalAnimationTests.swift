@@ -28,7 +28,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let directory = try conditionalRun()
     defer { removeTemporaryFolder(directory.path) }
     let replay = try RunReplay(runDirectory: directory.path)
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let codec = LatentCodec(config: replay.run.model)
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, source: .plane, seed: 4), style: FrameStyle(),
                                          final: replay.final.model, test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
@@ -77,7 +77,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
 @Test func conditionalRunsRenderEveryAnimation() throws {
     let directory = try conditionalRun()
     defer { removeTemporaryFolder(directory.path) }
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let pairs = sameClassPairs(labels: test.labels)
     #expect(!pairs.isEmpty && pairs.allSatisfy { test.labels[$0.a] == test.labels[$0.b] && $0.a < $0.b })
     #expect(sameClassPairs(labels: [3, 1, 3, 5, 1, 3]) == [ImagePair(a: 1, b: 4), ImagePair(a: 0, b: 2)])

@@ -148,7 +148,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
 // MARK: - Traversal
 
 @Test func traversalRowsAreTheActiveDimensionsHighestFirst() throws {
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let activity = LatentActivity(klPerDimension: [0.3, 0.005, 2.1, 0.02, 0.9], meanVariance: [0, 0, 0, 0, 0])
     #expect(try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(), activity: activity, test: test).dimensions
             == [2, 4, 0, 3])
@@ -197,7 +197,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     #expect(TraversalAnimation.natsLabel(9.999) == "10.0")
     #expect(TraversalAnimation.natsLabel(12.34) == "12.3")
     #expect(TraversalAnimation.natsLabel(153.4) == "153")
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let activity = LatentActivity(klPerDimension: [0.2, 1.5], meanVariance: [0, 0])
     let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1), activity: activity, test: test)
     let model = VAEModel(config: VAEConfig(hidden: [8], latentDim: 2))

@@ -36,7 +36,7 @@ struct LoadedFixture {
 
     init(_ name: String) throws {
         replay = try RunReplay(runDirectory: fixtureRun(name))
-        test = try loadTestImages(from: syntheticData).images
+        test = try KMNIST.loadTestImages(from: syntheticData).images
         codec = LatentCodec(config: replay.run.model)
     }
 

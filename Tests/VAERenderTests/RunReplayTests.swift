@@ -80,7 +80,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 @Test func testDataOfAnotherSizeIsRefused() throws {
     let data = temporaryFolder()
     defer { removeTemporaryFolder(data) }
-    let test = try loadTestImages(from: syntheticData).images
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
     let side = VAEConfig.imageSide
     try writeFileAtomically(encodeIDX(magic: idxImagesMagic, dimensions: [50, side, side], payload: Array(test.pixels.prefix(50 * side * side))),
                             to: data + "/t10k-images-idx3-ubyte")

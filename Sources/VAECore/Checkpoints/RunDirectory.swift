@@ -64,10 +64,7 @@ public struct RunDirectory: Sendable {
 
     /// The resume state, with advice when a run was stopped before writing one.
     public func readState() throws -> TrainingState {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
-            throw VAEError(.missingInput, "cannot resume: the run folder \(path) does not exist")
-        }
+        do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
         guard FileManager.default.fileExists(atPath: statePath) else {
             throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
                            + "written anything); start it again without --resume")

@@ -25,6 +25,12 @@ public struct ImageSet: Sendable {
         return pixels[start..<start + VAEConfig.inputSize].map(intensity)
     }
 
+    /// The first `count` images, or all of them when there are fewer.
+    public func prefix(_ count: Int) -> ImageSet {
+        let kept = min(count, self.count)
+        return ImageSet(pixels: Array(pixels[..<(kept * VAEConfig.inputSize)]), labels: Array(labels[..<kept]))
+    }
+
     /// Every image's pixels in [0, 1], row-major `[count, 784]`.
     public var intensities: [Float] { pixels.map(intensity) }
 
@@ -119,6 +125,19 @@ public struct KMNIST: Sendable {
         let train = try ImageSet.load(images: paths[0]!, labels: paths[1]!)
         let test = try ImageSet.load(images: paths[2]!, labels: paths[3]!)
         return KMNIST(train: train, test: test)
+    }
+
+    /// The test split alone, for the tools that read a trained run and need nothing else: they
+    /// never download. Returns the set and the images file's path.
+    public static func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
+        // `files` lists the training images and labels, then the test images and labels.
+        let paths = locate(in: folder)
+        guard let imagesPath = paths[2], let labelsPath = paths[3] else {
+            let missing = [2, 3].filter { paths[$0] == nil }.map { files[$0].name + ".gz" }
+            throw VAEError(.missingInput, "KMNIST test files missing in \(folder): \(missing.joined(separator: ", ")); "
+                           + "point --data or KMNIST_DIR at the folder the run was trained on")
+        }
+        return (try ImageSet.load(images: imagesPath, labels: labelsPath), imagesPath)
     }
 
     static func missingFilesMessage(_ missing: [String], folder: String) -> String {

@@ -60,7 +60,7 @@ public func renderAnimations(_ request: RenderRequest) throws -> [RenderedGIF] {
 
 /// `renderAnimations` on a run already opened: the checkpoints `replay` found when it opened.
 public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws -> [RenderedGIF] {
-    let (test, testPath) = try loadTestImages(from: request.dataFolder)
+    let (test, testPath) = try KMNIST.loadTestImages(from: request.dataFolder)
     try replay.checkTestSet(test, source: testPath)
     let codec = LatentCodec(config: replay.run.model)
     let style = request.style

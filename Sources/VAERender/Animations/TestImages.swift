@@ -1,18 +1,5 @@
 import VAECore
 
-/// The test split of the KMNIST folder: the renderer needs only these two files, never the
-/// training images, and never downloads anything. Returns the set and the images file's path.
-public func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
-    // KMNIST.files lists the training images and labels, then the test images and labels.
-    let paths = KMNIST.locate(in: folder)
-    guard let imagesPath = paths[2], let labelsPath = paths[3] else {
-        let missing = [2, 3].filter { paths[$0] == nil }.map { KMNIST.files[$0].name + ".gz" }
-        throw VAEError(.missingInput, "KMNIST test files missing in \(folder): \(missing.joined(separator: ", ")); "
-                       + "point --data or KMNIST_DIR at the folder the run was trained on (vae-render never downloads)")
-    }
-    return (try ImageSet.load(images: imagesPath, labels: labelsPath), imagesPath)
-}
-
 /// Up to `perClass` images of each class that occurs in `labels`: the first image of every
 /// class in class order, then the second of every class, and so on. Deterministic, and it
 /// shows every class even when the test set is a small or unbalanced one.
