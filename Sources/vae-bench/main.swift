@@ -16,6 +16,9 @@ struct VAEBench: ParsableCommand {
             same sgemm calls alone (replayed after every training step and left out of its time), and \
             the peak resident memory. \
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
+
+            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \
+            timings cannot be written.
             """)
 
     @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))).",

@@ -22,7 +22,7 @@ public enum Architecture: String, Sendable, CaseIterable {
     /// Fully connected layers: 784 → hidden → head, mirrored by the decoder.
     case mlp
     /// 3x3 stride-2 convolutions (by default 28x28x1 → 14x14x32 → 7x7x64) before the hidden
-    /// layers, mirrored by transposed convolutions at the end of the decoder (see ConvLayers.swift).
+    /// layers, mirrored by transposed convolutions at the end of the decoder (see NN/Convolution.swift).
     case conv
 
     /// Whether the decoder can produce the likelihood's outputs. The conv decoder ends in one

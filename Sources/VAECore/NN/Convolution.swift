@@ -1,5 +1,5 @@
 // The convolutions of `--arch conv`, as forward and backward functions over plain buffers like
-// the layers in Layers.swift, every matrix product through `sgemm`.
+// the layers in Linear.swift, every matrix product through `sgemm`.
 //
 // Activations are NHWC: an image is height × width × channels floats with the channels
 // innermost. A batch's patches then form one matrix with a row per grid position, and each

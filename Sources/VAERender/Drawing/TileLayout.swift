@@ -1,6 +1,6 @@
 import VAECore
 
-/// What the three animations share: image scale, timing and colours.
+/// What the animations share: image scale, timing and colours.
 public struct FrameStyle: Sendable, Equatable {
     /// Each 28x28 image pixel becomes a `scale` x `scale` block; captions are drawn at the same scale.
     public var scale: Int
