@@ -86,7 +86,7 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
         points[r * latent + 2] = 0.3 * e[2]
         points[r * latent + 3] = 0.02
     }
-    let (sampler, _) = TwoStageSampler.fit(points, latent: latent, seed: 4, hidden: 32, epochs: 60)
+    let sampler = TwoStageSampler.fit(points, latent: latent, seed: 4, hidden: 32, epochs: 60)
     var drawRandom = Random(seed: 34)
     let z = sampler.sample(count: 20_000, random: &drawRandom).z
     let target = FeatureStatistics(features: points, dimension: latent)

@@ -29,6 +29,14 @@ public struct Layer: Sendable, Equatable {
         }
     }
 
+    /// PyTorch's default initialisation: the weight, then the bias, uniform in ±1/√fan_in, drawn
+    /// into `parameters` (the flat buffer this layer's offsets point into).
+    public func initialize(_ parameters: Floats, random: inout Random) {
+        let bound = 1 / Float(fanIn).squareRoot()
+        random.fillUniform(parameters + weightOffset, count: weightCount, low: -bound, high: bound)
+        random.fillUniform(parameters + biasOffset, count: biasCount, low: -bound, high: bound)
+    }
+
     public var weightCount: Int {
         switch kind {
         case .linear: inputs * outputs

@@ -31,11 +31,7 @@ public final class VAEModel: @unchecked Sendable {
 
     /// PyTorch's default for its layers: weights and biases uniform in ±1/√fan_in.
     public func initialize(random: inout Random) {
-        for layer in layout.layers {
-            let bound = 1 / Float(layer.fanIn).squareRoot()
-            random.fillUniform(parameters.pointer + layer.weightOffset, count: layer.weightCount, low: -bound, high: bound)
-            random.fillUniform(parameters.pointer + layer.biasOffset, count: layer.biasCount, low: -bound, high: bound)
-        }
+        for layer in layout.layers { layer.initialize(parameters.pointer, random: &random) }
     }
 
     public func tensor(named name: String) -> ParameterTensor? {

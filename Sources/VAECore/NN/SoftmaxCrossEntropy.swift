@@ -4,13 +4,19 @@ import Foundation
 /// of a row is subtracted before exponentiating, so no logit overflows.
 public func softmax(_ probabilities: Floats, logits: ConstFloats, rows: Int, classes: Int) {
     for r in 0..<rows {
-        let row = logits + r * classes, p = probabilities + r * classes
-        var largest = row[0]
-        for c in 1..<classes { largest = max(largest, row[c]) }
-        var sum = 0.0
-        for c in 0..<classes { sum += exp(Double(row[c] - largest)) }
-        for c in 0..<classes { p[c] = Float(exp(Double(row[c] - largest)) / sum) }
+        softmaxRow(probabilities + r * classes, logits: logits + r * classes, classes: classes)
     }
+}
+
+/// One row of `softmax`; returns the row's log-sum-exp, log Σ_c e^{logits[c]}.
+@discardableResult
+private func softmaxRow(_ p: Floats, logits row: ConstFloats, classes: Int) -> Double {
+    var largest = row[0]
+    for c in 1..<classes { largest = max(largest, row[c]) }
+    var sum = 0.0
+    for c in 0..<classes { sum += exp(Double(row[c] - largest)) }
+    for c in 0..<classes { p[c] = Float(exp(Double(row[c] - largest)) / sum) }
+    return Double(largest) + log(sum)
 }
 
 /// Σ_r -log softmax(logits[r])[labels[r]], in nats, with the softmax of each row left in
@@ -18,18 +24,13 @@ public func softmax(_ probabilities: Floats, logits: ConstFloats, rows: Int, cla
 /// ∂L/∂logits = softmax - onehot(label).
 public func softmaxCrossEntropy(logits: ConstFloats, labels: UnsafePointer<UInt8>, probabilities: Floats, dlogits: Floats?,
                                 rows: Int, classes: Int) -> Double {
-    softmax(probabilities, logits: logits, rows: rows, classes: classes)
     var total = 0.0
     for r in 0..<rows {
-        let row = logits + r * classes, label = Int(labels[r])
+        let row = logits + r * classes, label = Int(labels[r]), p = probabilities + r * classes
         precondition(label < classes, "label \(label) is not one of \(classes) classes")
-        var largest = row[0]
-        for c in 1..<classes { largest = max(largest, row[c]) }
-        var sum = 0.0
-        for c in 0..<classes { sum += exp(Double(row[c] - largest)) }
-        total += log(sum) - Double(row[label] - largest)
+        total += softmaxRow(p, logits: row, classes: classes) - Double(row[label])
         if let dlogits {
-            let d = dlogits + r * classes, p = probabilities + r * classes
+            let d = dlogits + r * classes
             for c in 0..<classes { d[c] = p[c] }
             d[label] -= 1
         }

@@ -44,11 +44,7 @@ public final class Classifier: @unchecked Sendable {
 
     /// PyTorch's default, as for the VAE: uniform in ±1/√fan_in.
     public func initialize(random: inout Random) {
-        for layer in layers {
-            let bound = 1 / Float(layer.fanIn).squareRoot()
-            random.fillUniform(parameters.pointer + layer.weightOffset, count: layer.weightCount, low: -bound, high: bound)
-            random.fillUniform(parameters.pointer + layer.biasOffset, count: layer.biasCount, low: -bound, high: bound)
-        }
+        for layer in layers { layer.initialize(parameters.pointer, random: &random) }
     }
 
     /// `workspace.input` → every layer → `workspace.logits`.

@@ -14,12 +14,6 @@ public struct SampleQuality: Sendable {
     /// for fewer images than features, whose covariance would be singular.
     public let frechetDistance: Double?
 
-    /// Scores `images` (intensities in [0, 1], row-major `[n, 784]`) against `reference`.
-    public init(_ classifier: Classifier, images: [Float], reference: FeatureStatistics) {
-        let (probabilities, features) = classifier.predict(images)
-        self.init(probabilities: probabilities, features: features, reference: reference)
-    }
-
     /// Scores from the classifier's outputs: the confidences from `probabilities` (`[n, 10]`),
     /// the Fréchet distance from `features` (`[m, 128]`) alone.
     public init(probabilities: [Float], features: [Float], reference: FeatureStatistics) {

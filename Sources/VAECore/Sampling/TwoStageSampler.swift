@@ -32,7 +32,7 @@ public struct TwoStageSampler: LatentSampler {
     /// ELBO, initialised, shuffled and reparameterised from `seed`: the same points and seed give
     /// the same sampler on any number of threads.
     public static func fit(_ points: [Float], latent: Int, seed: UInt64, hidden: Int = hidden, epochs: Int = epochs)
-        -> (sampler: TwoStageSampler, finalLoss: Double) {
+        -> TwoStageSampler {
         let n = points.count / latent
         precondition(n >= 1 && points.count == n * latent)
         var center = [Float](repeating: 0, count: latent), scale = center
@@ -48,19 +48,13 @@ public struct TwoStageSampler: LatentSampler {
         let network = TwoStageNetwork(dimension: latent, hidden: hidden)
         let parameters = FloatBuffer(count: network.count), gradients = FloatBuffer(count: network.count)
         var random = Random(seed: seed, stream: 0x2_57A6E)
-        for layer in network.layers {
-            let bound = 1 / Float(layer.fanIn).squareRoot()
-            random.fillUniform(parameters.pointer + layer.weightOffset, count: layer.weightCount, low: -bound, high: bound)
-            random.fillUniform(parameters.pointer + layer.biasOffset, count: layer.biasCount, low: -bound, high: bound)
-        }
+        for layer in network.layers { layer.initialize(parameters.pointer, random: &random) }
         let optimizer = Adam(.init(learningRate: learningRate), count: network.count)
         let ws = TwoStageWorkspace(network, capacity: min(batchSize, n))
         let order = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { order.deallocate() }
-        var epochLoss = 0.0
         for _ in 0..<epochs {
             random.shuffle(order, count: n)
-            epochLoss = 0
             var first = 0
             while first < n {
                 let rows = min(ws.capacity, n - first)
@@ -69,13 +63,13 @@ public struct TwoStageSampler: LatentSampler {
                     for j in 0..<latent { ws.input[r * latent + j] = scale[j] > 0 ? (points[source + j] - center[j]) / scale[j] : 0 }
                 }
                 random.fillNormal(ws.eps, count: rows * latent)
-                epochLoss += network.lossAndGradients(ws, rows: rows, parameters: parameters, gradients: gradients)
+                _ = network.lossAndGradients(ws, rows: rows, parameters: parameters, gradients: gradients)
                 optimizer.update(parameters: parameters, gradients: gradients)
                 first += rows
             }
         }
-        return (TwoStageSampler(latent: latent, network: network, parameters: parameters.array, center: center, scale: scale,
-                                temperature: 1), epochLoss / Double(n))
+        return TwoStageSampler(latent: latent, network: network, parameters: parameters.array, center: center, scale: scale,
+                               temperature: 1)
     }
 
     public func sample(count: Int, random: inout Random) -> LatentSamples {

@@ -12,7 +12,7 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
     }
     func fitted(_ images: ImageSet) -> any LatentSampler {
         let means = codec.encodeMeans(model, images: images)
-        if kind == .twoStage { return TwoStageSampler.fit(means, latent: codec.latent, seed: seed).sampler.tempered(temperature) }
+        if kind == .twoStage { return TwoStageSampler.fit(means, latent: codec.latent, seed: seed).tempered(temperature) }
         return GaussianMixture.fit(means, latent: codec.latent, covariance: kind == .gmm ? .full : .diagonal, seed: seed)
             .mixture.tempered(temperature)
     }
