@@ -210,7 +210,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     }
     // The caption names the epoch: drawing "epoch 2/3" over frame 2's caption changes nothing.
     var captioned = samplingFrames[1].canvas
-    captioned.drawText("epoch 2/3", x: sampling.layout.tileOrigin(column: 0, row: 0).x, y: FrameStyle(scale: 1).captionPadding)
+    captioned.drawText("epoch 2/3", x: sampling.layout.captionLeft, y: FrameStyle(scale: 1).captionPadding)
     expectIdentical(captioned, samplingFrames[1].canvas, "frame 2 with \"epoch 2/3\" drawn over its caption")
 }
 

@@ -26,16 +26,26 @@ private func isClassColor(_ index: UInt8) -> Bool {
     (Palette.firstClassIndex..<Palette.firstClassIndex + UInt8(10 * Palette.classShades)).contains(index)
 }
 
-/// Where `frame`'s plot disagrees with `expected`: a class colour where none or another belongs,
-/// or a dot missing (a tick label drawn over a dot is not a disagreement).
+/// Where `frame`'s plot disagrees with `expected`: inside a label's box anything but black and
+/// the label's grey (a dot showing through), elsewhere a class colour where none or another
+/// belongs, or a dot missing.
 private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expected: [Int: UInt8]) -> Int {
     let plot = map.plot
+    var underLabels = Set<Int>()
+    for label in map.labels {
+        let box = label.box(scale: map.layout.style.scale)
+        for y in box.y..<box.y + box.height {
+            for x in box.x..<box.x + box.width { underLabels.insert(y * frame.width + x) }
+        }
+    }
     var disagreements = 0
     for y in plot.y..<plot.y + plot.side {
         for x in plot.x..<plot.x + plot.side {
             let i = y * frame.width + x, shown = frame.pixels[i]
-            if let colour = expected[i] {
-                if shown != colour && shown != FrameStyle.subtitleColor { disagreements += 1 }
+            if underLabels.contains(i) {
+                if shown != 0 && shown != FrameStyle.subtitleColor { disagreements += 1 }
+            } else if let colour = expected[i] {
+                if shown != colour { disagreements += 1 }
             } else if isClassColor(shown) {
                 disagreements += 1
             }
@@ -206,7 +216,8 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let frame = traversal.frames(model: model, test: test, codec: LatentCodec(config: model.config))[0].canvas
     var labelled = frame
     let (x, y) = traversal.layout.tileOrigin(column: 0, row: 0)
-    labelled.drawText("z2", x: x + 1, y: y + 4, index: Palette.accent)
-    labelled.drawText("1.50", x: x + 1, y: y + 16, index: FrameStyle.subtitleColor)
+    labelled.drawText("z2", x: x + 1, y: y + 2, index: Palette.accent)
+    labelled.drawText("1.50", x: x + 1, y: y + 11, index: FrameStyle.subtitleColor)
+    labelled.drawText("nats", x: x + 1, y: y + 20, index: FrameStyle.subtitleColor)
     expectIdentical(labelled, frame, "the frame with its first row's labels drawn again")
 }

@@ -198,3 +198,30 @@ func drawTextClipsAtEveryEdge(x: Int, y: Int) {
     box.fillRect(x: 1, y: 1, width: 3, height: 5, index: 5)
     expectIdentical(canvas, box)
 }
+
+// MARK: - TileLayout
+
+/// A subtitle goes at the right of the caption's line when both fit on it, and on a line of its
+/// own below the caption otherwise, the frame widened for it if need be: never left out. Each
+/// frame holds the whole subtitle where the layout says, and nothing else in its grey.
+@Test func aSubtitleThatDoesNotFitBesideTheCaptionGoesOnALineBelowIt() {
+    let style = FrameStyle(scale: 1), line = BitmapFont.glyphHeight, padding = style.captionPadding
+    let caption = "epoch 30/30", short = "z ~ N(0,I)", long = "input above, reconstruction below"
+    let beside = TileLayout(columns: 10, rows: 1, style: style, widestCaption: caption, subtitle: short)
+    let below = TileLayout(columns: 2, rows: 1, style: style, widestCaption: caption, subtitle: long)
+    #expect(beside.captionHeight == line + 2 * padding)
+    #expect(below.captionHeight == 2 * line + 3 * padding)
+    #expect(below.width == BitmapFont.textWidth(long, scale: 1) + 2 * style.gutter, "as wide as the subtitle needs")
+    let cases = [(beside, short, beside.width - beside.captionLeft - BitmapFont.textWidth(short, scale: 1), padding),
+                 (below, long, below.captionLeft, 2 * padding + line)]
+    for (layout, subtitle, x, y) in cases {
+        let frame = layout.blankFrame(caption: caption)
+        var redrawn = frame
+        redrawn.drawText(subtitle, x: x, y: y, index: FrameStyle.subtitleColor)
+        expectIdentical(redrawn, frame, "\(subtitle) drawn again where it belongs")
+        var alone = Canvas(width: frame.width, height: frame.height)
+        alone.drawText(subtitle, x: x, y: y, index: FrameStyle.subtitleColor)
+        #expect(frame.pixels.filter { $0 == FrameStyle.subtitleColor }.count == alone.pixels.filter { $0 == FrameStyle.subtitleColor }.count,
+                "all of \(subtitle) and nothing else in grey")
+    }
+}

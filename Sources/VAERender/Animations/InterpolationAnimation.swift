@@ -87,7 +87,8 @@ public struct InterpolationAnimation {
         let columns = min(pairs.count, InterpolationAnimation.maxColumns)
         let groups = (pairs.count + columns - 1) / columns
         layout = TileLayout(columns: columns, rows: 3 * groups, rowsPerGroup: 3, style: style,
-                            widestCaption: InterpolationAnimation.caption(options, step: options.steps))
+                            widestCaption: InterpolationAnimation.caption(options, step: options.steps),
+                            subtitle: conditional ? "A top, B bottom, class of A" : "A top, B bottom")
         frameSteps = Array(0...options.steps) + Array((0..<options.steps).reversed())
     }
 
@@ -110,8 +111,7 @@ public struct InterpolationAnimation {
         let originals = intensities(of: test, indices: endpoints)
 
         let canvases = (0...steps).map { step in
-            var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step),
-                                           subtitle: codec.config.conditional ? "A top, B bottom, class of A" : "A top, B bottom")
+            var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step))
             for pair in pairs.indices {
                 let column = pair % layout.columns, top = 3 * (pair / layout.columns)
                 layout.draw(originals, number: 2 * pair, column: column, row: top, on: &canvas)

@@ -44,6 +44,19 @@ public enum MapProjection: Sendable, Equatable {
     }
 }
 
+/// Text on the latent map's plot, at its top-left corner.
+public struct PlotLabel: Sendable, Equatable {
+    public let text: String
+    public let x: Int
+    public let y: Int
+
+    /// The black box behind the text, `scale` clear of it on every side, so that no dot under
+    /// a label reads as part of a letter ("PC1" as "RC1").
+    public func box(scale: Int) -> (x: Int, y: Int, width: Int, height: Int) {
+        (x - scale, y - scale, BitmapFont.textWidth(text, scale: scale) + 2 * scale, BitmapFont.glyphHeight * scale + 2 * scale)
+    }
+}
+
 /// The map's images encoded by each epoch's model, one frame per epoch: a dot per image in its
 /// class's colour, on one fixed projection and one fixed axis range for every frame, so that
 /// the dots move only as the encoder does. Dots are drawn in image order, later over earlier;
@@ -97,7 +110,8 @@ public struct LatentMapAnimation {
         self.plannedEpochs = plannedEpochs
         finalEpoch = final.epoch
         layout = TileLayout(columns: LatentMapAnimation.plotTiles + 1, rows: LatentMapAnimation.plotTiles, style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, final.epoch), of: plannedEpochs))
+                            widestCaption: epochCaption(max(plannedEpochs, final.epoch), of: plannedEpochs),
+                            subtitle: LatentMapAnimation.subtitle(projection, finalEpoch: final.epoch))
     }
 
     /// The plot's square: its top-left corner and side, over the first `plotTiles` columns.
@@ -110,7 +124,9 @@ public struct LatentMapAnimation {
     public var dotSide: Int { layout.style.scale + 1 }
 
     /// "PC1 x PC2 of epoch 30", "z1 x z2" or "z1": what the axes show.
-    public var subtitle: String {
+    public var subtitle: String { layout.subtitle }
+
+    private static func subtitle(_ projection: MapProjection, finalEpoch: Int) -> String {
         let names = projection.axisNames
         let plane = names.y.map { "\(names.x) x \($0)" } ?? names.x
         if case .principalPlane = projection { return plane + " of epoch \(finalEpoch)" }
@@ -122,6 +138,12 @@ public struct LatentMapAnimation {
         Int(((value + extent) / (2 * extent) * Double(plot.side - dotSide)).rounded())
     }
 
+    /// Pixels from the plot's left (or bottom) edge to the grid line at `value`, through the
+    /// middle of the dots there.
+    private func gridLine(_ value: Double) -> Int {
+        offset(value) + dotSide / 2
+    }
+
     /// The top-left corner of the dot of a point at map coordinates `point`; nil outside the range.
     public func dotOrigin(_ point: (x: Double, y: Double)) -> (x: Int, y: Int)? {
         guard abs(point.x) <= extent, abs(point.y) <= extent else { return nil }
@@ -129,14 +151,37 @@ public struct LatentMapAnimation {
         return (plot.x + offset(point.x), plot.y + plot.side - dotSide - offset(point.y))
     }
 
+    /// The labels drawn over the dots: each x tick's value right of its line along the bottom,
+    /// each y tick's above its line along the left (the shared corner's -extent once), and the
+    /// axis names at the far ends of the lines through 0.
+    public var labels: [PlotLabel] {
+        let plot = self.plot, scale = layout.style.scale
+        let textHeight = BitmapFont.glyphHeight * scale, right = plot.x + plot.side, bottom = plot.y + plot.side
+        var labels: [PlotLabel] = []
+        for tick in ticks {
+            let text = tickLabel(tick), width = BitmapFont.textWidth(text, scale: scale), line = gridLine(tick)
+            labels.append(PlotLabel(text: text, x: min(plot.x + line + 2 * scale, right - width - scale), y: bottom - textHeight - 2 * scale))
+            if tick != ticks[0] {
+                labels.append(PlotLabel(text: text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, plot.y + scale)))
+            }
+        }
+        let zero = gridLine(0), names = projection.axisNames
+        labels.append(PlotLabel(text: names.x, x: right - BitmapFont.textWidth(names.x, scale: scale) - scale,
+                                y: bottom - 1 - zero - textHeight - scale))
+        if let name = names.y {
+            labels.append(PlotLabel(text: name, x: plot.x + zero + 2 * scale, y: plot.y + scale))
+        }
+        return labels
+    }
+
     /// Most of a render's time goes to this encoding, 2,000 images an epoch by default, whose
     /// products `sgemm` splits among the compute threads as in training.
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let points = projection.project(codec.encodeMeans(checkpoint.model, images: test, indices: indices), latent: codec.latent)
-        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs), subtitle: subtitle)
+        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         let plot = self.plot, scale = layout.style.scale
         canvas.fillRect(x: plot.x, y: plot.y, width: plot.side, height: plot.side, index: 0)
-        let lineAt = ticks.map { offset($0) + dotSide / 2 }
+        let lineAt = ticks.map(gridLine)
         for line in lineAt {
             canvas.fillRect(x: plot.x + line, y: plot.y, width: 1, height: plot.side, index: LatentMapAnimation.gridColor)
             canvas.fillRect(x: plot.x, y: plot.y + plot.side - 1 - line, width: plot.side, height: 1, index: LatentMapAnimation.gridColor)
@@ -145,25 +190,10 @@ public struct LatentMapAnimation {
             guard let origin = dotOrigin(point) else { continue }
             canvas.fillRect(x: origin.x, y: origin.y, width: dotSide, height: dotSide, index: Palette.classIndex(label))
         }
-
-        // Labels over the dots: each x tick's value right of its line along the bottom, each y
-        // tick's above its line along the left (the shared corner's -extent once), and the axis
-        // names at the far ends of the lines through 0.
-        let textHeight = BitmapFont.glyphHeight * scale, right = plot.x + plot.side, bottom = plot.y + plot.side
-        for (tick, line) in zip(ticks, lineAt) {
-            let text = tickLabel(tick), width = BitmapFont.textWidth(text, scale: scale)
-            canvas.drawText(text, x: min(plot.x + line + 2 * scale, right - width - scale), y: bottom - textHeight - 2 * scale,
-                            scale: scale, index: FrameStyle.subtitleColor)
-            if tick != ticks[0] {
-                canvas.drawText(text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, plot.y + scale),
-                                scale: scale, index: FrameStyle.subtitleColor)
-            }
-        }
-        let zero = offset(0) + dotSide / 2, names = projection.axisNames
-        canvas.drawText(names.x, x: right - BitmapFont.textWidth(names.x, scale: scale) - scale,
-                        y: bottom - 1 - zero - textHeight - scale, scale: scale, index: FrameStyle.subtitleColor)
-        if let name = names.y {
-            canvas.drawText(name, x: plot.x + zero + 2 * scale, y: plot.y + scale, scale: scale, index: FrameStyle.subtitleColor)
+        for label in labels {
+            let box = label.box(scale: scale)
+            canvas.fillRect(x: box.x, y: box.y, width: box.width, height: box.height, index: 0)
+            canvas.drawText(label.text, x: label.x, y: label.y, scale: scale, index: FrameStyle.subtitleColor)
         }
 
         drawLegend(on: &canvas)

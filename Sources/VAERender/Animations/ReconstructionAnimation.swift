@@ -32,15 +32,15 @@ public struct ReconstructionAnimation {
         let columns = min(indices.count, ReconstructionAnimation.maxColumns)
         let groups = (indices.count + columns - 1) / columns
         layout = TileLayout(columns: columns, rows: 2 * groups, rowsPerGroup: 2, style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
+                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
+                            subtitle: "input above, reconstruction below")
     }
 
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let reconstructions = codec.decodeMeans(checkpoint.model,
                                                 z: codec.encodeMeans(checkpoint.model, images: test, indices: indices),
                                                 labels: codec.config.conditional ? indices.map { test.labels[$0] } : nil)
-        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs),
-                                       subtitle: "input above, reconstruction below")
+        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         for number in indices.indices {
             let column = number % layout.columns, top = 2 * (number / layout.columns)
             layout.draw(originals, number: number, column: column, row: top, on: &canvas)

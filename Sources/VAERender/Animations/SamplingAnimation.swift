@@ -146,12 +146,12 @@ public struct SamplingAnimation {
         labels = sampled.samples.labels
         self.plannedEpochs = plannedEpochs
         layout = TileLayout(columns: sampled.columns, rows: sampled.rows, style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs))
+                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: grid.subtitle)
     }
 
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, codec: LatentCodec) -> GIFFrame {
         let decoded = codec.decodeMeans(checkpoint.model, z: points, labels: labels)
-        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs), subtitle: grid.subtitle)
+        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         for number in 0..<layout.columns * layout.rows {
             layout.draw(decoded, number: number, column: number % layout.columns, row: number / layout.columns, on: &canvas)
         }

@@ -47,7 +47,8 @@ public struct TraversalAnimation {
         let strongest = activity.klPerDimension.indices.max { activity.klPerDimension[$0] < activity.klPerDimension[$1] }!
         dimensions = active.isEmpty ? [strongest] : Array(active.prefix(options.dims))
         layout = TileLayout(columns: 1 + indices.count, rows: dimensions.count, style: style,
-                            widestCaption: TraversalAnimation.caption(step: 0))
+                            widestCaption: TraversalAnimation.caption(step: 0),
+                            subtitle: "\(active.count)/\(activity.klPerDimension.count) active")
         let steps = TraversalAnimation.steps
         frameSteps = Array(0...steps) + Array((0..<steps).reversed())
     }
@@ -57,14 +58,11 @@ public struct TraversalAnimation {
         -reach + 2 * reach * Double(step) / Double(steps)
     }
 
-    /// "mean -0.75": where the swept coordinate is, from the character's mean.
+    /// "mean - 0.75": where the swept coordinate is, from the character's mean, with the sign
+    /// apart so that it reads as an offset, not as a mean of -0.75.
     static func caption(step: Int) -> String {
-        String(format: "mean %+.2f", offset(step: step))
-    }
-
-    /// "6/32 active": how many dimensions pass the threshold.
-    var subtitle: String {
-        "\(activity.activeDimensions.count)/\(activity.klPerDimension.count) active"
+        let offset = offset(step: step)
+        return String(format: "mean %@ %.2f", offset < 0 ? "-" : "+", abs(offset))
     }
 
     public func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
@@ -88,7 +86,7 @@ public struct TraversalAnimation {
         let decoded = codec.decodeMeans(model, z: points, labels: labels)
 
         let canvases = (0...steps).map { step in
-            var canvas = layout.blankFrame(caption: TraversalAnimation.caption(step: step), subtitle: subtitle)
+            var canvas = layout.blankFrame(caption: TraversalAnimation.caption(step: step))
             for (row, dimension) in dimensions.enumerated() {
                 drawLabel(of: dimension, row: row, on: &canvas)
                 for character in indices.indices {
@@ -105,14 +103,15 @@ public struct TraversalAnimation {
         }
     }
 
-    /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it.
+    /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it in nats.
     private func drawLabel(of dimension: Int, row: Int, on canvas: inout Canvas) {
         let (x, y) = layout.tileOrigin(column: 0, row: row)
         let scale = layout.style.scale
         canvas.fillRect(x: x, y: y, width: layout.tileSide, height: layout.tileSide, index: FrameStyle.background)
-        canvas.drawText("z\(dimension + 1)", x: x + scale, y: y + 4 * scale, scale: scale, index: Palette.accent)
-        canvas.drawText(TraversalAnimation.natsLabel(activity.klPerDimension[dimension]), x: x + scale, y: y + 16 * scale,
+        canvas.drawText("z\(dimension + 1)", x: x + scale, y: y + 2 * scale, scale: scale, index: Palette.accent)
+        canvas.drawText(TraversalAnimation.natsLabel(activity.klPerDimension[dimension]), x: x + scale, y: y + 11 * scale,
                         scale: scale, index: FrameStyle.subtitleColor)
+        canvas.drawText("nats", x: x + scale, y: y + 20 * scale, scale: scale, index: FrameStyle.subtitleColor)
     }
 
     /// A KL in at most four characters, so that it fits its tile: "0.42", "12.3", "153".

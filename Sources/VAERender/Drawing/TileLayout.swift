@@ -38,8 +38,10 @@ public struct FrameStyle: Sendable, Equatable {
 
 /// Where things go in a frame: a caption strip on top, then a grid of 28x28 images scaled up,
 /// with gutters between them. Rows may come in groups (A, the morph and B; an original and its
-/// reconstruction) separated by a band of background. The grid is centred when the caption is
-/// wider than it.
+/// reconstruction) separated by a band of background. The caption strip holds the caption that
+/// changes from frame to frame and a subtitle that does not (what the picture shows): beside
+/// it when both fit on one line, else on a line of its own below. The frame is made wide enough
+/// for both, and the grid is centred when they are wider than it.
 public struct TileLayout: Sendable, Equatable {
     public let columns: Int
     public let rows: Int
@@ -48,35 +50,47 @@ public struct TileLayout: Sendable, Equatable {
     /// Side of one scaled image in pixels.
     public let tileSide: Int
     public let captionHeight: Int
+    /// The same in every frame: "z ~ N(0,I)", "input above, reconstruction below".
+    public let subtitle: String
     public let width: Int
     public let height: Int
     private let gridLeft: Int
     private let gridWidth: Int
-    /// Where captions start: aligned with the first tile, unless the widest caption needs the room.
-    private let captionLeft: Int
-    /// Where the widest caption ends, so that every frame decides alike whether a subtitle fits.
-    private let captionEnd: Int
+    /// Where the caption starts: aligned with the first tile, unless the text needs the room.
+    public let captionLeft: Int
+    /// Where the subtitle starts, and its line's top.
+    private let subtitleLeft: Int
+    private let subtitleTop: Int
 
     /// `rowsPerGroup` nil makes all rows one group. `widestCaption` is the longest caption any
-    /// frame will carry; the frame is made wide enough for it.
-    public init(columns: Int, rows: Int, rowsPerGroup: Int? = nil, style: FrameStyle, widestCaption: String) {
+    /// frame will carry; the frame is made wide enough for it and `subtitle`.
+    public init(columns: Int, rows: Int, rowsPerGroup: Int? = nil, style: FrameStyle, widestCaption: String,
+                subtitle: String = "") {
         let rowsPerGroup = rowsPerGroup ?? rows
         precondition(columns >= 1 && rows >= 1 && rowsPerGroup >= 1)
         self.columns = columns
         self.rows = rows
         self.rowsPerGroup = rowsPerGroup
         self.style = style
+        self.subtitle = subtitle
         tileSide = VAEConfig.imageSide * style.scale
-        captionHeight = BitmapFont.glyphHeight * style.scale + 2 * style.captionPadding
+        let lineHeight = BitmapFont.glyphHeight * style.scale
         gridWidth = style.gutter + columns * (tileSide + style.gutter)
         let groups = (rows + rowsPerGroup - 1) / rowsPerGroup
         let gridHeight = style.gutter + rows * (tileSide + style.gutter) + (groups - 1) * style.groupGap
         let captionWidth = BitmapFont.textWidth(widestCaption, scale: style.scale)
-        width = max(gridWidth, captionWidth + 2 * style.gutter)
-        height = captionHeight + gridHeight
+        let subtitleWidth = subtitle.isEmpty ? 0 : BitmapFont.textWidth(subtitle, scale: style.scale)
+        // One line when the subtitle fits right-aligned two characters clear of the widest caption.
+        let oneLineWidth = max(gridWidth, captionWidth + 2 * style.gutter)
+        let oneLineLeft = min((oneLineWidth - gridWidth) / 2 + style.gutter, oneLineWidth - style.gutter - captionWidth)
+        let oneLine = subtitle.isEmpty || oneLineWidth - oneLineLeft - subtitleWidth >= oneLineLeft + captionWidth + 2 * BitmapFont.advance * style.scale
+        width = oneLine ? oneLineWidth : max(oneLineWidth, subtitleWidth + 2 * style.gutter)
         gridLeft = (width - gridWidth) / 2
-        captionLeft = min(gridLeft + style.gutter, width - style.gutter - captionWidth)
-        captionEnd = captionLeft + captionWidth
+        captionLeft = min(gridLeft + style.gutter, width - style.gutter - max(captionWidth, oneLine ? 0 : subtitleWidth))
+        subtitleLeft = oneLine ? width - captionLeft - subtitleWidth : captionLeft
+        subtitleTop = oneLine ? style.captionPadding : 2 * style.captionPadding + lineHeight
+        captionHeight = subtitleTop + lineHeight + style.captionPadding
+        height = captionHeight + gridHeight
     }
 
     /// Top-left corner of the tile in `column`, `row`.
@@ -86,9 +100,9 @@ public struct TileLayout: Sendable, Equatable {
                 captionHeight + gutter + row * (tileSide + gutter) + (row / rowsPerGroup) * style.groupGap)
     }
 
-    /// A frame with the gutters drawn and `caption` in the accent colour at the top left;
-    /// `subtitle` goes at the top right in grey when there is room for it beside the widest caption.
-    public func blankFrame(caption: String, subtitle: String = "") -> Canvas {
+    /// A frame with the gutters drawn, `caption` in the accent colour at the top left and the
+    /// subtitle in grey.
+    public func blankFrame(caption: String) -> Canvas {
         var canvas = Canvas(width: width, height: height, fill: FrameStyle.background)
         let gutter = style.gutter
         for group in stride(from: 0, to: rows, by: rowsPerGroup) {
@@ -97,13 +111,8 @@ public struct TileLayout: Sendable, Equatable {
             canvas.fillRect(x: gridLeft, y: top, width: gridWidth, height: gutter + groupRows * (tileSide + gutter),
                             index: FrameStyle.gutterColor)
         }
-        let textTop = style.captionPadding
-        canvas.drawText(caption, x: captionLeft, y: textTop, scale: style.scale, index: Palette.accent)
-        let subtitleWidth = BitmapFont.textWidth(subtitle, scale: style.scale)
-        let right = width - captionLeft
-        if !subtitle.isEmpty, right - subtitleWidth >= captionEnd + 2 * BitmapFont.advance * style.scale {
-            canvas.drawText(subtitle, x: right - subtitleWidth, y: textTop, scale: style.scale, index: FrameStyle.subtitleColor)
-        }
+        canvas.drawText(caption, x: captionLeft, y: style.captionPadding, scale: style.scale, index: Palette.accent)
+        canvas.drawText(subtitle, x: subtitleLeft, y: subtitleTop, scale: style.scale, index: FrameStyle.subtitleColor)
         return canvas
     }
 
