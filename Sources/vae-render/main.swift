@@ -104,6 +104,10 @@ struct RenderCommand: ParsableCommand {
         if !selection.compare.isEmpty && !selection.lossCurve {
             throw ValidationError("--compare adds runs to the loss curve; pass --loss-curve as well")
         }
+        if selection.compare.count >= lossCurveColours.count {
+            throw ValidationError("--compare takes at most \(lossCurveColours.count - 1) runs: the loss curve tells "
+                                  + "\(lossCurveColours.count) runs apart by colour")
+        }
         try interpolationFlags.validate(enabled: selection.includes(.interpolation))
         try samplingFlags.validate(enabled: selection.includes(.sampling))
         try reconstructionFlags.validate(enabled: selection.includes(.reconstruction))

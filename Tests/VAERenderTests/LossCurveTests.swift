@@ -98,3 +98,21 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     let refused = try runTool("vae-render", ["--sampling", "--compare", run, "--run-dir", run])
     #expect(refused.status == 64 && refused.stderr.contains("pass --loss-curve as well"))
 }
+
+/// Every run has a colour of its own, and a label too long for the legend keeps its end after
+/// "…", the whole label its tooltip; short labels are shown whole.
+@Test func legendEntriesFitAndEveryRunHasItsOwnColour() throws {
+    let long = "runs/an-exceedingly-long-run-folder-name-seed-7"
+    let runs = [(label: long, losses: losses(3, start: 300))]
+        + (1..<lossCurveColours.count).map { (label: "run\($0)", losses: losses(3, start: 300 - Double($0))) }
+    let svg = lossCurveSVG(runs)
+    let collector = PolylineCollector()
+    let parser = XMLParser(data: Data(svg.utf8))
+    parser.delegate = collector
+    #expect(parser.parse(), "the SVG must be well-formed XML")
+    let strokes = collector.polylines.map(\.stroke)
+    #expect(Set(strokes).count == lossCurveColours.count, "\(strokes)")
+    // 22 characters shown: "…" and the label's last 21.
+    #expect(svg.contains("<title>\(long)</title>…un-folder-name-seed-7</text>"), "\(svg)")
+    #expect(svg.contains("<title>run9</title>run9</text>"))
+}

@@ -35,6 +35,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the samplers other than prior"),
     (["--all", "--map-images", "0"], "--map-images must be between 1 and 100000, got 0"),
     (["--all", "--dims", "257"], "--dims must be between 1 and 256, got 257"),
+    (["--loss-curve"] + Array(repeating: ["--compare", "runs/other"], count: 10).flatMap { $0 },
+     "--compare takes at most 9 runs: the loss curve tells 10 runs apart by colour"),
     (["--traversal", "--map-images", "50"], "--map-images applies to the latent map; add --latent-map or --all"),
     (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),

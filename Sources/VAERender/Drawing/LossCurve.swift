@@ -1,14 +1,22 @@
 import Foundation
 import VAECore
 
+/// The runs' colours, Tableau 10's: a chart holds at most this many runs, each its own colour.
+public let lossCurveColours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2",
+                               "#bcbd22", "#7f7f7f"]
+
+/// Legend entries longer than this keep their end, where run folders' names differ most, after
+/// "…"; the whole label is the entry's tooltip. 22 characters fit the legend's 158 pixels.
+let legendCharacters = 22
+
 /// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
 /// in nats per image. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
 public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> String {
     precondition(!runs.isEmpty && runs.allSatisfy { !$0.losses.isEmpty })
+    precondition(runs.count <= lossCurveColours.count, "more runs than colours")
     let width = 720.0, height = 420.0
     let left = 64.0, right = 200.0, top = 24.0, bottom = 48.0
     let plotWidth = width - left - right, plotHeight = height - top - bottom
-    let colours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2"]
 
     let epochs = runs.flatMap { $0.losses.map(\.epoch) }
     let values = runs.flatMap { $0.losses.flatMap { [$0.train, $0.test] } }
@@ -39,14 +47,15 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
     svg += "<text transform=\"translate(16 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">negative ELBO (nats per image)</text>\n"
 
     for (index, run) in runs.enumerated() {
-        let colour = colours[index % colours.count]
+        let colour = lossCurveColours[index]
         for (series, dash) in [(\EpochLosses.train, " stroke-dasharray=\"5 4\""), (\EpochLosses.test, "")] {
             let points = run.losses.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: series])))" }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash) points=\"\(points)\"/>\n"
         }
         let legendY = top + 14 + Double(index) * 20
         svg += "<line x1=\"\(f(width - right + 12))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(width - right + 36))\" y2=\"\(f(legendY - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
-        svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\">\(escapeXML(run.label))</text>\n"
+        let shown = run.label.count <= legendCharacters ? run.label : "…" + run.label.suffix(legendCharacters - 1)
+        svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label))</title>\(escapeXML(shown))</text>\n"
     }
     let noteY = top + 14 + Double(runs.count) * 20 + 8
     svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY))\" fill=\"#555\">solid: test, dashed: train</text>\n"
