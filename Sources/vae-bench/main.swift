@@ -21,7 +21,8 @@ struct VAEBench: ParsableCommand {
             timings cannot be written.
             """)
 
-    @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))).",
+    @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))): "
+                               + "each preset's network with the N(0, I) prior, so default times vae-train's default MLP without its VampPrior.",
                                valueName: "presets"))
     var presets = PresetList(presets: [.pytorchExample, .standard, .conv])
 
