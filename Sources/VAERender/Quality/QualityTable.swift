@@ -1,0 +1,71 @@
+import Foundation
+import VAECore
+
+/// vae-eval --quality's table, in Markdown: how character-like `loaded`'s images are to the
+/// classifier, one row per set of images. The test and the training images themselves (each
+/// also against itself, half to half), the test images' reconstructions from the encoder means,
+/// `samples` draws of each sampler the model has at temperature 1 and at the GIF's, and the
+/// sampling GIF's own cells. `emit` receives each line as soon as it is scored; `seed` fixes the
+/// samplers' fits and draws.
+public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: ImageSet, training: ImageSet, samples qualitySamples: Int,
+                              seed: UInt64, emit: (String) -> Void) throws {
+    let (testProbabilities, testFeatures) = scorer.predict(test.intensities)
+    let (trainingProbabilities, trainingFeatures) = scorer.predict(training.intensities)
+    func statistics(_ features: ArraySlice<Float>) -> FeatureStatistics {
+        FeatureStatistics(features: Array(features), dimension: Classifier.featureCount)
+    }
+    let reference = statistics(testFeatures[...]), trainingReference = statistics(trainingFeatures[...])
+    let codec = LatentCodec(config: loaded.run.model)
+    emit("| images | n | mean confidence | share > 0.9 | class entropy | FD to test | FD to training |")
+    emit("| --- | --- | --- | --- | --- | --- | --- |")
+    /// One row: the scores of `probabilities`, and the FD of `features` to each reference.
+    func row(_ name: String, _ probabilities: [Float], _ features: [Float],
+             toTest: (features: [Float], reference: FeatureStatistics)? = nil,
+             toTraining: (features: [Float], reference: FeatureStatistics)? = nil) {
+        let test = toTest ?? (features, reference), training = toTraining ?? (features, trainingReference)
+        let quality = SampleQuality(probabilities: probabilities, features: test.features, reference: test.reference)
+        let distances = [quality.frechetDistance, featureDistance(training.features, to: training.reference)].map { $0.map { String(format: "%.1f", $0) } ?? "–" }
+        emit(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ | %@ |", name, quality.count, quality.meanConfidence,
+                    100 * quality.shareConfident, quality.classEntropy, distances[0], distances[1]))
+    }
+    func row(_ name: String, images: [Float]) {
+        let (probabilities, features) = scorer.predict(images)
+        row(name, probabilities, features)
+    }
+    /// A real set's features and reference for its distance to itself, first half to second
+    /// half; none when a half has too few rows.
+    func halves(_ features: [Float]) -> (features: [Float], reference: FeatureStatistics) {
+        let rows = features.count / Classifier.featureCount, half = rows / 2 * Classifier.featureCount
+        return half / Classifier.featureCount > Classifier.featureCount
+            ? (Array(features[..<half]), statistics(features[half...])) : ([], reference)
+    }
+    // A set of real images is compared with the other set, and with itself half to half. The
+    // training images are what the model learned from: a sampler that drew exactly from their
+    // distribution would score about their FD to the test images, because KMNIST's training
+    // split lies that far from its test split (docs/quality.md, "How near the test images a
+    // sample can get").
+    row("test images (FD to test: first half to second half)", testProbabilities, testFeatures, toTest: halves(testFeatures))
+    row("training images (what the model and the classifier learned from; FD to training: half to half)",
+        trainingProbabilities, trainingFeatures, toTraining: halves(trainingFeatures))
+    let conditional = loaded.run.model.conditional
+    let reconstructions = codec.decodeMeans(loaded.model, z: codec.encodeMeans(loaded.model, images: test),
+                                            labels: conditional ? test.labels : nil)
+    row("reconstructions of the test images", images: reconstructions)
+    let gifOptions = SamplingOptions()
+    for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
+        let fitted = try makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
+        // A fitted sampler at temperature 1 and at the GIF's.
+        let temperatures = kind.takesTemperature ? [1, gifOptions.temperature] : [1]
+        for temperature in temperatures {
+            var random = Random(seed: seed)
+            let samples = fitted.tempered(temperature).sample(count: qualitySamples, random: &random)
+            let images = codec.decodeMeans(loaded.model, z: samples.z, labels: samples.labels)
+            let name = kind.takesTemperature ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
+                : "\(kind.rawValue) samples"
+            let isGIFs = kind == gifOptions.source.kind(for: loaded.run.model) && (!kind.takesTemperature || temperature == gifOptions.temperature)
+            row(name + (isGIFs ? " (the GIF's sampler)" : ""), images: images)
+        }
+    }
+    let cells = try samplingPoints(gifOptions, final: loaded.model, test: test, training: training, codec: codec).samples
+    row("the sampling GIF's cells", images: codec.decodeMeans(loaded.model, z: cells.z, labels: cells.labels))
+}
