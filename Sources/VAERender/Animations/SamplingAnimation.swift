@@ -144,6 +144,9 @@ public struct SamplingAnimation {
         grid = sampled.grid
         points = sampled.samples.z
         labels = sampled.samples.labels
+        // A frame decodes one point per cell; fewer would read past the decoded images.
+        precondition(points.count == sampled.columns * sampled.rows * codec.latent, "\(points.count / codec.latent) points for "
+                     + "\(sampled.columns * sampled.rows) cells")
         self.plannedEpochs = plannedEpochs
         layout = TileLayout(columns: sampled.columns, rows: sampled.rows, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: grid.subtitle)
