@@ -148,8 +148,10 @@ public struct SamplingAnimation {
         precondition(points.count == sampled.columns * sampled.rows * codec.latent, "\(points.count / codec.latent) points for "
                      + "\(sampled.columns * sampled.rows) cells")
         self.plannedEpochs = plannedEpochs
+        var subtitle = grid.subtitle
+        if case .sampled = grid, labels != nil { subtitle += ", row = class" }
         layout = TileLayout(columns: sampled.columns, rows: sampled.rows, style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: grid.subtitle)
+                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: subtitle)
     }
 
     public func frame(_ checkpoint: Checkpoint, isLast: Bool, codec: LatentCodec) -> GIFFrame {
