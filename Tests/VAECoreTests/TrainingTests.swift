@@ -99,6 +99,35 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(metrics.split(separator: "\n").count == 3)
 }
 
+/// A resume whose metrics.jsonl was deleted, or lost a line, rebuilds each missing epoch's line
+/// from its checkpoint: the same losses, the timings null; the loss curve keeps every epoch.
+@Test func aResumeRebuildsMissingMetricsLinesFromTheCheckpoints() throws {
+    let data = syntheticData()
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    try train(syntheticRun(epochs: 3), data: data, directory: directory, mode: .fresh)
+    let original = try readMetricsLines(directory.metricsPath).map(\.text)
+    func withoutTimings(_ line: String) -> String {
+        line.replacingOccurrences(of: #""seconds":[^,]*,"images_per_second":[^,}]*"#, with: #""seconds":null,"images_per_second":null"#,
+                                  options: .regularExpression)
+    }
+    // Epoch 2's line cut by hand, then the whole file deleted.
+    try (original[0] + "\n" + original[2] + "\n").write(toFile: directory.metricsPath, atomically: true, encoding: .utf8)
+    try train(syntheticRun(epochs: 4), data: data, directory: directory, mode: .resume)
+    var lines = try readMetricsLines(directory.metricsPath).map(\.text)
+    #expect(lines.count == 4)
+    #expect(Array(lines[..<3]) == [original[0], withoutTimings(original[1]), original[2]], "\(lines)")
+    #expect(lines[1] != original[1] && lines[1].contains(#""seconds":null"#))
+
+    unlink(directory.metricsPath)
+    try train(syntheticRun(epochs: 5), data: data, directory: directory, mode: .resume)
+    lines = try readMetricsLines(directory.metricsPath).map(\.text)
+    #expect(lines.count == 5)
+    #expect(Array(lines[..<3]) == original.map(withoutTimings), "\(lines)")
+    #expect(try readEpochLosses(directory.metricsPath).map(\.epoch) == [1, 2, 3, 4, 5])
+}
+
 @Test func existingCheckpointsAreNeverOverwrittenSilently() throws {
     let data = syntheticData()
     let folder = temporaryFolder()

@@ -54,13 +54,9 @@ public func readCheckpoint(_ path: String) throws -> Checkpoint {
 /// `readCheckpoint` on bytes already in memory; `path` only names them in errors.
 public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint {
     let file = try parseSafetensors(bytes, path: path)
-    let meta = MetadataReader(metadata: file.metadata, path: path)
-    guard file.metadata["format"] == checkpointFormat else {
-        throw VAEError(.badData, "\(path): not a kmnist-vae checkpoint (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
-    }
+    let meta = try checkpointMetadata(file, path: path)
     let run = try RunConfig(meta)
-    let epoch = try meta.integer("epoch", minimum: 1)
-    let testLoss = try meta.double("test_loss")
+    let metrics = try epochMetrics(meta)
     // Check every tensor against the configuration before allocating the model, so metadata
     // describing a huge network cannot make us allocate more than the file holds.
     let layout = ParameterLayout(run.model)
@@ -74,7 +70,34 @@ public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint
     for tensor in layout.tensors {
         try file.copyFloats(tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
     }
-    return Checkpoint(path: path, run: run, epoch: epoch, testLoss: testLoss, model: model)
+    return Checkpoint(path: path, run: run, epoch: metrics.epoch, testLoss: metrics.test.total, model: model)
+}
+
+/// The losses a checkpoint records of its epoch: its metrics line without the timings, which
+/// checkpoints leave out (NaN, written as null).
+public func readCheckpointMetrics(_ path: String) throws -> EpochMetrics {
+    try epochMetrics(checkpointMetadata(try parseSafetensors(try readFile(path), path: path), path: path))
+}
+
+/// A checkpoint's metadata, once its format is checked.
+private func checkpointMetadata(_ file: SafetensorsFile, path: String) throws -> MetadataReader {
+    guard file.metadata["format"] == checkpointFormat else {
+        throw VAEError(.badData, "\(path): not a kmnist-vae checkpoint (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
+    }
+    return MetadataReader(metadata: file.metadata, path: path)
+}
+
+/// The epoch and its losses, as `writeCheckpoint` recorded them.
+private func epochMetrics(_ meta: MetadataReader) throws -> EpochMetrics {
+    func terms(_ split: String) throws -> LossTerms {
+        LossTerms(reconstruction: try meta.double(split + "_reconstruction"), kl: try meta.double(split + "_kl"))
+    }
+    var metrics = EpochMetrics(epoch: try meta.integer("epoch", minimum: 1), train: try terms("train"), test: try terms("test"),
+                               seconds: .nan, imagesPerSecond: .nan)
+    if meta.metadata["test_iwae"] != nil {
+        metrics.testIWAE = (try meta.double("test_iwae"), try meta.integer("iwae_k", minimum: 1))
+    }
+    return metrics
 }
 
 /// Typed access to string metadata, with errors that name the file and key.

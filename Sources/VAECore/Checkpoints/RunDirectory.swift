@@ -77,11 +77,19 @@ public struct RunDirectory: Sendable {
         try writeFileAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: metricsPath)
     }
 
-    /// The metrics lines of epochs 1...`epoch`, to continue a resumed run's file (none if the run
-    /// stopped before writing one).
+    /// The metrics lines of epochs 1...`epoch`, to continue a resumed run's file. An epoch whose
+    /// line is missing (the file deleted or cut by hand) gets one rebuilt from its checkpoint,
+    /// without timings, so that the loss curve keeps every epoch.
     public func metricsLines(through epoch: Int) throws -> [String] {
-        guard FileManager.default.fileExists(atPath: metricsPath) else { return [] }
-        return try readMetricsLines(metricsPath).filter { $0.losses.epoch <= epoch }.map(\.text)
+        var recorded: [Int: String] = [:]
+        if FileManager.default.fileExists(atPath: metricsPath) {
+            for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line.text }
+        }
+        let checkpoints = Set(checkpointEpochs())
+        return try stride(from: 1, through: epoch, by: 1).compactMap { epoch in
+            if let line = recorded[epoch] { return line }
+            return checkpoints.contains(epoch) ? try readCheckpointMetrics(checkpoint(epoch: epoch)).jsonLine : nil
+        }
     }
 
     /// Records where the run's data came from, as an absolute path, so that the renderer and
