@@ -70,7 +70,7 @@ public func frechetDistance(_ a: FeatureStatistics, _ b: FeatureStatistics) -> D
 /// The eigenvalues (ascending) and, with `vectors`, the unit eigenvectors (one per row) of the
 /// symmetric `size` x `size` matrix `matrix`, by LAPACK's dsyevd. A symmetric matrix reads the
 /// same in row-major and column-major order.
-func symmetricEigensystem(_ matrix: [Double], size: Int, vectors: Bool = true) -> (values: [Double], vectors: [Double]) {
+public func symmetricEigensystem(_ matrix: [Double], size: Int, vectors: Bool = true) -> (values: [Double], vectors: [Double]) {
     var a = matrix, values = [Double](repeating: 0, count: size)
     var n = Int32(size), info: Int32 = 0
     let job: CChar = vectors ? 0x56 : 0x4E, lower: CChar = 0x4C  // "V" or "N", and "L"

@@ -1,3 +1,5 @@
+import VAECore
+
 /// The plane through a point cloud's mean spanned by its two leading principal directions,
 /// with the cloud's standard deviation along each.
 ///
@@ -25,30 +27,32 @@ public struct PrincipalPlane: Sendable, Equatable {
 
         // Population covariance in Double: the test set has thousands of points, and a Float sum
         // would lose the small eigenvalues the second axis depends on.
-        var covariance = SquareMatrix(size: dimension)
+        var covariance = [Double](repeating: 0, count: dimension * dimension)
         var deviation = [Double](repeating: 0, count: dimension)
         for n in 0..<count {
             for i in 0..<dimension { deviation[i] = Double(points[n * dimension + i]) - center[i] }
             for i in 0..<dimension {
-                for j in i..<dimension { covariance[i, j] += deviation[i] * deviation[j] }
+                for j in i..<dimension { covariance[i * dimension + j] += deviation[i] * deviation[j] }
             }
         }
         for i in 0..<dimension {
             for j in i..<dimension {
-                covariance[i, j] /= Double(max(count, 1))
-                covariance[j, i] = covariance[i, j]
+                covariance[i * dimension + j] /= Double(max(count, 1))
+                covariance[j * dimension + i] = covariance[i * dimension + j]
             }
         }
 
-        let (values, vectors) = covariance.eigenDecomposition()
+        // Eigenvalues ascending, so the leading directions are the last two.
+        let (values, vectors) = symmetricEigensystem(covariance, size: dimension)
+        let leading = [dimension - 1, dimension - 2]
         self.center = center
-        axes = (0..<2).map { k in
-            let axis = (0..<dimension).map { vectors[$0, k] }
+        axes = leading.map { k in
+            let axis = Array(vectors[k * dimension..<(k + 1) * dimension])
             let largest = axis.indices.max { abs(axis[$0]) < abs(axis[$1]) }!
             return axis[largest] < 0 ? axis.map { -$0 } : axis
         }
         // Rounding can leave a zero eigenvalue slightly negative.
-        spreads = values.prefix(2).map { max($0, 0).squareRoot() }
+        spreads = leading.map { max(values[$0], 0).squareRoot() }
     }
 
     /// How far `point` lies from the centre along each axis, in latent units: its coordinates
@@ -69,70 +73,5 @@ public struct PrincipalPlane: Sendable, Equatable {
         center.indices.map { i in
             Float(center[i] + a * spreads[0] * axes[0][i] + b * spreads[1] * axes[1][i])
         }
-    }
-}
-
-/// A dense square matrix of Doubles, row-major.
-struct SquareMatrix {
-    let size: Int
-    private var elements: [Double]
-
-    init(size: Int) {
-        self.size = size
-        elements = [Double](repeating: 0, count: size * size)
-    }
-
-    subscript(row: Int, column: Int) -> Double {
-        get { elements[row * size + column] }
-        set { elements[row * size + column] = newValue }
-    }
-
-    /// For a symmetric matrix: its eigenvalues in descending order and the matching unit
-    /// eigenvectors as the columns of a matrix, by cyclic Jacobi rotations, which are simple
-    /// and accurate even for nearly equal eigenvalues.
-    func eigenDecomposition() -> (values: [Double], vectors: SquareMatrix) {
-        var a = self
-        var v = SquareMatrix(size: size)
-        for i in 0..<size { v[i, i] = 1 }
-        let total = elements.reduce(0) { $0 + $1 * $1 }
-        for _ in 0..<64 {
-            var offDiagonal = 0.0
-            for p in 0..<size {
-                for q in (p + 1)..<size { offDiagonal += a[p, q] * a[p, q] }
-            }
-            if offDiagonal <= 1e-30 * total { break }
-            for p in 0..<(size - 1) {
-                for q in (p + 1)..<size where a[p, q] != 0 {
-                    // The rotation in the (p, q) plane that zeroes a[p, q] (Numerical Recipes §11.1).
-                    let theta = (a[q, q] - a[p, p]) / (2 * a[p, q])
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<size {
-                        let (kp, kq) = (a[k, p], a[k, q])
-                        a[k, p] = c * kp - s * kq
-                        a[k, q] = s * kp + c * kq
-                    }
-                    for k in 0..<size {
-                        let (pk, qk) = (a[p, k], a[q, k])
-                        a[p, k] = c * pk - s * qk
-                        a[q, k] = s * pk + c * qk
-                    }
-                    a[p, q] = 0
-                    a[q, p] = 0
-                    for k in 0..<size {
-                        let (kp, kq) = (v[k, p], v[k, q])
-                        v[k, p] = c * kp - s * kq
-                        v[k, q] = s * kp + c * kq
-                    }
-                }
-            }
-        }
-        // Equal eigenvalues keep the solver's order, so the result is deterministic.
-        let order = (0..<size).sorted { a[$0, $0] > a[$1, $1] || (a[$0, $0] == a[$1, $1] && $0 < $1) }
-        var sorted = SquareMatrix(size: size)
-        for (k, source) in order.enumerated() {
-            for i in 0..<size { sorted[i, k] = v[i, source] }
-        }
-        return (order.map { a[$0, $0] }, sorted)
     }
 }
