@@ -121,7 +121,7 @@ func linearLayerGradients(activation: Activation) {
                 #expect(abs(sum - expected) <= 1e-5 * expected, "log1p of a tiny e^-|a| at logit \(a): \(sum) against \(expected)")
             }
             // Relative to the larger of σ and x, so that with x = 0 a σ of 1e-18 must come out
-            // right to 1e-6 of itself; the floor is e^-87, where exp8 stops.
+            // right to 1e-6 of itself; the floor, 1e-37, covers e^-87 (1.6e-38), where exp8 stops.
             let gradientTolerance = 1e-6 * max(sigmoid, Double(x)) + 1e-37
             #expect(abs(Double(d[0]) - (sigmoid - Double(x))) <= gradientTolerance, "gradient at logit \(a): \(d[0]) against \(sigmoid - Double(x))")
         }

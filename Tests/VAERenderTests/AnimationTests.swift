@@ -123,6 +123,13 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     }
 }
 
+/// A cloud with no spread (one image, or an encoder that maps every image to one point) has no
+/// leading directions: the plane falls back to the first two coordinates, with no spread.
+@Test func principalPlaneOfAPointIsTheFirstTwoCoordinates() {
+    let plane = PrincipalPlane(points: Array(repeating: [0.5, -1, 2, 0.25], count: 3).flatMap { $0 }, dimension: 4)
+    #expect(plane.axes == [[1, 0, 0, 0], [0, 1, 0, 0]] && plane.spreads == [0, 0], "\(plane)")
+}
+
 @Test func latent3GridLiesOnThePrincipalPlaneOfTheEncodedTestSet() throws {
     let fixture = try LoadedFixture("latent3")
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: fixture.replay.final.model,

@@ -112,7 +112,7 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(parser.parse(), "the SVG must be well-formed XML")
     let strokes = collector.polylines.map(\.stroke)
     #expect(Set(strokes).count == lossCurveColours.count, "\(strokes)")
-    // 22 characters shown: "…" and the label's last 21.
-    #expect(svg.contains("<title>\(long)</title>…un-folder-name-seed-7</text>"), "\(svg)")
+    // 20 characters shown: "…" and the label's last 19.
+    #expect(svg.contains("<title>\(long)</title>…-folder-name-seed-7</text>"), "\(svg)")
     #expect(svg.contains("<title>run9</title>run9</text>"))
 }

@@ -42,9 +42,10 @@ public struct PrincipalPlane: Sendable, Equatable {
             }
         }
 
-        // Eigenvalues ascending, so the leading directions are the last two.
+        // The two largest eigenvalues; of equal ones (a cloud with no spread at all) the first
+        // coordinates, so that a degenerate map still shows z1 and z2.
         let (values, vectors) = symmetricEigensystem(covariance, size: dimension)
-        let leading = [dimension - 1, dimension - 2]
+        let leading = Array(values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(2))
         self.center = center
         axes = leading.map { k in
             let axis = Array(vectors[k * dimension..<(k + 1) * dimension])

@@ -6,8 +6,9 @@ public let lossCurveColours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7
                                "#bcbd22", "#7f7f7f"]
 
 /// Legend entries longer than this keep their end, where run folders' names differ most, after
-/// "…"; the whole label is the entry's tooltip. 22 characters fit the legend's 158 pixels.
-let legendCharacters = 22
+/// "…"; the whole label is the entry's tooltip. 20 characters fit the legend's 158 pixels in
+/// DejaVu Sans at 12 px, digits (the widest common glyphs there) included.
+let legendCharacters = 20
 
 /// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
 /// in nats per image. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
