@@ -4,9 +4,13 @@ import Foundation
 import VAECore
 
 /// `--threads`, for every tool that computes: one declaration, one check, one meaning.
+///
+/// This and every numeric option of the tools parse `.unconditional`ly, taking the next argument
+/// whatever it looks like: by default ArgumentParser reads a negative number (`--k -1`) as a flag
+/// and reports "Missing value", where validate() names the option's range.
 public struct ThreadOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.",
-                               valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Threads to compute on (default: one per core). Every count gives bit-identical results.",
+                                                        valueName: "n"))
     public var threads: Int?
 
     public init() {}

@@ -28,10 +28,10 @@ struct VAEBench: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "Training images per epoch (the local images repeated).")
+    @Option(parsing: .unconditional, help: "Training images per epoch (the local images repeated).")
     var images: Int = 60_000
 
-    @Option(help: "Epochs per configuration; the first is a warm-up and is not counted.")
+    @Option(parsing: .unconditional, help: "Epochs per configuration; the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
     @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs; printed under each configuration's row.")

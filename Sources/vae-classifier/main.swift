@@ -22,10 +22,10 @@ struct VAEClassifier: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the classifier (safetensors).", valueName: "file"))
     var out: String = "classifier.safetensors"
 
-    @Option(help: "Passes over the training images.")
+    @Option(parsing: .unconditional, help: "Passes over the training images.")
     var epochs: Int = ClassifierTrainingOptions().epochs
 
-    @Option(help: "Seed of the initialisation, the shuffling and the shifts.")
+    @Option(parsing: .unconditional, help: "Seed of the initialisation, the shuffling and the shifts.")
     var seed: UInt64 = 0
 
     @OptionGroup var compute: ThreadOptions

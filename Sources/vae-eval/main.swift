@@ -36,16 +36,16 @@ struct VAEEval: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: "z draws per image for the negative ELBO.")
+    @Option(parsing: .unconditional, help: "z draws per image for the negative ELBO.")
     var samples: Int = 1
 
-    @Option(name: .customLong("k"), help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker.")
+    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker.")
     var importanceSamples: Int = 1000
 
-    @Option(help: "Evaluate only the first n test images (default: all).")
+    @Option(parsing: .unconditional, help: "Evaluate only the first n test images (default: all).")
     var images: Int?
 
-    @Option(help: "Seed of the z draws.")
+    @Option(parsing: .unconditional, help: "Seed of the z draws.")
     var seed: UInt64 = 0
 
     @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")
@@ -54,7 +54,7 @@ struct VAEEval: ParsableCommand {
     @Option(help: ArgumentHelp("The classifier vae-classifier wrote, for --quality.", valueName: "file"))
     var classifier: String?
 
-    @Option(help: ArgumentHelp("Samples drawn from each sampler for --quality.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Samples drawn from each sampler for --quality.", valueName: "n"))
     var qualitySamples: Int = 10_000
 
     @OptionGroup var compute: ThreadOptions

@@ -220,8 +220,8 @@ struct InterpolationFlags: ParsableArguments {
     @Flag(help: "Travel on the great circle between the two latent means (slerp) instead of the straight line.")
     var spherical = false
 
-    @Option(help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (default: \(InterpolationOptions().steps)).",
-                               valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (default: \(InterpolationOptions().steps)).",
+                                                        valueName: "n"))
     var steps: Int?
 
     var options: InterpolationOptions {
@@ -241,18 +241,18 @@ struct InterpolationFlags: ParsableArguments {
 }
 
 struct SamplingFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
     var grid: Int?
 
     @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: vamp for a VampPrior run, as the default model is, else gmm).",
                                valueName: "name"))
     var sampler: SamplerName?
 
-    @Option(help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature)).",
-                               valueName: "t"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature)).",
+                                                        valueName: "t"))
     var temperature: Double?
 
     var options: SamplingOptions {
@@ -317,8 +317,8 @@ struct ReconstructionFlags: ParsableArguments {
 }
 
 struct LatentMapFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("The latent map shows the first n test characters (default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
-                               valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The latent map shows the first n test characters (default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
+                                                        valueName: "n"))
     var mapImages: Int?
 
     var options: LatentMapOptions {
@@ -336,8 +336,8 @@ struct LatentMapFlags: ParsableArguments {
 }
 
 struct TraversalFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("The traversal shows at most n active latent dimensions, one per row (default: \(TraversalOptions.defaultDims)).",
-                               valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The traversal shows at most n active latent dimensions, one per row (default: \(TraversalOptions.defaultDims)).",
+                                                        valueName: "n"))
     var dims: Int?
 
     var options: TraversalOptions {
@@ -355,17 +355,17 @@ struct TraversalFlags: ParsableArguments {
 }
 
 struct FrameFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("Each image pixel becomes an n x n block; captions scale with it.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Each image pixel becomes an n x n block; captions scale with it.", valueName: "n"))
     var scale: Int = FrameStyle().scale
 
-    @Option(help: ArgumentHelp("Centiseconds per frame.", valueName: "cs"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame.", valueName: "cs"))
     var delay: Int = FrameStyle().delay
 
-    @Option(help: ArgumentHelp("Centiseconds the last frame (and the interpolation's ends) stays.", valueName: "cs"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the last frame (and the interpolation's ends) stays.", valueName: "cs"))
     var hold: Int = FrameStyle().hold
 
-    @Option(help: ArgumentHelp("Grey levels (of 253) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",
-                               valueName: "levels"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (of 253) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",
+                                                        valueName: "levels"))
     var tolerance: Int = FrameStyle().tolerance
 
     var style: FrameStyle {

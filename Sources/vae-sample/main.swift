@@ -24,13 +24,13 @@ struct VAESample: ParsableCommand {
     @Option(help: ArgumentHelp("The run folder vae-train wrote.", valueName: "dir"))
     var runDir: String
 
-    @Option(help: ArgumentHelp("The epoch whose checkpoint decodes (default: the last one).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The epoch whose checkpoint decodes (default: the last one).", valueName: "n"))
     var epoch: Int?
 
-    @Option(help: ArgumentHelp("Images to write.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Images to write.", valueName: "n"))
     var count: Int
 
-    @Option(help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
     var seed: UInt64 = 0
 
     @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it.", valueName: "file"))
@@ -40,12 +40,12 @@ struct VAESample: ParsableCommand {
                                valueName: "name"))
     var sampler: SamplerKind?
 
-    @Option(help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature), as the sampling GIF).",
-                               valueName: "t"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature), as the sampling GIF).",
+                                                        valueName: "t"))
     var temperature: Double?
 
-    @Option(name: .customLong("class"), help: ArgumentHelp("Draw every sample for this class 0-9 (class-conditional runs only).",
-                                                           valueName: "c"))
+    @Option(name: .customLong("class"), parsing: .unconditional, help: ArgumentHelp("Draw every sample for this class 0-9 (class-conditional runs only).",
+                                                                                    valueName: "c"))
     var label: Int?
 
     @OptionGroup var dataOptions: DataOptions

@@ -47,18 +47,18 @@ struct VAETrain: ParsableCommand {
     @Option(help: ArgumentHelp("Folder for checkpoints, metrics and resume state (default: runs/<preset>).", valueName: "dir"))
     var runDir: String?
 
-    @Option(help: ArgumentHelp("Number of passes over the training set (default: \(defaultEpochs); with --resume, the run's own).",
-                               valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of passes over the training set (default: \(defaultEpochs); with --resume, the run's own).",
+                                                        valueName: "n"))
     var epochs: Int?
     static let defaultEpochs = 30
 
-    @Option(help: ArgumentHelp("Images per optimizer step (default: 128).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Images per optimizer step (default: 128).", valueName: "n"))
     var batchSize: Int?
 
-    @Option(help: ArgumentHelp("Adam learning rate (default: 1e-3).", valueName: "rate"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Adam learning rate (default: 1e-3).", valueName: "rate"))
     var lr: Double?
 
-    @Option(help: ArgumentHelp("Dimensions of the latent code z (default: 32, or 20 for pytorch-example).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dimensions of the latent code z (default: 32, or 20 for pytorch-example).", valueName: "n"))
     var latentDim: Int?
 
     @Option(help: ArgumentHelp("Encoder hidden widths, input side first (for conv, after the convolutions), comma-separated; the decoder mirrors them (default: 1024, 400 for pytorch-example, 512 for conv; \"none\" for no hidden layer).",
@@ -69,15 +69,15 @@ struct VAETrain: ParsableCommand {
                                valueName: "name"))
     var likelihood: Likelihood?
 
-    @Option(help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood (default: 0.1).", valueName: "sigma"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood (default: 0.1).", valueName: "sigma"))
     var sigma: Float?
 
-    @Option(help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1).",
-                               valueName: "beta"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1).",
+                                                        valueName: "beta"))
     var beta: Double?
 
-    @Option(name: .customLong("kl-warmup"), help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0).",
-                                                               valueName: "epochs"))
+    @Option(name: .customLong("kl-warmup"), parsing: .unconditional, help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0).",
+                                                                                        valueName: "epochs"))
     var klWarmup: Int?
 
     @Option(help: ArgumentHelp("none: train on grey levels; dynamic: resample every training batch as Bernoulli(pixel) and binarise the test set once with a fixed seed, which makes the Bernoulli NLL a true likelihood (default: none).",
@@ -91,28 +91,28 @@ struct VAETrain: ParsableCommand {
                                valueName: "name"))
     var prior: Prior?
 
-    @Option(help: ArgumentHelp("Pseudo-inputs of --prior vamp, the mixture's components (default: \(defaultPseudoInputs)).", valueName: "k"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Pseudo-inputs of --prior vamp, the mixture's components (default: \(defaultPseudoInputs)).", valueName: "k"))
     var pseudoInputs: Int?
 
     @Option(help: ArgumentHelp("Training loss: elbo (the negative ELBO, one z per image) or iwae (the importance-weighted bound with --train-k draws of z per image, tighter than the ELBO; the test loss each epoch stays the negative ELBO) (default: elbo).",
                                valueName: "name"))
     var objective: Objective?
 
-    @Option(name: .customLong("train-k"),
+    @Option(name: .customLong("train-k"), parsing: .unconditional,
             help: ArgumentHelp("Draws of z per image in the --objective iwae bound; each is decoded, so an epoch's decoder work grows k-fold (default: \(defaultTrainSamples)).",
                                valueName: "k"))
     var trainK: Int?
 
-    @Option(name: .customLong("augment-shift"),
+    @Option(name: .customLong("augment-shift"), parsing: .unconditional,
             help: ArgumentHelp("Shift each training image by up to this many pixels in x and y, drawn afresh for every batch, so that the model cannot learn the few training images by heart; the test images are never shifted (0 to 4, default: 0).",
                                valueName: "pixels"))
     var augmentShift: Int?
 
-    @Option(help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
-                               valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
+                                                        valueName: "n"))
     var seed: UInt64?
 
-    @Option(name: .customLong("iwae-k"),
+    @Option(name: .customLong("iwae-k"), parsing: .unconditional,
             help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint.",
                                valueName: "k"))
     var iwaeK: Int = 0

@@ -22,6 +22,10 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),
     (["--batch-size=-3"], "--batch-size must be between 1 and 1000000, got -3"),
+    // A negative number after a space is the option's value, not a flag: its range is named.
+    (["--batch-size", "-3"], "--batch-size must be between 1 and 1000000, got -3"),
+    (["--lr", "-0.001"], "--lr must be a positive number"),
+    (["--seed", "-1"], "The value '-1' is invalid for '--seed <n>'"),
     (["--batch-size", "1000000000"], "--batch-size must be between 1 and 1000000, got 1000000000"),
     (["--lr", "0"], "--lr must be a positive number"),
     (["--lr", "1e-320"], "--lr must be a positive number a Float can hold, got 1e-320"),

@@ -23,6 +23,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
 @Test(arguments: [
     ([], "say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --latent-map, --traversal, --loss-curve"),
     (["--all", "--grid", "0"], "--grid must be between 1 and 64, got 0"),
+    (["--all", "--grid", "-2"], "--grid must be between 1 and 64, got -2"),
     (["--all", "--steps", "0"], "--steps must be between 1 and 1000, got 0"),
     (["--all", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
     (["--all", "--delay", "1"], "--delay must be between 2 and 65535 centiseconds, got 1"),
