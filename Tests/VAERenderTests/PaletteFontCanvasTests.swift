@@ -43,13 +43,35 @@ import VAERender
 
 private let printableASCII = (32...126).map { Character(UnicodeScalar(UInt8($0))) }
 /// The 3x5 box drawn for characters the font lacks.
-private let missingGlyphBox: [UInt8] = [0b00000, 0b01110, 0b01110, 0b01110, 0b01110, 0b01110, 0b00000]
+private let missingGlyphBox: [UInt8] = [0b00000, 0b01110, 0b01110, 0b01110, 0b01110, 0b01110, 0b00000, 0b00000, 0b00000]
 
-@Test func everyPrintableCharacterHasSevenRowsOfFiveBits() throws {
+@Test func everyPrintableCharacterHasNineRowsOfFiveBits() throws {
+    #expect(BitmapFont.cellHeight == 9)
     for character in printableASCII {
         let rows = try #require(BitmapFont.rows(for: character), "no glyph for \(character)")
-        #expect(rows.count == BitmapFont.glyphHeight, "\(character)")
+        #expect(rows.count == 9, "\(character)")
         #expect(rows.allSatisfy { $0 < 32 }, "\(character) uses more than 5 columns")
+    }
+}
+
+/// g, j, p, q, y and the comma hang a tail through both rows below the baseline, resting on the
+/// baseline; nothing else goes below it.
+@Test func onlyTheDescendingLettersReachBelowTheBaseline() throws {
+    let baseline = BitmapFont.glyphHeight - 1
+    for character in printableASCII {
+        let rows = try #require(BitmapFont.rows(for: character))
+        let tail = rows[(baseline + 1)...]
+        if "gjpqy,".contains(character) {
+            #expect(tail.allSatisfy { $0 != 0 }, "\(character) must reach the bottom row")
+            #expect(rows[baseline] != 0, "\(character) must rest on the baseline")
+        } else {
+            #expect(tail.allSatisfy { $0 == 0 }, "\(character) reaches below the baseline")
+        }
+    }
+    let o = try #require(BitmapFont.rows(for: "o"))
+    for character: Character in ["g", "p", "q", "y"] {
+        let rows = try #require(BitmapFont.rows(for: character))
+        #expect(rows[..<2] == o[..<2] && rows[2] != 0, "\(character)'s body starts at the x-height, like o's")
     }
 }
 
@@ -75,6 +97,13 @@ private let missingGlyphBox: [UInt8] = [0b00000, 0b01110, 0b01110, 0b01110, 0b01
     #expect(BitmapFont.textWidth("epoch 7/30", scale: 2) == 118)
     #expect(BitmapFont.textWidth("A", scale: 3) == 15)
     #expect(BitmapFont.textWidth("", scale: 4) == 0)
+}
+
+@Test func textHeightAddsTheDescentOnlyForTextThatDescends() {
+    #expect(BitmapFont.textHeight("EPOCH 7/30", scale: 2) == 14)
+    #expect(BitmapFont.textHeight("epoch 7/30", scale: 2) == 18)
+    #expect(BitmapFont.textHeight("PC1", scale: 3) == 21)
+    #expect(BitmapFont.textHeight("", scale: 1) == 7)
 }
 
 // MARK: - Canvas
@@ -153,7 +182,7 @@ private func expectedText(_ text: String, on canvas: Canvas, x: Int, y: Int, sca
     var expected = canvas
     for (position, character) in text.enumerated() {
         let rows = BitmapFont.rows(for: character) ?? missingGlyphBox
-        for row in 0..<7 {
+        for row in 0..<BitmapFont.cellHeight {
             for column in 0..<5 where rows[row] & (1 << (4 - column)) != 0 {
                 expected.fillRect(x: x + (position * 6 + column) * scale, y: y + row * scale,
                                   width: scale, height: scale, index: index)
@@ -167,7 +196,7 @@ private func expectedText(_ text: String, on canvas: Canvas, x: Int, y: Int, sca
     let text = "epoch 7/30"
     var canvas = Canvas(width: 130, height: 24)
     canvas.drawText(text, x: 3, y: 4, scale: 2)
-    let box = (x: 3..<(3 + BitmapFont.textWidth(text, scale: 2)), y: 4..<(4 + 14))
+    let box = (x: 3..<(3 + BitmapFont.textWidth(text, scale: 2)), y: 4..<(4 + 18))
     var accentCount = 0
     for y in 0..<canvas.height {
         for x in 0..<canvas.width where canvas[x, y] != 0 {
@@ -180,6 +209,8 @@ private func expectedText(_ text: String, on canvas: Canvas, x: Int, y: Int, sca
     #expect(accentCount == litBits * 4, "every lit glyph bit becomes a 2x2 block")
     // Text reaching the box's right and bottom edges: the last glyph '0' has its right column lit.
     #expect(canvas[box.x.upperBound - 1, 4 + 2] == Palette.accent)
+    // The tail of 'p', the second glyph, fills the bottom row of its stem column.
+    #expect(canvas[3 + 6 * 2, box.y.upperBound - 1] == Palette.accent)
     expectIdentical(canvas, expectedText(text, on: Canvas(width: 130, height: 24), x: 3, y: 4, scale: 2, index: Palette.accent))
 }
 

@@ -53,7 +53,7 @@ public struct PlotLabel: Sendable, Equatable {
     /// The black box behind the text, `scale` clear of it on every side, so that no dot under
     /// a label reads as part of a letter ("PC1" as "RC1").
     public func box(scale: Int) -> (x: Int, y: Int, width: Int, height: Int) {
-        (x - scale, y - scale, BitmapFont.textWidth(text, scale: scale) + 2 * scale, BitmapFont.glyphHeight * scale + 2 * scale)
+        (x - scale, y - scale, BitmapFont.textWidth(text, scale: scale) + 2 * scale, BitmapFont.textHeight(text, scale: scale) + 2 * scale)
     }
 }
 

@@ -86,7 +86,7 @@ public struct Canvas: Equatable, Sendable {
         let canvasWidth = width
         let canvasHeight = height
         let glyphColumns = BitmapFont.glyphWidth * scale
-        let glyphRows = BitmapFont.glyphHeight * scale
+        let glyphRows = BitmapFont.cellHeight * scale
         pixels.withUnsafeMutableBufferPointer { pixels in
             for (position, character) in text.enumerated() {
                 let left = x + position * BitmapFont.advance * scale

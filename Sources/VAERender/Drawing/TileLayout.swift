@@ -32,7 +32,8 @@ public struct FrameStyle: Sendable, Equatable {
     public var gutter: Int { 2 * scale }
     /// Extra space between groups of rows (such as an original and its reconstruction).
     public var groupGap: Int { 4 * scale }
-    /// Space above and below the caption text.
+    /// Space above and below a line of caption text; the tails of g, j, p, q, y and ',' take 2 of
+    /// the 3 rows below (`BitmapFont.descent`).
     public var captionPadding: Int { 3 * scale }
 }
 
