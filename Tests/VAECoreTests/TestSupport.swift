@@ -150,3 +150,11 @@ func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool) -> Int {
         return calls + products.reduce(0) { $0 + SgemmCall.blockCount(m: $1.0, n: $1.1, k: $1.2) }
     }
 }
+
+extension ImageSet {
+    /// The pixels of image `index`, in [0, 1].
+    func image(_ index: Int) -> [Float] {
+        let start = index * VAEConfig.inputSize
+        return pixels[start..<start + VAEConfig.inputSize].map(intensity)
+    }
+}

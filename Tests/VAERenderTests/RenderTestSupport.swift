@@ -69,3 +69,19 @@ func fileNames(in folder: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
 }
 
+
+extension Palette {
+    /// The grey an index is perceived as: its level for ramp entries, Rec.601 luma for the accent.
+    static func luminance(index: UInt8) -> UInt8 {
+        let offset = Int(index) * 3
+        return rec601Luma(red: rgb[offset], green: rgb[offset + 1], blue: rgb[offset + 2])
+    }
+}
+
+extension Canvas {
+    mutating func drawGrayImage(_ intensities: [Float], width: Int, height: Int, x: Int, y: Int, scale: Int) {
+        intensities.withUnsafeBufferPointer { intensities in
+            drawGrayImage(intensities, width: width, height: height, x: x, y: y, scale: scale)
+        }
+    }
+}

@@ -19,12 +19,6 @@ public struct ImageSet: Sendable {
         self.labels = labels
     }
 
-    /// The pixels of image `index`, in [0, 1].
-    public func image(_ index: Int) -> [Float] {
-        let start = index * VAEConfig.inputSize
-        return pixels[start..<start + VAEConfig.inputSize].map(intensity)
-    }
-
     /// The first `count` images, or all of them when there are fewer.
     public func prefix(_ count: Int) -> ImageSet {
         let kept = min(count, self.count)

@@ -71,14 +71,6 @@ public struct Canvas: Equatable, Sendable {
         }
     }
 
-    public mutating func drawGrayImage(
-        _ intensities: [Float], width: Int, height: Int, x: Int, y: Int, scale: Int
-    ) {
-        intensities.withUnsafeBufferPointer { intensities in
-            drawGrayImage(intensities, width: width, height: height, x: x, y: y, scale: scale)
-        }
-    }
-
     /// Draws `text` in `BitmapFont` with its top-left corner at (`x`, `y`); only the
     /// glyph strokes are painted, so the background shows through between them.
     public mutating func drawText(_ text: String, x: Int, y: Int, scale: Int = 1, index: UInt8 = Palette.accent) {

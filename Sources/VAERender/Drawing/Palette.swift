@@ -29,12 +29,6 @@ public enum Palette {
         return [gray, gray, gray]
     }
 
-    /// The grey an index is perceived as: its level for ramp entries, Rec.601 luma for the accent.
-    public static func luminance(index: UInt8) -> UInt8 {
-        let offset = Int(index) * 3
-        return rec601Luma(red: rgb[offset], green: rgb[offset + 1], blue: rgb[offset + 2])
-    }
-
     /// Tableau 10 (Maureen Stone's 2016 revision), one colour per class 0-9: chosen to stay apart
     /// for colour-blind readers and in greyscale print. Okabe-Ito has only eight colours, one of
     /// them black, which would vanish on the dark frames.
