@@ -5,7 +5,7 @@ import FoundationXML
 import Testing
 import TestSupport
 import VAECore
-import VAERender
+@testable import VAERender
 
 /// Collects the polylines of an SVG document, failing on malformed XML.
 private final class PolylineCollector: NSObject, XMLParserDelegate {
@@ -115,4 +115,19 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     // 20 characters shown: "…" and the label's last 19.
     #expect(svg.contains("<title>\(long)</title>…-folder-name-seed-7</text>"), "\(svg)")
     #expect(svg.contains("<title>run9</title>run9</text>"))
+}
+
+/// The epoch axis marks where the curves start as well as its round epochs, unless a round one
+/// is within half a step of the start.
+@Test func theEpochAxisMarksTheFirstEpochAndTheRoundOnes() {
+    #expect(epochTicks(first: 1, last: 30) == [1, 10, 20, 30])
+    #expect(epochTicks(first: 1, last: 10) == [1, 2, 4, 6, 8, 10])
+    #expect(epochTicks(first: 1, last: 3) == [1, 2, 3])
+    #expect(epochTicks(first: 4, last: 50) == [4, 10, 20, 30, 40, 50])
+    #expect(epochTicks(first: 7, last: 8) == [7, 8])
+    #expect(epochTicks(first: 9, last: 100) == [9, 20, 40, 60, 80, 100])
+    #expect(epochTicks(first: 15, last: 100) == [20, 40, 60, 80, 100], "20 is within half a step of 15")
+    let svg = lossCurveSVG([(label: "a", losses: [EpochLosses(epoch: 1, train: 300, test: 310),
+                                                  EpochLosses(epoch: 30, train: 200, test: 210)])])
+    #expect(svg.contains("<text x=\"64.0\" y=\"390.0\" text-anchor=\"middle\">1</text>"), "epoch 1 labelled at the left edge")
 }

@@ -38,7 +38,7 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
         svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(tick)))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(y(tick)))\" stroke=\"#e0e0e0\"/>\n"
         svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y(tick) + 4))\" text-anchor=\"end\">\(tickLabel(tick))</text>\n"
     }
-    for tick in niceTicks(low: firstEpoch, high: lastEpoch, integers: true) where tick >= firstEpoch && tick <= lastEpoch {
+    for tick in epochTicks(first: firstEpoch, last: lastEpoch) {
         let px = x(Int(tick))
         svg += "<line x1=\"\(f(px))\" y1=\"\(f(top + plotHeight))\" x2=\"\(f(px))\" y2=\"\(f(top + plotHeight + 4))\" stroke=\"#444\"/>\n"
         svg += "<text x=\"\(f(px))\" y=\"\(f(top + plotHeight + 18))\" text-anchor=\"middle\">\(Int(tick))</text>\n"
@@ -74,6 +74,16 @@ func niceTicks(low: Double, high: Double, integers: Bool = false) -> [Double] {
     if integers { step = max(1, step.rounded()) }
     let start = floor(low / step) * step, end = max(ceil(high / step) * step, start + step)
     return stride(from: start, through: end + step / 2, by: step).map { $0 }
+}
+
+/// The round epochs within [first, last], and `first` itself, where the curves start, unless a
+/// round one is within half a step of it.
+func epochTicks(first: Double, last: Double) -> [Double] {
+    let round = niceTicks(low: first, high: last, integers: true)
+    let step = round[1] - round[0]
+    var ticks = round.filter { $0 >= first && $0 <= last }
+    if ticks.first.map({ $0 - first >= step / 2 }) ?? true { ticks.insert(first, at: 0) }
+    return ticks
 }
 
 /// A tick value as written beside its tick: integers without a decimal point.
