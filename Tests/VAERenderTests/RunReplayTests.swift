@@ -94,6 +94,26 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     }
 }
 
+/// The fitted samplers need the training split; a folder without it is named with the fix.
+@Test func aFittedSamplerWithoutTheTrainingImagesNamesTheMissingFiles() throws {
+    let data = temporaryFolder()
+    defer { removeTemporaryFolder(data) }
+    for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"] {
+        try FileManager.default.createSymbolicLink(atPath: data + "/" + name + ".gz", withDestinationPath: syntheticData + "/" + name + ".gz")
+    }
+    let run = try RunReplay(runDirectory: fixtureRun("latent2")).run
+    #expect(try loadTrainingImages(from: data, for: run).count == run.trainImages)
+    try FileManager.default.removeItem(atPath: data + "/train-images-idx3-ubyte.gz")
+    try FileManager.default.removeItem(atPath: data + "/t10k-labels-idx1-ubyte.gz")
+    expectVAEError(.missingInput, containing: ["KMNIST training files missing in \(data): train-images-idx3-ubyte.gz; "
+                                               + "the gmm and two-stage samplers are fitted to the encoded training images"]) {
+        _ = try loadTrainingImages(from: data, for: run)
+    }
+    expectVAEError(.missingInput, containing: ["KMNIST test files missing in \(data): t10k-labels-idx1-ubyte.gz; point --data"]) {
+        _ = try KMNIST.loadTestImages(from: data)
+    }
+}
+
 @Test func indicesOutsideTheTestSetAreRefusedNamingTheFlag() {
     var request = everything(fixtureRun("latent2"))
     request.reconstruction = ReconstructionOptions(indices: [3, 100])

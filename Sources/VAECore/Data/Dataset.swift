@@ -121,17 +121,25 @@ public struct KMNIST: Sendable {
         return KMNIST(train: train, test: test)
     }
 
-    /// The test split alone, for the tools that read a trained run and need nothing else: they
-    /// never download. Returns the set and the images file's path.
-    public static func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
+    public enum Split: String, Sendable { case training, test }
+
+    /// One split alone, for the tools that read a trained run and need nothing else: they never
+    /// download. Returns the set and its images file's path; a missing file is named, then
+    /// `advice` says what to do.
+    public static func loadSplit(_ split: Split, from folder: String, advice: String) throws -> (images: ImageSet, path: String) {
         // `files` lists the training images and labels, then the test images and labels.
+        let first = split == .training ? 0 : 2
         let paths = locate(in: folder)
-        guard let imagesPath = paths[2], let labelsPath = paths[3] else {
-            let missing = [2, 3].filter { paths[$0] == nil }.map { files[$0].name + ".gz" }
-            throw VAEError(.missingInput, "KMNIST test files missing in \(folder): \(missing.joined(separator: ", ")); "
-                           + "point --data or KMNIST_DIR at the folder the run was trained on")
+        guard let imagesPath = paths[first], let labelsPath = paths[first + 1] else {
+            let missing = [first, first + 1].filter { paths[$0] == nil }.map { files[$0].name + ".gz" }
+            throw VAEError(.missingInput, "KMNIST \(split.rawValue) files missing in \(folder): \(missing.joined(separator: ", ")); \(advice)")
         }
         return (try ImageSet.load(images: imagesPath, labels: labelsPath), imagesPath)
+    }
+
+    /// The test split, for evaluating or rendering a run.
+    public static func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
+        try loadSplit(.test, from: folder, advice: "point --data or KMNIST_DIR at the folder the run was trained on")
     }
 
     static func missingFilesMessage(_ missing: [String], folder: String) -> String {

@@ -42,15 +42,9 @@ public let defaultSamplingTemperature = 1.15
 /// The training split of the KMNIST folder, for the samplers fitted to it; it must be the one
 /// the run was trained on.
 public func loadTrainingImages(from folder: String, for run: RunConfig) throws -> ImageSet {
-    // KMNIST.files lists the training images and labels first.
-    let paths = KMNIST.locate(in: folder)
-    guard let imagesPath = paths[0], let labelsPath = paths[1] else {
-        let missing = [0, 1].filter { paths[$0] == nil }.map { KMNIST.files[$0].name + ".gz" }
-        throw VAEError(.missingInput, "KMNIST training files missing in \(folder): \(missing.joined(separator: ", ")); the "
-                       + "gmm and two-stage samplers are fitted to the encoded training images (point --data or KMNIST_DIR at the folder "
-                       + "the run was trained on, or use --sampler prior)")
-    }
-    let training = try ImageSet.load(images: imagesPath, labels: labelsPath)
+    let (training, imagesPath) = try KMNIST.loadSplit(
+        .training, from: folder, advice: "the gmm and two-stage samplers are fitted to the encoded training images "
+            + "(point --data or KMNIST_DIR at the folder the run was trained on, or use --sampler prior)")
     guard training.count == run.trainImages else {
         throw VAEError(.usage, "the run was trained on \(run.trainImages) training images, but \(imagesPath) holds "
                        + "\(training.count); pass the --data folder the run was trained on")
