@@ -84,6 +84,27 @@ func partsCoverTheWorkOnceOnSeparateThreads(work: Int, alignment: Int) {
     #expect(failures == 0, "\(failures) of 20,000 jobs ran a part twice or returned before it finished")
 }
 
+/// Parts run by a job with no stored properties, which has no address of its own.
+private let emptyJobParts = Atomic<Int>(0)
+
+private struct EmptyJob: SplitJob {
+    func run(part: Int, range: Range<Int>) { emptyJobParts.add(1, ordering: .relaxed) }
+}
+
+/// A job with no stored properties (such as vae-bench's replay of the hand-offs) runs every
+/// part too: a pointer to it may be null in optimised code, which the job slot read as "no
+/// job", so a helper stopped on a nil unwrap and the caller waited for ever.
+@Test func jobsWithNoStoredPropertiesRunEveryPart() {
+    let team = ComputeThreads(count: 2)
+    emptyJobParts.store(0, ordering: .relaxed)
+    for _ in 0..<1000 { team.forEachPart(of: 2, EmptyJob()) }
+    #expect(emptyJobParts.load(ordering: .relaxed) == 2000)
+    // Whether the pointer is null depends on the build, so the rule itself is checked too.
+    withUnsafePointer(to: EmptyJob()) { #expect(ComputeThreads.slotAddress(of: $0) == ComputeThreads.addressOfEmptyJobs) }
+    let job = ClosureJob { _, _ in }
+    withUnsafePointer(to: job) { #expect(ComputeThreads.slotAddress(of: $0) == UnsafeRawPointer($0)) }
+}
+
 /// A part that splits work again gets it whole on its own thread, instead of waiting for
 /// helpers that are busy with the outer job.
 @Test func nestedJobsRunWholeOnTheCallingThread() {

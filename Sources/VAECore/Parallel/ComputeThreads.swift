@@ -75,7 +75,11 @@ public final class ComputeThreads: @unchecked Sendable {
     /// Where a job without stored properties is said to be. Such a value occupies no memory, and
     /// the address withUnsafePointer gives it in optimised code can be null, which `job` would take
     /// for no job (a helper then stopped on it); reading a job there reads no bytes.
-    nonisolated(unsafe) private static let addressOfEmptyJobs = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
+    nonisolated(unsafe) static let addressOfEmptyJobs = UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1))
+    /// Where the helpers find the job at `pointer`.
+    static func slotAddress<Job: SplitJob>(of pointer: UnsafePointer<Job>) -> UnsafeRawPointer {
+        MemoryLayout<Job>.size > 0 ? UnsafeRawPointer(pointer) : addressOfEmptyJobs
+    }
     private var jobType: (any SplitJob.Type)?
     private var jobWork = 0
     private var jobAlignment = 1
@@ -144,7 +148,7 @@ public final class ComputeThreads: @unchecked Sendable {
         }
         defer { inUse.store(false, ordering: .releasing) }
         withUnsafePointer(to: job) { pointer in
-            self.job = MemoryLayout<Job>.size > 0 ? UnsafeRawPointer(pointer) : ComputeThreads.addressOfEmptyJobs
+            self.job = ComputeThreads.slotAddress(of: pointer)
             jobType = Job.self
             jobWork = work
             jobAlignment = alignment
