@@ -69,7 +69,6 @@ func fileNames(in folder: String) -> [String] {
     ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).sorted()
 }
 
-
 extension Palette {
     /// The grey an index is perceived as: its level for ramp entries, Rec.601 luma for the accent.
     static func luminance(index: UInt8) -> UInt8 {
