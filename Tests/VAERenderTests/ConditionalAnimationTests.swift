@@ -86,7 +86,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
                                                   interpolation: InterpolationOptions(steps: 2), sampling: SamplingOptions(grid: 2),
                                                   reconstruction: ReconstructionOptions()))
     #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
-    let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2", subtitle: "z ~ GMM, row = class")
+    let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2", subtitle: "z ~ GMM, rows = classes 0-9")
     #expect(gifs[1].width == sampling.width && gifs[1].height == sampling.height && gifs[1].frameCount == 2, "\(gifs[1].width)x\(gifs[1].height) vs \(sampling.width)x\(sampling.height)")
 
     // vae-render --seed picks the plane's column draws of a conditional run, as --help says (an

@@ -67,6 +67,9 @@ public enum LatentGrid: Sendable, Equatable {
     /// style written as every class.
     case classRows(seed: UInt64)
 
+    /// What the rows of a conditional model's grid are, top to bottom.
+    static let classRowsNote = "rows = classes 0-\(VAEConfig.classes - 1)"
+
     var subtitle: String {
         switch self {
         case .priorQuantiles: return "N(0,I) quantiles"
@@ -76,7 +79,7 @@ public enum LatentGrid: Sendable, Equatable {
         case .sampled(.gmmDiagonal, _): return "z ~ GMM diag"
         case .sampled(.vamp, _): return "z ~ VampPrior"
         case .sampled(.twoStage, _): return "z ~ two-stage"
-        case .classRows: return "row = class"
+        case .classRows: return LatentGrid.classRowsNote
         }
     }
 }
@@ -149,7 +152,7 @@ public struct SamplingAnimation {
                      + "\(sampled.columns * sampled.rows) cells")
         self.plannedEpochs = plannedEpochs
         var subtitle = grid.subtitle
-        if case .sampled = grid, labels != nil { subtitle += ", row = class" }
+        if case .sampled = grid, labels != nil { subtitle += ", " + LatentGrid.classRowsNote }
         layout = TileLayout(columns: sampled.columns, rows: sampled.rows, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: subtitle)
     }
