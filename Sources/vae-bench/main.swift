@@ -57,7 +57,7 @@ struct VAEBench: ParsableCommand {
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")
-        print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(ComputeThreads.shared.count) threads, \(environment)")
+        print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS")
         for preset in presets.presets {

@@ -243,6 +243,7 @@ struct VAETrain: ParsableCommand {
         // A folder that exists may be another trainer's: its lock comes before anything else, so
         // that a second writer is refused at once. A new folder is made only once the data has
         // loaded, so that bad data leaves none behind.
+        if resume != nil { try directory.checkResumable() }
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
         var resumed: RunConfig?
@@ -280,7 +281,7 @@ struct VAETrain: ParsableCommand {
         try checkData(dataset, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
-        print("vae-train: \(run.summary), \(ComputeThreads.shared.count) threads, into \(directory.path)")
+        print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), into \(directory.path)")
         fflush(nil)
 
         // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches.

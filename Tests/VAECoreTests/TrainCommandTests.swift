@@ -74,6 +74,8 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     let first = try runTool("vae-train", ["--data", syntheticData, "--run-dir", folder, "--epochs", "1", "--hidden", "32",
                                           "--latent-dim", "4", "--batch-size", "100", "--prior", "normal"] + common)
     #expect(first.status == 0, "\(first.stderr)")
+    #expect(first.stdout.hasPrefix("vae-train: mlp 784-32-4 relu, bernoulli, batch 100, lr 0.001, seed 0, 1 epoch, "
+                                   + "600 train / 100 test images, 1 thread, into \(folder)\n"), "\(first.stdout)")
     let state = RunDirectory(folder).statePath
     let before = try readFile(state)
 
@@ -112,12 +114,39 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     let missing = try runTool("vae-train", ["--resume", scratch + "/none"] + common)
     #expect(missing.status == 66)
     #expect(missing.stderr == "vae-train: cannot resume: the run folder \(scratch)/none does not exist\n")
+    write([1], to: scratch + "/file")
+    let file = try runTool("vae-train", ["--resume", scratch + "/file"] + common)
+    #expect(file.status == 66)
+    #expect(file.stderr == "vae-train: cannot resume: \(scratch)/file is a file, not a run folder\n")
 
     // --run-dir may repeat --resume's folder, spelled another way.
     let repeated = try runTool("vae-train", ["--resume", folder, "--run-dir", folder + "/", "--data", syntheticData, "--epochs", "2",
                                              "--hidden", "32", "--seed", "0"] + common)
     #expect(repeated.status == 0, "\(repeated.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
+}
+
+/// A state whose random generator is all zeros (xoshiro256** never gets there, and from there
+/// draws only zeros, on which the shuffle would spin for ever) is damage: refused, not resumed.
+@Test func aZeroRandomStateIsRefusedAsDamage() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let common = ["--data", syntheticData, "--no-download", "--threads", "1", "--iwae-k", "0"]
+    let first = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "32", "--latent-dim", "4",
+                                          "--batch-size", "100", "--prior", "normal"] + common)
+    #expect(first.status == 0, "\(first.stderr)")
+    let state = RunDirectory(folder).statePath
+    let file = try readSafetensors(state)
+    var bytes = file.bytes
+    let random = try #require(file.tensors["random"]).range
+    #expect(bytes[random].contains { $0 != 0 })
+    bytes.replaceSubrange(random, with: [UInt8](repeating: 0, count: random.count))
+    write(bytes, to: state)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common, timeLimit: .seconds(30))
+    #expect(resumed.status == 65, "exit \(resumed.status): \(resumed.stderr)")
+    #expect(resumed.stderr == "vae-train: \(state): the random state is all zeros, which no run can reach; the file is damaged\n")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
 }
 
 @Test func missingDataWithoutDownloadSaysWhatToPutWhere() throws {

@@ -62,9 +62,14 @@ public struct RunDirectory: Sendable {
         unlink(dataFolderRecordPath)
     }
 
+    /// Refuses to resume a folder that does not exist or is a file.
+    public func checkResumable() throws {
+        do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
+    }
+
     /// The resume state, with advice when a run was stopped before writing one.
     public func readState() throws -> TrainingState {
-        do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
+        try checkResumable()
         guard FileManager.default.fileExists(atPath: statePath) else {
             throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
                            + "written anything); start it again without --resume")

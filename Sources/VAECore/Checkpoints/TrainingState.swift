@@ -57,6 +57,11 @@ public func readTrainingState(_ path: String) throws -> TrainingState {
     let run = try RunConfig(meta)
     let count = ParameterLayout(run.model).count
     let r = try file.uint64s("random", shape: [4])
+    // xoshiro256** never reaches the all-zero state, and from it would draw nothing but zeros:
+    // the shuffle's rejection sampling would then never end.
+    guard r.contains(where: { $0 != 0 }) else {
+        throw VAEError(.badData, "\(path): the random state is all zeros, which no run can reach; the file is damaged")
+    }
     return TrainingState(path: path, run: run, epoch: try meta.integer("epoch", minimum: 0),
                          step: try meta.integer("adam_step", minimum: 0),
                          parameters: try file.floats("parameters", shape: [count]),
