@@ -126,6 +126,9 @@ struct RenderCommand: ParsableCommand {
                 latentMap: selection.includes(.latentMap) ? latentMapFlags.options : nil,
                 traversal: selection.includes(.traversal) ? traversalFlags.options : nil,
                 style: frameFlags.style)
+            let fileNames = Animation.allCases.filter(selection.includes).map(\.fileName)
+                + (selection.lossCurve ? [lossCurveFileName] : [])
+            try checkOutputs(fileNames, in: locations.out)
             // Everything is read and rendered before the first file is written. A run still
             // training is rendered as far as it was when it was opened.
             let replay = selection.anyAnimation ? try RunReplay(runDirectory: locations.runDir) : nil
@@ -137,19 +140,21 @@ struct RenderCommand: ParsableCommand {
             let gifs = try replay.map { try renderAnimations(request, replay: $0) } ?? []
             let lossCurve = selection.lossCurve ? try lossCurveSVG(
                 [locations.runDir] + selection.compare) : nil
-            let paths = try writeAnimations(gifs, to: locations.out)
+            let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }
+                + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.utf8))] } ?? [])
+            let paths = try writeOutputs(files, to: locations.out)
             for (gif, path) in zip(gifs, paths) {
                 let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
                 print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
             }
             if let lossCurve {
-                let path = locations.out + "/loss.svg"
-                try writeFileAtomically(Array(lossCurve.utf8), to: path)
-                print("\(path): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")
+                print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")
             }
         }
     }
 }
+
+private let lossCurveFileName = "loss.svg"
 
 /// The loss curves of the run folders, each labelled by its folder name.
 func lossCurveSVG(_ runFolders: [String]) throws -> String {
@@ -201,7 +206,7 @@ struct Locations: ParsableArguments {
     @Option(help: ArgumentHelp("The run folder vae-train wrote; its checkpoints/ are replayed.", valueName: "dir"))
     var runDir: String
 
-    @Option(help: ArgumentHelp("Folder for the GIFs, created if needed.", valueName: "dir"))
+    @Option(help: ArgumentHelp("Folder for the GIFs and loss.svg, created if needed.", valueName: "dir"))
     var out: String = "output"
 
     @OptionGroup var dataOptions: DataOptions

@@ -81,6 +81,13 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
                                                 "--out", scratch + "/file/out", "--steps", "2", "--pairs", "0:1"])
     #expect(underAFile.status == 73)
     #expect(underAFile.stderr == "vae-render: cannot create the output folder \(scratch)/file/out: Not a directory\n")
+    for (out, reason) in [("/file", "a file of that name is in the way"), ("/file/a/b", "\(scratch)/file/a: Not a directory")] {
+        let blocked = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+                                                 "--out", scratch + out] + smallRender)
+        #expect(blocked.status == 73)
+        #expect(blocked.stderr == "vae-render: cannot create the output folder \(scratch + out): \(reason)\n")
+        #expect(blocked.stdout.isEmpty)
+    }
     let notAFolder = try runTool("vae-render", ["--all", "--run-dir", scratch + "/file", "--out", scratch + "/out"])
     #expect(notAFolder.status == 66)
     #expect(notAFolder.stderr == "vae-render: \(scratch)/file is a file, not a run folder\n")
@@ -94,6 +101,21 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(blocked.stderr == "vae-render: cannot write \(out)/sampling.gif: it is a folder; name a file\n")
     #expect(try readFile(out + "/interpolation.gif") == [7], "the earlier GIF is not replaced")
     #expect(fileNames(in: out) == ["interpolation.gif", "sampling.gif"])
+
+    // loss.svg is one of the set, and every output is checked before anything is rendered: a
+    // corrupt run's error would come first otherwise.
+    let curveOut = scratch + "/curve"
+    try FileManager.default.createDirectory(atPath: curveOut + "/loss.svg", withIntermediateDirectories: true)
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    let bad = run.checkpoint(epoch: 2)
+    try writeFileAtomically(Array(try readFile(bad).prefix(1000)), to: bad)
+    let curveBlocked = try runTool("vae-render", ["--reconstruction", "--loss-curve", "--run-dir", run.path, "--data", syntheticData,
+                                                  "--out", curveOut, "--indices", "0,1", "--scale", "1"])
+    #expect(curveBlocked.status == 73)
+    #expect(curveBlocked.stderr == "vae-render: cannot write \(curveOut)/loss.svg: it is a folder; name a file\n")
+    #expect(curveBlocked.stdout.isEmpty)
+    #expect(fileNames(in: curveOut) == ["loss.svg"])
 }
 
 @Test func indicesOutsideTheTestSetExitWithUsage() throws {
@@ -122,6 +144,10 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
     #expect(result.stdout.isEmpty)
     #expect(fileNames(in: out) == [], "nothing, not even a temporary file, is left in the output folder")
+    let newOut = scratch + "/new/out"
+    let failed = try runTool("vae-render", ["--all", "--run-dir", run.path, "--data", syntheticData, "--out", newOut] + smallRender)
+    #expect(failed.status == 65)
+    #expect(!FileManager.default.fileExists(atPath: scratch + "/new"), "a failed render creates no output folder")
 }
 
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {

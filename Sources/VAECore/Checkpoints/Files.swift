@@ -43,6 +43,35 @@ public func createFolders(_ path: String, what: String) throws {
     }
 }
 
+/// Refuses, without creating anything, a folder that `createFolders` could not create or that
+/// cannot take new files, with the reason `createFolders` would give: a tool that writes into a
+/// folder checks it before any work and creates it only once it has something to write.
+public func checkFolderCanBeCreated(_ path: String, what: String) throws {
+    var existing = path.hasPrefix("/") ? "/" : "."
+    var missing: String?
+    for component in path.split(separator: "/") {
+        let next = (existing == "/" ? "" : existing) + "/" + component
+        guard FileManager.default.fileExists(atPath: next) else {
+            missing = next
+            break
+        }
+        existing = next
+    }
+    let failing = missing ?? path
+    let prefix = [path, "./" + path].contains(failing) ? "" : failing + ": "
+    var isFolder: ObjCBool = false
+    _ = FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder)
+    guard isFolder.boolValue else {
+        throw VAEError(.cannotWrite, missing == nil ? "cannot create \(what) \(path): a file of that name is in the way"
+                       : "cannot create \(what) \(path): \(prefix)\(String(cString: strerror(ENOTDIR)))")
+    }
+    guard access(existing, W_OK | X_OK) == 0 else {
+        let reason = systemErrorText()
+        throw VAEError(.cannotWrite, missing == nil ? "cannot write into \(what) \(path): \(reason)"
+                       : "cannot create \(what) \(path): \(prefix)\(reason)")
+    }
+}
+
 /// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a
 /// tool checks its output before any work, so that a typo costs nothing.
 public func checkFileCanBeWritten(_ path: String) throws {

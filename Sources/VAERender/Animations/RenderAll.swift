@@ -137,15 +137,24 @@ private func checkFrameSize(_ layout: TileLayout?, of animation: Animation) thro
                    + "\(maxGIFSide) per side; lower --scale or show fewer images")
 }
 
-/// Writes each GIF into `folder` (created if needed) atomically; returns the paths written.
-/// Every path is checked before the first is written, so that one that cannot be written (a
-/// folder of that name, say) does not leave the set half replaced.
-public func writeAnimations(_ gifs: [RenderedGIF], to folder: String) throws -> [String] {
+/// Refuses, before anything is rendered, an output folder that cannot be created or a file in
+/// it that cannot be written (a folder of that name, say), so that a wrong --out costs nothing.
+/// Creates nothing: a render that fails leaves no empty folder behind.
+public func checkOutputs(_ fileNames: [String], in folder: String) throws {
+    try checkFolderCanBeCreated(folder, what: "the output folder")
+    guard FileManager.default.fileExists(atPath: folder) else { return }
+    for name in fileNames { try checkFileCanBeWritten((folder as NSString).appendingPathComponent(name)) }
+}
+
+/// Writes each file into `folder` (created if needed) atomically; returns the paths written.
+/// Every path is checked again before the first is written, so that one that became
+/// unwritable during the render does not leave the set half replaced.
+public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String) throws -> [String] {
     try createFolders(folder, what: "the output folder")
-    let paths = gifs.map { (folder as NSString).appendingPathComponent($0.animation.fileName) }
+    let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
     for path in paths { try checkFileCanBeWritten(path) }
-    return try zip(gifs, paths).map { gif, path in
-        try writeFileAtomically(gif.bytes, to: path)
+    return try zip(files, paths).map { file, path in
+        try writeFileAtomically(file.bytes, to: path)
         return path
     }
 }
