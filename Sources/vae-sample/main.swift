@@ -80,7 +80,7 @@ struct VAESample: ParsableCommand {
                 throw VAEError(.missingInput, "\(epoch.map { "--epoch \($0): " } ?? "")\(path) does not exist (the run has epochs "
                                + "\(run.checkpointEpochs().map(String.init).joined(separator: ", ")))")
             }
-            let checkpoint = try readCheckpoint(path)
+            let checkpoint = try RunReplay.checkpoint(epoch: epoch ?? last, of: run)
             if label != nil && !checkpoint.run.model.conditional {
                 throw VAEError(.usage, "--class needs a class-conditional run (vae-train --conditional), and \(runDir) is not one")
             }

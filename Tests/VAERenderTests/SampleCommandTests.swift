@@ -131,6 +131,27 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(dangling.stderr == "vae-sample: \(run.checkpoint(epoch: 31)) does not exist (the run has epochs 1, 2, 3, 31)\n")
 }
 
+/// vae-sample checks its checkpoint as vae-render does: the epoch its name says, the run's configuration.
+@Test func aMislabelledOrForeignCheckpointIsRefused() throws {
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    let out = run.path + "/samples.idx"
+    let final = run.checkpoint(epoch: 3)
+    try FileManager.default.removeItem(atPath: final)
+    try FileManager.default.copyItem(atPath: run.checkpoint(epoch: 1), toPath: final)
+    let mislabelled = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out])
+    #expect(mislabelled.status == 65)
+    #expect(mislabelled.stderr == "vae-sample: \(final) holds epoch 1, not the epoch 3 its name says\n")
+
+    try FileManager.default.removeItem(atPath: final)
+    try FileManager.default.copyItem(atPath: RunDirectory(fixtureRun("latent3")).checkpoint(epoch: 3), toPath: final)
+    let foreign = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out])
+    #expect(foreign.status == 65)
+    #expect(foreign.stderr.hasPrefix("vae-sample: \(final) comes from a different configuration than \(run.checkpoint(epoch: 1)): "),
+            "\(foreign.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: out))
+}
+
 @Test func classifierAndQualityCommands() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }

@@ -61,6 +61,14 @@ public struct RunReplay: Sendable {
         }
     }
 
+    /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a
+    /// replay checks it: against the epoch its name says and the first checkpoint's configuration.
+    public static func checkpoint(epoch: Int, of directory: RunDirectory) throws -> Checkpoint {
+        let firstEpoch = directory.checkpointEpochs().first ?? epoch
+        let first = firstEpoch == epoch ? nil : try read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
+        return try read(directory.checkpoint(epoch: epoch), epoch: epoch, reference: first)
+    }
+
     private static func read(_ path: String, epoch: Int, reference: Checkpoint?) throws -> Checkpoint {
         let checkpoint = try readCheckpoint(path)
         guard checkpoint.epoch == epoch else {
