@@ -58,25 +58,46 @@ public struct DataOptions: ParsableArguments {
     }
 }
 
+/// The error when what the tool printed could not be written (a full disk, say): a tool's output
+/// is its result, so that must not end in exit 0.
+private func unwrittenStandardOutput() -> VAEError? {
+    guard fflush(stdout) != 0 || ferror(stdout) != 0 else { return nil }
+    return VAEError(.cannotWrite, "cannot write standard output: \(String(cString: strerror(errno)))")
+}
+
 extension ParsableCommand {
-    /// Runs `body`. A `VAEError` becomes one line on standard error, the command's name first,
-    /// and the process exits with the error's code.
-    public func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
+    /// ArgumentParser's `main()`, except that `--help` text that cannot be written is exit 73 with
+    /// one line, as for every other report, rather than exit 0.
+    public static func mainCheckingOutput() {
         // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
         // temporary file removed, rather than the signal killing us mid-write.
         signal(SIGXFSZ, SIG_IGN)
         do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
+            guard exitCode(for: error) == .success else { exit(withError: error) }
+            print(fullMessage(for: error))
+            exit(withError: unwrittenStandardOutput().map(report))
+        }
+    }
+
+    /// Runs `body`. A `VAEError` becomes one line on standard error, the command's name first,
+    /// and the process exits with the error's code.
+    public func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
+        do {
             let result = try body()
-            // What a tool prints is its result (vae-eval's figures): output that could not be
-            // written, to a full disk say, must not end in exit 0.
-            if fflush(stdout) != 0 || ferror(stdout) != 0 {
-                throw VAEError(.cannotWrite, "cannot write standard output: \(String(cString: strerror(errno)))")
-            }
+            if let error = unwrittenStandardOutput() { throw error }
             return result
         } catch let error as VAEError {
-            let tool = Self.configuration.commandName ?? CommandLine.arguments[0]
-            FileHandle.standardError.write(Data("\(tool): \(error.message)\n".utf8))
-            throw ExitCode(error.exitCode)
+            throw Self.report(error)
         }
+    }
+
+    /// Writes `error` as one line on standard error, the command's name first; returns its exit code.
+    private static func report(_ error: VAEError) -> ExitCode {
+        FileHandle.standardError.write(Data("\(configuration.commandName ?? CommandLine.arguments[0]): \(error.message)\n".utf8))
+        return ExitCode(error.exitCode)
     }
 }

@@ -110,4 +110,4 @@ func median<C: Collection>(_ values: C) -> Double where C.Element == Double {
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
-VAEBench.main()
+VAEBench.mainCheckingOutput()

@@ -57,4 +57,4 @@ struct VAEClassifier: ParsableCommand {
     }
 }
 
-VAEClassifier.main()
+VAEClassifier.mainCheckingOutput()

@@ -124,4 +124,4 @@ struct VAEEval: ParsableCommand {
     }
 }
 
-VAEEval.main()
+VAEEval.mainCheckingOutput()

@@ -105,4 +105,4 @@ func writeGoldens(into fixtures: String) throws {
     }
 }
 
-VAEFixtures.main()
+VAEFixtures.mainCheckingOutput()

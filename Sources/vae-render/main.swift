@@ -218,7 +218,7 @@ struct Locations: ParsableArguments {
 }
 
 struct InterpolationFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class).",
                                valueName: "a:b,..."))
     var pairs: PairList?
 
@@ -306,7 +306,7 @@ struct SamplerName: ExpressibleByArgument, Equatable {
 }
 
 struct ReconstructionFlags: ParsableArguments {
-    @Option(help: ArgumentHelp("Test-image indices to reconstruct, e.g. 0,5,9 (default: the first two of each class).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test-image indices to reconstruct, e.g. 0,5,9 (default: the first two of each class).",
                                valueName: "i,..."))
     var indices: IndexList?
 
@@ -418,4 +418,4 @@ struct IndexList: ExpressibleByArgument {
     }
 }
 
-RenderCommand.main()
+RenderCommand.mainCheckingOutput()

@@ -106,4 +106,4 @@ struct VAESample: ParsableCommand {
 
 extension SamplerKind: ExpressibleByArgument {}
 
-VAESample.main()
+VAESample.mainCheckingOutput()

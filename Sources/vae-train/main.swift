@@ -61,7 +61,7 @@ struct VAETrain: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Dimensions of the latent code z (default: 32, or 20 for pytorch-example).", valueName: "n"))
     var latentDim: Int?
 
-    @Option(help: ArgumentHelp("Encoder hidden widths, input side first (for conv, after the convolutions), comma-separated; the decoder mirrors them (default: 1024, 400 for pytorch-example, 512 for conv; \"none\" for no hidden layer).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Encoder hidden widths, input side first (for conv, after the convolutions), comma-separated; the decoder mirrors them (default: 1024, 400 for pytorch-example, 512 for conv; \"none\" for no hidden layer).",
                                valueName: "widths"))
     var hidden: HiddenWidths?
 
@@ -366,4 +366,4 @@ extension Binarization: ExpressibleByArgument {}
 extension Prior: ExpressibleByArgument {}
 extension Objective: ExpressibleByArgument {}
 
-VAETrain.main()
+VAETrain.mainCheckingOutput()

@@ -74,3 +74,17 @@ func threadsOutOfRangeIsRefusedByEveryTool(tool: String, arguments: [String]) th
     let help = try runTool(tool, ["--help"])
     #expect(help.stdout.contains("--threads <n>") && help.stdout.contains("Threads to compute on"), "\(tool) --help: \(help.stdout)")
 }
+
+/// `--help` is a report like any other: text that cannot be written (here past a file-size limit
+/// of 0, as on a full disk) is exit 73 with one line, not exit 0 and no help.
+@Test(arguments: ["vae-train", "vae-render", "vae-sample", "vae-eval", "vae-classifier", "vae-bench", "vae-fixtures"])
+func helpThatCannotBeWrittenIsAnError(tool: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runToolWithFileSizeLimit(tool, ["--help"], blocks: 0, standardOutput: scratch + "/help.txt")
+    #expect(result.status == 73, "\(tool): \(result.stderr)")
+    #expect(result.stderr == "\(tool): cannot write standard output: File too large\n")
+    let written = try runToolWithFileSizeLimit(tool, ["--help"], blocks: 100, standardOutput: scratch + "/help.txt")
+    #expect(written.status == 0 && written.stderr.isEmpty, "\(tool): \(written.stderr)")
+    #expect(try String(decoding: readFile(scratch + "/help.txt"), as: UTF8.self).hasPrefix("OVERVIEW: "))
+}

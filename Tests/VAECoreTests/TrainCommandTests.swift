@@ -21,6 +21,7 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--hidden", "65536", "--prior", "normal", "--latent-dim", "65536"], "the model would have 12987925264 parameters"),
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),
+    (["--hidden", "-3"], "The value '-3' is invalid for '--hidden <widths>'"),
     (["--batch-size=-3"], "--batch-size must be between 1 and 1000000, got -3"),
     // A negative number after a space is the option's value, not a flag: its range is named.
     (["--batch-size", "-3"], "--batch-size must be between 1 and 1000000, got -3"),

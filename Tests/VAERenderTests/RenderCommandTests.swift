@@ -42,6 +42,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),
     (["--all", "--indices", "4,-1"], "--indices"),
+    (["--all", "--indices", "-1"], "The value '-1' is invalid for '--indices <i,...>'"),
+    (["--all", "--pairs", "-1:2"], "The value '-1:2' is invalid for '--pairs <a:b,...>'"),
     (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),
 ])
 func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
