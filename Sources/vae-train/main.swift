@@ -277,7 +277,8 @@ struct VAETrain: ParsableCommand {
             }
         }
         let dataset = try KMNIST.load(from: folder)
-        let run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
+        var run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
+        if resumed == nil { (run.trainMD5, run.testMD5) = (dataset.train.md5, dataset.test.md5) }
         try checkData(dataset, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh

@@ -37,7 +37,7 @@ public enum RealKMNIST {
         let sharedMD5 = ["train-images-idx3-ubyte": "d655e31fcf6c0c2ce2ffbb9ad5974a04",
                          "train-labels-idx1-ubyte": "f416e798347e5f54d99c444a93b21b19"]
         return sharedMD5.allSatisfy { name, md5 in
-            (try? readFile(folder + "/" + name + ".gz")).map(md5Hex) == md5
+            (try? readFile(folder + "/" + name + ".gz")).map { md5Hex($0) } == md5
         }
     }()
 }

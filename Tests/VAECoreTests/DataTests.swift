@@ -67,6 +67,16 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     #expect(classes == [690, 690, 695, 702, 757, 708, 688, 708, 672, 701])
 }
 
+/// A split's MD5, which a run records, covers its pixels and then its labels (the values from
+/// Python's hashlib): other images or other labels of the same count give another digest.
+@Test func anImageSetsMD5IsThatOfItsPixelsThenItsLabels() {
+    #expect(ImageSet(pixels: [UInt8](repeating: 0, count: 784), labels: [3]).md5 == "5663ab2684cb6adfba836a5878124d25")
+    let ramp = (0..<2 * 784).map { UInt8($0 % 784 % 256) }
+    #expect(ImageSet(pixels: ramp, labels: [1, 2]).md5 != ImageSet(pixels: ramp, labels: [2, 1]).md5)
+    #expect(md5Hex(Array(ramp[..<784]) + [1, 2]) == "952e5e4d3b4dffc70b938009c16eb772")
+    #expect(md5Hex(Array(ramp[..<700]), Array(ramp[700..<784]), [1], [2]) == "952e5e4d3b4dffc70b938009c16eb772")
+}
+
 @Test func missingFilesAreNamedWithWhereToPutThem() {
     let folder = validFolder()
     defer { removeTemporaryFolder(folder) }

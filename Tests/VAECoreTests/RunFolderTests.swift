@@ -179,6 +179,26 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(resumedWithoutData.status == 66)
     #expect(resumedWithoutData.stderr.hasPrefix("vae-train: \(try #require(try run.recordedDataFolder())), the data folder "))
     #expect(run.checkpointEpochs() == [1, 2, 3])
+
+    // A folder of the same counts with other images (inverted) is not the run's data either.
+    let original = try KMNIST.load(from: syntheticData)
+    for (split, name) in [(KMNIST.Split.test, "t10k"), (.training, "train")] {
+        let other = workplace + "/other-" + name
+        try FileManager.default.copyItem(atPath: workplace + "/moved", toPath: other)
+        let set = split == .test ? original.test : original.train
+        let path = other + "/\(name)-images-idx3-ubyte.gz"
+        try FileManager.default.removeItem(atPath: path)
+        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels.map { 255 - $0 })),
+              to: path)
+        // The gmm sampler is fitted to the training images.
+        let refused = try runTool("vae-render", (split == .test ? ["--all"] : ["--sampling", "--sampler", "gmm"])
+                                                + ["--run-dir", run.path, "--data", other, "--out", "gifs3"], workingDirectory: elsewhere)
+        #expect(refused.status == 64)
+        #expect(refused.stderr.hasPrefix("vae-render: \(path) holds other \(split.rawValue) images than the run was trained on (md5 "),
+                "\(refused.stderr)")
+        #expect(refused.stderr.hasSuffix(", recorded \(set.md5)); pass the --data folder the run was trained on\n"))
+    }
+    #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs3"))
 }
 
 /// A lock given up is free at once, even while another program still shares its descriptor. A

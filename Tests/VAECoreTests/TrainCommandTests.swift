@@ -109,6 +109,21 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     #expect(wrongData.status == 64, "\(wrongData.stderr)")
     #expect(wrongData.stderr.contains("was trained on 600 training and 100 test images, but the data holds 10 and 10"),
             "\(wrongData.stderr)")
+    // The same counts, other training images (inverted): refused by the MD5 the run recorded.
+    let data = try KMNIST.load(from: syntheticData)
+    #expect(try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 1)).run.trainMD5 == data.train.md5)
+    #expect(try readTrainingState(state).run.testMD5 == data.test.md5)
+    let inverted = ImageSet(pixels: data.train.pixels.map { 255 - $0 }, labels: data.train.labels)
+    for (set, split, name) in [(inverted, "train", "train"), (data.test, "t10k", "t10k")] {
+        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels)),
+              to: otherData + "/\(split)-images-idx3-ubyte.gz")
+        write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: set.labels)),
+              to: otherData + "/\(name)-labels-idx1-ubyte.gz")
+    }
+    let sameCounts = try runTool("vae-train", ["--resume", folder, "--data", otherData, "--epochs", "2"] + common)
+    #expect(sameCounts.status == 64, "\(sameCounts.stderr)")
+    #expect(sameCounts.stderr == "vae-train: the data holds other training images than the run was trained on "
+            + "(md5 \(inverted.md5), recorded \(data.train.md5)); pass the --data folder the run was trained on\n")
     expectIdentical(try readFile(state), before, "the state after the refusal")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
 

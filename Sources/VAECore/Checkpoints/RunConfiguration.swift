@@ -12,6 +12,11 @@ public struct RunConfig: Equatable, Sendable {
     public var preset: String
     public var trainImages: Int
     public var testImages: Int
+    /// The MD5 of each split as vae-train read it, images then labels (`ImageSet.md5`), or nil
+    /// in checkpoints written before it was recorded: the tools that read a split of the run's
+    /// data again refuse other images of the same count.
+    public var trainMD5: String?
+    public var testMD5: String?
     /// Weight of the KL term in the training objective (1: the ELBO; β-VAE otherwise).
     public var beta: Double
     /// Epochs over which the KL weight ramps linearly from 0 to `beta`, step by step (0: none).
@@ -28,7 +33,8 @@ public struct RunConfig: Equatable, Sendable {
 
     public init(model: VAEConfig, epochs: Int, batchSize: Int, learningRate: Double, seed: UInt64,
                 preset: String, trainImages: Int, testImages: Int, beta: Double = 1, klWarmupEpochs: Int = 0,
-                binarization: Binarization = .none, objective: Objective = .elbo, trainSamples: Int = 1, augmentShift: Int = 0) {
+                binarization: Binarization = .none, objective: Objective = .elbo, trainSamples: Int = 1, augmentShift: Int = 0,
+                trainMD5: String? = nil, testMD5: String? = nil) {
         self.model = model
         self.epochs = epochs
         self.batchSize = batchSize
@@ -43,6 +49,19 @@ public struct RunConfig: Equatable, Sendable {
         self.objective = objective
         self.trainSamples = objective == .iwae ? trainSamples : 1
         self.augmentShift = augmentShift
+        self.trainMD5 = trainMD5
+        self.testMD5 = testMD5
+    }
+
+    /// Refuses `images` read from `source` for `split` when the run recorded other images: a
+    /// folder of the same counts (MNIST's, say) would otherwise pass for the run's data.
+    public func checkRecordedMD5(of images: ImageSet, _ split: KMNIST.Split, source: String) throws {
+        guard let recorded = split == .training ? trainMD5 : testMD5 else { return }
+        let md5 = images.md5
+        guard md5 == recorded else {
+            throw VAEError(.usage, "\(source) holds other \(split.rawValue) images than the run was trained on (md5 \(md5), "
+                           + "recorded \(recorded)); pass the --data folder the run was trained on")
+        }
     }
 }
 
@@ -146,6 +165,19 @@ public struct RunField: Sendable {
                  }, absent: absent)
     }
 
+    /// A split's MD5, 32 lowercase hex digits; absent in files written before it was recorded.
+    static func md5(_ key: String, _ path: WritableKeyPath<RunConfig, String?> & Sendable) -> RunField {
+        RunField(key: key, source: .data, identifiesRun: true,
+                 write: { $0[keyPath: path] },
+                 read: { run, text, meta in
+                     guard let text else { return }
+                     guard text.utf8.count == 32, text.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                         throw meta.invalid(key, text)
+                     }
+                     run[keyPath: path] = text
+                 }, absent: "unrecorded")
+    }
+
     /// Comma-separated layer widths ("" for none), each in `widthRange`, at most
     /// `maximumHiddenLayers` of them.
     static func widths(_ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, [Int]> & Sendable,
@@ -186,6 +218,8 @@ extension RunConfig {
         .value("preset", .flag("--preset"), \.preset, format: { $0 }, parse: { $0 }),
         .integer("train_images", .data, \.trainImages, range: 1...Int.max),
         .integer("test_images", .data, \.testImages, range: 0...Int.max),
+        .md5("train_md5", \.trainMD5),
+        .md5("test_md5", \.testMD5),
         .value("beta", .flag("--beta"), \.beta, defaultForOldFiles: "1.0", format: { String($0) },
                parse: { Double($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }),
         .integer("kl_warmup_epochs", .flag("--kl-warmup"), \.klWarmupEpochs, range: 0...Int.max, defaultForOldFiles: "0"),

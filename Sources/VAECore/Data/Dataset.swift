@@ -12,6 +12,8 @@ public struct ImageSet: Sendable {
     public let pixels: [UInt8]
     public let labels: [UInt8]
     public var count: Int { labels.count }
+    /// The MD5 of the images and then the labels, which a run records to know its data again.
+    public var md5: String { md5Hex(pixels, labels) }
 
     public init(pixels: [UInt8], labels: [UInt8]) {
         precondition(pixels.count == labels.count * VAEConfig.inputSize)

@@ -10,7 +10,7 @@ public enum StartMode: Sendable {
     case resume
 }
 
-/// Refuses data that `run` cannot train on: other image counts than a resumed run's, or fewer
+/// Refuses data that `run` cannot train on: other image counts or images than a resumed run's, or fewer
 /// training images than the VampPrior's pseudo-inputs, which start as training images.
 public func checkData(_ data: KMNIST, for run: RunConfig, directory: RunDirectory) throws {
     guard run.trainImages == data.train.count && run.testImages == data.test.count else {
@@ -18,6 +18,8 @@ public func checkData(_ data: KMNIST, for run: RunConfig, directory: RunDirector
                        + "test images, but the data holds \(data.train.count) and \(data.test.count); "
                        + "pass the --data folder the run was trained on")
     }
+    try run.checkRecordedMD5(of: data.train, .training, source: "the data")
+    try run.checkRecordedMD5(of: data.test, .test, source: "the data")
     guard run.model.pseudoInputs <= data.train.count else {
         throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(data.train.count) training images "
                        + "they start from")

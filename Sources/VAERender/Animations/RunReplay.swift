@@ -59,6 +59,7 @@ public struct RunReplay: Sendable {
             throw VAEError(.usage, "the run in \(directory.path) was trained with \(run.testImages) test images, but \(source) "
                            + "holds \(test.count); pass the --data folder the run was trained on")
         }
+        try run.checkRecordedMD5(of: test, .test, source: source)
     }
 
     /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a
