@@ -139,6 +139,18 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     #expect(zip(gifs, decoded).allSatisfy { $0.width == $1.width && $0.height == $1.height })
 }
 
+/// A checkpoint deleted from the middle of a run is skipped, and the report says it is missing.
+@Test func aMissingMiddleCheckpointIsCounted() throws {
+    let run = try copyOfFixtureRun("latent3")
+    defer { removeTemporaryFolder(run.path) }
+    try FileManager.default.removeItem(atPath: run.checkpoint(epoch: 2))
+    let replay = try RunReplay(runDirectory: run.path)
+    #expect(replay.epochs == [1, 3])
+    #expect(replay.epochsFound() == "epochs 1-3 of 3 planned, 1 checkpoint missing")
+    #expect(replay.epochsFound(finalOnly: true) == "epoch 3 of 3 planned")
+    #expect(try RunReplay(runDirectory: fixtureRun("latent3")).epochsFound() == "epochs 1-3 of 3 planned")
+}
+
 @Test func aResumedRunWithMoreEpochsReplaysAgainstItsNewPlan() throws {
     let run = try copyOfFixtureRun("latent2")
     defer { removeTemporaryFolder(run.path) }
