@@ -66,8 +66,9 @@ private func unwrittenStandardOutput() -> VAEError? {
 }
 
 extension ParsableCommand {
-    /// ArgumentParser's `main()`, except that `--help` text that cannot be written is exit 73 with
-    /// one line, as for every other report, rather than exit 0.
+    /// ArgumentParser's `main()`, except that a bad flag is one line like every other error (the
+    /// tool's name, what is wrong, where to read more) rather than the error, the flag's help and
+    /// the usage, and that `--help` text that cannot be written is exit 73 rather than exit 0.
     public static func mainCheckingOutput() {
         // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
         // temporary file removed, rather than the signal killing us mid-write.
@@ -75,7 +76,12 @@ extension ParsableCommand {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let code as ExitCode {
+            exit(withError: code)  // `reportingErrors` has said why
         } catch {
+            if exitCode(for: error) == .validationFailure {
+                exit(withError: report(VAEError(.usage, "\(message(for: error)) (see \(toolName) --help)")))
+            }
             // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
             guard exitCode(for: error) == .success else { exit(withError: error) }
             print(fullMessage(for: error))
@@ -95,9 +101,11 @@ extension ParsableCommand {
         }
     }
 
+    private static var toolName: String { configuration.commandName ?? CommandLine.arguments[0] }
+
     /// Writes `error` as one line on standard error, the command's name first; returns its exit code.
     private static func report(_ error: VAEError) -> ExitCode {
-        FileHandle.standardError.write(Data("\(configuration.commandName ?? CommandLine.arguments[0]): \(error.message)\n".utf8))
+        FileHandle.standardError.write(Data("\(toolName): \(error.message)\n".utf8))
         return ExitCode(error.exitCode)
     }
 }

@@ -61,7 +61,22 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     let result = try runTool("vae-train", arguments + location + ["--data", "/nonexistent", "--no-download"])
     #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
     #expect(result.stderr.contains(message), "\(result.stderr)")
+    #expect(result.stderr.hasPrefix("vae-train: ") && result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
     #expect(!FileManager.default.fileExists(atPath: runDir))
+}
+
+/// A bad flag is one line like every other error: the tool, what is wrong, where to read more.
+@Test(arguments: [
+    ("vae-train", ["--batch-size", "-3"], "--batch-size must be between 1 and 1000000, got -3"),
+    ("vae-train", ["--hidden", "0"], "The value '0' is invalid for '--hidden <widths>'"),
+    ("vae-eval", [], "Missing expected argument '<checkpoint>'"),
+    ("vae-render", ["--all", "--run-dir", "run", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
+])
+func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [String], message: String) throws {
+    let result = try runTool(tool, arguments)
+    #expect(result.status == 64)
+    #expect(result.stderr == "\(tool): \(message) (see \(tool) --help)\n")
+    #expect(result.stdout.isEmpty)
 }
 
 /// A resumed run keeps its configuration: a flag that contradicts the state is refused with

@@ -53,6 +53,7 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     let result = try runTool("vae-render", arguments + ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out])
     #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
     #expect(result.stderr.contains(message), "\(result.stderr)")
+    #expect(result.stderr.hasPrefix("vae-render: ") && result.stderr.filter { $0 == "\n" }.count == 1, "one line: \(result.stderr)")
     #expect(!FileManager.default.fileExists(atPath: out))
 }
 
