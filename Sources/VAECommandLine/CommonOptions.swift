@@ -58,6 +58,12 @@ public struct DataOptions: ParsableArguments {
     }
 }
 
+/// Writes `text` to standard error as it is (unbuffered), ignoring a failure: there is nowhere
+/// left to report it, and FileHandle's write would stop the process with SIGILL instead.
+public func writeToStandardError(_ text: String) {
+    fputs(text, stderr)
+}
+
 /// The error when what the tool printed could not be written (a full disk, say): a tool's output
 /// is its result, so that must not end in exit 0.
 private func unwrittenStandardOutput() -> VAEError? {
@@ -105,7 +111,7 @@ extension ParsableCommand {
 
     /// Writes `error` as one line on standard error, the command's name first; returns its exit code.
     private static func report(_ error: VAEError) -> ExitCode {
-        FileHandle.standardError.write(Data("\(toolName): \(error.message)\n".utf8))
+        writeToStandardError("\(toolName): \(error.message)\n")
         return ExitCode(error.exitCode)
     }
 }

@@ -43,7 +43,7 @@ public final class ProgressBar {
     /// Erases the bar so that a log line can take its place.
     public func clear() {
         guard enabled, drawn else { return }
-        FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
+        writeToStandardError("\r\u{1B}[2K")
         drawn = false
     }
 
@@ -56,7 +56,7 @@ public final class ProgressBar {
     }
 
     private func draw(_ line: String) {
-        FileHandle.standardError.write(Data("\r\u{1B}[2K\(line)".utf8))
+        writeToStandardError("\r\u{1B}[2K\(line)")
         drawn = true
     }
 }

@@ -279,7 +279,7 @@ struct VAETrain: ParsableCommand {
         let dataset = try KMNIST.load(from: folder)
         var run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
         if resumed == nil { (run.trainMD5, run.testMD5) = (dataset.train.md5, dataset.test.md5) }
-        try checkData(dataset, for: run, directory: directory)
+        try checkData(dataset, from: folder, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), into \(directory.path)")
@@ -342,7 +342,7 @@ func reportDownload(name: String, received: Int, total: Int?) {
     guard isatty(STDERR_FILENO) != 0 || received == total else { return }
     let megabytes = String(format: "%.1f", Double(received) / 1e6)
     let of = total.map { String(format: " of %.1f MB (%d%%)", Double($0) / 1e6, received * 100 / max($0, 1)) } ?? " MB"
-    FileHandle.standardError.write(Data("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")".utf8))
+    writeToStandardError("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")")
 }
 
 /// Comma-separated hidden widths, e.g. "512,256"; "none" for no hidden layer.

@@ -88,3 +88,13 @@ func helpThatCannotBeWrittenIsAnError(tool: String) throws {
     #expect(written.status == 0 && written.stderr.isEmpty, "\(tool): \(written.stderr)")
     #expect(try String(decoding: readFile(scratch + "/help.txt"), as: UTF8.self).hasPrefix("OVERVIEW: "))
 }
+
+/// An error whose line cannot be written (standard error on a full disk) still ends with the
+/// error's own exit code: FileHandle's write would stop the process with SIGILL, exit 132.
+@Test(arguments: [("vae-train", "--foo", Int32(64)), ("vae-eval", "/nonexistent/checkpoint.safetensors", 66)])
+func anErrorThatCannotBeReportedStillExitsWithItsCode(tool: String, argument: String, status: Int32) throws {
+    let shell = try ChildProcess("/bin/bash", ["-c", "exec '\(try toolPath(tool))' \(argument) 2>/dev/full"])
+    defer { shell.stop() }
+    let result = try shell.finish()
+    #expect(result.status == status, "\(tool) \(argument): exit \(result.status)")
+}

@@ -180,22 +180,26 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(resumedWithoutData.stderr.hasPrefix("vae-train: \(try #require(try run.recordedDataFolder())), the data folder "))
     #expect(run.checkpointEpochs() == [1, 2, 3])
 
-    // A folder of the same counts with other images (inverted) is not the run's data either.
+    // A folder of the same counts with other images (inverted) or other labels (the first two
+    // swapped) is not the run's data either.
     let original = try KMNIST.load(from: syntheticData)
-    for (split, name) in [(KMNIST.Split.test, "t10k"), (.training, "train")] {
-        let other = workplace + "/other-" + name
+    for (split, name, labelsOnly) in [(KMNIST.Split.test, "t10k", false), (.test, "t10k", true), (.training, "train", false)] {
+        let other = workplace + "/other-\(name)-\(labelsOnly)"
         try FileManager.default.copyItem(atPath: workplace + "/moved", toPath: other)
         let set = split == .test ? original.test : original.train
-        let path = other + "/\(name)-images-idx3-ubyte.gz"
-        try FileManager.default.removeItem(atPath: path)
-        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels.map { 255 - $0 })),
-              to: path)
+        let file = labelsOnly ? "labels-idx1-ubyte.gz" : "images-idx3-ubyte.gz"
+        try FileManager.default.removeItem(atPath: other + "/\(name)-\(file)")
+        let labels = [set.labels[1], set.labels[0]] + set.labels.dropFirst(2)
+        #expect(labels != set.labels)
+        write(gzipCompress(labelsOnly ? encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: labels)
+                           : encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels.map { 255 - $0 })),
+              to: other + "/\(name)-\(file)")
         // The gmm sampler is fitted to the training images.
         let refused = try runTool("vae-render", (split == .test ? ["--all"] : ["--sampling", "--sampler", "gmm"])
                                                 + ["--run-dir", run.path, "--data", other, "--out", "gifs3"], workingDirectory: elsewhere)
         #expect(refused.status == 64)
-        #expect(refused.stderr.hasPrefix("vae-render: \(path) holds other \(split.rawValue) images than the run was trained on (md5 "),
-                "\(refused.stderr)")
+        #expect(refused.stderr.hasPrefix("vae-render: the \(split.rawValue) images and labels in \(other) are not the ones the run "
+                                         + "was trained on (md5 "), "\(refused.stderr)")
         #expect(refused.stderr.hasSuffix(", recorded \(set.md5)); pass the --data folder the run was trained on\n"))
     }
     #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs3"))

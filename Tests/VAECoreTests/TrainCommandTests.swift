@@ -137,8 +137,8 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     }
     let sameCounts = try runTool("vae-train", ["--resume", folder, "--data", otherData, "--epochs", "2"] + common)
     #expect(sameCounts.status == 64, "\(sameCounts.stderr)")
-    #expect(sameCounts.stderr == "vae-train: the data holds other training images than the run was trained on "
-            + "(md5 \(inverted.md5), recorded \(data.train.md5)); pass the --data folder the run was trained on\n")
+    #expect(sameCounts.stderr == "vae-train: the training images and labels in \(otherData) are not the ones the run was "
+            + "trained on (md5 \(inverted.md5), recorded \(data.train.md5)); pass the --data folder the run was trained on\n")
     expectIdentical(try readFile(state), before, "the state after the refusal")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
 

@@ -74,23 +74,35 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
 }
 
-/// A path that cannot be written is named with the system's reason; an output that cannot be
-/// written stops the set before any GIF is replaced.
+/// A path that cannot be written is named with the system's reason, before anything is read
+/// or rendered (the run below has a corrupt checkpoint, whose error would come first otherwise);
+/// an output that cannot be written stops the set before any GIF is replaced.
 @Test func outputsInTheWayAreNamedAndNothingIsHalfReplaced() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    let bad = run.checkpoint(epoch: 2)
+    try writeFileAtomically(Array(try readFile(bad).prefix(1000)), to: bad)
     write([1], to: scratch + "/file")
-    let underAFile = try runTool("vae-render", ["--interpolation", "--run-dir", fixtureRun("latent2"), "--data", syntheticData,
-                                                "--out", scratch + "/file/out", "--steps", "2", "--pairs", "0:1"])
-    #expect(underAFile.status == 73)
-    #expect(underAFile.stderr == "vae-render: cannot create the output folder \(scratch)/file/out: Not a directory\n")
-    for (out, reason) in [("/file", "a file of that name is in the way"), ("/file/a/b", "\(scratch)/file/a: Not a directory")] {
-        let blocked = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData,
-                                                 "--out", scratch + out] + smallRender)
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/dangling", withDestinationPath: scratch + "/nothing")
+    for (out, reason) in [
+        ("/file/out", "Not a directory"),
+        ("/file", "a file of that name is in the way"),
+        ("/file/a/b", "\(scratch)/file/a: Not a directory"),
+        ("/dangling", "a symbolic link to \(scratch)/nothing, which does not exist"),
+        ("/dangling/a", "\(scratch)/dangling: a symbolic link to \(scratch)/nothing, which does not exist"),
+    ] {
+        let blocked = try runTool("vae-render", ["--all", "--run-dir", run.path, "--data", syntheticData, "--out", scratch + out]
+                                                + smallRender)
         #expect(blocked.status == 73)
         #expect(blocked.stderr == "vae-render: cannot create the output folder \(scratch + out): \(reason)\n")
         #expect(blocked.stdout.isEmpty)
     }
+    // Creating says the same, where mkdir alone would say "No such file or directory".
+    let creating = #expect(throws: VAEError.self) { try createFolders(scratch + "/dangling/a", what: "the output folder") }
+    #expect(creating?.message == "cannot create the output folder \(scratch)/dangling/a: \(scratch)/dangling: a symbolic link to "
+            + "\(scratch)/nothing, which does not exist")
     let notAFolder = try runTool("vae-render", ["--all", "--run-dir", scratch + "/file", "--out", scratch + "/out"])
     #expect(notAFolder.status == 66)
     #expect(notAFolder.stderr == "vae-render: \(scratch)/file is a file, not a run folder\n")
@@ -109,10 +121,6 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     // corrupt run's error would come first otherwise.
     let curveOut = scratch + "/curve"
     try FileManager.default.createDirectory(atPath: curveOut + "/loss.svg", withIntermediateDirectories: true)
-    let run = try copyOfFixtureRun("latent2")
-    defer { removeTemporaryFolder(run.path) }
-    let bad = run.checkpoint(epoch: 2)
-    try writeFileAtomically(Array(try readFile(bad).prefix(1000)), to: bad)
     let curveBlocked = try runTool("vae-render", ["--reconstruction", "--loss-curve", "--run-dir", run.path, "--data", syntheticData,
                                                   "--out", curveOut, "--indices", "0,1", "--scale", "1"])
     #expect(curveBlocked.status == 73)

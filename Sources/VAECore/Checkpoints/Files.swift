@@ -29,13 +29,13 @@ public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer
 /// naming `what` and the system's reason for the part that failed ("Not a directory",
 /// "Permission denied"), which Foundation's own error hides behind "NSCocoaErrorDomain error 512".
 public func createFolders(_ path: String, what: String) throws {
-    var current = path.hasPrefix("/") ? "" : "."
-    for component in path.split(separator: "/") {
-        current += "/" + component
-        if mkdir(current, 0o755) != 0 && errno != EEXIST {
+    let parts = folderParts(path)
+    for part in parts {
+        if mkdir(part, 0o755) != 0 && errno != EEXIST {
             let reason = systemErrorText()
-            throw VAEError(.cannotWrite, "cannot create \(what) \(path): \([path, "./" + path].contains(current) ? "" : current + ": ")\(reason)")
+            throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))\(reason)")
         }
+        try checkNotDanglingLink(part, of: parts, path, what: what)
     }
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
@@ -47,18 +47,18 @@ public func createFolders(_ path: String, what: String) throws {
 /// cannot take new files, with the reason `createFolders` would give: a tool that writes into a
 /// folder checks it before any work and creates it only once it has something to write.
 public func checkFolderCanBeCreated(_ path: String, what: String) throws {
+    let parts = folderParts(path)
     var existing = path.hasPrefix("/") ? "/" : "."
     var missing: String?
-    for component in path.split(separator: "/") {
-        let next = (existing == "/" ? "" : existing) + "/" + component
-        guard FileManager.default.fileExists(atPath: next) else {
-            missing = next
+    for part in parts {
+        try checkNotDanglingLink(part, of: parts, path, what: what)
+        guard FileManager.default.fileExists(atPath: part) else {
+            missing = part
             break
         }
-        existing = next
+        existing = part
     }
-    let failing = missing ?? path
-    let prefix = [path, "./" + path].contains(failing) ? "" : failing + ": "
+    let prefix = missing.map { failing($0, of: parts, path) } ?? ""
     var isFolder: ObjCBool = false
     _ = FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder)
     guard isFolder.boolValue else {
@@ -70,6 +70,32 @@ public func checkFolderCanBeCreated(_ path: String, what: String) throws {
         throw VAEError(.cannotWrite, missing == nil ? "cannot write into \(what) \(path): \(reason)"
                        : "cannot create \(what) \(path): \(prefix)\(reason)")
     }
+}
+
+/// The folders `mkdir -p` makes for `path`, outermost first: "./a", "./a/b" for "a/b" (no "."
+/// parts, and "./" first for a relative path, so that no part is empty).
+private func folderParts(_ path: String) -> [String] {
+    var current = path.hasPrefix("/") ? "" : "."
+    return path.split(separator: "/").filter { $0 != "." }.map { component in
+        current += "/" + component
+        return current
+    }
+}
+
+/// "PART: " for the part of the path where creating it failed, as the user would write it, or ""
+/// when that is the whole path.
+private func failing(_ part: String, of parts: [String], _ path: String) -> String {
+    guard part != parts.last else { return "" }
+    return (path.hasPrefix("./") || !part.hasPrefix("./") ? part : String(part.dropFirst(2))) + ": "
+}
+
+/// Refuses a part of a folder to create that is a symbolic link to nothing: mkdir finds it
+/// there, and everything that follows the link finds nothing.
+private func checkNotDanglingLink(_ part: String, of parts: [String], _ path: String, what: String) throws {
+    guard !FileManager.default.fileExists(atPath: part),
+          let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: part) else { return }
+    throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))a symbolic link to "
+                   + "\(destination), which does not exist")
 }
 
 /// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a

@@ -53,14 +53,14 @@ public struct RunConfig: Equatable, Sendable {
         self.testMD5 = testMD5
     }
 
-    /// Refuses `images` read from `source` for `split` when the run recorded other images: a
-    /// folder of the same counts (MNIST's, say) would otherwise pass for the run's data.
+    /// Refuses the `split` read from the folder `source` when the run recorded other images or
+    /// labels: a folder of the same counts (MNIST's, say) would otherwise pass for the run's data.
     public func checkRecordedMD5(of images: ImageSet, _ split: KMNIST.Split, source: String) throws {
         guard let recorded = split == .training ? trainMD5 : testMD5 else { return }
         let md5 = images.md5
         guard md5 == recorded else {
-            throw VAEError(.usage, "\(source) holds other \(split.rawValue) images than the run was trained on (md5 \(md5), "
-                           + "recorded \(recorded)); pass the --data folder the run was trained on")
+            throw VAEError(.usage, "the \(split.rawValue) images and labels in \(source) are not the ones the run was trained on "
+                           + "(md5 \(md5), recorded \(recorded)); pass the --data folder the run was trained on")
         }
     }
 }

@@ -12,14 +12,14 @@ public enum StartMode: Sendable {
 
 /// Refuses data that `run` cannot train on: other image counts or images than a resumed run's, or fewer
 /// training images than the VampPrior's pseudo-inputs, which start as training images.
-public func checkData(_ data: KMNIST, for run: RunConfig, directory: RunDirectory) throws {
+public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, directory: RunDirectory) throws {
     guard run.trainImages == data.train.count && run.testImages == data.test.count else {
         throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
                        + "test images, but the data holds \(data.train.count) and \(data.test.count); "
                        + "pass the --data folder the run was trained on")
     }
-    try run.checkRecordedMD5(of: data.train, .training, source: "the data")
-    try run.checkRecordedMD5(of: data.test, .test, source: "the data")
+    try run.checkRecordedMD5(of: data.train, .training, source: folder ?? "the data")
+    try run.checkRecordedMD5(of: data.test, .test, source: folder ?? "the data")
     guard run.model.pseudoInputs <= data.train.count else {
         throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(data.train.count) training images "
                        + "they start from")
@@ -38,7 +38,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
                   progress: (TrainingProgress) -> Void = { _ in },
                   finalEvaluationProgress: (_ imagesDone: Int) -> Void = { _ in },
                   epochFinished: (EpochMetrics) -> Void = { _ in }) throws {
-    try checkData(data, for: run, directory: directory)
+    try checkData(data, from: dataFolder, for: run, directory: directory)
     let lock = try lock ?? RunLock(directory)
     precondition(lock.path == directory.lockPath, "the lock of another run folder")
     // Held to the end, whatever the optimiser makes of the last use above.

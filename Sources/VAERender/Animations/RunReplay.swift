@@ -55,13 +55,13 @@ public struct RunReplay: Sendable {
         }
     }
 
-    /// Refuses test images that cannot be the ones the run was evaluated on.
-    public func checkTestSet(_ test: ImageSet, source: String) throws {
+    /// Refuses test images, read from `source` in `folder`, that cannot be the ones the run was evaluated on.
+    public func checkTestSet(_ test: ImageSet, source: String, folder: String) throws {
         guard test.count == run.testImages else {
             throw VAEError(.usage, "the run in \(directory.path) was trained with \(run.testImages) test images, but \(source) "
                            + "holds \(test.count); pass the --data folder the run was trained on")
         }
-        try run.checkRecordedMD5(of: test, .test, source: source)
+        try run.checkRecordedMD5(of: test, .test, source: folder)
     }
 
     /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a

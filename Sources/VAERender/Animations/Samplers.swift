@@ -49,6 +49,6 @@ public func loadTrainingImages(from folder: String, for run: RunConfig) throws -
         throw VAEError(.usage, "the run was trained on \(run.trainImages) training images, but \(imagesPath) holds "
                        + "\(training.count); pass the --data folder the run was trained on")
     }
-    try run.checkRecordedMD5(of: training, .training, source: imagesPath)
+    try run.checkRecordedMD5(of: training, .training, source: folder)
     return training
 }
