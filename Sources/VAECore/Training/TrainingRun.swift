@@ -10,8 +10,9 @@ public enum StartMode: Sendable {
     case resume
 }
 
-/// Refuses data that `run` cannot train on: other image counts or images than a resumed run's, or fewer
-/// training images than the VampPrior's pseudo-inputs, which start as training images.
+/// Refuses data, read from `folder` when it is given, that `run` cannot train on: other image
+/// counts or images than a resumed run's, or fewer training images than the VampPrior's
+/// pseudo-inputs, which start as training images.
 public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, directory: RunDirectory) throws {
     guard run.trainImages == data.train.count && run.testImages == data.test.count else {
         throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "

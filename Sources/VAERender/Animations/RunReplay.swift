@@ -31,7 +31,8 @@ public struct RunReplay: Sendable {
 
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
     /// training has fewer than it plans), or with `finalOnly` the one the final model came from.
-    /// Checkpoints missing within the range (deleted by hand) are counted, so that the frames add up.
+    /// Checkpoints missing within the range (deleted by hand) are counted, so that the frames
+    /// add up.
     public func epochsFound(finalOnly: Bool = false) -> String {
         let found = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
         let missing = finalOnly ? 0 : final.epoch - epochs[0] + 1 - epochs.count
@@ -55,7 +56,8 @@ public struct RunReplay: Sendable {
         }
     }
 
-    /// Refuses test images, read from `source` in `folder`, that cannot be the ones the run was evaluated on.
+    /// Refuses test images, read from the file `source` in `folder`, that cannot be the ones the
+    /// run was evaluated on.
     public func checkTestSet(_ test: ImageSet, source: String, folder: String) throws {
         guard test.count == run.testImages else {
             throw VAEError(.usage, "the run in \(directory.path) was trained with \(run.testImages) test images, but \(source) "
