@@ -161,6 +161,22 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(!FileManager.default.fileExists(atPath: scratch + "/new"), "a failed render creates no output folder")
 }
 
+/// The write itself checks every path again before it replaces the first, for a path that became
+/// unwritable while the GIFs rendered (after the check before rendering passed).
+@Test func writingTheOutputsChecksEveryPathBeforeTheFirst() throws {
+    let out = temporaryFolder()
+    defer { removeTemporaryFolder(out) }
+    write([7], to: out + "/a.gif")
+    try FileManager.default.createDirectory(atPath: out + "/b.gif", withIntermediateDirectories: true)
+    let refused = #expect(throws: VAEError.self) {
+        try writeOutputs([(name: "a.gif", bytes: [1, 2]), (name: "b.gif", bytes: [3])], to: out)
+    }
+    #expect(refused?.message == "cannot write \(out)/b.gif: it is a folder; name a file")
+    #expect(try readFile(out + "/a.gif") == [7], "the first file is not replaced")
+    #expect(try writeOutputs([(name: "a.gif", bytes: [1, 2])], to: out + "/new") == [out + "/new/a.gif"])
+    #expect(try readFile(out + "/new/a.gif") == [1, 2])
+}
+
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
