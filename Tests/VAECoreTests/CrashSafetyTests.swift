@@ -278,15 +278,19 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(result.stderr == "vae-train: cannot create the run folder \(parent)/file/run: Not a directory\n")
 }
 
-/// A learning rate that makes training blow up stops it with the epoch and batch named, and
-/// no checkpoint is written from the diverged state.
-@Test func divergenceStopsWithoutACheckpoint() throws {
+/// A learning rate or a KL weight that makes training blow up stops it with the epoch and batch
+/// named and the flag to lower, and no checkpoint is written from the diverged state.
+@Test(arguments: [
+    (["--lr", "1e6"], "(try a lower --lr)\n"),
+    (["--beta", "1e30"], "(try a lower --lr or --beta)\n"),
+])
+func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let folder = scratch + "/run"
-    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--lr", "1e6"])
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder) + flags)
     #expect(result.status == 70, "\(result.stderr)")
-    #expect(result.stderr.contains("training diverged in epoch 1"), "\(result.stderr)")
+    #expect(result.stderr.contains("training diverged in epoch 1") && result.stderr.hasSuffix(advice), "\(result.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs().isEmpty)
 }
 

@@ -77,7 +77,7 @@ public final class Trainer: @unchecked Sendable {
                     : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): the loss is \(loss.total); "
-                                   + "no checkpoint was written from this state (try a lower --lr)")
+                                   + "no checkpoint was written from this state (\(divergenceAdvice))")
                 }
                 if run.objective == .iwae {
                     model.backwardImportanceWeighted(workspace, rows: rows, samples: samples)
@@ -86,7 +86,7 @@ public final class Trainer: @unchecked Sendable {
                 }
                 guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): a gradient is not finite; "
-                                   + "no checkpoint was written from this state (try a lower --lr)")
+                                   + "no checkpoint was written from this state (\(divergenceAdvice))")
                 }
                 total += loss
                 let seen = first + rows
@@ -111,6 +111,12 @@ public final class Trainer: @unchecked Sendable {
             let shift = randomShift(upTo: run.augmentShift, random: &random)
             loadShifted(pixels + Int(indices[row]) * size, into: workspace.input + row * size, dx: shift.dx, dy: shift.dy)
         }
+    }
+
+    /// What to change when a step diverges: the learning rate, and the KL weight when it is
+    /// above 1, whose gradients it scales up.
+    private var divergenceAdvice: String {
+        run.beta > 1 ? "try a lower --lr or --beta" : "try a lower --lr"
     }
 
     /// β, ramped linearly over the warm-up epochs one step at a time.
