@@ -17,7 +17,7 @@ struct VAETrain: ParsableCommand {
             downloading and md5-checking any that are missing unless --no-download is given.
 
             Every epoch writes <run-dir>/checkpoints/epoch-NNNN.safetensors (weights, configuration, \
-            losses), appends a line to <run-dir>/metrics.jsonl and updates <run-dir>/state.safetensors, \
+            losses), adds a line to <run-dir>/metrics.jsonl (rewritten whole) and updates <run-dir>/state.safetensors, \
             which --resume continues from. Losses are negative ELBO in nats per image.
 
             Exit codes: 0 done, 64 bad flags or a run folder in the way, 65 bad data, 66 missing data, \
@@ -147,14 +147,19 @@ struct VAETrain: ParsableCommand {
             throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL)")
         }
         if let sigma {
-            guard chosenLikelihood == .gaussianFixed else { throw ValidationError("--sigma applies only to --likelihood gaussian-fixed") }
+            guard chosenLikelihood == .gaussianFixed || resume != nil else {
+                throw ValidationError("--sigma applies only to --likelihood gaussian-fixed")
+            }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
         }
         if !(arch ?? chosenPreset.arch).supports(chosenLikelihood) {
             throw ValidationError("--likelihood \(chosenLikelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
                                   + "(bernoulli and gaussian-fixed work with conv)")
         }
-        if let beta, !(beta >= 0 && beta.isFinite) { throw ValidationError("--beta must be a non-negative number, got \(beta)") }
+        // The KL weight is a Float in the backward pass: a larger --beta would be infinite there.
+        if let beta, !(beta >= 0 && Float(beta).isFinite) {
+            throw ValidationError("--beta must be a non-negative number a Float can hold, got \(beta)")
+        }
         if let klWarmup, klWarmup < 0 { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
         // A resumed run's prior and objective are in its state; the flags are checked against it.
         if let pseudoInputs {
@@ -222,11 +227,12 @@ struct VAETrain: ParsableCommand {
     }
 
     /// The run the flags ask for, with the preset's values where no flag was given; when resuming
-    /// `stored`, its prior and objective where no flag names them, so that --pseudo-inputs or
-    /// --train-k alone is compared with the stored run's.
+    /// `stored`, its likelihood, prior and objective where no flag names them, so that --sigma,
+    /// --pseudo-inputs or --train-k alone is compared with the stored run's.
     private func requested(_ preset: Preset, trainImages: Int, testImages: Int, resuming stored: RunConfig? = nil) -> RunConfig {
         RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
-                                   latentDim: latentDim ?? preset.latentDim, likelihood: chosenLikelihood, sigma: sigma ?? 0.1,
+                                   latentDim: latentDim ?? preset.latentDim,
+                                   likelihood: likelihood ?? stored?.model.likelihood ?? .bernoulli, sigma: sigma ?? 0.1,
                                    conditional: conditional, prior: stored.map { prior ?? $0.model.prior } ?? chosenPrior,
                                    pseudoInputs: pseudoInputs ?? defaultPseudoInputs),
                   epochs: epochs ?? VAETrain.defaultEpochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,
@@ -249,7 +255,11 @@ struct VAETrain: ParsableCommand {
         var resumed: RunConfig?
         if resume != nil {
             let state = try directory.readState()
-            // validate() let these through: only the state knows the run's prior and objective.
+            // validate() let these through: only the state knows the run's likelihood, prior and objective.
+            if sigma != nil && state.run.model.likelihood != .gaussianFixed {
+                throw VAEError(.usage, "--sigma applies only to --likelihood gaussian-fixed, and \(directory.path) has likelihood "
+                               + state.run.model.likelihood.rawValue)
+            }
             if pseudoInputs != nil && state.run.model.prior != .vamp {
                 throw VAEError(.usage, "--pseudo-inputs applies to --prior vamp, and \(directory.path) has prior \(state.run.model.prior.rawValue)")
             }

@@ -30,6 +30,8 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--batch-size", "1000000000"], "--batch-size must be between 1 and 1000000, got 1000000000"),
     (["--lr", "0"], "--lr must be a positive number"),
     (["--lr", "1e-320"], "--lr must be a positive number a Float can hold, got 1e-320"),
+    (["--beta", "1e39"], "--beta must be a non-negative number a Float can hold, got 1e+39"),
+    (["--beta", "-1"], "--beta must be a non-negative number a Float can hold, got -1.0"),
     (["--resume", ""], "--resume must name a folder"),
     (["--download-url", "ftp://mirror/kmnist/"], "--download-url must be an http, https or file URL, got ftp://mirror/kmnist/"),
     (["--preset", "huge"], "--preset"),
@@ -107,6 +109,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         (["--augment-shift", "1"], "--augment-shift cannot change when resuming: \(state) has augment_shift 0, --augment-shift asks for 1"),
         (["--pseudo-inputs", "500"], "--pseudo-inputs applies to --prior vamp, and \(folder) has prior normal"),
         (["--train-k", "5"], "--train-k applies to --objective iwae, and \(folder) has objective elbo"),
+        (["--sigma", "0.1"], "--sigma applies only to --likelihood gaussian-fixed, and \(folder) has likelihood bernoulli"),
     ] {
         // A data folder that does not exist: the flags are checked first.
         let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)
@@ -250,4 +253,19 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
         outputs.append(try readFile(folder + "/" + threads + "/checkpoints/epoch-0001.safetensors"))
     }
     expectIdentical(outputs[1], outputs[0], "the checkpoint of --threads 2 against --threads 1")
+
+    // A resume may repeat the run's --sigma, and only a gaussian-fixed run has one.
+    let resume = ["--resume", folder + "/1", "--data", syntheticData, "--no-download", "--epochs", "2", "--iwae-k", "0"]
+    let state = RunDirectory(folder + "/1").statePath
+    let changed = try runTool("vae-train", resume + ["--sigma", "0.2"])
+    #expect(changed.status == 64, "\(changed.stderr)")
+    #expect(changed.stderr == (likelihood == "gaussian-fixed"
+                               ? "vae-train: --sigma cannot change when resuming: \(state) has sigma 0.1, --sigma asks for 0.2\n"
+                               : "vae-train: --sigma applies only to --likelihood gaussian-fixed, and \(folder)/1 has likelihood gaussian\n"),
+            "\(changed.stderr)")
+    if likelihood == "gaussian-fixed" {
+        let repeated = try runTool("vae-train", resume + ["--sigma", "0.1"])
+        #expect(repeated.status == 0, "\(repeated.stderr)")
+        #expect(RunDirectory(folder + "/1").checkpointEpochs() == [1, 2])
+    }
 }
