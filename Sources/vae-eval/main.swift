@@ -13,7 +13,7 @@ struct VAEEval: ParsableCommand {
             estimate of -log p(x) with --k samples per image (Burda et al. 2015), which tightens towards the \
             true negative log-likelihood as k grows. Lower is better for both.
 
-            It also counts the active units: the latent dimensions whose KL from the prior, averaged \
+            It also counts the active units: the latent dimensions whose KL from N(0, 1), averaged \
             over the test images, exceeds 0.01 nats, and, beside it, those whose encoder mean varies \
             across the images by more than 0.01 (the criterion of Burda et al.).
 

@@ -34,8 +34,10 @@ private func constantHeadModel(means: [Float], logVariances: [Float]) -> VAEMode
     #expect(activity.activeByMeanVariance == 0)
 }
 
-@Test func perDimensionKLSumsToTheELBOsKLTerm() {
-    let model = VAEModel(config: VAEConfig(hidden: [16], latentDim: 6))
+/// A conditional model's encoder sees each image's label, in both.
+@Test(arguments: [false, true])
+func perDimensionKLSumsToTheELBOsKLTerm(conditional: Bool) {
+    let model = VAEModel(config: VAEConfig(hidden: [16], latentDim: 6, conditional: conditional))
     var random = Random(seed: 32)
     model.initialize(random: &random)
     let images = syntheticImageSet(count: 700, seed: 6)

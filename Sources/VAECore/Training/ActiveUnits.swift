@@ -8,8 +8,9 @@ import Foundation
 /// encoder mean varies across the images, Var_x E[z_j|x] > 0.01 (`activeByMeanVariance`); the
 /// two usually agree, and vae-eval prints both.
 public struct LatentActivity: Sendable, Equatable {
-    /// The average KL per image of each latent dimension, in nats; they sum to the KL term of
-    /// the negative ELBO.
+    /// The average KL from N(0, 1) per image of each latent dimension, in nats; they sum to the
+    /// KL term of the negative ELBO of a model with the N(0, I) prior (a VampPrior model's KL
+    /// term is to its mixture instead).
     public let klPerDimension: [Double]
     /// The variance over the images of each dimension's encoder mean.
     public let meanVariance: [Double]
@@ -37,7 +38,8 @@ public struct LatentActivity: Sendable, Equatable {
     }
 }
 
-/// The encoder's use of each latent dimension over `set`, from one pass of the encoder in
+/// The encoder's use of each latent dimension over `set` (each image given its label for a
+/// conditional model), from one pass of the encoder in
 /// batches (its products split among the compute threads); sums are taken in image order, so
 /// the result does not depend on the thread count.
 public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity {
@@ -49,6 +51,7 @@ public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity
         while first < set.count {
             let rows = min(workspace.capacity, set.count - first)
             workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
+            set.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: first, rows: rows) }
             model.encode(workspace, rows: rows)
             for r in 0..<rows {
                 let mu = workspace.head + r * 2 * latent, logvar = mu + latent
