@@ -50,7 +50,7 @@ struct RenderCommand: ParsableCommand {
             drawn in test-set order, later over earlier. The map is stored exactly (--tolerance does not \
             apply to its colours).
 
-            traversal.gif (final checkpoint): the active latent dimensions, those whose KL from the prior \
+            traversal.gif (final checkpoint): the active latent dimensions, those whose KL from N(0, 1) \
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
             each row's dimension and KL in its first tile. For the first test character of each of the \
             first four classes, each row moves that one coordinate from 3 below the character's mean to 3 \
@@ -116,16 +116,21 @@ struct RenderCommand: ParsableCommand {
         try frameFlags.validateRanges()
     }
 
+    /// The animations asked for, and the data folder they read (the loss curve reads none).
+    private func renderRequest() throws -> RenderRequest {
+        RenderRequest(
+            runDirectory: locations.runDir, dataFolder: try locations.dataOptions.folder(readingRun: RunDirectory(locations.runDir)),
+            interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
+            sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
+            reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
+            latentMap: selection.includes(.latentMap) ? latentMapFlags.options : nil,
+            traversal: selection.includes(.traversal) ? traversalFlags.options : nil,
+            style: frameFlags.style)
+    }
+
     func run() throws {
         try reportingErrors {
-            let request = RenderRequest(
-                runDirectory: locations.runDir, dataFolder: try locations.dataOptions.folder(readingRun: RunDirectory(locations.runDir)),
-                interpolation: selection.includes(.interpolation) ? interpolationFlags.options : nil,
-                sampling: selection.includes(.sampling) ? samplingFlags.options : nil,
-                reconstruction: selection.includes(.reconstruction) ? reconstructionFlags.options : nil,
-                latentMap: selection.includes(.latentMap) ? latentMapFlags.options : nil,
-                traversal: selection.includes(.traversal) ? traversalFlags.options : nil,
-                style: frameFlags.style)
+            let request = selection.anyAnimation ? try renderRequest() : nil
             let fileNames = Animation.allCases.filter(selection.includes).map(\.fileName)
                 + (selection.lossCurve ? [lossCurveFileName] : [])
             try checkOutputs(fileNames, in: locations.out)
@@ -133,11 +138,11 @@ struct RenderCommand: ParsableCommand {
             // training is rendered as far as it was when it was opened.
             let replay = selection.anyAnimation ? try RunReplay(runDirectory: locations.runDir) : nil
             // The plane's points are fixed; only a conditional run draws its columns' z from --seed.
-            if let replay, samplingFlags.seed != nil, request.sampling?.source == .plane, !replay.run.model.conditional {
+            if let replay, samplingFlags.seed != nil, request?.sampling?.source == .plane, !replay.run.model.conditional {
                 throw VAEError(.usage, "--seed applies to a sampler, or to --sampler plane of a conditional run, and "
                                + "\(locations.runDir) is not conditional")
             }
-            let gifs = try replay.map { try renderAnimations(request, replay: $0) } ?? []
+            let gifs = try replay.map { try renderAnimations(request!, replay: $0) } ?? []
             let lossCurve = selection.lossCurve ? try lossCurveSVG(
                 [locations.runDir] + selection.compare) : nil
             let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }

@@ -41,8 +41,6 @@ private final class BackgroundTrainer {
     func stop() { trainer.stop() }
 }
 
-/// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
-/// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's.
 /// SIGTERM (docker stop, a scheduler's time limit) stops a trainer like Ctrl-C, between batches,
 /// with the shell's code for it, 143, and the same advice; what it wrote is intact.
 @Test func sigtermStopsBetweenBatchesWithItsOwnCode() throws {
@@ -60,6 +58,8 @@ private final class BackgroundTrainer {
     #expect(try readTrainingState(RunDirectory(folder).statePath).epoch == last)
 }
 
+/// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
+/// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's.
 @Test(arguments: [[], ["--overwrite"], ["--resume"]])
 func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let scratch = temporaryFolder()
@@ -137,7 +137,8 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
 
 /// `vae-train --data X` then `vae-render --all` and `vae-train --resume` with neither --data nor
 /// KMNIST_DIR: they read the folder the run recorded, from any working directory, even when it
-/// was given as a relative path; once that folder is gone, the error names it.
+/// was given as a relative path; once that folder is gone, the error names it (the loss curve,
+/// which reads no data, still renders).
 @Test func theRendererFindsTheRunsData() throws {
     let workplace = temporaryFolder()
     defer { removeTemporaryFolder(workplace) }
@@ -174,6 +175,11 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(gone.stderr == "vae-render: \(try #require(try run.recordedDataFolder())), the data folder \(run.path) was trained "
             + "on (recorded in \(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR\n")
     #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs2"))
+    // The loss curve reads the metrics alone: no data needed.
+    let curve = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--out", "gifs2"],
+                            environment: noDataVariable, workingDirectory: elsewhere)
+    #expect(curve.status == 0, "\(curve.stderr)")
+    #expect(FileManager.default.fileExists(atPath: elsewhere + "/gifs2/loss.svg"))
     let resumedWithoutData = try runTool("vae-train", ["--resume", run.path, "--no-download", "--epochs", "4"],
                                          environment: noDataVariable, workingDirectory: elsewhere)
     #expect(resumedWithoutData.status == 66)
