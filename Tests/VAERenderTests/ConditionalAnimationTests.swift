@@ -73,6 +73,21 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     expectIdentical(sampling.points, expected, "the points")
 }
 
+/// A conditional model's default pairs are two images of one class: a test set with no such
+/// class is refused with the flag that names pairs, not divided by zero.
+@Test func conditionalInterpolationWithoutTwoImagesOfAClassIsRefused() throws {
+    let oneOfEach = ImageSet(pixels: [UInt8](repeating: 0, count: 10 * VAEConfig.inputSize), labels: (0..<10).map(UInt8.init))
+    #expect(sameClassPairs(labels: oneOfEach.labels).isEmpty)
+    #expect(throws: VAEError(.usage, "no class of the 10 test images has two images for a conditional model's interpolation; "
+                             + "name the pairs with --pairs")) {
+        try InterpolationAnimation(options: InterpolationOptions(), style: FrameStyle(), test: oneOfEach, conditional: true)
+    }
+    // Named pairs need no two images of a class, and the unconditional default none either.
+    _ = try InterpolationAnimation(options: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1)]), style: FrameStyle(),
+                                   test: oneOfEach, conditional: true)
+    #expect(try InterpolationAnimation(options: InterpolationOptions(), style: FrameStyle(), test: oneOfEach).pairs.count == 10)
+}
+
 /// All three animations render; the default interpolation pairs are two characters of one class.
 @Test func conditionalRunsRenderEveryAnimation() throws {
     let directory = try conditionalRun()

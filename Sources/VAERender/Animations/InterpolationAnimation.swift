@@ -76,12 +76,17 @@ public struct InterpolationAnimation {
     public let options: InterpolationOptions
     public let pairs: [ImagePair]
     public let layout: TileLayout
+    private let schedule: ThereAndBack
     /// The step (t = step / steps) shown by each frame, in order: 0 up to `steps` and back to 0.
-    public let frameSteps: [Int]
+    public var frameSteps: [Int] { schedule.frameSteps }
 
     public init(options: InterpolationOptions, style: FrameStyle, test: ImageSet, conditional: Bool = false) throws {
         let pairs = options.pairs ?? (conditional ? sameClassPairs(labels: test.labels) : defaultInterpolationPairs(labels: test.labels))
         try checkTestIndices(pairs.flatMap { [$0.a, $0.b] }, flag: "--pairs", testCount: test.count)
+        guard !pairs.isEmpty else {
+            throw VAEError(.usage, "no class of the \(test.count) test images has two images for a conditional model's "
+                           + "interpolation; name the pairs with --pairs")
+        }
         self.options = options
         self.pairs = pairs
         let columns = min(pairs.count, InterpolationAnimation.maxColumns)
@@ -89,7 +94,7 @@ public struct InterpolationAnimation {
         layout = TileLayout(columns: columns, rows: 3 * groups, rowsPerGroup: 3, style: style,
                             widestCaption: InterpolationAnimation.caption(options, step: options.steps),
                             subtitle: conditional ? "A top, B bottom, class of A" : "A top, B bottom")
-        frameSteps = Array(0...options.steps) + Array((0..<options.steps).reversed())
+        schedule = ThereAndBack(steps: options.steps)
     }
 
     public func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
@@ -120,11 +125,7 @@ public struct InterpolationAnimation {
             }
             return canvas
         }
-        let style = layout.style
-        return frameSteps.enumerated().map { position, step in
-            let isEnd = step == steps || position == frameSteps.count - 1
-            return GIFFrame(canvas: canvases[step], delayCentiseconds: isEnd ? style.hold : style.delay)
-        }
+        return schedule.frames(canvases, style: layout.style)
     }
 
     static func caption(_ options: InterpolationOptions, step: Int) -> String {

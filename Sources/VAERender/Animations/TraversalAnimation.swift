@@ -15,7 +15,7 @@ public struct TraversalOptions: Sendable, Equatable {
 
 /// The final model's active latent dimensions, one per row, highest average KL first (see
 /// `LatentActivity`): in each row a few test characters are encoded to their means and one
-/// coordinate is swept from 3 below the mean to 3 above (prior standard deviations) while the
+/// coordinate is swept from 3 below the mean to 3 above (standard deviations of N(0, 1)) while the
 /// others stay put, all rows in step, there and back, holding at both ends. The first column
 /// names each row's dimension and its KL in nats.
 public struct TraversalAnimation {
@@ -33,8 +33,9 @@ public struct TraversalAnimation {
     public let dimensions: [Int]
     public let activity: LatentActivity
     public let layout: TileLayout
+    private let schedule = ThereAndBack(steps: TraversalAnimation.steps)
     /// The step (offset -reach + step · 2 reach / steps) shown by each frame, in order.
-    public let frameSteps: [Int]
+    public var frameSteps: [Int] { schedule.frameSteps }
 
     /// `activity` is the final model's over the test set. With no active dimension the row of
     /// the highest KL is shown all the same, its label saying how little it carries.
@@ -49,8 +50,6 @@ public struct TraversalAnimation {
         layout = TileLayout(columns: 1 + indices.count, rows: dimensions.count, style: style,
                             widestCaption: TraversalAnimation.caption(step: 0),
                             subtitle: "\(active.count)/\(activity.klPerDimension.count) active")
-        let steps = TraversalAnimation.steps
-        frameSteps = Array(0...steps) + Array((0..<steps).reversed())
     }
 
     /// The offset from the mean at `step`.
@@ -96,11 +95,7 @@ public struct TraversalAnimation {
             }
             return canvas
         }
-        let style = layout.style
-        return frameSteps.enumerated().map { position, step in
-            let isEnd = step == steps || position == frameSteps.count - 1
-            return GIFFrame(canvas: canvases[step], delayCentiseconds: isEnd ? style.hold : style.delay)
-        }
+        return schedule.frames(canvases, style: layout.style)
     }
 
     /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it in nats.
