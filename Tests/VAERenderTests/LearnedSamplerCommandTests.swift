@@ -57,3 +57,31 @@ import VAERender
     #expect(SamplingSource.standard.kind(for: vamp) == .vamp && SamplingSource.standard.kind(for: VAEConfig(hidden: [16], latentDim: 3)) == .gmm)
     #expect(SamplingSource.plane.kind(for: vamp) == nil && SamplingSource.sampler(.prior).kind(for: vamp) == .prior)
 }
+
+/// A fitted sampler refuses, in one line naming the flag, a training split too small to fit it:
+/// a mixture holds out every tenth point, and a conditional model fits one sampler per class.
+@Test func fittedSamplersRefuseTooFewTrainingImages() throws {
+    func images(_ labels: [UInt8]) -> ImageSet {
+        ImageSet(pixels: [UInt8](repeating: 0, count: labels.count * VAEConfig.inputSize), labels: labels)
+    }
+    for conditional in [false, true] {
+        let model = VAEModel(config: VAEConfig(hidden: [8], latentDim: 2, conditional: conditional))
+        var random = Random(seed: 1)
+        model.initialize(random: &random)
+        let codec = LatentCodec(config: model.config)
+        // Ten images of every class but class 3, which has nine.
+        let labels = (0..<10).flatMap { c in [UInt8](repeating: UInt8(c), count: c == 3 ? 9 : 10) }
+        let (few, enough) = conditional ? (images(labels), images(labels + [3])) : (images(Array(labels.prefix(9))), images(labels))
+        for kind in [SamplerKind.gmm, .gmmDiagonal] {
+            let scope = conditional ? " of each class" : "", which = conditional ? " of class 3" : ""
+            #expect(throws: VAEError(.usage, "--sampler \(kind.rawValue) is fitted to the encoded training images and needs at least "
+                                     + "10 images\(scope), but the training split has 9\(which); use --sampler prior")) {
+                try makeSampler(kind, model: model, codec: codec, training: few, seed: 0)
+            }
+            _ = try makeSampler(kind, model: model, codec: codec, training: enough, seed: 0)
+        }
+        // The second stage fits any number of points but none.
+        let none = conditional ? images(labels.filter { $0 != 3 }) : images([])
+        #expect(throws: VAEError.self) { try makeSampler(.twoStage, model: model, codec: codec, training: none, seed: 0) }
+    }
+}

@@ -30,6 +30,10 @@ public struct GaussianMixture: LatentSampler {
         covariance == .full ? [1, 2, 4, 8, 16, 32] : [1, 2, 4, 8, 16, 32, 64]
     }
 
+    /// The fewest points `fit(_:latent:covariance:seed:team:)` takes: every tenth is held out to
+    /// choose the component count, so ten give one.
+    public static let minimumPoints = 10
+
     /// The gain in mean log-likelihood per point below which EM stops (scikit-learn's default).
     public static let convergenceTolerance = 1e-3
 
@@ -46,7 +50,7 @@ public struct GaussianMixture: LatentSampler {
             let row = points[r * latent..<(r + 1) * latent].map(Double.init)
             if r % 10 == 9 { heldOut += row } else { fitted += row }
         }
-        precondition(heldOut.count >= latent, "need at least ten points to choose a component count")
+        precondition(n >= minimumPoints, "need at least \(minimumPoints) points to choose a component count")
         let candidates = componentCandidates(covariance).filter { $0 == 1 || $0 * 10 <= fitted.count / latent }
         var best: GaussianMixture?, bestScore = -Double.infinity
         var scores: [(components: Int, logLikelihood: Double)] = []

@@ -24,19 +24,25 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
         return GaussianMixture(latent: codec.latent, diagonalComponents: model.priorComponents()).tempered(temperature)
     case .gmm, .gmmDiagonal, .twoStage:
         guard let training else { preconditionFailure("the \(kind.rawValue) sampler is fitted to the training images") }
-        guard model.config.conditional else { return fitted(training) }
-        // One sampler per class, fitted to the means that class's images are encoded to.
-        return ClassConditionalSampler(perClass: (0..<VAEConfig.classes).map { c in
-            fitted(training.images(ofClass: c))
-        })
+        let conditional = model.config.conditional
+        // A conditional model gets one sampler per class, fitted to the means of that class's images.
+        let sets = conditional ? (0..<VAEConfig.classes).map { training.images(ofClass: $0) } : [training]
+        let needed = kind == .twoStage ? 1 : GaussianMixture.minimumPoints
+        if let thin = sets.indices.first(where: { sets[$0].count < needed }) {
+            throw VAEError(.usage, "--sampler \(kind.rawValue) is fitted to the encoded training images and needs at least "
+                           + "\(count: needed, "image")\(conditional ? " of each class" : ""), but the training split has "
+                           + "\(sets[thin].count)\(conditional ? " of class \(thin)" : ""); use --sampler prior")
+        }
+        let samplers = sets.map(fitted)
+        return conditional ? ClassConditionalSampler(perClass: samplers) : samplers[0]
     }
 }
 
-/// The temperature of the GMM samplers unless a flag says otherwise. Wider components bring the
-/// samples' Fréchet distance down and their classifier confidence down with it (docs/quality.md:
-/// on the default run 148 and 0.91 at T = 1, 114 and 0.89 at 1.3); 1.15 keeps the confidence of a
-/// second, independently trained classifier above 0.85 while the FD stays within a third of the
-/// reference model's prior samples'.
+/// The temperature of every sampler but the prior unless a flag says otherwise. Wider components
+/// bring the samples' Fréchet distance down and their classifier confidence down with it
+/// (docs/quality.md, measured with the GMM on the N(0, I) default model of commit 1130530: FD
+/// 148 and confidence 0.90 at T = 1, 114 and 0.89 at 1.3); 1.15 kept the confidence of a second,
+/// independently trained classifier above 0.85 there.
 public let defaultSamplingTemperature = 1.15
 
 /// The training split of the KMNIST folder, for the samplers fitted to it; it must be the one
