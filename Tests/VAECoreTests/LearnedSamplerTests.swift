@@ -106,3 +106,25 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     let wide = FeatureStatistics(features: sampler.tempered(1.5).sample(count: 20_000, random: &wideRandom).z, dimension: latent)
     #expect(wide.covariance[0] > 1.3 * drawn.covariance[0])
 }
+
+/// The second stage's gradient, log γ and every layer of both networks, against central
+/// differences of its negative ELBO with the same noise.
+@Test func twoStageGradientMatchesFiniteDifferences() {
+    let network = TwoStageNetwork(dimension: 3, hidden: 5)
+    let rows = 4
+    var random = Random(seed: 35)
+    let parameters = FloatBuffer(count: network.count), gradients = FloatBuffer(count: network.count)
+    for layer in network.layers { layer.initialize(parameters.pointer, random: &random) }
+    parameters.pointer[network.logGammaOffset] = -0.7
+    let ws = TwoStageWorkspace(network, capacity: rows)
+    random.fillNormal(ws.input, count: rows * 3)
+    random.fillNormal(ws.eps, count: rows * 3)
+    _ = network.lossAndGradients(ws, rows: rows, parameters: parameters, gradients: gradients)
+    let analytic = gradients.array
+    #expect(analytic[network.logGammaOffset] != 0)
+    let scratch = FloatBuffer(count: network.count)
+    expectGradient("two-stage", values: parameters.array, analytic: analytic, h: 1e-3) { values in
+        let trial = FloatBuffer(values)
+        return network.lossAndGradients(ws, rows: rows, parameters: trial, gradients: scratch)
+    }
+}

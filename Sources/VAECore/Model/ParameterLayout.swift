@@ -179,8 +179,14 @@ public struct ParameterLayout: Sendable, Equatable {
     public var layers: [Layer] { encoder + decoder }
 
     /// Floats per image of im2col scratch that the largest convolution needs (0 for the MLP).
-    public var columnsPerImage: Int {
-        layers.map { layer in
+    public var columnsPerImage: Int { layers.columnsPerImage }
+}
+
+extension [Layer] {
+    /// Floats per image of im2col scratch that the largest convolution of the chain needs (0
+    /// without one).
+    var columnsPerImage: Int {
+        map { layer in
             switch layer.kind {
             case .linear: 0
             case .conv2d(let shape), .convTranspose2d(let shape): shape.positions * shape.patchSize

@@ -47,11 +47,8 @@ public final class VAEModel: @unchecked Sendable {
                               positions: pixelsAsChannels ? VAEConfig.inputSize : 1, features: pixelsAsChannels ? 1 : VAEConfig.inputSize,
                               classes: layout.labelInputs)
         }
-        var x = UnsafePointer(ws.encoderInput)
-        for (layer, out) in zip(layout.encoder, ws.encoderOutputs) {
-            layerForward(layer, out, x, parameters: parameters.pointer, rows: rows, columns: ws.columns)
-            x = UnsafePointer(out)
-        }
+        chainForward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, parameters: parameters.pointer,
+                     rows: rows, columns: ws.columns)
     }
 
     /// Decoder: `workspace.z` (with `workspace.labels` for a conditional model) → layers → `workspace.decoderOutput`.
@@ -60,11 +57,8 @@ public final class VAEModel: @unchecked Sendable {
             concatenateOneHot(ws.decoderInput, ws.z, labels: ws.labels, rows: rows, positions: 1, features: config.latentDim,
                               classes: layout.labelInputs)
         }
-        var x = UnsafePointer(ws.decoderInput)
-        for (layer, out) in zip(layout.decoder, ws.decoderOutputs) {
-            layerForward(layer, out, x, parameters: parameters.pointer, rows: rows, columns: ws.columns)
-            x = UnsafePointer(out)
-        }
+        chainForward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, parameters: parameters.pointer,
+                     rows: rows, columns: ws.columns)
     }
 
     /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:

@@ -1,5 +1,6 @@
 // A network is a chain of `Layer`s over one flat parameter buffer: the VAE's encoder and
-// decoder, and the quality classifier, run their layers through these two functions.
+// decoder, the quality classifier and the two-stage sampler run their layers through these
+// functions.
 
 /// out = layer(inp) for `rows` images, with the weights and bias at the layer's offsets in `parameters`.
 func layerForward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, parameters: ConstFloats, rows: Int, columns: Floats) {
@@ -14,6 +15,16 @@ func layerForward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, parameters:
     case .convTranspose2d(let shape):
         convTranspose2dForward(out, inp, weight: weight, bias: bias, columns: columns, images: rows, shape: shape,
                                activation: layer.activation)
+    }
+}
+
+/// Every layer of the chain in turn, from `input` through `outputs[i]`, layer i's output.
+func chainForward(through layers: [Layer], input: ConstFloats, outputs: [Floats], parameters: ConstFloats, rows: Int,
+                  columns: Floats) {
+    var x = input
+    for (layer, out) in zip(layers, outputs) {
+        layerForward(layer, out, x, parameters: parameters, rows: rows, columns: columns)
+        x = UnsafePointer(out)
     }
 }
 

@@ -49,11 +49,8 @@ public final class Classifier: @unchecked Sendable {
 
     /// `workspace.input` → every layer → `workspace.logits`.
     public func forward(_ ws: ClassifierWorkspace, rows: Int) {
-        var x = UnsafePointer(ws.input)
-        for (layer, out) in zip(layers, ws.outputs) {
-            layerForward(layer, out, x, parameters: parameters.pointer, rows: rows, columns: ws.columns)
-            x = UnsafePointer(out)
-        }
+        chainForward(through: layers, input: ws.input, outputs: ws.outputs, parameters: parameters.pointer, rows: rows,
+                     columns: ws.columns)
     }
 
     /// The summed cross-entropy of `rows` images against `ws.labels`, after `forward`; with
@@ -116,11 +113,7 @@ public final class ClassifierWorkspace: @unchecked Sendable {
 
     public init(_ classifier: Classifier, capacity: Int) {
         self.capacity = capacity
-        let widths = classifier.layers.map(\.outputs)
-        let columnsPerImage = classifier.layers.map { layer -> Int in
-            if case .conv2d(let shape) = layer.kind { return shape.positions * shape.patchSize }
-            return 0
-        }.max()!
+        let widths = classifier.layers.map(\.outputs), columnsPerImage = classifier.layers.columnsPerImage
         storage = FloatBuffer(count: capacity * (VAEConfig.inputSize + 2 * widths.reduce(0, +) + Classifier.classes + columnsPerImage))
         var slices = RowSlices(of: storage, rows: capacity)
         input = slices.take(VAEConfig.inputSize)

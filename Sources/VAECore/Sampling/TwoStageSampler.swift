@@ -128,22 +128,15 @@ struct TwoStageNetwork: Sendable {
     }
 
     func decode(_ ws: TwoStageWorkspace, rows: Int, parameters: ConstFloats) {
-        var x = UnsafePointer(ws.z)
-        for (layer, out) in zip(decoder, ws.decoderOutputs) {
-            layerForward(layer, out, x, parameters: parameters, rows: rows, columns: ws.z)
-            x = UnsafePointer(out)
-        }
+        // Every layer is linear: none uses the im2col scratch `columns`.
+        chainForward(through: decoder, input: ws.z, outputs: ws.decoderOutputs, parameters: parameters, rows: rows, columns: ws.z)
     }
 
     /// The summed negative ELBO of the rows of `ws.input`, Σ ½(log 2π + log γ + (x - mean)²/γ)
     /// plus the KL term, with the noise in `ws.eps`; its gradient into `gradients`.
     func lossAndGradients(_ ws: TwoStageWorkspace, rows: Int, parameters: FloatBuffer, gradients: FloatBuffer) -> Double {
         let p = parameters.pointer, d = dimension
-        var x = UnsafePointer(ws.input)
-        for (layer, out) in zip(encoder, ws.encoderOutputs) {
-            layerForward(layer, out, x, parameters: p, rows: rows, columns: ws.z)
-            x = UnsafePointer(out)
-        }
+        chainForward(through: encoder, input: ws.input, outputs: ws.encoderOutputs, parameters: p, rows: rows, columns: ws.z)
         reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: d)
         decode(ws, rows: rows, parameters: p)
         let logGamma = p[logGammaOffset], precision = expf(-logGamma)
