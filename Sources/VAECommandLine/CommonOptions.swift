@@ -68,7 +68,7 @@ public func writeToStandardError(_ text: String) {
 /// is its result, so that must not end in exit 0.
 private func unwrittenStandardOutput() -> VAEError? {
     guard fflush(stdout) != 0 || ferror(stdout) != 0 else { return nil }
-    return VAEError(.cannotWrite, "cannot write standard output: \(String(cString: strerror(errno)))")
+    return VAEError(.cannotWrite, "cannot write standard output: \(systemErrorText())")
 }
 
 extension ParsableCommand {

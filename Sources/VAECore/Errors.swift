@@ -10,7 +10,7 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
         case badData
         /// An input file or folder is missing (EX_NOINPUT).
         case missingInput
-        /// An output file could not be created or written (EX_CANTCREAT / EX_IOERR).
+        /// An output file could not be created or written (EX_CANTCREAT).
         case cannotWrite
         /// Training diverged or a run is in a state we refuse to continue from (EX_SOFTWARE).
         case failed
@@ -50,6 +50,6 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
 }
 
 /// `strerror` for the current `errno`, for messages about files.
-func systemErrorText(_ code: Int32 = errno) -> String {
+public func systemErrorText(_ code: Int32 = errno) -> String {
     String(cString: strerror(code))
 }

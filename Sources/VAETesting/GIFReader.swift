@@ -46,6 +46,12 @@ public func decodeGIF(_ bytes: [UInt8]) throws -> DecodedGIF {
     }
 }
 
+/// ITU-R BT.601 luma, rounded; exact for greys (r == g == b gives back that value).
+public func rec601Luma(red: UInt8, green: UInt8, blue: UInt8) -> UInt8 {
+    let weighted: Int = 299 * Int(red) + 587 * Int(green) + 114 * Int(blue)
+    return UInt8((weighted + 500) / 1000)
+}
+
 /// The grey level a viewer would show for each pixel of `frame` (Rec.601 luma), for
 /// comparisons that should not depend on which palette entries were chosen.
 /// Every index in `frame` must have an entry in `palette`, as `decodeGIF` guarantees.

@@ -4,8 +4,9 @@ import VAERender
 /// re-render and compare with. `vae-fixtures --goldens-only` writes them; both read this one
 /// list, so they cannot drift apart.
 ///
-/// Between them the cases cover both interpolation paths, every source of sampling points (the
-/// GMM sampler, z ~ N(0, I), the prior-quantile and principal-plane grids), both latent-map
+/// Between them the cases cover both interpolation paths, each kind of source of sampling points
+/// (the GMM sampler standing for the fitted ones, whose other kinds and the VampPrior are tested
+/// without pictures; z ~ N(0, I); the prior-quantile and principal-plane grids), both latent-map
 /// projections (the coordinates, the principal plane), traversals of two and three dimensions,
 /// two scales and non-default timing, while keeping every file under 100 KB.
 public struct GoldenCase: Sendable {

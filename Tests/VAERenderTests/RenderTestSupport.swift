@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import VAECore
 import VAERender
+import VAETesting
 
 /// fixtures/ of the repository: the synthetic dataset (read through `syntheticData`), the tiny
 /// runs and the golden GIFs.

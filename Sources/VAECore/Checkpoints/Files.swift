@@ -63,7 +63,7 @@ public func checkFolderCanBeCreated(_ path: String, what: String) throws {
     _ = FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder)
     guard isFolder.boolValue else {
         throw VAEError(.cannotWrite, missing == nil ? "cannot create \(what) \(path): a file of that name is in the way"
-                       : "cannot create \(what) \(path): \(prefix)\(String(cString: strerror(ENOTDIR)))")
+                       : "cannot create \(what) \(path): \(prefix)\(systemErrorText(ENOTDIR))")
     }
     guard access(existing, W_OK | X_OK) == 0 else {
         let reason = systemErrorText()

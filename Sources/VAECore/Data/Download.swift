@@ -37,7 +37,7 @@ extension KMNIST {
 
     private static func fetch(_ address: String, progress: @escaping @Sendable (Int, Int?) -> Void) throws -> [UInt8] {
         guard let url = URL(string: address) else {
-            throw VAEError(.usage, "\(address) is not a valid URL")
+            throw VAEError(.usage, "\(address) is not a valid URL (check --download-url)")
         }
         if url.isFileURL {
             // A local mirror; URLSession on Linux does not serve file URLs.

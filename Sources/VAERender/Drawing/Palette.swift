@@ -75,9 +75,3 @@ public enum Palette {
         UInt8((Double(index) * 255 / Double(maxGray)).rounded())
     }
 }
-
-/// ITU-R BT.601 luma, rounded; exact for greys (r == g == b gives back that value).
-public func rec601Luma(red: UInt8, green: UInt8, blue: UInt8) -> UInt8 {
-    let weighted: Int = 299 * Int(red) + 587 * Int(green) + 114 * Int(blue)
-    return UInt8((weighted + 500) / 1000)
-}
