@@ -111,6 +111,22 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     #expect(map.dotOrigin((e * 1.01, 0)) == nil && map.dotOrigin((0, -e * 1.01)) == nil)
 }
 
+/// Every label's box stays inside the plot, `scale` clear of each edge: none touches the
+/// frame's border or the legend beside the plot.
+@Test(arguments: [1, 2])
+func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
+    let fixture = try LoadedFixture("latent3")
+    let map = try LatentMapAnimation(options: LatentMapOptions(), style: FrameStyle(scale: scale), final: fixture.replay.final,
+                                     test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
+    let plot = map.plot
+    #expect(map.labels.count >= 2 * map.ticks.count)
+    for label in map.labels {
+        let box = label.box(scale: scale)
+        #expect(box.x >= plot.x + scale && box.x + box.width <= plot.x + plot.side - scale, "\(label)")
+        #expect(box.y >= plot.y + scale && box.y + box.height <= plot.y + plot.side - scale, "\(label)")
+    }
+}
+
 @Test func latentMapLegendShowsEachClassesFirstCharacterInItsColour() throws {
     let fixture = try LoadedFixture("latent2")
     let map = try LatentMapAnimation(options: LatentMapOptions(images: 30), style: FrameStyle(scale: 2), final: fixture.replay.final,

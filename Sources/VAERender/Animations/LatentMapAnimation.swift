@@ -79,7 +79,6 @@ public struct LatentMapAnimation {
     public let plannedEpochs: Int
     /// The class of each image shown, in drawing order.
     public let classes: [Int]
-    private let finalEpoch: Int
     /// The classes in the test set, ascending, with their first test characters as intensities.
     private let legendClasses: [Int]
     private let legendCharacters: [Float]
@@ -108,7 +107,6 @@ public struct LatentMapAnimation {
         legendClasses = Set(test.labels).sorted().map(Int.init)
         legendCharacters = intensities(of: test, indices: firstImagesOfEachClass(test.labels, perClass: 1))
         self.plannedEpochs = plannedEpochs
-        finalEpoch = final.epoch
         layout = TileLayout(columns: LatentMapAnimation.plotTiles + 1, rows: LatentMapAnimation.plotTiles, style: style,
                             widestCaption: epochCaption(max(plannedEpochs, final.epoch), of: plannedEpochs),
                             subtitle: LatentMapAnimation.subtitle(projection, finalEpoch: final.epoch))
@@ -153,23 +151,25 @@ public struct LatentMapAnimation {
 
     /// The labels drawn over the dots: each x tick's value right of its line along the bottom,
     /// each y tick's above its line along the left (the shared corner's -extent once), and the
-    /// axis names at the far ends of the lines through 0.
+    /// axis names at the far ends of the lines through 0. Every text keeps `2 · scale` from the
+    /// plot's edges, so that its box leaves a line of the plot between it and the frame.
     public var labels: [PlotLabel] {
         let plot = self.plot, scale = layout.style.scale
         let textHeight = BitmapFont.glyphHeight * scale, right = plot.x + plot.side, bottom = plot.y + plot.side
+        let top = plot.y + 2 * scale
         var labels: [PlotLabel] = []
         for tick in ticks {
             let text = tickLabel(tick), width = BitmapFont.textWidth(text, scale: scale), line = gridLine(tick)
-            labels.append(PlotLabel(text: text, x: min(plot.x + line + 2 * scale, right - width - scale), y: bottom - textHeight - 2 * scale))
+            labels.append(PlotLabel(text: text, x: min(plot.x + line + 2 * scale, right - width - 2 * scale), y: bottom - textHeight - 2 * scale))
             if tick != ticks[0] {
-                labels.append(PlotLabel(text: text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, plot.y + scale)))
+                labels.append(PlotLabel(text: text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, top)))
             }
         }
         let zero = gridLine(0), names = projection.axisNames
-        labels.append(PlotLabel(text: names.x, x: right - BitmapFont.textWidth(names.x, scale: scale) - scale,
+        labels.append(PlotLabel(text: names.x, x: right - BitmapFont.textWidth(names.x, scale: scale) - 2 * scale,
                                 y: bottom - 1 - zero - textHeight - scale))
         if let name = names.y {
-            labels.append(PlotLabel(text: name, x: plot.x + zero + 2 * scale, y: plot.y + scale))
+            labels.append(PlotLabel(text: name, x: plot.x + zero + 2 * scale, y: top))
         }
         return labels
     }
