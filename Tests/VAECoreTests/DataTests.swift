@@ -192,7 +192,8 @@ func headerClaimingBillionsOfImages(raw: Bool) {
 /// Downloads from a local mirror of the synthetic fixtures (a file URL; tests never use the
 /// network), checked against the fixtures' own md5s: a file already there is kept, the missing
 /// ones arrive byte for byte; a file whose md5 is not the expected one is refused and not saved,
-/// and by default the expected md5s are the official ones.
+/// and by default the expected md5s are the official ones. A download that fails leaves no
+/// folder behind.
 @Test func downloadChecksEveryFileAgainstItsMD5() throws {
     let mirror = URL(fileURLWithPath: syntheticData).absoluteString
     var fixtureMD5: [String: String] = [:]
@@ -232,7 +233,14 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     } catch let error as VAEError {
         #expect(error.message.contains("md5 is \(fixtureMD5["train-images-idx3-ubyte"]!), expected bdb82020997e1d708af4cf47b453dcf7"),
                 "\(error.message)")
-        #expect(!FileManager.default.fileExists(atPath: official + "/train-images-idx3-ubyte.gz"))
+        #expect(!FileManager.default.fileExists(atPath: official), "no file arrived, so no folder either")
+    }
+    // A file where the folder would go: refused before anything is fetched.
+    write([0], to: scratch + "/file")
+    #expect(throws: VAEError(.cannotWrite, "cannot create the data folder \(scratch)/file/kmnist: Not a directory")) {
+        try KMNIST.download(missingFrom: scratch + "/file/kmnist", baseURL: mirror, expectedMD5: fixtureMD5) { _, _, _ in
+            Issue.record("nothing may be fetched")
+        }
     }
 }
 

@@ -15,11 +15,8 @@ extension KMNIST {
         let paths = locate(in: folder)
         let missing = zip(files, paths).filter { $0.1 == nil }.map(\.0)
         if missing.isEmpty { return }
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        } catch {
-            throw VAEError(.cannotWrite, "cannot create the data folder \(folder): \(error.localizedDescription)")
-        }
+        // Checked first, created only once a file has arrived: a failed download leaves no folder.
+        try checkFolderCanBeCreated(folder, what: "the data folder")
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
         for file in missing {
             let name = file.name + ".gz"
@@ -31,6 +28,7 @@ extension KMNIST {
                 throw VAEError(.badData, "\(url): md5 is \(digest), expected \(expected); the file was not saved. "
                                + missingFilesMessage(missing.map { $0.name + ".gz" }, folder: folder))
             }
+            try createFolders(folder, what: "the data folder")
             try writeFileAtomically(bytes, to: folder + "/" + name)
         }
     }
