@@ -146,6 +146,7 @@ struct VAETrain: ParsableCommand {
         if !["http://", "https://", "file://"].contains(where: downloadURL.hasPrefix) {
             throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL)")
         }
+        // A resumed run's likelihood is in its state; --sigma is checked against it in train().
         if let sigma {
             guard chosenLikelihood == .gaussianFixed || resume != nil else {
                 throw ValidationError("--sigma applies only to --likelihood gaussian-fixed")

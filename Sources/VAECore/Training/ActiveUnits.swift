@@ -39,9 +39,9 @@ public struct LatentActivity: Sendable, Equatable {
 }
 
 /// The encoder's use of each latent dimension over `set` (each image given its label for a
-/// conditional model), from one pass of the encoder in
-/// batches (its products split among the compute threads); sums are taken in image order, so
-/// the result does not depend on the thread count.
+/// conditional model), from one pass of the encoder in batches (its products split among the
+/// compute threads); sums are taken in image order, so the result does not depend on the
+/// thread count.
 public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity {
     let latent = model.config.latentDim
     let workspace = Workspace(layout: model.layout, capacity: evaluationBatchSize)
