@@ -146,9 +146,10 @@ struct VAETrain: ParsableCommand {
         if !["http://", "https://", "file://"].contains(where: downloadURL.hasPrefix) {
             throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL)")
         }
-        // A resumed run's likelihood is in its state; --sigma is checked against it in train().
+        // A resumed run's likelihood is in its state: without --likelihood, --sigma is checked
+        // against it in train().
         if let sigma {
-            guard chosenLikelihood == .gaussianFixed || resume != nil else {
+            guard chosenLikelihood == .gaussianFixed || (resume != nil && likelihood == nil) else {
                 throw ValidationError("--sigma applies only to --likelihood gaussian-fixed")
             }
             guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
@@ -157,9 +158,10 @@ struct VAETrain: ParsableCommand {
             throw ValidationError("--likelihood \(chosenLikelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
                                   + "(bernoulli and gaussian-fixed work with conv)")
         }
-        // The KL weight is a Float in the backward pass: a larger --beta would be infinite there.
-        if let beta, !(beta >= 0 && Float(beta).isFinite) {
-            throw ValidationError("--beta must be a non-negative number a Float can hold, got \(beta)")
+        // The KL weight is a Float in the backward pass, where a larger --beta would be infinite
+        // and a smaller one 0 or subnormal (flushed to 0).
+        if let beta, !(beta == 0 || (beta > 0 && Float(beta).isNormal)) {
+            throw ValidationError("--beta must be 0 or a positive number a Float can hold, got \(beta)")
         }
         if let klWarmup, klWarmup < 0 { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }
         // A resumed run's prior and objective are in its state; the flags are checked against it.
@@ -257,7 +259,7 @@ struct VAETrain: ParsableCommand {
         if resume != nil {
             let state = try directory.readState()
             // validate() let these through: only the state knows the run's likelihood, prior and objective.
-            if sigma != nil && state.run.model.likelihood != .gaussianFixed {
+            if sigma != nil && likelihood == nil && state.run.model.likelihood != .gaussianFixed {
                 throw VAEError(.usage, "--sigma applies only to --likelihood gaussian-fixed, and \(directory.path) has likelihood "
                                + state.run.model.likelihood.rawValue)
             }

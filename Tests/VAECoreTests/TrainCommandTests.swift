@@ -30,8 +30,9 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--batch-size", "1000000000"], "--batch-size must be between 1 and 1000000, got 1000000000"),
     (["--lr", "0"], "--lr must be a positive number"),
     (["--lr", "1e-320"], "--lr must be a positive number a Float can hold, got 1e-320"),
-    (["--beta", "1e39"], "--beta must be a non-negative number a Float can hold, got 1e+39"),
-    (["--beta", "-1"], "--beta must be a non-negative number a Float can hold, got -1.0"),
+    (["--beta", "1e39"], "--beta must be 0 or a positive number a Float can hold, got 1e+39"),
+    (["--beta", "1e-40"], "--beta must be 0 or a positive number a Float can hold, got 1e-40"),
+    (["--beta", "-1"], "--beta must be 0 or a positive number a Float can hold, got -1.0"),
     (["--resume", ""], "--resume must name a folder"),
     (["--download-url", "ftp://mirror/kmnist/"], "--download-url must be an http, https or file URL, got ftp://mirror/kmnist/"),
     (["--preset", "huge"], "--preset"),
@@ -267,5 +268,15 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
         let repeated = try runTool("vae-train", resume + ["--sigma", "0.1"])
         #expect(repeated.status == 0, "\(repeated.stderr)")
         #expect(RunDirectory(folder + "/1").checkpointEpochs() == [1, 2])
+    } else {
+        // With --likelihood named, the likelihood is what changes, or --sigma has none to apply to.
+        for (flags, message) in [
+            (["--likelihood", "gaussian-fixed", "--sigma", "0.2"],
+             "--likelihood cannot change when resuming: \(state) has likelihood gaussian, --likelihood asks for gaussian-fixed"),
+            (["--likelihood", "gaussian", "--sigma", "0.2"], "--sigma applies only to --likelihood gaussian-fixed"),
+        ] {
+            let refused = try runTool("vae-train", resume + flags)
+            #expect(refused.status == 64 && refused.stderr.hasPrefix("vae-train: \(message)"), "\(flags): \(refused.stderr)")
+        }
     }
 }

@@ -84,4 +84,13 @@ import VAERender
         let none = conditional ? images(labels.filter { $0 != 3 }) : images([])
         #expect(throws: VAEError.self) { try makeSampler(.twoStage, model: model, codec: codec, training: none, seed: 0) }
     }
+    // vae-eval --quality has no --sampler: it says which sampler it fits, before its first line.
+    let loaded = try readCheckpoint(RunDirectory(fixtureRun("latent3")).checkpoint(epoch: 3))
+    var lines: [String] = []
+    #expect(throws: VAEError(.usage, "--quality scores the gmm sampler, which is fitted to the encoded training images and needs "
+                             + "at least 10 images, but the training split has 9")) {
+        try writeQualityTable(loaded, scorer: Classifier(), test: images([0, 1]), training: images(Array(repeating: 0, count: 9)),
+                              samples: 10, seed: 0) { lines.append($0) }
+    }
+    #expect(lines.isEmpty)
 }

@@ -24,18 +24,26 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
         return GaussianMixture(latent: codec.latent, diagonalComponents: model.priorComponents()).tempered(temperature)
     case .gmm, .gmmDiagonal, .twoStage:
         guard let training else { preconditionFailure("the \(kind.rawValue) sampler is fitted to the training images") }
-        let conditional = model.config.conditional
-        // A conditional model gets one sampler per class, fitted to the means of that class's images.
-        let sets = conditional ? (0..<VAEConfig.classes).map { training.images(ofClass: $0) } : [training]
-        let needed = kind == .twoStage ? 1 : GaussianMixture.minimumPoints
-        if let thin = sets.indices.first(where: { sets[$0].count < needed }) {
-            throw VAEError(.usage, "--sampler \(kind.rawValue) is fitted to the encoded training images and needs at least "
-                           + "\(count: needed, "image")\(conditional ? " of each class" : ""), but the training split has "
-                           + "\(sets[thin].count)\(conditional ? " of class \(thin)" : ""); use --sampler prior")
+        if let problem = fittingProblem(kind, model: model, training: training) {
+            throw VAEError(.usage, "--sampler \(kind.rawValue) \(problem); use --sampler prior")
         }
-        let samplers = sets.map(fitted)
-        return conditional ? ClassConditionalSampler(perClass: samplers) : samplers[0]
+        // A conditional model gets one sampler per class, fitted to the means of that class's images.
+        guard model.config.conditional else { return fitted(training) }
+        return ClassConditionalSampler(perClass: (0..<VAEConfig.classes).map { fitted(training.images(ofClass: $0)) })
     }
+}
+
+/// Why the fitted sampler `kind` cannot be fitted to `training` for `model` ("is fitted to ...
+/// but the training split has 9"), or nil: a mixture holds out every tenth point, so it needs ten,
+/// the second stage one, and a conditional model fits one sampler per class.
+public func fittingProblem(_ kind: SamplerKind, model: VAEModel, training: ImageSet) -> String? {
+    guard kind.needsTrainingImages else { return nil }
+    let conditional = model.config.conditional
+    let counts = conditional ? (0..<VAEConfig.classes).map { c in training.labels.count(where: { Int($0) == c }) } : [training.count]
+    let needed = kind == .twoStage ? 1 : GaussianMixture.minimumPoints
+    guard let thin = counts.indices.first(where: { counts[$0] < needed }) else { return nil }
+    return "is fitted to the encoded training images and needs at least \(count: needed, "image")"
+        + "\(conditional ? " of each class" : ""), but the training split has \(counts[thin])\(conditional ? " of class \(thin)" : "")"
 }
 
 /// The temperature of every sampler but the prior unless a flag says otherwise. Wider components

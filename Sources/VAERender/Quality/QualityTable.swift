@@ -9,6 +9,12 @@ import VAECore
 /// samplers' fits and draws.
 public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: ImageSet, training: ImageSet, samples qualitySamples: Int,
                               seed: UInt64, emit: (String) -> Void) throws {
+    // Every sampler this table fits is checked before the first line, so that none is left half written.
+    for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
+        if let problem = fittingProblem(kind, model: loaded.model, training: training) {
+            throw VAEError(.usage, "--quality scores the \(kind.rawValue) sampler, which \(problem)")
+        }
+    }
     let (testProbabilities, testFeatures) = scorer.predict(test.intensities)
     let (trainingProbabilities, trainingFeatures) = scorer.predict(training.intensities)
     func statistics(_ features: ArraySlice<Float>) -> FeatureStatistics {
