@@ -81,7 +81,7 @@ struct VAEEval: ParsableCommand {
         let loaded = try readCheckpoint(checkpoint)
         let folder = try dataFolder()
         if quality { return try scoreQuality(loaded, folder: folder) }
-        let test = try KMNIST.loadTestImages(from: folder).images.evaluationImages(for: loaded.run).prefix(images ?? .max)
+        let test = try testImages(of: loaded, from: folder).evaluationImages(for: loaded.run).prefix(images ?? .max)
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         print("negative ELBO (\(count: samples, "sample")): "
@@ -102,6 +102,14 @@ struct VAEEval: ParsableCommand {
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))
     }
 
+    /// The test split in `folder`, refused when it is not the one the checkpoint's run recorded:
+    /// a folder of the same counts (MNIST's, say) would otherwise be scored without a word.
+    private func testImages(of loaded: Checkpoint, from folder: String) throws -> ImageSet {
+        let test = try KMNIST.loadTestImages(from: folder).images
+        try loaded.run.checkRecordedMD5(of: test, .test, source: folder)
+        return test
+    }
+
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
     private func dataFolder() throws -> String {
         let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
@@ -112,7 +120,7 @@ struct VAEEval: ParsableCommand {
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.
     private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
         let scorer = try readClassifier(classifier!).classifier
-        let test = try KMNIST.loadTestImages(from: folder).images.prefix(images ?? .max)
+        let test = try testImages(of: loaded, from: folder).prefix(images ?? .max)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run)
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "

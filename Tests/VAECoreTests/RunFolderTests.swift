@@ -207,6 +207,10 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
         #expect(refused.stderr.hasPrefix("vae-render: the \(split.rawValue) images and labels in \(other) are not the ones the run "
                                          + "was trained on (md5 "), "\(refused.stderr)")
         #expect(refused.stderr.hasSuffix(", recorded \(set.md5)); pass the --data folder the run was trained on\n"))
+        guard split == .test else { continue }
+        let evaluated = try runTool("vae-eval", [run.checkpoint(epoch: 3), "--data", other, "--k", "2"], workingDirectory: elsewhere)
+        #expect(evaluated.status == 64 && evaluated.stdout.isEmpty, "\(evaluated.stdout)")
+        #expect(evaluated.stderr == refused.stderr.replacingOccurrences(of: "vae-render:", with: "vae-eval:"), "\(evaluated.stderr)")
     }
     #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs3"))
 }

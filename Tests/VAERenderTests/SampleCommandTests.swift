@@ -186,4 +186,22 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
 
     let refused = try runTool("vae-eval", [checkpoint, "--quality"])
     #expect(refused.status == 64 && refused.stderr.contains("--quality and --classifier go together"))
+
+    // Test images of the same count that are not the run's (inverted) are refused before the first line. (The
+    // fixture runs record no MD5s; this copy of the checkpoint records the synthetic data's.)
+    let test = try KMNIST.load(from: syntheticData).test
+    let fixture = try readCheckpoint(checkpoint)
+    var recorded = fixture.run
+    recorded.testMD5 = test.md5
+    let recording = scratch + "/recording.safetensors"
+    try writeCheckpoint(fixture.model, run: recorded, metrics: try readCheckpointMetrics(checkpoint), to: recording)
+    let other = scratch + "/other"
+    try FileManager.default.copyItem(atPath: syntheticData, toPath: other)
+    try FileManager.default.removeItem(atPath: other + "/t10k-images-idx3-ubyte.gz")
+    write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [test.count, 28, 28], payload: test.pixels.map { 255 - $0 })),
+          to: other + "/t10k-images-idx3-ubyte.gz")
+    let foreign = try runTool("vae-eval", [recording, "--data", other, "--quality", "--classifier", path, "--quality-samples", "300"])
+    #expect(foreign.status == 64 && foreign.stdout.isEmpty, "\(foreign.stdout)")
+    #expect(foreign.stderr.hasPrefix("vae-eval: the test images and labels in \(other) are not the ones the run was trained on (md5 "),
+            "\(foreign.stderr)")
 }

@@ -42,7 +42,6 @@ public struct Checkpoint: @unchecked Sendable {
     public let path: String
     public let run: RunConfig
     public let epoch: Int
-    public let testLoss: Double
     public let model: VAEModel
 }
 
@@ -70,7 +69,7 @@ public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint
     for tensor in layout.tensors {
         try file.copyFloats(tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
     }
-    return Checkpoint(path: path, run: run, epoch: metrics.epoch, testLoss: metrics.test.total, model: model)
+    return Checkpoint(path: path, run: run, epoch: metrics.epoch, model: model)
 }
 
 /// The losses a checkpoint records of its epoch: its metrics line without the timings, which
