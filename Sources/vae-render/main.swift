@@ -57,7 +57,7 @@ struct RenderCommand: ParsableCommand {
             above (prior standard deviations) while the others stay at the mean; all rows move in step, \
             there and back, holding at both ends.
 
-            Every GIF loops forever, shows each frame for --delay and the last one for --hold; after \
+            Every GIF loops forever, shows each frame for --delay and holds its ends (the first and last epochs, a sweep's two ends) for --hold; after \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
             30-epoch run under 1 MB. The files are written only after \
             everything has rendered, each atomically, so a bad checkpoint leaves no partial GIF. On \
@@ -371,7 +371,7 @@ struct FrameFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame.", valueName: "cs"))
     var delay: Int = FrameStyle().delay
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the last frame (and the interpolation's ends) stays.", valueName: "cs"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay: the first and last epochs, a sweep's two ends.", valueName: "cs"))
     var hold: Int = FrameStyle().hold
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (of 253) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",

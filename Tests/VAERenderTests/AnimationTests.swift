@@ -173,8 +173,8 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
         let animation = try InterpolationAnimation(options: InterpolationOptions(pairs: [pair], spherical: spherical, steps: 4),
                                                    style: FrameStyle(), test: fixture.test)
         let frames = animation.frames(model: model, test: fixture.test, codec: fixture.codec)
-        #expect(animation.frameSteps == [0, 1, 2, 3, 4, 3, 2, 1, 0])
-        #expect(frames.map(\.delayCentiseconds) == [10, 10, 10, 10, 200, 10, 10, 10, 200])
+        #expect(animation.frameSteps == [0, 1, 2, 3, 4, 3, 2, 1])
+        #expect(frames.map(\.delayCentiseconds) == [200, 10, 10, 10, 200, 10, 10, 10])
         // Drawing the decoded A (B) over the middle tile of the first (middle) frame changes nothing.
         var first = frames[0].canvas, middle = frames[4].canvas
         animation.layout.draw(decodedA, number: 0, column: 0, row: 1, on: &first)
@@ -205,12 +205,12 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
                                                      test: fixture.test, plannedEpochs: 3, lastEpoch: 3)
     let checkpoints = fixture.checkpoints
     #expect(checkpoints.map(\.epoch) == [1, 2, 3])
-    let samplingFrames = checkpoints.enumerated().map { sampling.frame($1, isLast: $0 == 2, codec: fixture.codec) }
+    let samplingFrames = checkpoints.enumerated().map { sampling.frame($1, isEnd: $0 != 1, codec: fixture.codec) }
     let reconstructionFrames = checkpoints.enumerated().map {
-        reconstruction.frame($1, isLast: $0 == 2, test: fixture.test, codec: fixture.codec)
+        reconstruction.frame($1, isEnd: $0 != 1, test: fixture.test, codec: fixture.codec)
     }
     for frames in [samplingFrames, reconstructionFrames] {
-        #expect(frames.map(\.delayCentiseconds) == [9, 9, 90])
+        #expect(frames.map(\.delayCentiseconds) == [90, 9, 90])
         // Each epoch's model draws something else.
         expectDifferent(frames[1].canvas.pixels, frames[0].canvas.pixels, "epoch 2's frame against epoch 1's")
         expectDifferent(frames[2].canvas.pixels, frames[1].canvas.pixels, "epoch 3's frame against epoch 2's")

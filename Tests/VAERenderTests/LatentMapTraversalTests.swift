@@ -66,7 +66,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let checkpoints = fixture.checkpoints
     var movedByOwnPlane = 0
     for (position, checkpoint) in checkpoints.enumerated() {
-        let frame = map.frame(checkpoint, isLast: position == checkpoints.count - 1, test: fixture.test, codec: fixture.codec)
+        let frame = map.frame(checkpoint, isEnd: position == 0 || position == checkpoints.count - 1, test: fixture.test, codec: fixture.codec)
         let means = fixture.codec.encodeMeans(checkpoint.model, images: fixture.test, indices: map.indices)
         let points = map.projection.project(means, latent: 3)
         #expect(points.filter { map.dotOrigin($0) != nil }.count >= 70, "most dots are on the map")
@@ -77,7 +77,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
         if checkpoint.epoch != final.epoch {
             movedByOwnPlane += dotDisagreements(frame.canvas, map, expectedDots(map, points: ownPlane.project(means, latent: 3)))
         }
-        #expect(frame.delayCentiseconds == (position == checkpoints.count - 1 ? 200 : 10))
+        #expect(frame.delayCentiseconds == (position == 0 || position == checkpoints.count - 1 ? 200 : 10))
     }
     #expect(movedByOwnPlane > 100)
 }
@@ -131,7 +131,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     let fixture = try LoadedFixture("latent2")
     let map = try LatentMapAnimation(options: LatentMapOptions(images: 30), style: FrameStyle(scale: 2), final: fixture.replay.final,
                                      test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
-    let frame = map.frame(fixture.replay.final, isLast: true, test: fixture.test, codec: fixture.codec).canvas
+    let frame = map.frame(fixture.replay.final, isEnd: true, test: fixture.test, codec: fixture.codec).canvas
     let firsts = firstImagesOfEachClass(fixture.test.labels, perClass: 1)
     #expect(firsts.count == 10)
     for (label, image) in firsts.enumerated() {
@@ -196,8 +196,8 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
                                            activity: activity, test: fixture.test)
     #expect(traversal.dimensions == activity.activeDimensions && traversal.dimensions.count >= 2, "\(activity)")
     let frames = traversal.frames(model: model, test: fixture.test, codec: fixture.codec)
-    #expect(traversal.frameSteps == Array(0...8) + Array((0...7).reversed()))
-    #expect(frames.map(\.delayCentiseconds) == [Int](repeating: 6, count: 8) + [70] + [Int](repeating: 6, count: 7) + [70])
+    #expect(traversal.frameSteps == Array(0...8) + Array((1...7).reversed()))
+    #expect(frames.map(\.delayCentiseconds) == [70] + [Int](repeating: 6, count: 7) + [70] + [Int](repeating: 6, count: 7))
     #expect((0...8).map(TraversalAnimation.offset) == [-3, -2.25, -1.5, -0.75, 0, 0.75, 1.5, 2.25, 3])
 
     let means = fixture.codec.encodeMeans(model, images: fixture.test, indices: traversal.indices)

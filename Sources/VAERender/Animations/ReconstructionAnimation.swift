@@ -36,7 +36,7 @@ public struct ReconstructionAnimation {
                             subtitle: "input above, reconstruction below")
     }
 
-    public func frame(_ checkpoint: Checkpoint, isLast: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
+    public func frame(_ checkpoint: Checkpoint, isEnd: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let reconstructions = codec.decodeMeans(checkpoint.model,
                                                 z: codec.encodeMeans(checkpoint.model, images: test, indices: indices),
                                                 labels: codec.config.conditional ? indices.map { test.labels[$0] } : nil)
@@ -46,6 +46,6 @@ public struct ReconstructionAnimation {
             layout.draw(originals, number: number, column: column, row: top, on: &canvas)
             layout.draw(reconstructions, number: number, column: column, row: top + 1, on: &canvas)
         }
-        return GIFFrame(canvas: canvas, delayCentiseconds: isLast ? layout.style.hold : layout.style.delay)
+        return GIFFrame(canvas: canvas, delayCentiseconds: isEnd ? layout.style.hold : layout.style.delay)
     }
 }

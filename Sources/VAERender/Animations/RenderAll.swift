@@ -101,16 +101,17 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
     }
     if sampling != nil || reconstruction != nil || latentMap != nil {
         try replay.forEachCheckpoint { checkpoint, position in
-            let isLast = position == replay.epochs.count - 1
+            // The first and last epochs hold, so that the loop's restart reads as one.
+            let isEnd = position == 0 || position == replay.epochs.count - 1
             if let sampling {
-                frames[.sampling, default: []].append(sampling.frame(checkpoint, isLast: isLast, codec: codec))
+                frames[.sampling, default: []].append(sampling.frame(checkpoint, isEnd: isEnd, codec: codec))
             }
             if let reconstruction {
                 frames[.reconstruction, default: []].append(
-                    reconstruction.frame(checkpoint, isLast: isLast, test: test, codec: codec))
+                    reconstruction.frame(checkpoint, isEnd: isEnd, test: test, codec: codec))
             }
             if let latentMap {
-                frames[.latentMap, default: []].append(latentMap.frame(checkpoint, isLast: isLast, test: test, codec: codec))
+                frames[.latentMap, default: []].append(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec))
             }
         }
     }

@@ -157,13 +157,13 @@ public struct SamplingAnimation {
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: subtitle)
     }
 
-    public func frame(_ checkpoint: Checkpoint, isLast: Bool, codec: LatentCodec) -> GIFFrame {
+    public func frame(_ checkpoint: Checkpoint, isEnd: Bool, codec: LatentCodec) -> GIFFrame {
         let decoded = codec.decodeMeans(checkpoint.model, z: points, labels: labels)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         for number in 0..<layout.columns * layout.rows {
             layout.draw(decoded, number: number, column: number % layout.columns, row: number / layout.columns, on: &canvas)
         }
-        return GIFFrame(canvas: canvas, delayCentiseconds: isLast ? layout.style.hold : layout.style.delay)
+        return GIFFrame(canvas: canvas, delayCentiseconds: isEnd ? layout.style.hold : layout.style.delay)
     }
 }
 

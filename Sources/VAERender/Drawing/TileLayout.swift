@@ -6,7 +6,7 @@ public struct FrameStyle: Sendable, Equatable {
     public var scale: Int
     /// Centiseconds each frame shows.
     public var delay: Int
-    /// Centiseconds the last frame (and the interpolation's endpoints) shows, so viewers can read it.
+    /// Centiseconds the ends show (the first and last epochs, a sweep's two ends), so viewers can read them.
     public var hold: Int
     /// Grey levels a pixel may lag behind its true value in a later frame before it is redrawn
     /// (see `encodeGIF`). At 4 of 253 the lag is invisible, yet it halves the sampling GIF,
