@@ -56,6 +56,18 @@ public struct DataOptions: ParsableArguments {
         }
         return KMNIST.folder(flag: data, environment: environment)
     }
+
+    /// The folder a resumed run trains on, as `folder(readingRun:)` finds it, except that a run
+    /// that records none (its record deleted) needs --data or KMNIST_DIR: ./data/kmnist would be
+    /// downloaded into, and the download is the full dataset, which may not be the run's.
+    public func folder(resuming run: RunDirectory,
+                       environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if (data ?? "").isEmpty && (environment["KMNIST_DIR"] ?? "").isEmpty, try run.recordedDataFolder() == nil {
+            throw VAEError(.missingInput, "\(run.path) records no data folder (\(run.dataFolderRecordPath) is missing); "
+                           + "pass --data or set KMNIST_DIR to the folder the run was trained on")
+        }
+        return try folder(readingRun: run, environment: environment)
+    }
 }
 
 /// Writes `text` to standard error as it is (unbuffered), ignoring a failure: there is nowhere
@@ -86,7 +98,7 @@ extension ParsableCommand {
             exit(withError: code)  // `reportingErrors` has said why
         } catch {
             if exitCode(for: error) == .validationFailure {
-                exit(withError: report(VAEError(.usage, "\(message(for: error)) (see \(toolName) --help)")))
+                exit(withError: report(VAEError(.usage, "\(oneLine(message(for: error))) (see \(toolName) --help)")))
             }
             // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
             guard exitCode(for: error) == .success else { exit(withError: error) }
@@ -105,6 +117,14 @@ extension ParsableCommand {
         } catch let error as VAEError {
             throw Self.report(error)
         }
+    }
+
+    /// ArgumentParser lists the values of an option with many ("Please provide one of the
+    /// following:", then "  - prior" and so on, one per line); an error is one line.
+    private static func oneLine(_ message: String) -> String {
+        let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let values = lines.dropFirst().map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
+        return ([lines.first ?? ""] + (values.isEmpty ? [] : [values.joined(separator: ", ")])).joined(separator: " ")
     }
 
     private static var toolName: String { configuration.commandName ?? CommandLine.arguments[0] }

@@ -102,11 +102,12 @@ struct VAEEval: ParsableCommand {
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))
     }
 
-    /// The test split in `folder`, refused when it is not the one the checkpoint's run recorded:
-    /// a folder of the same counts (MNIST's, say) would otherwise be scored without a word.
+    /// The test split in `folder`, refused when it cannot be the one the checkpoint's run was
+    /// evaluated on: another split, or a folder of the same counts (MNIST's, say), would
+    /// otherwise be scored without a word.
     private func testImages(of loaded: Checkpoint, from folder: String) throws -> ImageSet {
-        let test = try KMNIST.loadTestImages(from: folder).images
-        try loaded.run.checkRecordedMD5(of: test, .test, source: folder)
+        let (test, path) = try KMNIST.loadTestImages(from: folder)
+        try loaded.run.checkTestSet(test, source: path, folder: folder, runName: "the run of \(checkpoint)")
         return test
     }
 

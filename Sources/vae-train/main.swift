@@ -283,7 +283,7 @@ struct VAETrain: ParsableCommand {
         }
 
         // A resumed run reads the data it was trained on, as the other tools that read a run do.
-        let folder = resume != nil ? try dataOptions.folder(readingRun: directory) : dataOptions.folder
+        let folder = resume != nil ? try dataOptions.folder(resuming: directory) : dataOptions.folder
         if !noDownload {
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
                 reportDownload(name: name, received: received, total: total)
@@ -335,8 +335,10 @@ struct VAETrain: ParsableCommand {
             bar.clear()
             let done = directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed"
             let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
+            // The run does not keep --iwae-k: a resume without it would end without the estimate.
+            let resume = "vae-train --resume \(directory.path)" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
             throw VAEError(terminated ? .terminated : .interrupted,
-                           "\(error.message)\(terminated ? " (SIGTERM)" : ""); \(done). Continue with: vae-train --resume \(directory.path)")
+                           "\(error.message)\(terminated ? " (SIGTERM)" : ""); \(done). Continue with: \(resume)")
         }
         bar.clear()
         print("vae-train: done; render the animations with: vae-render --all --run-dir \(directory.path)")
@@ -355,7 +357,9 @@ func reportDownload(name: String, received: Int, total: Int?) {
     guard isatty(STDERR_FILENO) != 0 || received == total else { return }
     let megabytes = String(format: "%.1f", Double(received) / 1e6)
     let of = total.map { String(format: " of %.1f MB (%d%%)", Double($0) / 1e6, received * 100 / max($0, 1)) } ?? " MB"
-    writeToStandardError("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")")
+    // On a terminal the line is redrawn as data arrives; in a log it is written once, complete.
+    let redraw = isatty(STDERR_FILENO) != 0 ? "\r" : ""
+    writeToStandardError("\(redraw)downloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")")
 }
 
 /// Comma-separated hidden widths, e.g. "512,256"; "none" for no hidden layer.

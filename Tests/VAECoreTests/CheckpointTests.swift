@@ -28,7 +28,7 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
     let checkpoint = try readCheckpoint(path)
     #expect(checkpoint.run == run)
     #expect(checkpoint.epoch == 3)
-    #expect(try readCheckpointMetrics(path).test.total == 229.625)
+    #expect(checkpoint.metrics.test.total == 229.625)
     expectIdentical(checkpoint.model.parameters.array, model.parameters.array, "parameters read back")
     let metadata = try readSafetensors(path).metadata
     let losses = ["train_loss": "220.75", "train_reconstruction": "200.5", "train_kl": "20.25",

@@ -59,6 +59,19 @@ import VAECore
     #expect(bad.stderr.hasPrefix("vae-eval: cannot open /nonexistent.safetensors"))
     let flag = try runTool("vae-eval", ["x", "--k", "-1"])
     #expect(flag.status == 64)
+
+    // The training split where the test split belongs is not the run's test set (the fixture runs record no MD5s).
+    let swapped = temporaryFolder()
+    defer { removeTemporaryFolder(swapped) }
+    for kind in ["images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"] {
+        try FileManager.default.copyItem(atPath: syntheticData + "/train-" + kind, toPath: swapped + "/train-" + kind)
+        try FileManager.default.copyItem(atPath: syntheticData + "/train-" + kind, toPath: swapped + "/t10k-" + kind)
+    }
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let other = try runTool("vae-eval", [checkpoint, "--data", swapped, "--k", "0"])
+    #expect(other.status == 64 && other.stdout.isEmpty, "\(other.stdout)")
+    #expect(other.stderr == "vae-eval: the run of \(checkpoint) was trained with 100 test images, but "
+            + "\(swapped)/t10k-images-idx3-ubyte.gz holds 600; pass the --data folder the run was trained on\n")
 }
 
 /// Every tool that computes takes the shared `--threads` option, with the same range and message.

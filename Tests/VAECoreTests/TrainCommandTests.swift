@@ -154,6 +154,17 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(file.status == 66)
     #expect(file.stderr == "vae-train: cannot resume: \(scratch)/file is a file, not a run folder\n")
 
+    // A run whose record of its data folder is gone names the record rather than download into ./data/kmnist.
+    let record = try readFile(RunDirectory(folder).dataFolderRecordPath)
+    unlink(RunDirectory(folder).dataFolderRecordPath)
+    let unrecorded = try runTool("vae-train", ["--resume", folder, "--epochs", "2", "--download-url", "file:///nonexistent/"],
+                                 environment: ["KMNIST_DIR": ""], workingDirectory: scratch)
+    #expect(unrecorded.status == 66, "\(unrecorded.stderr)")
+    #expect(unrecorded.stderr == "vae-train: \(folder) records no data folder (\(folder)/data-folder is missing); "
+            + "pass --data or set KMNIST_DIR to the folder the run was trained on\n")
+    #expect(!FileManager.default.fileExists(atPath: scratch + "/data"))
+    write(record, to: RunDirectory(folder).dataFolderRecordPath)
+
     // --run-dir may repeat --resume's folder, spelled another way.
     let repeated = try runTool("vae-train", ["--resume", folder, "--run-dir", folder + "/", "--data", syntheticData, "--epochs", "2",
                                              "--hidden", "32", "--seed", "0"] + common)
@@ -193,6 +204,23 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(result.stderr.contains("KMNIST files missing in \(empty): train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"))
     #expect(result.stderr.contains("http://codh.rois.ac.jp/kmnist/dataset/kmnist/"))
     #expect(!FileManager.default.fileExists(atPath: runDir))
+}
+
+/// In a log, each downloaded file is one line, written once it is complete (no carriage return
+/// that a terminal would use to redraw it); a file that fails its md5 is then one error line.
+@Test func aDownloadInALogIsOneLinePerFile() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let data = scratch + "/kmnist"
+    let mirror = URL(fileURLWithPath: syntheticData).absoluteString
+    let result = try runTool("vae-train", ["--data", data, "--download-url", mirror, "--run-dir", scratch + "/run", "--epochs", "1"])
+    #expect(result.status == 65, "\(result.stderr)")
+    let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.count == 3 && lines[2].isEmpty, "\(result.stderr)")
+    #expect(lines[0].hasPrefix("downloading train-images-idx3-ubyte.gz: ") && lines[0].contains(" MB (100%)"), "\(lines[0])")
+    #expect(lines.dropFirst().first?.hasPrefix("vae-train: \(mirror)train-images-idx3-ubyte.gz: md5 is ") == true, "\(result.stderr)")
+    #expect(!result.stderr.contains("\r"))
+    #expect(!FileManager.default.fileExists(atPath: data))
 }
 
 @Test func badDataIsOneLineAndNothingIsWritten() throws {

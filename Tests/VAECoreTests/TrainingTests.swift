@@ -142,6 +142,87 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, overwritten")
 }
 
+/// A folder whose checkpoints are gone but whose state is past epoch 0 still holds a run that
+/// can be resumed: a fresh run is refused there too. A state at epoch 0 (a run stopped in its
+/// first epoch) holds nothing to lose, and a fresh run starts over it.
+@Test func aResumableStateIsNeverOverwrittenSilently() throws {
+    let data = syntheticData()
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    try train(syntheticRun(epochs: 2), data: data, directory: directory, mode: .fresh)
+    for epoch in directory.checkpointEpochs() { unlink(directory.checkpoint(epoch: epoch)) }
+    let state = try readFile(directory.statePath)
+    #expect {
+        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .fresh)
+    } throws: { error in
+        (error as? VAEError)?.message == "\(folder) holds the resume state of a run after epoch 2 (\(directory.statePath)); "
+            + "pass --resume to continue that run or --overwrite to replace it"
+    }
+    expectIdentical(try readFile(directory.statePath), state, "the state after the refusal")
+    #expect(directory.checkpointEpochs().isEmpty)
+
+    #expect(throws: VAEError.self) {
+        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .overwrite, shouldStop: { true })
+    }
+    #expect(try readTrainingState(directory.statePath).epoch == 0)
+    try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .fresh)
+    #expect(directory.checkpointEpochs() == [1])
+}
+
+/// A resume reads every checkpoint the run keeps as the renderer does: one copied in under
+/// another epoch's name, or a state copied in from another run, stops it with one line, and
+/// nothing is written.
+@Test func aResumeRefusesCheckpointsThatAreNotTheRunsOwn() throws {
+    let data = syntheticData()
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let directory = RunDirectory(scratch + "/run"), other = RunDirectory(scratch + "/other")
+    try train(syntheticRun(epochs: 3), data: data, directory: directory, mode: .fresh)
+    try train(syntheticRun(seed: 9, epochs: 3), data: data, directory: other, mode: .fresh)
+    let original = try runFiles(directory.path), metrics = try readFile(directory.metricsPath)
+
+    unlink(directory.metricsPath)
+    try FileManager.default.removeItem(atPath: directory.checkpoint(epoch: 2))
+    try FileManager.default.copyItem(atPath: directory.checkpoint(epoch: 3), toPath: directory.checkpoint(epoch: 2))
+    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 2)) holds epoch 3, not the epoch 2 its name says"]) {
+        try train(syntheticRun(epochs: 4), data: data, directory: directory, mode: .resume)
+    }
+    #expect(!FileManager.default.fileExists(atPath: directory.metricsPath))
+    #expect(directory.checkpointEpochs() == [1, 2, 3])
+    write(original["epoch 2"]!, to: directory.checkpoint(epoch: 2))
+
+    // With every metrics line there, the checkpoints are checked all the same.
+    write(metrics, to: directory.metricsPath)
+    try FileManager.default.removeItem(atPath: directory.statePath)
+    try FileManager.default.copyItem(atPath: other.statePath, toPath: directory.statePath)
+    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 1)) comes from a different configuration than "
+                                          + "\(directory.statePath): seed 3 instead of 9"]) {
+        try train(syntheticRun(seed: 9, epochs: 4), data: data, directory: directory, mode: .resume)
+    }
+    #expect(directory.checkpointEpochs() == [1, 2, 3])
+    write(original["state"]!, to: directory.statePath)
+    expectIdentical(try runFiles(directory.path), original, "the run after both refusals")
+    expectIdentical(try readFile(directory.metricsPath), metrics, "metrics.jsonl after both refusals")
+}
+
+/// A folder where a run file goes is refused before the first epoch, not after it.
+@Test func aFolderInPlaceOfARunFileIsRefusedBeforeTraining() throws {
+    let data = syntheticData()
+    for name in ["metrics.jsonl", "state.safetensors", "data-folder"] {
+        let folder = temporaryFolder()
+        defer { removeTemporaryFolder(folder) }
+        try FileManager.default.createDirectory(atPath: folder + "/" + name, withIntermediateDirectories: true)
+        var epochsStarted = 0
+        expectVAEError(.cannotWrite, containing: ["cannot write \(folder)/\(name): it is a folder; name a file"]) {
+            try train(syntheticRun(epochs: 1), data: data, dataFolder: folder, directory: RunDirectory(folder), mode: .fresh,
+                      progress: { _ in epochsStarted += 1 })
+        }
+        #expect(epochsStarted == 0, "\(name)")
+        #expect(RunDirectory(folder).checkpointEpochs().isEmpty)
+    }
+}
+
 @Test func metricsFileHasOneObjectPerEpoch() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }

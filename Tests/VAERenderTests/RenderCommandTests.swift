@@ -44,6 +44,9 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--all", "--indices", "4,-1"], "--indices"),
     (["--all", "--indices", "-1"], "The value '-1' is invalid for '--indices <i,...>'"),
     (["--all", "--pairs", "-1:2"], "The value '-1:2' is invalid for '--pairs <a:b,...>'"),
+    // ArgumentParser lists the values of an option with six or more on lines of their own.
+    (["--sampling", "--sampler", "bogus"], "The value 'bogus' is invalid for '--sampler <name>'. Please provide one of the following: "
+                                           + "prior, gmm, gmm-diagonal, vamp, two-stage, plane (see vae-render --help)\n"),
     (["--sampling", "--grid", "64", "--scale", "16"], "sampling.gif would be 30752x30960 pixels, more than 16384 per side"),
 ])
 func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {

@@ -7,21 +7,6 @@ import VAETesting
 
 // Reading a run back: what is refused, with which message, and what is accepted.
 
-private func expectVAEError(_ kind: VAEError.Kind, containing parts: [String], sourceLocation: SourceLocation = #_sourceLocation,
-                            _ body: () throws -> Void) {
-    do {
-        try body()
-        Issue.record("expected a VAEError containing \(parts)", sourceLocation: sourceLocation)
-    } catch let error as VAEError {
-        #expect(error.kind == kind, "\(error.message)", sourceLocation: sourceLocation)
-        for part in parts {
-            #expect(error.message.contains(part), "\"\(error.message)\" should contain \"\(part)\"", sourceLocation: sourceLocation)
-        }
-    } catch {
-        Issue.record("expected a VAEError, got \(error)", sourceLocation: sourceLocation)
-    }
-}
-
 private func everything(_ run: String, data: String = syntheticData) -> RenderRequest {
     RenderRequest(runDirectory: run, dataFolder: data, interpolation: InterpolationOptions(steps: 2),
                   sampling: SamplingOptions(grid: 2, source: .plane), reconstruction: ReconstructionOptions(indices: [0, 1]),

@@ -194,7 +194,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     var recorded = fixture.run
     recorded.testMD5 = test.md5
     let recording = scratch + "/recording.safetensors"
-    try writeCheckpoint(fixture.model, run: recorded, metrics: try readCheckpointMetrics(checkpoint), to: recording)
+    try writeCheckpoint(fixture.model, run: recorded, metrics: fixture.metrics, to: recording)
     let other = scratch + "/other"
     try FileManager.default.copyItem(atPath: syntheticData, toPath: other)
     try FileManager.default.removeItem(atPath: other + "/t10k-images-idx3-ubyte.gz")

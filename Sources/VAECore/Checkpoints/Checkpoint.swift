@@ -41,8 +41,11 @@ func safetensorsEntries(_ tensors: [ParameterTensor], of parameters: FloatBuffer
 public struct Checkpoint: @unchecked Sendable {
     public let path: String
     public let run: RunConfig
-    public let epoch: Int
+    /// The losses it records of its epoch (without the timings, which checkpoints leave out).
+    public let metrics: EpochMetrics
     public let model: VAEModel
+
+    public var epoch: Int { metrics.epoch }
 }
 
 /// Reads and validates a checkpoint: format, configuration, and every tensor's shape.
@@ -69,14 +72,27 @@ public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint
     for tensor in layout.tensors {
         try file.copyFloats(tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
     }
-    return Checkpoint(path: path, run: run, epoch: metrics.epoch, model: model)
+    return Checkpoint(path: path, run: run, metrics: metrics, model: model)
 }
 
-/// The losses a checkpoint records of its epoch: its metrics line without the timings, which
-/// checkpoints leave out (NaN, written as null).
-public func readCheckpointMetrics(_ path: String) throws -> EpochMetrics {
-    try epochMetrics(checkpointMetadata(try parseSafetensors(try readFile(path), path: path), path: path))
+/// `readCheckpoint` for a checkpoint of a run's folder, refused unless it holds the epoch its name
+/// says and, given a `reference` (a run and the file it comes from), a run of the same
+/// configuration: a file copied in from another run or epoch would otherwise pass for this one.
+public func readCheckpoint(_ path: String, epoch: Int, configuredAs reference: (run: RunConfig, source: String)?) throws -> Checkpoint {
+    let checkpoint = try readCheckpoint(path)
+    guard checkpoint.epoch == epoch else {
+        throw VAEError(.badData, "\(path) holds epoch \(checkpoint.epoch), not the epoch \(epoch) its name says")
+    }
+    if let reference {
+        let differences = checkpoint.run.differences(from: reference.run)
+        if !differences.isEmpty {
+            throw VAEError(.badData, "\(path) comes from a different configuration than \(reference.source): "
+                           + differences.joined(separator: ", "))
+        }
+    }
+    return checkpoint
 }
+
 
 /// A checkpoint's metadata, once its format is checked.
 private func checkpointMetadata(_ file: SafetensorsFile, path: String) throws -> MetadataReader {

@@ -44,12 +44,14 @@ public struct RunDirectory: Sendable {
         guard isFolder.boolValue else { throw VAEError(.missingInput, "\(path) is a file, not a run folder") }
     }
 
-    /// Creates the folders, and clears temporary files left by a crash.
+    /// Creates the folders, refuses a run file that could not be written (a folder in its
+    /// place) before any training, and clears temporary files left by a crash.
     public func prepare() throws {
         try createFolders(checkpointsFolder, what: "the run folder")
         for folder in [path, checkpointsFolder] where access(folder, W_OK) != 0 {
             throw VAEError(.cannotWrite, "the run folder \(folder) is not writable")
         }
+        for file in [metricsPath, statePath, dataFolderRecordPath] { try checkFileCanBeWritten(file) }
         removeLeftoverTemporaryFiles(in: path)
         removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
@@ -82,18 +84,22 @@ public struct RunDirectory: Sendable {
         try writeFileAtomically(Array(lines.map { $0 + "\n" }.joined().utf8), to: metricsPath)
     }
 
-    /// The metrics lines of epochs 1...`epoch`, to continue a resumed run's file. An epoch whose
-    /// line is missing (the file deleted or cut by hand) gets one rebuilt from its checkpoint,
-    /// without timings, so that the loss curve keeps every epoch.
-    public func metricsLines(through epoch: Int) throws -> [String] {
+    /// The metrics lines of epochs 1...`epoch`, to continue the file of `run` resumed from its
+    /// state. Every checkpoint the run keeps through `epoch` is read whole and checked as the
+    /// renderer checks it (its epoch, `run`'s configuration, finite weights), so that one copied
+    /// in from another run, or damaged, stops the resume rather than a render later. An epoch
+    /// whose line is missing (the file deleted or cut by hand) gets one rebuilt from its
+    /// checkpoint, without timings, so that the loss curve keeps every epoch.
+    public func metricsLines(through epoch: Int, of run: RunConfig) throws -> [String] {
         var recorded: [Int: String] = [:]
         if FileManager.default.fileExists(atPath: metricsPath) {
             for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line.text }
         }
         let checkpoints = Set(checkpointEpochs())
         return try stride(from: 1, through: epoch, by: 1).compactMap { epoch in
-            if let line = recorded[epoch] { return line }
-            return checkpoints.contains(epoch) ? try readCheckpointMetrics(checkpoint(epoch: epoch)).jsonLine : nil
+            guard checkpoints.contains(epoch) else { return recorded[epoch] }
+            let kept = try readCheckpoint(checkpoint(epoch: epoch), epoch: epoch, configuredAs: (run, statePath))
+            return recorded[epoch] ?? kept.metrics.jsonLine
         }
     }
 

@@ -111,10 +111,15 @@ public struct KMNIST: Sendable {
         }
     }
 
+    /// The files missing from `folder`, by the names download gives them ("t10k-images-idx3-ubyte.gz").
+    static func missingFiles(in folder: String) -> [String] {
+        zip(files, locate(in: folder)).filter { $0.1 == nil }.map { $0.0.name + ".gz" }
+    }
+
     /// Loads the dataset from `folder`.
     public static func load(from folder: String) throws -> KMNIST {
+        let missing = missingFiles(in: folder)
         let paths = locate(in: folder)
-        let missing = zip(files, paths).filter { $0.1 == nil }.map { $0.0.name + ".gz" }
         if !missing.isEmpty {
             throw VAEError(.missingInput, missingFilesMessage(missing, folder: folder))
         }

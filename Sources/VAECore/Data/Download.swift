@@ -12,21 +12,20 @@ extension KMNIST {
     public static func download(missingFrom folder: String, baseURL: String = officialURL,
                                 expectedMD5: [String: String] = officialMD5,
                                 progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {
-        let paths = locate(in: folder)
-        let missing = zip(files, paths).filter { $0.1 == nil }.map(\.0)
+        let missing = missingFiles(in: folder)
         if missing.isEmpty { return }
         // Checked first, created only once a file has arrived: a failed download leaves no folder.
         try checkFolderCanBeCreated(folder, what: "the data folder")
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
-        for file in missing {
-            let name = file.name + ".gz"
+        for name in missing {
             let url = base + name
             let bytes = try fetch(url, progress: { progress(name, $0, $1) })
             let digest = md5Hex(bytes)
-            guard let expected = expectedMD5[file.name] else { preconditionFailure("no md5 given for \(file.name)") }
+            let file = String(name.dropLast(3))
+            guard let expected = expectedMD5[file] else { preconditionFailure("no md5 given for \(file)") }
             guard digest == expected else {
                 throw VAEError(.badData, "\(url): md5 is \(digest), expected \(expected); the file was not saved. "
-                               + missingFilesMessage(missing.map { $0.name + ".gz" }, folder: folder))
+                               + missingFilesMessage(missingFiles(in: folder), folder: folder))
             }
             try createFolders(folder, what: "the data folder")
             try writeFileAtomically(bytes, to: folder + "/" + name)

@@ -58,6 +58,12 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             throw VAEError(.usage, "\(directory.path) already holds checkpoints (up to epoch \(last)); "
                            + "pass --resume to continue that run or --overwrite to replace it")
         }
+        // A state past epoch 0 is a run that can still be resumed, its checkpoints deleted or not
+        // yet written; one at epoch 0 (a run stopped in its first epoch) holds nothing to lose.
+        if let state = try? readTrainingState(directory.statePath), state.epoch > 0 {
+            throw VAEError(.usage, "\(directory.path) holds the resume state of a run after epoch \(state.epoch) "
+                           + "(\(directory.statePath)); pass --resume to continue that run or --overwrite to replace it")
+        }
         try directory.prepare()
         try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
@@ -72,7 +78,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         try directory.prepare()
         try trainer.restore(state)
         try recordDataFolder()
-        metricsLines = try directory.metricsLines(through: trainer.completedEpochs)
+        metricsLines = try directory.metricsLines(through: trainer.completedEpochs, of: run)
     }
 
     while trainer.completedEpochs < run.epochs {

@@ -59,11 +59,7 @@ public struct RunReplay: Sendable {
     /// Refuses test images, read from the file `source` in `folder`, that cannot be the ones the
     /// run was evaluated on.
     public func checkTestSet(_ test: ImageSet, source: String, folder: String) throws {
-        guard test.count == run.testImages else {
-            throw VAEError(.usage, "the run in \(directory.path) was trained with \(run.testImages) test images, but \(source) "
-                           + "holds \(test.count); pass the --data folder the run was trained on")
-        }
-        try run.checkRecordedMD5(of: test, .test, source: folder)
+        try run.checkTestSet(test, source: source, folder: folder, runName: "the run in \(directory.path)")
     }
 
     /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a
@@ -75,17 +71,6 @@ public struct RunReplay: Sendable {
     }
 
     private static func read(_ path: String, epoch: Int, reference: Checkpoint?) throws -> Checkpoint {
-        let checkpoint = try readCheckpoint(path)
-        guard checkpoint.epoch == epoch else {
-            throw VAEError(.badData, "\(path) holds epoch \(checkpoint.epoch), not the epoch \(epoch) its name says")
-        }
-        if let reference {
-            let differences = checkpoint.run.differences(from: reference.run)
-            if !differences.isEmpty {
-                throw VAEError(.badData, "\(path) comes from a different configuration than \(reference.path): "
-                               + differences.joined(separator: ", "))
-            }
-        }
-        return checkpoint
+        try readCheckpoint(path, epoch: epoch, configuredAs: reference.map { ($0.run, $0.path) })
     }
 }
