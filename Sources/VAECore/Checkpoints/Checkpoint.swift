@@ -93,7 +93,6 @@ public func readCheckpoint(_ path: String, epoch: Int, configuredAs reference: (
     return checkpoint
 }
 
-
 /// A checkpoint's metadata, once its format is checked.
 private func checkpointMetadata(_ file: SafetensorsFile, path: String) throws -> MetadataReader {
     guard file.metadata["format"] == checkpointFormat else {
