@@ -204,6 +204,17 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(result.stderr.contains("KMNIST files missing in \(empty): train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"))
     #expect(result.stderr.contains("http://codh.rois.ac.jp/kmnist/dataset/kmnist/"))
     #expect(!FileManager.default.fileExists(atPath: runDir))
+
+    // A file given as the folder is named as such, by the trainer and by the tools that read a run.
+    let file = empty + "/kmnist.tar"
+    write([0], to: file)
+    for (tool, arguments) in [("vae-train", ["--no-download", "--run-dir", runDir]),
+                              ("vae-render", ["--all", "--run-dir", packageRoot + "/fixtures/runs/latent2", "--out", empty + "/gifs"])] {
+        let refused = try runTool(tool, ["--data", file] + arguments)
+        #expect(refused.status == 66, "\(tool): \(refused.stderr)")
+        #expect(refused.stderr == "\(tool): \(file) is a file, not a folder of KMNIST files; point --data or KMNIST_DIR at the folder\n")
+    }
+    #expect(!FileManager.default.fileExists(atPath: runDir) && !FileManager.default.fileExists(atPath: empty + "/gifs"))
 }
 
 /// In a log, each downloaded file is one line, written once it is complete (no carriage return

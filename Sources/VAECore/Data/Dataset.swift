@@ -116,8 +116,18 @@ public struct KMNIST: Sendable {
         zip(files, locate(in: folder)).filter { $0.1 == nil }.map { $0.0.name + ".gz" }
     }
 
+    /// Refuses a `folder` that is a file, which would otherwise be reported as a folder missing
+    /// every KMNIST file.
+    static func checkNotAFile(_ folder: String) throws {
+        var isFolder: ObjCBool = false
+        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
+            throw VAEError(.missingInput, "\(folder) is a file, not a folder of KMNIST files; point --data or KMNIST_DIR at the folder")
+        }
+    }
+
     /// Loads the dataset from `folder`.
     public static func load(from folder: String) throws -> KMNIST {
+        try checkNotAFile(folder)
         let missing = missingFiles(in: folder)
         let paths = locate(in: folder)
         if !missing.isEmpty {
@@ -134,6 +144,7 @@ public struct KMNIST: Sendable {
     /// download. Returns the set and its images file's path; a missing file is named, then
     /// `advice` says what to do.
     public static func loadSplit(_ split: Split, from folder: String, advice: String) throws -> (images: ImageSet, path: String) {
+        try checkNotAFile(folder)
         // `files` lists the training images and labels, then the test images and labels.
         let first = split == .training ? 0 : 2
         let paths = locate(in: folder)
