@@ -113,13 +113,13 @@ struct VAETrain: ParsableCommand {
     var seed: UInt64?
 
     @Option(name: .customLong("iwae-k"), parsing: .unconditional,
-            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint.",
+            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint. The run does not keep it: a --resume repeats it.",
                                valueName: "k"))
     var iwaeK: Int = 0
 
     @OptionGroup var compute: ThreadOptions
 
-    @Flag(help: "Replace the checkpoints already in the run folder.")
+    @Flag(help: "Replace the run already in the run folder: its checkpoints, metrics and resume state.")
     var overwrite = false
 
     @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch, on the data it was trained on; only --epochs may change (other flags may repeat the run's values).",
