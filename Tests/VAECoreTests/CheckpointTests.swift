@@ -209,6 +209,11 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"epoch\":\"3\"", with: "\"epoch\":\"0\""), data: data),
                   "metadata epoch has the invalid value \"0\"")
     expectCorrupt(safetensors(header: header, data: data + [0, 0, 0, 0]), "4 bytes after the last tensor")
+    // A batch past vae-train's range would overflow the batch count of a resumed run.
+    let hugeBatch = header.replacingOccurrences(of: "\"batch_size\":\"[0-9]+\"", with: "\"batch_size\":\"9223372036854775807\"",
+                                                options: .regularExpression)
+    #expect(hugeBatch != header)
+    expectCorrupt(safetensors(header: hugeBatch, data: data), "metadata batch_size has the invalid value \"9223372036854775807\"")
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"input_shape\":\"28,28\"", with: "\"input_shape\":\"32,32\""),
                               data: data),
                   "metadata input_shape has the invalid value \"32,32\"")

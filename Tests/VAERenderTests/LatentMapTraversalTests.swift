@@ -237,3 +237,35 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     labelled.drawText("nats", x: x + 1, y: y + 20, index: FrameStyle.subtitleColor)
     expectIdentical(labelled, frame, "the frame with its first row's labels drawn again")
 }
+
+/// The rows and their KL labels are vae-eval's: over the images the run was trained on, so a
+/// dynamically binarized run measures its dimensions on the binarized test set.
+@Test func aBinarizedRunsTraversalMeasuresItsDimensionsOnBinarizedImages() throws {
+    // The synthetic shapes are nearly black and white; at half their grey levels, binarizing changes them.
+    let synthetic = try KMNIST.load(from: syntheticData)
+    let test = ImageSet(pixels: synthetic.test.pixels.map { $0 / 2 }, labels: synthetic.test.labels)
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [test.count, 28, 28], payload: test.pixels)),
+          to: folder + "/t10k-images-idx3-ubyte.gz")
+    write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [test.count], payload: test.labels)),
+          to: folder + "/t10k-labels-idx1-ubyte.gz")
+    let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 3), epochs: 3, batchSize: 32, learningRate: 1e-2, seed: 2,
+                        preset: "default", trainImages: synthetic.train.count, testImages: test.count, binarization: .dynamic)
+    let directory = RunDirectory(folder + "/run")
+    try train(run, data: KMNIST(train: synthetic.train, test: test), directory: directory, mode: .fresh)
+    let rendered = try renderAnimations(RenderRequest(runDirectory: directory.path, dataFolder: folder,
+                                                      traversal: TraversalOptions(), style: FrameStyle(scale: 1)))
+
+    let model = try RunReplay(runDirectory: directory.path).final.model
+    let codec = LatentCodec(config: model.config)
+    func traversalGIF(_ activity: LatentActivity) throws -> [UInt8] {
+        let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1), activity: activity, test: test)
+        return try encodeGIF(traversal.frames(model: model, test: test, codec: codec), loopCount: 0,
+                             tolerance: FrameStyle().tolerance, palette: Palette.rgb)
+    }
+    let binarized = latentActivity(model, test.evaluationImages(for: run)), grey = latentActivity(model, test)
+    #expect(try traversalGIF(binarized) != traversalGIF(grey),
+            "the grey-level KLs label the rows alike: \(binarized.klPerDimension) and \(grey.klPerDimension)")
+    #expect(rendered.map(\.bytes) == [try traversalGIF(binarized)])
+}

@@ -222,7 +222,7 @@ extension RunConfig {
         .choice("activation", .derived, \.model.activation),
         .switchedOn("conditional", "--conditional", \.model.conditional),
         .integer("epochs", .flag("--epochs"), \.epochs, range: 1...Int.max, identifiesRun: false),
-        .integer("batch_size", .flag("--batch-size"), \.batchSize, range: 1...Int.max),
+        .integer("batch_size", .flag("--batch-size"), \.batchSize, range: batchSizeRange),
         .value("learning_rate", .flag("--lr"), \.learningRate, format: { String($0) },
                parse: { Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
         .value("seed", .flag("--seed"), \.seed, format: { String($0) }, parse: { UInt64($0) }),

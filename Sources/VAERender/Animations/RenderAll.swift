@@ -74,7 +74,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         try ReconstructionAnimation(options: $0, style: style, test: test, plannedEpochs: planned, lastEpoch: lastEpoch)
     }
     let traversal = try request.traversal.map {
-        try TraversalAnimation(options: $0, style: style, activity: latentActivity(replay.final.model, test), test: test)
+        // Each dimension's KL as vae-eval reports it: over the images the run was trained on (binarized or not).
+        let activity = latentActivity(replay.final.model, test.evaluationImages(for: replay.run))
+        return try TraversalAnimation(options: $0, style: style, activity: activity, test: test)
     }
     for (animation, layout) in [(Animation.interpolation, interpolation?.layout), (.reconstruction, reconstruction?.layout),
                                 (.traversal, traversal?.layout)] {
