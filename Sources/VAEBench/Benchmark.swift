@@ -150,7 +150,7 @@ final class PassReplays {
         time(2, outsideSgemm: true) { _ = model.forward(ws, rows: rows, computeGradients: true) }
         time(3) { _ = model.reconstructionNLL(ws.decoderOutput, targets: ws.input, gradient: ws.dDecoderOutput, rows: rows) }
         time(4, outsideSgemm: true) { model.backward(ws, rows: rows) }
-        time(5) { optimizer.update(parameters: parameters, gradients: model.gradients) }
+        time(5) { _ = optimizer.update(parameters: parameters, gradients: model.gradients) }
         jobsPerStep = max(jobsPerStep, jobs)
         time(6) {
             let team = ComputeThreads.shared

@@ -41,7 +41,7 @@ struct VAEClassifier: ParsableCommand {
             try checkFileCanBeWritten(out)
             let data = try KMNIST.load(from: dataOptions.folder)
             let options = ClassifierTrainingOptions(epochs: epochs, seed: seed)
-            let classifier = trainClassifier(data.train, options: options) { epoch, loss in
+            let classifier = try trainClassifier(data.train, options: options) { epoch, loss in
                 print(String(format: "epoch %d/%d: cross-entropy %.4f nats/image", epoch, epochs, loss))
                 fflush(nil)
             }

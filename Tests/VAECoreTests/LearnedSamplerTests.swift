@@ -74,7 +74,7 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
 
 /// Points from a known correlated Gaussian in four dimensions, one of them unused (as an
 /// inactive latent unit is): the second stage's samples have the points' mean and covariance.
-@Test func twoStageSamplesHaveTheFittedPointsMoments() {
+@Test func twoStageSamplesHaveTheFittedPointsMoments() throws {
     let latent = 4, n = 3000
     var random = Random(seed: 33)
     var points = [Float](repeating: 0, count: n * latent)
@@ -86,7 +86,7 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
         points[r * latent + 2] = 0.3 * e[2]
         points[r * latent + 3] = 0.02
     }
-    let sampler = TwoStageSampler.fit(points, latent: latent, seed: 4, hidden: 32, epochs: 60)
+    let sampler = try TwoStageSampler.fit(points, latent: latent, seed: 4, hidden: 32, epochs: 60)
     var drawRandom = Random(seed: 34)
     let z = sampler.sample(count: 20_000, random: &drawRandom).z
     let target = FeatureStatistics(features: points, dimension: latent)
@@ -105,6 +105,15 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     var wideRandom = Random(seed: 34)
     let wide = FeatureStatistics(features: sampler.tempered(1.5).sample(count: 20_000, random: &wideRandom).z, dimension: latent)
     #expect(wide.covariance[0] > 1.3 * drawn.covariance[0])
+}
+
+/// A fit whose gradients stop being finite (after a first step far too large) is an error, not a
+/// sampler that draws NaNs.
+@Test func aDivergingTwoStageFitIsAnError() {
+    let points = (0..<80).map { Float($0 % 7) }
+    #expect(throws: VAEError(.failed, "the two-stage sampler's fit diverged in epoch 2 of 2: a gradient is not finite")) {
+        try TwoStageSampler.fit(points, latent: 2, seed: 4, hidden: 8, epochs: 2, learningRate: 1e30)
+    }
 }
 
 /// The second stage's gradient, log γ and every layer of both networks, against central

@@ -46,7 +46,7 @@ import VAECore
     let adam = Adam(.init(learningRate: 0.1), count: 2)
     let parameters = FloatBuffer([1.0, -2.0])
     let gradients = FloatBuffer([0.5, -0.1])
-    adam.update(parameters: parameters, gradients: gradients)
+    #expect(adam.update(parameters: parameters, gradients: gradients))
     // Step 1: m̂ = g and v̂ = g², so each parameter moves by lr · sign(g).
     #expect(abs(parameters[0] - 0.9) < 1e-6)
     #expect(abs(parameters[1] - -1.9) < 1e-6)
@@ -54,7 +54,7 @@ import VAECore
 
     gradients[0] = 0.5
     gradients[1] = 0.3
-    adam.update(parameters: parameters, gradients: gradients)
+    #expect(adam.update(parameters: parameters, gradients: gradients))
     // Parameter 0: m = 0.095, v = 0.00049975, m̂ = 0.095/0.19 = 0.5, v̂ = 0.00049975/0.001999 = 0.25 → -0.1.
     // Parameter 1: m = 0.021, v = 0.00009999, m̂ = 0.110526, v̂ = 0.050020 → -0.1·0.110526/0.223652.
     #expect(abs(parameters[0] - 0.8) < 1e-5)

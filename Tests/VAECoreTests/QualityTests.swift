@@ -38,7 +38,7 @@ import VAECore
 @Test func classifierGradients() throws {
     // Checked after some training: at initialisation the hidden pre-activations crowd so close to
     // the ReLUs' kinks that the differences' steps cross many of them.
-    let classifier = trainClassifier(try KMNIST.load(from: syntheticData).train, options: ClassifierTrainingOptions(epochs: 2, seed: 5))
+    let classifier = try trainClassifier(try KMNIST.load(from: syntheticData).train, options: ClassifierTrainingOptions(epochs: 2, seed: 5))
     var random = Random(seed: 5)
     let rows = 3
     let ws = ClassifierWorkspace(classifier, capacity: rows)
@@ -79,10 +79,14 @@ import VAECore
     let data = try KMNIST.load(from: syntheticData)
     let options = ClassifierTrainingOptions(epochs: 3, batchSize: 32, seed: 4)
     var losses: [Double] = []
-    let classifier = trainClassifier(data.train, options: options) { _, loss in losses.append(loss) }
+    let classifier = try trainClassifier(data.train, options: options) { _, loss in losses.append(loss) }
     #expect(losses.count == 3 && losses[2] < losses[0])
+    // A step too large to survive ends the training with an error, not a classifier of NaNs.
+    #expect(throws: VAEError(.failed, "the classifier's training diverged in epoch 1: a gradient is not finite")) {
+        try trainClassifier(data.train, options: ClassifierTrainingOptions(epochs: 3, batchSize: 32, learningRate: 1e30, seed: 4))
+    }
     #expect(classifierAccuracy(classifier, data.test) >= 0.9)
-    let again = trainClassifier(data.train, options: options)
+    let again = try trainClassifier(data.train, options: options)
     expectIdentical(again.parameters.array, classifier.parameters.array, "a second classifier of the same seed")
 
     let folder = temporaryFolder()

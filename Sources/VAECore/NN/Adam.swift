@@ -36,8 +36,7 @@ public final class Adam: @unchecked Sendable {
     }
 
     /// One step. Returns false when a gradient was not finite (or so large that its square
-    /// overflows): the parameters are then spoilt, and the caller must not save them.
-    @discardableResult
+    /// overflows): the parameters are then spoilt, and the caller must stop.
     public func update(parameters: FloatBuffer, gradients: FloatBuffer) -> Bool {
         precondition(parameters.count == m.count && gradients.count == m.count)
         step += 1

@@ -20,8 +20,9 @@ public struct ClassifierTrainingOptions: Sendable, Equatable {
 
 /// Trains a classifier on `train` with Adam, deterministically for a seed (initialisation,
 /// shuffling and shifts all come from it). `progress` receives each epoch and its mean loss.
+/// Throws if a gradient stops being finite.
 public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOptions,
-                            progress: (Int, Double) -> Void = { _, _ in }) -> Classifier {
+                            progress: (Int, Double) -> Void = { _, _ in }) throws -> Classifier {
     precondition(train.count > 0 && options.epochs >= 1 && options.batchSize >= 1)
     let classifier = Classifier()
     var random = Random(seed: options.seed)
@@ -30,7 +31,7 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
     let ws = ClassifierWorkspace(classifier, capacity: options.batchSize)
     let order = UnsafeMutablePointer<Int32>.allocate(capacity: train.count)
     defer { order.deallocate() }
-    train.pixels.withUnsafeBufferPointer { pixels in
+    try train.pixels.withUnsafeBufferPointer { pixels in
         for epoch in 1...options.epochs {
             random.shuffle(order, count: train.count)
             var total = 0.0
@@ -46,7 +47,9 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
                 }
                 classifier.forward(ws, rows: rows)
                 total += classifier.loss(ws, rows: rows, computeGradients: true)
-                optimizer.update(parameters: classifier.parameters, gradients: classifier.gradients)
+                guard optimizer.update(parameters: classifier.parameters, gradients: classifier.gradients) else {
+                    throw VAEError(.failed, "the classifier's training diverged in epoch \(epoch): a gradient is not finite")
+                }
                 first += rows
             }
             progress(epoch, total / Double(train.count))

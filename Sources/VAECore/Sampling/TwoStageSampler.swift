@@ -26,13 +26,13 @@ public struct TwoStageSampler: LatentSampler {
     /// Passes over the points, batch 128, Adam at 1e-3.
     public static let epochs = 100
     static let batchSize = 128
-    static let learningRate = 1e-3
+    public static let learningRate = 1e-3
 
     /// Fits the second stage to `points` (row-major `[n, latent]`) with Adam on its negative
     /// ELBO, initialised, shuffled and reparameterised from `seed`: the same points and seed give
-    /// the same sampler on any number of threads.
-    public static func fit(_ points: [Float], latent: Int, seed: UInt64, hidden: Int = hidden, epochs: Int = epochs)
-        -> TwoStageSampler {
+    /// the same sampler on any number of threads. Throws if a gradient stops being finite.
+    public static func fit(_ points: [Float], latent: Int, seed: UInt64, hidden: Int = hidden, epochs: Int = epochs,
+                           learningRate: Double = learningRate) throws -> TwoStageSampler {
         let n = points.count / latent
         precondition(n >= 1 && points.count == n * latent)
         var center = [Float](repeating: 0, count: latent), scale = center
@@ -53,7 +53,7 @@ public struct TwoStageSampler: LatentSampler {
         let ws = TwoStageWorkspace(network, capacity: min(batchSize, n))
         let order = UnsafeMutablePointer<Int32>.allocate(capacity: n)
         defer { order.deallocate() }
-        for _ in 0..<epochs {
+        for epoch in 1...epochs {
             random.shuffle(order, count: n)
             var first = 0
             while first < n {
@@ -64,7 +64,9 @@ public struct TwoStageSampler: LatentSampler {
                 }
                 random.fillNormal(ws.eps, count: rows * latent)
                 _ = network.lossAndGradients(ws, rows: rows, parameters: parameters, gradients: gradients)
-                optimizer.update(parameters: parameters, gradients: gradients)
+                guard optimizer.update(parameters: parameters, gradients: gradients) else {
+                    throw VAEError(.failed, "the two-stage sampler's fit diverged in epoch \(epoch) of \(epochs): a gradient is not finite")
+                }
                 first += rows
             }
         }

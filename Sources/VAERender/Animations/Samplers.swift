@@ -10,9 +10,9 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
         throw VAEError(.usage, "--sampler \(kind.rawValue) draws from a VampPrior, and this run has the \(model.config.prior.rawValue) "
                        + "prior (vae-train --prior vamp makes one)")
     }
-    func fitted(_ images: ImageSet) -> any LatentSampler {
+    func fitted(_ images: ImageSet) throws -> any LatentSampler {
         let means = codec.encodeMeans(model, images: images)
-        if kind == .twoStage { return TwoStageSampler.fit(means, latent: codec.latent, seed: seed).tempered(temperature) }
+        if kind == .twoStage { return try TwoStageSampler.fit(means, latent: codec.latent, seed: seed).tempered(temperature) }
         return GaussianMixture.fit(means, latent: codec.latent, covariance: kind == .gmm ? .full : .diagonal, seed: seed)
             .mixture.tempered(temperature)
     }
@@ -28,8 +28,8 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
             throw VAEError(.usage, "--sampler \(kind.rawValue) \(problem); use --sampler prior")
         }
         // A conditional model gets one sampler per class, fitted to the means of that class's images.
-        guard model.config.conditional else { return fitted(training) }
-        return ClassConditionalSampler(perClass: (0..<VAEConfig.classes).map { fitted(training.images(ofClass: $0)) })
+        guard model.config.conditional else { return try fitted(training) }
+        return ClassConditionalSampler(perClass: try (0..<VAEConfig.classes).map { try fitted(training.images(ofClass: $0)) })
     }
 }
 
