@@ -140,6 +140,14 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     expectIdentical(try runFiles(folder), before, "after the refusal")
     try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
     expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, overwritten")
+
+    // A file of the old run that cannot be removed (a folder under a checkpoint's name) would
+    // pass for part of the new one: the overwrite stops there.
+    let stuck = RunDirectory(folder).checkpoint(epoch: 2)
+    try FileManager.default.createDirectory(atPath: stuck, withIntermediateDirectories: false)
+    #expect(throws: VAEError(.cannotWrite, "cannot remove \(stuck) of the run being replaced: Is a directory")) {
+        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
+    }
 }
 
 /// A folder whose checkpoints are gone but whose state is past epoch 0 still holds a run that
@@ -161,6 +169,15 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     }
     expectIdentical(try readFile(directory.statePath), state, "the state after the refusal")
     #expect(directory.checkpointEpochs().isEmpty)
+    // Nor is a state that cannot be read.
+    write(Array(state.prefix(100)), to: directory.statePath)
+    #expect {
+        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .fresh)
+    } throws: { error in
+        (error as? VAEError)?.message.hasPrefix("\(folder) holds a resume state that cannot be read (\(directory.statePath): ") == true
+            && (error as? VAEError)?.message.hasSuffix("); pass --overwrite to replace the run") == true
+    }
+    #expect(try readFile(directory.statePath) == Array(state.prefix(100)))
 
     #expect(throws: VAEError.self) {
         try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .overwrite, shouldStop: { true })

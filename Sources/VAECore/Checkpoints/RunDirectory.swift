@@ -56,12 +56,14 @@ public struct RunDirectory: Sendable {
         removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
 
-    /// Removes what a previous run left, for `--overwrite`.
+    /// Removes what a previous run left, for `--overwrite`. A file that stays would pass for part
+    /// of the new run (a checkpoint of the same configuration, say), so failing to remove one is
+    /// an error.
     public func removeRunFiles() throws {
-        for epoch in checkpointEpochs() { unlink(checkpoint(epoch: epoch)) }
-        unlink(metricsPath)
-        unlink(statePath)
-        unlink(dataFolderRecordPath)
+        for file in checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, statePath, dataFolderRecordPath]
+        where unlink(file) != 0 && errno != ENOENT {
+            throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Refuses to resume a folder that does not exist or is a file.

@@ -59,10 +59,18 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
                            + "pass --resume to continue that run or --overwrite to replace it")
         }
         // A state past epoch 0 is a run that can still be resumed, its checkpoints deleted or not
-        // yet written; one at epoch 0 (a run stopped in its first epoch) holds nothing to lose.
-        if let state = try? readTrainingState(directory.statePath), state.epoch > 0 {
-            throw VAEError(.usage, "\(directory.path) holds the resume state of a run after epoch \(state.epoch) "
-                           + "(\(directory.statePath)); pass --resume to continue that run or --overwrite to replace it")
+        // yet written; one at epoch 0 (a run stopped in its first epoch) holds nothing to lose. One
+        // that cannot be read is not replaced without --overwrite either.
+        if FileManager.default.fileExists(atPath: directory.statePath) {
+            let state: TrainingState
+            do { state = try readTrainingState(directory.statePath) } catch let error as VAEError {
+                throw VAEError(.usage, "\(directory.path) holds a resume state that cannot be read (\(error.message)); "
+                               + "pass --overwrite to replace the run")
+            }
+            if state.epoch > 0 {
+                throw VAEError(.usage, "\(directory.path) holds the resume state of a run after epoch \(state.epoch) "
+                               + "(\(directory.statePath)); pass --resume to continue that run or --overwrite to replace it")
+            }
         }
         try directory.prepare()
         try recordDataFolder()
