@@ -123,34 +123,58 @@ private func writeFileAtomically(to path: String, body: (Int32, String) throws -
     let url = URL(fileURLWithPath: path)
     let folder = url.deletingLastPathComponent().path
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
-    let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0 else {
-        throw VAEError(.cannotWrite, "cannot create \(temporary): \(systemErrorText())")
-    }
+    let fd = try openLockedTemporary(temporary, for: path)
     do {
         try body(fd, temporary)
         guard fsync(fd) == 0 else {
             throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")
+        }
+        // Renamed while still locked: a second writer waiting for the lock must not get this
+        // temporary once it is complete, nor truncate it after the rename.
+        guard rename(temporary, path) == 0 else {
+            throw VAEError(.cannotWrite, "cannot rename \(temporary) to \(path): \(systemErrorText())")
         }
     } catch {
         close(fd)
         unlink(temporary)
         throw error
     }
-    guard close(fd) == 0 else {
-        let text = systemErrorText()
-        unlink(temporary)
-        throw VAEError(.cannotWrite, "cannot write \(temporary): \(text)")
-    }
-    guard rename(temporary, path) == 0 else {
-        let text = systemErrorText()
-        unlink(temporary)
-        throw VAEError(.cannotWrite, "cannot rename \(temporary) to \(path): \(text)")
-    }
+    close(fd)  // The data is on disk (fsync) and in place; this releases the lock.
     let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
     if folderFD >= 0 {
         fsync(folderFD)
         close(folderFD)
+    }
+}
+
+/// Opens `temporary`, the temporary file of a write to `path`, empty and locked (flock) for
+/// this write. A crash's leftover is reused; a second process writing the same file at the same
+/// time is refused, where both would otherwise write into one temporary file and rename the
+/// mixture into place.
+private func openLockedTemporary(_ temporary: String, for path: String) throws -> Int32 {
+    while true {
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw VAEError(.cannotWrite, "cannot create \(temporary): \(systemErrorText())")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let busy = errno == EWOULDBLOCK, text = systemErrorText()
+            close(fd)
+            throw VAEError(.cannotWrite, busy ? "cannot write \(path): another process is writing it (\(temporary) is locked)"
+                           : "cannot lock \(temporary): \(text)")
+        }
+        // The writer that held the lock may have renamed the file into place before letting go:
+        // what this opened is then the target, and the temporary must be created anew.
+        var opened = stat(), named = stat()
+        if fstat(fd, &opened) == 0, stat(temporary, &named) == 0, opened.st_dev == named.st_dev, opened.st_ino == named.st_ino {
+            guard ftruncate(fd, 0) == 0 else {
+                let text = systemErrorText()
+                close(fd)
+                throw VAEError(.cannotWrite, "cannot write \(temporary): \(text)")
+            }
+            return fd
+        }
+        close(fd)
     }
 }
 

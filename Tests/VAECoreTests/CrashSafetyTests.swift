@@ -317,3 +317,25 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     #expect(abs(recorded - iwae) <= 1e-12 * abs(iwae) && last.metadata["iwae_k"] == "20", "\(recorded) against \(iwae)")
     #expect(try readSafetensors(RunDirectory(folder).checkpoint(epoch: 1)).metadata["test_iwae"] == nil)
 }
+
+/// Two processes writing one file at once would share its temporary file: the second is refused
+/// while the first holds it, the target is left as it was, and the write goes through once the
+/// temporary is free again.
+@Test func aSecondWriterOfTheSameFileIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let path = scratch + "/file", temporary = scratch + "/.file" + temporaryFileSuffix
+    try writeFileAtomically([7], to: path)
+    // A lock of another open file description conflicts as another process's would.
+    let other = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    #expect(other >= 0 && flock(other, LOCK_EX) == 0)
+    #expect(throws: VAEError(.cannotWrite, "cannot write \(path): another process is writing it (\(temporary) is locked)")) {
+        try writeFileAtomically([1, 2, 3], to: path)
+    }
+    #expect(try readFile(path) == [7])
+    #expect(FileManager.default.fileExists(atPath: temporary), "the other writer's temporary file was removed")
+    close(other)
+    try writeFileAtomically([1, 2, 3], to: path)
+    #expect(try readFile(path) == [1, 2, 3])
+    #expect(!FileManager.default.fileExists(atPath: temporary))
+}
