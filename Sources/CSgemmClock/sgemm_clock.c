@@ -18,8 +18,11 @@ static atomic_bool enabled, recording;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int threads_inside;
 static uint64_t inside_since, nanoseconds;
-static sgemm_clock_call recorded[256];
-static int recorded_count;
+enum { RECORD_CAPACITY = 256 };
+static sgemm_clock_call recorded[RECORD_CAPACITY];
+// Calls seen while recording, also past the capacity (then stop_recording refuses the step);
+// atomic because two compute threads can call sgemm at once.
+static atomic_int recorded_count;
 
 static uint64_t now(void) {
     struct timespec time;
@@ -41,9 +44,12 @@ static sgemm_function openblas_sgemm(void) {
 
 void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc) {
-    if (atomic_load_explicit(&recording, memory_order_relaxed) && order == ROW_MAJOR && alpha == 1 && recorded_count < 256) {
-        recorded[recorded_count++] = (sgemm_clock_call){transA == TRANSPOSED, transB == TRANSPOSED, m, n, k, a, b, c,
-                                                        lda, ldb, ldc, beta};
+    if (atomic_load_explicit(&recording, memory_order_relaxed) && order == ROW_MAJOR && alpha == 1) {
+        int index = atomic_fetch_add(&recorded_count, 1);
+        if (index < RECORD_CAPACITY) {
+            recorded[index] = (sgemm_clock_call){transA == TRANSPOSED, transB == TRANSPOSED, m, n, k, a, b, c,
+                                                 lda, ldb, ldc, beta};
+        }
     }
     bool timed = atomic_load_explicit(&enabled, memory_order_relaxed);
     if (timed) {
@@ -75,13 +81,19 @@ void sgemm_clock_reset(void) {
 }
 
 void sgemm_clock_start_recording(void) {
-    recorded_count = 0;
+    atomic_store(&recorded_count, 0);
     atomic_store(&recording, true);
 }
 
 int sgemm_clock_stop_recording(void) {
     atomic_store(&recording, false);
-    return recorded_count;
+    int count = atomic_load(&recorded_count);
+    if (count > RECORD_CAPACITY) {
+        // Replaying only the first calls would under-count "sgemm alone".
+        fprintf(stderr, "vae-bench: one step made %d sgemm calls, more than the %d it can record\n", count, RECORD_CAPACITY);
+        abort();
+    }
+    return count;
 }
 
 sgemm_clock_call sgemm_clock_recorded_call(int index) { return recorded[index]; }

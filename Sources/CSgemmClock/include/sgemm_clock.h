@@ -22,7 +22,7 @@ uint64_t sgemm_clock_nanoseconds(void);
 void sgemm_clock_reset(void);
 
 /// While recording, every call is also stored (up to 256); `sgemm_clock_stop_recording` returns
-/// how many were.
+/// how many were, and stops the program if there were more.
 void sgemm_clock_start_recording(void);
 int sgemm_clock_stop_recording(void);
 sgemm_clock_call sgemm_clock_recorded_call(int index);
