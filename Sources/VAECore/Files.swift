@@ -190,13 +190,10 @@ private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String
     }
 }
 
-/// Deletes temporary files that a crash left behind in `folder`; returns their names.
-@discardableResult
-public func removeLeftoverTemporaryFiles(in folder: String) -> [String] {
+/// Deletes temporary files that a crash left behind in `folder`.
+public func removeLeftoverTemporaryFiles(in folder: String) {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    let leftovers = names.filter { $0.hasPrefix(".") && $0.hasSuffix(temporaryFileSuffix) }.sorted()
-    for name in leftovers { unlink(folder + "/" + name) }
-    return leftovers
+    for name in names where name.hasPrefix(".") && name.hasSuffix(temporaryFileSuffix) { unlink(folder + "/" + name) }
 }
 
 /// Reads a whole file, with an error that names it.

@@ -107,7 +107,7 @@ struct VAEEval: ParsableCommand {
     /// otherwise be scored without a word.
     private func testImages(of loaded: Checkpoint, from folder: String) throws -> ImageSet {
         let (test, path) = try KMNIST.loadTestImages(from: folder)
-        try loaded.run.checkTestSet(test, source: path, folder: folder, runName: "the run of \(checkpoint)")
+        try loaded.run.checkSplit(test, .test, source: path, folder: folder, runName: "the run of \(checkpoint)")
         return test
     }
 

@@ -18,7 +18,8 @@ struct VAETrain: ParsableCommand {
 
             Every epoch writes <run-dir>/checkpoints/epoch-NNNN.safetensors (weights, configuration, \
             losses), adds a line to <run-dir>/metrics.jsonl (rewritten whole) and updates <run-dir>/state.safetensors, \
-            which --resume continues from. Losses are negative ELBO in nats per image.
+            which --resume continues from. Losses are in nats per image: the negative ELBO (with --objective iwae, the \
+            training loss is the negative importance-weighted bound).
 
             Exit codes: 0 done, 64 bad flags or a run folder in the way, 65 bad data, 66 missing data, \
             70 training diverged, 73 cannot write, 75 another trainer is writing the run folder (it holds \

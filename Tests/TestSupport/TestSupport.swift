@@ -119,3 +119,10 @@ public let testPython: String = {
     return path.split(separator: ":").map { $0 + "/python3" }.first { FileManager.default.isExecutableFile(atPath: $0) }
         ?? "/usr/bin/python3"
 }()
+
+extension VAEModel {
+    /// The named view of the flat parameter buffer, as the checkpoint names it.
+    public func tensor(named name: String) -> ParameterTensor? {
+        layout.tensors.first { $0.name == name }
+    }
+}

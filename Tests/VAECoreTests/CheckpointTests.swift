@@ -34,7 +34,7 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
     let losses = ["train_loss": "220.75", "train_reconstruction": "200.5", "train_kl": "20.25",
                   "test_loss": "229.625", "test_reconstruction": "210.125", "test_kl": "19.5"]
     #expect(metadata.filter { losses[$0.key] != nil } == losses)
-    #expect(checkpointPath(runDirectory: "runs/x", epoch: 7) == "runs/x/checkpoints/epoch-0007.safetensors")
+    #expect(RunDirectory("runs/x").checkpoint(epoch: 7) == "runs/x/checkpoints/epoch-0007.safetensors")
     // No temporary file is left beside the checkpoint.
     #expect(try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent) == ["epoch-0003.safetensors"])
 }

@@ -88,6 +88,12 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     }
     let run = try RunReplay(runDirectory: fixtureRun("latent2")).run
     #expect(try loadTrainingImages(from: data, for: run).count == run.trainImages)
+    var larger = run
+    larger.trainImages += 1
+    #expect(throws: VAEError(.usage, "the run was trained with \(run.trainImages + 1) training images, but "
+                             + "\(data)/train-images-idx3-ubyte.gz holds \(run.trainImages); pass the --data folder the run was trained on")) {
+        try loadTrainingImages(from: data, for: larger)
+    }
     try FileManager.default.removeItem(atPath: data + "/train-images-idx3-ubyte.gz")
     try FileManager.default.removeItem(atPath: data + "/t10k-labels-idx1-ubyte.gz")
     expectVAEError(.missingInput, containing: ["KMNIST training files missing in \(data): train-images-idx3-ubyte.gz; "

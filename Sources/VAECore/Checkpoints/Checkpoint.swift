@@ -2,12 +2,6 @@ import Foundation
 
 public let checkpointFormat = "kmnist-vae-checkpoint/1"
 
-/// `<run>/checkpoints/epoch-NNNN.safetensors`
-public func checkpointPath(runDirectory: String, epoch: Int) -> String {
-    let digits = String(epoch)
-    return runDirectory + "/checkpoints/epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".safetensors"
-}
-
 /// Writes the model's weights, one tensor per named view of the flat buffer, with the run's
 /// configuration and the epoch's losses in `__metadata__`. Timings are left out on purpose:
 /// they vary from run to run, and checkpoints of the same seed must be identical byte for byte.

@@ -53,15 +53,16 @@ public struct RunConfig: Equatable, Sendable {
         self.testMD5 = testMD5
     }
 
-    /// Refuses test images, read from the file `source` in `folder`, that cannot be the ones the
-    /// run (`runName`, "the run in runs/x") was evaluated on: another count, or other images or
-    /// labels than it recorded.
-    public func checkTestSet(_ test: ImageSet, source: String, folder: String, runName: String) throws {
-        guard test.count == testImages else {
-            throw VAEError(.usage, "\(runName) was trained with \(testImages) test images, but \(source) "
-                           + "holds \(test.count); pass the --data folder the run was trained on")
+    /// Refuses the `split`, read from the file `source` in `folder`, when it cannot be the one the
+    /// run (`runName`, "the run in runs/x") was trained and evaluated on: another count, or other
+    /// images or labels than it recorded.
+    public func checkSplit(_ images: ImageSet, _ split: KMNIST.Split, source: String, folder: String, runName: String) throws {
+        let expected = split == .training ? trainImages : testImages
+        guard images.count == expected else {
+            throw VAEError(.usage, "\(runName) was trained with \(expected) \(split.rawValue) images, but \(source) "
+                           + "holds \(images.count); pass the --data folder the run was trained on")
         }
-        try checkRecordedMD5(of: test, .test, source: folder)
+        try checkRecordedMD5(of: images, split, source: folder)
     }
 
     /// Refuses the `split` read from the folder `source` when the run recorded other images or

@@ -20,7 +20,11 @@ public struct RunDirectory: Sendable {
     public var dataFolderRecordPath: String { path + "/data-folder" }
     public var lockPath: String { path + "/.lock" }
 
-    public func checkpoint(epoch: Int) -> String { checkpointPath(runDirectory: path, epoch: epoch) }
+    /// `<run>/checkpoints/epoch-NNNN.safetensors`
+    public func checkpoint(epoch: Int) -> String {
+        let digits = String(epoch)
+        return checkpointsFolder + "/epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".safetensors"
+    }
 
     /// Epochs that have a checkpoint file, ascending. Only the names vae-train writes count
     /// (`epoch-0031.safetensors`, not `epoch-31.safetensors`): every tool then finds the epoch's

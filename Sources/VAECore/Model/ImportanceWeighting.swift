@@ -5,8 +5,8 @@ import Foundation
 /// combines its log weights with it, in training (the k samples of an image) and in evaluation
 /// (up to 5,000, in batches).
 public struct LogSumExp: Sendable {
-    public private(set) var maximum = -Double.infinity
-    public private(set) var scaledSum = 0.0
+    private var maximum = -Double.infinity
+    private var scaledSum = 0.0
 
     public init() {}
 

@@ -34,10 +34,6 @@ public final class VAEModel: @unchecked Sendable {
         for layer in layout.layers { layer.initialize(parameters.pointer, random: &random) }
     }
 
-    public func tensor(named name: String) -> ParameterTensor? {
-        layout.tensors.first { $0.name == name }
-    }
-
     /// Encoder: `workspace.input` (with `workspace.labels` for a conditional model) → layers → head (mu, log σ²).
     public func encode(_ ws: Workspace, rows: Int) {
         if config.conditional {

@@ -10,15 +10,13 @@ public final class Adam: @unchecked Sendable {
     public struct Hyperparameters: Equatable, Sendable {
         // Doubles, as in PyTorch, where they are Python floats: 1 - β₂ rounds differently in Float.
         public var learningRate: Double
-        public var beta1: Double = 0.9
-        public var beta2: Double = 0.999
-        public var epsilon: Double = 1e-8
+        // PyTorch's defaults, which every optimiser here uses.
+        public var beta1 = 0.9
+        public var beta2 = 0.999
+        public var epsilon = 1e-8
 
-        public init(learningRate: Double, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+        public init(learningRate: Double) {
             self.learningRate = learningRate
-            self.beta1 = beta1
-            self.beta2 = beta2
-            self.epsilon = epsilon
         }
     }
 

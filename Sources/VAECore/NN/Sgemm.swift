@@ -3,7 +3,9 @@ import COpenBLAS
 // Every layer is a forward function and a backward function over plain row-major buffers
 // with explicit shapes, in the manner of llm.c. Weights use PyTorch's [outputs, inputs] layout,
 // so checkpoints line up with `nn.Linear` state dicts. Backward functions overwrite their
-// gradient outputs (beta = 0): every parameter is used once per step, so nothing needs zeroing.
+// parameter gradients (beta = 0): every parameter is used once per step, so nothing needs
+// zeroing. An input gradient fed by two paths (z, from the decoder and from a mixture prior's
+// density) is added into by the second, as its function says.
 
 /// A pass over rows of a product's C that runs right after those rows are computed, in the
 /// same part of the same job: the bias and activation after a layer's product, the ReLU mask on
@@ -44,8 +46,8 @@ struct SgemmCall {
     /// multiply-adds take a small-matrix kernel that rounds differently), so an element's last
     /// bits depend on the call it was part of. Blocks of a fixed shape make the calls the same
     /// for every thread count, and a job that runs whole on one thread (the team busy) makes
-    /// them too: results are bit-identical. (Splitting C into one band per thread was, on
-    /// Haswell kernels only.) Each block is a part of its own, taken by whichever thread is free.
+    /// them too: results are bit-identical. (Splitting C into one band per thread was
+    /// bit-identical on Haswell kernels only.) Each block is a part of its own, taken by whichever thread is free.
     func run<After: RowsPass>(on team: ComputeThreads = .shared, then after: After) {
         let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
         guard blocks > 1 else {
@@ -62,13 +64,12 @@ struct SgemmCall {
     /// This product and `other`, which must not depend on each other, as one job: the blocks of
     /// both are its parts, each block followed by its product's pass, so that the two share one
     /// hand-off and even out each other's blocks (a layer's weight and input gradients).
-    func run<After: RowsPass, OtherAfter: RowsPass>(alongside other: SgemmCall, on team: ComputeThreads = .shared,
-                                                     then after: After, _ otherAfter: OtherAfter) {
+    func run<After: RowsPass, OtherAfter: RowsPass>(alongside other: SgemmCall, then after: After, _ otherAfter: OtherAfter) {
         let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
         let otherBlocks = SgemmCall.blockCount(m: other.m, n: other.n, k: other.k)
-        team.forEachPart(of: blocks + otherBlocks, parts: blocks + otherBlocks,
-                         Pair(first: Blocks(call: self, after: after), second: Blocks(call: other, after: otherAfter),
-                              firstBlocks: blocks))
+        ComputeThreads.shared.forEachPart(of: blocks + otherBlocks, parts: blocks + otherBlocks,
+                                          Pair(first: Blocks(call: self, after: after),
+                                               second: Blocks(call: other, after: otherAfter), firstBlocks: blocks))
     }
 
     /// Blocks of C, one sgemm call each and then the pass after it, on the thread that takes them.

@@ -51,8 +51,9 @@ public final class ComputeThreads: @unchecked Sendable {
     /// Threads per job, the caller included.
     public private(set) var count = 1
 
-    /// Jobs handed to the helpers so far: every `forEachPart` that did not run whole on the
-    /// thread that called it (vae-bench counts a training step's hand-offs by it).
+    /// Generations published to the helpers so far: one per `forEachPart` that did not run whole
+    /// on the thread that called it, and one per change of `count` (which stops them). vae-bench
+    /// counts a training step's hand-offs as the difference across the step.
     public var jobsHandedOut: Int { ComputeThreads.generation(of: claims.load(ordering: .relaxed)) }
 
     /// Parts for a pass that streams through memory (Adam, the loss, loading a batch): four per

@@ -36,6 +36,8 @@ public struct GaussianMixture: LatentSampler {
 
     /// The gain in mean log-likelihood per point below which EM stops (scikit-learn's default).
     public static let convergenceTolerance = 1e-3
+    /// EM's iterations at most, should a fit keep gaining more than `convergenceTolerance`.
+    static let maxIterations = 200
 
     /// The mixture of `componentCandidates` whose fit to nine tenths of `points` (row-major
     /// `[n, latent]`) gives the remaining tenth (every tenth point) the highest mean
@@ -71,7 +73,7 @@ public struct GaussianMixture: LatentSampler {
     /// The parts of each E and M step are components (and rows of points), each computed whole by
     /// one thread of `team`, so the result is the same for every thread count.
     public static func fit(_ points: [Double], latent: Int, components: Int, covariance: CovarianceKind,
-                           random: inout Random, maxIterations: Int = 200, team: ComputeThreads = .shared) -> GaussianMixture {
+                           random: inout Random, team: ComputeThreads = .shared) -> GaussianMixture {
         let n = points.count / latent
         precondition(n >= components && components >= 1)
         // k-means++: each next centre is a point drawn with probability ∝ its squared distance to

@@ -6,7 +6,8 @@ public struct TrainingProgress: Sendable {
     public var batch: Int
     public var batches: Int
     public var imagesSeen: Int
-    /// Mean negative ELBO per image over the epoch's batches so far.
+    /// Mean training loss per image over the epoch's batches so far (the negative ELBO, or the
+    /// negative importance-weighted bound of `--objective iwae`).
     public var runningLoss: Double
     public var seconds: Double
 }

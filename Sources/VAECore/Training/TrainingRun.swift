@@ -58,6 +58,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             throw VAEError(.usage, "\(directory.path) already holds checkpoints (up to epoch \(last)); "
                            + "pass --resume to continue that run or --overwrite to replace it")
         }
+        try directory.prepare()
         // A state past epoch 0 is a run that can still be resumed, its checkpoints deleted or not
         // yet written; one at epoch 0 (a run stopped in its first epoch) holds nothing to lose. One
         // that cannot be read is not replaced without --overwrite either.
@@ -72,7 +73,6 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
                                + "(\(directory.statePath)); pass --resume to continue that run or --overwrite to replace it")
             }
         }
-        try directory.prepare()
         try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
         try trainer.writeState(to: directory.statePath)

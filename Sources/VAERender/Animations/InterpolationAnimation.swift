@@ -77,7 +77,7 @@ public struct InterpolationAnimation {
     public let pairs: [ImagePair]
     public let layout: TileLayout
     private let schedule: ThereAndBack
-    /// The step (t = step / steps) shown by each frame, in order: 0 up to `steps` and back to 0.
+    /// The step (t = step / steps) shown by each frame, in order: 0 up to `steps` and back down to 1.
     public var frameSteps: [Int] { schedule.frameSteps }
 
     public init(options: InterpolationOptions, style: FrameStyle, test: ImageSet, conditional: Bool = false) throws {

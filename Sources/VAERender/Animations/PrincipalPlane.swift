@@ -4,7 +4,8 @@ import VAECore
 /// with the cloud's standard deviation along each.
 ///
 /// The sampling animation lays its grid on this plane when the latent space has more than two
-/// dimensions, so that the grid covers where the encoder actually puts the test set.
+/// dimensions, so that the grid covers where the encoder actually puts the test set; the latent
+/// map projects every epoch's means onto the final model's plane.
 public struct PrincipalPlane: Sendable, Equatable {
     public let center: [Double]
     /// Two orthonormal directions, the first of largest variance. Each is signed so that its

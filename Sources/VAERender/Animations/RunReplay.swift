@@ -59,7 +59,7 @@ public struct RunReplay: Sendable {
     /// Refuses test images, read from the file `source` in `folder`, that cannot be the ones the
     /// run was evaluated on.
     public func checkTestSet(_ test: ImageSet, source: String, folder: String) throws {
-        try run.checkTestSet(test, source: source, folder: folder, runName: "the run in \(directory.path)")
+        try run.checkSplit(test, .test, source: source, folder: folder, runName: "the run in \(directory.path)")
     }
 
     /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a

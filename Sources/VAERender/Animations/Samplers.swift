@@ -59,10 +59,6 @@ public func loadTrainingImages(from folder: String, for run: RunConfig) throws -
     let (training, imagesPath) = try KMNIST.loadSplit(
         .training, from: folder, advice: "the gmm and two-stage samplers are fitted to the encoded training images "
             + "(point --data or KMNIST_DIR at the folder the run was trained on, or use --sampler prior)")
-    guard training.count == run.trainImages else {
-        throw VAEError(.usage, "the run was trained on \(run.trainImages) training images, but \(imagesPath) holds "
-                       + "\(training.count); pass the --data folder the run was trained on")
-    }
-    try run.checkRecordedMD5(of: training, .training, source: folder)
+    try run.checkSplit(training, .training, source: imagesPath, folder: folder, runName: "the run")
     return training
 }
