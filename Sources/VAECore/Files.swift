@@ -98,6 +98,12 @@ private func checkNotDanglingLink(_ part: String, of parts: [String], _ path: St
                    + "\(destination), which does not exist")
 }
 
+/// `path` made absolute and free of "." and ".." parts (symbolic links left as they are), so that
+/// two spellings of one folder compare equal.
+public func absolutePath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
+}
+
 /// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a
 /// tool checks its output before any work, so that a typo costs nothing.
 public func checkFileCanBeWritten(_ path: String) throws {

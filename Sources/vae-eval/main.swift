@@ -36,11 +36,13 @@ struct VAEEval: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(parsing: .unconditional, help: "z draws per image for the negative ELBO.")
-    var samples: Int = 1
+    @Option(name: .customLong("samples"), parsing: .unconditional, help: "z draws per image for the negative ELBO (default: 1).")
+    var samplesGiven: Int?
+    var samples: Int { samplesGiven ?? 1 }
 
-    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker.")
-    var importanceSamples: Int = 1000
+    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker (default: 1000).")
+    var importanceSamplesGiven: Int?
+    var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 
     @Option(parsing: .unconditional, help: "Evaluate only the first n test images (default: all).")
     var images: Int?
@@ -54,13 +56,19 @@ struct VAEEval: ParsableCommand {
     @Option(help: ArgumentHelp("The classifier vae-classifier wrote, for --quality.", valueName: "file"))
     var classifier: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Samples drawn from each sampler for --quality.", valueName: "n"))
-    var qualitySamples: Int = 10_000
+    @Option(name: .customLong("quality-samples"), parsing: .unconditional,
+            help: ArgumentHelp("Samples drawn from each sampler for --quality (default: 10000).", valueName: "n"))
+    var qualitySamplesGiven: Int?
+    var qualitySamples: Int { qualitySamplesGiven ?? 10_000 }
 
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
         if quality != (classifier != nil) { throw ValidationError("--quality and --classifier go together") }
+        if quality && (samplesGiven != nil || importanceSamplesGiven != nil) {
+            throw ValidationError("--samples and --k apply to the likelihood estimates, which --quality replaces")
+        }
+        if !quality && qualitySamplesGiven != nil { throw ValidationError("--quality-samples applies to --quality") }
         guard qualitySamples > Classifier.featureCount else {
             throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
         }
@@ -68,7 +76,9 @@ struct VAEEval: ParsableCommand {
             throw ValidationError("--quality-samples must be at most 1000000, got \(qualitySamples)")
         }
         guard (1...1000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000, got \(samples)") }
-        guard (0...5000).contains(importanceSamples) else { throw ValidationError("--k must be between 0 and 5000, got \(importanceSamples)") }
+        guard importanceSampleRange.contains(importanceSamples) else {
+            throw ValidationError("--k must be between 0 and \(importanceSampleRange.upperBound), got \(importanceSamples)")
+        }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
     }
 

@@ -113,7 +113,6 @@ struct RenderCommand: ParsableCommand {
         try reconstructionFlags.validate(enabled: selection.includes(.reconstruction))
         try latentMapFlags.validate(enabled: selection.includes(.latentMap))
         try traversalFlags.validate(enabled: selection.includes(.traversal))
-        try frameFlags.validateRanges()
     }
 
     /// The animations asked for, and the data folder they read (the loss curve reads none).
@@ -279,8 +278,8 @@ struct SamplingFlags: ParsableArguments {
             throw ValidationError("--grid must be between 1 and 64, got \(grid)")
         }
         if let temperature {
-            guard temperature > 0 && temperature <= 10 else {
-                throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
+            guard temperature > 0 && temperature <= maximumSamplingTemperature else {
+                throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
             }
             guard options.source != .plane && options.source != .sampler(.prior) else {
                 throw ValidationError("--temperature applies to the samplers other than prior")
@@ -382,7 +381,7 @@ struct FrameFlags: ParsableArguments {
         FrameStyle(scale: scale, delay: delay, hold: hold, tolerance: tolerance)
     }
 
-    func validateRanges() throws {
+    func validate() throws {
         guard (1...16).contains(scale) else { throw ValidationError("--scale must be between 1 and 16, got \(scale)") }
         // Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2.
         guard (2...65535).contains(delay) else {

@@ -56,12 +56,14 @@ struct VAESample: ParsableCommand {
         guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be between 1 and 1000000, got \(count)") }
         if let epoch, epoch < 1 { throw ValidationError("--epoch must be at least 1, got \(epoch)") }
         if let temperature {
-            guard temperature > 0 && temperature <= 10 else {
-                throw ValidationError("--temperature must be above 0 and at most 10, got \(temperature)")
+            guard temperature > 0 && temperature <= maximumSamplingTemperature else {
+                throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
             }
             guard sampler?.takesTemperature ?? true else { throw ValidationError("--temperature applies to the samplers other than prior") }
         }
-        if let label, !(0...9).contains(label) { throw ValidationError("--class must be a class between 0 and 9, got \(label)") }
+        if let label, !(0..<VAEConfig.classes).contains(label) {
+            throw ValidationError("--class must be a class between 0 and \(VAEConfig.classes - 1), got \(label)")
+        }
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
     }
 
@@ -70,17 +72,14 @@ struct VAESample: ParsableCommand {
             compute.apply()
             try checkFileCanBeWritten(out)
             let run = RunDirectory(runDir)
-            try run.checkExists()
-            guard let last = run.checkpointEpochs().last else {
-                throw VAEError(.missingInput, "\(run.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors); "
-                               + "train the run with vae-train first")
-            }
-            let path = run.checkpoint(epoch: epoch ?? last)
+            let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
+            let path = run.checkpoint(epoch: chosen)
+            // The latest name may be a link to nothing, which the epochs list.
             guard FileManager.default.fileExists(atPath: path) else {
                 throw VAEError(.missingInput, "\(epoch.map { "--epoch \($0): " } ?? "")\(path) does not exist (the run has epochs "
-                               + "\(run.checkpointEpochs().map(String.init).joined(separator: ", ")))")
+                               + "\(epochs.map(String.init).joined(separator: ", ")))")
             }
-            let checkpoint = try RunReplay.checkpoint(epoch: epoch ?? last, of: run)
+            let checkpoint = try RunReplay.checkpoint(epoch: chosen, of: run)
             if label != nil && !checkpoint.run.model.conditional {
                 throw VAEError(.usage, "--class needs a class-conditional run (vae-train --conditional), and \(runDir) is not one")
             }

@@ -186,11 +186,12 @@ struct VAETrain: ParsableCommand {
         if let augmentShift, !RunConfig.augmentShiftRange.contains(augmentShift) {
             throw ValidationError("--augment-shift must be between \(RunConfig.augmentShiftRange.lowerBound) and \(RunConfig.augmentShiftRange.upperBound), got \(augmentShift)")
         }
-        guard (0...5000).contains(iwaeK) else { throw ValidationError("--iwae-k must be between 0 and 5000, got \(iwaeK)") }
+        guard importanceSampleRange.contains(iwaeK) else {
+            throw ValidationError("--iwae-k must be between 0 and \(importanceSampleRange.upperBound), got \(iwaeK)")
+        }
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
-            func standardized(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
-            if let runDir, standardized(runDir) != standardized(resume!) {
+            if let runDir, absolutePath(runDir) != absolutePath(resume!) {
                 throw ValidationError("--run-dir and --resume name different folders")
             }
         } else {

@@ -59,6 +59,13 @@ import VAECore
     #expect(bad.stderr.hasPrefix("vae-eval: cannot open /nonexistent.safetensors"))
     let flag = try runTool("vae-eval", ["x", "--k", "-1"])
     #expect(flag.status == 64)
+    // A flag the chosen mode does not read is refused, not ignored.
+    for (arguments, message) in [(["--quality", "--classifier", "c", "--k", "5"], "--samples and --k apply to the likelihood estimates"),
+                                 (["--quality", "--classifier", "c", "--samples", "2"], "--samples and --k apply to the likelihood estimates"),
+                                 (["--quality-samples", "500"], "--quality-samples applies to --quality")] {
+        let refused = try runTool("vae-eval", ["x"] + arguments)
+        #expect(refused.status == 64 && refused.stderr.hasPrefix("vae-eval: " + message), "\(arguments): \(refused.stderr)")
+    }
 
     // The training split where the test split belongs is not the run's test set (the fixture runs record no MD5s).
     let swapped = temporaryFolder()

@@ -113,7 +113,7 @@ public struct RunDirectory: Sendable {
     /// vae-eval find it without being told. Kept out of the checkpoints, whose bytes must depend
     /// only on the seed and the data, not on where the data lies.
     public func recordDataFolder(_ folder: String) throws {
-        let absolute = URL(fileURLWithPath: folder).standardizedFileURL.path
+        let absolute = absolutePath(folder)
         try writeFileAtomically(Array((absolute + "\n").utf8), to: dataFolderRecordPath)
     }
 

@@ -66,8 +66,8 @@ public struct ImageSet: Sendable {
         guard labels.dimensions[0] == images.dimensions[0] else {
             throw VAEError(.badData, "\(labelsPath): \(labels.dimensions[0]) labels but \(imagesPath) holds \(images.dimensions[0]) images")
         }
-        if let bad = labels.payload.firstIndex(where: { $0 > 9 }) {
-            throw VAEError(.badData, "\(labelsPath): label \(labels.payload[bad]) of image \(bad) is not a class 0-9")
+        if let bad = labels.payload.firstIndex(where: { $0 >= VAEConfig.classes }) {
+            throw VAEError(.badData, "\(labelsPath): label \(labels.payload[bad]) of image \(bad) is not a class 0-\(VAEConfig.classes - 1)")
         }
         return ImageSet(pixels: images.payload, labels: labels.payload)
     }

@@ -40,7 +40,6 @@ public func reparameterizeKLBackward(dhead: Floats, dz: ConstFloats, head: Const
     }
 }
 
-
 /// log q(z_r|x) = -½ Σ_j (log 2π + log σ²_j + eps²_rj) of each of `rows` draws z_r = mu + eps_r σ,
 /// row r drawn from head row r / `samples`, into `logDensities`.
 public func posteriorLogDensity(_ logDensities: UnsafeMutablePointer<Double>, head: ConstFloats, eps: ConstFloats, rows: Int,

@@ -3,7 +3,7 @@
 /// outputs are the features the Fréchet distance compares, and 10 logits. Parameters live in one
 /// flat buffer with named views, like the VAE's.
 public final class Classifier: @unchecked Sendable {
-    public static let classes = 10
+    public static let classes = VAEConfig.classes
     public static let featureCount = 128
 
     /// conv.0, conv.1, hidden, out: in the order of the layers.

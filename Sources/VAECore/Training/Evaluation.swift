@@ -37,9 +37,14 @@ public func negativeELBO(_ model: VAEModel, _ set: ImageSet, samples: Int, seed:
     return LossTerms(reconstruction: total.reconstruction / Double(samples), kl: total.kl / Double(samples))
 }
 
+/// The k the tools take for the importance-weighted estimate (vae-train --iwae-k, vae-eval --k),
+/// up to the 5,000 of Burda et al.'s evaluations.
+public let importanceSampleRange = 0...5000
+
 /// The importance-weighted bound -log (1/k Σ p(x, z_i) / q(z_i|x)), z_i ~ q(z|x), per image of
-/// `set`, averaged (for a conditional model -log p(x|y), every term given the image's label). The k weights of an image are combined with a running log-sum-exp, so no
-/// weight is ever exponentiated on its own. `progress` receives the number of images done, and
+/// `set`, averaged (for a conditional model -log p(x|y), every term given the image's label).
+/// The k weights of an image are combined with a running log-sum-exp, so no weight is ever
+/// exponentiated on its own. `progress` receives the number of images done, and
 /// may throw to stop (Ctrl-C during the minutes a large k takes).
 public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, seed: UInt64,
                                   progress: (Int) throws -> Void = { _ in }) rethrows -> Double {

@@ -48,7 +48,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     var metricsLines: [String] = []
     // Where the data came from, for the tools that read the run; rewritten only when it changes.
     func recordDataFolder() throws {
-        if let dataFolder, try directory.recordedDataFolder() != URL(fileURLWithPath: dataFolder).standardizedFileURL.path {
+        if let dataFolder, try directory.recordedDataFolder() != absolutePath(dataFolder) {
             try directory.recordDataFolder(dataFolder)
         }
     }

@@ -18,15 +18,23 @@ public struct RunReplay: Sendable {
 
     public init(runDirectory path: String) throws {
         directory = RunDirectory(path)
-        try directory.checkExists()
-        epochs = directory.checkpointEpochs()
-        guard let firstEpoch = epochs.first, let finalEpoch = epochs.last else {
-            throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
-                           + "(epoch-NNNN.safetensors); train the run with vae-train first")
-        }
+        epochs = try RunReplay.epochs(of: directory)
+        let firstEpoch = epochs[0], finalEpoch = epochs[epochs.count - 1]
         first = try RunReplay.read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
         final = epochs.count == 1 ? first
             : try RunReplay.read(directory.checkpoint(epoch: finalEpoch), epoch: finalEpoch, reference: first)
+    }
+
+    /// The epochs of the run's checkpoints, ascending; a folder that does not exist or holds none
+    /// is refused.
+    public static func epochs(of directory: RunDirectory) throws -> [Int] {
+        try directory.checkExists()
+        let epochs = directory.checkpointEpochs()
+        guard !epochs.isEmpty else {
+            throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
+                           + "(epoch-NNNN.safetensors); train the run with vae-train first")
+        }
+        return epochs
     }
 
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still

@@ -52,6 +52,8 @@ public func fittingProblem(_ kind: SamplerKind, model: VAEModel, training: Image
 /// 148 and confidence 0.90 at T = 1, 114 and 0.89 at 1.3); 1.15 kept the confidence of a second,
 /// independently trained classifier above 0.85 there.
 public let defaultSamplingTemperature = 1.15
+/// The largest --temperature: far past any useful spread (at 1 the samplers keep their fitted one).
+public let maximumSamplingTemperature = 10.0
 
 /// The training split of the KMNIST folder, for the samplers fitted to it; it must be the one
 /// the run was trained on.

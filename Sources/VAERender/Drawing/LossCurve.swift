@@ -8,7 +8,7 @@ public let lossCurveColours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7
 /// Legend entries longer than this keep their end, where run folders' names differ most, after
 /// "…"; the whole label is the entry's tooltip. 20 characters fit the legend's 158 pixels in
 /// DejaVu Sans at 12 px, digits (the widest common glyphs there) included.
-let legendCharacters = 20
+let legendLabelLength = 20
 
 /// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
 /// in nats per image. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
@@ -55,7 +55,7 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
         }
         let legendY = top + 14 + Double(index) * 20
         svg += "<line x1=\"\(f(width - right + 12))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(width - right + 36))\" y2=\"\(f(legendY - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
-        let shown = run.label.count <= legendCharacters ? run.label : "…" + run.label.suffix(legendCharacters - 1)
+        let shown = run.label.count <= legendLabelLength ? run.label : "…" + run.label.suffix(legendLabelLength - 1)
         svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label))</title>\(escapeXML(shown))</text>\n"
     }
     let noteY = top + 14 + Double(runs.count) * 20 + 8
