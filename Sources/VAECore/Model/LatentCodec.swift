@@ -1,4 +1,4 @@
-import VAECore
+import Foundation
 
 /// Encodes test images to their latent means and decodes latent points to pixel means,
 /// in batches through one preallocated `Workspace`, for any checkpoint of one configuration.

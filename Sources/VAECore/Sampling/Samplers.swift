@@ -1,4 +1,4 @@
-import VAECore
+import Foundation
 
 /// The sampler `kind` for `model`: the prior, the model's VampPrior, or a sampler fitted to the
 /// encoder's means of `training` (which such a sampler needs: a mixture by EM, or a second-stage
