@@ -1,4 +1,3 @@
-@preconcurrency import Glibc  // for stdout, a C global, read below only to check it for errors
 import ArgumentParser
 import Foundation
 import VAECore
@@ -67,71 +66,5 @@ public struct DataOptions: ParsableArguments {
                            + "pass --data or set KMNIST_DIR to the folder the run was trained on")
         }
         return try folder(readingRun: run, environment: environment)
-    }
-}
-
-/// Writes `text` to standard error as it is (unbuffered), ignoring a failure: there is nowhere
-/// left to report it, and FileHandle's write would stop the process with SIGILL instead.
-public func writeToStandardError(_ text: String) {
-    fputs(text, stderr)
-}
-
-/// The error when what the tool printed could not be written (a full disk, say): a tool's output
-/// is its result, so that must not end in exit 0.
-private func unwrittenStandardOutput() -> VAEError? {
-    guard fflush(stdout) != 0 || ferror(stdout) != 0 else { return nil }
-    return VAEError(.cannotWrite, "cannot write standard output: \(systemErrorText())")
-}
-
-extension ParsableCommand {
-    /// ArgumentParser's `main()`, except that a bad flag is one line like every other error (the
-    /// tool's name, what is wrong, where to read more) rather than the error, the flag's help and
-    /// the usage, and that `--help` text that cannot be written is exit 73 rather than exit 0.
-    public static func mainCheckingOutput() {
-        // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
-        // temporary file removed, rather than the signal killing us mid-write.
-        signal(SIGXFSZ, SIG_IGN)
-        do {
-            var command = try parseAsRoot()
-            try command.run()
-        } catch let code as ExitCode {
-            exit(withError: code)  // `reportingErrors` has said why
-        } catch {
-            if exitCode(for: error) == .validationFailure {
-                exit(withError: report(VAEError(.usage, "\(oneLine(message(for: error))) (see \(toolName) --help)")))
-            }
-            // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
-            guard exitCode(for: error) == .success else { exit(withError: error) }
-            print(fullMessage(for: error))
-            exit(withError: unwrittenStandardOutput().map(report))
-        }
-    }
-
-    /// Runs `body`. A `VAEError` becomes one line on standard error, the command's name first,
-    /// and the process exits with the error's code.
-    public func reportingErrors<Result>(_ body: () throws -> Result) throws -> Result {
-        do {
-            let result = try body()
-            if let error = unwrittenStandardOutput() { throw error }
-            return result
-        } catch let error as VAEError {
-            throw Self.report(error)
-        }
-    }
-
-    /// ArgumentParser lists the values of an option with many ("Please provide one of the
-    /// following:", then "  - prior" and so on, one per line); an error is one line.
-    private static func oneLine(_ message: String) -> String {
-        let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        let values = lines.dropFirst().map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
-        return ([lines.first ?? ""] + (values.isEmpty ? [] : [values.joined(separator: ", ")])).joined(separator: " ")
-    }
-
-    private static var toolName: String { configuration.commandName ?? CommandLine.arguments[0] }
-
-    /// Writes `error` as one line on standard error, the command's name first; returns its exit code.
-    private static func report(_ error: VAEError) -> ExitCode {
-        writeToStandardError("\(toolName): \(error.message)\n")
-        return ExitCode(error.exitCode)
     }
 }

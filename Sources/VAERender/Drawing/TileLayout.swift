@@ -1,42 +1,5 @@
 import VAECore
 
-/// What the animations share: image scale, timing and colours.
-public struct FrameStyle: Sendable, Equatable {
-    /// Each 28x28 image pixel becomes a `scale` x `scale` block; captions are drawn at the same scale.
-    public var scale: Int
-    /// Centiseconds each frame shows.
-    public var delay: Int
-    /// Centiseconds the ends show (the first and last epochs, a sweep's two ends), so viewers can read them.
-    public var hold: Int
-    /// Grey levels a pixel may lag behind its true value in a later frame before it is redrawn
-    /// (see `encodeGIF`). At 4 of 253 the lag is invisible, yet it halves the sampling GIF,
-    /// whose every pixel drifts a little each epoch.
-    public var tolerance: Int
-
-    public init(scale: Int = 2, delay: Int = 10, hold: Int = 200, tolerance: Int = 4) {
-        precondition(scale >= 1 && delay >= 0 && hold >= 0 && tolerance >= 0)
-        self.scale = scale
-        self.delay = delay
-        self.hold = hold
-        self.tolerance = tolerance
-    }
-
-    /// Behind the caption and between groups of rows.
-    public static let background: UInt8 = 18
-    /// The lines between tiles, a little lighter than the background so that black tiles stand out.
-    public static let gutterColor: UInt8 = 58
-    /// Secondary caption text, dimmer than the accent.
-    public static let subtitleColor: UInt8 = 140
-
-    /// Width of the lines between tiles.
-    public var gutter: Int { 2 * scale }
-    /// Extra space between groups of rows (such as an original and its reconstruction).
-    public var groupGap: Int { 4 * scale }
-    /// Space above and below a line of caption text; the tails of g, j, p, q, y and ',' take 2 of
-    /// the 3 rows below (`BitmapFont.descent`).
-    public var captionPadding: Int { 3 * scale }
-}
-
 /// Where things go in a frame: a caption strip on top, then a grid of 28x28 images scaled up,
 /// with gutters between them. Rows may come in groups (A, the morph and B; an original and its
 /// reconstruction) separated by a band of background. The caption strip holds the caption that
