@@ -1,4 +1,5 @@
-/// Reconstruction and KL terms of the negative ELBO, summed over the images of a batch.
+/// Reconstruction and KL terms of the negative ELBO, summed over the images of a batch (for the
+/// importance-weighted bound, a report-only split: see `forwardImportanceWeighted`).
 public struct LossTerms: Sendable, Equatable {
     public var reconstruction: Double = 0
     public var kl: Double = 0
