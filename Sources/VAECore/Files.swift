@@ -135,8 +135,8 @@ private func writeFileAtomically(to path: String, body: (Int32, String) throws -
         guard fsync(fd) == 0 else {
             throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")
         }
-        // Renamed while still locked: a second writer waiting for the lock must not get this
-        // temporary once it is complete, nor truncate it after the rename.
+        // Renamed while still locked: unlocked first, the temporary could be taken and truncated
+        // by a second writer before the rename put it in place.
         guard rename(temporary, path) == 0 else {
             throw VAEError(.cannotWrite, "cannot rename \(temporary) to \(path): \(systemErrorText())")
         }

@@ -74,7 +74,7 @@ struct VAESample: ParsableCommand {
             let run = RunDirectory(runDir)
             let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
             let path = run.checkpoint(epoch: chosen)
-            // The latest name may be a link to nothing, which the epochs list.
+            // A checkpoint name the epochs list may be a link to nothing.
             guard FileManager.default.fileExists(atPath: path) else {
                 throw VAEError(.missingInput, "\(epoch.map { "--epoch \($0): " } ?? "")\(path) does not exist (the run has epochs "
                                + "\(epochs.map(String.init).joined(separator: ", ")))")

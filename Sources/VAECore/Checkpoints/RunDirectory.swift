@@ -66,7 +66,7 @@ public struct RunDirectory: Sendable {
     public func removeRunFiles() throws {
         for file in checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, statePath, dataFolderRecordPath]
         where unlink(file) != 0 && errno != ENOENT {
-            throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(String(cString: strerror(errno)))")
+            throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText())")
         }
     }
 

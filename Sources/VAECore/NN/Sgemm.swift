@@ -47,7 +47,8 @@ struct SgemmCall {
     /// bits depend on the call it was part of. Blocks of a fixed shape make the calls the same
     /// for every thread count, and a job that runs whole on one thread (the team busy) makes
     /// them too: results are bit-identical. (Splitting C into one band per thread was
-    /// bit-identical on Haswell kernels only.) Each block is a part of its own, taken by whichever thread is free.
+    /// bit-identical on Haswell kernels only.) Each block is a part of its own, taken by
+    /// whichever thread is free.
     func run<After: RowsPass>(on team: ComputeThreads = .shared, then after: After) {
         let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
         guard blocks > 1 else {
