@@ -114,3 +114,19 @@ private let knownMixture = GaussianMixture(
     let tempered = try #require(sampler.tempered(2) as? ClassConditionalSampler)
     #expect(tempered.perClass.map { ($0 as! Shifted).shift } == [0, 2, 4] && sampler.summary == "shifted per class")
 }
+
+@Test func classConditionalSummaryNamesTheClassesSamplersInOneLine() {
+    struct Named: LatentSampler {
+        let latent = 1, summary: String
+        func sample(count: Int, random: inout Random) -> LatentSamples { LatentSamples(latent: 1, z: []) }
+        func tempered(_ temperature: Double) -> any LatentSampler { self }
+    }
+    func summary(_ names: [String]) -> String { ClassConditionalSampler(perClass: names.map { Named(summary: $0) }).summary }
+    #expect(summary(["2 components", "4 components", "2 components"]) == "per class: 2 or 4 components")
+    #expect(summary(["sigma 0.755 of it", "sigma 0.709 of it", "sigma 0.779 of it", "sigma 0.755 of it"])
+            == "per class: sigma 0.709 to 0.779 of it", "three values or more: their range, numerically sorted")
+    #expect(summary(["10 components", "9 components"]) == "per class: 9 or 10 components", "sorted as numbers, not as text")
+    #expect(summary(["1 component", "2 components"]) == "per class: 1 component or 2 components", "two words differ")
+    #expect(summary(["2 components", "N(0, I)"]) == "per class: 2 components or N(0, I)")
+    #expect(summary(["a 1 b 2", "a 3 b 4"]) == "per class: a 1 b 2 or a 3 b 4", "two numbers differ")
+}
