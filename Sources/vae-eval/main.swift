@@ -61,6 +61,12 @@ struct VAEEval: ParsableCommand {
     var qualitySamplesGiven: Int?
     var qualitySamples: Int { qualitySamplesGiven ?? 10_000 }
 
+    @Option(name: .customLong("temperature"), parsing: .unconditionalSingleValue,
+            help: ArgumentHelp("For --quality, a temperature to score every sampler that takes one at; repeat it for several (default: 1 and \(SamplingOptions().temperature), the GIF's).",
+                               valueName: "T"))
+    var temperaturesGiven: [Double] = []
+    var temperatures: [Double] { temperaturesGiven.isEmpty ? [1, SamplingOptions().temperature] : temperaturesGiven }
+
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
@@ -69,6 +75,11 @@ struct VAEEval: ParsableCommand {
             throw ValidationError("--samples and --k apply to the likelihood estimates, which --quality replaces")
         }
         if !quality && qualitySamplesGiven != nil { throw ValidationError("--quality-samples applies to --quality") }
+        if !quality && !temperaturesGiven.isEmpty { throw ValidationError("--temperature applies to --quality") }
+        for temperature in temperaturesGiven where !(temperature > 0 && temperature <= maximumSamplingTemperature) {
+            throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
+        }
+        if Set(temperaturesGiven).count < temperaturesGiven.count { throw ValidationError("--temperature is given the same value twice") }
         guard qualitySamples > Classifier.featureCount else {
             throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
         }
@@ -136,7 +147,8 @@ struct VAEEval: ParsableCommand {
         let training = try loadTrainingImages(from: folder, for: loaded.run)
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
               + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
-        try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples, seed: seed) { line in
+        try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples,
+                              temperatures: temperatures, seed: seed) { line in
             print(line)
             fflush(nil)
         }

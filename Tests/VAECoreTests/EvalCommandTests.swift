@@ -62,7 +62,11 @@ import VAECore
     // A flag the chosen mode does not read is refused, not ignored.
     for (arguments, message) in [(["--quality", "--classifier", "c", "--k", "5"], "--samples and --k apply to the likelihood estimates"),
                                  (["--quality", "--classifier", "c", "--samples", "2"], "--samples and --k apply to the likelihood estimates"),
-                                 (["--quality-samples", "500"], "--quality-samples applies to --quality")] {
+                                 (["--quality-samples", "500"], "--quality-samples applies to --quality"),
+                                 (["--temperature", "1"], "--temperature applies to --quality"),
+                                 (["--quality", "--classifier", "c", "--temperature", "0"], "--temperature must be above 0 and at most 10, got 0.0"),
+                                 (["--quality", "--classifier", "c", "--temperature", "1", "--temperature", "1.0"],
+                                  "--temperature is given the same value twice")] {
         let refused = try runTool("vae-eval", ["x"] + arguments)
         #expect(refused.status == 64 && refused.stderr.hasPrefix("vae-eval: " + message), "\(arguments): \(refused.stderr)")
     }

@@ -90,7 +90,7 @@ import VAERender
     #expect(throws: VAEError(.usage, "--quality scores the gmm sampler, which is fitted to the encoded training images and needs "
                              + "at least 10 images, but the training split has 9")) {
         try writeQualityTable(loaded, scorer: Classifier(), test: images([0, 1]), training: images(Array(repeating: 0, count: 9)),
-                              samples: 10, seed: 0) { lines.append($0) }
+                              samples: 10, temperatures: [1], seed: 0) { lines.append($0) }
     }
     #expect(lines.isEmpty)
 }

@@ -184,6 +184,17 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
             "\(result.stdout)")
     #expect(samplerDistances.contains { $0.first != $0.last }, "two references, two distances: \(result.stdout)")
 
+    // --temperature replaces the two default temperatures of the samplers that take one, in the order given.
+    let tempered = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--quality", "--classifier", path,
+                                            "--quality-samples", "300", "--temperature", "1.3", "--temperature", "0.8",
+                                            "--temperature", "\(defaultSamplingTemperature)"])
+    #expect(tempered.status == 0, "\(tempered.stderr)")
+    let gmmTemperatures = tempered.stdout.split(separator: "\n").filter { $0.hasPrefix("| gmm samples") }
+        .map { $0.split(separator: "|")[0].split(separator: "temperature ")[1].prefix(4) }
+    #expect(gmmTemperatures == ["1.3 ", "0.8 ", "1.15"], "\(tempered.stdout)")
+    #expect(tempered.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") }.count == 2 + 14, "\(tempered.stdout)")
+    #expect(tempered.stdout.contains("| prior samples | 300 |"), "the prior takes no temperature and keeps its one row")
+
     let refused = try runTool("vae-eval", [checkpoint, "--quality"])
     #expect(refused.status == 64 && refused.stderr.contains("--quality and --classifier go together"))
 

@@ -4,11 +4,11 @@ import VAECore
 /// vae-eval --quality's table, in Markdown: how character-like `loaded`'s images are to the
 /// classifier, one row per set of images. The test and the training images themselves (each
 /// also against itself, half to half), the test images' reconstructions from the encoder means,
-/// `samples` draws of each sampler the model has at temperature 1 and at the GIF's, and the
-/// sampling GIF's own cells. `emit` receives each line as soon as it is scored; `seed` fixes the
+/// `samples` draws of each sampler the model has (at each of `temperatures` if it takes one),
+/// and the sampling GIF's own cells. `emit` receives each line as soon as it is scored; `seed` fixes the
 /// samplers' fits and draws.
 public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: ImageSet, training: ImageSet, samples qualitySamples: Int,
-                              seed: UInt64, emit: (String) -> Void) throws {
+                              temperatures: [Double], seed: UInt64, emit: (String) -> Void) throws {
     // Every sampler this table fits is checked before the first line, so that none is left half written.
     for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
         if let problem = fittingProblem(kind, model: loaded.model, training: training) {
@@ -60,9 +60,7 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
     let gifOptions = SamplingOptions()
     for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
         let fitted = try makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
-        // A fitted sampler at temperature 1 and at the GIF's.
-        let temperatures = kind.takesTemperature ? [1, gifOptions.temperature] : [1]
-        for temperature in temperatures {
+        for temperature in kind.takesTemperature ? temperatures : [1] {
             var random = Random(seed: seed)
             let samples = fitted.tempered(temperature).sample(count: qualitySamples, random: &random)
             let images = codec.decodeMeans(loaded.model, z: samples.z, labels: samples.labels)
