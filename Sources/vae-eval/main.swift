@@ -23,7 +23,8 @@ struct VAEEval: ParsableCommand {
             distances of the classifier's 128 penultimate features to the test images' and to the training \
             images' (lower is closer), for the test images and the training images themselves (each set \
             compared with itself half to half), reconstructions of the test images from the encoder means, \
-            --quality-samples draws from each sampler, and the sampling GIF's own cells as this checkpoint \
+            --quality-samples draws from each sampler (at each --temperature), and the sampling GIF's own \
+            cells as this checkpoint \
             decodes them. The training images' FD to the test images is about what a perfect model of them \
             would score there.
 
