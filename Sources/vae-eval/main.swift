@@ -24,9 +24,8 @@ struct VAEEval: ParsableCommand {
             images' (lower is closer), for the test images and the training images themselves (each set \
             compared with itself half to half), reconstructions of the test images from the encoder means, \
             --quality-samples draws from each sampler (at each --temperature), and the sampling GIF's own \
-            cells as this checkpoint \
-            decodes them. The training images' FD to the test images is about what a perfect model of them \
-            would score there.
+            cells as this checkpoint decodes them. The training images' FD to the test images is about what \
+            a perfect model of them would score there.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files, 73 the \
             figures cannot be written.

@@ -5,8 +5,8 @@ import VAECore
 /// classifier, one row per set of images. The test and the training images themselves (each
 /// also against itself, half to half), the test images' reconstructions from the encoder means,
 /// `samples` draws of each sampler the model has (at each of `temperatures` if it takes one),
-/// and the sampling GIF's own cells. `emit` receives each line as soon as it is scored; `seed` fixes the
-/// samplers' fits and draws.
+/// and the sampling GIF's own cells. `emit` receives each line as soon as it is scored; `seed`
+/// fixes the samplers' fits and draws.
 public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: ImageSet, training: ImageSet, samples qualitySamples: Int,
                               temperatures: [Double], seed: UInt64, emit: (String) -> Void) throws {
     // Every sampler this table fits is checked before the first line, so that none is left half written.
