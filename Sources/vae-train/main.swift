@@ -256,6 +256,8 @@ struct VAETrain: ParsableCommand {
         // loaded, so that bad data leaves none behind.
         if resume != nil { try directory.checkResumable() }
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
+        // A run the folder holds is not replaced without --overwrite: refused before any download.
+        if resume == nil && !overwrite { try directory.checkHoldsNoRun() }
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
         var resumed: RunConfig?
         if resume != nil {

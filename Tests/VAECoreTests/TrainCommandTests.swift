@@ -153,6 +153,20 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     let file = try runTool("vae-train", ["--resume", scratch + "/file"] + common)
     #expect(file.status == 66)
     #expect(file.stderr == "vae-train: cannot resume: \(scratch)/file is a file, not a run folder\n")
+    // Without its state a run cannot continue: a folder stopped before writing anything is
+    // started again, one whose checkpoints remain needs --overwrite (a new run is refused there).
+    let stateless = RunDirectory(scratch + "/stateless")
+    try FileManager.default.createDirectory(atPath: stateless.checkpointsFolder, withIntermediateDirectories: true)
+    let empty = try runTool("vae-train", ["--resume", stateless.path] + common)
+    #expect(empty.status == 66)
+    #expect(empty.stderr == "vae-train: cannot resume: \(stateless.statePath) does not exist (the run was stopped before it had "
+            + "written anything); start it again without --resume\n")
+    write(try readFile(RunDirectory(folder).checkpoint(epoch: 1)), to: stateless.checkpoint(epoch: 1))
+    let checkpointsOnly = try runTool("vae-train", ["--resume", stateless.path] + common)
+    #expect(checkpointsOnly.status == 66)
+    #expect(checkpointsOnly.stderr == "vae-train: cannot resume: \(stateless.statePath) does not exist, though \(stateless.path) "
+            + "holds checkpoints up to epoch 1, and a run continues only from its state; pass --overwrite instead of --resume "
+            + "to train it again from the start\n")
 
     // A run whose record of its data folder is gone names the record rather than download into ./data/kmnist.
     let record = try readFile(RunDirectory(folder).dataFolderRecordPath)
@@ -205,10 +219,12 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(result.stderr.contains("http://codh.rois.ac.jp/kmnist/dataset/kmnist/"))
     #expect(!FileManager.default.fileExists(atPath: runDir))
 
-    // A file given as the folder is named as such, by the trainer and by the tools that read a run.
+    // A file given as the folder is named as such, by the trainer (whether it may download or
+    // not) and by the tools that read a run.
     let file = empty + "/kmnist.tar"
     write([0], to: file)
     for (tool, arguments) in [("vae-train", ["--no-download", "--run-dir", runDir]),
+                              ("vae-train", ["--download-url", "file://\(empty)/mirror/", "--run-dir", runDir]),
                               ("vae-render", ["--all", "--run-dir", packageRoot + "/fixtures/runs/latent2", "--out", empty + "/gifs"])] {
         let refused = try runTool(tool, ["--data", file] + arguments)
         #expect(refused.status == 66, "\(tool): \(refused.stderr)")
@@ -273,9 +289,14 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     }
     expectIdentical(outputs[1], outputs[0], "the checkpoint of --threads 2 against --threads 1")
 
-    let again = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/a", "--epochs", "1"])
-    #expect(again.status == 64)
-    #expect(again.stderr.contains("already holds checkpoints (up to epoch 2)"))
+    // A new run into the folder is refused before anything else: no download from a folder
+    // without data (here from a mirror that does not exist), no data read, no banner.
+    let again = try runTool("vae-train", ["--data", folder + "/no-data", "--download-url", "file://\(folder)/no-mirror/",
+                                          "--run-dir", folder + "/a", "--epochs", "1"])
+    #expect(again.status == 64, "\(again.stderr)")
+    #expect(again.stderr == "vae-train: \(folder)/a already holds checkpoints (up to epoch 2); "
+            + "pass --resume to continue that run or --overwrite to replace it\n")
+    #expect(again.stdout.isEmpty, "\(again.stdout)")
 }
 
 /// The Gaussian likelihoods' losses are split between the threads too: the checkpoints, whose

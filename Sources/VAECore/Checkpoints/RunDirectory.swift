@@ -60,6 +60,29 @@ public struct RunDirectory: Sendable {
         removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
 
+    /// Refuses to start a new run here while the folder holds one that could be lost:
+    /// checkpoints, or a resume state past epoch 0 (a run that can still be resumed, its
+    /// checkpoints deleted or not yet written), or a state that cannot be read. A state at epoch
+    /// 0 (a run stopped in its first epoch) holds nothing to lose.
+    public func checkHoldsNoRun() throws {
+        if let last = checkpointEpochs().last {
+            throw VAEError(.usage, "\(path) already holds checkpoints (up to epoch \(last)); "
+                           + "pass --resume to continue that run or --overwrite to replace it")
+        }
+        // A folder in the state's place is no run: `prepare` refuses it as a file it cannot write.
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: statePath, isDirectory: &isFolder), !isFolder.boolValue else { return }
+        let state: TrainingState
+        do { state = try readTrainingState(statePath) } catch let error as VAEError {
+            throw VAEError(.usage, "\(path) holds a resume state that cannot be read (\(error.message)); "
+                           + "pass --overwrite to replace the run")
+        }
+        if state.epoch > 0 {
+            throw VAEError(.usage, "\(path) holds the resume state of a run after epoch \(state.epoch) "
+                           + "(\(statePath)); pass --resume to continue that run or --overwrite to replace it")
+        }
+    }
+
     /// Removes what a previous run left, for `--overwrite`. A file that stays would pass for part
     /// of the new run (a checkpoint of the same configuration, say), so failing to remove one is
     /// an error.
@@ -79,6 +102,12 @@ public struct RunDirectory: Sendable {
     public func readState() throws -> TrainingState {
         try checkResumable()
         guard FileManager.default.fileExists(atPath: statePath) else {
+            // The moments and the random state are only in the state file: checkpoints alone cannot continue a run.
+            if let last = checkpointEpochs().last {
+                throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist, though \(path) holds checkpoints "
+                               + "up to epoch \(last), and a run continues only from its state; pass --overwrite instead of "
+                               + "--resume to train it again from the start")
+            }
             throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
                            + "written anything); start it again without --resume")
         }

@@ -54,25 +54,8 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     }
     switch mode {
     case .fresh:
-        if let last = directory.checkpointEpochs().last {
-            throw VAEError(.usage, "\(directory.path) already holds checkpoints (up to epoch \(last)); "
-                           + "pass --resume to continue that run or --overwrite to replace it")
-        }
+        try directory.checkHoldsNoRun()
         try directory.prepare()
-        // A state past epoch 0 is a run that can still be resumed, its checkpoints deleted or not
-        // yet written; one at epoch 0 (a run stopped in its first epoch) holds nothing to lose. One
-        // that cannot be read is not replaced without --overwrite either.
-        if FileManager.default.fileExists(atPath: directory.statePath) {
-            let state: TrainingState
-            do { state = try readTrainingState(directory.statePath) } catch let error as VAEError {
-                throw VAEError(.usage, "\(directory.path) holds a resume state that cannot be read (\(error.message)); "
-                               + "pass --overwrite to replace the run")
-            }
-            if state.epoch > 0 {
-                throw VAEError(.usage, "\(directory.path) holds the resume state of a run after epoch \(state.epoch) "
-                               + "(\(directory.statePath)); pass --resume to continue that run or --overwrite to replace it")
-            }
-        }
         try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
         try trainer.writeState(to: directory.statePath)
