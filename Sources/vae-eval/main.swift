@@ -91,6 +91,9 @@ struct VAEEval: ParsableCommand {
             throw ValidationError("--k must be between 0 and \(importanceSampleRange.upperBound), got \(importanceSamples)")
         }
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
+        if let images, quality && images < 2 {
+            throw ValidationError("--images must be at least 2 with --quality, which compares the test images half to half, got \(images)")
+        }
     }
 
     func run() throws {
