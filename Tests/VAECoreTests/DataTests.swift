@@ -102,6 +102,25 @@ func truncatedGzip(fraction: Double) throws {
     expectBadData(folder, path, "truncated gzip")
 }
 
+/// Gzip members written one after another read as one file, as gzip(1) reads them; bytes after
+/// the last member that start no other are refused, and so is a truncated second member.
+@Test func concatenatedGzipMembersAreOneFile() throws {
+    let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/train-images-idx3-ubyte.gz"
+    let images = syntheticImageSet(count: 20, seed: 1)
+    let idx = encodeIDX(magic: idxImagesMagic, dimensions: [20, 28, 28], payload: images.pixels)
+    // Cut inside the header, in the payload, and an empty last member.
+    let members = [idx[..<6], idx[6..<9000], idx[9000...], []].map { gzipCompress(Array($0)) }
+    write(members.flatMap { $0 }, to: path)
+    expectIdentical(try KMNIST.load(from: folder).train.pixels, images.pixels, "pixels read from four members")
+
+    write(gzipCompress(idx) + [0, 0, 0], to: path)
+    expectBadData(folder, path, "3 bytes of trailing data after the gzip data")
+    write(members[0] + members[1] + members[2].dropLast(8), to: path)
+    expectBadData(folder, path, "truncated gzip")
+}
+
 @Test func wrongMagic() {
     let folder = validFolder()
     defer { removeTemporaryFolder(folder) }

@@ -118,7 +118,7 @@ private struct RawSource: ByteSource {
     func finish() throws {}
 }
 
-/// Inflates a gzip member with zlib, a piece at a time, so that the payload size can be checked
+/// Inflates gzip data (one member or several in a row) with zlib, a piece at a time, so that the payload size can be checked
 /// against the header before the payload is decompressed.
 private final class GzipSource: ByteSource {
     private let input: UnsafeMutableBufferPointer<UInt8>
@@ -161,6 +161,12 @@ private final class GzipSource: ByteSource {
                 case Z_OK:
                     continue
                 case Z_STREAM_END:
+                    // Concatenated members are one file, as gzip(1) reads them (`cat a.gz b.gz`,
+                    // bgzip's blocks); any other bytes after a member are trailing data.
+                    if stream.avail_in >= 2 && stream.next_in[0] == 0x1f && stream.next_in[1] == 0x8b {
+                        inflateReset(&stream)
+                        continue
+                    }
                     ended = true
                     break inflating
                 case Z_BUF_ERROR:
@@ -185,7 +191,7 @@ private final class GzipSource: ByteSource {
             throw VAEError(.badData, "\(path): truncated gzip data (the compressed stream has no end)")
         }
         if stream.avail_in > 0 {
-            throw VAEError(.badData, "\(path): \(stream.avail_in) bytes of trailing data after the gzip stream")
+            throw VAEError(.badData, "\(path): \(stream.avail_in) bytes of trailing data after the gzip data")
         }
     }
 }
