@@ -108,6 +108,7 @@ public func absolutePath(_ path: String) -> String {
 /// tool checks its output before any work, so that a typo costs nothing.
 public func checkFileCanBeWritten(_ path: String) throws {
     guard !path.isEmpty else { throw VAEError(.usage, "cannot write a file without a name (the path is empty)") }
+    let path = try writeTarget(path)
     var isFolder: ObjCBool = false
     if path.hasSuffix("/") || (FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue) {
         throw VAEError(.cannotWrite, "cannot write \(path): it is a folder; name a file")
@@ -124,8 +125,38 @@ public func checkFileCanBeWritten(_ path: String) throws {
     }
 }
 
+/// The file a write to `path` replaces: `path` itself, or the file a symbolic link there points
+/// to (the link stays a link, as `cp` onto it would leave it). Refuses a link to nothing, and a
+/// FIFO, device or socket, which a file renamed into place would replace rather than feed
+/// (`--out /dev/stdout` would leave the reader with nothing, and as root replace the device).
+private func writeTarget(_ path: String) throws -> String {
+    var info = stat()
+    guard lstat(path, &info) == 0 else { return path }
+    var target = path
+    if info.st_mode & S_IFMT == S_IFLNK {
+        guard let resolved = realpath(path, nil) else {
+            let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+            throw VAEError(.cannotWrite, "cannot write \(path): it is a symbolic link to \(destination), which does not exist")
+        }
+        target = String(cString: resolved)
+        free(resolved)
+        guard stat(target, &info) == 0 else { return target }
+    }
+    let kind: String
+    switch info.st_mode & S_IFMT {
+    case S_IFREG, S_IFDIR: return target
+    case S_IFIFO: kind = "a FIFO"
+    case S_IFCHR, S_IFBLK: kind = "a device"
+    case S_IFSOCK: kind = "a socket"
+    default: kind = "not a regular file"
+    }
+    throw VAEError(.cannotWrite, "cannot write \(path): \(target == path ? "it" : target) is \(kind); files are written whole "
+                   + "(a temporary file renamed into place), so name a regular file")
+}
+
 private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
     try checkFileCanBeWritten(path)
+    let path = try writeTarget(path)
     let url = URL(fileURLWithPath: path)
     let folder = url.deletingLastPathComponent().path
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix

@@ -250,6 +250,34 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(!FileManager.default.fileExists(atPath: leftover))
 }
 
+/// A write through a symbolic link replaces the file it points to and leaves the link; a FIFO,
+/// a device or a link to nothing, which a renamed file would replace rather than write, is
+/// refused before anything is created.
+@Test func anAtomicWriteFollowsALinkAndRefusesWhatIsNoFile() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    try FileManager.default.createDirectory(atPath: scratch + "/real", withIntermediateDirectories: false)
+    write([7], to: scratch + "/real/file")
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/link", withDestinationPath: "real/file")
+    try writeFileAtomically([1, 2, 3], to: scratch + "/link")
+    #expect(try readFile(scratch + "/real/file") == [1, 2, 3])
+    #expect(try FileManager.default.destinationOfSymbolicLink(atPath: scratch + "/link") == "real/file")
+    #expect(leftoverTemporaryFiles(scratch).isEmpty && leftoverTemporaryFiles(scratch + "/real").isEmpty)
+
+    #expect(mkfifo(scratch + "/fifo", 0o644) == 0)
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/to-null", withDestinationPath: "/dev/null")
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/dangling", withDestinationPath: scratch + "/nothing")
+    let rest = "; files are written whole (a temporary file renamed into place), so name a regular file"
+    for (name, message) in [("fifo", "it is a FIFO" + rest), ("to-null", "/dev/null is a device" + rest),
+                            ("dangling", "it is a symbolic link to \(scratch)/nothing, which does not exist")] {
+        let path = scratch + "/" + name
+        #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try checkFileCanBeWritten(path) }
+        #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try writeFileAtomically([1], to: path) }
+    }
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "to-null"])
+    #expect(try FileManager.default.attributesOfItem(atPath: "/dev/null")[.type] as? FileAttributeType == .typeCharacterSpecial)
+}
+
 /// A write that fails (here: past a file-size limit, as on a full disk) is one clear error;
 /// the earlier checkpoints stay intact and no temporary file is left.
 @Test func aFailedWriteKeepsEveryEarlierCheckpoint() throws {
