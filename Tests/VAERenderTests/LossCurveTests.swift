@@ -7,12 +7,17 @@ import TestSupport
 import VAECore
 @testable import VAERender
 
-/// Collects the polylines of an SVG document, failing on malformed XML.
+/// Collects the polylines of an SVG document, and the dots of runs of one epoch, failing on
+/// malformed XML.
 private final class PolylineCollector: NSObject, XMLParserDelegate {
     var polylines: [(stroke: String, dashed: Bool, points: [(Double, Double)])] = []
+    var dots: [(x: Double, y: Double, stroke: String, filled: Bool)] = []
 
     func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                 attributes: [String: String] = [:]) {
+        if name == "circle", let x = attributes["cx"].flatMap(Double.init), let y = attributes["cy"].flatMap(Double.init) {
+            dots.append((x, y, attributes["stroke"] ?? "", attributes["fill"] == attributes["stroke"]))
+        }
         guard name == "polyline", let points = attributes["points"] else { return }
         let pairs = points.split(separator: " ").map { pair -> (Double, Double) in
             let xy = pair.split(separator: ",").map { Double($0)! }
@@ -62,7 +67,7 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     let collector = PolylineCollector()
     parser.delegate = collector
     #expect(parser.parse(), "the SVG must be well-formed XML")
-    let points = collector.polylines.flatMap(\.points)
+    let points = collector.polylines.flatMap(\.points) + collector.dots.map { ($0.x, $0.y) }
     #expect(points.count == 2 * losses.count)
     // The plot is the rectangle from (64, 24) to (520, 372).
     #expect(points.allSatisfy { (64...520).contains($0.0) && (24...372).contains($0.1) }, "\(points)")
@@ -115,6 +120,30 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     // 20 characters shown: "…" and the label's last 19.
     #expect(svg.contains("<title>\(long)</title>…-folder-name-seed-7</text>"), "\(svg)")
     #expect(svg.contains("<title>run9</title>run9</text>"))
+}
+
+/// A run of one epoch (a run rendered while its first epoch is the only one done) is two dots at
+/// that epoch, its only tick, in the middle of the axis: a test dot filled, a train dot hollow.
+/// Beside a longer run, its dots sit at its epoch on that run's axis.
+@Test func aRunOfOneEpochIsTwoDots() throws {
+    let one = [EpochLosses(epoch: 3, train: 300, test: 250)]
+    for (runs, x) in [([(label: "a", losses: one)], 292.0), ([(label: "a", losses: one), (label: "b", losses: losses(9, start: 300))], 178.0)] {
+        let svg = lossCurveSVG(runs)
+        let collector = PolylineCollector()
+        let parser = XMLParser(data: Data(svg.utf8))
+        parser.delegate = collector
+        #expect(parser.parse(), "the SVG must be well-formed XML")
+        #expect(collector.polylines.count == 2 * (runs.count - 1), "\(svg)")
+        let dots = collector.dots
+        #expect(dots.count == 2 && dots.allSatisfy { $0.x == x && $0.stroke == lossCurveColours[0] }, "\(dots)")
+        #expect(dots.map(\.filled) == [false, true], "train hollow, test filled")
+        #expect(dots[0].y < dots[1].y, "the train loss (300) above the test loss (250)")
+        #expect(svg.contains("one epoch: filled test, hollow train"))
+        let epochLabels = svg.split(separator: "\n").filter { $0.contains("text-anchor=\"middle\">") && $0.contains("y=\"390.0\"") }
+        #expect(epochLabels.count == (runs.count == 1 ? 1 : 5) && epochLabels[0].hasSuffix(">\(runs.count == 1 ? 3 : 1)</text>"),
+                "\(epochLabels)")
+    }
+    #expect(!lossCurveSVG([(label: "a", losses: losses(2, start: 300))]).contains("<circle"))
 }
 
 /// The epoch axis marks where the curves start as well as its round epochs, unless a round one

@@ -21,7 +21,9 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
 
     let epochs = runs.flatMap { $0.losses.map(\.epoch) }
     let values = runs.flatMap { $0.losses.flatMap { [$0.train, $0.test] } }
-    let firstEpoch = Double(epochs.min()!), lastEpoch = Double(max(epochs.max()!, epochs.min()! + 1))
+    // A single epoch sits in the middle of an axis one epoch wider on either side, its only tick.
+    let single = epochs.min()! == epochs.max()!
+    let firstEpoch = Double(epochs.min()! - (single ? 1 : 0)), lastEpoch = Double(epochs.max()! + (single ? 1 : 0))
     let yTicks = niceTicks(low: values.min()!, high: values.max()!)
     let yLow = yTicks.first!, yHigh = yTicks.last!
     func x(_ epoch: Int) -> Double { left + (Double(epoch) - firstEpoch) / (lastEpoch - firstEpoch) * plotWidth }
@@ -38,7 +40,7 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
         svg += "<line x1=\"\(f(left))\" y1=\"\(f(y(tick)))\" x2=\"\(f(left + plotWidth))\" y2=\"\(f(y(tick)))\" stroke=\"#e0e0e0\"/>\n"
         svg += "<text x=\"\(f(left - 6))\" y=\"\(f(y(tick) + 4))\" text-anchor=\"end\">\(tickLabel(tick))</text>\n"
     }
-    for tick in epochTicks(first: firstEpoch, last: lastEpoch) {
+    for tick in single ? [Double(epochs[0])] : epochTicks(first: firstEpoch, last: lastEpoch) {
         let px = x(Int(tick))
         svg += "<line x1=\"\(f(px))\" y1=\"\(f(top + plotHeight))\" x2=\"\(f(px))\" y2=\"\(f(top + plotHeight + 4))\" stroke=\"#444\"/>\n"
         svg += "<text x=\"\(f(px))\" y=\"\(f(top + plotHeight + 18))\" text-anchor=\"middle\">\(Int(tick))</text>\n"
@@ -49,7 +51,14 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
 
     for (index, run) in runs.enumerated() {
         let colour = lossCurveColours[index]
-        for (series, dash) in [(\EpochLosses.train, " stroke-dasharray=\"5 4\""), (\EpochLosses.test, "")] {
+        for (series, dash, fill) in [(\EpochLosses.train, " stroke-dasharray=\"5 4\"", "white"), (\EpochLosses.test, "", colour)] {
+            // A line through one point draws nothing: a run of one epoch is a dot, hollow for train.
+            if run.losses.count == 1 {
+                let loss = run.losses[0]
+                svg += "<circle cx=\"\(f(x(loss.epoch)))\" cy=\"\(f(y(loss[keyPath: series])))\" r=\"4\" fill=\"\(fill)\" "
+                    + "stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
+                continue
+            }
             let points = run.losses.map { "\(f(x($0.epoch))),\(f(y($0[keyPath: series])))" }.joined(separator: " ")
             svg += "<polyline fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\"\(dash) points=\"\(points)\"/>\n"
         }
@@ -60,6 +69,9 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
     }
     let noteY = top + 14 + Double(runs.count) * 20 + 8
     svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY))\" fill=\"#555\">solid: test, dashed: train</text>\n"
+    if runs.contains(where: { $0.losses.count == 1 }) {
+        svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY + 18))\" fill=\"#555\">one epoch: filled test, hollow train</text>\n"
+    }
     return svg + "</svg>\n"
 }
 
