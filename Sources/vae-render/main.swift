@@ -141,9 +141,11 @@ struct RenderCommand: ParsableCommand {
                 throw VAEError(.usage, "--seed applies to a sampler, or to --sampler plane of a conditional run, and "
                                + "\(locations.runDir) is not conditional")
             }
+            // Read with the checkpoints, and cut at the last of them: the chart ends where the
+            // GIFs do, however far a run still training gets while they render.
+            let lossCurve = selection.lossCurve ? try lossCurveSVG([locations.runDir] + selection.compare,
+                                                                   throughEpoch: replay?.final.epoch) : nil
             let gifs = try replay.map { try renderAnimations(request!, replay: $0) } ?? []
-            let lossCurve = selection.lossCurve ? try lossCurveSVG(
-                [locations.runDir] + selection.compare) : nil
             let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }
                 + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.utf8))] } ?? [])
             let paths = try writeOutputs(files, to: locations.out)
@@ -160,10 +162,17 @@ struct RenderCommand: ParsableCommand {
 
 private let lossCurveFileName = "loss.svg"
 
-/// The loss curves of the run folders, each labelled by its folder name.
-func lossCurveSVG(_ runFolders: [String]) throws -> String {
-    let runs = try runFolders.map { folder in
-        (label: URL(fileURLWithPath: folder).lastPathComponent, losses: try readEpochLosses(RunDirectory(folder).metricsPath))
+/// The loss curves of the run folders, each labelled by its folder name; the first run's only
+/// through `lastEpoch` when it is given.
+func lossCurveSVG(_ runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
+    let runs = try runFolders.enumerated().map { index, folder in
+        let path = RunDirectory(folder).metricsPath
+        var losses = try readEpochLosses(path)
+        if index == 0, let lastEpoch {
+            losses = losses.filter { $0.epoch <= lastEpoch }
+            guard !losses.isEmpty else { throw VAEError(.badData, "\(path): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's") }
+        }
+        return (label: URL(fileURLWithPath: folder).lastPathComponent, losses: losses)
     }
     return lossCurveSVG(runs)
 }

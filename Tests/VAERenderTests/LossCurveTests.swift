@@ -104,6 +104,33 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(refused.status == 64 && refused.stderr.contains("pass --loss-curve as well"))
 }
 
+/// With the animations, the run's loss curve ends at its last checkpoint, as they do: a trainer
+/// that has written the next epoch's metrics line since (or does so while they render) does not
+/// put an epoch on the chart that no frame shows. A compared run is drawn whole.
+@Test func theLossCurveEndsWithTheCheckpointsTheAnimationsShow() throws {
+    let run = try copyOfFixtureRun("latent2", epochs: [1, 2])
+    defer { removeTemporaryFolder(run.path) }
+    let lines = (1...3).map { "{\"epoch\":\($0),\"train_loss\":\(300 - $0),\"test_loss\":\(310 - $0)}\n" }.joined()
+    write(Array(lines.utf8), to: run.metricsPath)
+    let other = RunDirectory(run.path + "-other")
+    try FileManager.default.createDirectory(atPath: other.path, withIntermediateDirectories: true)
+    write(Array(lines.utf8), to: other.metricsPath)
+    let out = run.path + "/out"
+    let result = try runTool("vae-render", ["--sampling", "--grid", "2", "--loss-curve", "--compare", other.path,
+                                            "--run-dir", run.path, "--data", syntheticData, "--out", out])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("sampling.gif: 2 frames (epochs 1-2 of 3 planned)"), "\(result.stdout)")
+    let collector = PolylineCollector()
+    let parser = XMLParser(data: Data(try readFile(out + "/loss.svg")))
+    parser.delegate = collector
+    #expect(parser.parse(), "the SVG must be well-formed XML")
+    #expect(collector.polylines.map(\.points.count) == [2, 2, 3, 3])
+    // Alone, the loss curve reads what the metrics hold.
+    let alone = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--out", out])
+    let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
+    #expect(alone.status == 0 && svg.contains(">3</text>"), "\(alone.stderr)")
+}
+
 /// Every run has a colour of its own, and a label too long for the legend keeps its end after
 /// "…", the whole label its tooltip; short labels are shown whole.
 @Test func legendEntriesFitAndEveryRunHasItsOwnColour() throws {
