@@ -94,42 +94,51 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
     }
     try checkFrameSize(latentMap?.layout, of: .latentMap)
 
-    var frames: [Animation: [GIFFrame]] = [:]
+    // Each frame is encoded as it is drawn: an animation holds its GIF so far and one frame.
+    var encoders: [Animation: GIFEncoder] = [:]
+    func add(_ frame: GIFFrame, to animation: Animation) throws {
+        do {
+            if encoders[animation] == nil {
+                // The map's pixels are colours rather than grey levels, so none of them may lag.
+                encoders[animation] = try GIFEncoder(width: frame.canvas.width, height: frame.canvas.height, loopCount: 0,
+                                                     tolerance: animation == .latentMap ? 0 : style.tolerance,
+                                                     palette: animation.palette)
+            }
+            try encoders[animation]!.append(frame)
+        } catch let error as GIFError {
+            throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
+        }
+    }
     if let interpolation {
-        frames[.interpolation] = interpolation.frames(model: replay.final.model, test: test, codec: codec)
+        for frame in interpolation.frames(model: replay.final.model, test: test, codec: codec) { try add(frame, to: .interpolation) }
     }
     if let traversal {
-        frames[.traversal] = traversal.frames(model: replay.final.model, test: test, codec: codec)
+        for frame in traversal.frames(model: replay.final.model, test: test, codec: codec) { try add(frame, to: .traversal) }
     }
     if sampling != nil || reconstruction != nil || latentMap != nil {
         try replay.forEachCheckpoint { checkpoint, position in
             // The first and last epochs hold, so that the loop's restart reads as one.
             let isEnd = position == 0 || position == replay.epochs.count - 1
             if let sampling {
-                frames[.sampling, default: []].append(sampling.frame(checkpoint, isEnd: isEnd, codec: codec))
+                try add(sampling.frame(checkpoint, isEnd: isEnd, codec: codec), to: .sampling)
             }
             if let reconstruction {
-                frames[.reconstruction, default: []].append(
-                    reconstruction.frame(checkpoint, isEnd: isEnd, test: test, codec: codec))
+                try add(reconstruction.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .reconstruction)
             }
             if let latentMap {
-                frames[.latentMap, default: []].append(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec))
+                try add(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .latentMap)
             }
         }
     }
 
     return try Animation.allCases.compactMap { animation in
-        guard let animationFrames = frames[animation], let first = animationFrames.first else { return nil }
+        guard let encoder = encoders[animation] else { return nil }
         let bytes: [UInt8]
-        do {
-            // The map's pixels are colours rather than grey levels, so none of them may lag.
-            bytes = try encodeGIF(animationFrames, loopCount: 0, tolerance: animation == .latentMap ? 0 : request.style.tolerance,
-                                  palette: animation.palette)
-        } catch let error as GIFError {
+        do { bytes = try encoder.finish() } catch let error as GIFError {
             throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
         }
-        return RenderedGIF(animation: animation, bytes: bytes, frameCount: animationFrames.count,
-                           width: first.canvas.width, height: first.canvas.height)
+        return RenderedGIF(animation: animation, bytes: bytes, frameCount: encoder.frameCount, width: encoder.width,
+                           height: encoder.height)
     }
 }
 

@@ -31,56 +31,102 @@ public struct GIFError: Error, CustomStringConvertible {
 }
 
 /// Encodes `frames` as an animated GIF89a with `palette` (768 bytes, as `Palette.rgb`) as the
-/// global colour map.
+/// global colour map; `GIFEncoder` says how.
+public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int = 0, palette: [UInt8] = Palette.rgb) throws -> [UInt8] {
+    guard let first = frames.first else { throw GIFError("cannot encode a GIF without frames") }
+    let encoder = try GIFEncoder(width: first.canvas.width, height: first.canvas.height, loopCount: loopCount,
+                                 tolerance: tolerance, palette: palette)
+    for frame in frames { try encoder.append(frame) }
+    return try encoder.finish()
+}
+
+/// An animated GIF89a encoded into memory a frame at a time, so that an animation holds its
+/// encoded bytes and one frame, however many frames it has.
 ///
-/// `loopCount` 0 loops forever. Every frame must have the first frame's size and must not use
+/// `loopCount` 0 loops forever. Every frame must have the encoder's size and must not use
 /// `Palette.transparent`. The first frame is written whole; each later one only as the rectangle
 /// around the pixels that changed, with unchanged pixels inside it transparent, which LZW packs
 /// into almost nothing. A grey pixel counts as changed when it moved by more than `tolerance`
 /// levels from what the viewer shows, so slow drift costs no bytes while every shown pixel stays
 /// within `tolerance` of its frame; 0 makes every frame exact. Caption (accent) pixels are always exact.
-public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int = 0, palette: [UInt8] = Palette.rgb) throws -> [UInt8] {
-    guard let first = frames.first else { throw GIFError("cannot encode a GIF without frames") }
-    guard palette.count == 3 * 256 else { throw GIFError("a palette holds 768 bytes (256 colours), not \(palette.count)") }
-    let width = first.canvas.width
-    let height = first.canvas.height
-    // Screen, delay and loop fields are all 16-bit in the file format.
-    let fieldRange = 0...Int(UInt16.max)
-    guard (1...Int(UInt16.max)).contains(width), (1...Int(UInt16.max)).contains(height) else {
-        throw GIFError("canvas \(width)x\(height) does not fit a GIF (1...65535 per side)")
+public final class GIFEncoder {
+    public let width: Int, height: Int
+    public private(set) var frameCount = 0
+    private let tolerance: Int
+    private let sink = ByteSink()
+    /// nil once `finish` has closed it.
+    private var gif: UnsafeMutablePointer<GifFileType>?
+    /// What a viewer displays after the frames written so far.
+    private var shown: [UInt8] = []
+
+    public init(width: Int, height: Int, loopCount: Int = 0, tolerance: Int = 0, palette: [UInt8] = Palette.rgb) throws {
+        guard palette.count == 3 * 256 else { throw GIFError("a palette holds 768 bytes (256 colours), not \(palette.count)") }
+        // Screen, delay and loop fields are all 16-bit in the file format.
+        guard (1...Int(UInt16.max)).contains(width), (1...Int(UInt16.max)).contains(height) else {
+            throw GIFError("canvas \(width)x\(height) does not fit a GIF (1...65535 per side)")
+        }
+        guard (0...Int(UInt16.max)).contains(loopCount) else { throw GIFError("loop count \(loopCount) is outside 0...65535") }
+        guard (0...Int(Palette.maxGray)).contains(tolerance) else {
+            throw GIFError("tolerance \(tolerance) is outside 0...\(Palette.maxGray) grey levels")
+        }
+        (self.width, self.height, self.tolerance) = (width, height, tolerance)
+        var openError: Int32 = 0
+        guard let gif = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), appendToSink, &openError) else {
+            throw GIFError("EGifOpen failed", giflibCode: openError)
+        }
+        self.gif = gif
+        try writeHeader(width: width, height: height, loopCount: loopCount, palette: palette, to: gif)
     }
-    guard fieldRange.contains(loopCount) else { throw GIFError("loop count \(loopCount) is outside 0...65535") }
-    for (number, frame) in frames.enumerated() {
+
+    deinit {
+        if let gif { EGifCloseFile(gif, nil) }
+    }
+
+    /// Appends one frame, checked against the first.
+    public func append(_ frame: GIFFrame) throws {
+        guard let gif else { preconditionFailure("a frame appended to a finished GIF") }
+        let number = frameCount
         guard frame.canvas.width == width, frame.canvas.height == height else {
             throw GIFError("frame \(number) is \(frame.canvas.width)x\(frame.canvas.height), frame 0 is \(width)x\(height)")
         }
         guard frame.canvas.pixels.count == width * height else {
             throw GIFError("frame \(number) has \(frame.canvas.pixels.count) pixels, expected \(width * height)")
         }
-        guard fieldRange.contains(frame.delayCentiseconds) else {
+        guard (0...Int(UInt16.max)).contains(frame.delayCentiseconds) else {
             throw GIFError("frame \(number) delay \(frame.delayCentiseconds) is outside 0...65535 centiseconds")
         }
         if let at = frame.canvas.pixels.firstIndex(of: Palette.transparent) {
             throw GIFError("frame \(number) uses index \(Palette.transparent) at (\(at % width), \(at / width)), which is reserved for transparency")
         }
-    }
-    guard (0...Int(Palette.maxGray)).contains(tolerance) else {
-        throw GIFError("tolerance \(tolerance) is outside 0...\(Palette.maxGray) grey levels")
+        // The first frame is drawn whole and opaque; later ones as the changes to `shown`.
+        var patch: FramePatch
+        if number == 0 {
+            shown = frame.canvas.pixels
+            patch = FramePatch(x: 0, y: 0, width: width, height: height, pixels: frame.canvas.pixels)
+        } else {
+            patch = FramePatch(changesFrom: &shown, to: frame.canvas.pixels, width: width, tolerance: tolerance)
+        }
+        var control = GraphicsControlBlock(
+            DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false, DelayTime: Int32(frame.delayCentiseconds),
+            TransparentColor: number == 0 ? NO_TRANSPARENT_COLOR : Int32(Palette.transparent))
+        var controlBytes = [GifByteType](repeating: 0, count: 4)
+        let controlLength = EGifGCBToExtension(&control, &controlBytes)
+        try check(EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, Int32(controlLength), controlBytes),
+                  gif, "writing the control block of frame \(number)")
+        try check(EGifPutImageDesc(gif, Int32(patch.x), Int32(patch.y), Int32(patch.width), Int32(patch.height), false, nil),
+                  gif, "writing the image descriptor of frame \(number)")
+        // EGifPutLine masks the pixels in place, which is why the patch is our own copy.
+        try patch.pixels.withUnsafeMutableBufferPointer { pixels in
+            try check(EGifPutLine(gif, pixels.baseAddress, Int32(pixels.count)), gif, "compressing frame \(number)")
+        }
+        frameCount += 1
     }
 
-    let sink = ByteSink()
-    return try withExtendedLifetime(sink) {
-        var openError: Int32 = 0
-        guard let gif = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), appendToSink, &openError) else {
-            throw GIFError("EGifOpen failed", giflibCode: openError)
-        }
-        do {
-            try writeStream(of: frames, loopCount: loopCount, tolerance: tolerance, palette: palette, width: width, height: height,
-                            to: gif)
-        } catch {
-            EGifCloseFile(gif, nil)
-            throw error
-        }
+    /// The file: the frames so far and the trailer.
+    public func finish() throws -> [UInt8] {
+        guard let gif else { preconditionFailure("a GIF finished twice") }
+        guard frameCount > 0 else { throw GIFError("cannot encode a GIF without frames") }
+        self.gif = nil
         // Closing writes the trailer byte and frees the encoder whether or not it succeeds.
         var closeError: Int32 = 0
         guard EGifCloseFile(gif, &closeError) == GIF_OK else {
@@ -102,10 +148,8 @@ private func appendToSink(_ gif: UnsafeMutablePointer<GifFileType>?, _ data: Uns
     return count
 }
 
-private func writeStream(
-    of frames: [GIFFrame], loopCount: Int, tolerance: Int, palette: [UInt8], width: Int, height: Int,
-    to gif: UnsafeMutablePointer<GifFileType>
-) throws {
+/// The screen descriptor with the colour map, then the loop extension.
+private func writeHeader(width: Int, height: Int, loopCount: Int, palette: [UInt8], to gif: UnsafeMutablePointer<GifFileType>) throws {
     EGifSetGifVersion(gif, true)  // NETSCAPE looping and frame delays are GIF89a features
 
     let colors = stride(from: 0, to: palette.count, by: 3).map {
@@ -123,27 +167,6 @@ private func writeStream(
     try check(EGifPutExtensionBlock(gif, 11, Array("NETSCAPE2.0".utf8)), gif, "writing the loop extension")
     try check(EGifPutExtensionBlock(gif, Int32(loopBlock.count), loopBlock), gif, "writing the loop count")
     try check(EGifPutExtensionTrailer(gif), gif, "ending the loop extension")
-
-    var shown = frames[0].canvas.pixels  // what a viewer displays after the frames written so far
-    for (number, frame) in frames.enumerated() {
-        // The first frame is drawn whole and opaque; later ones as the changes to `shown`.
-        var patch = number == 0
-            ? FramePatch(x: 0, y: 0, width: width, height: height, pixels: frame.canvas.pixels)
-            : FramePatch(changesFrom: &shown, to: frame.canvas.pixels, width: width, tolerance: tolerance)
-        var control = GraphicsControlBlock(
-            DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false, DelayTime: Int32(frame.delayCentiseconds),
-            TransparentColor: number == 0 ? NO_TRANSPARENT_COLOR : Int32(Palette.transparent))
-        var controlBytes = [GifByteType](repeating: 0, count: 4)
-        let controlLength = EGifGCBToExtension(&control, &controlBytes)
-        try check(EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, Int32(controlLength), controlBytes),
-                  gif, "writing the control block of frame \(number)")
-        try check(EGifPutImageDesc(gif, Int32(patch.x), Int32(patch.y), Int32(patch.width), Int32(patch.height), false, nil),
-                  gif, "writing the image descriptor of frame \(number)")
-        // EGifPutLine masks the pixels in place, which is why the patch is our own copy.
-        try patch.pixels.withUnsafeMutableBufferPointer { pixels in
-            try check(EGifPutLine(gif, pixels.baseAddress, Int32(pixels.count)), gif, "compressing frame \(number)")
-        }
-    }
 }
 
 /// The rectangle of one frame that is written to the file, row-major.
