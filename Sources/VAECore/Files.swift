@@ -155,6 +155,34 @@ private func writeTarget(_ path: String) throws -> String {
 }
 
 private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
+    try renameIntoPlace([try stage(path, body: body)])
+}
+
+/// Writes `files` so that a failure while writing any of them (a full disk) replaces none: every
+/// one is written to its temporary file and fsynced before the first is renamed into place.
+/// Renaming needs no space, so the set is replaced whole unless the system fails in between.
+public func writeFilesAtomically(_ files: [(bytes: [UInt8], path: String)]) throws {
+    var staged: [StagedFile] = []
+    do {
+        for file in files {
+            staged.append(try stage(file.path) { fd, temporary in
+                try file.bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
+            })
+        }
+    } catch {
+        abandon(staged)
+        throw error
+    }
+    try renameIntoPlace(staged)
+}
+
+/// A file written in full to its temporary file and fsynced, still locked, not yet in place.
+private struct StagedFile {
+    let fd: Int32, temporary: String, path: String
+}
+
+/// Writes the content `body` gives to the temporary file of a write to `path`.
+private func stage(_ path: String, body: (Int32, String) throws -> Void) throws -> StagedFile {
     try checkFileCanBeWritten(path)
     let path = try writeTarget(path)
     let url = URL(fileURLWithPath: path)
@@ -166,21 +194,41 @@ private func writeFileAtomically(to path: String, body: (Int32, String) throws -
         guard fsync(fd) == 0 else {
             throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")
         }
-        // Renamed while still locked: unlocked first, the temporary could be taken and truncated
-        // by a second writer before the rename put it in place.
-        guard rename(temporary, path) == 0 else {
-            throw VAEError(.cannotWrite, "cannot rename \(temporary) to \(path): \(systemErrorText())")
-        }
     } catch {
         close(fd)
         unlink(temporary)
         throw error
     }
-    close(fd)  // The data is on disk (fsync) and in place; this releases the lock.
-    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if folderFD >= 0 {
-        fsync(folderFD)
-        close(folderFD)
+    return StagedFile(fd: fd, temporary: temporary, path: path)
+}
+
+/// Renames each staged file over its target, in order, then fsyncs their folders so that the
+/// renames survive a power cut.
+private func renameIntoPlace(_ files: [StagedFile]) throws {
+    for (index, file) in files.enumerated() {
+        // Renamed while still locked: unlocked first, the temporary could be taken and truncated
+        // by a second writer before the rename put it in place.
+        guard rename(file.temporary, file.path) == 0 else {
+            let error = VAEError(.cannotWrite, "cannot rename \(file.temporary) to \(file.path): \(systemErrorText())")
+            abandon(files[index...])
+            throw error
+        }
+        close(file.fd)  // The data is on disk (fsync) and in place; this releases the lock.
+    }
+    for folder in Set(files.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path }) {
+        let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if folderFD >= 0 {
+            fsync(folderFD)
+            close(folderFD)
+        }
+    }
+}
+
+/// Closes and deletes staged files that will not be put in place.
+private func abandon<Files: Sequence<StagedFile>>(_ files: Files) {
+    for file in files {
+        close(file.fd)
+        unlink(file.temporary)
     }
 }
 

@@ -165,7 +165,8 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
 }
 
 /// The write itself checks every path again before it replaces the first, for a path that became
-/// unwritable while the GIFs rendered (after the check before rendering passed).
+/// unwritable while the GIFs rendered (after the check before rendering passed), and replaces
+/// the files only once every one is written.
 @Test func writingTheOutputsChecksEveryPathBeforeTheFirst() throws {
     let out = temporaryFolder()
     defer { removeTemporaryFolder(out) }
@@ -178,6 +179,21 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(try readFile(out + "/a.gif") == [7], "the first file is not replaced")
     #expect(try writeOutputs([(name: "a.gif", bytes: [1, 2])], to: out + "/new") == [out + "/new/a.gif"])
     #expect(try readFile(out + "/new/a.gif") == [1, 2])
+
+    // A write that fails once the first file is written in full (here another writer holds the
+    // second's temporary file, as a full disk would stop it) replaces none of the set either.
+    unlink(out + "/b.gif")
+    rmdir(out + "/b.gif")
+    write([8], to: out + "/b.gif")
+    let other = open(out + "/.b.gif" + temporaryFileSuffix, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+    defer { close(other) }
+    #expect(other >= 0 && flock(other, LOCK_EX) == 0)
+    let stopped = #expect(throws: VAEError.self) {
+        try writeOutputs([(name: "a.gif", bytes: [1, 2]), (name: "b.gif", bytes: [3])], to: out)
+    }
+    #expect(stopped?.message.hasPrefix("cannot write \(out)/b.gif: another process is writing it") == true, "\(String(describing: stopped))")
+    #expect(try readFile(out + "/a.gif") == [7] && readFile(out + "/b.gif") == [8], "both files as they were")
+    #expect(!FileManager.default.fileExists(atPath: out + "/.a.gif" + temporaryFileSuffix), "the first file's temporary is removed")
 }
 
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {

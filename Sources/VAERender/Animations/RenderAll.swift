@@ -158,15 +158,13 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
     for name in fileNames { try checkFileCanBeWritten((folder as NSString).appendingPathComponent(name)) }
 }
 
-/// Writes each file into `folder` (created if needed) atomically; returns the paths written.
-/// Every path is checked again before the first is written, so that one that became
-/// unwritable during the render does not leave the set half replaced.
+/// Writes the files into `folder` (created if needed) as one set: every file is written in full
+/// beside its target (its path checked again: it may have become unwritable during the render)
+/// before the first is renamed into place, so that a failure, a full disk say, leaves the
+/// earlier set whole. Returns the paths written.
 public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String) throws -> [String] {
     try createFolders(folder, what: "the output folder")
     let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
-    for path in paths { try checkFileCanBeWritten(path) }
-    return try zip(files, paths).map { file, path in
-        try writeFileAtomically(file.bytes, to: path)
-        return path
-    }
+    try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
+    return paths
 }
