@@ -60,12 +60,15 @@ struct RenderCommand: ParsableCommand {
             Every GIF loops forever, shows each frame for --delay and holds its ends (the first and last epochs, a sweep's two ends) for --hold; after \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
             30-epoch run under 1 MB. The files are written only after \
-            everything has rendered, each atomically, so a bad checkpoint leaves no partial GIF. On \
+            everything has rendered, as one set (each in full before any replaces its old file), so a bad checkpoint \
+            or a full disk leaves no partial GIF. On \
             success, one line per GIF: path, frames, the epochs they show, size, bytes. A run that is \
             still training can be rendered: vae-render takes the checkpoints complete when it starts.
 
-            loss.svg (--loss-curve): train (dashed) and test (solid) negative ELBO per epoch from \
-            <run-dir>/metrics.jsonl, with the runs named by --compare drawn beside it.
+            loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
+            <run-dir>/metrics.jsonl (the negative ELBO; the train loss of an --objective iwae run is its negative \
+            importance-weighted bound), up to the last checkpoint when animations are rendered too, with the runs \
+            named by --compare drawn beside it.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
             checkpoint or data file, or checkpoints of different configurations, 66 missing run or \
