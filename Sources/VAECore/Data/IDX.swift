@@ -118,8 +118,8 @@ private struct RawSource: ByteSource {
     func finish() throws {}
 }
 
-/// Inflates gzip data (one member or several in a row) with zlib, a piece at a time, so that the payload size can be checked
-/// against the header before the payload is decompressed.
+/// Inflates gzip data (one member or several in a row) with zlib, a piece at a time, so that
+/// the payload size can be checked against the header before the payload is decompressed.
 private final class GzipSource: ByteSource {
     private let input: UnsafeMutableBufferPointer<UInt8>
     private var stream = z_stream()
