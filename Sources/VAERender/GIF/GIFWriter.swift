@@ -82,7 +82,8 @@ public final class GIFEncoder {
         if let gif { EGifCloseFile(gif, nil) }
     }
 
-    /// Appends one frame, checked against the first.
+    /// Appends one frame, refused unless it has the encoder's size, a delay that fits the file and no
+    /// transparent pixel.
     public func append(_ frame: GIFFrame) throws {
         guard let gif else { preconditionFailure("a frame appended to a finished GIF") }
         let number = frameCount
