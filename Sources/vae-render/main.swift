@@ -66,8 +66,8 @@ struct RenderCommand: ParsableCommand {
             still training can be rendered: vae-render takes the checkpoints complete when it starts.
 
             loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
-            <run-dir>/metrics.jsonl (the negative ELBO; the train loss of an --objective iwae run is its negative \
-            importance-weighted bound), up to the last checkpoint when animations are rendered too, with the runs \
+            <run-dir>/metrics.jsonl (the negative ELBO; the train loss of an --objective iwae run, marked (iwae) in \
+            the legend, is its negative importance-weighted bound), up to the last checkpoint when animations are rendered too, with the runs \
             named by --compare drawn beside it.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
@@ -166,18 +166,25 @@ struct RenderCommand: ParsableCommand {
 private let lossCurveFileName = "loss.svg"
 
 /// The loss curves of the run folders, each labelled by its folder name; the first run's only
-/// through `lastEpoch` when it is given.
+/// through `lastEpoch` when it is given. A run's objective comes from its last checkpoint: a
+/// folder with metrics alone is taken as an ELBO run.
 func lossCurveSVG(_ runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
+    var iwaeRuns: Set<Int> = []
     let runs = try runFolders.enumerated().map { index, folder in
-        let path = RunDirectory(folder).metricsPath
-        var losses = try readEpochLosses(path)
+        let directory = RunDirectory(folder)
+        var losses = try readEpochLosses(directory.metricsPath)
         if index == 0, let lastEpoch {
             losses = losses.filter { $0.epoch <= lastEpoch }
-            guard !losses.isEmpty else { throw VAEError(.badData, "\(path): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's") }
+            guard !losses.isEmpty else {
+                throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's")
+            }
+        }
+        if let epoch = directory.checkpointEpochs().last, try readCheckpoint(directory.checkpoint(epoch: epoch)).run.objective == .iwae {
+            iwaeRuns.insert(index)
         }
         return (label: URL(fileURLWithPath: folder).lastPathComponent, losses: losses)
     }
-    return lossCurveSVG(runs)
+    return lossCurveSVG(runs, iwaeRuns: iwaeRuns)
 }
 
 struct Selection: ParsableArguments {

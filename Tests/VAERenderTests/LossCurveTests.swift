@@ -187,3 +187,43 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
                                                   EpochLosses(epoch: 30, train: 200, test: 210)])])
     #expect(svg.contains("<text x=\"64.0\" y=\"390.0\" text-anchor=\"middle\">1</text>"), "epoch 1 labelled at the left edge")
 }
+
+/// An `--objective iwae` run's train series is its negative importance-weighted bound: its legend
+/// entry says "(iwae)", the axis is just the loss and a note says which series is which. A chart
+/// of ELBO runs alone keeps its "negative ELBO" axis and no such note.
+@Test func importanceWeightedRunsAreMarked() throws {
+    let long = "an-exceedingly-long-run-name"
+    let runs = [(label: "elbo", losses: losses(3, start: 300)), (label: long, losses: losses(3, start: 290))]
+    let svg = lossCurveSVG(runs, iwaeRuns: [1])
+    #expect(svg.contains(">loss (nats per image)</text>") && !svg.contains("negative ELBO (nats"), "\(svg)")
+    #expect(svg.contains("<title>elbo</title>elbo</text>"))
+    // 20 characters shown: "…", the label's last 12 and " (iwae)".
+    #expect(svg.contains("<title>\(long) (iwae)</title>…ong-run-name (iwae)</text>"), "\(svg)")
+    #expect(svg.contains(">train of (iwae) runs:</text>") && svg.contains(">negative IWAE bound</text>"))
+    let elbo = lossCurveSVG(runs)
+    #expect(elbo.contains(">negative ELBO (nats per image)</text>") && !elbo.contains("iwae"), "\(elbo)")
+}
+
+/// vae-render reads each run's objective from its last checkpoint: an iwae run compared with an
+/// ELBO run is marked, the ELBO run is not, and a folder of metrics alone is taken as ELBO.
+@Test func theLossCurveCommandMarksImportanceWeightedRuns() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let iwae = folder + "/iw", elbo = folder + "/plain"
+    for (run, flags) in [(iwae, ["--objective", "iwae", "--train-k", "2"]), (elbo, [])] {
+        let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", run, "--epochs", "2",
+                                                "--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--iwae-k", "0"] + flags)
+        #expect(trained.status == 0, "\(trained.stderr)")
+    }
+    let out = folder + "/out"
+    for (runDir, compare, marked) in [(elbo, iwae, "iw"), (iwae, elbo, "iw")] {
+        let result = try runTool("vae-render", ["--loss-curve", "--run-dir", runDir, "--compare", compare, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
+        #expect(svg.contains("<title>\(marked) (iwae)</title>") && svg.contains("<title>plain</title>"), "\(svg)")
+    }
+    try FileManager.default.removeItem(atPath: iwae + "/checkpoints")
+    let metricsAlone = try runTool("vae-render", ["--loss-curve", "--run-dir", iwae, "--out", out])
+    #expect(metricsAlone.status == 0, "\(metricsAlone.stderr)")
+    #expect(!String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self).contains("iwae"))
+}

@@ -10,9 +10,14 @@ public let lossCurveColours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7
 /// DejaVu Sans at 12 px, digits (the widest common glyphs there) included.
 let legendLabelLength = 20
 
+/// What an `--objective iwae` run's legend entry ends with: its train series is the negative
+/// importance-weighted bound, not the negative ELBO the test series and other runs show.
+let iwaeLegendSuffix = " (iwae)"
+
 /// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
-/// in nats per image. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
-public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> String {
+/// in nats per image; `iwaeRuns` are the indices of the runs that trained on the importance-
+/// weighted bound. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
+public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeRuns: Set<Int> = []) -> String {
     precondition(!runs.isEmpty && runs.allSatisfy { !$0.losses.isEmpty })
     precondition(runs.count <= lossCurveColours.count, "more runs than colours")
     let width = 720.0, height = 420.0
@@ -47,7 +52,8 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
     }
     svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
     svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">epoch</text>\n"
-    svg += "<text transform=\"translate(16 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">negative ELBO (nats per image)</text>\n"
+    let axisName = iwaeRuns.isEmpty ? "negative ELBO" : "loss"
+    svg += "<text transform=\"translate(16 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(axisName) (nats per image)</text>\n"
 
     for (index, run) in runs.enumerated() {
         let colour = lossCurveColours[index]
@@ -64,13 +70,17 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])]) -> St
         }
         let legendY = top + 14 + Double(index) * 20
         svg += "<line x1=\"\(f(width - right + 12))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(width - right + 36))\" y2=\"\(f(legendY - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
-        let shown = run.label.count <= legendLabelLength ? run.label : "…" + run.label.suffix(legendLabelLength - 1)
-        svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label))</title>\(escapeXML(shown))</text>\n"
+        let suffix = iwaeRuns.contains(index) ? iwaeLegendSuffix : ""
+        let room = legendLabelLength - suffix.count
+        let shown = (run.label.count <= room ? run.label : "…" + run.label.suffix(room - 1)) + suffix
+        svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label + suffix))</title>\(escapeXML(shown))</text>\n"
     }
+    var notes = ["solid: test, dashed: train"]
+    if runs.contains(where: { $0.losses.count == 1 }) { notes.append("one epoch: filled test, hollow train") }
+    if !iwaeRuns.isEmpty { notes += ["test: negative ELBO", "train of\(iwaeLegendSuffix) runs:", "negative IWAE bound"] }
     let noteY = top + 14 + Double(runs.count) * 20 + 8
-    svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY))\" fill=\"#555\">solid: test, dashed: train</text>\n"
-    if runs.contains(where: { $0.losses.count == 1 }) {
-        svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY + 18))\" fill=\"#555\">one epoch: filled test, hollow train</text>\n"
+    for (line, note) in notes.enumerated() {
+        svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY + 18 * Double(line)))\" fill=\"#555\">\(note)</text>\n"
     }
     return svg + "</svg>\n"
 }
