@@ -59,7 +59,8 @@ private final class BackgroundTrainer {
 }
 
 /// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
-/// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's.
+/// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's. Its
+/// refused lock closes its descriptor once (close-checker ends a process that closes one twice).
 @Test(arguments: [[], ["--overwrite"], ["--resume"]])
 func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let scratch = temporaryFolder()
@@ -71,12 +72,12 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let arguments = extra == ["--resume"]
         ? ["--resume", folder, "--data", syntheticData, "--no-download", "--epochs", "100000", "--threads", "1"]
         : trainArguments(runDir: folder, seed: 7, epochs: 3) + extra
-    let second = try runTool("vae-train", arguments)
+    let second = try runTool("vae-train", arguments, environment: ["LD_PRELOAD": try preloadLibrary("close-checker")])
     let stopped = try first.interrupt()
 
     #expect(second.status == 75, "\(second.stderr)")
     #expect(second.stderr == "vae-train: \(folder) is being written by process \(first.trainer.processIdentifier) "
-            + "(it holds \(folder)/.lock); wait for it to finish or stop it, or choose another --run-dir\n")
+            + "(it holds \(folder)/.lock); wait for it to finish or stop it, or use another run folder\n")
     #expect(stopped.status == 130, "\(stopped.stderr)")
     let directory = RunDirectory(folder)
     let epochs = directory.checkpointEpochs()

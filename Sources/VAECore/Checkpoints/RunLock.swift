@@ -15,7 +15,10 @@ public final class RunLock: Sendable {
     public init(_ directory: RunDirectory) throws {
         try createFolders(directory.path, what: "the run folder")
         path = directory.lockPath
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // `fd` is set only once the lock is held: an initializer that throws after setting every
+        // stored property runs deinit, which would unlock and close the descriptor a second time
+        // (by then maybe another thread's file under the same number).
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
             throw VAEError(.cannotWrite, "cannot create \(path): \(systemErrorText())")
         }
@@ -29,11 +32,12 @@ public final class RunLock: Sendable {
             }
             let who = holder.flatMap { Int32($0) }.map { "process \($0)" } ?? "another process"
             throw VAEError(.busy, "\(directory.path) is being written by \(who) (it holds \(path)); "
-                           + "wait for it to finish or stop it, or choose another --run-dir")
+                           + "wait for it to finish or stop it, or use another run folder")
         }
         let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(fd, 0)
         _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        self.fd = fd
     }
 
     deinit {
