@@ -1,7 +1,7 @@
 import Foundation
 
 /// Losses of one epoch, in nats per image.
-public struct EpochMetrics: Equatable, Sendable {
+public struct EpochMetrics: Sendable {
     public var epoch: Int
     /// Mean over the epoch's training batches, as the model changed (like PyTorch's example).
     public var train: LossTerms
@@ -20,11 +20,6 @@ public struct EpochMetrics: Equatable, Sendable {
         self.seconds = seconds
         self.imagesPerSecond = imagesPerSecond
         self.testIWAE = testIWAE
-    }
-
-    public static func == (a: EpochMetrics, b: EpochMetrics) -> Bool {
-        a.epoch == b.epoch && a.train == b.train && a.test == b.test && a.seconds == b.seconds
-            && a.imagesPerSecond == b.imagesPerSecond && a.testIWAE?.nll == b.testIWAE?.nll && a.testIWAE?.k == b.testIWAE?.k
     }
 
     /// One line of metrics.jsonl.

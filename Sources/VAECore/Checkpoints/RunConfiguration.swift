@@ -313,7 +313,8 @@ extension RunConfig {
     }
 
     /// The fields that identify a run and differ from `reference`'s, each as
-    /// "key value instead of value" ("none" for a field one of them does not have).
+    /// "key value instead of value" (the field's `absent` text, such as "normal" for `prior`,
+    /// for a field one of them does not have).
     public func differences(from reference: RunConfig) -> [String] {
         RunConfig.fields.filter(\.identifiesRun).compactMap { field in
             let value = field.write(self), expected = field.write(reference)

@@ -1,7 +1,8 @@
 import CVectorMath
 import Foundation
 
-/// Adam exactly as `torch.optim.Adam` computes it (no weight decay, no amsgrad):
+/// Adam's update as `torch.optim.Adam` defines it (no weight decay, no amsgrad), equal to it up to
+/// Float rounding (the bias corrections are multiplied by here, not divided by):
 /// m ← β₁m + (1-β₁)g, v ← β₂v + (1-β₂)g², p ← p - (lr / (1-β₁ᵗ)) · m / (√v / √(1-β₂ᵗ) + ε).
 ///
 /// One loop over the flat parameter buffer updates every tensor of the model, split among the

@@ -52,7 +52,8 @@ public final class ComputeThreads: @unchecked Sendable {
     public private(set) var count = 1
 
     /// Generations published to the helpers so far: one per `forEachPart` that did not run whole
-    /// on the thread that called it, and one per change of `count` (which stops them). vae-bench
+    /// on the thread that called it, and one per change of `count` away from more than one thread
+    /// (which stops the helpers; from one thread there are none to stop). vae-bench
     /// counts a training step's hand-offs as the difference across the step.
     public var jobsHandedOut: Int { ComputeThreads.generation(of: claims.load(ordering: .relaxed)) }
 

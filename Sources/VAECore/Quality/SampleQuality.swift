@@ -11,7 +11,7 @@ public struct SampleQuality: Sendable {
     /// is predicted equally often, 0 when all images get one class.
     public let classEntropy: Double
     /// The Fréchet distance of the images' penultimate features to the reference set's; nil
-    /// for fewer images than features, whose covariance would be singular.
+    /// for no more images than features, whose covariance would be singular.
     public let frechetDistance: Double?
 
     /// Scores from the classifier's outputs: the confidences from `probabilities` (`[n, 10]`),

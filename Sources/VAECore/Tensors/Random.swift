@@ -2,7 +2,7 @@ import Foundation
 
 /// xoshiro256** seeded through splitmix64: fast, statistically solid, and its whole state is
 /// four integers, which `state.safetensors` stores so that a resumed run draws the same numbers.
-public struct Random: Sendable, Equatable {
+public struct Random: Sendable {
     public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
 
     public init(seed: UInt64) {
@@ -25,10 +25,6 @@ public struct Random: Sendable, Equatable {
     /// so that evaluation never shifts the training stream.
     public init(seed: UInt64, stream: UInt64) {
         self.init(seed: seed ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ 0x5851_F42D_4C95_7F2D)
-    }
-
-    public static func == (a: Random, b: Random) -> Bool {
-        a.state == b.state
     }
 
     @inline(__always)
