@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
-import VAERender
+@testable import VAERender
 
 // The latent geometry behind the animations, and the frames each animation makes.
 
@@ -185,6 +185,21 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     }
     // The two paths meet at t = 0 and t = 1 (their frames differ in width, as their captions do).
     expectIdentical(morphTiles[1], morphTiles[0], "the spherical path's end tiles against the linear one's")
+}
+
+/// A sweep draws each frame as it hands it out, so that it holds one frame however many steps
+/// it has (interpolation with --steps 1000 held a thousand canvases, 2 GB at --scale 8): drawing
+/// and handing out alternate, a step on the way back drawn again, and only the ends hold.
+@Test func aSweepDrawsEachFrameAsItHandsItOut() {
+    var events: [String] = []
+    ThereAndBack(steps: 3).forEachFrame(style: FrameStyle(delay: 7, hold: 90), drawing: { step in
+        events.append("draw \(step)")
+        return Canvas(width: 1, height: 1, fill: UInt8(step))
+    }) { frame in
+        events.append("frame \(frame.canvas.pixels[0]) \(frame.delayCentiseconds)")
+    }
+    #expect(events == ["draw 0", "frame 0 90", "draw 1", "frame 1 7", "draw 2", "frame 2 7", "draw 3", "frame 3 90",
+                       "draw 2", "frame 2 7", "draw 1", "frame 1 7"])
 }
 
 @Test func defaultPairsLinkEachClassToTheNext() {

@@ -48,6 +48,24 @@ struct LoadedFixture {
     }
 }
 
+extension InterpolationAnimation {
+    /// Every frame `forEachFrame` hands out, in order, for tests that look at several at once.
+    func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
+        var frames: [GIFFrame] = []
+        forEachFrame(model: model, test: test, codec: codec) { frames.append($0) }
+        return frames
+    }
+}
+
+extension TraversalAnimation {
+    /// Every frame `forEachFrame` hands out, in order, for tests that look at several at once.
+    func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
+        var frames: [GIFFrame] = []
+        forEachFrame(model: model, test: test, codec: codec) { frames.append($0) }
+        return frames
+    }
+}
+
 /// The pixels of one tile, row by row.
 func tile(of canvas: Canvas, layout: TileLayout, column: Int, row: Int) -> [UInt8] {
     let (x, y) = layout.tileOrigin(column: column, row: row)

@@ -97,7 +97,8 @@ public struct InterpolationAnimation {
         schedule = ThereAndBack(steps: options.steps)
     }
 
-    public func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
+    /// Hands `body` the frames in order, each drawn as it is needed from the path decoded once.
+    public func forEachFrame(model: VAEModel, test: ImageSet, codec: LatentCodec, _ body: (GIFFrame) throws -> Void) rethrows {
         let latent = codec.latent, steps = options.steps
         let endpoints = pairs.flatMap { [$0.a, $0.b] }
         let means = codec.encodeMeans(model, images: test, indices: endpoints)
@@ -115,7 +116,7 @@ public struct InterpolationAnimation {
         let decoded = codec.decodeMeans(model, z: path, labels: labels)
         let originals = intensities(of: test, indices: endpoints)
 
-        let canvases = (0...steps).map { step in
+        try schedule.forEachFrame(style: layout.style, drawing: { step in
             var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step))
             for pair in pairs.indices {
                 let column = pair % layout.columns, top = 3 * (pair / layout.columns)
@@ -124,8 +125,7 @@ public struct InterpolationAnimation {
                 layout.draw(originals, number: 2 * pair + 1, column: column, row: top + 2, on: &canvas)
             }
             return canvas
-        }
-        return schedule.frames(canvases, style: layout.style)
+        }, body)
     }
 
     static func caption(_ options: InterpolationOptions, step: Int) -> String {

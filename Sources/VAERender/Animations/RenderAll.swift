@@ -110,10 +110,10 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         }
     }
     if let interpolation {
-        for frame in interpolation.frames(model: replay.final.model, test: test, codec: codec) { try add(frame, to: .interpolation) }
+        try interpolation.forEachFrame(model: replay.final.model, test: test, codec: codec) { try add($0, to: .interpolation) }
     }
     if let traversal {
-        for frame in traversal.frames(model: replay.final.model, test: test, codec: codec) { try add(frame, to: .traversal) }
+        try traversal.forEachFrame(model: replay.final.model, test: test, codec: codec) { try add($0, to: .traversal) }
     }
     if sampling != nil || reconstruction != nil || latentMap != nil {
         try replay.forEachCheckpoint { checkpoint, position in

@@ -10,13 +10,13 @@ struct ThereAndBack: Sendable {
         frameSteps = Array(0...steps) + Array((1..<steps).reversed())
     }
 
-    /// One frame per entry of `frameSteps`, showing `canvases[step]`; the frames at 0 and at
-    /// `steps` hold.
-    func frames(_ canvases: [Canvas], style: FrameStyle) -> [GIFFrame] {
-        precondition(canvases.count == steps + 1)
-        return frameSteps.map { step in
+    /// Hands `body` one frame per entry of `frameSteps`, drawn by `canvas` as it is needed, so
+    /// that a long sweep holds one frame at a time; the frames at 0 and at `steps` hold. A step
+    /// on the way back is drawn a second time rather than kept.
+    func forEachFrame(style: FrameStyle, drawing canvas: (Int) -> Canvas, _ body: (GIFFrame) throws -> Void) rethrows {
+        for step in frameSteps {
             let isEnd = step == 0 || step == steps
-            return GIFFrame(canvas: canvases[step], delayCentiseconds: isEnd ? style.hold : style.delay)
+            try body(GIFFrame(canvas: canvas(step), delayCentiseconds: isEnd ? style.hold : style.delay))
         }
     }
 }

@@ -64,7 +64,8 @@ public struct TraversalAnimation {
         return String(format: "mean %@ %.2f", offset < 0 ? "-" : "+", abs(offset))
     }
 
-    public func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
+    /// Hands `body` the frames in order, each drawn as it is needed from the points decoded once.
+    public func forEachFrame(model: VAEModel, test: ImageSet, codec: LatentCodec, _ body: (GIFFrame) throws -> Void) rethrows {
         let latent = codec.latent, steps = TraversalAnimation.steps
         let means = codec.encodeMeans(model, images: test, indices: indices)
         // Step-major, then row, then character: image number (step · rows + row) · characters + character.
@@ -84,7 +85,7 @@ public struct TraversalAnimation {
             ? Array(repeating: indices.map { test.labels[$0] }, count: (steps + 1) * dimensions.count).flatMap { $0 } : nil
         let decoded = codec.decodeMeans(model, z: points, labels: labels)
 
-        let canvases = (0...steps).map { step in
+        try schedule.forEachFrame(style: layout.style, drawing: { step in
             var canvas = layout.blankFrame(caption: TraversalAnimation.caption(step: step))
             for (row, dimension) in dimensions.enumerated() {
                 drawLabel(of: dimension, row: row, on: &canvas)
@@ -94,8 +95,7 @@ public struct TraversalAnimation {
                 }
             }
             return canvas
-        }
-        return schedule.frames(canvases, style: layout.style)
+        }, body)
     }
 
     /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it in nats.
