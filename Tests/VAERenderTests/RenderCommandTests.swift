@@ -60,6 +60,23 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     #expect(!FileManager.default.fileExists(atPath: out))
 }
 
+/// A sampling frame too large is refused before the sampler is fitted: from a data folder
+/// without the training images the GMM would need, the size is the error, not the missing files.
+@Test func anOversizedSamplingFrameIsRefusedBeforeTheFit() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let testOnly = scratch + "/data"
+    try FileManager.default.createDirectory(atPath: testOnly, withIntermediateDirectories: true)
+    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        try FileManager.default.createSymbolicLink(atPath: testOnly + "/" + name, withDestinationPath: syntheticData + "/" + name)
+    }
+    let result = try runTool("vae-render", ["--sampling", "--sampler", "gmm", "--grid", "64", "--scale", "16", "--run-dir",
+                                            fixtureRun("latent3"), "--data", testOnly, "--out", scratch + "/out"])
+    #expect(result.status == 64, "exit \(result.status): \(result.stderr)")
+    #expect(result.stderr == "vae-render: sampling.gif would be 30752x30960 pixels, more than 16384 per side; lower --scale or "
+            + "show fewer images\n")
+}
+
 /// An empty path is a mistake, not the current folder or a default.
 @Test(arguments: [
     ("vae-train", ["--data", "", "--run-dir", "run"], "--data must name a folder"),

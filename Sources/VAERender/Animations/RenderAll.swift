@@ -78,8 +78,11 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         let activity = latentActivity(replay.final.model, test.evaluationImages(for: replay.run))
         return try TraversalAnimation(options: $0, style: style, activity: activity, test: test)
     }
+    let samplingLayout = request.sampling.map {
+        SamplingAnimation.layout($0, style: style, config: replay.run.model, plannedEpochs: planned, lastEpoch: lastEpoch)
+    }
     for (animation, layout) in [(Animation.interpolation, interpolation?.layout), (.reconstruction, reconstruction?.layout),
-                                (.traversal, traversal?.layout)] {
+                                (.traversal, traversal?.layout), (.sampling, samplingLayout)] {
         try checkFrameSize(layout, of: animation)
     }
     let sampling = try request.sampling.map { options in
@@ -88,7 +91,6 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         return try SamplingAnimation(options: options, style: style, final: replay.final.model, test: test, training: training,
                                      codec: codec, plannedEpochs: planned, lastEpoch: lastEpoch)
     }
-    try checkFrameSize(sampling?.layout, of: .sampling)
     let latentMap = try request.latentMap.map {
         try LatentMapAnimation(options: $0, style: style, final: replay.final, test: test, codec: codec, plannedEpochs: planned)
     }

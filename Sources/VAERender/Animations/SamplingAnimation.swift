@@ -69,11 +69,12 @@ public enum LatentGrid: Sendable, Equatable {
 
     /// What the rows of a conditional model's grid are, top to bottom.
     static let classRowsNote = "rows = classes 0-\(VAEConfig.classes - 1)"
+    static let principalPlaneSubtitle = "PC1 x PC2"
 
     var subtitle: String {
         switch self {
         case .priorQuantiles: return "N(0,I) quantiles"
-        case .principalPlane: return "PC1 x PC2"
+        case .principalPlane: return LatentGrid.principalPlaneSubtitle
         case .sampled(.prior, _): return "z ~ N(0,I)"
         case .sampled(.gmm, _): return "z ~ GMM"
         case .sampled(.gmmDiagonal, _): return "z ~ GMM diag"
@@ -84,16 +85,22 @@ public enum LatentGrid: Sendable, Equatable {
     }
 }
 
+/// The grid the sampling animation fills: grid x grid, or for a conditional model one row per
+/// class of grid² / 10 columns (rounded up: 3 for the default 5x5, which keeps the GIF about as small).
+func samplingCells(_ options: SamplingOptions, conditional: Bool) -> (columns: Int, rows: Int) {
+    let side = options.grid, classes = VAEConfig.classes
+    return conditional ? ((side * side + classes - 1) / classes, classes) : (side, side)
+}
+
 /// The sampling animation's latent points, row-major in reading order, where they come from,
-/// and the grid they fill: grid x grid, or for a conditional model one row per class of grid² / 10
-/// columns (rounded up: 3 for the default 5x5, which keeps the GIF about as small), each point
-/// with its row's class. `final` (the model the samplers are fitted to and the plane is found
-/// with), `test` and `training` are read only where the source needs them.
+/// and the grid they fill (`samplingCells`), each point with its row's class for a conditional
+/// model. `final` (the model the samplers are fitted to and the plane is found with), `test`
+/// and `training` are read only where the source needs them.
 public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: ImageSet, training: ImageSet?,
                            codec: LatentCodec) throws -> (grid: LatentGrid, samples: LatentSamples, columns: Int, rows: Int) {
     let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
     let conditional = codec.config.conditional
-    let columns = conditional ? (side * side + classes - 1) / classes : side, rows = conditional ? classes : side
+    let (columns, rows) = samplingCells(options, conditional: conditional)
     var random = Random(seed: options.seed)
     if let kind = options.source.kind(for: final.config) {
         // A conditional model's sampler draws in blocks by class: row by row.
@@ -151,10 +158,28 @@ public struct SamplingAnimation {
         precondition(points.count == sampled.columns * sampled.rows * codec.latent, "\(points.count / codec.latent) points for "
                      + "\(sampled.columns * sampled.rows) cells")
         self.plannedEpochs = plannedEpochs
-        var subtitle = grid.subtitle
-        if case .sampled = grid, labels != nil { subtitle += ", " + LatentGrid.classRowsNote }
-        layout = TileLayout(columns: sampled.columns, rows: sampled.rows, style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: subtitle)
+        layout = SamplingAnimation.layout(options, style: style, config: codec.config, plannedEpochs: plannedEpochs,
+                                          lastEpoch: lastEpoch)
+        precondition(layout.subtitle.hasPrefix(grid.subtitle), "subtitle \(layout.subtitle) for a grid of \(grid.subtitle)")
+    }
+
+    /// The frame's layout, which the request and the run's configuration decide alone, so that
+    /// a frame too large is refused before any sampler is fitted.
+    public static func layout(_ options: SamplingOptions, style: FrameStyle, config: VAEConfig, plannedEpochs: Int,
+                              lastEpoch: Int) -> TileLayout {
+        let (columns, rows) = samplingCells(options, conditional: config.conditional)
+        // Where the points come from, decided in samplingPoints' order.
+        let subtitle: String
+        if let kind = options.source.kind(for: config) {
+            let sampled = LatentGrid.sampled(kind, seed: options.seed).subtitle
+            subtitle = config.conditional ? sampled + ", " + LatentGrid.classRowsNote : sampled
+        } else if config.conditional {
+            subtitle = LatentGrid.classRowsNote
+        } else {
+            subtitle = config.latentDim <= 2 ? LatentGrid.priorQuantiles.subtitle : LatentGrid.principalPlaneSubtitle
+        }
+        return TileLayout(columns: columns, rows: rows, style: style,
+                          widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: subtitle)
     }
 
     public func frame(_ checkpoint: Checkpoint, isEnd: Bool, codec: LatentCodec) -> GIFFrame {
