@@ -147,7 +147,8 @@ struct VAEEval: ParsableCommand {
         let scorer = try readClassifier(classifier!).classifier
         let test = try testImages(of: loaded, from: folder).prefix(images ?? .max)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
-        let training = try loadTrainingImages(from: folder, for: loaded.run)
+        let training = try loadTrainingImages(from: folder, for: loaded.run, use: "--quality scores the training images and "
+                                              + "fits the samplers to them (point --data or KMNIST_DIR at the folder the run was trained on)")
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
               + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
         try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples,

@@ -97,7 +97,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     try FileManager.default.removeItem(atPath: data + "/train-images-idx3-ubyte.gz")
     try FileManager.default.removeItem(atPath: data + "/t10k-labels-idx1-ubyte.gz")
     expectVAEError(.missingInput, containing: ["KMNIST training files missing in \(data): train-images-idx3-ubyte.gz; "
-                                               + "the gmm and two-stage samplers are fitted to the encoded training images"]) {
+                                               + "the gmm, gmm-diagonal and two-stage samplers are fitted to the encoded training images"]) {
         _ = try loadTrainingImages(from: data, for: run)
     }
     expectVAEError(.missingInput, containing: ["KMNIST test files missing in \(data): t10k-labels-idx1-ubyte.gz; point --data"]) {

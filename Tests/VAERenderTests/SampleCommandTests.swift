@@ -198,6 +198,17 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let refused = try runTool("vae-eval", [checkpoint, "--quality"])
     #expect(refused.status == 64 && refused.stderr.contains("--quality and --classifier go together"))
 
+    // Without the training files the error says why --quality needs them (vae-eval has no --sampler to suggest).
+    let testOnly = scratch + "/test-only"
+    try FileManager.default.createDirectory(atPath: testOnly, withIntermediateDirectories: true)
+    for name in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+        try FileManager.default.createSymbolicLink(atPath: testOnly + "/" + name, withDestinationPath: syntheticData + "/" + name)
+    }
+    let untrained = try runTool("vae-eval", [checkpoint, "--data", testOnly, "--quality", "--classifier", path])
+    #expect(untrained.status == 66 && untrained.stderr == "vae-eval: KMNIST training files missing in \(testOnly): "
+            + "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz; --quality scores the training images and fits the samplers "
+            + "to them (point --data or KMNIST_DIR at the folder the run was trained on)\n", "\(untrained.stderr)")
+
     // Test images of the same count that are not the run's (inverted) are refused before the first line. (The
     // fixture runs record no MD5s; this copy of the checkpoint records the synthetic data's.)
     let test = try KMNIST.load(from: syntheticData).test

@@ -56,11 +56,12 @@ public let defaultSamplingTemperature = 1.15
 public let maximumSamplingTemperature = 10.0
 
 /// The training split of the KMNIST folder, for the samplers fitted to it; it must be the one
-/// the run was trained on.
-public func loadTrainingImages(from folder: String, for run: RunConfig) throws -> ImageSet {
-    let (training, imagesPath) = try KMNIST.loadSplit(
-        .training, from: folder, advice: "the gmm and two-stage samplers are fitted to the encoded training images "
-            + "(point --data or KMNIST_DIR at the folder the run was trained on, or use --sampler prior)")
+/// the run was trained on. `use` says what needs it, for the error when the files are missing.
+public func loadTrainingImages(from folder: String, for run: RunConfig,
+                               use: String = "the gmm, gmm-diagonal and two-stage samplers are fitted to the encoded training "
+                                   + "images (point --data or KMNIST_DIR at the folder the run was trained on, or use --sampler "
+                                   + "prior)") throws -> ImageSet {
+    let (training, imagesPath) = try KMNIST.loadSplit(.training, from: folder, advice: use)
     try run.checkSplit(training, .training, source: imagesPath, folder: folder, runName: "the run")
     return training
 }
