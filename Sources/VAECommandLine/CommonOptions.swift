@@ -2,7 +2,8 @@ import ArgumentParser
 import Foundation
 import VAECore
 
-/// `--threads`, for every tool that computes: one declaration, one check, one meaning.
+/// `--threads`, for every tool that trains or evaluates (vae-render and vae-fixtures have none): one
+/// declaration, one check, one meaning.
 ///
 /// This and every numeric option of the tools parse `.unconditional`ly, taking the next argument
 /// whatever it looks like: by default ArgumentParser reads a negative number (`--k -1`) as a flag

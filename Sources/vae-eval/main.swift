@@ -27,8 +27,8 @@ struct VAEEval: ParsableCommand {
             cells as this checkpoint decodes them. The training images' FD to the test images is about what \
             a perfect model of them would score there.
 
-            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files, 73 the \
-            figures cannot be written.
+            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files, 70 a \
+            sampler's fit failed (--quality), 73 the figures cannot be written.
             """)
 
     @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
@@ -47,7 +47,7 @@ struct VAEEval: ParsableCommand {
     @Option(parsing: .unconditional, help: "Evaluate only the first n test images (default: all).")
     var images: Int?
 
-    @Option(parsing: .unconditional, help: "Seed of the z draws.")
+    @Option(parsing: .unconditional, help: "Seed of the z draws, and with --quality of every sampler's fit and draw.")
     var seed: UInt64 = 0
 
     @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")

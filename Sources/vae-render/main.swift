@@ -72,7 +72,7 @@ struct RenderCommand: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
             checkpoint or data file, or checkpoints of different configurations, 66 missing run or \
-            data, 73 cannot write.
+            data, 70 a sampler's fit or a GIF's encoding failed, 73 cannot write.
             """)
 
     @OptionGroup(title: "What to render (at least one)")
@@ -276,7 +276,7 @@ struct SamplingFlags: ParsableArguments {
                                valueName: "name"))
     var sampler: SamplerName?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw (default: \(SamplingOptions().seed)).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, or of the columns' z for --sampler plane of a conditional run (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature)).",

@@ -18,7 +18,7 @@ struct VAESample: ParsableCommand {
             The same run, epoch, sampler and seed give the same file byte for byte.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing run, \
-            epoch or data, 73 cannot write.
+            epoch or data, 70 the sampler's fit failed, 73 cannot write.
             """)
 
     @Option(help: ArgumentHelp("The run folder vae-train wrote.", valueName: "dir"))

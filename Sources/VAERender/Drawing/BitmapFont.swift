@@ -1,6 +1,7 @@
 /// A hand-drawn 5x7 pixel font for captions, covering printable ASCII (32...126).
 ///
-/// Capitals and digits fill the 7 rows down to the baseline and lowercase letters rows 2...6;
+/// Capitals and digits fill the 7 rows down to the baseline and lowercase letters rows 2...6
+/// (ascenders and the dots of i and j reach up into rows 0 and 1);
 /// g, j, p, q, y and the comma hang their tails 2 rows below it, into the space under a line
 /// that captions leave anyway, so a "p" reads as one and not as a raised "ρ".
 public enum BitmapFont {
