@@ -351,9 +351,7 @@ struct VAETrain: ParsableCommand {
 
 func epochLine(_ m: EpochMetrics, epochs: Int) -> String {
     func f(_ x: Double, _ digits: Int = 2) -> String { String(format: "%.\(digits)f", x) }
-    let width = String(epochs).count
-    let epoch = String(repeating: " ", count: max(0, width - String(m.epoch).count)) + String(m.epoch)
-    return "epoch \(epoch)/\(epochs)  train \(f(m.train.total))  test \(f(m.test.total)) "
+    return "\(epochCaption(m.epoch, of: epochs))  train \(f(m.train.total))  test \(f(m.test.total)) "
         + "(recon \(f(m.test.reconstruction)) + kl \(f(m.test.kl)))  \(f(m.seconds)) s  \(Int(m.imagesPerSecond.rounded())) img/s"
 }
 

@@ -191,10 +191,3 @@ public struct SamplingAnimation {
         return GIFFrame(canvas: canvas, delayCentiseconds: isEnd ? layout.style.hold : layout.style.delay)
     }
 }
-
-/// "epoch  7/30": the epoch padded to the width of the planned count, so the caption keeps its
-/// place from frame to frame.
-func epochCaption(_ epoch: Int, of planned: Int) -> String {
-    let number = String(epoch)
-    return "epoch " + String(repeating: " ", count: max(0, String(planned).count - number.count)) + number + "/\(planned)"
-}
