@@ -5,8 +5,6 @@ import VAECore
 /// data: ten classes of simple anti-aliased line drawings (bars, a ring, crosses, outlines, a
 /// disc, dots, a corner), each image jittered in position, size, rotation and stroke width.
 enum SyntheticShapes {
-    static let classNames = ["bar", "pillar", "ring", "plus", "cross", "square", "triangle", "disc", "dots", "corner"]
-
     /// `count` images with labels cycling through the classes in a shuffled order.
     static func make(count: Int, random: inout Random) -> ImageSet {
         let order = UnsafeMutablePointer<Int32>.allocate(capacity: max(count, 1))
@@ -15,7 +13,7 @@ enum SyntheticShapes {
         var pixels = [UInt8](repeating: 0, count: count * VAEConfig.inputSize)
         var labels = [UInt8](repeating: 0, count: count)
         for n in 0..<count {
-            let label = Int(order[n]) % classNames.count
+            let label = Int(order[n]) % VAEConfig.classes
             labels[n] = UInt8(label)
             draw(strokes(label), into: &pixels, image: n, random: &random)
         }
