@@ -374,7 +374,8 @@ struct HiddenWidths: ExpressibleByArgument {
             return
         }
         let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) > 0 }) else { return nil }
+        // Any integers: validate() names the widths' range.
+        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
         widths = parts.map { $0! }
     }
 }

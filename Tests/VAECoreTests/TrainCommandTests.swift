@@ -21,7 +21,8 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--hidden", "65536", "--prior", "normal", "--latent-dim", "65536"], "the model would have 12987925264 parameters"),
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),
-    (["--hidden", "-3"], "The value '-3' is invalid for '--hidden <widths>'"),
+    (["--hidden", "-3"], "--hidden must be between 1 and 65536, got -3"),
+    (["--hidden", "512,0"], "--hidden must be between 1 and 65536, got 0"),
     (["--batch-size=-3"], "--batch-size must be between 1 and 1000000, got -3"),
     // A negative number after a space is the option's value, not a flag: its range is named.
     (["--batch-size", "-3"], "--batch-size must be between 1 and 1000000, got -3"),
@@ -71,7 +72,7 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 /// A bad flag is one line like every other error: the tool, what is wrong, where to read more.
 @Test(arguments: [
     ("vae-train", ["--batch-size", "-3"], "--batch-size must be between 1 and 1000000, got -3"),
-    ("vae-train", ["--hidden", "0"], "The value '0' is invalid for '--hidden <widths>'"),
+    ("vae-train", ["--hidden", "wide"], "The value 'wide' is invalid for '--hidden <widths>'"),
     ("vae-eval", [], "Missing expected argument '<checkpoint>'"),
     ("vae-render", ["--all", "--run-dir", "run", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
 ])
