@@ -251,6 +251,47 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(!FileManager.default.fileExists(atPath: data))
 }
 
+/// Over HTTP from a server that sends no Content-Length (chunked, here python3's server on the
+/// loopback, never the network), a download in a log is still one complete line per file.
+@Test func aChunkedDownloadInALogIsOneLinePerFile() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let portFile = scratch + "/port"
+    let server = try ChildProcess(testPython, ["-c", """
+        import http.server, os, sys
+        class Chunked(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                data = open(os.path.join(sys.argv[1], os.path.basename(self.path)), "rb").read()
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                for start in range(0, len(data), 4096):
+                    part = data[start:start + 4096]
+                    self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(part), part))
+                self.wfile.write(b"0\\r\\n\\r\\n")
+        server = http.server.HTTPServer(("127.0.0.1", 0), Chunked)
+        open(sys.argv[2] + ".partial", "w").write(str(server.server_port))
+        os.rename(sys.argv[2] + ".partial", sys.argv[2])
+        server.serve_forever()
+        """, syntheticData, portFile])
+    defer { server.stop() }
+    let started = ContinuousClock.now
+    while !FileManager.default.fileExists(atPath: portFile) && ContinuousClock.now - started < .seconds(30) {
+        usleep(20_000)
+    }
+    let port = String(decoding: try readFile(portFile), as: UTF8.self)
+    let result = try runTool("vae-train", ["--data", scratch + "/kmnist", "--download-url", "http://127.0.0.1:\(port)/",
+                                           "--run-dir", scratch + "/run", "--epochs", "1"],
+                             environment: ["no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"])
+    #expect(result.status == 65, "\(result.stderr)")
+    let size = String(format: "%.1f", Double(try readFile(syntheticData + "/train-images-idx3-ubyte.gz").count) / 1e6)
+    let lines = result.stderr.split(separator: "\n", omittingEmptySubsequences: false)
+    #expect(lines.count == 3 && lines[2].isEmpty, "\(result.stderr)")
+    #expect(lines.first == "downloading train-images-idx3-ubyte.gz: \(size) of \(size) MB (100%)   ", "\(result.stderr)")
+    #expect(lines.dropFirst().first?.hasPrefix("vae-train: http://127.0.0.1:\(port)/train-images-idx3-ubyte.gz: md5 is ") == true)
+}
+
 @Test func badDataIsOneLineAndNothingIsWritten() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }

@@ -78,6 +78,9 @@ private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked S
         guard status == 200 else {
             throw VAEError(.missingInput, "cannot download \(url.absoluteString): HTTP status \(status)")
         }
+        // A server that sends no length (chunked) leaves the size unknown until the end: report
+        // it once complete, as a file whose length was known reported its last bytes.
+        if expected != received.count { progress(received.count, received.count) }
         return received
     }
 
