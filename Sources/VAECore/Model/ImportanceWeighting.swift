@@ -113,7 +113,7 @@ extension VAEModel {
             mixturePriorBackward(ws, samples: draws, images: rows)
         }
         // log q(z_i|x) enters each log w_i with the sign -1, so the loss holds it with the weight w_i / Σ w: 1 in all.
-        reparameterizeBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps, rows: rows, latent: latent, samples: samples,
+        reparameterizeBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps, headRows: rows, latent: latent, samples: samples,
                                posteriorWeight: 1)
         encoderBackward(ws, rows: rows)
     }

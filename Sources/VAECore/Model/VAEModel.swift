@@ -163,7 +163,7 @@ public final class VAEModel: @unchecked Sendable {
             // The loss holds -klWeight · log p(z) of every row.
             ws.mixture!.upstream.update(repeating: -klWeight, count: rows)
             mixturePriorBackward(ws, samples: rows, images: rows)
-            reparameterizeBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps, rows: rows, latent: latent, samples: 1,
+            reparameterizeBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps, headRows: rows, latent: latent, samples: 1,
                                    posteriorWeight: klWeight)
         }
         encoderBackward(ws, rows: rows)

@@ -65,14 +65,14 @@ public func normalLogDensity(_ logDensities: UnsafeMutablePointer<Double>, z: Co
 }
 
 /// Backward of the reparameterisation when the KL term is estimated from the draws (log q(z|x) -
-/// log p(z), whose ∂/∂z is already in `dz`): each head row's gradient sums its `samples` rows of
-/// `dz`, ∂/∂mu = Σ dz, ∂/∂logvar = ½ σ Σ dz·eps, and log q(z|x) = -½ Σ (log 2π + logvar + eps²)
+/// log p(z), whose ∂/∂z is already in `dz`): each of the `headRows` head rows (images, where
+/// the forward functions count `rows` of draws) sums its `samples` rows of `dz`, ∂/∂mu = Σ dz, ∂/∂logvar = ½ σ Σ dz·eps, and log q(z|x) = -½ Σ (log 2π + logvar + eps²)
 /// at fixed eps adds `posteriorWeight` · (-½) to ∂/∂logvar, where `posteriorWeight` is the
 /// weight of log q(z|x) in the loss summed over the samples: β for the ELBO, 1 for the
 /// importance-weighted bound (its normalised weights sum to 1).
-public func reparameterizeBackward(dhead: Floats, dz: ConstFloats, head: ConstFloats, eps: ConstFloats, rows: Int, latent: Int,
+public func reparameterizeBackward(dhead: Floats, dz: ConstFloats, head: ConstFloats, eps: ConstFloats, headRows: Int, latent: Int,
                                    samples: Int, posteriorWeight: Float) {
-    for r in 0..<rows {
+    for r in 0..<headRows {
         let logvar = head + r * 2 * latent + latent
         let dmu = dhead + r * 2 * latent, dlogvar = dmu + latent
         for j in 0..<latent {
