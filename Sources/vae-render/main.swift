@@ -209,7 +209,7 @@ struct Selection: ParsableArguments {
     @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")
     var lossCurve = false
 
-    @Option(help: ArgumentHelp("Another run folder whose losses join the loss curve (repeatable).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Another run folder whose losses (its metrics.jsonl; its last checkpoint, if any, says whether it trained on the iwae bound) join the loss curve (repeatable).", valueName: "dir"))
     var compare: [String] = []
 
     var anyAnimation: Bool { Animation.allCases.contains(where: includes) }
