@@ -66,7 +66,8 @@ public func normalLogDensity(_ logDensities: UnsafeMutablePointer<Double>, z: Co
 
 /// Backward of the reparameterisation when the KL term is estimated from the draws (log q(z|x) -
 /// log p(z), whose ∂/∂z is already in `dz`): each of the `headRows` head rows (images, where
-/// the forward functions count `rows` of draws) sums its `samples` rows of `dz`, ∂/∂mu = Σ dz, ∂/∂logvar = ½ σ Σ dz·eps, and log q(z|x) = -½ Σ (log 2π + logvar + eps²)
+/// the forward functions count `rows` of draws) sums its `samples` rows of `dz`, ∂/∂mu = Σ dz,
+/// ∂/∂logvar = ½ σ Σ dz·eps, and log q(z|x) = -½ Σ (log 2π + logvar + eps²)
 /// at fixed eps adds `posteriorWeight` · (-½) to ∂/∂logvar, where `posteriorWeight` is the
 /// weight of log q(z|x) in the loss summed over the samples: β for the ELBO, 1 for the
 /// importance-weighted bound (its normalised weights sum to 1).
