@@ -48,16 +48,15 @@ struct LoadedFixture {
     }
 }
 
-extension InterpolationAnimation {
-    /// Every frame `forEachFrame` hands out, in order, for tests that look at several at once.
-    func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
-        var frames: [GIFFrame] = []
-        forEachFrame(model: model, test: test, codec: codec) { frames.append($0) }
-        return frames
-    }
+/// The two final-checkpoint sweeps, which hand out their frames one at a time.
+protocol FrameSweep {
+    func forEachFrame(model: VAEModel, test: ImageSet, codec: LatentCodec, _ body: (GIFFrame) throws -> Void) rethrows
 }
 
-extension TraversalAnimation {
+extension InterpolationAnimation: FrameSweep {}
+extension TraversalAnimation: FrameSweep {}
+
+extension FrameSweep {
     /// Every frame `forEachFrame` hands out, in order, for tests that look at several at once.
     func frames(model: VAEModel, test: ImageSet, codec: LatentCodec) -> [GIFFrame] {
         var frames: [GIFFrame] = []
