@@ -246,6 +246,60 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     #expect((animation.layout.columns, animation.layout.rows) == (10, 4))
 }
 
+/// Past ten characters (pairs) a reconstruction (interpolation) goes on in another group of rows
+/// below the first, a band of background between them, and the frame ends with the last group.
+/// The defaults of KMNIST's ten classes fill one row of pairs, and the goldens have one group.
+@Test func moreCharactersThanColumnsGoOnInAnotherGroupOfRows() throws {
+    let fixture = try LoadedFixture("latent2")
+    let model = fixture.replay.final.model, style = FrameStyle(scale: 2)
+    let indices = Array(0..<13)
+    let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: indices), style: style,
+                                                     test: fixture.test, plannedEpochs: 3, lastEpoch: 3)
+    try #require((reconstruction.layout.columns, reconstruction.layout.rows) == (10, 4))
+    let frame = reconstruction.frame(fixture.replay.final, isEnd: true, test: fixture.test, codec: fixture.codec).canvas
+    var redrawn = frame
+    let originals = intensities(of: fixture.test, indices: indices)
+    let reconstructions = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: indices))
+    for number in indices {
+        reconstruction.layout.draw(originals, number: number, column: number % 10, row: 2 * (number / 10), on: &redrawn)
+        reconstruction.layout.draw(reconstructions, number: number, column: number % 10, row: 2 * (number / 10) + 1, on: &redrawn)
+    }
+    expectIdentical(redrawn, frame, "the reconstruction with each character and its reconstruction drawn again")
+
+    let pairs = (0..<12).map { ImagePair(a: $0, b: 12 + $0) }
+    let interpolation = try InterpolationAnimation(options: InterpolationOptions(pairs: pairs, steps: 1), style: style, test: fixture.test)
+    try #require((interpolation.layout.columns, interpolation.layout.rows) == (10, 6))
+    let start = interpolation.frames(model: model, test: fixture.test, codec: fixture.codec)[0].canvas
+    var redrawnStart = start
+    let ends = intensities(of: fixture.test, indices: pairs.flatMap { [$0.a, $0.b] })
+    let decodedA = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: pairs.map(\.a)))
+    for number in pairs.indices {
+        let column = number % 10, top = 3 * (number / 10)
+        interpolation.layout.draw(ends, number: 2 * number, column: column, row: top, on: &redrawnStart)
+        interpolation.layout.draw(decodedA, number: number, column: column, row: top + 1, on: &redrawnStart)
+        interpolation.layout.draw(ends, number: 2 * number + 1, column: column, row: top + 2, on: &redrawnStart)
+    }
+    expectIdentical(redrawnStart, start, "the interpolation's first frame with A, the decoded A and B drawn again")
+
+    for (layout, canvas) in [(reconstruction.layout, frame), (interpolation.layout, start)] {
+        let gutter = style.gutter, lastRow = layout.tileOrigin(column: 0, row: layout.rowsPerGroup - 1).y
+        let nextGroup = layout.tileOrigin(column: 0, row: layout.rowsPerGroup).y
+        #expect(nextGroup - lastRow == layout.tileSide + gutter + style.groupGap, "rows either side of the groups' boundary lie a group gap further apart")
+        // Between the first group's gutter below it and the second's above.
+        let firstGroupEnd = lastRow + layout.tileSide + gutter, secondGroupTop = nextGroup - gutter
+        #expect(firstGroupEnd < secondGroupTop && (firstGroupEnd..<secondGroupTop).allSatisfy { y in
+            canvas.pixels[y * canvas.width..<(y + 1) * canvas.width].allSatisfy { $0 == FrameStyle.background }
+        }, "the band between the groups is background")
+        #expect(layout.tileOrigin(column: 0, row: layout.rows - 1).y + layout.tileSide + gutter == layout.height,
+                "the last group's gutter is the frame's bottom edge")
+    }
+    // Like every length of a frame, the band scales with --scale.
+    let unscaled = try ReconstructionAnimation(options: ReconstructionOptions(indices: indices), style: FrameStyle(scale: 1),
+                                               test: fixture.test, plannedEpochs: 3, lastEpoch: 3).layout
+    #expect(reconstruction.layout.height == 2 * unscaled.height)
+    #expect((0..<4).allSatisfy { reconstruction.layout.tileOrigin(column: 0, row: $0).y == 2 * unscaled.tileOrigin(column: 0, row: $0).y })
+}
+
 /// The renderer reaches the model only through encode and decode, so conv models work as they
 /// are, batch by batch like any other.
 @Test func codecHandlesConvModels() throws {
