@@ -115,3 +115,53 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     }
     #expect(bySeed[0] != bySeed[1])
 }
+
+/// Each character is encoded and decoded with its own class wherever it is drawn, not with the
+/// class of the test image at its position: the reconstruction's and the traversal's tiles, and
+/// the interpolation's whole path with A's class, here from A to a B of another class, as --pairs
+/// may ask.
+@Test func conditionalAnimationsDecodeEachCharacterWithItsOwnClass() throws {
+    let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
+    let replay = try RunReplay(runDirectory: directory.path)
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
+    let codec = LatentCodec(config: replay.run.model), model = replay.final.model
+    let style = FrameStyle(scale: 1)
+    func means(_ indices: [Int]) -> [Float] { codec.encodeMeans(model, images: test, indices: indices) }
+
+    // Each shown at position 0, where the test image is of another class.
+    let other = try #require(test.labels.indices.first { test.labels[$0] != test.labels[0] })
+    let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: [other]), style: style, test: test,
+                                                     plannedEpochs: 2, lastEpoch: 2)
+    let reconstructed = reconstruction.frame(replay.final, isEnd: true, test: test, codec: codec).canvas
+    var redrawn = reconstructed
+    reconstruction.layout.draw(codec.decodeMeans(model, z: means([other]), labels: [test.labels[other]]), number: 0, column: 0, row: 1,
+                               on: &redrawn)
+    expectIdentical(redrawn, reconstructed, "the reconstruction with the character decoded with its class drawn again")
+
+    let traversal = try TraversalAnimation(options: TraversalOptions(dims: 1), style: style, activity: latentActivity(model, test),
+                                           test: test)
+    try #require(traversal.indices.indices.contains { test.labels[traversal.indices[$0]] != test.labels[$0] })
+    let swept = traversal.frames(model: model, test: test, codec: codec)[0].canvas
+    var redrawnSweep = swept
+    let characters = means(traversal.indices), latent = codec.latent
+    for (column, index) in traversal.indices.enumerated() {
+        var z = Array(characters[column * latent..<(column + 1) * latent])
+        z[traversal.dimensions[0]] += Float(TraversalAnimation.offset(step: 0))
+        traversal.layout.draw(codec.decodeMeans(model, z: z, labels: [test.labels[index]]), number: 0, column: 1 + column, row: 0,
+                              on: &redrawnSweep)
+    }
+    expectIdentical(redrawnSweep, swept, "the traversal's first frame with each character decoded with its class drawn again")
+
+    let pair = ImagePair(a: 0, b: other)
+    let interpolation = try InterpolationAnimation(options: InterpolationOptions(pairs: [pair], steps: 2), style: style, test: test,
+                                                   conditional: true)
+    let frames = interpolation.frames(model: model, test: test, codec: codec)
+    let ends = means([pair.a, pair.b])
+    for (frame, end) in [(0, 0), (2, 1)] {
+        var canvas = frames[frame].canvas
+        interpolation.layout.draw(codec.decodeMeans(model, z: Array(ends[end * latent..<(end + 1) * latent]), labels: [test.labels[pair.a]]),
+                                  number: 0, column: 0, row: 1, on: &canvas)
+        expectIdentical(canvas, frames[frame].canvas, "frame \(frame) with its end decoded with A's class drawn again")
+    }
+}
