@@ -111,6 +111,29 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     #expect(map.dotOrigin((e * 1.01, 0)) == nil && map.dotOrigin((0, -e * 1.01)) == nil)
 }
 
+/// The range covers 99% of the final means, so that one image in 200 far from the rest is left
+/// out of the frames rather than squeezing every other dot towards the middle. (Up to 100 images,
+/// as in the other tests, 99% of them leaves none out.)
+@Test func latentMapRangeLeavesOutTheFarthestPercent() throws {
+    let fixture = try LoadedFixture("latent2")
+    let final = fixture.replay.final, size = VAEConfig.inputSize
+    // The test images whose final means lie nearest to and farthest from the centre.
+    let means = fixture.codec.encodeMeans(final.model, images: fixture.test)
+    let reach = (0..<fixture.test.count).map { max(abs(means[2 * $0]), abs(means[2 * $0 + 1])) }
+    let near = reach.indices.min { reach[$0] < reach[$1] }!, far = reach.indices.max { reach[$0] < reach[$1] }!
+    func map(_ near: Int, _ far: Int) throws -> LatentMapAnimation {
+        let indices = Array(repeating: near, count: 199) + [far]
+        let set = ImageSet(pixels: indices.flatMap { fixture.test.pixels[$0 * size..<($0 + 1) * size] },
+                           labels: indices.map { fixture.test.labels[$0] })
+        return try LatentMapAnimation(options: LatentMapOptions(), style: FrameStyle(scale: 1), final: final, test: set,
+                                      codec: fixture.codec, plannedEpochs: 3)
+    }
+    let withOutlier = try map(near, far)
+    let outlier = (x: Double(means[2 * far]), y: Double(means[2 * far + 1]))
+    #expect(withOutlier.dotOrigin(outlier) == nil, "image \(far)'s mean \(outlier) lies within ±\(withOutlier.extent)")
+    #expect(withOutlier.extent == (try map(near, near)).extent)
+}
+
 /// Every label's box stays inside the plot, `scale` clear of each edge: none touches the
 /// frame's border or the legend beside the plot.
 @Test(arguments: [1, 2])
