@@ -272,6 +272,16 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(Trainer(run: run, data: syntheticData()).klWeight(epoch: 1, batch: 0, batches: 4) == 2)
 }
 
+/// The epoch of a GIF's caption and of vae-train's log line is padded with spaces to the width of
+/// the planned count, so that it keeps its place from frame to frame and line to line. A
+/// checkpoint's metadata may hold an epoch past its run's plan, which the caption shows as it is.
+@Test func epochCaptionPadsTheEpochWithSpacesToThePlansWidth() {
+    #expect(epochCaption(7, of: 30) == "epoch  7/30")
+    #expect(epochCaption(30, of: 30) == "epoch 30/30")
+    #expect(epochCaption(7, of: 1000) == "epoch    7/1000")
+    #expect(epochCaption(12, of: 3) == "epoch 12/3")
+}
+
 /// Dynamic binarisation: training inputs are 0 or 1 with the pixel as probability, and the
 /// test set is binarised once, the same way for every run.
 @Test func dynamicBinarisation() throws {
