@@ -176,6 +176,10 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(gone.stderr == "vae-render: \(try #require(try run.recordedDataFolder())), the data folder \(run.path) was trained "
             + "on (recorded in \(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR\n")
     #expect(!FileManager.default.fileExists(atPath: elsewhere + "/gifs2"))
+    // KMNIST_DIR comes before the recorded folder: it tells where the data went.
+    let pointed = try runTool("vae-render", ["--reconstruction", "--run-dir", run.path, "--out", "moved-gifs"],
+                              environment: ["KMNIST_DIR": workplace + "/moved"], workingDirectory: elsewhere)
+    #expect(pointed.status == 0, "\(pointed.stderr)")
     // The loss curve reads the metrics alone: no data needed.
     let curve = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--out", "gifs2"],
                             environment: noDataVariable, workingDirectory: elsewhere)
