@@ -67,6 +67,26 @@ private func weightedMixtureLogDensity(z: [Float], components: [Float], weights:
     }
 }
 
+/// A component thousands of nats closer to z than the others: the log-sum-exp shifts by the
+/// largest log N of all, so the density is that component's alone, less log K, with all the
+/// responsibility; any other shift overflows e^x. Then ∂log p/∂z = -(z - μ)/σ² = -z.
+@Test func mixturePriorStaysFiniteWhenOneComponentDominates() {
+    let latent = 2
+    // μ, then log σ²: N(0, I) first, then two narrow components 20 away along each axis.
+    let components: [Float] = [0, 0, 0, 0, 20, 20, -2, -2, -20, 20, -2, -2]
+    let z: [Float] = [0.1, -0.2]
+    let (scratch, storage) = mixtureScratch(rows: 1, components: 3, latent: latent)
+    var density = [0.0]
+    mixtureLogDensityForward(&density, z: z, components: components, rows: 1, scratch: scratch)
+    let expected = -log(2 * Double.pi) - 0.5 * (0.01 + 0.04) - log(3.0)
+    #expect(abs(density[0] - expected) < 1e-6, "\(density[0]) against \(expected)")
+    scratch.upstream[0] = 1
+    var dz: [Float] = [0, 0], dComponents = [Float](repeating: 0, count: components.count)
+    mixtureLogDensityBackward(dz: &dz, dComponents: &dComponents, z: z, components: components, rows: 1, scratch: scratch)
+    withExtendedLifetime(storage) {}
+    #expect(abs(dz[0] + 0.1) < 1e-6 && abs(dz[1] - 0.2) < 1e-6, "\(dz)")
+}
+
 /// Whole models with a VampPrior (the KL term sampled), trained on the importance-weighted
 /// bound, and both: every parameter, the pseudo-inputs included. Two MLPs keep their ReLUs (the
 /// pseudo-inputs' rows pass them like the images'); the others leave them out, as the conv
