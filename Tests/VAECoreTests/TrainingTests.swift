@@ -323,3 +323,24 @@ func gaussianRunsTrainAndRoundTrip(likelihood: Likelihood) throws {
     #expect(checkpoint.run == run)
     #expect((checkpoint.model.tensor(named: "decoder.logvar.weight") != nil) == (likelihood == .gaussian))
 }
+
+/// The decoder's mean images, two rows of them: σ of the Bernoulli logits, or the Gaussian's
+/// mean clamped to [0, 1], each row's read past the learned Gaussian's log-variances before it.
+@Test(arguments: Likelihood.allCases)
+func decoderMeansOfEveryLikelihood(likelihood: Likelihood) {
+    let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2, likelihood: likelihood, sigma: 0.5))
+    let rows = 2, size = VAEConfig.inputSize, width = likelihood.outputsPerPixel * size
+    var random = Random(seed: 5)
+    let outputs = randomFloats(rows * width, random: &random)
+    var images = [Float](repeating: -1, count: rows * size)
+    model.decoderMeans(outputs, into: &images, rows: rows)
+    var worst: Float = 0
+    for r in 0..<rows {
+        for i in 0..<size {
+            let output = outputs[r * width + i]
+            let expected = likelihood == .bernoulli ? 1 / (1 + exp(-output)) : min(max(output, 0), 1)
+            worst = max(worst, abs(images[r * size + i] - expected))
+        }
+    }
+    #expect(worst < 1e-6)
+}
