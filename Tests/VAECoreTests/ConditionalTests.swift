@@ -110,6 +110,20 @@ func wholeConditionalLossGradient(likelihood: Likelihood) {
     #expect(spread < 1e-5, "without the label's columns the classes still differ by \(spread)")
 }
 
+/// The latent codec in batches of two decodes each batch with its own points' labels: the
+/// images come out as from one batch, up to sgemm's rounding.
+@Test func theCodecDecodesEachBatchWithItsOwnLabels() {
+    let config = VAEConfig(hidden: [16], latentDim: 4, conditional: true)
+    let model = VAEModel(config: config)
+    var random = Random(seed: 23)
+    model.initialize(random: &random)
+    let z = randomFloats(5 * config.latentDim, random: &random)
+    let labels: [UInt8] = [0, 1, 2, 3, 4]
+    let whole = LatentCodec(config: config).decodeMeans(model, z: z, labels: labels)
+    let pairs = LatentCodec(config: config, batchCapacity: 2).decodeMeans(model, z: z, labels: labels)
+    #expect(zip(pairs, whole).allSatisfy { abs($0 - $1) < 1e-5 })
+}
+
 /// Trained on images whose class decides where the blob is, a conditional model scores the test
 /// images with their own labels far better than with the next class's: evaluation passes the labels.
 @Test func aTrainedConditionalModelUsesTheLabel() throws {
