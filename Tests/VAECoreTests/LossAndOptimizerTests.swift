@@ -127,6 +127,18 @@ func adamReportsNonFiniteGradients(bad: Float) {
     }
 }
 
+/// The trainer's check of the parameters after a step sees a non-finite value anywhere, at
+/// either end too.
+@Test(arguments: [Float.nan, .infinity, -.infinity])
+func allFiniteSeesEveryValue(bad: Float) {
+    for position in [0, 7, 18] {
+        var values = [Float](repeating: 0.5, count: 19)
+        #expect(FloatBuffer(values).allFinite)
+        values[position] = bad
+        #expect(!FloatBuffer(values).allFinite, "\(bad) at \(position)")
+    }
+}
+
 @Test func initialisationFollowsPyTorchBounds() {
     let model = VAEModel(config: VAEConfig(hidden: [400], latentDim: 20))
     var random = Random(seed: 0)
@@ -138,4 +150,17 @@ func adamReportsNonFiniteGradients(bad: Float) {
         #expect(weights.max()! > 0.95 * bound && weights.min()! < -0.95 * bound)
     }
     #expect(model.layout.count == 784 * 400 + 400 + 2 * (400 * 20 + 20) + 20 * 400 + 400 + 400 * 784 + 784)
+}
+
+/// Every permutation of three comes out of the shuffle, about equally often (each 1,000 times
+/// in expectation, with a standard deviation of 29).
+@Test func shuffleDrawsEveryPermutationAlike() {
+    var random = Random(seed: 23)
+    var counts: [[Int32]: Int] = [:]
+    var order = [Int32](repeating: 0, count: 3)
+    for _ in 0..<6_000 {
+        order.withUnsafeMutableBufferPointer { random.shuffle($0.baseAddress!, count: 3) }
+        counts[order, default: 0] += 1
+    }
+    #expect(counts.count == 6 && counts.values.allSatisfy { abs($0 - 1_000) < 150 }, "\(counts)")
 }
