@@ -41,6 +41,17 @@ import VAECore
     #expect(offsets.count >= 5, "offsets drawn afresh: \(offsets.sorted { $0.lexicographicallyPrecedes($1) })")
 }
 
+/// A limit of 2 draws all 25 offsets of -2...2 each way, and none beyond.
+@Test func randomShiftsCoverEveryOffsetWithinTheLimit() {
+    var random = Random(seed: 6)
+    var seen = Set<[Int]>()
+    for _ in 0..<1_000 {
+        let (dx, dy) = randomShift(upTo: 2, random: &random)
+        seen.insert([dx, dy])
+    }
+    #expect(seen == Set((-2...2).flatMap { dx in (-2...2).map { [dx, $0] } }))
+}
+
 /// Two epochs with --augment-shift 2 on one thread and on two give the same checkpoint, which
 /// records the limit and differs from the same run without it; a run without it writes no key,
 /// so its files are what they were before the option.
