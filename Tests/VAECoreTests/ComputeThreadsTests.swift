@@ -177,6 +177,27 @@ func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int,
     }
 }
 
+/// A weight gradient doutᵀ·x of a partial batch, as the last batch of an epoch has: the first 30
+/// rows of buffers with room for 512. Split into blocks of rows of doutᵀ, each block must read
+/// its own columns of dout; same bits on every thread count would not show it, the product in
+/// Double does.
+@Test func blockedWeightGradientOfAPartialBatchIsTheProduct() {
+    let rows = 30, capacity = 512, outputs = 400, inputs = 20
+    #expect(SgemmCall.blockCount(m: outputs, n: inputs, k: rows) > 1, "the product must be made in blocks")
+    var random = Random(seed: 4)
+    let dout = randomFloats(capacity * outputs, random: &random), x = randomFloats(capacity * inputs, random: &random)
+    var dweight = [Float](repeating: 0, count: outputs * inputs)
+    sgemm(true, false, outputs, inputs, rows, dout, outputs, x, inputs, &dweight, inputs)
+    var worst = 0.0
+    for o in 0..<outputs {
+        for i in 0..<inputs {
+            let sum = (0..<rows).reduce(0.0) { $0 + Double(dout[$1 * outputs + o]) * Double(x[$1 * inputs + i]) }
+            worst = max(worst, abs(Double(dweight[o * inputs + i]) - sum))
+        }
+    }
+    #expect(worst < 1e-4, "largest difference from the product in Double: \(worst)")
+}
+
 #if arch(x86_64)
 /// Every thread that computes flushes denormals: the thread that creates a team (before any
 /// job), each helper, and a thread that starts a job on a team it did not create. Each is a
