@@ -272,6 +272,19 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(Trainer(run: run, data: syntheticData()).klWeight(epoch: 1, batch: 0, batches: 4) == 2)
 }
 
+/// Each epoch's test loss has z draws of its own, the same however often it is evaluated: the same
+/// model evaluated as another epoch changes its reconstruction term a little, and its closed-form
+/// KL term not at all.
+@Test func eachEpochsTestLossDrawsItsOwnNoise() {
+    let data = syntheticData()
+    let trainer = Trainer(run: syntheticRun(), data: data)
+    let first = trainer.evaluate(data.test, epoch: 1), second = trainer.evaluate(data.test, epoch: 2)
+    #expect(trainer.evaluate(data.test, epoch: 1) == first)
+    #expect(second.kl == first.kl)
+    #expect(second.reconstruction != first.reconstruction)
+    #expect(abs(second.reconstruction - first.reconstruction) < 0.01 * first.reconstruction, "\(first) vs \(second)")
+}
+
 /// The epoch of a GIF's caption and of vae-train's log line is padded with spaces to the width of
 /// the planned count, so that it keeps its place from frame to frame and line to line. A
 /// checkpoint's metadata may hold an epoch past its run's plan, which the caption shows as it is.
