@@ -319,7 +319,12 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
     try train(run, data: syntheticData(), directory: RunDirectory(folder), mode: .fresh)
-    #expect(try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 2)).run.binarization == .dynamic)
+    let checkpoint = try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 2))
+    #expect(checkpoint.run.binarization == .dynamic)
+    // The test loss it records is of the binarised test images.
+    let trainer = Trainer(run: run, data: syntheticData())
+    for _ in 0..<2 { _ = try trainer.trainEpoch() }
+    #expect(checkpoint.metrics.test == trainer.evaluate(trainer.testImages, epoch: 2))
 }
 
 @Test(arguments: [Likelihood.gaussian, .gaussianFixed])
