@@ -88,6 +88,9 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(RunDirectory(interrupted).checkpointEpochs() == [1])
     try train(run(3), data: data, directory: RunDirectory(interrupted), mode: .resume)
     expectIdentical(try runFiles(interrupted), try runFiles(straight), "interrupted and resumed")
+    // A finished run resumed with its own epochs has nothing left to train, and changes nothing.
+    try train(run(3), data: data, directory: RunDirectory(straight), mode: .resume)
+    expectIdentical(try runFiles(straight), try runFiles(interrupted), "a finished run resumed")
 
     try train(run(1), data: data, directory: RunDirectory(extended), mode: .fresh)
     try train(run(3), data: data, directory: RunDirectory(extended), mode: .resume)
