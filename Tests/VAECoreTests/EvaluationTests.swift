@@ -89,6 +89,29 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
     #expect(abs(k1 - elbo) < 1e-9 * elbo, "k=1 \(k1) vs the one-sample negative ELBO \(elbo)")
 }
 
+/// A VampPrior model's KL term is already estimated at the drawn z, log q(z|x) - log p(z), so its
+/// one-sample negative ELBO is -log w of that z, and with k = 1 the estimate is their mean.
+@Test func oneSampleEstimateOfAVampPriorModelIsItsNegativeELBOOfTheSameDraw() throws {
+    let model = VAEModel(config: VAEConfig(hidden: [16], latentDim: 4, prior: .vamp, pseudoInputs: 3))
+    var initialisation = Random(seed: 51)
+    model.initialize(random: &initialisation)
+    for (i, pixel) in syntheticImageSet(count: 3, seed: 53).pixels.enumerated() {
+        model.parameters[model.layout.pseudoInputsOffset + i] = intensity(pixel)
+    }
+    let images = syntheticImageSet(count: 6, seed: 52)
+    let random = Random(seed: 5, stream: 9)
+    let noise = noisePerImage(random, images: images.count, k: 1, latent: 4)
+    let workspace = Workspace(layout: model.layout, capacity: 1)
+    var elbo = 0.0
+    for image in 0..<images.count {
+        images.pixels.withUnsafeBufferPointer { workspace.loadImages($0.baseAddress!, first: image, rows: 1) }
+        for j in 0..<4 { workspace.eps[j] = noise[image][j] }
+        elbo += model.forward(workspace, rows: 1, computeGradients: false).total / Double(images.count)
+    }
+    let k1 = try importanceWeightedNLL(model, images, k: 1, random: random)
+    #expect(abs(k1 - elbo) < 1e-6 * elbo, "k=1 \(k1) vs the one-sample negative ELBO \(elbo)")
+}
+
 /// With k = 2 the estimate is -log((w₁ + w₂) / 2) of the two draws, computed here from their
 /// one-sample negative ELBOs a and b as min(a, b) - log(1 + e^-|a-b|) + log 2.
 @Test func twoSampleEstimateIsTheLogMeanOfBothWeights() throws {
