@@ -43,6 +43,26 @@ import VAECore
             "\(result.stdout)")
 }
 
+/// A dynamically binarised run is scored on the binarised test images its training evaluated, not
+/// on the grey ones.
+@Test func evalCommandScoresADynamicallyBinarisedRunOnBinarisedImages() throws {
+    let data = try KMNIST.load(from: syntheticData)
+    var run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 2), epochs: 1, batchSize: 50, learningRate: 1e-3, seed: 0,
+                        preset: "default", trainImages: data.train.count, testImages: data.test.count)
+    run.binarization = .dynamic
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let directory = RunDirectory(scratch + "/run")
+    try train(run, data: data, directory: directory, mode: .fresh)
+    let result = try runTool("vae-eval", [directory.checkpoint(epoch: 1), "--data", syntheticData, "--k", "0"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let elbo = negativeELBO(try readCheckpoint(directory.checkpoint(epoch: 1)).model, data.test.evaluationImages(for: run), samples: 1,
+                            seed: 0)
+    let line = "negative ELBO (1 sample): "
+        + String(format: "%.2f nats/image (reconstruction %.2f + KL %.2f)", elbo.total, elbo.reconstruction, elbo.kl)
+    #expect(result.stdout.split(separator: "\n").contains { $0 == line }, "\(result.stdout) without \(line)")
+}
+
 @Test func evalCommandCountsTheActiveUnits() throws {
     let checkpoint = packageRoot + "/fixtures/runs/latent3/checkpoints/epoch-0003.safetensors"
     let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "0"])
