@@ -103,6 +103,21 @@ import VAECore
     #expect(throws: VAEError.self) { try readClassifier(notOne) }
 }
 
+/// Past the first batch of `evaluationBatchSize` images, each image's probabilities and features
+/// are its own: those it gets in a batch of its own images.
+@Test func classifierPredictsEveryBatchIntoItsOwnRows() {
+    let classifier = Classifier()
+    var random = Random(seed: 9)
+    classifier.initialize(random: &random)
+    let images = syntheticImageSet(count: evaluationBatchSize + 30, seed: 10).intensities
+    let all = classifier.predict(images)
+    let last = classifier.predict(Array(images.dropFirst(evaluationBatchSize * VAEConfig.inputSize)))
+    expectClose(Array(all.probabilities.dropFirst(evaluationBatchSize * Classifier.classes)), last.probabilities, relative: 1e-6,
+                "the second batch's probabilities")
+    expectClose(Array(all.features.dropFirst(evaluationBatchSize * Classifier.featureCount)), last.features, relative: 1e-6,
+                absolute: 1e-7, "the second batch's features")
+}
+
 /// For 2x2 matrices, tr √M = √(tr M + 2 √det M); Σa Σb has the eigenvalues of Σa^½ Σb Σa^½.
 @Test func frechetDistanceMatchesTheClosedFormOfTwoGaussians() {
     let a = FeatureStatistics(dimension: 2, count: 100, mean: [1, -2], covariance: [2, 0.6, 0.6, 1])
