@@ -107,6 +107,25 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     #expect(wide.covariance[0] > 1.3 * drawn.covariance[0])
 }
 
+/// A draw at temperature T is u ~ N(0, T²I) through the second decoder, plus noise of T·√γ around
+/// its mean, scaled back to the points' units: for every row, past the first batch of
+/// `evaluationBatchSize` too. Built here from the same draws in one pass of the decoder.
+@Test func twoStageDrawIsTheDecodedMeanWithTemperedNoise() throws {
+    let latent = 2, count = evaluationBatchSize + 40, temperature = 1.7
+    var random = Random(seed: 36)
+    let points = randomFloats(200 * latent, random: &random, scale: 3)
+    let sampler = try TwoStageSampler.fit(points, latent: latent, seed: 5, hidden: 8, epochs: 2)
+    var drawRandom = Random(seed: 37), expectedRandom = drawRandom
+    let z = sampler.tempered(temperature).sample(count: count, random: &drawRandom).z
+    let u = randomFloats(count * latent, random: &expectedRandom), noise = randomFloats(count * latent, random: &expectedRandom)
+    let ws = TwoStageWorkspace(sampler.network, capacity: count)
+    for i in u.indices { ws.z[i] = Float(temperature) * u[i] }
+    sampler.network.decode(ws, rows: count, parameters: FloatBuffer(sampler.parameters).pointer)
+    let sigma = Float(temperature * sampler.decoderSigma)
+    let expected = u.indices.map { i in sampler.center[i % latent] + sampler.scale[i % latent] * (ws.mean[i] + sigma * noise[i]) }
+    expectClose(z, expected, relative: 1e-5, absolute: 1e-5, "the tempered draws")
+}
+
 /// A fit whose gradients stop being finite (after a first step far too large) is an error, not a
 /// sampler that draws NaNs.
 @Test func aDivergingTwoStageFitIsAnError() {
