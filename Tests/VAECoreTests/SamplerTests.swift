@@ -84,6 +84,22 @@ private let knownMixture = GaussianMixture(
     #expect(tempered.factors == knownMixture.factors.map { 1.5 * $0 }, "LLᵀ scaled by 1.5²")
 }
 
+/// The temperature makeSampler is given reaches the mixtures it fits: the same fit, each
+/// covariance factor times the temperature.
+@Test func fittedMixturesTakeMakeSamplersTemperature() throws {
+    let model = VAEModel(config: VAEConfig(hidden: [8], latentDim: 2))
+    var random = Random(seed: 2)
+    model.initialize(random: &random)
+    let codec = LatentCodec(config: model.config), training = syntheticImageSet(count: 60, seed: 11)
+    for kind in [SamplerKind.gmm, .gmmDiagonal] {
+        let plain = try #require(try makeSampler(kind, model: model, codec: codec, training: training, seed: 0) as? GaussianMixture)
+        let wide = try #require(try makeSampler(kind, model: model, codec: codec, training: training, seed: 0, temperature: 1.5)
+            as? GaussianMixture)
+        #expect(wide.weights == plain.weights && wide.means == plain.means, "\(kind)")
+        #expect(wide.factors == plain.factors.map { 1.5 * $0 }, "\(kind)")
+    }
+}
+
 @Test func priorSamplerDrawsStandardNormals() {
     var a = Random(seed: 4), b = Random(seed: 4)
     let samples = PriorSampler(latent: 3).sample(count: 5, random: &a)
