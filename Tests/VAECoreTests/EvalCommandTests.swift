@@ -30,14 +30,9 @@ import VAECore
 
 /// A conditional model's bound is on the image given its class, and vae-eval says so.
 @Test func evalCommandNamesTheConditionalLikelihood() throws {
-    let data = try KMNIST.load(from: syntheticData)
-    let run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 2, conditional: true), epochs: 1, batchSize: 50,
-                        learningRate: 1e-3, seed: 0, preset: "default", trainImages: data.train.count, testImages: data.test.count)
-    let scratch = temporaryFolder()
+    let (_, scratch, checkpoint) = try trainOneEpoch(VAEConfig(hidden: [16], latentDim: 2, conditional: true))
     defer { removeTemporaryFolder(scratch) }
-    let directory = RunDirectory(scratch + "/run")
-    try train(run, data: data, directory: directory, mode: .fresh)
-    let result = try runTool("vae-eval", [directory.checkpoint(epoch: 1), "--data", syntheticData, "--k", "5"])
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "5"])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout.contains("conditional on the class") && result.stdout.contains("IWAE estimate of -log p(x|y) (k=5)"),
             "\(result.stdout)")
@@ -46,18 +41,12 @@ import VAECore
 /// A dynamically binarised run is scored on the binarised test images its training evaluated, not
 /// on the grey ones.
 @Test func evalCommandScoresADynamicallyBinarisedRunOnBinarisedImages() throws {
-    let data = try KMNIST.load(from: syntheticData)
-    var run = RunConfig(model: VAEConfig(hidden: [16], latentDim: 2), epochs: 1, batchSize: 50, learningRate: 1e-3, seed: 0,
-                        preset: "default", trainImages: data.train.count, testImages: data.test.count)
-    run.binarization = .dynamic
-    let scratch = temporaryFolder()
+    let (run, scratch, checkpoint) = try trainOneEpoch(VAEConfig(hidden: [16], latentDim: 2), binarization: .dynamic)
     defer { removeTemporaryFolder(scratch) }
-    let directory = RunDirectory(scratch + "/run")
-    try train(run, data: data, directory: directory, mode: .fresh)
-    let result = try runTool("vae-eval", [directory.checkpoint(epoch: 1), "--data", syntheticData, "--k", "0"])
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "0"])
     #expect(result.status == 0, "\(result.stderr)")
-    let elbo = negativeELBO(try readCheckpoint(directory.checkpoint(epoch: 1)).model, data.test.evaluationImages(for: run), samples: 1,
-                            seed: 0)
+    let test = try KMNIST.load(from: syntheticData).test
+    let elbo = negativeELBO(try readCheckpoint(checkpoint).model, test.evaluationImages(for: run), samples: 1, seed: 0)
     let line = "negative ELBO (1 sample): "
         + String(format: "%.2f nats/image (reconstruction %.2f + KL %.2f)", elbo.total, elbo.reconstruction, elbo.kl)
     #expect(result.stdout.split(separator: "\n").contains { $0 == line }, "\(result.stdout) without \(line)")
@@ -143,4 +132,17 @@ func anErrorThatCannotBeReportedStillExitsWithItsCode(tool: String, argument: St
     defer { shell.stop() }
     let result = try shell.finish()
     #expect(result.status == status, "\(tool) \(argument): exit \(result.status)")
+}
+
+/// One epoch of `model` on the synthetic data in a scratch folder (the caller removes it), for
+/// vae-eval to read its checkpoint.
+private func trainOneEpoch(_ model: VAEConfig, binarization: Binarization = .none) throws
+    -> (run: RunConfig, scratch: String, checkpoint: String) {
+    let data = try KMNIST.load(from: syntheticData)
+    let run = RunConfig(model: model, epochs: 1, batchSize: 50, learningRate: 1e-3, seed: 0, preset: "default",
+                        trainImages: data.train.count, testImages: data.test.count, binarization: binarization)
+    let scratch = temporaryFolder()
+    let directory = RunDirectory(scratch + "/run")
+    try train(run, data: data, directory: directory, mode: .fresh)
+    return (run, scratch, directory.checkpoint(epoch: 1))
 }
