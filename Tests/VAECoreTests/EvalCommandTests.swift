@@ -143,6 +143,11 @@ private func trainOneEpoch(_ model: VAEConfig, binarization: Binarization = .non
                         trainImages: data.train.count, testImages: data.test.count, binarization: binarization)
     let scratch = temporaryFolder()
     let directory = RunDirectory(scratch + "/run")
-    try train(run, data: data, directory: directory, mode: .fresh)
+    do {
+        try train(run, data: data, directory: directory, mode: .fresh)
+    } catch {
+        removeTemporaryFolder(scratch)
+        throw error
+    }
     return (run, scratch, directory.checkpoint(epoch: 1))
 }

@@ -14,6 +14,7 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
 /// configuration in its metadata, and the first run's state carries Adam's moments for them.
 @Test func vampPriorIWAERunIsReproducibleOnAnyThreadCount() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     var checkpoints: [[UInt8]] = []
     for threads in ["1", "2"] {
         let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + threads,
@@ -68,6 +69,10 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
     let common = ["--data", syntheticData, "--no-download", "--hidden", "24", "--latent-dim", "4", "--batch-size", "50",
                   "--threads", "2"] + vampIWAEFlags
     let straight = temporaryFolder() + "/straight", stopped = temporaryFolder() + "/stopped"
+    defer {
+        removeTemporaryFolder(straight)
+        removeTemporaryFolder(stopped)
+    }
     #expect(try runTool("vae-train", common + ["--run-dir", straight, "--epochs", "3"]).status == 0)
     #expect(try runTool("vae-train", common + ["--run-dir", stopped, "--epochs", "1"]).status == 0)
     let state = RunDirectory(stopped).statePath
@@ -89,6 +94,7 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
 /// The pseudo-inputs start as distinct training images, so there cannot be more of them.
 @Test func morePseudoInputsThanTrainingImagesAreRefused() throws {
     let folder = temporaryFolder() + "/run"
+    defer { removeTemporaryFolder(folder) }
     let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder, "--prior", "vamp",
                                            "--pseudo-inputs", "601"])
     #expect(result.status == 64)

@@ -10,6 +10,7 @@ import VAERender
 /// another seed another one.
 @Test func twoStageSamplesAreTheSameOnEveryThreadCount() throws {
     let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     var files: [[UInt8]] = []
     for (threads, seed) in [("1", "3"), ("2", "3"), ("2", "4")] {
         let out = folder + "/two-stage-\(threads)-\(seed).idx"
@@ -25,6 +26,7 @@ import VAERender
 /// --sampler vamp needs a VampPrior run: the fixture's normal prior is refused in one line.
 @Test func vampSamplerNeedsAVampPriorRun() throws {
     let out = temporaryFolder() + "/vamp.idx"
+    defer { removeTemporaryFolder(out) }
     let result = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "5",
                                             "--sampler", "vamp", "--out", out])
     #expect(result.status == 64, "\(result.stderr)")
