@@ -16,9 +16,7 @@ public struct ThreadOptions: ParsableArguments {
     public init() {}
 
     public func validate() throws {
-        if let threads, !ComputeThreads.counts.contains(threads) {
-            throw ValidationError("--threads must be between \(ComputeThreads.counts.lowerBound) and \(ComputeThreads.counts.upperBound), got \(threads)")
-        }
+        try checkRange("--threads", threads, in: ComputeThreads.counts)
     }
 
     /// Sizes the compute team every layer uses, if `--threads` was given.

@@ -41,7 +41,7 @@ struct VAEBench: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
-        guard (1...1_000_000).contains(images) else { throw ValidationError("--images must be between 1 and 1000000, got \(images)") }
+        try checkRange("--images", images, in: 1...1_000_000)
     }
 
     func run() throws {

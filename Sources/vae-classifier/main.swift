@@ -31,7 +31,7 @@ struct VAEClassifier: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
-        guard (1...1000).contains(epochs) else { throw ValidationError("--epochs must be between 1 and 1000, got \(epochs)") }
+        try checkRange("--epochs", epochs, in: 1...1000)
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
     }
 

@@ -86,10 +86,8 @@ struct VAEEval: ParsableCommand {
         guard qualitySamples <= 1_000_000 else {
             throw ValidationError("--quality-samples must be at most 1000000, got \(qualitySamples)")
         }
-        guard (1...1000).contains(samples) else { throw ValidationError("--samples must be between 1 and 1000, got \(samples)") }
-        guard importanceSampleRange.contains(importanceSamples) else {
-            throw ValidationError("--k must be between 0 and \(importanceSampleRange.upperBound), got \(importanceSamples)")
-        }
+        try checkRange("--samples", samples, in: 1...1000)
+        try checkRange("--k", importanceSamples, in: importanceSampleRange)
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
         if let images, quality && images < 2 {
             throw ValidationError("--images must be at least 2 with --quality, which compares the test images half to half, got \(images)")

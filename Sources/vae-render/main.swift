@@ -259,9 +259,7 @@ struct InterpolationFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        if let steps, !(1...1000).contains(steps) {
-            throw ValidationError("--steps must be between 1 and 1000, got \(steps)")
-        }
+        try checkRange("--steps", steps, in: 1...1000)
         if !enabled, let flag = [("--pairs", pairs != nil), ("--spherical", spherical), ("--steps", steps != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the interpolation; add --interpolation or --all")
         }
@@ -293,9 +291,7 @@ struct SamplingFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        if let grid, !(1...64).contains(grid) {
-            throw ValidationError("--grid must be between 1 and 64, got \(grid)")
-        }
+        try checkRange("--grid", grid, in: 1...64)
         if let temperature {
             guard temperature > 0 && temperature <= maximumSamplingTemperature else {
                 throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
@@ -354,9 +350,7 @@ struct LatentMapFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        if let mapImages, !(1...100_000).contains(mapImages) {
-            throw ValidationError("--map-images must be between 1 and 100000, got \(mapImages)")
-        }
+        try checkRange("--map-images", mapImages, in: 1...100_000)
         if !enabled && mapImages != nil {
             throw ValidationError("--map-images applies to the latent map; add --latent-map or --all")
         }
@@ -373,9 +367,7 @@ struct TraversalFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        if let dims, !(1...256).contains(dims) {
-            throw ValidationError("--dims must be between 1 and 256, got \(dims)")
-        }
+        try checkRange("--dims", dims, in: 1...256)
         if !enabled && dims != nil {
             throw ValidationError("--dims applies to the traversal; add --traversal or --all")
         }
@@ -401,17 +393,11 @@ struct FrameFlags: ParsableArguments {
     }
 
     func validate() throws {
-        guard (1...16).contains(scale) else { throw ValidationError("--scale must be between 1 and 16, got \(scale)") }
+        try checkRange("--scale", scale, in: 1...16)
         // Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2.
-        guard (2...65535).contains(delay) else {
-            throw ValidationError("--delay must be between 2 and 65535 centiseconds, got \(delay)")
-        }
-        guard (2...65535).contains(hold) else {
-            throw ValidationError("--hold must be between 2 and 65535 centiseconds, got \(hold)")
-        }
-        guard (0...Int(Palette.maxGray)).contains(tolerance) else {
-            throw ValidationError("--tolerance must be between 0 and \(Palette.maxGray) grey levels, got \(tolerance)")
-        }
+        try checkRange("--delay", delay, in: 2...65535, unit: "centiseconds")
+        try checkRange("--hold", hold, in: 2...65535, unit: "centiseconds")
+        try checkRange("--tolerance", tolerance, in: 0...Int(Palette.maxGray), unit: "grey levels")
     }
 }
 

@@ -53,7 +53,7 @@ struct VAESample: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
-        guard (1...1_000_000).contains(count) else { throw ValidationError("--count must be between 1 and 1000000, got \(count)") }
+        try checkRange("--count", count, in: 1...1_000_000)
         if let epoch, epoch < 1 { throw ValidationError("--epoch must be at least 1, got \(epoch)") }
         if let temperature {
             guard temperature > 0 && temperature <= maximumSamplingTemperature else {

@@ -129,13 +129,9 @@ struct VAETrain: ParsableCommand {
 
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        for (flag, values, range) in [("--batch-size", batchSize.map { [$0] }, RunConfig.batchSizeRange),
-                                      ("--latent-dim", latentDim.map { [$0] }, RunConfig.widthRange),
-                                      ("--hidden", hidden?.widths, RunConfig.widthRange)] {
-            if let values, let bad = values.first(where: { !range.contains($0) }) {
-                throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound), got \(bad)")
-            }
-        }
+        try checkRange("--batch-size", batchSize, in: RunConfig.batchSizeRange)
+        try checkRange("--latent-dim", latentDim, in: RunConfig.widthRange)
+        for width in hidden?.widths ?? [] { try checkRange("--hidden", width, in: RunConfig.widthRange) }
         if let layers = hidden?.widths.count, layers > RunConfig.maximumHiddenLayers {
             throw ValidationError("--hidden may name at most \(RunConfig.maximumHiddenLayers) layers, got \(layers)")
         }
@@ -168,27 +164,19 @@ struct VAETrain: ParsableCommand {
         // A resumed run's prior and objective are in its state; the flags are checked against it.
         if let pseudoInputs {
             guard chosenPrior == .vamp || resume != nil else { throw ValidationError("--pseudo-inputs applies to --prior vamp") }
-            guard RunConfig.pseudoInputRange.contains(pseudoInputs) else {
-                throw ValidationError("--pseudo-inputs must be between \(RunConfig.pseudoInputRange.lowerBound) and \(RunConfig.pseudoInputRange.upperBound), got \(pseudoInputs)")
-            }
+            try checkRange("--pseudo-inputs", pseudoInputs, in: RunConfig.pseudoInputRange)
         }
         if chosenPrior == .vamp && conditional { throw ValidationError("--prior vamp cannot be combined with --conditional") }
         if let trainK {
             guard chosenObjective == .iwae || resume != nil else { throw ValidationError("--train-k applies to --objective iwae") }
-            guard RunConfig.trainSampleRange.contains(trainK) else {
-                throw ValidationError("--train-k must be between \(RunConfig.trainSampleRange.lowerBound) and \(RunConfig.trainSampleRange.upperBound), got \(trainK)")
-            }
+            try checkRange("--train-k", trainK, in: RunConfig.trainSampleRange)
         }
         if chosenObjective == .iwae {
             if conditional { throw ValidationError("--objective iwae cannot be combined with --conditional") }
             if beta != nil || klWarmup != nil { throw ValidationError("--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none") }
         }
-        if let augmentShift, !RunConfig.augmentShiftRange.contains(augmentShift) {
-            throw ValidationError("--augment-shift must be between \(RunConfig.augmentShiftRange.lowerBound) and \(RunConfig.augmentShiftRange.upperBound), got \(augmentShift)")
-        }
-        guard importanceSampleRange.contains(iwaeK) else {
-            throw ValidationError("--iwae-k must be between 0 and \(importanceSampleRange.upperBound), got \(iwaeK)")
-        }
+        try checkRange("--augment-shift", augmentShift, in: RunConfig.augmentShiftRange)
+        try checkRange("--iwae-k", iwaeK, in: importanceSampleRange)
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
             if let runDir, absolutePath(runDir) != absolutePath(resume!) {
