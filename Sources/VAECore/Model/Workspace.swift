@@ -155,4 +155,21 @@ public final class Workspace: @unchecked Sendable {
         let source = pixels + first * size
         for i in 0..<rows * size { input[i] = intensity(source[i]) }
     }
+
+    /// Loads `set` in order, `capacity` images at a time with their labels, and calls `body`
+    /// with each batch's first image and its number of images once the workspace holds them.
+    public func forEachBatch(of set: ImageSet, _ body: (_ first: Int, _ rows: Int) -> Void) {
+        set.pixels.withUnsafeBufferPointer { pixels in
+            set.labels.withUnsafeBufferPointer { labels in
+                var first = 0
+                while first < set.count {
+                    let rows = min(capacity, set.count - first)
+                    loadImages(pixels.baseAddress!, first: first, rows: rows)
+                    loadLabels(labels.baseAddress!, first: first, rows: rows)
+                    body(first, rows)
+                    first += rows
+                }
+            }
+        }
+    }
 }

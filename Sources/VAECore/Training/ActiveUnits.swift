@@ -46,23 +46,16 @@ public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity
     let latent = model.config.latentDim
     let workspace = Workspace(layout: model.layout, capacity: evaluationBatchSize)
     var kl = [Double](repeating: 0, count: latent), meanSum = kl, meanSquares = kl
-    set.pixels.withUnsafeBufferPointer { pixels in
-        var first = 0
-        while first < set.count {
-            let rows = min(workspace.capacity, set.count - first)
-            workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
-            set.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: first, rows: rows) }
-            model.encode(workspace, rows: rows)
-            for r in 0..<rows {
-                let mu = workspace.head + r * 2 * latent, logvar = mu + latent
-                for j in 0..<latent {
-                    let m = Double(mu[j]), v = Double(logvar[j])
-                    kl[j] -= 0.5 * (1 + v - m * m - exp(v))
-                    meanSum[j] += m
-                    meanSquares[j] += m * m
-                }
+    workspace.forEachBatch(of: set) { _, rows in
+        model.encode(workspace, rows: rows)
+        for r in 0..<rows {
+            let mu = workspace.head + r * 2 * latent, logvar = mu + latent
+            for j in 0..<latent {
+                let m = Double(mu[j]), v = Double(logvar[j])
+                kl[j] -= 0.5 * (1 + v - m * m - exp(v))
+                meanSum[j] += m
+                meanSquares[j] += m * m
             }
-            first += rows
         }
     }
     let n = Double(max(set.count, 1))

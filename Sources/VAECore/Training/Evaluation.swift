@@ -10,16 +10,9 @@ public func evaluateNegativeELBO(model: VAEModel, workspace: Workspace, set: Ima
     var random = random
     var total = LossTerms()
     let latent = model.config.latentDim
-    set.pixels.withUnsafeBufferPointer { pixels in
-        var first = 0
-        while first < set.count {
-            let rows = min(workspace.capacity, set.count - first)
-            workspace.loadImages(pixels.baseAddress!, first: first, rows: rows)
-            set.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: first, rows: rows) }
-            random.fillNormal(workspace.eps, count: rows * latent)
-            total += model.forward(workspace, rows: rows, computeGradients: false)
-            first += rows
-        }
+    workspace.forEachBatch(of: set) { _, rows in
+        random.fillNormal(workspace.eps, count: rows * latent)
+        total += model.forward(workspace, rows: rows, computeGradients: false)
     }
     let n = Double(max(set.count, 1))
     return LossTerms(reconstruction: total.reconstruction / n, kl: total.kl / n)
