@@ -62,7 +62,9 @@ struct RenderCommand: ParsableCommand {
             30-epoch run under 1 MB. The files are written only after \
             everything has rendered, as one set (each in full before any replaces its old file), so a bad checkpoint \
             or a full disk leaves no partial GIF. On \
-            success, one line per GIF: path, frames, the epochs they show, size, bytes. A run that is \
+            success, one line per GIF: path, frames, the epochs they show, size, bytes, and for sampling.gif \
+            drawn from a sampler what it was fitted as (a mixture's component count, chosen on held-out \
+            images). A run that is \
             still training can be rendered: vae-render takes the checkpoints complete when it starts.
 
             loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
@@ -154,7 +156,8 @@ struct RenderCommand: ParsableCommand {
             let paths = try writeOutputs(files, to: locations.out)
             for (gif, path) in zip(gifs, paths) {
                 let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
-                print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
+                print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes"
+                      + (gif.sampler.map { "; z ~ \($0)" } ?? ""))
             }
             if let lossCurve {
                 print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")

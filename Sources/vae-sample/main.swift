@@ -87,8 +87,9 @@ struct VAESample: ParsableCommand {
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
             let codec = LatentCodec(config: checkpoint.run.model)
+            let temperature = self.temperature ?? SamplingOptions().temperature
             let fitted = try makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
-                                     temperature: temperature ?? SamplingOptions().temperature)
+                                     temperature: temperature)
             var random = Random(seed: seed)
             // A conditional run's samples come in blocks by class, or all of --class.
             let samples = label.map { (fitted as! ClassConditionalSampler).sample(count: count, label: $0, random: &random) }
@@ -98,7 +99,8 @@ struct VAESample: ParsableCommand {
             let idx = encodeIDX(magic: idxImagesMagic, dimensions: [count, side, side],
                                 payload: images.map { UInt8((min(max($0, 0), 1) * 255).rounded()) })
             try writeFileAtomically(out.hasSuffix(".gz") ? gzipCompress(idx) : idx, to: out)
-            print("\(out): \(count: count, "sample") (\(sampler.rawValue), seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
+            print("\(out): \(count: count, "sample") (\(sampler.rawValue): \(samplerDescription(sampler, fitted, temperature: temperature)); "
+                  + "seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
         }
     }
 }

@@ -224,6 +224,12 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(fileNames(in: out) == ["interpolation.gif", "latent-map.gif", "reconstruction.gif", "sampling.gif", "traversal.gif"])
     let lines = result.stdout.split(separator: "\n").map(String.init)
     let expectedFrames = ["interpolation": 4, "sampling": 3, "reconstruction": 3, "latent-map": 3, "traversal": 16]
+    // The sampling GIF of this N(0, I) run draws from the mixture fitted to its encoded training
+    // means, and its line says how many components the held-out images chose.
+    let fixture = try LoadedFixture("latent3")
+    let mixture = try makeSampler(.gmm, model: fixture.replay.final.model, codec: fixture.codec,
+                                  training: loadTrainingImages(from: syntheticData, for: fixture.replay.run), seed: 0)
+    #expect((mixture as? GaussianMixture)?.components ?? 0 > 1, "the fixture's mixture is chosen among several counts")
     #expect(lines.count == 5)
     for (line, name) in zip(lines, ["interpolation", "sampling", "reconstruction", "latent-map", "traversal"]) {
         let path = out + "/" + name + ".gif"
@@ -234,7 +240,9 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
         #expect(held == [0, ["interpolation", "traversal"].contains(name) ? gif.frames.count / 2 : gif.frames.count - 1], "\(name)")
         #expect(gif.frames.allSatisfy { [5, 60].contains($0.delayCentiseconds) })
         let epochs = ["interpolation", "traversal"].contains(name) ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
-        #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes")
+        let sampler = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15" : ""
+        #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"
+                + sampler)
     }
 }
 

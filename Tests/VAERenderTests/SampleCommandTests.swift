@@ -9,18 +9,21 @@ import VAERender
 @Test func sampleCommandWritesTheDecoderMeansAsIDX() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
-    for (name, sampler) in [("prior.idx", "prior"), ("gmm.idx.gz", "gmm")] {
+    let fixture = try LoadedFixture("latent3")
+    let mixture = try makeSampler(.gmm, model: fixture.replay.final.model, codec: fixture.codec,
+                                  training: loadTrainingImages(from: syntheticData, for: fixture.replay.run), seed: 5)
+    for (name, sampler, fittedAs) in [("prior.idx", "prior", "N(0, I)"),
+                                      ("gmm.idx.gz", "gmm", "\(mixture.summary), temperature 1.15")] {
         let result = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7",
                                                 "--seed", "5", "--sampler", sampler, "--out", folder + "/" + name])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stdout.contains("7 samples (\(sampler), seed 5) of epoch 3"), "\(result.stdout)")
+        #expect(result.stdout.contains("7 samples (\(sampler): \(fittedAs); seed 5) of epoch 3"), "\(result.stdout)")
     }
     let raw = try readFile(folder + "/prior.idx")
     #expect(Array(raw[0..<4]) == [0, 0, 8, 3], "magic 0x00000803, uncompressed")
     let prior = try readIDX(folder + "/prior.idx", magic: idxImagesMagic)
     #expect(prior.dimensions == [7, 28, 28])
     // The same images as the prior sampler, decoded by the final checkpoint, as bytes.
-    let fixture = try LoadedFixture("latent3")
     var random = Random(seed: 5)
     let z = PriorSampler(latent: 3).sample(count: 7, random: &random).z
     let expected = fixture.codec.decodeMeans(fixture.replay.final.model, z: z).map { UInt8(($0 * 255).rounded()) }

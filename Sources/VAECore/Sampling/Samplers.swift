@@ -33,6 +33,12 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
     }
 }
 
+/// What a sampler of `kind` made by `makeSampler` is, for a report: "32 components, temperature
+/// 1.15" (the summary alone for the prior, which takes no temperature).
+public func samplerDescription(_ kind: SamplerKind, _ sampler: any LatentSampler, temperature: Double) -> String {
+    kind.takesTemperature ? "\(sampler.summary), temperature \(temperature)" : sampler.summary
+}
+
 /// Why the fitted sampler `kind` cannot be fitted to `training` for `model` ("is fitted to ...
 /// but the training split has 9"), or nil: a mixture holds out every tenth point, so it needs ten,
 /// the second stage one, and a conditional model fits one sampler per class.

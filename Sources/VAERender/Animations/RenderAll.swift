@@ -47,6 +47,8 @@ public struct RenderedGIF: Sendable {
     public let frameCount: Int
     public let width: Int
     public let height: Int
+    /// What the sampling GIF's points were drawn from, as `SamplingAnimation.sampler`; nil otherwise.
+    public let sampler: String?
 }
 
 /// Renders the requested animations of a run into memory, in `Animation` order. Every checkpoint
@@ -140,7 +142,7 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
             throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
         }
         return RenderedGIF(animation: animation, bytes: bytes, frameCount: encoder.frameCount, width: encoder.width,
-                           height: encoder.height)
+                           height: encoder.height, sampler: animation == .sampling ? sampling?.sampler : nil)
     }
 }
 

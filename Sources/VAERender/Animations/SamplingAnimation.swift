@@ -94,10 +94,12 @@ func samplingCells(_ options: SamplingOptions, conditional: Bool) -> (columns: I
 
 /// The sampling animation's latent points, row-major in reading order, where they come from,
 /// and the grid they fill (`samplingCells`), each point with its row's class for a conditional
-/// model. `final` (the model the samplers are fitted to and the plane is found with), `test`
+/// model, and what the sampler was fitted as ("gmm: 32 components, temperature 1.15"; nil for
+/// a grid). `final` (the model the samplers are fitted to and the plane is found with), `test`
 /// and `training` are read only where the source needs them.
 public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: ImageSet, training: ImageSet?,
-                           codec: LatentCodec) throws -> (grid: LatentGrid, samples: LatentSamples, columns: Int, rows: Int) {
+                           codec: LatentCodec) throws
+    -> (grid: LatentGrid, samples: LatentSamples, columns: Int, rows: Int, sampler: String?) {
     let side = options.grid, latent = codec.latent, classes = VAEConfig.classes
     let conditional = codec.config.conditional
     let (columns, rows) = samplingCells(options, conditional: conditional)
@@ -106,14 +108,15 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
         // A conditional model's sampler draws in blocks by class: row by row.
         let sampler = try makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
                                   temperature: options.temperature)
-        return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * rows, random: &random), columns, rows)
+        return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * rows, random: &random), columns, rows,
+                "\(kind.rawValue): " + samplerDescription(kind, sampler, temperature: options.temperature))
     }
     if conditional {
         var styles = [Float](repeating: 0, count: columns * latent)
         styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
         let labels = (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) }
         return (.classRows(seed: options.seed),
-                LatentSamples(latent: latent, z: Array((0..<classes).map { _ in styles }.joined()), labels: labels), columns, rows)
+                LatentSamples(latent: latent, z: Array((0..<classes).map { _ in styles }.joined()), labels: labels), columns, rows, nil)
     }
     let points: (LatentGrid, [Float])
     if latent <= 2 {
@@ -131,7 +134,7 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
             (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
         })
     }
-    return (points.0, LatentSamples(latent: latent, z: points.1), side, side)
+    return (points.0, LatentSamples(latent: latent, z: points.1), side, side, nil)
 }
 
 /// One fixed set of latent points decoded by every epoch's model, one frame per epoch: drawn
@@ -140,6 +143,8 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
 /// conditional model, one row per class.
 public struct SamplingAnimation {
     public let grid: LatentGrid
+    /// What the points were drawn from, as fitted: "gmm: 32 components, temperature 1.15" (nil for a grid).
+    public let sampler: String?
     /// The latent points, row-major in reading order: grid², or grid per class for a conditional model.
     public let points: [Float]
     /// The class each point is decoded with, for a conditional model.
@@ -152,6 +157,7 @@ public struct SamplingAnimation {
                 codec: LatentCodec, plannedEpochs: Int, lastEpoch: Int) throws {
         let sampled = try samplingPoints(options, final: final, test: test, training: training, codec: codec)
         grid = sampled.grid
+        sampler = sampled.sampler
         points = sampled.samples.z
         labels = sampled.samples.labels
         // A frame decodes one point per cell; fewer would read past the decoded images.

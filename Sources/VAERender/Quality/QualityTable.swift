@@ -64,7 +64,7 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
             var random = Random(seed: seed)
             let samples = fitted.tempered(temperature).sample(count: qualitySamples, random: &random)
             let images = codec.decodeMeans(loaded.model, z: samples.z, labels: samples.labels)
-            let name = kind.takesTemperature ? "\(kind.rawValue) samples, \(fitted.summary), temperature \(temperature)"
+            let name = kind.takesTemperature ? "\(kind.rawValue) samples, " + samplerDescription(kind, fitted, temperature: temperature)
                 : "\(kind.rawValue) samples"
             let isGIFs = kind == gifOptions.source.kind(for: loaded.run.model) && (!kind.takesTemperature || temperature == gifOptions.temperature)
             row(name + (isGIFs ? " (the GIF's sampler)" : ""), images: images)
