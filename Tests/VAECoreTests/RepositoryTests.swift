@@ -1,0 +1,94 @@
+import Foundation
+import Testing
+import TestSupport
+import VAECore
+
+// The repository's own rules: a README a reader can take in, links into docs/ that lead
+// somewhere, and no file too large to keep in git.
+
+/// The README is the user's page and stays under 14 KB, counted as 14,000 bytes.
+let readmeLimit = 14_000
+/// Every file of the project stays under 1 MB, counted as 1,000,000 bytes; the GIFs in output/
+/// are kept under it by `--tolerance`.
+let fileLimit = 1_000_000
+
+/// The Markdown pages whose links are checked.
+let markdownPages = ["README.md", "fixtures/README.md"]
+    + ((try? FileManager.default.contentsOfDirectory(atPath: packageRoot + "/docs")) ?? [])
+        .filter { $0.hasSuffix(".md") }.sorted().map { "docs/" + $0 }
+
+@Test func readmeStaysUnderFourteenKilobytes() throws {
+    let size = try readFile(packageRoot + "/README.md").count
+    #expect(size < readmeLimit, "README.md has \(size) bytes; move detail into docs/")
+}
+
+@Test func everyFileOfTheProjectIsUnderOneMegabyte() throws {
+    // What git keeps: the top level's files and these folders (runs/, data/ and the build folders
+    // are ignored, and a run's checkpoints are larger by design).
+    let kept = ["Sources", "Tests", "docs", "output", "fixtures", "scripts", ".ci"]
+    let manager = FileManager.default
+    var paths = try manager.contentsOfDirectory(atPath: packageRoot).filter { name in
+        var isFolder: ObjCBool = false
+        return manager.fileExists(atPath: packageRoot + "/" + name, isDirectory: &isFolder) && !isFolder.boolValue
+    }
+    for folder in kept {
+        let files = try #require(manager.enumerator(atPath: packageRoot + "/" + folder), "\(folder)/ is missing")
+        paths += files.compactMap { $0 as? String }.map { folder + "/" + $0 }
+    }
+    #expect(paths.contains("output/sampling.gif") && paths.contains("Package.swift"), "the walk found the project's files")
+    for path in paths {
+        let attributes = try manager.attributesOfItem(atPath: packageRoot + "/" + path)
+        guard attributes[.type] as? FileAttributeType == .typeRegular else { continue }
+        let size = (attributes[.size] as? Int) ?? 0
+        #expect(size < fileLimit, "\(path) has \(size) bytes")
+    }
+}
+
+@Test(arguments: markdownPages)
+func everyLinkOfAPageLeadsToAFileAndHeadingThatExist(page: String) throws {
+    let text = try String(contentsOfFile: packageRoot + "/" + page, encoding: .utf8)
+    let links = markdownLinks(text).filter { !$0.contains(":") }
+    #expect(page != "README.md" || links.count >= 10, "the README links into docs/: \(links)")
+    let folder = (page as NSString).deletingLastPathComponent
+    for link in links {
+        let parts = link.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+        let target = parts[0].isEmpty ? page : ((folder as NSString).appendingPathComponent(parts[0]) as NSString).standardizingPath
+        #expect(FileManager.default.fileExists(atPath: packageRoot + "/" + target), "\(page) links to \(link), which does not exist")
+        if parts.count == 2, target.hasSuffix(".md"), let linked = try? String(contentsOfFile: packageRoot + "/" + target, encoding: .utf8) {
+            #expect(headingAnchors(linked).contains(parts[1]), "\(page) links to \(link), a heading \(target) does not have")
+        }
+    }
+}
+
+@Test func linksAndAnchorsAreReadAsGitHubRendersThem() {
+    #expect(markdownLinks("See [a](docs/a.md#b-c), ![g](output/x.gif) and [web](https://x.org/y).\n    [code](not/a.link)\n")
+            == ["docs/a.md#b-c", "output/x.gif", "https://x.org/y"])
+    #expect(headingAnchors("# Title\n\n```\n# not a heading\n```\n## A learned prior (`--prior vamp`), Fréchet's\n")
+            == ["title", "a-learned-prior---prior-vamp-fréchets"])
+}
+
+/// The targets of a Markdown page's links and images, outside indented code.
+func markdownLinks(_ text: String) -> [String] {
+    let prose = text.split(separator: "\n", omittingEmptySubsequences: false).filter { !$0.hasPrefix("    ") }.joined(separator: "\n")
+    let pattern = try! NSRegularExpression(pattern: #"\]\(([^)\s]+)\)"#)
+    return pattern.matches(in: prose, range: NSRange(prose.startIndex..., in: prose)).map {
+        String(prose[Range($0.range(at: 1), in: prose)!])
+    }
+}
+
+/// The anchors GitHub gives a page's headings: lowercased, punctuation other than hyphens and
+/// underscores dropped, each space a hyphen. Lines in fenced code are not headings.
+func headingAnchors(_ text: String) -> [String] {
+    var anchors: [String] = [], fenced = false
+    for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        if line.hasPrefix("```") { fenced.toggle() }
+        guard !fenced, line.hasPrefix("#"), let space = line.firstIndex(of: " ") else { continue }
+        guard line[..<space].allSatisfy({ $0 == "#" }) else { continue }
+        let title = line[space...].trimmingCharacters(in: .whitespaces).lowercased()
+        anchors.append(String(title.unicodeScalars.compactMap { scalar -> Character? in
+            if scalar == " " { return "-" }
+            return CharacterSet.alphanumerics.contains(scalar) || scalar == "-" || scalar == "_" ? Character(scalar) : nil
+        }))
+    }
+    return anchors
+}
