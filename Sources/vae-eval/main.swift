@@ -23,9 +23,12 @@ struct VAEEval: ParsableCommand {
             distances of the classifier's 128 penultimate features to the test images' and to the training \
             images' (lower is closer), for the test images and the training images themselves (each set \
             compared with itself half to half), reconstructions of the test images from the encoder means, \
-            --quality-samples draws from each sampler (at each --temperature), and the sampling GIF's own \
-            cells as this checkpoint decodes them. The training images' FD to the test images is about what \
-            a perfect model of them would score there.
+            --quality-samples draws from each sampler (at each --temperature), the sampling GIF's own \
+            cells as this checkpoint decodes them, and for the interpolation GIF its in-between images and \
+            the midpoints of --quality-samples random pairs of test images, each on the straight and the \
+            spherical path and as the two images' pixels crossfaded (what a path off the characters looks \
+            like). The training images' FD to the test images is about what a perfect model of them would \
+            score there.
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files, 70 a \
             sampler's fit failed (--quality), 73 the figures cannot be written.

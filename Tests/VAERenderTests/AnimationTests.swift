@@ -187,6 +187,46 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     expectIdentical(morphTiles[1], morphTiles[0], "the spherical path's end tiles against the linear one's")
 }
 
+/// The quality table's random pairs: two different images, of one class when asked, A drawn from
+/// every image that has a partner, and the same pairs from the same random state.
+@Test func randomPairsAreTwoDifferentImagesOfTheKindAsked() {
+    let labels: [UInt8] = [0, 0, 1, 2, 2, 2]
+    var random = Random(seed: 7)
+    let sameClass = randomPairs(labels: labels, count: 600, sameClass: true, random: &random)
+    #expect(sameClass.count == 600)
+    #expect(sameClass.allSatisfy { $0.a != $0.b && labels[$0.a] == labels[$0.b] }, "\(sameClass.prefix(20))")
+    // Image 2 is alone in its class; every other image is an A, and a B, about equally often.
+    #expect(Set(sameClass.map(\.a)) == [0, 1, 3, 4, 5] && Set(sameClass.map(\.b)) == [0, 1, 3, 4, 5])
+    let asA = Dictionary(grouping: sameClass, by: \.a).mapValues(\.count)
+    #expect(asA.values.allSatisfy { (80...160).contains($0) }, "\(asA)")
+    var again = Random(seed: 7)
+    #expect(randomPairs(labels: labels, count: 600, sameClass: true, random: &again) == sameClass)
+
+    let anyClass = randomPairs(labels: labels, count: 600, sameClass: false, random: &random)
+    #expect(anyClass.allSatisfy { $0.a != $0.b })
+    #expect(Set(anyClass.map(\.a)) == Set(labels.indices) && anyClass.contains { labels[$0.a] != labels[$0.b] })
+    #expect(randomPairs(labels: [3], count: 5, sameClass: false, random: &random).isEmpty)
+    #expect(randomPairs(labels: [1, 2, 3], count: 5, sameClass: true, random: &random).isEmpty)
+    #expect(randomPairs(labels: [1, 1], count: 4, sameClass: true, random: &random).allSatisfy { $0.a + $0.b == 1 })
+}
+
+/// The path the interpolation GIF draws, as the quality table scores it: step-major, from the
+/// decoded A through `interpolate`'s points to the decoded B.
+@Test func decodedInterpolationsAreTheDecodedPathStepByStep() throws {
+    let fixture = try LoadedFixture("latent3")
+    let model = fixture.replay.final.model, codec = fixture.codec
+    let pairs = [ImagePair(a: 4, b: 9), ImagePair(a: 0, b: 2)]
+    let means = codec.encodeMeans(model, images: fixture.test, indices: [4, 9, 0, 2])
+    for spherical in [false, true] {
+        let path = decodeInterpolations(pairs, steps: 4, spherical: spherical, model: model, test: fixture.test, codec: codec)
+        let z = (0...4).flatMap { step in
+            [interpolate(means[0..<3], means[3..<6], t: Double(step) / 4, spherical: spherical),
+             interpolate(means[6..<9], means[9..<12], t: Double(step) / 4, spherical: spherical)].joined()
+        }
+        expectIdentical(path, codec.decodeMeans(model, z: z), "the decoded path, spherical: \(spherical)")
+    }
+}
+
 /// A sweep draws each frame as it hands it out, so that it holds one frame however many steps
 /// it has (interpolation with --steps 1000 held a thousand canvases, 2 GB at --scale 8): drawing
 /// and handing out alternate, a step on the way back drawn again, and only the ends hold.

@@ -174,8 +174,9 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(result.status == 0, "\(result.stderr)")
     let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| images") && !$0.hasPrefix("| ---") }
     // Test and training images, reconstructions, the prior, each GMM and the two-stage sampler at temperatures 1 and the
-    // GIF's, the GIF's cells.
-    #expect(rows.count == 11, "\(result.stdout)")
+    // GIF's, the GIF's cells; the interpolation GIF's in-between images and 300 random pairs' midpoints, each on the
+    // straight and the spherical path and crossfaded.
+    #expect(rows.count == 17, "\(result.stdout)")
     // 100 test images are too few for an FD of 128 features half to half, 600 training images are not.
     #expect(rows[0].hasPrefix("| test images (FD to test: first half to second half) | 100 |") && rows[0].contains("| – | "),
             "\(rows[0])")
@@ -183,7 +184,37 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
             && !rows[1].contains("–"), "\(rows[1])")
     #expect(rows.filter { $0.contains("(the GIF's sampler)") }.count == 1)
     #expect(rows.contains { $0.contains("gmm samples") && $0.contains("temperature \(defaultSamplingTemperature) (the GIF's sampler) | 300 |") })
-    #expect(rows.last!.hasPrefix("| the sampling GIF's cells | 25 |") && rows.last!.hasSuffix("| – | – |"), "\(rows.last!)")
+    #expect(rows[10].hasPrefix("| the sampling GIF's cells | 25 |") && rows[10].hasSuffix("| – | – |"), "\(rows[10])")
+    // The interpolation rows score what they name: the GIF's 10 pairs at t = 1/16 to 15/16 (150 images, too few for
+    // an FD), and 300 pairs' midpoints.
+    let scorer = try readClassifier(path).classifier
+    let loaded = try LoadedFixture("latent3")
+    let gifPairs = defaultInterpolationPairs(labels: loaded.test.labels), size = VAEConfig.inputSize
+    #expect(gifPairs.count == 10)
+    let straight = decodeInterpolations(gifPairs, steps: 16, spherical: false, model: loaded.replay.final.model, test: loaded.test,
+                                        codec: loaded.codec)
+    let pixels = loaded.test.intensities
+    var crossfaded: [Float] = []
+    for step in 1..<16 {
+        let t = Float(step) / 16
+        for pair in gifPairs {
+            for i in 0..<size { crossfaded.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
+        }
+    }
+    for (row, images) in [(rows[11], Array(straight[10 * size..<160 * size])), (rows[13], crossfaded)] {
+        let probabilities = scorer.predict(images).probabilities, classes = Classifier.classes
+        var sum = 0.0
+        for r in 0..<150 { sum += Double(probabilities[r * classes..<(r + 1) * classes].max()!) }
+        let confidence = sum / 150
+        #expect(row.contains(String(format: "| 150 | %.3f |", confidence)) && row.hasSuffix("| – | – |"),
+                "\(row) against a mean confidence of \(confidence)")
+    }
+    #expect(rows[11].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), straight path (the GIF's) |"))
+    #expect(rows[12].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), spherical path |"))
+    #expect(rows[13].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), pixels crossfaded (no model) |"))
+    for (row, path) in zip(rows[14...], ["straight path (the GIF's)", "spherical path", "pixels crossfaded (no model)"]) {
+        #expect(row.hasPrefix("| midpoints of 300 random test pairs, \(path) | 300 |") && !row.contains("–"), "\(row)")
+    }
     // Both distances of a sampler's row are numbers.
     let samplerDistances = rows.filter { $0.contains("samples") }.map { $0.split(separator: "|").suffix(2) }
     #expect(samplerDistances.allSatisfy { $0.allSatisfy { Double($0.trimmingCharacters(in: .whitespaces)) != nil } },
@@ -198,7 +229,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let gmmTemperatures = tempered.stdout.split(separator: "\n").filter { $0.hasPrefix("| gmm samples") }
         .map { $0.split(separator: "|")[0].split(separator: "temperature ")[1].prefix(4) }
     #expect(gmmTemperatures == ["1.3 ", "0.8 ", "1.15"], "\(tempered.stdout)")
-    #expect(tempered.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") }.count == 2 + 14, "\(tempered.stdout)")
+    #expect(tempered.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") }.count == 2 + 20, "\(tempered.stdout)")
     #expect(tempered.stdout.contains("| prior samples | 300 |"), "the prior takes no temperature and keeps its one row")
 
     let refused = try runTool("vae-eval", [checkpoint, "--quality"])

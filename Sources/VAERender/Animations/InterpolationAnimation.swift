@@ -99,22 +99,9 @@ public struct InterpolationAnimation {
 
     /// Hands `body` the frames in order, each drawn as it is needed from the path decoded once.
     public func forEachFrame(model: VAEModel, test: ImageSet, codec: LatentCodec, _ body: (GIFFrame) throws -> Void) rethrows {
-        let latent = codec.latent, steps = options.steps
-        let endpoints = pairs.flatMap { [$0.a, $0.b] }
-        let means = codec.encodeMeans(model, images: test, indices: endpoints)
-        // Every pair at every step, step-major: image number step * pairs.count + pair.
-        var path: [Float] = []
-        path.reserveCapacity((steps + 1) * pairs.count * latent)
-        for step in 0...steps {
-            for pair in pairs.indices {
-                let a = means[(2 * pair) * latent..<(2 * pair + 1) * latent]
-                let b = means[(2 * pair + 1) * latent..<(2 * pair + 2) * latent]
-                path += interpolate(a, b, t: Double(step) / Double(steps), spherical: options.spherical)
-            }
-        }
-        let labels = codec.config.conditional ? (0...steps).flatMap { _ in pairs.map { test.labels[$0.a] } } : nil
-        let decoded = codec.decodeMeans(model, z: path, labels: labels)
-        let originals = intensities(of: test, indices: endpoints)
+        let decoded = decodeInterpolations(pairs, steps: options.steps, spherical: options.spherical, model: model, test: test,
+                                           codec: codec)
+        let originals = intensities(of: test, indices: pairs.flatMap { [$0.a, $0.b] })
 
         try schedule.forEachFrame(style: layout.style, drawing: { step in
             var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step))
@@ -131,5 +118,41 @@ public struct InterpolationAnimation {
     static func caption(_ options: InterpolationOptions, step: Int) -> String {
         let t = String(format: "%.2f", Double(step) / Double(options.steps))
         return "\(options.spherical ? "spherical" : "linear")  t=\(t)"
+    }
+}
+
+/// The decoder's images of the path between each pair's latent means at t = step / steps for
+/// every step from 0 to `steps`, step-major (image number step * pairs.count + pair),
+/// `[(steps + 1) * pairs.count, 784]`. A conditional model decodes each path with A's label.
+public func decodeInterpolations(_ pairs: [ImagePair], steps: Int, spherical: Bool, model: VAEModel, test: ImageSet,
+                                 codec: LatentCodec) -> [Float] {
+    let latent = codec.latent
+    let means = codec.encodeMeans(model, images: test, indices: pairs.flatMap { [$0.a, $0.b] })
+    var path: [Float] = []
+    path.reserveCapacity((steps + 1) * pairs.count * latent)
+    for step in 0...steps {
+        for pair in pairs.indices {
+            let a = means[(2 * pair) * latent..<(2 * pair + 1) * latent]
+            let b = means[(2 * pair + 1) * latent..<(2 * pair + 2) * latent]
+            path += interpolate(a, b, t: Double(step) / Double(steps), spherical: spherical)
+        }
+    }
+    let labels = codec.config.conditional ? (0...steps).flatMap { _ in pairs.map { test.labels[$0.a] } } : nil
+    return codec.decodeMeans(model, z: path, labels: labels)
+}
+
+/// `count` pairs of two different test images drawn from `random`, A uniformly among the images
+/// that have a partner and B uniformly among A's partners: any other image, or with `sameClass`
+/// any other of A's class. None when no image has a partner.
+public func randomPairs(labels: [UInt8], count: Int, sameClass: Bool, random: inout Random) -> [ImagePair] {
+    let groups = sameClass ? Dictionary(grouping: labels.indices, by: { labels[$0] }).values.sorted { $0[0] < $1[0] }
+        : [Array(labels.indices)]
+    let partnered = groups.filter { $0.count >= 2 }
+    let candidates = partnered.flatMap { group in group.indices.map { (group: group, position: $0) } }
+    guard !candidates.isEmpty else { return [] }
+    return (0..<count).map { _ in
+        let (group, position) = candidates[random.nextInt(below: candidates.count)]
+        let other = random.nextInt(below: group.count - 1)
+        return ImagePair(a: group[position], b: group[other < position ? other : other + 1])
     }
 }

@@ -5,8 +5,10 @@ import VAECore
 /// classifier, one row per set of images. The test and the training images themselves (each
 /// also against itself, half to half), the test images' reconstructions from the encoder means,
 /// `samples` draws of each sampler the model has (at each of `temperatures` if it takes one),
-/// and the sampling GIF's own cells. `emit` receives each line as soon as it is scored; `seed`
-/// fixes the samplers' fits and draws.
+/// the sampling GIF's own cells, the interpolation GIF's in-between images, and the midpoints of
+/// `samples` random pairs of test images, on the latent path and as a crossfade of their pixels.
+/// `emit` receives each line as soon as it is scored; `seed` fixes the samplers' fits and draws
+/// and the pairs.
 public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: ImageSet, training: ImageSet, samples qualitySamples: Int,
                               temperatures: [Double], seed: UInt64, emit: (String) -> Void) throws {
     // Every sampler this table fits is checked before the first line, so that none is left half written.
@@ -34,9 +36,10 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
         emit(String(format: "| %@ | %d | %.3f | %.1f%% | %.3f | %@ | %@ |", name, quality.count, quality.meanConfidence,
                     100 * quality.shareConfident, quality.classEntropy, distances[0], distances[1]))
     }
-    func row(_ name: String, images: [Float]) {
+    /// `distances: false` leaves out the FDs of a set too small for 128 features' covariance to mean much.
+    func row(_ name: String, images: [Float], distances: Bool = true) {
         let (probabilities, features) = scorer.predict(images)
-        row(name, probabilities, features)
+        row(name, probabilities, distances ? features : [])
     }
     /// A real set's features and reference for its distance to itself, first half to second
     /// half; none when a half has too few rows.
@@ -72,4 +75,40 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
     }
     let cells = try samplingPoints(gifOptions, final: loaded.model, test: test, training: training, codec: codec).samples
     row("the sampling GIF's cells", images: codec.decodeMeans(loaded.model, z: cells.z, labels: cells.labels))
+
+    // The interpolation GIF's path should stay on characters between its ends: its in-between
+    // images, and the midpoints of many random pairs (of one class for a conditional model,
+    // decoded with it, as the GIF does), on either path, against the same pairs' pixels
+    // crossfaded, which show two characters at once.
+    let gif = InterpolationOptions(), pixels = test.intensities
+    func interpolationRows(_ pairs: [ImagePair], steps: Int, name: String, distances: Bool) {
+        let size = VAEConfig.inputSize, inner = pairs.count * size..<steps * pairs.count * size
+        for spherical in [false, true] {
+            let path = decodeInterpolations(pairs, steps: steps, spherical: spherical, model: loaded.model, test: test, codec: codec)
+            row(name + (spherical ? ", spherical path" : ", straight path") + (spherical == gif.spherical ? " (the GIF's)" : ""),
+                images: Array(path[inner]), distances: distances)
+        }
+        var crossfaded: [Float] = []
+        for step in 1..<steps {
+            let t = Float(step) / Float(steps)
+            for pair in pairs {
+                for i in 0..<size { crossfaded.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
+            }
+        }
+        row(name + ", pixels crossfaded (no model)", images: crossfaded, distances: distances)
+    }
+    let gifPairs = conditional ? sameClassPairs(labels: test.labels) : defaultInterpolationPairs(labels: test.labels)
+    if !gifPairs.isEmpty {
+        interpolationRows(gifPairs, steps: gif.steps, name: "the interpolation GIF's in-between images (\(count: gifPairs.count, "pair"), "
+                          + "t = 1/\(gif.steps) to \(gif.steps - 1)/\(gif.steps))", distances: false)
+    }
+    var random = Random(seed: seed, stream: interpolationPairStream)
+    let pairs = randomPairs(labels: test.labels, count: qualitySamples, sameClass: conditional, random: &random)
+    if !pairs.isEmpty {
+        interpolationRows(pairs, steps: 2, name: "midpoints of \(count: pairs.count, "random test pair")"
+                          + (conditional ? " of one class" : ""), distances: true)
+    }
 }
+
+/// The random stream of `writeQualityTable`'s interpolation pairs, apart from its samplers' draws.
+let interpolationPairStream: UInt64 = 0x1E_9A1F
