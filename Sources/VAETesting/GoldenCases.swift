@@ -22,7 +22,8 @@ public struct GoldenCase: Sendable {
 
     public static let all: [GoldenCase] = [
         GoldenCase(name: "latent2", run: "latent2",
-                   interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)], steps: 3),
+                   interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 3), ImagePair(a: 4, b: 5)],
+                                                       spherical: false, steps: 3),
                    sampling: SamplingOptions(grid: 4, source: .plane),
                    reconstruction: ReconstructionOptions(indices: [0, 1, 2, 3, 4]),
                    latentMap: LatentMapOptions(), traversal: TraversalOptions(),

@@ -15,7 +15,8 @@ struct RenderCommand: ParsableCommand {
             gmm-diagonal, two-stage) read the training files (train-*) there too.
 
             interpolation.gif (final checkpoint): pairs of test characters are encoded to their latent \
-            means and the points between them decoded, one pair per column with A above and B below. \
+            means and the points between them decoded, on the great circle through the two means \
+            (--no-spherical: the straight line), one pair per column with A above and B below. \
             The animation goes from A to B and back, holding at both ends. Default pairs: the first test \
             character of each class to the first of the next class.
 
@@ -248,22 +249,24 @@ struct InterpolationFlags: ParsableArguments {
                                valueName: "a:b,..."))
     var pairs: PairList?
 
-    @Flag(help: "Travel on the great circle between the two latent means (slerp) instead of the straight line.")
-    var spherical = false
+    @Flag(inversion: .prefixedNo, help: "Travel on the great circle between the two latent means (slerp; the default), or with --no-spherical on the straight line, whose midpoints are blurrier (vae-eval --quality scores both).")
+    var spherical: Bool?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (default: \(InterpolationOptions().steps)).",
                                                         valueName: "n"))
     var steps: Int?
 
     var options: InterpolationOptions {
-        var options = InterpolationOptions(pairs: pairs?.pairs, spherical: spherical)
+        var options = InterpolationOptions(pairs: pairs?.pairs)
+        if let spherical { options.spherical = spherical }
         if let steps { options.steps = steps }
         return options
     }
 
     func validate(enabled: Bool) throws {
         try checkRange("--steps", steps, in: 1...1000)
-        if !enabled, let flag = [("--pairs", pairs != nil), ("--spherical", spherical), ("--steps", steps != nil)].first(where: \.1) {
+        let path = spherical.map { $0 ? "--spherical" : "--no-spherical" } ?? ""
+        if !enabled, let flag = [("--pairs", pairs != nil), (path, spherical != nil), ("--steps", steps != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the interpolation; add --interpolation or --all")
         }
     }

@@ -14,7 +14,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     #expect(result.status == 0)
     for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "latent-map.gif", "traversal.gif", "principal directions",
                  "0.01 nats", "Tableau 10", "--all", "--interpolation", "--sampling", "--reconstruction", "--latent-map", "--traversal",
-                 "--run-dir", "--out", "--data", "--pairs", "--spherical", "--steps", "--grid", "--sampler", "--seed", "--temperature",
+                 "--run-dir", "--out", "--data", "--pairs", "--spherical", "--no-spherical", "--steps", "--grid", "--sampler", "--seed", "--temperature",
                  "--indices", "--map-images", "--dims", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
@@ -31,6 +31,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--all", "--tolerance", "254"], "--tolerance must be between 0 and 253 grey levels, got 254"),
     (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
+    (["--sampling", "--no-spherical"], "--no-spherical applies to the interpolation; add --interpolation or --all"),
     (["--sampling", "--indices", "1"], "--indices applies to the reconstruction; add --reconstruction or --all"),
     (["--all", "--sampler", "plane", "--seed", "3"], "--seed applies to a sampler, or to --sampler plane of a conditional run"),
     (["--all", "--sampler", "prior", "--temperature", "1.2"], "--temperature applies to the samplers other than prior"),
@@ -243,6 +244,29 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
         let sampler = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15" : ""
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"
                 + sampler)
+    }
+}
+
+/// The interpolation follows the great circle unless --no-spherical asks for the straight line:
+/// each command's frames are the library's for that path.
+@Test func theInterpolationTakesTheGreatCircleUnlessToldNot() throws {
+    let fixture = try LoadedFixture("latent3")
+    let pair = ImagePair(a: 0, b: 1), style = FrameStyle(scale: 1, tolerance: 0)
+    var rendered: [Bool: [[UInt8]]] = [:]
+    for spherical in [true, false] {
+        let animation = try InterpolationAnimation(options: InterpolationOptions(pairs: [pair], spherical: spherical, steps: 2),
+                                                   style: style, test: fixture.test)
+        rendered[spherical] = animation.frames(model: fixture.replay.final.model, test: fixture.test, codec: fixture.codec).map(\.canvas.pixels)
+    }
+    expectDifferent(rendered[true]![1], rendered[false]![1], "the two paths' frames at t = 1/2")
+    for (flags, spherical) in [([String](), true), (["--no-spherical"], false), (["--spherical"], true)] {
+        let scratch = temporaryFolder()
+        defer { removeTemporaryFolder(scratch) }
+        let result = try runTool("vae-render", ["--interpolation", "--run-dir", fixtureRun("latent3"), "--data", syntheticData,
+                                                "--out", scratch, "--pairs", "0:1", "--steps", "2", "--scale", "1", "--tolerance", "0"] + flags)
+        #expect(result.status == 0, "\(result.stderr)")
+        let gif = try decodeGIF(try readFile(scratch + "/interpolation.gif"))
+        #expect(gif.frames.map(\.indices) == rendered[spherical]!, "\(flags) should take the \(spherical ? "spherical" : "straight") path")
     }
 }
 

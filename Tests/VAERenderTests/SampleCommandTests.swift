@@ -209,10 +209,10 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
         #expect(row.contains(String(format: "| 150 | %.3f |", confidence)) && row.hasSuffix("| – | – |"),
                 "\(row) against a mean confidence of \(confidence)")
     }
-    #expect(rows[11].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), straight path (the GIF's) |"))
-    #expect(rows[12].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), spherical path |"))
+    #expect(rows[11].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), straight path |"))
+    #expect(rows[12].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), spherical path (the GIF's) |"))
     #expect(rows[13].hasPrefix("| the interpolation GIF's in-between images (10 pairs, t = 1/16 to 15/16), pixels crossfaded (no model) |"))
-    for (row, path) in zip(rows[14...], ["straight path (the GIF's)", "spherical path", "pixels crossfaded (no model)"]) {
+    for (row, path) in zip(rows[14...], ["straight path", "spherical path (the GIF's)", "pixels crossfaded (no model)"]) {
         #expect(row.hasPrefix("| midpoints of 300 random test pairs, \(path) | 300 |") && !row.contains("–"), "\(row)")
     }
     // Both distances of a sampler's row are numbers.

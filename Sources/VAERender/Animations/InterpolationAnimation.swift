@@ -15,12 +15,14 @@ public struct ImagePair: Sendable, Equatable {
 public struct InterpolationOptions: Sendable, Equatable {
     /// nil: `defaultInterpolationPairs` of the test labels (`sameClassPairs` for a conditional model).
     public var pairs: [ImagePair]?
-    /// Travel on the great circle between the two means (slerp) instead of the straight line.
+    /// Travel on the great circle between the two means (slerp), or on the straight line. The
+    /// circle is the default: the line's midpoints fall towards the origin, where the decoder
+    /// draws a blur (`vae-eval --quality` scores both paths; docs/quality.md).
     public var spherical: Bool
     /// Intervals from A to B; the animation shows steps + 1 points each way.
     public var steps: Int
 
-    public init(pairs: [ImagePair]? = nil, spherical: Bool = false, steps: Int = 16) {
+    public init(pairs: [ImagePair]? = nil, spherical: Bool = true, steps: Int = 16) {
         precondition(steps >= 1)
         self.pairs = pairs
         self.spherical = spherical
