@@ -80,12 +80,12 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
     // images, and the midpoints of many random pairs (of one class for a conditional model,
     // decoded with it, as the GIF does), on either path, against the same pairs' pixels
     // crossfaded, which show two characters at once.
-    let gif = InterpolationOptions(), pixels = test.intensities
+    let gifPath = InterpolationOptions(), pixels = test.intensities
     func interpolationRows(_ pairs: [ImagePair], steps: Int, name: String, distances: Bool) {
         let size = VAEConfig.inputSize, inner = pairs.count * size..<steps * pairs.count * size
         for spherical in [false, true] {
             let path = decodeInterpolations(pairs, steps: steps, spherical: spherical, model: loaded.model, test: test, codec: codec)
-            row(name + (spherical ? ", spherical path" : ", straight path") + (spherical == gif.spherical ? " (the GIF's)" : ""),
+            row(name + (spherical ? ", spherical path" : ", straight path") + (spherical == gifPath.spherical ? " (the GIF's)" : ""),
                 images: Array(path[inner]), distances: distances)
         }
         var crossfaded: [Float] = []
@@ -99,8 +99,8 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
     }
     let gifPairs = conditional ? sameClassPairs(labels: test.labels) : defaultInterpolationPairs(labels: test.labels)
     if !gifPairs.isEmpty {
-        interpolationRows(gifPairs, steps: gif.steps, name: "the interpolation GIF's in-between images (\(count: gifPairs.count, "pair"), "
-                          + "t = 1/\(gif.steps) to \(gif.steps - 1)/\(gif.steps))", distances: false)
+        interpolationRows(gifPairs, steps: gifPath.steps, name: "the interpolation GIF's in-between images (\(count: gifPairs.count, "pair"), "
+                          + "t = 1/\(gifPath.steps) to \(gifPath.steps - 1)/\(gifPath.steps))", distances: false)
     }
     var random = Random(seed: seed, stream: interpolationPairStream)
     let pairs = randomPairs(labels: test.labels, count: qualitySamples, sameClass: conditional, random: &random)
