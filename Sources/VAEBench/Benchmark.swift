@@ -1,6 +1,7 @@
 import COpenBLAS
 import CSgemmClock
 import Foundation
+import Synchronization
 import VAECore
 
 /// Timing of one training epoch, split at the sgemm boundary, and of its matrix products alone.
@@ -231,6 +232,39 @@ public func processorDescription() -> String {
     let avx512 = (field("flags") ?? "").split(separator: " ").contains("avx512f")
     return "\(model) (family \(field("cpu family") ?? "?") model \(field("model") ?? "?"), "
         + "AVX-512 \(avx512 ? "yes" : "no"), \(ProcessInfo.processInfo.activeProcessorCount) processors)"
+}
+
+/// The time, in nanoseconds, that a cache line takes to go from one thread to another and back,
+/// the median of five runs of 20,000 hand-overs of a counter between two threads that are not
+/// pinned (nor are the compute threads): nil with fewer than two processors. It tells where the
+/// system has put the two threads. On the 2-core virtual machines of docs/performance.md it was
+/// 50 to 100 ns at times and 340 to 400 ns at others (the host had moved the two processors
+/// apart), and `pytorch-example`'s epoch took 1.7 times as long in the second case, so a
+/// benchmark records it before and after each configuration.
+public func coreToCoreRoundTrip() -> Double? {
+    guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return nil }
+    final class Counter: @unchecked Sendable { let value = Atomic<Int>(0) }
+    let rounds = 20_000
+    let runs = (0..<5).map { _ -> Double in
+        let counter = Counter()
+        // The other thread answers each odd value with the next even one; -1 says it has started.
+        let other = Thread {
+            counter.value.store(-1, ordering: .releasing)
+            for round in 0..<rounds {
+                while counter.value.load(ordering: .acquiring) != 2 * round + 1 {}
+                counter.value.store(2 * round + 2, ordering: .releasing)
+            }
+        }
+        other.start()
+        while counter.value.load(ordering: .acquiring) != -1 {}
+        let start = DispatchTime.now().uptimeNanoseconds
+        for round in 0..<rounds {
+            counter.value.store(2 * round + 1, ordering: .releasing)
+            while counter.value.load(ordering: .acquiring) != 2 * round + 2 {}
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / Double(rounds)
+    }
+    return runs.sorted()[2]
 }
 
 /// OpenBLAS's version and build as it reports them, and the kernels it chose for this processor

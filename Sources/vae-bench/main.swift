@@ -59,11 +59,13 @@ struct VAEBench: ParsableCommand {
         }.joined(separator: " ")
         print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); \(openBLASDescription())")
-        print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS")
+        print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"
+              + "  round trip ns")
         for preset in presets.presets {
             let run = RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
                                 batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
+            let roundTripBefore = coreToCoreRoundTrip()
             resetPeakResident()
             let timings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes).dropFirst()
             let peak = peakResidentBytes()
@@ -72,9 +74,11 @@ struct VAEBench: ParsableCommand {
             let other = median(timings.map(\.otherSeconds))
             // Padded here: Foundation on Linux ignores the width of %@.
             let name = preset.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
+            // Before and after the epochs: where the system had put the two threads (see coreToCoreRoundTrip).
+            let roundTrips = [roundTripBefore, coreToCoreRoundTrip()].map { $0.map { String(format: "%5.0f", $0) } ?? "    –" }
             print(name + String(format: " %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
                                 seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
-                                seconds / sgemmOnly, Double(peak ?? 0) / 1e6))
+                                seconds / sgemmOnly, Double(peak ?? 0) / 1e6) + "  " + roundTrips.joined(separator: " "))
             if passes {
                 for (index, pass) in timings.first!.passes.enumerated() {
                     let seconds = median(timings.map { $0.passes[index].seconds })
