@@ -237,10 +237,10 @@ public func processorDescription() -> String {
 /// The time, in nanoseconds, that a cache line takes to go from one thread to another and back,
 /// the median of five runs of 20,000 hand-overs of a counter between two threads that are not
 /// pinned (nor are the compute threads): nil with fewer than two processors. It tells where the
-/// system has put the two threads. On the 2-core virtual machines of docs/performance.md it was
-/// 50 to 100 ns at times and 340 to 400 ns at others (the host had moved the two processors
-/// apart), and `pytorch-example`'s epoch took 1.7 times as long in the second case, so a
-/// benchmark records it before and after each configuration.
+/// system has put the two threads. On the 2-core virtual machine of docs/performance.md it was
+/// 50 to 100 ns at times and 340 to 400 ns at others (presumably the host placing its two
+/// processors on cores that share a cache, or not), and `pytorch-example`'s epoch took 1.7 times
+/// as long in the second case, so a benchmark records it before and after each configuration.
 public func coreToCoreRoundTrip() -> Double? {
     guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return nil }
     final class Counter: @unchecked Sendable { let value = Atomic<Int>(0) }
