@@ -165,3 +165,42 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
         expectIdentical(canvas, frames[frame].canvas, "frame \(frame) with its end decoded with A's class drawn again")
     }
 }
+
+/// The quality table scores a conditional run's interpolation as its GIF draws it: pairs of one
+/// class, the GIF's own pairs (the first two images of each class) and random ones.
+@Test func conditionalQualityTableInterpolatesWithinAClass() throws {
+    let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
+    let final = try RunReplay(runDirectory: directory.path).final
+    let data = try KMNIST.load(from: syntheticData)
+    // Trained a little, so that different images get different confidences (an untrained one gives about 0.1 to all).
+    let scorer = try trainClassifier(data.train, options: ClassifierTrainingOptions(epochs: 2))
+    var lines: [String] = []
+    try writeQualityTable(final, scorer: scorer, test: data.test, training: data.train, samples: 200, temperatures: [1],
+                          seed: 0) { lines.append($0) }
+    let gifPairs = sameClassPairs(labels: data.test.labels)
+    #expect(gifPairs.count == 10 && gifPairs.allSatisfy { data.test.labels[$0.a] == data.test.labels[$0.b] })
+    let interpolationRows = lines.filter { $0.contains("interpolation GIF's in-between") || $0.contains("midpoints of") }
+    #expect(interpolationRows.count == 6, "\(lines.joined(separator: "\n"))")
+    #expect(interpolationRows.prefix(3).allSatisfy { $0.hasPrefix("| the interpolation GIF's in-between images (10 pairs, ") && $0.contains("| 150 |") })
+    #expect(interpolationRows.suffix(3).allSatisfy { $0.hasPrefix("| midpoints of 200 random test pairs of one class, ") && $0.contains("| 200 |") })
+    // The crossfade's row scores those pairs (this two-epoch decoder draws much the same for any z
+    // of a class, so the paths' rows tell pairs of one class from the others' little).
+    let pixels = data.test.intensities, size = VAEConfig.inputSize
+    func crossfadeConfidence(_ pairs: [ImagePair]) -> String {
+        var images: [Float] = []
+        for step in 1..<16 {
+            let t = Float(step) / 16
+            for pair in pairs {
+                for i in 0..<size { images.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
+            }
+        }
+        let probabilities = scorer.predict(images).probabilities
+        var confidence = 0.0
+        for r in 0..<150 { confidence += Double(probabilities[r * Classifier.classes..<(r + 1) * Classifier.classes].max()!) / 150 }
+        return String(format: "crossfaded (no model) | 150 | %.3f |", confidence)
+    }
+    let acrossClasses = crossfadeConfidence(defaultInterpolationPairs(labels: data.test.labels))
+    #expect(interpolationRows[2].contains(crossfadeConfidence(gifPairs)) && !interpolationRows[2].contains(acrossClasses),
+            "\(interpolationRows[2]): \(crossfadeConfidence(gifPairs)), not \(acrossClasses)")
+}
