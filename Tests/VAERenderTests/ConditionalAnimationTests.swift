@@ -186,19 +186,8 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     #expect(interpolationRows.suffix(3).allSatisfy { $0.hasPrefix("| midpoints of 200 random test pairs of one class, ") && $0.contains("| 200 |") })
     // The crossfade's row scores those pairs (this two-epoch decoder draws much the same for any z
     // of a class, so the paths' rows tell pairs of one class from the others' little).
-    let pixels = data.test.intensities, size = VAEConfig.inputSize
     func crossfadeConfidence(_ pairs: [ImagePair]) -> String {
-        var images: [Float] = []
-        for step in 1..<16 {
-            let t = Float(step) / 16
-            for pair in pairs {
-                for i in 0..<size { images.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
-            }
-        }
-        let probabilities = scorer.predict(images).probabilities
-        var confidence = 0.0
-        for r in 0..<150 { confidence += Double(probabilities[r * Classifier.classes..<(r + 1) * Classifier.classes].max()!) / 150 }
-        return String(format: "crossfaded (no model) | 150 | %.3f |", confidence)
+        String(format: "crossfaded (no model) | 150 | %.3f |", meanConfidence(scorer, crossfadedInBetween(pairs, steps: 16, test: data.test)))
     }
     let acrossClasses = crossfadeConfidence(defaultInterpolationPairs(labels: data.test.labels))
     #expect(interpolationRows[2].contains(crossfadeConfidence(gifPairs)) && !interpolationRows[2].contains(acrossClasses),

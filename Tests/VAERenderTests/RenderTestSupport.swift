@@ -102,3 +102,26 @@ extension Canvas {
         }
     }
 }
+
+/// The quality table's crossfade, computed apart from it: for t = 1/steps to (steps - 1)/steps,
+/// step-major, each pair's pixels mixed as (1 - t)·A + t·B.
+func crossfadedInBetween(_ pairs: [ImagePair], steps: Int, test: ImageSet) -> [Float] {
+    let pixels = test.intensities, size = VAEConfig.inputSize
+    var images: [Float] = []
+    for step in 1..<steps {
+        let t = Float(step) / Float(steps)
+        for pair in pairs {
+            for i in 0..<size { images.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
+        }
+    }
+    return images
+}
+
+/// The mean top-class probability `scorer` gives `images`, as the quality table's confidence column.
+func meanConfidence(_ scorer: Classifier, _ images: [Float]) -> Double {
+    let probabilities = scorer.predict(images).probabilities, classes = Classifier.classes
+    let count = probabilities.count / classes
+    var sum = 0.0
+    for r in 0..<count { sum += Double(probabilities[r * classes..<(r + 1) * classes].max()!) }
+    return sum / Double(count)
+}

@@ -193,19 +193,9 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(gifPairs.count == 10)
     let straight = decodeInterpolations(gifPairs, steps: 16, spherical: false, model: loaded.replay.final.model, test: loaded.test,
                                         codec: loaded.codec)
-    let pixels = loaded.test.intensities
-    var crossfaded: [Float] = []
-    for step in 1..<16 {
-        let t = Float(step) / 16
-        for pair in gifPairs {
-            for i in 0..<size { crossfaded.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
-        }
-    }
+    let crossfaded = crossfadedInBetween(gifPairs, steps: 16, test: loaded.test)
     for (row, images) in [(rows[11], Array(straight[10 * size..<160 * size])), (rows[13], crossfaded)] {
-        let probabilities = scorer.predict(images).probabilities, classes = Classifier.classes
-        var sum = 0.0
-        for r in 0..<150 { sum += Double(probabilities[r * classes..<(r + 1) * classes].max()!) }
-        let confidence = sum / 150
+        let confidence = meanConfidence(scorer, images)
         #expect(row.contains(String(format: "| 150 | %.3f |", confidence)) && row.hasSuffix("| – | – |"),
                 "\(row) against a mean confidence of \(confidence)")
     }

@@ -30,6 +30,12 @@ public struct InterpolationOptions: Sendable, Equatable {
     }
 }
 
+/// The pairs the interpolation shows unless told which: `sameClassPairs` for a conditional
+/// model, whose path is decoded with one label, else `defaultInterpolationPairs`.
+public func interpolationPairs(labels: [UInt8], conditional: Bool) -> [ImagePair] {
+    conditional ? sameClassPairs(labels: labels) : defaultInterpolationPairs(labels: labels)
+}
+
 /// The first test image of each class paired with the first image of the next class, the
 /// last class wrapping round to the first; with a single class, the first to the last image.
 public func defaultInterpolationPairs(labels: [UInt8]) -> [ImagePair] {
@@ -83,7 +89,7 @@ public struct InterpolationAnimation {
     public var frameSteps: [Int] { schedule.frameSteps }
 
     public init(options: InterpolationOptions, style: FrameStyle, test: ImageSet, conditional: Bool = false) throws {
-        let pairs = options.pairs ?? (conditional ? sameClassPairs(labels: test.labels) : defaultInterpolationPairs(labels: test.labels))
+        let pairs = options.pairs ?? interpolationPairs(labels: test.labels, conditional: conditional)
         try checkTestIndices(pairs.flatMap { [$0.a, $0.b] }, flag: "--pairs", testCount: test.count)
         guard !pairs.isEmpty else {
             throw VAEError(.usage, "no class of the \(test.count) test images has two images for a conditional model's "

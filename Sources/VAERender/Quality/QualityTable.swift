@@ -97,7 +97,7 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
         }
         row(name + ", pixels crossfaded (no model)", images: crossfaded, distances: distances)
     }
-    let gifPairs = conditional ? sameClassPairs(labels: test.labels) : defaultInterpolationPairs(labels: test.labels)
+    let gifPairs = interpolationPairs(labels: test.labels, conditional: conditional)
     if !gifPairs.isEmpty {
         interpolationRows(gifPairs, steps: gifPath.steps, name: "the interpolation GIF's in-between images (\(count: gifPairs.count, "pair"), "
                           + "t = 1/\(gifPath.steps) to \(gifPath.steps - 1)/\(gifPath.steps))", distances: false)
