@@ -168,7 +168,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     let pair = ImagePair(a: 4, b: 9)
     let decodedA = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: [pair.a]))
     let decodedB = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: [pair.b]))
-    var morphTiles: [[[UInt8]]] = []  // [linear, spherical][t = 0, t = 1]
+    var morphTiles: [[[UInt8]]] = []  // [straight, spherical][t = 0, t = 1]
     for spherical in [false, true] {
         let animation = try InterpolationAnimation(options: InterpolationOptions(pairs: [pair], spherical: spherical, steps: 4),
                                                    style: FrameStyle(), test: fixture.test)
@@ -184,7 +184,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
         morphTiles.append([frames[0], frames[4]].map { tile(of: $0.canvas, layout: animation.layout, column: 0, row: 1) })
     }
     // The two paths meet at t = 0 and t = 1 (their frames differ in width, as their captions do).
-    expectIdentical(morphTiles[1], morphTiles[0], "the spherical path's end tiles against the linear one's")
+    expectIdentical(morphTiles[1], morphTiles[0], "the spherical path's end tiles against the straight one's")
 }
 
 /// The quality table's random pairs: two different images, of one class when asked, A drawn from

@@ -125,7 +125,7 @@ public struct InterpolationAnimation {
 
     static func caption(_ options: InterpolationOptions, step: Int) -> String {
         let t = String(format: "%.2f", Double(step) / Double(options.steps))
-        return "\(options.spherical ? "spherical" : "linear")  t=\(t)"
+        return "\(options.spherical ? "spherical" : "straight")  t=\(t)"
     }
 }
 
