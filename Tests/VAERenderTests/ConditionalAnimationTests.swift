@@ -192,4 +192,14 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let acrossClasses = crossfadeConfidence(defaultInterpolationPairs(labels: data.test.labels))
     #expect(interpolationRows[2].contains(crossfadeConfidence(gifPairs)) && !interpolationRows[2].contains(acrossClasses),
             "\(interpolationRows[2]): \(crossfadeConfidence(gifPairs)), not \(acrossClasses)")
+
+    // A test split with one image of each class has no pair of one class: the table says so in a row.
+    let firsts = firstImagesOfEachClass(data.test.labels, perClass: 1), size = VAEConfig.inputSize
+    let oneOfEach = ImageSet(pixels: firsts.flatMap { data.test.pixels[$0 * size..<($0 + 1) * size] }, labels: firsts.map { data.test.labels[$0] })
+    lines = []
+    try writeQualityTable(final, scorer: scorer, test: oneOfEach, training: data.train, samples: 20, temperatures: [1],
+                          seed: 0) { lines.append($0) }
+    #expect(lines.filter { $0.contains("interpolation") || $0.contains("midpoints") }
+            == ["| interpolation: no pair of test images to score (no class of the 10 test images has two) | 0 | – | – | – | – | – |"],
+            "\(lines.joined(separator: "\n"))")
 }

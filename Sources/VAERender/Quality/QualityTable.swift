@@ -107,6 +107,10 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
     if !pairs.isEmpty {
         interpolationRows(pairs, steps: 2, name: "midpoints of \(count: pairs.count, "random test pair")"
                           + (conditional ? " of one class" : ""), distances: true)
+    } else {
+        // Said in the table, so that a reader does not take the missing rows for a clean score.
+        let why = conditional ? "no class of the \(count: test.count, "test image") has two" : "fewer than two test images"
+        emit("| interpolation: no pair of test images to score (\(why)) | 0 | – | – | – | – | – |")
     }
 }
 
