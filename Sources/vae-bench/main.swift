@@ -13,8 +13,10 @@ struct VAEBench: ParsableCommand {
             size of the official training split) and trains --epochs epochs with nothing written. Reports \
             the median over the epochs after the first: seconds per epoch, images per second, the time \
             measured inside sgemm (each product split among the threads) and outside it, the time of the \
-            same sgemm calls alone (replayed after every training step and left out of its time), and \
-            the peak resident memory. \
+            same sgemm calls alone (replayed after every training step and left out of its time), \
+            the peak resident memory, and before and after the epochs the time a cache line takes to go \
+            from one thread to another and back: several times the machine's lowest means the system \
+            placed the two processors far apart, and the epochs are slower for it (docs/performance.md). \
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \

@@ -16,6 +16,31 @@ import VAECore
     #expect(numbers.count == (ProcessInfo.processInfo.activeProcessorCount >= 2 ? 10 : 8) && numbers.allSatisfy { $0 > 0 }, "\(row)")
 }
 
+/// A row's figures agree with each other: with one counted epoch (--epochs 2) the medians are
+/// that epoch's own figures, so images/s, the time outside sgemm and both ratios follow from the
+/// seconds to within the printed rounding, and the time inside sgemm is part of the epoch's.
+@Test func benchCommandRowAddsUp() throws {
+    let images = 3000
+    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
+                                           "--images", "\(images)", "--epochs", "2", "--threads", "2"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("vae-bench: \(images) images per epoch, median of epochs 2-2, 2 threads, "), "\(result.stdout)")
+    let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
+    let numbers = row.split(separator: " ").compactMap { Double($0) }
+    try #require(numbers.count >= 8, "\(row)")
+    let (seconds, imagesPerSecond, sgemm, other) = (numbers[0], numbers[1], numbers[2], numbers[3])
+    let (epochOverSgemm, sgemmOnly, epochOverSgemmOnly) = (numbers[4], numbers[5], numbers[6])
+    // Printed to 0.001 s, 1 image/s and 0.01: each check allows the rounding of what it combines.
+    let secondsRange = (seconds - 0.0005)...(seconds + 0.0005)
+    #expect(seconds > 0.01 && sgemm > 0 && sgemmOnly > 0, "\(row)")
+    #expect((Double(images) / secondsRange.upperBound - 0.5)...(Double(images) / secondsRange.lowerBound + 0.5) ~= imagesPerSecond, "\(row)")
+    #expect(abs(sgemm + other - seconds) <= 0.0015 && sgemm < seconds, "\(row)")
+    func ratioRange(_ denominator: Double) -> ClosedRange<Double> {
+        (secondsRange.lowerBound / (denominator + 0.0005) - 0.005)...(secondsRange.upperBound / (denominator - 0.0005) + 0.005)
+    }
+    #expect(ratioRange(sgemm) ~= epochOverSgemm && ratioRange(sgemmOnly) ~= epochOverSgemmOnly, "\(row)")
+}
+
 /// A training step allocates nothing: with every heap allocation counted (Tests/Preload/
 /// allocation-counter.c preloaded), vae-bench makes fewer than one more per two added steps for
 /// 18 batches an epoch than for 2, in each configuration, sgemm-only replays included, so one
