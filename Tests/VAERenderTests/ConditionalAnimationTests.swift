@@ -167,7 +167,8 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
 }
 
 /// The quality table scores a conditional run's interpolation as its GIF draws it: pairs of one
-/// class, the GIF's own pairs (the first two images of each class) and random ones.
+/// class, the GIF's own pairs (the first two images of each class) and random ones; with no class
+/// of two test images, a row says that nothing could be scored.
 @Test func conditionalQualityTableInterpolatesWithinAClass() throws {
     let directory = try conditionalRun()
     defer { removeTemporaryFolder(directory.path) }
