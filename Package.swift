@@ -31,8 +31,9 @@ let package = Package(
         .systemLibrary(name: "CGIF", providers: [.apt(["libgif-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CLibcrypto", providers: [.apt(["libssl-dev"])]),
-        // Header only: vector instructions that Swift's SIMD types do not reach on Linux. SwiftPM
-        // does not track these two headers: after editing one, remove .build before building.
+        // Header only: vector instructions that Swift's SIMD types do not reach on Linux, and which
+        // of them the core was compiled for (--version). SwiftPM does not track these two
+        // headers: after editing one, remove .build before building.
         .systemLibrary(name: "CVectorMath"),
         // Header only: flush-to-zero and denormals-are-zero for the threads that compute.
         .systemLibrary(name: "CFloatingPointMode"),

@@ -6,3 +6,22 @@ typedef float vector_float8 __attribute__((ext_vector_type(8)));
 static inline vector_float8 vector_sqrt8(vector_float8 x) {
     return __builtin_elementwise_sqrt(x);
 }
+
+/// The widest vector instructions this header was compiled for. The clang importer compiles it
+/// with the flags of the Swift module that imports it, so in the core this names the vector
+/// code `-target-cpu native` gave the core on the machine that built it.
+static inline const char *compiled_vector_extension(void) {
+#if defined(__AVX512F__)
+    return "AVX-512";
+#elif defined(__AVX2__)
+    return "AVX2";
+#elif defined(__AVX__)
+    return "AVX";
+#elif defined(__x86_64__)
+    return "SSE2";
+#elif defined(__aarch64__)
+    return "NEON";
+#else
+    return "no vector extension";
+#endif
+}

@@ -267,13 +267,6 @@ public func coreToCoreRoundTrip() -> Double? {
     return runs.sorted()[2]
 }
 
-/// OpenBLAS's version and build as it reports them, and the kernels it chose for this processor
-/// (OPENBLAS_CORETYPE overrides its choice).
-public func openBLASDescription() -> String {
-    let config = String(cString: openblas_get_config()), core = String(cString: openblas_get_corename())
-    return "\(config), kernels \(core)"
-}
-
 /// Peak resident memory of this process so far (VmHWM), in bytes.
 public func peakResidentBytes() -> Int? {
     guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),

@@ -21,7 +21,8 @@ struct VAEBench: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \
             timings cannot be written.
-            """)
+            """,
+        version: versionDescription())
 
     @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))): "
                                + "each preset's network with the N(0, I) prior, so default times vae-train's default MLP without its VampPrior.",
@@ -60,7 +61,7 @@ struct VAEBench: ParsableCommand {
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")
         print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(count: ComputeThreads.shared.count, "thread"), \(environment)")
-        print("machine: \(processorDescription()); \(openBLASDescription())")
+        print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"
               + "  round trip ns")
         for preset in presets.presets {

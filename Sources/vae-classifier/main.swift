@@ -15,7 +15,8 @@ struct VAEClassifier: ParsableCommand {
             every epoch and the accuracy on the test images, which the file's metadata records.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write.
-            """)
+            """,
+        version: versionDescription())
 
     @OptionGroup var dataOptions: DataOptions
 

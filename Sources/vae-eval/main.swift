@@ -32,7 +32,8 @@ struct VAEEval: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing files, 70 a \
             sampler's fit failed (--quality), 73 the figures cannot be written.
-            """)
+            """,
+        version: versionDescription())
 
     @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
     var checkpoint: String

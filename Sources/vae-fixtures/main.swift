@@ -49,7 +49,8 @@ struct VAEFixtures: ParsableCommand {
             Run from the package root. A rerun on the same machine writes identical bytes. Retrain the \
             checkpoints only when their format or the trainer changes: new checkpoints move every golden, \
             so commit both together and look at the new GIFs first.
-            """)
+            """,
+        version: versionDescription())
 
     @Option(help: ArgumentHelp("The fixtures folder.", valueName: "dir"))
     var fixtures = "fixtures"

@@ -19,7 +19,8 @@ struct VAESample: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing run, \
             epoch or data, 70 the sampler's fit failed, 73 cannot write.
-            """)
+            """,
+        version: versionDescription())
 
     @Option(help: ArgumentHelp("The run folder vae-train wrote.", valueName: "dir"))
     var runDir: String

@@ -27,7 +27,8 @@ struct VAETrain: ParsableCommand {
             same way).
 
             Then render the animations with: vae-render --all --run-dir <run-dir>
-            """)
+            """,
+        version: versionDescription())
 
     @Option(help: ArgumentHelp("Starting values for the model and optimizer; explicit flags override them (default: conv with --arch conv, else default).",
                                valueName: "name"))

@@ -77,7 +77,8 @@ import VAECore
                                            "--images", "300", "--epochs", "2", "--threads", "2", "--passes"])
     #expect(result.status == 0, "\(result.stderr)")
     let lines = result.stdout.split(separator: "\n").map(String.init)
-    #expect(lines.contains { $0.hasPrefix("machine: ") && $0.contains("OpenBLAS") && $0.contains("kernels ") }, "\(result.stdout)")
+    #expect(lines.contains { $0.hasPrefix("machine: ") && $0.contains("; core compiled for \(compiledVectorExtension()); OpenBLAS")
+                                && $0.contains("kernels ") }, "\(result.stdout)")
     let row = try #require(lines.firstIndex { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
     let passes = Array(lines[(row + 1)...])
     let names = ["load batch", "noise", "forward outside sgemm", "of which the loss", "backward outside sgemm", "Adam", "hand-offs ("]

@@ -124,6 +124,38 @@ func helpThatCannotBeWrittenIsAnError(tool: String) throws {
     #expect(try String(decoding: readFile(scratch + "/help.txt"), as: UTF8.self).hasPrefix("OVERVIEW: "))
 }
 
+/// `--version` names the build alike in every tool: the project's version, the file formats, the
+/// vector instructions the core was compiled for (this machine's widest, since every build here
+/// is `-target-cpu native`) and OpenBLAS with the kernels it chose.
+@Test func everyToolPrintsTheSameVersion() throws {
+    #if arch(x86_64)
+    let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+    let flags = Set(cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }!.split(separator: " ").map(String.init))
+    let vector = flags.contains("avx512f") ? "AVX-512" : flags.contains("avx2") ? "AVX2" : flags.contains("avx") ? "AVX" : "SSE2"
+    #else
+    let vector = "NEON"
+    #endif
+    var outputs: Set<String> = []
+    for tool in ["vae-train", "vae-render", "vae-sample", "vae-eval", "vae-classifier", "vae-bench", "vae-fixtures"] {
+        let result = try runTool(tool, ["--version"])
+        #expect(result.status == 0 && result.stderr.isEmpty, "\(tool): \(result.stderr)")
+        outputs.insert(result.stdout)
+        #expect(try runTool(tool, ["--help"]).stdout.contains("--version"), "\(tool) --help")
+    }
+    #expect(outputs.count == 1, "\(outputs)")
+    let lines = outputs.first!.split(separator: "\n").map(String.init)
+    #expect(lines.count == 4, "\(lines)")
+    guard lines.count == 4 else { return }
+    #expect(lines[0] == "kmnist-vae \(projectVersion)")
+    #expect(projectVersion.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+/) != nil)
+    #expect(lines[1] == "files: \(checkpointFormat), \(stateFormat), \(classifierFormat)")
+    #expect(lines[2] == "core compiled for \(vector)")
+    // "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH ... , kernels Cooperlake": the kernels are one name.
+    let kernels = lines[3].components(separatedBy: ", kernels ")
+    #expect(lines[3].hasPrefix("OpenBLAS 0.") && kernels.count == 2 && !kernels[1].isEmpty && !kernels[1].contains(" "),
+            "\(lines[3])")
+}
+
 /// An error whose line cannot be written (standard error on a full disk) still ends with the
 /// error's own exit code: FileHandle's write would stop the process with SIGILL, exit 132.
 @Test(arguments: [("vae-train", "--foo", Int32(64)), ("vae-eval", "/nonexistent/checkpoint.safetensors", 66)])
