@@ -28,11 +28,12 @@ static inline const char *compiled_vector_extension(void) {
 
 /// Stores eight floats at `p` (32-byte aligned) with a non-temporal store: the line goes to
 /// memory without being read into this core's caches first, and every cached copy of it,
-/// another core's included, is dropped. Adam writes the parameters this way: both threads have
-/// read every weight during the step, and when the two processors share no cache, making each
-/// line exclusive again before an ordinary store costs a round trip between them that is not
-/// overlapped with the next (1.1 ms a step for pytorch-example's 652,824 parameters, against
-/// 0.2 ms this way; docs/performance.md).
+/// another core's included, is dropped. For buffers the other thread has read since they were
+/// last written: before an ordinary store to such a line, the core must take back the other's
+/// copy, and when the two processors share no cache that waits a round trip between them which
+/// is not overlapped with the next (Adam's update of pytorch-example's 652,824 parameters took
+/// 1.4 ms a step so, 0.2 ms this way; docs/performance.md). Adam's parameters and the Bernoulli
+/// loss's gradient are stored this way.
 static inline void vector_store_nontemporal8(float *p, vector_float8 x) {
     __builtin_nontemporal_store(x, (vector_float8 *)p);
 }

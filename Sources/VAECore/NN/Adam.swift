@@ -77,13 +77,11 @@ private struct AdamStep: SplitJob {
             store8(mi, m + i)
             store8(vi, v + i)
             secondMoments += vi
-            // Non-temporal: the other thread has read these weights this step (see the store's
-            // header). Aligned, as that store needs: FloatBuffers start on 64 bytes and parts on
-            // multiples of 64 parameters.
-            vector_store_nontemporal8(p + i, load8(p + i) - stepSize * mi / (vector_sqrt8(vi) * inverseCorrection2Root + epsilon))
+            // Both threads read every weight in the step's products.
+            storeStreaming8(load8(p + i) - stepSize * mi / (vector_sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
             i += 8
         }
-        vector_store_fence()
+        streamingStoresDone()
         while i < range.upperBound {
             let gi = g[i]
             let mi = beta1 * m[i] + oneMinusBeta1 * gi

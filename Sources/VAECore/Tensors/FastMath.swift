@@ -1,3 +1,5 @@
+import CVectorMath
+
 // Vectorised exp and log1p for the loss, where libm's scalar expf and log1pf were the largest
 // cost outside sgemm. Eight lanes at a time: exp is Cephes' expf (range reduction plus a minimax
 // polynomial, within 2 ulp), log1p a short atanh series over the one range the loss needs.
@@ -12,6 +14,26 @@ func load8(_ p: UnsafePointer<Float>) -> Float8 {
 @inline(__always)
 func store8(_ value: Float8, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: value, as: Float8.self)
+}
+
+/// Stores eight floats that the other compute thread may have read since they were last
+/// written: non-temporally (`vector_store_nontemporal8`, which says why) where `p` is 32-byte
+/// aligned, as such a store needs, else as `store8` does. A part of a job that stores this way
+/// ends with `streamingStoresDone()`.
+@inline(__always)
+func storeStreaming8(_ value: Float8, _ p: UnsafeMutablePointer<Float>) {
+    if Int(bitPattern: p) & 31 == 0 {
+        vector_store_nontemporal8(p, value)
+    } else {
+        store8(value, p)
+    }
+}
+
+/// Makes this thread's `storeStreaming8` stores visible before its later stores, among them the
+/// one that tells the caller a part of a job is done.
+@inline(__always)
+func streamingStoresDone() {
+    vector_store_fence()
 }
 
 /// e^x for x ≤ 88; inputs below -87 give e^-87 rather than a denormal.
