@@ -100,6 +100,29 @@ func linearLayerGradients(activation: Activation) {
     #expect(d == [1, -1])
 }
 
+/// The loss stores its gradient non-temporally where the pointer is 32-byte aligned, as that
+/// instruction needs, and with ordinary stores elsewhere: every offset into an aligned buffer
+/// gets the same values (and a non-temporal store at a misaligned one would crash).
+@Test func theLossGradientIsTheSameAtEveryAlignment() {
+    let count = 3 * 64 + 5
+    var random = Random(seed: 21)
+    let logits = randomFloats(count, random: &random, scale: 3)
+    let targets = (0..<count).map { _ in random.nextUniform() }
+    let buffer = FloatBuffer(count: count + 8)
+    var first: (value: Double, gradient: [Float])?
+    for offset in 0...8 {
+        buffer.pointer.update(repeating: .nan, count: buffer.count)
+        let value = bernoulliNLL(logits: logits, targets: targets, dlogits: buffer.pointer + offset, rows: 1, columns: count)
+        let gradient = Array(UnsafeBufferPointer(start: buffer.pointer + offset, count: count))
+        #expect(gradient.allSatisfy { $0.isFinite }, "offset \(offset)")
+        if let first {
+            #expect(value == first.value && gradient == first.gradient, "offset \(offset)")
+        } else {
+            first = (value, gradient)
+        }
+    }
+}
+
 /// The vectorised path (blocks of 64 terms, exp and log1p by polynomials) against Double
 /// arithmetic, term by term: each block repeats one logit, so its sum is 64 times that term.
 /// Logits of ±20 and beyond leave log(1 + e^-|a|) near 1e-9 and below, where a log1p that
