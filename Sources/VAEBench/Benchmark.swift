@@ -1,4 +1,3 @@
-import COpenBLAS
 import CSgemmClock
 import Foundation
 import Synchronization
