@@ -239,7 +239,8 @@ public func processorDescription() -> String {
 /// system has put the two threads. On the 2-core virtual machine of docs/performance.md it was
 /// 50 to 100 ns at times and 340 to 400 ns at others (presumably the host placing its two
 /// processors on cores that share a cache, or not), and `pytorch-example`'s epoch took 1.7 times
-/// as long in the second case, so a benchmark records it before and after each configuration.
+/// as long in the second case (about 1.2 times since Adam and the loss store non-temporally), so a
+/// benchmark records it before and after each configuration.
 public func coreToCoreRoundTrip() -> Double? {
     guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return nil }
     final class Counter: @unchecked Sendable { let value = Atomic<Int>(0) }
