@@ -110,9 +110,12 @@ func threadsOutOfRangeIsRefusedByEveryTool(tool: String, arguments: [String]) th
     #expect(help.stdout.contains("--threads <n>") && help.stdout.contains("Threads to compute on"), "\(tool) --help: \(help.stdout)")
 }
 
+/// The seven executables of the package.
+private let everyTool = ["vae-train", "vae-render", "vae-sample", "vae-eval", "vae-classifier", "vae-bench", "vae-fixtures"]
+
 /// `--help` is a report like any other: text that cannot be written (here past a file-size limit
 /// of 0, as on a full disk) is exit 73 with one line, not exit 0 and no help.
-@Test(arguments: ["vae-train", "vae-render", "vae-sample", "vae-eval", "vae-classifier", "vae-bench", "vae-fixtures"])
+@Test(arguments: everyTool)
 func helpThatCannotBeWrittenIsAnError(tool: String) throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -136,7 +139,7 @@ func helpThatCannotBeWrittenIsAnError(tool: String) throws {
     let vector = "NEON"
     #endif
     var outputs: Set<String> = []
-    for tool in ["vae-train", "vae-render", "vae-sample", "vae-eval", "vae-classifier", "vae-bench", "vae-fixtures"] {
+    for tool in everyTool {
         let result = try runTool(tool, ["--version"])
         #expect(result.status == 0 && result.stderr.isEmpty, "\(tool): \(result.stderr)")
         outputs.insert(result.stdout)
