@@ -6,9 +6,11 @@ import VAECore
 // The convolutions against their definitions (direct loops, as PyTorch defines Conv2d and
 // ConvTranspose2d) and against finite differences. Shapes are small: a 6x6 image, whose patches
 // hang over the top and left borders only, as at 28 and 14, and a 5x7 one, whose last patches
-// hang over the bottom and right borders as well.
+// hang over the bottom and right borders as well; with one image channel, as the first
+// convolution has, the weights serve as stored, with more they are reordered (Convolution.swift).
 private let shapes = [ConvShape(height: 6, width: 6, imageChannels: 2, gridChannels: 3),
-                      ConvShape(height: 5, width: 7, imageChannels: 3, gridChannels: 2)]
+                      ConvShape(height: 5, width: 7, imageChannels: 3, gridChannels: 2),
+                      ConvShape(height: 6, width: 6, imageChannels: 1, gridChannels: 3)]
 private let images = 2
 
 /// Calls `visit(grid position, weight tap, image pixel)` for every in-bounds (position, tap)
@@ -78,13 +80,14 @@ func convolutionsMatchTheirDefinitions(shape: ConvShape) {
     let weight = randomFloats(shape.gridChannels * shape.patchSize, random: &random)
     let image = randomFloats(images * shape.imageSize, random: &random)
     let grid = randomFloats(images * shape.gridSize, random: &random)
-    var columns = [Float](repeating: 0, count: images * shape.positions * shape.patchSize)
+    // Garbage: nothing may depend on what the scratch held before.
+    var scratch = [Float](repeating: 7, count: shape.scratchSize(images: images))
 
     let convBias = randomFloats(shape.gridChannels, random: &random)
     let expectedConv = directConv2d(image, weight: weight, bias: convBias, shape: shape)
     for activation in Activation.allCases {
         var out = [Float](repeating: 7, count: expectedConv.count)
-        conv2dForward(&out, image, weight: weight, bias: convBias, columns: &columns, images: images, shape: shape,
+        conv2dForward(&out, image, weight: weight, bias: convBias, scratch: &scratch, images: images, shape: shape,
                       activation: activation)
         expectClose(out, activation == .relu ? expectedConv.map { max($0, 0) } : expectedConv, relative: 1e-5, absolute: 1e-5,
                     "conv2d \(activation)")
@@ -94,7 +97,7 @@ func convolutionsMatchTheirDefinitions(shape: ConvShape) {
     let expectedTransposed = directConvTranspose2d(grid, weight: weight, bias: transposedBias, shape: shape)
     for activation in Activation.allCases {
         var out = [Float](repeating: 7, count: expectedTransposed.count)
-        convTranspose2dForward(&out, grid, weight: weight, bias: transposedBias, columns: &columns, images: images,
+        convTranspose2dForward(&out, grid, weight: weight, bias: transposedBias, scratch: &scratch, images: images,
                                shape: shape, activation: activation)
         expectClose(out, activation == .relu ? expectedTransposed.map { max($0, 0) } : expectedTransposed, relative: 1e-5,
                     absolute: 1e-5, "convTranspose2d \(activation)")
@@ -137,12 +140,13 @@ private func checkLayerGradients(
 
 @Test(arguments: shapes, Activation.allCases)
 func conv2dGradients(shape: ConvShape, activation: Activation) {
-    var columns = [Float](repeating: 0, count: images * shape.positions * shape.patchSize)
+    // Garbage: nothing may depend on what the scratch held before.
+    var scratch = [Float](repeating: 7, count: shape.scratchSize(images: images))
     checkLayerGradients("conv2d", inputs: images * shape.imageSize, weights: shape.gridChannels * shape.patchSize,
                         biases: shape.gridChannels, outputs: images * shape.gridSize, activation: activation,
                         forward: { x, w, b, activation in
                             var out = [Float](repeating: 0, count: images * shape.gridSize)
-                            conv2dForward(&out, x, weight: w, bias: b, columns: &columns, images: images, shape: shape,
+                            conv2dForward(&out, x, weight: w, bias: b, scratch: &scratch, images: images, shape: shape,
                                           activation: activation)
                             return out
                         },
@@ -150,19 +154,20 @@ func conv2dGradients(shape: ConvShape, activation: Activation) {
                             var dx = [Float](repeating: 7, count: x.count), dw = [Float](repeating: 7, count: w.count)
                             var db = [Float](repeating: 7, count: shape.gridChannels)
                             conv2dBackward(dinp: &dx, dweight: &dw, dbias: &db, dout: dout, inp: x, weight: w,
-                                           columns: &columns, images: images, shape: shape)
+                                           scratch: &scratch, images: images, shape: shape)
                             return (dx, dw, db)
                         })
 }
 
 @Test(arguments: shapes, Activation.allCases)
 func convTranspose2dGradients(shape: ConvShape, activation: Activation) {
-    var columns = [Float](repeating: 0, count: images * shape.positions * shape.patchSize)
+    // Garbage: nothing may depend on what the scratch held before.
+    var scratch = [Float](repeating: 7, count: shape.scratchSize(images: images))
     checkLayerGradients("convTranspose2d", inputs: images * shape.gridSize, weights: shape.gridChannels * shape.patchSize,
                         biases: shape.imageChannels, outputs: images * shape.imageSize, activation: activation,
                         forward: { x, w, b, activation in
                             var out = [Float](repeating: 0, count: images * shape.imageSize)
-                            convTranspose2dForward(&out, x, weight: w, bias: b, columns: &columns, images: images,
+                            convTranspose2dForward(&out, x, weight: w, bias: b, scratch: &scratch, images: images,
                                                    shape: shape, activation: activation)
                             return out
                         },
@@ -170,7 +175,7 @@ func convTranspose2dGradients(shape: ConvShape, activation: Activation) {
                             var dx = [Float](repeating: 7, count: x.count), dw = [Float](repeating: 7, count: w.count)
                             var db = [Float](repeating: 7, count: shape.imageChannels)
                             convTranspose2dBackward(dinp: &dx, dweight: &dw, dbias: &db, dout: dout, inp: x, weight: w,
-                                                    columns: &columns, images: images, shape: shape)
+                                                    scratch: &scratch, images: images, shape: shape)
                             return (dx, dw, db)
                         })
 }

@@ -99,7 +99,7 @@ extension VAEModel {
         ComputeThreads.shared.forEachPart(of: draws, Scale(gradient: ws.dDecoderOutput, weights: ws.importanceWeights, width: width))
         chainBackward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
                       dInput: ws.dDecoderInput, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: draws,
-                      columns: ws.columns)
+                      convScratch: ws.convScratch)
         switch config.prior {
         case .normal:
             // -w · log N(z; 0, I) has the gradient w · z.

@@ -178,18 +178,18 @@ public struct ParameterLayout: Sendable, Equatable {
     public var output: Layer { decoder[decoder.count - 1] }
     public var layers: [Layer] { encoder + decoder }
 
-    /// Floats per image of im2col scratch that the largest convolution needs (0 for the MLP).
-    public var columnsPerImage: Int { layers.columnsPerImage }
+    /// Floats of scratch the convolutions need for `images` images (0 for the MLP).
+    public func convScratchSize(images: Int) -> Int { layers.convScratchSize(images: images) }
 }
 
 extension [Layer] {
-    /// Floats per image of im2col scratch that the largest convolution of the chain needs (0
-    /// without one).
-    var columnsPerImage: Int {
+    /// Floats of scratch the chain's convolutions need for `images` images: the most that any
+    /// one of them needs, as they take turns with it (0 without a convolution).
+    func convScratchSize(images: Int) -> Int {
         map { layer in
             switch layer.kind {
             case .linear: 0
-            case .conv2d(let shape), .convTranspose2d(let shape): shape.positions * shape.patchSize
+            case .conv2d(let shape), .convTranspose2d(let shape): shape.scratchSize(images: images)
             }
         }.max() ?? 0
     }

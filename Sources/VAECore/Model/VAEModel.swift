@@ -45,7 +45,7 @@ public final class VAEModel: @unchecked Sendable {
                               classes: layout.labelInputs)
         }
         chainForward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, parameters: parameters.pointer,
-                     rows: rows, columns: ws.columns)
+                     rows: rows, convScratch: ws.convScratch)
     }
 
     /// Decoder: `workspace.z` (with `workspace.labels` for a conditional model) → layers → `workspace.decoderOutput`.
@@ -55,7 +55,7 @@ public final class VAEModel: @unchecked Sendable {
                               classes: layout.labelInputs)
         }
         chainForward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, parameters: parameters.pointer,
-                     rows: rows, columns: ws.columns)
+                     rows: rows, convScratch: ws.convScratch)
     }
 
     /// The negative ELBO of `workspace.input` with the noise already in `workspace.eps`:
@@ -150,7 +150,7 @@ public final class VAEModel: @unchecked Sendable {
         let latent = config.latentDim
         chainBackward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
                       dInput: ws.dDecoderInput, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,
-                      columns: ws.columns)
+                      convScratch: ws.convScratch)
         if config.conditional {
             featureGradient(ws.dZ, dout: ws.dDecoderInput, rows: rows, positions: 1, features: config.latentDim,
                             classes: layout.labelInputs)
@@ -184,6 +184,6 @@ public final class VAEModel: @unchecked Sendable {
         chainBackward(through: layout.encoder, input: ws.encoderInput, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs,
                       dInput: pseudoInputs > 0 ? gradients.pointer + layout.pseudoInputsOffset : nil, dInputFromRow: rows,
                       parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows + pseudoInputs,
-                      columns: ws.columns)
+                      convScratch: ws.convScratch)
     }
 }

@@ -37,9 +37,10 @@ public final class Workspace: @unchecked Sendable {
     public let dDecoderOutputs: [Floats]
     public let dDecoderOutput: Floats
 
-    /// The convolutions' im2col scratch, [max(encoder rows, sampleCapacity), layout.columnsPerImage],
-    /// which each convolution fills and uses within one forward or backward call.
-    public let columns: Floats
+    /// The convolutions' scratch for max(encoder rows, sampleCapacity) images
+    /// (`ConvShape.scratchSize(images:)`), which each convolution fills and uses within one
+    /// forward or backward call.
+    public let convScratch: Floats
 
     /// The class of each row; a conditional model reads it.
     public let labels: UnsafeMutablePointer<UInt8>
@@ -76,7 +77,7 @@ public final class Workspace: @unchecked Sendable {
         let encoderRowWidth = VAEConfig.inputSize + 2 * encoderWidths.reduce(0, +) + encoderInputWidth
         let sampleRowWidth = 2 * decoderWidths.reduce(0, +) + 3 * latent + 2 * decoderInputWidth + mixtureWidths.perRow + 1
         storage = FloatBuffer(count: encoderRows * encoderRowWidth + samples * sampleRowWidth
-                              + max(encoderRows, samples) * layout.columnsPerImage + pseudoInputs * mixtureWidths.perComponent)
+                              + layout.convScratchSize(images: max(encoderRows, samples)) + pseudoInputs * mixtureWidths.perComponent)
         labels = .allocate(capacity: max(capacity, samples, 1))
         labels.initialize(repeating: 0, count: max(capacity, samples, 1))
         logLikelihoods = .allocate(capacity: 3 * max(samples, 1))
@@ -97,7 +98,7 @@ public final class Workspace: @unchecked Sendable {
         dZ = slices.take(samples * latent)
         dDecoderOutputs = decoderWidths.map { slices.take(samples * $0) }
         dDecoderOutput = dDecoderOutputs[dDecoderOutputs.count - 1]
-        columns = slices.take(max(encoderRows, samples) * layout.columnsPerImage)
+        convScratch = slices.take(layout.convScratchSize(images: max(encoderRows, samples)))
         encoderInput = conditional ? slices.take(encoderRows * encoderInputWidth) : input
         decoderInput = conditional ? slices.take(samples * decoderInputWidth) : z
         dDecoderInput = conditional ? slices.take(samples * decoderInputWidth) : dZ

@@ -50,7 +50,7 @@ public final class Classifier: @unchecked Sendable {
     /// `workspace.input` → every layer → `workspace.logits`.
     public func forward(_ ws: ClassifierWorkspace, rows: Int) {
         chainForward(through: layers, input: ws.input, outputs: ws.outputs, parameters: parameters.pointer, rows: rows,
-                     columns: ws.columns)
+                     convScratch: ws.convScratch)
     }
 
     /// The summed cross-entropy of `rows` images against `ws.labels`, after `forward`; with
@@ -60,7 +60,7 @@ public final class Classifier: @unchecked Sendable {
                                        dlogits: computeGradients ? ws.dLogits : nil, rows: rows, classes: Classifier.classes)
         if computeGradients {
             chainBackward(through: layers, input: ws.input, outputs: ws.outputs, gradients: ws.dOutputs, dInput: nil,
-                          parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows, columns: ws.columns)
+                          parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows, convScratch: ws.convScratch)
         }
         return loss
     }
@@ -106,15 +106,15 @@ public final class ClassifierWorkspace: @unchecked Sendable {
     public let probabilities: Floats
     public let dOutputs: [Floats]
     public let dLogits: Floats
-    /// The convolutions' im2col scratch.
-    public let columns: Floats
+    /// The convolutions' scratch for `capacity` images (`ConvShape.scratchSize(images:)`).
+    public let convScratch: Floats
     /// [capacity]: the class of each input row, for the loss.
     public let labels: UnsafeMutablePointer<UInt8>
 
     public init(_ classifier: Classifier, capacity: Int) {
         self.capacity = capacity
-        let widths = classifier.layers.map(\.outputs), columnsPerImage = classifier.layers.columnsPerImage
-        storage = FloatBuffer(count: capacity * (VAEConfig.inputSize + 2 * widths.reduce(0, +) + Classifier.classes + columnsPerImage))
+        let widths = classifier.layers.map(\.outputs), convScratchSize = classifier.layers.convScratchSize(images: capacity)
+        storage = FloatBuffer(count: capacity * (VAEConfig.inputSize + 2 * widths.reduce(0, +) + Classifier.classes) + convScratchSize)
         var slices = RowSlices(of: storage, rows: capacity)
         input = slices.take(VAEConfig.inputSize)
         outputs = widths.map { slices.take($0) }
@@ -123,7 +123,7 @@ public final class ClassifierWorkspace: @unchecked Sendable {
         probabilities = slices.take(Classifier.classes)
         dOutputs = widths.map { slices.take($0) }
         dLogits = dOutputs[dOutputs.count - 1]
-        columns = slices.take(columnsPerImage)
+        convScratch = slices.take(floats: convScratchSize)
         precondition(slices.isExhausted)
         labels = .allocate(capacity: capacity)
     }

@@ -60,8 +60,13 @@ public struct RowSlices {
 
     /// The next `rows` x `width` floats.
     public mutating func take(_ width: Int) -> Floats {
-        defer { next += rows * width }
-        precondition(next + rows * width <= buffer.pointer + buffer.count, "the buffer is smaller than its slices")
+        take(floats: rows * width)
+    }
+
+    /// The next `count` floats, for scratch not laid out by rows.
+    public mutating func take(floats count: Int) -> Floats {
+        defer { next += count }
+        precondition(next + count <= buffer.pointer + buffer.count, "the buffer is smaller than its slices")
         return next
     }
 
