@@ -120,9 +120,9 @@ public func im2col(_ columns: Floats, _ inp: ConstFloats, images: Int, shape: Co
                                 let x = gx * ConvShape.stride - ConvShape.padding + kx
                                 let tap = row + (ky * k + kx) * channels
                                 if y >= 0 && y < shape.height && x >= 0 && x < shape.width {
-                                    tap.update(from: image + (y * shape.width + x) * channels, count: channels)
+                                    copyChannels(tap, image + (y * shape.width + x) * channels, count: channels)
                                 } else {
-                                    tap.update(repeating: 0, count: channels)
+                                    zeroChannels(tap, count: channels)
                                 }
                             }
                         }
@@ -156,7 +156,7 @@ public func col2im(_ out: Floats, _ columns: ConstFloats, images: Int, shape: Co
                                 guard x >= 0 && x < shape.width else { continue }
                                 let tap = row + (ky * k + kx) * channels
                                 let pixel = image + (y * shape.width + x) * channels
-                                for c in 0..<channels { pixel[c] += tap[c] }
+                                addChannels(pixel, tap, count: channels)
                             }
                         }
                         row += shape.patchSize
@@ -166,6 +166,31 @@ public func col2im(_ out: Floats, _ columns: ConstFloats, images: Int, shape: Co
         }
     }
     ComputeThreads.shared.forEachPart(of: images, Job(out: out, columns: columns, shape: shape))
+}
+
+// A tap's channels, eight at a time: for the 32 channels of a 14x14 map, calls to memmove and
+// memset cost more than the copies themselves.
+
+@inline(__always)
+private func copyChannels(_ target: Floats, _ source: ConstFloats, count: Int) {
+    var c = 0
+    while c + 8 <= count { store8(load8(source + c), target + c); c += 8 }
+    while c < count { target[c] = source[c]; c += 1 }
+}
+
+@inline(__always)
+private func zeroChannels(_ target: Floats, count: Int) {
+    var c = 0
+    while c + 8 <= count { store8(Float8(repeating: 0), target + c); c += 8 }
+    while c < count { target[c] = 0; c += 1 }
+}
+
+/// target += source, channel by channel.
+@inline(__always)
+private func addChannels(_ target: Floats, _ source: ConstFloats, count: Int) {
+    var c = 0
+    while c + 8 <= count { store8(load8(target + c) + load8(source + c), target + c); c += 8 }
+    while c < count { target[c] += source[c]; c += 1 }
 }
 
 // `scratch` holds `shape.scratchSize(images:)` floats, shared by all the model's convolutions.
