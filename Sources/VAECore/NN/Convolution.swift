@@ -11,11 +11,11 @@
 // Weights keep PyTorch's layouts, Conv2d [out, in, 3, 3] and ConvTranspose2d [in, out, 3, 3]:
 // either is a [gridChannels, imageChannels · 9] matrix over patches ordered (channel, ky, kx).
 // im2col orders a patch's columns (ky, kx, channel) instead, so that each tap's channels are one
-// contiguous copy of a pixel's (with 32 channels, a quarter of the time that scattering them 9
-// floats apart took, and a tenth of conv's epoch). The products therefore use the weights
-// reordered the same way, into the front of the scratch buffer, and reorder their weight
-// gradients back: 18,432 floats for the 32 → 64 convolution, a few microseconds. With one image
-// channel the two orders are the same and the weights are used as stored.
+// contiguous vector copy of a pixel's rather than 32 scalar stores 9 floats apart (conv's epoch
+// 3% shorter, docs/performance.md). The products therefore use the weights reordered the same
+// way, into the front of the scratch buffer, and reorder their weight gradients back: 18,432
+// floats for the 32 → 64 convolution, a few microseconds. With one image channel the two orders
+// are the same and the weights are used as stored.
 
 /// A 3x3 convolution with stride 2 and padding 1 between an NHWC image of height × width ×
 /// imageChannels and the grid of gridChannels that its patches map to (28x28 → 14x14 → 7x7).
