@@ -74,13 +74,7 @@ private struct ConvScratch {
     /// The weights in the columns' order: reordered into the scratch, or `weight` itself.
     func weightsForColumns(_ weight: ConstFloats, shape: ConvShape) -> ConstFloats {
         guard let weights else { return weight }
-        let channels = shape.imageChannels, taps = ConvShape.kernel * ConvShape.kernel
-        for g in 0..<shape.gridChannels {
-            let from = weight + g * shape.patchSize, to = weights + g * shape.patchSize
-            for c in 0..<channels {
-                for tap in 0..<taps { to[tap * channels + c] = from[c * taps + tap] }
-            }
-        }
+        swapInnerAxes(weights, weight, rows: shape.gridChannels, shape.imageChannels, ConvShape.kernel * ConvShape.kernel)
         return UnsafePointer(weights)
     }
 
@@ -91,12 +85,17 @@ private struct ConvScratch {
     /// dweight, in PyTorch's order, from the gradient the product wrote in the columns' order.
     func storeWeightGradient(_ dweight: Floats, shape: ConvShape) {
         guard let weights else { return }
-        let channels = shape.imageChannels, taps = ConvShape.kernel * ConvShape.kernel
-        for g in 0..<shape.gridChannels {
-            let from = weights + g * shape.patchSize, to = dweight + g * shape.patchSize
-            for c in 0..<channels {
-                for tap in 0..<taps { to[c * taps + tap] = from[tap * channels + c] }
-            }
+        swapInnerAxes(dweight, weights, rows: shape.gridChannels, ConvShape.kernel * ConvShape.kernel, shape.imageChannels)
+    }
+}
+
+/// to[r, j, i] = from[r, i, j] for from [rows, first, second]: a weight's (channel, tap) order
+/// to (tap, channel) and back.
+private func swapInnerAxes(_ to: Floats, _ from: ConstFloats, rows: Int, _ first: Int, _ second: Int) {
+    for r in 0..<rows {
+        let source = from + r * first * second, target = to + r * first * second
+        for i in 0..<first {
+            for j in 0..<second { target[j * first + i] = source[i * second + j] }
         }
     }
 }
