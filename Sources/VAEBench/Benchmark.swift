@@ -12,6 +12,8 @@ public struct EpochTiming: Sendable {
     public var sgemmOnlySeconds: Double
     /// With `passes`, the time of each part of a step outside sgemm, replayed alone.
     public var passes: [PassTiming] = []
+    /// The threads' round trip right after the epoch (`coreToCoreRoundTrip`), outside its time.
+    public var roundTripAfter: Double?
 
     public var otherSeconds: Double { seconds - sgemmSeconds }
 }
@@ -45,7 +47,8 @@ extension ImageSet {
 /// with the time inside sgemm measured around every call. After every training step, the sgemm
 /// calls of a step (recorded once with their shapes and the trainer's own buffers) are replayed
 /// alone and timed apart, so that the training and the sgemm-only figures see the machine in the
-/// same state to within a few milliseconds; the epoch's time leaves the replays out. With
+/// same state to within a few milliseconds; the epoch's time leaves the replays out, and the
+/// threads' round trip measured after each epoch. With
 /// `passes`, the parts of the step outside sgemm are replayed alone after it as well (see
 /// `PassReplays`), and left out of the epoch's time too.
 public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passes: Bool = false) throws -> [EpochTiming] {
@@ -81,8 +84,8 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
         sgemm_clock_set_enabled(false)
         let sgemmSeconds = Double(sgemm_clock_nanoseconds() - (passReplays?.sgemmNanoseconds ?? 0)) / 1e9
         let sgemmOnly = Double(replayNanoseconds - (passReplays?.nanoseconds ?? 0)) / 1e9
-        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds,
-                                   sgemmOnlySeconds: sgemmOnly, passes: passReplays?.timings ?? []))
+        timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds, sgemmOnlySeconds: sgemmOnly,
+                                   passes: passReplays?.timings ?? [], roundTripAfter: coreToCoreRoundTrip()))
     }
     return timings
 }
@@ -240,7 +243,7 @@ public func processorDescription() -> String {
 /// 50 to 100 ns at times and 340 to 400 ns at others (presumably the host placing its two
 /// processors on cores that share a cache, or not), and `pytorch-example`'s epoch took 1.7 times
 /// as long in the second case (about 1.2 times since Adam and the loss store non-temporally), so a
-/// benchmark records it before and after each configuration.
+/// benchmark records it before a configuration and after each of its epochs.
 ///
 /// Each run stops after 20 ms (20,000 far hand-overs take about 8), and then gives the time per
 /// hand-over completed. Both threads spin, so on a busy machine a hand-over waits until the

@@ -14,9 +14,10 @@ struct VAEBench: ParsableCommand {
             the median over the epochs after the first: seconds per epoch, images per second, the time \
             measured inside sgemm (each product split among the threads) and outside it, the time of the \
             same sgemm calls alone (replayed after every training step and left out of its time), \
-            the peak resident memory, and before and after the epochs the time a cache line takes to go \
-            from one thread to another and back: several times the machine's lowest means the system \
-            placed the two processors far apart, and the epochs are slower for it (docs/performance.md). \
+            the peak resident memory, and the lowest and highest time a cache line took to go from one \
+            thread to another and back, measured before the epochs and after each: several times the \
+            machine's lowest means the system placed the two processors far apart, and the epochs are \
+            slower for it (docs/performance.md). \
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \
@@ -63,22 +64,24 @@ struct VAEBench: ParsableCommand {
         print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"
-              + "  round trip ns")
+              + "  round trip ns (lowest, highest)")
         for preset in presets.presets {
             let run = RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
                                 batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
             let roundTripBefore = coreToCoreRoundTrip()
             resetPeakResident()
-            let timings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes).dropFirst()
+            let allTimings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes)
+            let timings = allTimings.dropFirst()
             let peak = peakResidentBytes()
             let sgemmOnly = median(timings.map(\.sgemmOnlySeconds))
             let seconds = median(timings.map(\.seconds)), sgemm = median(timings.map(\.sgemmSeconds))
             let other = median(timings.map(\.otherSeconds))
             // Padded here: Foundation on Linux ignores the width of %@.
             let name = preset.rawValue.padding(toLength: 15, withPad: " ", startingAt: 0)
-            // Before and after the epochs: where the system had put the two threads (see coreToCoreRoundTrip).
-            let roundTrips = [roundTripBefore, coreToCoreRoundTrip()].map { $0.map { String(format: "%5.0f", $0) } ?? "    –" }
+            // Before the epochs and after each: where the system had put the two threads (see coreToCoreRoundTrip).
+            let measured = ([roundTripBefore] + allTimings.map(\.roundTripAfter)).compactMap { $0 }
+            let roundTrips = [measured.min(), measured.max()].map { $0.map { String(format: "%5.0f", $0) } ?? "    –" }
             print(name + String(format: " %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
                                 seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
                                 seconds / sgemmOnly, Double(peak ?? 0) / 1e6) + "  " + roundTrips.joined(separator: " "))
