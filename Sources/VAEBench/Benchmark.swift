@@ -248,7 +248,8 @@ public func processorDescription() -> String {
 /// Each run stops after 20 ms (20,000 far hand-overs take about 8), and then gives the time per
 /// hand-over completed. Both threads spin, so on a busy machine a hand-over waits until the
 /// system runs the other thread: beside 16 busy processes on two cores, the full runs made a
-/// 100-image vae-bench take 27 s (1 s with the limit), and one in CI ran past two minutes.
+/// 100-image vae-bench take 27 s (1 s with the limit); two conv runs at once, as parallel tests
+/// start them, took 15 s each instead of 0.85, and in CI past two minutes.
 public func coreToCoreRoundTrip() -> Double? {
     guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return nil }
     final class Counter: @unchecked Sendable { let value = Atomic<Int>(0) }
