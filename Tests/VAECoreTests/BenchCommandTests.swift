@@ -19,8 +19,8 @@ import VAECore
 
 /// vae-bench finishes on a busy machine: its round trip between two spinning threads gives up
 /// after its time, where each hand-over would otherwise wait for the system to run the other
-/// thread. Beside 16 busy processes on two cores it took 27 s so (1 s as it is); in CI, whose
-/// machine was several times slower than this one, over two minutes.
+/// thread. Beside 16 busy processes on two cores it took 27 s so (1 s as it is); in CI the two
+/// conv tests, which ran at once and starved each other's round trips, took over two minutes.
 @Test func benchCommandFinishesOnABusyMachine() throws {
     let busy = try ChildProcess("/bin/sh", ["-c", "for i in $(seq 16); do (while :; do :; done) & done; wait"])
     defer { busy.stop() }
