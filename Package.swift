@@ -58,7 +58,7 @@ let package = Package(
         // OpenBLAS's cblas_sgemm in vae-bench alone), the products and the other passes replayed
         // alone, and the OpenBLAS kernels in use.
         .target(name: "CSgemmClock", linkerSettings: [.linkedLibrary("dl")]),
-        .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock"], swiftSettings: optimisedForThisCPU),
+        .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock", "COpenBLAS"], swiftSettings: optimisedForThisCPU),
         .executableTarget(name: "vae-bench", dependencies: ["VAECore", "VAEBench", "VAECommandLine", argumentParser]),
 
         // Test machinery: the GIF reader, the golden cases and the synthetic data's file names,

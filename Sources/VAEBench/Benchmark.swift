@@ -1,3 +1,4 @@
+import COpenBLAS
 import CSgemmClock
 import Foundation
 import Synchronization
@@ -14,6 +15,13 @@ public struct EpochTiming: Sendable {
     public var passes: [PassTiming] = []
     /// The threads' round trip right after the epoch (`coreToCoreRoundTrip`), outside its time.
     public var roundTripAfter: Double?
+    /// Floating-point operations (two per multiply-add) of the epoch's products.
+    public var sgemmFlops: Double = 0
+    /// With `passes` or `products`, the speed of square products measured right after the
+    /// epoch (`SquareProducts`), in floating-point operations per second.
+    public var squareProductSpeed: Double?
+    /// With `products`, each product of a step, its replays over the epoch.
+    public var products: [ProductTiming] = []
 
     public var otherSeconds: Double { seconds - sgemmSeconds }
 }
@@ -23,6 +31,63 @@ public struct EpochTiming: Sendable {
 public struct PassTiming: Sendable {
     public var name: String
     public var seconds: Double
+}
+
+/// The replays of one product of a training step over an epoch: its shape in a full batch's
+/// step ("NT 128x400x784": op(A)·op(B), N or T each, then m, n and k), their time and their
+/// floating-point operations.
+public struct ProductTiming: Sendable {
+    public var name: String
+    public var seconds: Double
+    public var flops: Double
+}
+
+extension sgemm_clock_call {
+    /// Floating-point operations: two per multiply-add.
+    var flops: Double { 2 * Double(m) * Double(n) * Double(k) }
+
+    var shape: String { "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m)x\(n)x\(k)" }
+}
+
+/// How fast OpenBLAS multiplies on this machine with nothing in its way: every compute thread
+/// multiplies a pair of square matrices of its own, `size` wide, all at the same time, five
+/// times over; the threads' speeds at their best summed. Set beside the epoch's products, which
+/// are narrow (a batch of 128 rows, 20 to 1,024 columns), cut into blocks, handed out and read
+/// from memory rather than cache, it says what their shapes and surroundings cost.
+public final class SquareProducts {
+    public static let size = 512
+    private let matrices: FloatBuffer
+    private let threads = ComputeThreads.shared.count
+
+    init() {
+        let n = SquareProducts.size
+        matrices = FloatBuffer(count: 3 * n * n * threads)
+        matrices.pointer.update(repeating: 1 / Float(n), count: matrices.count)
+    }
+
+    /// Floating-point operations per second.
+    func flopsPerSecond() -> Double {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: threads) { best in
+            best.initialize(repeating: .max)
+            let job = Job(matrices: matrices.pointer, best: best)
+            for _ in 0..<5 { ComputeThreads.shared.forEachPart(of: threads, parts: threads, job) }
+            let n = Double(SquareProducts.size)
+            return best.reduce(0) { $0 + 2 * n * n * n / (Double($1) / 1e9) }
+        }
+    }
+
+    private struct Job: SplitJob {
+        let matrices: Floats, best: UnsafeMutableBufferPointer<UInt64>
+        func run(part: Int, range: Range<Int>) {
+            let n = SquareProducts.size
+            for thread in range {
+                let a = matrices + 3 * n * n * thread, b = a + n * n, c = b + n * n
+                let start = DispatchTime.now().uptimeNanoseconds
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1, a, Int32(n), b, Int32(n), 0, c, Int32(n))
+                best[thread] = min(best[thread], DispatchTime.now().uptimeNanoseconds - start)
+            }
+        }
+    }
 }
 
 extension ImageSet {
@@ -50,8 +115,11 @@ extension ImageSet {
 /// same state to within a few milliseconds; the epoch's time leaves the replays out, and the
 /// threads' round trip measured after each epoch. With
 /// `passes`, the parts of the step outside sgemm are replayed alone after it as well (see
-/// `PassReplays`), and left out of the epoch's time too.
-public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passes: Bool = false) throws -> [EpochTiming] {
+/// `PassReplays`), and left out of the epoch's time too. With `products`, each product's replays
+/// are timed apart as well. With either, the speed of square products (`SquareProducts`) is
+/// measured after each epoch, outside its time, for comparison.
+public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passes: Bool = false,
+                              products: Bool = false) throws -> [EpochTiming] {
     let trainer = Trainer(run: run, data: data)
     let count = data.train.count
     let batches = (count + run.batchSize - 1) / run.batchSize, remainder = count % run.batchSize
@@ -60,9 +128,19 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
     let fullStep = count >= run.batchSize ? recordSgemmCalls(trainer, rows: run.batchSize) : []
     let lastStep = remainder > 0 ? recordSgemmCalls(trainer, rows: remainder) : []
     let passReplays = passes ? PassReplays(trainer) : nil
+    let squareProducts = passes || products ? SquareProducts() : nil
+    // The last, shorter step makes the same products in the same order, with fewer rows.
+    precondition(lastStep.isEmpty || fullStep.isEmpty || lastStep.count == fullStep.count)
+    let fullSteps = count / run.batchSize
+    let productFlops = (0..<max(fullStep.count, lastStep.count)).map { i in
+        (fullStep.isEmpty ? 0 : Double(fullSteps) * fullStep[i].flops) + (lastStep.isEmpty ? 0 : lastStep[i].flops)
+    }
+    let productNames = (fullStep.isEmpty ? lastStep : fullStep).enumerated().map { "\($0 + 1). \($1.shape)" }
+    var productNanoseconds = [UInt64](repeating: 0, count: productFlops.count)
     var timings: [EpochTiming] = []
     for _ in 0..<epochs {
         var replayNanoseconds: UInt64 = 0
+        for i in productNanoseconds.indices { productNanoseconds[i] = 0 }
         passReplays?.reset()
         sgemm_clock_reset()
         sgemm_clock_set_enabled(true)
@@ -73,7 +151,11 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
             sgemm_clock_set_enabled(false)
             let replayStart = DispatchTime.now().uptimeNanoseconds
             let stepJobs = ComputeThreads.shared.jobsHandedOut - jobsBeforeStep
-            for call in progress.batch == batches && remainder > 0 ? lastStep : fullStep { call.run() }
+            for (i, call) in (progress.batch == batches && remainder > 0 ? lastStep : fullStep).enumerated() {
+                let callStart = DispatchTime.now().uptimeNanoseconds
+                call.run()
+                productNanoseconds[i] += DispatchTime.now().uptimeNanoseconds - callStart
+            }
             passReplays?.replay(rows: progress.imagesSeen - imagesSeen, jobs: stepJobs)
             imagesSeen = progress.imagesSeen
             jobsBeforeStep = ComputeThreads.shared.jobsHandedOut
@@ -84,8 +166,13 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
         sgemm_clock_set_enabled(false)
         let sgemmSeconds = Double(sgemm_clock_nanoseconds() - (passReplays?.sgemmNanoseconds ?? 0)) / 1e9
         let sgemmOnly = Double(replayNanoseconds - (passReplays?.nanoseconds ?? 0)) / 1e9
+        let productTimings = products ? productNames.indices.map {
+            ProductTiming(name: productNames[$0], seconds: Double(productNanoseconds[$0]) / 1e9, flops: productFlops[$0])
+        } : []
         timings.append(EpochTiming(seconds: seconds, sgemmSeconds: sgemmSeconds, sgemmOnlySeconds: sgemmOnly,
-                                   passes: passReplays?.timings ?? [], roundTripAfter: coreToCoreRoundTrip()))
+                                   passes: passReplays?.timings ?? [], roundTripAfter: coreToCoreRoundTrip(),
+                                   sgemmFlops: productFlops.reduce(0, +), squareProductSpeed: squareProducts?.flopsPerSecond(),
+                                   products: productTimings))
     }
     return timings
 }

@@ -17,7 +17,7 @@ struct VAEBench: ParsableCommand {
             the peak resident memory, and the lowest and highest time a cache line took to go from one \
             thread to another and back, measured before the epochs and after each: several times the \
             machine's lowest means the system placed the two processors far apart, and the epochs are \
-            slower for it (docs/performance.md). \
+            slower for it (docs/performance.md). --passes and --products split the time further. \
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \
@@ -38,8 +38,11 @@ struct VAEBench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Epochs per configuration; the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
-    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs; printed under each configuration's row.")
+    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs, then how long the epoch's products would take at the speed of 512x512 products on every thread at once; printed under each configuration's row.")
     var passes = false
+
+    @Flag(help: "Also time each product of a step (named by its shape in a full batch's step: NT 128x400x784 is A·Bᵀ with m = 128, n = 400, k = 784), replayed alone as for sgemm-only, and give its speed beside that of 512x512 products on every thread at once; printed under each configuration's row.")
+    var products = false
 
     @OptionGroup var compute: ThreadOptions
 
@@ -71,7 +74,7 @@ struct VAEBench: ParsableCommand {
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
             let roundTripBefore = coreToCoreRoundTrip()
             resetPeakResident()
-            let allTimings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes)
+            let allTimings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes, products: products)
             let timings = allTimings.dropFirst()
             let peak = peakResidentBytes()
             let sgemmOnly = median(timings.map(\.sgemmOnlySeconds))
@@ -85,11 +88,27 @@ struct VAEBench: ParsableCommand {
             print(name + String(format: " %8.3f %8.0f %9.3f %8.3f %12.2f %13.3f %17.2f %6.0f MB",
                                 seconds, Double(images) / seconds, sgemm, other, seconds / sgemm, sgemmOnly,
                                 seconds / sgemmOnly, Double(peak ?? 0) / 1e6) + "  " + roundTrips.joined(separator: " "))
+            // A part of the step, or a product: its time an epoch, against the products replayed alone.
+            func printPart(_ name: String, _ seconds: Double, _ note: String = "") {
+                print("  " + name + String(repeating: " ", count: max(1, 24 - name.count))
+                      + String(format: "%7.3f s/epoch  %5.1f%% of sgemm-only", seconds, 100 * seconds / sgemmOnly) + note)
+            }
+            let squareSpeed = median(timings.compactMap(\.squareProductSpeed))
+            let sgemmFlops = timings.first!.sgemmFlops
             if passes {
                 for (index, pass) in timings.first!.passes.enumerated() {
-                    let seconds = median(timings.map { $0.passes[index].seconds })
-                    print("  " + pass.name.padding(toLength: 24, withPad: " ", startingAt: 0)
-                          + String(format: "%7.3f s/epoch  %5.1f%% of sgemm-only", seconds, 100 * seconds / sgemmOnly))
+                    printPart(pass.name, median(timings.map { $0.passes[index].seconds }))
+                }
+                printPart("products at \(SquareProducts.size)³ speed", sgemmFlops / squareSpeed,
+                          String(format: " (%.2f MFLOP an image; square products %.1f GFLOP/s)",
+                                 sgemmFlops / Double(images) / 1e6, squareSpeed / 1e9))
+            }
+            if products {
+                for (index, product) in timings.first!.products.enumerated() {
+                    let seconds = median(timings.map { $0.products[index].seconds })
+                    let speed = product.flops / seconds
+                    printPart(product.name, seconds, String(format: " (%.1f GFLOP/s, %.0f%% of square products')",
+                                                            speed / 1e9, 100 * speed / squareSpeed))
                 }
             }
             fflush(nil)

@@ -85,7 +85,10 @@ import VAECore
 }
 
 /// --passes prints, under a configuration's row, the time of each part of a step outside sgemm,
-/// replayed alone; the header names the processor and OpenBLAS's kernels.
+/// replayed alone, then the time of the epoch's products at the speed of square ones, with their
+/// floating-point operations per image (784-400-20: 1,640,000 multiply-adds, two operations each,
+/// whatever the batch; the 300 images make two steps of 128 and one of 44); the header names the
+/// processor and OpenBLAS's kernels.
 @Test func benchCommandTimesThePartsOfAStepOutsideSgemm() throws {
     let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
                                            "--images", "300", "--epochs", "2", "--threads", "2", "--passes"])
@@ -95,13 +98,43 @@ import VAECore
                                 && $0.contains("kernels ") }, "\(result.stdout)")
     let row = try #require(lines.firstIndex { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
     let passes = Array(lines[(row + 1)...])
-    let names = ["load batch", "noise", "forward outside sgemm", "of which the loss", "backward outside sgemm", "Adam", "hand-offs ("]
+    let names = ["load batch", "noise", "forward outside sgemm", "of which the loss", "backward outside sgemm", "Adam", "hand-offs (",
+                 "products at 512³ speed"]
     try #require(passes.count == names.count, "\(result.stdout)")
     for (line, name) in zip(passes, names) {
         #expect(line.trimmingCharacters(in: .whitespaces).hasPrefix(name), "\(line)")
         let seconds = line.split(separator: " ").compactMap { Double($0) }.first
         #expect(seconds.map { $0 >= 0 } == true, "\(line)")
     }
+    #expect(passes.last!.contains(" s/epoch ") && passes.last!.contains("% of sgemm-only (3.28 MFLOP an image; square products "),
+            "\(passes.last!)")
+}
+
+/// --products prints, under a configuration's row, each product of a step by its shape in a full
+/// batch's step, in the order the step makes them (784-400-20: the four layers forward, then
+/// backward from the last, each weight gradient and then the input gradient below it, none for
+/// the first layer). The products are the sgemm-only replay, timed one by one, so with one
+/// counted epoch their times add up to its sgemm-only figure, to within the printed rounding.
+@Test func benchCommandTimesEachProduct() throws {
+    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
+                                           "--images", "1000", "--epochs", "2", "--threads", "2", "--products"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    let row = try #require(lines.firstIndex { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
+    let sgemmOnly = try #require(lines[row].split(separator: " ").compactMap { Double($0) }.dropFirst(5).first, "\(lines[row])")
+    let products = Array(lines[(row + 1)...])
+    let shapes = ["NT 128x400x784", "NT 128x40x400", "NT 128x400x20", "NT 128x784x400",
+                  "TN 784x400x128", "NN 128x400x784", "TN 400x20x128", "NN 128x20x400", "TN 40x400x128", "NN 128x400x40",
+                  "TN 400x784x128"]
+    try #require(products.count == shapes.count, "\(result.stdout)")
+    var total = 0.0
+    for (index, (line, shape)) in zip(products, shapes).enumerated() {
+        let fields = line.split(separator: " ")
+        #expect(line.hasPrefix("  \(index + 1). \(shape) ") && line.contains("% of square products')"), "\(line)")
+        let seconds = try #require(fields.firstIndex(of: "s/epoch").flatMap { Double(fields[$0 - 1]) }, "\(line)")
+        total += seconds
+    }
+    #expect(abs(total - sgemmOnly) <= 0.0005 * Double(shapes.count + 1) + 0.0005, "products \(total) s, sgemm-only \(sgemmOnly) s")
 }
 
 /// vae-bench reports like the other tools: timings that cannot be written (here past a file-size
