@@ -278,12 +278,15 @@ private func recordSgemmCalls(_ trainer: Trainer, rows: Int) -> [sgemm_clock_cal
     _ = trainer.model.forward(trainer.workspace, rows: rows, computeGradients: true)
     trainer.model.backward(trainer.workspace, rows: rows)
     let blocks = (0..<sgemm_clock_stop_recording()).map { sgemm_clock_recorded_call(Int32($0)) }
-    // A product reaches OpenBLAS as consecutive blocks of rows; the replay splits it again as
-    // training does, so join each product's blocks back together.
+    // A product reaches OpenBLAS as consecutive blocks of rows (or of columns); the replay splits
+    // it again as training does, so join each product's blocks back together.
     var products: [sgemm_clock_call] = []
     for block in blocks {
-        if var product = products.last, product.continues(into: block) {
+        if var product = products.last, product.continuesByRows(into: block) {
             product.m += block.m
+            products[products.count - 1] = product
+        } else if var product = products.last, product.continuesByColumns(into: block) {
+            product.n += block.n
             products[products.count - 1] = product
         } else {
             products.append(block)
@@ -294,11 +297,19 @@ private func recordSgemmCalls(_ trainer: Trainer, rows: Int) -> [sgemm_clock_cal
 
 extension sgemm_clock_call {
     /// Whether `next` is the block of rows of the same product that comes right after this one.
-    func continues(into next: sgemm_clock_call) -> Bool {
+    func continuesByRows(into next: sgemm_clock_call) -> Bool {
         next.transA == transA && next.transB == transB && next.n == n && next.k == k && next.b == b
             && next.lda == lda && next.ldb == ldb && next.ldc == ldc && next.beta == beta
             && next.c == c.map { $0 + Int(m) * Int(ldc) }
             && next.a == a.map { $0 + (transA ? Int(m) : Int(m) * Int(lda)) }
+    }
+
+    /// Whether `next` is the block of columns of the same product that comes right after this one.
+    func continuesByColumns(into next: sgemm_clock_call) -> Bool {
+        next.transA == transA && next.transB == transB && next.m == m && next.k == k && next.a == a
+            && next.lda == lda && next.ldb == ldb && next.ldc == ldc && next.beta == beta
+            && next.c == c.map { $0 + Int(n) }
+            && next.b == b.map { $0 + (transB ? Int(n) * Int(ldb) : Int(n)) }
     }
 
     /// The product again, split among the compute threads as the model splits it.

@@ -145,9 +145,12 @@ private struct EmptyJob: SplitJob {
 /// A product split among 1, 2 or 3 threads, or run whole because the team is busy, gives the
 /// same bits: the shapes are this model's, some of whose halves fall below the size at which
 /// OpenBLAS's SkylakeX and Cooperlake kernels switch to their small-matrix path (one band of
-/// rows per thread gave different bits there).
+/// rows per thread gave different bits there). The last three are cut by columns: a weight
+/// gradient of 40 outputs, a decoder's first layer on the 25 points of the sampling GIF, conv's
+/// weight gradient of 64 channels.
 @Test(arguments: [(false, true, 128, 20, 400), (false, true, 128, 400, 20), (false, false, 128, 400, 20),
-                  (true, false, 400, 20, 128), (true, false, 784, 400, 128), (false, true, 100, 784, 400)])
+                  (true, false, 400, 20, 128), (true, false, 784, 400, 128), (false, true, 100, 784, 400),
+                  (true, false, 40, 400, 128), (false, true, 25, 1024, 32), (true, false, 64, 288, 6272)])
 func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
     var random = Random(seed: 3)
     let a = randomFloats(m * k, random: &random), b = randomFloats(k * n, random: &random)
@@ -193,6 +196,29 @@ func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int,
         for i in 0..<inputs {
             let sum = (0..<rows).reduce(0.0) { $0 + Double(dout[$1 * outputs + o]) * Double(x[$1 * inputs + i]) }
             worst = max(worst, abs(Double(dweight[o * inputs + i]) - sum))
+        }
+    }
+    #expect(worst < 1e-4, "largest difference from the product in Double: \(worst)")
+}
+
+/// A product with too few rows to cut is cut by columns of C, each block reading its own columns
+/// of op(B) (rows of B when it is transposed): same bits on every thread count would not show a
+/// block reading the wrong ones, the product in Double does.
+@Test(arguments: [(true, false, 40, 400, 128), (false, true, 25, 784, 100)])
+func productsCutByColumnsAreTheProduct(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) {
+    let blocks = SgemmCall.blocks(m: m, n: n, k: k)
+    #expect(!blocks.byRows && blocks.count > 1, "the product must be made in blocks of columns")
+    var random = Random(seed: 5)
+    let a = randomFloats(m * k, random: &random), b = randomFloats(k * n, random: &random)
+    var c = [Float](repeating: 0, count: m * n)
+    sgemm(transA, transB, m, n, k, a, transA ? m : k, b, transB ? k : n, &c, n)
+    var worst = 0.0
+    for i in 0..<m {
+        for j in 0..<n {
+            let sum = (0..<k).reduce(0.0) { sum, p in
+                sum + Double(transA ? a[p * m + i] : a[i * k + p]) * Double(transB ? b[j * k + p] : b[p * n + j])
+            }
+            worst = max(worst, abs(Double(c[i * n + j]) - sum))
         }
     }
     #expect(worst < 1e-4, "largest difference from the product in Double: \(worst)")

@@ -34,28 +34,42 @@ struct SgemmCall {
     /// and at least 64 (the last block may be shorter). A function of the shape alone.
     static func blockRows(m: Int) -> Int { max(64, ((m + 3) / 4 + 15) / 16 * 16) }
 
-    /// How many sgemm calls a product of this shape is made in: one for a small product.
-    static func blockCount(m: Int, n: Int, k: Int) -> Int {
-        let rows = blockRows(m: m)
-        return m > rows && m * n * k >= 32_768 ? (m + rows - 1) / rows : 1
+    /// Columns of C per sgemm call for a product with too few rows to cut (a weight gradient of
+    /// 64 outputs or fewer, a batch of up to 64): a quarter of them, rounded up to 8, and at
+    /// least 32.
+    static func blockColumns(n: Int) -> Int { max(32, ((n + 3) / 4 + 7) / 8 * 8) }
+
+    /// How a product of this shape is cut into sgemm calls: into blocks of `blockRows` rows of C,
+    /// else of `blockColumns` columns, else (a small product) not at all.
+    static func blocks(m: Int, n: Int, k: Int) -> (count: Int, byRows: Bool, size: Int) {
+        guard m * n * k >= 32_768 else { return (1, true, m) }
+        let rows = blockRows(m: m), columns = blockColumns(n: n)
+        if m > rows { return ((m + rows - 1) / rows, true, rows) }
+        if n > columns { return ((n + columns - 1) / columns, false, columns) }
+        return (1, true, m)
     }
 
-    /// Splits C into blocks of `blockRows` rows and shares the blocks out among the compute
-    /// threads, each block one sgemm call followed by `after` over its rows. OpenBLAS picks its
-    /// kernel by the shape of a call (on SkylakeX and Cooperlake, products below about 100³
-    /// multiply-adds take a small-matrix kernel that rounds differently), so an element's last
-    /// bits depend on the call it was part of. Blocks of a fixed shape make the calls the same
-    /// for every thread count, and a job that runs whole on one thread (the team busy) makes
-    /// them too: results are bit-identical. (Splitting C into one band per thread was
-    /// bit-identical on Haswell kernels only.) Each block is a part of its own, taken by
-    /// whichever thread is free.
+    /// How many sgemm calls a product of this shape is made in: one for a small product.
+    static func blockCount(m: Int, n: Int, k: Int) -> Int { blocks(m: m, n: n, k: k).count }
+
+    /// Splits C into blocks of rows (or of columns, see `blocks`) and shares the blocks out
+    /// among the compute threads, each block one sgemm call, a block of rows followed by
+    /// `after` over its rows. OpenBLAS picks its kernel by the shape of a call (on SkylakeX and
+    /// Cooperlake, products below about 100³ multiply-adds take a small-matrix kernel that
+    /// rounds differently), so an element's last bits depend on the call it was part of. Blocks
+    /// of a fixed shape make the calls the same for every thread count, and a job that runs
+    /// whole on one thread (the team busy) makes them too: results are bit-identical.
+    /// (Splitting C into one band per thread was bit-identical on Haswell kernels only.) Each
+    /// block is a part of its own, taken by whichever thread is free. Blocks of columns make
+    /// `after` wait for all of them: it runs over every row on the calling thread.
     func run<After: RowsPass>(on team: ComputeThreads = .shared, then after: After) {
-        let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
-        guard blocks > 1 else {
+        let blocks = SgemmCall.blocks(m: m, n: n, k: k)
+        guard blocks.count > 1 else {
             runOnThisThread()
             return after.run(rows: 0..<m)
         }
-        team.forEachPart(of: blocks, parts: blocks, Blocks(call: self, after: after))
+        team.forEachPart(of: blocks.count, parts: blocks.count, Blocks(call: self, after: after))
+        if !blocks.byRows { after.run(rows: 0..<m) }
     }
 
     func run(on team: ComputeThreads = .shared) {
@@ -66,22 +80,29 @@ struct SgemmCall {
     /// both are its parts, each block followed by its product's pass, so that the two share one
     /// hand-off and even out each other's blocks (a layer's weight and input gradients).
     func run<After: RowsPass, OtherAfter: RowsPass>(alongside other: SgemmCall, then after: After, _ otherAfter: OtherAfter) {
-        let blocks = SgemmCall.blockCount(m: m, n: n, k: k)
-        let otherBlocks = SgemmCall.blockCount(m: other.m, n: other.n, k: other.k)
-        ComputeThreads.shared.forEachPart(of: blocks + otherBlocks, parts: blocks + otherBlocks,
+        let blocks = SgemmCall.blocks(m: m, n: n, k: k)
+        let otherBlocks = SgemmCall.blocks(m: other.m, n: other.n, k: other.k)
+        ComputeThreads.shared.forEachPart(of: blocks.count + otherBlocks.count, parts: blocks.count + otherBlocks.count,
                                           Pair(first: Blocks(call: self, after: after),
-                                               second: Blocks(call: other, after: otherAfter), firstBlocks: blocks))
+                                               second: Blocks(call: other, after: otherAfter), firstBlocks: blocks.count))
+        if !blocks.byRows { after.run(rows: 0..<m) }
+        if !otherBlocks.byRows { otherAfter.run(rows: 0..<other.m) }
     }
 
-    /// Blocks of C, one sgemm call each and then the pass after it, on the thread that takes them.
+    /// Blocks of C, one sgemm call each, on the thread that takes them; a block of rows is
+    /// followed by the pass after it (for blocks of columns the caller runs the pass).
     private struct Blocks<After: RowsPass>: SplitJob {
         let call: SgemmCall, after: After
         func run(part: Int, range: Range<Int>) {
-            let blockRows = SgemmCall.blockCount(m: call.m, n: call.n, k: call.k) > 1 ? SgemmCall.blockRows(m: call.m) : call.m
+            let blocks = SgemmCall.blocks(m: call.m, n: call.n, k: call.k)
             for block in range {
-                let rows = block * blockRows..<min((block + 1) * blockRows, call.m)
-                call.rows(rows).runOnThisThread()
-                after.run(rows: rows)
+                if blocks.byRows {
+                    let rows = block * blocks.size..<min((block + 1) * blocks.size, call.m)
+                    call.rows(rows).runOnThisThread()
+                    after.run(rows: rows)
+                } else {
+                    call.columns(block * blocks.size..<min((block + 1) * blocks.size, call.n)).runOnThisThread()
+                }
             }
         }
     }
@@ -110,6 +131,13 @@ struct SgemmCall {
         SgemmCall(transA: transA, transB: transB, m: range.count, n: n, k: k,
                   a: transA ? a + range.lowerBound : a + range.lowerBound * lda, lda: lda, b: b, ldb: ldb,
                   c: c + range.lowerBound * ldc, ldc: ldc, beta: beta)
+    }
+
+    /// The product for columns `range` of C: the same columns of op(B).
+    func columns(_ range: Range<Int>) -> SgemmCall {
+        SgemmCall(transA: transA, transB: transB, m: m, n: range.count, k: k, a: a, lda: lda,
+                  b: transB ? b + range.lowerBound * ldb : b + range.lowerBound, ldb: ldb,
+                  c: c + range.lowerBound, ldc: ldc, beta: beta)
     }
 }
 
