@@ -21,8 +21,11 @@ import VAECore
 /// after its time, where each hand-over would otherwise wait for the system to run the other
 /// thread. Beside 16 busy processes on two cores it took 27 s so (1 s as it is); in CI the two
 /// conv tests, which ran at once and starved each other's round trips, took over two minutes.
+/// Each busy loop also ends once the test process is gone ($PPID, the shell's parent): a test
+/// process killed from outside (Ctrl-C, or `scripts/mutants` stopping a suite at its first
+/// failure) runs no `defer`, and its loops would otherwise spin on until the machine restarts.
 @Test func benchCommandFinishesOnABusyMachine() throws {
-    let busy = try ChildProcess("/bin/sh", ["-c", "for i in $(seq 16); do (while :; do :; done) & done; wait"])
+    let busy = try ChildProcess("/bin/sh", ["-c", "for i in $(seq 16); do (while kill -0 $PPID 2>/dev/null; do :; done) & done; wait"])
     defer { busy.stop() }
     let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
                                            "--images", "100", "--epochs", "2", "--threads", "1"], timeLimit: .seconds(15))
