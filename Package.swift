@@ -73,7 +73,8 @@ let package = Package(
         .target(name: "FuzzSafetensors", dependencies: ["VAECore"], path: "Fuzz/Safetensors"),
         .target(name: "FuzzGIF", dependencies: ["VAETesting"], path: "Fuzz/GIF"),
 
-        // A time limit on the whole test process, which no test can escape (Tests/Watchdog/watchdog.c).
+        // A time limit on the whole test process, which no test can escape, and Ctrl-C stopping the
+        // programs the tests started (Tests/Watchdog/watchdog.c).
         .target(name: "TestWatchdog", path: "Tests/Watchdog", publicHeadersPath: "."),
         .target(name: "TestSupport", dependencies: ["VAECore", "VAETesting", "TestWatchdog"], path: "Tests/TestSupport"),
         .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),

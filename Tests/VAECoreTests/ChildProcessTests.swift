@@ -33,6 +33,46 @@ import TestSupport
     #expect(!running(), "sleep 600 (pid \(sleeper)), started by the shell in a session of its own, still runs")
 }
 
+/// Ctrl-C of the test process stops the programs its tests started, which a terminal's SIGINT
+/// does not reach (each runs in a process group of its own) and no `defer` stops once the process
+/// ends (Tests/Watchdog). The test binary runs this test again, told by the environment to start
+/// a shell whose `sleep` runs in a session of its own, and waits; it is sent SIGINT, ends by it,
+/// and neither the shell nor the sleep runs on.
+@Test func interruptingTheTestsStopsWhatTheyStarted() throws {
+    let helperFolder = "VAE_INTERRUPTED_TEST_FOLDER"
+    if let folder = ProcessInfo.processInfo.environment[helperFolder] {
+        // The run being interrupted: what it starts is left to the signal to stop.
+        let shell = try ChildProcess("/bin/sh", ["-c", "setsid sleep 600 & echo $$ $! > \(folder)/pids.new && mv \(folder)/pids.new \(folder)/pids; wait"])
+        _ = try shell.finish(within: .seconds(60))
+        return
+    }
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let testBinary = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+    let run = try ChildProcess(testBinary, ["--testing-library", "swift-testing", "--filter", "interruptingTheTestsStopsWhatTheyStarted"],
+                               environment: [helperFolder: folder])
+    defer { run.stop() }
+    let deadline = ContinuousClock.now + .seconds(60)
+    while !FileManager.default.fileExists(atPath: folder + "/pids") && run.isRunning && ContinuousClock.now < deadline {
+        usleep(10_000)
+    }
+    let pids = try String(contentsOfFile: folder + "/pids", encoding: .utf8).split(separator: " ")
+        .compactMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    try #require(pids.count == 2, "\(pids)")
+    run.send(SIGINT)
+    let result = try run.finish(within: .seconds(30))
+    #expect(result.status == SIGINT, "\(result.stdout)\(result.stderr)")
+    // Killed, a process stays a zombie until init reaps it.
+    func running(_ pid: pid_t) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+        return !stat.contains(") Z ")
+    }
+    let end = ContinuousClock.now + .seconds(10)
+    while pids.contains(where: running) && ContinuousClock.now < end { usleep(1_000) }
+    #expect(!pids.contains(where: running), "the shell and its sleep (pids \(pids)) still run")
+    for pid in pids where running(pid) { kill(pid, SIGKILL) }
+}
+
 /// Every fault of scripts/mutants still names a string that occurs exactly once in its file, so
 /// that a change to the code cannot quietly leave the mutation score a fault short (the script
 /// stops before its first build when one does not apply). Not while scripts/mutants runs the

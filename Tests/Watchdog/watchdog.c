@@ -18,14 +18,21 @@
 
 static long limit_seconds;
 
-// Kills every child of this process and its process group (ChildProcess starts each in a group of
-// its own), from each process's parent in /proc/<pid>/stat: "pid (name) state ppid ...".
+// Kills every process below this one in the process tree, and the process group of each child
+// (ChildProcess starts each in a group of its own), from each process's parent in
+// /proc/<pid>/stat: "pid (name) state ppid ...". The tree is read whole before anything is
+// killed: a killed process's children move to init. A process below a child in a session of its
+// own (`setsid`, as `script` starts its command) is in neither, and is found by its parent.
+// Static tables, so that nothing is allocated in a process about to end.
+enum { MAX_PROCESSES = 32768 };
+static pid_t process_ids[MAX_PROCESSES], parent_ids[MAX_PROCESSES], below[MAX_PROCESSES];
+
 static void stop_children(void) {
     DIR *proc = opendir("/proc");
     if (!proc) return;
-    pid_t self = getpid();
+    int count = 0;
     struct dirent *entry;
-    while ((entry = readdir(proc))) {
+    while ((entry = readdir(proc)) && count < MAX_PROCESSES) {
         char path[300], stat[512];
         snprintf(path, sizeof path, "/proc/%s/stat", entry->d_name);
         FILE *file = fopen(path, "r");
@@ -35,13 +42,24 @@ static void stop_children(void) {
         stat[length] = 0;
         char *name_end = strrchr(stat, ')');
         int parent;
-        if (name_end && sscanf(name_end + 1, " %*c %d", &parent) == 1 && parent == self) {
-            pid_t child = (pid_t)atoi(entry->d_name);
-            kill(-child, SIGKILL);
-            kill(child, SIGKILL);
+        if (name_end && sscanf(name_end + 1, " %*c %d", &parent) == 1) {
+            process_ids[count] = (pid_t)atoi(entry->d_name);
+            parent_ids[count++] = parent;
         }
     }
     closedir(proc);
+    pid_t self = getpid();
+    int found = 0;
+    below[found++] = self;
+    for (int i = 0; i < found; i++) {
+        for (int j = 0; j < count && found < MAX_PROCESSES; j++) {
+            if (parent_ids[j] == below[i]) below[found++] = process_ids[j];
+        }
+    }
+    for (int j = 0; j < count; j++) {
+        if (parent_ids[j] == self) kill(-process_ids[j], SIGKILL);
+    }
+    for (int i = 1; i < found; i++) kill(below[i], SIGKILL);
 }
 
 static void *watch(void *unused) {
@@ -57,14 +75,50 @@ static void *watch(void *unused) {
     _exit(1);
 }
 
-__attribute__((constructor)) static void start_watchdog(void) {
-    const char *setting = getenv("VAE_TEST_PROCESS_SECONDS");
-    limit_seconds = setting ? strtol(setting, NULL, 10) : 420;
-    if (limit_seconds <= 0) return;
+// Ctrl-C (or SIGTERM, SIGHUP) ends the test process without running any test's `defer`, and the
+// programs its tests started, each in a process group of its own that the terminal's signal does
+// not reach, would run on: a trainer of 100,000 epochs writing a checkpoint each into /tmp, a
+// `sleep 600`. So a handler passes these signals through a pipe (a handler may do little more) to
+// a thread of this file, which stops those programs and then ends the process as the signal would
+// have. (Blocking the signals for a thread to sigwait does not hold: the main thread's mask is
+// cleared after this file's constructor runs.)
+static int signal_pipe[2];
+
+static void pass_signal_on(int received) {
+    unsigned char number = (unsigned char)received;
+    ssize_t written = write(signal_pipe[1], &number, 1);
+    (void)written;
+}
+
+static void *stop_children_on_signal(void *unused) {
+    (void)unused;
+    unsigned char received;
+    while (read(signal_pipe[0], &received, 1) != 1) {}
+    stop_children();
+    signal(received, SIG_DFL);
+    raise(received);
+    _exit(128 + received);
+}
+
+static void start_detached(void *(*body)(void *)) {
     pthread_attr_t attributes;
     pthread_attr_init(&attributes);
     pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
     pthread_t thread;
-    pthread_create(&thread, &attributes, watch, NULL);
+    pthread_create(&thread, &attributes, body, NULL);
     pthread_attr_destroy(&attributes);
+}
+
+__attribute__((constructor)) static void start_watchdog(void) {
+    if (pipe(signal_pipe) == 0) {
+        start_detached(stop_children_on_signal);
+        struct sigaction action = {.sa_handler = pass_signal_on};
+        sigemptyset(&action.sa_mask);
+        sigaction(SIGINT, &action, NULL);
+        sigaction(SIGTERM, &action, NULL);
+        sigaction(SIGHUP, &action, NULL);
+    }
+    const char *setting = getenv("VAE_TEST_PROCESS_SECONDS");
+    limit_seconds = setting ? strtol(setting, NULL, 10) : 420;
+    if (limit_seconds > 0) start_detached(watch);
 }
