@@ -23,14 +23,15 @@ import TestSupport
     }
     #expect(!shell.isRunning)
     let sleeper = try #require(pid_t(try String(contentsOfFile: started, encoding: .utf8).trimmingCharacters(in: .newlines)))
-    // Killed, it stays a zombie until init reaps it.
-    func running() -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(sleeper)/stat", encoding: .utf8) else { return false }
-        return !stat.contains(") Z ")
-    }
     let deadline = Date().addingTimeInterval(10)
-    while running() && Date() < deadline { usleep(1_000) }
-    #expect(!running(), "sleep 600 (pid \(sleeper)), started by the shell in a session of its own, still runs")
+    while running(sleeper) && Date() < deadline { usleep(1_000) }
+    #expect(!running(sleeper), "sleep 600 (pid \(sleeper)), started by the shell in a session of its own, still runs")
+}
+
+/// Whether process `pid` runs: a killed process stays a zombie until init reaps it.
+private func running(_ pid: pid_t) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+    return !stat.contains(") Z ")
 }
 
 /// Ctrl-C of the test process stops the programs its tests started, which a terminal's SIGINT
@@ -62,11 +63,6 @@ import TestSupport
     run.send(SIGINT)
     let result = try run.finish(within: .seconds(30))
     #expect(result.status == SIGINT, "\(result.stdout)\(result.stderr)")
-    // Killed, a process stays a zombie until init reaps it.
-    func running(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-        return !stat.contains(") Z ")
-    }
     let end = ContinuousClock.now + .seconds(10)
     while pids.contains(where: running) && ContinuousClock.now < end { usleep(1_000) }
     #expect(!pids.contains(where: running), "the shell and its sleep (pids \(pids)) still run")
