@@ -49,6 +49,9 @@ struct VAEBench: ParsableCommand {
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
         try checkRange("--images", images, in: 1...1_000_000)
+        if let unknown = presets.names.first(where: { Preset(rawValue: $0) == nil }) {
+            throw ValidationError("--presets: no preset named '\(unknown)' (\(Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
     }
 
     func run() throws {
@@ -118,19 +121,19 @@ struct VAEBench: ParsableCommand {
 
 /// Comma-separated preset names, e.g. "default,conv".
 struct PresetList: ExpressibleByArgument {
-    let presets: [Preset]
+    /// As given; `VAEBench.validate()` refuses a name that is no preset, naming it and the presets.
+    let names: [String]
+    var presets: [Preset] { names.compactMap(Preset.init(rawValue:)) }
 
     init(presets: [Preset]) {
-        self.presets = presets
+        names = presets.map(\.rawValue)
     }
 
     init?(argument: String) {
-        let parsed = argument.split(separator: ",").map { Preset(rawValue: String($0)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { return nil }
-        presets = parsed.map { $0! }
+        names = argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
     }
 
-    var defaultValueDescription: String { presets.map(\.rawValue).joined(separator: ",") }
+    var defaultValueDescription: String { names.joined(separator: ",") }
 }
 
 func median<C: Collection>(_ values: C) -> Double where C.Element == Double {

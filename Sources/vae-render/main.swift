@@ -299,14 +299,8 @@ struct SamplingFlags: ParsableArguments {
 
     func validate(enabled: Bool) throws {
         try checkRange("--grid", grid, in: 1...64)
-        if let temperature {
-            guard temperature > 0 && temperature <= maximumSamplingTemperature else {
-                throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
-            }
-            guard options.source != .plane && options.source != .sampler(.prior) else {
-                throw ValidationError("--temperature applies to the samplers other than prior")
-            }
-        }
+        try checkTemperature(temperature, sampler: sampler?.name ?? "",
+                             takesTemperature: sampler.map { $0.source != .plane && $0.source != .sampler(.prior) } ?? true)
         if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
                                  ("--temperature", temperature != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
@@ -317,8 +311,11 @@ struct SamplingFlags: ParsableArguments {
 /// A sampler's name, or "plane" for the principal-plane grid.
 struct SamplerName: ExpressibleByArgument, Equatable {
     let source: SamplingSource
+    /// As given on the command line, for messages.
+    let name: String
 
     init?(argument: String) {
+        name = argument
         if argument == "plane" {
             source = .plane
         } else if let kind = SamplerKind(rawValue: argument) {

@@ -17,7 +17,7 @@ struct VAESample: ParsableCommand {
             at hand: they are read from --data, else $KMNIST_DIR, else the folder the run was trained on. \
             The same run, epoch, sampler and seed give the same file byte for byte.
 
-            Exit codes: 0 done, 64 bad flags, 65 a corrupt checkpoint or data file, 66 missing run, \
+            Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or data file, 66 missing run, \
             epoch or data, 70 the sampler's fit failed, 73 cannot write.
             """,
         version: versionDescription())
@@ -56,12 +56,7 @@ struct VAESample: ParsableCommand {
     func validate() throws {
         try checkRange("--count", count, in: 1...1_000_000)
         if let epoch, epoch < 1 { throw ValidationError("--epoch must be at least 1, got \(epoch)") }
-        if let temperature {
-            guard temperature > 0 && temperature <= maximumSamplingTemperature else {
-                throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
-            }
-            guard sampler?.takesTemperature ?? true else { throw ValidationError("--temperature applies to the samplers other than prior") }
-        }
+        try checkTemperature(temperature, sampler: sampler?.rawValue ?? "", takesTemperature: sampler?.takesTemperature ?? true)
         if let label, !(0..<VAEConfig.classes).contains(label) {
             throw ValidationError("--class must be a class between 0 and \(VAEConfig.classes - 1), got \(label)")
         }

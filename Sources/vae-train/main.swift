@@ -21,7 +21,7 @@ struct VAETrain: ParsableCommand {
             which --resume continues from. Losses are in nats per image: the negative ELBO (with --objective iwae, the \
             training loss is the negative importance-weighted bound).
 
-            Exit codes: 0 done, 64 bad flags or a run folder in the way, 65 bad data, 66 missing data, \
+            Exit codes: 0 done, 64 bad flags, a run folder in the way or data that does not match the resumed run, 65 bad data, 66 missing data, \
             70 training diverged, 73 cannot write, 75 another trainer is writing the run folder (it holds \
             <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), 143 stopped by SIGTERM (the \
             same way).
@@ -115,7 +115,7 @@ struct VAETrain: ParsableCommand {
     var seed: UInt64?
 
     @Option(name: .customLong("iwae-k"), parsing: .unconditional,
-            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint. The run does not keep it: a --resume repeats it.",
+            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint. The run does not keep it: give it again with --resume (an interrupted run's message shows how).",
                                valueName: "k"))
     var iwaeK: Int = 0
 

@@ -17,6 +17,16 @@ import VAECore
     if numbers.count == 10 { #expect(numbers[8] <= numbers[9], "\(row)") }
 }
 
+/// A name in --presets that is no preset is refused before any work, naming it and the presets;
+/// so is an empty one, as from a stray comma.
+@Test(arguments: [("pytorch-example,deafult", "deafult"), ("conv,", "")])
+func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
+    let result = try runTool("vae-bench", ["--presets", list, "--data", "/nonexistent"])
+    #expect(result.status == 64)
+    #expect(result.stderr == "vae-bench: --presets: no preset named '\(unknown)' (default, pytorch-example, conv) (see vae-bench --help)\n", "\(result.stderr)")
+    #expect(result.stdout.isEmpty)
+}
+
 /// vae-bench finishes on a busy machine: its round trip between two spinning threads gives up
 /// after its time, where each hand-over would otherwise wait for the system to run the other
 /// thread. Beside 16 busy processes on two cores it took 27 s so (1 s as it is); in CI the two

@@ -47,7 +47,7 @@ import VAERender
     (["--count", "3", "--sampler", "vamp"], 64, "--sampler"),
     (["--count", "3", "--epoch", "9"], 66, "--epoch 9: "),
     (["--count", "3", "--class", "2"], 64, "--class needs a class-conditional run"),
-    (["--count", "3", "--sampler", "prior", "--temperature", "2"], 64, "--temperature applies to the samplers other than prior"),
+    (["--count", "3", "--sampler", "prior", "--temperature", "2"], 64, "--temperature does not apply to --sampler prior; it spreads gmm, gmm-diagonal, vamp, two-stage"),
     (["--count", "3", "--temperature", "0"], 64, "--temperature must be above 0 and at most 10, got 0.0"),
 ])
 func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message: String) throws {
