@@ -130,6 +130,10 @@ public func checkFileCanBeWritten(_ path: String) throws {
 /// FIFO, device or socket, which a file renamed into place would replace rather than feed
 /// (`--out /dev/stdout` would leave the reader with nothing, and as root replace the device).
 private func writeTarget(_ path: String) throws -> String {
+    if let stream = processStream(path) {
+        throw VAEError(.cannotWrite, "cannot write \(path): it is \(stream), one of this process's streams; files are written "
+                       + "whole (a temporary file renamed into place), so name a regular file")
+    }
     var info = stat()
     guard lstat(path, &info) == 0 else { return path }
     var target = path
@@ -152,6 +156,20 @@ private func writeTarget(_ path: String) throws -> String {
     }
     throw VAEError(.cannotWrite, "cannot write \(path): \(target == path ? "it" : target) is \(kind); files are written whole "
                    + "(a temporary file renamed into place), so name a regular file")
+}
+
+/// The /proc/.../fd/N or /dev/fd/N that `path` is or leads to through symbolic links
+/// (/dev/stdout is a link to /proc/self/fd/1), else nil. Such a link stands for whatever the
+/// stream is: a pipe, which no rename can replace, or a file the shell redirected to, which a
+/// rename would replace while the stream kept writing to the old one, lost.
+private func processStream(_ path: String) -> String? {
+    var current = path
+    for _ in 0..<40 {  // the kernel's own limit on links followed
+        if current.hasPrefix("/proc/") || current.hasPrefix("/dev/fd/") { return current }
+        guard let next = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return nil }
+        current = next.hasPrefix("/") ? next : URL(fileURLWithPath: current).deletingLastPathComponent().path + "/" + next
+    }
+    return nil
 }
 
 private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
@@ -281,8 +299,10 @@ public func removeLeftoverTemporaryFiles(in folder: String) {
     for name in names where name.hasPrefix(".") && name.hasSuffix(temporaryFileSuffix) { unlink(folder + "/" + name) }
 }
 
-/// Reads a whole file, with an error that names it.
-public func readFile(_ path: String) throws -> [UInt8] {
+/// Reads a whole file of at most `limit` bytes, with an error that names it. A larger file is
+/// refused before anything is allocated: a tool pointed at the wrong file (a disk image, a video)
+/// fails at once instead of filling memory.
+public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
         // sysexits' EX_NOINPUT: an input that does not exist or is not readable.
@@ -296,6 +316,10 @@ public func readFile(_ path: String) throws -> [UInt8] {
     }
     if (info.st_mode & S_IFMT) == S_IFDIR {
         throw VAEError(.badData, "cannot read \(path): it is a folder")
+    }
+    guard info.st_size <= limit else {
+        throw VAEError(.badData, String(format: "cannot read %@: it holds %.1f MB, and no file of its kind holds more than %.1f MB",
+                                        path, Double(info.st_size) / 1e6, Double(limit) / 1e6))
     }
     var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
     var offset = 0

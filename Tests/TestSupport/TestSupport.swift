@@ -128,3 +128,6 @@ extension VAEModel {
         layout.tensors.first { $0.name == name }
     }
 }
+
+/// A whole file that a test or a tool wrote, of any size.
+public func readFile(_ path: String) throws -> [UInt8] { try readFile(path, atMost: .max) }

@@ -251,8 +251,8 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 }
 
 /// A write through a symbolic link replaces the file it points to and leaves the link; a FIFO,
-/// a device or a link to nothing, which a renamed file would replace rather than write, is
-/// refused before anything is created.
+/// a device, a stream of the process (/dev/stdout) or a link to nothing, which a renamed file
+/// would replace rather than write, is refused before anything is created.
 @Test func anAtomicWriteFollowsALinkAndRefusesWhatIsNoFile() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -267,14 +267,17 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(mkfifo(scratch + "/fifo", 0o644) == 0)
     try FileManager.default.createSymbolicLink(atPath: scratch + "/to-null", withDestinationPath: "/dev/null")
     try FileManager.default.createSymbolicLink(atPath: scratch + "/dangling", withDestinationPath: scratch + "/nothing")
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/to-stdout", withDestinationPath: "/dev/stdout")
     let rest = "; files are written whole (a temporary file renamed into place), so name a regular file"
     for (name, message) in [("fifo", "it is a FIFO" + rest), ("to-null", "/dev/null is a device" + rest),
+                            ("to-stdout", "it is /proc/self/fd/1, one of this process's streams" + rest),
                             ("dangling", "it is a symbolic link to \(scratch)/nothing, which does not exist")] {
         let path = scratch + "/" + name
         #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try checkFileCanBeWritten(path) }
         #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try writeFileAtomically([1], to: path) }
     }
-    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "to-null"])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "to-null",
+                                                                                     "to-stdout"])
     #expect(try FileManager.default.attributesOfItem(atPath: "/dev/null")[.type] as? FileAttributeType == .typeCharacterSpecial)
 }
 

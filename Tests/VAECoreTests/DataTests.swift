@@ -69,6 +69,22 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
 
 /// A split's MD5, which a run records, covers its pixels and then its labels (the values from
 /// Python's hashlib): other images or other labels of the same count give another digest.
+/// A file larger than any of its kind is refused by its size, before a byte of it is read: here a
+/// sparse training-images file of 2 GB, which would otherwise be allocated and read whole.
+@Test func aFileLargerThanAnyOfItsKindIsRefusedUnread() throws {
+    let folder = validFolder(raw: true)
+    defer { removeTemporaryFolder(folder) }
+    let images = folder + "/train-images-idx3-ubyte"
+    #expect(truncate(images, 2_000_000_000) == 0)
+    expectBadData(folder, images, String(format: "it holds 2000.0 MB, and no file of its kind holds more than %.1f MB",
+                                         Double(maximumIDXFile) / 1e6))
+    write([UInt8](repeating: 7, count: 11), to: folder + "/eleven")
+    #expect(try readFile(folder + "/eleven", atMost: 11) == [UInt8](repeating: 7, count: 11))
+    #expect(throws: VAEError(.badData, "cannot read \(folder)/eleven: it holds 0.0 MB, and no file of its kind holds more than 0.0 MB")) {
+        try readFile(folder + "/eleven", atMost: 10)
+    }
+}
+
 @Test func anImageSetsMD5IsThatOfItsPixelsThenItsLabels() {
     #expect(ImageSet(pixels: [UInt8](repeating: 0, count: 784), labels: [3]).md5 == "5663ab2684cb6adfba836a5878124d25")
     let ramp = (0..<2 * 784).map { UInt8($0 % 784 % 256) }

@@ -40,6 +40,20 @@ import VAERender
     expectIdentical(try readFile(again), gmm, "gmm is the default, and the same seed gives the same bytes")
 }
 
+/// `--out /dev/stdout` with standard output redirected to a file is refused: renaming a file over
+/// that one would leave the stream, and the report line, writing to the replaced file.
+@Test func sampleCommandRefusesItsOwnStandardOutput() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runToolWithFileSizeLimit("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+                                                             "--count", "3", "--out", "/dev/stdout"],
+                                              blocks: 1000, standardOutput: scratch + "/out.txt")
+    #expect(result.status == 73)
+    #expect(result.stderr == "vae-sample: cannot write /dev/stdout: it is /proc/self/fd/1, one of this process's streams; files "
+            + "are written whole (a temporary file renamed into place), so name a regular file\n", "\(result.stderr)")
+    #expect(try readFile(scratch + "/out.txt").isEmpty && FileManager.default.contentsOfDirectory(atPath: scratch) == ["out.txt"])
+}
+
 @Test(arguments: [
     (["--count", "0"], 64, "--count must be between 1 and 1000000, got 0"),
     (["--count", "3", "--epoch", "0"], 64, "--epoch must be at least 1, got 0"),

@@ -42,9 +42,13 @@ public struct Checkpoint: @unchecked Sendable {
     public var epoch: Int { metrics.epoch }
 }
 
+/// The largest checkpoint we read: the parameters alone (a state file also holds Adam's two
+/// moments, `maximumSafetensorsFile`).
+public let maximumCheckpointFile = 8 + maximumSafetensorsHeader + 4 * RunConfig.maximumParameters + (1 << 20)
+
 /// Reads and validates a checkpoint: format, configuration, and every tensor's shape.
 public func readCheckpoint(_ path: String) throws -> Checkpoint {
-    try parseCheckpoint(try readFile(path), path: path)
+    try parseCheckpoint(try readFile(path, atMost: maximumCheckpointFile), path: path)
 }
 
 /// `readCheckpoint` on bytes already in memory; `path` only names them in errors.

@@ -56,7 +56,7 @@ public func readEpochLosses(_ path: String) throws -> [EpochLosses] {
 
 /// Every line of a metrics.jsonl file in file order, with the losses it records.
 public func readMetricsLines(_ path: String) throws -> [(text: String, losses: EpochLosses)] {
-    let bytes = try readFile(path)
+    let bytes = try readFile(path, atMost: 1 << 28)  // a million epochs' lines
     guard let text = String(bytes: bytes, encoding: .utf8) else {
         throw VAEError(.badData, "\(path): not UTF-8 text")
     }

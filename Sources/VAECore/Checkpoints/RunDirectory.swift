@@ -149,7 +149,7 @@ public struct RunDirectory: Sendable {
     /// The data folder `recordDataFolder` wrote, or nil for a run that has none.
     public func recordedDataFolder() throws -> String? {
         guard FileManager.default.fileExists(atPath: dataFolderRecordPath) else { return nil }
-        guard let text = String(bytes: try readFile(dataFolderRecordPath), encoding: .utf8) else {
+        guard let text = String(bytes: try readFile(dataFolderRecordPath, atMost: 1 << 20), encoding: .utf8) else {
             throw VAEError(.badData, "\(dataFolderRecordPath): not UTF-8 text")
         }
         let folder = text.trimmingCharacters(in: .newlines)

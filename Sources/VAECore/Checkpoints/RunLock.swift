@@ -24,7 +24,7 @@ public final class RunLock: Sendable {
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
-            let holder = (try? readFile(path)).flatMap { String(bytes: $0, encoding: .utf8) }?
+            let holder = (try? readFile(path, atMost: 4096)).flatMap { String(bytes: $0, encoding: .utf8) }?
                 .trimmingCharacters(in: .whitespacesAndNewlines)
             close(fd)
             guard reason == EWOULDBLOCK else {

@@ -139,9 +139,12 @@ public struct SafetensorsFile: Sendable {
 
 /// The header limit of the reference implementation; anything larger is hostile.
 public let maximumSafetensorsHeader = 100_000_000
+/// The largest safetensors file we read: a run's state (its parameters and Adam's two moments, as
+/// Float32) at the most parameters a run may have, under the largest header, with room to spare.
+public let maximumSafetensorsFile = 8 + maximumSafetensorsHeader + 3 * 4 * RunConfig.maximumParameters + (1 << 20)
 
 public func readSafetensors(_ path: String) throws -> SafetensorsFile {
-    try parseSafetensors(try readFile(path), path: path)
+    try parseSafetensors(try readFile(path, atMost: maximumSafetensorsFile), path: path)
 }
 
 /// Parses and validates a safetensors file held in memory. Every inconsistency — header

@@ -39,7 +39,7 @@ extension KMNIST {
         }
         if url.isFileURL {
             // A local mirror; URLSession on Linux does not serve file URLs.
-            let bytes = try readFile(url.path)
+            let bytes = try readFile(url.path, atMost: maximumIDXFile)
             progress(bytes.count, bytes.count)
             return bytes
         }

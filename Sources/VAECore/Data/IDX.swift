@@ -9,6 +9,9 @@ public struct IDXFile: Sendable {
 
 /// Largest payload we accept: Kuzushiji-49, the biggest sibling dataset, is ~210 MB.
 public let maximumIDXPayload = 1 << 30
+/// Largest IDX file we read, raw or gzipped: the largest payload, its header, and room for
+/// gzip's overhead on data that does not compress.
+public let maximumIDXFile = maximumIDXPayload + (1 << 20)
 
 /// Reads an IDX file, raw or gzip-compressed (recognised by its magic bytes), and checks that
 /// its magic number is `magic` and that the payload is exactly as long as the header says.
@@ -16,7 +19,7 @@ public let maximumIDXPayload = 1 << 30
 /// The header is read first and its size checked against what the file can possibly hold
 /// before anything is allocated, so a lying header cannot make us allocate gigabytes.
 public func readIDX(_ path: String, magic: UInt32) throws -> IDXFile {
-    try parseIDX(try readFile(path), path: path, magic: magic)
+    try parseIDX(try readFile(path, atMost: maximumIDXFile), path: path, magic: magic)
 }
 
 /// `readIDX` on bytes already in memory; `path` only names them in errors.
