@@ -1,6 +1,6 @@
 // Preloaded (LD_PRELOAD) into vae-train by the crash-safety tests, which compile it first
 // (`preloadLibrary` in TestSupport), so that the trainer itself carries no fault injection.
-// It stands in for three libc and OpenBLAS functions and, where the environment asks for it,
+// It stands in for four libc and OpenBLAS functions and, where the environment asks for it,
 // stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
 //
 //   VAE_CRASH_AT_SGEMM=n        SIGKILL just before the n-th cblas_sgemm call (counting from 1);
@@ -10,9 +10,16 @@
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
 //
+// or writes down what a power cut would undo:
+//
+//   VAE_TRACE_RENAMES=file      appends "rename PATH" to `file` for every rename(2) that puts a
+//                               file at PATH, and "fsync-folder PATH" for every fsync of a folder
+//                               (a rename lasts only once its folder is synced).
+//
 // With none of them set it only forwards each call.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +28,7 @@
 
 static long crash_at_sgemm, interrupt_at_sgemm, crash_file = -1, crash_bytes;
 static long sgemm_calls, files_done, bytes_into_file;
+static int trace_fd = -1;
 
 __attribute__((constructor)) static void read_environment(void) {
     const char *value;
@@ -29,6 +37,13 @@ __attribute__((constructor)) static void read_environment(void) {
     if ((value = getenv("VAE_CRASH_IN_FILE"))) {
         if (sscanf(value, "%ld:%ld", &crash_file, &crash_bytes) != 2) {
             fprintf(stderr, "fault-injection: VAE_CRASH_IN_FILE must be n:bytes, got %s\n", value);
+            abort();
+        }
+    }
+    if ((value = getenv("VAE_TRACE_RENAMES"))) {
+        trace_fd = open(value, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (trace_fd < 0) {
+            perror("fault-injection: VAE_TRACE_RENAMES");
             abort();
         }
     }
@@ -46,6 +61,11 @@ static void *next_function(const char *name) {
 static int is_regular_file(int fd) {
     struct stat info;
     return fstat(fd, &info) == 0 && S_ISREG(info.st_mode);
+}
+
+static int is_folder(int fd) {
+    struct stat info;
+    return fstat(fd, &info) == 0 && S_ISDIR(info.st_mode);
 }
 
 static void die(void) {
@@ -87,5 +107,22 @@ int fsync(int fd) {
     if (!libc_fsync) libc_fsync = (int (*)(int))next_function("fsync");
     int status = libc_fsync(fd);
     if (is_regular_file(fd)) files_done++;
+    if (trace_fd >= 0 && status == 0 && is_folder(fd)) {
+        char link[64], folder[4096];
+        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+        ssize_t length = readlink(link, folder, sizeof folder - 1);
+        if (length > 0) {
+            folder[length] = 0;
+            dprintf(trace_fd, "fsync-folder %s\n", folder);
+        }
+    }
+    return status;
+}
+
+int rename(const char *from, const char *to) {
+    static int (*libc_rename)(const char *, const char *);
+    if (!libc_rename) libc_rename = (int (*)(const char *, const char *))next_function("rename");
+    int status = libc_rename(from, to);
+    if (trace_fd >= 0 && status == 0) dprintf(trace_fd, "rename %s\n", to);
     return status;
 }

@@ -166,6 +166,32 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
+/// A rename lasts through a power cut only once its folder is synced: every file the trainer
+/// puts in place (checkpoints, metrics.jsonl, the state) has its folder fsynced after its rename.
+@Test func everyRenamedFileHasItsFolderSyncedAfterwards() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run", trace = scratch + "/trace.txt"
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_TRACE_RENAMES": trace,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let events = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { line in
+        let space = line.firstIndex(of: " ")!
+        return (kind: String(line[..<space]), path: URL(fileURLWithPath: String(line[line.index(after: space)...])).resolvingSymlinksInPath().path)
+    }
+    let renamed = events.filter { $0.kind == "rename" }.map(\.path)
+    let run = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path
+    for name in ["/checkpoints/epoch-0001.safetensors", "/checkpoints/epoch-0002.safetensors", "/metrics.jsonl", "/state.safetensors"] {
+        #expect(renamed.contains(run + name), "\(name) was not renamed into place: \(renamed)")
+    }
+    for (index, event) in events.enumerated() where event.kind == "rename" {
+        let parent = URL(fileURLWithPath: event.path).deletingLastPathComponent().path
+        #expect(events[(index + 1)...].contains { $0.kind == "fsync-folder" && $0.path == parent },
+                "\(event.path): its folder was not fsynced after the rename")
+    }
+}
+
 /// Ctrl-C (here raised in the middle of epoch 2) stops between batches with exit 130, says how
 /// to resume, keeps the finished checkpoint valid, and the resumed run matches an
 /// uninterrupted one.
@@ -347,6 +373,12 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     let recorded = try #require(last.metadata["test_iwae"].flatMap(Double.init))
     #expect(abs(recorded - iwae) <= 1e-12 * abs(iwae) && last.metadata["iwae_k"] == "20", "\(recorded) against \(iwae)")
     #expect(try readSafetensors(RunDirectory(folder).checkpoint(epoch: 1)).metadata["test_iwae"] == nil)
+    // The figure is the estimate with the k and the seed of the run, of the final model.
+    let final = try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 2))
+    let test = try KMNIST.load(from: data).test
+    let expected = try importanceWeightedNLL(final.model, test, k: 20, seed: 5)
+    #expect(abs(recorded - expected) <= 1e-12 * abs(expected), "\(recorded) against \(expected) recomputed")
+    #expect(abs(try importanceWeightedNLL(final.model, test, k: 10, seed: 5) - expected) > 1e-6, "k must change the estimate")
 }
 
 /// Two processes writing one file at once would share its temporary file: the second is refused

@@ -3,17 +3,30 @@ import Testing
 import TestSupport
 import VAECore
 
+/// vae-eval prints the two estimates that --samples, --k and --seed ask for: the same figures as
+/// the library's with those values, which differ from the defaults' (checked, so that a flag
+/// ignored shows).
 @Test func evalCommandPrintsBothEstimates() throws {
     let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
-    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--samples", "3", "--k", "20"])
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--samples", "3", "--k", "20", "--seed", "5"])
     #expect(result.status == 0, "\(result.stderr)")
-    let numbers = result.stdout.split(separator: "\n").compactMap { line -> Double? in
-        guard let range = line.range(of: #": [0-9.]+ nats/image"#, options: .regularExpression) else { return nil }
-        return Double(line[range].dropFirst(2).dropLast(11))
+    let model = try readCheckpoint(checkpoint).model, test = try KMNIST.load(from: syntheticData).test
+    func elbo(samples: Int, seed: UInt64) -> String {
+        let elbo = negativeELBO(model, test, samples: samples, seed: seed)
+        return String(format: "%.2f nats/image (reconstruction %.2f + KL %.2f)", elbo.total, elbo.reconstruction, elbo.kl)
     }
-    #expect(numbers.count == 2, "\(result.stdout)")
-    #expect(numbers[1] < numbers[0], "the IWAE estimate must be below the negative ELBO: \(result.stdout)")
-    #expect(result.stdout.contains("negative ELBO (3 samples)") && result.stdout.contains("of -log p(x) (k=20)"))
+    func iwae(k: Int, seed: UInt64) throws -> String {
+        String(format: "%.2f nats/image", try importanceWeightedNLL(model, test, k: k, seed: seed))
+    }
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    let elboFigures = elbo(samples: 3, seed: 5), iwaeFigures = try iwae(k: 20, seed: 5)
+    #expect(lines.contains("negative ELBO (3 samples): " + elboFigures), "\(result.stdout) without \(elboFigures)")
+    #expect(lines.contains("IWAE estimate of -log p(x) (k=20): " + iwaeFigures), "\(result.stdout) without \(iwaeFigures)")
+    try #require(![elbo(samples: 3, seed: 0), elbo(samples: 1, seed: 5)].contains(elboFigures)
+                 && ![try iwae(k: 20, seed: 0), try iwae(k: 10, seed: 5)].contains(iwaeFigures),
+                 "the seed, the samples and k must change the figures for this test to see them used")
+    let leading = { (figures: String) in Double(figures.prefix { $0 != " " })! }
+    #expect(leading(iwaeFigures) < leading(elboFigures), "the IWAE estimate must be below the negative ELBO: \(result.stdout)")
 }
 
 /// vae-eval's figures are its standard output: output that cannot be written (here past a

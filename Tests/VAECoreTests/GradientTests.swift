@@ -164,7 +164,7 @@ func wholeLossGradient(likelihood: Likelihood, klWeight: Float) {
     // Raw log-variances inside the clamp range, and two outside it, where the gradient is zero.
     var logvars = randomFloats(rows * columns, random: &random, scale: 1.5)
     logvars[3] = -9
-    logvars[7] = 3.5
+    logvars[7] = 2.5
     var outputs: [Float] = []
     for r in 0..<rows {
         let row = r * columns..<(r + 1) * columns
@@ -190,6 +190,11 @@ func wholeLossGradient(likelihood: Likelihood, klWeight: Float) {
     let clamped = gaussianNLL([0.5, -20], targets: [0.3], doutputs: nil, rows: 1, columns: 1)
     let expectedClamped: Double = 0.5 * (logTwoPi - 7 + 0.04 * exp(7.0))
     #expect(abs(clamped - expectedClamped) < 1e-4)
+    // And log σ² = 2.5 as 2, with no gradient to it.
+    var dceiling: [Float] = [0, 0]
+    let ceiling = gaussianNLL([0.5, 2.5], targets: [0.3], doutputs: &dceiling, rows: 1, columns: 1)
+    let expectedCeiling: Double = 0.5 * (logTwoPi + 2 + 0.04 * exp(-2.0))
+    #expect(abs(ceiling - expectedCeiling) < 1e-6 && dceiling[1] == 0, "\(ceiling) against \(expectedCeiling), gradient \(dceiling[1])")
     var dmean: [Float] = [0, 0]
     let fixed = fixedGaussianNLL(mean: [0.5, 0.1], targets: [0.3, 0.1], dmean: &dmean, rows: 1, columns: 2, sigma: 0.2)
     // Two pixels: 2·½ log(2π·0.04) + ½·0.04/0.04.

@@ -55,6 +55,24 @@ private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2, conditional: Bool =
                     "the parameters after two epochs")
 }
 
+/// A training step uses the run's learning rate: Adam's first step moves each parameter by
+/// lr·g/(|g| + ε), so by lr itself wherever its gradient is far above ε, and by no more anywhere.
+/// One epoch of one batch (the whole training set) is that one step.
+@Test(arguments: [Float(1e-3), 3e-4])
+func theFirstStepMovesEachParameterByTheLearningRate(learningRate: Float) throws {
+    let data = syntheticData()
+    let run = RunConfig(model: VAEConfig(hidden: [32], latentDim: 4, prior: .normal), epochs: 1, batchSize: 150,
+                        learningRate: Double(learningRate), seed: 3, preset: "default", trainImages: 150, testImages: 40)
+    let trainer = Trainer(run: run, data: data)
+    let parameters = { Array(UnsafeBufferPointer(start: trainer.model.parameters.pointer, count: trainer.model.parameters.count)) }
+    let before = parameters()
+    _ = try trainer.trainEpoch()
+    let moves = zip(parameters(), before).map { abs($0 - $1) }
+    let largest = moves.max()!, median = moves.sorted()[moves.count / 2]
+    #expect(largest <= learningRate * 1.001, "a parameter moved \(largest) with lr \(learningRate)")
+    #expect(abs(median - learningRate) <= learningRate * 1e-3, "the median parameter moved \(median) with lr \(learningRate)")
+}
+
 /// The same seed reproduces every checkpoint bit for bit; another seed does not.
 @Test func sameSeedGivesIdenticalCheckpoints() throws {
     let data = syntheticData()
@@ -318,6 +336,16 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     expectIdentical(a.pixels, b.pixels, "two binarisations of the test set")
     #expect(a.pixels.allSatisfy { $0 == 0 || $0 == 255 })
     expectIdentical(images.evaluationImages(for: syntheticRun()).pixels, images.pixels, "the test set without binarisation")
+    // Each pixel is 255 with probability pixel/255: black stays black, white stays white, and a
+    // grey of 64 turns white about 64 times in 255 (100,352 pixels: ±0.0014 a standard deviation).
+    let levels: [UInt8] = [0, 64, 255]
+    let greys = ImageSet(pixels: (0..<3 * 128 * 784).map { levels[$0 % 3] }, labels: [UInt8](repeating: 0, count: 3 * 128))
+    let binary = greys.binarized(seed: 9).pixels
+    let whiteShare = { (level: Int) in
+        Double(stride(from: level, to: binary.count, by: 3).filter { binary[$0] == 255 }.count) / Double(binary.count / 3)
+    }
+    #expect(whiteShare(0) == 0 && whiteShare(2) == 1, "black \(whiteShare(0)) and white \(whiteShare(2)) turned white")
+    #expect(abs(whiteShare(1) - 64.0 / 255) < 0.005, "grey 64 turned white \(whiteShare(1)) of the time")
 
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
