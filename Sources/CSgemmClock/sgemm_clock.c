@@ -30,16 +30,21 @@ static uint64_t now(void) {
     return (uint64_t)time.tv_sec * 1000000000u + (uint64_t)time.tv_nsec;
 }
 
-static sgemm_function openblas_sgemm(void) {
-    static sgemm_function function;
-    if (!function) {
-        function = (sgemm_function)dlsym(RTLD_NEXT, "cblas_sgemm");
-        if (!function) {
-            fprintf(stderr, "vae-bench: cannot find OpenBLAS's cblas_sgemm: %s\n", dlerror());
-            abort();
-        }
+static sgemm_function found_sgemm;
+
+static void find_openblas_sgemm(void) {
+    found_sgemm = (sgemm_function)dlsym(RTLD_NEXT, "cblas_sgemm");
+    if (!found_sgemm) {
+        fprintf(stderr, "vae-bench: cannot find OpenBLAS's cblas_sgemm: %s\n", dlerror());
+        abort();
     }
-    return function;
+}
+
+// Looked up once, whichever compute thread calls sgemm first: several can at the same time.
+static sgemm_function openblas_sgemm(void) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, find_openblas_sgemm);
+    return found_sgemm;
 }
 
 void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda,

@@ -15,7 +15,7 @@ enum FuzzSeeds {
     /// Two synthetic images and their labels, raw and gzip-compressed. The IDX fuzzer reads the
     /// first byte as its selector (bit 0: images magic, bit 1: a .gz name), the rest as the file.
     private static func writeIDXSeeds(to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try createFolders(folder, what: "the fuzz seed folder")
         var random = Random(seed: 7)
         let set = SyntheticShapes.make(count: 2, random: &random)
         let side = VAEConfig.imageSide
@@ -33,7 +33,7 @@ enum FuzzSeeds {
     /// A checkpoint of the smallest model with a hidden layer, 784-1-1 (its two 784-wide layers
     /// make it 11 KB), and a small safetensors file with every dtype the reader knows.
     private static func writeSafetensorsSeeds(to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try createFolders(folder, what: "the fuzz seed folder")
         let run = RunConfig(model: VAEConfig(hidden: [1], latentDim: 1), epochs: 1, batchSize: 1, learningRate: 1e-3,
                             seed: 1, preset: "fuzz-seed", trainImages: 1, testImages: 1)
         let model = VAEModel(config: run.model)
@@ -62,7 +62,7 @@ enum FuzzSeeds {
     /// Two animations as vae-render writes them: a looping one of two frames, and one frame
     /// that plays three times.
     private static func writeGIFSeeds(to folder: String) throws {
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try createFolders(folder, what: "the fuzz seed folder")
         var first = Canvas(width: 8, height: 6)
         first.fillRect(x: 1, y: 1, width: 4, height: 3, index: Palette.maxGray)
         var second = first

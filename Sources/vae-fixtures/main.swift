@@ -28,7 +28,7 @@ func fixtureRun(latent: Int) -> RunConfig {
 
 /// Writes `data` as IDX .gz files under `syntheticFileNames`, not KMNIST's own names.
 func writeDataset(_ data: KMNIST, to folder: String) throws {
-    try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    try createFolders(folder, what: "the synthetic data folder")
     let side = VAEConfig.imageSide
     let contents = [
         encodeIDX(magic: idxImagesMagic, dimensions: [data.train.count, side, side], payload: data.train.pixels),
@@ -93,12 +93,14 @@ func writeSyntheticDataAndRuns(into fixtures: String) throws {
 
 /// Renders every `GoldenCase` from the checkpoints in fixtures/runs.
 func writeGoldens(into fixtures: String) throws {
-    try FileManager.default.createDirectory(atPath: fixtures + "/golden", withIntermediateDirectories: true)
     let linkedData = linkUnderKMNISTNames(fixtures + "/synthetic",
                                           into: NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))")
     defer { try? FileManager.default.removeItem(atPath: linkedData) }
-    for golden in GoldenCase.all {
-        for gif in try renderAnimations(golden.request(fixtures: fixtures, data: linkedData)) {
+    // All rendered before the folder is made: a missing fixture run leaves nothing behind.
+    let rendered = try GoldenCase.all.map { ($0, try renderAnimations($0.request(fixtures: fixtures, data: linkedData))) }
+    try createFolders(fixtures + "/golden", what: "the golden-image folder")
+    for (golden, gifs) in rendered {
+        for gif in gifs {
             let path = golden.goldenPath(gif.animation, fixtures: fixtures)
             try writeFileAtomically(gif.bytes, to: path)
             print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")

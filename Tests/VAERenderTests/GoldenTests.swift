@@ -52,6 +52,17 @@ func goldenRendersMatch(caseName: String) throws {
     }
 }
 
+/// `--goldens-only` without the fixture runs to render is exit 66 naming the first missing run,
+/// and leaves the folder as it was: no empty golden folder.
+@Test func fixturesToolWithoutItsRunsLeavesNothingBehind() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let result = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"])
+    #expect(result.status == 66)
+    #expect(result.stderr == "vae-fixtures: the run folder \(folder)/runs/latent2 does not exist\n", "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+}
+
 // MARK: - The comparison catches breakage
 
 /// A golden file decoded, and its frames as canvases to damage and encode again.

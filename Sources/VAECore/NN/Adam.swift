@@ -77,7 +77,7 @@ private struct AdamStep: SplitJob {
             store8(mi, m + i)
             store8(vi, v + i)
             secondMoments += vi
-            // Both threads read every weight in the step's products.
+            // Every compute thread reads every weight in the step's products.
             storeStreaming8(load8(p + i) - stepSize * mi / (vector_sqrt8(vi) * inverseCorrection2Root + epsilon), p + i)
             i += 8
         }

@@ -86,7 +86,7 @@ private func bernoulliTerms8(_ logits: ConstFloats, _ targets: ConstFloats, _ dl
     if let dlogits {
         let s = 1 / (1 + e)
         let sigmoid = (e * s).replacing(with: s, where: a .>= 0)
-        // Both threads read all of the gradient in the decoder's weight-gradient product.
+        // Every compute thread reads all of the gradient in the decoder's weight-gradient product.
         storeStreaming8(sigmoid - x, dlogits)
     }
     return a.replacing(with: 0, where: a .< 0) - a * x + log1p8(e)

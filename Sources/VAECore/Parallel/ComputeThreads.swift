@@ -49,7 +49,10 @@ public final class ComputeThreads: @unchecked Sendable {
     public static let counts = 1...256
 
     /// Threads per job, the caller included.
-    public private(set) var count = 1
+    public var count: Int { threadCount.load(ordering: .relaxed) }
+    /// Changed only by `setCount`, which holds the job slot to do so; atomic because any thread
+    /// may read it meanwhile.
+    private let threadCount = Atomic<Int>(1)
 
     /// Generations published to the helpers so far: one per `forEachPart` that did not run whole
     /// on the thread that called it, and one per change of `count` away from more than one thread
@@ -115,7 +118,7 @@ public final class ComputeThreads: @unchecked Sendable {
         defer { inUse.store(false, ordering: .releasing) }
         guard newCount != count else { return }
         stopHelpers()
-        count = newCount
+        threadCount.store(newCount, ordering: .relaxed)
         // A helper waits for the generations after this one, even if it starts after a job.
         let startGeneration = ComputeThreads.generation(of: claims.load(ordering: .relaxed))
         for _ in 1..<newCount {
