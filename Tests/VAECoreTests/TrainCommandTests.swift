@@ -310,15 +310,15 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(!FileManager.default.fileExists(atPath: runDir))
 }
 
-/// Two runs of the executable with the same seed write identical checkpoints, on one thread and
-/// on two (every product, loss and Adam step is split between them, and so are the importance
-/// weights of the final estimate, which the last checkpoint records), and one line per epoch goes
-/// to the log when output is not a terminal.
+/// Runs of the executable with the same seed write identical checkpoints on one, two and three
+/// threads (every product, loss and Adam step is split between them, three making parts of
+/// uneven size, and so are the importance weights of the final estimate, which the last
+/// checkpoint records), and one line per epoch goes to the log when output is not a terminal.
 @Test func trainCommandIsReproducibleOnAnyThreadCountAndLogsOneLinePerEpoch() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
     var outputs: [[UInt8]] = []
-    for (name, threads) in [("a", "1"), ("b", "2")] {
+    for (name, threads) in [("a", "1"), ("b", "2"), ("c", "3")] {
         let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + name,
                                                "--epochs", "2", "--hidden", "64", "--latent-dim", "4", "--threads", threads, "--seed", "1",
                                                "--iwae-k", "30"])
@@ -330,6 +330,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         outputs.append(try readFile(folder + "/" + name + "/checkpoints/epoch-0002.safetensors"))
     }
     expectIdentical(outputs[1], outputs[0], "the checkpoint of --threads 2 against --threads 1")
+    expectIdentical(outputs[2], outputs[0], "the checkpoint of --threads 3 against --threads 1")
 
     // A new run into the folder is refused before anything else: no download from a folder
     // without data (here from a mirror that does not exist), no data read, no banner.
