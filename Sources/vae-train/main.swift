@@ -290,6 +290,16 @@ struct VAETrain: ParsableCommand {
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), into \(directory.path)")
         fflush(nil)
+        // Runs that train, but not as their flags suggest.
+        if run.batchSize > dataset.train.count {
+            writeToStandardError("vae-train: warning: --batch-size \(run.batchSize) is more than the \(dataset.train.count) "
+                                 + "training images: each epoch is one step over all of them\n")
+        }
+        if run.klWarmupEpochs > run.epochs {
+            let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
+            writeToStandardError("vae-train: warning: --kl-warmup \(run.klWarmupEpochs) is longer than the run's "
+                                 + "\(count: run.epochs, "epoch"): the KL weight ends at \(end) of --beta\n")
+        }
 
         // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches.
         // A parent may start us with them blocked (spawned from a worker thread); they must work.

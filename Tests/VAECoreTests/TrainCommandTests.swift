@@ -86,6 +86,22 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 /// A resumed run keeps its configuration: a flag that contradicts the state is refused with
 /// the field and both values, before any data is read; a flag that repeats it is accepted; data
 /// of another size is refused by its counts. Nothing of the run changes on a refusal.
+/// A run that trains, but not as its flags suggest, says so on standard error and trains: a
+/// batch larger than the training set (600 synthetic images), a KL warm-up past the last epoch.
+@Test func flagsThatCannotMeanWhatTheySayAreWarnedAbout() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/run", "--epochs", "2",
+                                           "--hidden", "8", "--latent-dim", "2", "--batch-size", "1000", "--kl-warmup", "3"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stderr == "vae-train: warning: --batch-size 1000 is more than the 600 training images: each epoch is one step "
+            + "over all of them\nvae-train: warning: --kl-warmup 3 is longer than the run's 2 epochs: the KL weight ends at 0.667 "
+            + "of --beta\n", "\(result.stderr)")
+    let quiet = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/quiet", "--epochs", "2",
+                                          "--hidden", "8", "--latent-dim", "2", "--batch-size", "600", "--kl-warmup", "2"])
+    #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+}
+
 @Test func resumingChecksTheFlagsAndTheDataAgainstTheRun() throws {
     let scratch = temporaryFolder(), otherData = temporaryFolder()
     defer { [scratch, otherData].forEach(removeTemporaryFolder) }
