@@ -126,9 +126,9 @@ public func checkFileCanBeWritten(_ path: String) throws {
 }
 
 /// The file a write to `path` replaces: `path` itself, or the file a symbolic link there points
-/// to (the link stays a link, as `cp` onto it would leave it). Refuses a link to nothing, and a
-/// FIFO, device or socket, which a file renamed into place would replace rather than feed
-/// (`--out /dev/stdout` would leave the reader with nothing, and as root replace the device).
+/// to (the link stays a link, as `cp` onto it would leave it). Refuses a link to nothing, one of
+/// the process's streams (`processStream`), and a FIFO, device or socket, which a file renamed
+/// into place would replace rather than feed (as root, replacing the device).
 private func writeTarget(_ path: String) throws -> String {
     if let stream = processStream(path) {
         throw VAEError(.cannotWrite, "cannot write \(path): it is \(stream), one of this process's streams; files are written "

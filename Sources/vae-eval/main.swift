@@ -30,8 +30,8 @@ struct VAEEval: ParsableCommand {
             like). The training images' FD to the test images is about what a perfect model of them would \
             score there.
 
-            Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or data file, 66 missing files, 70 a \
-            sampler's fit failed (--quality), 73 the figures cannot be written.
+            Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
+            data file, 66 missing files, 70 a sampler's fit failed (--quality), 73 the figures cannot be written.
             """,
         version: versionDescription())
 

@@ -17,8 +17,8 @@ struct VAESample: ParsableCommand {
             at hand: they are read from --data, else $KMNIST_DIR, else the folder the run was trained on. \
             The same run, epoch, sampler and seed give the same file byte for byte.
 
-            Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or data file, 66 missing run, \
-            epoch or data, 70 the sampler's fit failed, 73 cannot write.
+            Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
+            data file, 66 missing run, epoch or data, 70 the sampler's fit failed, 73 cannot write.
             """,
         version: versionDescription())
 

@@ -21,10 +21,10 @@ struct VAETrain: ParsableCommand {
             which --resume continues from. Losses are in nats per image: the negative ELBO (with --objective iwae, the \
             training loss is the negative importance-weighted bound).
 
-            Exit codes: 0 done, 64 bad flags, a run folder in the way or data that does not match the resumed run, 65 bad data, 66 missing data, \
-            70 training diverged, 73 cannot write, 75 another trainer is writing the run folder (it holds \
-            <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), 143 stopped by SIGTERM (the \
-            same way).
+            Exit codes: 0 done, 64 bad flags, a run folder in the way or data that does not match the resumed \
+            run, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write, 75 another trainer is \
+            writing the run folder (it holds <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), \
+            143 stopped by SIGTERM (the same way).
 
             Then render the animations with: vae-render --all --run-dir <run-dir>
             """,
