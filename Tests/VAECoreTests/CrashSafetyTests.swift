@@ -178,7 +178,8 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(result.status == 0, "\(result.stderr)")
     let events = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { line in
         let space = line.firstIndex(of: " ")!
-        return (kind: String(line[..<space]), path: URL(fileURLWithPath: String(line[line.index(after: space)...])).resolvingSymlinksInPath().path)
+        let path = URL(fileURLWithPath: String(line[line.index(after: space)...])).resolvingSymlinksInPath().path
+        return (kind: String(line[..<space]), path: path)
     }
     let renamed = events.filter { $0.kind == "rename" }.map(\.path)
     let run = URL(fileURLWithPath: folder).resolvingSymlinksInPath().path

@@ -341,8 +341,8 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     let levels: [UInt8] = [0, 64, 255]
     let greys = ImageSet(pixels: (0..<3 * 128 * 784).map { levels[$0 % 3] }, labels: [UInt8](repeating: 0, count: 3 * 128))
     let binary = greys.binarized(seed: 9).pixels
-    let whiteShare = { (level: Int) in
-        Double(stride(from: level, to: binary.count, by: 3).filter { binary[$0] == 255 }.count) / Double(binary.count / 3)
+    let whiteShare = { (levelIndex: Int) in
+        Double(stride(from: levelIndex, to: binary.count, by: 3).filter { binary[$0] == 255 }.count) / Double(binary.count / 3)
     }
     #expect(whiteShare(0) == 0 && whiteShare(2) == 1, "black \(whiteShare(0)) and white \(whiteShare(2)) turned white")
     #expect(abs(whiteShare(1) - 64.0 / 255) < 0.005, "grey 64 turned white \(whiteShare(1)) of the time")
