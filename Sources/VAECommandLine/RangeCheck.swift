@@ -23,3 +23,6 @@ public func checkTemperature(_ temperature: Double?, sampler: String, takesTempe
         throw ValidationError("--temperature does not apply to --sampler \(sampler); it spreads \(scaled)")
     }
 }
+
+/// "1 to 64": the values `checkRange` holds a flag to, for the flag's help.
+public func rangeHelp<Value>(_ range: ClosedRange<Value>) -> String { "\(range.lowerBound) to \(range.upperBound)" }

@@ -4,6 +4,9 @@ import VAEBench
 import VAECommandLine
 import VAECore
 
+/// What --images accepts.
+private let imageRange = 1...1_000_000
+
 struct VAEBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-bench",
@@ -32,10 +35,10 @@ struct VAEBench: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(parsing: .unconditional, help: "Training images per epoch (the local images repeated).")
+    @Option(parsing: .unconditional, help: "Training images per epoch (the local images repeated), \(rangeHelp(imageRange)).")
     var images: Int = 60_000
 
-    @Option(parsing: .unconditional, help: "Epochs per configuration; the first is a warm-up and is not counted.")
+    @Option(parsing: .unconditional, help: "Epochs per configuration, at least 2: the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
     @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs, then how long the epoch's products would take at the speed of 512x512 products on every thread at once; printed under each configuration's row.")
@@ -48,7 +51,7 @@ struct VAEBench: ParsableCommand {
 
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
-        try checkRange("--images", images, in: 1...1_000_000)
+        try checkRange("--images", images, in: imageRange)
         if let unknown = presets.names.first(where: { Preset(rawValue: $0) == nil }) {
             throw ValidationError("--presets: no preset named '\(unknown)' (\(Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
         }

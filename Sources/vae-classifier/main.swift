@@ -3,6 +3,9 @@ import Foundation
 import VAECommandLine
 import VAECore
 
+/// What --epochs accepts.
+private let epochRange = 1...1000
+
 struct VAEClassifier: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-classifier",
@@ -23,7 +26,7 @@ struct VAEClassifier: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the classifier (safetensors).", valueName: "file"))
     var out: String = "classifier.safetensors"
 
-    @Option(parsing: .unconditional, help: "Passes over the training images.")
+    @Option(parsing: .unconditional, help: "Passes over the training images, \(rangeHelp(epochRange)).")
     var epochs: Int = ClassifierTrainingOptions().epochs
 
     @Option(parsing: .unconditional, help: "Seed of the initialisation, the shuffling and the shifts.")
@@ -32,7 +35,7 @@ struct VAEClassifier: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
-        try checkRange("--epochs", epochs, in: 1...1000)
+        try checkRange("--epochs", epochs, in: epochRange)
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
     }
 

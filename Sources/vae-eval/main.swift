@@ -4,6 +4,9 @@ import VAECommandLine
 import VAECore
 import VAERender
 
+/// What --samples accepts.
+private let elboSampleRange = 1...1000
+
 struct VAEEval: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-eval",
@@ -40,11 +43,11 @@ struct VAEEval: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(name: .customLong("samples"), parsing: .unconditional, help: "z draws per image for the negative ELBO (default: 1).")
+    @Option(name: .customLong("samples"), parsing: .unconditional, help: "z draws per image for the negative ELBO (\(rangeHelp(elboSampleRange)); default: 1).")
     var samplesGiven: Int?
     var samples: Int { samplesGiven ?? 1 }
 
-    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker (default: 1000).")
+    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate (\(rangeHelp(importanceSampleRange))); 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker (\(rangeHelp(importanceSampleRange)); default: 1000).")
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 
@@ -66,7 +69,7 @@ struct VAEEval: ParsableCommand {
     var qualitySamples: Int { qualitySamplesGiven ?? 10_000 }
 
     @Option(name: .customLong("temperature"), parsing: .unconditionalSingleValue,
-            help: ArgumentHelp("For --quality, a temperature to score every sampler that takes one at; repeat it for several (default: 1 and \(SamplingOptions().temperature), the GIF's).",
+            help: ArgumentHelp("For --quality, a temperature to score every sampler that takes one at (above 0 and at most \(Int(maximumSamplingTemperature))); repeat it for several (default: 1 and \(SamplingOptions().temperature), the GIF's).",
                                valueName: "T"))
     var temperaturesGiven: [Double] = []
     var temperatures: [Double] { temperaturesGiven.isEmpty ? [1, SamplingOptions().temperature] : temperaturesGiven }
@@ -80,9 +83,7 @@ struct VAEEval: ParsableCommand {
         }
         if !quality && qualitySamplesGiven != nil { throw ValidationError("--quality-samples applies to --quality") }
         if !quality && !temperaturesGiven.isEmpty { throw ValidationError("--temperature applies to --quality") }
-        for temperature in temperaturesGiven where !(temperature > 0 && temperature <= maximumSamplingTemperature) {
-            throw ValidationError("--temperature must be above 0 and at most \(Int(maximumSamplingTemperature)), got \(temperature)")
-        }
+        for temperature in temperaturesGiven { try checkTemperature(temperature, sampler: "", takesTemperature: true) }
         if Set(temperaturesGiven).count < temperaturesGiven.count { throw ValidationError("--temperature is given the same value twice") }
         guard qualitySamples > Classifier.featureCount else {
             throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
@@ -90,7 +91,7 @@ struct VAEEval: ParsableCommand {
         guard qualitySamples <= 1_000_000 else {
             throw ValidationError("--quality-samples must be at most 1000000, got \(qualitySamples)")
         }
-        try checkRange("--samples", samples, in: 1...1000)
+        try checkRange("--samples", samples, in: elboSampleRange)
         try checkRange("--k", importanceSamples, in: importanceSampleRange)
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
         if let images, quality && images < 2 {

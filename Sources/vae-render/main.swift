@@ -245,6 +245,13 @@ struct Locations: ParsableArguments {
     }
 }
 
+/// What the numeric flags accept, for their checks and their help.
+private let stepsRange = 1...1000, gridRange = 1...64, mapImagesRange = 1...100_000, dimsRange = 1...256, scaleRange = 1...16
+/// Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2; a GIF
+/// stores a delay in 16 bits.
+private let frameTimeRange = 2...65535
+private let toleranceRange = 0...Int(Palette.maxGray)
+
 struct InterpolationFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class).",
                                valueName: "a:b,..."))
@@ -253,7 +260,7 @@ struct InterpolationFlags: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Travel on the great circle between the two latent means (slerp; the default), or with --no-spherical on the straight line, whose midpoints are blurrier (vae-eval --quality scores both).")
     var spherical: Bool?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (default: \(InterpolationOptions().steps)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (\(rangeHelp(stepsRange)); default: \(InterpolationOptions().steps)).",
                                                         valueName: "n"))
     var steps: Int?
 
@@ -265,7 +272,7 @@ struct InterpolationFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        try checkRange("--steps", steps, in: 1...1000)
+        try checkRange("--steps", steps, in: stepsRange)
         let path = spherical.map { $0 ? "--spherical" : "--no-spherical" } ?? ""
         if !enabled, let flag = [("--pairs", pairs != nil), (path, spherical != nil), ("--steps", steps != nil)].first(where: \.1) {
             throw ValidationError("\(flag.0) applies to the interpolation; add --interpolation or --all")
@@ -274,7 +281,8 @@ struct InterpolationFlags: ParsableArguments {
 }
 
 struct SamplingFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("The sampling frame shows an n x n grid (default: \(SamplingOptions().grid)).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("The sampling frame shows an n x n grid (\(rangeHelp(gridRange)); default: \(SamplingOptions().grid)).",
+                                                        valueName: "n"))
     var grid: Int?
 
     @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: vamp for a VampPrior run, as the default model is, else gmm).",
@@ -284,7 +292,7 @@ struct SamplingFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, or of the columns' z for --sampler plane of a conditional run (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature)).",
                                                         valueName: "t"))
     var temperature: Double?
 
@@ -298,7 +306,7 @@ struct SamplingFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        try checkRange("--grid", grid, in: 1...64)
+        try checkRange("--grid", grid, in: gridRange)
         try checkTemperature(temperature, sampler: sampler?.name ?? "",
                              takesTemperature: sampler.map { $0.source != .plane && $0.source != .sampler(.prior) } ?? true)
         if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
@@ -345,7 +353,7 @@ struct ReconstructionFlags: ParsableArguments {
 }
 
 struct LatentMapFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("The latent map shows the first n test characters (default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("The latent map shows the first n test characters (\(rangeHelp(mapImagesRange)); default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
                                                         valueName: "n"))
     var mapImages: Int?
 
@@ -354,7 +362,7 @@ struct LatentMapFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        try checkRange("--map-images", mapImages, in: 1...100_000)
+        try checkRange("--map-images", mapImages, in: mapImagesRange)
         if !enabled && mapImages != nil {
             throw ValidationError("--map-images applies to the latent map; add --latent-map or --all")
         }
@@ -362,7 +370,7 @@ struct LatentMapFlags: ParsableArguments {
 }
 
 struct TraversalFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("The traversal shows at most n active latent dimensions, one per row (default: \(TraversalOptions.defaultDims)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("The traversal shows at most n active latent dimensions, one per row (\(rangeHelp(dimsRange)); default: \(TraversalOptions.defaultDims)).",
                                                         valueName: "n"))
     var dims: Int?
 
@@ -371,7 +379,7 @@ struct TraversalFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        try checkRange("--dims", dims, in: 1...256)
+        try checkRange("--dims", dims, in: dimsRange)
         if !enabled && dims != nil {
             throw ValidationError("--dims applies to the traversal; add --traversal or --all")
         }
@@ -379,16 +387,18 @@ struct TraversalFlags: ParsableArguments {
 }
 
 struct FrameFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Each image pixel becomes an n x n block; captions scale with it.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Each image pixel becomes an n x n block, n from \(rangeHelp(scaleRange)); captions scale with it.",
+                                                        valueName: "n"))
     var scale: Int = FrameStyle().scale
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame.", valueName: "cs"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame, \(rangeHelp(frameTimeRange)).", valueName: "cs"))
     var delay: Int = FrameStyle().delay
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay: the first and last epochs, a sweep's two ends.", valueName: "cs"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the first and last epochs, a sweep's two ends), \(rangeHelp(frameTimeRange)).",
+                                                        valueName: "cs"))
     var hold: Int = FrameStyle().hold
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (of 253) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (\(rangeHelp(toleranceRange))) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",
                                                         valueName: "levels"))
     var tolerance: Int = FrameStyle().tolerance
 
@@ -397,11 +407,10 @@ struct FrameFlags: ParsableArguments {
     }
 
     func validate() throws {
-        try checkRange("--scale", scale, in: 1...16)
-        // Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2.
-        try checkRange("--delay", delay, in: 2...65535, unit: "centiseconds")
-        try checkRange("--hold", hold, in: 2...65535, unit: "centiseconds")
-        try checkRange("--tolerance", tolerance, in: 0...Int(Palette.maxGray), unit: "grey levels")
+        try checkRange("--scale", scale, in: scaleRange)
+        try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
+        try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
+        try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
     }
 }
 

@@ -4,6 +4,9 @@ import VAECommandLine
 import VAECore
 import VAERender
 
+/// What --count accepts.
+private let countRange = 1...1_000_000
+
 struct VAESample: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-sample",
@@ -28,7 +31,7 @@ struct VAESample: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The epoch whose checkpoint decodes (default: the last one).", valueName: "n"))
     var epoch: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Images to write.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Images to write, \(rangeHelp(countRange)).", valueName: "n"))
     var count: Int
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
@@ -41,7 +44,7 @@ struct VAESample: ParsableCommand {
                                valueName: "name"))
     var sampler: SamplerKind?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (default: \(SamplingOptions().temperature), as the sampling GIF).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature), as the sampling GIF).",
                                                         valueName: "t"))
     var temperature: Double?
 
@@ -54,7 +57,7 @@ struct VAESample: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
-        try checkRange("--count", count, in: 1...1_000_000)
+        try checkRange("--count", count, in: countRange)
         if let epoch, epoch < 1 { throw ValidationError("--epoch must be at least 1, got \(epoch)") }
         try checkTemperature(temperature, sampler: sampler?.rawValue ?? "", takesTemperature: sampler?.takesTemperature ?? true)
         if let label, !(0..<VAEConfig.classes).contains(label) {

@@ -54,16 +54,17 @@ struct VAETrain: ParsableCommand {
     var epochs: Int?
     static let defaultEpochs = 30
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Images per optimizer step (default: 128).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Images per optimizer step (\(rangeHelp(RunConfig.batchSizeRange)); default: 128).", valueName: "n"))
     var batchSize: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Adam learning rate (default: 1e-3).", valueName: "rate"))
     var lr: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Dimensions of the latent code z (default: 32, or 20 for pytorch-example).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dimensions of the latent code z (\(rangeHelp(RunConfig.widthRange)); default: 32, or 20 for pytorch-example).",
+                                                        valueName: "n"))
     var latentDim: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Encoder hidden widths, input side first (for conv, after the convolutions), comma-separated; the decoder mirrors them (default: 1024, 400 for pytorch-example, 512 for conv; \"none\" for no hidden layer).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Encoder hidden widths, input side first (for conv, after the convolutions), comma-separated, each \(rangeHelp(RunConfig.widthRange)); the decoder mirrors them (default: 1024, 400 for pytorch-example, 512 for conv; \"none\" for no hidden layer).",
                                valueName: "widths"))
     var hidden: HiddenWidths?
 
@@ -93,7 +94,8 @@ struct VAETrain: ParsableCommand {
                                valueName: "name"))
     var prior: Prior?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Pseudo-inputs of --prior vamp, the mixture's components (default: \(defaultPseudoInputs)).", valueName: "k"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Pseudo-inputs of --prior vamp, the mixture's components (\(rangeHelp(RunConfig.pseudoInputRange)); default: \(defaultPseudoInputs)).",
+                                                        valueName: "k"))
     var pseudoInputs: Int?
 
     @Option(help: ArgumentHelp("Training loss: elbo (the negative ELBO, one z per image) or iwae (the importance-weighted bound with --train-k draws of z per image, tighter than the ELBO; the test loss each epoch stays the negative ELBO) (default: elbo).",
@@ -101,12 +103,12 @@ struct VAETrain: ParsableCommand {
     var objective: Objective?
 
     @Option(name: .customLong("train-k"), parsing: .unconditional,
-            help: ArgumentHelp("Draws of z per image in the --objective iwae bound; each is decoded, so an epoch's decoder work grows k-fold (default: \(defaultTrainSamples)).",
+            help: ArgumentHelp("Draws of z per image in the --objective iwae bound; each is decoded, so an epoch's decoder work grows k-fold (\(rangeHelp(RunConfig.trainSampleRange)); default: \(defaultTrainSamples)).",
                                valueName: "k"))
     var trainK: Int?
 
     @Option(name: .customLong("augment-shift"), parsing: .unconditional,
-            help: ArgumentHelp("Shift each training image by up to this many pixels in x and y, drawn afresh for every batch, so that the model cannot learn the few training images by heart; the test images are never shifted (0 to 4, default: 0).",
+            help: ArgumentHelp("Shift each training image by up to this many pixels in x and y, drawn afresh for every batch, so that the model cannot learn the few training images by heart; the test images are never shifted (\(rangeHelp(RunConfig.augmentShiftRange)); default: 0).",
                                valueName: "pixels"))
     var augmentShift: Int?
 
@@ -115,7 +117,7 @@ struct VAETrain: ParsableCommand {
     var seed: UInt64?
 
     @Option(name: .customLong("iwae-k"), parsing: .unconditional,
-            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it; 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint. The run does not keep it: give it again with --resume (an interrupted run's message shows how).",
+            help: ArgumentHelp("Importance samples per test image for an estimate of -log p(x) after the last epoch, recorded with it (\(rangeHelp(importanceSampleRange))); 0 skips it. Large k take long (k=1000 takes minutes); vae-eval gives the same estimate for any checkpoint. The run does not keep it: give it again with --resume (an interrupted run's message shows how).",
                                valueName: "k"))
     var iwaeK: Int = 0
 

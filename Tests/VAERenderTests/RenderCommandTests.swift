@@ -20,6 +20,16 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     }
 }
 
+/// Each numeric flag's help gives the values the refusals below hold it to.
+@Test func helpGivesEveryNumericFlagsRange() throws {
+    let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000; default: 2000,",
+                 "one per row (1 to 256; default: 8)", "n from 1 to 16;", "per frame, 2 to 65535.", "sweep's two ends), 2 to 65535.",
+                 "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
+        #expect(help.contains(text), "--help should say \(text)")
+    }
+}
+
 @Test(arguments: [
     ([], "say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --latent-map, --traversal, --loss-curve"),
     (["--all", "--grid", "0"], "--grid must be between 1 and 64, got 0"),
