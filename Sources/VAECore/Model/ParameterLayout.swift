@@ -92,39 +92,7 @@ public struct ParameterLayout: Sendable, Equatable {
         precondition((config.arch == .conv) == !config.convChannels.isEmpty, "a conv model needs its channels, an MLP none")
         precondition(config.prior == .normal || (!config.conditional && config.pseudoInputs >= 1),
                      "a VampPrior needs pseudo-inputs, and its model cannot be conditional")
-        var tensors: [ParameterTensor] = []
-        var offset = 0
-        func add(_ name: String, _ shape: [Int]) -> Int {
-            let tensor = ParameterTensor(name: name, shape: shape, offset: offset)
-            tensors.append(tensor)
-            offset += tensor.count
-            return tensor.offset
-        }
-        func linear(_ name: String, _ inputs: Int, _ outputs: Int, _ activation: Activation) -> Layer {
-            let weight = add("\(name).weight", [outputs, inputs])
-            let bias = add("\(name).bias", [outputs])
-            return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: outputs, activation: activation)
-        }
-        // Two linear layers without activation stored as one: both weights, then both biases, so
-        // that the [2·outputs, inputs] weight and the 2·outputs bias are contiguous.
-        func pairedLinear(_ first: String, _ second: String, _ inputs: Int, _ outputs: Int) -> Layer {
-            let weight = add("\(first).weight", [outputs, inputs])
-            _ = add("\(second).weight", [outputs, inputs])
-            let bias = add("\(first).bias", [outputs])
-            _ = add("\(second).bias", [outputs])
-            return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: 2 * outputs, activation: .none)
-        }
-        func convolution(_ name: String, _ shape: ConvShape, transposed: Bool, _ activation: Activation) -> Layer {
-            let k = ConvShape.kernel
-            let weight = add("\(name).weight", [shape.gridChannels, shape.imageChannels, k, k])
-            let bias = add("\(name).bias", [transposed ? shape.imageChannels : shape.gridChannels])
-            return transposed
-                ? Layer(kind: .convTranspose2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.gridSize,
-                        outputs: shape.imageSize, activation: activation)
-                : Layer(kind: .conv2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.imageSize,
-                        outputs: shape.gridSize, activation: activation)
-        }
-
+        var builder = LayoutBuilder()
         // A conditional model's label joins the first layer's input: as 10 more channels of every
         // pixel in front of a convolution, as 10 more features in front of a dense layer.
         let labels = config.labelInputs
@@ -132,43 +100,43 @@ public struct ParameterLayout: Sendable, Equatable {
         var encoder = convolutions.enumerated().map { i, shape in
             let input = i > 0 ? shape : ConvShape(height: shape.height, width: shape.width, imageChannels: shape.imageChannels + labels,
                                                   gridChannels: shape.gridChannels)
-            return convolution("encoder.conv.\(i)", input, transposed: false, config.activation)
+            return builder.convolution("encoder.conv.\(i)", input, transposed: false, config.activation)
         }
         let flattened = convolutions.last?.gridSize ?? VAEConfig.inputSize
         var width = flattened + (convolutions.isEmpty ? labels : 0)
         for (i, h) in config.hidden.enumerated() {
-            encoder.append(linear("encoder.hidden.\(i)", width, h, config.activation))
+            encoder.append(builder.linear("encoder.hidden.\(i)", width, h, config.activation))
             width = h
         }
         let latent = config.latentDim
-        encoder.append(pairedLinear("encoder.mu", "encoder.logvar", width, latent))
+        encoder.append(builder.pairedLinear("encoder.mu", "encoder.logvar", width, latent))
 
         width = latent + labels
         var decoder: [Layer] = []
         // The conv decoder's last dense layer gives the transposed convolutions their input map.
         let decoderWidths = config.hidden.reversed() + (convolutions.isEmpty ? [] : [flattened])
         for (i, h) in decoderWidths.enumerated() {
-            decoder.append(linear("decoder.hidden.\(i)", width, h, config.activation))
+            decoder.append(builder.linear("decoder.hidden.\(i)", width, h, config.activation))
             width = h
         }
         if !convolutions.isEmpty {
             for (i, shape) in convolutions.reversed().enumerated() {
                 let last = i == convolutions.count - 1
-                decoder.append(convolution("decoder.deconv.\(i)", shape, transposed: true, last ? .none : config.activation))
+                decoder.append(builder.convolution("decoder.deconv.\(i)", shape, transposed: true, last ? .none : config.activation))
             }
         } else if config.likelihood == .gaussian {
             // Mean and log-variance heads back to back, one sgemm, like the encoder's head.
-            decoder.append(pairedLinear("decoder.out", "decoder.logvar", width, VAEConfig.inputSize))
+            decoder.append(builder.pairedLinear("decoder.out", "decoder.logvar", width, VAEConfig.inputSize))
         } else {
-            decoder.append(linear("decoder.out", width, VAEConfig.inputSize, .none))
+            decoder.append(builder.linear("decoder.out", width, VAEConfig.inputSize, .none))
         }
         pseudoInputs = config.pseudoInputs
-        pseudoInputsOffset = pseudoInputs > 0 ? add("prior.pseudo_inputs", [pseudoInputs, VAEConfig.inputSize]) : offset
+        pseudoInputsOffset = pseudoInputs > 0 ? builder.add("prior.pseudo_inputs", [pseudoInputs, VAEConfig.inputSize]) : builder.count
 
-        self.tensors = tensors
+        self.tensors = builder.tensors
         self.encoder = encoder
         self.decoder = decoder
-        self.count = offset
+        self.count = builder.count
         labelInputs = labels
     }
 
@@ -180,6 +148,52 @@ public struct ParameterLayout: Sendable, Equatable {
 
     /// Floats of scratch the convolutions need for `images` images (0 for the MLP).
     public func convScratchSize(images: Int) -> Int { layers.convScratchSize(images: images) }
+}
+
+/// Lays named tensors out one after another in a flat buffer, and the layers that use them: the
+/// VAE's layout and the classifier's are built alike.
+struct LayoutBuilder {
+    private(set) var tensors: [ParameterTensor] = []
+    /// Floats laid out so far: the next tensor's offset.
+    private(set) var count = 0
+
+    /// Lays out a tensor of `shape` next; returns its offset.
+    mutating func add(_ name: String, _ shape: [Int]) -> Int {
+        let tensor = ParameterTensor(name: name, shape: shape, offset: count)
+        tensors.append(tensor)
+        count += tensor.count
+        return tensor.offset
+    }
+
+    /// PyTorch's nn.Linear: `name.weight` [outputs, inputs], then `name.bias`.
+    mutating func linear(_ name: String, _ inputs: Int, _ outputs: Int, _ activation: Activation) -> Layer {
+        let weight = add("\(name).weight", [outputs, inputs])
+        let bias = add("\(name).bias", [outputs])
+        return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: outputs, activation: activation)
+    }
+
+    /// Two linear layers without activation stored as one: both weights, then both biases, so
+    /// that the [2·outputs, inputs] weight and the 2·outputs bias are contiguous.
+    mutating func pairedLinear(_ first: String, _ second: String, _ inputs: Int, _ outputs: Int) -> Layer {
+        let weight = add("\(first).weight", [outputs, inputs])
+        _ = add("\(second).weight", [outputs, inputs])
+        let bias = add("\(first).bias", [outputs])
+        _ = add("\(second).bias", [outputs])
+        return Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: 2 * outputs, activation: .none)
+    }
+
+    /// PyTorch's nn.Conv2d or nn.ConvTranspose2d: `name.weight` [grid channels, image channels,
+    /// 3, 3] either way, then `name.bias` of the layer's output channels.
+    mutating func convolution(_ name: String, _ shape: ConvShape, transposed: Bool, _ activation: Activation) -> Layer {
+        let k = ConvShape.kernel
+        let weight = add("\(name).weight", [shape.gridChannels, shape.imageChannels, k, k])
+        let bias = add("\(name).bias", [transposed ? shape.imageChannels : shape.gridChannels])
+        return transposed
+            ? Layer(kind: .convTranspose2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.gridSize,
+                    outputs: shape.imageSize, activation: activation)
+            : Layer(kind: .conv2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.imageSize,
+                    outputs: shape.gridSize, activation: activation)
+    }
 }
 
 extension [Layer] {

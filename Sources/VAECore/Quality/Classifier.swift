@@ -13,33 +13,17 @@ public final class Classifier: @unchecked Sendable {
     public let gradients: FloatBuffer
 
     public init() {
-        var tensors: [ParameterTensor] = []
-        var offset = 0
-        func add(_ name: String, _ shape: [Int]) -> Int {
-            tensors.append(ParameterTensor(name: name, shape: shape, offset: offset))
-            offset += shape.reduce(1, *)
-            return tensors[tensors.count - 1].offset
-        }
+        var builder = LayoutBuilder()
         let side = VAEConfig.imageSide
         let shapes = [ConvShape(height: side, width: side, imageChannels: 1, gridChannels: 32),
                       ConvShape(height: side / 2, width: side / 2, imageChannels: 32, gridChannels: 64)]
-        var layers = shapes.enumerated().map { i, shape in
-            let weight = add("conv.\(i).weight", [shape.gridChannels, shape.imageChannels, ConvShape.kernel, ConvShape.kernel])
-            let bias = add("conv.\(i).bias", [shape.gridChannels])
-            return Layer(kind: .conv2d(shape), weightOffset: weight, biasOffset: bias, inputs: shape.imageSize,
-                         outputs: shape.gridSize, activation: .relu)
-        }
-        for (name, inputs, outputs, activation) in [("hidden", shapes[1].gridSize, Classifier.featureCount, Activation.relu),
-                                                    ("out", Classifier.featureCount, Classifier.classes, .none)] {
-            let weight = add(name + ".weight", [outputs, inputs])
-            let bias = add(name + ".bias", [outputs])
-            layers.append(Layer(kind: .linear, weightOffset: weight, biasOffset: bias, inputs: inputs, outputs: outputs,
-                                activation: activation))
-        }
-        self.tensors = tensors
+        var layers = shapes.enumerated().map { i, shape in builder.convolution("conv.\(i)", shape, transposed: false, .relu) }
+        layers.append(builder.linear("hidden", shapes[1].gridSize, Classifier.featureCount, .relu))
+        layers.append(builder.linear("out", Classifier.featureCount, Classifier.classes, .none))
         self.layers = layers
-        parameters = FloatBuffer(count: offset)
-        gradients = FloatBuffer(count: offset)
+        tensors = builder.tensors
+        parameters = FloatBuffer(count: builder.count)
+        gradients = FloatBuffer(count: builder.count)
     }
 
     /// PyTorch's default, as for the VAE: uniform in ±1/√fan_in.

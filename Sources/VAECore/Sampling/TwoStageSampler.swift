@@ -118,15 +118,12 @@ struct TwoStageNetwork: Sendable {
 
     init(dimension d: Int, hidden h: Int) {
         dimension = d
-        var offset = 0
-        func linear(_ inputs: Int, _ outputs: Int, _ activation: Activation) -> Layer {
-            defer { offset += (inputs + 1) * outputs }
-            return Layer(kind: .linear, weightOffset: offset, biasOffset: offset + inputs * outputs, inputs: inputs, outputs: outputs,
-                         activation: activation)
-        }
-        encoder = [linear(d, h, .relu), linear(h, h, .relu), linear(h, 2 * d, .none)]
-        decoder = [linear(d, h, .relu), linear(h, h, .relu), linear(h, d, .none)]
-        logGammaOffset = offset
+        var builder = LayoutBuilder()
+        encoder = [builder.linear("encoder.0", d, h, .relu), builder.linear("encoder.1", h, h, .relu),
+                   builder.linear("encoder.2", h, 2 * d, .none)]
+        decoder = [builder.linear("decoder.0", d, h, .relu), builder.linear("decoder.1", h, h, .relu),
+                   builder.linear("decoder.2", h, d, .none)]
+        logGammaOffset = builder.add("log_gamma", [1])
     }
 
     func decode(_ ws: TwoStageWorkspace, rows: Int, parameters: ConstFloats) {
