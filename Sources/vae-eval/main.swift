@@ -108,7 +108,10 @@ struct VAEEval: ParsableCommand {
         let loaded = try readCheckpoint(checkpoint)
         let folder = try dataFolder()
         if quality { return try scoreQuality(loaded, folder: folder) }
-        let test = try testImages(of: loaded, from: folder).evaluationImages(for: loaded.run).prefix(images ?? .max)
+        // Refused unless they are the run's test images: a folder of the same counts (MNIST's,
+        // say) would otherwise be scored without a word.
+        let test = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
+            .evaluationImages(for: loaded.run).prefix(images ?? .max)
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         print("negative ELBO (\(count: samples, "sample")): "
@@ -129,15 +132,6 @@ struct VAEEval: ParsableCommand {
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))
     }
 
-    /// The test split in `folder`, refused when it cannot be the one the checkpoint's run was
-    /// evaluated on: another split, or a folder of the same counts (MNIST's, say), would
-    /// otherwise be scored without a word.
-    private func testImages(of loaded: Checkpoint, from folder: String) throws -> ImageSet {
-        let (test, path) = try KMNIST.loadTestImages(from: folder)
-        try loaded.run.checkSplit(test, .test, source: path, folder: folder, runName: "the run of \(checkpoint)")
-        return test
-    }
-
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
     private func dataFolder() throws -> String {
         let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
@@ -148,7 +142,7 @@ struct VAEEval: ParsableCommand {
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.
     private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
         let scorer = try readClassifier(classifier!).classifier
-        let test = try testImages(of: loaded, from: folder).prefix(images ?? .max)
+        let test = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)").prefix(images ?? .max)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run, use: "--quality scores the training images and "
                                               + "fits the samplers to them (point --data or KMNIST_DIR at the folder the run was trained on)")

@@ -65,6 +65,15 @@ public struct RunConfig: Equatable, Sendable {
         try checkRecordedMD5(of: images, split, source: folder)
     }
 
+    /// The `split` of the KMNIST folder `folder`, refused by `checkSplit` unless it can be the
+    /// run's; `advice` says what to do when its files are missing.
+    public func loadSplit(_ split: KMNIST.Split, from folder: String, runName: String,
+                          advice: String = KMNIST.runDataAdvice) throws -> ImageSet {
+        let (images, path) = try KMNIST.loadSplit(split, from: folder, advice: advice)
+        try checkSplit(images, split, source: path, folder: folder, runName: runName)
+        return images
+    }
+
     /// Refuses the `split` read from the folder `source` when the run recorded other images or
     /// labels: a folder of the same counts (MNIST's, say) would otherwise pass for the run's data.
     public func checkRecordedMD5(of images: ImageSet, _ split: KMNIST.Split, source: String) throws {

@@ -67,7 +67,5 @@ public func loadTrainingImages(from folder: String, for run: RunConfig,
                                use: String = "the gmm, gmm-diagonal and two-stage samplers are fitted to the encoded training "
                                    + "images (point --data or KMNIST_DIR at the folder the run was trained on, or use --sampler "
                                    + "prior)") throws -> ImageSet {
-    let (training, imagesPath) = try KMNIST.loadSplit(.training, from: folder, advice: use)
-    try run.checkSplit(training, .training, source: imagesPath, folder: folder, runName: "the run")
-    return training
+    try run.loadSplit(.training, from: folder, runName: "the run", advice: use)
 }

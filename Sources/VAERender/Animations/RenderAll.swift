@@ -62,8 +62,7 @@ public func renderAnimations(_ request: RenderRequest) throws -> [RenderedGIF] {
 
 /// `renderAnimations` on a run already opened: the checkpoints `replay` found when it opened.
 public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws -> [RenderedGIF] {
-    let (test, testPath) = try KMNIST.loadTestImages(from: request.dataFolder)
-    try replay.checkTestSet(test, source: testPath, folder: request.dataFolder)
+    let test = try replay.testImages(from: request.dataFolder)
     let codec = LatentCodec(config: replay.run.model)
     let style = request.style
     let planned = replay.run.epochs, lastEpoch = replay.final.epoch

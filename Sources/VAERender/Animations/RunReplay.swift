@@ -64,10 +64,9 @@ public struct RunReplay: Sendable {
         }
     }
 
-    /// Refuses test images, read from the file `source` in `folder`, that cannot be the ones the
-    /// run was evaluated on.
-    public func checkTestSet(_ test: ImageSet, source: String, folder: String) throws {
-        try run.checkSplit(test, .test, source: source, folder: folder, runName: "the run in \(directory.path)")
+    /// The test images in `folder`, refused unless they can be the ones the run was evaluated on.
+    public func testImages(from folder: String) throws -> ImageSet {
+        try run.loadSplit(.test, from: folder, runName: "the run in \(directory.path)")
     }
 
     /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a
