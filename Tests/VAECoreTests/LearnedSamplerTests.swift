@@ -23,8 +23,8 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     let latent = 2
     // μ, then log σ², per component.
     let components: [Float] = [-20, 0, log(0.25), log(1), 0, 8, log(1), log(0.09), 8, -4, log(4), log(0.5)]
-    let mixture = GaussianMixture(latent: latent, diagonalComponents: components)
-    #expect(mixture.weights == [Double](repeating: 1.0 / 3, count: 3))
+    let mixture = VampPriorSampler(latent: latent, diagonalComponents: components)
+    #expect(mixture.components == 3 && mixture.summary == "3 components")
     for temperature in [1.0, 1.5] {
         var random = Random(seed: 31)
         let z = mixture.tempered(temperature).sample(count: 60_000, random: &random).z
@@ -47,6 +47,27 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
             #expect(abs(first.variance[j] / (variance * temperature * temperature) - 1) < 0.04,
                     "T \(temperature): the first component's variance \(first.variance[j]) in dimension \(j)")
         }
+    }
+}
+
+/// The VampPrior's sampler draws the very points a `GaussianMixture` of the same components, with
+/// their deviations on the diagonal of full factors, draws from the same random stream.
+@Test func vampPriorSamplerDrawsAsTheFullMixtureWould() {
+    let latent = 3, k = 4
+    var random = Random(seed: 33)
+    let components = (0..<k * 2 * latent).map { _ in 2 * random.nextUniform() - 1 }
+    var means: [Double] = [], factors = [Double](repeating: 0, count: k * latent * latent)
+    for c in 0..<k {
+        means += (0..<latent).map { Double(components[c * 2 * latent + $0]) }
+        for j in 0..<latent { factors[(c * latent + j) * latent + j] = exp(0.5 * Double(components[c * 2 * latent + latent + j])) }
+    }
+    let full = GaussianMixture(latent: latent, weights: [Double](repeating: 1 / Double(k), count: k), means: means, factors: factors)
+    let diagonal = VampPriorSampler(latent: latent, diagonalComponents: components)
+    for temperature in [1.0, 1.15] {
+        var a = Random(seed: 34), b = Random(seed: 34)
+        let expected = full.tempered(temperature).sample(count: 500, random: &a)
+        #expect(diagonal.tempered(temperature).sample(count: 500, random: &b) == expected, "T \(temperature)")
+        #expect(a.nextUniform() == b.nextUniform(), "both leave the stream at the same place")
     }
 }
 

@@ -114,20 +114,6 @@ public struct GaussianMixture: LatentSampler {
         return mixture
     }
 
-    /// The equally weighted mixture of the diagonal Gaussians in `components` ([K, 2·latent]: mu,
-    /// then log σ², each row), such as a VampPrior's.
-    public init(latent: Int, diagonalComponents components: [Float]) {
-        let k = components.count / (2 * latent)
-        var means = [Double](repeating: 0, count: k * latent), factors = [Double](repeating: 0, count: k * latent * latent)
-        for c in 0..<k {
-            for j in 0..<latent {
-                means[c * latent + j] = Double(components[c * 2 * latent + j])
-                factors[(c * latent + j) * latent + j] = exp(0.5 * Double(components[c * 2 * latent + latent + j]))
-            }
-        }
-        self.init(latent: latent, weights: [Double](repeating: 1 / Double(k), count: k), means: means, factors: factors)
-    }
-
     public init(latent: Int, weights: [Double], means: [Double], factors: [Double]) {
         precondition(means.count == weights.count * latent && factors.count == weights.count * latent * latent)
         self.latent = latent
@@ -196,14 +182,7 @@ public struct GaussianMixture: LatentSampler {
 
     /// A component drawn by weight, then its mean plus its Cholesky factor times N(0, I) noise.
     public func sample(count: Int, random: inout Random) -> LatentSamples {
-        var chosen = [Int](repeating: components - 1, count: count)
-        for i in 0..<count {
-            var u = Double(random.nextUniform())
-            for c in 0..<components {
-                u -= weights[c]
-                if u < 0 { chosen[i] = c; break }
-            }
-        }
+        let chosen = drawComponents(count: count, weights: weights, random: &random)
         var noise = [Float](repeating: 0, count: count * latent)
         noise.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
         var z = [Float](repeating: 0, count: count * latent)
@@ -217,6 +196,19 @@ public struct GaussianMixture: LatentSampler {
         }
         return LatentSamples(latent: latent, z: z)
     }
+}
+
+/// `count` components drawn by `weights`, one uniform number each.
+func drawComponents(count: Int, weights: [Double], random: inout Random) -> [Int] {
+    var chosen = [Int](repeating: weights.count - 1, count: count)
+    for i in 0..<count {
+        var u = Double(random.nextUniform())
+        for c in weights.indices {
+            u -= weights[c]
+            if u < 0 { chosen[i] = c; break }
+        }
+    }
+    return chosen
 }
 
 /// log wₖ + log N(x | μₖ, LₖLₖᵀ) of every point for the components of a part, into

@@ -21,7 +21,7 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
         let prior = PriorSampler(latent: codec.latent)
         return model.config.conditional ? ClassConditionalSampler(perClass: Array(repeating: prior, count: VAEConfig.classes)) : prior
     case .vamp:
-        return GaussianMixture(latent: codec.latent, diagonalComponents: model.priorComponents()).tempered(temperature)
+        return VampPriorSampler(latent: codec.latent, diagonalComponents: model.priorComponents()).tempered(temperature)
     case .gmm, .gmmDiagonal, .twoStage:
         guard let training else { preconditionFailure("the \(kind.rawValue) sampler is fitted to the training images") }
         if let problem = fittingProblem(kind, model: model, training: training) {
