@@ -126,11 +126,14 @@ private struct EmptyJob: SplitJob {
 
 /// Helpers that went to sleep between jobs wake for the next one, and the count can change
 /// between jobs.
-@Test func helpersWakeAfterSleepingAndTheCountCanChange() {
+@Test func helpersWakeAfterSleepingAndTheCountCanChange() throws {
     let team = ComputeThreads(count: 2)
     for count in [2, 1, 3] {
         team.setCount(count)
-        usleep(5_000)  // longer than a helper spins before it sleeps
+        // Every helper asleep (each spins about 100 µs first; a busy machine may take longer to run them).
+        let start = DispatchTime.now().uptimeNanoseconds
+        while team.sleepingHelpers < count - 1 && DispatchTime.now().uptimeNanoseconds - start < 10_000_000_000 { usleep(1_000) }
+        try #require(team.sleepingHelpers == count - 1, "\(team.sleepingHelpers) of \(count - 1) helpers asleep after 10 s")
         let lock = NSLock()
         var parts = 0
         team.forEachPart(of: 300) { _, _ in
