@@ -286,8 +286,19 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     #expect((animation.layout.columns, animation.layout.rows) == (10, 4))
 }
 
+/// The interpolation's caption tells every step from the next, and the last is t=1 alone.
+@Test(arguments: [1, 16, 100, 101, 300, 1000])
+func interpolationCaptionsTellEveryStepApart(steps: Int) {
+    let options = InterpolationOptions(pairs: nil, steps: steps)
+    let captions = (0...steps).map { InterpolationAnimation.caption(options, step: $0) }
+    #expect(Set(captions).count == steps + 1, "\(steps) steps")
+    #expect(captions.filter { $0.hasSuffix("t=1.00") || $0.hasSuffix("t=1.000") } == [captions.last!])
+    #expect(captions.first == (steps <= 100 ? "spherical  t=0.00" : "spherical  t=0.000"))
+}
+
 /// Past ten characters (pairs) a reconstruction (interpolation) goes on in another group of rows
-/// below the first, a band of background between them, and the frame ends with the last group.
+/// below the first, a band of background between them, and the frame ends with the last group,
+/// whose slots past its last character are background, not gutter.
 /// The defaults of KMNIST's ten classes fill one row of pairs, and the goldens have one group.
 @Test func moreCharactersThanColumnsGoOnInAnotherGroupOfRows() throws {
     let fixture = try LoadedFixture("latent2")
@@ -332,7 +343,15 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
         }, "the band between the groups is background")
         #expect(layout.tileOrigin(column: 0, row: layout.rows - 1).y + layout.tileSide + gutter == layout.height,
                 "the last group's gutter is the frame's bottom edge")
+        // The last group's gutters end after its last image; the empty slots beyond are background.
+        let firstEmpty = layout.tileOrigin(column: layout.lastGroupColumns, row: layout.rows - 1).x
+        let groupTop = layout.tileOrigin(column: 0, row: layout.rows - layout.rowsPerGroup).y - gutter
+        #expect(canvas.pixels[groupTop * canvas.width + firstEmpty - 1] == FrameStyle.gutterColor)
+        #expect((groupTop..<layout.height).allSatisfy { y in
+            canvas.pixels[y * canvas.width + firstEmpty..<(y + 1) * canvas.width].allSatisfy { $0 == FrameStyle.background }
+        }, "the last group's empty slots are background")
     }
+    #expect(reconstruction.layout.lastGroupColumns == 3 && interpolation.layout.lastGroupColumns == 2)
     // Like every length of a frame, the band scales with --scale.
     let unscaled = try ReconstructionAnimation(options: ReconstructionOptions(indices: indices), style: FrameStyle(scale: 1),
                                                test: fixture.test, plannedEpochs: 3, lastEpoch: 3).layout

@@ -99,7 +99,8 @@ public struct InterpolationAnimation {
         self.pairs = pairs
         let columns = min(pairs.count, InterpolationAnimation.maxColumns)
         let groups = (pairs.count + columns - 1) / columns
-        layout = TileLayout(columns: columns, rows: 3 * groups, rowsPerGroup: 3, style: style,
+        layout = TileLayout(columns: columns, rows: 3 * groups, rowsPerGroup: 3, lastGroupColumns: pairs.count - (groups - 1) * columns,
+                            style: style,
                             widestCaption: InterpolationAnimation.caption(options, step: options.steps),
                             subtitle: conditional ? "A top, B bottom, class of A" : "A top, B bottom")
         schedule = ThereAndBack(steps: options.steps)
@@ -123,8 +124,11 @@ public struct InterpolationAnimation {
         }, body)
     }
 
+    /// "spherical  t=0.25": t with as many decimals as tell each step from the next (two up to
+    /// 100 steps, three beyond).
     static func caption(_ options: InterpolationOptions, step: Int) -> String {
-        let t = String(format: "%.2f", Double(step) / Double(options.steps))
+        let decimals = max(2, Int(log10(Double(options.steps)).rounded(.up)))
+        let t = String(format: "%.\(decimals)f", Double(step) / Double(options.steps))
         return "\(options.spherical ? "spherical" : "straight")  t=\(t)"
     }
 }

@@ -31,7 +31,8 @@ public struct ReconstructionAnimation {
         originals = intensities(of: test, indices: indices)
         let columns = min(indices.count, ReconstructionAnimation.maxColumns)
         let groups = (indices.count + columns - 1) / columns
-        layout = TileLayout(columns: columns, rows: 2 * groups, rowsPerGroup: 2, style: style,
+        layout = TileLayout(columns: columns, rows: 2 * groups, rowsPerGroup: 2, lastGroupColumns: indices.count - (groups - 1) * columns,
+                            style: style,
                             widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
                             subtitle: "input above, reconstruction below")
     }

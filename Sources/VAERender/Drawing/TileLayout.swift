@@ -10,6 +10,8 @@ public struct TileLayout: Sendable, Equatable {
     public let columns: Int
     public let rows: Int
     public let rowsPerGroup: Int
+    /// The columns that hold images in the last group's rows; the slots past them stay background.
+    public let lastGroupColumns: Int
     public let style: FrameStyle
     /// Side of one scaled image in pixels.
     public let tileSide: Int
@@ -26,15 +28,18 @@ public struct TileLayout: Sendable, Equatable {
     private let subtitleLeft: Int
     private let subtitleTop: Int
 
-    /// `rowsPerGroup` nil makes all rows one group. `widestCaption` is the longest caption any
-    /// frame will carry; the frame is made wide enough for it and `subtitle`.
-    public init(columns: Int, rows: Int, rowsPerGroup: Int? = nil, style: FrameStyle, widestCaption: String,
-                subtitle: String = "") {
+    /// `rowsPerGroup` nil makes all rows one group, `lastGroupColumns` nil fills every column of
+    /// the last group. `widestCaption` is the longest caption any frame will carry; the frame is
+    /// made wide enough for it and `subtitle`.
+    public init(columns: Int, rows: Int, rowsPerGroup: Int? = nil, lastGroupColumns: Int? = nil, style: FrameStyle,
+                widestCaption: String, subtitle: String = "") {
         let rowsPerGroup = rowsPerGroup ?? rows
         precondition(columns >= 1 && rows >= 1 && rowsPerGroup >= 1)
+        precondition((1...columns).contains(lastGroupColumns ?? columns), "the last group holds 1 to \(columns) columns")
         self.columns = columns
         self.rows = rows
         self.rowsPerGroup = rowsPerGroup
+        self.lastGroupColumns = lastGroupColumns ?? columns
         self.style = style
         self.subtitle = subtitle
         tileSide = VAEConfig.imageSide * style.scale
@@ -64,16 +69,17 @@ public struct TileLayout: Sendable, Equatable {
                 captionHeight + gutter + row * (tileSide + gutter) + (row / rowsPerGroup) * style.groupGap)
     }
 
-    /// A frame with the gutters drawn, `caption` in the accent colour at the top left and the
-    /// subtitle in grey.
+    /// A frame with the gutters drawn (under the last group's images only as far as they go),
+    /// `caption` in the accent colour at the top left and the subtitle in grey.
     public func blankFrame(caption: String) -> Canvas {
         var canvas = Canvas(width: width, height: height, fill: FrameStyle.background)
         let gutter = style.gutter
         for group in stride(from: 0, to: rows, by: rowsPerGroup) {
             let top = tileOrigin(column: 0, row: group).y - gutter
             let groupRows = min(rowsPerGroup, rows - group)
-            canvas.fillRect(x: gridLeft, y: top, width: gridWidth, height: gutter + groupRows * (tileSide + gutter),
-                            index: FrameStyle.gutterColor)
+            let groupColumns = group + rowsPerGroup >= rows ? lastGroupColumns : columns
+            canvas.fillRect(x: gridLeft, y: top, width: gutter + groupColumns * (tileSide + gutter),
+                            height: gutter + groupRows * (tileSide + gutter), index: FrameStyle.gutterColor)
         }
         canvas.drawText(caption, x: captionLeft, y: style.captionPadding, scale: style.scale, index: Palette.accent)
         canvas.drawText(subtitle, x: subtitleLeft, y: subtitleTop, scale: style.scale, index: FrameStyle.subtitleColor)
