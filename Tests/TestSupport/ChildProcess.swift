@@ -11,7 +11,7 @@ public let processTimeLimit: Duration = .seconds(120)
 /// this much at most: a tool that hangs every time (a trainer that never stops) then fails each
 /// further test that starts it in half a minute. At the full limit each would take two minutes,
 /// and the tests run two at a time on two cores. (Three times the slowest run, so that a program
-/// that does not hang is seldom stopped too; 15 s stopped vae-bench on the busy machine.)
+/// that does not hang is seldom stopped too.)
 public let timeLimitAfterATimeOut: Duration = .seconds(30)
 
 private let aProgramRanPastItsLimit = Atomic<Bool>(false)

@@ -27,20 +27,21 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     #expect(result.stdout.isEmpty)
 }
 
-/// vae-bench finishes on a busy machine: its round trip between two spinning threads gives up
-/// after its time, where each hand-over would otherwise wait for the system to run the other
-/// thread. Beside 16 busy processes on two cores it took 27 s so (1 s as it is); in CI the two
-/// conv tests, which ran at once and starved each other's round trips, took over two minutes.
-/// Each busy loop also ends once the test process is gone ($PPID, the shell's parent): a test
-/// process killed from outside (Ctrl-C, or `scripts/mutants` stopping a suite at its first
-/// failure) runs no `defer`, and its loops would otherwise spin on until the machine restarts.
-@Test func benchCommandFinishesOnABusyMachine() throws {
-    let busy = try ChildProcess("/bin/sh", ["-c", "for i in $(seq 16); do (while kill -0 $PPID 2>/dev/null; do :; done) & done; wait"])
-    defer { busy.stop() }
-    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
-                                           "--images", "100", "--epochs", "2", "--threads", "1"], timeLimit: .seconds(15))
+/// vae-bench finishes when its two threads share one processor (`taskset -c 0`): each hand-over
+/// of its round trip between two spinning threads then waits for the system to switch threads, a
+/// few milliseconds, so it is the round trip's limit of 20 ms a run that ends it, as on a busy
+/// machine. The round trips printed show the switches (a hand-over on two cores takes under a
+/// microsecond); without the limit, 20,000 hand-overs a run would take minutes and the run would
+/// be stopped at the tests' time limit.
+@Test func benchCommandFinishesWhenItsThreadsShareOneProcessor() throws {
+    let bench = try ChildProcess("/usr/bin/taskset", ["-c", "0", try toolPath("vae-bench"), "--presets", "pytorch-example",
+                                                      "--data", syntheticData, "--images", "100", "--epochs", "2", "--threads", "1"])
+    defer { bench.stop() }
+    let result = try bench.finish()
     #expect(result.status == 0, "\(result.stderr)")
-    #expect(result.stdout.contains("\npytorch-example "), "\(result.stdout)")
+    let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
+    let roundTrips = row.split(separator: " ").suffix(2).compactMap { Double($0) }
+    #expect(roundTrips.count == 2 && roundTrips.allSatisfy { $0 > 20_000 }, "round trips of threads sharing one processor: \(row)")
 }
 
 /// A row's figures agree with each other: with one counted epoch (--epochs 2) the medians are
