@@ -23,7 +23,8 @@ import VAECore
 func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     let result = try runTool("vae-bench", ["--presets", list, "--data", "/nonexistent"])
     #expect(result.status == 64)
-    #expect(result.stderr == "vae-bench: --presets: no preset named '\(unknown)' (default, pytorch-example, conv) (see vae-bench --help)\n", "\(result.stderr)")
+    #expect(result.stderr == "vae-bench: --presets: no preset named '\(unknown)' (default, pytorch-example, conv) "
+            + "(see vae-bench --help)\n", "\(result.stderr)")
     #expect(result.stdout.isEmpty)
 }
 
@@ -40,6 +41,8 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     let result = try bench.finish()
     #expect(result.status == 0, "\(result.stderr)")
     let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
+    // With one processor in the machine there is no round trip to measure (see the test above).
+    guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return }
     let roundTrips = row.split(separator: " ").suffix(2).compactMap { Double($0) }
     #expect(roundTrips.count == 2 && roundTrips.allSatisfy { $0 > 20_000 }, "round trips of threads sharing one processor: \(row)")
 }

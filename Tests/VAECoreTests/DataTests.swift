@@ -67,8 +67,6 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     #expect(classes == [690, 690, 695, 702, 757, 708, 688, 708, 672, 701])
 }
 
-/// A split's MD5, which a run records, covers its pixels and then its labels (the values from
-/// Python's hashlib): other images or other labels of the same count give another digest.
 /// A file larger than any of its kind is refused by its size, before a byte of it is read: here a
 /// sparse training-images file of 2 GB, which would otherwise be allocated and read whole.
 @Test func aFileLargerThanAnyOfItsKindIsRefusedUnread() throws {
@@ -85,6 +83,8 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     }
 }
 
+/// A split's MD5, which a run records, covers its pixels and then its labels (the values from
+/// Python's hashlib): other images or other labels of the same count give another digest.
 @Test func anImageSetsMD5IsThatOfItsPixelsThenItsLabels() {
     #expect(ImageSet(pixels: [UInt8](repeating: 0, count: 784), labels: [3]).md5 == "5663ab2684cb6adfba836a5878124d25")
     let ramp = (0..<2 * 784).map { UInt8($0 % 784 % 256) }

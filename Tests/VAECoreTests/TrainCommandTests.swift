@@ -83,9 +83,6 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(result.stdout.isEmpty)
 }
 
-/// A resumed run keeps its configuration: a flag that contradicts the state is refused with
-/// the field and both values, before any data is read; a flag that repeats it is accepted; data
-/// of another size is refused by its counts. Nothing of the run changes on a refusal.
 /// A run that trains, but not as its flags suggest, says so on standard error and trains: a
 /// batch larger than the training set (600 synthetic images), a KL warm-up past the last epoch.
 @Test func flagsThatCannotMeanWhatTheySayAreWarnedAbout() throws {
@@ -102,6 +99,9 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
 }
 
+/// A resumed run keeps its configuration: a flag that contradicts the state is refused with
+/// the field and both values, before any data is read; a flag that repeats it is accepted; data
+/// of another size is refused by its counts. Nothing of the run changes on a refusal.
 @Test func resumingChecksTheFlagsAndTheDataAgainstTheRun() throws {
     let scratch = temporaryFolder(), otherData = temporaryFolder()
     defer { [scratch, otherData].forEach(removeTemporaryFolder) }
