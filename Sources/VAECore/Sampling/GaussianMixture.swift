@@ -128,7 +128,7 @@ public struct GaussianMixture: LatentSampler {
         GaussianMixture(latent: latent, weights: weights, means: means, factors: factors.map { $0 * temperature })
     }
 
-    public var summary: String { components == 1 ? "1 component" : "\(components) components" }
+    public var summary: String { "\(count: components, "component")" }
 
     /// The mean of log p(x) over `points`, row-major `[n, latent]`.
     public func meanLogLikelihood(_ points: [Double], team: ComputeThreads = .shared) -> Double {

@@ -37,7 +37,7 @@ public struct VampPriorSampler: LatentSampler {
         VampPriorSampler(latent: latent, means: means, deviations: deviations.map { $0 * temperature })
     }
 
-    public var summary: String { components == 1 ? "1 component" : "\(components) components" }
+    public var summary: String { "\(count: components, "component")" }
 
     /// A component drawn uniformly, then its mean plus its deviations times N(0, I) noise.
     public func sample(count: Int, random: inout Random) -> LatentSamples {
