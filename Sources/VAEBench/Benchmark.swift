@@ -181,13 +181,14 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
 /// the step and timed: loading a batch (rows drawn at random), drawing the noise, the forward
 /// pass and the backward pass outside their sgemm calls (the passes after each product, the
 /// reparameterisation, the loss and KL, and the hand-offs to the compute threads), the loss
-/// alone, and Adam (on a copy of the parameters with moments of its own, so that training is
-/// left as it was). The forward and backward replays run their sgemm calls too, and count only
-/// the time outside them. Last, as many empty jobs as the step handed to the compute threads:
-/// the cost of the hand-offs alone, which the sgemm-only time and the passes above include.
+/// alone, a VampPrior's log-density (the mixture of its components at every z) alone, and Adam
+/// (on a copy of the parameters with moments of its own, so that training is left as it was).
+/// The forward, backward and prior replays run their sgemm calls too, and count only the time
+/// outside them. Last, as many empty jobs as the step handed to the compute threads: the cost of
+/// the hand-offs alone, which the sgemm-only time and the passes above include.
 final class PassReplays {
-    static let names = ["load batch", "noise", "forward outside sgemm", "  of which the loss", "backward outside sgemm", "Adam",
-                        "hand-offs"]
+    /// The parts, in the order `replay` times them.
+    let names: [String]
     let trainer: Trainer
     let order: [Int32]
     let optimizer: Adam
@@ -199,10 +200,16 @@ final class PassReplays {
     private var jobsPerStep = 0
     /// Time inside sgemm during the replays, which the epoch's sgemm clock must leave out.
     private(set) var sgemmNanoseconds: UInt64 = 0
-    private var passNanoseconds = [UInt64](repeating: 0, count: PassReplays.names.count)
+    private var passNanoseconds: [UInt64]
+    /// The part `time` is timing: its index in `names`.
+    private var pass = 0
 
     init(_ trainer: Trainer) {
         self.trainer = trainer
+        names = ["load batch", "noise", "forward outside sgemm", "  of which the loss"]
+            + (trainer.model.config.prior == .vamp ? ["  of which the prior"] : [])
+            + ["backward outside sgemm", "Adam", "hand-offs"]
+        passNanoseconds = [UInt64](repeating: 0, count: names.count)
         var random = Random(seed: 2)
         let count = trainer.data.train.count
         var order = [Int32](repeating: 0, count: count)
@@ -220,7 +227,7 @@ final class PassReplays {
     }
 
     var timings: [PassTiming] {
-        zip(PassReplays.names, passNanoseconds).map { name, nanoseconds in
+        zip(names, passNanoseconds).map { name, nanoseconds in
             PassTiming(name: name == "hand-offs" ? "hand-offs (\(jobsPerStep) a step)" : name, seconds: Double(nanoseconds) / 1e9)
         }
     }
@@ -230,22 +237,30 @@ final class PassReplays {
         let model = trainer.model, ws = trainer.workspace
         if next + rows > order.count { next = 0 }
         let replayStart = DispatchTime.now().uptimeNanoseconds
-        time(0) {
+        pass = 0
+        time {
             trainer.data.train.pixels.withUnsafeBufferPointer { pixels in
                 order.withUnsafeBufferPointer { ws.loadImages(pixels.baseAddress!, indices: $0.baseAddress! + next, rows: rows) }
             }
         }
         next += rows
-        time(1) { random.fillNormal(ws.eps, count: rows * model.config.latentDim) }
-        time(2, outsideSgemm: true) { _ = model.forward(ws, rows: rows, computeGradients: true) }
-        time(3) { _ = model.reconstructionNLL(ws.decoderOutput, targets: ws.input, gradient: ws.dDecoderOutput, rows: rows) }
-        time(4, outsideSgemm: true) { model.backward(ws, rows: rows) }
-        time(5) { _ = optimizer.update(parameters: parameters, gradients: model.gradients) }
+        time { random.fillNormal(ws.eps, count: rows * model.config.latentDim) }
+        time(outsideSgemm: true) { _ = model.forward(ws, rows: rows, computeGradients: true) }
+        time { _ = model.reconstructionNLL(ws.decoderOutput, targets: ws.input, gradient: ws.dDecoderOutput, rows: rows) }
+        if model.config.prior == .vamp {
+            // The components are the encoder's head at the pseudo-inputs, after the images' rows.
+            time(outsideSgemm: true) {
+                model.priorLogDensity(ws, samples: rows, components: ws.head + rows * 2 * model.config.latentDim)
+            }
+        }
+        time(outsideSgemm: true) { model.backward(ws, rows: rows) }
+        time { _ = optimizer.update(parameters: parameters, gradients: model.gradients) }
         jobsPerStep = max(jobsPerStep, jobs)
-        time(6) {
+        time {
             let team = ComputeThreads.shared
             for _ in 0..<jobs { team.forEachPart(of: team.count, EmptyJob()) }
         }
+        precondition(pass == names.count, "a part replayed without a name, or a name without its part")
         nanoseconds += DispatchTime.now().uptimeNanoseconds - replayStart
     }
 
@@ -254,7 +269,8 @@ final class PassReplays {
         func run(part: Int, range: Range<Int>) {}
     }
 
-    private func time(_ pass: Int, outsideSgemm: Bool = false, _ body: () -> Void) {
+    /// Times the next part of `names`.
+    private func time(outsideSgemm: Bool = false, _ body: () -> Void) {
         let sgemmBefore = sgemm_clock_nanoseconds()
         if outsideSgemm { sgemm_clock_set_enabled(true) }
         let start = DispatchTime.now().uptimeNanoseconds
@@ -264,6 +280,7 @@ final class PassReplays {
         let inside = sgemm_clock_nanoseconds() - sgemmBefore
         sgemmNanoseconds += inside
         passNanoseconds[pass] += elapsed - min(inside, elapsed)
+        pass += 1
     }
 }
 

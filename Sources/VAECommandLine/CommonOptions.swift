@@ -67,3 +67,6 @@ public struct DataOptions: ParsableArguments {
         return try folder(readingRun: run)
     }
 }
+
+/// vae-train's --prior and vae-bench's.
+extension Prior: ExpressibleByArgument {}

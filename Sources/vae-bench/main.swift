@@ -29,9 +29,13 @@ struct VAEBench: ParsableCommand {
         version: versionDescription())
 
     @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))): "
-                               + "each preset's network with the N(0, I) prior, so default times vae-train's default MLP without its VampPrior.",
+                               + "each preset's network with --prior, so default times vae-train's default model only with --prior vamp.",
                                valueName: "presets"))
     var presets = PresetList(presets: [.pytorchExample, .standard, .conv])
+
+    @Option(help: ArgumentHelp("The prior of every configuration: normal (N(0, I), as the JAX and PyTorch anchors train) or vamp (the VampPrior of vae-train's default model, \(defaultPseudoInputs) pseudo-inputs encoded with every batch).",
+                               valueName: "name"))
+    var prior: Prior = .normal
 
     @OptionGroup var dataOptions: DataOptions
 
@@ -41,7 +45,7 @@ struct VAEBench: ParsableCommand {
     @Option(parsing: .unconditional, help: "Epochs per configuration, at least 2: the first is a warm-up and is not counted.")
     var epochs: Int = 4
 
-    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs, then how long the epoch's products would take at the speed of 512x512 products on every thread at once; printed under each configuration's row.")
+    @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, a VampPrior's log-density, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs, then how long the epoch's products would take at the speed of 512x512 products on every thread at once; printed under each configuration's row.")
     var passes = false
 
     @Flag(help: "Also time each product of a step (named by its shape in a full batch's step: NT 128x400x784 is A·Bᵀ with m = 128, n = 400, k = 784), replayed alone as for sgemm-only, and give its speed beside that of 512x512 products on every thread at once; printed under each configuration's row.")
@@ -52,6 +56,9 @@ struct VAEBench: ParsableCommand {
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
         try checkRange("--images", images, in: imageRange)
+        if prior == .vamp && images < defaultPseudoInputs {
+            throw ValidationError("--prior vamp needs --images of at least \(defaultPseudoInputs): its pseudo-inputs start as training images")
+        }
         if let unknown = presets.names.first(where: { Preset(rawValue: $0) == nil }) {
             throw ValidationError("--presets: no preset named '\(unknown)' (\(Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -70,12 +77,16 @@ struct VAEBench: ParsableCommand {
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")
-        print("vae-bench: \(images) images per epoch, median of epochs 2-\(epochs), \(count: ComputeThreads.shared.count, "thread"), \(environment)")
+        let priorName = prior == .vamp ? "VampPrior with \(defaultPseudoInputs) pseudo-inputs" : "N(0, I) prior"
+        print("vae-bench: \(images) images per epoch, \(priorName), median of epochs 2-\(epochs), "
+              + "\(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"
               + "  round trip ns (lowest, highest)")
         for preset in presets.presets {
-            let run = RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim), epochs: epochs,
+            let model = VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim, prior: prior,
+                                  pseudoInputs: defaultPseudoInputs)
+            let run = RunConfig(model: model, epochs: epochs,
                                 batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
                                 preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
             let roundTripBefore = coreToCoreRoundTrip()

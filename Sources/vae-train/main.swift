@@ -385,7 +385,6 @@ extension Preset: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension Likelihood: ExpressibleByArgument {}
 extension Binarization: ExpressibleByArgument {}
-extension Prior: ExpressibleByArgument {}
 extension Objective: ExpressibleByArgument {}
 
 VAETrain.mainCheckingOutput()

@@ -55,7 +55,7 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData,
                                            "--images", "\(images)", "--epochs", "2", "--threads", "2"])
     #expect(result.status == 0, "\(result.stderr)")
-    #expect(result.stdout.hasPrefix("vae-bench: \(images) images per epoch, median of epochs 2-2, 2 threads, "), "\(result.stdout)")
+    #expect(result.stdout.hasPrefix("vae-bench: \(images) images per epoch, N(0, I) prior, median of epochs 2-2, 2 threads, "), "\(result.stdout)")
     let row = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
     let numbers = row.split(separator: " ").compactMap { Double($0) }
     try #require(numbers.count >= 8, "\(row)")
@@ -75,16 +75,19 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
 
 /// A training step allocates nothing: with every heap allocation counted (Tests/Preload/
 /// allocation-counter.c preloaded), vae-bench makes fewer than one more per two added steps for
-/// 18 batches an epoch than for 2, in each configuration, sgemm-only replays included, so one
-/// allocation in a step (96 more) fails it. Two threads, so that every split job is handed to a
-/// helper. Swift seeds its hashing at random in every process, which moved the count of
-/// identical runs by up to about 50 (Dictionary and Set growth in start-up code); with
-/// deterministic hashing identical runs count the same. OpenBLAS's own allocations (its
-/// AVX-512 small-matrix kernels malloc on every call) are counted apart and left out.
-@Test func trainingStepsAllocateNothing() throws {
+/// 20 batches an epoch than for 4, in each configuration and with the VampPrior of vae-train's
+/// default model (at least 500 images, its pseudo-inputs), sgemm-only replays included, so one
+/// allocation in a step (96 more with three configurations, 32 with one) fails it. Two threads,
+/// so that every split job is handed to a helper. Swift seeds its hashing at random in every
+/// process, which moved the count of identical runs by up to about 50 (Dictionary and Set growth
+/// in start-up code); with deterministic hashing identical runs count the same. OpenBLAS's own
+/// allocations (its AVX-512 small-matrix kernels malloc on every call) are counted apart and
+/// left out.
+@Test(arguments: [("pytorch-example,default,conv", "normal"), ("default", "vamp")])
+func trainingStepsAllocateNothing(presets: String, prior: String) throws {
     let counter = try preloadLibrary("allocation-counter")
     func allocations(images: Int) throws -> (outside: Int, inside: Int) {
-        let result = try runTool("vae-bench", ["--presets", "pytorch-example,default,conv", "--data", syntheticData,
+        let result = try runTool("vae-bench", ["--presets", presets, "--prior", prior, "--data", syntheticData,
                                                "--images", "\(images)", "--epochs", "2", "--threads", "2"],
                                  environment: ["LD_PRELOAD": counter, "SWIFT_DETERMINISTIC_HASHING": "1"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -93,11 +96,11 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
         try #require(numbers.count == 2, "\(line)")
         return (numbers[0], numbers[1])
     }
-    let twoBatches = try allocations(images: 2 * 128), eighteenBatches = try allocations(images: 18 * 128)
-    let addedSteps = 3 * 2 * 16
-    #expect(twoBatches.outside > 0, "the counter counts")
-    let added = eighteenBatches.outside - twoBatches.outside
-    let openBLAS = "OpenBLAS's own: \(twoBatches.inside), then \(eighteenBatches.inside)"
+    let fourBatches = try allocations(images: 4 * 128), twentyBatches = try allocations(images: 20 * 128)
+    let addedSteps = presets.split(separator: ",").count * 2 * 16
+    #expect(fourBatches.outside > 0, "the counter counts")
+    let added = twentyBatches.outside - fourBatches.outside
+    let openBLAS = "OpenBLAS's own: \(fourBatches.inside), then \(twentyBatches.inside)"
     #expect(added < addedSteps / 2, "\(added) allocations in \(addedSteps) more training steps (\(openBLAS))")
 }
 
@@ -125,6 +128,35 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     }
     #expect(passes.last!.contains(" s/epoch ") && passes.last!.contains("% of sgemm-only (3.28 MFLOP an image; square products "),
             "\(passes.last!)")
+}
+
+/// --prior vamp times a configuration with vae-train's VampPrior: its 500 pseudo-inputs go
+/// through the encoder with every batch, forward and back to their own gradient, and the mixture
+/// of their posteriors is scored at every z, which --passes times apart. 784-400-20 on 600 images
+/// (four steps of 128 and one of 88): per image 1,640,000 multiply-adds as without it; per step
+/// 500 · 988,800 for the pseudo-inputs (329,600 forward, as many for the weight gradients, 16,000 +
+/// 313,600 for the input gradients); per image 3 · 500 · 40 for the mixture (z², z against every
+/// component, forward and two backward). Two operations each: 11.64 MFLOP an image.
+@Test func benchCommandTimesTheVampPrior() throws {
+    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--prior", "vamp", "--data", syntheticData,
+                                           "--images", "600", "--epochs", "2", "--threads", "2", "--passes"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("vae-bench: 600 images per epoch, VampPrior with 500 pseudo-inputs, "), "\(result.stdout)")
+    let lines = result.stdout.split(separator: "\n").map(String.init)
+    let row = try #require(lines.firstIndex { $0.hasPrefix("pytorch-example ") }, "\(result.stdout)")
+    let names = Array(lines[(row + 1)...]).map { $0.trimmingCharacters(in: .whitespaces).components(separatedBy: "  ").first! }
+    #expect(names == ["load batch", "noise", "forward outside sgemm", "of which the loss", "of which the prior",
+                      "backward outside sgemm", "Adam", "hand-offs (15 a step)", "products at 512³ speed"], "\(result.stdout)")
+    #expect(lines.last!.contains("(11.64 MFLOP an image; "), "\(lines.last!)")
+}
+
+/// Fewer training images than the VampPrior's pseudo-inputs, which start as training images, are
+/// refused before any work.
+@Test func benchRefusesTheVampPriorOnTooFewImages() throws {
+    let result = try runTool("vae-bench", ["--prior", "vamp", "--images", "499", "--data", "/nonexistent"])
+    #expect(result.status == 64)
+    #expect(result.stderr == "vae-bench: --prior vamp needs --images of at least 500: its pseudo-inputs start as training images "
+            + "(see vae-bench --help)\n", "\(result.stderr)")
 }
 
 /// --products prints, under a configuration's row, each product of a step by its shape in a full
