@@ -13,7 +13,7 @@ struct VAEEval: ParsableCommand {
         abstract: "Estimate how well a checkpoint models the KMNIST test set, in nats per image.",
         discussion: """
             Prints the negative ELBO averaged over --samples z draws per image, and the importance-weighted \
-            estimate of -log p(x) with --k samples per image (Burda et al. 2015), which tightens towards the \
+            estimate of -log p(x) with --k samples per image (Burda et al. 2016), which tightens towards the \
             true negative log-likelihood as k grows. Lower is better for both.
 
             It also counts the active units: the latent dimensions whose KL from N(0, 1), averaged \
@@ -47,7 +47,7 @@ struct VAEEval: ParsableCommand {
     var samplesGiven: Int?
     var samples: Int { samplesGiven ?? 1 }
 
-    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (181 s for the default model on two Zen 3 cores); --images or a smaller k are quicker (\(rangeHelp(importanceSampleRange)); default: 1000).")
+    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (about 3 minutes for the default model on two cores); --images or a smaller k are quicker (\(rangeHelp(importanceSampleRange)); default: 1000).")
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 

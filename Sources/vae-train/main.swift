@@ -126,7 +126,7 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Replace the run already in the run folder: its checkpoints, metrics and resume state.")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch, on the data it was trained on; only --epochs may change (other flags may repeat the run's values).",
+    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch, on the data it was trained on; only --epochs, --iwae-k and --threads may change (other flags may repeat the run's values).",
                                valueName: "run-dir"))
     var resume: String?
 

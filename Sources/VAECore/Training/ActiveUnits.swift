@@ -4,7 +4,7 @@ import Foundation
 ///
 /// A dimension is active when its average KL(q(z_j|x) ‖ N(0, 1)) exceeds `threshold` nats: a
 /// dimension whose posterior is the prior for every image carries nothing about the image, and
-/// the decoder learns to ignore it. Burda et al. (2015) count instead the dimensions whose
+/// the decoder learns to ignore it. Burda et al. (2016) count instead the dimensions whose
 /// encoder mean varies across the images, Var_x E[z_j|x] > 0.01 (`activeByMeanVariance`); the
 /// two usually agree, and vae-eval prints both.
 public struct LatentActivity: Sendable, Equatable {
