@@ -12,9 +12,11 @@ public struct VAEError: Error, CustomStringConvertible, Equatable {
         case missingInput
         /// An output file could not be created or written (EX_CANTCREAT).
         case cannotWrite
-        /// Training diverged or a run is in a state we refuse to continue from (EX_SOFTWARE).
+        /// Training (the VAE's, the classifier's, a two-stage sampler's) diverged, or encoding a GIF
+        /// or starting zlib failed (EX_SOFTWARE).
         case failed
-        /// The user's request conflicts with what is on disk (EX_USAGE).
+        /// A bad flag, or a request that conflicts with what is on disk, such as other data than
+        /// the run's (EX_USAGE).
         case usage
         /// Another process is writing the run folder; trying again later may work (EX_TEMPFAIL).
         case busy

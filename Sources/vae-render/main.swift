@@ -33,9 +33,9 @@ struct RenderCommand: ParsableCommand {
             second bottom to top.
 
             A conditional run (vae-train --conditional) decodes every point with a label: sampling.gif \
-            has one row per class and grid²/10 columns (rounded up). With gmm and gmm-diagonal each row's \
-            points come from a mixture fitted to that class's encoded training means, with prior from \
-            N(0, I); with plane each column is one z ~ N(0, I) (from --seed) shared by every row, so a \
+            has one row per class and grid²/10 columns (rounded up). With gmm, gmm-diagonal and two-stage each \
+            row's points come from a sampler fitted to that class's encoded training means, with prior \
+            from N(0, I); with plane each column is one z ~ N(0, I) (from --seed) shared by every row, so a \
             column shows one style in every class. The interpolation's default pairs are the first two \
             test characters of each class, and a path is decoded with A's label; reconstructions use the \
             true labels.

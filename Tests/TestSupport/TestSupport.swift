@@ -5,6 +5,13 @@ import VAETesting
 
 // Helpers shared by both test targets.
 
+extension KMNIST {
+    /// The test split of `folder`, as the tools load it for a run.
+    public static func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
+        try loadSplit(.test, from: folder, advice: runDataAdvice)
+    }
+}
+
 /// The package root, found from this file's location.
 public let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().path

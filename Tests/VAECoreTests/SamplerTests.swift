@@ -102,7 +102,7 @@ private let knownMixture = GaussianMixture(
 
 @Test func priorSamplerDrawsStandardNormals() {
     var a = Random(seed: 4), b = Random(seed: 4)
-    let samples = PriorSampler(latent: 3).sample(count: 5, random: &a)
+    let samples = StandardNormalSampler(latent: 3).sample(count: 5, random: &a)
     var expected = [Float](repeating: 0, count: 15)
     expected.withUnsafeMutableBufferPointer { b.fillNormal($0.baseAddress!, count: 15) }
     #expect(samples.z == expected && samples.latent == 3 && samples.count == 5)
@@ -113,7 +113,7 @@ private let knownMixture = GaussianMixture(
     struct Shifted: LatentSampler {
         let latent = 2, shift: Float
         func sample(count: Int, random: inout Random) -> LatentSamples {
-            LatentSamples(latent: 2, z: PriorSampler(latent: 2).sample(count: count, random: &random).z.map { $0 * 0.01 + shift })
+            LatentSamples(latent: 2, z: StandardNormalSampler(latent: 2).sample(count: count, random: &random).z.map { $0 * 0.01 + shift })
         }
         func tempered(_ temperature: Double) -> any LatentSampler { Shifted(shift: shift * Float(temperature)) }
         var summary: String { "shifted" }

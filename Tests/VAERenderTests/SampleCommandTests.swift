@@ -25,7 +25,7 @@ import VAERender
     #expect(prior.dimensions == [7, 28, 28])
     // The same images as the prior sampler, decoded by the final checkpoint, as bytes.
     var random = Random(seed: 5)
-    let z = PriorSampler(latent: 3).sample(count: 7, random: &random).z
+    let z = StandardNormalSampler(latent: 3).sample(count: 7, random: &random).z
     let expected = fixture.codec.decodeMeans(fixture.replay.final.model, z: z).map { UInt8(($0 * 255).rounded()) }
     expectIdentical(prior.payload, expected, "the prior's samples")
 

@@ -60,16 +60,10 @@ public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint
     // Check every tensor against the configuration before allocating the model, so metadata
     // describing a huge network cannot make us allocate more than the file holds.
     let layout = ParameterLayout(run.model)
-    if let extra = Set(file.tensors.keys).subtracting(layout.tensors.map(\.name)).sorted().first {
-        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for a model with arch \(run.model.arch.rawValue), hidden \(run.model.hidden) and latent \(run.model.latentDim)")
-    }
-    for tensor in layout.tensors {
-        _ = try file.tensor(tensor.name, dtype: .F32, shape: tensor.shape)
-    }
+    try file.checkParameters(layout.tensors, owner: "a model with arch \(run.model.arch.rawValue), hidden \(run.model.hidden) "
+                                                    + "and latent \(run.model.latentDim)")
     let model = VAEModel(config: run.model)
-    for tensor in layout.tensors {
-        try file.copyFloats(tensor.name, shape: tensor.shape, into: model.parameters.pointer + tensor.offset)
-    }
+    try file.copyParameters(layout.tensors, into: model.parameters.pointer)
     return Checkpoint(path: path, run: run, metrics: metrics, model: model)
 }
 
@@ -93,9 +87,7 @@ public func readCheckpoint(_ path: String, epoch: Int, configuredAs reference: (
 
 /// A checkpoint's metadata, once its format is checked.
 private func checkpointMetadata(_ file: SafetensorsFile, path: String) throws -> MetadataReader {
-    guard file.metadata["format"] == checkpointFormat else {
-        throw VAEError(.badData, "\(path): not a kmnist-vae checkpoint (metadata format is \(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(checkpointFormat)\")")
-    }
+    try file.checkFormat(checkpointFormat, kind: "checkpoint")
     return MetadataReader(metadata: file.metadata, path: path)
 }
 

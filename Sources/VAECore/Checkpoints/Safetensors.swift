@@ -97,6 +97,29 @@ public struct SafetensorsFile: Sendable {
     /// Copies an F32 tensor of the expected shape into `target`, checking that every value is
     /// finite: the tools write no NaN or infinity (training stops before it would), so one is
     /// damage, and would otherwise surface far from the file as NaN losses or a crash.
+    /// Refuses a file whose metadata `format` is not `format`, calling it not a kmnist-vae `kind`,
+    /// with `advice` after.
+    public func checkFormat(_ format: String, kind: String, advice: String = "") throws {
+        guard metadata["format"] != format else { return }
+        throw VAEError(.badData, "\(path): not a kmnist-vae \(kind) (metadata format is "
+                       + "\(metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(format)\")\(advice)")
+    }
+
+    /// Refuses a file that lacks one of `parameters` (F32, of its shape) or holds any other
+    /// tensor, naming the extra one and `owner`, the model they should fit; reads no values, so
+    /// that a model can be allocated only once its file is known to hold it.
+    public func checkParameters(_ parameters: [ParameterTensor], owner: String) throws {
+        if let extra = Set(tensors.keys).subtracting(parameters.map(\.name)).sorted().first {
+            throw VAEError(.badData, "\(path): unexpected tensor \(extra) for \(owner)")
+        }
+        for parameter in parameters { _ = try tensor(parameter.name, dtype: .F32, shape: parameter.shape) }
+    }
+
+    /// Copies each of `parameters` to its offset in `buffer`, after `checkParameters`.
+    public func copyParameters(_ parameters: [ParameterTensor], into buffer: UnsafeMutablePointer<Float>) throws {
+        for parameter in parameters { try copyFloats(parameter.name, shape: parameter.shape, into: buffer + parameter.offset) }
+    }
+
     public func copyFloats(_ name: String, shape: [Int], into target: UnsafeMutablePointer<Float>) throws {
         try copyFloats(name, try self.tensor(name, dtype: .F32, shape: shape), into: target)
     }

@@ -50,9 +50,7 @@ public struct TrainingState: Sendable {
 
 public func readTrainingState(_ path: String) throws -> TrainingState {
     let file = try readSafetensors(path)
-    guard file.metadata["format"] == stateFormat else {
-        throw VAEError(.badData, "\(path): not a kmnist-vae training state")
-    }
+    try file.checkFormat(stateFormat, kind: "training state")
     let meta = MetadataReader(metadata: file.metadata, path: path)
     let run = try RunConfig(meta)
     let count = ParameterLayout(run.model).count

@@ -158,11 +158,6 @@ public struct KMNIST: Sendable {
     /// What to do when a split a trained run needs is missing.
     public static let runDataAdvice = "point --data or KMNIST_DIR at the folder the run was trained on"
 
-    /// The test split, for evaluating or rendering a run.
-    public static func loadTestImages(from folder: String) throws -> (images: ImageSet, path: String) {
-        try loadSplit(.test, from: folder, advice: runDataAdvice)
-    }
-
     static func missingFilesMessage(_ missing: [String], folder: String) -> String {
         "KMNIST files missing in \(folder): \(missing.joined(separator: ", ")); download them from "
             + "\(officialURL) into \(folder) (or point --data or KMNIST_DIR at a folder that has them)"

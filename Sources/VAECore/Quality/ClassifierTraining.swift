@@ -85,17 +85,9 @@ public func writeClassifier(_ classifier: Classifier, metadata: [String: String]
 /// Reads a classifier `writeClassifier` wrote, checking its format and every tensor's shape.
 public func readClassifier(_ path: String) throws -> (classifier: Classifier, metadata: [String: String]) {
     let file = try readSafetensors(path)
-    guard file.metadata["format"] == classifierFormat else {
-        throw VAEError(.badData, "\(path): not a kmnist-vae classifier (metadata format is "
-                       + "\(file.metadata["format"].map { "\"\($0)\"" } ?? "missing"), expected \"\(classifierFormat)\"); "
-                       + "make one with vae-classifier")
-    }
+    try file.checkFormat(classifierFormat, kind: "classifier", advice: "; make one with vae-classifier")
     let classifier = Classifier()
-    if let extra = Set(file.tensors.keys).subtracting(classifier.tensors.map(\.name)).sorted().first {
-        throw VAEError(.badData, "\(path): unexpected tensor \(extra) for the classifier")
-    }
-    for tensor in classifier.tensors {
-        try file.copyFloats(tensor.name, shape: tensor.shape, into: classifier.parameters.pointer + tensor.offset)
-    }
+    try file.checkParameters(classifier.tensors, owner: "the classifier")
+    try file.copyParameters(classifier.tensors, into: classifier.parameters.pointer)
     return (classifier, file.metadata)
 }

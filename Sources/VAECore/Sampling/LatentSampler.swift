@@ -29,7 +29,7 @@ public protocol LatentSampler: Sendable {
 
 /// The samplers the tools offer, by the name their `--sampler` flag takes.
 public enum SamplerKind: String, Sendable, CaseIterable {
-    /// z ~ N(0, I): the VAE's prior.
+    /// z ~ N(0, I), the standard normal: the model's own prior only for `--prior normal`.
     case prior
     /// A Gaussian mixture with full covariances, fitted by EM to the encoded training means.
     case gmm
@@ -55,8 +55,8 @@ public enum SamplerKind: String, Sendable, CaseIterable {
     public func isAvailable(for config: VAEConfig) -> Bool { self != .vamp || config.prior == .vamp }
 }
 
-/// z ~ N(0, I).
-public struct PriorSampler: LatentSampler {
+/// z ~ N(0, I), `--sampler prior`: the model's own prior only for `--prior normal`.
+public struct StandardNormalSampler: LatentSampler {
     public let latent: Int
 
     public init(latent: Int) {

@@ -18,7 +18,7 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
     }
     switch kind {
     case .prior:
-        let prior = PriorSampler(latent: codec.latent)
+        let prior = StandardNormalSampler(latent: codec.latent)
         return model.config.conditional ? ClassConditionalSampler(perClass: Array(repeating: prior, count: VAEConfig.classes)) : prior
     case .vamp:
         return VampPriorSampler(latent: codec.latent, diagonalComponents: model.priorComponents()).tempered(temperature)

@@ -21,7 +21,9 @@ public final class Trainer: @unchecked Sendable {
     public let testImages: ImageSet
     public let model: VAEModel
     public let optimizer: Adam
-    /// Drives initialisation, shuffling and the reparameterisation noise, in that order.
+    /// Drives initialisation (and a VampPrior's pseudo-inputs), then every epoch's shuffling,
+    /// and every batch's shifts (`--augment-shift`), binarisation (`--binarize dynamic`) and
+    /// reparameterisation noise.
     public private(set) var random: Random
     public private(set) var completedEpochs = 0
 

@@ -97,12 +97,9 @@ public struct InterpolationAnimation {
         }
         self.options = options
         self.pairs = pairs
-        let columns = min(pairs.count, InterpolationAnimation.maxColumns)
-        let groups = (pairs.count + columns - 1) / columns
-        layout = TileLayout(columns: columns, rows: 3 * groups, rowsPerGroup: 3, lastGroupColumns: pairs.count - (groups - 1) * columns,
-                            style: style,
-                            widestCaption: InterpolationAnimation.caption(options, step: options.steps),
-                            subtitle: conditional ? "A top, B bottom, class of A" : "A top, B bottom")
+        layout = .grouped(items: pairs.count, columns: InterpolationAnimation.maxColumns, rowsPerGroup: 3, style: style,
+                          widestCaption: InterpolationAnimation.caption(options, step: options.steps),
+                          subtitle: conditional ? "A top, B bottom, class of A" : "A top, B bottom")
         schedule = ThereAndBack(steps: options.steps)
     }
 

@@ -29,12 +29,9 @@ public struct ReconstructionAnimation {
         self.indices = indices
         self.plannedEpochs = plannedEpochs
         originals = intensities(of: test, indices: indices)
-        let columns = min(indices.count, ReconstructionAnimation.maxColumns)
-        let groups = (indices.count + columns - 1) / columns
-        layout = TileLayout(columns: columns, rows: 2 * groups, rowsPerGroup: 2, lastGroupColumns: indices.count - (groups - 1) * columns,
-                            style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
-                            subtitle: "input above, reconstruction below")
+        layout = .grouped(items: indices.count, columns: ReconstructionAnimation.maxColumns, rowsPerGroup: 2, style: style,
+                          widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
+                          subtitle: "input above, reconstruction below")
     }
 
     public func frame(_ checkpoint: Checkpoint, isEnd: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {

@@ -28,6 +28,17 @@ public struct TileLayout: Sendable, Equatable {
     private let subtitleLeft: Int
     private let subtitleTop: Int
 
+    /// `items` columns of images (an interpolation's pairs, reconstructed characters) in groups of
+    /// `rowsPerGroup` rows, at most `columns` to a group; the last group holds what is left.
+    public static func grouped(items: Int, columns: Int, rowsPerGroup: Int, style: FrameStyle, widestCaption: String,
+                               subtitle: String) -> TileLayout {
+        let columns = min(items, columns)
+        let groups = (items + columns - 1) / columns
+        return TileLayout(columns: columns, rows: rowsPerGroup * groups, rowsPerGroup: rowsPerGroup,
+                          lastGroupColumns: items - (groups - 1) * columns, style: style, widestCaption: widestCaption,
+                          subtitle: subtitle)
+    }
+
     /// `rowsPerGroup` nil makes all rows one group, `lastGroupColumns` nil fills every column of
     /// the last group. `widestCaption` is the longest caption any frame will carry; the frame is
     /// made wide enough for it and `subtitle`.
