@@ -186,6 +186,29 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     return withUnsafeBytes(of: &length) { Array($0) } + json + data
 }
 
+/// Each reader refuses another kind's file (a checkpoint given for a training state or a
+/// classifier, a classifier for a checkpoint), naming the format the file has and the one it
+/// needs, and for a classifier how to make one.
+@Test func eachReaderNamesTheFormatItFoundInAnotherKindsFile() throws {
+    let run = smallRun()
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let checkpoint = folder + "/epoch-0003.safetensors", classifier = folder + "/classifier.safetensors"
+    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: checkpoint)
+    try writeClassifier(Classifier(), metadata: [:], to: classifier)
+    func found(_ format: String, expected: String) -> String { "(metadata format is \"\(format)\", expected \"\(expected)\")" }
+    expectVAEError(.badData, containing: ["\(checkpoint): not a kmnist-vae training state \(found(checkpointFormat, expected: stateFormat))"]) {
+        _ = try readTrainingState(checkpoint)
+    }
+    expectVAEError(.badData, containing: ["\(classifier): not a kmnist-vae checkpoint \(found(classifierFormat, expected: checkpointFormat))"]) {
+        _ = try readCheckpoint(classifier)
+    }
+    expectVAEError(.badData, containing: ["\(checkpoint): not a kmnist-vae classifier \(found(checkpointFormat, expected: classifierFormat)); "
+                                          + "make one with vae-classifier"]) {
+        _ = try readClassifier(checkpoint)
+    }
+}
+
 @Test func corruptCheckpointsGetClearErrors() throws {
     let run = smallRun()
     let folder = temporaryFolder()

@@ -40,7 +40,7 @@ public struct Layer: Sendable, Equatable {
     public var weightCount: Int {
         switch kind {
         case .linear: inputs * outputs
-        case .conv2d(let shape), .convTranspose2d(let shape): shape.gridChannels * shape.patchSize
+        case .conv2d(let shape), .convTranspose2d(let shape): shape.weightSize
         }
     }
 
