@@ -158,18 +158,31 @@ private func writeTarget(_ path: String) throws -> String {
                    + "(a temporary file renamed into place), so name a regular file")
 }
 
-/// The /proc/.../fd/N or /dev/fd/N that `path` is or leads to through symbolic links
-/// (/dev/stdout is a link to /proc/self/fd/1), else nil. Such a link stands for whatever the
-/// stream is: a pipe, which no rename can replace, or a file the shell redirected to, which a
-/// rename would replace while the stream kept writing to the old one, lost.
+/// The /proc/.../fd/N or /dev/fd/N that `path` is or leads to through symbolic links, its own
+/// (/dev/stdout is a link to /proc/self/fd/1) or its folder's (x/1 with x a link to
+/// /proc/self/fd), else nil. Such a link stands for whatever the stream is: a pipe, which no
+/// rename can replace, or a file the shell redirected to, which a rename would replace while the
+/// stream kept writing to the old one, lost.
 private func processStream(_ path: String) -> String? {
     var current = path
     for _ in 0..<40 {  // the kernel's own limit on links followed
-        if current.hasPrefix("/proc/") || current.hasPrefix("/dev/fd/") { return current }
+        for candidate in [current, resolvingFolder(of: current)]
+        where candidate.hasPrefix("/proc/") || candidate.hasPrefix("/dev/fd/") {
+            return candidate
+        }
         guard let next = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return nil }
         current = next.hasPrefix("/") ? next : URL(fileURLWithPath: current).deletingLastPathComponent().path + "/" + next
     }
     return nil
+}
+
+/// `path` with every symbolic link in its folder resolved (`realpath`), or `path` itself where the
+/// folder does not exist.
+private func resolvingFolder(of path: String) -> String {
+    let url = URL(fileURLWithPath: path)
+    guard let folder = realpath(url.deletingLastPathComponent().path, nil) else { return path }
+    defer { free(folder) }
+    return String(cString: folder) + "/" + url.lastPathComponent
 }
 
 private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {

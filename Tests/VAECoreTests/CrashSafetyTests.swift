@@ -295,16 +295,19 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     try FileManager.default.createSymbolicLink(atPath: scratch + "/to-null", withDestinationPath: "/dev/null")
     try FileManager.default.createSymbolicLink(atPath: scratch + "/dangling", withDestinationPath: scratch + "/nothing")
     try FileManager.default.createSymbolicLink(atPath: scratch + "/to-stdout", withDestinationPath: "/dev/stdout")
+    // A folder that leads to the streams: its files are this process's descriptors.
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/streams", withDestinationPath: "/proc/self/fd")
     let rest = "; files are written whole (a temporary file renamed into place), so name a regular file"
     for (name, message) in [("fifo", "it is a FIFO" + rest), ("to-null", "/dev/null is a device" + rest),
                             ("to-stdout", "it is /proc/self/fd/1, one of this process's streams" + rest),
+                            ("streams/1", "it is /proc/\(getpid())/fd/1, one of this process's streams" + rest),
                             ("dangling", "it is a symbolic link to \(scratch)/nothing, which does not exist")] {
         let path = scratch + "/" + name
         #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try checkFileCanBeWritten(path) }
         #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try writeFileAtomically([1], to: path) }
     }
-    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "to-null",
-                                                                                     "to-stdout"])
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "streams",
+                                                                                     "to-null", "to-stdout"])
     #expect(try FileManager.default.attributesOfItem(atPath: "/dev/null")[.type] as? FileAttributeType == .typeCharacterSpecial)
 }
 

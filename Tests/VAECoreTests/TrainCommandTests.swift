@@ -273,8 +273,16 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let portFile = scratch + "/port"
+    // The server leaves when its parent does, as when the test process is killed (SIGKILL), whose
+    // children the watchdog cannot then stop: the parent a process has changes only then.
     let server = try ChildProcess(testPython, ["-c", """
-        import http.server, os, sys
+        import http.server, os, sys, threading, time
+        parent = os.getppid()
+        def leave_with_the_parent():
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(0)
+        threading.Thread(target=leave_with_the_parent, daemon=True).start()
         class Chunked(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def do_GET(self):
