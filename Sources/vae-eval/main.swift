@@ -47,7 +47,7 @@ struct VAEEval: ParsableCommand {
     var samplesGiven: Int?
     var samples: Int { samplesGiven ?? 1 }
 
-    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (about 3 minutes for the default model on two cores); --images or a smaller k are quicker (\(rangeHelp(importanceSampleRange)); default: 1000).")
+    @Option(name: .customLong("k"), parsing: .unconditional, help: "Importance samples per image for the -log p(x) estimate; 0 skips it. The default takes minutes over the whole test set (about 3 for the default model on two cores); --images or a smaller k are quicker (\(rangeHelp(importanceSampleRange)); default: 1000).")
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 

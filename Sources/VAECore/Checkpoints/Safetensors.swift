@@ -94,9 +94,6 @@ public struct SafetensorsFile: Sendable {
         return values
     }
 
-    /// Copies an F32 tensor of the expected shape into `target`, checking that every value is
-    /// finite: the tools write no NaN or infinity (training stops before it would), so one is
-    /// damage, and would otherwise surface far from the file as NaN losses or a crash.
     /// Refuses a file whose metadata `format` is not `format`, calling it not a kmnist-vae `kind`,
     /// with `advice` after.
     public func checkFormat(_ format: String, kind: String, advice: String = "") throws {
@@ -120,6 +117,9 @@ public struct SafetensorsFile: Sendable {
         for parameter in parameters { try copyFloats(parameter.name, shape: parameter.shape, into: buffer + parameter.offset) }
     }
 
+    /// Copies an F32 tensor of the expected shape into `target`, checking that every value is
+    /// finite: the tools write no NaN or infinity (training stops before it would), so one is
+    /// damage, and would otherwise surface far from the file as NaN losses or a crash.
     public func copyFloats(_ name: String, shape: [Int], into target: UnsafeMutablePointer<Float>) throws {
         try copyFloats(name, try self.tensor(name, dtype: .F32, shape: shape), into: target)
     }

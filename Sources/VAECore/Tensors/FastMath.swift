@@ -1,9 +1,10 @@
 import CVectorMath
 
 // Vectorised exp and log1p for the loss, where libm's scalar expf and log1pf were the largest
-// cost outside sgemm, and the eight-lane loads and stores (ordinary and non-temporal) that the
-// loss, Adam and the convolutions' copies share. Eight lanes at a time: exp is Cephes' expf (range reduction plus a minimax
-// polynomial, within 2 ulp), log1p a short atanh series over the one range the loss needs.
+// cost outside sgemm, eight lanes at a time: exp is Cephes' expf (range reduction plus a minimax
+// polynomial, within 2 ulp), log1p a short atanh series over the one range the loss needs. Also
+// the eight-lane loads and stores (ordinary and non-temporal) that the loss, Adam and the
+// convolutions' copies share.
 
 public typealias Float8 = SIMD8<Float>
 
