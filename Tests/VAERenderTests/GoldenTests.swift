@@ -134,6 +134,21 @@ private func latent2ReconstructionLayout() throws -> TileLayout {
     #expect(differences.count == 1 && differences[0].hasPrefix("frame 1: "), "\(differences)")
 }
 
+/// The latent map is compared in colour: two classes of nearly the same brightness (1 and 3,
+/// Rec.601 luma 161 and 163) swapped in its colour map fail every frame, while the same frames
+/// with the right colour map match.
+@Test func classColoursSwappedAreCaught() throws {
+    let (golden, frames) = try goldenAndFrames("latent2", .latentMap)
+    var swapped = Palette.latentMapRGB
+    for shade in 1...Palette.classShades {
+        let one = Int(Palette.classIndex(1, shade: shade)) * 3, three = Int(Palette.classIndex(3, shade: shade)) * 3
+        for channel in 0..<3 { swapped.swapAt(one + channel, three + channel) }
+    }
+    #expect(goldenDifferences(try decodeGIF(try encodeGIF(frames, palette: Palette.latentMapRGB)), golden) == [])
+    let differences = goldenDifferences(try decodeGIF(try encodeGIF(frames, palette: swapped)), golden)
+    #expect(differences.count == golden.frames.count && differences.allSatisfy { $0.hasPrefix("frame ") }, "\(differences)")
+}
+
 @Test func timingAndLoopingMustMatchExactly() throws {
     let (golden, frames) = try goldenAndFrames("latent2", .reconstruction)
     var slower = frames
