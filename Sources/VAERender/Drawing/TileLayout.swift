@@ -32,6 +32,7 @@ public struct TileLayout: Sendable, Equatable {
     /// `rowsPerGroup` rows, at most `columns` to a group; the last group holds what is left.
     public static func grouped(items: Int, columns: Int, rowsPerGroup: Int, style: FrameStyle, widestCaption: String,
                                subtitle: String) -> TileLayout {
+        precondition(items >= 1, "no images to lay out")
         let columns = min(items, columns)
         let groups = (items + columns - 1) / columns
         return TileLayout(columns: columns, rows: rowsPerGroup * groups, rowsPerGroup: rowsPerGroup,
