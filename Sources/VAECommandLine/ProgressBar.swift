@@ -7,8 +7,9 @@ public final class ProgressBar {
     private let enabled: Bool
     private var lastDraw: UInt64 = 0
     private var drawn = false
-    /// The first report of `update(label:done:total:)`, which its rate and ETA count from.
-    private var countStart: (time: UInt64, done: Int)?
+    /// The first report of `update(label:done:total:unit:)` for its label, which the rate and the
+    /// time left count from.
+    private var countStart: (label: String, time: UInt64, done: Int)?
 
     /// A bar that draws only if `enabled` (pass whether stderr is a terminal).
     public init(enabled: Bool) {
@@ -27,17 +28,24 @@ public final class ProgressBar {
                     p.epoch, epochs, bar, p.batch, p.batches, p.runningLoss, rate, formatDuration(remaining)))
     }
 
-    /// A count of images, such as the importance-weighted evaluation: done, per second, time left.
-    public func update(label: String, done: Int, total: Int) {
+    /// A count, such as the importance-weighted evaluation's images: done, per second, time left.
+    public func update(label: String, done: Int, total: Int, unit: String = "images") {
         let now = DispatchTime.now().uptimeNanoseconds
-        let start = countStart ?? (now, done)
+        let start = countStart?.label == label ? countStart! : (label: label, time: now, done: done)
         countStart = start
         guard enabled, due(final: done == total) else { return }
-        let count = "\(label): \(done)/\(total) images"
+        let count = "\(label): \(done)/\(total) \(unit)"
         // The first report has nothing to measure a rate against yet.
         guard done > start.done else { return draw(count) }
         let rate = Double(done - start.done) / max(Double(now - start.time) / 1e9, 1e-9)
-        draw(String(format: "%@  %.0f images/s  ETA %@", count, rate, formatDuration(Double(total - done) / rate)))
+        draw(String(format: "%@  %.0f %@/s  ETA %@", count, rate, unit, formatDuration(Double(total - done) / rate)))
+    }
+
+    /// A step without a count, such as a fit: `text` until the next update.
+    public func show(_ text: String) {
+        guard enabled else { return }
+        lastDraw = DispatchTime.now().uptimeNanoseconds
+        draw(text)
     }
 
     /// Erases the bar so that a log line can take its place.

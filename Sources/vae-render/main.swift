@@ -65,7 +65,8 @@ struct RenderCommand: ParsableCommand {
             or a full disk leaves no partial GIF. On \
             success, one line per GIF: path, frames, the epochs they show, size, bytes, and for sampling.gif \
             drawn from a sampler what it was fitted as (a mixture's component count, chosen on held-out \
-            images). A run that is \
+            images). On a terminal, a line on stderr says meanwhile what it is doing (fitting the sampler, \
+            the frames drawn, the checkpoints replayed). A run that is \
             still training can be rendered: vae-render takes the checkpoints complete when it starts.
 
             loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
@@ -152,7 +153,19 @@ struct RenderCommand: ParsableCommand {
             // GIFs do, however far a run still training gets while they render.
             let lossCurve = selection.lossCurve ? try lossCurveSVG([locations.runDir] + selection.compare,
                                                                    throughEpoch: replay?.final.epoch) : nil
-            let gifs = try replay.map { try renderAnimations(request!, replay: $0) } ?? []
+            let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+            defer { bar.clear() }
+            let gifs = try replay.map { replay in
+                try renderAnimations(request!, replay: replay) { step in
+                    switch step {
+                    case .fitting(let kind): bar.show("fitting the \(kind.rawValue) sampler to the encoded training images")
+                    case .frames(let animation, let done, let total):
+                        bar.update(label: animation.fileName, done: done, total: total, unit: "frames")
+                    case .checkpoints(let done, let total): bar.update(label: "replaying", done: done, total: total, unit: "checkpoints")
+                    }
+                }
+            } ?? []
+            bar.clear()
             let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }
                 + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.utf8))] } ?? [])
             let paths = try writeOutputs(files, to: locations.out)

@@ -42,3 +42,21 @@ func progressIsDrawnOnATerminal() throws {
     #expect(eval.output.contains("\r\u{1B}[2KIWAE: 100/100 images  "), "\(eval.output)")
     #expect(eval.output.contains("IWAE estimate of -log p(x) (k=5)"), "\(eval.output)")
 }
+
+/// On a terminal, vae-render says what it is doing: fitting the sampler (this N(0, I) run's
+/// gmm), the frames of each animation of the final model, and the checkpoints replayed (the
+/// fixture run has three), each redraw on one line; the line is erased before the report. Off
+/// a terminal it writes nothing to stderr (`aRenderPrintsOneLinePerGIFAndNothingElse`).
+@Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
+func renderProgressIsDrawnOnATerminal() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let render = try runOnTerminal("vae-render", ["--all", "--run-dir", packageRoot + "/fixtures/runs/latent2", "--data", syntheticData,
+                                                  "--out", folder])
+    #expect(render.status == 0, "\(render.output)")
+    for part in ["\r\u{1B}[2Kfitting the gmm sampler to the encoded training images",
+                 "\r\u{1B}[2Kinterpolation.gif: 32/32 frames  ", "\r\u{1B}[2Ktraversal.gif: 16/16 frames  ",
+                 "\r\u{1B}[2Kreplaying: 3/3 checkpoints  ", "\r\u{1B}[2K\(folder)/interpolation.gif: 32 frames"] {
+        #expect(render.output.contains(part), "\(part) in \(render.output)")
+    }
+}

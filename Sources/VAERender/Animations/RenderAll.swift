@@ -60,8 +60,20 @@ public func renderAnimations(_ request: RenderRequest) throws -> [RenderedGIF] {
     try renderAnimations(request, replay: try RunReplay(runDirectory: request.runDirectory))
 }
 
+/// How far `renderAnimations` has got, for a progress display.
+public enum RenderProgress: Sendable, Equatable {
+    /// Fitting the sampling animation's sampler to the final model's encoded training images.
+    case fitting(SamplerKind)
+    /// `done` of the `total` frames of an animation of the final model drawn.
+    case frames(Animation, done: Int, total: Int)
+    /// `done` of the run's `total` checkpoints replayed into the animations of every epoch.
+    case checkpoints(done: Int, total: Int)
+}
+
 /// `renderAnimations` on a run already opened: the checkpoints `replay` found when it opened.
-public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws -> [RenderedGIF] {
+/// `progress` hears of each step as it ends (and of a fit as it starts).
+public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
+                             progress: (RenderProgress) -> Void = { _ in }) throws -> [RenderedGIF] {
     let test = try replay.testImages(from: request.dataFolder)
     let codec = LatentCodec(config: replay.run.model)
     let style = request.style
@@ -87,8 +99,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         try checkFrameSize(layout, of: animation)
     }
     let sampling = try request.sampling.map { options in
-        let training = options.source.kind(for: replay.run.model)?.needsTrainingImages == true
-            ? try loadTrainingImages(from: request.dataFolder, for: replay.run) : nil
+        let kind = options.source.kind(for: replay.run.model)
+        let training = kind?.needsTrainingImages == true ? try loadTrainingImages(from: request.dataFolder, for: replay.run) : nil
+        if let kind, training != nil { progress(.fitting(kind)) }
         return try SamplingAnimation(options: options, style: style, final: replay.final.model, test: test, training: training,
                                      codec: codec, plannedEpochs: planned, lastEpoch: lastEpoch)
     }
@@ -113,10 +126,20 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
         }
     }
     if let interpolation {
-        try interpolation.forEachFrame(model: replay.final.model, test: test, codec: codec) { try add($0, to: .interpolation) }
+        var done = 0
+        try interpolation.forEachFrame(model: replay.final.model, test: test, codec: codec) {
+            try add($0, to: .interpolation)
+            done += 1
+            progress(.frames(.interpolation, done: done, total: interpolation.frameSteps.count))
+        }
     }
     if let traversal {
-        try traversal.forEachFrame(model: replay.final.model, test: test, codec: codec) { try add($0, to: .traversal) }
+        var done = 0
+        try traversal.forEachFrame(model: replay.final.model, test: test, codec: codec) {
+            try add($0, to: .traversal)
+            done += 1
+            progress(.frames(.traversal, done: done, total: traversal.frameSteps.count))
+        }
     }
     if sampling != nil || reconstruction != nil || latentMap != nil {
         try replay.forEachCheckpoint { checkpoint, position in
@@ -131,6 +154,7 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay) throws
             if let latentMap {
                 try add(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .latentMap)
             }
+            progress(.checkpoints(done: position + 1, total: replay.epochs.count))
         }
     }
 
