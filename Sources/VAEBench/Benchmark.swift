@@ -355,10 +355,10 @@ public func processorDescription() -> String {
 /// the median of five runs of 20,000 hand-overs of a counter between two threads that are not
 /// pinned (nor are the compute threads): nil with fewer than two processors. It tells where the
 /// system has put the two threads. On the 2-core virtual machine of docs/performance.md it was
-/// 44 to 105 ns at times and 275 to 480 ns (once 844) at others (presumably the host placing its two
-/// processors on cores that share a cache, or not), and `pytorch-example`'s epoch took 1.7 times
-/// as long in the second case (about 1.2 times since Adam and the loss store non-temporally), so a
-/// benchmark records it before a configuration and after each of its epochs.
+/// 44 to 105 ns at times and 275 to 480 ns (once 844) at others (presumably the host placing its
+/// two processors on cores that share a cache, or not), and `pytorch-example`'s epoch took 1.7
+/// times as long in the second case (about 1.2 times since Adam and the loss store
+/// non-temporally), so a benchmark records it before a configuration and after each of its epochs.
 ///
 /// Each run stops after 20 ms (20,000 far hand-overs take about 8), and then gives the time per
 /// hand-over completed. Both threads spin, so on a busy machine a hand-over waits until the

@@ -17,7 +17,8 @@ import VAETesting
 /// So: differences up to `levels` are rounding; at most `fraction` of a frame's pixels may go
 /// beyond that (steep stroke edges amplify a tilt); and none may reach `maximum`. A broken
 /// animation trips the last rule at once: a caption against the background differs by 237
-/// levels (in red), and a moved tile or a frame from another epoch by far more than 48 on many pixels.
+/// levels (in red), and a moved tile or a frame from another epoch by far more than 48 on many
+/// pixels.
 struct GoldenTolerance {
     var levels = 8
     var fraction = 0.005
