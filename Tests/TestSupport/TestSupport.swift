@@ -57,6 +57,19 @@ public func write(_ bytes: [UInt8], to path: String) {
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
 
+/// Writes `set`'s images and labels as IDX files (gzipped unless `raw`) into `folder` under the
+/// KMNIST names of `split` ("train" or "t10k"), and returns the two paths.
+@discardableResult
+public func writeSplit(_ set: ImageSet, split: String, in folder: String, raw: Bool = false) -> (images: String, labels: String) {
+    let images = folder + "/\(split)-images-idx3-ubyte" + (raw ? "" : ".gz")
+    let labels = folder + "/\(split)-labels-idx1-ubyte" + (raw ? "" : ".gz")
+    let imageBytes = encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels)
+    let labelBytes = encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: set.labels)
+    write(raw ? imageBytes : gzipCompress(imageBytes), to: images)
+    write(raw ? labelBytes : gzipCompress(labelBytes), to: labels)
+    return (images, labels)
+}
+
 public struct ToolNotBuilt: Error, CustomStringConvertible {
     public let path: String
     public var description: String { "\(path) is not built; run `swift build` before `swift test`" }

@@ -14,7 +14,9 @@ import TestSupport
     let script = "setsid sleep 600 & echo $! > \(started).new && mv \(started).new \(started); wait"
     let shell = try ChildProcess("/bin/sh", ["-c", script])
     defer { shell.stop() }
-    while !FileManager.default.fileExists(atPath: started) && shell.isRunning { usleep(1_000) }
+    let clock = ContinuousClock(), startedBy = clock.now + .seconds(30)
+    while !FileManager.default.fileExists(atPath: started) && shell.isRunning && clock.now < startedBy { usleep(1_000) }
+    try #require(FileManager.default.fileExists(atPath: started), "the shell did not start its sleep within 30 s")
     do {
         _ = try shell.finish(within: .seconds(1))
         Issue.record("the shell finished")
@@ -23,8 +25,8 @@ import TestSupport
     }
     #expect(!shell.isRunning)
     let sleeper = try #require(pid_t(try String(contentsOfFile: started, encoding: .utf8).trimmingCharacters(in: .newlines)))
-    let deadline = Date().addingTimeInterval(10)
-    while running(sleeper) && Date() < deadline { usleep(1_000) }
+    let deadline = clock.now + .seconds(10)
+    while running(sleeper) && clock.now < deadline { usleep(1_000) }
     #expect(!running(sleeper), "sleep 600 (pid \(sleeper)), started by the shell in a session of its own, still runs")
 }
 

@@ -121,7 +121,7 @@ func wholeConditionalLossGradient(likelihood: Likelihood) {
     let labels: [UInt8] = [0, 1, 2, 3, 4]
     let whole = LatentCodec(config: config).decodeMeans(model, z: z, labels: labels)
     let pairs = LatentCodec(config: config, batchCapacity: 2).decodeMeans(model, z: z, labels: labels)
-    #expect(zip(pairs, whole).allSatisfy { abs($0 - $1) < 1e-5 })
+    expectClose(pairs, whole, absolute: 1e-5, "decoded in batches of 2")
 }
 
 /// Trained on images whose class decides where the blob is, a conditional model scores the test

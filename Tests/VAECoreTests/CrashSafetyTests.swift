@@ -10,10 +10,7 @@ import VAECore
 private func syntheticDataFolder() -> String {
     let folder = temporaryFolder()
     for (split, set) in [("train", syntheticImageSet(count: 240, seed: 31)), ("t10k", syntheticImageSet(count: 60, seed: 32))] {
-        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels)),
-              to: folder + "/\(split)-images-idx3-ubyte.gz")
-        write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: set.labels)),
-              to: folder + "/\(split)-labels-idx1-ubyte.gz")
+        writeSplit(set, split: split, in: folder)
     }
     return folder
 }
@@ -367,6 +364,7 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     #expect(result.stdout.contains("(IWAE, k=20)"), "\(result.stdout)")
     let lines = try String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
     let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    try #require(objects.count == 2, "\(lines)")
     #expect(objects[0]["test_iwae"] == nil)
     let iwae = try #require((objects[1]["test_iwae"] as? NSNumber)?.doubleValue)
     let elbo = try #require((objects[1]["test_loss"] as? NSNumber)?.doubleValue)

@@ -3,19 +3,6 @@ import Testing
 import TestSupport
 import VAECore
 
-/// Writes a small valid dataset's images and labels (gzip unless `raw`) into `folder`
-/// under the KMNIST names of `split` ("train" or "t10k"), and returns the two paths.
-@discardableResult
-private func writeSplit(_ set: ImageSet, split: String, in folder: String, raw: Bool = false) -> (images: String, labels: String) {
-    let images = folder + "/\(split)-images-idx3-ubyte" + (raw ? "" : ".gz")
-    let labels = folder + "/\(split)-labels-idx1-ubyte" + (raw ? "" : ".gz")
-    let imageBytes = encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels)
-    let labelBytes = encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: set.labels)
-    write(raw ? imageBytes : gzipCompress(imageBytes), to: images)
-    write(raw ? labelBytes : gzipCompress(labelBytes), to: labels)
-    return (images, labels)
-}
-
 private func expectBadData(_ folder: String, _ file: String, _ problem: String, kind: VAEError.Kind = .badData) {
     do {
         _ = try KMNIST.load(from: folder)

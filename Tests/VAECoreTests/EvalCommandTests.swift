@@ -110,11 +110,15 @@ import VAECore
 }
 
 /// Every tool that computes takes the shared `--threads` option, with the same range and message.
-/// (vae-eval's checkpoint is a placeholder: flags are checked before any file is opened.)
-@Test(arguments: [("vae-train", []), ("vae-eval", ["x"]), ("vae-bench", [])])
+/// (The files named are placeholders: flags are checked before any file is opened. In a folder of
+/// its own, so that a tool that let the flag through would write nothing into the package.)
+@Test(arguments: [("vae-train", []), ("vae-eval", ["x"]), ("vae-bench", []), ("vae-sample", ["--run-dir", "x", "--count", "1", "--out", "x.idx"]),
+                  ("vae-classifier", ["--out", "x.safetensors"])])
 func threadsOutOfRangeIsRefusedByEveryTool(tool: String, arguments: [String]) throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
     for threads in ["0", "257"] {
-        let result = try runTool(tool, arguments + ["--threads", threads])
+        let result = try runTool(tool, arguments + ["--threads", threads], workingDirectory: folder)
         #expect(result.status == 64, "\(tool) --threads \(threads): \(result.stderr)")
         #expect(result.stderr.contains("--threads must be between 1 and 256, got \(threads)"), "\(tool): \(result.stderr)")
         #expect(result.stdout.isEmpty)

@@ -46,8 +46,8 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
 /// they were before the options existed: --prior normal, the other presets, and --conditional
 /// alone. The default preset learns a VampPrior of 500 pseudo-inputs.
 @Test func theDefaultPresetAloneLearnsAVampPrior() throws {
-    for (flags, prior) in [(["--prior", "normal"], nil), (["--preset", "pytorch-example"], nil), (["--conditional"], nil),
-                           ([], "vamp")] as [([String], String?)] {
+    for (flags, prior) in [(["--prior", "normal"], nil), (["--preset", "pytorch-example"], nil), (["--preset", "conv"], nil),
+                           (["--conditional"], nil), ([], "vamp")] as [([String], String?)] {
         let folder = temporaryFolder()
         defer { removeTemporaryFolder(folder) }
         let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder, "--epochs", "1",

@@ -14,11 +14,13 @@ private func runOnTerminal(_ tool: String, _ arguments: [String]) throws -> (sta
 }
 
 /// Whether `script` can make a pseudo-terminal here: in a chroot whose /dev/pts is not mounted it
-/// cannot, and prints "failed to create pseudo-terminal".
+/// cannot, and prints "failed to create pseudo-terminal". Only that skips the tests below; any
+/// other failure of the probe (no `script` at all) lets them run and fail, naming it.
 private let pseudoTerminalAvailable: Bool = {
-    guard let probe = try? ChildProcess("/usr/bin/script", ["-qec", "true", "/dev/null"]) else { return false }
+    guard let probe = try? ChildProcess("/usr/bin/script", ["-qec", "true", "/dev/null"], mergingStandardError: true) else { return true }
     defer { probe.stop() }
-    return (try? probe.finish())?.status == 0
+    guard let result = try? probe.finish() else { return true }
+    return !result.stdout.contains("failed to create pseudo-terminal")
 }()
 
 /// On a terminal, vae-train draws a bar for every epoch (600 images: 5 batches of up to 128), and

@@ -24,8 +24,8 @@ private final class BackgroundTrainer {
 
     /// Waits until `condition` holds (at most 60 s, and only while the trainer runs).
     func wait(until condition: () -> Bool, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) {
-        let deadline = Date().addingTimeInterval(60)
-        while !condition() && Date() < deadline && trainer.isRunning { usleep(10_000) }
+        let clock = ContinuousClock(), deadline = clock.now + .seconds(60)
+        while !condition() && clock.now < deadline && trainer.isRunning { usleep(10_000) }
         if !condition() {
             Issue.record("\(trainer.command): \(what) did not happen within 60 s", sourceLocation: sourceLocation)
         }

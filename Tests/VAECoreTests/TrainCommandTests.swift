@@ -77,7 +77,9 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     ("vae-render", ["--all", "--run-dir", "run", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
 ])
 func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [String], message: String) throws {
-    let result = try runTool(tool, arguments)
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let result = try runTool(tool, arguments, workingDirectory: folder)
     #expect(result.status == 64)
     #expect(result.stderr == "\(tool): \(message) (see \(tool) --help)\n")
     #expect(result.stdout.isEmpty)
@@ -135,12 +137,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         #expect(refused.stderr == "vae-train: \(message)\n", "\(flags)")
     }
     let small = ImageSet(pixels: [UInt8](repeating: 0, count: 10 * 784), labels: [UInt8](repeating: 0, count: 10))
-    for (split, name) in [("train", "train"), ("t10k", "t10k")] {
-        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, 28, 28], payload: small.pixels)),
-              to: otherData + "/\(split)-images-idx3-ubyte.gz")
-        write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [10], payload: small.labels)),
-              to: otherData + "/\(name)-labels-idx1-ubyte.gz")
-    }
+    for split in ["train", "t10k"] { writeSplit(small, split: split, in: otherData) }
     let wrongData = try runTool("vae-train", ["--resume", folder, "--data", otherData, "--epochs", "2"] + common)
     #expect(wrongData.status == 64, "\(wrongData.stderr)")
     #expect(wrongData.stderr.contains("was trained on 600 training and 100 test images, but the data holds 10 and 10"),
@@ -150,12 +147,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 1)).run.trainMD5 == data.train.md5)
     #expect(try readTrainingState(state).run.testMD5 == data.test.md5)
     let inverted = ImageSet(pixels: data.train.pixels.map { 255 - $0 }, labels: data.train.labels)
-    for (set, split, name) in [(inverted, "train", "train"), (data.test, "t10k", "t10k")] {
-        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [set.count, 28, 28], payload: set.pixels)),
-              to: otherData + "/\(split)-images-idx3-ubyte.gz")
-        write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [set.count], payload: set.labels)),
-              to: otherData + "/\(name)-labels-idx1-ubyte.gz")
-    }
+    for (set, split) in [(inverted, "train"), (data.test, "t10k")] { writeSplit(set, split: split, in: otherData) }
     let sameCounts = try runTool("vae-train", ["--resume", folder, "--data", otherData, "--epochs", "2"] + common)
     #expect(sameCounts.status == 64, "\(sameCounts.stderr)")
     #expect(sameCounts.stderr == "vae-train: the training images and labels in \(otherData) are not the ones the run was "

@@ -370,12 +370,12 @@ func interpolationCaptionsTellEveryStepApart(steps: Int) {
     let indices = [3, 1, 4, 1, 5]
     let codec = LatentCodec(config: config), small = LatentCodec(config: config, batchCapacity: 2)
     let means = codec.encodeMeans(model, images: test, indices: indices)
-    #expect(zip(small.encodeMeans(model, images: test, indices: indices), means).allSatisfy { abs($0 - $1) < 1e-5 })
+    expectClose(small.encodeMeans(model, images: test, indices: indices), means, absolute: 1e-5, "means in batches of 2")
     // Image 1 twice: the same means up to rounding, which OpenBLAS's tiles vary with the row.
     #expect(zip(means[2..<4], means[6..<8]).allSatisfy { abs($0 - $1) < 1e-5 } && means[0..<2] != means[2..<4], "\(means)")
     let images = codec.decodeMeans(model, z: means)
     #expect(images.count == indices.count * VAEConfig.inputSize && images.allSatisfy { (0...1).contains($0) })
-    #expect(zip(small.decodeMeans(model, z: means), images).allSatisfy { abs($0 - $1) < 1e-5 })
+    expectClose(small.decodeMeans(model, z: means), images, absolute: 1e-5, "images in batches of 2")
 }
 
 @Test func codecGivesTheSameMeansWhateverItsBatchSize() throws {
@@ -384,9 +384,9 @@ func interpolationCaptionsTellEveryStepApart(steps: Int) {
     let small = LatentCodec(config: model.config, batchCapacity: 3)
     let indices = [5, 0, 99, 42, 7, 7, 13]
     let means = fixture.codec.encodeMeans(model, images: fixture.test, indices: indices)
-    #expect(zip(small.encodeMeans(model, images: fixture.test, indices: indices), means).allSatisfy { abs($0 - $1) < 1e-5 })
+    expectClose(small.encodeMeans(model, images: fixture.test, indices: indices), means, absolute: 1e-5, "means in batches of 3")
     let images = fixture.codec.decodeMeans(model, z: means)
     #expect(images.count == indices.count * VAEConfig.inputSize)
-    #expect(zip(small.decodeMeans(model, z: means), images).allSatisfy { abs($0 - $1) < 1e-5 })
+    expectClose(small.decodeMeans(model, z: means), images, absolute: 1e-5, "images in batches of 3")
     #expect(images.allSatisfy { (0...1).contains($0) })
 }

@@ -88,7 +88,8 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     #expect(try InterpolationAnimation(options: InterpolationOptions(), style: FrameStyle(), test: oneOfEach).pairs.count == 10)
 }
 
-/// All three animations render; the default interpolation pairs are two characters of one class.
+/// All five animations render (the sampling frame one row per class); the default interpolation
+/// pairs are two characters of one class.
 @Test func conditionalRunsRenderEveryAnimation() throws {
     let directory = try conditionalRun()
     defer { removeTemporaryFolder(directory.path) }
@@ -99,8 +100,10 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
 
     let gifs = try renderAnimations(RenderRequest(runDirectory: directory.path, dataFolder: syntheticData,
                                                   interpolation: InterpolationOptions(steps: 2), sampling: SamplingOptions(grid: 2),
-                                                  reconstruction: ReconstructionOptions()))
-    #expect(gifs.map(\.animation) == [.interpolation, .sampling, .reconstruction])
+                                                  reconstruction: ReconstructionOptions(), latentMap: LatentMapOptions(),
+                                                  traversal: TraversalOptions(dims: 2)))
+    #expect(gifs.map(\.animation) == Animation.allCases)
+    #expect(gifs.map(\.frameCount) == [4, 2, 2, 2, 16], "\(gifs.map(\.frameCount))")
     let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2", subtitle: "z ~ GMM, rows = classes 0-9")
     #expect(gifs[1].width == sampling.width && gifs[1].height == sampling.height && gifs[1].frameCount == 2, "\(gifs[1].width)x\(gifs[1].height) vs \(sampling.width)x\(sampling.height)")
 
@@ -113,7 +116,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
         #expect(result.status == 0, "\(result.stderr)")
         return try readFile(out + "/sampling.gif")
     }
-    #expect(bySeed[0] != bySeed[1])
+    expectDifferent(bySeed[0], bySeed[1], "the plane's columns drawn with seeds 4 and 5")
 }
 
 /// Each character is encoded and decoded with its own class wherever it is drawn, not with the
@@ -182,7 +185,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let gifPairs = sameClassPairs(labels: data.test.labels)
     #expect(gifPairs.count == 10 && gifPairs.allSatisfy { data.test.labels[$0.a] == data.test.labels[$0.b] })
     let interpolationRows = lines.filter { $0.contains("interpolation GIF's in-between") || $0.contains("midpoints of") }
-    #expect(interpolationRows.count == 6, "\(lines.joined(separator: "\n"))")
+    try #require(interpolationRows.count == 6, "\(lines.joined(separator: "\n"))")
     #expect(interpolationRows.prefix(3).allSatisfy { $0.hasPrefix("| the interpolation GIF's in-between images (10 pairs, ") && $0.contains("| 150 |") })
     #expect(interpolationRows.suffix(3).allSatisfy { $0.hasPrefix("| midpoints of 200 random test pairs of one class, ") && $0.contains("| 200 |") })
     // The crossfade's row scores those pairs (this two-epoch decoder draws much the same for any z

@@ -5,8 +5,10 @@ import VAETesting
 
 // MARK: - Fixtures
 
-/// Three frames of different content: a gradient, a caption, and every palette index we draw.
-private func sampleFrames(width: Int = 12, height: Int = 9) -> [GIFFrame] {
+/// Three frames of different content: a gradient, a caption, and 108 of the 255 palette indices
+/// we draw, spread over the whole palette.
+private func sampleFrames() -> [GIFFrame] {
+    let width = 12, height = 9
     var gradient = Canvas(width: width, height: height)
     let ramp = (0..<(width * height)).map { Float($0) / Float(width * height - 1) }
     gradient.drawGrayImage(ramp, width: width, height: height, x: 0, y: 0, scale: 1)

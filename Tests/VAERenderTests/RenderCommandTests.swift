@@ -277,7 +277,7 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
                                                 "--out", scratch, "--pairs", "0:1", "--steps", "2", "--scale", "1", "--tolerance", "0"] + flags)
         #expect(result.status == 0, "\(result.stderr)")
         let gif = try decodeGIF(try readFile(scratch + "/interpolation.gif"))
-        #expect(gif.frames.map(\.indices) == rendered[spherical]!, "\(flags) should take the \(spherical ? "spherical" : "straight") path")
+        expectIdentical(gif.frames.map(\.indices), rendered[spherical]!, "\(flags) should take the \(spherical ? "spherical" : "straight") path")
     }
 }
 
