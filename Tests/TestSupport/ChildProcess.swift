@@ -110,7 +110,12 @@ public final class ChildProcess: @unchecked Sendable {
     public func finish(within: Duration? = nil, failure: String = "did not finish") throws -> ProcessOutput {
         let limit = within.map(effectiveLimit) ?? timeLimit
         let end = within == nil ? deadline : .now + limit
+        var ended: Int32?
         while process.isRunning {
+            if let status = endedStatus() {
+                ended = status
+                break
+            }
             guard ContinuousClock.now < end else {
                 stop()
                 // A limit set that short on purpose (as the harness's own test sets) says nothing about the suite.
@@ -125,8 +130,23 @@ public final class ChildProcess: @unchecked Sendable {
                                     shortened: false)
         }
         let (stdout, stderr) = lock.withLock { (collected[0], collected.count > 1 ? collected[1] : Data()) }
-        return ProcessOutput(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+        return ProcessOutput(status: ended ?? process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                              stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// The program's exit status (or the number of the signal that killed it) if the kernel has it
+    /// as ended, else nil. Foundation learns of the end only when a socket the program inherited
+    /// closes, and a process holding a copy keeps it open: one the program left behind, or one
+    /// another test started at that very moment (swift-corelibs-foundation issue 4795); the program
+    /// would then seem to run until that one ended, past its time limit. Asked without reaping
+    /// (`WNOWAIT`), so that Foundation still reaps it.
+    private func endedStatus() -> Int32? {
+        var info = siginfo_t()
+        let pid = process.processIdentifier
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0, info._sifields._sigchld.si_pid == pid else {
+            return nil
+        }
+        return info._sifields._sigchld.si_status
     }
 
     /// Kills the program, its process group and every process below it, if it still runs.

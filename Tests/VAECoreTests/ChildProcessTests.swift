@@ -84,3 +84,15 @@ func everyPlantedFaultStillAppliesToItsCode() throws {
     #expect(result.status == 0, "scripts/mutants --check: \(result.stdout)")
     #expect(result.stdout.hasSuffix("faults, each matching its file exactly once\n"), "\(result.stdout)")
 }
+
+/// A program that has ended is seen to end even while Foundation cannot tell: Foundation learns of
+/// a child's exit when a socket the child inherited closes, and a process the child left behind
+/// (here a shell's background sleep; in the suite, a program another test started at that moment
+/// with a copy of the socket) keeps it open (swift-corelibs-foundation issue 4795). `finish`
+/// asks the kernel as well, and returns the shell's own status, not a time-out once the sleep has
+/// outlived the limit.
+@Test func aProgramThatEndedIsSeenToEndWhileWhatItLeftBehindRuns() throws {
+    let shell = try ChildProcess("/bin/sh", ["-c", "sleep 30 >/dev/null 2>&1 & exit 3"])
+    defer { shell.stop() }
+    #expect(try shell.finish(within: .seconds(20)).status == 3)
+}
