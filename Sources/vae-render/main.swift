@@ -47,7 +47,8 @@ struct RenderCommand: ParsableCommand {
             epoch's model, one dot per character in its class's colour (Tableau 10; the legend shows each \
             class's first test character in its colour). Every frame uses one projection and one axis \
             range: the two leading principal directions of the final model's means of these characters \
-            (the coordinates themselves for a 2-D latent), and a range covering 99% of them. Dots are \
+            (the coordinates themselves for a 2-D latent; for a 1-D latent, z1 across and each class in the \
+            row beside its legend character), and a range covering 99% of them. Dots are \
             drawn in test-set order, later over earlier. The map is stored exactly (--tolerance does not \
             apply to its colours).
 

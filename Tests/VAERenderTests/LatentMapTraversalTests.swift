@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
-import VAERender
+@testable import VAERender
 
 // The latent map's fixed projection, range, dots and legend, and the traversal's rows and sweep.
 
@@ -13,8 +13,8 @@ import VAERender
 private func expectedDots(_ map: LatentMapAnimation, points: [(x: Double, y: Double)]) -> [Int: UInt8] {
     var pixels: [Int: UInt8] = [:]
     let width = map.layout.width
-    for (point, label) in zip(points, map.classes) {
-        guard let origin = map.dotOrigin(point) else { continue }
+    for (number, (point, label)) in zip(points, map.classes).enumerated() {
+        guard let origin = map.dotOrigin(point, number: number) else { continue }
         for y in origin.y..<origin.y + map.dotSide {
             for x in origin.x..<origin.x + map.dotSide { pixels[y * width + x] = Palette.classIndex(label) }
         }
@@ -69,7 +69,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
         let frame = map.frame(checkpoint, isEnd: position == 0 || position == checkpoints.count - 1, test: fixture.test, codec: fixture.codec)
         let means = fixture.codec.encodeMeans(checkpoint.model, images: fixture.test, indices: map.indices)
         let points = map.projection.project(means, latent: 3)
-        #expect(points.filter { map.dotOrigin($0) != nil }.count >= 70, "most dots are on the map")
+        #expect(points.indices.filter { map.dotOrigin(points[$0], number: $0) != nil }.count >= 70, "most dots are on the map")
         let expected = expectedDots(map, points: points)
         #expect(dotDisagreements(frame.canvas, map, expected) == 0, "epoch \(checkpoint.epoch)")
         // The epoch's own plane would put the dots elsewhere: the test above can tell them apart.
@@ -104,11 +104,61 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     // Corners and centre: the first axis to the right, the second upward.
     let plot = map.plot, far = plot.side - map.dotSide
     let e = map.extent
-    #expect(map.dotOrigin((-e, -e))! == (plot.x, plot.y + far))
-    #expect(map.dotOrigin((e, e))! == (plot.x + far, plot.y))
+    #expect(map.dotOrigin((-e, -e), number: 0)! == (plot.x, plot.y + far))
+    #expect(map.dotOrigin((e, e), number: 0)! == (plot.x + far, plot.y))
     let half = Int((Double(far) / 2).rounded())
-    #expect(map.dotOrigin((0, 0))! == (plot.x + half, plot.y + far - half))
-    #expect(map.dotOrigin((e * 1.01, 0)) == nil && map.dotOrigin((0, -e * 1.01)) == nil)
+    #expect(map.dotOrigin((0, 0), number: 0)! == (plot.x + half, plot.y + far - half))
+    #expect(map.dotOrigin((e * 1.01, 0), number: 0) == nil && map.dotOrigin((0, -e * 1.01), number: 0) == nil)
+}
+
+/// A 1-D latent has no second axis: each class's dots go in the row beside its legend character,
+/// spread up and down it, with the rows' lines in the gutters between them and no vertical ticks.
+@Test func latentMapOfAOneDimensionalLatentGivesEachClassTheRowBesideItsCharacter() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let test = try KMNIST.loadTestImages(from: syntheticData).images
+    let config = VAEConfig(hidden: [8], latentDim: 1)
+    let model = VAEModel(config: config)
+    var random = Random(seed: 3)
+    model.initialize(random: &random)
+    let run = RunConfig(model: config, epochs: 1, batchSize: 1, learningRate: 1e-3, seed: 3, preset: "test",
+                        trainImages: 1, testImages: test.count)
+    try writeCheckpoint(model, run: run, metrics: EpochMetrics(epoch: 1, train: LossTerms(), test: LossTerms(), seconds: 0,
+                                                               imagesPerSecond: 0), to: folder + "/epoch-0001.safetensors")
+    let final = try readCheckpoint(folder + "/epoch-0001.safetensors")
+    let codec = LatentCodec(config: config)
+    let map = try LatentMapAnimation(options: LatentMapOptions(), style: FrameStyle(scale: 1), final: final, test: test,
+                                     codec: codec, plannedEpochs: 1)
+    #expect(map.projection == .coordinates(dimension: 1))
+    #expect(map.subtitle == "z1 by class")
+    // The synthetic test set holds every class, so class c's row is row c.
+    try #require(Set(test.labels) == Set(0...9))
+    expectIdentical(try #require(map.laneOfEachDot), map.classes, "each dot's row")
+
+    let points = map.projection.project(codec.encodeMeans(model, images: test, indices: map.indices), latent: 1)
+    let frame = map.frame(final, isEnd: true, test: test, codec: codec).canvas
+    #expect(dotDisagreements(frame, map, expectedDots(map, points: points)) == 0)
+    let side = map.layout.tileSide
+    var heights: [Int: Set<Int>] = [:]
+    for number in points.indices {
+        let origin = try #require(map.dotOrigin(points[number], number: number), "dot \(number) off the map")
+        let top = map.layout.tileOrigin(column: 0, row: map.classes[number]).y
+        #expect((top...top + side - map.dotSide).contains(origin.y), "dot \(number) at y \(origin.y), its row from \(top)")
+        heights[map.classes[number], default: []].insert(origin.y - top)
+    }
+    // Each class's dots each at a height of their own, over most of its row.
+    for (label, used) in heights {
+        let dots = map.classes.filter { $0 == label }.count
+        #expect(used.count == dots && used.max()! - used.min()! >= side * 3 / 4, "class \(label): \(dots) dots at \(used.sorted())")
+    }
+    // The plot's only full-width lines: one in the gutter above each row but the first.
+    let plot = map.plot
+    let lines = (plot.y..<plot.y + plot.side).filter { y in
+        (plot.x..<plot.x + plot.side).filter { frame.pixels[y * frame.width + $0] == LatentMapAnimation.gridColor }.count > plot.side / 2
+    }
+    expectIdentical(lines, (1...9).map { map.layout.tileOrigin(column: 0, row: $0).y - 2 }, "the rows of the horizontal lines")
+    // The ticks along the bottom, and nothing up the side.
+    #expect(map.labels.count == map.ticks.count && Set(map.labels.map(\.y)).count == 1)
 }
 
 /// The range covers 99% of the final means, so that one image in 200 far from the rest is left
@@ -130,7 +180,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     }
     let withOutlier = try map(near, far)
     let outlier = (x: Double(means[2 * far]), y: Double(means[2 * far + 1]))
-    #expect(withOutlier.dotOrigin(outlier) == nil, "image \(far)'s mean \(outlier) lies within ±\(withOutlier.extent)")
+    #expect(withOutlier.dotOrigin(outlier, number: 199) == nil, "image \(far)'s mean \(outlier) lies within ±\(withOutlier.extent)")
     #expect(withOutlier.extent == (try map(near, near)).extent)
 }
 

@@ -15,7 +15,8 @@ public struct LatentMapOptions: Sendable, Equatable {
 
 /// The one plane every epoch's encoder means are projected onto, fixed by the final model.
 public enum MapProjection: Sendable, Equatable {
-    /// A latent of one or two dimensions: its own coordinates (with one, the vertical axis is 0).
+    /// A latent of one or two dimensions: its own coordinates (with one, the vertical axis is 0,
+    /// and the map gives each class a row of its own instead: `LatentMapAnimation.laneOfEachDot`).
     case coordinates(dimension: Int)
     /// More dimensions: the two leading principal directions of the final model's means of the
     /// map's images, through their mean.
@@ -34,6 +35,9 @@ public enum MapProjection: Sendable, Equatable {
             }
         }
     }
+
+    /// A 1-D latent: the map's rows are the classes.
+    var rowPerClass: Bool { self == .coordinates(dimension: 1) }
 
     /// The names of the horizontal and vertical axes; a 1-D latent has no vertical one.
     var axisNames: (x: String, y: String?) {
@@ -60,7 +64,9 @@ public struct PlotLabel: Sendable, Equatable {
 /// The map's images encoded by each epoch's model, one frame per epoch: a dot per image in its
 /// class's colour, on one fixed projection and one fixed axis range for every frame, so that
 /// the dots move only as the encoder does. Dots are drawn in image order, later over earlier;
-/// the legend beside the plot shows each class as its first test character in its colour.
+/// the legend beside the plot shows each class as its first test character in its colour. A
+/// 1-D latent has no second axis to spread the dots over, so each class gets the row beside its
+/// legend character, and a class's dots are spread up and down that row (`laneOfEachDot`).
 public struct LatentMapAnimation {
     /// The plot is as wide and as tall as this many tiles; the legend is one more column.
     static let plotTiles = 10
@@ -79,6 +85,11 @@ public struct LatentMapAnimation {
     public let plannedEpochs: Int
     /// The class of each image shown, in drawing order.
     public let classes: [Int]
+    /// A 1-D latent's map: the row of the plot each image's dot is in, that of its class's legend
+    /// character (nil for a plane).
+    public let laneOfEachDot: [Int]?
+    /// How many images of its class come before each image shown: its place in its row.
+    private let rankInClass: [Int]
     /// The classes in the test set, ascending, with their first test characters as intensities.
     private let legendClasses: [Int]
     private let legendCharacters: [Float]
@@ -105,6 +116,13 @@ public struct LatentMapAnimation {
         extent = ticks[ticks.count - 1]
 
         legendClasses = Set(test.labels).sorted().map(Int.init)
+        let legendRow = Dictionary(uniqueKeysWithValues: legendClasses.enumerated().map { ($0.element, $0.offset) })
+        laneOfEachDot = projection.rowPerClass ? classes.map { legendRow[$0]! } : nil
+        var seen: [Int: Int] = [:]
+        rankInClass = classes.map { label in
+            defer { seen[label, default: 0] += 1 }
+            return seen[label, default: 0]
+        }
         legendCharacters = intensities(of: test, indices: firstImagesOfEachClass(test.labels, perClass: 1))
         self.plannedEpochs = plannedEpochs
         layout = TileLayout(columns: LatentMapAnimation.plotTiles + 1, rows: LatentMapAnimation.plotTiles, style: style,
@@ -121,12 +139,12 @@ public struct LatentMapAnimation {
     /// Each dot is a square of this side.
     public var dotSide: Int { layout.style.scale + 1 }
 
-    /// "PC1 x PC2 of epoch 30", "z1 x z2" or "z1": what the axes show.
+    /// "PC1 x PC2 of epoch 30", "z1 x z2" or "z1 by class": what the axes show.
     public var subtitle: String { layout.subtitle }
 
     private static func subtitle(_ projection: MapProjection, finalEpoch: Int) -> String {
         let names = projection.axisNames
-        let plane = names.y.map { "\(names.x) x \($0)" } ?? names.x
+        let plane = names.y.map { "\(names.x) x \($0)" } ?? names.x + " by class"
         if case .principalPlane = projection { return plane + " of epoch \(finalEpoch)" }
         return plane
     }
@@ -142,11 +160,26 @@ public struct LatentMapAnimation {
         offset(value) + dotSide / 2
     }
 
-    /// The top-left corner of the dot of a point at map coordinates `point`; nil outside the range.
-    public func dotOrigin(_ point: (x: Double, y: Double)) -> (x: Int, y: Int)? {
+    /// The top-left corner of the dot of the `number`th image shown, at map coordinates `point`;
+    /// nil outside the range. On a 1-D latent's map the dot is in its class's row, at a height
+    /// the golden ratio's multiples give it by its place among its class's images, which spreads
+    /// the first dots of every class evenly over the row and each later one between them.
+    public func dotOrigin(_ point: (x: Double, y: Double), number: Int) -> (x: Int, y: Int)? {
         guard abs(point.x) <= extent, abs(point.y) <= extent else { return nil }
         let plot = self.plot
-        return (plot.x + offset(point.x), plot.y + plot.side - dotSide - offset(point.y))
+        guard let lane = laneOfEachDot?[number] else {
+            return (plot.x + offset(point.x), plot.y + plot.side - dotSide - offset(point.y))
+        }
+        let height = (Double(rankInClass[number]) * 0.618_033_988_749_894_8).truncatingRemainder(dividingBy: 1)
+        return (plot.x + offset(point.x),
+                layout.tileOrigin(column: 0, row: lane).y + Int((height * Double(layout.tileSide - dotSide)).rounded()))
+    }
+
+    /// The rows of the plot where its horizontal lines go: at the ticks, or on a 1-D latent's map
+    /// in the gutters between the classes' rows.
+    private var horizontalLines: [Int] {
+        guard laneOfEachDot != nil else { return ticks.map { plot.side - 1 - gridLine($0) } }
+        return (1..<legendClasses.count).map { layout.tileOrigin(column: 0, row: $0).y - plot.y - layout.style.gutter / 2 - 1 }
     }
 
     /// The labels drawn over the dots: each x tick's value right of its line along the bottom,
@@ -161,10 +194,12 @@ public struct LatentMapAnimation {
         for tick in ticks {
             let text = tickLabel(tick), width = BitmapFont.textWidth(text, scale: scale), line = gridLine(tick)
             labels.append(PlotLabel(text: text, x: min(plot.x + line + 2 * scale, right - width - 2 * scale), y: bottom - textHeight - 2 * scale))
-            if tick != ticks[0] {
+            if tick != ticks[0] && laneOfEachDot == nil {
                 labels.append(PlotLabel(text: text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, top)))
             }
         }
+        // A 1-D latent's axis is named in the subtitle: no line through 0 to put it on.
+        guard laneOfEachDot == nil else { return labels }
         let zero = gridLine(0), names = projection.axisNames
         labels.append(PlotLabel(text: names.x, x: right - BitmapFont.textWidth(names.x, scale: scale) - 2 * scale,
                                 y: bottom - 1 - zero - textHeight - scale))
@@ -181,13 +216,14 @@ public struct LatentMapAnimation {
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         let plot = self.plot, scale = layout.style.scale
         canvas.fillRect(x: plot.x, y: plot.y, width: plot.side, height: plot.side, index: 0)
-        let lineAt = ticks.map(gridLine)
-        for line in lineAt {
+        for line in ticks.map(gridLine) {
             canvas.fillRect(x: plot.x + line, y: plot.y, width: 1, height: plot.side, index: LatentMapAnimation.gridColor)
-            canvas.fillRect(x: plot.x, y: plot.y + plot.side - 1 - line, width: plot.side, height: 1, index: LatentMapAnimation.gridColor)
         }
-        for (point, label) in zip(points, classes) {
-            guard let origin = dotOrigin(point) else { continue }
+        for line in horizontalLines {
+            canvas.fillRect(x: plot.x, y: plot.y + line, width: plot.side, height: 1, index: LatentMapAnimation.gridColor)
+        }
+        for (number, (point, label)) in zip(points, classes).enumerated() {
+            guard let origin = dotOrigin(point, number: number) else { continue }
             canvas.fillRect(x: origin.x, y: origin.y, width: dotSide, height: dotSide, index: Palette.classIndex(label))
         }
         for label in labels {
