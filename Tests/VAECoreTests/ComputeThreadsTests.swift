@@ -132,8 +132,9 @@ private struct EmptyJob: SplitJob {
         team.setCount(count)
         // Every helper asleep (each spins about 100 µs first; a busy machine may take longer to run them).
         let start = DispatchTime.now().uptimeNanoseconds
-        while team.sleepingHelpers < count - 1 && DispatchTime.now().uptimeNanoseconds - start < 10_000_000_000 { usleep(1_000) }
-        try #require(team.sleepingHelpers == count - 1, "\(team.sleepingHelpers) of \(count - 1) helpers asleep after 10 s")
+        let asleep = { team.sleepers.load(ordering: .sequentiallyConsistent) }
+        while asleep() < count - 1 && DispatchTime.now().uptimeNanoseconds - start < 10_000_000_000 { usleep(1_000) }
+        try #require(asleep() == count - 1, "\(asleep()) of \(count - 1) helpers asleep after 10 s")
         let lock = NSLock()
         var parts = 0
         team.forEachPart(of: 300) { _, _ in
@@ -189,7 +190,7 @@ func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int,
 /// Double does.
 @Test func blockedWeightGradientOfAPartialBatchIsTheProduct() {
     let rows = 30, capacity = 512, outputs = 400, inputs = 20
-    #expect(SgemmCall.blockCount(m: outputs, n: inputs, k: rows) > 1, "the product must be made in blocks")
+    #expect(SgemmCall.blocks(m: outputs, n: inputs, k: rows).count > 1, "the product must be made in blocks")
     var random = Random(seed: 4)
     let dout = randomFloats(capacity * outputs, random: &random), x = randomFloats(capacity * inputs, random: &random)
     var dweight = [Float](repeating: 0, count: outputs * inputs)

@@ -153,7 +153,7 @@ func expectDirectionalDerivative(_ tensor: ParameterTensor, parameters p: Floats
 
 /// The cblas_sgemm calls (what the fault injection library counts) of an MLP's forward pass on
 /// `rows` images, and with `backward` of its training step: a weight gradient for every layer
-/// and an input gradient for all but the first. Each product is `SgemmCall.blockCount` calls.
+/// and an input gradient for all but the first. Each product is `SgemmCall.blocks(m:n:k:).count` calls.
 func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool) -> Int {
     ParameterLayout(config).layers.enumerated().reduce(0) { calls, item in
         let (index, layer) = item
@@ -162,7 +162,7 @@ func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool) -> Int {
             products.append((layer.outputs, layer.inputs, rows))
             if index > 0 { products.append((rows, layer.inputs, layer.outputs)) }
         }
-        return calls + products.reduce(0) { $0 + SgemmCall.blockCount(m: $1.0, n: $1.1, k: $1.2) }
+        return calls + products.reduce(0) { $0 + SgemmCall.blocks(m: $1.0, n: $1.1, k: $1.2).count }
     }
 }
 

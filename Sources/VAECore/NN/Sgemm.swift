@@ -49,9 +49,6 @@ struct SgemmCall {
         return (1, true, m)
     }
 
-    /// How many sgemm calls a product of this shape is made in: one for a small product.
-    static func blockCount(m: Int, n: Int, k: Int) -> Int { blocks(m: m, n: n, k: k).count }
-
     /// Splits C into blocks of rows (or of columns, see `blocks`) and shares the blocks out
     /// among the compute threads, each block one sgemm call, a block of rows followed by
     /// `after` over its rows. OpenBLAS picks its kernel by the shape of a call (on SkylakeX and

@@ -70,9 +70,8 @@ public final class ComputeThreads: @unchecked Sendable {
     /// compare-and-swap: a thread that wakes late can never claim a part of a later job.
     private let claims = Atomic<Int>(0)
     private let partsDone = Atomic<Int>(0)
-    private let sleepers = Atomic<Int>(0)
     /// Helpers asleep until the next job (the rest spin, or work).
-    var sleepingHelpers: Int { sleepers.load(ordering: .sequentiallyConsistent) }
+    let sleepers = Atomic<Int>(0)
     private let inUse = Atomic<Bool>(false)
     // Written by the caller before a job's generation is published, read by the threads that
     // claim its parts; the caller keeps them until every claimed part is done.
