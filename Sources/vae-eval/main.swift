@@ -134,9 +134,8 @@ struct VAEEval: ParsableCommand {
 
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
     private func dataFolder() throws -> String {
-        let checkpointFolder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
-        let run = RunDirectory(checkpointFolder.deletingLastPathComponent().path)
-        return checkpointFolder.lastPathComponent == "checkpoints" ? try dataOptions.folder(readingRun: run) : dataOptions.folder
+        guard let run = RunDirectory(holdingCheckpoint: checkpoint) else { return dataOptions.folder }
+        return try dataOptions.folder(readingRun: run)
     }
 
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.

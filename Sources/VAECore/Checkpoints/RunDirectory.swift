@@ -14,7 +14,16 @@ public struct RunDirectory: Sendable {
         self.path = path
     }
 
-    public var checkpointsFolder: String { path + "/checkpoints" }
+    /// The run whose `checkpoints` folder holds the file at `checkpoint`; nil for a checkpoint
+    /// kept anywhere else.
+    public init?(holdingCheckpoint checkpoint: String) {
+        let folder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
+        guard folder.lastPathComponent == RunDirectory.checkpointsFolderName else { return nil }
+        self.init(folder.deletingLastPathComponent().path)
+    }
+
+    private static let checkpointsFolderName = "checkpoints"
+    public var checkpointsFolder: String { path + "/" + RunDirectory.checkpointsFolderName }
     public var metricsPath: String { path + "/metrics.jsonl" }
     public var statePath: String { path + "/state.safetensors" }
     public var dataFolderRecordPath: String { path + "/data-folder" }
