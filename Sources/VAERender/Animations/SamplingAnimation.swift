@@ -67,20 +67,37 @@ public enum LatentGrid: Sendable, Equatable {
     /// style written as every class.
     case classRows(seed: UInt64)
 
-    /// What the rows of a conditional model's grid are, top to bottom.
-    static let classRowsNote = "rows = classes 0-\(VAEConfig.classes - 1)"
-    static let principalPlaneSubtitle = "PC1 x PC2"
+    /// Which of the cases the points are, without what is fitted, encoded or drawn for them.
+    enum Kind: Equatable {
+        case priorQuantiles, principalPlane, sampled(SamplerKind), classRows
 
-    var subtitle: String {
-        switch self {
-        case .priorQuantiles: return "N(0,I) quantiles"
-        case .principalPlane: return LatentGrid.principalPlaneSubtitle
-        case .sampled(.prior, _): return "z ~ N(0,I)"
-        case .sampled(.gmm, _): return "z ~ GMM"
-        case .sampled(.gmmDiagonal, _): return "z ~ GMM diag"
-        case .sampled(.vamp, _): return "z ~ VampPrior"
-        case .sampled(.twoStage, _): return "z ~ two-stage"
-        case .classRows: return LatentGrid.classRowsNote
+        /// The request and the run's configuration decide it alone, so that a frame too large is
+        /// refused (`SamplingAnimation.layout`) before any sampler is fitted.
+        init(_ options: SamplingOptions, config: VAEConfig) {
+            if let kind = options.source.kind(for: config) {
+                self = .sampled(kind)
+            } else if config.conditional {
+                self = .classRows
+            } else {
+                self = config.latentDim <= 2 ? .priorQuantiles : .principalPlane
+            }
+        }
+
+        /// The frame's subtitle; a conditional model's rows are its classes whatever the points.
+        func subtitle(conditional: Bool) -> String {
+            let classRows = "rows = classes 0-\(VAEConfig.classes - 1)"
+            let source: String
+            switch self {
+            case .priorQuantiles: return "N(0,I) quantiles"
+            case .principalPlane: return "PC1 x PC2"
+            case .classRows: return classRows
+            case .sampled(.prior): source = "z ~ N(0,I)"
+            case .sampled(.gmm): source = "z ~ GMM"
+            case .sampled(.gmmDiagonal): source = "z ~ GMM diag"
+            case .sampled(.vamp): source = "z ~ VampPrior"
+            case .sampled(.twoStage): source = "z ~ two-stage"
+            }
+            return conditional ? source + ", " + classRows : source
         }
     }
 }
@@ -104,37 +121,35 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
     let conditional = codec.config.conditional
     let (columns, rows) = samplingCells(options, conditional: conditional)
     var random = Random(seed: options.seed)
-    if let kind = options.source.kind(for: final.config) {
+    let coordinates = gridCoordinates(count: side)
+    switch LatentGrid.Kind(options, config: codec.config) {
+    case .sampled(let kind):
         // A conditional model's sampler draws in blocks by class: row by row.
         let sampler = try makeSampler(kind, model: final, codec: codec, training: training, seed: options.seed,
-                                  temperature: options.temperature)
+                                      temperature: options.temperature)
         return (.sampled(kind, seed: options.seed), sampler.sample(count: columns * rows, random: &random), columns, rows,
                 "\(kind.rawValue): " + samplerDescription(kind, sampler, temperature: options.temperature))
-    }
-    if conditional {
+    case .classRows:
         var styles = [Float](repeating: 0, count: columns * latent)
         styles.withUnsafeMutableBufferPointer { random.fillNormal($0.baseAddress!, count: $0.count) }
         let labels = (0..<classes).flatMap { [UInt8](repeating: UInt8($0), count: columns) }
         return (.classRows(seed: options.seed),
                 LatentSamples(latent: latent, z: Array((0..<classes).map { _ in styles }.joined()), labels: labels), columns, rows, nil)
-    }
-    let points: (LatentGrid, [Float])
-    if latent <= 2 {
-        let coordinates = gridCoordinates(count: side)
-        points = (.priorQuantiles, latent == 1 ? gridCoordinates(count: side * side).map(Float.init) : (0..<side).flatMap { row in
+    case .priorQuantiles:
+        let points = latent == 1 ? gridCoordinates(count: side * side).map(Float.init) : (0..<side).flatMap { row in
             (0..<side).flatMap { column in [Float(coordinates[column]), Float(coordinates[side - 1 - row])] }
-        })
-    } else {
+        }
+        return (.priorQuantiles, LatentSamples(latent: latent, z: points), side, side, nil)
+    case .principalPlane:
         guard test.count > 0 else {
             throw VAEError(.usage, "the sampling plane comes from the encoded test set, which is empty; use a --sampler")
         }
         let plane = PrincipalPlane(points: codec.encodeMeans(final, images: test), dimension: latent)
-        let coordinates = gridCoordinates(count: side)
-        points = (.principalPlane(plane), (0..<side).flatMap { row in
+        let points = (0..<side).flatMap { row in
             (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
-        })
+        }
+        return (.principalPlane(plane), LatentSamples(latent: latent, z: points), side, side, nil)
     }
-    return (points.0, LatentSamples(latent: latent, z: points.1), side, side, nil)
 }
 
 /// One fixed set of latent points decoded by every epoch's model, one frame per epoch: drawn
@@ -166,7 +181,6 @@ public struct SamplingAnimation {
         self.plannedEpochs = plannedEpochs
         layout = SamplingAnimation.layout(options, style: style, config: codec.config, plannedEpochs: plannedEpochs,
                                           lastEpoch: lastEpoch)
-        precondition(layout.subtitle.hasPrefix(grid.subtitle), "subtitle \(layout.subtitle) for a grid of \(grid.subtitle)")
     }
 
     /// The frame's layout, which the request and the run's configuration decide alone, so that
@@ -174,18 +188,9 @@ public struct SamplingAnimation {
     public static func layout(_ options: SamplingOptions, style: FrameStyle, config: VAEConfig, plannedEpochs: Int,
                               lastEpoch: Int) -> TileLayout {
         let (columns, rows) = samplingCells(options, conditional: config.conditional)
-        // Where the points come from, decided in samplingPoints' order.
-        let subtitle: String
-        if let kind = options.source.kind(for: config) {
-            let sampled = LatentGrid.sampled(kind, seed: options.seed).subtitle
-            subtitle = config.conditional ? sampled + ", " + LatentGrid.classRowsNote : sampled
-        } else if config.conditional {
-            subtitle = LatentGrid.classRowsNote
-        } else {
-            subtitle = config.latentDim <= 2 ? LatentGrid.priorQuantiles.subtitle : LatentGrid.principalPlaneSubtitle
-        }
         return TileLayout(columns: columns, rows: rows, style: style,
-                          widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs), subtitle: subtitle)
+                          widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
+                          subtitle: LatentGrid.Kind(options, config: config).subtitle(conditional: config.conditional))
     }
 
     public func frame(_ checkpoint: Checkpoint, isEnd: Bool, codec: LatentCodec) -> GIFFrame {
