@@ -147,8 +147,11 @@ struct VAEEval: ParsableCommand {
                                               + "fits the samplers to them (point --data or KMNIST_DIR at the folder the run was trained on)")
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
               + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
+        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples,
-                              temperatures: temperatures, seed: seed) { line in
+                              temperatures: temperatures, seed: seed,
+                              fitting: { bar.show("fitting the \($0.rawValue) sampler to the encoded training images") }) { line in
+            bar.clear()
             print(line)
             fflush(nil)
         }

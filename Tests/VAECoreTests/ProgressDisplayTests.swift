@@ -62,3 +62,22 @@ func renderProgressIsDrawnOnATerminal() throws {
         #expect(render.output.contains(part), "\(part) in \(render.output)")
     }
 }
+
+/// On a terminal, vae-eval --quality says which sampler it is fitting (the two-stage fit trains a
+/// second VAE, for seconds on KMNIST) and erases the line before the table's next row.
+@Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
+func qualityProgressIsDrawnOnATerminal() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let classifier = try runTool("vae-classifier", ["--data", syntheticData, "--epochs", "1", "--out", folder + "/classifier.safetensors"])
+    try #require(classifier.status == 0, "\(classifier.stderr)")
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let eval = try runOnTerminal("vae-eval", [checkpoint, "--data", syntheticData, "--quality", "--classifier",
+                                              folder + "/classifier.safetensors", "--quality-samples", "200"])
+    #expect(eval.status == 0, "\(eval.output)")
+    for kind in ["gmm", "gmm-diagonal", "two-stage"] {
+        let fitting = "\r\u{1B}[2Kfitting the \(kind) sampler to the encoded training images\r\u{1B}[2K| \(kind) samples, "
+        #expect(eval.output.contains(fitting), "\(fitting) in \(eval.output)")
+    }
+    #expect(!eval.output.contains("fitting the prior") && !eval.output.contains("fitting the vamp"))
+}

@@ -186,6 +186,8 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--quality", "--classifier", path,
                                           "--quality-samples", "300"])
     #expect(result.status == 0, "\(result.stderr)")
+    // Off a terminal, no progress: stderr stays empty (qualityProgressIsDrawnOnATerminal has the terminal).
+    #expect(result.stderr.isEmpty, "\(result.stderr)")
     let rows = result.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| images") && !$0.hasPrefix("| ---") }
     // Test and training images, reconstructions, the prior, each GMM and the two-stage sampler at temperatures 1 and the
     // GIF's, the GIF's cells; the interpolation GIF's in-between images and 300 random pairs' midpoints, each on the

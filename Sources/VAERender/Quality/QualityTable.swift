@@ -7,10 +7,12 @@ import VAECore
 /// `samples` draws of each sampler the model has (at each of `temperatures` if it takes one),
 /// the sampling GIF's own cells, the interpolation GIF's in-between images, and the midpoints of
 /// `samples` random pairs of test images, on the latent path and as a crossfade of their pixels.
-/// `emit` receives each line as soon as it is scored; `seed` fixes the samplers' fits and draws
-/// and the pairs.
+/// `emit` receives each line as soon as it is scored, `fitting` each sampler fitted to the
+/// training images as its fit starts (the two-stage one takes seconds); `seed` fixes the
+/// samplers' fits and draws and the pairs.
 public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: ImageSet, training: ImageSet, samples qualitySamples: Int,
-                              temperatures: [Double], seed: UInt64, emit: (String) -> Void) throws {
+                              temperatures: [Double], seed: UInt64, fitting: (SamplerKind) -> Void = { _ in },
+                              emit: (String) -> Void) throws {
     // Every sampler this table fits is checked before the first line, so that none is left half written.
     for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
         if let problem = fittingProblem(kind, model: loaded.model, training: training) {
@@ -62,6 +64,7 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
     row("reconstructions of the test images", images: reconstructions)
     let gifOptions = SamplingOptions()
     for kind in SamplerKind.allCases where kind.isAvailable(for: loaded.run.model) {
+        if kind.needsTrainingImages { fitting(kind) }
         let fitted = try makeSampler(kind, model: loaded.model, codec: codec, training: training, seed: seed)
         for temperature in kind.takesTemperature ? temperatures : [1] {
             var random = Random(seed: seed)
