@@ -259,6 +259,19 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
         #expect(epochsStarted == 0, "\(name)")
         #expect(RunDirectory(folder).checkpointEpochs().isEmpty)
     }
+    // So is one where a resume's last checkpoint goes: checked before its first epoch as well.
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    try train(syntheticRun(epochs: 1), data: data, directory: RunDirectory(folder), mode: .fresh)
+    let last = RunDirectory(folder).checkpoint(epoch: 3)
+    try FileManager.default.createDirectory(atPath: last, withIntermediateDirectories: true)
+    var epochsStarted = 0
+    expectVAEError(.cannotWrite, containing: ["cannot write \(last): it is a folder; name a file"]) {
+        try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(folder), mode: .resume,
+                  progress: { _ in epochsStarted += 1 })
+    }
+    #expect(epochsStarted == 0)
+    #expect(!FileManager.default.fileExists(atPath: RunDirectory(folder).checkpoint(epoch: 2)))
 }
 
 @Test func metricsFileHasOneObjectPerEpoch() throws {

@@ -71,6 +71,11 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         try recordDataFolder()
         metricsLines = try directory.metricsLines(through: trainer.completedEpochs, of: run)
     }
+    // A checkpoint still to come that could not be written (a folder or a FIFO in its place, a
+    // link to nothing) is refused now, not after an epoch of training.
+    for epoch in stride(from: trainer.completedEpochs + 1, through: run.epochs, by: 1) {
+        try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
+    }
 
     while trainer.completedEpochs < run.epochs {
         let start = DispatchTime.now().uptimeNanoseconds
