@@ -269,6 +269,50 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     }
 }
 
+/// A download longer than the size limit is stopped as it arrives, whether the server announces
+/// its length (refused at the headers) or sends it in chunks (refused once past the limit), and
+/// nothing is saved; within the limit the same files arrive whole. (In this process, so through
+/// whatever proxy its environment names: none in CI.)
+@Test(arguments: [false, true])
+func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
+    var fixtureMD5: [String: String] = [:]
+    for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let (server, port) = try startFileServer(serving: syntheticData, in: scratch, chunked: chunked)
+    defer { server.stop() }
+    let mirror = "http://127.0.0.1:\(port)/"
+    let longest = try KMNIST.files.map { try readFile(syntheticData + "/" + $0.name + ".gz").count }.max()!
+    let limit = longest - 1
+    let stopped = scratch + "/stopped"
+    // The reports of bytes received, in the order they came.
+    final class Reports: @unchecked Sendable {
+        let lock = NSLock()
+        var received: [Int] = []
+    }
+    let reports = Reports()
+    do {
+        try KMNIST.download(missingFrom: stopped, baseURL: mirror, expectedMD5: fixtureMD5, sizeLimit: limit) { _, received, _ in
+            reports.lock.withLock { reports.received.append(received) }
+        }
+        Issue.record("a file of \(longest) bytes must be refused at a limit of \(limit)")
+    } catch let error as VAEError {
+        #expect(error.kind == .badData)
+        #expect(error.message.hasSuffix(": more than \(limit) bytes, longer than any KMNIST file; the download was stopped"),
+                "\(error.message)")
+    }
+    // The longest file comes first: announced, none of it is read; in chunks, up to the limit.
+    try #require(KMNIST.files.map { try readFile(syntheticData + "/" + $0.name + ".gz").count }.first == longest)
+    let received = reports.lock.withLock { reports.received }
+    #expect(chunked ? !received.isEmpty && received.allSatisfy { $0 <= limit } : received.isEmpty, "\(received)")
+    #expect(!FileManager.default.fileExists(atPath: stopped + "/train-images-idx3-ubyte.gz"))
+    let whole = scratch + "/whole"
+    try KMNIST.download(missingFrom: whole, baseURL: mirror, expectedMD5: fixtureMD5, sizeLimit: longest) { _, _, _ in }
+    for file in KMNIST.files {
+        expectIdentical(try readFile(whole + "/" + file.name + ".gz"), try readFile(syntheticData + "/" + file.name + ".gz"), file.name)
+    }
+}
+
 /// A gzip bomb: 4 MiB that would inflate to 4.3 GB, starting with an IDX header that announces 10
 /// labels. A stored block holds the header; then one dynamic Huffman block whose only codes are
 /// literal 0 (2 bits), end of block (2 bits), length 258 (1 bit) and distance 1 (1 bit), so each

@@ -173,3 +173,45 @@ extension ImageSet {
         return pixels[start..<start + VAEConfig.inputSize].map(intensity)
     }
 }
+
+/// An HTTP server on the loopback (python3's, never the network) serving the files of `folder`,
+/// with a Content-Length or, if `chunked`, without one; `scratch` takes the file its port is
+/// passed through. The server leaves when its parent does, as when the test process is killed
+/// (SIGKILL), whose children the watchdog cannot then stop: the parent a process has changes only then.
+func startFileServer(serving folder: String, in scratch: String, chunked: Bool) throws -> (server: ChildProcess, port: String) {
+    let portFile = scratch + "/port"
+    let server = try ChildProcess(testPython, ["-c", """
+        import http.server, os, sys, threading, time
+        parent = os.getppid()
+        def leave_with_the_parent():
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os._exit(0)
+        threading.Thread(target=leave_with_the_parent, daemon=True).start()
+        class Files(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            def do_GET(self):
+                data = open(os.path.join(sys.argv[1], os.path.basename(self.path)), "rb").read()
+                self.send_response(200)
+                if sys.argv[3] == "chunked":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    for start in range(0, len(data), 4096):
+                        part = data[start:start + 4096]
+                        self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(part), part))
+                    self.wfile.write(b"0\\r\\n\\r\\n")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+        server = http.server.HTTPServer(("127.0.0.1", 0), Files)
+        open(sys.argv[2] + ".partial", "w").write(str(server.server_port))
+        os.rename(sys.argv[2] + ".partial", sys.argv[2])
+        server.serve_forever()
+        """, folder, portFile, chunked ? "chunked" : "length"])
+    let started = ContinuousClock.now
+    while !FileManager.default.fileExists(atPath: portFile) && ContinuousClock.now - started < .seconds(30) {
+        usleep(20_000)
+    }
+    return (server, String(decoding: try readFile(portFile), as: UTF8.self))
+}

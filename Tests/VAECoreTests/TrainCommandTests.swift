@@ -264,39 +264,8 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 @Test func aChunkedDownloadInALogIsOneLinePerFile() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    let portFile = scratch + "/port"
-    // The server leaves when its parent does, as when the test process is killed (SIGKILL), whose
-    // children the watchdog cannot then stop: the parent a process has changes only then.
-    let server = try ChildProcess(testPython, ["-c", """
-        import http.server, os, sys, threading, time
-        parent = os.getppid()
-        def leave_with_the_parent():
-            while os.getppid() == parent:
-                time.sleep(0.2)
-            os._exit(0)
-        threading.Thread(target=leave_with_the_parent, daemon=True).start()
-        class Chunked(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            def do_GET(self):
-                data = open(os.path.join(sys.argv[1], os.path.basename(self.path)), "rb").read()
-                self.send_response(200)
-                self.send_header("Transfer-Encoding", "chunked")
-                self.end_headers()
-                for start in range(0, len(data), 4096):
-                    part = data[start:start + 4096]
-                    self.wfile.write(b"%x\\r\\n%s\\r\\n" % (len(part), part))
-                self.wfile.write(b"0\\r\\n\\r\\n")
-        server = http.server.HTTPServer(("127.0.0.1", 0), Chunked)
-        open(sys.argv[2] + ".partial", "w").write(str(server.server_port))
-        os.rename(sys.argv[2] + ".partial", sys.argv[2])
-        server.serve_forever()
-        """, syntheticData, portFile])
+    let (server, port) = try startFileServer(serving: syntheticData, in: scratch, chunked: true)
     defer { server.stop() }
-    let started = ContinuousClock.now
-    while !FileManager.default.fileExists(atPath: portFile) && ContinuousClock.now - started < .seconds(30) {
-        usleep(20_000)
-    }
-    let port = String(decoding: try readFile(portFile), as: UTF8.self)
     let result = try runTool("vae-train", ["--data", scratch + "/kmnist", "--download-url", "http://127.0.0.1:\(port)/",
                                            "--run-dir", scratch + "/run", "--epochs", "1"],
                              environment: ["no_proxy": "127.0.0.1", "NO_PROXY": "127.0.0.1"])

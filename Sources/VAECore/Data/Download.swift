@@ -7,9 +7,10 @@ extension KMNIST {
     /// Fetches the files missing from `folder` from `baseURL` (the official site unless a mirror
     /// is given), checks each against its md5 in `expectedMD5` (by file name without .gz; the
     /// official ones unless a test's mirror has its own) before keeping it, and stores it
-    /// atomically. `progress` receives (file, bytes so far, total bytes if known).
+    /// atomically. A file longer than `sizeLimit` bytes (any IDX file we accept, by default) is
+    /// refused as it arrives. `progress` receives (file, bytes so far, total bytes if known).
     public static func download(missingFrom folder: String, baseURL: String = officialURL,
-                                expectedMD5: [String: String] = officialMD5,
+                                expectedMD5: [String: String] = officialMD5, sizeLimit: Int = maximumIDXFile,
                                 progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {
         // A file named as the folder is a mistaken --data, not a folder that cannot be created.
         try checkNotAFile(folder)
@@ -20,7 +21,7 @@ extension KMNIST {
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
         for name in missing {
             let url = base + name
-            let bytes = try fetch(url, progress: { progress(name, $0, $1) })
+            let bytes = try fetch(url, sizeLimit: sizeLimit, progress: { progress(name, $0, $1) })
             let digest = md5Hex(bytes)
             let file = String(name.dropLast(3))
             guard let expected = expectedMD5[file] else { preconditionFailure("no md5 given for \(file)") }
@@ -33,23 +34,25 @@ extension KMNIST {
         }
     }
 
-    private static func fetch(_ address: String, progress: @escaping @Sendable (Int, Int?) -> Void) throws -> [UInt8] {
+    private static func fetch(_ address: String, sizeLimit: Int, progress: @escaping @Sendable (Int, Int?) -> Void) throws -> [UInt8] {
         guard let url = URL(string: address) else {
             throw VAEError(.usage, "\(address) is not a valid URL (check --download-url)")
         }
         if url.isFileURL {
             // A local mirror; URLSession on Linux does not serve file URLs.
-            let bytes = try readFile(url.path, atMost: maximumIDXFile)
+            let bytes = try readFile(url.path, atMost: sizeLimit)
             progress(bytes.count, bytes.count)
             return bytes
         }
-        let task = DownloadTask(progress: progress)
+        let task = DownloadTask(sizeLimit: sizeLimit, progress: progress)
         return try task.run(url)
     }
 }
 
-/// One blocking HTTP(S) GET that reports progress as data arrives.
+/// One blocking HTTP(S) GET that reports progress as data arrives, and stops as soon as the
+/// response is longer than `sizeLimit` bytes: a server cannot fill the memory.
 private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked Sendable {
+    private let sizeLimit: Int
     private let progress: @Sendable (Int, Int?) -> Void
     private let done = DispatchSemaphore(value: 0)
     private let lock = NSLock()
@@ -57,8 +60,10 @@ private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked S
     private var expected: Int?
     private var status = 0
     private var failure: Error?
+    private var tooLong = false
 
-    init(progress: @escaping @Sendable (Int, Int?) -> Void) {
+    init(sizeLimit: Int, progress: @escaping @Sendable (Int, Int?) -> Void) {
+        self.sizeLimit = sizeLimit
         self.progress = progress
     }
 
@@ -71,6 +76,10 @@ private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked S
         session.finishTasksAndInvalidate()
         lock.lock()
         defer { lock.unlock() }
+        if tooLong {
+            throw VAEError(.badData, "\(url.absoluteString): more than \(sizeLimit) bytes, longer than any KMNIST file; "
+                           + "the download was stopped")
+        }
         if let failure {
             throw VAEError(.missingInput, "cannot download \(url.absoluteString): \(failure.localizedDescription)")
         }
@@ -88,12 +97,20 @@ private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked S
         lock.lock()
         status = (response as? HTTPURLResponse)?.statusCode ?? 0
         expected = response.expectedContentLength > 0 ? Int(response.expectedContentLength) : nil
+        tooLong = (expected ?? 0) > sizeLimit
+        let disposition: URLSession.ResponseDisposition = tooLong ? .cancel : .allow
         lock.unlock()
-        completionHandler(.allow)
+        completionHandler(disposition)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         lock.lock()
+        guard !tooLong else { return lock.unlock() }
+        if received.count + data.count > sizeLimit {
+            tooLong = true
+            lock.unlock()
+            return dataTask.cancel()
+        }
         received.append(contentsOf: data)
         let (count, total) = (received.count, expected)
         lock.unlock()
