@@ -58,6 +58,27 @@ private final class BackgroundTrainer {
     #expect(try readTrainingState(RunDirectory(folder).statePath).epoch == last)
 }
 
+/// A pipe whose reader has left (`vae-train ... | head -1`) ends a trainer by SIGPIPE, as it ends
+/// any Unix filter (the shell's 141), at its first line after that (an epoch's, written once the
+/// epoch's checkpoint and state are). The run resumes like one stopped by Ctrl-C.
+@Test func aClosedPipeEndsATrainerWhoseRunResumes() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let command = ([try toolPath("vae-train")] + trainArguments(runDir: folder, seed: 0, epochs: 100_000)).map { "'\($0)'" }
+    let shell = try ChildProcess("/bin/bash", ["-c", command.joined(separator: " ") + " | head -1 >/dev/null; echo ${PIPESTATUS[0]}"])
+    defer { shell.stop() }
+    let piped = try shell.finish(within: .seconds(60), failure: "did not end when its reader left")
+    #expect(piped.stdout == "141\n", "\(piped.stdout) \(piped.stderr)")
+    let done = RunDirectory(folder).checkpointEpochs()
+    let last = try #require(done.last, "no checkpoint before the pipe closed")
+    let stateEpoch = try readTrainingState(RunDirectory(folder).statePath).epoch
+    #expect(done == Array(1...last) && stateEpoch == last, "checkpoints \(done), state at epoch \(stateEpoch)")
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", String(last + 1), "--iwae-k", "0"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == Array(1...last + 1))
+}
+
 /// A second trainer on a folder that one is writing is refused at once with exit 75, naming the
 /// folder and the holder's pid, and touches nothing: every checkpoint is the first trainer's. Its
 /// refused lock closes its descriptor once (close-checker ends a process that closes one twice).
@@ -212,6 +233,13 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
         #expect(refused.stderr.hasPrefix("vae-render: the \(split.rawValue) images and labels in \(other) are not the ones the run "
                                          + "was trained on (md5 "), "\(refused.stderr)")
         #expect(refused.stderr.hasSuffix(", recorded \(set.md5)); pass the --data folder the run was trained on\n"))
+        if split == .training {
+            // vae-sample fits the gmm sampler to the training images just the same.
+            let sampled = try runTool("vae-sample", ["--run-dir", run.path, "--data", other, "--count", "2", "--sampler", "gmm",
+                                                     "--out", "samples.idx"], workingDirectory: elsewhere)
+            #expect(sampled.status == 64 && !FileManager.default.fileExists(atPath: elsewhere + "/samples.idx"))
+            #expect(sampled.stderr == refused.stderr.replacingOccurrences(of: "vae-render:", with: "vae-sample:"), "\(sampled.stderr)")
+        }
         guard split == .test else { continue }
         let evaluated = try runTool("vae-eval", [run.checkpoint(epoch: 3), "--data", other, "--k", "2"], workingDirectory: elsewhere)
         #expect(evaluated.status == 64 && evaluated.stdout.isEmpty, "\(evaluated.stdout)")

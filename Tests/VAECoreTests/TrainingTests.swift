@@ -209,8 +209,8 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
 }
 
 /// A resume reads every checkpoint the run keeps as the renderer does: one copied in under
-/// another epoch's name, or a state copied in from another run, stops it with one line, and
-/// nothing is written.
+/// another epoch's name, one cut short, or a state copied in from another run, stops it with
+/// one line, and nothing is written.
 @Test func aResumeRefusesCheckpointsThatAreNotTheRunsOwn() throws {
     let data = syntheticData()
     let scratch = temporaryFolder()
@@ -229,6 +229,15 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(!FileManager.default.fileExists(atPath: directory.metricsPath))
     #expect(directory.checkpointEpochs() == [1, 2, 3])
     write(original["epoch 2"]!, to: directory.checkpoint(epoch: 2))
+
+    // A damaged checkpoint (cut short) is refused too, before anything is written.
+    write(Array(original["epoch 1"]!.prefix(original["epoch 1"]!.count - 4)), to: directory.checkpoint(epoch: 1))
+    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 1)): "]) {
+        try train(syntheticRun(epochs: 4), data: data, directory: directory, mode: .resume)
+    }
+    #expect(!FileManager.default.fileExists(atPath: directory.metricsPath))
+    #expect(directory.checkpointEpochs() == [1, 2, 3])
+    write(original["epoch 1"]!, to: directory.checkpoint(epoch: 1))
 
     // With every metrics line there, the checkpoints are checked all the same.
     write(metrics, to: directory.metricsPath)

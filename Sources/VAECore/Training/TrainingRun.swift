@@ -72,8 +72,9 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         metricsLines = try directory.metricsLines(through: trainer.completedEpochs, of: run)
     }
     // A checkpoint still to come that could not be written (a folder or a FIFO in its place, a
-    // link to nothing) is refused now, not after an epoch of training.
-    for epoch in stride(from: trainer.completedEpochs + 1, through: run.epochs, by: 1) {
+    // link to nothing) is refused now, not after an epoch of training. Only names already in
+    // the folder can be in the way; the folder itself was checked above.
+    for epoch in directory.checkpointEpochs() where epoch > trainer.completedEpochs && epoch <= run.epochs {
         try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
     }
 
