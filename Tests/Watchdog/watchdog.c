@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,16 @@ static void *watch(void *unused) {
 // have. (Blocking the signals for a thread to sigwait does not hold: the main thread's mask is
 // cleared after this file's constructor runs.)
 static int signal_pipe[2];
+// Set once a signal is being passed on. Stopping the programs can end the test that waited for
+// them, and the process with it (exit status 0) before the signal is raised again: an exit that
+// comes after this is set waits for the raise instead.
+static atomic_int stopping;
+
+static void wait_for_the_signal(void) {
+    if (atomic_load(&stopping)) {
+        for (;;) pause();
+    }
+}
 
 static void pass_signal_on(int received) {
     unsigned char number = (unsigned char)received;
@@ -94,6 +105,7 @@ static void *stop_children_on_signal(void *unused) {
     (void)unused;
     unsigned char received;
     while (read(signal_pipe[0], &received, 1) != 1) {}
+    atomic_store(&stopping, 1);
     stop_children();
     signal(received, SIG_DFL);
     raise(received);
@@ -117,6 +129,7 @@ __attribute__((constructor)) static void start_watchdog(void) {
         sigaction(SIGINT, &action, NULL);
         sigaction(SIGTERM, &action, NULL);
         sigaction(SIGHUP, &action, NULL);
+        atexit(wait_for_the_signal);
     }
     const char *setting = getenv("VAE_TEST_PROCESS_SECONDS");
     limit_seconds = setting ? strtol(setting, NULL, 10) : 420;
