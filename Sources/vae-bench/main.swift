@@ -28,7 +28,7 @@ struct VAEBench: ParsableCommand {
             """,
         version: versionDescription())
 
-    @Option(help: ArgumentHelp("Configurations to time, comma-separated (\(Preset.allCases.map(\.rawValue).joined(separator: ", "))): "
+    @Option(help: ArgumentHelp("Configurations to time, comma-separated, from \(Preset.allCases.map(\.rawValue).joined(separator: ", ")): "
                                + "each preset's network with --prior, so default times vae-train's default model only with --prior vamp.",
                                valueName: "presets"))
     var presets = PresetList(presets: [.pytorchExample, .standard, .conv])

@@ -64,7 +64,8 @@ struct VAEEval: ParsableCommand {
     var classifier: String?
 
     @Option(name: .customLong("quality-samples"), parsing: .unconditional,
-            help: ArgumentHelp("Samples drawn from each sampler for --quality (default: 10000).", valueName: "n"))
+            help: ArgumentHelp("Samples drawn from each sampler for --quality (\(Classifier.featureCount + 1) to 1000000; default: 10000).",
+                               valueName: "n"))
     var qualitySamplesGiven: Int?
     var qualitySamples: Int { qualitySamplesGiven ?? 10_000 }
 

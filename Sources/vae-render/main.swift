@@ -267,7 +267,7 @@ private let frameTimeRange = 2...65535
 private let toleranceRange = 0...Int(Palette.maxGray)
 
 struct InterpolationFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class; for a conditional run, the first two of each class).",
                                valueName: "a:b,..."))
     var pairs: PairList?
 
@@ -306,7 +306,7 @@ struct SamplingFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, or of the columns' z for --sampler plane of a conditional run (default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's two draws (its N(0, I) point and its decoder's noise) by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature)).",
                                                         valueName: "t"))
     var temperature: Double?
 

@@ -44,7 +44,7 @@ struct VAESample: ParsableCommand {
                                valueName: "name"))
     var sampler: SamplerKind?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's N(0, I) draws by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature), as the sampling GIF).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's two draws (its N(0, I) point and its decoder's noise) by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature), as the sampling GIF).",
                                                         valueName: "t"))
     var temperature: Double?
 
