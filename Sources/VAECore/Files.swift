@@ -316,7 +316,9 @@ public func removeLeftoverTemporaryFiles(in folder: String) {
 /// refused before anything is allocated: a tool pointed at the wrong file (a disk image, a video)
 /// fails at once instead of filling memory.
 public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    // Non-blocking, so that opening a FIFO does not wait for a writer; reads of a regular file
+    // are unaffected.
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else {
         // sysexits' EX_NOINPUT: an input that does not exist or is not readable.
         let kind: VAEError.Kind = errno == ENOENT || errno == EACCES ? .missingInput : .badData
@@ -329,6 +331,10 @@ public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
     }
     if (info.st_mode & S_IFMT) == S_IFDIR {
         throw VAEError(.badData, "cannot read \(path): it is a folder")
+    }
+    // A FIFO would wait for a writer, a device such as /dev/zero never end: only files are read.
+    guard (info.st_mode & S_IFMT) == S_IFREG else {
+        throw VAEError(.badData, "cannot read \(path): it is not a regular file (a FIFO, a socket or a device)")
     }
     guard info.st_size <= limit else {
         throw VAEError(.badData, String(format: "cannot read %@: it holds %.1f MB, and no file of its kind holds more than %.1f MB",

@@ -70,6 +70,21 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     }
 }
 
+/// Only regular files are read: a FIFO in place of a data file would wait for a writer for ever,
+/// a device such as /dev/zero never end, and a folder holds no bytes. Each is one line at once.
+@Test func onlyRegularFilesAreRead() throws {
+    let folder = validFolder(raw: true)
+    defer { removeTemporaryFolder(folder) }
+    let labels = folder + "/t10k-labels-idx1-ubyte"
+    unlink(labels)
+    try #require(mkfifo(labels, 0o600) == 0)
+    expectBadData(folder, labels, "it is not a regular file (a FIFO, a socket or a device)")
+    #expect(throws: VAEError(.badData, "cannot read /dev/zero: it is not a regular file (a FIFO, a socket or a device)")) {
+        try readFile("/dev/zero", atMost: 10)
+    }
+    #expect(throws: VAEError(.badData, "cannot read \(folder): it is a folder")) { try readFile(folder, atMost: 10) }
+}
+
 /// A split's MD5, which a run records, covers its pixels and then its labels (the values from
 /// Python's hashlib): other images or other labels of the same count give another digest.
 @Test func anImageSetsMD5IsThatOfItsPixelsThenItsLabels() {
