@@ -248,6 +248,8 @@ struct VAETrain: ParsableCommand {
         // that a second writer is refused at once. A new folder is made only once the data has
         // loaded, so that bad data leaves none behind.
         if resume != nil { try directory.checkResumable() }
+        // Before the lock, whose file a folder that is no run's should not get.
+        if resume == nil && !overwrite { try directory.checkHoldsOnlyRunFiles() }
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // A run the folder holds is not replaced without --overwrite: refused before any download.
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }

@@ -277,6 +277,22 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(lines.dropFirst().first?.hasPrefix("vae-train: http://127.0.0.1:\(port)/train-images-idx3-ubyte.gz: md5 is ") == true)
 }
 
+/// A new run into a folder of other files (here the data folder, named as --run-dir by mistake)
+/// is refused before anything is written there, not even the lock's file.
+@Test func aNewRunIntoAFolderOfOtherFilesIsRefused() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    for file in KMNIST.files {
+        write(try readFile(syntheticData + "/" + file.name + ".gz"), to: folder + "/" + file.name + ".gz")
+    }
+    let before = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+    let result = try runTool("vae-train", ["--data", folder, "--no-download", "--run-dir", folder, "--epochs", "1"])
+    #expect(result.status == 64)
+    #expect(result.stderr == "vae-train: \(folder) holds t10k-images-idx3-ubyte.gz, which is no file of a run: name a new or "
+            + "empty folder for the run\n", "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == before)
+}
+
 @Test func badDataIsOneLineAndNothingIsWritten() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }

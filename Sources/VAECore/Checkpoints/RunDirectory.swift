@@ -90,6 +90,20 @@ public struct RunDirectory: Sendable {
             throw VAEError(.usage, "\(path) holds the resume state of a run after epoch \(state.epoch) "
                            + "(\(statePath)); pass --resume to continue that run or --overwrite to replace it")
         }
+        try checkHoldsOnlyRunFiles()
+    }
+
+    /// Refuses a folder that holds anything but a run's files (the data folder, given as
+    /// --run-dir by mistake, say): a new run would mix its files with them.
+    public func checkHoldsOnlyRunFiles() throws {
+        let runFiles = Set([checkpointsFolder, metricsPath, statePath, dataFolderRecordPath, lockPath].map {
+            URL(fileURLWithPath: $0).lastPathComponent
+        })
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
+        // A crash's temporary files are the run's too: `prepare` removes them.
+        if let other = names.first(where: { !runFiles.contains($0) && !($0.hasPrefix(".") && $0.hasSuffix(temporaryFileSuffix)) }) {
+            throw VAEError(.usage, "\(path) holds \(other), which is no file of a run: name a new or empty folder for the run")
+        }
     }
 
     /// Removes what a previous run left, for `--overwrite`. A file that stays would pass for part
