@@ -257,6 +257,11 @@ struct VAETrain: ParsableCommand {
         var resumed: RunConfig?
         if resume != nil {
             let state = try directory.readState()
+            // A state copied in from another run is told as such before its epoch or its flags are
+            // believed (training reads every kept checkpoint this way before it starts).
+            if let last = directory.checkpointEpochs().last {
+                _ = try readCheckpoint(directory.checkpoint(epoch: last), epoch: last, configuredAs: (state.run, directory.statePath))
+            }
             // validate() let these through: only the state knows the run's likelihood, prior and objective.
             if sigma != nil && likelihood == nil && state.run.model.likelihood != .gaussianFixed {
                 throw VAEError(.usage, "--sigma applies only to --likelihood gaussian-fixed, and \(directory.path) has likelihood "

@@ -293,6 +293,29 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == before)
 }
 
+/// A resume state copied in from another run is named as such before its epoch count or its
+/// configuration is taken at its word: not "has already completed 3 epochs" for a run of two, nor
+/// "--hidden cannot change" for a flag that repeats the checkpoints' own.
+@Test func aResumeStateOfAnotherRunIsNamedBeforeItIsBelieved() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    for (name, hidden, epochs) in [("a", "16", "2"), ("b", "24", "3")] {
+        let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/" + name,
+                                                "--epochs", epochs, "--hidden", hidden, "--latent-dim", "2", "--iwae-k", "0"])
+        try #require(trained.status == 0, "\(trained.stderr)")
+    }
+    let a = RunDirectory(folder + "/a")
+    unlink(a.statePath)
+    try FileManager.default.copyItem(atPath: RunDirectory(folder + "/b").statePath, toPath: a.statePath)
+    for flags in [["--epochs", "2"], ["--epochs", "4", "--hidden", "16"]] {
+        let resumed = try runTool("vae-train", ["--resume", a.path, "--data", syntheticData, "--no-download", "--iwae-k", "0"] + flags)
+        #expect(resumed.status == 65, "\(flags): \(resumed.stderr)")
+        #expect(resumed.stderr.hasPrefix("vae-train: \(a.checkpoint(epoch: 2)) comes from a different configuration than "
+                                         + "\(a.statePath): "), "\(flags): \(resumed.stderr)")
+    }
+    #expect(a.checkpointEpochs() == [1, 2])
+}
+
 @Test func badDataIsOneLineAndNothingIsWritten() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
