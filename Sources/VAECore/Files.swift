@@ -320,8 +320,9 @@ public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
     // are unaffected.
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else {
-        // sysexits' EX_NOINPUT: an input that does not exist or is not readable.
-        let kind: VAEError.Kind = errno == ENOENT || errno == EACCES ? .missingInput : .badData
+        // sysexits' EX_NOINPUT: an input that does not exist (also under a file taken for a folder)
+        // or is not readable.
+        let kind: VAEError.Kind = [ENOENT, ENOTDIR, EACCES].contains(errno) ? .missingInput : .badData
         throw VAEError(kind, "cannot open \(path): \(systemErrorText())")
     }
     defer { close(fd) }
