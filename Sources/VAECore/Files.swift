@@ -323,6 +323,10 @@ public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
         // sysexits' EX_NOINPUT: an input that does not exist (also under a file taken for a folder)
         // or is not readable.
         let kind: VAEError.Kind = [ENOENT, ENOTDIR, EACCES].contains(errno) ? .missingInput : .badData
+        // `ls` lists a link to nothing: "No such file" alone would puzzle.
+        if errno == ENOENT, let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
+            throw VAEError(kind, "cannot open \(path): it is a symbolic link to \(destination), which does not exist")
+        }
         throw VAEError(kind, "cannot open \(path): \(systemErrorText())")
     }
     defer { close(fd) }

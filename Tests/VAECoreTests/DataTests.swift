@@ -86,6 +86,11 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     // A path through a file taken for a folder is an input that does not exist, as a missing one is.
     let under = folder + "/train-images-idx3-ubyte/metrics.jsonl"
     #expect(throws: VAEError(.missingInput, "cannot open \(under): Not a directory")) { try readFile(under, atMost: 10) }
+    // A link to nothing is named as such, since a listing shows it.
+    try FileManager.default.createSymbolicLink(atPath: folder + "/dangling", withDestinationPath: folder + "/gone")
+    #expect(throws: VAEError(.missingInput, "cannot open \(folder)/dangling: it is a symbolic link to \(folder)/gone, which does not exist")) {
+        try readFile(folder + "/dangling", atMost: 10)
+    }
 }
 
 /// A split's MD5, which a run records, covers its pixels and then its labels (the values from
