@@ -320,14 +320,15 @@ public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
     // are unaffected.
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else {
+        let error = errno
         // sysexits' EX_NOINPUT: an input that does not exist (also under a file taken for a folder)
         // or is not readable.
-        let kind: VAEError.Kind = [ENOENT, ENOTDIR, EACCES].contains(errno) ? .missingInput : .badData
+        let kind: VAEError.Kind = [ENOENT, ENOTDIR, EACCES].contains(error) ? .missingInput : .badData
         // `ls` lists a link to nothing: "No such file" alone would puzzle.
-        if errno == ENOENT, let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
+        if error == ENOENT, let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
             throw VAEError(kind, "cannot open \(path): it is a symbolic link to \(destination), which does not exist")
         }
-        throw VAEError(kind, "cannot open \(path): \(systemErrorText())")
+        throw VAEError(kind, "cannot open \(path): \(systemErrorText(error))")
     }
     defer { close(fd) }
     var info = stat()
