@@ -62,6 +62,9 @@ struct VAEBench: ParsableCommand {
         if let unknown = presets.names.first(where: { Preset(rawValue: $0) == nil }) {
             throw ValidationError("--presets: no preset named '\(unknown)' (\(Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
+        if let repeated = presets.names.enumerated().first(where: { presets.names[..<$0.offset].contains($0.element) })?.element {
+            throw ValidationError("--presets names \(repeated) twice")
+        }
     }
 
     func run() throws {

@@ -28,6 +28,13 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     #expect(result.stdout.isEmpty)
 }
 
+/// A preset named twice would be timed twice, in a table that reads as two configurations.
+@Test func benchRefusesAPresetNamedTwice() throws {
+    let result = try runTool("vae-bench", ["--presets", "default,conv,default", "--data", "/nonexistent"])
+    #expect(result.status == 64 && result.stdout.isEmpty)
+    #expect(result.stderr == "vae-bench: --presets names default twice (see vae-bench --help)\n", "\(result.stderr)")
+}
+
 /// vae-bench finishes when its two threads share one processor (`taskset -c 0`): each hand-over
 /// of its round trip between two spinning threads then waits for the system to switch threads, a
 /// few milliseconds, so it is the round trip's limit of 20 ms a run that ends it, as on a busy
