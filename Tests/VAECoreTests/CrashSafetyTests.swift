@@ -211,10 +211,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1)
     #expect(try readTrainingState(directory.statePath).epoch == 1)
 
-    // As the message says: without --epochs the run keeps its own 3, and without --data (or
-    // $KMNIST_DIR, which scripts/mutants sets) it reads the folder it was trained on.
-    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments,
-                              environment: withoutDataFolder)
+    // Exactly as the message says: without --epochs the run keeps its own 3, and without --data
+    // (or $KMNIST_DIR, which scripts/mutants sets) it reads the folder it was trained on.
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C")
 
@@ -242,9 +241,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(interrupted.status == 130, "\(interrupted.stderr)")
     #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3; checkpoints up to epoch 2 are complete"),
             "\(interrupted.stderr)")
+    #expect(interrupted.stderr.hasSuffix("Continue with: vae-train --resume \(folder) --iwae-k 20\n"), "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
-    let resumed = try runTool("vae-train", ["--resume", folder, "--no-download", "--threads", "1"] + resumeArguments,
-                              environment: withoutDataFolder)
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C in the final estimate")
 }

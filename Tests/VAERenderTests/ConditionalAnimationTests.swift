@@ -161,11 +161,12 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
                                                    conditional: true)
     let frames = interpolation.frames(model: model, test: test, codec: codec)
     let ends = means([pair.a, pair.b])
-    for (frame, end) in [(0, 0), (2, 1)] {
+    // The whole path, t = 0, 1/2 and 1 (B's class, not A's, would change every frame's image).
+    for frame in 0...2 {
+        let z = interpolate(ends[..<latent], ends[latent...], t: Double(frame) / 2, spherical: InterpolationOptions().spherical)
         var canvas = frames[frame].canvas
-        interpolation.layout.draw(codec.decodeMeans(model, z: Array(ends[end * latent..<(end + 1) * latent]), labels: [test.labels[pair.a]]),
-                                  number: 0, column: 0, row: 1, on: &canvas)
-        expectIdentical(canvas, frames[frame].canvas, "frame \(frame) with its end decoded with A's class drawn again")
+        interpolation.layout.draw(codec.decodeMeans(model, z: z, labels: [test.labels[pair.a]]), number: 0, column: 0, row: 1, on: &canvas)
+        expectIdentical(canvas, frames[frame].canvas, "frame \(frame) with its path's point decoded with A's class drawn again")
     }
 }
 

@@ -109,6 +109,11 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let half = Int((Double(far) / 2).rounded())
     #expect(map.dotOrigin((0, 0), number: 0)! == (plot.x + half, plot.y + far - half))
     #expect(map.dotOrigin((e * 1.01, 0), number: 0) == nil && map.dotOrigin((0, -e * 1.01), number: 0) == nil)
+
+    // The labels say what they mark: each tick's value along the bottom and, but for the shared
+    // corner's, up the side, then the axes' names.
+    let sideAndBottom = map.ticks.flatMap { $0 == map.ticks[0] ? [tickLabel($0)] : [tickLabel($0), tickLabel($0)] }
+    expectIdentical(map.labels.map(\.text), sideAndBottom + ["z1", "z2"], "the labels' texts")
 }
 
 /// A 1-D latent has no second axis: each class's dots go in the row beside its legend character,
@@ -158,7 +163,8 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     }
     expectIdentical(lines, (1...9).map { map.layout.tileOrigin(column: 0, row: $0).y - 2 }, "the rows of the horizontal lines")
     // The ticks along the bottom, and nothing up the side.
-    #expect(map.labels.count == map.ticks.count && Set(map.labels.map(\.y)).count == 1)
+    expectIdentical(map.labels.map(\.text), map.ticks.map(tickLabel), "the labels' texts")
+    #expect(Set(map.labels.map(\.y)).count == 1)
 }
 
 /// The range covers 99% of the final means, so that one image in 200 far from the rest is left
