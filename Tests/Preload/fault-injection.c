@@ -5,7 +5,8 @@
 //
 //   VAE_CRASH_AT_SGEMM=n        SIGKILL just before the n-th cblas_sgemm call (counting from 1);
 //                               with --threads 1 a training step makes a fixed number of them.
-//   VAE_INTERRUPT_AT_SGEMM=n    SIGINT to itself just before the n-th call, as Ctrl-C would.
+//   VAE_INTERRUPT_AT_SGEMM=n    SIGINT to itself just before the n-th call, as Ctrl-C would;
+//   VAE_INTERRUPT_AT_SGEMM=n,m  and again before the m-th, as Ctrl-C pressed twice.
 //   VAE_CRASH_IN_FILE=n:bytes   SIGKILL once `bytes` bytes have gone into the n-th regular file
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
@@ -26,14 +27,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static long crash_at_sgemm, interrupt_at_sgemm, crash_file = -1, crash_bytes;
+static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, crash_file = -1, crash_bytes;
 static long sgemm_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
 
 __attribute__((constructor)) static void read_environment(void) {
     const char *value;
     if ((value = getenv("VAE_CRASH_AT_SGEMM"))) crash_at_sgemm = atol(value);
-    if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) interrupt_at_sgemm = atol(value);
+    if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
+        char *rest;
+        interrupt_at_sgemm = strtol(value, &rest, 10);
+        if (*rest == ',') interrupt_again_at_sgemm = atol(rest + 1);
+    }
     if ((value = getenv("VAE_CRASH_IN_FILE"))) {
         if (sscanf(value, "%ld:%ld", &crash_file, &crash_bytes) != 2) {
             fprintf(stderr, "fault-injection: VAE_CRASH_IN_FILE must be n:bytes, got %s\n", value);
@@ -82,7 +87,7 @@ void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float a
     if (!openblas_sgemm) openblas_sgemm = (sgemm_function)next_function("cblas_sgemm");
     long call = __atomic_add_fetch(&sgemm_calls, 1, __ATOMIC_RELAXED);
     if (call == crash_at_sgemm) die();
-    if (call == interrupt_at_sgemm) kill(getpid(), SIGINT);
+    if (call == interrupt_at_sgemm || call == interrupt_again_at_sgemm) kill(getpid(), SIGINT);
     openblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -227,6 +227,27 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     expectIdentical(try runFiles(folder), try reference.get(), "after resuming a finished run")
 }
 
+/// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
+/// as SIGINT's default action, with no message; the finished checkpoint stays valid and the run
+/// resumes to the uninterrupted one's files.
+@Test func aSecondCtrlCStopsAtOnce() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let first = firstSgemmCall(ofBatch: batchesPerEpoch + 3)
+    let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_SGEMM": "\(first),\(first + 1)",
+    ])
+    #expect(interrupted.status == SIGINT, "\(interrupted.stderr)")
+    #expect(!interrupted.stderr.contains("Continue with"), "\(interrupted.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+    #expect(leftoverTemporaryFiles(folder).isEmpty)
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a second Ctrl-C")
+}
+
 /// Ctrl-C during the final importance-weighted estimate (minutes with the default k) stops
 /// within an image, leaves the last epoch to be trained again, and the resumed run matches.
 @Test func ctrlCDuringTheFinalEstimateStops() throws {
