@@ -92,3 +92,25 @@ func headingAnchors(_ text: String) -> [String] {
     }
     return anchors
 }
+
+/// The main job renders runs/default, so it refuses a `--run-dir` or `--resume` among the
+/// arguments it passes to vae-train (which would train elsewhere, the last of two flags winning)
+/// before it installs or builds anything, and `--help` shows its own header.
+@Test func theMainJobRefusesAFolderItWouldNotRender() throws {
+    let script = packageRoot + "/scripts/train-and-render"
+    for arguments in [["--epochs", "2", "--run-dir", "elsewhere"], ["--run-dir=elsewhere"], ["--resume", "runs/default"]] {
+        let child = try ChildProcess(script, arguments)
+        defer { child.stop() }
+        let result = try child.finish()
+        #expect(result.status == 64, "\(arguments): \(result.stderr)")
+        #expect(result.stdout.isEmpty, "\(arguments): nothing installed or built: \(result.stdout)")
+        #expect(result.stderr.hasPrefix("scripts/train-and-render: \(arguments.first { $0.hasPrefix("--r") }!): the main job trains into runs/default"),
+                "\(result.stderr)")
+    }
+    let child = try ChildProcess(script, ["--help"])
+    defer { child.stop() }
+    let help = try child.finish()
+    #expect(help.status == 0)
+    #expect(help.stdout.hasPrefix("The main job: install what the build needs"), "\(help.stdout)")
+    #expect(help.stdout.contains("but for\n--run-dir and --resume") && !help.stdout.contains("set -euo"), "\(help.stdout)")
+}
