@@ -111,8 +111,8 @@ struct VAEEval: ParsableCommand {
         if quality { return try scoreQuality(loaded, folder: folder) }
         // Refused unless they are the run's test images: a folder of the same counts (MNIST's,
         // say) would otherwise be scored without a word.
-        let test = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
-            .evaluationImages(for: loaded.run).prefix(images ?? .max)
+        let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
+            .evaluationImages(for: loaded.run))
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         print("negative ELBO (\(count: samples, "sample")): "
@@ -139,10 +139,19 @@ struct VAEEval: ParsableCommand {
         return try dataOptions.folder(readingRun: run)
     }
 
+    /// The first --images test images: asking for more than there are is a mistake, not "all".
+    private func firstImages(_ test: ImageSet) throws -> ImageSet {
+        guard let images else { return test }
+        guard images <= test.count else {
+            throw VAEError(.usage, "--images \(images): the test set has only \(count: test.count, "image")")
+        }
+        return test.prefix(images)
+    }
+
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.
     private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
+        let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)"))
         let scorer = try readClassifier(classifier!).classifier
-        let test = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)").prefix(images ?? .max)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run, use: "--quality scores the training images and "
                                               + "fits the samplers to them (point --data or KMNIST_DIR at the folder the run was trained on)")

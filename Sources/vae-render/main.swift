@@ -30,7 +30,8 @@ struct RenderCommand: ParsableCommand {
             prior at its 5% to 95% quantiles on both axes; with more dimensions the plane of the two \
             leading principal directions of the final model's encoded test means, centred on their mean, \
             at the same quantiles of their spread. Columns follow the first axis left to right, rows the \
-            second bottom to top.
+            second bottom to top; a 1-D latent's grid is one sweep of z1 over those quantiles, in reading \
+            order.
 
             A conditional run (vae-train --conditional) decodes every point with a label: sampling.gif \
             has one row per class and grid²/10 columns (rounded up). With gmm, gmm-diagonal and two-stage each \
@@ -54,7 +55,8 @@ struct RenderCommand: ParsableCommand {
 
             traversal.gif (final checkpoint): the active latent dimensions, those whose KL from N(0, 1) \
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
-            each row's dimension and KL in its first tile. For the first test character of each of the \
+            each row's dimension and KL in its first tile (with none active, as after posterior collapse, \
+            the one row of the highest KL, under "0/N active"). For the first test character of each of the \
             first four classes, each row moves that one coordinate from 3 below the character's mean to 3 \
             above (prior standard deviations) while the others stay at the mean; all rows move in step, \
             there and back, holding at both ends.
@@ -122,6 +124,8 @@ struct RenderCommand: ParsableCommand {
         try reconstructionFlags.validate(enabled: selection.includes(.reconstruction))
         try latentMapFlags.validate(enabled: selection.includes(.latentMap))
         try traversalFlags.validate(enabled: selection.includes(.traversal))
+        try frameFlags.validate(gifs: selection.anyAnimation,
+                                approximate: Animation.allCases.contains { $0 != .latentMap && selection.includes($0) })
     }
 
     /// The animations asked for, and the data folder they read (the loss curve reads none).
@@ -401,30 +405,39 @@ struct TraversalFlags: ParsableArguments {
 }
 
 struct FrameFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Each image pixel becomes an n x n block, n from \(rangeHelp(scaleRange)); captions scale with it.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Each image pixel becomes an n x n block, n from \(rangeHelp(scaleRange)); captions scale with it (default: \(FrameStyle().scale)).",
                                                         valueName: "n"))
-    var scale: Int = FrameStyle().scale
+    var scale: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame, \(rangeHelp(frameTimeRange)).", valueName: "cs"))
-    var delay: Int = FrameStyle().delay
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().delay)).", valueName: "cs"))
+    var delay: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the first and last epochs, a sweep's two ends), \(rangeHelp(frameTimeRange)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the first and last epochs, a sweep's two ends), \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().hold)).",
                                                         valueName: "cs"))
-    var hold: Int = FrameStyle().hold
+    var hold: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (\(rangeHelp(toleranceRange))) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (\(rangeHelp(toleranceRange))) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact (default: \(FrameStyle().tolerance); not the latent map, which is always exact).",
                                                         valueName: "levels"))
-    var tolerance: Int = FrameStyle().tolerance
+    var tolerance: Int?
 
     var style: FrameStyle {
-        FrameStyle(scale: scale, delay: delay, hold: hold, tolerance: tolerance)
+        let defaults = FrameStyle()
+        return FrameStyle(scale: scale ?? defaults.scale, delay: delay ?? defaults.delay, hold: hold ?? defaults.hold,
+                          tolerance: tolerance ?? defaults.tolerance)
     }
 
-    func validate() throws {
+    /// `gifs`: whether any GIF is asked for; `approximate`: any but the latent map, which is stored exactly.
+    func validate(gifs: Bool, approximate: Bool) throws {
         try checkRange("--scale", scale, in: scaleRange)
         try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
+        if !gifs, let flag = [("--scale", scale), ("--delay", delay), ("--hold", hold), ("--tolerance", tolerance)].first(where: { $0.1 != nil }) {
+            throw ValidationError("\(flag.0) applies to the GIFs, not the loss curve; add an animation or --all")
+        }
+        if gifs && !approximate && tolerance != nil {
+            throw ValidationError("--tolerance does not apply to the latent map, which is stored exactly")
+        }
     }
 }
 

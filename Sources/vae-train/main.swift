@@ -248,8 +248,9 @@ struct VAETrain: ParsableCommand {
         // that a second writer is refused at once. A new folder is made only once the data has
         // loaded, so that bad data leaves none behind.
         if resume != nil { try directory.checkResumable() }
-        // Before the lock, whose file a folder that is no run's should not get.
-        if resume == nil && !overwrite { try directory.checkHoldsOnlyRunFiles() }
+        // Before the lock, whose file a folder that is no run's should not get. --overwrite too:
+        // it replaces a run, and would leave the other files beside the new one.
+        if resume == nil { try directory.checkHoldsOnlyRunFiles() }
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // A run the folder holds is not replaced without --overwrite: refused before any download.
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }
@@ -279,8 +280,10 @@ struct VAETrain: ParsableCommand {
                 throw VAEError(.usage, "--epochs \(run.epochs): \(directory.path) has already completed \(count: state.epoch, "epoch")")
             }
             if run.epochs == state.epoch {
+                // --iwae-k estimates after the last epoch trained, and there is none to train.
+                let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(directory.checkpoint(epoch: state.epoch)) estimates -log p(x)" : ""
                 print("vae-train: \(directory.path) has completed all \(count: state.epoch, "epoch"); nothing to do "
-                      + "(--epochs N with N above \(state.epoch) trains it further)")
+                      + "(--epochs N with N above \(state.epoch) trains it further\(estimate))")
                 return
             }
             resumed = run

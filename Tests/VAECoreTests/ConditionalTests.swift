@@ -164,7 +164,7 @@ func wholeConditionalLossGradient(likelihood: Likelihood) {
     expectIdentical(checkpoint.model.parameters.array, model.parameters.array, "parameters read back")
     #expect(checkpoint.run.differences(from: RunConfig(model: VAEConfig(hidden: [12], latentDim: 3), epochs: 2, batchSize: 16,
                                                        learningRate: 1e-3, seed: 5, preset: "default", trainImages: 100,
-                                                       testImages: 30)) == ["conditional true instead of none"])
+                                                       testImages: 30)) == ["conditional true instead of false"])
 
     var edited = try readFile(path)
     let key = Array("\"conditional\":\"true\"".utf8)

@@ -221,6 +221,11 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     let again = try runTool("vae-train", ["--resume", folder, "--no-download"], environment: withoutDataFolder)
     #expect(again.status == 0, "\(again.stderr)")
     #expect(again.stdout == "vae-train: \(folder) has completed all 3 epochs; nothing to do (--epochs N with N above 3 trains it further)\n")
+    // An estimate asked of a finished run is pointed to vae-eval, not dropped without a word.
+    let estimate = try runTool("vae-train", ["--resume", folder, "--no-download"] + resumeArguments, environment: withoutDataFolder)
+    #expect(estimate.status == 0, "\(estimate.stderr)")
+    #expect(estimate.stdout == "vae-train: \(folder) has completed all 3 epochs; nothing to do (--epochs N with N above 3 trains it "
+            + "further; vae-eval --k 20 \(folder)/checkpoints/epoch-0003.safetensors estimates -log p(x))\n")
     let fewer = try runTool("vae-train", ["--resume", folder, "--no-download", "--epochs", "2"], environment: withoutDataFolder)
     #expect(fewer.status == 64)
     #expect(fewer.stderr == "vae-train: --epochs 2: \(folder) has already completed 3 epochs\n")
@@ -357,11 +362,14 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(result.stderr == "vae-train: cannot create the run folder \(parent)/file/run: Not a directory\n")
 }
 
-/// A learning rate or a KL weight that makes training blow up stops it with the epoch and batch
-/// named and the flag to lower, and no checkpoint is written from the diverged state.
+/// A learning rate, a KL weight or a fixed σ that makes training blow up stops it with the epoch
+/// and batch named and the flags to change in a new run (a resume cannot change them), and no
+/// checkpoint is written from the diverged state.
 @Test(arguments: [
-    (["--lr", "1e6"], "(try a lower --lr)\n"),
-    (["--beta", "1e30"], "(try a lower --lr or --beta)\n"),
+    (["--lr", "1e6"], "(start again with --overwrite and a lower --lr: a resume would repeat the same steps)\n"),
+    (["--beta", "1e30"], "(start again with --overwrite and a lower --lr or --beta: a resume would repeat the same steps)\n"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "1e-30"],
+     "(start again with --overwrite and a lower --lr or a larger --sigma: a resume would repeat the same steps)\n"),
 ])
 func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     let scratch = temporaryFolder()

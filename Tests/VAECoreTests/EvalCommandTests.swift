@@ -107,6 +107,13 @@ import VAECore
     #expect(other.status == 64 && other.stdout.isEmpty, "\(other.stdout)")
     #expect(other.stderr == "vae-eval: the run of \(checkpoint) was trained with 100 test images, but "
             + "\(swapped)/t10k-images-idx3-ubyte.gz holds 600; pass the --data folder the run was trained on\n")
+
+    // More test images than there are is a mistake, not "all of them", in either mode.
+    for mode in [["--k", "0"], ["--quality", "--classifier", checkpoint]] {
+        let tooMany = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--images", "101"] + mode)
+        #expect(tooMany.status == 64 && tooMany.stdout.isEmpty, "\(mode): \(tooMany.stdout)")
+        #expect(tooMany.stderr == "vae-eval: --images 101: the test set has only 100 images\n", "\(mode): \(tooMany.stderr)")
+    }
 }
 
 /// Every tool that computes takes the shared `--threads` option, with the same range and message.

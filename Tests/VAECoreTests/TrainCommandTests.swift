@@ -123,7 +123,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         (["--preset", "conv"], "--preset cannot change when resuming: \(state) has preset default, --preset asks for conv"),
         (["--seed", "7"], "--seed cannot change when resuming: \(state) has seed 0, --seed asks for 7"),
         (["--beta", "2"], "--beta cannot change when resuming: \(state) has beta 1.0, --beta asks for 2.0"),
-        (["--conditional"], "--conditional cannot change when resuming: \(state) has conditional none, --conditional asks for true"),
+        (["--conditional"], "--conditional cannot change when resuming: \(state) has conditional false, --conditional asks for true"),
         (["--prior", "vamp"], "--prior cannot change when resuming: \(state) has prior normal, --prior asks for vamp"),
         (["--objective", "iwae"], "--objective cannot change when resuming: \(state) has objective elbo, --objective asks for iwae"),
         (["--augment-shift", "1"], "--augment-shift cannot change when resuming: \(state) has augment_shift 0, --augment-shift asks for 1"),
@@ -278,7 +278,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 }
 
 /// A new run into a folder of other files (here the data folder, named as --run-dir by mistake)
-/// is refused before anything is written there, not even the lock's file.
+/// is refused, with --overwrite or without, before anything is written there, not even the lock's file.
 @Test func aNewRunIntoAFolderOfOtherFilesIsRefused() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -286,11 +286,14 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         write(try readFile(syntheticData + "/" + file.name + ".gz"), to: folder + "/" + file.name + ".gz")
     }
     let before = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
-    let result = try runTool("vae-train", ["--data", folder, "--no-download", "--run-dir", folder, "--epochs", "1"])
-    #expect(result.status == 64)
-    #expect(result.stderr == "vae-train: \(folder) holds t10k-images-idx3-ubyte.gz, which is no file of a run: name a new or "
-            + "empty folder for the run\n", "\(result.stderr)")
-    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == before)
+    // --overwrite replaces a run, not other files.
+    for replacing in [[], ["--overwrite"]] {
+        let result = try runTool("vae-train", ["--data", folder, "--no-download", "--run-dir", folder, "--epochs", "1"] + replacing)
+        #expect(result.status == 64, "\(replacing)")
+        #expect(result.stderr == "vae-train: \(folder) holds t10k-images-idx3-ubyte.gz, which is no file of a run: name a new or "
+                + "empty folder for the run\n", "\(replacing): \(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == before, "\(replacing)")
+    }
 }
 
 /// A resume state copied in from another run is named as such before its epoch count or its

@@ -22,6 +22,17 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     return directory
 }
 
+/// --sampler vamp on a conditional run is refused without the advice to train with --prior vamp,
+/// which vae-train refuses beside --conditional.
+@Test func aConditionalRunHasNoVampPriorToSampleFrom() throws {
+    let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
+    let model = try RunReplay(runDirectory: directory.path).final.model
+    expectVAEError(.usage, containing: ["--sampler vamp draws from a VampPrior, and this run has the normal prior (a conditional run has none)"]) {
+        _ = try makeSampler(.vamp, model: model, codec: LatentCodec(config: model.config), training: nil, seed: 0)
+    }
+}
+
 /// Without a sampler: one row per class, top to bottom, grid²/10 columns rounded up, and one
 /// z ~ N(0, I) per column shared by every row.
 @Test func conditionalSamplingHasOneRowPerClass() throws {

@@ -24,8 +24,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
 @Test func helpGivesEveryNumericFlagsRange() throws {
     let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000; default: 2000,",
-                 "one per row (1 to 256; default: 8)", "n from 1 to 16;", "per frame, 2 to 65535.", "sweep's two ends), 2 to 65535.",
-                 "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
+                 "one per row (1 to 256; default: 8)", "n from 1 to 16;", "per frame, 2 to 65535 (default: 10).",
+                 "sweep's two ends), 2 to 65535 (default: 200).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
         #expect(help.contains(text), "--help should say \(text)")
     }
 }
@@ -51,6 +51,9 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--loss-curve"] + Array(repeating: ["--compare", "runs/other"], count: 10).flatMap { $0 },
      "--compare takes at most 9 runs: the loss curve tells 10 runs apart by colour"),
     (["--traversal", "--map-images", "50"], "--map-images applies to the latent map; add --latent-map or --all"),
+    (["--loss-curve", "--scale", "3"], "--scale applies to the GIFs, not the loss curve; add an animation or --all"),
+    (["--loss-curve", "--hold", "300"], "--hold applies to the GIFs, not the loss curve; add an animation or --all"),
+    (["--latent-map", "--tolerance", "3"], "--tolerance does not apply to the latent map, which is stored exactly"),
     (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),
     (["--all", "--indices", "4,-1"], "--indices"),

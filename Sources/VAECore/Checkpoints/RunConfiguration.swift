@@ -166,7 +166,7 @@ public struct RunField: Sendable {
                      guard let text else { run[keyPath: path] = false; return }
                      guard text == "true" else { throw meta.invalid(key, text) }
                      run[keyPath: path] = true
-                 })
+                 }, absent: "false")
     }
 
     /// A field written only when `writtenWhen` holds (a feature that is off leaves the metadata
@@ -361,7 +361,7 @@ extension RunConfig {
             + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(count: klWarmupEpochs, "epoch"), " : "")
             + (binarization == .dynamic ? "dynamically binarised, " : "")
             + (model.conditional ? "conditional on the class, " : "")
-            + (model.prior == .vamp ? "VampPrior with \(model.pseudoInputs) pseudo-inputs, " : "")
+            + (model.prior == .vamp ? "VampPrior with \(count: model.pseudoInputs, "pseudo-input"), " : "")
             + (objective == .iwae ? "importance-weighted bound with k=\(trainSamples), " : "")
             + (augmentShift > 0 ? "shifted by up to \(count: augmentShift, "pixel"), " : "")
             + "batch \(batchSize), lr \(learningRate), seed \(seed), "

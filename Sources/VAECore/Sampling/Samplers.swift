@@ -7,8 +7,10 @@ import Foundation
 public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec, training: ImageSet?,
                         seed: UInt64, temperature: Double = 1) throws -> any LatentSampler {
     guard kind.isAvailable(for: model.config) else {
+        // vae-train refuses --prior vamp beside --conditional, so only an unconditional run can have one.
+        let remedy = model.config.conditional ? "a conditional run has none" : "vae-train --prior vamp makes one"
         throw VAEError(.usage, "--sampler \(kind.rawValue) draws from a VampPrior, and this run has the \(model.config.prior.rawValue) "
-                       + "prior (vae-train --prior vamp makes one)")
+                       + "prior (\(remedy))")
     }
     func fitted(_ images: ImageSet) throws -> any LatentSampler {
         let means = codec.encodeMeans(model, images: images)

@@ -116,10 +116,13 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
-    /// What to change when a step diverges: the learning rate, and the KL weight when it is
-    /// above 1, whose gradients it scales up.
+    /// What to change when a step diverges: the learning rate; the KL weight when it is above 1,
+    /// whose gradients it scales up; a fixed σ, whose 1/σ² scales the reconstruction term. A
+    /// resume keeps these flags and would repeat the very same steps, so the run starts again.
     private var divergenceAdvice: String {
-        run.beta > 1 ? "try a lower --lr or --beta" : "try a lower --lr"
+        let lower = run.beta > 1 ? "a lower --lr or --beta" : "a lower --lr"
+        let sigma = run.model.likelihood == .gaussianFixed ? " or a larger --sigma" : ""
+        return "start again with --overwrite and \(lower)\(sigma): a resume would repeat the same steps"
     }
 
     /// β, ramped linearly over the warm-up epochs one step at a time.

@@ -163,7 +163,8 @@ public struct LatentMapAnimation {
     /// The top-left corner of the dot of the `number`th image shown, at map coordinates `point`;
     /// nil outside the range. On a 1-D latent's map the dot is in its class's row, at a height
     /// the golden ratio's multiples give it by its place among its class's images, which spreads
-    /// the first dots of every class evenly over the row and each later one between them.
+    /// the first dots of every class evenly over the row and each later one between them. The
+    /// bottom row's dots stay above the x axis's labels, which would otherwise hide some of them.
     public func dotOrigin(_ point: (x: Double, y: Double), number: Int) -> (x: Int, y: Int)? {
         guard abs(point.x) <= extent, abs(point.y) <= extent else { return nil }
         let plot = self.plot
@@ -171,8 +172,14 @@ public struct LatentMapAnimation {
             return (plot.x + offset(point.x), plot.y + plot.side - dotSide - offset(point.y))
         }
         let height = (Double(rankInClass[number]) * 0.618_033_988_749_894_8).truncatingRemainder(dividingBy: 1)
-        return (plot.x + offset(point.x),
-                layout.tileOrigin(column: 0, row: lane).y + Int((height * Double(layout.tileSide - dotSide)).rounded()))
+        let top = layout.tileOrigin(column: 0, row: lane).y
+        let bottom = min(top + layout.tileSide, xLabelsY - layout.style.scale)  // the labels' boxes reach `scale` above them
+        return (plot.x + offset(point.x), top + Int((height * Double(bottom - top - dotSide)).rounded()))
+    }
+
+    /// The top of the x axis's labels (digits, which do not descend), `2 · scale` above the plot's bottom edge.
+    private var xLabelsY: Int {
+        plot.y + plot.side - (BitmapFont.glyphHeight + 2) * layout.style.scale
     }
 
     /// The rows of the plot where its horizontal lines go: at the ticks, or on a 1-D latent's map
@@ -193,7 +200,7 @@ public struct LatentMapAnimation {
         var labels: [PlotLabel] = []
         for tick in ticks {
             let text = tickLabel(tick), width = BitmapFont.textWidth(text, scale: scale), line = gridLine(tick)
-            labels.append(PlotLabel(text: text, x: min(plot.x + line + 2 * scale, right - width - 2 * scale), y: bottom - textHeight - 2 * scale))
+            labels.append(PlotLabel(text: text, x: min(plot.x + line + 2 * scale, right - width - 2 * scale), y: xLabelsY))
             if tick != ticks[0] && laneOfEachDot == nil {
                 labels.append(PlotLabel(text: text, x: plot.x + 2 * scale, y: max(bottom - 1 - line - textHeight - scale, top)))
             }
