@@ -119,6 +119,11 @@ struct RenderCommand: ParsableCommand {
             throw ValidationError("--compare takes at most \(lossCurveColours.count - 1) runs: the loss curve tells "
                                   + "\(lossCurveColours.count) runs apart by colour")
         }
+        // Two curves of one run would share its name in the legend.
+        let curves = ([locations.runDir] + selection.compare).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        if let repeated = selection.compare.indices.first(where: { curves[..<($0 + 1)].contains(curves[$0 + 1]) }) {
+            throw ValidationError("--compare \(selection.compare[repeated]) is on the loss curve already (as --run-dir or an earlier --compare)")
+        }
         try interpolationFlags.validate(enabled: selection.includes(.interpolation))
         try samplingFlags.validate(enabled: selection.includes(.sampling))
         try reconstructionFlags.validate(enabled: selection.includes(.reconstruction))

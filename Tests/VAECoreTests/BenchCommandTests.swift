@@ -39,8 +39,9 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
 /// of its round trip between two spinning threads then waits for the system to switch threads, a
 /// few milliseconds, so it is the round trip's limit of 20 ms a run that ends it, as on a busy
 /// machine. The round trips printed show the switches (a hand-over on two cores takes under a
-/// microsecond); without the limit, 20,000 hand-overs a run would take minutes and the run would
-/// be stopped at the tests' time limit.
+/// microsecond), in the highest of them at least: once, with the machine busy building, the lowest
+/// was 381 ns, a measurement whose threads did not wait for a switch. Without the limit, 20,000
+/// hand-overs a run would take minutes and the run would be stopped at the tests' time limit.
 @Test func benchCommandFinishesWhenItsThreadsShareOneProcessor() throws {
     let bench = try ChildProcess("/usr/bin/taskset", ["-c", "0", try toolPath("vae-bench"), "--presets", "pytorch-example",
                                                       "--data", syntheticData, "--images", "100", "--epochs", "2", "--threads", "1"])
@@ -51,7 +52,7 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     // With one processor in the machine there is no round trip to measure (see the test above).
     guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { return }
     let roundTrips = row.split(separator: " ").suffix(2).compactMap { Double($0) }
-    #expect(roundTrips.count == 2 && roundTrips.allSatisfy { $0 > 20_000 }, "round trips of threads sharing one processor: \(row)")
+    #expect(roundTrips.count == 2 && roundTrips[1] > 20_000, "round trips of threads sharing one processor: \(row)")
 }
 
 /// A row's figures agree with each other: with one counted epoch (--epochs 2) the medians are

@@ -80,8 +80,11 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     let planned = replay.run.epochs, lastEpoch = replay.final.epoch
 
     // Set up everything that can refuse the request before the slow part.
-    let interpolation = try request.interpolation.map {
-        try InterpolationAnimation(options: $0, style: style, test: test, conditional: replay.run.model.conditional)
+    let interpolation = try request.interpolation.map { options in
+        // On a 1-D latent the two means lie on one line, and slerp keeps to it: say so in the caption.
+        var options = options
+        options.spherical = options.spherical && codec.latent > 1
+        return try InterpolationAnimation(options: options, style: style, test: test, conditional: replay.run.model.conditional)
     }
     let reconstruction = try request.reconstruction.map {
         try ReconstructionAnimation(options: $0, style: style, test: test, plannedEpochs: planned, lastEpoch: lastEpoch)
