@@ -119,7 +119,7 @@ struct RenderCommand: ParsableCommand {
             throw ValidationError("--compare takes at most \(lossCurveColours.count - 1) runs: the loss curve tells "
                                   + "\(lossCurveColours.count) runs apart by colour")
         }
-        // Two curves of one run would share its name in the legend.
+        // The same run twice would draw one curve exactly over the other.
         let curves = ([locations.runDir] + selection.compare).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         if let repeated = selection.compare.indices.first(where: { curves[..<($0 + 1)].contains(curves[$0 + 1]) }) {
             throw ValidationError("--compare \(selection.compare[repeated]) is on the loss curve already (as --run-dir or an earlier --compare)")
@@ -193,11 +193,13 @@ struct RenderCommand: ParsableCommand {
 
 private let lossCurveFileName = "loss.svg"
 
-/// The loss curves of the run folders, each labelled by its folder name; the first run's only
+/// The loss curves of the run folders, each labelled by its folder name (or, where two folders
+/// have one name, by its path as given); the first run's only
 /// through `lastEpoch` when it is given. A run's objective comes from its last checkpoint: a
 /// folder with metrics alone is taken as an ELBO run.
 func lossCurveSVG(_ runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
     var iwaeRuns: Set<Int> = []
+    let names = runFolders.map { URL(fileURLWithPath: $0).lastPathComponent }
     let runs = try runFolders.enumerated().map { index, folder in
         let directory = RunDirectory(folder)
         var losses = try readEpochLosses(directory.metricsPath)
@@ -210,7 +212,7 @@ func lossCurveSVG(_ runFolders: [String], throughEpoch lastEpoch: Int?) throws -
         if let epoch = directory.checkpointEpochs().last, try readCheckpoint(directory.checkpoint(epoch: epoch)).run.objective == .iwae {
             iwaeRuns.insert(index)
         }
-        return (label: URL(fileURLWithPath: folder).lastPathComponent, losses: losses)
+        return (label: names.filter { $0 == names[index] }.count > 1 ? folder : names[index], losses: losses)
     }
     return lossCurveSVG(runs, iwaeRuns: iwaeRuns)
 }

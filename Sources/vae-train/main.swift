@@ -248,9 +248,9 @@ struct VAETrain: ParsableCommand {
         // that a second writer is refused at once. A new folder is made only once the data has
         // loaded, so that bad data leaves none behind.
         if resume != nil { try directory.checkResumable() }
-        // Before the lock, whose file a folder that is no run's should not get. --overwrite too:
-        // it replaces a run, and would leave the other files beside the new one.
-        if resume == nil { try directory.checkHoldsOnlyRunFiles() }
+        // Before the lock, whose file a folder that is no run's should not get, even with
+        // --overwrite: that replaces a run, and leaves what else a run's folder holds (scores, renders).
+        if resume == nil && !directory.holdsARun { try directory.checkHoldsOnlyRunFiles() }
         let existingFolderLock = FileManager.default.fileExists(atPath: directory.path) ? try RunLock(directory) : nil
         // A run the folder holds is not replaced without --overwrite: refused before any download.
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }

@@ -40,8 +40,10 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
 /// few milliseconds, so it is the round trip's limit of 20 ms a run that ends it, as on a busy
 /// machine. The round trips printed show the switches (a hand-over on two cores takes under a
 /// microsecond), in the highest of them at least: once, with the machine busy building, the lowest
-/// was 381 ns, a measurement whose threads did not wait for a switch. Without the limit, 20,000
-/// hand-overs a run would take minutes and the run would be stopped at the tests' time limit.
+/// was 381 ns, which only threads on two processors can give (why `taskset` did not hold them to
+/// one then is not known; 16 runs since, idle and beside two busy loops, gave 7.97 ms or more).
+/// Without the limit, 20,000 hand-overs a run would take minutes and the run would be stopped at
+/// the tests' time limit.
 @Test func benchCommandFinishesWhenItsThreadsShareOneProcessor() throws {
     let bench = try ChildProcess("/usr/bin/taskset", ["-c", "0", try toolPath("vae-bench"), "--presets", "pytorch-example",
                                                       "--data", syntheticData, "--images", "100", "--epochs", "2", "--threads", "1"])

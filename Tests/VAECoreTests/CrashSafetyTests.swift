@@ -233,8 +233,8 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 }
 
 /// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
-/// as SIGINT's default action, with no message; the finished checkpoint stays valid and the run
-/// resumes to the uninterrupted one's files.
+/// as SIGINT's default action, with no message; the finished checkpoint stays and the run resumes
+/// to the uninterrupted one's files.
 @Test func aSecondCtrlCStopsAtOnce() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -247,7 +247,6 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(interrupted.status == SIGINT, "\(interrupted.stderr)")
     #expect(!interrupted.stderr.contains("Continue with"), "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
-    #expect(leftoverTemporaryFiles(folder).isEmpty)
     let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after a second Ctrl-C")

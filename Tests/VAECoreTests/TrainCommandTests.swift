@@ -278,7 +278,9 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 }
 
 /// A new run into a folder of other files (here the data folder, named as --run-dir by mistake)
-/// is refused, with --overwrite or without, before anything is written there, not even the lock's file.
+/// is refused, with --overwrite or without, before anything is written there, not even the lock's
+/// file. A run's folder with other files beside the run (scores, renders) is replaced with
+/// --overwrite, and those files stay.
 @Test func aNewRunIntoAFolderOfOtherFilesIsRefused() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -294,6 +296,16 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
                 + "empty folder for the run\n", "\(replacing): \(result.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: folder).sorted() == before, "\(replacing)")
     }
+
+    let run = folder + "/run"
+    let arguments = ["--data", folder, "--no-download", "--run-dir", run, "--epochs", "1", "--hidden", "8", "--latent-dim", "2"]
+    try #require(try runTool("vae-train", arguments).status == 0)
+    write(Array("scores".utf8), to: run + "/quality.md")
+    let kept = try runTool("vae-train", arguments)
+    #expect(kept.status == 64 && kept.stderr.contains("already holds checkpoints (up to epoch 1); pass --resume"), "\(kept.stderr)")
+    let replaced = try runTool("vae-train", arguments + ["--overwrite"])
+    #expect(replaced.status == 0, "\(replaced.stderr)")
+    #expect(try readFile(run + "/quality.md") == Array("scores".utf8))
 }
 
 /// A resume state copied in from another run is named as such before its epoch count or its

@@ -160,6 +160,13 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     #expect(abs(norm(interpolate(c[...], d[...], t: 0.5, spherical: false)) - Float(2).squareRoot()) < 1e-6)
     // Parallel vectors have no circle; slerp falls back to the line instead of dividing by zero.
     #expect(interpolate(c[...], c[...], t: 0.5, spherical: true) == c)
+    // So do two points of a 1-D latent, of one sign (angle 0) or of two (angle π): the render
+    // captions their path straight (aOneDimensionalInterpolationIsCaptionedStraight).
+    for (p, q) in [(Float(0.5), Float(2)), (-1.5, 0.75)] {
+        for t in [0.25, 0.5, 0.75] {
+            #expect(interpolate([p][...], [q][...], t: t, spherical: true) == interpolate([p][...], [q][...], t: t, spherical: false))
+        }
+    }
 }
 
 @Test func interpolationEndsDecodeTheEncodedAAndB() throws {

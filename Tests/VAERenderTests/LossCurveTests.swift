@@ -222,6 +222,14 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
         let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
         #expect(svg.contains("<title>\(marked) (iwae)</title>") && svg.contains("<title>plain</title>"), "\(svg)")
     }
+    // Two runs of one name in different folders are labelled by their paths.
+    let twin = folder + "/other/plain"
+    try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
+    try FileManager.default.copyItem(atPath: elbo, toPath: twin)
+    let twins = try runTool("vae-render", ["--loss-curve", "--run-dir", elbo, "--compare", twin, "--out", out])
+    #expect(twins.status == 0, "\(twins.stderr)")
+    let twinsSVG = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
+    #expect(twinsSVG.contains("<title>\(elbo)</title>") && twinsSVG.contains("<title>\(twin)</title>"), "\(twinsSVG)")
     try FileManager.default.removeItem(atPath: iwae + "/checkpoints")
     let metricsAlone = try runTool("vae-render", ["--loss-curve", "--run-dir", iwae, "--out", out])
     #expect(metricsAlone.status == 0, "\(metricsAlone.stderr)")

@@ -93,6 +93,11 @@ public struct RunDirectory: Sendable {
         try checkHoldsOnlyRunFiles()
     }
 
+    /// Whether the folder holds a file only a run writes: a run that --overwrite may replace.
+    public var holdsARun: Bool {
+        !checkpointEpochs().isEmpty || [statePath, metricsPath, dataFolderRecordPath].contains { FileManager.default.fileExists(atPath: $0) }
+    }
+
     /// Refuses a folder that holds anything but a run's files (the data folder, given as
     /// --run-dir by mistake, say): a new run would mix its files with them.
     public func checkHoldsOnlyRunFiles() throws {

@@ -177,7 +177,7 @@ public struct LatentMapAnimation {
         return (plot.x + offset(point.x), top + Int((height * Double(bottom - top - dotSide)).rounded()))
     }
 
-    /// The top of the x axis's labels (digits, which do not descend), `2 · scale` above the plot's bottom edge.
+    /// The top of the x axis's labels, whose bottoms (digits do not descend) sit `2 · scale` above the plot's bottom edge.
     private var xLabelsY: Int {
         plot.y + plot.side - (BitmapFont.glyphHeight + 2) * layout.style.scale
     }
