@@ -108,6 +108,12 @@ import VAECore
     #expect(other.stderr == "vae-eval: the run of \(checkpoint) was trained with 100 test images, but "
             + "\(swapped)/t10k-images-idx3-ubyte.gz holds 600; pass the --data folder the run was trained on\n")
 
+    // A run's folder is not its checkpoint; the message names the last one.
+    let runFolder = packageRoot + "/fixtures/runs/latent2"
+    let folderGiven = try runTool("vae-eval", [runFolder, "--data", syntheticData])
+    #expect(folderGiven.status == 64 && folderGiven.stderr == "vae-eval: \(runFolder) is a folder; name a checkpoint file, such as its "
+            + "last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(folderGiven.stderr)")
+
     // More test images than there are is a mistake, not "all of them", in either mode.
     for mode in [["--k", "0"], ["--quality", "--classifier", checkpoint]] {
         let tooMany = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--images", "101"] + mode)
