@@ -28,10 +28,15 @@ public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer
 /// Creates the folder `path` and its missing parents, like `mkdir -p`. A failure is one line
 /// naming `what` and the system's reason for the part that failed ("Not a directory",
 /// "Permission denied"), which Foundation's own error hides behind "NSCocoaErrorDomain error 512".
-public func createFolders(_ path: String, what: String) throws {
+/// Returns the folders it made, outermost first, for a caller that undoes them on a later failure.
+@discardableResult
+public func createFolders(_ path: String, what: String) throws -> [String] {
     let parts = folderParts(path)
+    var created: [String] = []
     for part in parts {
-        if mkdir(part, 0o755) != 0 && errno != EEXIST {
+        if mkdir(part, 0o755) == 0 {
+            created.append(part)
+        } else if errno != EEXIST {
             let reason = systemErrorText()
             throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))\(reason)")
         }
@@ -41,6 +46,7 @@ public func createFolders(_ path: String, what: String) throws {
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
         throw VAEError(.cannotWrite, "cannot create \(what) \(path): a file of that name is in the way")
     }
+    return created
 }
 
 /// Refuses, without creating anything, a folder that `createFolders` could not create or that

@@ -229,6 +229,11 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(stopped?.message.hasPrefix("cannot write \(out)/b.gif: another process is writing it") == true, "\(String(describing: stopped))")
     #expect(try readFile(out + "/a.gif") == [7] && readFile(out + "/b.gif") == [8], "both files as they were")
     #expect(!FileManager.default.fileExists(atPath: out + "/.a.gif" + temporaryFileSuffix), "the first file's temporary is removed")
+
+    // A set that fails in folders made for it leaves none of them (here a name too long to create).
+    let tooLong = String(repeating: "x", count: 300) + ".gif"
+    #expect(throws: VAEError.self) { try writeOutputs([(name: "a.gif", bytes: [1]), (name: tooLong, bytes: [2])], to: out + "/made/deeper") }
+    #expect(!FileManager.default.fileExists(atPath: out + "/made"), "the folders made for the set are removed")
 }
 
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {

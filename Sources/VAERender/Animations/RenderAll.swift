@@ -191,10 +191,15 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
 /// Writes the files into `folder` (created if needed) as one set: every file is written in full
 /// beside its target (its path checked again: it may have become unwritable during the render)
 /// before the first is renamed into place, so that a failure, a full disk say, leaves the
-/// earlier set whole. Returns the paths written.
+/// earlier set whole, and no folder made for the set. Returns the paths written.
 public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String) throws -> [String] {
-    try createFolders(folder, what: "the output folder")
+    let created = try createFolders(folder, what: "the output folder")
     let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
-    try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
+    do {
+        try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
+    } catch {
+        for made in created.reversed() { rmdir(made) }
+        throw error
+    }
     return paths
 }
