@@ -30,6 +30,12 @@ private func truncate(_ path: String) throws {
     expectVAEError(.missingInput, containing: ["\(run.checkpointsFolder) holds no checkpoints", "vae-train"]) {
         _ = try RunReplay(runDirectory: run.path)
     }
+    // A file where the folder belongs is damage, not a run to train first.
+    rmdir(run.checkpointsFolder)
+    write([1], to: run.checkpointsFolder)
+    expectVAEError(.badData, containing: ["\(run.checkpointsFolder) is not a folder, where the run keeps its checkpoints"]) {
+        _ = try RunReplay(runDirectory: run.path)
+    }
 }
 
 @Test(arguments: [2, 3])

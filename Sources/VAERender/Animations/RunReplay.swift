@@ -31,6 +31,11 @@ public struct RunReplay: Sendable {
         try directory.checkExists()
         let epochs = directory.checkpointEpochs()
         guard !epochs.isEmpty else {
+            // Something else in the folder's place is damage, which training first would not mend.
+            var isFolder: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory.checkpointsFolder, isDirectory: &isFolder), !isFolder.boolValue {
+                throw VAEError(.badData, "\(directory.checkpointsFolder) is not a folder, where the run keeps its checkpoints")
+            }
             throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
                            + "(epoch-NNNN.safetensors); train the run with vae-train first")
         }
