@@ -353,22 +353,3 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     try #require(rendered.count == 1)
     expectIdentical(rendered[0].bytes, try traversalGIF(binarized), "the rendered traversal")
 }
-
-/// On a 1-D latent the great circle between two means is their line, and slerp keeps to it: the
-/// interpolation is the straight one, caption included, byte for byte.
-@Test func aOneDimensionalInterpolationIsCaptionedStraight() throws {
-    let data = try KMNIST.load(from: syntheticData)
-    let run = RunConfig(model: VAEConfig(hidden: [8], latentDim: 1), epochs: 1, batchSize: 50, learningRate: 1e-3, seed: 4,
-                        preset: "test", trainImages: data.train.count, testImages: data.test.count)
-    let directory = RunDirectory(temporaryFolder() + "/run")
-    defer { removeTemporaryFolder(directory.path) }
-    try train(run, data: data, directory: directory, mode: .fresh)
-    let replay = try RunReplay(runDirectory: directory.path)
-    let gifs = try [true, false].map { spherical in
-        let request = RenderRequest(runDirectory: directory.path, dataFolder: syntheticData,
-                                    interpolation: InterpolationOptions(pairs: [ImagePair(a: 0, b: 1)], spherical: spherical, steps: 4),
-                                    style: FrameStyle(scale: 1))
-        return try #require(try renderAnimations(request, replay: replay).first).bytes
-    }
-    expectIdentical(gifs[0], gifs[1], "the 1-D interpolation with and without --spherical")
-}
