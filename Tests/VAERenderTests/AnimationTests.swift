@@ -60,6 +60,23 @@ func inverseNormalCDFIsAccurate(probability: Double, quantile: Double) {
     #expect(try points(seed: 6) != expected)
 }
 
+/// The sampling frame's subtitle names a tempered sampler's temperature, the one asked for,
+/// and nothing of the kind for N(0, I) or a grid.
+@Test func samplingSubtitleNamesTheTemperature() {
+    func subtitle(_ source: SamplingSource, temperature: Double = defaultSamplingTemperature,
+                  conditional: Bool = false) -> String {
+        let config = VAEConfig(hidden: [8], latentDim: 3, conditional: conditional)
+        return SamplingAnimation.layout(SamplingOptions(source: source, temperature: temperature), style: FrameStyle(),
+                                        config: config, plannedEpochs: 1, lastEpoch: 1).subtitle
+    }
+    #expect(subtitle(.sampler(.gmm)) == "z ~ GMM, T=1.15")
+    #expect(subtitle(.sampler(.vamp), temperature: 0.8) == "z ~ VampPrior, T=0.8")
+    #expect(subtitle(.sampler(.twoStage), temperature: 2) == "z ~ two-stage, T=2.0")
+    #expect(subtitle(.sampler(.gmmDiagonal), temperature: 0.5, conditional: true) == "z ~ GMM diag, T=0.5, rows = classes 0-9")
+    #expect(subtitle(.sampler(.prior), temperature: 0.5) == "z ~ N(0,I)")
+    #expect(subtitle(.plane, temperature: 0.5) == "PC1 x PC2")
+}
+
 /// A randomly initialised model of `latent` dimensions, with a codec for it.
 private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec) {
     let config = VAEConfig(hidden: [8], latentDim: latent)

@@ -115,7 +115,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
                                                   traversal: TraversalOptions(dims: 2)))
     #expect(gifs.map(\.animation) == Animation.allCases)
     #expect(gifs.map(\.frameCount) == [4, 2, 2, 2, 16], "\(gifs.map(\.frameCount))")
-    let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2", subtitle: "z ~ GMM, rows = classes 0-9")
+    let sampling = TileLayout(columns: 1, rows: 10, style: FrameStyle(), widestCaption: "epoch 2/2", subtitle: "z ~ GMM, T=1.15, rows = classes 0-9")
     #expect(gifs[1].width == sampling.width && gifs[1].height == sampling.height && gifs[1].frameCount == 2, "\(gifs[1].width)x\(gifs[1].height) vs \(sampling.width)x\(sampling.height)")
 
     // vae-render --seed picks the plane's column draws of a conditional run, as --help says (an

@@ -83,10 +83,12 @@ public enum LatentGrid: Sendable, Equatable {
             }
         }
 
-        /// The frame's subtitle; a conditional model's rows are its classes whatever the points.
-        func subtitle(conditional: Bool) -> String {
+        /// The frame's subtitle; a conditional model's rows are its classes whatever the points. A
+        /// sampler that takes a temperature names it: the same model gives sharper or wilder
+        /// samples at another one, and the GIF is often seen without the command that made it.
+        func subtitle(conditional: Bool, temperature: Double) -> String {
             let classRows = "rows = classes 0-\(VAEConfig.classes - 1)"
-            let source: String
+            var source: String
             switch self {
             case .priorQuantiles: return "N(0,I) quantiles"
             case .principalPlane: return "PC1 x PC2"
@@ -97,6 +99,7 @@ public enum LatentGrid: Sendable, Equatable {
             case .sampled(.vamp): source = "z ~ VampPrior"
             case .sampled(.twoStage): source = "z ~ two-stage"
             }
+            if case .sampled(let kind) = self, kind.takesTemperature { source += ", T=\(temperature)" }
             return conditional ? source + ", " + classRows : source
         }
     }
@@ -190,7 +193,8 @@ public struct SamplingAnimation {
         let (columns, rows) = samplingCells(options, conditional: config.conditional)
         return TileLayout(columns: columns, rows: rows, style: style,
                           widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
-                          subtitle: LatentGrid.Kind(options, config: config).subtitle(conditional: config.conditional))
+                          subtitle: LatentGrid.Kind(options, config: config).subtitle(conditional: config.conditional,
+                                                                                    temperature: options.temperature))
     }
 
     public func frame(_ checkpoint: Checkpoint, isEnd: Bool, codec: LatentCodec) -> GIFFrame {
