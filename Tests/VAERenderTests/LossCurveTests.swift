@@ -235,3 +235,31 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(metricsAlone.status == 0, "\(metricsAlone.stderr)")
     #expect(!String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self).contains("iwae"))
 }
+
+/// Bernoulli and Gaussian runs are refused on one chart, naming both folders, with nothing
+/// written; two Gaussian decoders (learned and fixed σ) are densities of the same pixels and share it.
+@Test func theLossCurveRefusesBernoulliBesideGaussianRuns() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let bernoulli = folder + "/bernoulli", learned = folder + "/learned", fixed = folder + "/fixed"
+    for (run, likelihood) in [(bernoulli, "bernoulli"), (learned, "gaussian"), (fixed, "gaussian-fixed")] {
+        let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", run, "--epochs", "1",
+                                                "--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--iwae-k", "0",
+                                                "--likelihood", likelihood])
+        #expect(trained.status == 0, "\(trained.stderr)")
+    }
+    let out = folder + "/out"
+    for (runDir, compare) in [(bernoulli, [learned]), (fixed, [learned, bernoulli])] {
+        let refused = try runTool("vae-render", ["--loss-curve", "--run-dir", runDir, "--out", out]
+                                  + compare.flatMap { ["--compare", $0] })
+        let named = runDir == bernoulli ? "\(learned) is a gaussian run and \(bernoulli) a bernoulli one"
+                                        : "\(bernoulli) is a bernoulli run and \(fixed) a gaussian-fixed one"
+        #expect(refused.status == 64 && refused.stderr.hasPrefix("vae-render: \(named): ")
+                && refused.stderr.hasSuffix("so their curves do not share an axis\n"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+    let gaussians = try runTool("vae-render", ["--loss-curve", "--run-dir", fixed, "--compare", learned, "--out", out])
+    #expect(gaussians.status == 0, "\(gaussians.stderr)")
+    let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
+    #expect(svg.contains("<title>fixed</title>") && svg.contains("<title>learned</title>"), "\(svg)")
+}
