@@ -120,7 +120,7 @@ struct RenderCommand: ParsableCommand {
                                   + "\(lossCurveColours.count) runs apart by colour")
         }
         // The same run twice would draw one curve exactly over the other.
-        let curves = ([locations.runDir] + selection.compare).map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        let curves = ([locations.runDir] + selection.compare).map(absolutePath)
         if let repeated = selection.compare.indices.first(where: { curves[..<($0 + 1)].contains(curves[$0 + 1]) }) {
             throw ValidationError("--compare \(selection.compare[repeated]) is on the loss curve already (as --run-dir or an earlier --compare)")
         }
@@ -161,8 +161,8 @@ struct RenderCommand: ParsableCommand {
             }
             // Read with the checkpoints, and cut at the last of them: the chart ends where the
             // GIFs do, however far a run still training gets while they render.
-            let lossCurve = selection.lossCurve ? try lossCurveSVG([locations.runDir] + selection.compare,
-                                                                   throughEpoch: replay?.final.epoch) : nil
+            let lossCurve = selection.lossCurve ? try lossCurveSVG(runFolders: [locations.runDir] + selection.compare,
+                                                                              throughEpoch: replay?.final.epoch) : nil
             let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
             defer { bar.clear() }
             let gifs = try replay.map { replay in
@@ -192,40 +192,6 @@ struct RenderCommand: ParsableCommand {
 }
 
 private let lossCurveFileName = "loss.svg"
-
-/// The loss curves of the run folders, each labelled by its folder name (or, where two folders
-/// have one name, by its path as given); the first run's only
-/// through `lastEpoch` when it is given. A run's objective comes from its last checkpoint: a
-/// folder with metrics alone is taken as an ELBO run. Bernoulli and Gaussian runs are refused
-/// together: one's loss is a probability's logarithm, the other's a density's, whose nats do not
-/// compare (a Gaussian's fall below zero as its σ shrinks).
-func lossCurveSVG(_ runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
-    var iwaeRuns: Set<Int> = []
-    var likelihoods: [(folder: String, likelihood: Likelihood)] = []
-    let names = runFolders.map { URL(fileURLWithPath: $0).lastPathComponent }
-    let runs = try runFolders.enumerated().map { index, folder in
-        let directory = RunDirectory(folder)
-        var losses = try readEpochLosses(directory.metricsPath)
-        if index == 0, let lastEpoch {
-            losses = losses.filter { $0.epoch <= lastEpoch }
-            guard !losses.isEmpty else {
-                throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's")
-            }
-        }
-        if let epoch = directory.checkpointEpochs().last {
-            let run = try readCheckpoint(directory.checkpoint(epoch: epoch)).run
-            if run.objective == .iwae { iwaeRuns.insert(index) }
-            let likelihood = run.model.likelihood
-            if let other = likelihoods.first(where: { ($0.likelihood == .bernoulli) != (likelihood == .bernoulli) }) {
-                throw VAEError(.usage, "\(folder) is a \(likelihood.rawValue) run and \(other.folder) a \(other.likelihood.rawValue) "
-                               + "one: a Bernoulli loss is a probability's and a Gaussian one a density's, so their curves do not share an axis")
-            }
-            likelihoods.append((folder, likelihood))
-        }
-        return (label: names.filter { $0 == names[index] }.count > 1 ? folder : names[index], losses: losses)
-    }
-    return lossCurveSVG(runs, iwaeRuns: iwaeRuns)
-}
 
 struct Selection: ParsableArguments {
     @Flag(help: "Render all five animations.")

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Encodes test images to their latent means and decodes latent points to pixel means,
+/// Encodes images (test or training) to their latent means and decodes latent points to pixel means,
 /// in batches through one preallocated `Workspace`, for any checkpoint of one configuration.
 public final class LatentCodec {
     public let config: VAEConfig

@@ -10,7 +10,6 @@ public final class Workspace: @unchecked Sendable {
     public let capacity: Int
     /// Latent samples per forward pass (decoder rows).
     public let sampleCapacity: Int
-    public let latent: Int
     /// The VampPrior's pseudo-inputs, encoded after the images (0 for the normal prior).
     public let pseudoInputs: Int
     private let storage: FloatBuffer
@@ -65,7 +64,7 @@ public final class Workspace: @unchecked Sendable {
         let samples = sampleCapacity ?? capacity
         self.capacity = capacity
         self.sampleCapacity = samples
-        latent = layout.head.outputs / 2
+        let latent = layout.head.outputs / 2
         pseudoInputs = layout.pseudoInputs
         let encoderRows = capacity + pseudoInputs
         let encoderWidths = layout.encoder.map(\.outputs)

@@ -12,7 +12,8 @@ public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats
         .run(then: BiasActivation(out: out, bias: bias, outputs: outputs, activation: activation))
 }
 
-/// In place: out[r, o] ← activation(out[r, o] + bias[o]), the pass after a layer's sgemm.
+/// In place: out[r, o] ← activation(out[r, o] + bias[o]), as its own pass (the transposed
+/// convolution adds its bias after col2im; `linearForward` fuses it into its product's blocks).
 func addBias(_ out: Floats, _ bias: ConstFloats, rows: Int, outputs: Int, activation: Activation) {
     ComputeThreads.shared.forEachPart(of: rows, alignment: 16,
                                       BiasActivation(out: out, bias: bias, outputs: outputs, activation: activation))

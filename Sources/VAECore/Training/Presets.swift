@@ -33,11 +33,7 @@ public enum Preset: String, Sendable, CaseIterable {
         }
     }
 
-    public var batchSize: Int {
-        switch self {
-        case .standard, .pytorchExample, .conv: return 128
-        }
-    }
+    public var batchSize: Int { 128 }
 
     public var learningRate: Double { 1e-3 }
 

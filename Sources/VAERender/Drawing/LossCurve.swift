@@ -85,6 +85,39 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
     return svg + "</svg>\n"
 }
 
+/// The loss curves of the run folders, each labelled by its folder name (or, where two folders
+/// have one name, by its path as given); the first run's only through `lastEpoch` when it is given. A run's objective comes from its last checkpoint: a
+/// folder with metrics alone is taken as an ELBO run. Bernoulli and Gaussian runs are refused
+/// together: one's loss is a probability's logarithm, the other's a density's, whose nats do not
+/// compare (a Gaussian's fall below zero as its σ shrinks).
+public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
+    var iwaeRuns: Set<Int> = []
+    var likelihoods: [(folder: String, likelihood: Likelihood)] = []
+    let names = runFolders.map { URL(fileURLWithPath: $0).lastPathComponent }
+    let runs = try runFolders.enumerated().map { index, folder in
+        let directory = RunDirectory(folder)
+        var losses = try readEpochLosses(directory.metricsPath)
+        if index == 0, let lastEpoch {
+            losses = losses.filter { $0.epoch <= lastEpoch }
+            guard !losses.isEmpty else {
+                throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's")
+            }
+        }
+        if let epoch = directory.checkpointEpochs().last {
+            let run = try readCheckpoint(directory.checkpoint(epoch: epoch)).run
+            if run.objective == .iwae { iwaeRuns.insert(index) }
+            let likelihood = run.model.likelihood
+            if let other = likelihoods.first(where: { ($0.likelihood == .bernoulli) != (likelihood == .bernoulli) }) {
+                throw VAEError(.usage, "\(folder) is a \(likelihood.rawValue) run and \(other.folder) a \(other.likelihood.rawValue) "
+                               + "one: a Bernoulli loss is a probability's and a Gaussian one a density's, so their curves do not share an axis")
+            }
+            likelihoods.append((folder, likelihood))
+        }
+        return (label: names.filter { $0 == names[index] }.count > 1 ? folder : names[index], losses: losses)
+    }
+    return lossCurveSVG(runs, iwaeRuns: iwaeRuns)
+}
+
 /// Round tick values spanning [low, high], at least two: steps of 1, 2 or 5 times a power of
 /// ten, and at least 1 (losses that never change, or one epoch, still get an axis). `low` and
 /// `high` are finite and at most `Float.greatestFiniteMagnitude` apart from 0, as losses are.
