@@ -114,3 +114,28 @@ func headingAnchors(_ text: String) -> [String] {
     #expect(help.stdout.hasPrefix("The main job: install what the build needs"), "\(help.stdout)")
     #expect(help.stdout.contains("but for\n--run-dir and --resume") && !help.stdout.contains("set -euo"), "\(help.stdout)")
 }
+
+/// Every script answers `--help` (as the first argument or after others) with its own header and
+/// exit 0, before it installs, builds or runs anything: fresh-debian12 used to take `--help` for
+/// the command to run in a new Debian, and the others for a name, a count or a tool's flag.
+@Test func everyScriptAnswersHelpWithItsHeader() throws {
+    let folder = packageRoot + "/scripts"
+    let scripts = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
+        .filter { FileManager.default.isExecutableFile(atPath: folder + "/" + $0) }
+    #expect(scripts.count == 12 && !scripts.contains("help.bash"), "\(scripts)")
+    for name in scripts {
+        let text = String(decoding: try readFile(folder + "/" + name), as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // The header's first sentence: after "# " in bash, the docstring's first line in Python.
+        let firstLine = lines[1].hasPrefix("# ") ? String(lines[1].dropFirst(2)) : String(lines[1].drop { $0 == "\"" })
+        for arguments in [["--help"], ["-h"], [name == "fresh-debian12" ? "--user" : "x", "--help"]] {
+            let child = try ChildProcess(folder + "/" + name, arguments)
+            defer { child.stop() }
+            let result = try child.finish()
+            #expect(result.status == 0 && result.stderr.isEmpty, "\(name) \(arguments): \(result.stderr)")
+            // memorisation's argparse prints its usage line first and the header's sentence after it.
+            let expected = name == "memorisation" ? "usage: memorisation" : firstLine
+            #expect(result.stdout.hasPrefix(expected), "\(name) \(arguments): \(result.stdout.prefix(200))")
+        }
+    }
+}
