@@ -57,8 +57,9 @@ struct RenderCommand: ParsableCommand {
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
             each row's dimension and KL in its first tile (with none active, as after posterior collapse, \
             the one row of the highest KL, under "0/N active"). For the first test character of each of the \
-            first four classes, each row moves that one coordinate from 3 below the character's mean to 3 \
-            above (prior standard deviations) while the others stay at the mean; all rows move in step, \
+            first four classes, each row moves that one coordinate from 2 standard deviations below the \
+            character's mean to 2 above (of the coordinate over the encoded test set: its means' variance \
+            plus its average posterior variance) while the others stay at the mean; all rows move in step, \
             there and back, holding at both ends.
 
             Every GIF loops forever, shows each frame for --delay and holds its ends (the first and last epochs, a sweep's two ends) for --hold; after \
@@ -209,7 +210,7 @@ struct Selection: ParsableArguments {
     @Flag(help: "Render latent-map.gif: test characters as dots in class colours on one fixed plane, encoded by every epoch's model.")
     var latentMap = false
 
-    @Flag(help: "Render traversal.gif: the final model's active latent dimensions, each swept from -3 to +3 around test characters' means.")
+    @Flag(help: "Render traversal.gif: the final model's active latent dimensions, each swept 2 standard deviations either side of test characters' means.")
     var traversal = false
 
     @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")

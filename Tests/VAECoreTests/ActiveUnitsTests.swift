@@ -47,6 +47,7 @@ func perDimensionKLSumsToTheELBOsKLTerm(conditional: Bool) {
     #expect(abs(activity.klPerDimension.reduce(0, +) - kl) < 1e-5 * kl, "\(activity.klPerDimension) vs \(kl)")
 }
 
+/// Also the average posterior variance, and the aggregate posterior's spread from the two.
 @Test func meanVarianceIsTheVarianceOfTheEncoderMeansOverTheImages() {
     let model = VAEModel(config: VAEConfig(hidden: [16], latentDim: 3))
     var random = Random(seed: 33)
@@ -54,12 +55,13 @@ func perDimensionKLSumsToTheELBOsKLTerm(conditional: Bool) {
     let images = syntheticImageSet(count: 40, seed: 7)
     // The means one image at a time, and their variance by the two-pass formula.
     let workspace = Workspace(layout: model.layout, capacity: 1)
-    var means: [[Double]] = []
+    var means: [[Double]] = [], variances: [[Double]] = []
     images.pixels.withUnsafeBufferPointer { pixels in
         for n in 0..<images.count {
             workspace.loadImages(pixels.baseAddress!, first: n, rows: 1)
             model.encode(workspace, rows: 1)
             means.append((0..<3).map { Double(workspace.head[$0]) })
+            variances.append((3..<6).map { exp(Double(workspace.head[$0])) })
         }
     }
     let activity = latentActivity(model, images)
@@ -67,6 +69,9 @@ func perDimensionKLSumsToTheELBOsKLTerm(conditional: Bool) {
         let average = means.reduce(0) { $0 + $1[j] } / Double(means.count)
         let variance = means.reduce(0) { $0 + ($1[j] - average) * ($1[j] - average) } / Double(means.count)
         #expect(abs(activity.meanVariance[j] - variance) < 1e-6 * max(variance, 1e-3), "dimension \(j)")
+        let posterior = variances.reduce(0) { $0 + $1[j] } / Double(variances.count)
+        #expect(abs(activity.posteriorVariance[j] - posterior) < 1e-9 * posterior, "dimension \(j)")
+        #expect(abs(activity.aggregateSpread(of: j) - (variance + posterior).squareRoot()) < 1e-6, "dimension \(j)")
     }
     // Scaling one dimension's mean weights by 10 multiplies its variance by 100.
     let head = model.layout.head, p = model.parameters.pointer

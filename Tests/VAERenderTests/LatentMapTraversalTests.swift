@@ -261,20 +261,21 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
 
 @Test func traversalRowsAreTheActiveDimensionsHighestFirst() throws {
     let test = try KMNIST.loadTestImages(from: syntheticData).images
-    let activity = LatentActivity(klPerDimension: [0.3, 0.005, 2.1, 0.02, 0.9], meanVariance: [0, 0, 0, 0, 0])
+    let activity = LatentActivity(klPerDimension: [0.3, 0.005, 2.1, 0.02, 0.9], meanVariance: [0, 0, 0, 0, 0],
+                                  posteriorVariance: [1, 1, 1, 1, 1])
     #expect(try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(), activity: activity, test: test).dimensions
             == [2, 4, 0, 3])
     #expect(try TraversalAnimation(options: TraversalOptions(dims: 2), style: FrameStyle(), activity: activity, test: test).dimensions
             == [2, 4])
     // With nothing active, the strongest dimension still gets its row.
-    let collapsed = LatentActivity(klPerDimension: [0.001, 0.008, 0.002], meanVariance: [0, 0, 0])
+    let collapsed = LatentActivity(klPerDimension: [0.001, 0.008, 0.002], meanVariance: [0, 0, 0], posteriorVariance: [1, 1, 1])
     let fallback = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(), activity: collapsed, test: test)
     #expect(fallback.dimensions == [1])
     #expect(fallback.indices == Array(firstImagesOfEachClass(test.labels, perClass: 1).prefix(4)))
     #expect((fallback.layout.columns, fallback.layout.rows) == (5, 1))
 }
 
-@Test func traversalSweepsOneCoordinateFromMinusThreeToThreeAndBack() throws {
+@Test func traversalSweepsOneCoordinateTwoSpreadsEitherWayAndBack() throws {
     let fixture = try LoadedFixture("latent3")
     let model = fixture.replay.final.model
     let activity = latentActivity(model, fixture.test)
@@ -284,7 +285,11 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     let frames = traversal.frames(model: model, test: fixture.test, codec: fixture.codec)
     #expect(traversal.frameSteps == Array(0...8) + Array((1...7).reversed()))
     #expect(frames.map(\.delayCentiseconds) == [70] + [Int](repeating: 6, count: 7) + [70] + [Int](repeating: 6, count: 7))
-    #expect((0...8).map(TraversalAnimation.offset) == [-3, -2.25, -1.5, -0.75, 0, 0.75, 1.5, 2.25, 3])
+    #expect((0...8).map(TraversalAnimation.offset) == [-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2])
+    #expect(TraversalAnimation.caption(step: 1) == "mean - 1.50 sd" && TraversalAnimation.caption(step: 4) == "mean + 0.00 sd")
+    // In latent units each row's sweep scales with the spread of its coordinate over the test set.
+    let spreads = activity.meanVariance.indices.map { (activity.meanVariance[$0] + activity.posteriorVariance[$0]).squareRoot() }
+    #expect(Set(spreads.map { ($0 * 1000).rounded() }).count == spreads.count, "distinct spreads tell the rows apart: \(spreads)")
 
     let means = fixture.codec.encodeMeans(model, images: fixture.test, indices: traversal.indices)
     for (frameNumber, step) in [(0, 0), (3, 3), (8, 8), (13, 3)] {
@@ -292,7 +297,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
         for (row, dimension) in traversal.dimensions.enumerated() {
             for character in traversal.indices.indices {
                 var z = Array(means[3 * character..<3 * character + 3])
-                z[dimension] += Float(TraversalAnimation.offset(step: step))
+                z[dimension] += Float(TraversalAnimation.offset(step: step) * spreads[dimension])
                 traversal.layout.draw(fixture.codec.decodeMeans(model, z: z), number: 0, column: 1 + character, row: row, on: &canvas)
             }
         }
@@ -301,7 +306,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     // At offset 0 every row shows the decoded mean; elsewhere each row has moved its own coordinate.
     let tileAt: (Int, Int) -> [UInt8] = { frame, row in tile(of: frames[frame].canvas, layout: traversal.layout, column: 1, row: row) }
     expectIdentical(tileAt(4, 1), tileAt(4, 0), "the rows' first tiles at offset 0")
-    expectDifferent(tileAt(0, 1), tileAt(0, 0), "the rows' first tiles at offset -3")
+    expectDifferent(tileAt(0, 1), tileAt(0, 0), "the rows' first tiles at offset -2 sd")
 }
 
 @Test func traversalLabelsNameTheDimensionAndItsKL() throws {
@@ -310,7 +315,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     #expect(TraversalAnimation.natsLabel(12.34) == "12.3")
     #expect(TraversalAnimation.natsLabel(153.4) == "153")
     let test = try KMNIST.loadTestImages(from: syntheticData).images
-    let activity = LatentActivity(klPerDimension: [0.2, 1.5], meanVariance: [0, 0])
+    let activity = LatentActivity(klPerDimension: [0.2, 1.5], meanVariance: [0, 0], posteriorVariance: [1, 1])
     let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1), activity: activity, test: test)
     let model = VAEModel(config: VAEConfig(hidden: [8], latentDim: 2))
     var random = Random(seed: 4)

@@ -14,15 +14,25 @@ public struct LatentActivity: Sendable, Equatable {
     public let klPerDimension: [Double]
     /// The variance over the images of each dimension's encoder mean.
     public let meanVariance: [Double]
+    /// Each dimension's posterior variance σ²(x), averaged over the images.
+    public let posteriorVariance: [Double]
 
     /// Nats of average KL above which a dimension counts as active, and the variance above which
     /// Burda et al.'s criterion counts it.
     public static let threshold = 0.01
 
-    public init(klPerDimension: [Double], meanVariance: [Double]) {
-        precondition(klPerDimension.count == meanVariance.count)
+    public init(klPerDimension: [Double], meanVariance: [Double], posteriorVariance: [Double]) {
+        precondition(klPerDimension.count == meanVariance.count && meanVariance.count == posteriorVariance.count)
         self.klPerDimension = klPerDimension
         self.meanVariance = meanVariance
+        self.posteriorVariance = posteriorVariance
+    }
+
+    /// The standard deviation of `dimension` under the aggregate posterior, the mixture of every
+    /// image's q(z|x): where the encoder puts the images along it, √(Var E[z|x] + E σ²(x)). Near 1
+    /// with the N(0, I) prior, which the aggregate posterior approaches; a VampPrior lets it grow.
+    public func aggregateSpread(of dimension: Int) -> Double {
+        (meanVariance[dimension] + posteriorVariance[dimension]).squareRoot()
     }
 
     /// The active dimensions (average KL above `threshold`), highest KL first; equal KLs keep
@@ -45,7 +55,7 @@ public struct LatentActivity: Sendable, Equatable {
 public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity {
     let latent = model.config.latentDim
     let workspace = Workspace(layout: model.layout, capacity: evaluationBatchSize)
-    var kl = [Double](repeating: 0, count: latent), meanSum = kl, meanSquares = kl
+    var kl = [Double](repeating: 0, count: latent), meanSum = kl, meanSquares = kl, variances = kl
     workspace.forEachBatch(of: set) { _, rows in
         model.encode(workspace, rows: rows)
         for r in 0..<rows {
@@ -55,10 +65,12 @@ public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity
                 kl[j] -= 0.5 * (1 + v - m * m - exp(v))
                 meanSum[j] += m
                 meanSquares[j] += m * m
+                variances[j] += exp(v)
             }
         }
     }
     let n = Double(max(set.count, 1))
     return LatentActivity(klPerDimension: kl.map { $0 / n },
-                          meanVariance: (0..<latent).map { max(meanSquares[$0] / n - (meanSum[$0] / n) * (meanSum[$0] / n), 0) })
+                          meanVariance: (0..<latent).map { max(meanSquares[$0] / n - (meanSum[$0] / n) * (meanSum[$0] / n), 0) },
+                          posteriorVariance: variances.map { $0 / n })
 }

@@ -15,16 +15,21 @@ public struct TraversalOptions: Sendable, Equatable {
 
 /// The final model's active latent dimensions, one per row, highest average KL first (see
 /// `LatentActivity`): in each row a few test characters are encoded to their means and one
-/// coordinate is swept from 3 below the mean to 3 above (standard deviations of N(0, 1)) while the
-/// others stay put, all rows in step, there and back, holding at both ends. The first column
-/// names each row's dimension and its KL in nats.
+/// coordinate is swept from 2 standard deviations of the aggregate posterior below the mean to 2
+/// above while the others stay put, all rows in step, there and back, holding at both ends. The
+/// first column names each row's dimension and its KL in nats.
 public struct TraversalAnimation {
     /// The first test character of each of the first few classes.
     public static let characters = 4
-    /// The sweep reaches this far either side of the mean.
-    public static let reach = 3.0
-    /// Intervals from -reach to +reach: steps of 0.75 keep the motion readable at the default
-    /// delay while the file of the default run stays well under 1 MB (at 12 it reached 990 KB).
+    /// The sweep reaches this far either side of the mean, in standard deviations of the aggregate
+    /// posterior along the swept coordinate (`LatentActivity.aggregateSpread`), where 95% of
+    /// a Gaussian's mass lies: further, the default model's strokes break up. In latent units,
+    /// a VampPrior model spreads its images three times as wide as N(0, 1), and the sweep of ±3
+    /// units this replaced barely moved a stroke there.
+    public static let reach = 2.0
+    /// Intervals from -reach to +reach: steps of 0.5 keep the motion readable at the default
+    /// delay while the file of the default run stays under 1 MB (690 KB; at 12 steps of the
+    /// old sweep it reached 990 KB).
     public static let steps = 8
 
     /// The test images in the columns.
@@ -34,7 +39,7 @@ public struct TraversalAnimation {
     public let activity: LatentActivity
     public let layout: TileLayout
     private let schedule = ThereAndBack(steps: TraversalAnimation.steps)
-    /// The step (offset -reach + step · 2 reach / steps) shown by each frame, in order.
+    /// The step (offset -reach + step · 2 reach / steps standard deviations) shown by each frame, in order.
     public var frameSteps: [Int] { schedule.frameSteps }
 
     /// `activity` is the final model's over the test set. With no active dimension the row of
@@ -52,16 +57,21 @@ public struct TraversalAnimation {
                             subtitle: "\(active.count)/\(activity.klPerDimension.count) active")
     }
 
-    /// The offset from the mean at `step`.
+    /// The offset from the mean at `step`, in standard deviations.
     public static func offset(step: Int) -> Double {
         -reach + 2 * reach * Double(step) / Double(steps)
     }
 
-    /// "mean - 0.75": where the swept coordinate is, from the character's mean, with the sign
-    /// apart so that it reads as an offset, not as a mean of -0.75.
+    /// The offset from the mean at `step` along `dimension`, in latent units.
+    public func offset(step: Int, dimension: Int) -> Float {
+        Float(TraversalAnimation.offset(step: step) * activity.aggregateSpread(of: dimension))
+    }
+
+    /// "mean - 0.50 sd": where the swept coordinate is, from the character's mean, with the sign
+    /// apart so that it reads as an offset, not as a mean of -0.5.
     static func caption(step: Int) -> String {
         let offset = offset(step: step)
-        return String(format: "mean %@ %.2f", offset < 0 ? "-" : "+", abs(offset))
+        return String(format: "mean %@ %.2f sd", offset < 0 ? "-" : "+", abs(offset))
     }
 
     /// Hands `body` the frames in order, each drawn as it is needed from the points decoded once.
@@ -75,7 +85,7 @@ public struct TraversalAnimation {
             for dimension in dimensions {
                 for character in indices.indices {
                     var point = Array(means[character * latent..<(character + 1) * latent])
-                    point[dimension] += Float(TraversalAnimation.offset(step: step))
+                    point[dimension] += offset(step: step, dimension: dimension)
                     points += point
                 }
             }
