@@ -117,8 +117,15 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     let state = RunDirectory(folder).statePath
     let before = try readFile(state)
 
-    for (flags, message) in [
+    let changes = [
         (["--hidden", "64"], "--hidden cannot change when resuming: \(state) has hidden 32, --hidden asks for 64"),
+        (["--latent-dim", "5"], "--latent-dim cannot change when resuming: \(state) has latent_dim 4, --latent-dim asks for 5"),
+        (["--batch-size", "50"], "--batch-size cannot change when resuming: \(state) has batch_size 100, --batch-size asks for 50"),
+        (["--lr", "0.01"], "--lr cannot change when resuming: \(state) has learning_rate 0.001, --lr asks for 0.01"),
+        (["--likelihood", "gaussian"], "--likelihood cannot change when resuming: \(state) has likelihood bernoulli, "
+            + "--likelihood asks for gaussian"),
+        (["--kl-warmup", "3"], "--kl-warmup cannot change when resuming: \(state) has kl_warmup_epochs 0, --kl-warmup asks for 3"),
+        (["--binarize", "dynamic"], "--binarize cannot change when resuming: \(state) has binarize none, --binarize asks for dynamic"),
         (["--arch", "conv"], "--arch cannot change when resuming: \(state) has arch mlp, --arch asks for conv"),
         (["--preset", "conv"], "--preset cannot change when resuming: \(state) has preset default, --preset asks for conv"),
         (["--seed", "7"], "--seed cannot change when resuming: \(state) has seed 0, --seed asks for 7"),
@@ -130,7 +137,15 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         (["--pseudo-inputs", "500"], "--pseudo-inputs applies to --prior vamp, and \(folder) has prior normal"),
         (["--train-k", "5"], "--train-k applies to --objective iwae, and \(folder) has objective elbo"),
         (["--sigma", "0.1"], "--sigma applies only to --likelihood gaussian-fixed, and \(folder) has likelihood bernoulli"),
-    ] {
+    ]
+    // Every flag that identifies a run is tried: vae-train lists the flags it was given apart from
+    // RunConfig.fields, and one missing there would be ignored on --resume.
+    let identifying = RunConfig.fields.compactMap { field -> String? in
+        guard field.identifiesRun, case .flag(let flag) = field.source else { return nil }
+        return flag
+    }
+    #expect(Set(identifying) == Set(changes.map { $0.0[0] }), "\(identifying)")
+    for (flags, message) in changes {
         // A data folder that does not exist: the flags are checked first.
         let refused = try runTool("vae-train", ["--resume", folder, "--data", "/nonexistent", "--epochs", "2"] + flags + common)
         #expect(refused.status == 64, "\(flags): exit \(refused.status): \(refused.stderr)")
