@@ -43,8 +43,7 @@ public struct DataOptions: ParsableArguments {
     /// The folder of a tool that reads a run: --data, else $KMNIST_DIR, else the folder the run
     /// was trained on (which must still exist), else ./data/kmnist.
     public func folder(readingRun run: RunDirectory) throws -> String {
-        let environment = ProcessInfo.processInfo.environment
-        if (data ?? "").isEmpty && (environment["KMNIST_DIR"] ?? "").isEmpty, let recorded = try run.recordedDataFolder() {
+        if KMNIST.explicitFolder(flag: data) == nil, let recorded = try run.recordedDataFolder() {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: recorded, isDirectory: &isFolder), isFolder.boolValue else {
                 throw VAEError(.missingInput, "\(recorded), the data folder \(run.path) was trained on (recorded in "
@@ -52,15 +51,14 @@ public struct DataOptions: ParsableArguments {
             }
             return recorded
         }
-        return KMNIST.folder(flag: data, environment: environment)
+        return KMNIST.folder(flag: data)
     }
 
     /// The folder a resumed run trains on, as `folder(readingRun:)` finds it, except that a run
     /// that records none (its record deleted) needs --data or KMNIST_DIR: ./data/kmnist would be
     /// downloaded into, and the download is the full dataset, which may not be the run's.
     public func folder(resuming run: RunDirectory) throws -> String {
-        if (data ?? "").isEmpty && (ProcessInfo.processInfo.environment["KMNIST_DIR"] ?? "").isEmpty,
-           try run.recordedDataFolder() == nil {
+        if KMNIST.explicitFolder(flag: data) == nil, try run.recordedDataFolder() == nil {
             throw VAEError(.missingInput, "\(run.path) records no data folder (\(run.dataFolderRecordPath) is missing); "
                            + "pass --data or set KMNIST_DIR to the folder the run was trained on")
         }

@@ -98,9 +98,16 @@ public struct KMNIST: Sendable {
 
     /// The data folder: the `--data` flag, else `$KMNIST_DIR`, else `./data/kmnist`.
     public static func folder(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        explicitFolder(flag: flag, environment: environment) ?? "data/kmnist"
+    }
+
+    /// The data folder the user named, by the `--data` flag or else `$KMNIST_DIR`; nil when neither
+    /// names one (empty counts as unset).
+    public static func explicitFolder(flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String? {
         if let flag, !flag.isEmpty { return flag }
         if let env = environment["KMNIST_DIR"], !env.isEmpty { return env }
-        return "data/kmnist"
+        return nil
     }
 
     /// The path of each file in `folder`, `.gz` preferred over raw; nil when neither exists.
