@@ -430,13 +430,13 @@ struct PairList: ExpressibleByArgument {
     let pairs: [ImagePair]
 
     init?(argument: String) {
-        let parsed = argument.split(separator: ",", omittingEmptySubsequences: false).map { item -> ImagePair? in
+        let pairs = commaSeparated(argument) { item -> ImagePair? in
             let ends = item.split(separator: ":", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard ends.count == 2, let a = ends[0], let b = ends[1], a >= 0, b >= 0 else { return nil }
             return ImagePair(a: a, b: b)
         }
-        guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else { return nil }
-        pairs = parsed.map { $0! }
+        guard let pairs else { return nil }
+        self.pairs = pairs
     }
 }
 
@@ -445,9 +445,8 @@ struct IndexList: ExpressibleByArgument {
     let indices: [Int]
 
     init?(argument: String) {
-        let parsed = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !parsed.isEmpty, parsed.allSatisfy({ ($0 ?? -1) >= 0 }) else { return nil }
-        indices = parsed.map { $0! }
+        guard let indices = commaSeparated(argument, { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) else { return nil }
+        self.indices = indices
     }
 }
 

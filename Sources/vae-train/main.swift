@@ -386,10 +386,9 @@ struct HiddenWidths: ExpressibleByArgument {
             widths = []
             return
         }
-        let parts = argument.split(separator: ",", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
         // Any integers: validate() names the widths' range.
-        guard !parts.isEmpty, parts.allSatisfy({ $0 != nil }) else { return nil }
-        widths = parts.map { $0! }
+        guard let widths = commaSeparated(argument, { Int($0) }) else { return nil }
+        self.widths = widths
     }
 }
 

@@ -7,7 +7,8 @@ import VAETesting
 
 // vae-render as a user runs it: the built executable, its output, exit codes and messages.
 
-private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--indices", "0,1,2", "--scale", "1"]
+/// Spaces around the items of a list are allowed, as a shell user quoting "0, 1, 2" writes them.
+private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--indices", "0, 1,2", "--scale", "1"]
 
 @Test func helpExplainsTheAnimationsAndEveryOption() throws {
     let result = try runTool("vae-render", ["--help"])
@@ -60,6 +61,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", "0:1", "--i
     (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),
     (["--all", "--indices", "4,-1"], "--indices"),
+    (["--all", "--indices", "4,,1"], "The value '4,,1' is invalid for '--indices <i,...>'"),
+    (["--all", "--pairs", "0:1,"], "The value '0:1,' is invalid for '--pairs <a:b,...>'"),
     (["--all", "--indices", "-1"], "The value '-1' is invalid for '--indices <i,...>'"),
     (["--all", "--pairs", "-1:2"], "The value '-1:2' is invalid for '--pairs <a:b,...>'"),
     // ArgumentParser lists the values of an option with six or more on lines of their own.
