@@ -110,6 +110,22 @@ public func absolutePath(_ path: String) -> String {
     URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
+/// Refuses an `--out` that names an existing file other than one of the kind the tool writes
+/// (`isOfTheKind` reads it): a path mistyped onto a checkpoint, a run's state or a data file
+/// would otherwise be lost without a word. Exit 64, as for any request that contradicts what is
+/// on disk; a file that does not exist yet passes.
+public func checkReplacesOnly(_ kind: String, at path: String, isOfTheKind: (String) -> Bool) throws {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue, !isOfTheKind(path) else { return }
+    throw VAEError(.usage, "--out \(path) exists and is not \(kind); not replacing it (name another file, or remove it first)")
+}
+
+/// Whether two paths name one file (through links, or two spellings): false when either is missing.
+public func sameFile(_ a: String, _ b: String) -> Bool {
+    var first = stat(), second = stat()
+    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
+}
+
 /// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a
 /// tool checks its output before any work, so that a typo costs nothing.
 public func checkFileCanBeWritten(_ path: String) throws {

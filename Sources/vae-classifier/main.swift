@@ -23,7 +23,7 @@ struct VAEClassifier: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: ArgumentHelp("Where to write the classifier (safetensors).", valueName: "file"))
+    @Option(help: ArgumentHelp("Where to write the classifier (safetensors); an existing file there is replaced only if it is a classifier.", valueName: "file"))
     var out: String = "classifier.safetensors"
 
     @Option(parsing: .unconditional, help: "Passes over the training images, \(rangeHelp(epochRange)).")
@@ -43,6 +43,7 @@ struct VAEClassifier: ParsableCommand {
         try reportingErrors {
             compute.apply()
             try checkFileCanBeWritten(out)
+            try checkReplacesOnly("a classifier file", at: out) { (try? readSafetensors($0))?.metadata["format"] == classifierFormat }
             let data = try KMNIST.load(from: dataOptions.folder)
             let options = ClassifierTrainingOptions(epochs: epochs, seed: seed)
             let classifier = try trainClassifier(data.train, options: options) { epoch, loss in

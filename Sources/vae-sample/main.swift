@@ -37,7 +37,7 @@ struct VAESample: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it.", valueName: "file"))
+    @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it. An existing file is replaced only if it is an IDX image file and not the run's data.", valueName: "file"))
     var out: String
 
     @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to the encoded training means), vamp (a VampPrior run's own prior) or prior (z ~ N(0, I)) (default: as the sampling GIF, vamp for a VampPrior run, else gmm).",
@@ -70,7 +70,13 @@ struct VAESample: ParsableCommand {
         try reportingErrors {
             compute.apply()
             try checkFileCanBeWritten(out)
+            try checkReplacesOnly("an IDX image file", at: out) { (try? readIDX($0, magic: idxImagesMagic)) != nil }
             let run = RunDirectory(runDir)
+            // The run's own data is IDX images too; a run whose data folder cannot be found has none to lose here.
+            if let folder = try? dataOptions.folder(readingRun: run),
+               KMNIST.locate(in: folder).contains(where: { $0.map { sameFile($0, out) } ?? false }) {
+                throw VAEError(.usage, "--out \(out) is one of the data files \(runDir) was trained on (in \(folder)); not replacing it")
+            }
             let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
             let path = run.checkpoint(epoch: chosen)
             // A checkpoint name the epochs list may be a link to nothing.

@@ -113,6 +113,51 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(notAFolder.stderr == "vae-sample: \(file) is a file, not a run folder\n")
 }
 
+/// An --out that names an existing file of another kind (a checkpoint, a note), or the
+/// data the run was trained on, is refused before any work and left as it was; a file of the
+/// tool's own kind is replaced.
+@Test func outputsOntoOtherFilesAreRefused() throws {
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    // Copies, not links: a refusal that failed would write through a link into fixtures/.
+    let data = run.path + "/data"
+    try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+    for file in KMNIST.files {
+        try FileManager.default.copyItem(atPath: URL(fileURLWithPath: syntheticData + "/" + file.name + ".gz").resolvingSymlinksInPath().path,
+                                         toPath: data + "/" + file.name + ".gz")
+    }
+    let trainingImages = data + "/" + KMNIST.files[0].name + ".gz"
+    let notes = run.path + "/notes.txt"
+    write(Array("what this run was for\n".utf8), to: notes)
+    let sample = ["vae-sample", "--run-dir", run.path, "--data", data, "--count", "3", "--sampler", "gmm"]
+    let classifier = ["vae-classifier", "--data", data, "--epochs", "1"]
+    let cases: [(command: [String], out: String, message: String)] = [
+        (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not an IDX image file; not replacing it"),
+        (sample, notes, "--out \(notes) exists and is not an IDX image file; not replacing it"),
+        (sample, trainingImages, "--out \(trainingImages) is one of the data files \(run.path) was trained on (in \(data)); not replacing it"),
+        (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not a classifier file; not replacing it"),
+        (classifier, trainingImages, "--out \(trainingImages) exists and is not a classifier file; not replacing it"),
+    ]
+    for (command, out, message) in cases {
+        let before = try readFile(out)
+        let result = try runTool(command[0], Array(command.dropFirst()) + ["--out", out])
+        #expect(result.status == 64 && result.stderr.hasPrefix("\(command[0]): \(message)"), "\(command[0]) --out \(out): \(result.stderr)")
+        #expect(result.stdout.isEmpty, "work done before the refusal: \(result.stdout)")
+        let after = try readFile(out)
+        #expect(after == before, "\(out) left as it was")
+    }
+    // Files of the tool's own kind are replaced: samples by other samples, a classifier by a classifier.
+    let samples = run.path + "/samples.idx.gz", scorer = run.path + "/classifier.safetensors"
+    for seed in ["1", "2"] {
+        let result = try runTool(sample[0], Array(sample.dropFirst()) + ["--seed", seed, "--out", samples])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+    for _ in 0..<2 {
+        let result = try runTool(classifier[0], Array(classifier.dropFirst()) + ["--out", scorer])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+}
+
 /// Past a file-size limit (as on a full disk) vae-sample reports the write and leaves no
 /// temporary file, instead of dying of SIGXFSZ half-way.
 @Test func aSampleFilePastTheFileSizeLimitIsOneError() throws {
