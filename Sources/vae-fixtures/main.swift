@@ -46,19 +46,33 @@ struct VAEFixtures: ParsableCommand {
         commandName: "vae-fixtures",
         abstract: "Regenerate fixtures/: the synthetic dataset, the tiny runs, the golden GIFs and the fuzz seeds.",
         discussion: """
-            Run from the package root. A rerun on the same machine writes identical bytes. Retrain the \
-            checkpoints only when their format or the trainer changes: new checkpoints move every golden, \
-            so commit both together and look at the new GIFs first.
+            Run from the package root (or name the folder with --fixtures). A rerun on the same machine \
+            writes identical bytes. Retrain the checkpoints only when their format or the trainer changes: \
+            new checkpoints move every golden, so commit both together and look at the new GIFs first.
+
+            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing input, 73 cannot write, 75 a fixture \
+            run's folder in use, 130 interrupted (rerun it: a stop part-way leaves a mix of old and new files).
             """,
         version: versionDescription())
 
-    @Option(help: ArgumentHelp("The fixtures folder.", valueName: "dir"))
-    var fixtures = "fixtures"
+    @Option(help: ArgumentHelp("The fixtures folder (default: fixtures, in the package root, where the command must then run).",
+                               valueName: "dir"))
+    var fixtures: String?
 
     @Flag(help: "Only render the golden GIFs again, from the committed checkpoints, after an intended change to how frames look.")
     var goldensOnly = false
 
+    func validate() throws {
+        if fixtures?.isEmpty == true { throw ValidationError("--fixtures must name a folder") }
+        // The default is relative: run elsewhere, it would make a fixtures folder wherever that is.
+        if fixtures == nil && !FileManager.default.fileExists(atPath: "Package.swift") {
+            throw ValidationError("run from the package root (there is no Package.swift in "
+                                  + "\(FileManager.default.currentDirectoryPath)), or name the folder with --fixtures")
+        }
+    }
+
     func run() throws {
+        let fixtures = self.fixtures ?? "fixtures"
         try reportingErrors {
             if !goldensOnly {
                 try writeSyntheticDataAndRuns(into: fixtures)

@@ -63,6 +63,19 @@ func goldenRendersMatch(caseName: String) throws {
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
 }
 
+/// Outside the package root without --fixtures, or with an empty one (which wrote into /), the
+/// tool refuses before making anything.
+@Test func fixturesToolRefusesToWriteWhereItWasNotAsked() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    for (arguments, message) in [([String](), "run from the package root (there is no Package.swift in \(folder)), or name the folder with --fixtures"),
+                                 (["--fixtures", ""], "--fixtures must name a folder")] {
+        let result = try runTool("vae-fixtures", arguments, workingDirectory: folder)
+        #expect(result.status == 64 && result.stderr == "vae-fixtures: \(message) (see vae-fixtures --help)\n", "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    }
+}
+
 // MARK: - The comparison catches breakage
 
 /// A golden file decoded, and its frames as canvases to damage and encode again.
