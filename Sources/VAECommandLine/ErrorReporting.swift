@@ -28,6 +28,10 @@ extension ParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         do {
             var command = try parseAsRoot()
+            // Known before any work: minutes of it would otherwise end in a report nobody can read.
+            if fcntl(STDOUT_FILENO, F_GETFD) == -1 {
+                exit(withError: report(VAEError(.cannotWrite, "cannot write standard output: it is closed")))
+            }
             try command.run()
         } catch let code as ExitCode {
             exit(withError: code)  // `reportingErrors` has said why

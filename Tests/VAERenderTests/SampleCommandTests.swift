@@ -158,6 +158,23 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     }
 }
 
+/// A closed standard output is refused before any work (vae-eval's bound, vae-sample's file),
+/// not reported once the work is done and its result lost.
+@Test func aClosedStandardOutputIsRefusedFirst() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/samples.idx"
+    for (tool, arguments) in [("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out]),
+                              ("vae-eval", [fixtureRun("latent2") + "/checkpoints/epoch-0003.safetensors", "--data", syntheticData])] {
+        let command = "exec " + ([try toolPath(tool)] + arguments).map { "'\($0)'" }.joined(separator: " ") + " >&-"
+        let shell = try ChildProcess("/bin/bash", ["-c", command])
+        defer { shell.stop() }
+        let result = try shell.finish()
+        #expect(result.status == 73 && result.stderr == "\(tool): cannot write standard output: it is closed\n", "\(tool): \(result.stderr)")
+    }
+    #expect(!FileManager.default.fileExists(atPath: out), "no sample file written")
+}
+
 /// Past a file-size limit (as on a full disk) vae-sample reports the write and leaves no
 /// temporary file, instead of dying of SIGXFSZ half-way.
 @Test func aSampleFilePastTheFileSizeLimitIsOneError() throws {
