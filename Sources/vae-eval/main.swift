@@ -78,6 +78,8 @@ struct VAEEval: ParsableCommand {
     @OptionGroup var compute: ThreadOptions
 
     func validate() throws {
+        if checkpoint.isEmpty { throw ValidationError("the checkpoint path is empty; name a checkpoint file") }
+        if classifier?.isEmpty == true { throw ValidationError("--classifier must name a file") }
         if quality != (classifier != nil) { throw ValidationError("--quality and --classifier go together") }
         if quality && (samplesGiven != nil || importanceSamplesGiven != nil) {
             throw ValidationError("--samples and --k apply to the likelihood estimates, which --quality replaces")

@@ -113,6 +113,7 @@ struct RenderCommand: ParsableCommand {
             throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --latent-map, "
                                   + "--traversal, --loss-curve")
         }
+        if selection.compare.contains("") { throw ValidationError("--compare must name a run folder") }
         if !selection.compare.isEmpty && !selection.lossCurve {
             throw ValidationError("--compare adds runs to the loss curve; pass --loss-curve as well")
         }

@@ -105,6 +105,10 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     ("vae-render", ["--all", "--run-dir", ""], "--run-dir must name a folder"),
     ("vae-render", ["--all", "--run-dir", "run", "--out", ""], "--out must name a folder"),
     ("vae-eval", ["checkpoint.safetensors", "--data", ""], "--data must name a folder"),
+    ("vae-eval", [""], "the checkpoint path is empty; name a checkpoint file"),
+    ("vae-eval", ["checkpoint.safetensors", "--quality", "--classifier", ""], "--classifier must name a file"),
+    ("vae-sample", ["--run-dir", "", "--count", "3", "--out", "x.idx"], "--run-dir must name a folder"),
+    ("vae-render", ["--loss-curve", "--run-dir", "run", "--compare", ""], "--compare must name a run folder"),
 ])
 func emptyPathsAreRefused(tool: String, arguments: [String], message: String) throws {
     let scratch = temporaryFolder()
