@@ -21,7 +21,8 @@ private func unwrittenStandardOutput() -> VAEError? {
 extension ParsableCommand {
     /// ArgumentParser's `main()`, except that a bad flag is one line like every other error (the
     /// tool's name, what is wrong, where to read more) rather than the error, the flag's help and
-    /// the usage, and that `--help` text that cannot be written is exit 73 rather than exit 0.
+    /// the usage, that `--help` text that cannot be written is exit 73 rather than exit 0, and
+    /// that a closed standard output is exit 73 before the command runs.
     public static func mainCheckingOutput() {
         // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
         // temporary file removed, rather than the signal killing us mid-write.

@@ -113,10 +113,10 @@ public func absolutePath(_ path: String) -> String {
 /// Refuses an `--out` that names an existing file other than one of the kind the tool writes
 /// (`isOfTheKind` reads it): a path mistyped onto a checkpoint, a run's state or a data file
 /// would otherwise be lost without a word. Exit 64, as for any request that contradicts what is
-/// on disk; a file that does not exist yet passes.
+/// on disk; a file that does not exist yet passes (callers refuse a folder first, with
+/// `checkFileCanBeWritten`).
 public func checkReplacesOnly(_ kind: String, at path: String, isOfTheKind: (String) -> Bool) throws {
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), !isFolder.boolValue, !isOfTheKind(path) else { return }
+    guard FileManager.default.fileExists(atPath: path), !isOfTheKind(path) else { return }
     throw VAEError(.usage, "--out \(path) exists and is not \(kind); not replacing it (name another file, or remove it first)")
 }
 

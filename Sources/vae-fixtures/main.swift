@@ -72,15 +72,15 @@ struct VAEFixtures: ParsableCommand {
     }
 
     func run() throws {
-        let fixtures = self.fixtures ?? "fixtures"
+        let folder = fixtures ?? "fixtures"
         try reportingErrors {
             if !goldensOnly {
-                try writeSyntheticDataAndRuns(into: fixtures)
+                try writeSyntheticDataAndRuns(into: folder)
             }
-            try writeGoldens(into: fixtures)
+            try writeGoldens(into: folder)
             if !goldensOnly {
-                try FuzzSeeds.write(to: fixtures + "/fuzz")
-                print("\(fixtures)/fuzz: seed corpora of the fuzz targets")
+                try FuzzSeeds.write(to: folder + "/fuzz")
+                print("\(folder)/fuzz: seed corpora of the fuzz targets")
             }
         }
     }

@@ -121,9 +121,11 @@ struct RenderCommand: ParsableCommand {
             throw ValidationError("--compare takes at most \(lossCurveColours.count - 1) runs: the loss curve tells "
                                   + "\(lossCurveColours.count) runs apart by colour")
         }
-        // The same run twice would draw one curve exactly over the other.
+        // The same run twice, by two spellings or through a link, would draw one curve exactly over the other.
         let curves = ([locations.runDir] + selection.compare).map(absolutePath)
-        if let repeated = selection.compare.indices.first(where: { curves[..<($0 + 1)].contains(curves[$0 + 1]) }) {
+        if let repeated = selection.compare.indices.first(where: { index in
+            curves[..<(index + 1)].contains { $0 == curves[index + 1] || sameFile($0, curves[index + 1]) }
+        }) {
             throw ValidationError("--compare \(selection.compare[repeated]) is on the loss curve already (as --run-dir or an earlier --compare)")
         }
         try interpolationFlags.validate(enabled: selection.includes(.interpolation))

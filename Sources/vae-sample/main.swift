@@ -73,10 +73,10 @@ struct VAESample: ParsableCommand {
             try checkFileCanBeWritten(out)
             try checkReplacesOnly("an IDX image file", at: out) { (try? readIDX($0, magic: idxImagesMagic)) != nil }
             let run = RunDirectory(runDir)
-            // The run's own data is IDX images too; a run whose data folder cannot be found has none to lose here.
-            if let folder = try? dataOptions.folder(readingRun: run),
-               KMNIST.locate(in: folder).contains(where: { $0.map { sameFile($0, out) } ?? false }) {
-                throw VAEError(.usage, "--out \(out) is one of the data files \(runDir) was trained on (in \(folder)); not replacing it")
+            // Data files are IDX images too: those this command reads and those the run records.
+            let dataFolders = [try? dataOptions.folder(readingRun: run), try? run.recordedDataFolder()].compactMap { $0 }
+            if let folder = dataFolders.first(where: { KMNIST.locate(in: $0).contains { $0.map { sameFile($0, out) } ?? false } }) {
+                throw VAEError(.usage, "--out \(out) is one of the KMNIST files in \(folder), which \(runDir) reads; not replacing it")
             }
             let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
             let path = run.checkpoint(epoch: chosen)

@@ -129,7 +129,8 @@ func headingAnchors(_ text: String) -> [String] {
         // The header's first sentence: after "# " in bash, the docstring's first line in Python.
         let firstLine = lines[1].hasPrefix("# ") ? String(lines[1].dropFirst(2)) : String(lines[1].drop { $0 == "\"" })
         for arguments in [["--help"], ["-h"], [name == "fresh-debian12" ? "--user" : "x", "--help"]] {
-            let child = try ChildProcess(folder + "/" + name, arguments)
+            // A short limit: a script that missed --help would go on to install, build or train.
+            let child = try ChildProcess(folder + "/" + name, arguments, timeLimit: .seconds(30))
             defer { child.stop() }
             let result = try child.finish()
             #expect(result.status == 0 && result.stderr.isEmpty, "\(name) \(arguments): \(result.stderr)")

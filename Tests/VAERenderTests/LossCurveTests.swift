@@ -204,8 +204,9 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(elbo.contains(">negative ELBO (nats per image)</text>") && !elbo.contains("iwae"), "\(elbo)")
 }
 
-/// vae-render reads each run's objective from its last checkpoint: an iwae run compared with an
-/// ELBO run is marked, the ELBO run is not, and a folder of metrics alone is taken as ELBO.
+/// vae-render reads each run's objective from its last checkpoint, else its resume state: an iwae
+/// run compared with an ELBO run is marked, the ELBO run is not, and a folder of metrics alone is
+/// taken as ELBO.
 @Test func theLossCurveCommandMarksImportanceWeightedRuns() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -222,6 +223,10 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
         let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
         #expect(svg.contains("<title>\(marked) (iwae)</title>") && svg.contains("<title>plain</title>"), "\(svg)")
     }
+    // The same run through a link is refused as the same run.
+    try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: elbo)
+    let linked = try runTool("vae-render", ["--loss-curve", "--run-dir", elbo, "--compare", folder + "/link", "--out", out])
+    #expect(linked.status == 64 && linked.stderr.contains("--compare \(folder)/link is on the loss curve already"), "\(linked.stderr)")
     // Two runs of one name in different folders are labelled by their paths.
     let twin = folder + "/other/plain"
     try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: true)
@@ -230,14 +235,20 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(twins.status == 0, "\(twins.stderr)")
     let twinsSVG = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
     #expect(twinsSVG.contains("<title>\(elbo)</title>") && twinsSVG.contains("<title>\(twin)</title>"), "\(twinsSVG)")
+    // Without checkpoints the resume state tells; without either, the run is taken as ELBO.
     try FileManager.default.removeItem(atPath: iwae + "/checkpoints")
-    let metricsAlone = try runTool("vae-render", ["--loss-curve", "--run-dir", iwae, "--out", out])
-    #expect(metricsAlone.status == 0, "\(metricsAlone.stderr)")
-    #expect(!String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self).contains("iwae"))
+    for (removed, marked) in [(nil, true), (RunDirectory(iwae).statePath, false)] {
+        if let removed { try FileManager.default.removeItem(atPath: removed) }
+        let result = try runTool("vae-render", ["--loss-curve", "--run-dir", elbo, "--compare", iwae, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
+        #expect(svg.contains("<title>iw (iwae)</title>") == marked, "\(svg)")
+    }
 }
 
 /// Bernoulli and Gaussian runs are refused on one chart, naming both folders, with nothing
-/// written; two Gaussian decoders (learned and fixed σ) are densities of the same pixels and share it.
+/// written, also when a run's checkpoints are gone; two Gaussian decoders (learned and fixed σ)
+/// are densities of the same pixels and share it.
 @Test func theLossCurveRefusesBernoulliBesideGaussianRuns() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -262,4 +273,9 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(gaussians.status == 0, "\(gaussians.stderr)")
     let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
     #expect(svg.contains("<title>fixed</title>") && svg.contains("<title>learned</title>"), "\(svg)")
+    // Without its checkpoints a run is known by its resume state.
+    try FileManager.default.removeItem(atPath: learned + "/checkpoints")
+    let stateOnly = try runTool("vae-render", ["--loss-curve", "--run-dir", bernoulli, "--compare", learned, "--out", folder + "/out2"])
+    #expect(stateOnly.status == 64 && stateOnly.stderr.contains("\(learned) is a gaussian run and \(bernoulli) a bernoulli one"),
+            "\(stateOnly.stderr)")
 }

@@ -134,7 +134,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let cases: [(command: [String], out: String, message: String)] = [
         (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not an IDX image file; not replacing it"),
         (sample, notes, "--out \(notes) exists and is not an IDX image file; not replacing it"),
-        (sample, trainingImages, "--out \(trainingImages) is one of the data files \(run.path) was trained on (in \(data)); not replacing it"),
+        (sample, trainingImages, "--out \(trainingImages) is one of the KMNIST files in \(data), which \(run.path) reads; not replacing it"),
         (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not a classifier file; not replacing it"),
         (classifier, trainingImages, "--out \(trainingImages) exists and is not a classifier file; not replacing it"),
     ]
@@ -146,6 +146,11 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
         let after = try readFile(out)
         #expect(after == before, "\(out) left as it was")
     }
+    // The data folder the run records is kept too when --data points elsewhere.
+    try run.recordDataFolder(data)
+    let elsewhere = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", trainingImages])
+    #expect(elsewhere.status == 64 && elsewhere.stderr.contains("is one of the KMNIST files in \(data), which \(run.path) reads"),
+            "\(elsewhere.stderr)")
     // Files of the tool's own kind are replaced: samples by other samples, a classifier by a classifier.
     let samples = run.path + "/samples.idx.gz", scorer = run.path + "/classifier.safetensors"
     for seed in ["1", "2"] {

@@ -55,22 +55,22 @@ public struct LatentActivity: Sendable, Equatable {
 public func latentActivity(_ model: VAEModel, _ set: ImageSet) -> LatentActivity {
     let latent = model.config.latentDim
     let workspace = Workspace(layout: model.layout, capacity: evaluationBatchSize)
-    var kl = [Double](repeating: 0, count: latent), meanSum = kl, meanSquares = kl, variances = kl
+    var kl = [Double](repeating: 0, count: latent), meanSum = kl, meanSquares = kl, posteriorVarianceSum = kl
     workspace.forEachBatch(of: set) { _, rows in
         model.encode(workspace, rows: rows)
         for r in 0..<rows {
             let mu = workspace.head + r * 2 * latent, logvar = mu + latent
             for j in 0..<latent {
-                let m = Double(mu[j]), v = Double(logvar[j])
-                kl[j] -= 0.5 * (1 + v - m * m - exp(v))
+                let m = Double(mu[j]), v = Double(logvar[j]), variance = exp(v)
+                kl[j] -= 0.5 * (1 + v - m * m - variance)
                 meanSum[j] += m
                 meanSquares[j] += m * m
-                variances[j] += exp(v)
+                posteriorVarianceSum[j] += variance
             }
         }
     }
     let n = Double(max(set.count, 1))
     return LatentActivity(klPerDimension: kl.map { $0 / n },
                           meanVariance: (0..<latent).map { max(meanSquares[$0] / n - (meanSum[$0] / n) * (meanSum[$0] / n), 0) },
-                          posteriorVariance: variances.map { $0 / n })
+                          posteriorVariance: posteriorVarianceSum.map { $0 / n })
 }

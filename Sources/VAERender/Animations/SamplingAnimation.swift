@@ -88,19 +88,21 @@ public enum LatentGrid: Sendable, Equatable {
         /// samples at another one, and the GIF is often seen without the command that made it.
         func subtitle(conditional: Bool, temperature: Double) -> String {
             let classRows = "rows = classes 0-\(VAEConfig.classes - 1)"
-            var source: String
             switch self {
             case .priorQuantiles: return "N(0,I) quantiles"
             case .principalPlane: return "PC1 x PC2"
             case .classRows: return classRows
-            case .sampled(.prior): source = "z ~ N(0,I)"
-            case .sampled(.gmm): source = "z ~ GMM"
-            case .sampled(.gmmDiagonal): source = "z ~ GMM diag"
-            case .sampled(.vamp): source = "z ~ VampPrior"
-            case .sampled(.twoStage): source = "z ~ two-stage"
+            case .sampled(let kind):
+                let name = switch kind {
+                case .prior: "N(0,I)"
+                case .gmm: "GMM"
+                case .gmmDiagonal: "GMM diag"
+                case .vamp: "VampPrior"
+                case .twoStage: "two-stage"
+                }
+                let source = "z ~ \(name)" + (kind.takesTemperature ? ", T=\(temperature)" : "")
+                return conditional ? source + ", " + classRows : source
             }
-            if case .sampled(let kind) = self, kind.takesTemperature { source += ", T=\(temperature)" }
-            return conditional ? source + ", " + classRows : source
         }
     }
 }

@@ -62,9 +62,11 @@ public struct TraversalAnimation {
         -reach + 2 * reach * Double(step) / Double(steps)
     }
 
-    /// The offset from the mean at `step` along `dimension`, in latent units.
-    public func offset(step: Int, dimension: Int) -> Float {
-        Float(TraversalAnimation.offset(step: step) * activity.aggregateSpread(of: dimension))
+    /// The offset from the mean at `step` along `dimension`, in latent units. A spread that is not
+    /// finite (an encoder whose log-variance overflows) gives none, rather than NaN at offset 0.
+    public func latentOffset(step: Int, dimension: Int) -> Float {
+        let spread = activity.aggregateSpread(of: dimension)
+        return spread.isFinite ? Float(TraversalAnimation.offset(step: step) * spread) : 0
     }
 
     /// "mean - 0.50 sd": where the swept coordinate is, from the character's mean, with the sign
@@ -85,7 +87,7 @@ public struct TraversalAnimation {
             for dimension in dimensions {
                 for character in indices.indices {
                     var point = Array(means[character * latent..<(character + 1) * latent])
-                    point[dimension] += offset(step: step, dimension: dimension)
+                    point[dimension] += latentOffset(step: step, dimension: dimension)
                     points += point
                 }
             }

@@ -86,10 +86,11 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
 }
 
 /// The loss curves of the run folders, each labelled by its folder name (or, where two folders
-/// have one name, by its path as given); the first run's only through `lastEpoch` when it is given. A run's objective comes from its last checkpoint: a
-/// folder with metrics alone is taken as an ELBO run. Bernoulli and Gaussian runs are refused
-/// together: one's loss is a probability's logarithm, the other's a density's, whose nats do not
-/// compare (a Gaussian's fall below zero as its σ shrinks).
+/// have one name, by its path as given); the first run's only through `lastEpoch` when it is
+/// given. A run's objective and likelihood come from its last checkpoint, else its resume state;
+/// a folder with metrics alone is taken as an ELBO run and its likelihood is not checked.
+/// Bernoulli and Gaussian runs are refused together: one's loss is a probability's logarithm,
+/// the other's a density's, whose nats do not compare (a Gaussian's fall below zero as its σ shrinks).
 public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
     var iwaeRuns: Set<Int> = []
     var likelihoods: [(folder: String, likelihood: Likelihood)] = []
@@ -103,8 +104,9 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
                 throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's")
             }
         }
-        if let epoch = directory.checkpointEpochs().last {
-            let run = try readCheckpoint(directory.checkpoint(epoch: epoch)).run
+        let recorded = try directory.checkpointEpochs().last.map { try readCheckpoint(directory.checkpoint(epoch: $0)).run }
+            ?? (try? directory.readState())?.run
+        if let run = recorded {
             if run.objective == .iwae { iwaeRuns.insert(index) }
             let likelihood = run.model.likelihood
             if let other = likelihoods.first(where: { ($0.likelihood == .bernoulli) != (likelihood == .bernoulli) }) {
