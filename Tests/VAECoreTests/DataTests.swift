@@ -361,3 +361,12 @@ func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
         try parseIDX(gzipBomb(labels: 517, bodyBytes: 0), path: "bomb.gz", magic: idxLabelsMagic)
     }
 }
+
+/// Batches cover every item once, in order, all full but the last.
+@Test(arguments: [(0, 128, [(Int, Int)]()), (1, 128, [(0, 1)]), (128, 128, [(0, 128)]), (129, 128, [(0, 128), (128, 1)]),
+                  (7011, 1000, (0..<7).map { ($0 * 1000, 1000) } + [(7000, 11)])])
+func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, Int)]) {
+    let batches = Batches(count: count, size: size)
+    #expect(batches.count == expected.count)
+    #expect(batches.map { [$0.first, $0.rows] } == expected.map { [$0.0, $0.1] })
+}

@@ -30,9 +30,7 @@ public final class LatentCodec {
         var means = [Float](repeating: 0, count: indices.count * latent)
         images.pixels.withUnsafeBufferPointer { pixels in
             means.withUnsafeMutableBufferPointer { means in
-                var first = 0
-                while first < indices.count {
-                    let rows = min(batchCapacity, indices.count - first)
+                for (first, rows) in Batches(count: indices.count, size: batchCapacity) {
                     for row in 0..<rows {
                         precondition((0..<images.count).contains(indices[first + row]), "image index out of range")
                         rowIndices[row] = Int32(indices[first + row])
@@ -45,7 +43,6 @@ public final class LatentCodec {
                         let mu = workspace.head + row * 2 * latent
                         (means.baseAddress! + (first + row) * latent).update(from: mu, count: latent)
                     }
-                    first += rows
                 }
             }
         }
@@ -70,14 +67,11 @@ public final class LatentCodec {
         var images = [Float](repeating: 0, count: count * size)
         z.withUnsafeBufferPointer { z in
             images.withUnsafeMutableBufferPointer { images in
-                var first = 0
-                while first < count {
-                    let rows = min(batchCapacity, count - first)
+                for (first, rows) in Batches(count: count, size: batchCapacity) {
                     workspace.z.update(from: z.baseAddress! + first * latent, count: rows * latent)
                     labels?.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, first: first, rows: rows) }
                     model.decode(workspace, rows: rows)
                     model.decoderMeans(workspace.decoderOutput, into: images.baseAddress! + first * size, rows: rows)
-                    first += rows
                 }
             }
         }

@@ -161,13 +161,10 @@ public final class Workspace: @unchecked Sendable {
     public func forEachBatch(of set: ImageSet, _ body: (_ first: Int, _ rows: Int) -> Void) {
         set.pixels.withUnsafeBufferPointer { pixels in
             set.labels.withUnsafeBufferPointer { labels in
-                var first = 0
-                while first < set.count {
-                    let rows = min(capacity, set.count - first)
+                for (first, rows) in Batches(count: set.count, size: capacity) {
                     loadImages(pixels.baseAddress!, first: first, rows: rows)
                     loadLabels(labels.baseAddress!, first: first, rows: rows)
                     body(first, rows)
-                    first += rows
                 }
             }
         }

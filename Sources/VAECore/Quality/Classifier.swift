@@ -57,9 +57,7 @@ public final class Classifier: @unchecked Sendable {
         let ws = ClassifierWorkspace(self, capacity: min(max(count, 1), evaluationBatchSize))
         var probabilities = [Float](repeating: 0, count: count * Classifier.classes)
         var features = [Float](repeating: 0, count: count * Classifier.featureCount)
-        var first = 0
-        while first < count {
-            let rows = min(ws.capacity, count - first)
+        for (first, rows) in Batches(count: count, size: ws.capacity) {
             images.withUnsafeBufferPointer { ws.input.update(from: $0.baseAddress! + first * size, count: rows * size) }
             forward(ws, rows: rows)
             softmax(ws.probabilities, logits: ws.logits, rows: rows, classes: Classifier.classes)
@@ -69,7 +67,6 @@ public final class Classifier: @unchecked Sendable {
             features.withUnsafeMutableBufferPointer {
                 ($0.baseAddress! + first * Classifier.featureCount).update(from: ws.features, count: rows * Classifier.featureCount)
             }
-            first += rows
         }
         return (probabilities, features)
     }

@@ -35,9 +35,7 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
         for epoch in 1...options.epochs {
             random.shuffle(order, count: train.count)
             var total = 0.0
-            var first = 0
-            while first < train.count {
-                let rows = min(options.batchSize, train.count - first)
+            for (first, rows) in Batches(count: train.count, size: options.batchSize) {
                 for row in 0..<rows {
                     let index = Int(order[first + row])
                     let shift = randomShift(upTo: options.maxShift, random: &random)
@@ -50,7 +48,6 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
                 guard optimizer.update(parameters: classifier.parameters, gradients: classifier.gradients) else {
                     throw VAEError(.failed, "the classifier's training diverged in epoch \(epoch): a gradient is not finite")
                 }
-                first += rows
             }
             progress(epoch, total / Double(train.count))
         }

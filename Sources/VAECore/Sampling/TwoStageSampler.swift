@@ -55,9 +55,7 @@ public struct TwoStageSampler: LatentSampler {
         defer { order.deallocate() }
         for epoch in 1...epochs {
             random.shuffle(order, count: n)
-            var first = 0
-            while first < n {
-                let rows = min(ws.capacity, n - first)
+            for (first, rows) in Batches(count: n, size: ws.capacity) {
                 for r in 0..<rows {
                     let source = Int(order[first + r]) * latent
                     for j in 0..<latent { ws.input[r * latent + j] = scale[j] > 0 ? (points[source + j] - center[j]) / scale[j] : 0 }
@@ -67,7 +65,6 @@ public struct TwoStageSampler: LatentSampler {
                 guard optimizer.update(parameters: parameters, gradients: gradients) else {
                     throw VAEError(.failed, "the two-stage sampler's fit diverged in epoch \(epoch) of \(epochs): a gradient is not finite")
                 }
-                first += rows
             }
         }
         return TwoStageSampler(latent: latent, network: network, parameters: parameters.array, center: center, scale: scale,
@@ -82,16 +79,13 @@ public struct TwoStageSampler: LatentSampler {
         let parameters = FloatBuffer(self.parameters)
         let ws = TwoStageWorkspace(network, capacity: min(max(count, 1), evaluationBatchSize))
         var z = [Float](repeating: 0, count: count * latent)
-        var first = 0
-        while first < count {
-            let rows = min(ws.capacity, count - first)
+        for (first, rows) in Batches(count: count, size: ws.capacity) {
             for i in 0..<rows * latent { ws.z[i] = spread * u[first * latent + i] }
             network.decode(ws, rows: rows, parameters: parameters.pointer)
             for i in 0..<rows * latent {
                 let j = first * latent + i
                 z[j] = center[i % latent] + scale[i % latent] * (ws.mean[i] + sigma * noise[j])
             }
-            first += rows
         }
         return LatentSamples(latent: latent, z: z)
     }

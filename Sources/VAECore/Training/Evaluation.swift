@@ -66,9 +66,7 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
             var logvarSum = 0.0
             for j in 0..<latent { logvarSum += Double(logvar[j]) }
             var logSum = LogSumExp()
-            var done = 0
-            while done < k {
-                let rows = min(workspace.capacity, k - done)
+            for (_, rows) in Batches(count: k, size: workspace.capacity) {
                 random.fillNormal(workspace.eps, count: rows * latent)
                 reparameterizeForward(z: workspace.z, head: workspace.head, eps: workspace.eps, rows: rows, latent: latent,
                                       samples: rows)
@@ -93,7 +91,6 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
                         logSum.add(workspace.logLikelihoods[r] + workspace.logPriors[r] - workspace.logPosteriors[r])
                     }
                 }
-                done += rows
             }
             total -= logSum.value - log(Double(k))
             try progress(image + 1)

@@ -59,17 +59,16 @@ public final class Trainer: @unchecked Sendable {
                            progress: (TrainingProgress) -> Void = { _ in }) throws -> LossTerms {
         let epoch = completedEpochs + 1
         let count = data.train.count, batchSize = run.batchSize, latent = run.model.latentDim
-        let batches = (count + batchSize - 1) / batchSize
+        let batches = Batches(count: count, size: batchSize)
         let start = DispatchTime.now().uptimeNanoseconds
         random.shuffle(order, count: count)
         var total = LossTerms()
         try data.train.pixels.withUnsafeBufferPointer { pixels in
-            for batch in 0..<batches {
+            for batch in batches.indices {
                 if shouldStop() {
                     throw VAEError(.interrupted, "interrupted during epoch \(epoch)")
                 }
-                let first = batch * batchSize
-                let rows = min(batchSize, count - first)
+                let (first, rows) = batches[batch]
                 loadBatch(pixels.baseAddress!, indices: order + first, rows: rows)
                 data.train.labels.withUnsafeBufferPointer { workspace.loadLabels($0.baseAddress!, indices: order + first, rows: rows) }
                 if run.binarization == .dynamic { workspace.binarizeInput(rows: rows, random: &random) }
@@ -79,21 +78,21 @@ public final class Trainer: @unchecked Sendable {
                     ? model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: true)
                     : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
-                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): the loss is \(loss.total); "
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(loss.total); "
                                    + "no checkpoint was written from this state (\(divergenceAdvice))")
                 }
                 if run.objective == .iwae {
                     model.backwardImportanceWeighted(workspace, rows: rows, samples: samples)
                 } else {
-                    model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches))
+                    model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches.count))
                 }
                 guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
-                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches): a gradient is not finite; "
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): a gradient is not finite; "
                                    + "no checkpoint was written from this state (\(divergenceAdvice))")
                 }
                 total += loss
                 let seen = first + rows
-                progress(TrainingProgress(epoch: epoch, batch: batch + 1, batches: batches, imagesSeen: seen,
+                progress(TrainingProgress(epoch: epoch, batch: batch + 1, batches: batches.count, imagesSeen: seen,
                                           runningLoss: total.total / Double(seen),
                                           seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             }

@@ -1,0 +1,21 @@
+/// The batches of `count` items taken in order, `size` at a time: every batch is full but the
+/// last, which holds the rest. `for (first, rows) in Batches(count: n, size: 128)`.
+public struct Batches: RandomAccessCollection, Sendable {
+    public let itemCount: Int, size: Int
+
+    public init(count: Int, size: Int) {
+        precondition(count >= 0 && size > 0, "a batch holds at least one item")
+        itemCount = count
+        self.size = size
+    }
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { (itemCount + size - 1) / size }
+
+    /// The batch's first item and its number of items.
+    public subscript(batch: Int) -> (first: Int, rows: Int) {
+        precondition(indices.contains(batch), "batch \(batch) is out of range")
+        let first = batch * size
+        return (first, Swift.min(size, itemCount - first))
+    }
+}
