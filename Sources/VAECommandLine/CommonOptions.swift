@@ -44,8 +44,7 @@ public struct DataOptions: ParsableArguments {
     /// was trained on (which must still exist), else ./data/kmnist.
     public func folder(readingRun run: RunDirectory) throws -> String {
         if KMNIST.explicitFolder(flag: data) == nil, let recorded = try run.recordedDataFolder() {
-            var isFolder: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: recorded, isDirectory: &isFolder), isFolder.boolValue else {
+            guard PathKind(recorded) == .folder else {
                 throw VAEError(.missingInput, "\(recorded), the data folder \(run.path) was trained on (recorded in "
                                + "\(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR")
             }

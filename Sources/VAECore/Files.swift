@@ -25,6 +25,16 @@ public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer
     }
 }
 
+/// What a path names, following symbolic links (a dangling one names nothing).
+public enum PathKind: Sendable {
+    case nothing, folder, file
+
+    public init(_ path: String) {
+        var isFolder: ObjCBool = false
+        self = !FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) ? .nothing : isFolder.boolValue ? .folder : .file
+    }
+}
+
 /// Creates the folder `path` and its missing parents, like `mkdir -p`. A failure is one line
 /// naming `what` and the system's reason for the part that failed ("Not a directory",
 /// "Permission denied"), which Foundation's own error hides behind "NSCocoaErrorDomain error 512".
@@ -42,8 +52,7 @@ public func createFolders(_ path: String, what: String) throws -> [String] {
         }
         try checkNotDanglingLink(part, of: parts, path, what: what)
     }
-    var isFolder: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue else {
+    guard PathKind(path) == .folder else {
         throw VAEError(.cannotWrite, "cannot create \(what) \(path): a file of that name is in the way")
     }
     return created
@@ -65,9 +74,7 @@ public func checkFolderCanBeCreated(_ path: String, what: String) throws {
         existing = part
     }
     let prefix = missing.map { failing($0, of: parts, path) } ?? ""
-    var isFolder: ObjCBool = false
-    _ = FileManager.default.fileExists(atPath: existing, isDirectory: &isFolder)
-    guard isFolder.boolValue else {
+    guard PathKind(existing) == .folder else {
         throw VAEError(.cannotWrite, missing == nil ? "cannot create \(what) \(path): a file of that name is in the way"
                        : "cannot create \(what) \(path): \(prefix)\(systemErrorText(ENOTDIR))")
     }
@@ -131,16 +138,14 @@ public func sameFile(_ a: String, _ b: String) -> Bool {
 public func checkFileCanBeWritten(_ path: String) throws {
     guard !path.isEmpty else { throw VAEError(.usage, "cannot write a file without a name (the path is empty)") }
     let path = try writeTarget(path)
-    var isFolder: ObjCBool = false
-    if path.hasSuffix("/") || (FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) && isFolder.boolValue) {
+    if path.hasSuffix("/") || PathKind(path) == .folder {
         throw VAEError(.cannotWrite, "cannot write \(path): it is a folder; name a file")
     }
     let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    guard FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder) else {
-        throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) does not exist")
-    }
-    guard isFolder.boolValue else {
-        throw VAEError(.cannotWrite, "cannot write \(path): \(folder) is not a folder")
+    switch PathKind(folder) {
+    case .nothing: throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) does not exist")
+    case .file: throw VAEError(.cannotWrite, "cannot write \(path): \(folder) is not a folder")
+    case .folder: break
     }
     guard access(folder, W_OK | X_OK) == 0 else {
         throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) is not writable")

@@ -109,8 +109,7 @@ struct VAEEval: ParsableCommand {
     private func evaluate() throws {
         compute.apply()
         // A run's folder where its checkpoint belongs (as vae-render and vae-sample take one).
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isFolder), isFolder.boolValue {
+        if PathKind(checkpoint) == .folder {
             let run = RunDirectory(checkpoint)
             let last = run.checkpointEpochs().last.map { ", such as its last, " + run.checkpoint(epoch: $0) } ?? ""
             throw VAEError(.usage, "\(checkpoint) is a folder; name a checkpoint file\(last)")

@@ -332,6 +332,18 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(try FileManager.default.attributesOfItem(atPath: "/dev/null")[.type] as? FileAttributeType == .typeCharacterSpecial)
 }
 
+/// A path names a folder or a file through links, and nothing when missing or dangling.
+@Test func aPathsKindFollowsLinks() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    write([7], to: scratch + "/file")
+    for (name, target) in [("to-folder", scratch), ("to-file", scratch + "/file"), ("dangling", scratch + "/nothing")] {
+        try FileManager.default.createSymbolicLink(atPath: scratch + "/" + name, withDestinationPath: target)
+    }
+    let kinds = ["", "/file", "/to-folder", "/to-file", "/dangling", "/nothing", "/file/below"].map { PathKind(scratch + $0) }
+    #expect(kinds == [.folder, .file, .folder, .file, .nothing, .nothing, .nothing])
+}
+
 /// A write that fails (here: past a file-size limit, as on a full disk) is one clear error;
 /// the earlier checkpoints stay intact and no temporary file is left.
 @Test func aFailedWriteKeepsEveryEarlierCheckpoint() throws {

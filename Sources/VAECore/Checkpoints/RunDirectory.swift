@@ -50,11 +50,11 @@ public struct RunDirectory: Sendable {
 
     /// Refuses, for a tool that reads the run, a folder that does not exist or is a file.
     public func checkExists() throws {
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
-            throw VAEError(.missingInput, "the run folder \(path) does not exist")
+        switch PathKind(path) {
+        case .nothing: throw VAEError(.missingInput, "the run folder \(path) does not exist")
+        case .file: throw VAEError(.missingInput, "\(path) is a file, not a run folder")
+        case .folder: break
         }
-        guard isFolder.boolValue else { throw VAEError(.missingInput, "\(path) is a file, not a run folder") }
     }
 
     /// Creates the folders, refuses a run file that could not be written (a folder in its
@@ -79,8 +79,7 @@ public struct RunDirectory: Sendable {
                            + "pass --resume to continue that run or --overwrite to replace it")
         }
         // A folder in the state's place is no run: `prepare` refuses it as a file it cannot write.
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: statePath, isDirectory: &isFolder), !isFolder.boolValue else { return }
+        guard PathKind(statePath) == .file else { return }
         let state: TrainingState
         do { state = try readTrainingState(statePath) } catch let error as VAEError {
             throw VAEError(.usage, "\(path) holds a resume state that cannot be read (\(error.message)); "

@@ -126,8 +126,7 @@ public struct KMNIST: Sendable {
     /// Refuses a `folder` that is a file, which would otherwise be reported as a folder missing
     /// every KMNIST file.
     static func checkNotAFile(_ folder: String) throws {
-        var isFolder: ObjCBool = false
-        if FileManager.default.fileExists(atPath: folder, isDirectory: &isFolder), !isFolder.boolValue {
+        if PathKind(folder) == .file {
             throw VAEError(.missingInput, "\(folder) is a file, not a folder of KMNIST files; point --data or KMNIST_DIR at the folder")
         }
     }

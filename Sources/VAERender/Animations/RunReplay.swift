@@ -32,8 +32,7 @@ public struct RunReplay: Sendable {
         let epochs = directory.checkpointEpochs()
         guard !epochs.isEmpty else {
             // Something else in the folder's place is damage, which training first would not mend.
-            var isFolder: ObjCBool = false
-            if FileManager.default.fileExists(atPath: directory.checkpointsFolder, isDirectory: &isFolder), !isFolder.boolValue {
+            if PathKind(directory.checkpointsFolder) == .file {
                 throw VAEError(.badData, "\(directory.checkpointsFolder) is not a folder, where the run keeps its checkpoints")
             }
             throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
