@@ -77,7 +77,7 @@ let package = Package(
         // programs the tests started (Tests/Watchdog/watchdog.c).
         .target(name: "TestWatchdog", path: "Tests/Watchdog", publicHeadersPath: "."),
         .target(name: "TestSupport", dependencies: ["VAECore", "VAETesting", "TestWatchdog"], path: "Tests/TestSupport"),
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "TestSupport"]),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "VAECommandLine", "TestSupport"]),
         .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "VAETesting", "TestSupport"]),
     ]
 )

@@ -19,13 +19,19 @@ public final class ProgressBar {
     /// A training epoch's bar: batches done, running loss, images per second, time left.
     public func update(_ p: TrainingProgress, epochs: Int) {
         guard enabled, due(final: p.batch == p.batches) else { return }
+        draw(trainingStatus(p, epochs: epochs))
+    }
+
+    /// The training bar's line; the time left assumes the epoch's remaining batches take as
+    /// long each as those done.
+    func trainingStatus(_ p: TrainingProgress, epochs: Int) -> String {
         let width = 24
         let filled = p.batch * width / max(p.batches, 1)
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
         let rate = Double(p.imagesSeen) / max(p.seconds, 1e-9)
         let remaining = Double(p.batches - p.batch) / Double(max(p.batch, 1)) * p.seconds
-        draw(String(format: "epoch %d/%d %@ %d/%d  loss %.2f  %.0f img/s  ETA %@",
-                    p.epoch, epochs, bar, p.batch, p.batches, p.runningLoss, rate, formatDuration(remaining)))
+        return String(format: "epoch %d/%d %@ %d/%d  loss %.2f  %.0f img/s  ETA %@",
+                      p.epoch, epochs, bar, p.batch, p.batches, p.runningLoss, rate, formatDuration(remaining))
     }
 
     /// A count, such as the importance-weighted evaluation's images: done, per second, time left.
@@ -70,7 +76,7 @@ public final class ProgressBar {
 }
 
 /// m:ss, or h:mm:ss from an hour up.
-private func formatDuration(_ seconds: Double) -> String {
+func formatDuration(_ seconds: Double) -> String {
     let s = Int(seconds.rounded())
     return s >= 3600 ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%d:%02d", s / 60, s % 60)
 }

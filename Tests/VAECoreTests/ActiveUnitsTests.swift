@@ -32,6 +32,10 @@ private func constantHeadModel(means: [Float], logVariances: [Float]) -> VAEMode
     // The same mean for every image: no dimension varies, so Burda et al.'s criterion finds none.
     #expect(activity.meanVariance.allSatisfy { $0 < 1e-12 }, "\(activity.meanVariance)")
     #expect(activity.activeByMeanVariance == 0)
+    // Burda et al.'s count: a mean variance above 0.01, not at it.
+    let variances = [0.02, 0.005, 0.0101, 0.01, 1, 0]
+    let burda = LatentActivity(klPerDimension: variances.map { _ in 0 }, meanVariance: variances, posteriorVariance: variances)
+    #expect(burda.activeByMeanVariance == 3)
 }
 
 /// A conditional model's encoder sees each image's label, in both.

@@ -35,13 +35,18 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     expectIdentical(data.test.labels, syntheticImageSet(count: 10, seed: 2).labels, "test labels")
 }
 
-/// Any copy of KMNIST (the official files or the development copy): the official test split.
+/// Any copy of KMNIST (the official files or the development copy): the official test split,
+/// whose gzip files, where kept, have the md5s a download is checked against.
 @Test(.needsRealKMNIST) func kmnistTestSplitHasTenThousandImagesAThousandPerClass() throws {
-    let test = try KMNIST.load(from: RealKMNIST.requireFolder()).test
+    let folder = try RealKMNIST.requireFolder()
+    let test = try KMNIST.load(from: folder).test
     #expect(test.count == 10000)
     var classes = [Int](repeating: 0, count: 10)
     for label in test.labels { classes[Int(label)] += 1 }
     #expect(classes == [Int](repeating: 1000, count: 10))
+    for name in ["t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"] where PathKind("\(folder)/\(name).gz") == .file {
+        #expect(md5Hex(try readFile("\(folder)/\(name).gz")) == KMNIST.officialMD5[name], "\(name).gz")
+    }
 }
 
 /// The copy in ../shared/kmnist holds the first 7,011 official training images, with the class

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import TestSupport
+@testable import VAECommandLine
+@testable import VAECore
 
 /// Runs a tool on a terminal: util-linux `script` (Debian's essential bsdutils) gives it a pseudo
 /// terminal and copies everything the tool writes there to its own output. `script` starts the
@@ -80,4 +82,13 @@ func qualityProgressIsDrawnOnATerminal() throws {
         #expect(eval.output.contains(fitting), "\(fitting) in \(eval.output)")
     }
     #expect(!eval.output.contains("fitting the prior") && !eval.output.contains("fitting the vamp"))
+}
+
+/// The bar's time left: the batches to go at the pace of those done, as m:ss, or h:mm:ss from an
+/// hour up; its rate counts the images seen.
+@Test func theTrainingBarsTimeLeftAndRate() {
+    let progress = TrainingProgress(epoch: 2, batch: 10, batches: 40, imagesSeen: 1280, runningLoss: 212.3, seconds: 5)
+    let bar = String(repeating: "█", count: 6) + String(repeating: "·", count: 18)
+    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30) == "epoch 2/30 \(bar) 10/40  loss 212.30  256 img/s  ETA 0:15")
+    #expect([59.4, 59.6, 3599, 3600, 3725, 36000].map(formatDuration) == ["0:59", "1:00", "59:59", "1:00:00", "1:02:05", "10:00:00"])
 }

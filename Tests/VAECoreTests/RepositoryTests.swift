@@ -27,10 +27,7 @@ let markdownPages = ["README.md", "fixtures/README.md"]
     // are ignored, and a run's checkpoints are larger by design).
     let kept = ["Sources", "Tests", "docs", "output", "fixtures", "scripts", ".ci"]
     let manager = FileManager.default
-    var paths = try manager.contentsOfDirectory(atPath: packageRoot).filter { name in
-        var isFolder: ObjCBool = false
-        return manager.fileExists(atPath: packageRoot + "/" + name, isDirectory: &isFolder) && !isFolder.boolValue
-    }
+    var paths = try manager.contentsOfDirectory(atPath: packageRoot).filter { PathKind(packageRoot + "/" + $0) == .file }
     for folder in kept {
         let files = try #require(manager.enumerator(atPath: packageRoot + "/" + folder), "\(folder)/ is missing")
         paths += files.compactMap { $0 as? String }.map { folder + "/" + $0 }
@@ -42,6 +39,22 @@ let markdownPages = ["README.md", "fixtures/README.md"]
         let size = (attributes[.size] as? Int) ?? 0
         #expect(size < fileLimit, "\(path) has \(size) bytes")
     }
+}
+
+/// The README's account of the main job is the code's: the presets' shapes and vae-train's
+/// default number of epochs.
+@Test func theReadmeStatesThePresetsAndTheDefaultEpochs() throws {
+    let readme = try String(contentsOfFile: packageRoot + "/README.md", encoding: .utf8).replacingOccurrences(of: "\n", with: " ")
+    let shape = { (preset: Preset) in "MLP 784-\(preset.hidden.map(String.init).joined(separator: "-"))-\(preset.latentDim)" }
+    #expect(Preset.standard.arch == .mlp && Preset.pytorchExample.arch == .mlp && Preset.conv.arch == .conv)
+    for line in ["(\(shape(.standard)) with a VampPrior", "**default**: \(shape(.standard)), VampPrior",
+                 "`pytorch-example`: \(shape(.pytorchExample)) |", "dense \(Preset.conv.hidden[0]), N(0, I) |"] {
+        #expect(readme.contains(line), "the README should say \(line)")
+    }
+    #expect(Preset.conv.latentDim == Preset.standard.latentDim, "the README gives the conv preset no latent size of its own")
+    let help = try runTool("vae-train", ["--help"]).stdout
+    let epochs = try #require(help.firstMatch(of: /training\s+set\s+\(default:\s+(\d+);/)?.1, "vae-train --help gives its default epochs")
+    #expect(readme.contains("train the default model for \(epochs) epochs") && readme.contains("Rendered from the main job's \(epochs)-epoch run"))
 }
 
 @Test(arguments: markdownPages)

@@ -315,6 +315,61 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(Trainer(run: run, data: syntheticData()).klWeight(epoch: 1, batch: 0, batches: 4) == 2)
 }
 
+/// Which training image each row of the trainer's last batch holds (the images are distinct).
+private func imagesInTheLastBatch(_ trainer: Trainer, rows: Int) -> [Int] {
+    let size = VAEConfig.inputSize, pixels = trainer.data.train.pixels
+    let index = Dictionary(uniqueKeysWithValues: (0..<trainer.data.train.count).map { (Array(pixels[$0 * size..<($0 + 1) * size]), $0) })
+    return (0..<rows).map { row in
+        index[(0..<size).map { UInt8((trainer.workspace.input[row * size + $0] * 255).rounded()) }] ?? -1
+    }
+}
+
+/// Every epoch takes the training images in an order of its own: a batch of the whole set holds
+/// each image once, neither in file order nor in the previous epoch's.
+@Test func everyEpochShufflesTheTrainingImagesAnew() throws {
+    var run = syntheticRun()
+    run.batchSize = 150
+    let trainer = Trainer(run: run, data: syntheticData())
+    _ = try trainer.trainEpoch()
+    let first = imagesInTheLastBatch(trainer, rows: 150)
+    _ = try trainer.trainEpoch()
+    let second = imagesInTheLastBatch(trainer, rows: 150)
+    #expect(first.sorted() == Array(0..<150) && second.sorted() == Array(0..<150), "each image once: \(first), \(second)")
+    #expect(first != Array(0..<150))
+    #expect(second != first)
+}
+
+/// With --binarize dynamic the network trains on 0-or-1 images drawn afresh every batch.
+@Test func dynamicBinarisationReachesTheTrainingBatches() throws {
+    var run = syntheticRun()
+    run.batchSize = 150
+    run.binarization = .dynamic
+    let trainer = Trainer(run: run, data: syntheticData())
+    _ = try trainer.trainEpoch()
+    let input = UnsafeBufferPointer(start: trainer.workspace.input, count: 150 * VAEConfig.inputSize)
+    #expect(input.allSatisfy { $0 == 0 || $0 == 1 })
+    #expect(input.contains(1))
+}
+
+/// The warm-up's KL weight is the one training uses: one batch an epoch, the first step of a
+/// 4-epoch warm-up to β = 1 takes the same step as β = 0.25 without one.
+@Test func theWarmUpsKLWeightIsTheOneTrainingUses() throws {
+    var warmUp = syntheticRun(), quarter = syntheticRun()
+    warmUp.batchSize = 150
+    warmUp.klWarmupEpochs = 4
+    quarter.batchSize = 150
+    quarter.beta = 0.25
+    let trainers = [Trainer(run: warmUp, data: syntheticData()), Trainer(run: quarter, data: syntheticData())]
+    for trainer in trainers { _ = try trainer.trainEpoch() }
+    expectIdentical(trainers[0].model.parameters.array, trainers[1].model.parameters.array, "after one step")
+    // β = 1 from the first step takes another.
+    var full = warmUp
+    full.klWarmupEpochs = 0
+    let unweighted = Trainer(run: full, data: syntheticData())
+    _ = try unweighted.trainEpoch()
+    #expect(unweighted.model.parameters.array != trainers[1].model.parameters.array)
+}
+
 /// Each epoch's test loss has z draws of its own, the same however often it is evaluated: the same
 /// model evaluated as another epoch changes its reconstruction term a little, and its closed-form
 /// KL term not at all.

@@ -265,6 +265,12 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
             "\(rows[0])")
     #expect(rows[1].hasPrefix("| training images (what the model and the classifier learned from; FD to training: half to half) | 600 |")
             && !rows[1].contains("–"), "\(rows[1])")
+    // The training images' distance to themselves, computed here: the first 300 images' features to the last 300's.
+    let trainingFeatures = try readClassifier(path).classifier.predict(try KMNIST.load(from: syntheticData).train.intensities).features
+    let half = 300 * Classifier.featureCount
+    let selfDistance = try #require(featureDistance(Array(trainingFeatures[..<half]),
+                                                    to: FeatureStatistics(features: Array(trainingFeatures[half...]), dimension: Classifier.featureCount)))
+    #expect(rows[1].hasSuffix(String(format: "| %.1f |", selfDistance)), "\(rows[1]) against \(selfDistance)")
     #expect(rows.filter { $0.contains("(the GIF's sampler)") }.count == 1)
     #expect(rows.contains { $0.contains("gmm samples") && $0.contains("temperature \(defaultSamplingTemperature) (the GIF's sampler) | 300 |") })
     #expect(rows[10].hasPrefix("| the sampling GIF's cells | 25 |") && rows[10].hasSuffix("| – | – |"), "\(rows[10])")
