@@ -328,6 +328,7 @@ struct VAETrain: ParsableCommand {
         }
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+        var epochsWritten = 0
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
                               shouldStop: { stopSignal.load(ordering: .relaxed) != 0 },
@@ -341,6 +342,7 @@ struct VAETrain: ParsableCommand {
                                   bar.update(label: "IWAE", done: done, total: dataset.test.count)
                               },
                               epochFinished: { metrics in
+                                  epochsWritten += 1
                                   bar.clear()
                                   print(epochLine(metrics, epochs: run.epochs))
                                   if let iwae = metrics.testIWAE {
@@ -350,12 +352,16 @@ struct VAETrain: ParsableCommand {
                               })
         } catch let error as VAEError where error.kind == .interrupted {
             bar.clear()
-            let done = directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed"
             let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
+            let stopped = "\(error.message)\(terminated ? " (SIGTERM)" : "")"
+            if mode == .overwrite && epochsWritten == 0 {
+                throw VAEError(terminated ? .terminated : .interrupted,
+                               "\(stopped); \(directory.path) still holds the run --overwrite was to replace, as it was")
+            }
+            let done = directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed"
             // The run does not keep --iwae-k: a resume without it would end without the estimate.
             let resume = "vae-train --resume \(directory.path)" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
-            throw VAEError(terminated ? .terminated : .interrupted,
-                           "\(error.message)\(terminated ? " (SIGTERM)" : ""); \(done). Continue with: \(resume)")
+            throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(done). Continue with: \(resume)")
         }
         bar.clear()
         print("vae-train: done; render the animations with: vae-render --all --run-dir \(directory.path)")

@@ -232,6 +232,24 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     expectIdentical(try runFiles(folder), try reference.get(), "after resuming a finished run")
 }
 
+/// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and says so.
+@Test func ctrlCInAnOverwritesFirstEpochKeepsTheOldRun() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let old = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1))
+    #expect(old.status == 0, "\(old.stderr)")
+    let before = try runFiles(folder), metrics = try readFile(RunDirectory(folder).metricsPath)
+    let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite", "--seed", "6"], environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3)),
+    ])
+    #expect(interrupted.status == 130, "\(interrupted.stderr)")
+    #expect(interrupted.stderr == "vae-train: interrupted during epoch 1; \(folder) still holds the run --overwrite was to replace, as it was\n")
+    expectIdentical(try runFiles(folder), before, "the old run")
+    #expect(try readFile(RunDirectory(folder).metricsPath) == metrics)
+}
+
 /// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
 /// as SIGINT's default action, with no message; the finished checkpoint stays and the run resumes
 /// to the uninterrupted one's files.
@@ -264,7 +282,8 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
         "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3 * batchesPerEpoch + 1) + 10),
     ])
     #expect(interrupted.status == 130, "\(interrupted.stderr)")
-    #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3; checkpoints up to epoch 2 are complete"),
+    #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3 (its checkpoint waits for the estimate: "
+                                        + "a resume trains the epoch again, to the same weights); checkpoints up to epoch 2 are complete"),
             "\(interrupted.stderr)")
     #expect(interrupted.stderr.hasSuffix("Continue with: vae-train --resume \(folder) --iwae-k 20\n"), "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])

@@ -115,6 +115,22 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
 
 /// With k = 2 the estimate is -log((w₁ + w₂) / 2) of the two draws, computed here from their
 /// one-sample negative ELBOs a and b as min(a, b) - log(1 + e^-|a-b|) + log 2.
+/// log Σ e^term one term at a time, in any order; a zero weight (a term of -∞), first or not,
+/// adds nothing.
+@Test func logSumExpOfTermsInAnyOrder() {
+    func logSumExp(_ terms: [Double]) -> Double {
+        var sum = LogSumExp()
+        for term in terms { sum.add(term) }
+        return sum.value
+    }
+    let exact = log(exp(1.0) + exp(2.0) + exp(-3.0))
+    for terms in [[1, 2, -3], [-3, 2, 1], [2, -.infinity, 1, -3], [-.infinity, 1, -3, 2]] as [[Double]] {
+        #expect(abs(logSumExp(terms) - exact) < 1e-15, "\(terms)")
+    }
+    #expect(logSumExp([-.infinity, 0]) == 0 && logSumExp([1000, 1000]) == 1000 + log(2.0))
+    #expect(logSumExp([]) == -.infinity && logSumExp([-.infinity]) == -.infinity)
+}
+
 @Test func twoSampleEstimateIsTheLogMeanOfBothWeights() throws {
     let model = smallModel(latent: 4, seed: 45)
     let images = syntheticImageSet(count: 6, seed: 46)

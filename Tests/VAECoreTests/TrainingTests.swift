@@ -147,6 +147,29 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(lines.count == 5)
     #expect(Array(lines[..<3]) == original.map(withoutTimings), "\(lines)")
     #expect(try readEpochLosses(directory.metricsPath).map(\.epoch) == [1, 2, 3, 4, 5])
+
+    // A line that cannot be read is no line to rebuild: the resume stops, and says how to mend it.
+    let kept = try readFile(directory.metricsPath)
+    write(Array(kept.prefix(40)) + Array("\n".utf8), to: directory.metricsPath)
+    #expect(throws: VAEError(.badData, "\(directory.metricsPath):1: not a metrics line (a JSON object with an epoch from 1, and a "
+                             + "train_loss and a test_loss that are finite Float values); delete it, and the resume rebuilds it from the checkpoints")) {
+        try train(syntheticRun(epochs: 6), data: data, directory: directory, mode: .resume)
+    }
+    #expect(directory.checkpointEpochs() == [1, 2, 3, 4, 5])
+}
+
+/// A test loss that is not finite (here the KL term of a log-variance that overflows e^x) is a
+/// divergence: metrics.jsonl could not record it, so no checkpoint may.
+@Test func aTestLossThatIsNotFiniteIsADivergence() throws {
+    let trainer = Trainer(run: syntheticRun(), data: syntheticData())
+    let head = trainer.model.layout.head
+    trainer.model.parameters.pointer[head.biasOffset + trainer.run.model.latentDim] = 1000
+    #expect(throws: VAEError(.failed, "training diverged in epoch 1: the test loss is NaN; no checkpoint was written from this state "
+                             + "(start again with --overwrite and a lower --lr: a resume would repeat the same steps)")) {
+        try trainer.testLoss(epoch: 1)
+    }
+    trainer.model.parameters.pointer[head.biasOffset + trainer.run.model.latentDim] = 0
+    #expect(try trainer.testLoss(epoch: 1) == trainer.evaluate(trainer.testImages, epoch: 1))
 }
 
 @Test func existingCheckpointsAreNeverOverwrittenSilently() throws {
@@ -161,14 +184,6 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     expectIdentical(try runFiles(folder), before, "after the refusal")
     try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
     expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, overwritten")
-
-    // A file of the old run that cannot be removed (a folder under a checkpoint's name) would
-    // pass for part of the new one: the overwrite stops there.
-    let stuck = RunDirectory(folder).checkpoint(epoch: 2)
-    try FileManager.default.createDirectory(atPath: stuck, withIntermediateDirectories: false)
-    #expect(throws: VAEError(.cannotWrite, "cannot remove \(stuck) of the run being replaced: Is a directory")) {
-        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
-    }
 }
 
 /// A folder whose checkpoints are gone but whose state is past epoch 0 still holds a run that
@@ -200,12 +215,46 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     }
     #expect(try readFile(directory.statePath) == Array(state.prefix(100)))
 
-    #expect(throws: VAEError.self) {
-        try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .overwrite, shouldStop: { true })
-    }
-    #expect(try readTrainingState(directory.statePath).epoch == 0)
-    try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .fresh)
+    try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .overwrite)
     #expect(directory.checkpointEpochs() == [1])
+    #expect(try readTrainingState(directory.statePath).epoch == 1)
+}
+
+/// --overwrite replaces the old run only once the new one has its first epoch to write: stopped,
+/// diverged or crashed before that, the folder holds the old run as it was. A file of the old
+/// run that could not be removed (a folder under a checkpoint's name) is refused before training.
+@Test func anOverwriteKeepsTheOldRunUntilItsFirstCheckpoint() throws {
+    let data = syntheticData()
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    try train(syntheticRun(epochs: 2), data: data, directory: directory, mode: .fresh)
+    let before = try runFiles(folder), metrics = try readFile(directory.metricsPath)
+    #expect(throws: VAEError.self) {
+        try train(syntheticRun(seed: 9, epochs: 3), data: data, directory: directory, mode: .overwrite, shouldStop: { true })
+    }
+    expectIdentical(try runFiles(folder), before, "after an overwrite stopped in its first epoch")
+    var diverging = syntheticRun(seed: 9, epochs: 3)
+    diverging.learningRate = 1e30
+    #expect(throws: VAEError.self) { try train(diverging, data: data, directory: directory, mode: .overwrite) }
+    expectIdentical(try runFiles(folder), before, "after an overwrite that diverged in its first epoch")
+    #expect(try readFile(directory.metricsPath) == metrics)
+
+    try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .overwrite)
+    #expect(directory.checkpointEpochs() == [1])
+    #expect(try readTrainingState(directory.statePath).epoch == 1)
+    #expect(try readMetricsLines(directory.metricsPath).count == 1)
+    expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, replaced")
+
+    let kept = try runFiles(folder)
+    try FileManager.default.createDirectory(atPath: directory.checkpoint(epoch: 2), withIntermediateDirectories: false)
+    var epochs = 0
+    #expect(throws: VAEError(.cannotWrite, "cannot remove \(directory.checkpoint(epoch: 2)) of the run being replaced: Is a directory")) {
+        try train(syntheticRun(seed: 4, epochs: 1), data: data, directory: directory, mode: .overwrite, progress: { _ in epochs += 1 })
+    }
+    #expect(epochs == 0, "refused before training")
+    #expect(try readFile(directory.statePath) == kept["state"])
+    #expect(try readFile(directory.checkpoint(epoch: 1)) == kept["epoch 1"])
 }
 
 /// A resume reads every checkpoint the run keeps as the renderer does: one copied in under

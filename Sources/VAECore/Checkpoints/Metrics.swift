@@ -69,8 +69,8 @@ public func readMetricsLines(_ path: String) throws -> [(text: String, losses: E
               let train = (object["train_loss"] as? NSNumber)?.doubleValue, abs(train) <= largestLoss,
               let test = (object["test_loss"] as? NSNumber)?.doubleValue, abs(test) <= largestLoss
         else {
-            throw VAEError(.badData, "\(path):\(number + 1): not a metrics line with epoch (from 1), train_loss and test_loss "
-                           + "(numbers of at most \(Float.greatestFiniteMagnitude) in size)")
+            throw VAEError(.badData, "\(path):\(number + 1): not a metrics line (a JSON object with an epoch from 1, and a train_loss "
+                           + "and a test_loss that are finite Float values)")
         }
         rows.append((String(line), EpochLosses(epoch: epoch, train: train, test: test)))
     }

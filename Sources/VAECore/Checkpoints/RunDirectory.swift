@@ -110,12 +110,26 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// The files a run writes, the state first: removed in this order, a folder left part-way
+    /// holds checkpoints without a state, which nothing resumes.
+    private var runFiles: [String] {
+        [statePath] + checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath]
+    }
+
+    /// Refuses, before `--overwrite` trains, a file of the old run that `removeRunFiles` could not
+    /// remove: a folder in its place (the folder itself was found writable by `prepare`).
+    public func checkRunFilesRemovable() throws {
+        var info = stat()
+        for file in runFiles where lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+            throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText(EISDIR))")
+        }
+    }
+
     /// Removes what a previous run left, for `--overwrite`. A file that stays would pass for part
     /// of the new run (a checkpoint of the same configuration, say), so failing to remove one is
     /// an error.
     public func removeRunFiles() throws {
-        for file in checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, statePath, dataFolderRecordPath]
-        where unlink(file) != 0 && errno != ENOENT {
+        for file in runFiles where unlink(file) != 0 && errno != ENOENT {
             throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText())")
         }
     }
@@ -155,7 +169,11 @@ public struct RunDirectory: Sendable {
     public func metricsLines(through epoch: Int, of run: RunConfig) throws -> [String] {
         var recorded: [Int: String] = [:]
         if FileManager.default.fileExists(atPath: metricsPath) {
-            for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line.text }
+            do {
+                for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line.text }
+            } catch let error as VAEError {
+                throw VAEError(error.kind, error.message + "; delete it, and the resume rebuilds it from the checkpoints")
+            }
         }
         let checkpoints = Set(checkpointEpochs())
         return try stride(from: 1, through: epoch, by: 1).compactMap { epoch in

@@ -11,6 +11,8 @@ public struct LogSumExp: Sendable {
     public init() {}
 
     public mutating func add(_ term: Double) {
+        // A zero weight adds nothing; taken first, it would make e^(-∞ - (-∞)) a NaN.
+        guard term > -.infinity else { return }
         if term > maximum {
             scaledSum = scaledSum * exp(maximum - term) + 1
             maximum = term

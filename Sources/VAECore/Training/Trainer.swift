@@ -78,7 +78,7 @@ public final class Trainer: @unchecked Sendable {
                     ? model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: true)
                     : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
-                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(loss.total); "
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(nonFinite(loss.total)); "
                                    + "no checkpoint was written from this state (\(divergenceAdvice))")
                 }
                 if run.objective == .iwae {
@@ -115,6 +115,9 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
+    /// A loss that is not finite as a message gives it: Swift prints a NaN's sign bit ("-nan").
+    private func nonFinite(_ loss: Double) -> String { loss.isNaN ? "NaN" : String(loss) }
+
     /// What to change when a step diverges: the learning rate; the KL weight when it is above 1,
     /// whose gradients it scales up; a fixed σ, whose 1/σ² scales the reconstruction term. A
     /// resume keeps these flags and would repeat the very same steps, so the run starts again.
@@ -129,6 +132,17 @@ public final class Trainer: @unchecked Sendable {
         guard run.klWarmupEpochs > 0 else { return Float(run.beta) }
         let progress = (Double(epoch - 1) + Double(batch + 1) / Double(batches)) / Double(run.klWarmupEpochs)
         return Float(run.beta * min(1, progress))
+    }
+
+    /// The epoch's negative ELBO of the test images; a non-finite one (a test image the model
+    /// overflows on) is a divergence, which no checkpoint or metrics line may record.
+    public func testLoss(epoch: Int) throws -> LossTerms {
+        let loss = evaluate(testImages, epoch: epoch)
+        guard loss.total.isFinite else {
+            throw VAEError(.failed, "training diverged in epoch \(epoch): the test loss is \(nonFinite(loss.total)); "
+                           + "no checkpoint was written from this state (\(divergenceAdvice))")
+        }
+        return loss
     }
 
     /// Negative ELBO per image of `set` with one z sample each. The noise comes from its own

@@ -4,7 +4,8 @@ import Foundation
 public enum StartMode: Sendable {
     /// Refuse if there are checkpoints: nobody's run is overwritten silently.
     case fresh
-    /// Delete the previous run's files first.
+    /// Replace the previous run's files, once the new run has its first epoch to write: until
+    /// then (a divergence, a Ctrl-C, a crash in epoch 1) the old run stays as it was.
     case overwrite
     /// Continue after the last epoch recorded in state.safetensors.
     case resume
@@ -29,8 +30,9 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
 
 /// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
 /// the resume state, in that order, each atomically. A crash at any point leaves a state file
-/// that matches a complete checkpoint (or the epoch-0 state written first); the epoch after it
-/// is simply trained again. No other process may write the folder meanwhile: `lock` is its
+/// that matches a complete checkpoint (or the epoch-0 state written first; with `.overwrite`, the
+/// old run's files until the first checkpoint replaces them); the epoch after it is simply
+/// trained again. No other process may write the folder meanwhile: `lock` is its
 /// lock when the caller took it already, and otherwise `train` takes it. `dataFolder`, where the
 /// data came from, is recorded for the tools that read the run.
 public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, directory: RunDirectory, lock: RunLock? = nil,
@@ -46,6 +48,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     defer { withExtendedLifetime(lock) {} }
     let trainer = Trainer(run: run, data: data)
     var metricsLines: [String] = []
+    var replacing = false
     // Where the data came from, for the tools that read the run; rewritten only when it changes.
     func recordDataFolder() throws {
         if let dataFolder, try directory.recordedDataFolder() != absolutePath(dataFolder) {
@@ -61,9 +64,8 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         try trainer.writeState(to: directory.statePath)
     case .overwrite:
         try directory.prepare()
-        try directory.removeRunFiles()
-        try recordDataFolder()
-        try trainer.writeState(to: directory.statePath)
+        try directory.checkRunFilesRemovable()
+        replacing = true
     case .resume:
         let state = try directory.readState()
         try directory.prepare()
@@ -83,15 +85,23 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         let trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         let epoch = trainer.completedEpochs
-        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: trainer.evaluate(trainer.testImages, epoch: epoch),
+        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: try trainer.testLoss(epoch: epoch),
                                    seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
         if epoch == run.epochs && finalIWAESamples > 0 {
             let nll = try importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed) { done in
                 finalEvaluationProgress(done)
                 // The epoch's checkpoint waits for this figure, so a resume trains the epoch again.
-                if shouldStop() { throw VAEError(.interrupted, "interrupted while estimating -log p(x) after epoch \(epoch)") }
+                if shouldStop() {
+                    throw VAEError(.interrupted, "interrupted while estimating -log p(x) after epoch \(epoch) (its checkpoint waits "
+                                   + "for the estimate: a resume trains the epoch again, to the same weights)")
+                }
             }
             metrics.testIWAE = (nll, finalIWAESamples)
+        }
+        if replacing {
+            try directory.removeRunFiles()
+            try recordDataFolder()
+            replacing = false
         }
         try writeCheckpoint(trainer.model, run: run, metrics: metrics, to: directory.checkpoint(epoch: epoch))
         metricsLines.append(metrics.jsonLine)
