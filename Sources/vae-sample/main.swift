@@ -103,7 +103,7 @@ struct VAESample: ParsableCommand {
             let images = codec.decodeMeans(checkpoint.model, z: samples.z, labels: samples.labels)
             let side = VAEConfig.imageSide
             let idx = encodeIDX(magic: idxImagesMagic, dimensions: [count, side, side],
-                                payload: images.map { UInt8((min(max($0, 0), 1) * 255).rounded()) })
+                                payload: images.map(pixelByte))
             try writeFileAtomically(out.hasSuffix(".gz") ? gzipCompress(idx) : idx, to: out)
             print("\(out): \(count: count, "sample") (\(sampler.rawValue): \(samplerDescription(sampler, fitted, temperature: temperature)); "
                   + "seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")

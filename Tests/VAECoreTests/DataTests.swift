@@ -375,3 +375,10 @@ func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, In
     #expect(batches.count == expected.count)
     #expect(batches.map { [$0.first, $0.rows] } == expected.map { [$0.0, $0.1] })
 }
+
+/// An intensity back to its pixel byte: the nearest, clamped, NaN as 0 (which UInt8() traps on).
+@Test func pixelBytesAreTheNearestClampedIntensity() {
+    #expect([-1, 0, 0.5 / 255, 0.6 / 255, 0.5, 254.4 / 255, 1, 2, .infinity, -.infinity, .nan].map(pixelByte)
+            == [0, 0, 1, 1, 128, 254, 255, 255, 255, 0, 0])
+    #expect((0...255).allSatisfy { pixelByte(intensity(UInt8($0))) == UInt8($0) })
+}

@@ -343,3 +343,30 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(foreign.stderr.hasPrefix("vae-eval: the test images and labels in \(other) are not the ones the run was trained on (md5 "),
             "\(foreign.stderr)")
 }
+
+/// Weights that are finite but whose sums overflow Float (a hand-made or damaged file) are
+/// refused with one line where an infinity would crash or hang a tool: the latent map's axis
+/// range, a sampler fitted to the encoded training images. Nothing is written.
+@Test func weightsWhoseSumsOverflowFloatAreRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = scratch + "/run", out = scratch + "/out"
+    try FileManager.default.copyItem(atPath: fixtureRun("latent2"), toPath: run)
+    let final = RunDirectory(run).checkpoint(epoch: 3)
+    let overflow = "the checkpoint's weights are finite but overflow Float in the network's sums\n"
+    // Two hidden units of the encoder at 3e38 for every image, which the first mean adds up to +inf.
+    let fixture = try readCheckpoint(final)
+    let layers = fixture.model.layout.encoder, p = fixture.model.parameters.pointer
+    for unit in 0..<2 {
+        for i in 0..<layers[0].inputs { p[layers[0].weightOffset + unit * layers[0].inputs + i] = 0 }
+        p[layers[0].biasOffset + unit] = 3e38
+        p[layers[1].weightOffset + unit] = 3e38
+    }
+    try writeCheckpoint(fixture.model, run: fixture.run, metrics: fixture.metrics, to: final)
+    let map = try runTool("vae-render", ["--latent-map", "--run-dir", run, "--data", syntheticData, "--out", out])
+    #expect(map.status == 65 && map.stderr == "vae-render: the final model's mean of test image 0 is inf: " + overflow, "\(map.stderr)")
+    let sampling = try runTool("vae-render", ["--sampling", "--run-dir", run, "--data", syntheticData, "--out", out])
+    #expect(sampling.status == 65 && sampling.stderr == "vae-render: the encoder's mean of a training image (1 of 600) is inf: " + overflow,
+            "\(sampling.stderr)")
+    #expect(PathKind(out) == .nothing)
+}

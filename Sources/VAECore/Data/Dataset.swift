@@ -6,6 +6,12 @@ import Foundation
 @inlinable @inline(__always)
 public func intensity(_ byte: UInt8) -> Float { Float(byte) * (1 / 255) }
 
+/// The pixel byte nearest to `intensity`, clamped to [0, 1]; NaN maps to 0.
+public func pixelByte(_ intensity: Float) -> UInt8 {
+    guard intensity > 0 else { return 0 }  // also catches NaN, which UInt8() would trap on
+    return intensity < 1 ? UInt8((intensity * 255).rounded()) : 255
+}
+
 /// Images (UInt8, row-major 28x28 each) and their class labels. Pixels stay bytes in memory
 /// and are scaled to [0, 1] one batch at a time.
 public struct ImageSet: Sendable {

@@ -104,11 +104,12 @@ public struct LatentMapAnimation {
         classes = indices.map { Int(test.labels[$0]) }
         let latent = codec.latent
         let finalMeans = codec.encodeMeans(final.model, images: test, indices: indices)
+        try checkFinite(finalMeans, width: latent) { "the final model's mean of test image \($0)" }
         projection = latent <= 2 ? .coordinates(dimension: latent) : .principalPlane(PrincipalPlane(points: finalMeans, dimension: latent))
 
         let reach = projection.project(finalMeans, latent: latent).map { max(abs($0.x), abs($0.y)) }.sorted()
         let covered = reach[min(reach.count - 1, Int((0.99 * Double(reach.count)).rounded(.down)))]
-        // A collapsed encoder puts every mean at one point; the map still spans ±0.1.
+        // A collapsed encoder puts every mean at one point; the map still spans ±0.2 (niceTicks takes a span of at least 1).
         let rough = niceTicks(low: -max(1.1 * covered, 0.1), high: max(1.1 * covered, 0.1))
         // The ticks are multiples of one step; computed as such, 0 is exactly 0.
         let step = (rough[rough.count - 1] - rough[0]) / Double(rough.count - 1)
