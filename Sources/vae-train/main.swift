@@ -256,6 +256,7 @@ struct VAETrain: ParsableCommand {
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
         var resumed: RunConfig?
+        var missingCheckpoints: [Int] = []
         if resume != nil {
             let state = try directory.readState()
             // A state copied in from another run is told as such before its epoch or its flags are
@@ -287,6 +288,8 @@ struct VAETrain: ParsableCommand {
                 return
             }
             resumed = run
+            let kept = Set(directory.checkpointEpochs())
+            missingCheckpoints = stride(from: 1, through: state.epoch, by: 1).filter { !kept.contains($0) }
         }
 
         // A resumed run reads the data it was trained on, as the other tools that read a run do.
@@ -308,6 +311,10 @@ struct VAETrain: ParsableCommand {
         if run.batchSize > dataset.train.count {
             writeToStandardError("vae-train: warning: --batch-size \(run.batchSize) is more than the \(dataset.train.count) "
                                  + "training images: each epoch is one step over all of them\n")
+        }
+        if !missingCheckpoints.isEmpty {
+            writeToStandardError("vae-train: warning: \(directory.path) holds no checkpoint of \(epochList(missingCheckpoints)) "
+                                 + "(deleted?), which a resume cannot make again: the GIFs will skip them\n")
         }
         if run.klWarmupEpochs > run.epochs {
             let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))

@@ -208,6 +208,14 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
                                              "--hidden", "32", "--seed", "0"] + common)
     #expect(repeated.status == 0, "\(repeated.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
+
+    // A checkpoint deleted by hand is not made again, and the resume says so.
+    unlink(RunDirectory(folder).checkpoint(epoch: 1))
+    let gap = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--epochs", "3"] + common)
+    #expect(gap.status == 0, "\(gap.stderr)")
+    #expect(gap.stderr == "vae-train: warning: \(folder) holds no checkpoint of epoch 1 (deleted?), which a resume cannot make again: "
+            + "the GIFs will skip them\n")
+    #expect(RunDirectory(folder).checkpointEpochs() == [2, 3])
 }
 
 /// A state whose random generator is all zeros (xoshiro256** never gets there, and from there

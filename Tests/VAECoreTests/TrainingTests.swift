@@ -435,6 +435,12 @@ private func imagesInTheLastBatch(_ trainer: Trainer, rows: Int) -> [Int] {
 /// The epoch of a GIF's caption and of vae-train's log line is padded with spaces to the width of
 /// the planned count, so that it keeps its place from frame to frame and line to line. A
 /// checkpoint's metadata may hold an epoch past its run's plan, which the caption shows as it is.
+@Test func epochListsNameAFewEpochsAndCountTheRest() {
+    #expect([[4], [2, 5], [2, 5, 7], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6], Array(1...40)].map(epochList)
+            == ["epoch 4", "epochs 2 and 5", "epochs 2, 5 and 7", "epochs 1, 2, 3, 4 and 5", "epochs 1, 2, 3, 4 and 2 more",
+                "epochs 1, 2, 3, 4 and 36 more"])
+}
+
 @Test func epochCaptionPadsTheEpochWithSpacesToThePlansWidth() {
     #expect(epochCaption(7, of: 30) == "epoch  7/30")
     #expect(epochCaption(30, of: 30) == "epoch 30/30")

@@ -143,7 +143,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     try FileManager.default.removeItem(atPath: run.checkpoint(epoch: 2))
     let replay = try RunReplay(runDirectory: run.path)
     #expect(replay.epochs == [1, 3])
-    #expect(replay.epochsFound() == "epochs 1-3 of 3 planned, 1 checkpoint missing")
+    #expect(replay.epochsFound() == "epochs 1-3 of 3 planned, no checkpoint of epoch 2")
     #expect(replay.epochsFound(finalOnly: true) == "epoch 3 of 3 planned")
     #expect(try RunReplay(runDirectory: fixtureRun("latent3")).epochsFound() == "epochs 1-3 of 3 planned")
 }

@@ -43,12 +43,11 @@ public struct RunReplay: Sendable {
 
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
     /// training has fewer than it plans), or with `finalOnly` the one the final model came from.
-    /// Checkpoints missing within the range (deleted by hand) are counted, so that the frames
-    /// add up.
+    /// Checkpoints missing within the range (deleted by hand) are named, so that the frames add up.
     public func epochsFound(finalOnly: Bool = false) -> String {
         let found = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
-        let missing = finalOnly ? 0 : final.epoch - epochs[0] + 1 - epochs.count
-        return "\(found) of \(run.epochs) planned" + (missing > 0 ? ", \(count: missing, "checkpoint") missing" : "")
+        let missing = finalOnly ? [] : (epochs[0]...final.epoch).filter { !epochs.contains($0) }
+        return "\(found) of \(run.epochs) planned" + (missing.isEmpty ? "" : ", no checkpoint of \(epochList(missing))")
     }
 
     /// The run's configuration; `epochs` is the final checkpoint's plan, since a resumed run may
