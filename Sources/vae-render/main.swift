@@ -109,14 +109,15 @@ struct RenderCommand: ParsableCommand {
     var frameFlags: FrameFlags
 
     func validate() throws {
+        // Before the request for something to render, which --compare alone would otherwise get.
+        if !selection.compare.isEmpty && !selection.lossCurve {
+            throw ValidationError("--compare adds runs to the loss curve; pass --loss-curve as well")
+        }
         guard selection.anyAnimation || selection.lossCurve else {
             throw ValidationError("say what to render: --all, or any of --interpolation, --sampling, --reconstruction, --latent-map, "
                                   + "--traversal, --loss-curve")
         }
         if selection.compare.contains("") { throw ValidationError("--compare must name a run folder") }
-        if !selection.compare.isEmpty && !selection.lossCurve {
-            throw ValidationError("--compare adds runs to the loss curve; pass --loss-curve as well")
-        }
         if selection.compare.count >= lossCurveColours.count {
             throw ValidationError("--compare takes at most \(lossCurveColours.count - 1) runs: the loss curve tells "
                                   + "\(lossCurveColours.count) runs apart by colour")

@@ -146,7 +146,7 @@ struct VAETrain: ParsableCommand {
             throw ValidationError("\(flag) must name a folder")
         }
         if !["http://", "https://", "file://"].contains(where: downloadURL.hasPrefix) {
-            throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL)")
+            throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL.isEmpty ? "an empty string" : downloadURL)")
         }
         // A resumed run's likelihood is in its state: without --likelihood, --sigma is checked
         // against it in train().

@@ -100,8 +100,12 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     let result = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stdout == "\(out)/loss.svg: 1 run, \((try readFile(out + "/loss.svg")).count) bytes\n")
-    let refused = try runTool("vae-render", ["--sampling", "--compare", run, "--run-dir", run])
-    #expect(refused.status == 64 && refused.stderr.contains("pass --loss-curve as well"))
+    // With an animation or alone, --compare asks for the loss curve.
+    for flags in [["--sampling"], []] {
+        let refused = try runTool("vae-render", flags + ["--compare", run, "--run-dir", run])
+        #expect(refused.status == 64 && refused.stderr.contains("--compare adds runs to the loss curve; pass --loss-curve as well"),
+                "\(flags): \(refused.stderr)")
+    }
 }
 
 /// With the animations, the run's loss curve ends at its last checkpoint, as they do: a trainer
