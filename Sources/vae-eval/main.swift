@@ -64,10 +64,11 @@ struct VAEEval: ParsableCommand {
     var classifier: String?
 
     @Option(name: .customLong("quality-samples"), parsing: .unconditional,
-            help: ArgumentHelp("Samples drawn from each sampler for --quality (\(Classifier.featureCount + 1) to 1000000; default: 10000).",
+            help: ArgumentHelp("Samples drawn from each sampler for --quality (\(rangeHelp(VAEEval.qualitySampleRange)), more than the \(Classifier.featureCount) features the Fréchet distance compares; default: 10000).",
                                valueName: "n"))
     var qualitySamplesGiven: Int?
     var qualitySamples: Int { qualitySamplesGiven ?? 10_000 }
+    static let qualitySampleRange = (Classifier.featureCount + 1)...1_000_000
 
     @Option(name: .customLong("temperature"), parsing: .unconditionalSingleValue,
             help: ArgumentHelp("For --quality, a temperature to score every sampler that takes one at (above 0 and at most \(Int(maximumSamplingTemperature))); repeat it for several (default: 1 and \(SamplingOptions().temperature), the GIF's).",
@@ -88,12 +89,7 @@ struct VAEEval: ParsableCommand {
         if !quality && !temperaturesGiven.isEmpty { throw ValidationError("--temperature applies to --quality") }
         for temperature in temperaturesGiven { try checkTemperature(temperature, sampler: "", takesTemperature: true) }
         if Set(temperaturesGiven).count < temperaturesGiven.count { throw ValidationError("--temperature is given the same value twice") }
-        guard qualitySamples > Classifier.featureCount else {
-            throw ValidationError("--quality-samples must be more than \(Classifier.featureCount), the features the Fréchet distance compares, got \(qualitySamples)")
-        }
-        guard qualitySamples <= 1_000_000 else {
-            throw ValidationError("--quality-samples must be at most 1000000, got \(qualitySamples)")
-        }
+        try checkRange("--quality-samples", qualitySamplesGiven, in: Self.qualitySampleRange)
         try checkRange("--samples", samples, in: elboSampleRange)
         try checkRange("--k", importanceSamples, in: importanceSampleRange)
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
