@@ -79,6 +79,10 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     let path = folder + "/metrics.jsonl"
     write(Array("{\"epoch\":2,\"train_loss\":210.5,\"test_loss\":220}\n{\"epoch\":1,\"train_loss\":300,\"test_loss\":250.25}\n".utf8), to: path)
     #expect(try readEpochLosses(path) == [EpochLosses(epoch: 1, train: 300, test: 250.25), EpochLosses(epoch: 2, train: 210.5, test: 220)])
+    // An epoch written twice (a file edited by hand) is drawn once, from its last line.
+    write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n{\"epoch\":2,\"train_loss\":210,\"test_loss\":220}\n".utf8)
+          + Array("{\"epoch\":1,\"train_loss\":290,\"test_loss\":240}\n".utf8), to: path)
+    #expect(try readEpochLosses(path) == [EpochLosses(epoch: 1, train: 290, test: 240), EpochLosses(epoch: 2, train: 210, test: 220)])
     write(Array("{\"epoch\":1,\"train_loss\":300,\"test_loss\":250}\n{\"epoch\":2}\n".utf8), to: path)
     #expect { try readEpochLosses(path) } throws: { ($0 as? VAEError)?.message.hasPrefix("\(path):2: not a metrics line") == true }
     // Nothing a trainer could have written: a loss past Float's range, an epoch 0 or 2^40.

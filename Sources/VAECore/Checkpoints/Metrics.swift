@@ -47,11 +47,13 @@ public struct EpochLosses: Sendable, Equatable {
     }
 }
 
-/// Reads the train and test loss of every epoch in a run's metrics.jsonl, in epoch order.
+/// Reads the train and test loss of every epoch in a run's metrics.jsonl, in epoch order; of
+/// lines repeating an epoch (a file edited by hand), the last, as a resume keeps it.
 public func readEpochLosses(_ path: String) throws -> [EpochLosses] {
     let rows = try readMetricsLines(path).map(\.losses)
     guard !rows.isEmpty else { throw VAEError(.badData, "\(path): no epochs recorded") }
-    return rows.sorted { $0.epoch < $1.epoch }
+    let lastOfEach = Dictionary(rows.map { ($0.epoch, $0) }, uniquingKeysWith: { _, later in later })
+    return lastOfEach.values.sorted { $0.epoch < $1.epoch }
 }
 
 /// Every line of a metrics.jsonl file in file order, with the losses it records.
