@@ -273,12 +273,15 @@ private func renameIntoPlace(_ files: [StagedFile]) throws {
         }
         close(file.fd)  // The data is on disk (fsync) and in place; this releases the lock.
     }
-    for folder in Set(files.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path }) {
-        let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if folderFD >= 0 {
-            fsync(folderFD)
-            close(folderFD)
-        }
+    for folder in Set(files.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path }) { syncFolder(folder) }
+}
+
+/// Fsyncs `folder`, so that the renames in it survive a power cut.
+func syncFolder(_ folder: String) {
+    let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    if folderFD >= 0 {
+        fsync(folderFD)
+        close(folderFD)
     }
 }
 

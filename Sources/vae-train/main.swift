@@ -314,7 +314,8 @@ struct VAETrain: ParsableCommand {
         }
         if !missingCheckpoints.isEmpty {
             writeToStandardError("vae-train: warning: \(directory.path) holds no checkpoint of \(epochList(missingCheckpoints)) "
-                                 + "(deleted?), which a resume cannot make again: the GIFs will skip them\n")
+                                 + "(deleted?), which a resume cannot make again: the GIFs will have no frame of "
+                                 + "\(missingCheckpoints.count == 1 ? "it" : "them")\n")
         }
         if run.klWarmupEpochs > run.epochs {
             let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
@@ -335,12 +336,16 @@ struct VAETrain: ParsableCommand {
         }
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
-        var epochsWritten = 0
+        // Until the new run's first epoch is written, the old run stays: what stops training before then says so.
+        let replacesARun = mode == .overwrite && directory.holdsARun
+        let kept = "\(directory.path) still holds the run --overwrite was to replace, as it was"
+        var epochsWritten = 0, estimating = false
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
                               shouldStop: { stopSignal.load(ordering: .relaxed) != 0 },
                               progress: { bar.update($0, epochs: run.epochs) },
                               finalEvaluationProgress: { done in
+                                  estimating = true
                                   if done == 1 {
                                       bar.clear()
                                       print("estimating -log p(x) of the \(dataset.test.count) test images with \(iwaeK) importance samples each")
@@ -357,15 +362,21 @@ struct VAETrain: ParsableCommand {
                                   }
                                   fflush(nil)
                               })
+        } catch let error as VAEError where error.kind == .failed && replacesARun && epochsWritten == 0 {
+            bar.clear()
+            throw VAEError(error.kind, "\(error.message); \(kept)")
         } catch let error as VAEError where error.kind == .interrupted {
             bar.clear()
             let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
             let stopped = "\(error.message)\(terminated ? " (SIGTERM)" : "")"
-            if mode == .overwrite && epochsWritten == 0 {
-                throw VAEError(terminated ? .terminated : .interrupted,
-                               "\(stopped); \(directory.path) still holds the run --overwrite was to replace, as it was")
+            if replacesARun && epochsWritten == 0 {
+                throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(kept)")
             }
-            let done = directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed"
+            // The last epoch's checkpoint waits for the estimate, so that the run's last metrics line records it.
+            let waiting = estimating ? " (the last epoch's checkpoint waits for the estimate: a resume trains that epoch again, "
+                + "to the same weights)" : ""
+            let done = (directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed")
+                + waiting
             // The run does not keep --iwae-k: a resume without it would end without the estimate.
             let resume = "vae-train --resume \(directory.path)" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
             throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(done). Continue with: \(resume)")

@@ -232,7 +232,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     expectIdentical(try runFiles(folder), try reference.get(), "after resuming a finished run")
 }
 
-/// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and says so.
+/// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and nothing beside
+/// it, and says so; so does a divergence there. Over a folder that holds no run, --overwrite
+/// starts as a fresh run would, with an epoch-0 state to resume from.
 @Test func ctrlCInAnOverwritesFirstEpochKeepsTheOldRun() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -245,9 +247,24 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
         "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3)),
     ])
     #expect(interrupted.status == 130, "\(interrupted.stderr)")
-    #expect(interrupted.stderr == "vae-train: interrupted during epoch 1; \(folder) still holds the run --overwrite was to replace, as it was\n")
+    let kept = "\(folder) still holds the run --overwrite was to replace, as it was\n"
+    #expect(interrupted.stderr == "vae-train: interrupted during epoch 1; " + kept)
     expectIdentical(try runFiles(folder), before, "the old run")
     #expect(try readFile(RunDirectory(folder).metricsPath) == metrics)
+    #expect(leftoverTemporaryFiles(folder).isEmpty && PathKind(RunDirectory(folder).replacementStatePath) == .nothing)
+
+    let diverged = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite", "--lr", "1e6"])
+    #expect(diverged.status == 70 && diverged.stderr.hasSuffix("a resume would repeat the same steps); " + kept), "\(diverged.stderr)")
+    expectIdentical(try runFiles(folder), before, "the old run after a divergence")
+
+    let empty = scratch + "/empty"
+    let fresh = try runTool("vae-train", trainArguments(data: data, runDir: empty) + ["--overwrite"], environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3)),
+    ])
+    #expect(fresh.status == 130)
+    #expect(fresh.stderr.hasPrefix("vae-train: interrupted during epoch 1; no epoch was completed. Continue with: "), "\(fresh.stderr)")
+    #expect(try readTrainingState(RunDirectory(empty).statePath).epoch == 0)
 }
 
 /// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
@@ -282,8 +299,9 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
         "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3 * batchesPerEpoch + 1) + 10),
     ])
     #expect(interrupted.status == 130, "\(interrupted.stderr)")
-    #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3 (its checkpoint waits for the estimate: "
-                                        + "a resume trains the epoch again, to the same weights); checkpoints up to epoch 2 are complete"),
+    #expect(interrupted.stderr.contains("interrupted while estimating -log p(x) after epoch 3; checkpoints up to epoch 2 are complete "
+                                        + "(the last epoch's checkpoint waits for the estimate: a resume trains that epoch again, to the "
+                                        + "same weights). Continue with"),
             "\(interrupted.stderr)")
     #expect(interrupted.stderr.hasSuffix("Continue with: vae-train --resume \(folder) --iwae-k 20\n"), "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])

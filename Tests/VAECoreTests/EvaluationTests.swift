@@ -113,8 +113,6 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
     #expect(abs(k1 - elbo) < 1e-6 * elbo, "k=1 \(k1) vs the one-sample negative ELBO \(elbo)")
 }
 
-/// With k = 2 the estimate is -log((w₁ + w₂) / 2) of the two draws, computed here from their
-/// one-sample negative ELBOs a and b as min(a, b) - log(1 + e^-|a-b|) + log 2.
 /// log Σ e^term one term at a time, in any order; a zero weight (a term of -∞), first or not,
 /// adds nothing.
 @Test func logSumExpOfTermsInAnyOrder() {
@@ -131,6 +129,8 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
     #expect(logSumExp([]) == -.infinity && logSumExp([-.infinity]) == -.infinity)
 }
 
+/// With k = 2 the estimate is -log((w₁ + w₂) / 2) of the two draws, computed here from their
+/// one-sample negative ELBOs a and b as min(a, b) - log(1 + e^-|a-b|) + log 2.
 @Test func twoSampleEstimateIsTheLogMeanOfBothWeights() throws {
     let model = smallModel(latent: 4, seed: 45)
     let images = syntheticImageSet(count: 6, seed: 46)

@@ -215,7 +215,7 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     let gap = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--epochs", "3"] + common)
     #expect(gap.status == 0, "\(gap.stderr)")
     #expect(gap.stderr == "vae-train: warning: \(folder) holds no checkpoint of epoch 1 (deleted?), which a resume cannot make again: "
-            + "the GIFs will skip them\n")
+            + "the GIFs will have no frame of it\n")
     #expect(RunDirectory(folder).checkpointEpochs() == [2, 3])
 }
 

@@ -152,7 +152,8 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     let kept = try readFile(directory.metricsPath)
     write(Array(kept.prefix(40)) + Array("\n".utf8), to: directory.metricsPath)
     #expect(throws: VAEError(.badData, "\(directory.metricsPath):1: not a metrics line (a JSON object with an epoch from 1, and a "
-                             + "train_loss and a test_loss that are finite Float values); delete it, and the resume rebuilds it from the checkpoints")) {
+                             + "train_loss and a test_loss that are finite Float values); mend or delete that line, and the resume "
+                             + "rebuilds a missing line from its epoch's checkpoint")) {
         try train(syntheticRun(epochs: 6), data: data, directory: directory, mode: .resume)
     }
     #expect(directory.checkpointEpochs() == [1, 2, 3, 4, 5])
@@ -247,14 +248,27 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, replaced")
 
     let kept = try runFiles(folder)
-    try FileManager.default.createDirectory(atPath: directory.checkpoint(epoch: 2), withIntermediateDirectories: false)
+    let stuck = directory.checkpoint(epoch: 2)
+    try FileManager.default.createDirectory(atPath: stuck, withIntermediateDirectories: false)
     var epochs = 0
-    #expect(throws: VAEError(.cannotWrite, "cannot remove \(directory.checkpoint(epoch: 2)) of the run being replaced: Is a directory")) {
+    #expect(throws: VAEError(.cannotWrite, "cannot remove \(stuck) of the run being replaced: Is a directory")) {
         try train(syntheticRun(seed: 4, epochs: 1), data: data, directory: directory, mode: .overwrite, progress: { _ in epochs += 1 })
     }
     #expect(epochs == 0, "refused before training")
     #expect(try readFile(directory.statePath) == kept["state"])
     #expect(try readFile(directory.checkpoint(epoch: 1)) == kept["epoch 1"])
+
+    // One that appears while the new run trains stops the replacement there, the new run's
+    // epoch-0 state in place of the old state: a resume starts the new run again.
+    try FileManager.default.removeItem(atPath: stuck)
+    #expect(throws: VAEError(.cannotWrite, "cannot remove \(stuck) of the run being replaced: Is a directory")) {
+        try train(syntheticRun(seed: 4, epochs: 2), data: data, directory: directory, mode: .overwrite, progress: { _ in
+            if PathKind(stuck) == .nothing { try? FileManager.default.createDirectory(atPath: stuck, withIntermediateDirectories: false) }
+        })
+    }
+    let state = try readTrainingState(directory.statePath)
+    #expect(state.epoch == 0 && state.run.seed == 4 && state.run.epochs == 2)
+    #expect(PathKind(directory.checkpoint(epoch: 1)) == .nothing && PathKind(directory.replacementStatePath) == .nothing)
 }
 
 /// A resume reads every checkpoint the run keeps as the renderer does: one copied in under
@@ -432,15 +446,16 @@ private func imagesInTheLastBatch(_ trainer: Trainer, rows: Int) -> [Int] {
     #expect(abs(second.reconstruction - first.reconstruction) < 0.01 * first.reconstruction, "\(first) vs \(second)")
 }
 
-/// The epoch of a GIF's caption and of vae-train's log line is padded with spaces to the width of
-/// the planned count, so that it keeps its place from frame to frame and line to line. A
-/// checkpoint's metadata may hold an epoch past its run's plan, which the caption shows as it is.
+/// Epochs named in a report (missing checkpoints): a few, then how many more.
 @Test func epochListsNameAFewEpochsAndCountTheRest() {
     #expect([[4], [2, 5], [2, 5, 7], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6], Array(1...40)].map(epochList)
             == ["epoch 4", "epochs 2 and 5", "epochs 2, 5 and 7", "epochs 1, 2, 3, 4 and 5", "epochs 1, 2, 3, 4 and 2 more",
                 "epochs 1, 2, 3, 4 and 36 more"])
 }
 
+/// The epoch of a GIF's caption and of vae-train's log line is padded with spaces to the width of
+/// the planned count, so that it keeps its place from frame to frame and line to line. A
+/// checkpoint's metadata may hold an epoch past its run's plan, which the caption shows as it is.
 @Test func epochCaptionPadsTheEpochWithSpacesToThePlansWidth() {
     #expect(epochCaption(7, of: 30) == "epoch  7/30")
     #expect(epochCaption(30, of: 30) == "epoch 30/30")

@@ -28,6 +28,9 @@ public struct RunDirectory: Sendable {
     public var statePath: String { path + "/state.safetensors" }
     public var dataFolderRecordPath: String { path + "/data-folder" }
     public var lockPath: String { path + "/.lock" }
+    /// The epoch-0 state of a run that will replace this folder's (`--overwrite`), kept aside until
+    /// its first epoch is trained; a leftover is cleared like any temporary file.
+    public var replacementStatePath: String { path + "/.replacement-state.safetensors" + temporaryFileSuffix }
 
     /// `<run>/checkpoints/epoch-NNNN.safetensors`
     public func checkpoint(epoch: Int) -> String {
@@ -110,26 +113,31 @@ public struct RunDirectory: Sendable {
         }
     }
 
-    /// The files a run writes, the state first: removed in this order, a folder left part-way
-    /// holds checkpoints without a state, which nothing resumes.
-    private var runFiles: [String] {
-        [statePath] + checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath]
+    /// What a run writes besides its state.
+    private var runFilesButTheState: [String] {
+        checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath]
     }
 
-    /// Refuses, before `--overwrite` trains, a file of the old run that `removeRunFiles` could not
+    /// Refuses, before `--overwrite` trains, a file of the old run that `replaceRun` could not
     /// remove: a folder in its place (the folder itself was found writable by `prepare`).
     public func checkRunFilesRemovable() throws {
         var info = stat()
-        for file in runFiles where lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
+        for file in [statePath] + runFilesButTheState where lstat(file, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
             throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText(EISDIR))")
         }
     }
 
-    /// Removes what a previous run left, for `--overwrite`. A file that stays would pass for part
-    /// of the new run (a checkpoint of the same configuration, say), so failing to remove one is
-    /// an error.
-    public func removeRunFiles() throws {
-        for file in runFiles where unlink(file) != 0 && errno != ENOENT {
+    /// Replaces the folder's run, for `--overwrite`, by the new run's epoch-0 state at
+    /// `replacementStatePath`: renamed over the old state (so that a state is always there,
+    /// the old run's or the new one's), then the old run's other files are removed. A file that
+    /// stays would pass for part of the new run (a checkpoint of the same configuration, say),
+    /// so failing to remove one is an error.
+    public func replaceRun() throws {
+        guard rename(replacementStatePath, statePath) == 0 else {
+            throw VAEError(.cannotWrite, "cannot rename \(replacementStatePath) to \(statePath): \(systemErrorText())")
+        }
+        syncFolder(path)
+        for file in runFilesButTheState where unlink(file) != 0 && errno != ENOENT {
             throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText())")
         }
     }
@@ -171,8 +179,9 @@ public struct RunDirectory: Sendable {
         if FileManager.default.fileExists(atPath: metricsPath) {
             do {
                 for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line.text }
-            } catch let error as VAEError {
-                throw VAEError(error.kind, error.message + "; delete it, and the resume rebuilds it from the checkpoints")
+            } catch let error as VAEError where error.kind == .badData {
+                throw VAEError(error.kind, error.message + "; mend or delete that line, and the resume rebuilds a missing line "
+                               + "from its epoch's checkpoint")
             }
         }
         let checkpoints = Set(checkpointEpochs())

@@ -78,13 +78,3 @@ public final class LatentCodec {
         return images
     }
 }
-
-/// Refuses what a model computed when a value is not finite: every weight of a checkpoint is
-/// checked finite when read, but their sums can still overflow Float, and a NaN or an infinity
-/// would crash or hang what is made of them (a mixture's fit, an axis range, a pixel byte).
-/// `row` names the n-th row of `width` values ("test image 3's mean").
-public func checkFinite(_ values: [Float], width: Int, row: (Int) -> String) throws {
-    guard let index = values.firstIndex(where: { !$0.isFinite }) else { return }
-    throw VAEError(.badData, "\(row(index / width)) is \(values[index].isNaN ? "NaN" : String(values[index])): the checkpoint's "
-                   + "weights are finite but overflow Float in the network's sums")
-}

@@ -78,7 +78,7 @@ public final class Trainer: @unchecked Sendable {
                     ? model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: true)
                     : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
-                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(nonFinite(loss.total)); "
+                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(numberText(loss.total)); "
                                    + "no checkpoint was written from this state (\(divergenceAdvice))")
                 }
                 if run.objective == .iwae {
@@ -115,9 +115,6 @@ public final class Trainer: @unchecked Sendable {
         }
     }
 
-    /// A loss that is not finite as a message gives it: Swift prints a NaN's sign bit ("-nan").
-    private func nonFinite(_ loss: Double) -> String { loss.isNaN ? "NaN" : String(loss) }
-
     /// What to change when a step diverges: the learning rate; the KL weight when it is above 1,
     /// whose gradients it scales up; a fixed σ, whose 1/σ² scales the reconstruction term. A
     /// resume keeps these flags and would repeat the very same steps, so the run starts again.
@@ -139,7 +136,7 @@ public final class Trainer: @unchecked Sendable {
     public func testLoss(epoch: Int) throws -> LossTerms {
         let loss = evaluate(testImages, epoch: epoch)
         guard loss.total.isFinite else {
-            throw VAEError(.failed, "training diverged in epoch \(epoch): the test loss is \(nonFinite(loss.total)); "
+            throw VAEError(.failed, "training diverged in epoch \(epoch): the test loss is \(numberText(loss.total)); "
                            + "no checkpoint was written from this state (\(divergenceAdvice))")
         }
         return loss

@@ -5,7 +5,8 @@ public enum StartMode: Sendable {
     /// Refuse if there are checkpoints: nobody's run is overwritten silently.
     case fresh
     /// Replace the previous run's files, once the new run has its first epoch to write: until
-    /// then (a divergence, a Ctrl-C, a crash in epoch 1) the old run stays as it was.
+    /// then (a divergence, a Ctrl-C, a crash in epoch 1) the old run stays as it was. A folder
+    /// that holds no run is started as a fresh run would be.
     case overwrite
     /// Continue after the last epoch recorded in state.safetensors.
     case resume
@@ -30,9 +31,9 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
 
 /// Trains `run` into `directory`, writing after every epoch the checkpoint, the metrics line and
 /// the resume state, in that order, each atomically. A crash at any point leaves a state file
-/// that matches a complete checkpoint (or the epoch-0 state written first; with `.overwrite`, the
-/// old run's files until the first checkpoint replaces them); the epoch after it is simply
-/// trained again. No other process may write the folder meanwhile: `lock` is its
+/// that matches a complete checkpoint (or the epoch-0 state written first; with `.overwrite` of a
+/// run, the old run's files until the new one's first epoch is trained); the epoch after it is
+/// simply trained again. No other process may write the folder meanwhile: `lock` is its
 /// lock when the caller took it already, and otherwise `train` takes it. `dataFolder`, where the
 /// data came from, is recorded for the tools that read the run.
 public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, directory: RunDirectory, lock: RunLock? = nil,
@@ -49,6 +50,8 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     let trainer = Trainer(run: run, data: data)
     var metricsLines: [String] = []
     var replacing = false
+    // A replacement that stops before its first epoch leaves the old run as it was, and nothing beside it.
+    defer { if replacing { unlink(directory.replacementStatePath) } }
     // Where the data came from, for the tools that read the run; rewritten only when it changes.
     func recordDataFolder() throws {
         if let dataFolder, try directory.recordedDataFolder() != absolutePath(dataFolder) {
@@ -56,16 +59,17 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         }
     }
     switch mode {
-    case .fresh:
-        try directory.checkHoldsNoRun()
+    case .overwrite where directory.holdsARun:
+        try directory.prepare()
+        try directory.checkRunFilesRemovable()
+        try trainer.writeState(to: directory.replacementStatePath)
+        replacing = true
+    case .fresh, .overwrite:
+        if mode == .fresh { try directory.checkHoldsNoRun() }
         try directory.prepare()
         try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
         try trainer.writeState(to: directory.statePath)
-    case .overwrite:
-        try directory.prepare()
-        try directory.checkRunFilesRemovable()
-        replacing = true
     case .resume:
         let state = try directory.readState()
         try directory.prepare()
@@ -75,8 +79,9 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     }
     // A checkpoint still to come that could not be written (a folder or a FIFO in its place, a
     // link to nothing) is refused now, not after an epoch of training. Only names already in
-    // the folder can be in the way; the folder itself was checked above.
-    for epoch in directory.checkpointEpochs() where epoch > trainer.completedEpochs && epoch <= run.epochs {
+    // the folder can be in the way (the old run's, which a replacement removes, are not); the
+    // folder itself was checked above.
+    for epoch in directory.checkpointEpochs() where !replacing && epoch > trainer.completedEpochs && epoch <= run.epochs {
         try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
     }
 
@@ -91,15 +96,12 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             let nll = try importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed) { done in
                 finalEvaluationProgress(done)
                 // The epoch's checkpoint waits for this figure, so a resume trains the epoch again.
-                if shouldStop() {
-                    throw VAEError(.interrupted, "interrupted while estimating -log p(x) after epoch \(epoch) (its checkpoint waits "
-                                   + "for the estimate: a resume trains the epoch again, to the same weights)")
-                }
+                if shouldStop() { throw VAEError(.interrupted, "interrupted while estimating -log p(x) after epoch \(epoch)") }
             }
             metrics.testIWAE = (nll, finalIWAESamples)
         }
         if replacing {
-            try directory.removeRunFiles()
+            try directory.replaceRun()
             try recordDataFolder()
             replacing = false
         }
