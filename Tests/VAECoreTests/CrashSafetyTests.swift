@@ -254,7 +254,7 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(leftoverTemporaryFiles(folder).isEmpty && PathKind(RunDirectory(folder).replacementStatePath) == .nothing)
 
     let diverged = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite", "--lr", "1e6"])
-    #expect(diverged.status == 70 && diverged.stderr.hasSuffix("a resume would repeat the same steps); " + kept), "\(diverged.stderr)")
+    #expect(diverged.status == 70 && diverged.stderr.hasSuffix("(start again with --overwrite and a lower --lr); " + kept), "\(diverged.stderr)")
     expectIdentical(try runFiles(folder), before, "the old run after a divergence")
 
     let empty = scratch + "/empty"

@@ -26,6 +26,9 @@ public final class Trainer: @unchecked Sendable {
     /// reparameterisation noise.
     public private(set) var random: Random
     public private(set) var completedEpochs = 0
+    /// True while the run that `--overwrite` replaces still stands in the folder (until this
+    /// run's first epoch is written): a resume would continue that run, not repeat these steps.
+    public var replacesARun = false
 
     /// The activations of the current step, for `batchSize` images (or an evaluation batch).
     public let workspace: Workspace
@@ -121,7 +124,7 @@ public final class Trainer: @unchecked Sendable {
     private var divergenceAdvice: String {
         let lower = run.beta > 1 ? "a lower --lr or --beta" : "a lower --lr"
         let sigma = run.model.likelihood == .gaussianFixed ? " or a larger --sigma" : ""
-        return "start again with --overwrite and \(lower)\(sigma): a resume would repeat the same steps"
+        return "start again with --overwrite and \(lower)\(sigma)" + (replacesARun ? "" : ": a resume would repeat the same steps")
     }
 
     /// β, ramped linearly over the warm-up epochs one step at a time.

@@ -49,9 +49,8 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     defer { withExtendedLifetime(lock) {} }
     let trainer = Trainer(run: run, data: data)
     var metricsLines: [String] = []
-    var replacing = false
     // A replacement that stops before its first epoch leaves the old run as it was, and nothing beside it.
-    defer { if replacing { unlink(directory.replacementStatePath) } }
+    defer { if trainer.replacesARun { unlink(directory.replacementStatePath) } }
     // Where the data came from, for the tools that read the run; rewritten only when it changes.
     func recordDataFolder() throws {
         if let dataFolder, try directory.recordedDataFolder() != absolutePath(dataFolder) {
@@ -63,7 +62,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         try directory.prepare()
         try directory.checkRunFilesRemovable()
         try trainer.writeState(to: directory.replacementStatePath)
-        replacing = true
+        trainer.replacesARun = true
     case .fresh, .overwrite:
         if mode == .fresh { try directory.checkHoldsNoRun() }
         try directory.prepare()
@@ -81,7 +80,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     // link to nothing) is refused now, not after an epoch of training. Only names already in
     // the folder can be in the way (the old run's, which a replacement removes, are not); the
     // folder itself was checked above.
-    for epoch in directory.checkpointEpochs() where !replacing && epoch > trainer.completedEpochs && epoch <= run.epochs {
+    for epoch in directory.checkpointEpochs() where !trainer.replacesARun && epoch > trainer.completedEpochs && epoch <= run.epochs {
         try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
     }
 
@@ -100,10 +99,10 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             }
             metrics.testIWAE = (nll, finalIWAESamples)
         }
-        if replacing {
+        if trainer.replacesARun {
             try directory.replaceRun()
             try recordDataFolder()
-            replacing = false
+            trainer.replacesARun = false
         }
         try writeCheckpoint(trainer.model, run: run, metrics: metrics, to: directory.checkpoint(epoch: epoch))
         metricsLines.append(metrics.jsonLine)
