@@ -219,8 +219,11 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let (header, data) = try headerAndData(path)
 
     expectCorrupt([], "too short")
-    expectCorrupt(Array(good[..<(good.count / 2)]), "bytes")
-    expectCorrupt([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f] + good[8...], "header length")
+    // Cut short in the data, then in the header: a copy that stopped early, named as such.
+    expectCorrupt(Array(good[..<(good.count / 2)]), "the file is cut short: tensor ")
+    expectCorrupt(Array(good[..<(good.count / 2)]), "past the \(good.count / 2 - 8 - header.utf8.count) data bytes")
+    expectCorrupt(Array(good[..<100]), "the file is cut short: its \(header.utf8.count)-byte header does not fit in its 100 bytes")
+    expectCorrupt([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f] + good[8...], "header length 9223372036854775807 is not that of")
     expectCorrupt(safetensors(header: "{\"a\": [1, 2", data: []), "not valid JSON")
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"F32\"", with: "\"F17\""), data: data), "unsupported dtype F17")
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"latent_dim\":\"3\"", with: "\"latent_dim\":\"4\""), data: data),
@@ -251,7 +254,10 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let beyond = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4000000000,4000000000],\"data_offsets\":[0,16]}}"
     expectCorrupt(safetensors(header: beyond, data: [UInt8](repeating: 0, count: 16)), "larger than the file")
     let outOfRange = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,9999999999]}}"
-    expectCorrupt(safetensors(header: outOfRange, data: [UInt8](repeating: 0, count: 16)), "outside the 16 data bytes")
+    expectCorrupt(safetensors(header: outOfRange, data: [UInt8](repeating: 0, count: 16)),
+                  "the file is cut short: tensor x has offsets [0, 9999999999) past the 16 data bytes")
+    let backwards = "{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}"
+    expectCorrupt(safetensors(header: backwards, data: [UInt8](repeating: 0, count: 16)), "tensor x has offsets [8, 4) that end before they begin")
 }
 
 /// Hostile headers: each is refused with its own message before anything is allocated.
@@ -264,7 +270,8 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let good = try readFile(path)
     let (header, data) = try headerAndData(path)
 
-    expectCorrupt([0, 0, 0, 0, 0, 0, 0, 0x80] + good[8...], "header length 9223372036854775808 does not fit")
+    expectCorrupt([0, 0, 0, 0, 0, 0, 0, 0x80] + good[8...], "header length 9223372036854775808 is not that of a kmnist-vae file")
+    expectCorrupt([1, 0, 0, 0, 0, 0, 0, 0] + good[8...], "header length 1 is not that of a kmnist-vae file (2 to 100000000 bytes)")
     expectCorrupt(safetensors(header: "[1, 2]", data: []), "header is not a JSON object")
 
     // Each tensor the right size for its shape, so that only the tiling check can object.

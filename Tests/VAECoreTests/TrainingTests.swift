@@ -295,7 +295,7 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
 
     // A damaged checkpoint (cut short) is refused too, before anything is written.
     write(Array(original["epoch 1"]!.prefix(original["epoch 1"]!.count - 4)), to: directory.checkpoint(epoch: 1))
-    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 1)): "]) {
+    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 1)): the file is cut short"]) {
         try train(syntheticRun(epochs: 4), data: data, directory: directory, mode: .resume)
     }
     #expect(!FileManager.default.fileExists(atPath: directory.metricsPath))

@@ -43,7 +43,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let run = try copyOfFixtureRun("latent2")
     defer { removeTemporaryFolder(run.path) }
     try truncate(run.checkpoint(epoch: epoch))
-    expectVAEError(.badData, containing: [run.checkpoint(epoch: epoch) + ":"]) {
+    expectVAEError(.badData, containing: [run.checkpoint(epoch: epoch) + ": the file is cut short"]) {
         _ = try renderAnimations(everything(run.path))
     }
 }

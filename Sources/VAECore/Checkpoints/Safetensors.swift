@@ -179,8 +179,12 @@ public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> Safetenso
         throw bad("too short for a safetensors file (\(bytes.count) bytes)")
     }
     let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
-    guard headerLength >= 2, headerLength <= UInt64(min(maximumSafetensorsHeader, bytes.count - 8)) else {
-        throw bad("header length \(headerLength) does not fit in a file of \(bytes.count) bytes")
+    guard headerLength >= 2, headerLength <= UInt64(maximumSafetensorsHeader) else {
+        throw bad("header length \(headerLength) is not that of a kmnist-vae file (2 to \(maximumSafetensorsHeader) bytes)")
+    }
+    // A copy or download that stopped early is the usual damage: say so.
+    guard headerLength <= UInt64(bytes.count - 8) else {
+        throw bad("the file is cut short: its \(headerLength)-byte header does not fit in its \(bytes.count) bytes")
     }
     let dataStart = 8 + Int(headerLength)
     let json: Any
@@ -216,8 +220,9 @@ public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> Safetenso
         let shape = try shapeValues.map { try integer($0, "a shape entry of \(name)", bad) }
         let begin = try integer(offsetValues[0], "the begin offset of \(name)", bad)
         let end = try integer(offsetValues[1], "the end offset of \(name)", bad)
-        guard begin <= end, end <= dataLength else {
-            throw bad("tensor \(name) has offsets [\(begin), \(end)) outside the \(dataLength) data bytes")
+        guard begin <= end else { throw bad("tensor \(name) has offsets [\(begin), \(end)) that end before they begin") }
+        guard end <= dataLength else {
+            throw bad("the file is cut short: tensor \(name) has offsets [\(begin), \(end)) past the \(dataLength) data bytes")
         }
         var size = dtype.size
         for d in shape {
