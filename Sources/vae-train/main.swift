@@ -51,7 +51,7 @@ struct VAETrain: ParsableCommand {
     @Option(help: ArgumentHelp("Folder for checkpoints, metrics and resume state (default: runs/<preset>).", valueName: "dir"))
     var runDir: String?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Number of passes over the training set (default: \(defaultEpochs); with --resume, the run's own).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Number of passes over the training set (at least 1; default: \(defaultEpochs); with --resume, the run's own).",
                                                         valueName: "n"))
     var epochs: Int?
     static let defaultEpochs = 30
@@ -114,7 +114,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "pixels"))
     var augmentShift: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (default: 0).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed for initialisation, shuffling and noise; the same seed gives identical checkpoints on one machine, for any --threads (0 to 2^64-1; default: 0).",
                                                         valueName: "n"))
     var seed: UInt64?
 
