@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Suffix of the temporary files `writeFileAtomically` creates; a leftover one means a
 /// crash interrupted a write, and it can be deleted.
@@ -213,25 +214,66 @@ private func resolvingFolder(of path: String) -> String {
 }
 
 private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
-    try renameIntoPlace([try stage(path, body: body)])
+    try deferringStopSignals { try renameIntoPlace([try stage(path, body: body)]) }
 }
 
 /// Writes `files` so that a failure while writing any of them (a full disk) replaces none: every
 /// one is written to its temporary file and fsynced before the first is renamed into place.
 /// Renaming needs no space, so the set is replaced whole unless the system fails in between.
 public func writeFilesAtomically(_ files: [(bytes: [UInt8], path: String)]) throws {
-    var staged: [StagedFile] = []
-    do {
-        for file in files {
-            staged.append(try stage(file.path) { fd, temporary in
-                try file.bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
-            })
+    try deferringStopSignals {
+        var staged: [StagedFile] = []
+        do {
+            for file in files {
+                staged.append(try stage(file.path) { fd, temporary in
+                    try file.bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
+                })
+            }
+        } catch {
+            abandon(staged)
+            throw error
         }
-    } catch {
-        abandon(staged)
-        throw error
+        try renameIntoPlace(staged)
     }
-    try renameIntoPlace(staged)
+}
+
+/// The signals that stop a program from the outside (Ctrl-C, `kill`, a closed terminal).
+private let stopSignals = [SIGINT, SIGTERM, SIGHUP]
+/// How many writes are under way, and the handling of `stopSignals` from before the first began.
+private let signalDeferral = Mutex<(writes: Int, previous: [sigaction])>((0, []))
+/// The stop signal that arrived during a write, 0 if none did.
+private let deferredStopSignal = Atomic<Int32>(0)
+
+/// Runs `body` with `stopSignals` held back: one that arrives meanwhile is raised again once the
+/// last write under way has ended, under the handling that was in force before, so that a Ctrl-C
+/// kills a program before or after a set of files is replaced, never between two renames, and
+/// leaves no temporary file behind. (Blocking the signals would not do: the process's other
+/// threads would still take them.)
+private func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
+    signalDeferral.withLock { deferral in
+        if deferral.writes == 0 {
+            var deferring = sigaction()
+            deferring.__sigaction_handler.sa_handler = { received in deferredStopSignal.store(received, ordering: .relaxed) }
+            sigemptyset(&deferring.sa_mask)
+            deferring.sa_flags = SA_RESTART
+            deferral.previous = stopSignals.map { stop in
+                var previous = sigaction()
+                sigaction(stop, &deferring, &previous)
+                return previous
+            }
+        }
+        deferral.writes += 1
+    }
+    defer {
+        let received = signalDeferral.withLock { deferral -> Int32 in
+            deferral.writes -= 1
+            guard deferral.writes == 0 else { return 0 }
+            for (stop, var previous) in zip(stopSignals, deferral.previous) { sigaction(stop, &previous, nil) }
+            return deferredStopSignal.exchange(0, ordering: .relaxed)
+        }
+        if received != 0 { raise(received) }
+    }
+    return try body()
 }
 
 /// A file written in full to its temporary file and fsynced, still locked, not yet in place.

@@ -1,5 +1,5 @@
-// Preloaded (LD_PRELOAD) into vae-train by the crash-safety tests, which compile it first
-// (`preloadLibrary` in TestSupport), so that the trainer itself carries no fault injection.
+// Preloaded (LD_PRELOAD) into vae-train and vae-render by the crash-safety tests, which compile it
+// first (`preloadLibrary` in TestSupport), so that the tools themselves carry no fault injection.
 // It stands in for four libc and OpenBLAS functions and, where the environment asks for it,
 // stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
 //
@@ -7,6 +7,7 @@
 //                               with --threads 1 a training step makes a fixed number of them.
 //   VAE_INTERRUPT_AT_SGEMM=n    SIGINT to itself just before the n-th call, as Ctrl-C would;
 //   VAE_INTERRUPT_AT_SGEMM=n,m  and again before the m-th, as Ctrl-C pressed twice.
+//   VAE_INTERRUPT_AT_RENAME=n   SIGINT to itself just before the n-th rename(2) call.
 //   VAE_CRASH_IN_FILE=n:bytes   SIGKILL once `bytes` bytes have gone into the n-th regular file
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
@@ -27,8 +28,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, crash_file = -1, crash_bytes;
-static long sgemm_calls, files_done, bytes_into_file;
+static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_file = -1, crash_bytes;
+static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
 
 __attribute__((constructor)) static void read_environment(void) {
@@ -39,6 +40,7 @@ __attribute__((constructor)) static void read_environment(void) {
         interrupt_at_sgemm = strtol(value, &rest, 10);
         if (*rest == ',') interrupt_again_at_sgemm = atol(rest + 1);
     }
+    if ((value = getenv("VAE_INTERRUPT_AT_RENAME"))) interrupt_at_rename = atol(value);
     if ((value = getenv("VAE_CRASH_IN_FILE"))) {
         if (sscanf(value, "%ld:%ld", &crash_file, &crash_bytes) != 2) {
             fprintf(stderr, "fault-injection: VAE_CRASH_IN_FILE must be n:bytes, got %s\n", value);
@@ -127,6 +129,7 @@ int fsync(int fd) {
 int rename(const char *from, const char *to) {
     static int (*libc_rename)(const char *, const char *);
     if (!libc_rename) libc_rename = (int (*)(const char *, const char *))next_function("rename");
+    if (++rename_calls == interrupt_at_rename) kill(getpid(), SIGINT);
     int status = libc_rename(from, to);
     if (trace_fd >= 0 && status == 0) dprintf(trace_fd, "rename %s\n", to);
     return status;

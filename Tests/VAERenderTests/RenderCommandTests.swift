@@ -243,6 +243,31 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(!FileManager.default.fileExists(atPath: out + "/made"), "the folders made for the set are removed")
 }
 
+/// A Ctrl-C while the set is put in place waits for the last rename: the render dies of it with
+/// the new set whole, never a mix of two renders, and no temporary file left.
+@Test func aCtrlCBetweenTheRenamesLandsAfterTheLast() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    func render(scale: String, into out: String, environment: [String: String] = [:]) throws -> ProcessOutput {
+        try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out,
+                                   "--grid", "2", "--steps", "2", "--pairs", "0:1", "--indices", "0,1,2", "--scale", scale],
+                    environment: environment)
+    }
+    let out = scratch + "/out", reference = scratch + "/reference"
+    #expect(try render(scale: "1", into: out).status == 0)
+    #expect(try render(scale: "2", into: reference).status == 0)
+    let names = fileNames(in: reference)
+    #expect(names.count > 2 && fileNames(in: out) == names, "\(names)")
+    #expect(try readFile(out + "/" + names[1]) != readFile(reference + "/" + names[1]), "the two renders differ")
+
+    let interrupted = try render(scale: "2", into: out, environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_RENAME": "2",
+    ])
+    #expect(interrupted.status == SIGINT, "killed by the Ctrl-C: \(interrupted.stderr)")
+    #expect(fileNames(in: out) == names, "no temporary file is left")
+    for name in names { #expect(try readFile(out + "/" + name) == readFile(reference + "/" + name), "\(name) is the new render's") }
+}
+
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
