@@ -7,12 +7,14 @@ public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-ima
 
 /// Makes `linked` a folder in which the `syntheticFileNames` of `folder` appear under the
 /// official names, and returns it.
-public func linkUnderKMNISTNames(_ folder: String, into linked: String) -> String {
-    try! FileManager.default.createDirectory(atPath: linked, withIntermediateDirectories: true)
+public func linkUnderKMNISTNames(_ folder: String, into linked: String) throws -> String {
+    try createFolders(linked, what: "the folder of links to the synthetic data")
     let folder = URL(fileURLWithPath: folder).path  // links need an absolute target
     for (stored, official) in zip(syntheticFileNames, KMNIST.files) {
-        try! FileManager.default.createSymbolicLink(atPath: linked + "/" + official.name + ".gz",
-                                                    withDestinationPath: folder + "/" + stored)
+        let link = linked + "/" + official.name + ".gz"
+        guard symlink(folder + "/" + stored, link) == 0 else {
+            throw VAEError(.cannotWrite, "cannot make the link \(link): \(systemErrorText())")
+        }
     }
     return linked
 }

@@ -60,7 +60,7 @@ enum FuzzSeeds {
     }
 
     /// Two animations as vae-render writes them: a looping one of two frames, and one frame
-    /// that plays three times.
+    /// with a loop count of 3 (the NETSCAPE block's repeats after the first play).
     private static func writeGIFSeeds(to folder: String) throws {
         try createFolders(folder, what: "the fuzz seed folder")
         var first = Canvas(width: 8, height: 6)

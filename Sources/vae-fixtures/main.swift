@@ -36,9 +36,7 @@ func writeDataset(_ data: KMNIST, to folder: String) throws {
         encodeIDX(magic: idxImagesMagic, dimensions: [data.test.count, side, side], payload: data.test.pixels),
         encodeIDX(magic: idxLabelsMagic, dimensions: [data.test.count], payload: data.test.labels),
     ]
-    for (name, bytes) in zip(syntheticFileNames, contents) {
-        try writeFileAtomically(gzipCompress(bytes), to: folder + "/" + name)
-    }
+    try writeFilesAtomically(try zip(syntheticFileNames, contents).map { (bytes: try gzipCompress($1), path: folder + "/" + $0) })
 }
 
 struct VAEFixtures: ParsableCommand {
@@ -51,7 +49,9 @@ struct VAEFixtures: ParsableCommand {
             new checkpoints move every golden, so commit both together and look at the new GIFs first.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing input, 73 cannot write, 75 a fixture \
-            run's folder in use, 130 interrupted (rerun it: a stop part-way leaves a mix of old and new files).
+            run's folder in use, 130 interrupted (rerun it: a stop part-way, after the data and before the goldens \
+            say, leaves a mix of old and new fixtures; each set, the data, the runs' checkpoints and the goldens, is \
+            written whole or not at all, but the runs' checkpoints epoch by epoch).
             """,
         version: versionDescription())
 
@@ -107,18 +107,17 @@ func writeSyntheticDataAndRuns(into fixtures: String) throws {
 
 /// Renders every `GoldenCase` from the checkpoints in fixtures/runs.
 func writeGoldens(into fixtures: String) throws {
-    let linkedData = linkUnderKMNISTNames(fixtures + "/synthetic",
+    let linkedData = try linkUnderKMNISTNames(fixtures + "/synthetic",
                                           into: NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))")
     defer { try? FileManager.default.removeItem(atPath: linkedData) }
     // All rendered before the folder is made: a missing fixture run leaves nothing behind.
     let rendered = try GoldenCase.all.map { ($0, try renderAnimations($0.request(fixtures: fixtures, data: linkedData))) }
     try createFolders(fixtures + "/golden", what: "the golden-image folder")
-    for (golden, gifs) in rendered {
-        for gif in gifs {
-            let path = golden.goldenPath(gif.animation, fixtures: fixtures)
-            try writeFileAtomically(gif.bytes, to: path)
-            print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
-        }
+    let goldens = rendered.flatMap { golden, gifs in gifs.map { (gif: $0, path: golden.goldenPath($0.animation, fixtures: fixtures)) } }
+    // One set, so that a full disk part-way leaves the committed goldens as they were.
+    try writeFilesAtomically(goldens.map { (bytes: $0.gif.bytes, path: $0.path) })
+    for (gif, path) in goldens {
+        print("\(path): \(gif.frameCount) frames, \(gif.width)x\(gif.height), \(gif.bytes.count) bytes")
     }
 }
 

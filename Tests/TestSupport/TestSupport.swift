@@ -106,7 +106,7 @@ public func runToolWithFileSizeLimit(_ name: String, _ arguments: [String], bloc
 
 /// fixtures/synthetic as `KMNIST.load` and `--data` read it: a temporary folder of links under
 /// the official file names, made once per process.
-public let syntheticData = linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: temporaryFolder("synthetic"))
+public let syntheticData = try! linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: temporaryFolder("synthetic"))
 
 public struct PreloadBuildFailed: Error, CustomStringConvertible {
     public let description: String

@@ -42,7 +42,7 @@ func goldenRendersMatch(caseName: String) throws {
     defer { removeTemporaryFolder(folder) }
     let result = try runTool("vae-fixtures", ["--fixtures", folder])
     #expect(result.status == 0, "\(result.stderr)")
-    let made = try KMNIST.load(from: linkUnderKMNISTNames(folder + "/synthetic", into: folder + "/linked"))
+    let made = try KMNIST.load(from: try linkUnderKMNISTNames(folder + "/synthetic", into: folder + "/linked"))
     let committed = try KMNIST.load(from: syntheticData)
     for (split, remade, original) in [("training", made.train, committed.train), ("test", made.test, committed.test)] {
         expectIdentical(remade.labels, original.labels, "the \(split) labels")
@@ -61,6 +61,13 @@ func goldenRendersMatch(caseName: String) throws {
     #expect(result.status == 66)
     #expect(result.stderr == "vae-fixtures: the run folder \(folder)/runs/latent2 does not exist\n", "\(result.stderr)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+
+    // A temporary folder it cannot use (TMPDIR a file) is one line, not a trap.
+    write([1], to: folder + "/file")
+    let noTemporary = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"], environment: ["TMPDIR": folder + "/file/"])
+    #expect(noTemporary.status == 73)
+    #expect(noTemporary.stderr.hasPrefix("vae-fixtures: cannot create the folder of links to the synthetic data \(folder)/file/vae-synthetic-data-")
+            && noTemporary.stderr.hasSuffix(": Not a directory\n"), "\(noTemporary.stderr)")
 }
 
 /// Outside the package root without --fixtures, or with an empty one (which wrote into /), the
