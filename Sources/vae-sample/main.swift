@@ -17,7 +17,8 @@ struct VAESample: ParsableCommand {
             0x00000803, count x 28 x 28 unsigned bytes, each intensity times 255 rounded), gzipped when \
             --out ends in .gz. The default sampler and temperature are the sampling GIF's. The GMM and two-stage \
             samplers are fitted to that checkpoint's encoded training means, so the run's training files must be \
-            at hand: they are read from --data, else $KMNIST_DIR, else the folder the run was trained on. \
+            at hand: they are read from --data (refused with the other samplers, which read none), else $KMNIST_DIR, \
+            else the folder the run was trained on. \
             The same run, epoch, sampler and seed give the same file byte for byte.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
@@ -79,17 +80,20 @@ struct VAESample: ParsableCommand {
                 throw VAEError(.usage, "--out \(out) is one of the KMNIST files in \(folder), which \(runDir) reads; not replacing it")
             }
             let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
-            let path = run.checkpoint(epoch: chosen)
-            // A checkpoint name the epochs list may be a link to nothing.
-            guard FileManager.default.fileExists(atPath: path) else {
-                throw VAEError(.missingInput, "\(epoch.map { "--epoch \($0): " } ?? "")\(path) does not exist (the run has epochs "
-                               + "\(epochs.map(String.init).joined(separator: ", ")))")
+            guard epochs.contains(chosen) else {
+                throw VAEError(.missingInput, "--epoch \(chosen): \(run.checkpoint(epoch: chosen)) does not exist (the run has "
+                               + "\(epochList(epochs)))")
             }
             let checkpoint = try RunReplay.checkpoint(epoch: chosen, of: run)
             if label != nil && !checkpoint.run.model.conditional {
                 throw VAEError(.usage, "--class needs a class-conditional run (vae-train --conditional), and \(runDir) is not one")
             }
             let sampler = self.sampler ?? .standard(for: checkpoint.run.model)
+            // (A vamp sampler the run does not have is refused by makeSampler, which says why.)
+            if dataOptions.data != nil && !sampler.needsTrainingImages && sampler.isAvailable(for: checkpoint.run.model) {
+                throw VAEError(.usage, "--data: the \(sampler.rawValue) sampler\(self.sampler == nil ? ", this run's default," : "") "
+                               + "reads no training images (only gmm, gmm-diagonal and two-stage do)")
+            }
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
             let codec = LatentCodec(config: checkpoint.run.model)
@@ -100,11 +104,18 @@ struct VAESample: ParsableCommand {
             // A conditional run's samples come in blocks by class, or all of --class.
             let samples = label.map { (fitted as! ClassConditionalSampler).sample(count: count, label: $0, random: &random) }
                 ?? fitted.sample(count: count, random: &random)
-            let images = codec.decodeMeans(checkpoint.model, z: samples.z, labels: samples.labels)
-            let side = VAEConfig.imageSide
-            let idx = encodeIDX(magic: idxImagesMagic, dimensions: [count, side, side],
-                                payload: images.map(pixelByte))
-            try writeFileAtomically(out.hasSuffix(".gz") ? gzipCompress(idx) : idx, to: out)
+            let pixels = codec.decodeMeanPixels(checkpoint.model, z: samples.z, labels: samples.labels)
+            let header = idxHeader(magic: idxImagesMagic, dimensions: [count, VAEConfig.imageSide, VAEConfig.imageSide])
+            // Header and pixels written as they are: a million samples are 784 MB.
+            try header.withUnsafeBytes { header in
+                try pixels.withUnsafeBytes { pixels in
+                    if out.hasSuffix(".gz") {
+                        try writeFileAtomically(gzipCompress(pieces: [header, pixels]), to: out)
+                    } else {
+                        try writeFileAtomically(to: out, pieces: [header, pixels])
+                    }
+                }
+            }
             print("\(out): \(count: count, "sample") (\(sampler.rawValue): \(samplerDescription(sampler, fitted, temperature: temperature)); "
                   + "seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
         }

@@ -14,8 +14,9 @@ import VAERender
                                   training: loadTrainingImages(from: syntheticData, for: fixture.replay.run), seed: 5)
     for (name, sampler, fittedAs) in [("prior.idx", "prior", "N(0, I)"),
                                       ("gmm.idx.gz", "gmm", "\(mixture.summary), temperature 1.15")] {
-        let result = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7",
-                                                "--seed", "5", "--sampler", sampler, "--out", folder + "/" + name])
+        let data = sampler == "gmm" ? ["--data", syntheticData] : []
+        let result = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--count", "7",
+                                                "--seed", "5", "--sampler", sampler, "--out", folder + "/" + name] + data)
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdout.contains("7 samples (\(sampler): \(fittedAs); seed 5) of epoch 3"), "\(result.stdout)")
     }
@@ -38,6 +39,13 @@ import VAERender
     _ = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7", "--seed", "5",
                                    "--out", again])
     expectIdentical(try readFile(again), gmm, "gmm is the default, and the same seed gives the same bytes")
+
+    // --data beside a sampler that reads no training images would be ignored: it is refused.
+    let ignored = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7",
+                                             "--sampler", "prior", "--out", folder + "/ignored.idx"])
+    #expect(ignored.status == 64)
+    #expect(ignored.stderr == "vae-sample: --data: the prior sampler reads no training images (only gmm, gmm-diagonal and two-stage do)\n")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/ignored.idx"))
 }
 
 /// `--out /dev/stdout` with standard output redirected to a file is refused: renaming a file over
@@ -187,7 +195,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     defer { removeTemporaryFolder(scratch) }
     let out = scratch + "/samples.idx"
     // 100 images are 78 KB; ulimit -f counts 1024-byte blocks.
-    let result = try runToolWithFileSizeLimit("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+    let result = try runToolWithFileSizeLimit("vae-sample", ["--run-dir", fixtureRun("latent2"),
                                                              "--count", "100", "--sampler", "prior", "--out", out], blocks: 20)
     #expect(result.status == 73, "\(result.stderr)")
     #expect(result.stderr == "vae-sample: cannot write \(scratch)/.samples.idx\(temporaryFileSuffix): File too large\n")
@@ -212,7 +220,11 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     try FileManager.default.createSymbolicLink(atPath: run.checkpoint(epoch: 31), withDestinationPath: run.path + "/gone")
     let dangling = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out])
     #expect(dangling.status == 66)
-    #expect(dangling.stderr == "vae-sample: \(run.checkpoint(epoch: 31)) does not exist (the run has epochs 1, 2, 3, 31)\n")
+    #expect(dangling.stderr == "vae-sample: cannot open \(run.checkpoint(epoch: 31)): it is a symbolic link to \(run.path)/gone, "
+            + "which does not exist\n", "\(dangling.stderr)")
+    let missing = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out, "--epoch", "9"])
+    #expect(missing.status == 66)
+    #expect(missing.stderr == "vae-sample: --epoch 9: \(run.checkpoint(epoch: 9)) does not exist (the run has epochs 1, 2, 3 and 31)\n")
 }
 
 /// vae-sample checks its checkpoint as vae-render does: the epoch its name says, the run's configuration.
@@ -234,6 +246,13 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(foreign.stderr.hasPrefix("vae-sample: \(final) comes from a different configuration than \(run.checkpoint(epoch: 1)): "),
             "\(foreign.stderr)")
     #expect(!FileManager.default.fileExists(atPath: out))
+
+    // A damaged first checkpoint, read only to check the one asked for against it, says so.
+    try writeFileAtomically(Array(try readFile(run.checkpoint(epoch: 1)).prefix(1000)), to: run.checkpoint(epoch: 1))
+    let damagedFirst = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", out, "--epoch", "2"])
+    #expect(damagedFirst.status == 65)
+    #expect(damagedFirst.stderr.hasPrefix("vae-sample: \(run.checkpoint(epoch: 1)): the file is cut short")
+            && damagedFirst.stderr.hasSuffix(" (the run's first checkpoint, which epoch 2's is checked against)\n"), "\(damagedFirst.stderr)")
 }
 
 @Test func classifierAndQualityCommands() throws {

@@ -76,7 +76,15 @@ public struct RunReplay: Sendable {
     /// replay checks it: against the epoch its name says and the first checkpoint's configuration.
     public static func checkpoint(epoch: Int, of directory: RunDirectory) throws -> Checkpoint {
         let firstEpoch = directory.checkpointEpochs().first ?? epoch
-        let first = firstEpoch == epoch ? nil : try read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
+        var first: Checkpoint?
+        if firstEpoch != epoch {
+            do {
+                first = try read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
+            } catch let error as VAEError {
+                // Not the file asked for: say why it was read.
+                throw VAEError(error.kind, "\(error.message) (the run's first checkpoint, which epoch \(epoch)'s is checked against)")
+            }
+        }
         return try read(directory.checkpoint(epoch: epoch), epoch: epoch, reference: first)
     }
 
