@@ -36,7 +36,7 @@ func writeDataset(_ data: KMNIST, to folder: String) throws {
         encodeIDX(magic: idxImagesMagic, dimensions: [data.test.count, side, side], payload: data.test.pixels),
         encodeIDX(magic: idxLabelsMagic, dimensions: [data.test.count], payload: data.test.labels),
     ]
-    try writeFilesAtomically(try zip(syntheticFileNames, contents).map { (bytes: try gzipCompress($1), path: folder + "/" + $0) })
+    try writeFilesAtomically(zip(syntheticFileNames, contents).map { (bytes: gzipCompress($1), path: folder + "/" + $0) })
 }
 
 struct VAEFixtures: ParsableCommand {

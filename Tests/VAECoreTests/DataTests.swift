@@ -152,6 +152,30 @@ func truncatedGzip(fraction: Double) throws {
     expectBadData(folder, path, "truncated gzip")
 }
 
+/// Compressing in pieces gives the very bytes of compressing their concatenation, past the
+/// 1 MB output chunk (random bytes barely compress), and the file reads back.
+@Test func gzipOfPiecesIsGzipOfTheirConcatenation() throws {
+    var random = Random(seed: 8)
+    let side = VAEConfig.imageSide, count = 3_000
+    let pixels = (0..<count * side * side).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+    let header = idxHeader(magic: idxImagesMagic, dimensions: [count, side, side])
+    #expect(header == [0, 0, 8, 3, 0, 0, 0x0b, 0xb8, 0, 0, 0, 28, 0, 0, 0, 28])
+    let whole = gzipCompress(header + pixels)
+    #expect(whole.count > 1 << 21, "the output spans several chunks")
+    let empty: [UInt8] = []
+    let pieces = header.withUnsafeBytes { header in
+        pixels.withUnsafeBytes { pixels in empty.withUnsafeBytes { gzipCompress(pieces: [header, $0, pixels]) } }
+    }
+    expectIdentical(pieces, whole, "three pieces against one")
+    #expect(gzipCompress(pieces: []) == gzipCompress([]))
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    write(pieces, to: folder + "/samples.idx.gz")
+    let read = try readIDX(folder + "/samples.idx.gz", magic: idxImagesMagic)
+    #expect(read.dimensions == [count, side, side])
+    expectIdentical(read.payload, pixels, "the pixels read back")
+}
+
 @Test func wrongMagic() {
     let folder = validFolder()
     defer { removeTemporaryFolder(folder) }

@@ -432,4 +432,8 @@ func interpolationCaptionsTellEveryStepApart(steps: Int) {
     #expect(images.count == indices.count * VAEConfig.inputSize)
     expectClose(small.decodeMeans(model, z: means), images, absolute: 1e-5, "images in batches of 3")
     #expect(images.allSatisfy { (0...1).contains($0) })
+    // vae-sample's bytes, converted batch by batch, are those of the intensities.
+    expectIdentical(fixture.codec.decodeMeanPixels(model, z: means), images.map(pixelByte), "pixel bytes")
+    let smallPixels = small.decodeMeanPixels(model, z: means), smallImages = small.decodeMeans(model, z: means)
+    expectIdentical(smallPixels, smallImages.map(pixelByte), "pixel bytes in batches of 3, the last one short")
 }

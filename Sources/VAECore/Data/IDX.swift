@@ -201,35 +201,48 @@ private final class GzipSource: ByteSource {
 
 /// Encodes an IDX file: big-endian magic and dimensions, then the payload.
 public func encodeIDX(magic: UInt32, dimensions: [Int], payload: [UInt8]) -> [UInt8] {
-    var bytes: [UInt8] = []
-    bytes.reserveCapacity(4 * (1 + dimensions.count) + payload.count)
-    for word in [magic] + dimensions.map(UInt32.init) {
-        bytes += [UInt8(word >> 24), UInt8(word >> 16 & 0xff), UInt8(word >> 8 & 0xff), UInt8(word & 0xff)]
-    }
-    return bytes + payload
+    idxHeader(magic: magic, dimensions: dimensions) + payload
 }
 
-/// Gzip-compresses `bytes` in one go (zlib deflate with a gzip wrapper, best compression).
-/// The header carries no name or time stamp, so equal input gives equal output.
+/// The header of an IDX file: its big-endian magic and dimensions, which the payload follows.
+public func idxHeader(magic: UInt32, dimensions: [Int]) -> [UInt8] {
+    ([magic] + dimensions.map(UInt32.init)).flatMap { (word: UInt32) -> [UInt8] in withUnsafeBytes(of: word.bigEndian, Array.init) }
+}
+
+/// Gzip-compresses `bytes` (zlib deflate with a gzip wrapper, best compression). The header
+/// carries no name or time stamp, so equal input gives equal output.
 public func gzipCompress(_ bytes: [UInt8]) -> [UInt8] {
+    bytes.withUnsafeBytes { gzipCompress(pieces: [$0]) }
+}
+
+/// Gzip-compresses the concatenation of `pieces` (an IDX header and its payload, say) as
+/// `gzipCompress` does, without joining them first: the largest sample file would otherwise be
+/// held twice more.
+public func gzipCompress(pieces: [UnsafeRawBufferPointer]) -> [UInt8] {
+    if pieces.isEmpty { return gzipCompress([]) }
     var stream = z_stream()
     // 16 + MAX_WBITS asks zlib for a gzip wrapper; memLevel 8 is zlib's default.
     let status = deflateInit2_(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,
                                zlibVersion(), Int32(MemoryLayout<z_stream>.size))
     precondition(status == Z_OK, "zlib deflateInit2 failed: \(status)")
     defer { deflateEnd(&stream) }
-    var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 32)
-    var input = bytes
-    let produced = input.withUnsafeMutableBufferPointer { source in
-        output.withUnsafeMutableBufferPointer { target -> Int in
-            stream.next_in = source.baseAddress
-            stream.avail_in = UInt32(source.count)
-            stream.next_out = target.baseAddress
-            stream.avail_out = UInt32(target.count)
-            let result = deflate(&stream, Z_FINISH)
-            precondition(result == Z_STREAM_END, "zlib deflate did not finish: \(result)")
-            return target.count - Int(stream.avail_out)
-        }
+    var output: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 1 << 20)
+    for (index, piece) in pieces.enumerated() {
+        let last = index == pieces.count - 1
+        // zlib reads through a mutable pointer but does not write the input.
+        stream.next_in = UnsafeMutablePointer(mutating: piece.assumingMemoryBound(to: Bytef.self).baseAddress)
+        stream.avail_in = UInt32(piece.count)
+        var result: Int32
+        repeat {
+            result = chunk.withUnsafeMutableBufferPointer { target in
+                stream.next_out = target.baseAddress
+                stream.avail_out = UInt32(target.count)
+                return deflate(&stream, last ? Z_FINISH : Z_NO_FLUSH)
+            }
+            precondition(result == Z_OK || result == Z_STREAM_END || result == Z_BUF_ERROR, "zlib deflate failed: \(result)")
+            output += chunk[..<(chunk.count - Int(stream.avail_out))]
+        } while last ? result != Z_STREAM_END : stream.avail_in > 0 || stream.avail_out == 0
     }
-    return Array(output[..<produced])
+    return output
 }
