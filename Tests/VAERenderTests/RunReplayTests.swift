@@ -38,6 +38,25 @@ private func truncate(_ path: String) throws {
     }
 }
 
+/// A checkpoint, a run file or the checkpoints folder given for the run folder: the message
+/// names the run folder meant.
+@Test func aPathInsideARunNamesTheRunFolder() throws {
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    let meant = " (did you mean the run folder \(run.path)?)"
+    expectVAEError(.missingInput, containing: ["\(run.checkpoint(epoch: 2)) is a file, not a run folder" + meant]) {
+        _ = try RunReplay(runDirectory: run.checkpoint(epoch: 2))
+    }
+    write([1], to: run.metricsPath)
+    expectVAEError(.missingInput, containing: ["\(run.metricsPath) is a file, not a run folder" + meant]) {
+        _ = try RunReplay(runDirectory: run.metricsPath)
+    }
+    let inside = RunDirectory(run.checkpointsFolder)
+    let error = #expect(throws: VAEError.self) { _ = try RunReplay(runDirectory: inside.path) }
+    #expect(error?.message == "\(inside.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)" + meant)
+    #expect(RunDirectory(run.path).enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
+}
+
 @Test(arguments: [2, 3])
 func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let run = try copyOfFixtureRun("latent2")

@@ -55,9 +55,19 @@ public struct RunDirectory: Sendable {
     public func checkExists() throws {
         switch PathKind(path) {
         case .nothing: throw VAEError(.missingInput, "the run folder \(path) does not exist")
-        case .file: throw VAEError(.missingInput, "\(path) is a file, not a run folder")
+        case .file: throw VAEError(.missingInput, "\(path) is a file, not a run folder" + enclosingRunHint)
         case .folder: break
         }
+    }
+
+    /// " (did you mean the run folder X?)" when `path` lies in a run folder X with checkpoints
+    /// (a checkpoint, a run file, the checkpoints folder), which a tool reading a run was meant to be given.
+    public var enclosingRunHint: String {
+        let parent = (path as NSString).deletingLastPathComponent
+        for candidate in [parent, (parent as NSString).deletingLastPathComponent] where !candidate.isEmpty {
+            if !RunDirectory(candidate).checkpointEpochs().isEmpty { return " (did you mean the run folder \(candidate)?)" }
+        }
+        return ""
     }
 
     /// Creates the folders, refuses a run file that could not be written (a folder in its

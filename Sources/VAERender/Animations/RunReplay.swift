@@ -35,8 +35,9 @@ public struct RunReplay: Sendable {
             if PathKind(directory.checkpointsFolder) == .file {
                 throw VAEError(.badData, "\(directory.checkpointsFolder) is not a folder, where the run keeps its checkpoints")
             }
-            throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints "
-                           + "(epoch-NNNN.safetensors); train the run with vae-train first")
+            let hint = directory.enclosingRunHint
+            throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
+                           + (hint.isEmpty ? "; train the run with vae-train first" : hint))
         }
         return epochs
     }
