@@ -147,7 +147,7 @@ struct PresetList: ExpressibleByArgument {
     }
 
     init?(argument: String) {
-        names = argument.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        names = commaSeparated(argument) { $0 }!
     }
 
     var defaultValueDescription: String { names.joined(separator: ",") }

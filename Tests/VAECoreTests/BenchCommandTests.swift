@@ -18,8 +18,8 @@ import VAECore
 }
 
 /// A name in --presets that is no preset is refused before any work, naming it and the presets;
-/// so is an empty one, as from a stray comma.
-@Test(arguments: [("pytorch-example,deafult", "deafult"), ("conv,", "")])
+/// so is an empty one, as from a stray comma. Spaces around a name are not part of it.
+@Test(arguments: [("pytorch-example,deafult", "deafult"), ("conv,", ""), ("conv, deafult ", "deafult")])
 func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
     let result = try runTool("vae-bench", ["--presets", list, "--data", "/nonexistent"])
     #expect(result.status == 64)
@@ -30,7 +30,7 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
 
 /// A preset named twice would be timed twice, in a table that reads as two configurations.
 @Test func benchRefusesAPresetNamedTwice() throws {
-    let result = try runTool("vae-bench", ["--presets", "default,conv,default", "--data", "/nonexistent"])
+    let result = try runTool("vae-bench", ["--presets", "default, conv,default", "--data", "/nonexistent"])
     #expect(result.status == 64 && result.stdout.isEmpty)
     #expect(result.stderr == "vae-bench: --presets names default twice (see vae-bench --help)\n", "\(result.stderr)")
 }

@@ -53,7 +53,7 @@ let markdownPages = ["README.md", "fixtures/README.md"]
     }
     #expect(Preset.conv.latentDim == Preset.standard.latentDim, "the README gives the conv preset no latent size of its own")
     let help = try runTool("vae-train", ["--help"]).stdout
-    let epochs = try #require(help.firstMatch(of: /training\s+set\s+\(default:\s+(\d+);/)?.1, "vae-train --help gives its default epochs")
+    let epochs = try #require(help.firstMatch(of: /training\s+set\s+\(at\s+least\s+1;\s+default:\s+(\d+);/)?.1, "vae-train --help gives its default epochs")
     #expect(readme.contains("train the default model for \(epochs) epochs") && readme.contains("Rendered from the main job's \(epochs)-epoch run"))
 }
 

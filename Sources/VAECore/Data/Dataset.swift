@@ -157,6 +157,7 @@ public struct KMNIST: Sendable {
     /// `advice` says what to do.
     public static func loadSplit(_ split: Split, from folder: String, advice: String) throws -> (images: ImageSet, path: String) {
         try checkNotAFile(folder)
+        guard PathKind(folder) == .folder else { throw VAEError(.missingInput, "the data folder \(folder) does not exist; \(advice)") }
         // `files` lists the training images and labels, then the test images and labels.
         let first = split == .training ? 0 : 2
         let paths = locate(in: folder)
