@@ -290,6 +290,11 @@ private func stage(_ path: String, body: (Int32, String) throws -> Void) throws 
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
     let fd = try openLockedTemporary(temporary, for: path)
     do {
+        // A replaced file keeps its permissions: a private one (0600) must not become readable by all.
+        var replaced = stat()
+        if stat(path, &replaced) == 0, fchmod(fd, replaced.st_mode & 0o777) != 0 {
+            throw VAEError(.cannotWrite, "cannot set the permissions of \(temporary): \(systemErrorText())")
+        }
         try body(fd, temporary)
         guard fsync(fd) == 0 else {
             throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")

@@ -335,6 +335,28 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(!FileManager.default.fileExists(atPath: leftover))
 }
 
+/// A replaced file keeps its permissions, alone or in a set; a new one gets 0644 less the umask.
+@Test func anAtomicWriteKeepsTheReplacedFilesPermissions() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    func permissions(_ name: String) throws -> Int {
+        try FileManager.default.attributesOfItem(atPath: scratch + "/" + name)[.posixPermissions] as! Int
+    }
+    for (name, mode) in [("private", 0o600), ("shared", 0o664), ("read-only", 0o444)] {
+        write([7], to: scratch + "/" + name)
+        #expect(chmod(scratch + "/" + name, mode_t(mode)) == 0)
+    }
+    try writeFileAtomically([1, 2], to: scratch + "/private")
+    try writeFilesAtomically([(bytes: [3], path: scratch + "/shared"), (bytes: [4], path: scratch + "/read-only"),
+                              (bytes: [5], path: scratch + "/new")])
+    // Read, not set: umask(2) changes it for every thread of the test process.
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    let mask = try #require(status.firstMatch(of: /Umask:\s+([0-7]+)/).flatMap { Int($0.1, radix: 8) })
+    #expect(try [permissions("private"), permissions("shared"), permissions("read-only"), permissions("new")]
+            == [0o600, 0o664, 0o444, 0o644 & ~mask])
+    #expect(try readFile(scratch + "/private") == [1, 2] && readFile(scratch + "/read-only") == [4])
+}
+
 /// A write through a symbolic link replaces the file it points to and leaves the link; a FIFO,
 /// a device, a stream of the process (/dev/stdout) or a link to nothing, which a renamed file
 /// would replace rather than write, is refused before anything is created.
