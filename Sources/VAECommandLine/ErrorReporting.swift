@@ -41,7 +41,9 @@ extension ParsableCommand {
                 exit(withError: report(VAEError(.usage, "\(oneLine(message(for: error))) (see \(toolName) --help)")))
             }
             // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
-            guard exitCode(for: error) == .success else { exit(withError: error) }
+            // Any other error is no VAEError (which `reportingErrors` reports): one line all the same,
+            // as a failure of the tool itself (EX_SOFTWARE), not ArgumentParser's "Error:" and exit 1.
+            guard exitCode(for: error) == .success else { exit(withError: report(VAEError(.failed, "\(error)"))) }
             print(fullMessage(for: error))
             exit(withError: unwrittenStandardOutput().map(report))
         }

@@ -19,7 +19,9 @@ struct VAESample: ParsableCommand {
             samplers are fitted to that checkpoint's encoded training means, so the run's training files must be \
             at hand: they are read from --data (refused with the other samplers, which read none), else $KMNIST_DIR, \
             else the folder the run was trained on. \
-            The same run, epoch, sampler and seed give the same file byte for byte.
+            The same run, epoch, sampler and seed give the same file byte for byte. A class-conditional \
+            run's samples come in ten blocks by class, unless --class names one: class c's block starts at \
+            sample floor(c x count / 10).
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
             data file, 66 missing run, epoch or data, 70 the sampler's fit failed, 73 cannot write.
