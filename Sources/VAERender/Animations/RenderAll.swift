@@ -38,6 +38,19 @@ public struct RenderRequest: Sendable {
         self.traversal = traversal
         self.style = style
     }
+
+    /// The animations requested, in `Animation` order (that of `renderAnimations`'s GIFs).
+    public var animations: [Animation] {
+        Animation.allCases.filter { animation in
+            switch animation {
+            case .interpolation: return interpolation != nil
+            case .sampling: return sampling != nil
+            case .reconstruction: return reconstruction != nil
+            case .latentMap: return latentMap != nil
+            case .traversal: return traversal != nil
+            }
+        }
+    }
 }
 
 /// One encoded GIF, in memory.
