@@ -36,6 +36,8 @@ extension ParsableCommand {
             try command.run()
         } catch let code as ExitCode {
             exit(withError: code)  // `reportingErrors` has said why
+        } catch let error as VAEError {
+            exit(withError: report(error))  // one thrown outside `reportingErrors`, with its own exit code
         } catch {
             if exitCode(for: error) == .validationFailure {
                 exit(withError: report(VAEError(.usage, "\(oneLine(message(for: error))) (see \(toolName) --help)")))
@@ -43,7 +45,7 @@ extension ParsableCommand {
             // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
             // Any other error is no VAEError (which `reportingErrors` reports): one line all the same,
             // as a failure of the tool itself (EX_SOFTWARE), not ArgumentParser's "Error:" and exit 1.
-            guard exitCode(for: error) == .success else { exit(withError: report(VAEError(.failed, "\(error)"))) }
+            guard exitCode(for: error) == .success else { exit(withError: report(VAEError(.failed, oneLine("\(error)")))) }
             print(fullMessage(for: error))
             exit(withError: unwrittenStandardOutput().map(report))
         }

@@ -241,24 +241,32 @@ public func writeFilesAtomically(_ files: [(bytes: [UInt8], path: String)]) thro
 private let stopSignals = [SIGINT, SIGTERM, SIGHUP]
 /// How many writes are under way, and the handling of `stopSignals` from before the first began.
 private let signalDeferral = Mutex<(writes: Int, previous: [sigaction])>((0, []))
-/// The stop signal that arrived during a write, 0 if none did.
+/// The first stop signal that arrived during a write, 0 if none did.
 private let deferredStopSignal = Atomic<Int32>(0)
 
-/// Runs `body` with `stopSignals` held back: one that arrives meanwhile is raised again once the
-/// last write under way has ended, under the handling that was in force before, so that a Ctrl-C
-/// kills a program before or after a set of files is replaced, never between two renames, and
-/// leaves no temporary file behind. (Blocking the signals would not do: the process's other
-/// threads would still take them.)
+/// Runs `body` with `stopSignals` held back: the first that arrives meanwhile is sent again once
+/// the last write under way has ended, under the handling that was in force before, so that a
+/// Ctrl-C kills a program before or after a set of files is replaced, never between two renames,
+/// and leaves no temporary file behind. (Blocking the signals would not do: the process's other
+/// threads would still take them.) A signal the process ignores is left ignored, and a handler
+/// installed while a write is under way is undone when it ends: install handlers before writing.
 private func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
     signalDeferral.withLock { deferral in
         if deferral.writes == 0 {
+            // Initialised here, not on its first use inside the handler, where swift_once is unsafe.
+            deferredStopSignal.store(0, ordering: .relaxed)
             var deferring = sigaction()
-            deferring.__sigaction_handler.sa_handler = { received in deferredStopSignal.store(received, ordering: .relaxed) }
+            deferring.__sigaction_handler.sa_handler = { received in
+                _ = deferredStopSignal.compareExchange(expected: 0, desired: received, ordering: .relaxed)
+            }
             sigemptyset(&deferring.sa_mask)
             deferring.sa_flags = SA_RESTART
             deferral.previous = stopSignals.map { stop in
                 var previous = sigaction()
-                sigaction(stop, &deferring, &previous)
+                sigaction(stop, nil, &previous)
+                if unsafeBitCast(previous.__sigaction_handler.sa_handler, to: Int.self) != unsafeBitCast(SIG_IGN, to: Int.self) {
+                    sigaction(stop, &deferring, nil)
+                }
                 return previous
             }
         }
@@ -271,7 +279,8 @@ private func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows 
             for (stop, var previous) in zip(stopSignals, deferral.previous) { sigaction(stop, &previous, nil) }
             return deferredStopSignal.exchange(0, ordering: .relaxed)
         }
-        if received != 0 { raise(received) }
+        // To the process, not this thread (which may block the signal): any thread that takes it will do.
+        if received != 0 { kill(getpid(), received) }
     }
     return try body()
 }
@@ -290,12 +299,13 @@ private func stage(_ path: String, body: (Int32, String) throws -> Void) throws 
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
     let fd = try openLockedTemporary(temporary, for: path)
     do {
-        // A replaced file keeps its permissions: a private one (0600) must not become readable by all.
+        try body(fd, temporary)
+        // A replaced file keeps its permissions: a private one (0600) must not become readable by
+        // all. Set last, so that a crash while writing leaves a leftover that can be written again.
         var replaced = stat()
         if stat(path, &replaced) == 0, fchmod(fd, replaced.st_mode & 0o777) != 0 {
             throw VAEError(.cannotWrite, "cannot set the permissions of \(temporary): \(systemErrorText())")
         }
-        try body(fd, temporary)
         guard fsync(fd) == 0 else {
             throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")
         }

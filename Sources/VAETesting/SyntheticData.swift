@@ -7,6 +7,7 @@ public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-ima
 
 /// Makes `linked` a folder in which the `syntheticFileNames` of `folder` appear under the
 /// official names, and returns it.
+@discardableResult
 public func linkUnderKMNISTNames(_ folder: String, into linked: String) throws -> String {
     try createFolders(linked, what: "the folder of links to the synthetic data")
     let folder = URL(fileURLWithPath: folder).path  // links need an absolute target

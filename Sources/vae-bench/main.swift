@@ -147,7 +147,7 @@ struct PresetList: ExpressibleByArgument {
     }
 
     init?(argument: String) {
-        names = commaSeparated(argument) { $0 }!
+        names = commaSeparated(argument) { $0 }!  // every item is a name; validate() refuses those of no preset
     }
 
     var defaultValueDescription: String { names.joined(separator: ",") }

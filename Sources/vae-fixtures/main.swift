@@ -50,8 +50,8 @@ struct VAEFixtures: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing input, 73 cannot write, 75 a fixture \
             run's folder in use, 130 interrupted (rerun it: a stop part-way, after the data and before the goldens \
-            say, leaves a mix of old and new fixtures; each set, the data, the runs' checkpoints and the goldens, is \
-            written whole or not at all, but the runs' checkpoints epoch by epoch).
+            say, leaves a mix of old and new fixtures; the data and the goldens are each written whole or not at \
+            all, the runs' checkpoints epoch by epoch).
             """,
         version: versionDescription())
 
@@ -107,9 +107,9 @@ func writeSyntheticDataAndRuns(into fixtures: String) throws {
 
 /// Renders every `GoldenCase` from the checkpoints in fixtures/runs.
 func writeGoldens(into fixtures: String) throws {
-    let linkedData = try linkUnderKMNISTNames(fixtures + "/synthetic",
-                                          into: NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))")
-    defer { try? FileManager.default.removeItem(atPath: linkedData) }
+    let linkedData = NSTemporaryDirectory() + "vae-synthetic-data-\(UUID().uuidString.prefix(8))"
+    defer { try? FileManager.default.removeItem(atPath: linkedData) }  // also after a link that failed
+    try linkUnderKMNISTNames(fixtures + "/synthetic", into: linkedData)
     // All rendered before the folder is made: a missing fixture run leaves nothing behind.
     let rendered = try GoldenCase.all.map { ($0, try renderAnimations($0.request(fixtures: fixtures, data: linkedData))) }
     try createFolders(fixtures + "/golden", what: "the golden-image folder")

@@ -93,8 +93,9 @@ struct VAESample: ParsableCommand {
             let sampler = self.sampler ?? .standard(for: checkpoint.run.model)
             // (A vamp sampler the run does not have is refused by makeSampler, which says why.)
             if dataOptions.data != nil && !sampler.needsTrainingImages && sampler.isAvailable(for: checkpoint.run.model) {
+                let readers = SamplerKind.allCases.filter(\.needsTrainingImages).map(\.rawValue)
                 throw VAEError(.usage, "--data: the \(sampler.rawValue) sampler\(self.sampler == nil ? ", this run's default," : "") "
-                               + "reads no training images (only gmm, gmm-diagonal and two-stage do)")
+                               + "reads no training images (only \(readers.dropLast().joined(separator: ", ")) and \(readers.last!) do)")
             }
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil

@@ -220,9 +220,9 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
 
     expectCorrupt([], "too short")
     // Cut short in the data, then in the header: a copy that stopped early, named as such.
-    expectCorrupt(Array(good[..<(good.count / 2)]), "the file is cut short: tensor ")
+    expectCorrupt(Array(good[..<(good.count / 2)]), "the file is cut short, or its header damaged: tensor ")
     expectCorrupt(Array(good[..<(good.count / 2)]), "past the \(good.count / 2 - 8 - header.utf8.count) data bytes")
-    expectCorrupt(Array(good[..<100]), "the file is cut short: its \(header.utf8.count)-byte header does not fit in its 100 bytes")
+    expectCorrupt(Array(good[..<100]), "the file is cut short, or its header length damaged: its \(header.utf8.count)-byte header does not fit in its 100 bytes")
     expectCorrupt([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f] + good[8...], "header length 9223372036854775807 is not that of")
     expectCorrupt(safetensors(header: "{\"a\": [1, 2", data: []), "not valid JSON")
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"F32\"", with: "\"F17\""), data: data), "unsupported dtype F17")
@@ -255,7 +255,7 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt(safetensors(header: beyond, data: [UInt8](repeating: 0, count: 16)), "larger than the file")
     let outOfRange = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,9999999999]}}"
     expectCorrupt(safetensors(header: outOfRange, data: [UInt8](repeating: 0, count: 16)),
-                  "the file is cut short: tensor x has offsets [0, 9999999999) past the 16 data bytes")
+                  "the file is cut short, or its header damaged: tensor x has offsets [0, 9999999999) past the 16 data bytes")
     let backwards = "{\"x\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,4]}}"
     expectCorrupt(safetensors(header: backwards, data: [UInt8](repeating: 0, count: 16)), "tensor x has offsets [8, 4) that end before they begin")
 }

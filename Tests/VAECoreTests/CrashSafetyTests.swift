@@ -232,6 +232,31 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     expectIdentical(try runFiles(folder), try reference.get(), "after resuming a finished run")
 }
 
+/// A Ctrl-C while a checkpoint is being written waits for the write, and then reaches vae-train's
+/// own handler (restored after the write): the run stops cleanly in the next epoch.
+@Test func aCtrlCDuringACheckpointsWriteStopsTheRunAfterIt() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let traced = scratch + "/traced", trace = scratch + "/trace.txt"
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: traced, epochs: 1), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_TRACE_RENAMES": trace,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    let renames = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("rename ") }
+    let checkpointRename = try #require(renames.firstIndex { $0.hasSuffix("/epoch-0001.safetensors") }) + 1
+
+    let folder = scratch + "/run"
+    let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_RENAME": String(checkpointRename),
+    ])
+    #expect(interrupted.status == 130, "\(interrupted.stderr)")
+    #expect(interrupted.stderr.hasPrefix("vae-train: interrupted during epoch 2; checkpoints up to epoch 1 are complete."),
+            "\(interrupted.stderr)")
+    let directory = RunDirectory(folder)
+    #expect(directory.checkpointEpochs() == [1] && leftoverTemporaryFiles(folder).isEmpty)
+    #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1 && readTrainingState(directory.statePath).epoch == 1)
+}
+
 /// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and nothing beside
 /// it, and says so; so does a divergence there. Over a folder that holds no run, --overwrite
 /// starts as a fresh run would, with an epoch-0 state to resume from.

@@ -105,7 +105,7 @@ private func reencoded(_ frames: [GIFFrame]) throws -> DecodedGIF {
 private func latent2ReconstructionLayout() throws -> TileLayout {
     let golden = try #require(GoldenCase.all.first { $0.name == "latent2" })
     let fixture = try LoadedFixture("latent2")
-    return try ReconstructionAnimation(options: try #require(golden.render.reconstruction), style: golden.render.style, test: fixture.test,
+    return try ReconstructionAnimation(options: try #require(golden.template.reconstruction), style: golden.template.style, test: fixture.test,
                                        plannedEpochs: fixture.replay.run.epochs, lastEpoch: fixture.replay.final.epoch).layout
 }
 

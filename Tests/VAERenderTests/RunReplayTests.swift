@@ -55,6 +55,17 @@ private func truncate(_ path: String) throws {
     let error = #expect(throws: VAEError.self) { _ = try RunReplay(runDirectory: inside.path) }
     #expect(error?.message == "\(inside.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)" + meant)
     #expect(RunDirectory(run.path).enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
+    // Named from inside the run folder, the run folder is "."; from inside its checkpoints, "./..".
+    #expect(RunDirectory(".").enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
+    let fromCheckpoints = try runTool("vae-sample", ["--run-dir", ".", "--count", "1", "--out", run.path + "/x.idx"],
+                                      workingDirectory: run.checkpointsFolder)
+    #expect(fromCheckpoints.stderr.hasSuffix("holds no checkpoints (epoch-NNNN.safetensors) (did you mean the run folder ./..?)\n"),
+            "\(fromCheckpoints.stderr)")
+    for inside in ["checkpoints/epoch-0002.safetensors", "metrics.jsonl"] {
+        let result = try runTool("vae-sample", ["--run-dir", inside, "--count", "1", "--out", "x.idx"], workingDirectory: run.path)
+        #expect(result.status == 66)
+        #expect(result.stderr == "vae-sample: \(inside) is a file, not a run folder (did you mean the run folder .?)\n", "\(result.stderr)")
+    }
 }
 
 @Test(arguments: [2, 3])

@@ -63,9 +63,16 @@ public struct RunDirectory: Sendable {
     /// " (did you mean the run folder X?)" when `path` lies in a run folder X with checkpoints
     /// (a checkpoint, a run file, the checkpoints folder), which a tool reading a run was meant to be given.
     public var enclosingRunHint: String {
-        let parent = (path as NSString).deletingLastPathComponent
-        for candidate in [parent, (parent as NSString).deletingLastPathComponent] where !candidate.isEmpty {
-            if !RunDirectory(candidate).checkpointEpochs().isEmpty { return " (did you mean the run folder \(candidate)?)" }
+        // By hand: Foundation's deletingLastPathComponent traps on ".".
+        func folder(of path: String) -> String {
+            var path = path
+            while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+            if path == "." || path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
+            guard let slash = path.lastIndex(of: "/") else { return "." }
+            return slash == path.startIndex ? "/" : String(path[..<slash])
+        }
+        for candidate in [folder(of: path), folder(of: folder(of: path))] where !RunDirectory(candidate).checkpointEpochs().isEmpty {
+            return " (did you mean the run folder \(candidate)?)"
         }
         return ""
     }

@@ -184,7 +184,7 @@ public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> Safetenso
     }
     // A copy or download that stopped early is the usual damage: say so.
     guard headerLength <= UInt64(bytes.count - 8) else {
-        throw bad("the file is cut short: its \(headerLength)-byte header does not fit in its \(bytes.count) bytes")
+        throw bad("the file is cut short, or its header length damaged: its \(headerLength)-byte header does not fit in its \(bytes.count) bytes")
     }
     let dataStart = 8 + Int(headerLength)
     let json: Any
@@ -222,7 +222,7 @@ public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> Safetenso
         let end = try integer(offsetValues[1], "the end offset of \(name)", bad)
         guard begin <= end else { throw bad("tensor \(name) has offsets [\(begin), \(end)) that end before they begin") }
         guard end <= dataLength else {
-            throw bad("the file is cut short: tensor \(name) has offsets [\(begin), \(end)) past the \(dataLength) data bytes")
+            throw bad("the file is cut short, or its header damaged: tensor \(name) has offsets [\(begin), \(end)) past the \(dataLength) data bytes")
         }
         var size = dtype.size
         for d in shape {

@@ -28,7 +28,7 @@ public final class Trainer: @unchecked Sendable {
     public private(set) var completedEpochs = 0
     /// True while the run that `--overwrite` replaces still stands in the folder (until this
     /// run's first epoch is written): a resume would continue that run, not repeat these steps.
-    public var replacesARun = false
+    var replacesARun = false
 
     /// The activations of the current step, for `batchSize` images (or an evaluation batch).
     public let workspace: Workspace
