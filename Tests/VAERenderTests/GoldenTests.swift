@@ -70,6 +70,16 @@ func goldenRendersMatch(caseName: String) throws {
             && noTemporary.stderr.hasSuffix(": Not a directory\n"), "\(noTemporary.stderr)")
 }
 
+/// A link it cannot make (here one already there) is an error naming it, not a folder of
+/// missing files found later.
+@Test func linkingTheSyntheticDataNamesALinkItCannotMake() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    try linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: folder + "/linked")
+    let error = #expect(throws: VAEError.self) { try linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: folder + "/linked") }
+    #expect(error?.message == "cannot make the link \(folder)/linked/\(KMNIST.files[0].name).gz: File exists")
+}
+
 /// Outside the package root without --fixtures, or with an empty one (which wrote into /), the
 /// tool refuses before making anything.
 @Test func fixturesToolRefusesToWriteWhereItWasNotAsked() throws {
