@@ -163,17 +163,23 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
+/// The lines `VAE_TRACE_RENAMES` writes ("rename PATH", "fsync-folder PATH") while `epochs`
+/// epochs are trained into `folder`.
+private func traceOfTraining(into folder: String, epochs: Int, trace: String) throws -> [Substring] {
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: epochs), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_TRACE_RENAMES": trace,
+    ])
+    #expect(result.status == 0, "\(result.stderr)")
+    return try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+}
+
 /// A rename lasts through a power cut only once its folder is synced: every file the trainer
 /// puts in place (checkpoints, metrics.jsonl, the state) has its folder fsynced after its rename.
 @Test func everyRenamedFileHasItsFolderSyncedAfterwards() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    let folder = scratch + "/run", trace = scratch + "/trace.txt"
-    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2), environment: [
-        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_TRACE_RENAMES": trace,
-    ])
-    #expect(result.status == 0, "\(result.stderr)")
-    let events = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map { line in
+    let folder = scratch + "/run"
+    let events = try traceOfTraining(into: folder, epochs: 2, trace: scratch + "/trace.txt").map { line in
         let space = line.firstIndex(of: " ")!
         let path = URL(fileURLWithPath: String(line[line.index(after: space)...])).resolvingSymlinksInPath().path
         return (kind: String(line[..<space]), path: path)
@@ -237,12 +243,7 @@ func killedRunsResumeToIdenticalCheckpoints(at point: CrashPoint) throws {
 @Test func aCtrlCDuringACheckpointsWriteStopsTheRunAfterIt() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    let traced = scratch + "/traced", trace = scratch + "/trace.txt"
-    let result = try runTool("vae-train", trainArguments(data: data, runDir: traced, epochs: 1), environment: [
-        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_TRACE_RENAMES": trace,
-    ])
-    #expect(result.status == 0, "\(result.stderr)")
-    let renames = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("rename ") }
+    let renames = try traceOfTraining(into: scratch + "/traced", epochs: 1, trace: scratch + "/trace.txt").filter { $0.hasPrefix("rename ") }
     let checkpointRename = try #require(renames.firstIndex { $0.hasSuffix("/epoch-0001.safetensors") }) + 1
 
     let folder = scratch + "/run"
