@@ -39,10 +39,10 @@ struct VAEBench: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(parsing: .unconditional, help: "Training images per epoch (the local images repeated), \(rangeHelp(imageRange)).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Training images per epoch (the local images repeated), \(rangeHelp(imageRange)).", valueName: "n"))
     var images: Int = 60_000
 
-    @Option(parsing: .unconditional, help: "Epochs per configuration, at least 2: the first is a warm-up and is not counted.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Epochs per configuration, at least 2: the first is a warm-up and is not counted.", valueName: "n"))
     var epochs: Int = 4
 
     @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, a VampPrior's log-density, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs, then how long the epoch's products would take at the speed of 512x512 products on every thread at once; printed under each configuration's row.")

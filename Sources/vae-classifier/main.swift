@@ -26,10 +26,10 @@ struct VAEClassifier: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the classifier (safetensors); an existing file there is replaced only if it is a classifier.", valueName: "file"))
     var out: String = "classifier.safetensors"
 
-    @Option(parsing: .unconditional, help: "Passes over the training images, \(rangeHelp(epochRange)).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Passes over the training images, \(rangeHelp(epochRange)).", valueName: "n"))
     var epochs: Int = ClassifierTrainingOptions().epochs
 
-    @Option(parsing: .unconditional, help: "Seed of the initialisation, the shuffling and the shifts.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the initialisation, the shuffling and the shifts.", valueName: "n"))
     var seed: UInt64 = 0
 
     @OptionGroup var compute: ThreadOptions

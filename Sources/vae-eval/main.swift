@@ -43,7 +43,7 @@ struct VAEEval: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(name: .customLong("samples"), parsing: .unconditional, help: "z draws per image for the negative ELBO (\(rangeHelp(elboSampleRange)); default: 1).")
+    @Option(name: .customLong("samples"), parsing: .unconditional, help: ArgumentHelp("z draws per image for the negative ELBO (\(rangeHelp(elboSampleRange)); default: 1).", valueName: "n"))
     var samplesGiven: Int?
     var samples: Int { samplesGiven ?? 1 }
 
@@ -51,10 +51,10 @@ struct VAEEval: ParsableCommand {
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 
-    @Option(parsing: .unconditional, help: "Evaluate only the first n test images (default: all).")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images (default: all).", valueName: "n"))
     var images: Int?
 
-    @Option(parsing: .unconditional, help: "Seed of the z draws, and with --quality of every sampler's fit and draw.")
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw (default: 0).", valueName: "n"))
     var seed: UInt64 = 0
 
     @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")
@@ -72,7 +72,7 @@ struct VAEEval: ParsableCommand {
 
     @Option(name: .customLong("temperature"), parsing: .unconditionalSingleValue,
             help: ArgumentHelp("For --quality, a temperature to score every sampler that takes one at (above 0 and at most \(Int(maximumSamplingTemperature))); repeat it for several (default: 1 and \(SamplingOptions().temperature), the GIF's).",
-                               valueName: "T"))
+                               valueName: "t"))
     var temperaturesGiven: [Double] = []
     var temperatures: [Double] { temperaturesGiven.isEmpty ? [1, SamplingOptions().temperature] : temperaturesGiven }
 
