@@ -42,8 +42,10 @@ extension SplitJob {
 /// team at once, and any other thread that starts a job when it does, so that a part computes
 /// the same bits on whichever thread it lands.
 public final class ComputeThreads: @unchecked Sendable {
-    /// The team every layer uses: one thread per core unless `setCount` says otherwise.
-    public static let shared = ComputeThreads(count: ProcessInfo.processInfo.activeProcessorCount)
+    /// The team every layer uses: one thread per core (as many as `counts` allows) unless
+    /// `setCount` says otherwise.
+    public static let shared = ComputeThreads(count: min(ProcessInfo.processInfo.activeProcessorCount,
+                                                         counts.upperBound))
 
     /// The thread counts `setCount` accepts; the command-line tools validate `--threads` by it.
     public static let counts = 1...256
