@@ -130,7 +130,7 @@ public struct SafetensorsFile: Sendable {
                                                        byteCount: tensor.range.count)
         }
         if let bad = (0..<tensor.range.count / 4).first(where: { !target[$0].isFinite }) {
-            throw VAEError(.badData, "\(path): tensor \(name) holds \(target[bad]) at index \(bad) (the tools write only finite values)")
+            throw VAEError(.badData, "\(path): tensor \(name) holds \(numberText(target[bad])) at index \(bad) (the tools write only finite values)")
         }
     }
 

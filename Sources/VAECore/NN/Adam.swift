@@ -34,8 +34,9 @@ public final class Adam: @unchecked Sendable {
         v = FloatBuffer(count: count)
     }
 
-    /// One step. Returns false when a gradient was not finite (or so large that its square
-    /// overflows): the parameters are then spoilt, and the caller must stop.
+    /// One step. Returns false when a gradient was not finite, or so large that the sum of a
+    /// part's second moments overflows Float (gradients near 1e16 and more, which only a
+    /// diverging run makes): the parameters are then spoilt, and the caller must stop.
     public func update(parameters: FloatBuffer, gradients: FloatBuffer) -> Bool {
         precondition(parameters.count == m.count && gradients.count == m.count)
         step += 1
@@ -66,8 +67,9 @@ private struct AdamStep: SplitJob {
     let finite: UnsafeMutableBufferPointer<Bool>
 
     func run(part: Int, range: Range<Int>) {
-        // The sum of the new second moments: they are never negative, so it is finite exactly
-        // when every gradient is, and it costs one add per parameter instead of another pass.
+        // The sum of the new second moments: they are never negative, so it is finite only when
+        // every gradient is (and none is huge, see `update`), and it costs one add per parameter
+        // instead of another pass.
         var secondMoments = SIMD8<Float>(repeating: 0)
         var i = range.lowerBound
         while i + 8 <= range.upperBound {
