@@ -24,8 +24,9 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
     try run.checkRecordedMD5(of: data.train, .training, source: folder ?? "the data")
     try run.checkRecordedMD5(of: data.test, .test, source: folder ?? "the data")
     guard run.model.pseudoInputs <= data.train.count else {
-        throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(data.train.count) training images "
-                       + "they start from")
+        // The default model has a VampPrior, so a small --data meets this without naming the flag.
+        throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(count: data.train.count, "training image") "
+                       + "they start from; pass --pseudo-inputs \(data.train.count) or fewer, or --prior normal")
     }
 }
 
