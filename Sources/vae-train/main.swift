@@ -260,8 +260,9 @@ struct VAETrain: ParsableCommand {
         if resume != nil {
             let state = try directory.readState()
             // A state copied in from another run is told as such before its epoch or its flags are
-            // believed (training reads every kept checkpoint this way before it starts).
-            if let last = directory.checkpointEpochs().last {
+            // believed (training reads every kept checkpoint this way before it starts, and
+            // removes those past the state's epoch).
+            if let last = directory.checkpointEpochs().last(where: { $0 <= state.epoch }) {
                 _ = try readCheckpoint(directory.checkpoint(epoch: last), epoch: last, configuredAs: (state.run, directory.statePath))
             }
             // validate() let these through: only the state knows the run's likelihood, prior and objective.

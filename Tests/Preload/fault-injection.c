@@ -8,6 +8,7 @@
 //   VAE_INTERRUPT_AT_SGEMM=n    SIGINT to itself just before the n-th call, as Ctrl-C would;
 //   VAE_INTERRUPT_AT_SGEMM=n,m  and again before the m-th, as Ctrl-C pressed twice.
 //   VAE_INTERRUPT_AT_RENAME=n   SIGINT to itself just before the n-th rename(2) call.
+//   VAE_CRASH_AFTER_RENAME=n    SIGKILL just after the n-th rename(2) call.
 //   VAE_CRASH_IN_FILE=n:bytes   SIGKILL once `bytes` bytes have gone into the n-th regular file
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
@@ -28,7 +29,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_file = -1, crash_bytes;
+static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_after_rename;
+static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
 
@@ -41,6 +43,7 @@ __attribute__((constructor)) static void read_environment(void) {
         if (*rest == ',') interrupt_again_at_sgemm = atol(rest + 1);
     }
     if ((value = getenv("VAE_INTERRUPT_AT_RENAME"))) interrupt_at_rename = atol(value);
+    if ((value = getenv("VAE_CRASH_AFTER_RENAME"))) crash_after_rename = atol(value);
     if ((value = getenv("VAE_CRASH_IN_FILE"))) {
         if (sscanf(value, "%ld:%ld", &crash_file, &crash_bytes) != 2) {
             fprintf(stderr, "fault-injection: VAE_CRASH_IN_FILE must be n:bytes, got %s\n", value);
@@ -132,5 +135,6 @@ int rename(const char *from, const char *to) {
     if (++rename_calls == interrupt_at_rename) kill(getpid(), SIGINT);
     int status = libc_rename(from, to);
     if (trace_fd >= 0 && status == 0) dprintf(trace_fd, "rename %s\n", to);
+    if (rename_calls == crash_after_rename) die();
     return status;
 }

@@ -293,6 +293,36 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
     #expect(try readTrainingState(RunDirectory(empty).statePath).epoch == 0)
 }
 
+/// A crash between --overwrite's rename of the new state over the old and its removal of the old
+/// run's files leaves the old checkpoints beside the new epoch-0 state: of the same configuration
+/// but the seed, they would pass for the new run's; of another, they would stop its resume. The
+/// resume removes every checkpoint past its epoch, even when it is stopped in its first epoch,
+/// and ends with the straight run's files.
+@Test(arguments: [["--seed", "6"], ["--hidden", "16"]])
+func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [String]) throws {
+    let folder = temporaryFolder() + "/run"
+    defer { removeTemporaryFolder(folder) }
+    let old = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 4) + oldRun)
+    #expect(old.status == 0, "\(old.stderr)")
+    // Renames: the replacement state into place beside the old one, then over it.
+    let faults = ["LD_PRELOAD": try preloadLibrary("fault-injection")]
+    let crashed = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite"],
+                              environment: faults.merging(["VAE_CRASH_AFTER_RENAME": "2"]) { $1 })
+    #expect(crashed.status == SIGKILL, "\(crashed.stderr)")
+    let directory = RunDirectory(folder)
+    #expect(try readTrainingState(directory.statePath).epoch == 0 && directory.checkpointEpochs() == [1, 2, 3, 4],
+            "the crash did not land between the rename and the removals")
+
+    let interrupted = try runTool("vae-train", ["--resume", folder] + resumeArguments,
+                                  environment: faults.merging(withoutDataFolder) { $1 }
+                                      .merging(["VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3))]) { $1 })
+    #expect(interrupted.status == 130, "\(interrupted.stderr)")
+    #expect(directory.checkpointEpochs().isEmpty)
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a crash within --overwrite")
+}
+
 /// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
 /// as SIGINT's default action, with no message; the finished checkpoint stays and the run resumes
 /// to the uninterrupted one's files.

@@ -159,6 +159,16 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// Removes, for a resume, the checkpoints past the state's `epoch`: the one whose state a
+    /// stop came before (it is trained again), or an old run's that an `--overwrite` stopped
+    /// between `replaceRun`'s rename and its removals left, which would pass for the new run's.
+    public func removeCheckpoints(after epoch: Int) throws {
+        for later in checkpointEpochs() where later > epoch && unlink(checkpoint(epoch: later)) != 0 && errno != ENOENT {
+            throw VAEError(.cannotWrite, "cannot remove \(checkpoint(epoch: later)), past the epoch the run resumes from: "
+                           + systemErrorText())
+        }
+    }
+
     /// Refuses to resume a folder that does not exist or is a file.
     public func checkResumable() throws {
         do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }

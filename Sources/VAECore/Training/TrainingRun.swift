@@ -34,9 +34,10 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
 /// the resume state, in that order, each atomically. A crash at any point leaves a state file
 /// that matches a complete checkpoint (or the epoch-0 state written first; with `.overwrite` of a
 /// run, the old run's files until the new one's first epoch is trained); the epoch after it is
-/// simply trained again. No other process may write the folder meanwhile: `lock` is its
-/// lock when the caller took it already, and otherwise `train` takes it. `dataFolder`, where the
-/// data came from, is recorded for the tools that read the run.
+/// simply trained again, and a resume first removes every checkpoint past its state's epoch. No
+/// other process may write the folder meanwhile: `lock` is its lock when the caller took it
+/// already, and otherwise `train` takes it. `dataFolder`, where the data came from, is recorded
+/// for the tools that read the run.
 public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, directory: RunDirectory, lock: RunLock? = nil,
                   mode: StartMode, finalIWAESamples: Int = 0,
                   shouldStop: () -> Bool = { false },
@@ -84,6 +85,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     for epoch in directory.checkpointEpochs() where !trainer.replacesARun && epoch > trainer.completedEpochs && epoch <= run.epochs {
         try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
     }
+    if mode == .resume { try directory.removeCheckpoints(after: trainer.completedEpochs) }
 
     while trainer.completedEpochs < run.epochs {
         let start = DispatchTime.now().uptimeNanoseconds
