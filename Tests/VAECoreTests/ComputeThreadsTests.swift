@@ -199,7 +199,7 @@ func sgemmGivesTheSameBitsOnEveryThreadCount(transA: Bool, transB: Bool, m: Int,
     for o in 0..<outputs {
         for i in 0..<inputs {
             let sum = (0..<rows).reduce(0.0) { $0 + Double(dout[$1 * outputs + o]) * Double(x[$1 * inputs + i]) }
-            worst = max(worst, abs(Double(dweight[o * inputs + i]) - sum))
+            worst = worse(worst, abs(Double(dweight[o * inputs + i]) - sum))
         }
     }
     #expect(worst < 1e-4, "largest difference from the product in Double: \(worst)")
@@ -222,7 +222,7 @@ func productsCutByColumnsAreTheProduct(transA: Bool, transB: Bool, m: Int, n: In
             let sum = (0..<k).reduce(0.0) { sum, p in
                 sum + Double(transA ? a[p * m + i] : a[i * k + p]) * Double(transB ? b[j * k + p] : b[p * n + j])
             }
-            worst = max(worst, abs(Double(c[i * n + j]) - sum))
+            worst = worse(worst, abs(Double(c[i * n + j]) - sum))
         }
     }
     #expect(worst < 1e-4, "largest difference from the product in Double: \(worst)")

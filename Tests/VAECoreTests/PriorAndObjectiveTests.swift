@@ -85,6 +85,9 @@ private func weightedMixtureLogDensity(z: [Float], components: [Float], weights:
     mixtureLogDensityBackward(dz: &dz, dComponents: &dComponents, z: z, components: components, rows: 1, scratch: scratch)
     withExtendedLifetime(storage) {}
     #expect(abs(dz[0] + 0.1) < 1e-6 && abs(dz[1] - 0.2) < 1e-6, "\(dz)")
+    // The dominant component's ∂/∂μ = (z - μ)/σ² = z and ∂/∂log σ² = ((z - μ)²/σ² - 1)/2; the far
+    // ones carry no responsibility, so exactly 0 (and not the NaN of an underflow's 0/0).
+    expectClose(dComponents, [0.1, -0.2, -0.495, -0.48] + [Float](repeating: 0, count: 8), absolute: 1e-6, "dComponents")
 }
 
 /// Whole models with a VampPrior (the KL term sampled), trained on the importance-weighted

@@ -84,7 +84,7 @@ func theFirstStepMovesEachParameterByTheLearningRate(learningRate: Float) throws
     let filesA = try runFiles(a)
     #expect(filesA.keys.sorted() == ["epoch 1", "epoch 2", "state"])
     expectIdentical(try runFiles(b), filesA, "the same seed's files")
-    expectDifferent(try runFiles(c)["epoch 2"] ?? [], filesA["epoch 2"] ?? [], "epoch 2 of another seed")
+    expectDifferent(try #require(try runFiles(c)["epoch 2"]), try #require(filesA["epoch 2"]), "epoch 2 of another seed")
 }
 
 /// Stopping (as Ctrl-C does) in the middle of epoch 2, then resuming, ends with the same files
@@ -114,7 +114,8 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     try train(run(3), data: data, directory: RunDirectory(extended), mode: .resume)
     // Epoch 1's checkpoint records the 1 epoch planned then; the later files match exactly.
     var files = try runFiles(extended), reference = try runFiles(straight)
-    expectDifferent(files.removeValue(forKey: "epoch 1") ?? [], reference.removeValue(forKey: "epoch 1") ?? [], "epoch 1")
+    let extendedFirst = files.removeValue(forKey: "epoch 1"), straightFirst = reference.removeValue(forKey: "epoch 1")
+    expectDifferent(try #require(extendedFirst), try #require(straightFirst), "epoch 1")
     expectIdentical(files, reference, "extended")
     let metrics = try String(contentsOfFile: RunDirectory(extended).metricsPath, encoding: .utf8)
     #expect(metrics.split(separator: "\n").count == 3)
@@ -184,7 +185,7 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     } throws: { ($0 as? VAEError)?.message.contains("pass --resume to continue that run or --overwrite") == true }
     expectIdentical(try runFiles(folder), before, "after the refusal")
     try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: RunDirectory(folder), mode: .overwrite)
-    expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, overwritten")
+    expectDifferent(try #require(try runFiles(folder)["epoch 1"]), try #require(before["epoch 1"]), "epoch 1, overwritten")
 }
 
 /// A folder whose checkpoints are gone but whose state is past epoch 0 still holds a run that
@@ -245,7 +246,7 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(directory.checkpointEpochs() == [1])
     #expect(try readTrainingState(directory.statePath).epoch == 1)
     #expect(try readMetricsLines(directory.metricsPath).count == 1)
-    expectDifferent(try runFiles(folder)["epoch 1"] ?? [], before["epoch 1"] ?? [], "epoch 1, replaced")
+    expectDifferent(try #require(try runFiles(folder)["epoch 1"]), try #require(before["epoch 1"]), "epoch 1, replaced")
 
     let kept = try runFiles(folder)
     let stuck = directory.checkpoint(epoch: 2)
@@ -535,7 +536,7 @@ func decoderMeansOfEveryLikelihood(likelihood: Likelihood) {
         for i in 0..<size {
             let output = outputs[r * width + i]
             let expected = likelihood == .bernoulli ? 1 / (1 + exp(-output)) : min(max(output, 0), 1)
-            worst = max(worst, abs(images[r * size + i] - expected))
+            worst = worse(worst, abs(images[r * size + i] - expected))
         }
     }
     #expect(worst < 1e-6)
