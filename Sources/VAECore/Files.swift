@@ -124,7 +124,13 @@ public func absolutePath(_ path: String) -> String {
 /// on disk; a file that does not exist yet passes (callers refuse a folder first, with
 /// `checkFileCanBeWritten`).
 public func checkReplacesOnly(_ kind: String, at path: String, isOfTheKind: (String) -> Bool) throws {
-    guard FileManager.default.fileExists(atPath: path), !isOfTheKind(path) else { return }
+    guard FileManager.default.fileExists(atPath: path) else { return }
+    // rename(2) replaces a file whatever its mode; a read-only one is kept, as `cp` and `>` keep it.
+    var info = stat()
+    if stat(path, &info) == 0 && (info.st_mode & 0o222 == 0 || access(path, W_OK) != 0) {
+        throw VAEError(.usage, "--out \(path) is read-only; not replacing it (name another file, or make it writable first)")
+    }
+    guard !isOfTheKind(path) else { return }
     throw VAEError(.usage, "--out \(path) exists and is not \(kind); not replacing it (name another file, or remove it first)")
 }
 

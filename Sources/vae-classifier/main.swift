@@ -23,7 +23,7 @@ struct VAEClassifier: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(help: ArgumentHelp("Where to write the classifier (safetensors); an existing file there is replaced only if it is a classifier.", valueName: "file"))
+    @Option(help: ArgumentHelp("Where to write the classifier (safetensors); an existing file there is replaced only if it is a writable classifier file.", valueName: "file"))
     var out: String = "classifier.safetensors"
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Passes over the training images, \(rangeHelp(epochRange)).", valueName: "n"))

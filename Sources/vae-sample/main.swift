@@ -40,7 +40,7 @@ struct VAESample: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it. An existing file is replaced only if it is an IDX image file and not the run's data.", valueName: "file"))
+    @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it. An existing file is replaced only if it is a writable IDX image file and no KMNIST data file.", valueName: "file"))
     var out: String
 
     @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to the encoded training means), vamp (a VampPrior run's own prior) or prior (z ~ N(0, I)) (default: as the sampling GIF, vamp for a VampPrior run, else gmm).",
@@ -80,6 +80,12 @@ struct VAESample: ParsableCommand {
             let dataFolders = [try? dataOptions.folder(readingRun: run), try? run.recordedDataFolder()].compactMap { $0 }
             if let folder = dataFolders.first(where: { KMNIST.locate(in: $0).contains { $0.map { sameFile($0, out) } ?? false } }) {
                 throw VAEError(.usage, "--out \(out) is one of the KMNIST files in \(folder), which \(runDir) reads; not replacing it")
+            }
+            // Any other folder's too: samples in its place would pass for that dataset's images.
+            let name = URL(fileURLWithPath: out).lastPathComponent
+            if FileManager.default.fileExists(atPath: out) && KMNIST.files.contains(where: { [$0.name, $0.name + ".gz"].contains(name) }) {
+                throw VAEError(.usage, "--out \(out) is named as a KMNIST data file; not replacing it (name another file, "
+                               + "or remove it first)")
             }
             let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
             guard epochs.contains(chosen) else {

@@ -121,9 +121,9 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(notAFolder.stderr == "vae-sample: \(file) is a file, not a run folder\n")
 }
 
-/// An --out that names an existing file of another kind (a checkpoint, a note), or the
-/// data the run was trained on, is refused before any work and left as it was; a file of the
-/// tool's own kind is replaced.
+/// An --out that names an existing file of another kind (a checkpoint, a note), the data the
+/// run was trained on, a file named as KMNIST's in another folder, or a read-only file, is
+/// refused before any work and left as it was; a writable file of the tool's own kind is replaced.
 @Test func outputsOntoOtherFilesAreRefused() throws {
     let run = try copyOfFixtureRun("latent2")
     defer { removeTemporaryFolder(run.path) }
@@ -137,12 +137,25 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let trainingImages = data + "/" + KMNIST.files[0].name + ".gz"
     let notes = run.path + "/notes.txt"
     write(Array("what this run was for\n".utf8), to: notes)
+    // Another dataset's test images, and earlier samples made read-only: IDX image files both.
+    let otherData = run.path + "/other-data"
+    try FileManager.default.createDirectory(atPath: otherData, withIntermediateDirectories: true)
+    let otherTestImages = otherData + "/" + KMNIST.files[2].name
+    try FileManager.default.copyItem(atPath: trainingImages, toPath: otherTestImages + ".gz")
+    try FileManager.default.copyItem(atPath: trainingImages, toPath: otherTestImages)
+    let kept = run.path + "/kept.idx.gz"
+    try FileManager.default.copyItem(atPath: trainingImages, toPath: kept)
+    chmod(kept, 0o444)
     let sample = ["vae-sample", "--run-dir", run.path, "--data", data, "--count", "3", "--sampler", "gmm"]
     let classifier = ["vae-classifier", "--data", data, "--epochs", "1"]
     let cases: [(command: [String], out: String, message: String)] = [
         (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not an IDX image file; not replacing it"),
         (sample, notes, "--out \(notes) exists and is not an IDX image file; not replacing it"),
         (sample, trainingImages, "--out \(trainingImages) is one of the KMNIST files in \(data), which \(run.path) reads; not replacing it"),
+        (sample, otherTestImages + ".gz", "--out \(otherTestImages).gz is named as a KMNIST data file; not replacing it"),
+        (sample, otherTestImages, "--out \(otherTestImages) is named as a KMNIST data file; not replacing it"),
+        (sample, kept, "--out \(kept) is read-only; not replacing it"),
+        (classifier, kept, "--out \(kept) is read-only; not replacing it"),
         (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not a classifier file; not replacing it"),
         (classifier, trainingImages, "--out \(trainingImages) exists and is not a classifier file; not replacing it"),
     ]
