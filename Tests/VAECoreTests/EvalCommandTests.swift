@@ -111,6 +111,10 @@ import VAECore
     #expect(other.status == 64 && other.stdout.isEmpty, "\(other.stdout)")
     #expect(other.stderr == "vae-eval: the run of \(checkpoint) was trained with 100 test images, but "
             + "\(swapped)/t10k-images-idx3-ubyte.gz holds 600; pass the --data folder the run was trained on\n")
+    // Named by $KMNIST_DIR, which may be set unawares, the folder is said to come from there.
+    let fromEnvironment = try runTool("vae-eval", [checkpoint, "--k", "0"], environment: ["KMNIST_DIR": swapped])
+    #expect(fromEnvironment.status == 64 && fromEnvironment.stderr.hasSuffix("holds 600; pass the --data folder the run was "
+            + "trained on ($KMNIST_DIR names \(swapped), which comes before the folder a run records)\n"), "\(fromEnvironment.stderr)")
 
     // A run's folder is not its checkpoint; the message names the last one.
     let runFolder = packageRoot + "/fixtures/runs/latent2"

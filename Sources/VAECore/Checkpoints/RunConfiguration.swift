@@ -60,7 +60,7 @@ public struct RunConfig: Equatable, Sendable {
         let expected = split == .training ? trainImages : testImages
         guard images.count == expected else {
             throw VAEError(.usage, "\(runName) was trained with \(expected) \(split.rawValue) images, but \(source) "
-                           + "holds \(images.count); pass the --data folder the run was trained on")
+                           + "holds \(images.count); " + KMNIST.otherDataAdvice(folder: folder))
         }
         try checkRecordedMD5(of: images, split, source: folder)
     }
@@ -81,7 +81,7 @@ public struct RunConfig: Equatable, Sendable {
         let md5 = images.md5
         guard md5 == recorded else {
             throw VAEError(.usage, "the \(split.rawValue) images and labels in \(source) are not the ones the run was trained on "
-                           + "(md5 \(md5), recorded \(recorded)); pass the --data folder the run was trained on")
+                           + "(md5 \(md5), recorded \(recorded)); " + KMNIST.otherDataAdvice(folder: source))
         }
     }
 }

@@ -171,6 +171,15 @@ public struct KMNIST: Sendable {
     /// What to do when a split a trained run needs is missing.
     public static let runDataAdvice = "point --data or KMNIST_DIR at the folder the run was trained on"
 
+    /// What to do about `folder` when it holds other data than a run's; names $KMNIST_DIR when
+    /// that chose it, since it comes before the folder a run records, and may be set unawares.
+    public static func otherDataAdvice(folder: String?,
+                                       environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        let advice = "pass the --data folder the run was trained on"
+        guard let folder, let named = environment["KMNIST_DIR"], !named.isEmpty, sameFile(named, folder) else { return advice }
+        return advice + " ($KMNIST_DIR names \(named), which comes before the folder a run records)"
+    }
+
     static func missingFilesMessage(_ missing: [String], folder: String) -> String {
         "KMNIST files missing in \(folder): \(missing.joined(separator: ", ")); download them from "
             + "\(officialURL) into \(folder) (or point --data or KMNIST_DIR at a folder that has them)"

@@ -19,7 +19,7 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
     guard run.trainImages == data.train.count && run.testImages == data.test.count else {
         throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
                        + "test images, but the data holds \(data.train.count) and \(data.test.count); "
-                       + "pass the --data folder the run was trained on")
+                       + KMNIST.otherDataAdvice(folder: folder))
     }
     try run.checkRecordedMD5(of: data.train, .training, source: folder ?? "the data")
     try run.checkRecordedMD5(of: data.test, .test, source: folder ?? "the data")
