@@ -43,14 +43,21 @@ public struct DataOptions: ParsableArguments {
     /// The folder of a tool that reads a run: --data, else $KMNIST_DIR, else the folder the run
     /// was trained on (which must still exist), else ./data/kmnist.
     public func folder(readingRun run: RunDirectory) throws -> String {
-        if KMNIST.explicitFolder(flag: data) == nil, let recorded = try run.recordedDataFolder() {
+        guard KMNIST.explicitFolder(flag: data) == nil else { return KMNIST.folder(flag: data) }
+        if let recorded = try run.recordedDataFolder() {
             guard PathKind(recorded) == .folder else {
                 throw VAEError(.missingInput, "\(recorded), the data folder \(run.path) was trained on (recorded in "
                                + "\(run.dataFolderRecordPath)), does not exist; pass --data or set KMNIST_DIR")
             }
             return recorded
         }
-        return KMNIST.folder(flag: data)
+        let fallback = KMNIST.folder(flag: nil)
+        // Otherwise the message would name ./data/kmnist and not say why it was looked for.
+        if PathKind(run.path) == .folder && PathKind(fallback) == .nothing {
+            throw VAEError(.missingInput, "\(run.path) records no data folder (\(run.dataFolderRecordPath) is missing) and "
+                           + "\(fallback) does not exist; " + KMNIST.runDataAdvice)
+        }
+        return fallback
     }
 
     /// The folder a resumed run trains on, as `folder(readingRun:)` finds it, except that a run

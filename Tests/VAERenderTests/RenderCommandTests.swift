@@ -119,6 +119,23 @@ func emptyPathsAreRefused(tool: String, arguments: [String], message: String) th
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
 }
 
+/// A run that records no data folder (the fixture runs), read with no --data or $KMNIST_DIR
+/// where ./data/kmnist does not exist, is told as such, not as a missing ./data/kmnist alone.
+@Test(arguments: ["vae-render", "vae-sample", "vae-eval"])
+func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = RunDirectory(packageRoot + "/fixtures/runs/latent2")
+    let arguments = ["vae-render": ["--reconstruction", "--run-dir", run.path, "--out", scratch + "/out"],
+                     "vae-sample": ["--run-dir", run.path, "--count", "3", "--sampler", "gmm", "--out", scratch + "/s.idx"],
+                     "vae-eval": [run.checkpoint(epoch: 3), "--k", "0"]][tool]!
+    let result = try runTool(tool, arguments, environment: ["KMNIST_DIR": ""], workingDirectory: scratch)
+    #expect(result.status == 66 && result.stderr == "\(tool): \(run.path) records no data folder (\(run.dataFolderRecordPath) is "
+            + "missing) and data/kmnist does not exist; point --data or KMNIST_DIR at the folder the run was trained on\n",
+            "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+}
+
 /// A path that cannot be written is named with the system's reason, before anything is read
 /// or rendered (the run below has a corrupt checkpoint, whose error would come first otherwise);
 /// an output that cannot be written stops the set before any GIF is replaced.
