@@ -200,14 +200,27 @@ private func writeTarget(_ path: String) throws -> String {
 private func processStream(_ path: String) -> String? {
     var current = path
     for _ in 0..<40 {  // the kernel's own limit on links followed
-        for candidate in [current, resolvingFolder(of: current)]
-        where candidate.hasPrefix("/proc/") || candidate.hasPrefix("/dev/fd/") {
+        for candidate in [current, resolvingFolder(of: current)] where namesAStream(candidate) {
             return candidate
         }
         guard let next = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return nil }
         current = next.hasPrefix("/") ? next : URL(fileURLWithPath: current).deletingLastPathComponent().path + "/" + next
     }
     return nil
+}
+
+/// Whether `path` is /dev/fd/N, /proc/P/fd/N or /proc/P/task/T/fd/N (P a pid, self or
+/// thread-self): the rest of /proc is no stream, and a path there is told as what it is.
+private func namesAStream(_ path: String) -> Bool {
+    let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+    guard parts.count >= 3, parts.first == "proc" || parts.first == "dev", parts.dropLast().last == "fd",
+          let last = parts.last, !last.isEmpty, last.allSatisfy(\.isNumber) else { return false }
+    switch Array(parts.dropLast(2)) {
+    case ["dev"]: return true
+    case let p where p.count == 2 && p[0] == "proc": return true
+    case let p where p.count == 4 && p[0] == "proc" && p[2] == "task": return true
+    default: return false
+    }
 }
 
 /// `path` with every symbolic link in its folder resolved (`realpath`), or `path` itself where the

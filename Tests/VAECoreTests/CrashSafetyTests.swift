@@ -415,7 +415,8 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
 
 /// A write through a symbolic link replaces the file it points to and leaves the link; a FIFO,
 /// a device, a stream of the process (/dev/stdout) or a link to nothing, which a renamed file
-/// would replace rather than write, is refused before anything is created.
+/// would replace rather than write, is refused before anything is created, and a path elsewhere
+/// in /proc is told as what it is.
 @Test func anAtomicWriteFollowsALinkAndRefusesWhatIsNoFile() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -441,6 +442,18 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
         let path = scratch + "/" + name
         #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try checkFileCanBeWritten(path) }
         #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try writeFileAtomically([1], to: path) }
+    }
+    #expect(throws: VAEError(.cannotWrite, "cannot write /dev/fd/2: it is /dev/fd/2, one of this process's streams" + rest)) {
+        try checkFileCanBeWritten("/dev/fd/2")
+    }
+    let thread = try #require(try FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").first)
+    #expect(throws: VAEError(.cannotWrite, "cannot write /proc/self/task/\(thread)/fd/2: it is /proc/self/task/\(thread)/fd/2, "
+                             + "one of this process's streams" + rest)) {
+        try checkFileCanBeWritten("/proc/self/task/\(thread)/fd/2")
+    }
+    // The rest of /proc holds no stream: a folder there that does not exist is told as such.
+    #expect(throws: VAEError(.cannotWrite, "cannot write /proc/nothing/x: the folder /proc/nothing does not exist")) {
+        try checkFileCanBeWritten("/proc/nothing/x")
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "streams",
                                                                                      "to-null", "to-stdout"])
