@@ -349,7 +349,9 @@ struct VAETrain: ParsableCommand {
                                   estimating = true
                                   if done == 1 {
                                       bar.clear()
-                                      print("estimating -log p(x) of the \(dataset.test.count) test images with \(iwaeK) importance samples each")
+                                      // The epoch's own line waits for its checkpoint, which waits for the estimate.
+                                      print("epoch \(run.epochs) trained; estimating -log p(x) of the \(dataset.test.count) test images "
+                                            + "with \(iwaeK) importance samples each before its checkpoint")
                                       fflush(nil)
                                   }
                                   bar.update(label: "IWAE", done: done, total: dataset.test.count)
