@@ -255,7 +255,7 @@ struct VAETrain: ParsableCommand {
         // A run the folder holds is not replaced without --overwrite: refused before any download.
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
-        var resumed: RunConfig?
+        var resumed: RunConfig?, resumedAfter = 0
         var missingCheckpoints: [Int] = []
         if resume != nil {
             let state = try directory.readState()
@@ -288,7 +288,7 @@ struct VAETrain: ParsableCommand {
                       + "(--epochs N with N above \(state.epoch) trains it further\(estimate))")
                 return
             }
-            resumed = run
+            (resumed, resumedAfter) = (run, state.epoch)
             let kept = Set(directory.checkpointEpochs())
             missingCheckpoints = stride(from: 1, through: state.epoch, by: 1).filter { !kept.contains($0) }
         }
@@ -306,7 +306,8 @@ struct VAETrain: ParsableCommand {
         try checkData(dataset, from: folder, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
-        print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), into \(directory.path)")
+        let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) after epoch \(resumedAfter)"
+        print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), \(destination)")
         fflush(nil)
         // Runs that train, but not as their flags suggest.
         if run.batchSize > dataset.train.count {

@@ -221,6 +221,9 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
     // (or $KMNIST_DIR, which scripts/mutants sets) it reads the folder it was trained on.
     let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(resumed.stdout.hasPrefix("vae-train: mlp 784-32-4 relu") && resumed.stdout.contains(
+        ", 3 epochs, 240 train / 60 test images, ") && resumed.stdout.contains(" resuming \(folder) after epoch 1\nepoch 2/3 "),
+            "\(resumed.stdout)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C")
 
     // A finished run resumed again has nothing to do; fewer epochs than it has done is refused.
