@@ -240,3 +240,14 @@ func convTrainingLowersTheLoss(conditional: Bool) throws {
     let checkpoint = try readCheckpoint(RunDirectory(folder).checkpoint(epoch: 3))
     #expect(checkpoint.run == run)
 }
+
+/// The banner names the activation only where a layer has one: hidden layers and convolutions.
+@Test func theSummaryNamesAnActivationOnlyWhereALayerHasOne() {
+    let summaries = [VAEConfig(hidden: [], latentDim: 2), VAEConfig(hidden: [8], latentDim: 2),
+                     VAEConfig(arch: .conv, hidden: [], latentDim: 2)].map {
+        RunConfig(model: $0, epochs: 1, batchSize: 8, learningRate: 1e-3, seed: 0, preset: "default", trainImages: 8, testImages: 8).summary
+    }
+    #expect(summaries[0].hasPrefix("mlp 784-2, bernoulli"), "\(summaries[0])")
+    #expect(summaries[1].hasPrefix("mlp 784-8-2 relu, bernoulli"), "\(summaries[1])")
+    #expect(summaries[2].hasPrefix("conv 28x28x1-14x14x32-7x7x64-2 relu, bernoulli"), "\(summaries[2])")
+}

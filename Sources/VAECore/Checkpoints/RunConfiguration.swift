@@ -356,7 +356,9 @@ extension RunConfig {
         let input = convolutions.first.map { "\($0.height)x\($0.width)x\($0.imageChannels)" } ?? String(VAEConfig.inputSize)
         let widths = [input] + convolutions.map { "\($0.gridHeight)x\($0.gridWidth)x\($0.gridChannels)" }
             + (model.hidden + [model.latentDim]).map(String.init)
-        return "\(model.arch.rawValue) \(widths.joined(separator: "-")) \(model.activation.rawValue), "
+        // Only hidden layers and convolutions have an activation.
+        let activation = model.hidden.isEmpty && convolutions.isEmpty ? "" : " " + model.activation.rawValue
+        return "\(model.arch.rawValue) \(widths.joined(separator: "-"))\(activation), "
             + "\(model.likelihood.rawValue)\(model.likelihood == .gaussianFixed ? " sigma \(model.sigma)" : ""), "
             + (beta != 1 ? "beta \(beta), " : "") + (klWarmupEpochs > 0 ? "KL warm-up \(count: klWarmupEpochs, "epoch"), " : "")
             + (binarization == .dynamic ? "dynamically binarised, " : "")
