@@ -142,7 +142,9 @@ private let knownMixture = GaussianMixture(
     #expect(summary(["sigma 0.755 of it", "sigma 0.709 of it", "sigma 0.779 of it", "sigma 0.755 of it"])
             == "per class: sigma 0.709 to 0.779 of it", "three values or more: their range, numerically sorted")
     #expect(summary(["10 components", "9 components"]) == "per class: 9 or 10 components", "sorted as numbers, not as text")
-    #expect(summary(["1 component", "2 components"]) == "per class: 1 component or 2 components", "two words differ")
+    #expect(summary(["1 component", "2 components"]) == "per class: 1 or 2 components", "the singular after 1 merges")
+    #expect(summary(["1 component", "4 components", "2 components"]) == "per class: 1 to 4 components")
+    #expect(summary(["1 cat", "2 dogs"]) == "per class: 1 cat or 2 dogs", "two words differ")
     #expect(summary(["2 components", "N(0, I)"]) == "per class: 2 components or N(0, I)")
     #expect(summary(["a 1 b 2", "a 3 b 4"]) == "per class: a 1 b 2 or a 3 b 4", "two numbers differ")
 }

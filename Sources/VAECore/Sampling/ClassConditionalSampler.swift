@@ -43,12 +43,17 @@ public struct ClassConditionalSampler: LatentSampler {
     }
 
     /// Summaries that differ only in one number, written once around it: "2 components" and
-    /// "4 components" make "2 or 4 components", three or more values their range ("sigma 0.709 to
+    /// "4 components" (or "1 component") make "2 or 4 components", three or more values their range ("sigma 0.709 to
     /// 0.779 of a standard deviation"); nil when they differ otherwise. A row of a quality table
     /// then names ten classes' samplers in one line.
     static func mergedOnTheirNumber(_ summaries: [String]) -> String? {
-        let words = summaries.map { $0.split(separator: " ", omittingEmptySubsequences: false).map(String.init) }
+        var words = summaries.map { $0.split(separator: " ", omittingEmptySubsequences: false).map(String.init) }
         guard words.allSatisfy({ $0.count == words[0].count }) else { return nil }
+        // "1 component" merges with "4 components": a noun after 1 takes the plural another summary has.
+        for i in words[0].indices.dropLast() {
+            let plurals = Set(words.map { $0[i + 1] })
+            for s in words.indices where words[s][i] == "1" && plurals.contains(words[s][i + 1] + "s") { words[s][i + 1] += "s" }
+        }
         let differing = words[0].indices.filter { i in words.contains { $0[i] != words[0][i] } }
         guard differing.count == 1, let at = differing.first else { return nil }
         let values = words.map { $0[at] }
