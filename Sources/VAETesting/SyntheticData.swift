@@ -9,6 +9,10 @@ public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-ima
 /// official names, and returns it.
 @discardableResult
 public func linkUnderKMNISTNames(_ folder: String, into linked: String) throws -> String {
+    // Else a link to nothing would be found missing later, under a name and in a folder of its own.
+    if let missing = syntheticFileNames.first(where: { PathKind(folder + "/" + $0) != .file }) {
+        throw VAEError(.missingInput, "\(folder)/\(missing) does not exist; vae-fixtures without --goldens-only makes the synthetic data")
+    }
     try createFolders(linked, what: "the folder of links to the synthetic data")
     let folder = URL(fileURLWithPath: folder).path  // links need an absolute target
     for (stored, official) in zip(syntheticFileNames, KMNIST.files) {

@@ -57,10 +57,11 @@ func goldenRendersMatch(caseName: String) throws {
 @Test func fixturesToolWithoutItsRunsLeavesNothingBehind() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
+    try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/synthetic", toPath: folder + "/synthetic")
     let result = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"])
     #expect(result.status == 66)
     #expect(result.stderr == "vae-fixtures: the run folder \(folder)/runs/latent2 does not exist\n", "\(result.stderr)")
-    #expect(try FileManager.default.contentsOfDirectory(atPath: folder).isEmpty)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["synthetic"])
 
     // A temporary folder it cannot use (TMPDIR a file) is one line, not a trap.
     write([1], to: folder + "/file")
@@ -78,6 +79,18 @@ func goldenRendersMatch(caseName: String) throws {
     try linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: folder + "/linked")
     let error = #expect(throws: VAEError.self) { try linkUnderKMNISTNames(packageRoot + "/fixtures/synthetic", into: folder + "/linked") }
     #expect(error?.message == "cannot make the link \(folder)/linked/\(KMNIST.files[0].name).gz: File exists")
+}
+
+/// --goldens-only over a fixtures folder without its synthetic data names the missing file and
+/// the tool's run that makes it, not a missing KMNIST file in a temporary folder of links.
+@Test func goldensWithoutTheSyntheticDataNameWhatIsMissing() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/runs", toPath: folder + "/runs")
+    let result = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"])
+    #expect(result.status == 66 && result.stderr == "vae-fixtures: \(folder)/synthetic/train-images.gz does not exist; vae-fixtures "
+            + "without --goldens-only makes the synthetic data\n", "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["runs"])
 }
 
 /// Outside the package root without --fixtures, or with an empty one (which wrote into /), the
