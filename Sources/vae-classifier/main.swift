@@ -55,7 +55,7 @@ struct VAEClassifier: ParsableCommand {
                 "seed": String(seed), "epochs": String(epochs), "max_shift": String(options.maxShift),
                 "batch_size": String(options.batchSize), "learning_rate": String(options.learningRate),
                 "train_images": String(data.train.count), "test_images": String(data.test.count),
-                "test_accuracy": String(accuracy),
+                "test_accuracy": String(accuracy), "test_md5": data.test.md5,
             ], to: out)
             print(String(format: "test accuracy %.2f%% on %d images; wrote %@", 100 * accuracy, data.test.count, out))
         }

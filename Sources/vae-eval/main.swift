@@ -154,12 +154,19 @@ struct VAEEval: ParsableCommand {
 
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.
     private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
-        let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)"))
-        let scorer = try readClassifier(classifier!).classifier
+        let wholeTest = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
+        let test = try firstImages(wholeTest)
+        let (scorer, about) = try readClassifier(classifier!)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
         let training = try loadTrainingImages(from: folder, for: loaded.run, use: "--quality scores the training images and "
                                               + "fits the samplers to them (point --data or KMNIST_DIR at the folder the run was trained on)")
-        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!); "
+        // A classifier of other data (a synthetic set, MNIST) scores anything, and means nothing here.
+        if let tested = about["test_md5"], tested != wholeTest.md5 {
+            writeToStandardError("vae-eval: warning: \(classifier!) was tested on other images than the run's test set "
+                                 + "(md5 \(tested), the run's \(wholeTest.md5)): its scores are no measure of KMNIST\n")
+        }
+        let accuracy = about["test_accuracy"].flatMap(Double.init).map { String(format: " (test accuracy %.2f%%)", 100 * $0) } ?? ""
+        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!)\(accuracy); "
               + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples,

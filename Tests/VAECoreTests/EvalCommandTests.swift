@@ -224,3 +224,30 @@ private func trainOneEpoch(_ model: VAEConfig, binarization: Binarization = .non
     }
     return (run, scratch, directory.checkpoint(epoch: 1))
 }
+
+/// --quality's first line gives the classifier's test accuracy as vae-classifier printed it; a
+/// classifier tested on other images than the run's test set (here inverted) is warned about,
+/// since it scores anything and measures nothing of the run's data.
+@Test func qualityShowsTheClassifiersAccuracyAndWarnsOfOtherTestImages() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let data = try KMNIST.load(from: syntheticData)
+    let inverted = ImageSet(pixels: data.test.pixels.map { 255 - $0 }, labels: data.test.labels)
+    try FileManager.default.createDirectory(atPath: folder + "/other", withIntermediateDirectories: false)
+    writeSplit(data.train, split: "train", in: folder + "/other")
+    writeSplit(inverted, split: "t10k", in: folder + "/other")
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    for (name, dataFolder) in [("same", syntheticData), ("other", folder + "/other")] {
+        let classifier = folder + "/\(name).safetensors"
+        let trained = try runTool("vae-classifier", ["--data", dataFolder, "--epochs", "1", "--out", classifier])
+        try #require(trained.status == 0, "\(trained.stderr)")
+        let accuracy = try #require(trained.stdout.split(separator: "\n").last?.split(separator: " ")[2])
+        let eval = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--quality", "--classifier", classifier,
+                                            "--quality-samples", "129", "--temperature", "1"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        #expect(eval.stdout.hasPrefix("vae-eval: \(checkpoint) (epoch 3, ") && eval.stdout.contains(
+            "scored by \(classifier) (test accuracy \(accuracy)); Fréchet distances to the 100 test images"), "\(eval.stdout)")
+        #expect(eval.stderr == (name == "same" ? "" : "vae-eval: warning: \(classifier) was tested on other images than the run's "
+                                + "test set (md5 \(inverted.md5), the run's \(data.test.md5)): its scores are no measure of KMNIST\n"))
+    }
+}
