@@ -351,8 +351,8 @@ struct VAETrain: ParsableCommand {
                                   if done == 1 {
                                       bar.clear()
                                       // The epoch's own line waits for its checkpoint, which waits for the estimate.
-                                      print("epoch \(run.epochs) trained; estimating -log p(x) of the \(dataset.test.count) test images "
-                                            + "with \(iwaeK) importance samples each before its checkpoint")
+                                      print("estimating -log p(x) after epoch \(run.epochs), before its checkpoint: the "
+                                            + "\(dataset.test.count) test images with \(iwaeK) importance samples each")
                                       fflush(nil)
                                   }
                                   bar.update(label: "IWAE", done: done, total: dataset.test.count)

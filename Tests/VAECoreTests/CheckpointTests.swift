@@ -245,7 +245,9 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
                   "metadata input_shape has the invalid value \"32,32\"")
     // decoder.out.bias, 784 floats, ends the data: a NaN, then an infinity, in its last value.
     expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0x7f]),
-                  "tensor decoder.out.bias holds nan at index 783 (the tools write only finite values)")
+                  "tensor decoder.out.bias holds NaN at index 783 (the tools write only finite values)")
+    expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0xff]),
+                  "tensor decoder.out.bias holds NaN at index 783")  // its sign bit set: Swift prints "-nan"
     expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0x80, 0xff]),
                   "tensor decoder.out.bias holds -inf at index 783")
     // Point the first tensor's offsets at the second one's bytes: an overlap.

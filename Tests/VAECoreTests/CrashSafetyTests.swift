@@ -533,10 +533,10 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     #expect(result.status == 0, "\(result.stderr)")
     // In a log, the estimate's line says that the last epoch, whose line comes after it, is trained.
     let printed = result.stdout.split(separator: "\n").map { String($0.prefix(14)) }
-    #expect(printed == ["vae-train: mlp", "epoch 1/2  tra", "epoch 2 traine", "epoch 2/2  tra", "test -log p(x)", "vae-train: don"],
+    #expect(printed == ["vae-train: mlp", "epoch 1/2  tra", "estimating -lo", "epoch 2/2  tra", "test -log p(x)", "vae-train: don"],
             "\(result.stdout)")
-    #expect(result.stdout.contains("epoch 2 trained; estimating -log p(x) of the 60 test images with 20 importance samples each "
-                                   + "before its checkpoint\n"), "\(result.stdout)")
+    #expect(result.stdout.contains("estimating -log p(x) after epoch 2, before its checkpoint: the 60 test images with 20 "
+                                   + "importance samples each\n"), "\(result.stdout)")
     #expect(result.stdout.contains("(IWAE, k=20)"), "\(result.stdout)")
     let lines = try String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
     let objects = try lines.map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
