@@ -53,7 +53,7 @@ public struct DataOptions: ParsableArguments {
         }
         let fallback = KMNIST.folder(flag: nil)
         // Otherwise the message would name ./data/kmnist and not say why it was looked for.
-        if PathKind(run.path) == .folder && PathKind(fallback) == .nothing {
+        if run.holdsARun && PathKind(fallback) == .nothing {
             throw VAEError(.missingInput, "\(run.path) records no data folder (\(run.dataFolderRecordPath) is missing) and "
                            + "\(fallback) does not exist; " + KMNIST.runDataAdvice)
         }

@@ -104,10 +104,14 @@ struct VAEEval: ParsableCommand {
 
     private func evaluate() throws {
         compute.apply()
-        // A run's folder where its checkpoint belongs (as vae-render and vae-sample take one).
+        // A run's folder, or its checkpoints folder, where its checkpoint belongs (as vae-render and vae-sample take one).
         if PathKind(checkpoint) == .folder {
             let run = RunDirectory(checkpoint)
-            let last = run.checkpointEpochs().last.map { ", such as its last, " + run.checkpoint(epoch: $0) } ?? ""
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoint)) ?? []
+            let ownLast = names.filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.max().map {
+                (checkpoint.hasSuffix("/") ? checkpoint : checkpoint + "/") + $0
+            }
+            let last = (run.checkpointEpochs().last.map(run.checkpoint(epoch:)) ?? ownLast).map { ", such as its last, " + $0 } ?? ""
             throw VAEError(.usage, "\(checkpoint) is a folder; name a checkpoint file\(last)")
         }
         let loaded = try readCheckpoint(checkpoint)

@@ -121,6 +121,12 @@ import VAECore
     let folderGiven = try runTool("vae-eval", [runFolder, "--data", syntheticData])
     #expect(folderGiven.status == 64 && folderGiven.stderr == "vae-eval: \(runFolder) is a folder; name a checkpoint file, such as its "
             + "last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(folderGiven.stderr)")
+    // So is its checkpoints folder, with a slash or without.
+    for folder in [runFolder + "/checkpoints", runFolder + "/checkpoints/"] {
+        let checkpointsGiven = try runTool("vae-eval", [folder, "--data", syntheticData])
+        #expect(checkpointsGiven.status == 64 && checkpointsGiven.stderr == "vae-eval: \(folder) is a folder; name a checkpoint file, "
+                + "such as its last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(checkpointsGiven.stderr)")
+    }
 
     // More test images than there are is a mistake, not "all of them", in either mode.
     for mode in [["--k", "0"], ["--quality", "--classifier", checkpoint]] {

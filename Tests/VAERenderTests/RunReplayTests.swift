@@ -61,6 +61,11 @@ private func truncate(_ path: String) throws {
                                       workingDirectory: run.checkpointsFolder)
     #expect(fromCheckpoints.stderr.hasSuffix("holds no checkpoints (epoch-NNNN.safetensors) (did you mean the run folder ./..?)\n"),
             "\(fromCheckpoints.stderr)")
+    // vae-render too, where no data folder is found either: the run folder meant comes first.
+    let render = try runTool("vae-render", ["--all", "--run-dir", run.checkpointsFolder, "--out", run.path + "/out"],
+                             environment: ["KMNIST_DIR": ""], workingDirectory: run.checkpointsFolder)
+    #expect(render.status == 66 && render.stderr == "vae-render: \(inside.checkpointsFolder) holds no checkpoints "
+            + "(epoch-NNNN.safetensors)\(meant)\n", "\(render.stderr)")
     for inside in ["checkpoints/epoch-0002.safetensors", "metrics.jsonl"] {
         let result = try runTool("vae-sample", ["--run-dir", inside, "--count", "1", "--out", "x.idx"], workingDirectory: run.path)
         #expect(result.status == 66)
