@@ -50,6 +50,19 @@ private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
     }
     // Run a's epoch 12 test loss (281) is below its epoch 1 test loss (303), and its curve ends at the right edge.
     #expect(lines[1].points.last!.0 > lines[3].points.last!.0)
+    // Each point at its own loss, on the scale of two labelled gridlines (labels sit 4 pixels low).
+    let label = try Regex("<text x=\"58.0\" y=\"([0-9.]+)\" text-anchor=\"end\">([0-9.]+)</text>")
+    let ticks = svg.split(separator: "\n").compactMap { line -> (y: Double, value: Double)? in
+        guard let match = try? label.wholeMatch(in: line), let y = match[1].substring.flatMap({ Double($0) }),
+              let value = match[2].substring.flatMap({ Double($0) }) else { return nil }
+        return (y - 4, value)
+    }
+    try #require(ticks.count >= 2 && ticks[0].value != ticks[1].value, "\(ticks)")
+    func y(_ loss: Double) -> Double { ticks[0].y + (loss - ticks[0].value) * (ticks[1].y - ticks[0].y) / (ticks[1].value - ticks[0].value) }
+    for (line, (run, series)) in zip(lines, [(0, \EpochLosses.train), (0, \EpochLosses.test), (1, \EpochLosses.train), (1, \EpochLosses.test)]) {
+        let expected = (run == 0 ? losses(12, start: 300) : losses(5, start: 280)).map { y($0[keyPath: series]) }
+        expectClose(line.points.map(\.1), expected, absolute: 0.15, "run \(run)'s \(series == \EpochLosses.train ? "train" : "test") losses")
+    }
 }
 
 /// Flat losses, a single epoch and the largest losses a metrics file may hold still give a
