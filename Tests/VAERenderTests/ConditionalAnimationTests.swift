@@ -219,3 +219,28 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
             == ["| interpolation: no pair of test images to score (no class of the 10 test images has two) | 0 | – | – | – | – | – |"],
             "\(lines.joined(separator: "\n"))")
 }
+
+/// vae-sample on a conditional run: --class draws every sample of that class, at --temperature,
+/// exactly as the sampler fitted in process makes them (decoded with that label); without --class
+/// the samples come in blocks by class.
+@Test func sampleCommandDrawsTheClassAndTemperatureAsked() throws {
+    let directory = try conditionalRun()
+    defer { removeTemporaryFolder(directory.path) }
+    let model = try RunReplay(runDirectory: directory.path).final.model, codec = LatentCodec(config: model.config)
+    let training = try KMNIST.load(from: syntheticData).train
+    let sampler = try makeSampler(.gmm, model: model, codec: codec, training: training, seed: 4, temperature: 0.5)
+    var random = Random(seed: 4)
+    let classThree = (sampler as! ClassConditionalSampler).sample(count: 7, label: 3, random: &random)
+    #expect(classThree.labels == [UInt8](repeating: 3, count: 7))
+    random = Random(seed: 4)
+    let blocks = sampler.sample(count: 20, random: &random)
+    for (name, flags, samples) in [("three", ["--class", "3", "--count", "7"], classThree), ("all", ["--count", "20"], blocks)] {
+        let out = directory.path + "/\(name).idx"
+        let result = try runTool("vae-sample", ["--run-dir", directory.path, "--data", syntheticData, "--sampler", "gmm", "--seed", "4",
+                                                "--temperature", "0.5", "--out", out] + flags)
+        #expect(result.status == 0, "\(result.stderr)")
+        let expected = codec.decodeMeanPixels(model, z: samples.z, labels: samples.labels)
+        expectIdentical(try readIDX(out, magic: idxImagesMagic).payload, expected, "--class 3 and --temperature 0.5, \(name)")
+    }
+    #expect(blocks.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 2) }, "two of each class, in class order")
+}
