@@ -405,6 +405,25 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(again.stdout.isEmpty, "\(again.stdout)")
 }
 
+/// The conv model and the classifier split their work between the threads as well (the
+/// convolutions' products, a conv-transpose layer's bias gradient, the classifier's steps): the
+/// same bytes on one thread and on three.
+@Test(arguments: [["vae-train", "--preset", "conv", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--no-download",
+                   "--iwae-k", "0", "--run-dir"],
+                  ["vae-classifier", "--epochs", "1", "--out"]])
+func convTrainingAndTheClassifierAreReproducibleOnAnyThreadCount(command: [String]) throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    var outputs: [[UInt8]] = []
+    for threads in ["1", "3"] {
+        let out = folder + "/" + threads
+        let result = try runTool(command[0], Array(command.dropFirst()) + [out, "--data", syntheticData, "--threads", threads])
+        #expect(result.status == 0, "\(result.stderr)")
+        outputs.append(try readFile(command[0] == "vae-train" ? RunDirectory(out).checkpoint(epoch: 1) : out))
+    }
+    expectIdentical(outputs[1], outputs[0], "\(command[0]) on three threads against one")
+}
+
 /// The Gaussian likelihoods' losses are split between the threads too: the checkpoints, whose
 /// metadata carries every loss to the last digit, are the same on one thread and on two.
 @Test(arguments: ["gaussian", "gaussian-fixed"])
