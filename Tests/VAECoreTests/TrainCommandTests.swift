@@ -465,3 +465,18 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
         }
     }
 }
+
+/// Without --run-dir a run goes to runs/<preset>, and --arch conv alone picks the conv preset
+/// (its learning rate and batch size, not the default's VampPrior MLP).
+@Test func theRunFolderAndPresetFollowTheArchitecture() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-train", ["--arch", "conv", "--hidden", "16", "--latent-dim", "2", "--epochs", "1", "--data", syntheticData,
+                                           "--no-download", "--iwae-k", "0"], workingDirectory: scratch)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("vae-train: conv 28x28x1-14x14x32-7x7x64-16-2 relu, bernoulli, ") && result.stdout.contains(
+        "into runs/conv\n"), "\(result.stdout)")
+    let run = try readCheckpoint(RunDirectory(scratch + "/runs/conv").checkpoint(epoch: 1)).run
+    #expect(run.preset == "conv" && run.model.prior == .normal && run.model.arch == .conv)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch + "/runs") == ["conv"])
+}
