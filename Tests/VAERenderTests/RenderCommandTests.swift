@@ -355,3 +355,28 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
         expectIdentical(gif.palette, file == "latent-map.gif" ? Palette.latentMapRGB : Palette.rgb, "\(file)'s colour map")
     }
 }
+
+/// vae-render's flags reach the renderer: the golden case latent3 asked for by its flags renders
+/// the same bytes as its request does in process (every animation, each with non-default
+/// options and timing), and so do a sampler's --temperature and --seed and a --tolerance.
+@Test func theFlagsRenderWhatTheirOptionsDo() throws {
+    let out = temporaryFolder()
+    defer { removeTemporaryFolder(out) }
+    let golden = try #require(GoldenCase.all.first { $0.name == "latent3" })
+    let custom = RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
+                               sampling: SamplingOptions(grid: 3, source: .sampler(.gmmDiagonal), seed: 3, temperature: 0.5),
+                               style: FrameStyle(scale: 1, tolerance: 0))
+    for (request, flags) in [
+        (golden.request(fixtures: fixturesFolder, data: syntheticData),
+         ["--all", "--pairs", "6:7,8:9", "--steps", "4", "--grid", "4", "--indices", "5,6,7,8", "--map-images", "60", "--dims", "2",
+          "--scale", "1", "--delay", "7", "--hold", "120"]),
+        (custom, ["--sampling", "--grid", "3", "--sampler", "gmm-diagonal", "--seed", "3", "--temperature", "0.5", "--scale", "1",
+                  "--tolerance", "0"]),
+    ] {
+        let result = try runTool("vae-render", flags + ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        for gif in try renderAnimations(request) {
+            expectIdentical(try readFile(out + "/" + gif.animation.fileName), gif.bytes, "\(gif.animation.fileName) of \(flags)")
+        }
+    }
+}
