@@ -257,3 +257,19 @@ private func trainOneEpoch(_ model: VAEConfig, binarization: Binarization = .non
                                 + "test set (md5 \(inverted.md5), the run's \(data.test.md5)): its scores are no measure of KMNIST\n"))
     }
 }
+
+/// --images N scores the first N test images: the figures printed are those of that prefix, in process.
+@Test func evalOfTheFirstImagesScoresThoseImages() throws {
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--images", "40", "--samples", "2", "--k", "5", "--seed", "3"])
+    #expect(result.status == 0, "\(result.stderr)")
+    let loaded = try readCheckpoint(checkpoint)
+    let test = try KMNIST.load(from: syntheticData).test.evaluationImages(for: loaded.run).prefix(40)
+    let elbo = negativeELBO(loaded.model, test, samples: 2, seed: 3), nll = try importanceWeightedNLL(loaded.model, test, k: 5, seed: 3)
+    for line in ["on 40 test images\n",
+                 String(format: "negative ELBO (2 samples): %.2f nats/image (reconstruction %.2f + KL %.2f)\n", elbo.total,
+                        elbo.reconstruction, elbo.kl),
+                 String(format: "IWAE estimate of -log p(x) (k=5): %.2f nats/image\n", nll)] {
+        #expect(result.stdout.contains(line), "\(line) in \(result.stdout)")
+    }
+}
