@@ -301,3 +301,21 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"hidden\":\"12,7\"", with: "\"hidden\":\"\(deep)\""), data: data),
                   "metadata hidden has the invalid value \"1,1,1,")
 }
+
+/// A conv checkpoint may not claim more than 1,024 channels a convolution: each is 196 floats an
+/// image of activations, so 65,536 (a 210 MB file) would have a reader allocate 100 GB.
+@Test func aConvCheckpointOfTooManyChannelsIsRefused() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let run = RunConfig(model: VAEConfig(arch: .conv, convChannels: [2, 3], hidden: [4], latentDim: 2), epochs: 1, batchSize: 8,
+                        learningRate: 1e-3, seed: 0, preset: "conv", trainImages: 8, testImages: 8)
+    let path = folder + "/good.safetensors"
+    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
+    #expect(try readCheckpoint(path).run.model.convChannels == [2, 3])
+    let (header, data) = try headerAndData(path)
+    for channels in ["1025,3", "2,0"] {
+        let changed = header.replacingOccurrences(of: "\"conv_channels\":\"2,3\"", with: "\"conv_channels\":\"\(channels)\"")
+        #expect(changed != header)
+        expectCorrupt(safetensors(header: changed, data: data), "metadata conv_channels has the invalid value \"\(channels)\"")
+    }
+}

@@ -480,3 +480,17 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     #expect(run.preset == "conv" && run.model.prior == .normal && run.model.arch == .conv)
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch + "/runs") == ["conv"])
 }
+
+/// A batch whose activations would not fit 4 GB is refused once the data has loaded (the batch
+/// size is clipped to the training images), before any folder is made; it was an allocation that
+/// failed or a process the kernel killed.
+@Test func aBatchTooLargeForMemoryIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", scratch + "/run", "--objective", "iwae",
+                                           "--train-k", "100", "--hidden", "16384", "--prior", "normal", "--batch-size", "1000"])
+    #expect(result.status == 64, "\(result.stderr)")
+    #expect(result.stderr == "vae-train: a batch of 600 images with 100 draws each would take 7.8 GB for its activations, more than "
+            + "the 4 GB vae-train takes; choose a smaller --batch-size or --train-k\n")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+}

@@ -199,9 +199,10 @@ public struct RunField: Sendable {
                  }, absent: "unrecorded")
     }
 
-    /// Comma-separated layer widths ("" for none), each in `widthRange`, at most
+    /// Comma-separated layer widths ("" for none), each in `range`, at most
     /// `maximumHiddenLayers` of them.
     static func widths(_ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, [Int]> & Sendable,
+                       range: ClosedRange<Int> = RunConfig.widthRange,
                        writtenWhen: @escaping @Sendable (RunConfig) -> Bool = { _ in true }) -> RunField {
         RunField(key: key, source: source, identifiesRun: true,
                  write: { run in writtenWhen(run) ? run[keyPath: path].map(String.init).joined(separator: ",") : nil },
@@ -209,7 +210,7 @@ public struct RunField: Sendable {
                      guard writtenWhen(run) else { return }
                      let text = try meta.string(key)
                      let widths = text.isEmpty ? [] : text.split(separator: ",", omittingEmptySubsequences: false).map { Int($0) }
-                     guard widths.count <= RunConfig.maximumHiddenLayers, widths.allSatisfy({ $0.map(RunConfig.widthRange.contains) ?? false }) else {
+                     guard widths.count <= RunConfig.maximumHiddenLayers, widths.allSatisfy({ $0.map(range.contains) ?? false }) else {
                          throw meta.invalid(key, text)
                      }
                      run[keyPath: path] = widths.map { $0! }
@@ -223,7 +224,7 @@ extension RunConfig {
     public static let fields: [RunField] = [
         .choice("arch", .flag("--arch"), \.model.arch),
         // Only conv models have convolutions; an MLP's checkpoint has no such key.
-        .widths("conv_channels", .derived, \.model.convChannels, writtenWhen: { $0.model.arch == .conv }),
+        .widths("conv_channels", .derived, \.model.convChannels, range: convChannelRange, writtenWhen: { $0.model.arch == .conv }),
         .widths("hidden", .flag("--hidden"), \.model.hidden),
         .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: widthRange),
         .choice("likelihood", .flag("--likelihood"), \.model.likelihood),
@@ -269,6 +270,10 @@ extension RunConfig {
     /// whose tensor list alone fills memory (1,1,1,... costs two bytes a layer). vae-train
     /// refuses a run outside them, whose checkpoints no tool could read.
     public static let widthRange = 1...65536
+    /// The channels a checkpoint's convolution may have: far beyond the conv preset's 32 and 64
+    /// (no flag sets them), since a layer's activations are 196 floats an image per channel: a
+    /// 210 MB checkpoint of 65,536 channels would have every tool allocate 100 GB to evaluate it.
+    public static let convChannelRange = 1...1024
     public static let maximumHiddenLayers = 1024
     /// Batch sizes a run may have: far beyond any useful batch, and small enough that sizes
     /// computed from them cannot overflow.

@@ -60,6 +60,21 @@ public final class Workspace: @unchecked Sendable {
     public let logPriors: UnsafeMutablePointer<Double>
     public let logPosteriors: UnsafeMutablePointer<Double>
 
+    /// The floats `init` allocates for its buffers but the few per-row Doubles and labels, so
+    /// that a size that cannot fit is refused before anything is allocated.
+    public static func storageFloats(layout: ParameterLayout, capacity: Int, sampleCapacity: Int) -> Int {
+        let latent = layout.head.outputs / 2, pseudoInputs = layout.pseudoInputs
+        let encoderRows = capacity + pseudoInputs
+        let conditional = layout.labelInputs > 0
+        let encoderInputWidth = conditional ? layout.encoder[0].inputs : 0
+        let decoderInputWidth = conditional ? layout.decoder[0].inputs : 0
+        let mixtureWidths = pseudoInputs > 0 ? MixturePriorScratch.widths(components: pseudoInputs, latent: latent) : (perRow: 0, perComponent: 0)
+        let encoderRowWidth = VAEConfig.inputSize + 2 * layout.encoder.map(\.outputs).reduce(0, +) + encoderInputWidth
+        let sampleRowWidth = 2 * layout.decoder.map(\.outputs).reduce(0, +) + 3 * latent + 2 * decoderInputWidth + mixtureWidths.perRow + 1
+        return encoderRows * encoderRowWidth + sampleCapacity * sampleRowWidth
+            + layout.convScratchSize(images: max(encoderRows, sampleCapacity)) + pseudoInputs * mixtureWidths.perComponent
+    }
+
     public init(layout: ParameterLayout, capacity: Int, sampleCapacity: Int? = nil) {
         let samples = sampleCapacity ?? capacity
         self.capacity = capacity
@@ -72,11 +87,7 @@ public final class Workspace: @unchecked Sendable {
         let conditional = layout.labelInputs > 0
         let encoderInputWidth = conditional ? layout.encoder[0].inputs : 0
         let decoderInputWidth = conditional ? layout.decoder[0].inputs : 0
-        let mixtureWidths = pseudoInputs > 0 ? MixturePriorScratch.widths(components: pseudoInputs, latent: latent) : (perRow: 0, perComponent: 0)
-        let encoderRowWidth = VAEConfig.inputSize + 2 * encoderWidths.reduce(0, +) + encoderInputWidth
-        let sampleRowWidth = 2 * decoderWidths.reduce(0, +) + 3 * latent + 2 * decoderInputWidth + mixtureWidths.perRow + 1
-        storage = FloatBuffer(count: encoderRows * encoderRowWidth + samples * sampleRowWidth
-                              + layout.convScratchSize(images: max(encoderRows, samples)) + pseudoInputs * mixtureWidths.perComponent)
+        storage = FloatBuffer(count: Workspace.storageFloats(layout: layout, capacity: capacity, sampleCapacity: samples))
         labels = .allocate(capacity: max(capacity, samples, 1))
         labels.initialize(repeating: 0, count: max(capacity, samples, 1))
         logLikelihoods = .allocate(capacity: 3 * max(samples, 1))

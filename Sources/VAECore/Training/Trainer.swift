@@ -44,15 +44,21 @@ public final class Trainer: @unchecked Sendable {
         random = Random(seed: run.seed)
         model.initialize(random: &random)
         if model.layout.pseudoInputs > 0 { initializePseudoInputs(model, from: data.train, random: &random) }
-        // A batch larger than the training set is the training set.
-        let batchRows = min(run.batchSize, max(data.train.count, 1))
-        workspace = Workspace(layout: model.layout, capacity: max(batchRows, evaluationBatchSize),
-                              sampleCapacity: max(batchRows * run.trainSamples, evaluationBatchSize))
+        let size = Trainer.workspaceSize(run, trainImages: data.train.count)
+        workspace = Workspace(layout: model.layout, capacity: size.capacity, sampleCapacity: size.sampleCapacity)
         order = .allocate(capacity: max(data.train.count, 1))
     }
 
     deinit {
         order.deallocate()
+    }
+
+    /// The rows of the one workspace training and evaluation share: a batch (a batch larger than
+    /// the training set is the training set) or an evaluation's, and k samples per image for the
+    /// importance-weighted objective.
+    static func workspaceSize(_ run: RunConfig, trainImages: Int) -> (capacity: Int, sampleCapacity: Int) {
+        let batchRows = min(run.batchSize, max(trainImages, 1))
+        return (max(batchRows, evaluationBatchSize), max(batchRows * run.trainSamples, evaluationBatchSize))
     }
 
     /// One pass over the shuffled training set. Returns the mean loss terms per image.

@@ -12,9 +12,14 @@ public enum StartMode: Sendable {
     case resume
 }
 
+/// The most floats a training run's activations may take: 4 GB, as its parameters with their
+/// gradients and Adam's moments may (`RunConfig.maximumParameters`).
+public let maximumWorkspaceFloats = 1 << 30
+
 /// Refuses data, read from `folder` when it is given, that `run` cannot train on: other image
-/// counts or images than a resumed run's, or fewer training images than the VampPrior's
-/// pseudo-inputs, which start as training images.
+/// counts or images than a resumed run's, fewer training images than the VampPrior's
+/// pseudo-inputs, which start as training images, or so many that a batch of them (the batch
+/// size is clipped to the data) would not fit `maximumWorkspaceFloats`.
 public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, directory: RunDirectory) throws {
     guard run.trainImages == data.train.count && run.testImages == data.test.count else {
         throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
@@ -27,6 +32,14 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
         // The default model has a VampPrior, so a small --data meets this without naming the flag.
         throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(count: data.train.count, "training image") "
                        + "they start from; pass --pseudo-inputs \(data.train.count) or fewer, or --prior normal")
+    }
+    let size = Trainer.workspaceSize(run, trainImages: data.train.count)
+    let floats = Workspace.storageFloats(layout: ParameterLayout(run.model), capacity: size.capacity, sampleCapacity: size.sampleCapacity)
+    guard floats <= maximumWorkspaceFloats else {
+        let rows = min(run.batchSize, data.train.count), draws = run.objective == .iwae ? " with \(run.trainSamples) draws each" : ""
+        throw VAEError(.usage, "a batch of \(count: rows, "image")\(draws) would take \(String(format: "%.1f", Double(floats) / Double(1 << 28))) GB "
+                       + "for its activations, "
+                       + "more than the 4 GB vae-train takes; choose a smaller --batch-size" + (draws.isEmpty ? "" : " or --train-k"))
     }
 }
 
