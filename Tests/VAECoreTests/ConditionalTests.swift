@@ -55,7 +55,7 @@ func labelConcatenationGradient(positions: Int, features: Int) {
         }
     }
     var dx = [Float](repeating: 7, count: x.count)
-    featureGradient(&dx, dout: target, rows: rows, positions: positions, features: features, classes: classes)
+    concatenateOneHotBackward(&dx, dout: target, rows: rows, positions: positions, features: features, classes: classes)
     expectGradient("features", values: x, analytic: dx) { x in
         zip(forward(x), target).reduce(0) { $0 + Double($1.0 * $1.1) }
     }

@@ -152,7 +152,7 @@ public final class VAEModel: @unchecked Sendable {
                       dInput: ws.dDecoderInput, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,
                       convScratch: ws.convScratch)
         if config.conditional {
-            featureGradient(ws.dZ, dout: ws.dDecoderInput, rows: rows, positions: 1, features: config.latentDim,
+            concatenateOneHotBackward(ws.dZ, dout: ws.dDecoderInput, rows: rows, positions: 1, features: config.latentDim,
                             classes: layout.labelInputs)
         }
         switch config.prior {

@@ -22,7 +22,7 @@ public func concatenateOneHot(_ out: Floats, _ inp: ConstFloats, labels: UnsafeP
 
 /// The backward of `concatenateOneHot` for the features: dinp is dout without the label's
 /// columns (the label is data, so its gradient goes nowhere).
-public func featureGradient(_ dinp: Floats, dout: ConstFloats, rows: Int, positions: Int, features: Int, classes: Int) {
+public func concatenateOneHotBackward(_ dinp: Floats, dout: ConstFloats, rows: Int, positions: Int, features: Int, classes: Int) {
     let width = features + classes
     for rp in 0..<rows * positions {
         (dinp + rp * features).update(from: dout + rp * width, count: features)

@@ -1,35 +1,5 @@
 import Foundation
 
-/// A sum whose terms the compute threads share out in chunks of a fixed size. Each chunk's sum
-/// is kept apart and the sums are added in chunk order afterwards, so the total is the same bit
-/// for bit on any number of threads.
-protocol ChunkedSum {
-    /// Terms per chunk: fixed, so that no chunk boundary depends on the thread count.
-    static var chunk: Int { get }
-    /// The sum of the terms in `range`, which lies within one chunk.
-    func sum(_ range: Range<Int>) -> Double
-}
-
-private struct ChunkedSumJob<Terms: ChunkedSum>: SplitJob {
-    let terms: Terms, count: Int
-    let sums: UnsafeMutableBufferPointer<Double>
-    func run(part: Int, range chunks: Range<Int>) {
-        for c in chunks {
-            sums[c] = terms.sum(c * Terms.chunk..<min((c + 1) * Terms.chunk, count))
-        }
-    }
-}
-
-/// The sum of `terms` over `0..<count`, split among the compute threads by chunks.
-func orderedSum<Terms: ChunkedSum>(count: Int, _ terms: Terms) -> Double {
-    let chunks = (count + Terms.chunk - 1) / Terms.chunk
-    return withUnsafeTemporaryAllocation(of: Double.self, capacity: chunks) { sums in
-        ComputeThreads.shared.forEachPart(of: chunks, parts: ComputeThreads.shared.streamingParts,
-                                          ChunkedSumJob(terms: terms, count: count, sums: sums))
-        return sums.reduce(0, +)
-    }
-}
-
 /// Bernoulli negative log-likelihood of `targets` in [0, 1] under logits `a`, summed:
 /// softplus(a) - a·x = max(a, 0) - a·x + log(1 + e^{-|a|}), which never overflows. When
 /// `dlogits` is given it receives σ(a) - x in the same pass, σ built from the same e^{-|a|}.
@@ -53,8 +23,8 @@ private func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Fl
     // Eight lanes sum 16 terms in Float, and each such block is added in Double, so the total
     // stays exact enough for finite-difference checks of the whole loss (blocks of 64 let Float
     // rounding move a single-coordinate difference quotient by about 0.01). The vector path takes
-    // whole groups of 64 so that which terms take the scalar path, and so every gradient, stays
-    // as it was when the blocks were 64 long.
+    // whole groups of 64, so that which terms take the scalar path (and so every gradient and the
+    // reference values) does not depend on the length of the Float blocks.
     while i + 64 <= end {
         for j in stride(from: i, to: i + 64, by: 16) {
             total += Double(bernoulliTerms16(logits + j, targets + j, dlogits.map { $0 + j }).sum())
