@@ -127,6 +127,17 @@ func adamReportsNonFiniteGradients(bad: Float) {
     }
 }
 
+/// Gradients large but finite in every square (1.5e19 each) are no divergence, though their
+/// second moments, 2.25e35 each, sum past Float's largest value over any thread's part of 65,536
+/// parameters: the verdict must not depend on how long a part is, so on the thread count.
+@Test func adamAcceptsLargeFiniteGradients() {
+    let count = 65536
+    let adam = Adam(.init(learningRate: 1e-3), count: count)
+    let parameters = FloatBuffer([Float](repeating: 1, count: count))
+    #expect(adam.update(parameters: parameters, gradients: FloatBuffer([Float](repeating: 1.5e19, count: count))))
+    #expect(adam.v[0] > 2e35 && (0..<count).allSatisfy { adam.v[$0].isFinite })
+}
+
 /// The trainer's check of the parameters after a step sees a non-finite value anywhere, at
 /// either end too.
 @Test(arguments: [Float.nan, .infinity, -.infinity])
