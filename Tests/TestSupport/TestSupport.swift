@@ -96,8 +96,15 @@ public func runTool(_ name: String, _ arguments: [String], environment: [String:
 /// output sent to the file `standardOutput` if one is given.
 public func runToolWithFileSizeLimit(_ name: String, _ arguments: [String], blocks: Int,
                                      standardOutput: String? = nil) throws -> ProcessOutput {
+    try runToolUnderLimit(name, arguments, ulimit: "-f \(blocks)", standardOutput: standardOutput)
+}
+
+/// `runTool` under `ulimit LIMIT` ("-f 1000", "-v 3000000"), with standard output sent to the
+/// file `standardOutput` if one is given.
+public func runToolUnderLimit(_ name: String, _ arguments: [String], ulimit limit: String,
+                              standardOutput: String? = nil) throws -> ProcessOutput {
     func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-    let command = "ulimit -f \(blocks); exec " + ([try toolPath(name)] + arguments).map(quoted).joined(separator: " ")
+    let command = "ulimit \(limit); exec " + ([try toolPath(name)] + arguments).map(quoted).joined(separator: " ")
         + (standardOutput.map { " > " + quoted($0) } ?? "")
     let shell = try ChildProcess("/bin/bash", ["-c", command])
     defer { shell.stop() }
