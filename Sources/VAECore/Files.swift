@@ -118,14 +118,15 @@ public func absolutePath(_ path: String) -> String {
     URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
-/// Refuses an `--out` that names an existing file other than one of the kind the tool writes
-/// (`isOfTheKind` reads it): a path mistyped onto a checkpoint, a run's state or a data file
-/// would otherwise be lost without a word. Exit 64, as for any request that contradicts what is
-/// on disk; a file that does not exist yet passes (callers refuse a folder first, with
-/// `checkFileCanBeWritten`).
+/// Refuses an `--out` that names an existing file that is read-only (no write bit, or not
+/// writable by this user), or other than one of the kind the tool writes (`isOfTheKind` reads
+/// it): a path mistyped onto a checkpoint, a run's state or a data file would otherwise be lost
+/// without a word. Exit 64, as for any request that contradicts what is on disk; a file that
+/// does not exist yet passes (callers refuse a folder first, with `checkFileCanBeWritten`).
 public func checkReplacesOnly(_ kind: String, at path: String, isOfTheKind: (String) -> Bool) throws {
     guard FileManager.default.fileExists(atPath: path) else { return }
-    // rename(2) replaces a file whatever its mode; a read-only one is kept, as `cp` and `>` keep it.
+    // rename(2) replaces a file whatever its mode; a read-only one is kept, as `cp` and `>` keep
+    // it from any user but root (who gets the same refusal here).
     var info = stat()
     if stat(path, &info) == 0 && (info.st_mode & 0o222 == 0 || access(path, W_OK) != 0) {
         throw VAEError(.usage, "--out \(path) is read-only; not replacing it (name another file, or make it writable first)")
@@ -210,15 +211,16 @@ private func processStream(_ path: String) -> String? {
 }
 
 /// Whether `path` is /dev/fd/N, /proc/P/fd/N or /proc/P/task/T/fd/N (P a pid, self or
-/// thread-self): the rest of /proc is no stream, and a path there is told as what it is.
+/// thread-self; T a thread id): the rest of /proc is no stream, and a path there is told as what it is.
 private func namesAStream(_ path: String) -> Bool {
-    let parts = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-    guard parts.count >= 3, parts.first == "proc" || parts.first == "dev", parts.dropLast().last == "fd",
-          let last = parts.last, !last.isEmpty, last.allSatisfy(\.isNumber) else { return false }
-    switch Array(parts.dropLast(2)) {
+    func isNumber(_ part: Substring) -> Bool { !part.isEmpty && part.allSatisfy(\.isNumber) }
+    func isProcess(_ part: Substring) -> Bool { part == "self" || part == "thread-self" || isNumber(part) }
+    let parts = Array(path.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+    guard parts.count >= 3, parts[parts.count - 2] == "fd", isNumber(parts[parts.count - 1]) else { return false }
+    switch parts.dropLast(2) {
     case ["dev"]: return true
-    case let p where p.count == 2 && p[0] == "proc": return true
-    case let p where p.count == 4 && p[0] == "proc" && p[2] == "task": return true
+    case let p where p.count == 2 && p.first == "proc" && isProcess(p[1]): return true
+    case let p where p.count == 4 && p.first == "proc" && isProcess(p[1]) && p[2] == "task" && isNumber(p[3]): return true
     default: return false
     }
 }

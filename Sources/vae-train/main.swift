@@ -256,7 +256,7 @@ struct VAETrain: ParsableCommand {
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
         var resumed: RunConfig?, resumedAfter = 0
-        var missingCheckpoints: [Int] = []
+        var missingCheckpoints: [Int] = [], laterCheckpoints: [Int] = []
         if resume != nil {
             let state = try directory.readState()
             // A state copied in from another run is told as such before its epoch or its flags are
@@ -291,6 +291,7 @@ struct VAETrain: ParsableCommand {
             (resumed, resumedAfter) = (run, state.epoch)
             let kept = Set(directory.checkpointEpochs())
             missingCheckpoints = stride(from: 1, through: state.epoch, by: 1).filter { !kept.contains($0) }
+            laterCheckpoints = kept.filter { $0 > state.epoch }.sorted()
         }
 
         // A resumed run reads the data it was trained on, as the other tools that read a run do.
@@ -306,7 +307,7 @@ struct VAETrain: ParsableCommand {
         try checkData(dataset, from: folder, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
-        let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) after epoch \(resumedAfter)"
+        let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"
         print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), \(destination)")
         fflush(nil)
         // Runs that train, but not as their flags suggest.
@@ -318,6 +319,12 @@ struct VAETrain: ParsableCommand {
             writeToStandardError("vae-train: warning: \(directory.path) holds no checkpoint of \(epochList(missingCheckpoints)) "
                                  + "(deleted?), which a resume cannot make again: the GIFs will have no frame of "
                                  + "\(missingCheckpoints.count == 1 ? "it" : "them")\n")
+        }
+        if !laterCheckpoints.isEmpty {
+            // train() removes them: nothing of this run's can lie past its state.
+            writeToStandardError("vae-train: warning: removing the checkpoint\(laterCheckpoints.count == 1 ? "" : "s") of "
+                                 + "\(epochList(laterCheckpoints)), past the state's epoch \(resumedAfter) (left by a run stopped "
+                                 + "before writing its state, or while --overwrite replaced an older run)\n")
         }
         if run.klWarmupEpochs > run.epochs {
             let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))

@@ -222,7 +222,7 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
     let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
     #expect(resumed.stdout.hasPrefix("vae-train: mlp 784-32-4 relu") && resumed.stdout.contains(
-        ", 3 epochs, 240 train / 60 test images, ") && resumed.stdout.contains(" resuming \(folder) after epoch 1\nepoch 2/3 "),
+        ", 3 epochs, 240 train / 60 test images, ") && resumed.stdout.contains(" resuming \(folder) at epoch 2\nepoch 2/3 "),
             "\(resumed.stdout)")
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C")
 
@@ -320,6 +320,9 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
                                   environment: faults.merging(withoutDataFolder) { $1 }
                                       .merging(["VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3))]) { $1 })
     #expect(interrupted.status == 130, "\(interrupted.stderr)")
+    #expect(interrupted.stderr.hasPrefix("vae-train: warning: removing the checkpoints of epochs 1, 2, 3 and 4, past the state's "
+                                         + "epoch 0 (left by a run stopped before writing its state, or while --overwrite replaced an "
+                                         + "older run)\nvae-train: interrupted during epoch 1; "), "\(interrupted.stderr)")
     #expect(directory.checkpointEpochs().isEmpty)
     let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
     #expect(resumed.status == 0, "\(resumed.stderr)")
@@ -455,8 +458,10 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
         try checkFileCanBeWritten("/proc/self/task/\(thread)/fd/2")
     }
     // The rest of /proc holds no stream: a folder there that does not exist is told as such.
-    #expect(throws: VAEError(.cannotWrite, "cannot write /proc/nothing/x: the folder /proc/nothing does not exist")) {
-        try checkFileCanBeWritten("/proc/nothing/x")
+    for (path, folder) in [("/proc/nothing/x", "/proc/nothing"), ("/proc/nothing/fd/1", "/proc/nothing/fd")] {
+        #expect(throws: VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) does not exist")) {
+            try checkFileCanBeWritten(path)
+        }
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["dangling", "fifo", "link", "real", "streams",
                                                                                      "to-null", "to-stdout"])
