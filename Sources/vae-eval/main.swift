@@ -54,7 +54,7 @@ struct VAEEval: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images (default: all).", valueName: "n"))
     var images: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw (default: 0).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw.", valueName: "n"))
     var seed: UInt64 = 0
 
     @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")
@@ -106,13 +106,13 @@ struct VAEEval: ParsableCommand {
         compute.apply()
         // A run's folder, or its checkpoints folder, where its checkpoint belongs (as vae-render and vae-sample take one).
         if PathKind(checkpoint) == .folder {
-            let run = RunDirectory(checkpoint)
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpoint)) ?? []
-            let ownLast = names.filter { $0.hasPrefix("epoch-") && $0.hasSuffix(".safetensors") }.max().map {
-                (checkpoint.hasSuffix("/") ? checkpoint : checkpoint + "/") + $0
-            }
-            let last = (run.checkpointEpochs().last.map(run.checkpoint(epoch:)) ?? ownLast).map { ", such as its last, " + $0 } ?? ""
-            throw VAEError(.usage, "\(checkpoint) is a folder; name a checkpoint file\(last)")
+            var folder = checkpoint
+            while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
+            // A checkpoints folder's run folder is the one above it.
+            let runs = [RunDirectory(folder)] + (folder == "checkpoints" ? [RunDirectory(".")]
+                : folder.hasSuffix("/checkpoints") ? [RunDirectory(String(folder.dropLast("/checkpoints".count)))] : [])
+            let last = runs.lazy.compactMap { run in run.checkpointEpochs().last.map(run.checkpoint(epoch:)) }.first
+            throw VAEError(.usage, "\(checkpoint) is a folder; name a checkpoint file" + (last.map { ", such as its last, " + $0 } ?? ""))
         }
         let loaded = try readCheckpoint(checkpoint)
         let folder = try dataFolder()
@@ -167,7 +167,7 @@ struct VAEEval: ParsableCommand {
         // A classifier of other data (a synthetic set, MNIST) scores anything, and means nothing here.
         if let tested = about["test_md5"], tested != wholeTest.md5 {
             writeToStandardError("vae-eval: warning: \(classifier!) was tested on other images than the run's test set "
-                                 + "(md5 \(tested), the run's \(wholeTest.md5)): its scores are no measure of KMNIST\n")
+                                 + "(md5 \(tested), the run's \(wholeTest.md5)): its scores say little about this run's images\n")
         }
         let accuracy = about["test_accuracy"].flatMap(Double.init).map { String(format: " (test accuracy %.2f%%)", 100 * $0) } ?? ""
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!)\(accuracy); "

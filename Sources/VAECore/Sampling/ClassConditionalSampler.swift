@@ -43,9 +43,10 @@ public struct ClassConditionalSampler: LatentSampler {
     }
 
     /// Summaries that differ only in one number, written once around it: "2 components" and
-    /// "4 components" (or "1 component") make "2 or 4 components", three or more values their range ("sigma 0.709 to
-    /// 0.779 of a standard deviation"); nil when they differ otherwise. A row of a quality table
-    /// then names ten classes' samplers in one line.
+    /// "4 components" make "2 or 4 components" ("1 component" and "4 components" make "1 or 4
+    /// components"), three or more values their range ("sigma 0.709 to 0.779 of a standard
+    /// deviation"); nil when they differ otherwise. A row of a quality table then names ten
+    /// classes' samplers in one line.
     static func mergedOnTheirNumber(_ summaries: [String]) -> String? {
         var words = summaries.map { $0.split(separator: " ", omittingEmptySubsequences: false).map(String.init) }
         guard words.allSatisfy({ $0.count == words[0].count }) else { return nil }

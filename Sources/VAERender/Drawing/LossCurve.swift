@@ -9,8 +9,6 @@ public let lossCurveColours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7
 /// "…"; the whole label is the entry's tooltip. 20 characters fit the legend's 158 pixels in
 /// DejaVu Sans at 12 px, digits (the widest common glyphs there) included.
 let legendLabelLength = 20
-/// The longest line of the notes under the legend, which start 30 pixels further left.
-let noteLength = 26
 
 /// What an `--objective iwae` run's legend entry ends with: its train series is the negative
 /// importance-weighted bound, not the negative ELBO the test series and other runs show.
@@ -78,7 +76,7 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
         svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label + suffix))</title>\(escapeXML(shown))</text>\n"
     }
     var notes = ["solid: test, dashed: train"]
-    // Lines of at most `noteLength` characters, which fit the 188 pixels right of the plot.
+    // Lines of at most 26 characters, which fit the 188 pixels right of the plot.
     if runs.contains(where: { $0.losses.count == 1 }) { notes += ["one epoch: a dot each,", "filled test, hollow train"] }
     if !iwaeRuns.isEmpty { notes += ["test: negative ELBO", "train of\(iwaeLegendSuffix) runs:", "negative IWAE bound"] }
     let noteY = top + 14 + Double(runs.count) * 20 + 8
