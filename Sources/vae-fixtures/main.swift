@@ -59,6 +59,9 @@ struct VAEFixtures: ParsableCommand {
                                valueName: "dir"))
     var fixtures: String?
 
+    /// What a fixtures folder holds: what this tool writes, its README and the PyTorch reference values.
+    static let fixtureNames: Set = ["README.md", "synthetic", "runs", "golden", "fuzz", "reference"]
+
     @Flag(help: "Only render the golden GIFs again, from the committed checkpoints, after an intended change to how frames look.")
     var goldensOnly = false
 
@@ -74,6 +77,11 @@ struct VAEFixtures: ParsableCommand {
     func run() throws {
         let folder = fixtures ?? "fixtures"
         try reportingErrors {
+            // A folder of something else (a run folder, say) would get fixtures mixed into it.
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            if let other = names.sorted().first(where: { !VAEFixtures.fixtureNames.contains($0) }) {
+                throw VAEError(.usage, "\(folder) holds \(other), which is no fixture: name the fixtures folder, or a new or empty one")
+            }
             if !goldensOnly {
                 try writeSyntheticDataAndRuns(into: folder)
             }

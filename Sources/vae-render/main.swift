@@ -136,6 +136,9 @@ struct RenderCommand: ParsableCommand {
         try traversalFlags.validate(enabled: selection.includes(.traversal))
         try frameFlags.validate(gifs: selection.anyAnimation,
                                 approximate: Animation.allCases.contains { $0 != .latentMap && selection.includes($0) })
+        if !selection.anyAnimation && locations.dataOptions.data != nil {
+            throw ValidationError("--data applies to the GIFs, not the loss curve, which reads only the runs; add an animation or --all")
+        }
     }
 
     /// The animations asked for, and the data folder they read (the loss curve reads none).

@@ -45,8 +45,11 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Never download: fail with a message naming the missing files instead.")
     var noDownload = false
 
-    @Option(help: ArgumentHelp("Where to download missing KMNIST files from (http, https or file URL of a mirror).", valueName: "url"))
-    var downloadURL: String = KMNIST.officialURL
+    @Option(name: .customLong("download-url"),
+            help: ArgumentHelp("Where to download missing KMNIST files from (http, https or file URL of a mirror; default: \(KMNIST.officialURL)).",
+                               valueName: "url"))
+    var downloadURLGiven: String?
+    var downloadURL: String { downloadURLGiven ?? KMNIST.officialURL }
 
     @Option(help: ArgumentHelp("Folder for checkpoints, metrics and resume state (default: runs/<preset>).", valueName: "dir"))
     var runDir: String?
@@ -148,6 +151,7 @@ struct VAETrain: ParsableCommand {
         if !["http://", "https://", "file://"].contains(where: downloadURL.hasPrefix) {
             throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL.isEmpty ? "an empty string" : downloadURL)")
         }
+        if noDownload && downloadURLGiven != nil { throw ValidationError("--download-url names where to download from, and --no-download forbids it") }
         // A resumed run's likelihood is in its state: without --likelihood, --sigma is checked
         // against it in train().
         if let sigma {

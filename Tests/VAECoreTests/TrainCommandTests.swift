@@ -37,6 +37,7 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--resume", ""], "--resume must name a folder"),
     (["--download-url", "ftp://mirror/kmnist/"], "--download-url must be an http, https or file URL, got ftp://mirror/kmnist/"),
     (["--download-url", ""], "--download-url must be an http, https or file URL, got an empty string"),
+    (["--no-download", "--download-url", "file:///mirror/"], "--download-url names where to download from, and --no-download forbids it"),
     (["--preset", "huge"], "--preset"),
     (["--iwae-k", "9000"], "--iwae-k must be between 0 and 5000"),
     (["--threads", "0"], "--threads must be between 1 and 256"),

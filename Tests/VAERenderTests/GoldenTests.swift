@@ -64,10 +64,12 @@ func goldenRendersMatch(caseName: String) throws {
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["synthetic"])
 
     // A temporary folder it cannot use (TMPDIR a file) is one line, not a trap.
-    write([1], to: folder + "/file")
-    let noTemporary = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"], environment: ["TMPDIR": folder + "/file/"])
+    let file = temporaryFolder() + "/file"
+    defer { removeTemporaryFolder(file) }
+    write([1], to: file)
+    let noTemporary = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"], environment: ["TMPDIR": file + "/"])
     #expect(noTemporary.status == 73)
-    #expect(noTemporary.stderr.hasPrefix("vae-fixtures: cannot create the folder of links to the synthetic data \(folder)/file/vae-synthetic-data-")
+    #expect(noTemporary.stderr.hasPrefix("vae-fixtures: cannot create the folder of links to the synthetic data \(file)/vae-synthetic-data-")
             && noTemporary.stderr.hasSuffix(": Not a directory\n"), "\(noTemporary.stderr)")
 }
 
@@ -93,11 +95,18 @@ func goldenRendersMatch(caseName: String) throws {
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["runs"])
 }
 
-/// Outside the package root without --fixtures, or with an empty one (which wrote into /), the
-/// tool refuses before making anything.
+/// Outside the package root without --fixtures, or with an empty one (which wrote into /), or
+/// one that holds something else (a run folder, say), the tool refuses before making anything.
 @Test func fixturesToolRefusesToWriteWhereItWasNotAsked() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
+    let run = folder + "/run"
+    try FileManager.default.createDirectory(atPath: run + "/checkpoints", withIntermediateDirectories: true)
+    let intoARun = try runTool("vae-fixtures", ["--fixtures", run, "--goldens-only"])
+    #expect(intoARun.status == 64 && intoARun.stderr == "vae-fixtures: \(run) holds checkpoints, which is no fixture: name the fixtures "
+            + "folder, or a new or empty one\n", "\(intoARun.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: run) == ["checkpoints"])
+    try FileManager.default.removeItem(atPath: run)
     for (arguments, message) in [([String](), "run from the package root (there is no Package.swift in \(folder)), or name the folder with --fixtures"),
                                  (["--fixtures", ""], "--fixtures must name a folder")] {
         let result = try runTool("vae-fixtures", arguments, workingDirectory: folder)

@@ -57,6 +57,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
      "--compare ./runs/a is on the loss curve already (as --run-dir or an earlier --compare)"),
     (["--loss-curve", "--scale", "3"], "--scale applies to the GIFs, not the loss curve; add an animation or --all"),
     (["--loss-curve", "--hold", "300"], "--hold applies to the GIFs, not the loss curve; add an animation or --all"),
+    (["--loss-curve", "--data", "/nonexistent"], "--data applies to the GIFs, not the loss curve, which reads only the runs; add an animation or --all"),
     (["--latent-map", "--tolerance", "3"], "--tolerance does not apply to the latent map, which is stored exactly"),
     (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),
