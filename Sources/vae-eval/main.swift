@@ -106,11 +106,8 @@ struct VAEEval: ParsableCommand {
         compute.apply()
         // A run's folder, or its checkpoints folder, where its checkpoint belongs (as vae-render and vae-sample take one).
         if PathKind(checkpoint) == .folder {
-            var folder = checkpoint
-            while folder.count > 1 && folder.hasSuffix("/") { folder.removeLast() }
-            // A checkpoints folder's run folder is the one above it.
-            let runs = [RunDirectory(folder)] + (folder == "checkpoints" ? [RunDirectory(".")]
-                : folder.hasSuffix("/checkpoints") ? [RunDirectory(String(folder.dropLast("/checkpoints".count)))] : [])
+            // A checkpoints folder's run folder is the one that would hold a checkpoint in it.
+            let runs = [RunDirectory(checkpoint), RunDirectory(holdingCheckpoint: checkpoint + "/epoch")].compactMap { $0 }
             let last = runs.lazy.compactMap { run in run.checkpointEpochs().last.map(run.checkpoint(epoch:)) }.first
             throw VAEError(.usage, "\(checkpoint) is a folder; name a checkpoint file" + (last.map { ", such as its last, " + $0 } ?? ""))
         }
