@@ -211,3 +211,22 @@ func trainingStepsAllocateNothing(presets: String, prior: String) throws {
     #expect(result.status == 73, "\(result.stderr)")
     #expect(result.stderr == "vae-bench: cannot write standard output: File too large\n")
 }
+
+/// vae-bench reads the training split alone (it evaluates nothing): it runs from a folder without
+/// the test files, and names the training file a folder lacks.
+@Test func benchCommandReadsTheTrainingSplitAlone() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    for name in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"] {
+        try FileManager.default.createSymbolicLink(atPath: folder + "/" + name, withDestinationPath: syntheticData + "/" + name)
+    }
+    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", folder,
+                                           "--images", "100", "--epochs", "2", "--threads", "1"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.contains("\npytorch-example "), "\(result.stdout)")
+    try FileManager.default.removeItem(atPath: folder + "/train-labels-idx1-ubyte.gz")
+    let missing = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", folder, "--images", "100", "--epochs", "2"])
+    #expect(missing.status == 66, "\(missing.stderr)")
+    #expect(missing.stderr == "vae-bench: KMNIST training files missing in \(folder): train-labels-idx1-ubyte.gz; download them "
+            + "from \(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them\n", "\(missing.stderr)")
+}
