@@ -309,6 +309,7 @@ struct VAETrain: ParsableCommand {
         var run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
         if resumed == nil { (run.trainMD5, run.testMD5) = (dataset.train.md5, dataset.test.md5) }
         try checkData(dataset, from: folder, for: run, directory: directory)
+        try directory.checkRoom(for: run, after: resumedAfter, replacing: resumed == nil && overwrite && directory.holdsARun)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"

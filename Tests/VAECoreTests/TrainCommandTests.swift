@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import VAECore
+@testable import VAECore
 
 // vae-train as a user runs it: the built executable, its exit codes and its messages.
 
@@ -505,4 +505,55 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
         #expect(result.stderr.hasPrefix("vae-train: " + message), "\(result.stderr)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
     }
+}
+
+/// A run whose checkpoints (one every epoch, all kept) would not fit the file system's free space
+/// is refused before anything is written: new (no folder made), resumed and replacing (the run
+/// left as it was). Here 100 million or 10 million epochs of a 13,396-parameter model, each
+/// checkpoint its parameters and 4 kB, beside one or two states of three times the parameters.
+@Test func aRunTooLargeForTheDiskIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = scratch + "/run"
+    let model = ["--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--data", syntheticData, "--no-download", "--iwae-k", "0"]
+    let parameters = Double(ParameterLayout(VAEConfig(hidden: [8], latentDim: 2, prior: .normal)).count)
+    #expect(parameters == 13_396)  // 784x8 + 8, 8x4 + 4 (mu and log-variance), 2x8 + 8, 8x784 + 784
+    let (checkpoint, state) = (4 * parameters + 4096, 12 * parameters + 4096)
+    let config = RunConfig(model: VAEConfig(hidden: [8], latentDim: 2, prior: .normal), epochs: 10, batchSize: 128, learningRate: 1e-3,
+                           seed: 0, preset: "default", trainImages: 600, testImages: 100)
+    #expect(RunDirectory.spaceNeeded(for: config, after: 0) == (10 * checkpoint + 2 * state, checkpoint))
+    #expect(RunDirectory.spaceNeeded(for: config, after: 7) == (3 * checkpoint + state, checkpoint))
+    var free = statvfs()
+    try #require(statvfs(scratch, &free) == 0)
+    func terabytes(_ bytes: Double) -> String { String(format: "%.1f TB", bytes / 1e12) }
+    func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
+    func expectRefused(_ flags: [String], needed: String, from first: Int, to last: Int, replacing: String = "") throws {
+        let result = try runTool("vae-train", flags)
+        #expect(result.status == 73, "\(result.stderr)")
+        let prefix = "vae-train: \(run) would need \(needed) for the checkpoints of epochs \(first) to \(last) (57.7 kB each) "
+            + "and the resume state, and its file system has "
+        // The free space changes as the test runs: it is checked to be near the test's own figure.
+        try #require(result.stderr.hasPrefix(prefix) && result.stderr.hasSuffix(" free\(replacing): pass fewer --epochs, or make room\n"),
+                     "\(result.stderr)")
+        let stated = try #require(Double(result.stderr.dropFirst(prefix.count).prefix { $0 != " " }), "\(result.stderr)")
+        #expect(abs(stated * 1e9 - Double(free.f_bavail) * Double(free.f_frsize)) < 1e9, "\(result.stderr)")
+    }
+    #expect(String(format: "%.1f kB", checkpoint / 1e3) == "57.7 kB")
+    try expectRefused(model + ["--run-dir", run, "--epochs", "100000000"], needed: terabytes(1e8 * checkpoint + 2 * state), from: 1, to: 100_000_000)
+    #expect(!FileManager.default.fileExists(atPath: run))
+
+    let trained = try runTool("vae-train", model + ["--run-dir", run, "--epochs", "2"])
+    try #require(trained.status == 0, "\(trained.stderr)")
+    let before = try runFiles(run), metrics = try readFile(RunDirectory(run).metricsPath)
+    try expectRefused(["--resume", run, "--epochs", "10000000", "--data", syntheticData], needed: gigabytes((1e7 - 2) * checkpoint + state),
+                      from: 3, to: 10_000_000)
+    var size = stat()
+    let oldRun = try [RunDirectory(run).statePath, RunDirectory(run).metricsPath, RunDirectory(run).dataFolderRecordPath,
+                      RunDirectory(run).checkpoint(epoch: 1), RunDirectory(run).checkpoint(epoch: 2)].reduce(0.0) { total, file in
+        try #require(stat(file, &size) == 0)
+        return total + Double(size.st_size)
+    }
+    try expectRefused(model + ["--run-dir", run, "--epochs", "10000000", "--overwrite"], needed: gigabytes(1e7 * checkpoint + 2 * state),
+                      from: 1, to: 10_000_000, replacing: String(format: ", with the %.1f kB of the run it replaces", oldRun / 1e3))
+    #expect(try runFiles(run) == before && readFile(RunDirectory(run).metricsPath) == metrics)
 }

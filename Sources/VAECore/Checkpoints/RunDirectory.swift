@@ -159,6 +159,44 @@ public struct RunDirectory: Sendable {
         }
     }
 
+    /// Refuses a run whose files would not fit the free space of the folder's file system: every
+    /// epoch keeps its checkpoint (the renderer replays them all), so a slip in --epochs (100000
+    /// for 100) would otherwise fill the disk an epoch at a time and fail there. Counted are the
+    /// checkpoints of the epochs after `epoch` with their metrics lines, and a new state beside
+    /// the one it replaces (two for a new run); what `replacing` an old run removes counts as free.
+    /// A file system that cannot say how much is free is not refused.
+    public func checkRoom(for run: RunConfig, after epoch: Int, replacing: Bool) throws {
+        var existing = path
+        while PathKind(existing) != .folder && existing != "/" && existing != "." {
+            let parent = (existing as NSString).deletingLastPathComponent
+            existing = parent.isEmpty ? "." : parent
+        }
+        var info = statvfs()
+        guard statvfs(existing, &info) == 0 else { return }
+        let (needed, checkpointBytes) = RunDirectory.spaceNeeded(for: run, after: epoch)
+        var reclaimed = 0.0, file = stat()
+        for old in [statePath] + runFilesButTheState where replacing && stat(old, &file) == 0 { reclaimed += Double(file.st_size) }
+        let free = Double(info.f_bavail) * Double(info.f_frsize)
+        guard needed > free + reclaimed else { return }
+        func size(_ bytes: Double) -> String {
+            let (value, unit) = [(1e15, "PB"), (1e12, "TB"), (1e9, "GB"), (1e6, "MB")].first { bytes >= $0.0 } ?? (1e3, "kB")
+            return String(format: "%.1f %@", bytes / value, unit)
+        }
+        throw VAEError(.cannotWrite, "\(path) would need \(size(needed)) for the checkpoints of epochs \(epoch + 1) to "
+                       + "\(run.epochs) (\(size(checkpointBytes)) each) and the resume state, and its file system has "
+                       + "\(size(free)) free\(reclaimed > 0 ? ", with the \(size(reclaimed)) of the run it replaces" : ""): "
+                       + "pass fewer --epochs, or make room")
+    }
+
+    /// The bytes `checkRoom` asks for `run` trained on after `epoch`, and those of one checkpoint.
+    static func spaceNeeded(for run: RunConfig, after epoch: Int) -> (total: Double, checkpoint: Double) {
+        let parameters = Double(ParameterLayout(run.model).count)
+        // A header of metadata (under 2 KB) and a metrics line each: 4 KB is ample. The state
+        // holds Adam's two moments beside the parameters.
+        let checkpoint = 4 * parameters + 4096, state = 12 * parameters + 4096
+        return (Double(run.epochs - epoch) * checkpoint + (epoch == 0 ? 2 : 1) * state, checkpoint)
+    }
+
     /// Removes, for a resume, the checkpoints past the state's `epoch`: the one whose state a
     /// stop came before (it is trained again), or an old run's that an `--overwrite` stopped
     /// between `replaceRun`'s rename and its removals left, which would pass for the new run's.
