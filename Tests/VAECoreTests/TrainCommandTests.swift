@@ -527,10 +527,11 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     try #require(statvfs(scratch, &free) == 0)
     func terabytes(_ bytes: Double) -> String { String(format: "%.1f TB", bytes / 1e12) }
     func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
-    func expectRefused(_ flags: [String], needed: String, from first: Int, to last: Int, replacing: String = "") throws {
-        let result = try runTool("vae-train", flags)
+    func expectRefused(_ flags: [String], needed: String, from first: Int, to last: Int, replacing: String = "",
+                       named: String = run) throws {
+        let result = try runTool("vae-train", flags, workingDirectory: scratch)
         #expect(result.status == 73, "\(result.stderr)")
-        let prefix = "vae-train: \(run) would need \(needed) for the checkpoints of epochs \(first) to \(last) (57.7 kB each) "
+        let prefix = "vae-train: \(named) would need \(needed) for the checkpoints of epochs \(first) to \(last) (57.7 kB each) "
             + "and the resume state, and its file system has "
         // The free space changes as the test runs: it is checked to be near the test's own figure.
         try #require(result.stderr.hasPrefix(prefix) && result.stderr.hasSuffix(" free\(replacing): pass fewer --epochs, or make room\n"),
@@ -539,7 +540,9 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
         #expect(abs(stated * 1e9 - Double(free.f_bavail) * Double(free.f_frsize)) < 1e9, "\(result.stderr)")
     }
     #expect(String(format: "%.1f kB", checkpoint / 1e3) == "57.7 kB")
-    try expectRefused(model + ["--run-dir", run, "--epochs", "100000000"], needed: terabytes(1e8 * checkpoint + 2 * state), from: 1, to: 100_000_000)
+    // Named as a relative path of one part, whose nearest folder is the working directory.
+    try expectRefused(model + ["--run-dir", "run", "--epochs", "100000000"], needed: terabytes(1e8 * checkpoint + 2 * state),
+                      from: 1, to: 100_000_000, named: "run")
     #expect(!FileManager.default.fileExists(atPath: run))
 
     let trained = try runTool("vae-train", model + ["--run-dir", run, "--epochs", "2"])

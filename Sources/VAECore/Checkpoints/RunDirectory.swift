@@ -166,10 +166,14 @@ public struct RunDirectory: Sendable {
     /// the one it replaces (two for a new run); what `replacing` an old run removes counts as free.
     /// A file system that cannot say how much is free is not refused.
     public func checkRoom(for run: RunConfig, after epoch: Int, replacing: Bool) throws {
+        // The nearest folder that exists on the way to the run's (by hand: Foundation traps on some).
         var existing = path
-        while PathKind(existing) != .folder && existing != "/" && existing != "." {
-            let parent = (existing as NSString).deletingLastPathComponent
-            existing = parent.isEmpty ? "." : parent
+        while PathKind(existing) != .folder {
+            guard let slash = existing.lastIndex(of: "/") else {
+                existing = "."
+                break
+            }
+            existing = slash == existing.startIndex ? "/" : String(existing[..<slash])
         }
         var info = statvfs()
         guard statvfs(existing, &info) == 0 else { return }
