@@ -17,6 +17,10 @@ public struct DecodedFrame: Sendable {
     /// The whole logical screen after compositing this frame, as palette indices, row-major.
     public let indices: [UInt8]
     public let delayCentiseconds: Int
+    /// The control block's disposal mode (DISPOSAL_UNSPECIFIED without one).
+    public let disposal: Int32
+    /// The control block's user-input flag: a viewer would wait for a key before going on.
+    public let waitsForInput: Bool
 }
 
 /// Cap on frames x screen pixels, bounding both giflib's rasters and our composited frames.
@@ -131,7 +135,8 @@ private func assemble(_ gif: UnsafeMutablePointer<GifFileType>, version: String)
                 }
             }
         }
-        frames.append(DecodedFrame(indices: screen, delayCentiseconds: Int(control.DelayTime)))
+        frames.append(DecodedFrame(indices: screen, delayCentiseconds: Int(control.DelayTime), disposal: control.DisposalMode,
+                                   waitsForInput: control.UserInputFlag))
     }
     return DecodedGIF(version: version, width: width, height: height, loopCount: findLoopCount(in: gif),
                       palette: palette, frames: frames)

@@ -153,6 +153,8 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     expectIdentical(decoded.palette, Palette.rgb, "the colour map")
     try #require(decoded.frames.count == 3)
     #expect(decoded.frames.map(\.delayCentiseconds) == [7, 150, 65535])
+    // Each frame is left in place for the next to draw over (disposal 1), with no wait for input.
+    #expect(decoded.frames.allSatisfy { $0.disposal == 1 && !$0.waitsForInput })
     expectIdentical(decoded.frames.map(\.indices), frames.map(\.canvas.pixels), "frame")
 }
 
@@ -270,6 +272,26 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
     let canvases = [white, captioned, white]
     let decoded = try decodeGIF(try encodeGIF(canvases.map { GIFFrame(canvas: $0, delayCentiseconds: 10) }, tolerance: 4))
     expectIdentical(decoded.frames.map(\.indices), canvases.map(\.pixels), "frame")
+}
+
+/// The latent map's class colours sit where greys are in the shared map, four indices apart
+/// from one class to the next: under its palette a dot that changes class is written at any
+/// tolerance, while the same indices under the grey map are greys within the tolerance.
+@Test func classColoursAreExactAtAnyTolerance() throws {
+    let canvases = [0, 1, 0].map { Canvas(width: 6, height: 4, fill: Palette.classIndex($0)) }
+    #expect(Int(Palette.classIndex(1)) - Int(Palette.classIndex(0)) == 4)
+    let frames = canvases.map { GIFFrame(canvas: $0, delayCentiseconds: 10) }
+    let colours = try decodeGIF(try encodeGIF(frames, tolerance: 4, palette: Palette.latentMapRGB))
+    expectIdentical(colours.frames.map(\.indices), canvases.map(\.pixels), "frame")
+    let greys = try decodeGIF(try encodeGIF(frames, tolerance: 4))
+    #expect(greys.frames.map(\.indices) == Array(repeating: canvases[0].pixels, count: 3))
+}
+
+/// giflib takes a frame's pixel count as an Int32: a canvas with more pixels is refused when the
+/// encoder is made, before any frame is drawn (it trapped at the first one).
+@Test func aCanvasBeyondGiflibsPixelCountIsRefused() throws {
+    #expect(throws: GIFError.self) { try GIFEncoder(width: 65535, height: 32769) }
+    _ = try GIFEncoder(width: 65535, height: 32768)
 }
 
 // MARK: - Decoding valid input

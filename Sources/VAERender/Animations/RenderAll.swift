@@ -131,10 +131,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     func add(_ frame: GIFFrame, to animation: Animation) throws {
         do {
             if encoders[animation] == nil {
-                // The map's pixels are colours rather than grey levels, so none of them may lag.
+                // The map's class colours stay exact: the encoder blurs only the grey ramp.
                 encoders[animation] = try GIFEncoder(width: frame.canvas.width, height: frame.canvas.height, loopCount: 0,
-                                                     tolerance: animation == .latentMap ? 0 : style.tolerance,
-                                                     palette: animation.palette)
+                                                     tolerance: style.tolerance, palette: animation.palette)
             }
             try encoders[animation]!.append(frame)
         } catch let error as GIFError {

@@ -48,11 +48,14 @@ public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int =
 /// around the pixels that changed, with unchanged pixels inside it transparent, which LZW packs
 /// into almost nothing. A grey pixel counts as changed when it moved by more than `tolerance`
 /// levels from what the viewer shows, so slow drift costs no bytes while every shown pixel stays
-/// within `tolerance` of its frame; 0 makes every frame exact. Caption (accent) pixels are always exact.
+/// within `tolerance` of its frame; 0 makes every frame exact. Every other colour of `palette`
+/// (the caption's accent, the latent map's class colours) is always exact.
 public final class GIFEncoder {
     public let width: Int, height: Int
     public private(set) var frameCount = 0
     private let tolerance: Int
+    /// For each index, whether it is a colour other than the grey ramp's, which no tolerance blurs.
+    private let exact: [Bool]
     private let sink = ByteSink()
     /// nil once `finish` has closed it.
     private var gif: UnsafeMutablePointer<GifFileType>?
@@ -65,11 +68,18 @@ public final class GIFEncoder {
         guard (1...Int(UInt16.max)).contains(width), (1...Int(UInt16.max)).contains(height) else {
             throw GIFError("canvas \(width)x\(height) does not fit a GIF (1...65535 per side)")
         }
+        // giflib takes a frame's pixel count as an Int32.
+        guard width * height <= Int(Int32.max) else {
+            throw GIFError("canvas \(width)x\(height) has more than \(Int32.max) pixels, which giflib cannot compress")
+        }
         guard (0...Int(UInt16.max)).contains(loopCount) else { throw GIFError("loop count \(loopCount) is outside 0...65535") }
         guard (0...Int(Palette.maxGray)).contains(tolerance) else {
             throw GIFError("tolerance \(tolerance) is outside 0...\(Palette.maxGray) grey levels")
         }
         (self.width, self.height, self.tolerance) = (width, height, tolerance)
+        exact = (0...255).map { index in
+            index > Int(Palette.maxGray) || palette[3 * index..<3 * index + 3] != Palette.rgb[3 * index..<3 * index + 3]
+        }
         var openError: Int32 = 0
         guard let gif = EGifOpen(Unmanaged.passUnretained(sink).toOpaque(), appendToSink, &openError) else {
             throw GIFError("EGifOpen failed", giflibCode: openError)
@@ -105,7 +115,7 @@ public final class GIFEncoder {
             shown = frame.canvas.pixels
             patch = FramePatch(x: 0, y: 0, width: width, height: height, pixels: frame.canvas.pixels)
         } else {
-            patch = FramePatch(changesFrom: &shown, to: frame.canvas.pixels, width: width, tolerance: tolerance)
+            patch = FramePatch(changesFrom: &shown, to: frame.canvas.pixels, width: width, tolerance: tolerance, exact: exact)
         }
         var control = GraphicsControlBlock(
             DisposalMode: DISPOSE_DO_NOT, UserInputFlag: false, DelayTime: Int32(frame.delayCentiseconds),
@@ -180,11 +190,12 @@ private struct FramePatch {
     }
 
     /// The smallest rectangle holding every pixel of `next` that differs from `shown` beyond
-    /// `tolerance` (1x1 and transparent when none does), with the others in it transparent;
-    /// `shown` is updated to what the viewer displays after this patch.
-    init(changesFrom shown: inout [UInt8], to next: [UInt8], width screenWidth: Int, tolerance: Int) {
+    /// `tolerance` (1x1 and transparent when none does; any change counts where either index is
+    /// `exact`), with the others in it transparent; `shown` is updated to what the viewer
+    /// displays after this patch.
+    init(changesFrom shown: inout [UInt8], to next: [UInt8], width screenWidth: Int, tolerance: Int, exact: [Bool]) {
         func changed(_ old: UInt8, _ new: UInt8) -> Bool {
-            old == Palette.accent || new == Palette.accent ? old != new : abs(Int(old) - Int(new)) > tolerance
+            exact[Int(old)] || exact[Int(new)] ? old != new : abs(Int(old) - Int(new)) > tolerance
         }
         var left = screenWidth, right = -1, top = Int.max, bottom = -1
         for i in next.indices where changed(shown[i], next[i]) {
