@@ -1,5 +1,6 @@
 import Testing
 import TestSupport
+import VAECore
 import VAERender
 import VAETesting
 
@@ -113,19 +114,6 @@ private func literalLZW(_ pixels: [UInt8]) -> [UInt8] {
         data += [UInt8(block.count)] + block
     }
     return data + [0]
-}
-
-/// A deterministic generator, so failures reproduce.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var mixed = state
-        mixed = (mixed ^ (mixed >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        mixed = (mixed ^ (mixed >> 27)) &* 0x94D0_49BB_1331_11EB
-        return mixed ^ (mixed >> 31)
-    }
 }
 
 /// The error decoding `bytes` throws, recording an issue if it throws none. Unlike
@@ -349,7 +337,7 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
 }
 
 @Test func decodingRejectsRandomBytes() throws {
-    var generator = SplitMix64(state: 1)
+    var generator = Random(seed: 1)  // deterministic, so that a failure reproduces
     for length in [1, 6, 13, 100, 5000] {
         let noise = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
         _ = decodingError(noise)
@@ -443,7 +431,7 @@ func decodingRejectsDisposalThatRestores(disposal: UInt8) throws {
 
 @Test func decodingCorruptedFilesNeverCrashes() throws {
     let original = try encodeGIF(sampleFrames())
-    var generator = SplitMix64(state: 42)
+    var generator = Random(seed: 42)
     var rejected = 0
     for _ in 0..<2000 {
         var bytes = original

@@ -2,7 +2,8 @@ import Foundation
 
 /// xoshiro256** seeded through splitmix64: fast, statistically solid, and its whole state is
 /// four integers, which `state.safetensors` stores so that a resumed run draws the same numbers.
-public struct Random: Sendable {
+/// A `RandomNumberGenerator`, so that Swift's own `random(in:using:)` can draw from it too.
+public struct Random: Sendable, RandomNumberGenerator {
     public private(set) var state: (UInt64, UInt64, UInt64, UInt64)
 
     public init(seed: UInt64) {
