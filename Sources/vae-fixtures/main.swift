@@ -48,7 +48,8 @@ struct VAEFixtures: ParsableCommand {
             writes identical bytes. Retrain the checkpoints only when their format or the trainer changes: \
             new checkpoints move every golden, so commit both together and look at the new GIFs first.
 
-            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing input, 73 cannot write, 75 a fixture \
+            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing input, 70 a fixture run diverged or a GIF failed to \
+            encode, 73 cannot write, 75 a fixture \
             run's folder in use, 130 interrupted (rerun it: a stop part-way, after the data and before the goldens \
             say, leaves a mix of old and new fixtures; the data and the goldens are each written whole or not at \
             all, the runs' checkpoints epoch by epoch).

@@ -24,7 +24,7 @@ struct VAETrain: ParsableCommand {
             training loss is the negative importance-weighted bound).
 
             Exit codes: 0 done, 64 bad flags, a run folder in the way or data that does not match the resumed \
-            run, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write, 75 another trainer is \
+            run, 65 bad data, 66 missing data, run folder or resume state, 70 training diverged, 73 cannot write, 75 another trainer is \
             writing the run folder (it holds <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), \
             143 stopped by SIGTERM (the same way).
 
