@@ -298,6 +298,10 @@ struct VAETrain: ParsableCommand {
             laterCheckpoints = kept.filter { $0 > state.epoch }.sorted()
         }
 
+        // The model and epochs are known before the data: a run too large for the disk costs no download.
+        let planned = resumed ?? requested(preset, trainImages: 0, testImages: 0)
+        try directory.checkRoom(for: planned, after: resumedAfter, replacing: resumed == nil && overwrite && directory.holdsARun)
+
         // A resumed run reads the data it was trained on, as the other tools that read a run do.
         let folder = resume != nil ? try dataOptions.folder(resuming: directory) : dataOptions.folder
         if !noDownload {
@@ -309,7 +313,6 @@ struct VAETrain: ParsableCommand {
         var run = resumed ?? requested(preset, trainImages: dataset.train.count, testImages: dataset.test.count)
         if resumed == nil { (run.trainMD5, run.testMD5) = (dataset.train.md5, dataset.test.md5) }
         try checkData(dataset, from: folder, for: run, directory: directory)
-        try directory.checkRoom(for: run, after: resumedAfter, replacing: resumed == nil && overwrite && directory.holdsARun)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
         let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"
