@@ -45,6 +45,9 @@ struct VAEBench: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Epochs per configuration, at least 2: the first is a warm-up and is not counted.", valueName: "n"))
     var epochs: Int = 4
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("Images per step in every configuration (\(rangeHelp(RunConfig.batchSizeRange)); default: each preset's, 128).", valueName: "n"))
+    var batchSize: Int?
+
     @Flag(help: "Also time the parts of a step outside sgemm (loading, noise, the forward and backward passes outside their products, the loss, a VampPrior's log-density, Adam), each replayed alone after every step, and the step's hand-offs to the compute threads as empty jobs, then how long the epoch's products would take at the speed of 512x512 products on every thread at once; printed under each configuration's row.")
     var passes = false
 
@@ -56,6 +59,7 @@ struct VAEBench: ParsableCommand {
     func validate() throws {
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2: the first one is a warm-up") }
         try checkRange("--images", images, in: imageRange)
+        try checkRange("--batch-size", batchSize, in: RunConfig.batchSizeRange)
         if prior == .vamp && images < defaultPseudoInputs {
             throw ValidationError("--prior vamp needs --images of at least \(defaultPseudoInputs): its pseudo-inputs start as training images")
         }
@@ -82,18 +86,22 @@ struct VAEBench: ParsableCommand {
         let environment = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"].map { name in
             "\(name)=\(ProcessInfo.processInfo.environment[name] ?? "(unset)")"
         }.joined(separator: " ")
+        let runs = presets.presets.map { preset in
+            RunConfig(model: VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim, prior: prior,
+                                       pseudoInputs: defaultPseudoInputs),
+                      epochs: epochs, batchSize: batchSize ?? preset.batchSize, learningRate: preset.learningRate, seed: 0,
+                      preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
+        }
+        // Before the first row: a batch too large for memory is refused as vae-train refuses it.
+        for run in runs { try checkMemory(for: run, trainImages: dataset.train.count) }
         let priorName = prior == .vamp ? "VampPrior with \(defaultPseudoInputs) pseudo-inputs" : "N(0, I) prior"
-        print("vae-bench: \(images) images per epoch, \(priorName), median of epochs 2-\(epochs), "
+        let batch = batchSize.map { ", batches of \($0)" } ?? ""
+        print("vae-bench: \(images) images per epoch\(batch), \(priorName), median of epochs 2-\(epochs), "
               + "\(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"
               + "  round trip ns (lowest, highest)")
-        for preset in presets.presets {
-            let model = VAEConfig(arch: preset.arch, hidden: preset.hidden, latentDim: preset.latentDim, prior: prior,
-                                  pseudoInputs: defaultPseudoInputs)
-            let run = RunConfig(model: model, epochs: epochs,
-                                batchSize: preset.batchSize, learningRate: preset.learningRate, seed: 0,
-                                preset: preset.rawValue, trainImages: dataset.train.count, testImages: dataset.test.count)
+        for (preset, run) in zip(presets.presets, runs) {
             let roundTripBefore = coreToCoreRoundTrip()
             resetPeakResident()
             let allTimings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes, products: products)

@@ -90,18 +90,19 @@ func benchRefusesAPresetThatDoesNotExist(list: String, unknown: String) throws {
 /// A training step allocates nothing: with every heap allocation counted (Tests/Preload/
 /// allocation-counter.c preloaded), vae-bench makes fewer than one more per two added steps for
 /// 20 batches an epoch than for 4, in each configuration and with the VampPrior of vae-train's
-/// default model (at least 500 images, its pseudo-inputs), sgemm-only replays included, so one
+/// default model (at least 500 images, its pseudo-inputs), and in batches of 1,024 (the loss's
+/// 196 chunk sums took 1.5 KB from the heap), sgemm-only replays included, so one
 /// allocation in a step (96 more with three configurations, 32 with one) fails it. Two threads,
 /// so that every split job is handed to a helper. Swift seeds its hashing at random in every
 /// process, which moved the count of identical runs by up to about 50 (Dictionary and Set growth
 /// in start-up code); with deterministic hashing identical runs count the same. OpenBLAS's own
 /// allocations (its AVX-512 small-matrix kernels malloc on every call) are counted apart and
 /// left out.
-@Test(arguments: [("pytorch-example,default,conv", "normal"), ("default", "vamp")])
-func trainingStepsAllocateNothing(presets: String, prior: String) throws {
+@Test(arguments: [("pytorch-example,default,conv", "normal", 128), ("default", "vamp", 128), ("pytorch-example", "normal", 1024)])
+func trainingStepsAllocateNothing(presets: String, prior: String, batch: Int) throws {
     let counter = try preloadLibrary("allocation-counter")
     func allocations(images: Int) throws -> (outside: Int, inside: Int) {
-        let result = try runTool("vae-bench", ["--presets", presets, "--prior", prior, "--data", syntheticData,
+        let result = try runTool("vae-bench", ["--presets", presets, "--prior", prior, "--data", syntheticData, "--batch-size", "\(batch)",
                                                "--images", "\(images)", "--epochs", "2", "--threads", "2"],
                                  environment: ["LD_PRELOAD": counter, "SWIFT_DETERMINISTIC_HASHING": "1"])
         #expect(result.status == 0, "\(result.stderr)")
@@ -110,7 +111,7 @@ func trainingStepsAllocateNothing(presets: String, prior: String) throws {
         try #require(numbers.count == 2, "\(line)")
         return (numbers[0], numbers[1])
     }
-    let fourBatches = try allocations(images: 4 * 128), twentyBatches = try allocations(images: 20 * 128)
+    let fourBatches = try allocations(images: 4 * batch), twentyBatches = try allocations(images: 20 * batch)
     let addedSteps = presets.split(separator: ",").count * 2 * 16
     #expect(fourBatches.outside > 0, "the counter counts")
     let added = twentyBatches.outside - fourBatches.outside
@@ -229,4 +230,22 @@ func trainingStepsAllocateNothing(presets: String, prior: String) throws {
     #expect(missing.status == 66, "\(missing.stderr)")
     #expect(missing.stderr == "vae-bench: KMNIST training files missing in \(folder): train-labels-idx1-ubyte.gz; download them "
             + "from \(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them\n", "\(missing.stderr)")
+}
+
+/// --batch-size sets every configuration's batch, named in the header and in the products' shapes;
+/// one whose activations would pass 4 GB is refused as vae-train refuses it, before any row.
+@Test func benchCommandBatchSize() throws {
+    let result = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData, "--batch-size", "100",
+                                           "--images", "300", "--epochs", "2", "--threads", "1", "--products"])
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout.hasPrefix("vae-bench: 300 images per epoch, batches of 100, N(0, I) prior, "), "\(result.stdout)")
+    #expect(result.stdout.contains("\n  1. NT 100x400x784 "), "\(result.stdout)")
+    let tooLarge = try runTool("vae-bench", ["--presets", "pytorch-example,conv", "--data", syntheticData, "--batch-size", "20000",
+                                             "--images", "20000", "--epochs", "2"])
+    #expect(tooLarge.status == 64, "\(tooLarge.stderr)")
+    #expect(tooLarge.stdout.isEmpty && tooLarge.stderr == "vae-bench: a batch of 20000 images would take 4.2 GB for its activations, "
+            + "more than the 4 GB a training run may take; choose a smaller --batch-size\n", "\(tooLarge.stderr)")
+    let outOfRange = try runTool("vae-bench", ["--batch-size", "0", "--data", "/nonexistent"])
+    #expect(outOfRange.status == 64 && outOfRange.stderr.hasPrefix("vae-bench: --batch-size must be between 1 and 1000000, got 0"),
+            "\(outOfRange.stderr)")
 }

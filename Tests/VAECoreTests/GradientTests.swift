@@ -83,6 +83,29 @@ func linearLayerGradients(activation: Activation) {
     }
 }
 
+/// A loss of more chunk sums than one job takes (1,100 x 784 terms: 211 chunks of 4,096, two
+/// jobs of at most 128) sums every term once and writes every gradient, on any thread count.
+@Test func bernoulliLikelihoodOverManyChunksSumsEveryTermOnce() {
+    let rows = 1100, columns = 784
+    var random = Random(seed: 29)
+    let logits = randomFloats(rows * columns, random: &random, scale: 3)
+    let targets = (0..<rows * columns).map { _ in random.nextUniform() }
+    var dlogits = [Float](repeating: .nan, count: logits.count)
+    let ours = bernoulliNLL(logits: logits, targets: targets, dlogits: &dlogits, rows: rows, columns: columns)
+    let reference = zip(logits, targets).reduce(0.0) { sum, pair in
+        let (a, x) = (Double(pair.0), Double(pair.1))
+        return sum + max(a, 0) - a * x + log1p(exp(-abs(a)))
+    }
+    #expect(abs(ours - reference) < 1e-6 * reference, "\(ours) against \(reference)")
+    var worst = 0.0
+    for i in logits.indices {
+        let sigmoid = 1 / (1 + exp(-Double(logits[i])))
+        let error = abs(Double(dlogits[i]) - (sigmoid - Double(targets[i])))
+        worst = error.isNaN || worst.isNaN ? .nan : max(worst, error)
+    }
+    #expect(worst < 1e-6, "gradient error \(worst)")
+}
+
 @Test func bernoulliLikelihoodMatchesTheTextbookFormulaAndStaysFiniteAtExtremes() {
     let logits: [Float] = [-3, -0.5, 0, 0.5, 3]
     let targets: [Float] = [0.2, 1, 0.5, 0, 0.9]

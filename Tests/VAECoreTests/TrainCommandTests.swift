@@ -493,12 +493,12 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     let common = ["--data", syntheticData, "--no-download", "--run-dir", scratch + "/run", "--epochs", "1", "--iwae-k", "0"]
     for (flags, message) in [
         (["--objective", "iwae", "--train-k", "100", "--hidden", "16384", "--prior", "normal", "--batch-size", "1000"],
-         "a batch of 600 images with 100 draws each would take 7.8 GB for its activations, more than the 4 GB vae-train takes; "
-         + "choose a smaller --batch-size or --train-k"),
+         "a batch of 600 images with 100 draws each would take 7.8 GB for its activations, more than the 4 GB a training run "
+         + "may take; choose a smaller --batch-size or --train-k"),
         // Ten layers of 65,536 between layers of 1: 105,000,000 parameters, 1.3 million floats a row each way.
         (["--hidden", Array(repeating: "65536,1", count: 10).joined(separator: ","), "--batch-size", "1", "--prior", "normal"],
          "the model's activations for the 500 test images it evaluates at a time would take 4.9 GB, more than the 4 GB "
-         + "vae-train takes; choose smaller --hidden widths"),
+         + "a training run may take; choose smaller --hidden widths"),
     ] {
         let result = try runToolUnderLimit("vae-train", common + flags, ulimit: "-v \(3 << 20)")
         #expect(result.status == 64, "\(result.stderr)")

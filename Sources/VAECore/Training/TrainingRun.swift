@@ -18,8 +18,7 @@ public let maximumWorkspaceFloats = 1 << 30
 
 /// Refuses data, read from `folder` when it is given, that `run` cannot train on: other image
 /// counts or images than a resumed run's, fewer training images than the VampPrior's
-/// pseudo-inputs, which start as training images, or a model or batch (its size clipped to the
-/// data) whose activations would not fit `maximumWorkspaceFloats`.
+/// pseudo-inputs, which start as training images, or too many for memory (`checkMemory`).
 public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, directory: RunDirectory) throws {
     guard run.trainImages == data.train.count && run.testImages == data.test.count else {
         throw VAEError(.usage, "the run in \(directory.path) was trained on \(run.trainImages) training and \(run.testImages) "
@@ -33,6 +32,12 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
         throw VAEError(.usage, "--pseudo-inputs \(run.model.pseudoInputs) is more than the \(count: data.train.count, "training image") "
                        + "they start from; pass --pseudo-inputs \(data.train.count) or fewer, or --prior normal")
     }
+    try checkMemory(for: run, trainImages: data.train.count)
+}
+
+/// Refuses a model or batch (its size clipped to `trainImages`) whose activations would not fit
+/// `maximumWorkspaceFloats`.
+public func checkMemory(for run: RunConfig, trainImages: Int) throws {
     let layout = ParameterLayout(run.model)
     func gigabytes(_ floats: Int) -> String { String(format: "%.1f GB", Double(floats) / Double(1 << 28)) }
     // Evaluation takes the same workspace, 500 rows and a VampPrior's pseudo-inputs, whatever the batch.
@@ -41,14 +46,14 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
         let vamp = run.model.prior == .vamp
         throw VAEError(.usage, "the model's activations for the \(evaluationBatchSize) test images it evaluates at a time"
                        + (vamp ? " and its \(run.model.pseudoInputs) pseudo-inputs" : "") + " would take \(gigabytes(unbatched)), more "
-                       + "than the 4 GB vae-train takes; choose smaller --hidden widths" + (vamp ? " or fewer --pseudo-inputs" : ""))
+                       + "than the 4 GB a training run may take; choose smaller --hidden widths" + (vamp ? " or fewer --pseudo-inputs" : ""))
     }
-    let size = Trainer.workspaceSize(run, trainImages: data.train.count)
+    let size = Trainer.workspaceSize(run, trainImages: trainImages)
     let floats = Workspace.storageFloats(layout: layout, capacity: size.capacity, sampleCapacity: size.sampleCapacity)
     guard floats <= maximumWorkspaceFloats else {
-        let rows = min(run.batchSize, data.train.count), draws = run.objective == .iwae ? " with \(run.trainSamples) draws each" : ""
+        let rows = min(run.batchSize, trainImages), draws = run.objective == .iwae ? " with \(run.trainSamples) draws each" : ""
         throw VAEError(.usage, "a batch of \(count: rows, "image")\(draws) would take \(gigabytes(floats)) for its activations, "
-                       + "more than the 4 GB vae-train takes; choose a smaller --batch-size" + (draws.isEmpty ? "" : " or --train-k"))
+                       + "more than the 4 GB a training run may take; choose a smaller --batch-size" + (draws.isEmpty ? "" : " or --train-k"))
     }
 }
 
