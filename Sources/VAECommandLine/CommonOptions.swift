@@ -19,9 +19,12 @@ public struct ThreadOptions: ParsableArguments {
         try checkRange("--threads", threads, in: ComputeThreads.counts)
     }
 
-    /// Sizes the compute team every layer uses, if `--threads` was given.
+    /// Starts the compute team every layer uses, sized by `--threads` if it was given. Started
+    /// either way, so that the main thread flushes denormals (as the team's start does) from the
+    /// same point whether or not `--threads` was given.
     public func apply() {
-        if let threads { ComputeThreads.shared.setCount(threads) }
+        let team = ComputeThreads.shared
+        if let threads { team.setCount(threads) }
     }
 }
 

@@ -347,8 +347,11 @@ struct VAETrain: ParsableCommand {
         for stop in [SIGINT, SIGTERM] {
             sigaddset(&stopSignals, stop)
             signal(stop) { received in
-                stopSignal.store(received, ordering: .relaxed)
+                let earlier = stopSignal.exchange(received, ordering: .relaxed)
                 signal(received, SIG_DFL)  // a second one stops at once
+                // A second one that still found this handler: a file write, which defers stop
+                // signals, restored it after the first had set the default.
+                if earlier == received { raise(received) }
             }
         }
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)

@@ -1,6 +1,6 @@
 // Preloaded (LD_PRELOAD) into vae-train and vae-render by the crash-safety tests, which compile it
 // first (`preloadLibrary` in TestSupport), so that the tools themselves carry no fault injection.
-// It stands in for four libc and OpenBLAS functions and, where the environment asks for it,
+// It stands in for five libc and OpenBLAS functions and, where the environment asks for it,
 // stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
 //
 //   VAE_CRASH_AT_SGEMM=n        SIGKILL just before the n-th cblas_sgemm call (counting from 1);
@@ -9,6 +9,9 @@
 //   VAE_INTERRUPT_AT_SGEMM=n,m  and again before the m-th, as Ctrl-C pressed twice.
 //   VAE_INTERRUPT_AT_RENAME=n   SIGINT to itself just before the n-th rename(2) call.
 //   VAE_CRASH_AFTER_RENAME=n    SIGKILL just after the n-th rename(2) call.
+//   VAE_INTERRUPT_AT_QUERY=n,m  SIGINT to itself just after the n-th and the m-th sigaction(2)
+//                               call that only reads SIGINT's handler (a file write's, before it
+//                               defers stop signals), as Ctrl-C pressed twice in that gap.
 //   VAE_CRASH_IN_FILE=n:bytes   SIGKILL once `bytes` bytes have gone into the n-th regular file
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
@@ -30,6 +33,7 @@
 #include <unistd.h>
 
 static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_after_rename;
+static long interrupt_at_query, interrupt_again_at_query, query_calls;
 static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
@@ -43,6 +47,11 @@ __attribute__((constructor)) static void read_environment(void) {
         if (*rest == ',') interrupt_again_at_sgemm = atol(rest + 1);
     }
     if ((value = getenv("VAE_INTERRUPT_AT_RENAME"))) interrupt_at_rename = atol(value);
+    if ((value = getenv("VAE_INTERRUPT_AT_QUERY"))) {
+        char *rest;
+        interrupt_at_query = strtol(value, &rest, 10);
+        if (*rest == ',') interrupt_again_at_query = atol(rest + 1);
+    }
     if ((value = getenv("VAE_CRASH_AFTER_RENAME"))) crash_after_rename = atol(value);
     if ((value = getenv("VAE_CRASH_IN_FILE"))) {
         if (sscanf(value, "%ld:%ld", &crash_file, &crash_bytes) != 2) {
@@ -136,5 +145,16 @@ int rename(const char *from, const char *to) {
     int status = libc_rename(from, to);
     if (trace_fd >= 0 && status == 0) dprintf(trace_fd, "rename %s\n", to);
     if (rename_calls == crash_after_rename) die();
+    return status;
+}
+
+int sigaction(int number, const struct sigaction *action, struct sigaction *previous) {
+    static int (*libc_sigaction)(int, const struct sigaction *, struct sigaction *);
+    if (!libc_sigaction) libc_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))next_function("sigaction");
+    int status = libc_sigaction(number, action, previous);
+    if (number == SIGINT && !action) {
+        long call = __atomic_add_fetch(&query_calls, 1, __ATOMIC_RELAXED);
+        if (call == interrupt_at_query || call == interrupt_again_at_query) kill(getpid(), SIGINT);
+    }
     return status;
 }

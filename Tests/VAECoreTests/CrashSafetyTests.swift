@@ -349,6 +349,24 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     expectIdentical(try runFiles(folder), try reference.get(), "resumed after a second Ctrl-C")
 }
 
+/// A Ctrl-C that comes while a file write reads the handler it will put back (before it defers
+/// stop signals) is still a first one: the second stops at once, though the write restored the
+/// handler the first had replaced by the default. Both come at the reads of epoch 1's writes.
+@Test func aSecondCtrlCStopsAtOnceAfterAFileWriteRestoredTheHandler() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_QUERY": "3,4",
+    ])
+    #expect(interrupted.status == SIGINT, "\(interrupted.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a second Ctrl-C")
+}
+
 /// Ctrl-C during the final importance-weighted estimate (minutes with the default k) stops
 /// within an image, leaves the last epoch to be trained again, and the resumed run matches.
 @Test func ctrlCDuringTheFinalEstimateStops() throws {

@@ -92,7 +92,9 @@ public final class ComputeThreads: @unchecked Sendable {
     private var jobWork = 0
     private var jobAlignment = 1
     private var parts = 0
-    private var stopping = false
+    /// Atomic although the generation that stops the helpers publishes it: a helper may read it
+    /// after a job's generation while `stopHelpers` sets it.
+    private let stopping = Atomic<Bool>(false)
     private var helpers: [pthread_t] = []
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -225,7 +227,7 @@ public final class ComputeThreads: @unchecked Sendable {
         var seen = startGeneration
         while true {
             seen = waitForGeneration(after: seen)
-            if stopping { return }
+            if stopping.load(ordering: .relaxed) { return }
             while let part = claim(in: seen) {
                 jobType!.run(at: job!, part: part, range: range(ofPart: part))
                 partsDone.add(1, ordering: .releasing)
@@ -258,11 +260,11 @@ public final class ComputeThreads: @unchecked Sendable {
 
     private func stopHelpers() {
         guard !helpers.isEmpty else { return }
-        stopping = true
+        stopping.store(true, ordering: .relaxed)
         publish(parts: 0)
         for thread in helpers { pthread_join(thread, nil) }
         helpers = []
-        stopping = false
+        stopping.store(false, ordering: .relaxed)
     }
 }
 
