@@ -95,7 +95,7 @@ struct VAEBench: ParsableCommand {
         // Before the first row: a batch too large for memory is refused as vae-train refuses it.
         for run in runs { try checkMemory(for: run, trainImages: dataset.train.count) }
         let priorName = prior == .vamp ? "VampPrior with \(defaultPseudoInputs) pseudo-inputs" : "N(0, I) prior"
-        let batch = batchSize.map { ", batches of \($0)" } ?? ""
+        let batch = batchSize.map { ", batches of \(min($0, images))" } ?? ""
         print("vae-bench: \(images) images per epoch\(batch), \(priorName), median of epochs 2-\(epochs), "
               + "\(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")

@@ -7,6 +7,8 @@ import VAECore
 /// The signal that asked us to stop (SIGINT or SIGTERM), 0 until one does; the trainer polls it
 /// between batches.
 let stopSignal = Atomic<Int32>(0)
+/// Bit 1 << n set once signal n has arrived: the second of a kind stops at once, whatever came between.
+let stopSignalsSeen = Atomic<Int32>(0)
 
 struct VAETrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -347,11 +349,12 @@ struct VAETrain: ParsableCommand {
         for stop in [SIGINT, SIGTERM] {
             sigaddset(&stopSignals, stop)
             signal(stop) { received in
-                let earlier = stopSignal.exchange(received, ordering: .relaxed)
+                let seen = stopSignalsSeen.bitwiseOr(1 << received, ordering: .relaxed).oldValue
+                stopSignal.store(received, ordering: .relaxed)
                 signal(received, SIG_DFL)  // a second one stops at once
                 // A second one that still found this handler: a file write, which defers stop
                 // signals, restored it after the first had set the default.
-                if earlier == received { raise(received) }
+                if seen & (1 << received) != 0 { raise(received) }
             }
         }
         pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)

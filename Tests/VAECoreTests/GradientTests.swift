@@ -84,7 +84,7 @@ func linearLayerGradients(activation: Activation) {
 }
 
 /// A loss of more chunk sums than one job takes (1,100 x 784 terms: 211 chunks of 4,096, two
-/// jobs of at most 128) sums every term once and writes every gradient, on any thread count.
+/// jobs of at most 128) sums every term once and writes every gradient.
 @Test func bernoulliLikelihoodOverManyChunksSumsEveryTermOnce() {
     let rows = 1100, columns = 784
     var random = Random(seed: 29)

@@ -509,8 +509,9 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
 
 /// A run whose checkpoints (one every epoch, all kept) would not fit the file system's free space
 /// is refused before anything is written: new (no folder made), resumed and replacing (the run
-/// left as it was). Here 100 million or 10 million epochs of a 13,396-parameter model, each
-/// checkpoint its parameters and 4 kB, beside one or two states of three times the parameters.
+/// left as it was). Here a trillion epochs of a 13,396-parameter model (57.7 PB, past any disk),
+/// each checkpoint its parameters and 4 kB, beside one or two states of three times the parameters;
+/// what --overwrite would free is the old run's blocks, but for a file linked elsewhere too.
 @Test func aRunTooLargeForTheDiskIsRefused() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -525,8 +526,7 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     #expect(RunDirectory.spaceNeeded(for: config, after: 7) == (3 * checkpoint + state, checkpoint))
     var free = statvfs()
     try #require(statvfs(scratch, &free) == 0)
-    func terabytes(_ bytes: Double) -> String { String(format: "%.1f TB", bytes / 1e12) }
-    func gigabytes(_ bytes: Double) -> String { String(format: "%.1f GB", bytes / 1e9) }
+    func petabytes(_ bytes: Double) -> String { String(format: "%.1f PB", bytes / 1e15) }
     func expectRefused(_ flags: [String], needed: String, from first: Int, to last: Int, replacing: String = "",
                        named: String = run) throws {
         let result = try runTool("vae-train", flags, workingDirectory: scratch)
@@ -549,22 +549,25 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     let noData = scratch + "/no-data"
     try FileManager.default.createDirectory(atPath: noData, withIntermediateDirectories: false)
     try expectRefused(["--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--data", noData, "--download-url", "file:///nonexistent/",
-                       "--run-dir", "run", "--epochs", "100000000"], needed: terabytes(1e8 * checkpoint + 2 * state),
-                      from: 1, to: 100_000_000, named: "run")
+                       "--run-dir", "run", "--epochs", "1000000000000"], needed: petabytes(1e12 * checkpoint + 2 * state),
+                      from: 1, to: 1_000_000_000_000, named: "run")
     #expect(!FileManager.default.fileExists(atPath: run))
 
     let trained = try runTool("vae-train", model + ["--run-dir", run, "--epochs", "2"])
     try #require(trained.status == 0, "\(trained.stderr)")
     let before = try runFiles(run), metrics = try readFile(RunDirectory(run).metricsPath)
-    try expectRefused(["--resume", run, "--epochs", "10000000", "--data", syntheticData], needed: gigabytes((1e7 - 2) * checkpoint + state),
-                      from: 3, to: 10_000_000)
+    try expectRefused(["--resume", run, "--epochs", "1000000000000", "--data", syntheticData],
+                      needed: petabytes((1e12 - 2) * checkpoint + state), from: 3, to: 1_000_000_000_000)
+    // Checkpoint 1 linked elsewhere: removing it from the run frees nothing.
+    try #require(link(RunDirectory(run).checkpoint(epoch: 1), scratch + "/kept.safetensors") == 0)
     var size = stat()
     let oldRun = try [RunDirectory(run).statePath, RunDirectory(run).metricsPath, RunDirectory(run).dataFolderRecordPath,
-                      RunDirectory(run).checkpoint(epoch: 1), RunDirectory(run).checkpoint(epoch: 2)].reduce(0.0) { total, file in
+                      RunDirectory(run).checkpoint(epoch: 2)].reduce(0.0) { total, file in
         try #require(stat(file, &size) == 0)
-        return total + Double(size.st_size)
+        return total + Double(size.st_blocks) * 512
     }
-    try expectRefused(model + ["--run-dir", run, "--epochs", "10000000", "--overwrite"], needed: gigabytes(1e7 * checkpoint + 2 * state),
-                      from: 1, to: 10_000_000, replacing: String(format: ", with the %.1f kB of the run it replaces", oldRun / 1e3))
+    try expectRefused(model + ["--run-dir", run, "--epochs", "1000000000000", "--overwrite"],
+                      needed: petabytes(1e12 * checkpoint + 2 * state), from: 1, to: 1_000_000_000_000,
+                      replacing: String(format: ", with the %.1f kB of the run it replaces", oldRun / 1e3))
     #expect(try runFiles(run) == before && readFile(RunDirectory(run).metricsPath) == metrics)
 }

@@ -315,6 +315,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     #expect(TraversalAnimation.natsLabel(12.34) == "12.3")
     #expect(TraversalAnimation.natsLabel(153.4) == "153")
     #expect(TraversalAnimation.natsLabel(999.49) == "999" && TraversalAnimation.natsLabel(999.5) == ">999")
+    #expect(TraversalAnimation.natsLabel(-1e-9) == "0.00")
     let test = try KMNIST.loadTestImages(from: syntheticData).images
     let activity = LatentActivity(klPerDimension: [0.2, 1.5], meanVariance: [0, 0], posteriorVariance: [1, 1])
     let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1), activity: activity, test: test)

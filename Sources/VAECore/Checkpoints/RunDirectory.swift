@@ -166,9 +166,10 @@ public struct RunDirectory: Sendable {
     /// the one it replaces (two for a new run); what `replacing` an old run removes counts as free.
     /// A file system that cannot say how much is free is not refused.
     public func checkRoom(for run: RunConfig, after epoch: Int, replacing: Bool) throws {
-        // The nearest folder that exists on the way to the run's (by hand: Foundation traps on some).
+        // The nearest folder that exists on the way to the run's (by hand: Foundation traps on
+        // some); each step shortens the path.
         var existing = path
-        while PathKind(existing) != .folder {
+        while PathKind(existing) != .folder && existing != "/" {
             guard let slash = existing.lastIndex(of: "/") else {
                 existing = "."
                 break
@@ -176,10 +177,14 @@ public struct RunDirectory: Sendable {
             existing = slash == existing.startIndex ? "/" : String(existing[..<slash])
         }
         var info = statvfs()
-        guard statvfs(existing, &info) == 0 else { return }
+        // A file system of no size (an unlimited tmpfs, ramfs, some FUSE ones) says nothing of its room.
+        guard statvfs(existing, &info) == 0, info.f_blocks > 0 else { return }
         let (needed, checkpointBytes) = RunDirectory.spaceNeeded(for: run, after: epoch)
+        // What removing the old run frees: its files' blocks, of those that are no one else's.
         var reclaimed = 0.0, file = stat()
-        for old in [statePath] + runFilesButTheState where replacing && stat(old, &file) == 0 { reclaimed += Double(file.st_size) }
+        for old in [statePath] + runFilesButTheState where replacing && lstat(old, &file) == 0 {
+            if file.st_mode & S_IFMT == S_IFREG && file.st_nlink == 1 { reclaimed += Double(file.st_blocks) * 512 }
+        }
         let free = Double(info.f_bavail) * Double(info.f_frsize)
         guard needed > free + reclaimed else { return }
         func size(_ bytes: Double) -> String {

@@ -121,9 +121,10 @@ public struct TraversalAnimation {
         canvas.drawText("nats", x: x + scale, y: y + 20 * scale, scale: scale, index: FrameStyle.subtitleColor)
     }
 
-    /// A KL in at most four characters, so that it fits its tile: "0.42", "12.3", "153", ">999"
-    /// (only active dimensions are shown, so it is never below 0.01).
+    /// A KL in at most four characters, so that it fits its tile: "0.42", "12.3", "153", ">999";
+    /// a dimension shown though none is active may round to just below 0, shown as "0.00".
     public static func natsLabel(_ nats: Double) -> String {
-        nats < 999.5 ? String(format: nats < 9.995 ? "%.2f" : nats < 99.95 ? "%.1f" : "%.0f", nats) : ">999"
+        let nats = max(nats, 0)
+        return nats < 999.5 ? String(format: nats < 9.995 ? "%.2f" : nats < 99.95 ? "%.1f" : "%.0f", nats) : ">999"
     }
 }
