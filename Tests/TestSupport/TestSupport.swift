@@ -124,6 +124,13 @@ public struct PreloadBuildFailed: Error, CustomStringConvertible {
 public func preloadLibrary(_ name: String) throws -> String {
     try preloadLibraries.withLock { built in
         if let path = built[name] { return path }
+        // The dynamic loader maps no library from a file system mounted noexec (a hardened /tmp);
+        // 8 is ST_NOEXEC, which Swift does not import.
+        var info = statvfs()
+        if statvfs(temporaryRoot, &info) == 0 && info.f_flag & 8 != 0 {
+            throw PreloadBuildFailed(description: "\(temporaryRoot) is on a file system mounted noexec, from which no library can be "
+                                     + "preloaded; run the tests with TMPDIR set to a folder that allows executables")
+        }
         let output = temporaryFolder("preload") + "/lib\(name).so"
         let compile = try ChildProcess("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", output,
                                                         packageRoot + "/Tests/Preload/\(name).c", "-ldl"])
