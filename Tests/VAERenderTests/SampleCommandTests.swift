@@ -385,7 +385,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let run = scratch + "/run", out = scratch + "/out"
     try FileManager.default.copyItem(atPath: fixtureRun("latent2"), toPath: run)
     let final = RunDirectory(run).checkpoint(epoch: 3)
-    let overflow = "the checkpoint's weights are finite but overflow Float in the network's sums\n"
+    let overflow = "the weights in \(final) are finite but overflow Float in the network's sums\n"
     // Two hidden units of the encoder at 3e38 for every image, which the first mean adds up to +inf.
     let fixture = try readCheckpoint(final)
     let layers = fixture.model.layout.encoder, p = fixture.model.parameters.pointer

@@ -62,7 +62,7 @@ public func parseCheckpoint(_ bytes: [UInt8], path: String) throws -> Checkpoint
     let layout = ParameterLayout(run.model)
     try file.checkParameters(layout.tensors, owner: "a model with arch \(run.model.arch.rawValue), hidden \(run.model.hidden) "
                                                     + "and latent \(run.model.latentDim)")
-    let model = VAEModel(config: run.model)
+    let model = VAEModel(config: run.model, origin: path)
     try file.copyParameters(layout.tensors, into: model.parameters.pointer)
     return Checkpoint(path: path, run: run, metrics: metrics, model: model)
 }

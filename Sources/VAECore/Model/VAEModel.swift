@@ -22,9 +22,12 @@ public final class VAEModel: @unchecked Sendable {
     public let layout: ParameterLayout
     public let parameters: FloatBuffer
     public let gradients: FloatBuffer
+    /// The file the parameters were read from, which errors about them name (nil when built in memory).
+    public let origin: String?
 
-    public init(config: VAEConfig) {
+    public init(config: VAEConfig, origin: String? = nil) {
         self.config = config
+        self.origin = origin
         layout = ParameterLayout(config)
         parameters = FloatBuffer(count: layout.count)
         gradients = FloatBuffer(count: layout.count)

@@ -14,7 +14,7 @@ public func makeSampler(_ kind: SamplerKind, model: VAEModel, codec: LatentCodec
     }
     func fitted(_ images: ImageSet) throws -> any LatentSampler {
         let means = codec.encodeMeans(model, images: images)
-        try checkFinite(means, width: codec.latent) { "the encoder's mean of a training image (\($0 + 1) of \(images.count))" }
+        try checkFinite(means, width: codec.latent, computedBy: model) { "the encoder's mean of a training image (\($0 + 1) of \(images.count))" }
         if kind == .twoStage { return try TwoStageSampler.fit(means, latent: codec.latent, seed: seed).tempered(temperature) }
         return GaussianMixture.fit(means, latent: codec.latent, covariance: kind == .gmm ? .full : .diagonal, seed: seed)
             .mixture.tempered(temperature)

@@ -104,7 +104,7 @@ public struct LatentMapAnimation {
         classes = indices.map { Int(test.labels[$0]) }
         let latent = codec.latent
         let finalMeans = codec.encodeMeans(final.model, images: test, indices: indices)
-        try checkFinite(finalMeans, width: latent) { "the final model's mean of test image \($0)" }
+        try checkFinite(finalMeans, width: latent, computedBy: final.model) { "the final model's mean of test image \($0)" }
         projection = latent <= 2 ? .coordinates(dimension: latent) : .principalPlane(PrincipalPlane(points: finalMeans, dimension: latent))
 
         let reach = projection.project(finalMeans, latent: latent).map { max(abs($0.x), abs($0.y)) }.sorted()
