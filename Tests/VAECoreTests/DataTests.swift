@@ -59,6 +59,21 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     #expect(classes == [690, 690, 695, 702, 757, 708, 688, 708, 672, 701])
 }
 
+/// The md5s a download is checked against are the official ones, as the shared copy's README
+/// quotes them from the dataset's maintainers: a wrong one refuses every download of that file,
+/// and the shared copy holds no official training file to catch it otherwise.
+@Test(.needsSharedKMNISTCopy) func officialMD5sAreTheOnesTheDatasetPublishes() throws {
+    let readme = try String(contentsOfFile: RealKMNIST.requireFolder() + "/README.md", encoding: .utf8)
+    let official = try #require(readme.components(separatedBy: "Official files and md5 sums").dropFirst().first)
+    var published: [String: String] = [:]
+    for line in official.split(separator: "\n") {
+        let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+        if cells.count == 2, cells[0].hasSuffix("-ubyte.gz"), cells[1].count == 32 { published[String(cells[0].dropLast(3))] = cells[1] }
+    }
+    #expect(published.count == 4, "\(published)")
+    #expect(KMNIST.officialMD5 == published)
+}
+
 /// A file larger than any of its kind is refused by its size, before a byte of it is read: here a
 /// sparse training-images file of 2 GB, which would otherwise be allocated and read whole.
 @Test func aFileLargerThanAnyOfItsKindIsRefusedUnread() throws {
@@ -229,14 +244,16 @@ func aSplitWithoutImages(split: String) {
     expectBadData(folder, path, "19 labels but")
 }
 
-@Test func labelAboveNine() {
+/// 10, the first label past the classes, would index past a one-hot row and the palette.
+@Test(arguments: [10, 12, 255])
+func labelAboveNine(label: UInt8) {
     let folder = validFolder()
     defer { removeTemporaryFolder(folder) }
     let path = folder + "/t10k-labels-idx1-ubyte.gz"
-    var labels = [UInt8](repeating: 3, count: 10)
-    labels[7] = 12
+    var labels = [UInt8](repeating: 9, count: 10)
+    labels[7] = label
     write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [10], payload: labels)), to: path)
-    expectBadData(folder, path, "label 12 of image 7 is not a class 0-9")
+    expectBadData(folder, path, "label \(label) of image 7 is not a class 0-9")
 }
 
 /// A header that claims 4 billion images is refused from the file size alone, before any allocation.

@@ -93,6 +93,7 @@ import VAECore
                                  (["--quality", "--classifier", "c", "--temperature", "0"], "--temperature must be above 0 and at most 10, got 0.0"),
                                  (["--quality", "--classifier", "c", "--temperature", "1", "--temperature", "1.0"],
                                   "--temperature is given the same value twice"),
+                                 (["--images", "0"], "--images must be at least 1, got 0"),
                                  (["--quality", "--classifier", "c", "--images", "1"],
                                   "--images must be at least 2 with --quality, which compares the test images half to half, got 1")] {
         let refused = try runTool("vae-eval", ["x"] + arguments)

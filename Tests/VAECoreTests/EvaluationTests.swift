@@ -127,6 +127,10 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
     }
     #expect(logSumExp([-.infinity, 0]) == 0 && logSumExp([1000, 1000]) == 1000 + log(2.0))
     #expect(logSumExp([]) == -.infinity && logSumExp([-.infinity]) == -.infinity)
+    // A NaN weight (a draw whose decoder overflowed) is not dropped from the estimate, first or later.
+    for terms in [[.nan, 1], [1, .nan], [-.infinity, .nan], [.nan]] as [[Double]] {
+        #expect(logSumExp(terms).isNaN, "\(terms)")
+    }
 }
 
 /// With k = 2 the estimate is -log((w₁ + w₂) / 2) of the two draws, computed here from their
@@ -186,4 +190,20 @@ private func noisePerImage(_ random: Random, images: Int, k: Int, latent: Int) -
     #expect(abs(k1 - elbo) < 0.4, "k=1 \(k1) vs negative ELBO \(elbo)")
     #expect(k20 < k1)
     #expect(try importanceWeightedNLL(model, images, k: 20, seed: 3) == k20, "same seed, same estimate")
+}
+
+/// A whole set is evaluated batch after batch, each holding its own images and labels: a
+/// conditional model scores image 500 of the test set with label 500, not label 0.
+@Test func everyBatchOfASetHoldsItsOwnImagesAndLabels() {
+    let images = syntheticImageSet(count: 11, seed: 52)
+    let workspace = Workspace(layout: ParameterLayout(VAEConfig(hidden: [16], latentDim: 4, conditional: true)), capacity: 4)
+    var batches: [[Int]] = []
+    workspace.forEachBatch(of: images) { first, rows in
+        batches.append([first, rows])
+        let size = VAEConfig.inputSize
+        #expect((0..<rows).map { workspace.labels[$0] } == Array(images.labels[first..<first + rows]), "batch at \(first)")
+        #expect((0..<rows * size).allSatisfy { workspace.input[$0] == intensity(images.pixels[first * size + $0]) }, "batch at \(first)")
+    }
+    #expect(batches == [[0, 4], [4, 4], [8, 3]])
+    #expect(Set(images.labels).count > 3, "labels that tell the batches apart")
 }

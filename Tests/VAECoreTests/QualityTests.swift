@@ -100,7 +100,8 @@ import VAECore
     expectIdentical(read.parameters.array, classifier.parameters.array, "the classifier read back")
     #expect(metadata["seed"] == "4" && metadata["format"] == classifierFormat)
     let notOne = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0001.safetensors"
-    #expect(throws: VAEError.self) { try readClassifier(notOne) }
+    #expect(throws: VAEError(.badData, "\(notOne): not a kmnist-vae classifier (metadata format is \"\(checkpointFormat)\", "
+                             + "expected \"\(classifierFormat)\"); make one with vae-classifier")) { try readClassifier(notOne) }
 }
 
 /// Past the first batch of `evaluationBatchSize` images, each image's probabilities and features

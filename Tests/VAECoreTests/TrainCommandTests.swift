@@ -58,6 +58,12 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--objective", "iwae", "--kl-warmup", "2"], "--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none"),
     (["--augment-shift", "5"], "--augment-shift must be between 0 and 4, got 5"),
     (["--augment-shift=-1"], "--augment-shift must be between 0 and 4, got -1"),
+    // A run with these would train and record values its checkpoints' reader refuses.
+    (["--likelihood", "gaussian-fixed", "--sigma", "0"], "--sigma must be a positive number, got 0.0"),
+    (["--likelihood", "gaussian-fixed", "--sigma=-0.1"], "--sigma must be a positive number, got -0.1"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "inf"], "--sigma must be a positive number, got inf"),
+    (["--kl-warmup=-1"], "--kl-warmup must be at least 0, got -1"),
+    (["--resume", "runs/x", "--run-dir", "runs/y"], "--run-dir and --resume name different folders"),
 ])
 func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) throws {
     let scratch = temporaryFolder()
@@ -389,9 +395,18 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
         #expect(result.status == 0, "\(result.stderr)")
         let epochLines = result.stdout.split(separator: "\n").filter { $0.hasPrefix("epoch ") }
         #expect(epochLines.count == 2, "\(result.stdout)")
-        #expect(epochLines.last?.contains("epoch 2/2  train ") == true)
+        // Each line gives the losses its epoch's checkpoint records, the last one's IWAE estimate too.
+        let run = RunDirectory(folder + "/" + name)
+        for (line, epoch) in zip(epochLines, 1...) {
+            let metrics = try readCheckpoint(run.checkpoint(epoch: epoch)).metrics
+            let losses = String(format: "epoch %d/2  train %.2f  test %.2f (recon %.2f + kl %.2f)  ", epoch, metrics.train.total,
+                                metrics.test.total, metrics.test.reconstruction, metrics.test.kl)
+            #expect(line.hasPrefix(losses), "\(line) against \(losses)")
+        }
+        let iwae = try #require(try readCheckpoint(run.checkpoint(epoch: 2)).metrics.testIWAE)
+        #expect(result.stdout.contains(String(format: "\ntest -log p(x) <= %.2f nats/image (IWAE, k=30)\n", iwae.nll)), "\(result.stdout)")
         #expect(result.stderr.isEmpty, "no progress bar when stderr is not a terminal: \(result.stderr)")
-        outputs.append(try readFile(folder + "/" + name + "/checkpoints/epoch-0002.safetensors"))
+        outputs.append(try readFile(run.checkpoint(epoch: 2)))
     }
     expectIdentical(outputs[1], outputs[0], "the checkpoint of --threads 2 against --threads 1")
     expectIdentical(outputs[2], outputs[0], "the checkpoint of --threads 3 against --threads 1")

@@ -350,7 +350,8 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
 @Test func metricsFileHasOneObjectPerEpoch() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
-    try train(syntheticRun(), data: syntheticData(), directory: RunDirectory(folder), mode: .fresh)
+    let data = syntheticData()
+    try train(syntheticRun(), data: data, directory: RunDirectory(folder), mode: .fresh)
     let lines = try String(contentsOfFile: RunDirectory(folder).metricsPath, encoding: .utf8).split(separator: "\n")
     #expect(lines.count == 2)
     for (i, line) in lines.enumerated() {
@@ -363,6 +364,9 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
         let loss = (object["test_loss"] as! NSNumber).doubleValue
         let parts = (object["test_reconstruction"] as! NSNumber).doubleValue + (object["test_kl"] as! NSNumber).doubleValue
         #expect(abs(loss - parts) < 1e-6)
+        // Training images, not test images, per second of the epoch.
+        let seconds = (object["seconds"] as! NSNumber).doubleValue, rate = (object["images_per_second"] as! NSNumber).doubleValue
+        #expect(abs(rate * seconds / Double(data.train.count) - 1) < 1e-9, "\(line)")
     }
 }
 

@@ -91,7 +91,11 @@ import VAERender
         }
         // The second stage fits any number of points but none.
         let none = conditional ? images(labels.filter { $0 != 3 }) : images([])
-        #expect(throws: VAEError.self) { try makeSampler(.twoStage, model: model, codec: codec, training: none, seed: 0) }
+        let scope = conditional ? " of each class" : "", which = conditional ? " of class 3" : ""
+        #expect(throws: VAEError(.usage, "--sampler two-stage is fitted to the encoded training images and needs at least 1 image\(scope), "
+                                 + "but the training split has 0\(which); use --sampler prior")) {
+            try makeSampler(.twoStage, model: model, codec: codec, training: none, seed: 0)
+        }
     }
     // vae-eval --quality has no --sampler: it says which sampler it fits, before its first line.
     let loaded = try readCheckpoint(RunDirectory(fixtureRun("latent3")).checkpoint(epoch: 3))

@@ -326,6 +326,28 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     for (row, path) in zip(rows[14...], ["straight path", "spherical path (the GIF's)", "pixels crossfaded (no model)"]) {
         #expect(row.hasPrefix("| midpoints of 300 random test pairs, \(path) | 300 |") && !row.contains("–"), "\(row)")
     }
+    // The rows score the images they name against the references they name: the test images'
+    // reconstructions from their encoder means, and the GIF's sampler drawn at the GIF's temperature.
+    let model = loaded.replay.final.model, training = try KMNIST.load(from: syntheticData).train
+    let testReference = FeatureStatistics(features: scorer.predict(loaded.test.intensities).features, dimension: Classifier.featureCount)
+    let trainingReference = FeatureStatistics(features: trainingFeatures, dimension: Classifier.featureCount)
+    /// 100 images are too few for a distance ("–"), 300 are not.
+    func expectScores(_ row: Substring, _ images: [Float]) {
+        let features = scorer.predict(images).features
+        let distances = [testReference, trainingReference].map { reference in
+            featureDistance(features, to: reference).map { String(format: "%.1f", $0) } ?? "–"
+        }
+        let confidence = String(format: "| %d | %.3f | ", images.count / size, meanConfidence(scorer, images))
+        let both = "| \(distances[0]) | \(distances[1]) |"
+        #expect(row.contains(confidence) && row.hasSuffix(both), "\(row) against \(confidence) and \(both)")
+    }
+    #expect(rows[2].hasPrefix("| reconstructions of the test images | 100 |"), "\(rows[2])")
+    expectScores(rows[2], loaded.codec.decodeMeans(model, z: loaded.codec.encodeMeans(model, images: loaded.test), labels: nil))
+    var draws = Random(seed: 0)
+    let gifSampler = try makeSampler(.gmm, model: model, codec: loaded.codec, training: training, seed: 0)
+    let drawn = gifSampler.tempered(defaultSamplingTemperature).sample(count: 300, random: &draws)
+    expectScores(try #require(rows.first { $0.contains("(the GIF's sampler)") }),
+                     loaded.codec.decodeMeans(model, z: drawn.z, labels: drawn.labels))
     // Both distances of a sampler's row are numbers.
     let samplerDistances = rows.filter { $0.contains("samples") }.map { $0.split(separator: "|").suffix(2) }
     #expect(samplerDistances.allSatisfy { $0.allSatisfy { Double($0.trimmingCharacters(in: .whitespaces)) != nil } },
@@ -401,4 +423,8 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(sampling.status == 65 && sampling.stderr == "vae-render: the encoder's mean of a training image (1 of 600) is inf: " + overflow,
             "\(sampling.stderr)")
     #expect(PathKind(out) == .nothing)
+    // vae-eval scores no such model: it would print NaN nats and exit 0.
+    let eval = try runTool("vae-eval", [final, "--data", syntheticData, "--k", "5"])
+    #expect(eval.status == 65 && eval.stderr == "vae-eval: the negative ELBO is NaN: " + overflow, "\(eval.stderr)")
+    #expect(!eval.stdout.contains("nats"), "\(eval.stdout)")
 }

@@ -11,8 +11,9 @@ public struct LogSumExp: Sendable {
     public init() {}
 
     public mutating func add(_ term: Double) {
-        // A zero weight adds nothing; taken first, it would make e^(-∞ - (-∞)) a NaN.
-        guard term > -.infinity else { return }
+        // A zero weight adds nothing; taken first, it would make e^(-∞ - (-∞)) a NaN. A NaN term
+        // makes the sum NaN, as it would a plain sum, rather than be skipped.
+        guard term > -.infinity || term.isNaN else { return }
         if term > maximum {
             scaledSum = scaledSum * exp(maximum - term) + 1
             maximum = term
