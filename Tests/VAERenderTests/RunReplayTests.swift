@@ -36,6 +36,14 @@ private func truncate(_ path: String) throws {
     expectVAEError(.badData, containing: ["\(run.checkpointsFolder) is not a folder, where the run keeps its checkpoints"]) {
         _ = try RunReplay(runDirectory: run.path)
     }
+    // A folder that cannot be listed is not an empty one: its reason is given (here a link to
+    // itself; a folder of another user's without read permission takes the same path, which
+    // tests running as root cannot show).
+    unlink(run.checkpointsFolder)
+    #expect(symlink("checkpoints", run.checkpointsFolder) == 0)
+    expectVAEError(.missingInput, containing: ["cannot read \(run.checkpointsFolder): Too many levels of symbolic links"]) {
+        _ = try RunReplay(runDirectory: run.path)
+    }
 }
 
 /// A checkpoint, a run file or the checkpoints folder given for the run folder: the message
