@@ -275,6 +275,14 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt([0, 0, 0, 0, 0, 0, 0, 0x80] + good[8...], "header length 9223372036854775808 is not that of a kmnist-vae file")
     expectCorrupt([1, 0, 0, 0, 0, 0, 0, 0] + good[8...], "header length 1 is not that of a kmnist-vae file (2 to 100000000 bytes)")
     expectCorrupt(safetensors(header: "[1, 2]", data: []), "header is not a JSON object")
+    // Other files a user may give for a checkpoint are named, not read as a header length.
+    for (start, kind) in [([0x1f, 0x8b, 8, 0], "gzip data"), (Array("GIF89a".utf8), "a GIF image"), ([0x89] + Array("PNG".utf8), "a PNG image"),
+                          ([0, 0, 8, 3, 0, 0, 0x27, 0x10], "an IDX images file"), ([0, 0, 8, 1], "an IDX labels file"),
+                          (Array("#!/bin/sh\necho".utf8), "text (\"#!/bin/s\")"), (Array("{\"epoch\":1}\n".utf8), "text (\"{\"epoch\"\")"),
+                          (Array("epoch\n\n1".utf8), "text (\"epoch\\n\\n1\")")]
+        as [([UInt8], String)] {
+        expectCorrupt(start + good[8...], "not a safetensors file: it is \(kind)")
+    }
 
     // Each tensor the right size for its shape, so that only the tiling check can object.
     func twoTensors(_ a: (Int, Int), _ b: (Int, Int)) -> String {

@@ -173,11 +173,26 @@ public func readSafetensors(_ path: String) throws -> SafetensorsFile {
 /// Parses and validates a safetensors file held in memory. Every inconsistency — header
 /// length, JSON, dtype, shape, offsets out of range, overlapping or leaving gaps — is a
 /// `VAEError` naming `path`, never a crash.
+/// What a file is by its first bytes, among the ones a user might pass for a checkpoint: the
+/// tools' own outputs and data files, or text. A safetensors file's first eight bytes, a header
+/// length below 2^32, are never all printable.
+private func fileKind(of bytes: [UInt8]) -> String? {
+    let kinds: [(magic: [UInt8], kind: String)] = [([0x1f, 0x8b], "gzip data"), (Array("GIF8".utf8), "a GIF image"),
+                                                   ([0x89, 0x50, 0x4e, 0x47], "a PNG image"), ([0, 0, 8, 3], "an IDX images file"),
+                                                   ([0, 0, 8, 1], "an IDX labels file")]
+    if let known = kinds.first(where: { bytes.starts(with: $0.magic) }) { return known.kind }
+    let start = bytes.prefix(8)
+    return start.count == 8 && start.allSatisfy({ (0x20...0x7e).contains($0) || $0 == 0x09 || $0 == 0x0a })
+        ? "text (\"\(String(decoding: start, as: UTF8.self).replacingOccurrences(of: "\n", with: "\\n"))\")" : nil
+}
+
 public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> SafetensorsFile {
     func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
     guard bytes.count >= 8 else {
         throw bad("too short for a safetensors file (\(bytes.count) bytes)")
     }
+    // Another kind of file given by mistake is named as such, not read as a damaged header length.
+    if let kind = fileKind(of: bytes) { throw bad("not a safetensors file: it is \(kind)") }
     let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     guard headerLength >= 2, headerLength <= UInt64(maximumSafetensorsHeader) else {
         throw bad("header length \(headerLength) is not that of a kmnist-vae file (2 to \(maximumSafetensorsHeader) bytes)")
