@@ -43,6 +43,7 @@ struct VAEClassifier: ParsableCommand {
         try reportingErrors {
             compute.apply()
             try checkFileCanBeWritten(out)
+            try RunDirectory.checkNotAmongCheckpoints(out, flag: "--out")
             try checkReplacesOnly("a classifier file", at: out) { (try? readSafetensors($0))?.metadata["format"] == classifierFormat }
             let data = try KMNIST.load(from: dataOptions.folder)
             let options = ClassifierTrainingOptions(epochs: epochs, seed: seed)

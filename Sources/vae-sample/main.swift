@@ -74,6 +74,7 @@ struct VAESample: ParsableCommand {
         try reportingErrors {
             compute.apply()
             try checkFileCanBeWritten(out)
+            try RunDirectory.checkNotAmongCheckpoints(out, flag: "--out")
             try checkReplacesOnly("an IDX image file", at: out) { (try? readIDX($0, magic: idxImagesMagic)) != nil }
             let run = RunDirectory(runDir)
             // Data files are IDX images too: those this command reads and those the run records.

@@ -149,14 +149,16 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let sample = ["vae-sample", "--run-dir", run.path, "--data", data, "--count", "3", "--sampler", "gmm"]
     let classifier = ["vae-classifier", "--data", data, "--epochs", "1"]
     let cases: [(command: [String], out: String, message: String)] = [
-        (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not an IDX image file; not replacing it"),
+        (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is in the checkpoints folder of the run in \(run.path), "
+            + "which holds only the checkpoints vae-train writes; name a file elsewhere"),
         (sample, notes, "--out \(notes) exists and is not an IDX image file; not replacing it"),
         (sample, trainingImages, "--out \(trainingImages) is one of the KMNIST files in \(data), which \(run.path) reads; not replacing it"),
         (sample, otherTestImages + ".gz", "--out \(otherTestImages).gz is named as a KMNIST data file; not replacing it"),
         (sample, otherTestImages, "--out \(otherTestImages) is named as a KMNIST data file; not replacing it"),
         (sample, kept, "--out \(kept) is read-only; not replacing it"),
         (classifier, kept, "--out \(kept) is read-only; not replacing it"),
-        (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) exists and is not a classifier file; not replacing it"),
+        (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is in the checkpoints folder of the run in \(run.path)"),
+        (classifier, notes, "--out \(notes) exists and is not a classifier file; not replacing it"),
         (classifier, trainingImages, "--out \(trainingImages) exists and is not a classifier file; not replacing it"),
     ]
     for (command, out, message) in cases {
@@ -166,6 +168,14 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
         #expect(result.stdout.isEmpty, "work done before the refusal: \(result.stdout)")
         let after = try readFile(out)
         #expect(after == before, "\(out) left as it was")
+    }
+    // Nor is a new file written among a run's checkpoints, where it would pass for one (or a
+    // resume would remove it as an epoch past its state).
+    for (command, out) in [(sample, run.checkpoint(epoch: 9)), (classifier, run.checkpointsFolder + "/classifier.safetensors")] {
+        let result = try runTool(command[0], Array(command.dropFirst()) + ["--out", out])
+        #expect(result.status == 64 && result.stderr.hasPrefix("\(command[0]): --out \(out) is in the checkpoints folder of the run in "),
+                "\(command[0]) --out \(out): \(result.stderr)")
+        #expect(PathKind(out) == .nothing)
     }
     // The data folder the run records is kept too when --data points elsewhere.
     try run.recordDataFolder(data)

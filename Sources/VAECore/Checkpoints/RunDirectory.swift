@@ -112,6 +112,14 @@ public struct RunDirectory: Sendable {
         try checkHoldsOnlyRunFiles()
     }
 
+    /// Refuses an output file `flag` names in a run's checkpoints folder, which vae-train keeps
+    /// for its own checkpoints: a file there would pass for one, or be removed by a resume.
+    public static func checkNotAmongCheckpoints(_ out: String, flag: String) throws {
+        guard let run = RunDirectory(holdingCheckpoint: out), run.holdsARun else { return }
+        throw VAEError(.usage, "\(flag) \(out) is in the checkpoints folder of the run in \(run.path), which holds only the "
+                       + "checkpoints vae-train writes; name a file elsewhere")
+    }
+
     /// Whether the folder holds a file only a run writes: a run that --overwrite may replace.
     public var holdsARun: Bool {
         !checkpointEpochs().isEmpty || [statePath, metricsPath, dataFolderRecordPath].contains { FileManager.default.fileExists(atPath: $0) }
