@@ -9,9 +9,7 @@ public let temporaryFileSuffix = ".partial"
 /// the data goes to a temporary file beside the target, is fsynced, renamed over the target,
 /// and the folder is fsynced so the rename itself survives a power cut.
 public func writeFileAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-    try writeFileAtomically(to: path) { fd, temporary in
-        try writeAll(fd, bytes, path: temporary)
-    }
+    try writeFileAtomically(to: path) { fd in try writeAll(fd, bytes, path: path) }
 }
 
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
@@ -21,8 +19,8 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
 /// Atomic write where the content comes in several pieces (a header, then a large buffer),
 /// so that nothing has to be concatenated in memory first.
 public func writeFileAtomically(to path: String, pieces: [UnsafeRawBufferPointer]) throws {
-    try writeFileAtomically(to: path) { fd, temporary in
-        for piece in pieces { try writeAll(fd, piece, path: temporary) }
+    try writeFileAtomically(to: path) { fd in
+        for piece in pieces { try writeAll(fd, piece, path: path) }
     }
 }
 
@@ -234,7 +232,7 @@ private func resolvingFolder(of path: String) -> String {
     return String(cString: folder) + "/" + url.lastPathComponent
 }
 
-private func writeFileAtomically(to path: String, body: (Int32, String) throws -> Void) throws {
+private func writeFileAtomically(to path: String, body: (Int32) throws -> Void) throws {
     try deferringStopSignals { try renameIntoPlace([try stage(path, body: body)]) }
 }
 
@@ -246,8 +244,8 @@ public func writeFilesAtomically(_ files: [(bytes: [UInt8], path: String)]) thro
         var staged: [StagedFile] = []
         do {
             for file in files {
-                staged.append(try stage(file.path) { fd, temporary in
-                    try file.bytes.withUnsafeBytes { try writeAll(fd, $0, path: temporary) }
+                staged.append(try stage(file.path) { fd in
+                    try file.bytes.withUnsafeBytes { try writeAll(fd, $0, path: file.path) }
                 })
             }
         } catch {
@@ -311,8 +309,9 @@ private struct StagedFile {
     let fd: Int32, temporary: String, path: String
 }
 
-/// Writes the content `body` gives to the temporary file of a write to `path`.
-private func stage(_ path: String, body: (Int32, String) throws -> Void) throws -> StagedFile {
+/// Writes the content `body` gives to the temporary file of a write to `path`. Errors name
+/// `path`, which the user gave, and the temporary file only where it is the cause.
+private func stage(_ path: String, body: (Int32) throws -> Void) throws -> StagedFile {
     try checkFileCanBeWritten(path)
     let path = try writeTarget(path)
     let url = URL(fileURLWithPath: path)
@@ -320,15 +319,15 @@ private func stage(_ path: String, body: (Int32, String) throws -> Void) throws 
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
     let fd = try openLockedTemporary(temporary, for: path)
     do {
-        try body(fd, temporary)
+        try body(fd)
         // A replaced file keeps its permissions: a private one (0600) must not become readable by
         // all. Set last, so that a crash while writing leaves a leftover that can be written again.
         var replaced = stat()
         if stat(path, &replaced) == 0, fchmod(fd, replaced.st_mode & 0o777) != 0 {
-            throw VAEError(.cannotWrite, "cannot set the permissions of \(temporary): \(systemErrorText())")
+            throw VAEError(.cannotWrite, "cannot write \(path): cannot set the permissions of its temporary file: \(systemErrorText())")
         }
         guard fsync(fd) == 0 else {
-            throw VAEError(.cannotWrite, "cannot write \(temporary): fsync failed: \(systemErrorText())")
+            throw VAEError(.cannotWrite, "cannot write \(path): fsync failed: \(systemErrorText())")
         }
     } catch {
         close(fd)
@@ -379,13 +378,13 @@ private func openLockedTemporary(_ temporary: String, for path: String) throws -
     while true {
         let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw VAEError(.cannotWrite, "cannot create \(temporary): \(systemErrorText())")
+            throw VAEError(.cannotWrite, "cannot write \(path): cannot create its temporary file \(temporary): \(systemErrorText())")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let busy = errno == EWOULDBLOCK, text = systemErrorText()
             close(fd)
             throw VAEError(.cannotWrite, busy ? "cannot write \(path): another process is writing it (\(temporary) is locked)"
-                           : "cannot lock \(temporary): \(text)")
+                           : "cannot write \(path): cannot lock its temporary file \(temporary): \(text)")
         }
         // The writer that held the lock may have renamed the file into place before letting go:
         // what this opened is then the target, and the temporary must be created anew.
@@ -394,7 +393,7 @@ private func openLockedTemporary(_ temporary: String, for path: String) throws -
             guard ftruncate(fd, 0) == 0 else {
                 let text = systemErrorText()
                 close(fd)
-                throw VAEError(.cannotWrite, "cannot write \(temporary): \(text)")
+                throw VAEError(.cannotWrite, "cannot write \(path): \(text)")
             }
             return fd
         }

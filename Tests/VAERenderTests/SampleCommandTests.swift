@@ -221,7 +221,15 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let result = try runToolWithFileSizeLimit("vae-sample", ["--run-dir", fixtureRun("latent2"),
                                                              "--count", "100", "--sampler", "prior", "--out", out], blocks: 20)
     #expect(result.status == 73, "\(result.stderr)")
-    #expect(result.stderr == "vae-sample: cannot write \(scratch)/.samples.idx\(temporaryFileSuffix): File too large\n")
+    #expect(result.stderr == "vae-sample: cannot write \(scratch)/samples.idx: File too large\n")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing left behind")
+    // A temporary file that cannot be created is named after the file asked for: a name of 250
+    // bytes is allowed, its temporary's (".name.partial") is not.
+    let name = String(repeating: "s", count: 246) + ".idx"
+    let long = scratch + "/" + name, temporary = scratch + "/." + name + temporaryFileSuffix
+    let tooLong = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--count", "2", "--sampler", "prior", "--out", long])
+    #expect(tooLong.status == 73 && tooLong.stderr == "vae-sample: cannot write \(long): cannot create its temporary file \(temporary): "
+            + "File name too long\n", "\(tooLong.stderr)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing left behind")
 }
 
