@@ -88,7 +88,7 @@ public final class Trainer: @unchecked Sendable {
                     : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(numberText(loss.total)); "
-                                   + "no checkpoint was written from this state (\(divergenceAdvice))")
+                                   + "no checkpoint was written from this state (\(divergenceAdvice(epoch: epoch)))")
                 }
                 if run.objective == .iwae {
                     model.backwardImportanceWeighted(workspace, rows: rows, samples: samples)
@@ -97,7 +97,7 @@ public final class Trainer: @unchecked Sendable {
                 }
                 guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
                     throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): a gradient is not finite; "
-                                   + "no checkpoint was written from this state (\(divergenceAdvice))")
+                                   + "no checkpoint was written from this state (\(divergenceAdvice(epoch: epoch)))")
                 }
                 total += loss
                 let seen = first + rows
@@ -107,7 +107,8 @@ public final class Trainer: @unchecked Sendable {
             }
         }
         guard model.parameters.allFinite else {
-            throw VAEError(.failed, "training diverged in epoch \(epoch): a parameter is not finite; no checkpoint was written from this state")
+            throw VAEError(.failed, "training diverged in epoch \(epoch): a parameter is not finite; no checkpoint was written from this state "
+                           + "(\(divergenceAdvice(epoch: epoch)))")
         }
         completedEpochs = epoch
         return LossTerms(reconstruction: total.reconstruction / Double(count), kl: total.kl / Double(count))
@@ -126,11 +127,13 @@ public final class Trainer: @unchecked Sendable {
 
     /// What to change when a step diverges: the learning rate; the KL weight when it is above 1,
     /// whose gradients it scales up; a fixed σ, whose 1/σ² scales the reconstruction term. A
-    /// resume keeps these flags and would repeat the very same steps, so the run starts again.
-    private var divergenceAdvice: String {
+    /// resume keeps these flags and would repeat the very same steps, so the run starts again:
+    /// with --overwrite once the folder holds a checkpoint (a divergence past `epoch` 1) or an old run.
+    private func divergenceAdvice(epoch: Int) -> String {
         let lower = run.beta > 1 ? "a lower --lr or --beta" : "a lower --lr"
         let sigma = run.model.likelihood == .gaussianFixed ? " or a larger --sigma" : ""
-        return "start again with --overwrite and \(lower)\(sigma)" + (replacesARun ? "" : ": a resume would repeat the same steps")
+        let overwrite = epoch > 1 || replacesARun ? "--overwrite and " : ""
+        return "start again with \(overwrite)\(lower)\(sigma)" + (replacesARun ? "" : ": a resume would repeat the same steps")
     }
 
     /// β, ramped linearly over the warm-up epochs one step at a time.
@@ -146,7 +149,7 @@ public final class Trainer: @unchecked Sendable {
         let loss = evaluate(testImages, epoch: epoch)
         guard loss.total.isFinite else {
             throw VAEError(.failed, "training diverged in epoch \(epoch): the test loss is \(numberText(loss.total)); "
-                           + "no checkpoint was written from this state (\(divergenceAdvice))")
+                           + "no checkpoint was written from this state (\(divergenceAdvice(epoch: epoch)))")
         }
         return loss
     }
