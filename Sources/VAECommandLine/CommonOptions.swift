@@ -30,7 +30,7 @@ public struct ThreadOptions: ParsableArguments {
 
 /// `--data`, for every tool that reads KMNIST.
 public struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR; else, for a run read or resumed, the folder it was trained on; else ./data/kmnist, except for a resumed run that records no folder, which needs --data).",
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR; else, for a tool that reads a run, the folder the run was trained on; else ./data/kmnist).",
                                valueName: "dir"))
     public var data: String?
 

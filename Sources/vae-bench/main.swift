@@ -75,8 +75,8 @@ struct VAEBench: ParsableCommand {
         compute.apply()
         try reportingErrors {
             // Nothing is evaluated, so the test split is neither read nor needed.
-            let (train, _) = try KMNIST.loadSplit(.training, from: dataOptions.folder, advice: "download them from "
-                + "\(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them")
+            let (train, _) = try KMNIST.loadSplit(.training, from: dataOptions.folder, advice: "download the KMNIST files "
+                + "from \(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them")
             try benchmark(KMNIST(train: train.tiled(to: images), test: ImageSet(pixels: [], labels: [])))
         }
     }
@@ -96,7 +96,7 @@ struct VAEBench: ParsableCommand {
         for run in runs { try checkMemory(for: run, trainImages: dataset.train.count) }
         let priorName = prior == .vamp ? "VampPrior with \(defaultPseudoInputs) pseudo-inputs" : "N(0, I) prior"
         let batch = batchSize.map { ", batches of \(min($0, images))" } ?? ""
-        print("vae-bench: \(images) images per epoch\(batch), \(priorName), median of epochs 2-\(epochs), "
+        print("vae-bench: \(count: images, "image") per epoch\(batch), \(priorName), median of epochs 2-\(epochs), "
               + "\(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"

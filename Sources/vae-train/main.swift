@@ -18,7 +18,7 @@ struct VAETrain: ParsableCommand {
             Reads the four KMNIST IDX files (.gz or raw) from --data, else $KMNIST_DIR, else ./data/kmnist, \
             downloading and md5-checking any that are missing unless --no-download is given. A --resume without \
             --data or $KMNIST_DIR reads the folder the run was trained on (recorded in <run-dir>/data-folder), \
-            and downloads only the files missing there.
+            and downloads only the files missing there; a run that records no folder needs --data.
 
             Every epoch writes <run-dir>/checkpoints/epoch-NNNN.safetensors (weights, configuration, \
             losses), adds a line to <run-dir>/metrics.jsonl (rewritten whole) and updates <run-dir>/state.safetensors, \

@@ -228,8 +228,11 @@ func trainingStepsAllocateNothing(presets: String, prior: String, batch: Int) th
     try FileManager.default.removeItem(atPath: folder + "/train-labels-idx1-ubyte.gz")
     let missing = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", folder, "--images", "100", "--epochs", "2"])
     #expect(missing.status == 66, "\(missing.stderr)")
-    #expect(missing.stderr == "vae-bench: KMNIST training files missing in \(folder): train-labels-idx1-ubyte.gz; download them "
-            + "from \(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them\n", "\(missing.stderr)")
+    #expect(missing.stderr == "vae-bench: KMNIST training files missing in \(folder): train-labels-idx1-ubyte.gz; download the "
+            + "KMNIST files from \(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them\n", "\(missing.stderr)")
+    let nowhere = try runTool("vae-bench", ["--presets", "pytorch-example", "--data", folder + "/none", "--images", "1", "--epochs", "2"])
+    #expect(nowhere.status == 66 && nowhere.stderr == "vae-bench: the data folder \(folder)/none does not exist; download the KMNIST "
+            + "files from \(KMNIST.officialURL) or point --data or KMNIST_DIR at a folder that has them\n", "\(nowhere.stderr)")
 }
 
 /// --batch-size sets every configuration's batch, named in the header and in the products' shapes;
