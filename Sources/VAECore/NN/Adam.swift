@@ -35,8 +35,8 @@ public final class Adam: @unchecked Sendable {
     }
 
     /// One step. Returns false when a gradient was not finite, or so large that its second
-    /// moment overflows Float (|g| above about 1.8e19, which only a diverging run makes): the
-    /// parameters are then spoilt, and the caller must stop.
+    /// moment's term (1 - β₂)·g·g overflows Float (|g| above about 5.8e20, which only a diverging
+    /// run makes): the parameters are then spoilt, and the caller must stop.
     public func update(parameters: FloatBuffer, gradients: FloatBuffer) -> Bool {
         precondition(parameters.count == m.count && gradients.count == m.count)
         step += 1
