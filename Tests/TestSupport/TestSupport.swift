@@ -57,6 +57,17 @@ public func write(_ bytes: [UInt8], to path: String) {
     _ = FileManager.default.createFile(atPath: path, contents: Data(bytes))
 }
 
+/// `bytes`, a safetensors file the tools wrote whose data a test then altered, with the checksum
+/// its header records made to match the data again: for tests of the checks behind that one.
+public func resealed(_ bytes: [UInt8]) -> [UInt8] {
+    let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    let header = String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), key = "\"\(dataChecksumKey)\":\""
+    guard let recorded = header.range(of: key) else { preconditionFailure("no \(dataChecksumKey) in \(header)") }
+    let checksum = bytes.withUnsafeBytes { crc32(of: [UnsafeRawBufferPointer(rebasing: $0[(8 + headerLength)...])]) }
+    let value = recorded.upperBound..<header.index(recorded.upperBound, offsetBy: 8)
+    return Array(bytes[..<8]) + Array(header.replacingCharacters(in: value, with: checksum).utf8) + bytes[(8 + headerLength)...]
+}
+
 /// Writes `set`'s images and labels as IDX files (gzipped unless `raw`) into `folder` under the
 /// KMNIST names of `split` ("train" or "t10k"), and returns the two paths.
 @discardableResult

@@ -149,7 +149,8 @@ private let sampleMetrics = EpochMetrics(epoch: 3, train: LossTerms(reconstructi
                                  metadata: ["note": note], to: path)
         }
         let file = try readSafetensors(path)
-        #expect(file.metadata == ["note": note])
+        // With the checksum of the data, zlib's CRC-32 of the two floats' 8 bytes (as Python's zlib.crc32 gives it).
+        #expect(file.metadata == ["note": note, dataChecksumKey: "c3872656"])
         #expect(try file.floats("x", shape: [2]) == values)
         #expect(file.tensors["x"]!.range.lowerBound % 8 == 0, "data at byte \(file.tensors["x"]!.range.lowerBound)")
     }
@@ -209,6 +210,35 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     }
 }
 
+/// A bit flipped anywhere in a checkpoint's data (on disk, in a copy) is refused by the checksum
+/// the file records, naming the file; a file of another writer, which records none, is read.
+@Test func aFlippedBitInTheDataIsRefusedByItsChecksum() throws {
+    let run = smallRun()
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/good.safetensors"
+    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
+    let good = try readFile(path)
+    let (header, data) = try headerAndData(path)
+    let recorded = try #require(try readSafetensors(path).metadata[dataChecksumKey])
+    #expect(recorded == data.withUnsafeBytes { crc32(of: [$0]) })
+    for index in [0, data.count / 2, data.count - 1] {
+        var flipped = good
+        flipped[good.count - data.count + index] ^= 0x10
+        expectCorrupt(flipped, "its tensor data do not match the checksum it records (crc32 ")
+        expectCorrupt(flipped, ", recorded \(recorded)): the file was damaged after it was written")
+    }
+    for bad in ["0123456", "0123456g", "+1234567"] {
+        expectCorrupt(safetensors(header: header.replacingOccurrences(of: recorded, with: bad), data: data),
+                      "metadata data_crc32 has the invalid value \"\(bad)\" (8 hex digits expected)")
+    }
+    let unrecorded = header.replacingOccurrences(of: "\"\(dataChecksumKey)\":\"\(recorded)\",", with: "")
+    #expect(unrecorded.count < header.count)
+    let parameters = try readCheckpoint(path).model.parameters.array
+    write(safetensors(header: unrecorded, data: data), to: path)
+    expectIdentical(try readCheckpoint(path).model.parameters.array, parameters, "a checkpoint without a checksum")
+}
+
 @Test func corruptCheckpointsGetClearErrors() throws {
     let run = smallRun()
     let folder = temporaryFolder()
@@ -244,11 +274,15 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
                               data: data),
                   "metadata input_shape has the invalid value \"32,32\"")
     // decoder.out.bias, 784 floats, ends the data: a NaN, then an infinity, in its last value.
+    // A changed byte of the data is refused by its checksum; resealed (as a hand-made file would
+    // be, or one of another writer, which records none), a value no tool writes still is.
     expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0x7f]),
+                  "its tensor data do not match the checksum it records (crc32 ")
+    expectCorrupt(resealed(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0x7f])),
                   "tensor decoder.out.bias holds NaN at index 783 (the tools write only finite values)")
-    expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0xff]),
+    expectCorrupt(resealed(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0xc0, 0xff])),
                   "tensor decoder.out.bias holds NaN at index 783")  // its sign bit set: Swift prints "-nan"
-    expectCorrupt(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0x80, 0xff]),
+    expectCorrupt(resealed(safetensors(header: header, data: Array(data.dropLast(4)) + [0, 0, 0x80, 0xff])),
                   "tensor decoder.out.bias holds -inf at index 783")
     // Point the first tensor's offsets at the second one's bytes: an overlap.
     let overlapping = header.replacingOccurrences(of: "\"data_offsets\":[0,", with: "\"data_offsets\":[4,")
@@ -296,7 +330,7 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     // decoder.out.bias, 784 floats, is the last tensor in the data: dropping it keeps the tiling.
     let withoutBias = header.replacingOccurrences(of: "\"decoder.out.bias\":\\{[^}]*\\},", with: "", options: .regularExpression)
     #expect(withoutBias.count < header.count)
-    expectCorrupt(safetensors(header: withoutBias, data: Array(data.dropLast(784 * 4))), "tensor decoder.out.bias is missing")
+    expectCorrupt(resealed(safetensors(header: withoutBias, data: Array(data.dropLast(784 * 4)))), "tensor decoder.out.bias is missing")
 
     // Metadata describing a model of billions of parameters over a file of a few thousand: the
     // shapes are compared before the model is allocated (allocating it would abort the tests).

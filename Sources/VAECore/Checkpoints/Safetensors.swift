@@ -1,3 +1,4 @@
+import CZlib
 import Foundation
 
 // The safetensors format (https://github.com/huggingface/safetensors): an 8-byte little-endian
@@ -27,9 +28,26 @@ public struct SafetensorsEntry {
     }
 }
 
-/// Writes the entries, in order, atomically to `path`. Identical inputs give identical bytes:
-/// JSON keys are sorted and numbers are integers, so checkpoints can be compared byte for byte.
+/// The metadata key of the CRC-32 of a file's tensor data (zlib's, 8 hex digits), which every
+/// file the tools write records and `parseSafetensors` checks where it is recorded: a bit flipped
+/// on disk or in a copy is refused, not trained on or rendered. (Files of other writers lack it.)
+public let dataChecksumKey = "data_crc32"
+
+/// zlib's CRC-32 of the pieces, one after the other, as 8 lowercase hex digits.
+public func crc32(of pieces: [UnsafeRawBufferPointer]) -> String {
+    var crc = crc32_z(0, nil, 0)
+    for piece in pieces where piece.count > 0 {
+        crc = crc32_z(crc, piece.baseAddress!.assumingMemoryBound(to: UInt8.self), piece.count)
+    }
+    return String(format: "%08x", UInt32(crc))
+}
+
+/// Writes the entries, in order, atomically to `path`, with `metadata` and the data's checksum.
+/// Identical inputs give identical bytes: JSON keys are sorted and numbers are integers, so
+/// checkpoints can be compared byte for byte.
 public func writeSafetensors(_ entries: [SafetensorsEntry], metadata: [String: String], to path: String) throws {
+    var metadata = metadata
+    metadata[dataChecksumKey] = crc32(of: entries.map(\.bytes))
     var offset = 0
     var fields: [(String, String)] = []
     for entry in entries {
@@ -38,10 +56,8 @@ public func writeSafetensors(_ entries: [SafetensorsEntry], metadata: [String: S
         fields.append((entry.name, "{\"dtype\":\"\(entry.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}"))
         offset = end
     }
-    if !metadata.isEmpty {
-        let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
-        fields.append(("__metadata__", "{" + pairs.joined(separator: ",") + "}"))
-    }
+    let pairs = metadata.sorted { $0.key < $1.key }.map { "\(jsonString($0.key)):\(jsonString($0.value))" }
+    fields.append(("__metadata__", "{" + pairs.joined(separator: ",") + "}"))
     fields.sort { $0.0 < $1.0 }
     var header = Array(("{" + fields.map { "\(jsonString($0.0)):\($0.1)" }.joined(separator: ",") + "}").utf8)
     // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
@@ -262,6 +278,16 @@ public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> Safetenso
     }
     guard position == bytes.count else {
         throw bad("\(bytes.count - position) bytes after the last tensor are not described by the header")
+    }
+    if let recorded = metadata[dataChecksumKey] {
+        guard recorded.count == 8, recorded.allSatisfy(\.isHexDigit) else {
+            throw bad("metadata \(dataChecksumKey) has the invalid value \"\(recorded)\" (8 hex digits expected)")
+        }
+        let actual = bytes.withUnsafeBytes { crc32(of: [UnsafeRawBufferPointer(rebasing: $0[dataStart...])]) }
+        guard actual == recorded.lowercased() else {
+            throw bad("its tensor data do not match the checksum it records (crc32 \(actual), recorded \(recorded)): "
+                      + "the file was damaged after it was written")
+        }
     }
     return SafetensorsFile(path: path, metadata: metadata, tensors: tensors, bytes: bytes)
 }
