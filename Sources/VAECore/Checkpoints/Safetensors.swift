@@ -186,9 +186,6 @@ public func readSafetensors(_ path: String) throws -> SafetensorsFile {
     try parseSafetensors(try readFile(path, atMost: maximumSafetensorsFile), path: path)
 }
 
-/// Parses and validates a safetensors file held in memory. Every inconsistency — header
-/// length, JSON, dtype, shape, offsets out of range, overlapping or leaving gaps — is a
-/// `VAEError` naming `path`, never a crash.
 /// What a file is by its first bytes, among the ones a user might pass for a checkpoint: the
 /// tools' own outputs and data files, or text. A safetensors file's first eight bytes, a header
 /// length below 2^32, are never all printable.
@@ -202,6 +199,9 @@ private func fileKind(of bytes: [UInt8]) -> String? {
         ? "text (\"\(String(decoding: start, as: UTF8.self).replacingOccurrences(of: "\n", with: "\\n"))\")" : nil
 }
 
+/// Parses and validates a safetensors file held in memory. Every inconsistency — header
+/// length, JSON, dtype, shape, offsets out of range, overlapping or leaving gaps, data
+/// that fail their checksum — is a `VAEError` naming `path`, never a crash.
 public func parseSafetensors(_ bytes: [UInt8], path: String) throws -> SafetensorsFile {
     func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
     guard bytes.count >= 8 else {

@@ -68,8 +68,7 @@ public func normalLogDensity(_ logDensities: UnsafeMutablePointer<Double>, z: Co
 /// log p(z)): `dz` holds the decoder's and -log p(z)'s gradients, and log q(z|x), written in eps
 /// below, depends on logvar alone, so nothing of it goes through z. Each of the `headRows` head
 /// rows (images, where the forward functions count `rows` of draws) sums its `samples` rows of
-/// `dz`, ∂/∂mu = Σ dz,
-/// ∂/∂logvar = ½ σ Σ dz·eps, and log q(z|x) = -½ Σ (log 2π + logvar + eps²)
+/// `dz`, ∂/∂mu = Σ dz, ∂/∂logvar = ½ σ Σ dz·eps, and log q(z|x) = -½ Σ (log 2π + logvar + eps²)
 /// at fixed eps adds `posteriorWeight` · (-½) to ∂/∂logvar, where `posteriorWeight` is the
 /// weight of log q(z|x) in the loss summed over the samples: β for the ELBO, 1 for the
 /// importance-weighted bound (its normalised weights sum to 1).
