@@ -5,6 +5,16 @@ import VAECore
 /// order, so that nothing in the repository passes for a KMNIST file.
 public let syntheticFileNames = ["train-images.gz", "train-labels.gz", "test-images.gz", "test-labels.gz"]
 
+/// `error` with the links `linkUnderKMNISTNames` made in `linked` named as the files of `folder`
+/// they stand for: a damaged file is one of the fixtures, not of a temporary folder.
+public func namingSyntheticFiles(_ error: VAEError, linked: String, folder: String) -> VAEError {
+    var message = error.message
+    for (stored, official) in zip(syntheticFileNames, KMNIST.files) {
+        message = message.replacingOccurrences(of: linked + "/" + official.name + ".gz", with: folder + "/" + stored)
+    }
+    return VAEError(error.kind, message)
+}
+
 /// Makes `linked` a folder in which the `syntheticFileNames` of `folder` appear under the
 /// official names, and returns it.
 @discardableResult

@@ -120,7 +120,12 @@ func writeGoldens(into fixtures: String) throws {
     defer { try? FileManager.default.removeItem(atPath: linkedData) }  // also after a link that failed
     try linkUnderKMNISTNames(fixtures + "/synthetic", into: linkedData)
     // All rendered before the folder is made: a missing fixture run leaves nothing behind.
-    let rendered = try GoldenCase.all.map { ($0, try renderAnimations($0.request(fixtures: fixtures, data: linkedData))) }
+    let rendered: [(GoldenCase, [RenderedGIF])]
+    do {
+        rendered = try GoldenCase.all.map { ($0, try renderAnimations($0.request(fixtures: fixtures, data: linkedData))) }
+    } catch let error as VAEError {
+        throw namingSyntheticFiles(error, linked: linkedData, folder: fixtures + "/synthetic")
+    }
     try createFolders(fixtures + "/golden", what: "the golden-image folder")
     let goldens = rendered.flatMap { golden, gifs in gifs.map { (gif: $0, path: golden.goldenPath($0.animation, fixtures: fixtures)) } }
     // One set, so that a full disk part-way leaves the committed goldens as they were.

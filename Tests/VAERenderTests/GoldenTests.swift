@@ -93,6 +93,13 @@ func goldenRendersMatch(caseName: String) throws {
     #expect(result.status == 66 && result.stderr == "vae-fixtures: \(folder)/synthetic/train-images.gz does not exist; vae-fixtures "
             + "without --goldens-only makes the synthetic data\n", "\(result.stderr)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["runs"])
+    // A damaged one is named as the fixture it is, not as its link in a temporary folder.
+    try FileManager.default.copyItem(atPath: packageRoot + "/fixtures/synthetic", toPath: folder + "/synthetic")
+    let images = folder + "/synthetic/train-images.gz"
+    try writeFileAtomically(Array(try readFile(images).prefix(1000)), to: images)
+    let damaged = try runTool("vae-fixtures", ["--fixtures", folder, "--goldens-only"])
+    #expect(damaged.status == 65 && damaged.stderr.hasPrefix("vae-fixtures: \(images): "), "\(damaged.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/golden"))
 }
 
 /// Outside the package root without --fixtures, or with an empty one (which wrote into /), or
