@@ -190,9 +190,10 @@ public func readSafetensors(_ path: String) throws -> SafetensorsFile {
 /// tools' own outputs and data files, or text. A safetensors file's first eight bytes, a header
 /// length below 2^32, are never all printable.
 private func fileKind(of bytes: [UInt8]) -> String? {
-    let kinds: [(magic: [UInt8], kind: String)] = [([0x1f, 0x8b], "gzip data"), (Array("GIF8".utf8), "a GIF image"),
-                                                   ([0x89, 0x50, 0x4e, 0x47], "a PNG image"), ([0, 0, 8, 3], "an IDX images file"),
-                                                   ([0, 0, 8, 1], "an IDX labels file")]
+    func bigEndian(_ magic: UInt32) -> [UInt8] { withUnsafeBytes(of: magic.bigEndian) { Array($0) } }
+    let kinds: [(magic: [UInt8], kind: String)] = [(gzipMagic, "gzip data"), (Array("GIF8".utf8), "a GIF image"),
+                                                   ([0x89, 0x50, 0x4e, 0x47], "a PNG image"), (bigEndian(idxImagesMagic), "an IDX images file"),
+                                                   (bigEndian(idxLabelsMagic), "an IDX labels file")]
     if let known = kinds.first(where: { bytes.starts(with: $0.magic) }) { return known.kind }
     let start = bytes.prefix(8)
     return start.count == 8 && start.allSatisfy({ (0x20...0x7e).contains($0) || $0 == 0x09 || $0 == 0x0a })

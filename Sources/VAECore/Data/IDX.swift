@@ -26,7 +26,7 @@ public func readIDX(_ path: String, magic: UInt32) throws -> IDXFile {
 public func parseIDX(_ bytes: [UInt8], path: String, magic: UInt32) throws -> IDXFile {
     func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
 
-    let isGzip = bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
+    let isGzip = bytes.starts(with: gzipMagic)
     if path.hasSuffix(".gz") && !isGzip {
         throw bad("not a gzip file (it does not start with the gzip magic bytes 1f 8b)")
     }
@@ -81,6 +81,8 @@ public func parseIDX(_ bytes: [UInt8], path: String, magic: UInt32) throws -> ID
 
 public let idxImagesMagic: UInt32 = 0x0000_0803
 public let idxLabelsMagic: UInt32 = 0x0000_0801
+/// The first two bytes of a gzip file.
+let gzipMagic: [UInt8] = [0x1f, 0x8b]
 
 private func hex(_ value: UInt32) -> String {
     let digits = String(value, radix: 16)
