@@ -192,6 +192,14 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
         let result = try runTool(classifier[0], Array(classifier.dropFirst()) + ["--out", scorer])
         #expect(result.status == 0, "\(result.stderr)")
     }
+    // A damaged classifier too, which only training again mends.
+    var damaged = try readFile(scorer)
+    damaged[damaged.count - 1] ^= 1
+    write(damaged, to: scorer)
+    #expect(throws: VAEError.self) { try readClassifier(scorer) }
+    let replaced = try runTool(classifier[0], Array(classifier.dropFirst()) + ["--out", scorer])
+    #expect(replaced.status == 0, "\(replaced.stderr)")
+    _ = try readClassifier(scorer)
 }
 
 /// A closed standard output is refused before any work (vae-eval's bound, vae-sample's file),
