@@ -313,8 +313,8 @@ private struct StagedFile {
 /// `path`, which the user gave, and the temporary file only where it is the cause.
 private func stage(_ path: String, body: (Int32) throws -> Void) throws -> StagedFile {
     try checkFileCanBeWritten(path)
-    let path = try writeTarget(path)
-    let url = URL(fileURLWithPath: path)
+    let target = try writeTarget(path)
+    let url = URL(fileURLWithPath: target)
     let folder = url.deletingLastPathComponent().path
     let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
     let fd = try openLockedTemporary(temporary, for: path)
@@ -323,7 +323,7 @@ private func stage(_ path: String, body: (Int32) throws -> Void) throws -> Stage
         // A replaced file keeps its permissions: a private one (0600) must not become readable by
         // all. Set last, so that a crash while writing leaves a leftover that can be written again.
         var replaced = stat()
-        if stat(path, &replaced) == 0, fchmod(fd, replaced.st_mode & 0o777) != 0 {
+        if stat(target, &replaced) == 0, fchmod(fd, replaced.st_mode & 0o777) != 0 {
             throw VAEError(.cannotWrite, "cannot write \(path): cannot set the permissions of its temporary file: \(systemErrorText())")
         }
         guard fsync(fd) == 0 else {
@@ -334,7 +334,7 @@ private func stage(_ path: String, body: (Int32) throws -> Void) throws -> Stage
         unlink(temporary)
         throw error
     }
-    return StagedFile(fd: fd, temporary: temporary, path: path)
+    return StagedFile(fd: fd, temporary: temporary, path: target)
 }
 
 /// Renames each staged file over its target, in order, then fsyncs their folders so that the

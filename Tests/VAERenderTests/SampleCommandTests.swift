@@ -239,6 +239,13 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(tooLong.status == 73 && tooLong.stderr == "vae-sample: cannot write \(long): cannot create its temporary file \(temporary): "
             + "File name too long\n", "\(tooLong.stderr)")
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing left behind")
+    // Through a link to such a file (earlier samples), the error names the link given.
+    write(encodeIDX(magic: idxImagesMagic, dimensions: [1, 28, 28], payload: [UInt8](repeating: 0, count: 784)), to: long)
+    let link = scratch + "/samples.idx"
+    #expect(symlink(long, link) == 0)
+    let linked = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--count", "2", "--sampler", "prior", "--out", link])
+    #expect(linked.status == 73 && linked.stderr == "vae-sample: cannot write \(link): cannot create its temporary file \(temporary): "
+            + "File name too long\n", "\(linked.stderr)")
 }
 
 /// Only the names vae-train writes are checkpoints: a stray `epoch-31.safetensors` is not the
