@@ -171,7 +171,10 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     }
     // Nor is a new file written among a run's checkpoints, where it would pass for one (or a
     // resume would remove it as an epoch past its state).
-    for (command, out) in [(sample, run.checkpoint(epoch: 9)), (classifier, run.checkpointsFolder + "/classifier.safetensors")] {
+    let linkedCheckpoints = run.path + "/linked"
+    #expect(symlink(run.checkpointsFolder, linkedCheckpoints) == 0)
+    for (command, out) in [(sample, run.checkpoint(epoch: 9)), (classifier, run.checkpointsFolder + "/classifier.safetensors"),
+                           (sample, run.checkpointsFolder + "/./x.idx"), (sample, linkedCheckpoints + "/epoch-0009.safetensors")] {
         let result = try runTool(command[0], Array(command.dropFirst()) + ["--out", out])
         #expect(result.status == 64 && result.stderr.hasPrefix("\(command[0]): --out \(out) is in the checkpoints folder of the run in "),
                 "\(command[0]) --out \(out): \(result.stderr)")

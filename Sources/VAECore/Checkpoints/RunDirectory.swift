@@ -115,7 +115,10 @@ public struct RunDirectory: Sendable {
     /// Refuses an output file `flag` names in a run's checkpoints folder, which vae-train keeps
     /// for its own checkpoints: a file there would pass for one, or be removed by a resume.
     public static func checkNotAmongCheckpoints(_ out: String, flag: String) throws {
-        guard let run = RunDirectory(holdingCheckpoint: out), run.holdsARun else { return }
+        // The folder as the file system finds it, through "." and links.
+        let folder = URL(fileURLWithPath: out).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath()
+        let run = RunDirectory(folder.deletingLastPathComponent().path)
+        guard folder.lastPathComponent == checkpointsFolderName, run.holdsARun else { return }
         throw VAEError(.usage, "\(flag) \(out) is in the checkpoints folder of the run in \(run.path), which holds only the "
                        + "checkpoints vae-train writes; name a file elsewhere")
     }
