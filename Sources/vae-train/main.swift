@@ -265,6 +265,8 @@ struct VAETrain: ParsableCommand {
         var missingCheckpoints: [Int] = [], laterCheckpoints: [Int] = []
         if resume != nil {
             let state = try directory.readState()
+            // Else every kept checkpoint would be taken for missing, and the epochs trained again over them.
+            try directory.checkCheckpointsFolderCanBeListed()
             // A state copied in from another run is told as such before its epoch or its flags are
             // believed (training reads every kept checkpoint this way before it starts, and
             // removes those past the state's epoch).

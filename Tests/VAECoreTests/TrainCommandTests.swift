@@ -226,6 +226,25 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(RunDirectory(folder).checkpointEpochs() == [2, 3])
 }
 
+/// A resume whose checkpoints folder cannot be listed (here a link to itself; another user's
+/// folder without read permission takes the same path) is refused with the reason, not trained
+/// as a run whose checkpoints were all deleted.
+@Test func aResumeOfAnUnlistableCheckpointsFolderIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let common = ["--data", syntheticData, "--no-download", "--threads", "1", "--iwae-k", "0"]
+    let first = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "16", "--latent-dim", "2",
+                                          "--prior", "normal"] + common)
+    #expect(first.status == 0, "\(first.stderr)")
+    let checkpoints = RunDirectory(folder).checkpointsFolder
+    try FileManager.default.moveItem(atPath: checkpoints, toPath: scratch + "/kept")
+    #expect(symlink("checkpoints", checkpoints) == 0)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common)
+    #expect(resumed.status == 66 && resumed.stderr == "vae-train: cannot read \(checkpoints): Too many levels of symbolic links\n",
+            "exit \(resumed.status): \(resumed.stderr)")
+}
+
 /// A state whose random generator is all zeros (xoshiro256** never gets there, and from there
 /// draws only zeros, on which the shuffle would spin for ever) is damage: refused, not resumed.
 @Test func aZeroRandomStateIsRefusedAsDamage() throws {

@@ -51,6 +51,16 @@ public struct RunDirectory: Sendable {
         }.sorted()
     }
 
+    /// Refuses a checkpoints folder that exists but cannot be listed (no permission, a link loop):
+    /// `checkpointEpochs` would take it for an empty one.
+    public func checkCheckpointsFolderCanBeListed() throws {
+        if let listing = opendir(checkpointsFolder) {
+            closedir(listing)
+        } else if errno != ENOENT {
+            throw VAEError(.missingInput, "cannot read \(checkpointsFolder): \(systemErrorText())")
+        }
+    }
+
     /// Refuses, for a tool that reads the run, a folder that does not exist or is a file.
     public func checkExists() throws {
         switch PathKind(path) {

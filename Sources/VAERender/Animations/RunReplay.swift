@@ -35,12 +35,7 @@ public struct RunReplay: Sendable {
             if PathKind(directory.checkpointsFolder) == .file {
                 throw VAEError(.badData, "\(directory.checkpointsFolder) is not a folder, where the run keeps its checkpoints")
             }
-            // A folder this user may not list (or reach) is not an empty one.
-            if let listing = opendir(directory.checkpointsFolder) {
-                closedir(listing)
-            } else if errno != ENOENT {
-                throw VAEError(.missingInput, "cannot read \(directory.checkpointsFolder): \(systemErrorText())")
-            }
+            try directory.checkCheckpointsFolderCanBeListed()
             let hint = directory.enclosingRunHint
             throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
                            + (hint.isEmpty ? "; train the run with vae-train first" : hint))
