@@ -180,6 +180,13 @@ private func headerAndData(_ path: String) throws -> (header: String, data: [UIn
     return (String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), Array(bytes[(8 + headerLength)...]))
 }
 
+/// A checkpoint of `smallRun()` in a new temporary folder, to damage: the folder, its path and its bytes.
+private func goodCheckpoint() throws -> (folder: String, path: String, bytes: [UInt8]) {
+    let run = smallRun(), folder = temporaryFolder(), path = folder + "/good.safetensors"
+    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
+    return (folder, path, try readFile(path))
+}
+
 /// Rebuilds a safetensors file from a header string and data bytes.
 private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let json = Array(header.utf8)
@@ -213,12 +220,8 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
 /// A bit flipped anywhere in a checkpoint's data (on disk, in a copy) is refused by the checksum
 /// the file records, naming the file; a file of another writer, which records none, is read.
 @Test func aFlippedBitInTheDataIsRefusedByItsChecksum() throws {
-    let run = smallRun()
-    let folder = temporaryFolder()
+    let (folder, path, good) = try goodCheckpoint()
     defer { removeTemporaryFolder(folder) }
-    let path = folder + "/good.safetensors"
-    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
-    let good = try readFile(path)
     let (header, data) = try headerAndData(path)
     let recorded = try #require(try readSafetensors(path).metadata[dataChecksumKey])
     #expect(recorded == data.withUnsafeBytes { crc32(of: [$0]) })
@@ -240,12 +243,8 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
 }
 
 @Test func corruptCheckpointsGetClearErrors() throws {
-    let run = smallRun()
-    let folder = temporaryFolder()
+    let (folder, path, good) = try goodCheckpoint()
     defer { removeTemporaryFolder(folder) }
-    let path = folder + "/good.safetensors"
-    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
-    let good = try readFile(path)
     let (header, data) = try headerAndData(path)
 
     expectCorrupt([], "too short")
@@ -298,12 +297,8 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
 
 /// Hostile headers: each is refused with its own message before anything is allocated.
 @Test func hostileSafetensorsHeadersAreRefused() throws {
-    let run = smallRun()
-    let folder = temporaryFolder()
+    let (folder, path, good) = try goodCheckpoint()
     defer { removeTemporaryFolder(folder) }
-    let path = folder + "/good.safetensors"
-    try writeCheckpoint(trainedModel(run), run: run, metrics: sampleMetrics, to: path)
-    let good = try readFile(path)
     let (header, data) = try headerAndData(path)
 
     expectCorrupt([0, 0, 0, 0, 0, 0, 0, 0x80] + good[8...], "header length 9223372036854775808 is not that of a kmnist-vae file")

@@ -226,17 +226,24 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(RunDirectory(folder).checkpointEpochs() == [2, 3])
 }
 
+/// What the damaged-resume tests below pass to every vae-train run: the data, one thread, no estimate.
+private let smallResumeFlags = ["--data", syntheticData, "--no-download", "--threads", "1", "--iwae-k", "0"]
+
+/// A one-epoch run of a small network in `folder`, for a test to damage and resume.
+private func trainOneSmallEpoch(into folder: String) throws {
+    let first = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "32", "--latent-dim", "4",
+                                          "--batch-size", "100", "--prior", "normal"] + smallResumeFlags)
+    #expect(first.status == 0, "\(first.stderr)")
+}
+
 /// A resume whose checkpoints folder cannot be listed (here a link to itself; another user's
 /// folder without read permission takes the same path) is refused with the reason, not trained
 /// as a run whose checkpoints were all deleted.
 @Test func aResumeOfAnUnlistableCheckpointsFolderIsRefused() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    let folder = scratch + "/run"
-    let common = ["--data", syntheticData, "--no-download", "--threads", "1", "--iwae-k", "0"]
-    let first = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "16", "--latent-dim", "2",
-                                          "--prior", "normal"] + common)
-    #expect(first.status == 0, "\(first.stderr)")
+    let folder = scratch + "/run", common = smallResumeFlags
+    try trainOneSmallEpoch(into: folder)
     let checkpoints = RunDirectory(folder).checkpointsFolder
     try FileManager.default.moveItem(atPath: checkpoints, toPath: scratch + "/kept")
     #expect(symlink("checkpoints", checkpoints) == 0)
@@ -250,11 +257,8 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 @Test func aZeroRandomStateIsRefusedAsDamage() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    let folder = scratch + "/run"
-    let common = ["--data", syntheticData, "--no-download", "--threads", "1", "--iwae-k", "0"]
-    let first = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "32", "--latent-dim", "4",
-                                          "--batch-size", "100", "--prior", "normal"] + common)
-    #expect(first.status == 0, "\(first.stderr)")
+    let folder = scratch + "/run", common = smallResumeFlags
+    try trainOneSmallEpoch(into: folder)
     let state = RunDirectory(folder).statePath
     let file = try readSafetensors(state)
     var bytes = file.bytes
