@@ -229,21 +229,22 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 /// What the damaged-resume tests below pass to every vae-train run: the data, one thread, no estimate.
 private let smallResumeFlags = ["--data", syntheticData, "--no-download", "--threads", "1", "--iwae-k", "0"]
 
-/// A one-epoch run of a small network in `folder`, for a test to damage and resume.
-private func trainOneSmallEpoch(into folder: String) throws {
+/// A one-epoch run of a small network in `run` of a new temporary folder, for a test to damage
+/// and resume: the folder (to remove) and the run folder.
+private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
+    let scratch = temporaryFolder(), folder = scratch + "/run"
     let first = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "32", "--latent-dim", "4",
                                           "--batch-size", "100", "--prior", "normal"] + smallResumeFlags)
     #expect(first.status == 0, "\(first.stderr)")
+    return (scratch, folder)
 }
 
 /// A resume whose checkpoints folder cannot be listed (here a link to itself; another user's
 /// folder without read permission takes the same path) is refused with the reason, not trained
 /// as a run whose checkpoints were all deleted.
 @Test func aResumeOfAnUnlistableCheckpointsFolderIsRefused() throws {
-    let scratch = temporaryFolder()
+    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
     defer { removeTemporaryFolder(scratch) }
-    let folder = scratch + "/run", common = smallResumeFlags
-    try trainOneSmallEpoch(into: folder)
     let checkpoints = RunDirectory(folder).checkpointsFolder
     try FileManager.default.moveItem(atPath: checkpoints, toPath: scratch + "/kept")
     #expect(symlink("checkpoints", checkpoints) == 0)
@@ -255,10 +256,8 @@ private func trainOneSmallEpoch(into folder: String) throws {
 /// A state whose random generator is all zeros (xoshiro256** never gets there, and from there
 /// draws only zeros, on which the shuffle would spin for ever) is damage: refused, not resumed.
 @Test func aZeroRandomStateIsRefusedAsDamage() throws {
-    let scratch = temporaryFolder()
+    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
     defer { removeTemporaryFolder(scratch) }
-    let folder = scratch + "/run", common = smallResumeFlags
-    try trainOneSmallEpoch(into: folder)
     let state = RunDirectory(folder).statePath
     let file = try readSafetensors(state)
     var bytes = file.bytes
