@@ -36,7 +36,7 @@ private func bernoulliNLL(logits: ConstFloats, targets: ConstFloats, dlogits: Fl
         let a = logits[i], x = targets[i]
         let e = exp(-abs(a))
         total += Double((a > 0 ? a : 0) - a * x + log1p(e))
-        if let dlogits { dlogits[i] = (a >= 0 ? 1 / (1 + e) : e / (1 + e)) - x }
+        if let dlogits { dlogits[i] = sigmoid(a, expMinusAbs: e) - x }
         i += 1
     }
     return total
@@ -123,7 +123,12 @@ public func fixedGaussianNLL(mean: ConstFloats, targets: ConstFloats, dmean: Flo
 /// σ(a), elementwise, for showing the Bernoulli decoder's mean.
 public func sigmoid(_ out: Floats, _ logits: ConstFloats, count: Int) {
     for i in 0..<count {
-        let e = expf(-abs(logits[i]))
-        out[i] = logits[i] >= 0 ? 1 / (1 + e) : e / (1 + e)
+        out[i] = sigmoid(logits[i], expMinusAbs: expf(-abs(logits[i])))
     }
+}
+
+/// σ(a) from e = e^{-|a|}, which never overflows (the loss shares e with its softplus).
+@inline(__always)
+private func sigmoid(_ a: Float, expMinusAbs e: Float) -> Float {
+    a >= 0 ? 1 / (1 + e) : e / (1 + e)
 }
