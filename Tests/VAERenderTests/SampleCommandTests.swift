@@ -440,24 +440,31 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
 @Test func weightsWhoseSumsOverflowFloatAreRefused() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    let run = scratch + "/run", out = scratch + "/out"
+    let run = scratch + "/run", run3 = scratch + "/run3", out = scratch + "/out"
     try FileManager.default.copyItem(atPath: fixtureRun("latent2"), toPath: run)
-    let final = RunDirectory(run).checkpoint(epoch: 3)
+    try FileManager.default.copyItem(atPath: fixtureRun("latent3"), toPath: run3)
+    let final = RunDirectory(run).checkpoint(epoch: 3), final3 = RunDirectory(run3).checkpoint(epoch: 3)
     let overflow = "the weights in \(final) are finite but overflow Float in the network's sums\n"
     // Two hidden units of the encoder at 3e38 for every image, which the first mean adds up to +inf.
-    let fixture = try readCheckpoint(final)
-    let layers = fixture.model.layout.encoder, p = fixture.model.parameters.pointer
-    for unit in 0..<2 {
-        for i in 0..<layers[0].inputs { p[layers[0].weightOffset + unit * layers[0].inputs + i] = 0 }
-        p[layers[0].biasOffset + unit] = 3e38
-        p[layers[1].weightOffset + unit] = 3e38
+    for checkpoint in [final, final3] {
+        let fixture = try readCheckpoint(checkpoint)
+        let layers = fixture.model.layout.encoder, p = fixture.model.parameters.pointer
+        for unit in 0..<2 {
+            for i in 0..<layers[0].inputs { p[layers[0].weightOffset + unit * layers[0].inputs + i] = 0 }
+            p[layers[0].biasOffset + unit] = 3e38
+            p[layers[1].weightOffset + unit] = 3e38
+        }
+        try writeCheckpoint(fixture.model, run: fixture.run, metrics: fixture.metrics, to: checkpoint)
     }
-    try writeCheckpoint(fixture.model, run: fixture.run, metrics: fixture.metrics, to: final)
     let map = try runTool("vae-render", ["--latent-map", "--run-dir", run, "--data", syntheticData, "--out", out])
     #expect(map.status == 65 && map.stderr == "vae-render: the final model's mean of test image 0 is inf: " + overflow, "\(map.stderr)")
     let sampling = try runTool("vae-render", ["--sampling", "--run-dir", run, "--data", syntheticData, "--out", out])
     #expect(sampling.status == 65 && sampling.stderr == "vae-render: the encoder's mean of a training image (1 of 600) is inf: " + overflow,
             "\(sampling.stderr)")
+    // The principal plane of a latent space of 3 comes from the encoded test means (the eigensolver crashed on their NaN).
+    let plane = try runTool("vae-render", ["--sampling", "--sampler", "plane", "--run-dir", run3, "--data", syntheticData, "--out", out])
+    #expect(plane.status == 65 && plane.stderr == "vae-render: the final model's mean of test image 0 is inf: the weights in \(final3) "
+            + "are finite but overflow Float in the network's sums\n", "\(plane.stderr)")
     #expect(PathKind(out) == .nothing)
     // vae-eval scores no such model: it would print NaN nats and exit 0.
     let eval = try runTool("vae-eval", [final, "--data", syntheticData, "--k", "5"])

@@ -149,7 +149,10 @@ public func samplingPoints(_ options: SamplingOptions, final: VAEModel, test: Im
         guard test.count > 0 else {
             throw VAEError(.usage, "the sampling plane comes from the encoded test set, which is empty; use a --sampler")
         }
-        let plane = PrincipalPlane(points: codec.encodeMeans(final, images: test), dimension: latent)
+        let means = codec.encodeMeans(final, images: test)
+        // An infinite mean would give the plane NaN directions, which the eigensolver refuses with a crash.
+        try checkFinite(means, width: latent, computedBy: final) { "the final model's mean of test image \($0)" }
+        let plane = PrincipalPlane(points: means, dimension: latent)
         let points = (0..<side).flatMap { row in
             (0..<side).flatMap { column in plane.point(coordinates[column], coordinates[side - 1 - row]) }
         }
