@@ -290,11 +290,11 @@ struct InterpolationFlags: ParsableArguments {
 }
 
 struct SamplingFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("The sampling frame shows an n x n grid (\(rangeHelp(gridRange)); default: \(SamplingOptions().grid)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("The sampling frame shows an n x n grid (\(rangeHelp(gridRange)); default: \(SamplingOptions().grid)); for a conditional run, a row per class of n²/10 columns, rounded up.",
                                                         valueName: "n"))
     var grid: Int?
 
-    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (the principal-plane grid) (default: vamp for a VampPrior run, as the default model is, else gmm).",
+    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (a grid on the prior's quantiles or the test means' principal plane, see above; for a conditional run one z ~ N(0, I) per column) (default: vamp for a VampPrior run, as the default model is, else gmm).",
                                valueName: "name"))
     var sampler: SamplerName?
 

@@ -127,7 +127,7 @@ public struct LatentMapAnimation {
         legendCharacters = intensities(of: test, indices: firstImagesOfEachClass(test.labels, perClass: 1))
         self.plannedEpochs = plannedEpochs
         layout = TileLayout(columns: LatentMapAnimation.plotTiles + 1, rows: LatentMapAnimation.plotTiles, style: style,
-                            widestCaption: epochCaption(max(plannedEpochs, final.epoch), of: plannedEpochs),
+                            widestCaption: widestEpochCaption(last: final.epoch, of: plannedEpochs),
                             subtitle: LatentMapAnimation.subtitle(projection, finalEpoch: final.epoch))
     }
 
@@ -241,7 +241,7 @@ public struct LatentMapAnimation {
         }
 
         drawLegend(on: &canvas)
-        return GIFFrame(canvas: canvas, delayCentiseconds: isEnd ? layout.style.hold : layout.style.delay)
+        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.frameDelay(isEnd: isEnd))
     }
 
     /// The legend column: each class's first test character, its strokes in shades of the class

@@ -30,7 +30,7 @@ public struct ReconstructionAnimation {
         self.plannedEpochs = plannedEpochs
         originals = intensities(of: test, indices: indices)
         layout = .grouped(items: indices.count, columns: ReconstructionAnimation.maxColumns, rowsPerGroup: 2, style: style,
-                          widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
+                          widestCaption: widestEpochCaption(last: lastEpoch, of: plannedEpochs),
                           subtitle: "input above, reconstruction below")
     }
 
@@ -44,6 +44,6 @@ public struct ReconstructionAnimation {
             layout.draw(originals, number: number, column: column, row: top, on: &canvas)
             layout.draw(reconstructions, number: number, column: column, row: top + 1, on: &canvas)
         }
-        return GIFFrame(canvas: canvas, delayCentiseconds: isEnd ? layout.style.hold : layout.style.delay)
+        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.frameDelay(isEnd: isEnd))
     }
 }

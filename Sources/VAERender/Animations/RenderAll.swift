@@ -103,7 +103,8 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
         try ReconstructionAnimation(options: $0, style: style, test: test, plannedEpochs: planned, lastEpoch: lastEpoch)
     }
     let traversal = try request.traversal.map {
-        // Each dimension's KL as vae-eval reports it: over the images the run was trained on (binarized or not).
+        // Each dimension's KL as vae-eval reports it: over the test images as the run sees them (binarized for a
+        // dynamically binarized run).
         let activity = latentActivity(replay.final.model, test.evaluationImages(for: replay.run))
         return try TraversalAnimation(options: $0, style: style, activity: activity, test: test)
     }

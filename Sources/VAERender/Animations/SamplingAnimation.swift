@@ -197,7 +197,7 @@ public struct SamplingAnimation {
                               lastEpoch: Int) -> TileLayout {
         let (columns, rows) = samplingCells(options, conditional: config.conditional)
         return TileLayout(columns: columns, rows: rows, style: style,
-                          widestCaption: epochCaption(max(plannedEpochs, lastEpoch), of: plannedEpochs),
+                          widestCaption: widestEpochCaption(last: lastEpoch, of: plannedEpochs),
                           subtitle: LatentGrid.Kind(options, config: config).subtitle(conditional: config.conditional,
                                                                                     temperature: options.temperature))
     }
@@ -208,6 +208,6 @@ public struct SamplingAnimation {
         for number in 0..<layout.columns * layout.rows {
             layout.draw(decoded, number: number, column: number % layout.columns, row: number / layout.columns, on: &canvas)
         }
-        return GIFFrame(canvas: canvas, delayCentiseconds: isEnd ? layout.style.hold : layout.style.delay)
+        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.frameDelay(isEnd: isEnd))
     }
 }

@@ -16,7 +16,7 @@ struct ThereAndBack: Sendable {
     func forEachFrame(style: FrameStyle, drawing canvas: (Int) -> Canvas, _ body: (GIFFrame) throws -> Void) rethrows {
         for step in frameSteps {
             let isEnd = step == 0 || step == steps
-            try body(GIFFrame(canvas: canvas(step), delayCentiseconds: isEnd ? style.hold : style.delay))
+            try body(GIFFrame(canvas: canvas(step), delayCentiseconds: style.frameDelay(isEnd: isEnd)))
         }
     }
 }

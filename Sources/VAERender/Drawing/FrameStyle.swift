@@ -7,7 +7,7 @@ public struct FrameStyle: Sendable, Equatable {
     /// Centiseconds the ends show (the first and last epochs, a sweep's two ends), so viewers can read them.
     public var hold: Int
     /// Grey levels a pixel may lag behind its true value in a later frame before it is redrawn
-    /// (see `encodeGIF`). At 4 of 253 the lag is invisible, yet it cuts the default run's sampling
+    /// (see `GIFEncoder`). At 4 of 253 the lag is invisible, yet it cuts the default run's sampling
     /// GIF by 30% (1,055,016 bytes at 0, 735,528 at 4), since its every pixel drifts a little each epoch.
     public var tolerance: Int
 
@@ -18,6 +18,9 @@ public struct FrameStyle: Sendable, Equatable {
         self.hold = hold
         self.tolerance = tolerance
     }
+
+    /// How long a frame shows: `hold` at an end, else `delay`.
+    public func frameDelay(isEnd: Bool) -> Int { isEnd ? hold : delay }
 
     /// Behind the caption and between groups of rows.
     public static let background: UInt8 = 18
