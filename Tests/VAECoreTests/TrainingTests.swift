@@ -550,3 +550,37 @@ func decoderMeansOfEveryLikelihood(likelihood: Likelihood) {
     }
     #expect(worst < 1e-6)
 }
+
+/// A model stops the process (a precondition's trap, SIGILL on x86-64) rather than write past a
+/// workspace cut for another model or one with fewer rows than asked for; the largest call that
+/// fits passes.
+@Test func aModelRefusesAWorkspaceOfAnotherModelOrTooFewRows() async {
+    let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2))
+    _ = model.forward(Workspace(layout: model.layout, capacity: 8), rows: 8, computeGradients: true)
+    model.backward(Workspace(layout: model.layout, capacity: 8), rows: 8)
+    model.decode(Workspace(layout: model.layout, capacity: 2, sampleCapacity: 8), rows: 8)
+    await #expect(processExitsWith: .signal(SIGILL)) {
+        let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2))
+        _ = model.forward(Workspace(layout: ParameterLayout(VAEConfig(hidden: [5], latentDim: 2)), capacity: 8), rows: 8,
+                          computeGradients: false)
+    }
+    await #expect(processExitsWith: .signal(SIGILL)) {
+        let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2))
+        _ = model.forward(Workspace(layout: model.layout, capacity: 8), rows: 9, computeGradients: false)
+    }
+    await #expect(processExitsWith: .signal(SIGILL)) {
+        let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2))
+        model.decode(Workspace(layout: model.layout, capacity: 8, sampleCapacity: 4), rows: 5)
+    }
+    await #expect(processExitsWith: .signal(SIGILL)) {
+        let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2, prior: .vamp, pseudoInputs: 3))
+        _ = model.forwardImportanceWeighted(Workspace(layout: model.layout, capacity: 2, sampleCapacity: 9), rows: 2, samples: 5,
+                                            computeGradients: false)
+    }
+    let classifier = Classifier()
+    classifier.forward(ClassifierWorkspace(classifier, capacity: 3), rows: 3)
+    await #expect(processExitsWith: .signal(SIGILL)) {
+        let classifier = Classifier()
+        classifier.forward(ClassifierWorkspace(classifier, capacity: 3), rows: 4)
+    }
+}

@@ -59,7 +59,7 @@ extension VAEModel {
     public func forwardImportanceWeighted(_ ws: Workspace, rows: Int, samples: Int, computeGradients: Bool) -> LossTerms {
         precondition(!config.conditional, "importance-weighted training is for unconditional models")
         let latent = config.latentDim, draws = rows * samples
-        precondition(draws <= ws.sampleCapacity)
+        checkWorkspace(ws, encoderRows: rows + layout.pseudoInputs, samples: draws)
         encodeWithPseudoInputs(ws, rows: rows)
         reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: draws, latent: latent, samples: samples)
         decode(ws, rows: draws)
@@ -90,6 +90,7 @@ extension VAEModel {
     /// through the reparameterisation, scaled by its normalised weight.
     public func backwardImportanceWeighted(_ ws: Workspace, rows: Int, samples: Int) {
         let latent = config.latentDim, draws = rows * samples, width = layout.output.outputs
+        checkWorkspace(ws, encoderRows: rows + layout.pseudoInputs, samples: draws)
         struct Scale: SplitJob {
             let gradient: Floats, weights: ConstFloats, width: Int
             func run(part: Int, range: Range<Int>) {

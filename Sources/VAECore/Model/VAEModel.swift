@@ -40,6 +40,7 @@ public final class VAEModel: @unchecked Sendable {
 
     /// Encoder: `workspace.input` (with `workspace.labels` for a conditional model) → layers → head (mu, log σ²).
     public func encode(_ ws: Workspace, rows: Int) {
+        checkWorkspace(ws, encoderRows: rows, samples: 0)
         if config.conditional {
             // The convolution's image has one channel per pixel; a dense layer sees the 784 as one row.
             let pixelsAsChannels = config.arch == .conv
@@ -53,6 +54,7 @@ public final class VAEModel: @unchecked Sendable {
 
     /// Decoder: `workspace.z` (with `workspace.labels` for a conditional model) → layers → `workspace.decoderOutput`.
     public func decode(_ ws: Workspace, rows: Int) {
+        checkWorkspace(ws, encoderRows: 0, samples: rows)
         if config.conditional {
             concatenateOneHot(ws.decoderInput, ws.z, labels: ws.labels, rows: rows, positions: 1, features: config.latentDim,
                               classes: layout.labelInputs)
@@ -68,6 +70,7 @@ public final class VAEModel: @unchecked Sendable {
     /// VampPrior the pseudo-inputs are encoded after the images (their posteriors are the
     /// prior's components), and the KL term is log q(z|x) - log p(z) at the sampled z.
     public func forward(_ ws: Workspace, rows: Int, computeGradients: Bool) -> LossTerms {
+        checkWorkspace(ws, encoderRows: rows + layout.pseudoInputs, samples: rows)
         let latent = config.latentDim
         encodeWithPseudoInputs(ws, rows: rows)
         reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: latent)
@@ -86,11 +89,19 @@ public final class VAEModel: @unchecked Sendable {
         }
     }
 
+    /// Stops a call that would write past `ws`'s buffers: a workspace cut for another model, or
+    /// one with fewer encoder rows (images and pseudo-inputs) or decoder rows than asked for.
+    func checkWorkspace(_ ws: Workspace, encoderRows: Int, samples: Int) {
+        precondition(ws.layout == layout, "a workspace of another model")
+        precondition(encoderRows <= ws.capacity + ws.pseudoInputs && samples <= ws.sampleCapacity,
+                     "\(encoderRows) encoder rows and \(samples) samples in a workspace of \(ws.capacity + ws.pseudoInputs) and \(ws.sampleCapacity)")
+    }
+
     /// Encodes the `rows` images of `workspace.input`, and a VampPrior's pseudo-inputs after them.
     func encodeWithPseudoInputs(_ ws: Workspace, rows: Int) {
         let pseudoInputs = layout.pseudoInputs
         if pseudoInputs > 0 {
-            precondition(rows <= ws.capacity && ws.pseudoInputs == pseudoInputs)
+            checkWorkspace(ws, encoderRows: rows + pseudoInputs, samples: 0)
             (ws.input + rows * VAEConfig.inputSize).update(from: parameters.pointer + layout.pseudoInputsOffset,
                                                            count: pseudoInputs * VAEConfig.inputSize)
         }
@@ -150,6 +161,7 @@ public final class VAEModel: @unchecked Sendable {
     /// `forward(computeGradients: true)`. `klWeight` is 1 for the ELBO, β for a β-VAE. A
     /// VampPrior's pseudo-inputs get theirs through the encoder, as any input would.
     public func backward(_ ws: Workspace, rows: Int, klWeight: Float = 1) {
+        checkWorkspace(ws, encoderRows: rows + layout.pseudoInputs, samples: rows)
         let latent = config.latentDim
         chainBackward(through: layout.decoder, input: ws.decoderInput, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs,
                       dInput: ws.dDecoderInput, parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows,

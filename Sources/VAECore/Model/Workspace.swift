@@ -6,6 +6,8 @@
 /// latent sample: one per image for the ELBO, k per image for the importance-weighted bound.
 /// A training step only reads and writes these buffers, so it allocates nothing.
 public final class Workspace: @unchecked Sendable {
+    /// The model layout the buffers are cut for; a model refuses a workspace of another.
+    public let layout: ParameterLayout
     /// Images per forward pass.
     public let capacity: Int
     /// Latent samples per forward pass (decoder rows).
@@ -77,6 +79,7 @@ public final class Workspace: @unchecked Sendable {
 
     public init(layout: ParameterLayout, capacity: Int, sampleCapacity: Int? = nil) {
         let samples = sampleCapacity ?? capacity
+        self.layout = layout
         self.capacity = capacity
         self.sampleCapacity = samples
         let latent = layout.head.outputs / 2

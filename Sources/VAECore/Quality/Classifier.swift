@@ -33,6 +33,7 @@ public final class Classifier: @unchecked Sendable {
 
     /// `workspace.input` → every layer → `workspace.logits`.
     public func forward(_ ws: ClassifierWorkspace, rows: Int) {
+        checkCapacity(ws, rows: rows)
         chainForward(through: layers, input: ws.input, outputs: ws.outputs, parameters: parameters.pointer, rows: rows,
                      convScratch: ws.convScratch)
     }
@@ -40,6 +41,7 @@ public final class Classifier: @unchecked Sendable {
     /// The summed cross-entropy of `rows` images against `ws.labels`, after `forward`; with
     /// `computeGradients`, also every parameter's gradient of it, into `gradients`.
     public func loss(_ ws: ClassifierWorkspace, rows: Int, computeGradients: Bool) -> Double {
+        checkCapacity(ws, rows: rows)
         let loss = softmaxCrossEntropy(logits: ws.logits, labels: ws.labels, probabilities: ws.probabilities,
                                        dlogits: computeGradients ? ws.dLogits : nil, rows: rows, classes: Classifier.classes)
         if computeGradients {
@@ -47,6 +49,11 @@ public final class Classifier: @unchecked Sendable {
                           parameters: parameters.pointer, parameterGradients: gradients.pointer, rows: rows, convScratch: ws.convScratch)
         }
         return loss
+    }
+
+    /// Stops a call that would write past `ws`'s buffers.
+    private func checkCapacity(_ ws: ClassifierWorkspace, rows: Int) {
+        precondition(rows <= ws.capacity, "\(rows) rows in a classifier workspace of \(ws.capacity)")
     }
 
     /// Class probabilities `[n, 10]` and penultimate features `[n, 128]` of `n` images given as
