@@ -413,10 +413,15 @@ private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String
     }
 }
 
+/// Whether a file of this name is a temporary file of `writeAtomically`, which a crash can leave.
+public func isLeftoverTemporaryFile(_ name: String) -> Bool {
+    name.hasPrefix(".") && name.hasSuffix(temporaryFileSuffix)
+}
+
 /// Deletes temporary files that a crash left behind in `folder`.
 public func removeLeftoverTemporaryFiles(in folder: String) {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    for name in names where name.hasPrefix(".") && name.hasSuffix(temporaryFileSuffix) { unlink(folder + "/" + name) }
+    for name in names where isLeftoverTemporaryFile(name) { unlink(folder + "/" + name) }
 }
 
 /// Reads a whole file of at most `limit` bytes, with an error that names it. A larger file is

@@ -146,7 +146,7 @@ public struct RunDirectory: Sendable {
         })
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
         // A crash's temporary files are the run's too: `prepare` removes them.
-        if let other = names.first(where: { !runFiles.contains($0) && !($0.hasPrefix(".") && $0.hasSuffix(temporaryFileSuffix)) }) {
+        if let other = names.first(where: { !runFiles.contains($0) && !isLeftoverTemporaryFile($0) }) {
             throw VAEError(.usage, "\(path) holds \(other), which is no file of a run: name a new or empty folder for the run")
         }
     }

@@ -125,8 +125,11 @@ public struct KMNIST: Sendable {
     }
 
     /// The files missing from `folder`, by the names download gives them ("t10k-images-idx3-ubyte.gz").
-    static func missingFiles(in folder: String) -> [String] {
-        zip(files, locate(in: folder)).filter { $0.1 == nil }.map { $0.0.name + ".gz" }
+    static func missingFiles(in folder: String) -> [String] { missingFiles(locate(in: folder)) }
+
+    /// The files that `located` (as `locate` returns it) lacks among those at `indices` of `files`.
+    private static func missingFiles(_ located: [String?], among indices: [Int] = Array(files.indices)) -> [String] {
+        indices.filter { located[$0] == nil }.map { files[$0].name + ".gz" }
     }
 
     /// Refuses a `folder` that is a file, which would otherwise be reported as a folder missing
@@ -140,8 +143,8 @@ public struct KMNIST: Sendable {
     /// Loads the dataset from `folder`.
     public static func load(from folder: String) throws -> KMNIST {
         try checkNotAFile(folder)
-        let missing = missingFiles(in: folder)
         let paths = locate(in: folder)
+        let missing = missingFiles(paths)
         if !missing.isEmpty {
             throw VAEError(.missingInput, missingFilesMessage(missing, folder: folder))
         }
@@ -162,7 +165,7 @@ public struct KMNIST: Sendable {
         let first = split == .training ? 0 : 2
         let paths = locate(in: folder)
         guard let imagesPath = paths[first], let labelsPath = paths[first + 1] else {
-            let missing = [first, first + 1].filter { paths[$0] == nil }.map { files[$0].name + ".gz" }
+            let missing = missingFiles(paths, among: [first, first + 1])
             throw VAEError(.missingInput, "KMNIST \(split.rawValue) files missing in \(folder): \(missing.joined(separator: ", ")); \(advice)")
         }
         return (try ImageSet.load(images: imagesPath, labels: labelsPath), imagesPath)

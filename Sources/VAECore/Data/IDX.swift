@@ -42,7 +42,7 @@ public func parseIDX(_ bytes: [UInt8], path: String, magic: UInt32) throws -> ID
 
     let foundMagic = try readWord("magic number")
     guard foundMagic == magic else {
-        throw bad("wrong magic number 0x\(hex(foundMagic)), expected 0x\(hex(magic))"
+        throw bad("wrong magic number 0x\(String(format: "%08x", foundMagic)), expected 0x\(String(format: "%08x", magic))"
                   + " (\(magic == idxImagesMagic ? "IDX images of unsigned bytes" : "IDX labels of unsigned bytes"))")
     }
     var dimensions: [Int] = []
@@ -83,11 +83,6 @@ public let idxImagesMagic: UInt32 = 0x0000_0803
 public let idxLabelsMagic: UInt32 = 0x0000_0801
 /// The first two bytes of a gzip file.
 let gzipMagic: [UInt8] = [0x1f, 0x8b]
-
-private func hex(_ value: UInt32) -> String {
-    let digits = String(value, radix: 16)
-    return String(repeating: "0", count: 8 - digits.count) + digits
-}
 
 /// Where IDX bytes come from: the file itself, or a gzip stream inflated on demand.
 private protocol ByteSource {

@@ -1,4 +1,5 @@
 import CLibcrypto
+import Foundation
 
 /// The MD5 digest of `parts`, one after the other, as 32 lowercase hex digits, by OpenSSL's
 /// libcrypto. MD5 only checks a download against the published checksums, or data against what
@@ -14,8 +15,5 @@ public func md5Hex(_ parts: [UInt8]...) -> String {
     }
     ok = ok && EVP_DigestFinal_ex(context, &digest, &length) == 1
     precondition(ok && length == 16, "libcrypto could not compute an MD5 digest")
-    return digest[..<16].map { byte in
-        let hex = String(byte, radix: 16)
-        return hex.count == 1 ? "0" + hex : hex
-    }.joined()
+    return digest[..<16].map { String(format: "%02x", $0) }.joined()
 }
