@@ -28,9 +28,9 @@ static inline const char *compiled_vector_extension(void) {
 
 /// Stores eight floats at `p` (32-byte aligned) with a non-temporal store: the line goes to
 /// memory without being read into this core's caches first, and every cached copy of it,
-/// another core's included, is dropped. For buffers the other thread has read since they were
+/// another core's included, is dropped. For buffers another thread has read since they were
 /// last written: before an ordinary store to such a line, the core must take back the other's
-/// copy, and when the two processors share no cache that waits a round trip between them which
+/// copy, and when the two cores share no cache that waits a round trip between them which
 /// is not overlapped with the next (Adam's update of pytorch-example's 652,824 parameters took
 /// 1.4 ms a step so, 0.2 ms this way; docs/performance.md). Adam's parameters and the Bernoulli
 /// loss's gradient are stored this way.

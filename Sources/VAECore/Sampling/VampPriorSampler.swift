@@ -14,6 +14,7 @@ public struct VampPriorSampler: LatentSampler {
 
     /// The mixture of the diagonal Gaussians in `components` ([K, 2·latent]: μ, then log σ², each row).
     public init(latent: Int, diagonalComponents components: [Float]) {
+        precondition(latent >= 1 && components.count % (2 * latent) == 0, "components are rows of 2·latent numbers")
         let k = components.count / (2 * latent)
         var means = [Double](repeating: 0, count: k * latent), deviations = means
         for c in 0..<k {

@@ -18,7 +18,7 @@ func store8(_ value: Float8, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: value, as: Float8.self)
 }
 
-/// Stores eight floats that the other compute thread may have read since they were last
+/// Stores eight floats that another compute thread may have read since they were last
 /// written: non-temporally (`vector_store_nontemporal8`, which says why) where `p` is 32-byte
 /// aligned, as such a store needs, else as `store8` does. A part of a job that stores this way
 /// ends with `streamingStoresDone()`.

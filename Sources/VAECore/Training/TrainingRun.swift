@@ -40,7 +40,7 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
 public func checkMemory(for run: RunConfig, trainImages: Int) throws {
     let layout = ParameterLayout(run.model)
     func gigabytes(_ floats: Int) -> String { String(format: "%.1f GB", Double(floats) / Double(1 << 28)) }
-    // Evaluation takes the same workspace, 500 rows and a VampPrior's pseudo-inputs, whatever the batch.
+    // Evaluation takes the same workspace, at least 500 rows and a VampPrior's pseudo-inputs, however small the batch.
     let unbatched = Workspace.storageFloats(layout: layout, capacity: evaluationBatchSize, sampleCapacity: evaluationBatchSize)
     guard unbatched <= maximumWorkspaceFloats else {
         let vamp = run.model.prior == .vamp
