@@ -82,11 +82,11 @@ struct VAETrain: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood (default: 0.1).", valueName: "sigma"))
     var sigma: Float?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1; not with --objective iwae, which has no KL term).",
                                                         valueName: "beta"))
     var beta: Double?
 
-    @Option(name: .customLong("kl-warmup"), parsing: .unconditional, help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0).",
+    @Option(name: .customLong("kl-warmup"), parsing: .unconditional, help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0; not with --objective iwae).",
                                                                                         valueName: "epochs"))
     var klWarmup: Int?
 
@@ -94,7 +94,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "mode"))
     var binarize: Binarization?
 
-    @Flag(help: "Class-conditional VAE: the label's one-hot joins the encoder's and the decoder's input, and the loss bounds -log p(x|y).")
+    @Flag(help: "Class-conditional VAE: the label's one-hot joins the encoder's and the decoder's input, and the loss bounds -log p(x|y). Not with --prior vamp or --objective iwae.")
     var conditional = false
 
     @Option(help: ArgumentHelp("The prior p(z): normal (N(0, I), the KL term in closed form) or vamp (VampPrior: the mixture of the encoder's posteriors at --pseudo-inputs learned pseudo-inputs, which start as training images; the KL term is estimated at the sampled z) (default: vamp for the default preset, normal for the other presets and with --conditional).",
