@@ -68,7 +68,7 @@ let package = Package(
 
         // The fuzz targets, one module each so that each defines libFuzzer's entry point once.
         // `swift build` compiles them like any library; scripts/fuzz builds them again with
-        // --sanitize=fuzzer --sanitize=address and links each one with libFuzzer's main.
+        // -Xswiftc -sanitize=fuzzer,address (it says why not --sanitize) and links each with libFuzzer's main.
         .target(name: "FuzzIDX", dependencies: ["VAECore"], path: "Fuzz/IDX"),
         .target(name: "FuzzSafetensors", dependencies: ["VAECore"], path: "Fuzz/Safetensors"),
         .target(name: "FuzzGIF", dependencies: ["VAETesting"], path: "Fuzz/GIF"),
