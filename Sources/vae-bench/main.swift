@@ -39,7 +39,7 @@ struct VAEBench: ParsableCommand {
 
     @OptionGroup var dataOptions: DataOptions
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Training images per epoch (the local images repeated), \(rangeHelp(imageRange)).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Training images per epoch (the local images repeated), \(rangeHelp(imageRange)); at least \(defaultPseudoInputs) with --prior vamp.", valueName: "n"))
     var images: Int = 60_000
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Epochs per configuration, at least 2: the first is a warm-up and is not counted.", valueName: "n"))

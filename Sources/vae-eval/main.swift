@@ -51,7 +51,7 @@ struct VAEEval: ParsableCommand {
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images (default: all).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images, 1 to the test set's count, at least 2 with --quality (default: all).", valueName: "n"))
     var images: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw.", valueName: "n"))
