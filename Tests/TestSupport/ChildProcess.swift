@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// How long a program a test starts (a tool of this package, cc, python3, script) may run before
+/// How long a program a test starts (a tool of this package, clang, python3, script) may run before
 /// the test stops it and fails. The slowest run in the suite takes about 10 s with the whole suite
 /// running beside it on this 2-core machine; the limit leaves room for a machine many times
 /// slower or busier, and still ends a hung suite in minutes, not at CI's time-out.

@@ -130,8 +130,9 @@ public struct PreloadBuildFailed: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Tests/Preload/<name>.c built as a shared library for LD_PRELOAD (with the system's C compiler,
-/// once per process), so that what it stands in for stays out of the tools themselves.
+/// Tests/Preload/<name>.c built as a shared library for LD_PRELOAD (once per process), so that
+/// what it stands in for stays out of the tools themselves. With the Swift toolchain's clang, which
+/// SwiftPM compiles the C targets with: a system without gcc has no `cc`.
 public func preloadLibrary(_ name: String) throws -> String {
     try preloadLibraries.withLock { built in
         if let path = built[name] { return path }
@@ -143,12 +144,12 @@ public func preloadLibrary(_ name: String) throws -> String {
                                      + "preloaded; run the tests with TMPDIR set to a folder that allows executables")
         }
         let output = temporaryFolder("preload") + "/lib\(name).so"
-        let compile = try ChildProcess("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O2", "-o", output,
+        let compile = try ChildProcess("/usr/bin/env", ["clang", "-shared", "-fPIC", "-O2", "-o", output,
                                                         packageRoot + "/Tests/Preload/\(name).c", "-ldl"])
         defer { compile.stop() }
         let result = try compile.finish()
         guard result.status == 0 else {
-            throw PreloadBuildFailed(description: "cc could not build Tests/Preload/\(name).c: \(result.stderr)")
+            throw PreloadBuildFailed(description: "clang could not build Tests/Preload/\(name).c: \(result.stderr)")
         }
         built[name] = output
         return output
