@@ -44,9 +44,9 @@ public enum Palette {
     /// A GIF has one 256-entry colour map and the shared one is full (254 greys, the accent,
     /// transparency), so the class colours cannot sit beside the ramp: the latent map's file uses
     /// the shared map with the ramp's entries from here on replaced by `classShades` shades of each
-    /// class (40 entries; the greys above them stay). The map draws no grey images, only the frame's few fixed greys (background, gutter,
-    /// subtitle, grid lines, black), all below this index, so those keep their places and the map
-    /// looks like the other GIFs, captions and all.
+    /// class (40 entries; the greys above them stay). The map draws no grey images, only the
+    /// frame's few fixed greys (background, gutter, subtitle, grid lines, black), all below this
+    /// index, so those keep their places and the map looks like the other GIFs, captions and all.
     public static let firstClassIndex: UInt8 = 160
 
     /// The index of shade `shade` (1 to `classShades`, the full colour) of class `label`.
