@@ -278,3 +278,38 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     lock = nil
     #expect(throws: Never.self) { _ = try RunLock(directory) }
 }
+
+/// The lock file is never opened through a link (its pid would overwrite the link's target) nor
+/// taken when it is not a regular file (a FIFO there must not hang the open).
+@Test func aLockFileThatIsALinkOrAFIFOIsRefusedTouchingNothing() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    let notes = folder + "/notes.txt"
+    try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: notes))
+    try FileManager.default.createSymbolicLink(atPath: directory.lockPath, withDestinationPath: notes)
+    expectVAEError(.cannotWrite, containing: ["cannot create \(directory.lockPath): it is a symbolic link"]) { _ = try RunLock(directory) }
+    #expect(try String(contentsOfFile: notes, encoding: .utf8) == "keep me\n")
+
+    unlink(directory.lockPath)
+    try #require(mkfifo(directory.lockPath, 0o644) == 0)
+    expectVAEError(.cannotWrite, containing: ["cannot lock \(directory.lockPath): it is not a regular file"]) { _ = try RunLock(directory) }
+}
+
+/// A refused writer names the holder by the pid in the lock file only while that process lives:
+/// a program that takes the lock without writing its pid leaves an earlier holder's there.
+@Test(arguments: [true, false])
+func aRefusedLockNamesOnlyALiveHolder(holderAlive: Bool) throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    // Above the kernel's largest pid (2^22), so no process has it.
+    let pid = holderAlive ? getpid() : 5_000_000
+    try Data("\(pid)\n".utf8).write(to: URL(fileURLWithPath: directory.lockPath))
+    let holder = open(directory.lockPath, O_RDWR | O_CLOEXEC)
+    try #require(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+    defer { close(holder) }
+    expectVAEError(.busy, containing: ["\(folder) is being written by \(holderAlive ? "process \(pid)" : "another process") (it holds"]) {
+        _ = try RunLock(directory)
+    }
+}

@@ -199,6 +199,14 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(checkpointsOnly.stderr == "vae-train: cannot resume: \(stateless.statePath) does not exist, though \(stateless.path) "
             + "holds checkpoints up to epoch 1, and a run continues only from its state; pass --overwrite instead of --resume "
             + "to train it again from the start\n")
+    // A folder that is no run's (the data folder, say) is told as such, and gets no lock file.
+    let dataFolder = try runTool("vae-train", ["--resume", otherData] + common)
+    #expect(dataFolder.status == 66)
+    #expect(dataFolder.stderr == "vae-train: cannot resume: \(otherData) is not a run folder (it holds t10k-images-idx3-ubyte.gz, "
+            + "and no state.safetensors); --resume takes the folder that vae-train --run-dir wrote\n")
+    for refused in [stateless.path, otherData] {
+        #expect(!FileManager.default.fileExists(atPath: RunDirectory(refused).lockPath), "\(refused) got a lock file")
+    }
 
     // A run whose record of its data folder is gone names the record rather than download into ./data/kmnist.
     let record = try readFile(RunDirectory(folder).dataFolderRecordPath)
@@ -284,6 +292,12 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
     #expect(result.status == 66)
     #expect(result.stderr.contains("KMNIST files missing in \(empty): train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"))
     #expect(result.stderr.contains("http://codh.rois.ac.jp/kmnist/dataset/kmnist/"))
+    #expect(!FileManager.default.fileExists(atPath: runDir))
+    // A folder that does not exist (a mistyped name, maybe) is named as missing, not to be filled.
+    let mistyped = try runTool("vae-train", ["--data", empty + "/kmnsit", "--no-download", "--run-dir", runDir])
+    #expect(mistyped.status == 66)
+    #expect(mistyped.stderr == "vae-train: the data folder \(empty)/kmnsit does not exist; point --data or KMNIST_DIR at a folder "
+            + "that has the KMNIST files, or download them from http://codh.rois.ac.jp/kmnist/dataset/kmnist/ into it\n")
     #expect(!FileManager.default.fileExists(atPath: runDir))
 
     // A file given as the folder is named as such, by the trainer (whether it may download or

@@ -141,14 +141,19 @@ public struct RunDirectory: Sendable {
     /// Refuses a folder that holds anything but a run's files (the data folder, given as
     /// --run-dir by mistake, say): a new run would mix its files with them.
     public func checkHoldsOnlyRunFiles() throws {
+        if let other = firstFileNotOfARun {
+            throw VAEError(.usage, "\(path) holds \(other), which is no file of a run: name a new or empty folder for the run")
+        }
+    }
+
+    /// The first name in the folder, in sorted order, that a run does not write.
+    private var firstFileNotOfARun: String? {
         let runFiles = Set([checkpointsFolder, metricsPath, statePath, dataFolderRecordPath, lockPath].map {
             URL(fileURLWithPath: $0).lastPathComponent
         })
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
         // A crash's temporary files are the run's too: `prepare` removes them.
-        if let other = names.first(where: { !runFiles.contains($0) && !isLeftoverTemporaryFile($0) }) {
-            throw VAEError(.usage, "\(path) holds \(other), which is no file of a run: name a new or empty folder for the run")
-        }
+        return names.first { !runFiles.contains($0) && !isLeftoverTemporaryFile($0) }
     }
 
     /// What a run writes besides its state.
@@ -238,23 +243,28 @@ public struct RunDirectory: Sendable {
     }
 
     /// Refuses to resume a folder that does not exist or is a file.
+    /// Refuses, before the lock is taken (its file would be left in a folder that is no run's),
+    /// a folder that does not exist or holds no resume state, with advice on what it holds instead.
     public func checkResumable() throws {
         do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
+        guard !FileManager.default.fileExists(atPath: statePath) else { return }
+        // The moments and the random state are only in the state file: checkpoints alone cannot continue a run.
+        if let last = checkpointEpochs().last {
+            throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist, though \(path) holds checkpoints "
+                           + "up to epoch \(last), and a run continues only from its state; pass --overwrite instead of "
+                           + "--resume to train it again from the start")
+        }
+        if let other = firstFileNotOfARun {
+            throw VAEError(.missingInput, "cannot resume: \(path) is not a run folder (it holds \(other), and no "
+                           + "state.safetensors); --resume takes the folder that vae-train --run-dir wrote")
+        }
+        throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
+                       + "written anything); start it again without --resume")
     }
 
     /// The resume state, with advice when a run was stopped before writing one.
     public func readState() throws -> TrainingState {
         try checkResumable()
-        guard FileManager.default.fileExists(atPath: statePath) else {
-            // The moments and the random state are only in the state file: checkpoints alone cannot continue a run.
-            if let last = checkpointEpochs().last {
-                throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist, though \(path) holds checkpoints "
-                               + "up to epoch \(last), and a run continues only from its state; pass --overwrite instead of "
-                               + "--resume to train it again from the start")
-            }
-            throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
-                           + "written anything); start it again without --resume")
-        }
         return try readTrainingState(statePath)
     }
 

@@ -15,12 +15,21 @@ public final class RunLock: Sendable {
     public init(_ directory: RunDirectory) throws {
         try createFolders(directory.path, what: "the run folder")
         path = directory.lockPath
+        // Not through a link, and only a regular file: the pid written below would replace
+        // whatever a link at `.lock` points to (non-blocking, so that a FIFO there cannot hang the open).
         // `fd` is set only once the lock is held: an initializer that throws after setting every
         // stored property runs deinit, which would unlock and close the descriptor a second time
         // (by then maybe another thread's file under the same number).
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
-            throw VAEError(.cannotWrite, "cannot create \(path): \(systemErrorText())")
+            let reason = errno
+            throw VAEError(.cannotWrite, "cannot create \(path): "
+                           + (reason == ELOOP ? "it is a symbolic link" : systemErrorText(reason)))
+        }
+        var status = stat()
+        guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
+            throw VAEError(.cannotWrite, "cannot lock \(path): it is not a regular file")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
@@ -30,7 +39,9 @@ public final class RunLock: Sendable {
             guard reason == EWOULDBLOCK else {
                 throw VAEError(.cannotWrite, "cannot lock \(path): \(systemErrorText(reason))")
             }
-            let who = holder.flatMap { Int32($0) }.map { "process \($0)" } ?? "another process"
+            // A pid left by an earlier holder (the lock taken by a program that writes none) is not named.
+            let who = holder.flatMap { Int32($0) }.flatMap { kill($0, 0) == 0 || errno == EPERM ? "process \($0)" : nil }
+                ?? "another process"
             throw VAEError(.busy, "\(directory.path) is being written by \(who) (it holds \(path)); "
                            + "wait for it to finish or stop it, or use another run folder")
         }

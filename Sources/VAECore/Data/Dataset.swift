@@ -183,8 +183,13 @@ public struct KMNIST: Sendable {
         return advice + " ($KMNIST_DIR names \(named), which comes before the folder a run records)"
     }
 
+    /// A folder that does not exist is said to be missing, not told to be filled: its name may be mistyped.
     static func missingFilesMessage(_ missing: [String], folder: String) -> String {
-        "KMNIST files missing in \(folder): \(missing.joined(separator: ", ")); download them from "
+        if PathKind(folder) == .nothing {
+            return "the data folder \(folder) does not exist; point --data or KMNIST_DIR at a folder that has the KMNIST "
+                + "files, or download them from \(officialURL) into it"
+        }
+        return "KMNIST files missing in \(folder): \(missing.joined(separator: ", ")); download them from "
             + "\(officialURL) into \(folder) (or point --data or KMNIST_DIR at a folder that has them)"
     }
 }
