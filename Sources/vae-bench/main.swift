@@ -24,7 +24,7 @@ struct VAEBench: ParsableCommand {
             scripts/benchmark runs this beside the JAX and PyTorch anchors.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \
-            timings cannot be written.
+            timings cannot be written; Ctrl-C or SIGTERM stops it with nothing half-written (the shell shows 130 or 143).
             """,
         version: versionDescription())
 

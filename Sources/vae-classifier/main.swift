@@ -17,7 +17,8 @@ struct VAEClassifier: ParsableCommand {
             cross-entropy. The same seed and data give the same file byte for byte. Prints the loss of \
             every epoch and the accuracy on the test images, which the file's metadata records.
 
-            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write.
+            Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write; \
+            Ctrl-C or SIGTERM stops it with nothing half-written (the shell shows 130 or 143).
             """,
         version: versionDescription())
 

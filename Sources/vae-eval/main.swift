@@ -34,7 +34,8 @@ struct VAEEval: ParsableCommand {
             score there.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
-            data file, 66 missing files, 70 a sampler's fit failed (--quality), 73 standard output (the figures) cannot be written.
+            data file, 66 missing files, 70 a sampler's fit failed (--quality), 73 standard output (the figures) cannot be written; \
+            Ctrl-C or SIGTERM stops it (the shell shows 130 or 143).
             """,
         version: versionDescription())
 

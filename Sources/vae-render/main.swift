@@ -80,7 +80,8 @@ struct RenderCommand: ParsableCommand {
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
             checkpoint or data file, or checkpoints of different configurations, 66 missing run or \
-            data, 70 a sampler's fit or a GIF's encoding failed, 73 cannot write.
+            data, 70 a sampler's fit or a GIF's encoding failed, 73 cannot write; Ctrl-C or SIGTERM \
+            stops it with nothing half-written (the shell shows 130 or 143).
             """,
         version: versionDescription())
 

@@ -24,7 +24,8 @@ struct VAESample: ParsableCommand {
             sample floor(c x count / 10).
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
-            data file, 66 missing run, epoch or data, 70 the sampler's fit failed, 73 cannot write.
+            data file, 66 missing run, epoch or data, 70 the sampler's fit failed, 73 cannot write; \
+            Ctrl-C or SIGTERM stops it with nothing half-written (the shell shows 130 or 143).
             """,
         version: versionDescription())
 

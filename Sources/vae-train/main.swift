@@ -26,7 +26,7 @@ struct VAETrain: ParsableCommand {
             training loss is the negative importance-weighted bound).
 
             Exit codes: 0 done, 64 bad flags, a run folder in the way or data that does not match the resumed \
-            run, 65 bad data, 66 missing data, run folder or resume state, 70 training diverged, 73 cannot write, 75 another trainer is \
+            run, 65 bad data, 66 missing data, run folder or resume state, 70 training diverged (or the final estimate is not finite), 73 cannot write, 75 another trainer is \
             writing the run folder (it holds <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), \
             143 stopped by SIGTERM (the same way).
 
@@ -145,8 +145,7 @@ struct VAETrain: ParsableCommand {
         if let layers = hidden?.widths.count, layers > RunConfig.maximumHiddenLayers {
             throw ValidationError("--hidden may name at most \(RunConfig.maximumHiddenLayers) layers, got \(layers)")
         }
-        // Adam computes in Float: a rate that is 0 or subnormal there would train nothing.
-        if let lr, !(lr > 0 && Float(lr).isNormal) { throw ValidationError("--lr must be a positive number a Float can hold, got \(lr)") }
+        if let lr, !RunConfig.isValidLearningRate(lr) { throw ValidationError("--lr must be a positive number a Float can hold, got \(lr)") }
         for (flag, value) in [("--run-dir", runDir), ("--resume", resume)] where value?.isEmpty == true {
             throw ValidationError("\(flag) must name a folder")
         }
@@ -166,9 +165,7 @@ struct VAETrain: ParsableCommand {
             throw ValidationError("--likelihood \(chosenLikelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
                                   + "(bernoulli and gaussian-fixed work with conv)")
         }
-        // The KL weight is a Float in the backward pass, where a larger --beta would be infinite
-        // and a smaller one 0 or subnormal (flushed to 0).
-        if let beta, !(beta == 0 || (beta > 0 && Float(beta).isNormal)) {
+        if let beta, !RunConfig.isValidKLWeight(beta) {
             throw ValidationError("--beta must be 0 or a positive number a Float can hold, got \(beta)")
         }
         if let klWarmup, klWarmup < 0 { throw ValidationError("--kl-warmup must be at least 0, got \(klWarmup)") }

@@ -16,6 +16,10 @@
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
 //
+// or poisons a result, as a product that overflowed would:
+//
+//   VAE_NAN_AT_SGEMM=n          the n-th cblas_sgemm call's first output value becomes NaN.
+//
 // or writes down what a power cut would undo:
 //
 //   VAE_TRACE_RENAMES=file      appends "rename PATH" to `file` for every rename(2) that puts a
@@ -32,7 +36,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static long crash_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_after_rename;
+static long crash_at_sgemm, nan_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_after_rename;
 static long interrupt_at_query, interrupt_again_at_query, query_calls;
 static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
@@ -41,6 +45,7 @@ static int trace_fd = -1;
 __attribute__((constructor)) static void read_environment(void) {
     const char *value;
     if ((value = getenv("VAE_CRASH_AT_SGEMM"))) crash_at_sgemm = atol(value);
+    if ((value = getenv("VAE_NAN_AT_SGEMM"))) nan_at_sgemm = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
         char *rest;
         interrupt_at_sgemm = strtol(value, &rest, 10);
@@ -103,6 +108,7 @@ void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float a
     if (call == crash_at_sgemm) die();
     if (call == interrupt_at_sgemm || call == interrupt_again_at_sgemm) kill(getpid(), SIGINT);
     openblas_sgemm(order, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    if (call == nan_at_sgemm) c[0] = __builtin_nanf("");
 }
 
 ssize_t write(int fd, const void *data, size_t count) {

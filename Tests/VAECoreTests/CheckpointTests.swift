@@ -272,6 +272,31 @@ private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"input_shape\":\"28,28\"", with: "\"input_shape\":\"32,32\""),
                               data: data),
                   "metadata input_shape has the invalid value \"32,32\"")
+    // What vae-train's flags refuse, metadata is refused for too: a rate or a KL weight that
+    // Float makes 0, a KL weight on the importance-weighted bound (which has no KL term), and a
+    // loss no trainer writes.
+    func edited(_ pairs: [(String, String)]) -> [UInt8] {
+        var edited = header
+        for (old, new) in pairs {
+            #expect(edited.contains(old), "the header holds \(old)")
+            edited = edited.replacingOccurrences(of: old, with: new)
+        }
+        return safetensors(header: edited, data: data)
+    }
+    expectCorrupt(edited([("\"learning_rate\":\"0.002\"", "\"learning_rate\":\"1e-50\"")]),
+                  "metadata learning_rate has the invalid value \"1e-50\"")
+    expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1e-40\"")]), "metadata beta has the invalid value \"1e-40\"")
+    let iwae = ("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"objective\":\"iwae\",\"train_k\":\"3\"")
+    write(edited([iwae]), to: folder + "/iwae.safetensors")
+    #expect(try readCheckpoint(folder + "/iwae.safetensors").run.objective == .iwae)
+    expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"0.5\",\"objective\":\"iwae\",\"train_k\":\"3\"")]),
+                  "metadata objective \"iwae\" has no KL term to weight: it needs beta 1.0 and kl_warmup_epochs 0, not 0.5 and 0")
+    expectCorrupt(edited([iwae, ("\"kl_warmup_epochs\":\"0\"", "\"kl_warmup_epochs\":\"2\"")]),
+                  "metadata objective \"iwae\" has no KL term to weight: it needs beta 1.0 and kl_warmup_epochs 0, not 1.0 and 2")
+    expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"objective\":\"iwae\"")]), "metadata objective \"iwae\" needs train_k")
+    expectCorrupt(edited([("\"train_kl\":\"20.25\"", "\"train_kl\":\"nan\"")]), "metadata train_kl has the invalid value \"nan\"")
+    expectCorrupt(edited([("\"test_reconstruction\":\"210.125\"", "\"test_reconstruction\":\"1e39\"")]),
+                  "metadata test_reconstruction has the invalid value \"1e39\"")
     // decoder.out.bias, 784 floats, ends the data: a NaN, then an infinity, in its last value.
     // A changed byte of the data is refused by its checksum; resealed (as a hand-made file would
     // be, or one of another writer, which records none), a value no tool writes still is.

@@ -549,6 +549,51 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     #expect(again.status == 0, "the advice followed: \(again.stderr)")
 }
 
+/// A NaN where the model computes (one product's first output poisoned by the fault-injection
+/// library, as an overflow would leave) stops training with the batch and the check named: the
+/// loss, for the encoder's mean and log-variance in a step's forward pass; a gradient, for the
+/// first product of its backward pass. In epoch 2, the advice keeps the run's first checkpoint.
+@Test(arguments: [(false, "the loss is NaN"), (true, "a gradient is not finite")])
+func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let offset = sgemmCalls(smallModel, rows: 40, backward: false, layers: backward ? .max : 1)
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_NAN_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 3) + offset),
+    ])
+    #expect(result.status == 70, "\(result.stderr)")
+    #expect(result.stderr == "vae-train: training diverged in epoch 2, batch 3 of 6: \(problem); no checkpoint was written from "
+            + "this state (start again with --overwrite and a lower --lr: a resume would repeat the same steps)\n")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+}
+
+/// An importance-weighted estimate that comes out NaN (the first test image's mean poisoned as
+/// above) is recorded nowhere: the run stops with exit 70 before the last epoch's checkpoint,
+/// and a resume without --iwae-k, as the message says, trains that epoch again and ends.
+@Test func aNonFiniteFinalEstimateStopsBeforeTheLastCheckpoint() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    // After epoch 2's steps and evaluation: the first image's encoder, past its first layer.
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_NAN_AT_SGEMM": String(firstSgemmCall(ofBatch: 2 * batchesPerEpoch + 1) + sgemmCalls(smallModel, rows: 1, backward: false, layers: 1)),
+    ])
+    #expect(result.status == 70, "\(result.stderr)")
+    #expect(result.stderr == "vae-train: the importance-weighted estimate after epoch 2 is NaN (k=20): the model gives a test "
+            + "image a weight out of range; the epoch's checkpoint was not written (vae-train --resume \(folder) without --iwae-k "
+            + "ends the run without the estimate)\n")
+    let directory = RunDirectory(folder)
+    #expect(directory.checkpointEpochs() == [1])
+    #expect(try readEpochLosses(directory.metricsPath).map(\.epoch) == [1])
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(directory.checkpointEpochs() == [1, 2])
+    #expect(try readSafetensors(directory.checkpoint(epoch: 2)).metadata["test_iwae"] == nil)
+}
+
 /// After the last epoch the trainer estimates -log p(x) by importance sampling and records it in
 /// the last metrics line and the last checkpoint, and only there.
 @Test func theLastEpochRecordsTheImportanceWeightedEstimate() throws {

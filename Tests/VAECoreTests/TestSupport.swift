@@ -159,9 +159,10 @@ func expectDirectionalDerivative(_ tensor: ParameterTensor, parameters p: Floats
 
 /// The cblas_sgemm calls (what the fault injection library counts) of an MLP's forward pass on
 /// `rows` images, and with `backward` of its training step: a weight gradient for every layer
-/// and an input gradient for all but the first. Each product is `SgemmCall.blocks(m:n:k:).count` calls.
-func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool) -> Int {
-    ParameterLayout(config).layers.enumerated().reduce(0) { calls, item in
+/// and an input gradient for all but the first; of its first `layers` layers only, if given.
+/// Each product is `SgemmCall.blocks(m:n:k:).count` calls.
+func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool, layers: Int = .max) -> Int {
+    ParameterLayout(config).layers.prefix(layers).enumerated().reduce(0) { calls, item in
         let (index, layer) = item
         var products = [(rows, layer.outputs, layer.inputs)]
         if backward {

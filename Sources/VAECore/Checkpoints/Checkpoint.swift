@@ -94,12 +94,12 @@ private func checkpointMetadata(_ file: SafetensorsFile, path: String) throws ->
 /// The epoch and its losses, as `writeCheckpoint` recorded them.
 private func epochMetrics(_ meta: MetadataReader) throws -> EpochMetrics {
     func terms(_ split: String) throws -> LossTerms {
-        LossTerms(reconstruction: try meta.double(split + "_reconstruction"), kl: try meta.double(split + "_kl"))
+        LossTerms(reconstruction: try meta.loss(split + "_reconstruction"), kl: try meta.loss(split + "_kl"))
     }
     var metrics = EpochMetrics(epoch: try meta.integer("epoch", minimum: 1), train: try terms("train"), test: try terms("test"),
                                seconds: .nan, imagesPerSecond: .nan)
     if meta.metadata["test_iwae"] != nil {
-        metrics.testIWAE = (try meta.double("test_iwae"), try meta.integer("iwae_k", minimum: 1))
+        metrics.testIWAE = (try meta.loss("test_iwae"), try meta.integer("iwae_k", minimum: 1))
     }
     return metrics
 }
@@ -125,6 +125,14 @@ struct MetadataReader {
     func double(_ key: String) throws -> Double {
         let text = try string(key)
         guard let value = Double(text) else { throw invalid(key, text) }
+        return value
+    }
+
+    /// A loss in nats per image: what a trainer can write is finite, a mean of Float terms
+    /// (metrics.jsonl, rebuilt from a checkpoint, refuses any other).
+    func loss(_ key: String) throws -> Double {
+        let value = try double(key)
+        guard abs(value) <= Double(Float.greatestFiniteMagnitude) else { throw invalid(key, try string(key)) }
         return value
     }
 

@@ -235,7 +235,7 @@ extension RunConfig {
         .integer("epochs", .flag("--epochs"), \.epochs, range: 1...Int.max, identifiesRun: false),
         .integer("batch_size", .flag("--batch-size"), \.batchSize, range: batchSizeRange),
         .value("learning_rate", .flag("--lr"), \.learningRate, format: { String($0) },
-               parse: { Double($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
+               parse: { Double($0).flatMap { isValidLearningRate($0) ? $0 : nil } }),
         .value("seed", .flag("--seed"), \.seed, format: { String($0) }, parse: { UInt64($0) }),
         .value("preset", .flag("--preset"), \.preset, format: { $0 }, parse: { $0 }),
         .integer("train_images", .data, \.trainImages, range: 1...Int.max),
@@ -243,7 +243,7 @@ extension RunConfig {
         .md5("train_md5", \.trainMD5),
         .md5("test_md5", \.testMD5),
         .value("beta", .flag("--beta"), \.beta, defaultForOldFiles: "1.0", format: { String($0) },
-               parse: { Double($0).flatMap { $0 >= 0 && $0.isFinite ? $0 : nil } }),
+               parse: { Double($0).flatMap { isValidKLWeight($0) ? $0 : nil } }),
         .integer("kl_warmup_epochs", .flag("--kl-warmup"), \.klWarmupEpochs, range: 0...Int.max, defaultForOldFiles: "0"),
         .choice("binarize", .flag("--binarize"), \.binarization, defaultForOldFiles: "none"),
         .optional("prior", .flag("--prior"), \.model.prior, writtenWhen: { $0.model.prior != .normal },
@@ -257,6 +257,12 @@ extension RunConfig {
         .optional("augment_shift", .flag("--augment-shift"), \.augmentShift, writtenWhen: { $0.augmentShift > 0 }, absent: "0",
                   format: { String($0) }, parse: { Int($0).flatMap { augmentShiftRange.contains($0) && $0 > 0 ? $0 : nil } }),
     ]
+
+    /// Adam computes in Float: a rate that is 0 or subnormal there would train nothing.
+    public static func isValidLearningRate(_ rate: Double) -> Bool { rate > 0 && Float(rate).isNormal }
+    /// The KL weight is a Float in the backward pass, where a larger one would be infinite and a
+    /// smaller one 0 or subnormal (flushed to 0).
+    public static func isValidKLWeight(_ beta: Double) -> Bool { beta == 0 || (beta > 0 && Float(beta).isNormal) }
 
     /// The VampPrior's pseudo-inputs a run may have.
     public static let pseudoInputRange = 1...5000
@@ -311,8 +317,16 @@ extension RunConfig {
         if model.prior != .normal && model.conditional {
             throw VAEError(.badData, "\(meta.path): metadata prior \"\(model.prior.rawValue)\" is not possible with a conditional model")
         }
-        if run.objective == .iwae && (meta.metadata["train_k"] == nil || model.conditional) {
-            throw VAEError(.badData, "\(meta.path): metadata objective \"iwae\" needs train_k and an unconditional model")
+        if run.objective == .iwae {
+            if meta.metadata["train_k"] == nil { throw VAEError(.badData, "\(meta.path): metadata objective \"iwae\" needs train_k") }
+            if model.conditional {
+                throw VAEError(.badData, "\(meta.path): metadata objective \"iwae\" is not possible with a conditional model")
+            }
+            // vae-train refuses --beta and --kl-warmup with iwae: the bound has no KL term to weight.
+            if run.beta != 1 || run.klWarmupEpochs != 0 {
+                throw VAEError(.badData, "\(meta.path): metadata objective \"iwae\" has no KL term to weight: it needs beta 1.0 "
+                               + "and kl_warmup_epochs 0, not \(run.beta) and \(run.klWarmupEpochs)")
+            }
         }
         guard model.arch.supports(model.likelihood) else {
             throw VAEError(.badData, "\(meta.path): metadata likelihood \"\(model.likelihood.rawValue)\" is not possible with "

@@ -127,6 +127,12 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
                 // The epoch's checkpoint waits for this figure, so a resume trains the epoch again.
                 if shouldStop() { throw VAEError(.interrupted, "interrupted while estimating -log p(x) after epoch \(epoch)") }
             }
+            // No checkpoint or metrics line records a non-finite figure, as vae-eval prints none.
+            guard nll.isFinite else {
+                throw VAEError(.failed, "the importance-weighted estimate after epoch \(epoch) is \(numberText(nll)) (k=\(finalIWAESamples)): "
+                               + "the model gives a test image a weight out of range; the epoch's checkpoint was not written "
+                               + "(vae-train --resume \(directory.path) without --iwae-k ends the run without the estimate)")
+            }
             metrics.testIWAE = (nll, finalIWAESamples)
         }
         if trainer.replacesARun {
