@@ -268,7 +268,13 @@ struct VAETrain: ParsableCommand {
             // believed (training reads every kept checkpoint this way before it starts, and
             // removes those past the state's epoch).
             if let last = directory.checkpointEpochs().last(where: { $0 <= state.epoch }) {
-                _ = try readCheckpoint(directory.checkpoint(epoch: last), epoch: last, configuredAs: (state.run, directory.statePath))
+                let path = directory.checkpoint(epoch: last)
+                let checkpoint = try readCheckpoint(path, epoch: last, configuredAs: (state.run, directory.statePath))
+                // An epoch's state is written after its checkpoint, from the same weights.
+                if last == state.epoch && checkpoint.model.parameters.array != state.parameters {
+                    throw VAEError(.badData, "\(directory.statePath) is at epoch \(last), but its weights are not those of \(path): "
+                                   + "one of the two was changed, or copied in from another run")
+                }
             }
             // validate() let these through: only the state knows the run's likelihood, prior and objective.
             if sigma != nil && likelihood == nil && state.run.model.likelihood != .gaussianFixed {

@@ -68,6 +68,13 @@ public func resealed(_ bytes: [UInt8]) -> [UInt8] {
     return Array(bytes[..<8]) + Array(header.replacingCharacters(in: value, with: checksum).utf8) + bytes[(8 + headerLength)...]
 }
 
+/// Rebuilds a safetensors file from a header string and data bytes.
+public func safetensors(header: String, data: [UInt8]) -> [UInt8] {
+    let json = Array(header.utf8)
+    var length = UInt64(json.count).littleEndian
+    return withUnsafeBytes(of: &length) { Array($0) } + json + data
+}
+
 /// Writes `set`'s images and labels as IDX files (gzipped unless `raw`) into `folder` under the
 /// KMNIST names of `split` ("train" or "t10k"), and returns the two paths.
 @discardableResult

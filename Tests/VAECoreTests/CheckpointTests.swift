@@ -187,13 +187,6 @@ private func goodCheckpoint() throws -> (folder: String, path: String, bytes: [U
     return (folder, path, try readFile(path))
 }
 
-/// Rebuilds a safetensors file from a header string and data bytes.
-private func safetensors(header: String, data: [UInt8]) -> [UInt8] {
-    let json = Array(header.utf8)
-    var length = UInt64(json.count).littleEndian
-    return withUnsafeBytes(of: &length) { Array($0) } + json + data
-}
-
 /// Each reader refuses another kind's file (a checkpoint given for a training state or a
 /// classifier, a classifier for a checkpoint), naming the format the file has and the one it
 /// needs, and for a classifier how to make one.

@@ -261,6 +261,35 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
             "exit \(resumed.status): \(resumed.stderr)")
 }
 
+/// A state whose epoch was edited (a resume would remove the checkpoints past it and train them
+/// again from later weights) is refused, touching nothing: by its Adam step count, and with that
+/// edited too, by its weights, which are not those of its epoch's checkpoint.
+@Test func aStateWithAnEditedEpochIsRefused() throws {
+    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
+    defer { removeTemporaryFolder(scratch) }
+    let directory = RunDirectory(folder), state = directory.statePath
+    #expect(try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common).status == 0)
+    let bytes = try readFile(state)
+    let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    let header = String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), data = Array(bytes[(8 + headerLength)...])
+    // 600 images in batches of 100: 6 steps an epoch.
+    for edits in [[("\"epoch\":\"2\"", "\"epoch\":\"1\"")], [("\"epoch\":\"2\"", "\"epoch\":\"1\""), ("\"adam_step\":\"12\"", "\"adam_step\":\"6\"")]] {
+        var edited = header
+        for (old, new) in edits {
+            #expect(edited.contains(old), "the state holds \(old)")
+            edited = edited.replacingOccurrences(of: old, with: new)
+        }
+        write(safetensors(header: edited, data: data), to: state)
+        let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "3"] + common)
+        #expect(resumed.status == 65, "\(resumed.stderr)")
+        #expect(resumed.stderr == (edits.count == 1
+            ? "vae-train: \(state): metadata adam_step 12 does not match epoch 1 (6 steps an epoch); the file is damaged\n"
+            : "vae-train: \(state) is at epoch 1, but its weights are not those of \(directory.checkpoint(epoch: 1)): one of the "
+              + "two was changed, or copied in from another run\n"))
+        #expect(directory.checkpointEpochs() == [1, 2])
+    }
+}
+
 /// A state whose random generator is all zeros (xoshiro256** never gets there, and from there
 /// draws only zeros, on which the shuffle would spin for ever) is damage: refused, not resumed.
 @Test func aZeroRandomStateIsRefusedAsDamage() throws {

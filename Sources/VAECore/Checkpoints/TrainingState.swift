@@ -60,8 +60,16 @@ public func readTrainingState(_ path: String) throws -> TrainingState {
     guard r.contains(where: { $0 != 0 }) else {
         throw VAEError(.badData, "\(path): the random state is all zeros, which no run can reach; the file is damaged")
     }
-    return TrainingState(path: path, run: run, epoch: try meta.integer("epoch", minimum: 0),
-                         step: try meta.integer("adam_step", minimum: 0),
+    // Adam steps once a batch, so a state after `epoch` epochs has taken exactly so many steps:
+    // an edited epoch would otherwise have a resume remove the checkpoints past it.
+    let epoch = try meta.integer("epoch", minimum: 0), step = try meta.integer("adam_step", minimum: 0)
+    let batchesPerEpoch = run.trainImages / run.batchSize + (run.trainImages % run.batchSize == 0 ? 0 : 1)
+    let (steps, overflow) = epoch.multipliedReportingOverflow(by: batchesPerEpoch)
+    guard !overflow && step == steps else {
+        throw VAEError(.badData, "\(path): metadata adam_step \(step) does not match epoch \(epoch) "
+                       + "(\(count: batchesPerEpoch, "step") an epoch); the file is damaged")
+    }
+    return TrainingState(path: path, run: run, epoch: epoch, step: step,
                          parameters: try file.floats("parameters", shape: [count]),
                          m: try file.floats("adam.m", shape: [count]), v: try file.floats("adam.v", shape: [count]),
                          random: Random(state: (r[0], r[1], r[2], r[3])))
