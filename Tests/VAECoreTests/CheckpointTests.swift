@@ -187,6 +187,54 @@ private func goodCheckpoint() throws -> (folder: String, path: String, bytes: [U
     return (folder, path, try readFile(path))
 }
 
+/// `header` with the data offsets of tensors `a` and `b` exchanged.
+private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws -> String {
+    func offsets(_ name: String) throws -> Range<String.Index> {
+        let entry = try #require(header.range(of: "\"\(name)\":{"), "\(name) in the header")
+        let start = try #require(header.range(of: "\"data_offsets\":[", range: entry.upperBound..<header.endIndex)).upperBound
+        return start..<(try #require(header[start...].firstIndex(of: "]")))
+    }
+    let (first, second) = (try offsets(a), try offsets(b))
+    var swapped = header
+    // The later range first, so that the earlier one's indices still hold.
+    for (range, other) in [(first, second), (second, first)].sorted(by: { $0.0.lowerBound > $1.0.lowerBound }) {
+        swapped.replaceSubrange(range, with: header[other])
+    }
+    return swapped
+}
+
+/// A header whose offsets were swapped between two tensors of one shape would load each into the
+/// other's place, and the data's checksum still holds: a file the tools wrote (it records the
+/// checksum) is refused unless its tensors lie in the order they are written in. A checkpoint
+/// without the checksum (another writer's) is read as its header says.
+@Test func tensorsSwappedInTheHeaderAreRefused() throws {
+    let (folder, path, _) = try goodCheckpoint()
+    defer { removeTemporaryFolder(folder) }
+    let (header, data) = try headerAndData(path)
+    let original = try readCheckpoint(path).model
+    let swapped = try swappingOffsets(header, "encoder.mu.weight", "encoder.logvar.weight")
+    expectCorrupt(safetensors(header: swapped, data: data),
+                  "tensor encoder.mu.weight is not stored right after encoder.hidden.1.bias, where the tools write it; "
+                  + "the header was changed (its checksum covers only the data)")
+    let unchecked = try #require(swapped.range(of: "\"\(dataChecksumKey)\":\"[0-9a-f]{8}\",", options: .regularExpression))
+    write(safetensors(header: swapped.replacingCharacters(in: unchecked, with: ""), data: data), to: path)
+    let loaded = try readCheckpoint(path).model.parameters.array, weights = original.parameters.array
+    let mu = try #require(original.layout.tensors.first { $0.name == "encoder.mu.weight" })
+    let logvar = try #require(original.layout.tensors.first { $0.name == "encoder.logvar.weight" })
+    let count = mu.shape.reduce(1, *)
+    #expect(loaded[mu.offset..<mu.offset + count] == weights[logvar.offset..<logvar.offset + count])
+    #expect(loaded[logvar.offset..<logvar.offset + count] == weights[mu.offset..<mu.offset + count])
+
+    let run = smallRun(), state = folder + "/state.safetensors"
+    let trainer = Trainer(run: run, data: KMNIST(train: syntheticImageSet(count: 100, seed: 1), test: syntheticImageSet(count: 30, seed: 2)))
+    try trainer.writeState(to: state)
+    let (stateHeader, stateData) = try headerAndData(state)
+    write(safetensors(header: try swappingOffsets(stateHeader, "adam.m", "adam.v"), data: stateData), to: state)
+    expectVAEError(.badData, containing: ["\(state): tensor adam.m is not stored right after parameters, where the tools write it"]) {
+        _ = try readTrainingState(state)
+    }
+}
+
 /// Each reader refuses another kind's file (a checkpoint given for a training state or a
 /// classifier, a classifier for a checkpoint), naming the format the file has and the one it
 /// needs, and for a classifier how to make one.

@@ -126,6 +126,22 @@ public struct SafetensorsFile: Sendable {
             throw VAEError(.badData, "\(path): unexpected tensor \(extra) for \(owner)")
         }
         for parameter in parameters { _ = try tensor(parameter.name, dtype: .F32, shape: parameter.shape) }
+        try checkStoredInOrder(parameters.map(\.name))
+    }
+
+    /// Refuses, in a file that records its data's checksum (one the tools wrote), tensors that
+    /// are not stored one after the other in the order of `names`, as the tools write them: the
+    /// checksum covers the data alone, and a header whose offsets were swapped between two
+    /// tensors of one shape would load each into the other's place.
+    public func checkStoredInOrder(_ names: [String]) throws {
+        guard metadata[dataChecksumKey] != nil else { return }
+        for (earlier, later) in zip(names, names.dropFirst()) {
+            guard let end = tensors[earlier]?.range.upperBound, let start = tensors[later]?.range.lowerBound else { continue }
+            guard start == end else {
+                throw VAEError(.badData, "\(path): tensor \(later) is not stored right after \(earlier), where the tools write it; "
+                               + "the header was changed (its checksum covers only the data)")
+            }
+        }
     }
 
     /// Copies each of `parameters` to its offset in `buffer`, after `checkParameters`.

@@ -54,6 +54,7 @@ public func readTrainingState(_ path: String) throws -> TrainingState {
     let meta = MetadataReader(metadata: file.metadata, path: path)
     let run = try RunConfig(meta)
     let count = ParameterLayout(run.model).count
+    try file.checkStoredInOrder(["parameters", "adam.m", "adam.v", "random"])
     let r = try file.uint64s("random", shape: [4])
     // xoshiro256** never reaches the all-zero state, and from it would draw nothing but zeros:
     // the shuffle's rejection sampling would then never end.
