@@ -335,6 +335,14 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     expectCorrupt(edited([iwae, ("\"kl_warmup_epochs\":\"0\"", "\"kl_warmup_epochs\":\"2\"")]),
                   "metadata objective \"iwae\" has no KL term to weight: it needs beta 1.0 and kl_warmup_epochs 0, not 1.0 and 2")
     expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"objective\":\"iwae\"")]), "metadata objective \"iwae\" needs train_k")
+    // Settings that contradict each other, and a key left out.
+    let vamp = ("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"prior\":\"vamp\"")
+    expectCorrupt(edited([vamp]), "metadata prior \"vamp\" needs pseudo_inputs")
+    expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"prior\":\"vamp\",\"pseudo_inputs\":\"4\",\"conditional\":\"true\"")]),
+                  "metadata prior \"vamp\" is not possible with a conditional model")
+    expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"objective\":\"iwae\",\"train_k\":\"3\",\"conditional\":\"true\"")]),
+                  "metadata objective \"iwae\" is not possible with a conditional model")
+    expectCorrupt(edited([("\"latent_dim\":\"3\",", "")]), "metadata key latent_dim is missing")
     expectCorrupt(edited([("\"train_kl\":\"20.25\"", "\"train_kl\":\"nan\"")]), "metadata train_kl has the invalid value \"nan\"")
     expectCorrupt(edited([("\"test_reconstruction\":\"210.125\"", "\"test_reconstruction\":\"1e39\"")]),
                   "metadata test_reconstruction has the invalid value \"1e39\"")

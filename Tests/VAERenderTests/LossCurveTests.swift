@@ -150,6 +150,19 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     let alone = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--out", out])
     let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
     #expect(alone.status == 0 && svg.contains(">3</text>"), "\(alone.stderr)")
+
+    // A chart of no epochs is refused with exit 65, not drawn (its scale would divide by nothing):
+    // metrics that record only epochs past the checkpoints, or none at all.
+    write(Array(lines.split(separator: "\n").dropFirst(2).map { $0 + "\n" }.joined().utf8), to: run.metricsPath)
+    let pastTheCheckpoints = try runTool("vae-render", ["--sampling", "--grid", "2", "--loss-curve", "--run-dir", run.path,
+                                                        "--data", syntheticData, "--out", out])
+    #expect(pastTheCheckpoints.status == 65)
+    #expect(pastTheCheckpoints.stderr == "vae-render: \(run.metricsPath): no epochs recorded up to epoch 2, the last checkpoint's\n")
+    write([], to: run.metricsPath)
+    let empty = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--out", out])
+    #expect(empty.status == 65)
+    #expect(empty.stderr == "vae-render: \(run.metricsPath): no epochs recorded\n")
+    #expect(try readFile(out + "/loss.svg") == Array(svg.utf8), "the chart of the last render stays")
 }
 
 /// Every run has a colour of its own, and a label too long for the legend keeps its end after
