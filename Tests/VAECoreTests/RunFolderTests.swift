@@ -273,7 +273,7 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     var child = pid_t()
     try #require(posix_spawn(&child, "/bin/sleep", &actions, nil, argv, environ) == 0)
     defer { kill(child, SIGKILL); waitpid(child, nil, 0) }
-    #expect(throws: VAEError.self) { _ = try RunLock(directory) }
+    expectVAEError(.busy, containing: ["\(folder) is being written by process \(getpid())"]) { _ = try RunLock(directory) }
     withExtendedLifetime(lock) {}  // held up to here, then released while the child still shares its descriptor
     lock = nil
     #expect(throws: Never.self) { _ = try RunLock(directory) }
