@@ -382,6 +382,23 @@ func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
     }
 }
 
+/// A mirror that lacks a file (HTTP 404), or a server that is not there, is named with the URL
+/// and the reason, as missing input, and nothing is saved: the data folder is not even made.
+@Test func aDownloadThatFailsNamesTheURLAndSavesNothing() throws {
+    let scratch = temporaryFolder(), empty = temporaryFolder()
+    defer { removeTemporaryFolder(scratch); removeTemporaryFolder(empty) }
+    let (server, port) = try startFileServer(serving: empty, in: scratch, chunked: false)
+    defer { server.stop() }
+    let folder = scratch + "/kmnist"
+    // Port 1 on the loopback: nothing listens there, and only root could.
+    for (mirror, reason) in [("http://127.0.0.1:\(port)/", "HTTP status 404"), ("http://127.0.0.1:1/", "connect")] {
+        expectVAEError(.missingInput, containing: ["cannot download \(mirror)train-images-idx3-ubyte.gz: ", reason]) {
+            try KMNIST.download(missingFrom: folder, baseURL: mirror) { _, _, _ in }
+        }
+        #expect(!FileManager.default.fileExists(atPath: folder))
+    }
+}
+
 /// A gzip bomb: 4 MiB that would inflate to 4.3 GB, starting with an IDX header that announces 10
 /// labels. A stored block holds the header; then one dynamic Huffman block whose only codes are
 /// literal 0 (2 bits), end of block (2 bits), length 258 (1 bit) and distance 1 (1 bit), so each

@@ -182,7 +182,7 @@ extension ImageSet {
 }
 
 /// An HTTP server on the loopback (python3's, never the network) serving the files of `folder`,
-/// with a Content-Length or, if `chunked`, without one; `scratch` takes the file its port is
+/// with a Content-Length or, if `chunked`, without one (a file it lacks is a 404); `scratch` takes the file its port is
 /// passed through. The server leaves when its parent does, as when the test process is killed
 /// (SIGKILL), whose children the watchdog cannot then stop: the parent a process has changes only then.
 func startFileServer(serving folder: String, in scratch: String, chunked: Bool) throws -> (server: ChildProcess, port: String) {
@@ -198,7 +198,10 @@ func startFileServer(serving folder: String, in scratch: String, chunked: Bool) 
         class Files(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             def do_GET(self):
-                data = open(os.path.join(sys.argv[1], os.path.basename(self.path)), "rb").read()
+                path = os.path.join(sys.argv[1], os.path.basename(self.path))
+                if not os.path.isfile(path):
+                    return self.send_error(404)
+                data = open(path, "rb").read()
                 self.send_response(200)
                 if sys.argv[3] == "chunked":
                     self.send_header("Transfer-Encoding", "chunked")
