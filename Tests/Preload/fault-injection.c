@@ -16,9 +16,11 @@
 //                               the process writes (counting from 0; a file is done when it is
 //                               fsynced, as every file written atomically is).
 //
-// or poisons a result, as a product that overflowed would:
+// or poisons a result, as a product that overflowed would, or fails a call, as a failing disk would:
 //
 //   VAE_NAN_AT_SGEMM=n          the n-th cblas_sgemm call's first output value becomes NaN.
+//   VAE_FAIL_RENAME=suffix      rename(2) to a path ending in `suffix` fails with EIO, renaming nothing.
+//   VAE_FAIL_FSYNC=suffix       fsync(2) of a regular file whose path ends in `suffix` fails with EIO.
 //
 // or writes down what a power cut would undo:
 //
@@ -29,10 +31,12 @@
 // With none of them set it only forwards each call.
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -41,11 +45,14 @@ static long interrupt_at_query, interrupt_again_at_query, query_calls;
 static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
+static const char *fail_rename, *fail_fsync;
 
 __attribute__((constructor)) static void read_environment(void) {
     const char *value;
     if ((value = getenv("VAE_CRASH_AT_SGEMM"))) crash_at_sgemm = atol(value);
     if ((value = getenv("VAE_NAN_AT_SGEMM"))) nan_at_sgemm = atol(value);
+    fail_rename = getenv("VAE_FAIL_RENAME");
+    fail_fsync = getenv("VAE_FAIL_FSYNC");
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
         char *rest;
         interrupt_at_sgemm = strtol(value, &rest, 10);
@@ -92,6 +99,20 @@ static int is_folder(int fd) {
     return fstat(fd, &info) == 0 && S_ISDIR(info.st_mode);
 }
 
+static int ends_with(const char *text, const char *suffix) {
+    size_t length = strlen(text), suffix_length = strlen(suffix);
+    return length >= suffix_length && strcmp(text + length - suffix_length, suffix) == 0;
+}
+
+/// The path `fd` was opened with, or "" when it cannot be told.
+static const char *path_of(int fd, char *path, size_t size) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t length = readlink(link, path, size - 1);
+    path[length > 0 ? length : 0] = 0;
+    return path;
+}
+
 static void die(void) {
     kill(getpid(), SIGKILL);
     abort();
@@ -130,16 +151,15 @@ ssize_t write(int fd, const void *data, size_t count) {
 int fsync(int fd) {
     static int (*libc_fsync)(int);
     if (!libc_fsync) libc_fsync = (int (*)(int))next_function("fsync");
+    char path[4096];
+    if (fail_fsync && is_regular_file(fd) && ends_with(path_of(fd, path, sizeof path), fail_fsync)) {
+        errno = EIO;
+        return -1;
+    }
     int status = libc_fsync(fd);
     if (is_regular_file(fd)) files_done++;
-    if (trace_fd >= 0 && status == 0 && is_folder(fd)) {
-        char link[64], folder[4096];
-        snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-        ssize_t length = readlink(link, folder, sizeof folder - 1);
-        if (length > 0) {
-            folder[length] = 0;
-            dprintf(trace_fd, "fsync-folder %s\n", folder);
-        }
+    if (trace_fd >= 0 && status == 0 && is_folder(fd) && *path_of(fd, path, sizeof path)) {
+        dprintf(trace_fd, "fsync-folder %s\n", path);
     }
     return status;
 }
@@ -148,6 +168,10 @@ int rename(const char *from, const char *to) {
     static int (*libc_rename)(const char *, const char *);
     if (!libc_rename) libc_rename = (int (*)(const char *, const char *))next_function("rename");
     if (++rename_calls == interrupt_at_rename) kill(getpid(), SIGINT);
+    if (fail_rename && ends_with(to, fail_rename)) {
+        errno = EIO;
+        return -1;
+    }
     int status = libc_rename(from, to);
     if (trace_fd >= 0 && status == 0) dprintf(trace_fd, "rename %s\n", to);
     if (rename_calls == crash_after_rename) die();

@@ -549,6 +549,29 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     #expect(again.status == 0, "the advice followed: \(again.stderr)")
 }
 
+/// A disk that fails a write's fsync or its rename (EIO, from the fault-injection library) stops
+/// the trainer with exit 73 naming the file and the reason, and leaves no temporary file: here
+/// epoch 1's checkpoint fails, the epoch-0 state stays, and the run resumes from it.
+@Test(arguments: [("VAE_FAIL_FSYNC", "epoch-0001.safetensors" + temporaryFileSuffix), ("VAE_FAIL_RENAME", "epoch-0001.safetensors")])
+func aFailedWriteLeavesNoTemporaryFileAndTheRunResumes(variable: String, suffix: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run", directory = RunDirectory(folder)
+    let checkpoint = directory.checkpoint(epoch: 1), temporary = folder + "/checkpoints/.epoch-0001.safetensors" + temporaryFileSuffix
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2),
+                             environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), variable: suffix])
+    #expect(result.status == 73, "\(result.stderr)")
+    #expect(result.stderr == (variable == "VAE_FAIL_FSYNC"
+        ? "vae-train: cannot write \(checkpoint): fsync failed: Input/output error\n"
+        : "vae-train: cannot rename \(temporary) to \(checkpoint): Input/output error\n"))
+    #expect(leftoverTemporaryFiles(folder).isEmpty, "\(leftoverTemporaryFiles(folder))")
+    #expect(directory.checkpointEpochs().isEmpty)
+    #expect(try readTrainingState(directory.statePath).epoch == 0)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(directory.checkpointEpochs() == [1, 2])
+}
+
 /// A NaN where the model computes (one product's first output poisoned by the fault-injection
 /// library, as an overflow would leave) stops training with the batch and the check named: the
 /// loss, for the encoder's mean and log-variance in a step's forward pass; a gradient, for the
