@@ -42,9 +42,11 @@ public enum PathKind: Sendable {
 public func createFolders(_ path: String, what: String) throws -> [String] {
     let parts = folderParts(path)
     var created: [String] = []
-    for part in parts {
+    for (index, part) in parts.enumerated() {
         if mkdir(part, 0o755) == 0 {
             created.append(part)
+            // Its entry lasts through a power cut only once its parent is synced, as a file's rename does.
+            syncFolder(index > 0 ? parts[index - 1] : path.hasPrefix("/") ? "/" : ".")
         } else if errno != EEXIST {
             let reason = systemErrorText()
             throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))\(reason)")

@@ -174,7 +174,9 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
 }
 
 /// A rename lasts through a power cut only once its folder is synced: every file the trainer
-/// puts in place (checkpoints, metrics.jsonl, the state) has its folder fsynced after its rename.
+/// puts in place (checkpoints, metrics.jsonl, the state) has its folder fsynced after its rename,
+/// and each folder it makes (the run's, its checkpoints') has its parent fsynced before a file
+/// is renamed into it.
 @Test func everyRenamedFileHasItsFolderSyncedAfterwards() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -193,6 +195,12 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
         let parent = URL(fileURLWithPath: event.path).deletingLastPathComponent().path
         #expect(events[(index + 1)...].contains { $0.kind == "fsync-folder" && $0.path == parent },
                 "\(event.path): its folder was not fsynced after the rename")
+    }
+    for made in [run, run + "/checkpoints"] {
+        let parent = URL(fileURLWithPath: made).deletingLastPathComponent().path
+        let firstRename = try #require(events.firstIndex { $0.kind == "rename" && $0.path.hasPrefix(made + "/") })
+        #expect(events[..<firstRename].contains { $0.kind == "fsync-folder" && $0.path == parent },
+                "\(made): its parent was not fsynced once it was made")
     }
 }
 
