@@ -149,8 +149,22 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(Array(lines[..<3]) == original.map(withoutTimings), "\(lines)")
     #expect(try readEpochLosses(directory.metricsPath).map(\.epoch) == [1, 2, 3, 4, 5])
 
-    // A line that cannot be read is no line to rebuild: the resume stops, and says how to mend it.
+    // A line whose losses are not its checkpoint's (copied in from another run) is refused, and
+    // once deleted, rebuilt.
     let kept = try readFile(directory.metricsPath)
+    let keptLines = try readMetricsLines(directory.metricsPath).map(\.text)
+    let foreign = keptLines[1].replacingOccurrences(of: #""train_loss":[^,]*"#, with: #""train_loss":123.5"#, options: .regularExpression)
+    #expect(foreign != keptLines[1])
+    try ([keptLines[0], foreign] + keptLines[2...]).map { $0 + "\n" }.joined().write(toFile: directory.metricsPath, atomically: true, encoding: .utf8)
+    let second = try readCheckpoint(directory.checkpoint(epoch: 2)).metrics
+    expectVAEError(.badData, containing: ["\(directory.metricsPath): epoch 2's line records losses 123.5 and ",
+                                          ", its checkpoint \(second.train.total) and \(second.test.total); delete that line"]) {
+        try train(syntheticRun(epochs: 6), data: data, directory: directory, mode: .resume)
+    }
+    #expect(directory.checkpointEpochs() == [1, 2, 3, 4, 5])
+    write(kept, to: directory.metricsPath)
+
+    // A line that cannot be read is no line to rebuild: the resume stops, and says how to mend it.
     write(Array(kept.prefix(40)) + Array("\n".utf8), to: directory.metricsPath)
     #expect(throws: VAEError(.badData, "\(directory.metricsPath):1: not a metrics line (a JSON object with an epoch from 1, and a "
                              + "train_loss and a test_loss that are finite Float values); mend or delete that line, and the resume "

@@ -280,10 +280,10 @@ public struct RunDirectory: Sendable {
     /// whose line is missing (the file deleted or cut by hand) gets one rebuilt from its
     /// checkpoint, without timings, so that the loss curve keeps every epoch.
     public func metricsLines(through epoch: Int, of run: RunConfig) throws -> [String] {
-        var recorded: [Int: String] = [:]
+        var recorded: [Int: (text: String, losses: EpochLosses)] = [:]
         if FileManager.default.fileExists(atPath: metricsPath) {
             do {
-                for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line.text }
+                for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line }
             } catch let error as VAEError where error.kind == .badData {
                 throw VAEError(error.kind, error.message + "; mend or delete that line, and the resume rebuilds a missing line "
                                + "from its epoch's checkpoint")
@@ -291,9 +291,18 @@ public struct RunDirectory: Sendable {
         }
         let checkpoints = Set(checkpointEpochs())
         return try stride(from: 1, through: epoch, by: 1).compactMap { epoch in
-            guard checkpoints.contains(epoch) else { return recorded[epoch] }
+            guard checkpoints.contains(epoch) else { return recorded[epoch]?.text }
             let kept = try readCheckpoint(checkpoint(epoch: epoch), epoch: epoch, configuredAs: (run, statePath))
-            return recorded[epoch] ?? kept.metrics.jsonLine
+            guard let line = recorded[epoch] else { return kept.metrics.jsonLine }
+            // A line copied in from another run would put its curve beside these checkpoints.
+            // Compared as numbers: JSON's shortest text of a Double may be read back a last bit off.
+            let (train, test) = (kept.metrics.train.total, kept.metrics.test.total)
+            guard abs(line.losses.train - train) <= 1e-12 * abs(train), abs(line.losses.test - test) <= 1e-12 * abs(test) else {
+                throw VAEError(.badData, "\(metricsPath): epoch \(epoch)'s line records losses \(line.losses.train) and "
+                               + "\(line.losses.test), its checkpoint \(train) and \(test); delete that line (from another run?), "
+                               + "and the resume rebuilds it from the checkpoint")
+            }
+            return line.text
         }
     }
 
