@@ -343,6 +343,7 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"objective\":\"iwae\",\"train_k\":\"3\",\"conditional\":\"true\"")]),
                   "metadata objective \"iwae\" is not possible with a conditional model")
     expectCorrupt(edited([("\"latent_dim\":\"3\",", "")]), "metadata key latent_dim is missing")
+    expectCorrupt(edited([("\"optimizer\":\"adam\"", "\"optimizer\":\"sgd\"")]), "metadata optimizer has the invalid value \"sgd\"")
     expectCorrupt(edited([("\"train_kl\":\"20.25\"", "\"train_kl\":\"nan\"")]), "metadata train_kl has the invalid value \"nan\"")
     expectCorrupt(edited([("\"test_reconstruction\":\"210.125\"", "\"test_reconstruction\":\"1e39\"")]),
                   "metadata test_reconstruction has the invalid value \"1e39\"")

@@ -309,6 +309,8 @@ extension RunConfig {
         if let shape = meta.metadata["input_shape"], shape != "\(VAEConfig.imageSide),\(VAEConfig.imageSide)" {
             throw meta.invalid("input_shape", shape)
         }
+        // A state's moments are Adam's: another optimizer's could not be resumed.
+        if let optimizer = meta.metadata["optimizer"], optimizer != "adam" { throw meta.invalid("optimizer", optimizer) }
         let model = run.model
         if model.arch == .conv && model.convChannels.isEmpty { throw meta.invalid("conv_channels", "") }
         if model.prior == .vamp && meta.metadata["pseudo_inputs"] == nil {
