@@ -30,7 +30,7 @@ struct VAEClassifier: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Passes over the training images, \(rangeHelp(epochRange)).", valueName: "n"))
     var epochs: Int = ClassifierTrainingOptions().epochs
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the initialisation, the shuffling and the shifts.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the initialisation, the shuffling and the shifts, 0 to 2^64-1.", valueName: "n"))
     var seed: UInt64 = 0
 
     @OptionGroup var compute: ThreadOptions

@@ -55,7 +55,7 @@ struct VAEEval: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images, 1 to the test set's count, at least 2 with --quality (default: all).", valueName: "n"))
     var images: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw, 0 to 2^64-1.", valueName: "n"))
     var seed: UInt64 = 0
 
     @Flag(help: "Score the images the checkpoint makes with --classifier instead of estimating likelihoods.")

@@ -299,7 +299,7 @@ struct SamplingFlags: ParsableArguments {
                                valueName: "name"))
     var sampler: SamplerName?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, or of the columns' z for --sampler plane of a conditional run (default: \(SamplingOptions().seed)).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, or of the columns' z for --sampler plane of a conditional run (0 to 2^64-1; default: \(SamplingOptions().seed)).", valueName: "n"))
     var seed: UInt64?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's two draws (its N(0, I) point and its decoder's noise) by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature)).",

@@ -38,7 +38,7 @@ struct VAESample: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Images to write, \(rangeHelp(countRange)).", valueName: "n"))
     var count: Int
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw.", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, 0 to 2^64-1.", valueName: "n"))
     var seed: UInt64 = 0
 
     @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it. An existing file is replaced only if it is a writable IDX image file and no KMNIST data file.", valueName: "file"))
