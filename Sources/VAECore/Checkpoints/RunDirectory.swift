@@ -242,9 +242,9 @@ public struct RunDirectory: Sendable {
         }
     }
 
-    /// Refuses to resume a folder that does not exist or is a file.
     /// Refuses, before the lock is taken (its file would be left in a folder that is no run's),
-    /// a folder that does not exist or holds no resume state, with advice on what it holds instead.
+    /// a folder that does not exist, is a file, or holds no resume state, with advice on what it
+    /// holds instead.
     public func checkResumable() throws {
         do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
         guard !FileManager.default.fileExists(atPath: statePath) else { return }
