@@ -27,6 +27,12 @@ extension ParsableCommand {
         // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
         // temporary file removed, rather than the signal killing us mid-write.
         signal(SIGXFSZ, SIG_IGN)
+        // Ctrl-C and SIGTERM stop every tool (between two file writes, never in one): a parent
+        // may start us with them blocked (spawned from a worker thread), and they must still work.
+        var stopSignals = sigset_t()
+        sigemptyset(&stopSignals)
+        for stop in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, stop) }
+        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         do {
             var command = try parseAsRoot()
             // Known before any work: minutes of it would otherwise end in a report nobody can read.

@@ -347,12 +347,13 @@ struct VAETrain: ParsableCommand {
                                  + "\(count: run.epochs, "epoch"): the KL weight ends at \(end) of --beta\n")
         }
 
-        // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches.
-        // A parent may start us with them blocked (spawned from a worker thread); they must work.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
+        // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches
+        // (mainCheckingOutput unblocked them). One the shell had us ignore (a background job of a
+        // script ignores Ctrl-C) stays ignored.
         for stop in [SIGINT, SIGTERM] {
-            sigaddset(&stopSignals, stop)
+            var current = sigaction()
+            sigaction(stop, nil, &current)
+            if ignoresSignal(current) { continue }
             signal(stop) { received in
                 let seen = stopSignalsSeen.bitwiseOr(1 << received, ordering: .relaxed).oldValue
                 stopSignal.store(received, ordering: .relaxed)
@@ -362,7 +363,6 @@ struct VAETrain: ParsableCommand {
                 if seen & (1 << received) != 0 { raise(received) }
             }
         }
-        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         // Until the new run's first epoch is written, the old run stays: what stops training before then says so.
         let replacesARun = mode == .overwrite && directory.holdsARun

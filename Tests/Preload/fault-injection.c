@@ -7,7 +7,9 @@
 //                               with --threads 1 a training step makes a fixed number of them.
 //   VAE_INTERRUPT_AT_SGEMM=n    SIGINT to itself just before the n-th call, as Ctrl-C would;
 //   VAE_INTERRUPT_AT_SGEMM=n,m  and again before the m-th, as Ctrl-C pressed twice.
-//   VAE_INTERRUPT_AT_RENAME=n   SIGINT to itself just before the n-th rename(2) call.
+//   VAE_INTERRUPT_AT_RENAME=n   SIGINT to itself just before the n-th rename(2) call;
+//   VAE_INTERRUPT_AT_RENAME=n,m and again before the m-th (n,n: twice before the n-th).
+//   VAE_TERMINATE_AT_RENAME=n   SIGTERM to itself just before the n-th rename(2) call (after any SIGINT).
 //   VAE_CRASH_AFTER_RENAME=n    SIGKILL just after the n-th rename(2) call.
 //   VAE_INTERRUPT_AT_QUERY=n,m  SIGINT to itself just after the n-th and the m-th sigaction(2)
 //                               call that only reads SIGINT's handler (a file write's, before it
@@ -40,7 +42,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static long crash_at_sgemm, nan_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, crash_after_rename;
+static long crash_at_sgemm, nan_at_sgemm, interrupt_at_sgemm, interrupt_again_at_sgemm, interrupt_at_rename, interrupt_again_at_rename,
+    terminate_at_rename, crash_after_rename;
 static long interrupt_at_query, interrupt_again_at_query, query_calls;
 static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
@@ -58,7 +61,12 @@ __attribute__((constructor)) static void read_environment(void) {
         interrupt_at_sgemm = strtol(value, &rest, 10);
         if (*rest == ',') interrupt_again_at_sgemm = atol(rest + 1);
     }
-    if ((value = getenv("VAE_INTERRUPT_AT_RENAME"))) interrupt_at_rename = atol(value);
+    if ((value = getenv("VAE_INTERRUPT_AT_RENAME"))) {
+        char *rest;
+        interrupt_at_rename = strtol(value, &rest, 10);
+        if (*rest == ',') interrupt_again_at_rename = atol(rest + 1);
+    }
+    if ((value = getenv("VAE_TERMINATE_AT_RENAME"))) terminate_at_rename = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_QUERY"))) {
         char *rest;
         interrupt_at_query = strtol(value, &rest, 10);
@@ -167,7 +175,10 @@ int fsync(int fd) {
 int rename(const char *from, const char *to) {
     static int (*libc_rename)(const char *, const char *);
     if (!libc_rename) libc_rename = (int (*)(const char *, const char *))next_function("rename");
-    if (++rename_calls == interrupt_at_rename) kill(getpid(), SIGINT);
+    long call = ++rename_calls;
+    if (call == interrupt_at_rename) kill(getpid(), SIGINT);
+    if (call == interrupt_again_at_rename) kill(getpid(), SIGINT);
+    if (call == terminate_at_rename) kill(getpid(), SIGTERM);
     if (fail_rename && ends_with(to, fail_rename)) {
         errno = EIO;
         return -1;

@@ -269,6 +269,52 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
     #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1 && readTrainingState(directory.statePath).epoch == 1)
 }
 
+/// Stop signals that come while a checkpoint is written are each sent again once it is in place,
+/// as often as they came: Ctrl-C twice stops at once after the write (the run left at its epoch-0
+/// state, resumable), and Ctrl-C then SIGTERM stops between batches with SIGTERM's code, 143.
+@Test(arguments: [("1,1", false), ("1", true)])
+func stopSignalsDuringAWriteAreEachSentAgain(interrupts: String, terminate: Bool) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let renames = try traceOfTraining(into: scratch + "/traced", epochs: 1, trace: scratch + "/trace.txt").filter { $0.hasPrefix("rename ") }
+    let checkpointRename = try #require(renames.firstIndex { $0.hasSuffix("/epoch-0001.safetensors") }) + 1
+    let folder = scratch + "/run", directory = RunDirectory(folder)
+    var environment = ["LD_PRELOAD": try preloadLibrary("fault-injection"),
+                       "VAE_INTERRUPT_AT_RENAME": interrupts.replacingOccurrences(of: "1", with: String(checkpointRename))]
+    if terminate { environment["VAE_TERMINATE_AT_RENAME"] = String(checkpointRename) }
+    let stopped = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: environment)
+    #expect(directory.checkpointEpochs() == [1] && leftoverTemporaryFiles(folder).isEmpty)
+    if terminate {
+        #expect(stopped.status == 143, "\(stopped.stderr)")
+        #expect(stopped.stderr.hasPrefix("vae-train: interrupted during epoch 2 (SIGTERM); checkpoints up to epoch 1 are complete"),
+                "\(stopped.stderr)")
+    } else {
+        #expect(stopped.status == SIGINT, "\(stopped.stderr)")
+        #expect(try readTrainingState(directory.statePath).epoch == 0)
+    }
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "resumed after stop signals in a write")
+}
+
+/// A trainer started with Ctrl-C ignored (as a script's background job is) keeps ignoring it:
+/// here a SIGINT in the middle of epoch 2 changes nothing, and the run ends as an uninterrupted one.
+@Test func anIgnoredCtrlCStaysIgnored() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let command = "trap '' INT; exec " + ([try toolPath("vae-train")] + trainArguments(data: data, runDir: folder)).map { "'\($0)'" }
+        .joined(separator: " ")
+    let trainer = try ChildProcess("/bin/bash", ["-c", command], environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 3)),
+    ])
+    defer { trainer.stop() }
+    let result = try trainer.finish()
+    #expect(result.status == 0, "\(result.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "a run that ignored Ctrl-C")
+}
+
 /// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and nothing beside
 /// it, and says so; so does a divergence there. Over a folder that holds no run, --overwrite
 /// starts as a fresh run would, with an epoch-0 state to resume from.
@@ -366,7 +412,8 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     let folder = scratch + "/run"
     let interrupted = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
         "LD_PRELOAD": try preloadLibrary("fault-injection"),
-        "VAE_INTERRUPT_AT_QUERY": "3,4",
+        // The first read is vae-train's own, whether Ctrl-C is ignored; two writes precede epoch 1's.
+        "VAE_INTERRUPT_AT_QUERY": "4,5",
     ])
     #expect(interrupted.status == SIGINT, "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])

@@ -262,14 +262,20 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
 }
 
 /// A Ctrl-C while the set is put in place waits for the last rename: the render dies of it with
-/// the new set whole, never a mix of two renders, and no temporary file left.
-@Test func aCtrlCBetweenTheRenamesLandsAfterTheLast() throws {
+/// the new set whole, never a mix of two renders, and no temporary file left. So it does when its
+/// parent started it with Ctrl-C blocked (from a worker thread, say), which the tool undoes.
+@Test(arguments: [false, true])
+func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     func render(scale: String, into out: String, environment: [String: String] = [:]) throws -> ProcessOutput {
-        try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out,
-                                   "--grid", "2", "--steps", "2", "--pairs", "0:1", "--indices", "0,1,2", "--scale", scale],
-                    environment: environment)
+        let arguments = ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out,
+                         "--grid", "2", "--steps", "2", "--pairs", "0:1", "--indices", "0,1,2", "--scale", scale]
+        guard blockedByTheParent && !environment.isEmpty else { return try runTool("vae-render", arguments, environment: environment) }
+        let blocking = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT}); os.execv(sys.argv[1], sys.argv[1:])"
+        let tool = try ChildProcess(testPython, ["-c", blocking, try toolPath("vae-render")] + arguments, environment: environment)
+        defer { tool.stop() }
+        return try tool.finish()
     }
     let out = scratch + "/out", reference = scratch + "/reference"
     #expect(try render(scale: "1", into: out).status == 0)

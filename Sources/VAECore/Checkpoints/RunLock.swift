@@ -45,9 +45,11 @@ public final class RunLock: Sendable {
             throw VAEError(.busy, "\(directory.path) is being written by \(who) (it holds \(path)); "
                            + "wait for it to finish or stop it, or use another run folder")
         }
+        // Written over the old pid, then cut to its length: a refused writer reading in between
+        // finds a whole pid, never an empty file.
         let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
         _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        _ = ftruncate(fd, off_t(pid.count))
         self.fd = fd
     }
 
