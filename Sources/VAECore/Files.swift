@@ -459,8 +459,9 @@ public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
     guard fstat(fd, &info) == 0 else {
         throw VAEError(.badData, "cannot read \(path): \(systemErrorText())")
     }
+    // A folder where a file was asked for: the file is missing (EX_NOINPUT), as under a file taken for a folder.
     if (info.st_mode & S_IFMT) == S_IFDIR {
-        throw VAEError(.badData, "cannot read \(path): it is a folder")
+        throw VAEError(.missingInput, "cannot read \(path): it is a folder")
     }
     // A FIFO would wait for a writer, a device such as /dev/zero never end: only files are read.
     guard (info.st_mode & S_IFMT) == S_IFREG else {

@@ -110,7 +110,7 @@ struct VAEEval: ParsableCommand {
             // A checkpoints folder's run folder is the one that would hold a checkpoint in it.
             let runs = [RunDirectory(checkpoint), RunDirectory(holdingCheckpoint: checkpoint + "/epoch")].compactMap { $0 }
             let last = runs.lazy.compactMap { run in run.checkpointEpochs().last.map(run.checkpoint(epoch:)) }.first
-            throw VAEError(.usage, "\(checkpoint) is a folder; name a checkpoint file" + (last.map { ", such as its last, " + $0 } ?? ""))
+            throw VAEError(.missingInput, "\(checkpoint) is a folder; name a checkpoint file" + (last.map { ", such as its last, " + $0 } ?? ""))
         }
         let loaded = try readCheckpoint(checkpoint)
         let folder = try dataFolder()

@@ -102,7 +102,7 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     #expect(throws: VAEError(.badData, "cannot read /dev/zero: it is not a regular file (a FIFO, a socket or a device)")) {
         try readFile("/dev/zero", atMost: 10)
     }
-    #expect(throws: VAEError(.badData, "cannot read \(folder): it is a folder")) { try readFile(folder, atMost: 10) }
+    #expect(throws: VAEError(.missingInput, "cannot read \(folder): it is a folder")) { try readFile(folder, atMost: 10) }
     // A path through a file taken for a folder is an input that does not exist, as a missing one is.
     let under = folder + "/train-images-idx3-ubyte/metrics.jsonl"
     #expect(throws: VAEError(.missingInput, "cannot open \(under): Not a directory")) { try readFile(under, atMost: 10) }

@@ -117,15 +117,16 @@ import VAECore
     #expect(fromEnvironment.status == 64 && fromEnvironment.stderr.hasSuffix("holds 600; pass the --data folder the run was "
             + "trained on ($KMNIST_DIR names \(swapped), which comes before the folder a run records)\n"), "\(fromEnvironment.stderr)")
 
-    // A run's folder is not its checkpoint; the message names the last one.
+    // A run's folder is not its checkpoint: the checkpoint is missing (66, as for any folder where
+    // a file is read), and the message names the last one.
     let runFolder = packageRoot + "/fixtures/runs/latent2"
     let folderGiven = try runTool("vae-eval", [runFolder, "--data", syntheticData])
-    #expect(folderGiven.status == 64 && folderGiven.stderr == "vae-eval: \(runFolder) is a folder; name a checkpoint file, such as its "
+    #expect(folderGiven.status == 66 && folderGiven.stderr == "vae-eval: \(runFolder) is a folder; name a checkpoint file, such as its "
             + "last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(folderGiven.stderr)")
     // So is its checkpoints folder, with a slash or without.
     for folder in [runFolder + "/checkpoints", runFolder + "/checkpoints/"] {
         let checkpointsGiven = try runTool("vae-eval", [folder, "--data", syntheticData])
-        #expect(checkpointsGiven.status == 64 && checkpointsGiven.stderr == "vae-eval: \(folder) is a folder; name a checkpoint file, "
+        #expect(checkpointsGiven.status == 66 && checkpointsGiven.stderr == "vae-eval: \(folder) is a folder; name a checkpoint file, "
                 + "such as its last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(checkpointsGiven.stderr)")
     }
 
