@@ -116,7 +116,8 @@ public final class ComputeThreads: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    /// Sets the number of threads, the caller included (at least 1). Waits for a running job.
+    /// Sets the number of threads, the caller included (at least 1). Waits for a running job, so
+    /// a part of a job must never call it: it would wait for itself.
     public func setCount(_ newCount: Int) {
         precondition(ComputeThreads.counts.contains(newCount), "thread count \(newCount) is outside \(ComputeThreads.counts)")
         while !inUse.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged { sched_yield() }
