@@ -10,11 +10,11 @@ import Foundation
 public final class Adam: @unchecked Sendable {
     public struct Hyperparameters: Equatable, Sendable {
         // Doubles, as in PyTorch, where they are Python floats: 1 - β₂ rounds differently in Float.
-        public var learningRate: Double
+        public let learningRate: Double
         // PyTorch's defaults, which every optimiser here uses.
-        public var beta1 = 0.9
-        public var beta2 = 0.999
-        public var epsilon = 1e-8
+        public let beta1 = 0.9
+        public let beta2 = 0.999
+        public let epsilon = 1e-8
 
         public init(learningRate: Double) {
             self.learningRate = learningRate
