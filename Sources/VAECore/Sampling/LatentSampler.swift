@@ -27,34 +27,6 @@ public protocol LatentSampler: Sendable {
     var summary: String { get }
 }
 
-/// The samplers the tools offer, by the name their `--sampler` flag takes.
-public enum SamplerKind: String, Sendable, CaseIterable {
-    /// z ~ N(0, I), the standard normal: the model's own prior only for `--prior normal`.
-    case prior
-    /// A Gaussian mixture with full covariances, fitted by EM to the encoded training means.
-    case gmm
-    /// The same with diagonal covariances.
-    case gmmDiagonal = "gmm-diagonal"
-    /// A VampPrior model's own prior: the mixture of the encoder's posteriors at its pseudo-inputs.
-    case vamp
-    /// A second VAE fitted to the encoded training means (`TwoStageSampler`).
-    case twoStage = "two-stage"
-
-    /// What vae-sample and the sampling GIF draw from unless told otherwise: a VampPrior run's own
-    /// prior, whose samples score better than a mixture's fitted to that run afterwards, else the
-    /// full-covariance mixture (docs/quality.md).
-    public static func standard(for config: VAEConfig) -> SamplerKind { config.prior == .vamp ? .vamp : .gmm }
-
-    /// Whether it is fitted to the encoded training images (which must then be at hand).
-    public var needsTrainingImages: Bool { self == .gmm || self == .gmmDiagonal || self == .twoStage }
-
-    /// Whether it takes a temperature: all but N(0, I).
-    public var takesTemperature: Bool { self != .prior }
-
-    /// Whether a model of `config` can draw from it: only a VampPrior model has the vamp sampler.
-    public func isAvailable(for config: VAEConfig) -> Bool { self != .vamp || config.prior == .vamp }
-}
-
 /// z ~ N(0, I), `--sampler prior`: the model's own prior only for `--prior normal`.
 public struct StandardNormalSampler: LatentSampler {
     public let latent: Int
