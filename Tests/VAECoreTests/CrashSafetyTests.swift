@@ -52,6 +52,14 @@ private let reference = Result { () throws -> [String: [UInt8]] in
     return try runFiles(folder + "/run")
 }
 
+/// Resumes the run in `folder` as vae-train's message says to, and expects it to end with the
+/// uninterrupted run's files.
+private func expectResumedToTheReference(_ folder: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
+    #expect(resumed.status == 0, "\(resumed.stderr)", sourceLocation: sourceLocation)
+    expectIdentical(try runFiles(folder), try reference.get(), what, sourceLocation: sourceLocation)
+}
+
 /// The small model of `trainArguments` makes this many sgemm calls in a training step of 40
 /// images and in evaluating its 60 test images, one batch.
 private let smallModel = VAEConfig(hidden: [32], latentDim: 4)
@@ -293,9 +301,7 @@ func stopSignalsDuringAWriteAreEachSentAgain(terminate: Bool) throws {
         #expect(stopped.status == SIGINT, "\(stopped.stderr)")
         #expect(try readTrainingState(directory.statePath).epoch == 0)
     }
-    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    expectIdentical(try runFiles(folder), try reference.get(), "resumed after stop signals in a write")
+    try expectResumedToTheReference(folder, "resumed after stop signals in a write")
 }
 
 /// A trainer started with Ctrl-C ignored (as a script's background job is) keeps ignoring it:
@@ -379,9 +385,7 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
                                          + "epoch 0 (left by a run stopped before writing its state, or while --overwrite replaced an "
                                          + "older run)\nvae-train: interrupted during epoch 1; "), "\(interrupted.stderr)")
     #expect(directory.checkpointEpochs().isEmpty)
-    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a crash within --overwrite")
+    try expectResumedToTheReference(folder, "resumed after a crash within --overwrite")
 }
 
 /// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
@@ -399,9 +403,7 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     #expect(interrupted.status == SIGINT, "\(interrupted.stderr)")
     #expect(!interrupted.stderr.contains("Continue with"), "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
-    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a second Ctrl-C")
+    try expectResumedToTheReference(folder, "resumed after a second Ctrl-C")
 }
 
 /// A Ctrl-C that comes while a file write reads the handler it will put back (before it defers
@@ -418,9 +420,7 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     ])
     #expect(interrupted.status == SIGINT, "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
-    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    expectIdentical(try runFiles(folder), try reference.get(), "resumed after a second Ctrl-C")
+    try expectResumedToTheReference(folder, "resumed after a second Ctrl-C")
 }
 
 /// Ctrl-C during the final importance-weighted estimate (minutes with the default k) stops
@@ -441,9 +441,7 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
             "\(interrupted.stderr)")
     #expect(interrupted.stderr.hasSuffix("Continue with: vae-train --resume \(folder) --iwae-k 20\n"), "\(interrupted.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
-    let resumed = try runTool("vae-train", ["--resume", folder] + resumeArguments, environment: withoutDataFolder)
-    #expect(resumed.status == 0, "\(resumed.stderr)")
-    expectIdentical(try runFiles(folder), try reference.get(), "resumed after Ctrl-C in the final estimate")
+    try expectResumedToTheReference(folder, "resumed after Ctrl-C in the final estimate")
 }
 
 /// A temporary file left by a crash is removed when the run starts again.
