@@ -273,9 +273,10 @@ private let deferredStopSignals = Atomic<Int>(0)
 /// Runs `body` with `stopSignals` held back: each that arrives meanwhile is sent again once the
 /// last write under way has ended, under the handling that was in force before, and twice if it
 /// came twice (a second Ctrl-C stops vae-train at once), so that a Ctrl-C kills a program before
-/// or after a set of files is replaced, never between two renames, and leaves no temporary file behind. (Blocking the signals would not do: the process's other
-/// threads would still take them.) A signal the process ignores is left ignored, and a handler
-/// installed while a write is under way is undone when it ends: install handlers before writing.
+/// or after a set of files is replaced, never between two renames, and leaves no temporary file
+/// behind. (Blocking the signals would not do: the process's other threads would still take
+/// them.) A signal the process ignores is left ignored, and a handler installed while a write is
+/// under way is undone when it ends: install handlers before writing.
 private func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
     signalDeferral.withLock { deferral in
         if deferral.writes == 0 {
