@@ -68,6 +68,13 @@ public func resealed(_ bytes: [UInt8]) -> [UInt8] {
     return Array(bytes[..<8]) + Array(header.replacingCharacters(in: value, with: checksum).utf8) + bytes[(8 + headerLength)...]
 }
 
+/// A safetensors file's JSON header and the data bytes after it.
+public func headerAndData(_ path: String) throws -> (header: String, data: [UInt8]) {
+    let bytes = try readFile(path)
+    let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
+    return (String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), Array(bytes[(8 + headerLength)...]))
+}
+
 /// Rebuilds a safetensors file from a header string and data bytes.
 public func safetensors(header: String, data: [UInt8]) -> [UInt8] {
     let json = Array(header.utf8)

@@ -173,13 +173,6 @@ private func expectCorrupt(_ bytes: [UInt8], _ problem: String, sourceLocation: 
     }
 }
 
-/// A safetensors file's JSON header and the data bytes after it.
-private func headerAndData(_ path: String) throws -> (header: String, data: [UInt8]) {
-    let bytes = try readFile(path)
-    let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-    return (String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), Array(bytes[(8 + headerLength)...]))
-}
-
 /// A checkpoint of `smallRun()` in a new temporary folder, to damage: the folder, its path and its bytes.
 private func goodCheckpoint() throws -> (folder: String, path: String, bytes: [UInt8]) {
     let run = smallRun(), folder = temporaryFolder(), path = folder + "/good.safetensors"

@@ -269,9 +269,7 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
     defer { removeTemporaryFolder(scratch) }
     let directory = RunDirectory(folder), state = directory.statePath
     #expect(try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common).status == 0)
-    let bytes = try readFile(state)
-    let headerLength = Int(bytes.withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) })
-    let header = String(decoding: bytes[8..<8 + headerLength], as: UTF8.self), data = Array(bytes[(8 + headerLength)...])
+    let (header, data) = try headerAndData(state)
     // 600 images in batches of 100: 6 steps an epoch.
     for edits in [[("\"epoch\":\"2\"", "\"epoch\":\"1\"")], [("\"epoch\":\"2\"", "\"epoch\":\"1\""), ("\"adam_step\":\"12\"", "\"adam_step\":\"6\"")]] {
         var edited = header
