@@ -46,7 +46,7 @@ public func createFolders(_ path: String, what: String) throws -> [String] {
         if mkdir(part, 0o755) == 0 {
             created.append(part)
             // Its entry lasts through a power cut only once its parent is synced, as a file's rename does.
-            syncFolder(index > 0 ? parts[index - 1] : path.hasPrefix("/") ? "/" : ".")
+            try syncFolder(index > 0 ? parts[index - 1] : path.hasPrefix("/") ? "/" : ".", after: "creating \(part)")
         } else if errno != EEXIST {
             let reason = systemErrorText()
             throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))\(reason)")
@@ -363,15 +363,25 @@ private func renameIntoPlace(_ files: [StagedFile]) throws {
         }
         close(file.fd)  // The data is on disk (fsync) and in place; this releases the lock.
     }
-    for folder in Set(files.map { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path }) { syncFolder(folder) }
+    let folders = Dictionary(grouping: files) { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path }
+    for (folder, written) in folders.sorted(by: { $0.key < $1.key }) {
+        try syncFolder(folder, after: "writing " + written.map(\.path).joined(separator: ", "))
+    }
 }
 
-/// Fsyncs `folder`, so that the renames in it survive a power cut.
-func syncFolder(_ folder: String) {
+/// Fsyncs `folder`, so that the renames in it (and the folders made in it) survive a power cut;
+/// `what` names the change, for the error. A folder this process may not read (EACCES), or on a
+/// file system that cannot sync folders (EINVAL), is left as it is: there is nothing more to do.
+/// Any other failure, EIO above all, means the change may be lost, and is an error.
+func syncFolder(_ folder: String, after what: String) throws {
     let folderFD = open(folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-    if folderFD >= 0 {
-        fsync(folderFD)
-        close(folderFD)
+    guard folderFD >= 0 else {
+        if errno == EACCES { return }
+        throw VAEError(.cannotWrite, "cannot open the folder \(folder) to fsync it after \(what): \(systemErrorText())")
+    }
+    defer { close(folderFD) }
+    if fsync(folderFD) != 0 && errno != EINVAL {
+        throw VAEError(.cannotWrite, "cannot fsync the folder \(folder) after \(what): \(systemErrorText())")
     }
 }
 

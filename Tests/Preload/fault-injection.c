@@ -22,7 +22,7 @@
 //
 //   VAE_NAN_AT_SGEMM=n          the n-th cblas_sgemm call's first output value becomes NaN.
 //   VAE_FAIL_RENAME=suffix      rename(2) to a path ending in `suffix` fails with EIO, renaming nothing.
-//   VAE_FAIL_FSYNC=suffix       fsync(2) of a regular file whose path ends in `suffix` fails with EIO.
+//   VAE_FAIL_FSYNC=suffix       fsync(2) of a file or folder whose path ends in `suffix` fails with EIO.
 //
 // or writes down what a power cut would undo:
 //
@@ -160,7 +160,7 @@ int fsync(int fd) {
     static int (*libc_fsync)(int);
     if (!libc_fsync) libc_fsync = (int (*)(int))next_function("fsync");
     char path[4096];
-    if (fail_fsync && is_regular_file(fd) && ends_with(path_of(fd, path, sizeof path), fail_fsync)) {
+    if (fail_fsync && ends_with(path_of(fd, path, sizeof path), fail_fsync)) {
         errno = EIO;
         return -1;
     }

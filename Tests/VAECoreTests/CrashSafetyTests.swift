@@ -626,6 +626,34 @@ func aFailedWriteLeavesNoTemporaryFileAndTheRunResumes(variable: String, suffix:
     #expect(directory.checkpointEpochs() == [1, 2])
 }
 
+/// A folder whose fsync fails (EIO) after a checkpoint's rename may lose that rename in a power
+/// cut: the trainer stops with exit 73 naming the folder and the file, before it records the
+/// epoch in metrics.jsonl or the state, so the resume trains epoch 1 again. A failed fsync of the
+/// run folder after making `checkpoints/` in it is refused the same way, before any training.
+@Test func aFolderThatFailsItsFsyncStopsTheTrainer() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run", directory = RunDirectory(folder)
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 2),
+                             environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_FAIL_FSYNC": "/run/checkpoints"])
+    #expect(result.status == 73, "\(result.stderr)")
+    #expect(result.stderr == "vae-train: cannot fsync the folder \(folder)/checkpoints after writing \(directory.checkpoint(epoch: 1)): "
+            + "Input/output error\n")
+    #expect(directory.checkpointEpochs() == [1])
+    #expect(try readTrainingState(directory.statePath).epoch == 0)
+    #expect(!FileManager.default.fileExists(atPath: directory.metricsPath))
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(directory.checkpointEpochs() == [1, 2])
+
+    let other = scratch + "/other"
+    let refused = try runTool("vae-train", trainArguments(data: data, runDir: other, epochs: 2),
+                              environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_FAIL_FSYNC": "/other"])
+    #expect(refused.status == 73, "\(refused.stderr)")
+    #expect(refused.stderr.hasPrefix("vae-train: cannot fsync the folder \(other) after creating \(other)/"), "\(refused.stderr)")
+    #expect(RunDirectory(other).checkpointEpochs().isEmpty)
+}
+
 /// A NaN where the model computes (one product's first output poisoned by the fault-injection
 /// library, as an overflow would leave) stops training with the batch and the check named: the
 /// loss, for the encoder's mean and log-variance in a step's forward pass; a gradient, for the

@@ -179,7 +179,7 @@ public struct RunDirectory: Sendable {
         guard rename(replacementStatePath, statePath) == 0 else {
             throw VAEError(.cannotWrite, "cannot rename \(replacementStatePath) to \(statePath): \(systemErrorText())")
         }
-        syncFolder(path)
+        try syncFolder(path, after: "renaming \(replacementStatePath) to \(statePath)")
         for file in runFilesButTheState where unlink(file) != 0 && errno != ENOENT {
             throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText())")
         }
