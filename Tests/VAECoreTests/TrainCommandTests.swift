@@ -311,6 +311,25 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
 }
 
+/// A state with a negative entry in Adam's mean of squared gradients (an edit, or another
+/// writer's file, that keeps the checksum) is damage: refused by name, not resumed into NaN
+/// weights reported as divergence.
+@Test func aNegativeAdamSecondMomentIsRefusedAsDamage() throws {
+    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
+    defer { removeTemporaryFolder(scratch) }
+    let state = RunDirectory(folder).statePath
+    let file = try readSafetensors(state)
+    var bytes = file.bytes
+    let v = try #require(file.tensors["adam.v"]).range
+    bytes.replaceSubrange(v.lowerBound + 12..<v.lowerBound + 16, with: withUnsafeBytes(of: Float(-0.25).bitPattern.littleEndian, Array.init))
+    write(resealed(bytes), to: state)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common, timeLimit: .seconds(30))
+    #expect(resumed.status == 65, "exit \(resumed.status): \(resumed.stderr)")
+    #expect(resumed.stderr == "vae-train: \(state): adam.v[3] is -0.25, below 0, which Adam's mean of squared gradients never is; "
+            + "the file is damaged\n")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+}
+
 @Test func missingDataWithoutDownloadSaysWhatToPutWhere() throws {
     let empty = temporaryFolder()
     defer { removeTemporaryFolder(empty) }

@@ -70,8 +70,15 @@ public func readTrainingState(_ path: String) throws -> TrainingState {
         throw VAEError(.badData, "\(path): metadata adam_step \(step) does not match epoch \(epoch) "
                        + "(\(count: batchesPerEpoch, "step") an epoch); the file is damaged")
     }
+    // A mean of squares: below 0, its square root would make the weights NaN at the next step,
+    // reported as divergence with advice to lower --lr rather than as the damage it is.
+    let v = try file.floats("adam.v", shape: [count])
+    if let index = v.firstIndex(where: { $0 < 0 }) {
+        throw VAEError(.badData, "\(path): adam.v[\(index)] is \(v[index]), below 0, which Adam's mean of squared gradients never is; "
+                       + "the file is damaged")
+    }
     return TrainingState(path: path, run: run, epoch: epoch, step: step,
                          parameters: try file.floats("parameters", shape: [count]),
-                         m: try file.floats("adam.m", shape: [count]), v: try file.floats("adam.v", shape: [count]),
+                         m: try file.floats("adam.m", shape: [count]), v: v,
                          random: Random(state: (r[0], r[1], r[2], r[3])))
 }
