@@ -41,7 +41,7 @@ let package = Package(
         // Tensors, layers, model, losses, optimizer, data, checkpoints, training.
         .target(name: "VAECore", dependencies: ["COpenBLAS", "CZlib", "CLibcrypto", "CVectorMath", "CFloatingPointMode"],
                 swiftSettings: optimisedForThisCPU),
-        // Canvas, font, GIF writing, the animations.
+        // Canvas, font, GIF writing, the animations, the loss curve (SVG) and vae-eval's quality table.
         .target(name: "VAERender", dependencies: ["VAECore", "CGIF"]),
         // What the command-line tools share: --threads and --data, one line per error with its
         // exit code, the progress display.
@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(name: "vae-eval", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
         // The sample-quality classifier, and the samples themselves as IDX files.
         .executableTarget(name: "vae-classifier", dependencies: ["VAECore", "VAECommandLine", argumentParser]),
-        .executableTarget(name: "vae-sample", dependencies: ["VAECore", "VAERender", "VAECommandLine", argumentParser]),
+        .executableTarget(name: "vae-sample", dependencies: ["VAECore", "VAECommandLine", argumentParser]),
 
         // The benchmark: an epoch timed inside and outside sgemm (CSgemmClock stands in for
         // OpenBLAS's cblas_sgemm in vae-bench alone), the products and the other passes replayed
@@ -61,8 +61,9 @@ let package = Package(
         .target(name: "VAEBench", dependencies: ["VAECore", "CSgemmClock", "COpenBLAS"], swiftSettings: optimisedForThisCPU),
         .executableTarget(name: "vae-bench", dependencies: ["VAECore", "VAEBench", "VAECommandLine", argumentParser]),
 
-        // Test machinery: the GIF reader, the golden cases and the synthetic data's file names,
-        // for the tests, the fuzzers and vae-fixtures, which regenerates fixtures/.
+        // Test machinery: the GIF reader, whole-file GIF, IDX and gzip encoders, the golden cases
+        // and the synthetic data's file names, for the tests, the fuzzers and vae-fixtures, which
+        // regenerates fixtures/.
         .target(name: "VAETesting", dependencies: ["VAECore", "VAERender", "CGIF"]),
         .executableTarget(name: "vae-fixtures", dependencies: ["VAECore", "VAERender", "VAETesting", "VAECommandLine", argumentParser]),
 
@@ -77,7 +78,7 @@ let package = Package(
         // programs the tests started (Tests/Watchdog/watchdog.c).
         .target(name: "TestWatchdog", path: "Tests/Watchdog", publicHeadersPath: "."),
         .target(name: "TestSupport", dependencies: ["VAECore", "VAETesting", "TestWatchdog"], path: "Tests/TestSupport"),
-        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "VAECommandLine", "TestSupport"]),
+        .testTarget(name: "VAECoreTests", dependencies: ["VAECore", "VAECommandLine", "VAETesting", "TestSupport"]),
         .testTarget(name: "VAERenderTests", dependencies: ["VAERender", "VAECore", "VAETesting", "TestSupport"]),
     ]
 )

@@ -8,12 +8,8 @@ public let temporaryFileSuffix = ".partial"
 /// Writes `bytes` to `path` so that a reader sees either the old file or the complete new one:
 /// the data goes to a temporary file beside the target, is fsynced, renamed over the target,
 /// and the folder is fsynced so the rename itself survives a power cut.
-public func writeFileAtomically(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
-    try writeFileAtomically(to: path) { fd in try writeAll(fd, bytes, path: path) }
-}
-
 public func writeFileAtomically(_ bytes: [UInt8], to path: String) throws {
-    try bytes.withUnsafeBytes { try writeFileAtomically($0, to: path) }
+    try bytes.withUnsafeBytes { try writeFileAtomically(to: path, pieces: [$0]) }
 }
 
 /// Atomic write where the content comes in several pieces (a header, then a large buffer),
@@ -436,7 +432,7 @@ private func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String
     }
 }
 
-/// Whether a file of this name is a temporary file of `writeAtomically`, which a crash can leave.
+/// Whether a file of this name is a temporary file of `writeFileAtomically`, which a crash can leave.
 public func isLeftoverTemporaryFile(_ name: String) -> Bool {
     name.hasPrefix(".") && name.hasSuffix(temporaryFileSuffix)
 }

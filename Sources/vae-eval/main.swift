@@ -121,7 +121,7 @@ struct VAEEval: ParsableCommand {
             .evaluationImages(for: loaded.run))
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
-        try checkFinite([Float(elbo.total)], width: 1, computedBy: loaded.model) { _ in "the negative ELBO" }
+        try checkFinite([elbo.total], width: 1, computedBy: loaded.model) { _ in "the negative ELBO" }
         print("negative ELBO (\(count: samples, "sample")): "
               + String(format: "%.2f nats/image (reconstruction %.2f + KL %.2f)", elbo.total, elbo.reconstruction, elbo.kl))
         let activity = latentActivity(loaded.model, test)
@@ -135,7 +135,7 @@ struct VAEEval: ParsableCommand {
             bar.update(label: "IWAE", done: done, total: test.count)
         }
         bar.clear()
-        try checkFinite([Float(nll)], width: 1, computedBy: loaded.model) { _ in "the IWAE estimate" }
+        try checkFinite([nll], width: 1, computedBy: loaded.model) { _ in "the IWAE estimate" }
         // A conditional model's bounds are on the likelihood of the image given its class.
         let likelihood = loaded.run.model.conditional ? "-log p(x|y)" : "-log p(x)"
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))

@@ -1,6 +1,7 @@
 import Foundation
 import VAECore
 import VAERender
+import VAETesting
 
 /// The seed corpora of the fuzz targets in Fuzz/, one folder per target under `folder`: small
 /// valid inputs, so that the fuzzers start from files that reach deep into each parser instead

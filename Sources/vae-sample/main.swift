@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import VAECommandLine
 import VAECore
-import VAERender
 
 /// What --count accepts.
 private let countRange = 1...1_000_000
@@ -48,7 +47,7 @@ struct VAESample: ParsableCommand {
                                valueName: "name"))
     var sampler: SamplerKind?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's two draws (its N(0, I) point and its decoder's noise) by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature), as the sampling GIF).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's two draws (its N(0, I) point and its decoder's noise) by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(defaultSamplingTemperature), as the sampling GIF).",
                                                         valueName: "t"))
     var temperature: Double?
 
@@ -89,12 +88,12 @@ struct VAESample: ParsableCommand {
                 throw VAEError(.usage, "--out \(out) is named as a KMNIST data file; not replacing it (name another file, "
                                + "or remove it first)")
             }
-            let epochs = try RunReplay.epochs(of: run), chosen = epoch ?? epochs[epochs.count - 1]
+            let epochs = try run.requiredCheckpointEpochs(), chosen = epoch ?? epochs[epochs.count - 1]
             guard epochs.contains(chosen) else {
                 throw VAEError(.missingInput, "--epoch \(chosen): \(run.checkpoint(epoch: chosen)) does not exist (the run has "
                                + "\(epochList(epochs)))")
             }
-            let checkpoint = try RunReplay.checkpoint(epoch: chosen, of: run)
+            let checkpoint = try run.checkedCheckpoint(epoch: chosen)
             if label != nil && !checkpoint.run.model.conditional {
                 throw VAEError(.usage, "--class needs a class-conditional run (vae-train --conditional), and \(runDir) is not one")
             }
@@ -108,7 +107,7 @@ struct VAESample: ParsableCommand {
             let training = sampler.needsTrainingImages
                 ? try loadTrainingImages(from: try dataOptions.folder(readingRun: run), for: checkpoint.run) : nil
             let codec = LatentCodec(config: checkpoint.run.model)
-            let temperature = self.temperature ?? SamplingOptions().temperature
+            let temperature = self.temperature ?? defaultSamplingTemperature
             let fitted = try makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
                                      temperature: temperature)
             var random = Random(seed: seed)

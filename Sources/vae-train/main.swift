@@ -349,7 +349,8 @@ struct VAETrain: ParsableCommand {
 
         // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches
         // (mainCheckingOutput unblocked them). One the shell had us ignore (a background job of a
-        // script ignores Ctrl-C) stays ignored.
+        // script ignores Ctrl-C) stays ignored. SIGHUP (the terminal closed) keeps its default:
+        // no one would read the message, and like a crash it loses only the epoch in progress.
         for stop in [SIGINT, SIGTERM] {
             var current = sigaction()
             sigaction(stop, nil, &current)

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
+import VAETesting
 
 private func expectBadData(_ folder: String, _ file: String, _ problem: String, kind: VAEError.Kind = .badData) {
     do {

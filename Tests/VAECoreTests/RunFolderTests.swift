@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
+import VAETesting
 
 // One writer per run folder, readers at any time, and a run that knows where its data is.
 

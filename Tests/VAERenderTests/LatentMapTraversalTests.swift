@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
+import VAETesting
 @testable import VAERender
 
 // The latent map's fixed projection, range, dots and legend, and the traversal's rows and sweep.

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import VAECore
 import VAERender
+import VAETesting
 
 // vae-sample, vae-classifier and vae-eval --quality as a user runs them.
 

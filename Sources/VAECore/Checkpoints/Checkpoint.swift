@@ -116,9 +116,9 @@ struct MetadataReader {
         return value
     }
 
-    func integer(_ key: String, minimum: Int, maximum: Int = Int.max) throws -> Int {
+    func integer(_ key: String, minimum: Int) throws -> Int {
         let text = try string(key)
-        guard let value = Int(text), value >= minimum, value <= maximum else { throw invalid(key, text) }
+        guard let value = Int(text), value >= minimum else { throw invalid(key, text) }
         return value
     }
 

@@ -51,6 +51,40 @@ public struct RunDirectory: Sendable {
         }.sorted()
     }
 
+    /// The epochs of the run's checkpoints, ascending, for a tool that reads the run: a folder
+    /// that does not exist or holds none is refused.
+    public func requiredCheckpointEpochs() throws -> [Int] {
+        try checkExists()
+        let epochs = checkpointEpochs()
+        guard !epochs.isEmpty else {
+            // Something else in the folder's place is damage, which training first would not mend.
+            if PathKind(checkpointsFolder) == .file {
+                throw VAEError(.badData, "\(checkpointsFolder) is not a folder, where the run keeps its checkpoints")
+            }
+            try checkCheckpointsFolderCanBeListed()
+            let hint = enclosingRunHint
+            throw VAEError(.missingInput, "\(checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
+                           + (hint.isEmpty ? "; train the run with vae-train first" : hint))
+        }
+        return epochs
+    }
+
+    /// The checkpoint of epoch `epoch` (which must have one), checked as a replay of the run
+    /// checks it: against the epoch its name says and the first checkpoint's configuration.
+    public func checkedCheckpoint(epoch: Int) throws -> Checkpoint {
+        let firstEpoch = checkpointEpochs().first ?? epoch
+        var first: Checkpoint?
+        if firstEpoch != epoch {
+            do {
+                first = try readCheckpoint(checkpoint(epoch: firstEpoch), epoch: firstEpoch, configuredAs: nil)
+            } catch let error as VAEError {
+                // Not the file asked for: say why it was read.
+                throw VAEError(error.kind, "\(error.message) (the run's first checkpoint, which epoch \(epoch)'s is checked against)")
+            }
+        }
+        return try readCheckpoint(checkpoint(epoch: epoch), epoch: epoch, configuredAs: first.map { ($0.run, $0.path) })
+    }
+
     /// Refuses a checkpoints folder that exists but cannot be listed (no permission, a link loop):
     /// `checkpointEpochs` would take it for an empty one.
     public func checkCheckpointsFolderCanBeListed() throws {

@@ -196,27 +196,17 @@ private final class GzipSource: ByteSource {
     }
 }
 
-/// Encodes an IDX file: big-endian magic and dimensions, then the payload.
-public func encodeIDX(magic: UInt32, dimensions: [Int], payload: [UInt8]) -> [UInt8] {
-    idxHeader(magic: magic, dimensions: dimensions) + payload
-}
-
 /// The header of an IDX file: its big-endian magic and dimensions, which the payload follows.
 public func idxHeader(magic: UInt32, dimensions: [Int]) -> [UInt8] {
     ([magic] + dimensions.map(UInt32.init)).flatMap { (word: UInt32) -> [UInt8] in withUnsafeBytes(of: word.bigEndian, Array.init) }
 }
 
-/// Gzip-compresses `bytes` (zlib deflate with a gzip wrapper, best compression). The header
-/// carries no name or time stamp, so equal input gives equal output.
-public func gzipCompress(_ bytes: [UInt8]) -> [UInt8] {
-    bytes.withUnsafeBytes { gzipCompress(pieces: [$0]) }
-}
-
-/// Gzip-compresses the concatenation of `pieces` (an IDX header and its payload, say) as
-/// `gzipCompress` does, without joining them first: the largest sample file would otherwise be
-/// held twice more.
+/// Gzip-compresses the concatenation of `pieces` (an IDX header and its payload, say), without
+/// joining them first: the largest sample file would otherwise be held twice more. Zlib deflate
+/// with a gzip wrapper, best compression; the header carries no name or time stamp, so equal
+/// input gives equal output.
 public func gzipCompress(pieces: [UnsafeRawBufferPointer]) -> [UInt8] {
-    if pieces.isEmpty { return gzipCompress([]) }
+    if pieces.isEmpty { return [UInt8]().withUnsafeBytes { gzipCompress(pieces: [$0]) } }
     var stream = z_stream()
     // 16 + MAX_WBITS asks zlib for a gzip wrapper; memLevel 8 is zlib's default.
     let status = deflateInit2_(&stream, Z_BEST_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY,

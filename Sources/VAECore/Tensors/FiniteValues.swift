@@ -2,7 +2,8 @@
 /// checked finite when read, but their sums can still overflow Float, and a NaN or an infinity
 /// would crash or hang what is made of them (a mixture's fit, an axis range).
 /// `row` names the n-th row of `width` values ("test image 3's mean"), which `model` computed.
-public func checkFinite(_ values: [Float], width: Int, computedBy model: VAEModel, row: (Int) -> String) throws {
+public func checkFinite<Number: BinaryFloatingPoint & LosslessStringConvertible>(_ values: [Number], width: Int, computedBy model: VAEModel,
+                                                                                 row: (Int) -> String) throws {
     guard let index = values.firstIndex(where: { !$0.isFinite }) else { return }
     let weights = model.origin.map { "the weights in \($0)" } ?? "the model's weights"
     throw VAEError(.badData, "\(row(index / width)) is \(numberText(values[index])): \(weights) are finite but "

@@ -18,29 +18,11 @@ public struct RunReplay: Sendable {
 
     public init(runDirectory path: String) throws {
         directory = RunDirectory(path)
-        epochs = try RunReplay.epochs(of: directory)
+        epochs = try directory.requiredCheckpointEpochs()
         let firstEpoch = epochs[0], finalEpoch = epochs[epochs.count - 1]
         first = try RunReplay.read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
         final = epochs.count == 1 ? first
             : try RunReplay.read(directory.checkpoint(epoch: finalEpoch), epoch: finalEpoch, reference: first)
-    }
-
-    /// The epochs of the run's checkpoints, ascending; a folder that does not exist or holds none
-    /// is refused.
-    public static func epochs(of directory: RunDirectory) throws -> [Int] {
-        try directory.checkExists()
-        let epochs = directory.checkpointEpochs()
-        guard !epochs.isEmpty else {
-            // Something else in the folder's place is damage, which training first would not mend.
-            if PathKind(directory.checkpointsFolder) == .file {
-                throw VAEError(.badData, "\(directory.checkpointsFolder) is not a folder, where the run keeps its checkpoints")
-            }
-            try directory.checkCheckpointsFolderCanBeListed()
-            let hint = directory.enclosingRunHint
-            throw VAEError(.missingInput, "\(directory.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
-                           + (hint.isEmpty ? "; train the run with vae-train first" : hint))
-        }
-        return epochs
     }
 
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
@@ -72,22 +54,6 @@ public struct RunReplay: Sendable {
     /// The test images in `folder`, refused unless they can be the ones the run was evaluated on.
     public func testImages(from folder: String) throws -> ImageSet {
         try run.loadSplit(.test, from: folder, runName: "the run in \(directory.path)")
-    }
-
-    /// The checkpoint of one epoch of the run in `directory` (which must have it), checked as a
-    /// replay checks it: against the epoch its name says and the first checkpoint's configuration.
-    public static func checkpoint(epoch: Int, of directory: RunDirectory) throws -> Checkpoint {
-        let firstEpoch = directory.checkpointEpochs().first ?? epoch
-        var first: Checkpoint?
-        if firstEpoch != epoch {
-            do {
-                first = try read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
-            } catch let error as VAEError {
-                // Not the file asked for: say why it was read.
-                throw VAEError(error.kind, "\(error.message) (the run's first checkpoint, which epoch \(epoch)'s is checked against)")
-            }
-        }
-        return try read(directory.checkpoint(epoch: epoch), epoch: epoch, reference: first)
     }
 
     private static func read(_ path: String, epoch: Int, reference: Checkpoint?) throws -> Checkpoint {

@@ -30,16 +30,6 @@ public struct GIFError: Error, CustomStringConvertible {
     public var description: String { "GIFError: \(message)" }
 }
 
-/// Encodes `frames` as an animated GIF89a with `palette` (768 bytes, as `Palette.rgb`) as the
-/// global colour map; `GIFEncoder` says how.
-public func encodeGIF(_ frames: [GIFFrame], loopCount: Int = 0, tolerance: Int = 0, palette: [UInt8] = Palette.rgb) throws -> [UInt8] {
-    guard let first = frames.first else { throw GIFError("cannot encode a GIF without frames") }
-    let encoder = try GIFEncoder(width: first.canvas.width, height: first.canvas.height, loopCount: loopCount,
-                                 tolerance: tolerance, palette: palette)
-    for frame in frames { try encoder.append(frame) }
-    return try encoder.finish()
-}
-
 /// An animated GIF89a encoded into memory a frame at a time, so that an animation holds its
 /// encoded bytes and one frame, however many frames it has.
 ///
