@@ -20,3 +20,14 @@ public func randomShift(upTo maximum: Int, random: inout Random) -> (dx: Int, dy
     let dy = random.nextInt(below: 2 * maximum + 1) - maximum
     return (dx, dy)
 }
+
+/// Loads the images `indices` of `pixels` (IDX bytes, 784 an image) into consecutive rows of
+/// `target`, each shifted by its own `randomShift(upTo: maximum)`, drawn row after row.
+public func loadShiftedImages(_ pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>, rows: Int, upTo maximum: Int,
+                              into target: Floats, random: inout Random) {
+    let size = VAEConfig.inputSize
+    for row in 0..<rows {
+        let shift = randomShift(upTo: maximum, random: &random)
+        loadShifted(pixels + Int(indices[row]) * size, into: target + row * size, dx: shift.dx, dy: shift.dy)
+    }
+}

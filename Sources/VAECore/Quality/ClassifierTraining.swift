@@ -36,13 +36,9 @@ public func trainClassifier(_ train: ImageSet, options: ClassifierTrainingOption
             random.shuffle(order, count: train.count)
             var total = 0.0
             for (first, rows) in Batches(count: train.count, size: options.batchSize) {
-                for row in 0..<rows {
-                    let index = Int(order[first + row])
-                    let shift = randomShift(upTo: options.maxShift, random: &random)
-                    loadShifted(pixels.baseAddress! + index * VAEConfig.inputSize, into: ws.input + row * VAEConfig.inputSize,
-                                dx: shift.dx, dy: shift.dy)
-                    ws.labels[row] = train.labels[index]
-                }
+                loadShiftedImages(pixels.baseAddress!, indices: order + first, rows: rows, upTo: options.maxShift, into: ws.input,
+                                  random: &random)
+                for row in 0..<rows { ws.labels[row] = train.labels[Int(order[first + row])] }
                 classifier.forward(ws, rows: rows)
                 total += classifier.loss(ws, rows: rows, computeGradients: true)
                 guard optimizer.update(parameters: classifier.parameters, gradients: classifier.gradients) else {

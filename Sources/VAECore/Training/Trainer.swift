@@ -87,8 +87,7 @@ public final class Trainer: @unchecked Sendable {
                     ? model.forwardImportanceWeighted(workspace, rows: rows, samples: samples, computeGradients: true)
                     : model.forward(workspace, rows: rows, computeGradients: true)
                 guard loss.total.isFinite else {
-                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): the loss is \(numberText(loss.total)); "
-                                   + "no checkpoint was written from this state (\(divergenceAdvice(epoch: epoch)))")
+                    throw diverged(epoch: epoch, batch: (batch + 1, batches.count), "the loss is \(numberText(loss.total))")
                 }
                 if run.objective == .iwae {
                     model.backwardImportanceWeighted(workspace, rows: rows, samples: samples)
@@ -96,8 +95,7 @@ public final class Trainer: @unchecked Sendable {
                     model.backward(workspace, rows: rows, klWeight: klWeight(epoch: epoch, batch: batch, batches: batches.count))
                 }
                 guard optimizer.update(parameters: model.parameters, gradients: model.gradients) else {
-                    throw VAEError(.failed, "training diverged in epoch \(epoch), batch \(batch + 1) of \(batches.count): a gradient is not finite; "
-                                   + "no checkpoint was written from this state (\(divergenceAdvice(epoch: epoch)))")
+                    throw diverged(epoch: epoch, batch: (batch + 1, batches.count), "a gradient is not finite")
                 }
                 total += loss
                 let seen = first + rows
@@ -106,10 +104,7 @@ public final class Trainer: @unchecked Sendable {
                                           seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
             }
         }
-        guard model.parameters.allFinite else {
-            throw VAEError(.failed, "training diverged in epoch \(epoch): a parameter is not finite; no checkpoint was written from this state "
-                           + "(\(divergenceAdvice(epoch: epoch)))")
-        }
+        guard model.parameters.allFinite else { throw diverged(epoch: epoch, "a parameter is not finite") }
         completedEpochs = epoch
         return LossTerms(reconstruction: total.reconstruction / Double(count), kl: total.kl / Double(count))
     }
@@ -118,11 +113,15 @@ public final class Trainer: @unchecked Sendable {
     /// with `--augment-shift`.
     private func loadBatch(_ pixels: UnsafePointer<UInt8>, indices: UnsafePointer<Int32>, rows: Int) {
         guard run.augmentShift > 0 else { return workspace.loadImages(pixels, indices: indices, rows: rows) }
-        let size = VAEConfig.inputSize
-        for row in 0..<rows {
-            let shift = randomShift(upTo: run.augmentShift, random: &random)
-            loadShifted(pixels + Int(indices[row]) * size, into: workspace.input + row * size, dx: shift.dx, dy: shift.dy)
-        }
+        loadShiftedImages(pixels, indices: indices, rows: rows, upTo: run.augmentShift, into: workspace.input, random: &random)
+    }
+
+    /// The error that stops a run that diverged in `epoch` (at `batch`, its number of how many)
+    /// because of `reason`, with what to change.
+    private func diverged(epoch: Int, batch: (number: Int, of: Int)? = nil, _ reason: String) -> VAEError {
+        let place = batch.map { "epoch \(epoch), batch \($0.number) of \($0.of)" } ?? "epoch \(epoch)"
+        return VAEError(.failed, "training diverged in \(place): \(reason); no checkpoint was written from this state "
+                        + "(\(divergenceAdvice(epoch: epoch)))")
     }
 
     /// What to change when a step diverges: the learning rate; the KL weight when it is above 1,
@@ -147,10 +146,7 @@ public final class Trainer: @unchecked Sendable {
     /// overflows on) is a divergence, which no checkpoint or metrics line may record.
     public func testLoss(epoch: Int) throws -> LossTerms {
         let loss = evaluate(testImages, epoch: epoch)
-        guard loss.total.isFinite else {
-            throw VAEError(.failed, "training diverged in epoch \(epoch): the test loss is \(numberText(loss.total)); "
-                           + "no checkpoint was written from this state (\(divergenceAdvice(epoch: epoch)))")
-        }
+        guard loss.total.isFinite else { throw diverged(epoch: epoch, "the test loss is \(numberText(loss.total))") }
         return loss
     }
 
