@@ -262,20 +262,6 @@ struct VAETrain: ParsableCommand {
         var missingCheckpoints: [Int] = [], laterCheckpoints: [Int] = []
         if resume != nil {
             let state = try directory.readState()
-            // Else every kept checkpoint would be taken for missing, and the epochs trained again over them.
-            try directory.checkCheckpointsFolderCanBeListed()
-            // A state copied in from another run is told as such before its epoch or its flags are
-            // believed (training reads every kept checkpoint this way before it starts, and
-            // removes those past the state's epoch).
-            if let last = directory.checkpointEpochs().last(where: { $0 <= state.epoch }) {
-                let path = directory.checkpoint(epoch: last)
-                let checkpoint = try readCheckpoint(path, epoch: last, configuredAs: (state.run, directory.statePath))
-                // An epoch's state is written after its checkpoint, from the same weights.
-                if last == state.epoch && checkpoint.model.parameters.array != state.parameters {
-                    throw VAEError(.badData, "\(directory.statePath) is at epoch \(last), but its weights are not those of \(path): "
-                                   + "one of the two was changed, or copied in from another run")
-                }
-            }
             // validate() let these through: only the state knows the run's likelihood, prior and objective.
             if sigma != nil && likelihood == nil && state.run.model.likelihood != .gaussianFixed {
                 throw VAEError(.usage, "--sigma applies only to --likelihood gaussian-fixed, and \(directory.path) has likelihood "

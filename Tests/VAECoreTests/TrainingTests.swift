@@ -292,8 +292,8 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
 }
 
 /// A resume reads every checkpoint the run keeps as the renderer does: one copied in under
-/// another epoch's name, one cut short, or a state copied in from another run, stops it with
-/// one line, and nothing is written.
+/// another epoch's name, one cut short, one of another run, or a state copied in from another
+/// run, stops it with one line, and nothing is written.
 @Test func aResumeRefusesCheckpointsThatAreNotTheRunsOwn() throws {
     let data = syntheticData()
     let scratch = temporaryFolder()
@@ -322,11 +322,22 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(directory.checkpointEpochs() == [1, 2, 3])
     write(original["epoch 1"]!, to: directory.checkpoint(epoch: 1))
 
-    // With every metrics line there, the checkpoints are checked all the same.
+    // With every metrics line there, the checkpoints are checked all the same: another run's
+    // first one, where the state's own check reads only the checkpoint of its epoch.
     write(metrics, to: directory.metricsPath)
+    try FileManager.default.removeItem(atPath: directory.checkpoint(epoch: 1))
+    try FileManager.default.copyItem(atPath: other.checkpoint(epoch: 1), toPath: directory.checkpoint(epoch: 1))
+    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 1)) comes from a different configuration than "
+                                          + "\(directory.statePath): seed 9 instead of 3"]) {
+        try train(syntheticRun(epochs: 4), data: data, directory: directory, mode: .resume)
+    }
+    #expect(directory.checkpointEpochs() == [1, 2, 3])
+    write(original["epoch 1"]!, to: directory.checkpoint(epoch: 1))
+
+    // Another run's state is refused by its check against the checkpoint of its epoch.
     try FileManager.default.removeItem(atPath: directory.statePath)
     try FileManager.default.copyItem(atPath: other.statePath, toPath: directory.statePath)
-    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 1)) comes from a different configuration than "
+    expectVAEError(.badData, containing: ["\(directory.checkpoint(epoch: 3)) comes from a different configuration than "
                                           + "\(directory.statePath): seed 3 instead of 9"]) {
         try train(syntheticRun(seed: 9, epochs: 4), data: data, directory: directory, mode: .resume)
     }

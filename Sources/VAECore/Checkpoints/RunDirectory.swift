@@ -296,10 +296,24 @@ public struct RunDirectory: Sendable {
                        + "written anything); start it again without --resume")
     }
 
-    /// The resume state, with advice when a run was stopped before writing one.
+    /// The resume state, with advice when a run was stopped before writing one, checked against
+    /// the run's checkpoints, so that a state copied in from another run is told as such before
+    /// its epoch or its flags are believed (a resume removes the checkpoints past its epoch).
     public func readState() throws -> TrainingState {
         try checkResumable()
-        return try readTrainingState(statePath)
+        let state = try readTrainingState(statePath)
+        // Else every kept checkpoint would be taken for missing, and the epochs trained again over them.
+        try checkCheckpointsFolderCanBeListed()
+        if let last = checkpointEpochs().last(where: { $0 <= state.epoch }) {
+            let path = checkpoint(epoch: last)
+            let checkpoint = try readCheckpoint(path, epoch: last, configuredAs: (state.run, statePath))
+            // An epoch's state is written after its checkpoint, from the same weights.
+            if last == state.epoch && checkpoint.model.parameters.array != state.parameters {
+                throw VAEError(.badData, "\(statePath) is at epoch \(last), but its weights are not those of \(path): "
+                               + "one of the two was changed, or copied in from another run")
+            }
+        }
+        return state
     }
 
     /// Rewrites metrics.jsonl with `lines` (atomically, like every file of a run).
