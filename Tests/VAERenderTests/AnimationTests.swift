@@ -329,14 +329,20 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     #expect((animation.layout.columns, animation.layout.rows) == (10, 4))
 }
 
-/// The interpolation's caption tells every step from the next, and the last is t=1 alone.
-@Test(arguments: [1, 16, 100, 101, 300, 1000])
-func interpolationCaptionsTellEveryStepApart(steps: Int) {
+/// The interpolation's caption tells every step from the next, and the last is t=1 alone; where
+/// four decimals can say every step exactly, it does (sixteenths: 0.0625, not 0.06).
+@Test(arguments: [(1, 2), (3, 2), (8, 3), (16, 4), (100, 2), (101, 3), (300, 3), (1000, 3)])
+func interpolationCaptionsTellEveryStepApart(steps: Int, decimals: Int) {
     let options = InterpolationOptions(pairs: nil, steps: steps)
     let captions = (0...steps).map { InterpolationAnimation.caption(options, step: $0) }
     #expect(Set(captions).count == steps + 1, "\(steps) steps")
-    #expect(captions.filter { $0.hasSuffix("t=1.00") || $0.hasSuffix("t=1.000") } == [captions.last!])
-    #expect(captions.first == (steps <= 100 ? "spherical  t=0.00" : "spherical  t=0.000"))
+    let zeros = String(repeating: "0", count: decimals)
+    #expect(captions.filter { $0.hasSuffix("t=1.\(zeros)") } == [captions.last!])
+    #expect(captions.first == "spherical  t=0.\(zeros)")
+    if [8, 16].contains(steps) {
+        #expect(captions.map { Double($0.split(separator: "=").last!)! } == (0...steps).map { Double($0) / Double(steps) },
+                "\(steps) steps: \(captions)")
+    }
 }
 
 /// Past ten characters (pairs) a reconstruction (interpolation) goes on in another group of rows

@@ -121,10 +121,13 @@ public struct InterpolationAnimation {
         }, body)
     }
 
-    /// "spherical  t=0.25": t with as many decimals as tell each step from the next (two up to
-    /// 100 steps, three beyond).
+    /// "spherical  t=0.25": t exactly where four decimals or fewer can say every step (eighths
+    /// with three, sixteenths with four: rounded to two, 0.125 and 0.375 would read as 0.12 and
+    /// 0.38, steps of uneven length), else with as many decimals as tell each step from the next
+    /// (two up to 100 steps, three beyond).
     static func caption(_ options: InterpolationOptions, step: Int) -> String {
-        let decimals = max(2, Int(log10(Double(options.steps)).rounded(.up)))
+        let exact = [100, 1000, 10000].firstIndex { $0 % options.steps == 0 }.map { $0 + 2 }
+        let decimals = exact ?? max(2, Int(log10(Double(options.steps)).rounded(.up)))
         let t = String(format: "%.\(decimals)f", Double(step) / Double(options.steps))
         return "\(options.spherical ? "spherical" : "straight")  t=\(t)"
     }
