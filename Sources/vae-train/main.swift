@@ -191,10 +191,8 @@ struct VAETrain: ParsableCommand {
                 throw ValidationError("--run-dir and --resume name different folders")
             }
         } else {
-            let parameters = ParameterLayout(requested(chosenPreset, trainImages: 0, testImages: 0).model).count
-            guard parameters <= RunConfig.maximumParameters else {
-                throw ValidationError("the model would have \(parameters) parameters, more than the \(RunConfig.maximumParameters) "
-                                      + "vae-train takes (4 GB for them, their gradients and Adam's moments); choose a smaller --hidden or --latent-dim")
+            if let problem = RunConfig.tooManyParameters(requested(chosenPreset, trainImages: 0, testImages: 0).model) {
+                throw ValidationError(problem)
             }
         }
     }

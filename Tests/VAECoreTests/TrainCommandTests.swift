@@ -17,7 +17,7 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--hidden", oneLayerTooMany], "--hidden may name at most 1024 layers, got 1025"),
     // Widths H1, H2, latent L, K pseudo-inputs: 784H1 + H1 and H1H2 + H2 in, 2LH2 + 2L to the
     // head, LH2 + H2, H2H1 + H1 and 784H1 + 784 out, and 784K.
-    (["--hidden", "65536,65536"], "the model would have 8699641488 parameters, more than the 250000000 vae-train takes"),
+    (["--hidden", "65536,65536"], "the model would have 8699641488 parameters, more than the 250000000 a training run takes"),
     (["--hidden", "65536", "--prior", "normal", "--latent-dim", "65536"], "the model would have 12987925264 parameters"),
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),

@@ -291,6 +291,21 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     #expect(PathKind(directory.checkpoint(epoch: 1)) == .nothing && PathKind(directory.replacementStatePath) == .nothing)
 }
 
+/// The library's train() refuses a model past `RunConfig.maximumParameters` as vae-train's
+/// flags are refused, before it allocates anything or makes the folder (8.7 billion
+/// parameters would take 139 GB with their gradients and moments).
+@Test func trainRefusesAModelOfTooManyParameters() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    var run = syntheticRun()
+    run.model.hidden = [65536, 65536]
+    let parameters = ParameterLayout(run.model).count
+    expectVAEError(.usage, containing: ["the model would have \(parameters) parameters, more than the 250000000 a training run takes"]) {
+        try train(run, data: syntheticData(), directory: RunDirectory(scratch + "/run"), mode: .fresh)
+    }
+    #expect(PathKind(scratch + "/run") == .nothing)
+}
+
 /// A resume reads every checkpoint the run keeps as the renderer does: one copied in under
 /// another epoch's name, one cut short, one of another run, or a state copied in from another
 /// run, stops it with one line, and nothing is written.

@@ -288,6 +288,14 @@ extension RunConfig {
     /// then take 4 GB, and a checkpoint 1 GB.
     public static let maximumParameters = 250_000_000
 
+    /// Why `model` is too large to train, or nil when it is not: more than `maximumParameters`.
+    public static func tooManyParameters(_ model: VAEConfig) -> String? {
+        let parameters = ParameterLayout(model).count
+        guard parameters > maximumParameters else { return nil }
+        return "the model would have \(parameters) parameters, more than the \(maximumParameters) a training run takes "
+            + "(4 GB for them, their gradients and Adam's moments); choose a smaller --hidden or --latent-dim"
+    }
+
     /// The configuration as safetensors metadata strings, with the two facts every model of this
     /// code shares: its input and its optimizer.
     public var metadata: [String: String] {

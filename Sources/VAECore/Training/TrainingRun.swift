@@ -35,9 +35,10 @@ public func checkData(_ data: KMNIST, from folder: String?, for run: RunConfig, 
     try checkMemory(for: run, trainImages: data.train.count)
 }
 
-/// Refuses a model or batch (its size clipped to `trainImages`) whose activations would not fit
-/// `maximumWorkspaceFloats`.
+/// Refuses a model of more than `RunConfig.maximumParameters`, and a model or batch (its size
+/// clipped to `trainImages`) whose activations would not fit `maximumWorkspaceFloats`.
 public func checkMemory(for run: RunConfig, trainImages: Int) throws {
+    if let problem = RunConfig.tooManyParameters(run.model) { throw VAEError(.usage, problem) }
     let layout = ParameterLayout(run.model)
     func gigabytes(_ floats: Int) -> String { String(format: "%.1f GB", Double(floats) / Double(1 << 28)) }
     // Evaluation takes the same workspace, at least 500 rows and a VampPrior's pseudo-inputs, however small the batch.
