@@ -288,17 +288,28 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
     }
 }
 
-/// A state whose random generator is all zeros (xoshiro256** never gets there, and from there
-/// draws only zeros, on which the shuffle would spin for ever) is damage: refused, not resumed.
-@Test func aZeroRandomStateIsRefusedAsDamage() throws {
-    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
-    defer { removeTemporaryFolder(scratch) }
+/// A run of one small epoch whose state's tensor `name` `edit` changed (given the state's bytes
+/// and the tensor's range in them): its scratch folder, run folder, state path and edited bytes,
+/// not yet written.
+private func stateEdited(_ name: String, _ edit: (inout [UInt8], Range<Int>) -> Void) throws
+    -> (scratch: String, folder: String, state: String, bytes: [UInt8]) {
+    let (scratch, folder) = try trainOneSmallEpoch()
     let state = RunDirectory(folder).statePath
     let file = try readSafetensors(state)
     var bytes = file.bytes
-    let random = try #require(file.tensors["random"]).range
-    #expect(bytes[random].contains { $0 != 0 })
-    bytes.replaceSubrange(random, with: [UInt8](repeating: 0, count: random.count))
+    edit(&bytes, try #require(file.tensors[name]).range)
+    return (scratch, folder, state, bytes)
+}
+
+/// A state whose random generator is all zeros (xoshiro256** never gets there, and from there
+/// draws only zeros, on which the shuffle would spin for ever) is damage: refused, not resumed.
+@Test func aZeroRandomStateIsRefusedAsDamage() throws {
+    let (scratch, folder, state, bytes) = try stateEdited("random") { bytes, random in
+        #expect(bytes[random].contains { $0 != 0 })
+        bytes.replaceSubrange(random, with: [UInt8](repeating: 0, count: random.count))
+    }
+    defer { removeTemporaryFolder(scratch) }
+    let common = smallResumeFlags
     // As damage on disk would leave it, the state fails its checksum; made to pass it, its check of the random state.
     write(bytes, to: state)
     let unsealed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common, timeLimit: .seconds(30))
@@ -315,15 +326,12 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
 /// writer's file, that keeps the checksum) is damage: refused by name, not resumed into NaN
 /// weights reported as divergence.
 @Test func aNegativeAdamSecondMomentIsRefusedAsDamage() throws {
-    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
+    let (scratch, folder, state, bytes) = try stateEdited("adam.v") { bytes, v in
+        bytes.replaceSubrange(v.lowerBound + 12..<v.lowerBound + 16, with: withUnsafeBytes(of: Float(-0.25).bitPattern.littleEndian, Array.init))
+    }
     defer { removeTemporaryFolder(scratch) }
-    let state = RunDirectory(folder).statePath
-    let file = try readSafetensors(state)
-    var bytes = file.bytes
-    let v = try #require(file.tensors["adam.v"]).range
-    bytes.replaceSubrange(v.lowerBound + 12..<v.lowerBound + 16, with: withUnsafeBytes(of: Float(-0.25).bitPattern.littleEndian, Array.init))
     write(resealed(bytes), to: state)
-    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common, timeLimit: .seconds(30))
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + smallResumeFlags, timeLimit: .seconds(30))
     #expect(resumed.status == 65, "exit \(resumed.status): \(resumed.stderr)")
     #expect(resumed.stderr == "vae-train: \(state): adam.v[3] is -0.25, below 0, which Adam's mean of squared gradients never is; "
             + "the file is damaged\n")
