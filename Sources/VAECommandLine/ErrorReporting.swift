@@ -29,10 +29,10 @@ extension ParsableCommand {
         signal(SIGXFSZ, SIG_IGN)
         // Ctrl-C and SIGTERM stop every tool (between two file writes, never in one): a parent
         // may start us with them blocked (spawned from a worker thread), and they must still work.
-        var stopSignals = sigset_t()
-        sigemptyset(&stopSignals)
-        for stop in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&stopSignals, stop) }
-        pthread_sigmask(SIG_UNBLOCK, &stopSignals, nil)
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        for stop in stopSignals { sigaddset(&blocked, stop) }
+        pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
         do {
             var command = try parseAsRoot()
             // Known before any work: minutes of it would otherwise end in a report nobody can read.

@@ -260,7 +260,7 @@ public func ignoresSignal(_ action: sigaction) -> Bool {
 }
 
 /// The signals that stop a program from the outside (Ctrl-C, `kill`, a closed terminal).
-private let stopSignals = [SIGINT, SIGTERM, SIGHUP]
+public let stopSignals = [SIGINT, SIGTERM, SIGHUP]
 /// How many writes are under way, and the handling of `stopSignals` from before the first began.
 private let signalDeferral = Mutex<(writes: Int, previous: [sigaction])>((0, []))
 /// The stop signals that arrived during a write: bit s once signal s came, bit s + 32 once it came again.
