@@ -9,7 +9,7 @@ import VAECore
 /// whatever it looks like: by default ArgumentParser reads a negative number (`--k -1`) as a flag
 /// and reports "Missing value", where validate() names the option's range.
 public struct ThreadOptions: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("Threads to compute on, \(rangeHelp(ComputeThreads.counts)) (default: one per core, up to 256). Every count gives bit-identical results.",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Threads to compute on, \(rangeHelp(ComputeThreads.counts)) (default: one per core, up to 256). Every count gives bit-identical results; on a machine busy with other work, fewer can be faster.",
                                                         valueName: "n"))
     public var threads: Int?
 
