@@ -33,24 +33,30 @@ public enum PathKind: Sendable {
 /// Creates the folder `path` and its missing parents, like `mkdir -p`. A failure is one line
 /// naming `what` and the system's reason for the part that failed ("Not a directory",
 /// "Permission denied"), which Foundation's own error hides behind "NSCocoaErrorDomain error 512".
-/// Returns the folders it made, outermost first, for a caller that undoes them on a later failure.
+/// Returns the folders it made, outermost first, for a caller that undoes them on a later failure;
+/// a failure of its own removes them before it is reported.
 @discardableResult
 public func createFolders(_ path: String, what: String) throws -> [String] {
     let parts = folderParts(path)
     var created: [String] = []
-    for (index, part) in parts.enumerated() {
-        if mkdir(part, 0o755) == 0 {
-            created.append(part)
-            // Its entry lasts through a power cut only once its parent is synced, as a file's rename does.
-            try syncFolder(index > 0 ? parts[index - 1] : path.hasPrefix("/") ? "/" : ".", after: "creating \(part)")
-        } else if errno != EEXIST {
-            let reason = systemErrorText()
-            throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))\(reason)")
+    do {
+        for (index, part) in parts.enumerated() {
+            if mkdir(part, 0o755) == 0 {
+                created.append(part)
+                // Its entry lasts through a power cut only once its parent is synced, as a file's rename does.
+                try syncFolder(index > 0 ? parts[index - 1] : path.hasPrefix("/") ? "/" : ".", after: "creating \(part)")
+            } else if errno != EEXIST {
+                let reason = systemErrorText()
+                throw VAEError(.cannotWrite, "cannot create \(what) \(path): \(failing(part, of: parts, path))\(reason)")
+            }
+            try checkNotDanglingLink(part, of: parts, path, what: what)
         }
-        try checkNotDanglingLink(part, of: parts, path, what: what)
-    }
-    guard PathKind(path) == .folder else {
-        throw VAEError(.cannotWrite, "cannot create \(what) \(path): a file of that name is in the way")
+        guard PathKind(path) == .folder else {
+            throw VAEError(.cannotWrite, "cannot create \(what) \(path): a file of that name is in the way")
+        }
+    } catch {
+        for folder in created.reversed() { rmdir(folder) }
+        throw error
     }
     return created
 }

@@ -22,7 +22,9 @@
 //
 //   VAE_NAN_AT_SGEMM=n          the n-th cblas_sgemm call's first output value becomes NaN.
 //   VAE_FAIL_RENAME=suffix      rename(2) to a path ending in `suffix` fails with EIO, renaming nothing.
-//   VAE_FAIL_FSYNC=suffix       fsync(2) of a file or folder whose path ends in `suffix` fails with EIO.
+//   VAE_FAIL_FSYNC=suffix       fsync(2) of a file or folder whose path ends in `suffix` fails with EIO,
+//                               or with the errno VAE_FSYNC_ERRNO=n gives (22, EINVAL: a file system
+//                               that cannot sync folders).
 //
 // or writes down what a power cut would undo:
 //
@@ -49,6 +51,7 @@ static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
 static const char *fail_rename, *fail_fsync;
+static int fsync_errno = EIO;
 
 __attribute__((constructor)) static void read_environment(void) {
     const char *value;
@@ -56,6 +59,7 @@ __attribute__((constructor)) static void read_environment(void) {
     if ((value = getenv("VAE_NAN_AT_SGEMM"))) nan_at_sgemm = atol(value);
     fail_rename = getenv("VAE_FAIL_RENAME");
     fail_fsync = getenv("VAE_FAIL_FSYNC");
+    if ((value = getenv("VAE_FSYNC_ERRNO"))) fsync_errno = atoi(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
         char *rest;
         interrupt_at_sgemm = strtol(value, &rest, 10);
@@ -161,7 +165,7 @@ int fsync(int fd) {
     if (!libc_fsync) libc_fsync = (int (*)(int))next_function("fsync");
     char path[4096];
     if (fail_fsync && ends_with(path_of(fd, path, sizeof path), fail_fsync)) {
-        errno = EIO;
+        errno = fsync_errno;
         return -1;
     }
     int status = libc_fsync(fd);

@@ -292,6 +292,27 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     for name in names { #expect(try readFile(out + "/" + name) == readFile(reference + "/" + name), "\(name) is the new render's") }
 }
 
+/// A folder whose fsync fails: EIO after creating `--out` in a folder the render made is exit 73
+/// naming both, with every folder it made removed; EINVAL (a file system that cannot sync
+/// folders) after the GIFs' renames is no error, and the set is written.
+@Test func aFolderFsyncThatFailsIsAnErrorUnlessTheFileSystemCannotSyncFolders() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let arguments = ["--reconstruction", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--indices", "0,1"]
+    let out = scratch + "/made/out"
+    let failed = try runTool("vae-render", arguments + ["--out", out],
+                             environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_FAIL_FSYNC": "/made"])
+    #expect(failed.status == 73, "\(failed.stderr)")
+    #expect(failed.stderr == "vae-render: cannot fsync the folder \(scratch)/made after creating \(out): Input/output error\n")
+    #expect(fileNames(in: scratch).isEmpty, "\(fileNames(in: scratch))")
+
+    let unsupported = try runTool("vae-render", arguments + ["--out", out], environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_FAIL_FSYNC": "/made/out", "VAE_FSYNC_ERRNO": "\(EINVAL)",
+    ])
+    #expect(unsupported.status == 0, "\(unsupported.stderr)")
+    #expect(fileNames(in: out) == ["reconstruction.gif"])
+}
+
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
