@@ -213,7 +213,13 @@ public struct RunDirectory: Sendable {
         guard rename(replacementStatePath, statePath) == 0 else {
             throw VAEError(.cannotWrite, "cannot rename \(replacementStatePath) to \(statePath): \(systemErrorText())")
         }
-        try syncFolder(path, after: "renaming \(replacementStatePath) to \(statePath)")
+        do {
+            try syncFolder(path, after: "renaming \(replacementStatePath) to \(statePath)")
+        } catch let error as VAEError {
+            // Stopped before the old run's files are removed: say what the folder holds now.
+            throw VAEError(error.kind, "\(error.message); \(path) holds the new run's epoch-0 state beside the old run's "
+                           + "checkpoints: start it again with --overwrite")
+        }
         for file in runFilesButTheState where unlink(file) != 0 && errno != ENOENT {
             throw VAEError(.cannotWrite, "cannot remove \(file) of the run being replaced: \(systemErrorText())")
         }
