@@ -303,8 +303,9 @@ public struct RunDirectory: Sendable {
     }
 
     /// The resume state, with advice when a run was stopped before writing one, checked against
-    /// the run's checkpoints, so that a state copied in from another run is told as such before
-    /// its epoch or its flags are believed (a resume removes the checkpoints past its epoch).
+    /// the run's last checkpoint at or before its epoch, so that a state copied in from another
+    /// run is told as such before its epoch or its flags are believed (a resume removes the
+    /// checkpoints past its epoch).
     public func readState() throws -> TrainingState {
         try checkResumable()
         let state = try readTrainingState(statePath)
