@@ -25,6 +25,7 @@
 //   VAE_FAIL_FSYNC=suffix       fsync(2) of a file or folder whose path ends in `suffix` fails with EIO,
 //                               or with the errno VAE_FSYNC_ERRNO=n gives (22, EINVAL: a file system
 //                               that cannot sync folders).
+//   VAE_FAIL_FSYNC_AT=n         with VAE_FAIL_FSYNC: only the n-th such fsync fails (counting from 1).
 //
 // or writes down what a power cut would undo:
 //
@@ -52,6 +53,7 @@ static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
 static const char *fail_rename, *fail_fsync;
 static int fsync_errno = EIO;
+static long fail_fsync_at, matching_fsyncs;
 
 __attribute__((constructor)) static void read_environment(void) {
     const char *value;
@@ -60,6 +62,7 @@ __attribute__((constructor)) static void read_environment(void) {
     fail_rename = getenv("VAE_FAIL_RENAME");
     fail_fsync = getenv("VAE_FAIL_FSYNC");
     if ((value = getenv("VAE_FSYNC_ERRNO"))) fsync_errno = atoi(value);
+    if ((value = getenv("VAE_FAIL_FSYNC_AT"))) fail_fsync_at = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
         char *rest;
         interrupt_at_sgemm = strtol(value, &rest, 10);
@@ -164,7 +167,8 @@ int fsync(int fd) {
     static int (*libc_fsync)(int);
     if (!libc_fsync) libc_fsync = (int (*)(int))next_function("fsync");
     char path[4096];
-    if (fail_fsync && ends_with(path_of(fd, path, sizeof path), fail_fsync)) {
+    if (fail_fsync && ends_with(path_of(fd, path, sizeof path), fail_fsync)
+        && (++matching_fsyncs == fail_fsync_at || fail_fsync_at == 0)) {
         errno = fsync_errno;
         return -1;
     }

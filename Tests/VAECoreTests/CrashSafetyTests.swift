@@ -388,6 +388,29 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     try expectResumedToTheReference(folder, "resumed after a crash within --overwrite")
 }
 
+/// A run folder whose fsync fails (EIO) right after --overwrite renamed the new epoch-0 state over
+/// the old one, before the old run's checkpoints are removed, stops the trainer with exit 73
+/// saying what the folder holds and what to do; doing it ends with none of the old checkpoints.
+@Test func aFolderFsyncFailingWithinOverwritesReplacementSaysWhatTheFolderHolds() throws {
+    let folder = temporaryFolder() + "/run"
+    defer { removeTemporaryFolder(folder) }
+    let old = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 4) + ["--seed", "6"])
+    #expect(old.status == 0, "\(old.stderr)")
+    // The run folder's fsyncs: after the replacement state's rename beside the old, then over it.
+    let stopped = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite"], environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_FAIL_FSYNC": "/run", "VAE_FAIL_FSYNC_AT": "2",
+    ])
+    let directory = RunDirectory(folder)
+    #expect(stopped.status == 73, "\(stopped.stderr)")
+    #expect(stopped.stderr == "vae-train: cannot fsync the folder \(folder) after renaming \(directory.replacementStatePath) to "
+            + "\(directory.statePath): Input/output error; \(folder) holds the new run's epoch-0 state beside the old run's "
+            + "checkpoints: start it again with --overwrite\n")
+    #expect(try readTrainingState(directory.statePath).epoch == 0 && directory.checkpointEpochs() == [1, 2, 3, 4])
+    let again = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite"])
+    #expect(again.status == 0, "\(again.stderr)")
+    expectIdentical(try runFiles(folder), try reference.get(), "started again after a failed fsync within --overwrite")
+}
+
 /// A second Ctrl-C (here one sgemm call after the first, within the same batch) stops at once,
 /// as SIGINT's default action, with no message; the finished checkpoint stays and the run resumes
 /// to the uninterrupted one's files.
