@@ -415,6 +415,20 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     }
 }
 
+/// An epoch's training loss terms are its steps' own: in an epoch of one step, the KL term (which
+/// the noise does not touch under N(0, I)) is that of the training images at the initial weights,
+/// and the reconstruction term that of another draw of the noise, a few tenths of a percent away.
+@Test func anEpochsTrainingLossIsItsStepsLoss() throws {
+    var run = syntheticRun(epochs: 1)
+    run.batchSize = run.trainImages
+    let trainer = Trainer(run: run, data: syntheticData())
+    let before = trainer.evaluate(syntheticData().train, epoch: 1)
+    let terms = try trainer.trainEpoch()
+    #expect(abs(terms.kl / before.kl - 1) < 1e-6, "KL \(terms.kl) against \(before.kl) at the initial weights")
+    #expect(abs(terms.reconstruction / before.reconstruction - 1) < 0.01,
+            "reconstruction \(terms.reconstruction) against \(before.reconstruction) at the initial weights")
+}
+
 @Test func klWeightRampsOverTheWarmUpEpochsStepByStep() {
     var run = syntheticRun(epochs: 4)
     run.beta = 2
@@ -556,7 +570,10 @@ private func imagesInTheLastBatch(_ trainer: Trainer, rows: Int) -> [Int] {
     // The test loss it records is of the binarised test images.
     let trainer = Trainer(run: run, data: syntheticData())
     for _ in 0..<2 { _ = try trainer.trainEpoch() }
-    #expect(checkpoint.metrics.test == trainer.evaluate(trainer.testImages, epoch: 2))
+    let binarizedTest = syntheticData().test.evaluationImages(for: run)
+    #expect(binarizedTest.pixels.allSatisfy { $0 == 0 || $0 == 255 })
+    #expect(checkpoint.metrics.test == trainer.evaluate(binarizedTest, epoch: 2))
+    #expect(checkpoint.metrics.test != trainer.evaluate(syntheticData().test, epoch: 2), "the grey test images' loss")
 }
 
 @Test(arguments: [Likelihood.gaussian, .gaussianFixed])
