@@ -75,6 +75,14 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     #expect(KMNIST.officialMD5 == published)
 }
 
+/// The same four md5s written out, so that a clone without the shared copy checks them too.
+@Test func officialMD5sAreTheFourPublished() {
+    #expect(KMNIST.officialMD5 == ["train-images-idx3-ubyte": "bdb82020997e1d708af4cf47b453dcf7",
+                                   "train-labels-idx1-ubyte": "e144d726b3acfaa3e44228e80efcd344",
+                                   "t10k-images-idx3-ubyte": "5c965bf0a639b31b8f53240b1b52f4d7",
+                                   "t10k-labels-idx1-ubyte": "7320c461ea6c1c855c0b718fb2a4b134"])
+}
+
 /// A file larger than any of its kind is refused by its size, before a byte of it is read: here a
 /// sparse training-images file of 2 GB, which would otherwise be allocated and read whole.
 @Test func aFileLargerThanAnyOfItsKindIsRefusedUnread() throws {
@@ -342,7 +350,8 @@ func headerClaimingBillionsOfImages(raw: Bool) {
 /// A download longer than the size limit is stopped as it arrives, whether the server announces
 /// its length (refused at the headers) or sends it in chunks (refused once past the limit), and
 /// nothing is saved; within the limit the same files arrive whole. (In this process, so through
-/// whatever proxy its environment names: none in CI.)
+/// whatever proxy its environment names: none in CI; the tools the tests start have theirs set to
+/// the loopback, see ChildProcess.)
 @Test(arguments: [false, true])
 func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
     var fixtureMD5: [String: String] = [:]

@@ -20,6 +20,26 @@ private let knownMixture = GaussianMixture(
     #expect(abs(stats.covariance[0] - 1) < 0.05 && abs(stats.covariance[1] - 0.8) < 0.05 && abs(stats.covariance[3] - 1) < 0.05)
 }
 
+/// The mixture's log-likelihood against the densities written out by hand, in Double: for the
+/// factor L = [[a, 0], [c, d]], y = L⁻¹(x - μ) and log N(x) = -log 2π - log|a d| - |y|²/2.
+@Test func mixtureLogLikelihoodIsTheDensitiesByHand() {
+    var random = Random(seed: 13)
+    let points = knownMixture.sample(count: 500, random: &random).z.map(Double.init) + [30, -30, 0.5, 0.25]
+    var total = 0.0
+    for r in 0..<points.count / 2 {
+        let logTerms = (0..<4).map { k -> Double in
+            let f = Array(knownMixture.factors[4 * k..<4 * k + 4])
+            let y0 = (points[2 * r] - knownMixture.means[2 * k]) / f[0]
+            let y1 = (points[2 * r + 1] - knownMixture.means[2 * k + 1] - f[2] * y0) / f[3]
+            return log(knownMixture.weights[k]) - log(2 * Double.pi) - log(abs(f[0] * f[3])) - (y0 * y0 + y1 * y1) / 2
+        }
+        let top = logTerms.max()!
+        total += top + log(logTerms.map { exp($0 - top) }.reduce(0, +))
+    }
+    let expected = total / Double(points.count / 2), got = knownMixture.meanLogLikelihood(points)
+    #expect(abs(got - expected) < 1e-10 * abs(expected), "\(got) against \(expected) by hand")
+}
+
 @Test func expectationMaximisationRecoversAKnownMixture() {
     var random = Random(seed: 10)
     let points = knownMixture.sample(count: 4000, random: &random).z
@@ -44,7 +64,7 @@ private let knownMixture = GaussianMixture(
         let l = Array(f[4 * c..<4 * c + 4])
         return [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
     }
-    // Match each true component with the fitted one nearest its mean.
+    #expect(abs(fitted.weights.reduce(0, +) - 1) < 1e-12, "weights \(fitted.weights)")
     for k in 0..<4 {
         let match = (0..<fitted.components).min { distance($0, k) < distance($1, k) }!
         #expect(abs(fitted.weights[match] - knownMixture.weights[k]) < 0.02, "component \(k) weight")

@@ -368,6 +368,18 @@ private func stateEdited(_ name: String, _ edit: (inout [UInt8], Range<Int>) -> 
     #expect(!FileManager.default.fileExists(atPath: runDir) && !FileManager.default.fileExists(atPath: empty + "/gifs"))
 }
 
+/// A tool the tests start cannot reach the network: a download from the official address goes
+/// to ChildProcess's refusing proxy, fails with exit 66 naming the address, and saves nothing.
+@Test func aToolTheTestsStartCannotReachTheNetwork() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-train", ["--data", scratch + "/kmnist", "--run-dir", scratch + "/run", "--epochs", "1"])
+    #expect(result.status == 66, "\(result.stderr)")
+    #expect(result.stderr.hasPrefix("vae-train: cannot download http://codh.rois.ac.jp/kmnist/dataset/kmnist/train-images-idx3-ubyte.gz: "
+                                    + "Failed to connect to 127.0.0.1 port 9"), "\(result.stderr)")
+    #expect(PathKind(scratch + "/kmnist") == .nothing && PathKind(scratch + "/run") == .nothing)
+}
+
 /// In a log, each downloaded file is one line, written once it is complete (no carriage return
 /// that a terminal would use to redraw it); a file that fails its md5 is then one error line.
 @Test func aDownloadInALogIsOneLinePerFile() throws {
