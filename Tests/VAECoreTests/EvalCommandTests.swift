@@ -193,8 +193,7 @@ func helpThatCannotBeWrittenIsAnError(tool: String) throws {
     }
     #expect(outputs.count == 1, "\(outputs)")
     let lines = outputs.first!.split(separator: "\n").map(String.init)
-    #expect(lines.count == 4, "\(lines)")
-    guard lines.count == 4 else { return }
+    try #require(lines.count == 4, "\(lines)")
     #expect(lines[0] == "kmnist-vae \(projectVersion)")
     #expect(projectVersion.wholeMatch(of: /[0-9]+\.[0-9]+\.[0-9]+/) != nil)
     #expect(lines[1] == "files: \(checkpointFormat), \(stateFormat), \(classifierFormat)")

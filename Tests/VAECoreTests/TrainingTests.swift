@@ -99,7 +99,7 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     try train(run(3), data: data, directory: RunDirectory(straight), mode: .fresh)
 
     var batches = 0
-    #expect(throws: VAEError.self) {
+    expectVAEError(.interrupted, containing: ["interrupted during epoch 2"]) {
         try train(run(3), data: data, directory: RunDirectory(interrupted), mode: .fresh,
                   shouldStop: { batches += 1; return batches > 7 })
     }
@@ -251,13 +251,15 @@ func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
     let directory = RunDirectory(folder)
     try train(syntheticRun(epochs: 2), data: data, directory: directory, mode: .fresh)
     let before = try runFiles(folder), metrics = try readFile(directory.metricsPath)
-    #expect(throws: VAEError.self) {
+    expectVAEError(.interrupted, containing: ["interrupted during epoch 1"]) {
         try train(syntheticRun(seed: 9, epochs: 3), data: data, directory: directory, mode: .overwrite, shouldStop: { true })
     }
     expectIdentical(try runFiles(folder), before, "after an overwrite stopped in its first epoch")
     var diverging = syntheticRun(seed: 9, epochs: 3)
     diverging.learningRate = 1e30
-    #expect(throws: VAEError.self) { try train(diverging, data: data, directory: directory, mode: .overwrite) }
+    expectVAEError(.failed, containing: ["training diverged in epoch 1, batch 2 of 5: the loss is NaN"]) {
+        try train(diverging, data: data, directory: directory, mode: .overwrite)
+    }
     expectIdentical(try runFiles(folder), before, "after an overwrite that diverged in its first epoch")
     #expect(try readFile(directory.metricsPath) == metrics)
 

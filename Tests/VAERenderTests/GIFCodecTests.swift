@@ -166,32 +166,42 @@ func finiteLoopCountRoundTrips(loopCount: Int) throws {
     #expect(bytes.last == 0x3B)
 }
 
+/// Expects `body` to throw a GIFError saying exactly `message`.
+private func expectGIFError(_ message: String, sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Void) {
+    let error = #expect(throws: GIFError.self, sourceLocation: sourceLocation) { try body() }
+    #expect(error?.message == message, sourceLocation: sourceLocation)
+}
+
 @Test func encodingNothingThrows() {
-    #expect(throws: GIFError.self) { try encodeGIF([]) }
+    expectGIFError("cannot encode a GIF without frames") { _ = try encodeGIF([]) }
 }
 
 @Test func encodingFramesOfDifferentSizesThrows() {
     let frames = sampleFrames() + [GIFFrame(canvas: Canvas(width: 12, height: 8), delayCentiseconds: 1)]
-    #expect(throws: GIFError.self) { try encodeGIF(frames) }
+    expectGIFError("frame \(frames.count - 1) is 12x8, frame 0 is 12x9") { _ = try encodeGIF(frames) }
 }
 
 @Test func encodingOutOfRangeFieldsThrows() {
     let tooLong = [GIFFrame(canvas: Canvas(width: 2, height: 2), delayCentiseconds: 65536)]
-    #expect(throws: GIFError.self) { try encodeGIF(tooLong) }
+    expectGIFError("frame 0 delay 65536 is outside 0...65535 centiseconds") { _ = try encodeGIF(tooLong) }
     let negative = [GIFFrame(canvas: Canvas(width: 2, height: 2), delayCentiseconds: -1)]
-    #expect(throws: GIFError.self) { try encodeGIF(negative) }
-    #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), loopCount: 70000) }
-    #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: Canvas(width: 0, height: 3), delayCentiseconds: 1)]) }
+    expectGIFError("frame 0 delay -1 is outside 0...65535 centiseconds") { _ = try encodeGIF(negative) }
+    expectGIFError("loop count 70000 is outside 0...65535") { _ = try encodeGIF(sampleFrames(), loopCount: 70000) }
+    expectGIFError("canvas 0x3 does not fit a GIF (1...65535 per side)") {
+        _ = try encodeGIF([GIFFrame(canvas: Canvas(width: 0, height: 3), delayCentiseconds: 1)])
+    }
     var resized = Canvas(width: 2, height: 2)
     resized.pixels.append(0)
-    #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: resized, delayCentiseconds: 1)]) }
+    expectGIFError("frame 0 has 5 pixels, expected 4") { _ = try encodeGIF([GIFFrame(canvas: resized, delayCentiseconds: 1)]) }
 }
 
 @Test func theTransparentIndexIsRefused() {
     var canvas = Canvas(width: 4, height: 2)
     canvas[3, 1] = Palette.transparent
-    #expect(throws: GIFError.self) { try encodeGIF([GIFFrame(canvas: canvas, delayCentiseconds: 5)]) }
-    #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), tolerance: -1) }
+    expectGIFError("frame 0 uses index 255 at (3, 1), which is reserved for transparency") {
+        _ = try encodeGIF([GIFFrame(canvas: canvas, delayCentiseconds: 5)])
+    }
+    expectGIFError("tolerance -1 is outside 0...253 grey levels") { _ = try encodeGIF(sampleFrames(), tolerance: -1) }
 }
 
 /// Frames that drift: every grey pixel moves by one or two levels per frame, a block moves
@@ -278,7 +288,9 @@ func everyShownPixelStaysWithinTheTolerance(tolerance: Int) throws {
 /// giflib takes a frame's pixel count as an Int32: a canvas with more pixels is refused when the
 /// encoder is made, before any frame is drawn (it trapped at the first one).
 @Test func aCanvasBeyondGiflibsPixelCountIsRefused() throws {
-    #expect(throws: GIFError.self) { try GIFEncoder(width: 65535, height: 32769) }
+    expectGIFError("canvas 65535x32769 has more than 2147483647 pixels, which giflib cannot compress") {
+        _ = try GIFEncoder(width: 65535, height: 32769)
+    }
     _ = try GIFEncoder(width: 65535, height: 32768)
 }
 
