@@ -1,6 +1,6 @@
 // Preloaded (LD_PRELOAD) into vae-train and vae-render by the crash-safety tests, which compile it
 // first (`preloadLibrary` in TestSupport), so that the tools themselves carry no fault injection.
-// It stands in for five libc and OpenBLAS functions and, where the environment asks for it,
+// It stands in for six libc and OpenBLAS functions and, where the environment asks for it,
 // stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
 //
 //   VAE_CRASH_AT_SGEMM=n        SIGKILL just before the n-th cblas_sgemm call (counting from 1);
@@ -26,6 +26,8 @@
 //                               or with the errno VAE_FSYNC_ERRNO=n gives (22, EINVAL: a file system
 //                               that cannot sync folders).
 //   VAE_FAIL_FSYNC_AT=n         with VAE_FAIL_FSYNC: only the n-th such fsync fails (counting from 1).
+//   VAE_DENY_ACCESS=suffix      access(2) of a path ending in `suffix` for writing (W_OK) fails with
+//                               EACCES, as for a folder the user may not write, which root always may.
 //
 // or writes down what a power cut would undo:
 //
@@ -51,7 +53,7 @@ static long interrupt_at_query, interrupt_again_at_query, query_calls;
 static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
-static const char *fail_rename, *fail_fsync;
+static const char *fail_rename, *fail_fsync, *deny_access;
 static int fsync_errno = EIO;
 static long fail_fsync_at, matching_fsyncs;
 
@@ -61,6 +63,7 @@ __attribute__((constructor)) static void read_environment(void) {
     if ((value = getenv("VAE_NAN_AT_SGEMM"))) nan_at_sgemm = atol(value);
     fail_rename = getenv("VAE_FAIL_RENAME");
     fail_fsync = getenv("VAE_FAIL_FSYNC");
+    deny_access = getenv("VAE_DENY_ACCESS");
     if ((value = getenv("VAE_FSYNC_ERRNO"))) fsync_errno = atoi(value);
     if ((value = getenv("VAE_FAIL_FSYNC_AT"))) fail_fsync_at = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
@@ -178,6 +181,16 @@ int fsync(int fd) {
         dprintf(trace_fd, "fsync-folder %s\n", path);
     }
     return status;
+}
+
+int access(const char *path, int mode) {
+    static int (*libc_access)(const char *, int);
+    if (!libc_access) libc_access = (int (*)(const char *, int))next_function("access");
+    if (deny_access && (mode & W_OK) && ends_with(path, deny_access)) {
+        errno = EACCES;
+        return -1;
+    }
+    return libc_access(path, mode);
 }
 
 int rename(const char *from, const char *to) {

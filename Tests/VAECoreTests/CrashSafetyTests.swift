@@ -677,6 +677,23 @@ func aFailedWriteLeavesNoTemporaryFileAndTheRunResumes(variable: String, suffix:
     #expect(PathKind(RunDirectory(other).checkpointsFolder) == .nothing, "the folder it made is removed")
 }
 
+/// A checkpoints folder the user may not write (access(2) refused by the fault-injection library:
+/// root may write anywhere) is refused with exit 73 naming it, before any training; nothing is
+/// written in it.
+@Test func aCheckpointsFolderTheUserMayNotWriteIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run", directory = RunDirectory(folder)
+    try FileManager.default.createDirectory(atPath: directory.checkpointsFolder, withIntermediateDirectories: true)
+    let result = try runTool("vae-train", trainArguments(data: data, runDir: folder), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_ACCESS": "/run/checkpoints",
+    ])
+    #expect(result.status == 73, "\(result.stderr)")
+    #expect(result.stderr == "vae-train: the run folder \(directory.checkpointsFolder) is not writable\n")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: directory.checkpointsFolder).isEmpty)
+    #expect(PathKind(directory.statePath) == .nothing)
+}
+
 /// A NaN where the model computes (one product's first output poisoned by the fault-injection
 /// library, as an overflow would leave) stops training with the batch and the check named: the
 /// loss, for the encoder's mean and log-variance in a step's forward pass; a gradient, for the

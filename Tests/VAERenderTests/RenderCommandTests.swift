@@ -313,6 +313,23 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     #expect(fileNames(in: out) == ["reconstruction.gif"])
 }
 
+/// An `--out` folder the user may not write (access(2) refused by the fault-injection library:
+/// root may write anywhere) is refused with exit 73 naming it, before any rendering; the GIFs
+/// already there stay as they were.
+@Test func anOutputFolderTheUserMayNotWriteIsRefused() throws {
+    let out = temporaryFolder() + "/out"
+    defer { removeTemporaryFolder(out) }
+    let arguments = ["--reconstruction", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--indices", "0,1", "--out", out]
+    #expect(try runTool("vae-render", arguments).status == 0)
+    let before = try readFile(out + "/reconstruction.gif")
+    let refused = try runTool("vae-render", arguments + ["--scale", "3"],
+                              environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_ACCESS": "/out"])
+    #expect(refused.status == 73 && refused.stdout.isEmpty, "\(refused.stderr)")
+    #expect(refused.stderr == "vae-render: cannot write into the output folder \(out): Permission denied\n")
+    #expect(fileNames(in: out) == ["reconstruction.gif"])
+    #expect(try readFile(out + "/reconstruction.gif") == before)
+}
+
 @Test func aRenderPrintsOneLinePerGIFAndNothingElse() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }

@@ -115,6 +115,19 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     }
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing written")
 
+    // A folder the user may not write (access(2) refused by the fault-injection library: root may write anywhere).
+    let locked = scratch + "/locked", out = scratch + "/locked/x.idx"
+    try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
+    let denied = ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_ACCESS": "/locked"]
+    let sample = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out],
+                             environment: denied)
+    #expect(sample.status == 73 && sample.stderr == "vae-sample: cannot write \(out): the folder \(locked) is not writable\n",
+            "\(sample.stderr)")
+    let classifier = try runTool("vae-classifier", ["--data", syntheticData, "--epochs", "1", "--out", out], environment: denied)
+    #expect(classifier.status == 73 && classifier.stderr == "vae-classifier: cannot write \(out): the folder \(locked) is not writable\n",
+            "\(classifier.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: locked).isEmpty, "nothing written")
+
     let file = scratch + "/metrics.jsonl"
     write([0], to: file)
     let notAFolder = try runTool("vae-sample", ["--run-dir", file, "--count", "3", "--out", scratch + "/x.idx"])
