@@ -278,7 +278,7 @@ struct VAETrain: ParsableCommand {
             }
             if run.epochs == state.epoch {
                 // --iwae-k estimates after the last epoch trained, and there is none to train.
-                let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(directory.checkpoint(epoch: state.epoch)) estimates -log p(x)" : ""
+                let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellWord(directory.checkpoint(epoch: state.epoch))) estimates -log p(x)" : ""
                 print("vae-train: \(directory.path) has completed all \(count: state.epoch, "epoch"); nothing to do "
                       + "(--epochs N with N above \(state.epoch) trains it further\(estimate))")
                 return
@@ -393,11 +393,11 @@ struct VAETrain: ParsableCommand {
             let done = (directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed")
                 + waiting
             // The run does not keep --iwae-k: a resume without it would end without the estimate.
-            let resume = "vae-train --resume \(directory.path)" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
+            let resume = "vae-train --resume \(shellWord(directory.path))" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
             throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(done). Continue with: \(resume)")
         }
         bar.clear()
-        print("vae-train: done; render the animations with: vae-render --all --run-dir \(directory.path)")
+        print("vae-train: done; render the animations with: vae-render --all --run-dir \(shellWord(directory.path))")
     }
 }
 

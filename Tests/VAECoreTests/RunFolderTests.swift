@@ -314,3 +314,13 @@ func aRefusedLockNamesOnlyALiveHolder(holderAlive: Bool) throws {
         _ = try RunLock(directory)
     }
 }
+
+@Test func shellWordsQuoteOnlyWhatAShellWouldRead() {
+    #expect(shellWord("runs/default-2.5_x,y:z=1@host%") == "runs/default-2.5_x,y:z=1@host%")
+    #expect(shellWord("my run") == "'my run'")
+    #expect(shellWord("it's") == "'it'\\''s'")
+    #expect(shellWord("$HOME") == "'$HOME'")
+    #expect(shellWord("~/runs") == "'~/runs'")
+    #expect(shellWord("") == "''")
+    #expect(shellWord("runs/ä") == "'runs/ä'")
+}

@@ -693,3 +693,28 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
                       replacing: String(format: ", with the %.1f kB of the run it replaces", oldRun / 1e3))
     #expect(try runFiles(run) == before && readFile(RunDirectory(run).metricsPath) == metrics)
 }
+
+/// The commands vae-train suggests name the run folder as one shell word, whatever it holds: the
+/// "Continue with" of an interrupted run, pasted into bash, resumes it, and the render command it
+/// then prints renders it.
+@Test func suggestedCommandsPasteIntoAShell() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/my run's $HOME"
+    let interrupted = try runTool("vae-train", ["--run-dir", folder, "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
+                                                "--batch-size", "100", "--prior", "normal"] + smallResumeFlags, environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_SGEMM": "1",
+    ])
+    let quoted = "'" + scratch + "/my run'\\''s $HOME'"
+    #expect(interrupted.status == 130)
+    #expect(interrupted.stderr.hasSuffix("Continue with: vae-train --resume \(quoted)\n"), "\(interrupted.stderr)")
+    let inAShell = ["PATH": URL(fileURLWithPath: try toolPath("vae-train")).deletingLastPathComponent().path + ":/usr/bin:/bin"]
+    let resumed = try ChildProcess("/bin/bash", ["-c", "vae-train --resume \(quoted) --iwae-k 0"], environment: inAShell).finish()
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    let render = try #require(resumed.stdout.components(separatedBy: "render the animations with: ").last)
+    #expect(render == "vae-render --all --run-dir \(quoted)\n")
+    let rendered = try ChildProcess("/bin/bash", ["-c", "vae-render --reconstruction --run-dir \(quoted) --out \(quoted)/gifs"],
+                                    environment: inAShell).finish()
+    #expect(rendered.status == 0, "\(rendered.stderr)")
+    #expect(PathKind(folder + "/gifs/reconstruction.gif") == .file)
+}
