@@ -380,6 +380,26 @@ private func stateEdited(_ name: String, _ edit: (inout [UInt8], Range<Int>) -> 
     #expect(PathKind(scratch + "/kmnist") == .nothing && PathKind(scratch + "/run") == .nothing)
 }
 
+/// A file from the official address that fails its md5 (here served by a loopback server posing
+/// as the proxy, which answers with the synthetic fixture's file) is not saved, and the advice is
+/// to try again, not to download what was just downloaded.
+@Test func aDamagedOfficialDownloadAdvisesTryingAgain() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let (server, port) = try startFileServer(serving: syntheticData, in: scratch, chunked: false)
+    defer { server.stop() }
+    let data = scratch + "/kmnist", url = KMNIST.officialURL + "train-images-idx3-ubyte.gz"
+    let result = try runTool("vae-train", ["--data", data, "--run-dir", scratch + "/run", "--epochs", "1"],
+                             environment: ["http_proxy": "http://127.0.0.1:\(port)"])
+    #expect(result.status == 65, "\(result.stderr)")
+    let md5 = md5Hex(try readFile(syntheticData + "/train-images-idx3-ubyte.gz"))
+    #expect(result.stderr.hasSuffix("vae-train: \(url): md5 is \(md5), expected bdb82020997e1d708af4cf47b453dcf7; the file was not "
+                                    + "saved, and \(data) still lacks train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                                    + "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz: try again (a transfer damaged on the way?), "
+                                    + "or put the KMNIST files there by hand\n"), "\(result.stderr)")
+    #expect(PathKind(data) == .nothing && PathKind(scratch + "/run") == .nothing)
+}
+
 /// In a log, each downloaded file is one line, written once it is complete (no carriage return
 /// that a terminal would use to redraw it); a file that fails its md5 is then one error line.
 @Test func aDownloadInALogIsOneLinePerFile() throws {

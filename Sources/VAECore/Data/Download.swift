@@ -26,8 +26,13 @@ extension KMNIST {
             let file = String(name.dropLast(3))
             guard let expected = expectedMD5[file] else { preconditionFailure("no md5 given for \(file)") }
             guard digest == expected else {
-                throw VAEError(.badData, "\(url): md5 is \(digest), expected \(expected); the file was not saved. "
-                               + missingFilesMessage(missingFiles(in: folder), folder: folder))
+                // Not "download them", which this just did: from the official site a second try
+                // may do; a mirror's file stays what it is.
+                let remedy = base == officialURL ? "try again (a transfer damaged on the way?)"
+                    : "\(base) does not hold the official file: check --download-url"
+                throw VAEError(.badData, "\(url): md5 is \(digest), expected \(expected); the file was not saved, and \(folder) "
+                               + "still lacks \(missingFiles(in: folder).joined(separator: ", ")): \(remedy), or put the "
+                               + "KMNIST files there by hand")
             }
             try createFolders(folder, what: "the data folder")
             try writeFileAtomically(bytes, to: folder + "/" + name)
@@ -80,11 +85,12 @@ private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked S
             throw VAEError(.badData, "\(url.absoluteString): more than \(sizeLimit) bytes, longer than any KMNIST file; "
                            + "the download was stopped")
         }
+        // A status other than 200 cancelled the body.
+        if status != 0 && status != 200 {
+            throw VAEError(.missingInput, "cannot download \(url.absoluteString): HTTP status \(status)")
+        }
         if let failure {
             throw VAEError(.missingInput, "cannot download \(url.absoluteString): \(failure.localizedDescription)")
-        }
-        guard status == 200 else {
-            throw VAEError(.missingInput, "cannot download \(url.absoluteString): HTTP status \(status)")
         }
         // A server that sends no length (chunked) leaves the size unknown until the end: report
         // it once complete, as a file whose length was known reported its last bytes.
@@ -98,14 +104,15 @@ private final class DownloadTask: NSObject, URLSessionDataDelegate, @unchecked S
         status = (response as? HTTPURLResponse)?.statusCode ?? 0
         expected = response.expectedContentLength > 0 ? Int(response.expectedContentLength) : nil
         tooLong = (expected ?? 0) > sizeLimit
-        let disposition: URLSession.ResponseDisposition = tooLong ? .cancel : .allow
+        let disposition: URLSession.ResponseDisposition = tooLong || status != 200 ? .cancel : .allow
         lock.unlock()
         completionHandler(disposition)
     }
 
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         lock.lock()
-        guard !tooLong else { return lock.unlock() }
+        // Cancelling may still deliver the start of a body: an error page is no file's progress.
+        guard !tooLong && status == 200 else { return lock.unlock() }
         if received.count + data.count > sizeLimit {
             tooLong = true
             lock.unlock()
