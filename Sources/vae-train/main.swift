@@ -79,8 +79,8 @@ struct VAETrain: ParsableCommand {
                                valueName: "name"))
     var likelihood: Likelihood?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood (default: 0.1).", valueName: "sigma"))
-    var sigma: Float?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood, 1.1e-19 to 9.2e18 (default: 0.1).", valueName: "sigma"))
+    var sigma: Double?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1; not with --objective iwae, which has no KL term).",
                                                         valueName: "beta"))
@@ -159,7 +159,9 @@ struct VAETrain: ParsableCommand {
             guard chosenLikelihood == .gaussianFixed || (resume != nil && likelihood == nil) else {
                 throw ValidationError("--sigma applies only to --likelihood gaussian-fixed")
             }
-            guard sigma > 0 && sigma.isFinite else { throw ValidationError("--sigma must be a positive number, got \(sigma)") }
+            guard RunConfig.isValidSigma(sigma) else {
+                throw ValidationError("--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got \(sigma)")
+            }
         }
         if !(arch ?? chosenPreset.arch).supports(chosenLikelihood) {
             throw ValidationError("--likelihood \(chosenLikelihood.rawValue) needs --arch mlp: the conv decoder has one output per pixel "
@@ -231,7 +233,7 @@ struct VAETrain: ParsableCommand {
     private func requested(_ preset: Preset, trainImages: Int, testImages: Int, resuming stored: RunConfig? = nil) -> RunConfig {
         RunConfig(model: VAEConfig(arch: arch ?? preset.arch, hidden: hidden?.widths ?? preset.hidden,
                                    latentDim: latentDim ?? preset.latentDim,
-                                   likelihood: likelihood ?? stored?.model.likelihood ?? .bernoulli, sigma: sigma ?? 0.1,
+                                   likelihood: likelihood ?? stored?.model.likelihood ?? .bernoulli, sigma: sigma.map(Float.init) ?? 0.1,
                                    conditional: conditional, prior: stored.map { prior ?? $0.model.prior } ?? chosenPrior,
                                    pseudoInputs: pseudoInputs ?? defaultPseudoInputs),
                   epochs: epochs ?? VAETrain.defaultEpochs, batchSize: batchSize ?? preset.batchSize, learningRate: lr ?? preset.learningRate,

@@ -430,3 +430,11 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
         expectCorrupt(safetensors(header: changed, data: data), "metadata conv_channels has the invalid value \"\(channels)\"")
     }
 }
+
+/// σ for gaussian-fixed: σ² and 1/σ² normal Floats, as the likelihood computes them, which holds
+/// from 1.1e-19 to 9.2e18 and not a little beyond either end.
+@Test func sigmaIsValidWhereItsSquareAndInverseAreNormalFloats() {
+    #expect(RunConfig.isValidSigma(1.1e-19) && RunConfig.isValidSigma(0.1) && RunConfig.isValidSigma(9.2e18))
+    #expect(!RunConfig.isValidSigma(1.05e-19) && !RunConfig.isValidSigma(9.3e18))
+    #expect(!RunConfig.isValidSigma(0) && !RunConfig.isValidSigma(-0.1) && !RunConfig.isValidSigma(.infinity) && !RunConfig.isValidSigma(.nan))
+}

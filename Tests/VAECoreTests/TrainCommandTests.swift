@@ -59,9 +59,11 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--augment-shift", "5"], "--augment-shift must be between 0 and 4, got 5"),
     (["--augment-shift=-1"], "--augment-shift must be between 0 and 4, got -1"),
     // A run with these would train and record values its checkpoints' reader refuses.
-    (["--likelihood", "gaussian-fixed", "--sigma", "0"], "--sigma must be a positive number, got 0.0"),
-    (["--likelihood", "gaussian-fixed", "--sigma=-0.1"], "--sigma must be a positive number, got -0.1"),
-    (["--likelihood", "gaussian-fixed", "--sigma", "inf"], "--sigma must be a positive number, got inf"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "0"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got 0.0"),
+    (["--likelihood", "gaussian-fixed", "--sigma=-0.1"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got -0.1"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "inf"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got inf"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "1.05e-19"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got 1.05e-19"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "9.3e18"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got 9.3e+18"),
     (["--kl-warmup=-1"], "--kl-warmup must be at least 0, got -1"),
     (["--resume", "runs/x", "--run-dir", "runs/y"], "--run-dir and --resume name different folders"),
 ])

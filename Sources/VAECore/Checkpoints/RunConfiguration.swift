@@ -229,7 +229,7 @@ extension RunConfig {
         .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: widthRange),
         .choice("likelihood", .flag("--likelihood"), \.model.likelihood),
         .value("sigma", .flag("--sigma"), \.model.sigma, defaultForOldFiles: "0.1", format: { String($0) },
-               parse: { Float($0).flatMap { $0 > 0 && $0.isFinite ? $0 : nil } }),
+               parse: { Float($0).flatMap { isValidSigma(Double($0)) ? $0 : nil } }),
         .choice("activation", .derived, \.model.activation),
         .switchedOn("conditional", "--conditional", \.model.conditional),
         .integer("epochs", .flag("--epochs"), \.epochs, range: 1...Int.max, identifiesRun: false),
@@ -260,6 +260,12 @@ extension RunConfig {
 
     /// Adam computes in Float: a rate that is 0 or subnormal there would train nothing.
     public static func isValidLearningRate(_ rate: Double) -> Bool { rate > 0 && Float(rate).isNormal }
+    /// The gaussian-fixed likelihood divides by σ² in Float: σ² and 1/σ² must both be normal
+    /// Floats, which holds from about 1.1e-19 to 9.2e18.
+    public static func isValidSigma(_ sigma: Double) -> Bool {
+        let square = Float(sigma) * Float(sigma)
+        return sigma > 0 && square.isNormal && (1 / square).isNormal
+    }
     /// The KL weight is a Float in the backward pass, where a larger one would be infinite and a
     /// smaller one 0 or subnormal (flushed to 0).
     public static func isValidKLWeight(_ beta: Double) -> Bool { beta == 0 || (beta > 0 && Float(beta).isNormal) }
