@@ -278,8 +278,10 @@ private let deferredStopSignals = Atomic<Int>(0)
 /// or after a set of files is replaced, never between two renames, and leaves no temporary file
 /// behind. (Blocking the signals would not do: the process's other threads would still take
 /// them.) A signal the process ignores is left ignored, and a handler installed while a write is
-/// under way is undone when it ends: install handlers before writing.
-private func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
+/// under way is undone when it ends: install handlers before writing. Writes nest: a caller that
+/// makes a folder for its files runs both in one `deferringStopSignals`, so that no Ctrl-C can
+/// leave the folder empty.
+public func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
     signalDeferral.withLock { deferral in
         if deferral.writes == 0 {
             // Initialised here, not on its first use inside the handler, where swift_once is unsafe.

@@ -313,6 +313,20 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     #expect(fileNames(in: out) == ["reconstruction.gif"])
 }
 
+/// Ctrl-C as the set's write begins (raised by the fault-injection library just after the write
+/// first reads SIGINT's handler, before it defers the signal) leaves nothing: the folders for the
+/// set are made within the write, and Ctrl-C used to land between them and it, leaving them empty.
+@Test func ctrlCAsTheWriteBeginsLeavesNoEmptyFolder() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/made/out"
+    let interrupted = try runTool("vae-render", ["--reconstruction", "--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+                                                 "--out", out],
+                                  environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_QUERY": "1"])
+    #expect(interrupted.status == SIGINT && interrupted.stdout.isEmpty, "\(interrupted.stderr)")
+    #expect(fileNames(in: scratch).isEmpty, "\(fileNames(in: scratch))")
+}
+
 /// An `--out` folder the user may not write (access(2) refused by the fault-injection library:
 /// root may write anywhere) is refused with exit 73 naming it, before any rendering; the GIFs
 /// already there stay as they were.

@@ -34,8 +34,10 @@ extension KMNIST {
                                + "still lacks \(missingFiles(in: folder).joined(separator: ", ")): \(remedy), or put the "
                                + "KMNIST files there by hand")
             }
-            try createFolders(folder, what: "the data folder")
-            try writeFileAtomically(bytes, to: folder + "/" + name)
+            try deferringStopSignals {
+                try createFolders(folder, what: "the data folder")
+                try writeFileAtomically(bytes, to: folder + "/" + name)
+            }
         }
     }
 

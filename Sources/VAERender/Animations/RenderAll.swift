@@ -204,15 +204,18 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
 /// Writes the files into `folder` (created if needed) as one set: every file is written in full
 /// beside its target (its path checked again: it may have become unwritable during the render)
 /// before the first is renamed into place, so that a failure, a full disk say, leaves the
-/// earlier set whole, and no folder made for the set. Returns the paths written.
+/// earlier set whole, and no folder made for the set; a Ctrl-C waits until the set is written.
+/// Returns the paths written.
 public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String) throws -> [String] {
-    let created = try createFolders(folder, what: "the output folder")
-    let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
-    do {
-        try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
-    } catch {
-        for made in created.reversed() { rmdir(made) }
-        throw error
+    try deferringStopSignals {
+        let created = try createFolders(folder, what: "the output folder")
+        let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
+        do {
+            try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
+        } catch {
+            for made in created.reversed() { rmdir(made) }
+            throw error
+        }
+        return paths
     }
-    return paths
 }
