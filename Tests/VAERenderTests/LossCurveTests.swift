@@ -37,6 +37,7 @@ private func losses(_ epochs: Int, start: Double) -> [EpochLosses] {
     let collector = PolylineCollector()
     parser.delegate = collector
     #expect(parser.parse(), "the SVG must be well-formed XML")
+    #expect(svg.hasPrefix(lossCurveSVGStart + "width=\"720\" "), "vae-render knows its own loss.svg by how it starts")
     #expect(svg.contains("b &lt;conv&gt;"))
     let lines = collector.polylines
     #expect(lines.count == 4)

@@ -172,12 +172,13 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
 
     let out = scratch + "/out"
     try FileManager.default.createDirectory(atPath: out + "/sampling.gif", withIntermediateDirectories: true)
-    write([7], to: out + "/interpolation.gif")
+    let earlier = Array("GIF89a".utf8) + [7]
+    write(earlier, to: out + "/interpolation.gif")
     let blocked = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out]
                                             + smallRender)
     #expect(blocked.status == 73)
     #expect(blocked.stderr == "vae-render: cannot write \(out)/sampling.gif: it is a folder; name a file\n")
-    #expect(try readFile(out + "/interpolation.gif") == [7], "the earlier GIF is not replaced")
+    #expect(try readFile(out + "/interpolation.gif") == earlier, "the earlier GIF is not replaced")
     #expect(fileNames(in: out) == ["interpolation.gif", "sampling.gif"])
 
     // loss.svg is one of the set, and every output is checked before anything is rendered: a
@@ -190,6 +191,49 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
     #expect(curveBlocked.stderr == "vae-render: cannot write \(curveOut)/loss.svg: it is a folder; name a file\n")
     #expect(curveBlocked.stdout.isEmpty)
     #expect(fileNames(in: curveOut) == ["loss.svg"])
+}
+
+/// A file of an output's name that vae-render did not write (not a GIF; an SVG that is not its
+/// loss curve), a read-only one, or an --out that is a run's checkpoints folder, is refused with
+/// exit 64 before anything is rendered, and left as it was, as vae-sample and vae-classifier
+/// refuse such an --out.
+@Test func outputsOntoOtherFilesAreRefusedBeforeRendering() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let out = scratch + "/out", arguments = ["--run-dir", fixtureRun("latent2"), "--data", syntheticData]
+    let reconstruction = arguments + ["--reconstruction", "--indices", "0,1"]
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let drawing = Array("<svg>my drawing</svg>".utf8), note = Array("notes".utf8)
+    write(drawing, to: out + "/loss.svg")
+    write(note, to: out + "/reconstruction.gif")
+    for (flags, file, kind) in [(["--run-dir", fixtureRun("latent2"), "--loss-curve"], "loss.svg", "a loss curve vae-render drew"),
+                                (reconstruction, "reconstruction.gif", "a GIF")] {
+        let refused = try runTool("vae-render", flags + ["--out", out])
+        #expect(refused.status == 64 && refused.stdout.isEmpty, "\(refused.stderr)")
+        #expect(refused.stderr == "vae-render: --out \(out)/\(file) exists and is not \(kind); not replacing it (name another file, "
+                + "or remove it first)\n")
+    }
+    #expect(try readFile(out + "/loss.svg") == drawing && readFile(out + "/reconstruction.gif") == note)
+
+    // Its own GIF it replaces; a read-only one it keeps.
+    #expect(unlink(out + "/reconstruction.gif") == 0)
+    #expect(try runTool("vae-render", reconstruction + ["--out", out]).status == 0)
+    #expect(try runTool("vae-render", reconstruction + ["--out", out, "--scale", "1"]).status == 0)
+    let gif = try readFile(out + "/reconstruction.gif")
+    #expect(chmod(out + "/reconstruction.gif", 0o444) == 0)
+    let readOnly = try runTool("vae-render", reconstruction + ["--out", out])
+    #expect(readOnly.status == 64 && readOnly.stderr == "vae-render: --out \(out)/reconstruction.gif is read-only; not replacing it "
+            + "(name another file, or make it writable first)\n", "\(readOnly.stderr)")
+    #expect(try readFile(out + "/reconstruction.gif") == gif)
+
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    let checkpoints = run.checkpointsFolder, before = fileNames(in: checkpoints)
+    let amongCheckpoints = try runTool("vae-render", reconstruction + ["--out", checkpoints])
+    #expect(amongCheckpoints.status == 64 && amongCheckpoints.stderr == "vae-render: --out \(checkpoints)/reconstruction.gif is in "
+            + "the checkpoints folder of the run in \(run.path), which holds only the checkpoints vae-train writes; name a file "
+            + "elsewhere\n", "\(amongCheckpoints.stderr)")
+    #expect(fileNames(in: checkpoints) == before)
 }
 
 @Test func indicesOutsideTheTestSetExitWithUsage() throws {

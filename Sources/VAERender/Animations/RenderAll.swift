@@ -192,13 +192,25 @@ private func checkFrameSize(_ layout: TileLayout?, of animation: Animation) thro
                    + "\(maxGIFSide) per side; lower --scale or show fewer images")
 }
 
-/// Refuses, before anything is rendered, an output folder that cannot be created or a file in
-/// it that cannot be written (a folder of that name, say), so that a wrong --out costs nothing.
-/// Creates nothing: a render that fails leaves no empty folder behind.
+/// Refuses, before anything is rendered, an output folder that cannot be created, a run's
+/// checkpoints folder, or a file in it that cannot be written (a folder of that name, say) or is
+/// not one vae-render writes (a GIF, its loss curve) or is read-only, as the other tools refuse
+/// such an --out, so that a wrong --out costs nothing. Creates nothing: a render that fails
+/// leaves no empty folder behind.
 public func checkOutputs(_ fileNames: [String], in folder: String) throws {
     try checkFolderCanBeCreated(folder, what: "the output folder")
     guard FileManager.default.fileExists(atPath: folder) else { return }
-    for name in fileNames { try checkFileCanBeWritten((folder as NSString).appendingPathComponent(name)) }
+    for name in fileNames {
+        let path = (folder as NSString).appendingPathComponent(name)
+        try checkFileCanBeWritten(path)
+        try RunDirectory.checkNotAmongCheckpoints(path, flag: "--out")
+        let (kind, start) = name.hasSuffix(".svg") ? ("a loss curve vae-render drew", lossCurveSVGStart) : ("a GIF", "GIF8")
+        try checkReplacesOnly(kind, at: path) { path in
+            guard let file = FileHandle(forReadingAtPath: path) else { return false }
+            defer { try? file.close() }
+            return (try? file.read(upToCount: start.utf8.count)).map { Array($0 ?? Data()) == Array(start.utf8) } ?? false
+        }
+    }
 }
 
 /// Writes the files into `folder` (created if needed) as one set: every file is written in full

@@ -14,6 +14,9 @@ let legendLabelLength = 20
 /// importance-weighted bound, not the negative ELBO the test series and other runs show.
 let iwaeLegendSuffix = " (iwae)"
 
+/// How every loss curve starts, which tells vae-render's own loss.svg from another file of that name.
+public let lossCurveSVGStart = "<svg xmlns=\"http://www.w3.org/2000/svg\" "
+
 /// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
 /// in nats per image; `iwaeRuns` are the indices of the runs that trained on the importance-
 /// weighted bound. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
@@ -35,8 +38,8 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
     func y(_ loss: Double) -> Double { top + (yHigh - loss) / (yHigh - yLow) * plotHeight }
     func f(_ v: Double) -> String { String(format: "%.1f", v) }
 
-    var svg = """
-        <svg xmlns="http://www.w3.org/2000/svg" width="\(Int(width))" height="\(Int(height))" \
+    var svg = lossCurveSVGStart + """
+        width="\(Int(width))" height="\(Int(height))" \
         viewBox="0 0 \(Int(width)) \(Int(height))" font-family="sans-serif" font-size="12">
         <rect width="100%" height="100%" fill="white"/>
 
