@@ -252,6 +252,7 @@ struct Locations: ParsableArguments {
     func validate() throws {
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
         if out.isEmpty { throw ValidationError("--out must name a folder") }
+        try checkOutIsNotADash(out, naming: "folder")
     }
 }
 

@@ -99,12 +99,14 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
             + "show fewer images\n")
 }
 
-/// An empty path is a mistake, not the current folder or a default.
+/// An empty path is a mistake, not the current folder or a default; `--out -` is no standard output.
 @Test(arguments: [
     ("vae-train", ["--data", "", "--run-dir", "run"], "--data must name a folder"),
     ("vae-train", ["--run-dir", ""], "--run-dir must name a folder"),
     ("vae-render", ["--all", "--run-dir", ""], "--run-dir must name a folder"),
     ("vae-render", ["--all", "--run-dir", "run", "--out", ""], "--out must name a folder"),
+    ("vae-render", ["--all", "--run-dir", "run", "--out", "-"],
+     "--out - would make a folder named \"-\", not write to standard output (for that name, pass ./-)"),
     ("vae-eval", ["checkpoint.safetensors", "--data", ""], "--data must name a folder"),
     ("vae-eval", [""], "the checkpoint path is empty; name a checkpoint file"),
     ("vae-eval", ["checkpoint.safetensors", "--quality", "--classifier", ""], "--classifier must name a file"),
