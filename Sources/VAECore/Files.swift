@@ -460,9 +460,9 @@ public func readFile(_ path: String, atMost limit: Int) throws -> [UInt8] {
     let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
     guard fd >= 0 else {
         let error = errno
-        // sysexits' EX_NOINPUT: an input that does not exist (also under a file taken for a folder)
-        // or is not readable.
-        let kind: VAEError.Kind = [ENOENT, ENOTDIR, EACCES].contains(error) ? .missingInput : .badData
+        // sysexits' EX_NOINPUT: an input that does not exist (also under a file taken for a folder),
+        // is not readable, or cannot be reached (a link to itself).
+        let kind: VAEError.Kind = [ENOENT, ENOTDIR, EACCES, ELOOP].contains(error) ? .missingInput : .badData
         // `ls` lists a link to nothing: "No such file" alone would puzzle.
         if error == ENOENT, let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: path) {
             throw VAEError(kind, "cannot open \(path): it is a symbolic link to \(destination), which does not exist")

@@ -611,7 +611,7 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
 @Test(arguments: [
     (["--lr", "1e6"], "(start again with a lower --lr: a resume would repeat the same steps)\n"),
     (["--beta", "1e30"], "(start again with a lower --lr or --beta: a resume would repeat the same steps)\n"),
-    (["--likelihood", "gaussian-fixed", "--sigma", "1e-30"],
+    (["--likelihood", "gaussian-fixed", "--sigma", "1e-12"],
      "(start again with a lower --lr or a larger --sigma: a resume would repeat the same steps)\n"),
 ])
 func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {

@@ -485,3 +485,26 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
         }
     }
 }
+
+/// A run folder that is a link to itself is named with the system's reason, exit 66 like a
+/// checkpoint that is one (not "does not exist", nor exit 65 for vae-eval); a run folder given
+/// with a trailing slash is named without a doubled one in the files' paths.
+@Test func aRunFolderLinkedToItselfAndATrailingSlashAreNamedAsTyped() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let loop = scratch + "/loop"
+    try FileManager.default.createSymbolicLink(atPath: loop, withDestinationPath: loop)
+    let render = try runTool("vae-render", ["--all", "--run-dir", loop])
+    #expect(render.status == 66 && render.stderr == "vae-render: cannot open the run folder \(loop): Too many levels of symbolic links\n",
+            "\(render.stderr)")
+    let eval = try runTool("vae-eval", [loop])
+    #expect(eval.status == 66 && eval.stderr == "vae-eval: cannot open \(loop): Too many levels of symbolic links\n", "\(eval.stderr)")
+
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    let damaged = run.checkpoint(epoch: 2)
+    try writeFileAtomically(Array(try readFile(damaged).prefix(1000)), to: damaged)
+    let slashed = try runTool("vae-render", ["--reconstruction", "--run-dir", run.path + "/", "--data", syntheticData,
+                                             "--out", scratch + "/out"])
+    #expect(slashed.status == 65 && slashed.stderr.hasPrefix("vae-render: \(damaged): "), "\(slashed.stderr)")
+}

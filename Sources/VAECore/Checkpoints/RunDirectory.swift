@@ -11,6 +11,9 @@ public struct RunDirectory: Sendable {
     public let path: String
 
     public init(_ path: String) {
+        // "runs/x/" is the folder "runs/x": its files' paths read as one would type them.
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         self.path = path
     }
 
@@ -98,7 +101,13 @@ public struct RunDirectory: Sendable {
     /// Refuses, for a tool that reads the run, a folder that does not exist or is a file.
     public func checkExists() throws {
         switch PathKind(path) {
-        case .nothing: throw VAEError(.missingInput, "the run folder \(path) does not exist")
+        case .nothing:
+            // Not "does not exist" when the system says why it cannot be reached (a link to itself).
+            var info = stat()
+            if stat(path, &info) != 0 && ![ENOENT, ENOTDIR].contains(errno) {
+                throw VAEError(.missingInput, "cannot open the run folder \(path): \(systemErrorText())")
+            }
+            throw VAEError(.missingInput, "the run folder \(path) does not exist")
         case .file: throw VAEError(.missingInput, "\(path) is a file, not a run folder" + enclosingRunHint)
         case .folder: break
         }
