@@ -12,9 +12,14 @@ public struct RunDirectory: Sendable {
 
     public init(_ path: String) {
         // "runs/x/" is the folder "runs/x": its files' paths read as one would type them.
+        self.path = RunDirectory.withoutTrailingSlashes(path)
+    }
+
+    /// `path` without the slashes it ends with, but "/" itself.
+    private static func withoutTrailingSlashes(_ path: String) -> String {
         var path = path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        self.path = path
+        return path
     }
 
     /// The run whose `checkpoints` folder holds the file at `checkpoint`; nil for a checkpoint
@@ -118,8 +123,7 @@ public struct RunDirectory: Sendable {
     public var enclosingRunHint: String {
         // By hand: Foundation's deletingLastPathComponent traps on ".".
         func folder(of path: String) -> String {
-            var path = path
-            while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+            let path = RunDirectory.withoutTrailingSlashes(path)
             if path == "." || path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
             guard let slash = path.lastIndex(of: "/") else { return "." }
             return slash == path.startIndex ? "/" : String(path[..<slash])
