@@ -308,29 +308,33 @@ struct VAETrain: ParsableCommand {
         try checkData(dataset, from: folder, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
-        let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"
-        print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), \(destination)")
-        fflush(nil)
-        // Runs that train, but not as their flags suggest.
-        if run.batchSize > dataset.train.count {
-            writeToStandardError("vae-train: warning: --batch-size \(run.batchSize) is more than the \(dataset.train.count) "
-                                 + "training images: each epoch is one step over all of them\n")
-        }
-        if !missingCheckpoints.isEmpty {
-            writeToStandardError("vae-train: warning: \(directory.path) holds no checkpoint of \(epochList(missingCheckpoints)) "
-                                 + "(deleted?), which a resume cannot make again: the GIFs will have no frame of "
-                                 + "\(missingCheckpoints.count == 1 ? "it" : "them")\n")
-        }
-        if !laterCheckpoints.isEmpty {
-            // train() removes them: nothing of this run's can lie past its state.
-            writeToStandardError("vae-train: warning: removing the checkpoint\(laterCheckpoints.count == 1 ? "" : "s") of "
-                                 + "\(epochList(laterCheckpoints)), past the state's epoch \(resumedAfter) (left by a run stopped "
-                                 + "before writing its state, or while --overwrite replaced an older run)\n")
-        }
-        if run.klWarmupEpochs > run.epochs {
-            let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
-            writeToStandardError("vae-train: warning: --kl-warmup \(run.klWarmupEpochs) is longer than the run's "
-                                 + "\(count: run.epochs, "epoch"): the KL weight ends at \(end) of --beta\n")
+        // Said once train() has checked the run folder (a resume's checkpoints and metrics), just
+        // before the first epoch: a run refused there was never started.
+        func announce() {
+            let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"
+            print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), \(destination)")
+            fflush(nil)
+            // Runs that train, but not as their flags suggest.
+            if run.batchSize > dataset.train.count {
+                writeToStandardError("vae-train: warning: --batch-size \(run.batchSize) is more than the \(dataset.train.count) "
+                                     + "training images: each epoch is one step over all of them\n")
+            }
+            if !missingCheckpoints.isEmpty {
+                writeToStandardError("vae-train: warning: \(directory.path) holds no checkpoint of \(epochList(missingCheckpoints)) "
+                                     + "(deleted?), which a resume cannot make again: the GIFs will have no frame of "
+                                     + "\(missingCheckpoints.count == 1 ? "it" : "them")\n")
+            }
+            if !laterCheckpoints.isEmpty {
+                // train() removed them: nothing of this run's can lie past its state.
+                writeToStandardError("vae-train: warning: removed the checkpoint\(laterCheckpoints.count == 1 ? "" : "s") of "
+                                     + "\(epochList(laterCheckpoints)), past the state's epoch \(resumedAfter) (left by a run stopped "
+                                     + "before writing its state, or while --overwrite replaced an older run)\n")
+            }
+            if run.klWarmupEpochs > run.epochs {
+                let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
+                writeToStandardError("vae-train: warning: --kl-warmup \(run.klWarmupEpochs) is longer than the run's "
+                                     + "\(count: run.epochs, "epoch"): the KL weight ends at \(end) of --beta\n")
+            }
         }
 
         // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches
@@ -357,7 +361,7 @@ struct VAETrain: ParsableCommand {
         var epochsWritten = 0, estimating = false
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
-                              shouldStop: { stopSignal.load(ordering: .relaxed) != 0 },
+                              started: announce, shouldStop: { stopSignal.load(ordering: .relaxed) != 0 },
                               progress: { bar.update($0, epochs: run.epochs) },
                               finalEvaluationProgress: { done in
                                   estimating = true

@@ -381,7 +381,7 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
                                   environment: faults.merging(withoutDataFolder) { $1 }
                                       .merging(["VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: 3))]) { $1 })
     #expect(interrupted.status == 130, "\(interrupted.stderr)")
-    #expect(interrupted.stderr.hasPrefix("vae-train: warning: removing the checkpoints of epochs 1, 2, 3 and 4, past the state's "
+    #expect(interrupted.stderr.hasPrefix("vae-train: warning: removed the checkpoints of epochs 1, 2, 3 and 4, past the state's "
                                          + "epoch 0 (left by a run stopped before writing its state, or while --overwrite replaced an "
                                          + "older run)\nvae-train: interrupted during epoch 1; "), "\(interrupted.stderr)")
     #expect(directory.checkpointEpochs().isEmpty)

@@ -282,6 +282,7 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
         write(safetensors(header: edited, data: data), to: state)
         let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "3"] + common)
         #expect(resumed.status == 65, "\(resumed.stderr)")
+        #expect(resumed.stdout.isEmpty, "refused before it said it was resuming: \(resumed.stdout)")
         #expect(resumed.stderr == (edits.count == 1
             ? "vae-train: \(state): metadata adam_step 12 does not match epoch 1 (6 steps an epoch); the file is damaged\n"
             : "vae-train: \(state) is at epoch 1, but its weights are not those of \(directory.checkpoint(epoch: 1)): one of the "

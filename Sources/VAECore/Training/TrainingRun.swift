@@ -65,9 +65,11 @@ public func checkMemory(for run: RunConfig, trainImages: Int) throws {
 /// simply trained again, and a resume first removes every checkpoint past its state's epoch. No
 /// other process may write the folder meanwhile: `lock` is its lock when the caller took it
 /// already, and otherwise `train` takes it. `dataFolder`, where the data came from, is recorded
-/// for the tools that read the run.
+/// for the tools that read the run. `started` is called once the folder has been checked and
+/// prepared, just before the first epoch.
 public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, directory: RunDirectory, lock: RunLock? = nil,
                   mode: StartMode, finalIWAESamples: Int = 0,
+                  started: () -> Void = {},
                   shouldStop: () -> Bool = { false },
                   progress: (TrainingProgress) -> Void = { _ in },
                   finalEvaluationProgress: (_ imagesDone: Int) -> Void = { _ in },
@@ -114,6 +116,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
     }
     if mode == .resume { try directory.removeCheckpoints(after: trainer.completedEpochs) }
+    started()
 
     while trainer.completedEpochs < run.epochs {
         let start = DispatchTime.now().uptimeNanoseconds
