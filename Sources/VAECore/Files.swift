@@ -124,17 +124,20 @@ public func absolutePath(_ path: String) -> String {
 /// writable by this user), or other than one of the kind the tool writes (`isOfTheKind` reads
 /// it): a path mistyped onto a checkpoint, a run's state or a data file would otherwise be lost
 /// without a word. Exit 64, as for any request that contradicts what is on disk; a file that
-/// does not exist yet passes (callers refuse a folder first, with `checkFileCanBeWritten`).
-public func checkReplacesOnly(_ kind: String, at path: String, isOfTheKind: (String) -> Bool) throws {
+/// does not exist yet passes (callers refuse a folder first, with `checkFileCanBeWritten`). For a
+/// tool whose `--out` is a folder (`outputFolder`), the message names it and the file in it.
+public func checkReplacesOnly(_ kind: String, at path: String, outputFolder: String? = nil, isOfTheKind: (String) -> Bool) throws {
     guard FileManager.default.fileExists(atPath: path) else { return }
+    let named = outputFolder.map { "--out \($0): its \(URL(fileURLWithPath: path).lastPathComponent)" } ?? "--out \(path)"
+    let another = outputFolder == nil ? "file" : "folder"
     // rename(2) replaces a file whatever its mode; a read-only one is kept, as `cp` and `>` keep
     // it from any user but root (who gets the same refusal here).
     var info = stat()
     if stat(path, &info) == 0 && (info.st_mode & 0o222 == 0 || access(path, W_OK) != 0) {
-        throw VAEError(.usage, "--out \(path) is read-only; not replacing it (name another file, or make it writable first)")
+        throw VAEError(.usage, "\(named) is read-only; not replacing it (name another \(another), or make it writable first)")
     }
     guard !isOfTheKind(path) else { return }
-    throw VAEError(.usage, "--out \(path) exists and is not \(kind); not replacing it (name another file, or remove it first)")
+    throw VAEError(.usage, "\(named) exists and is not \(kind); not replacing it (name another \(another), or remove it first)")
 }
 
 /// Whether two paths name one file (through links, or two spellings): false when either is missing.

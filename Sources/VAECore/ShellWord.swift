@@ -1,7 +1,9 @@
 /// `text` as one word of a shell command line: as it is when no shell gives any of its characters
 /// a meaning, else in single quotes (a quote inside written '\''), so that a command a message
-/// suggests ("Continue with: vae-train --resume 'my run'") can be pasted as it is.
+/// suggests ("Continue with: vae-train --resume 'my run'") can be pasted as it is. A leading "="
+/// is quoted too: zsh expands "=name" to a command's path.
 public func shellWord(_ text: String) -> String {
-    let plain = !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "/._-+,:=@%".contains($0)) }
+    let plain = !text.isEmpty && !text.hasPrefix("=")
+        && text.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "/._-+,:=@%".contains($0)) }
     return plain ? text : "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }

@@ -38,7 +38,7 @@ struct VAEClassifier: ParsableCommand {
     func validate() throws {
         try checkRange("--epochs", epochs, in: epochRange)
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
-        try checkOutIsNotADash(out, naming: "file")
+        try checkNotADash(out, flag: "--out", naming: "file")
     }
 
     func run() throws {

@@ -166,7 +166,7 @@ struct RenderCommand: ParsableCommand {
             // The plane's points are fixed; only a conditional run draws its columns' z from --seed.
             if let replay, samplingFlags.seed != nil, request?.sampling?.source == .plane, !replay.run.model.conditional {
                 throw VAEError(.usage, "--seed applies to a sampler, or to --sampler plane of a conditional run, and "
-                               + "\(locations.runDir) is not conditional")
+                               + "\(RunDirectory(locations.runDir).path) is not conditional")
             }
             // Read with the checkpoints, and cut at the last of them: the chart ends where the
             // GIFs do, however far a run still training gets while they render.
@@ -252,7 +252,7 @@ struct Locations: ParsableArguments {
     func validate() throws {
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
         if out.isEmpty { throw ValidationError("--out must name a folder") }
-        try checkOutIsNotADash(out, naming: "folder")
+        try checkNotADash(out, flag: "--out", naming: "folder")
     }
 }
 

@@ -67,7 +67,7 @@ struct VAESample: ParsableCommand {
             throw ValidationError("--class must be a class between 0 and \(VAEConfig.classes - 1), got \(label)")
         }
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
-        try checkOutIsNotADash(out, naming: "file")
+        try checkNotADash(out, flag: "--out", naming: "file")
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
     }
 

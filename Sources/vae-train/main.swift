@@ -149,6 +149,7 @@ struct VAETrain: ParsableCommand {
         for (flag, value) in [("--run-dir", runDir), ("--resume", resume)] where value?.isEmpty == true {
             throw ValidationError("\(flag) must name a folder")
         }
+        try checkNotADash(runDir, flag: "--run-dir", naming: "folder")
         if !["http://", "https://", "file://"].contains(where: downloadURL.hasPrefix) {
             throw ValidationError("--download-url must be an http, https or file URL, got \(downloadURL.isEmpty ? "an empty string" : downloadURL)")
         }
@@ -160,7 +161,8 @@ struct VAETrain: ParsableCommand {
                 throw ValidationError("--sigma applies only to --likelihood gaussian-fixed")
             }
             guard RunConfig.isValidSigma(sigma) else {
-                throw ValidationError("--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got \(sigma)")
+                throw ValidationError("--sigma must be a positive number from 1.1e-19 to 9.2e18 (its square and the square's inverse "
+                                      + "must be normal Floats), got \(sigma)")
             }
         }
         if !(arch ?? chosenPreset.arch).supports(chosenLikelihood) {

@@ -1,4 +1,4 @@
-// Preloaded (LD_PRELOAD) into vae-train and vae-render by the crash-safety tests, which compile it
+// Preloaded (LD_PRELOAD) into the tools by the crash-safety tests, which compile it
 // first (`preloadLibrary` in TestSupport), so that the tools themselves carry no fault injection.
 // It stands in for six libc and OpenBLAS functions and, where the environment asks for it,
 // stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
@@ -32,8 +32,9 @@
 // or writes down what a power cut would undo:
 //
 //   VAE_TRACE_RENAMES=file      appends "rename PATH" to `file` for every rename(2) that puts a
-//                               file at PATH, and "fsync-folder PATH" for every fsync of a folder
-//                               (a rename lasts only once its folder is synced).
+//                               file at PATH, "fsync-folder PATH" for every fsync of a folder
+//                               (a rename lasts only once its folder is synced), and "query SIGINT"
+//                               for every sigaction(2) that only reads SIGINT's handler.
 //
 // With none of them set it only forwards each call.
 #define _GNU_SOURCE
@@ -215,6 +216,7 @@ int sigaction(int number, const struct sigaction *action, struct sigaction *prev
     if (!libc_sigaction) libc_sigaction = (int (*)(int, const struct sigaction *, struct sigaction *))next_function("sigaction");
     int status = libc_sigaction(number, action, previous);
     if (number == SIGINT && !action) {
+        if (trace_fd >= 0) dprintf(trace_fd, "query SIGINT\n");
         long call = __atomic_add_fetch(&query_calls, 1, __ATOMIC_RELAXED);
         if (call == interrupt_at_query || call == interrupt_again_at_query) kill(getpid(), SIGINT);
     }

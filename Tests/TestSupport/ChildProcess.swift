@@ -61,10 +61,11 @@ public final class ChildProcess: @unchecked Sendable {
 
     /// Every request a program makes over HTTP goes to a proxy on the loopback's discard port,
     /// which refuses it, so that a test can never reach the network, even by mistake (a download
-    /// a test did not mean to start); a test serving files on the loopback sets `no_proxy`.
-    private let offlineProxies = ["http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"].reduce(into: [:]) {
+    /// a test did not mean to start), whatever the environment's `no_proxy` excepted; a test
+    /// serving files on the loopback sets `no_proxy` itself.
+    private static let offlineProxies = ["http_proxy", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"].reduce(into: [:]) {
         $0[$1] = "http://127.0.0.1:9"
-    }
+    }.merging(["no_proxy": "", "NO_PROXY": ""]) { $1 }
 
     /// Starts `executable`. With `mergingStandardError`, both streams go to one pipe, read as
     /// standard output.
@@ -77,7 +78,7 @@ public final class ChildProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        process.environment = ProcessInfo.processInfo.environment.merging(offlineProxies) { $1 }.merging(environment) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(ChildProcess.offlineProxies) { $1 }.merging(environment) { $1 }
         let pipes = mergingStandardError ? [Pipe()] : [Pipe(), Pipe()]
         process.standardOutput = pipes[0]
         process.standardError = pipes.last!

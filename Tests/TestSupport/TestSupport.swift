@@ -128,9 +128,8 @@ public func runToolWithFileSizeLimit(_ name: String, _ arguments: [String], bloc
 /// file `standardOutput` if one is given.
 public func runToolUnderLimit(_ name: String, _ arguments: [String], ulimit limit: String,
                               standardOutput: String? = nil) throws -> ProcessOutput {
-    func quoted(_ word: String) -> String { "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-    let command = "ulimit \(limit); exec " + ([try toolPath(name)] + arguments).map(quoted).joined(separator: " ")
-        + (standardOutput.map { " > " + quoted($0) } ?? "")
+    let command = "ulimit \(limit); exec " + ([try toolPath(name)] + arguments).map(shellWord).joined(separator: " ")
+        + (standardOutput.map { " > " + shellWord($0) } ?? "")
     let shell = try ChildProcess("/bin/bash", ["-c", command])
     defer { shell.stop() }
     return try shell.finish()

@@ -689,7 +689,8 @@ func aFailedWriteLeavesNoTemporaryFileAndTheRunResumes(variable: String, suffix:
         "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_ACCESS": "/run/checkpoints",
     ])
     #expect(result.status == 73, "\(result.stderr)")
-    #expect(result.stderr == "vae-train: the run folder \(directory.checkpointsFolder) is not writable\n")
+    #expect(result.stderr == "vae-train: cannot write into the run's checkpoints folder \(directory.checkpointsFolder): "
+            + "Permission denied\n")
     #expect(try FileManager.default.contentsOfDirectory(atPath: directory.checkpointsFolder).isEmpty)
     #expect(PathKind(directory.statePath) == .nothing)
 }

@@ -321,6 +321,7 @@ func aRefusedLockNamesOnlyALiveHolder(holderAlive: Bool) throws {
     #expect(shellWord("it's") == "'it'\\''s'")
     #expect(shellWord("$HOME") == "'$HOME'")
     #expect(shellWord("~/runs") == "'~/runs'")
+    #expect(shellWord("=runs") == "'=runs'")
     #expect(shellWord("") == "''")
     #expect(shellWord("runs/ä") == "'runs/ä'")
 }

@@ -6,6 +6,8 @@ import TestSupport
 // vae-train as a user runs it: the built executable, its exit codes and its messages.
 
 /// 1,025 hidden layers of width 1: one more than a checkpoint may hold.
+private let sigmaRefusal = "--sigma must be a positive number from 1.1e-19 to 9.2e18 (its square and the square's inverse must be "
+    + "normal Floats), got "
 private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separator: ",")
 
 @Test(arguments: [
@@ -59,11 +61,11 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--augment-shift", "5"], "--augment-shift must be between 0 and 4, got 5"),
     (["--augment-shift=-1"], "--augment-shift must be between 0 and 4, got -1"),
     // A run with these would train and record values its checkpoints' reader refuses.
-    (["--likelihood", "gaussian-fixed", "--sigma", "0"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got 0.0"),
-    (["--likelihood", "gaussian-fixed", "--sigma=-0.1"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got -0.1"),
-    (["--likelihood", "gaussian-fixed", "--sigma", "inf"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got inf"),
-    (["--likelihood", "gaussian-fixed", "--sigma", "1.05e-19"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got 1.05e-19"),
-    (["--likelihood", "gaussian-fixed", "--sigma", "9.3e18"], "--sigma must be a positive number from 1.1e-19 to 9.2e18 (σ² and 1/σ² in a Float), got 9.3e+18"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "0"], "\(sigmaRefusal)0.0"),
+    (["--likelihood", "gaussian-fixed", "--sigma=-0.1"], "\(sigmaRefusal)-0.1"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "inf"], "\(sigmaRefusal)inf"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "1.05e-19"], "\(sigmaRefusal)1.05e-19"),
+    (["--likelihood", "gaussian-fixed", "--sigma", "9.3e18"], "\(sigmaRefusal)9.3e+18"),
     (["--kl-warmup=-1"], "--kl-warmup must be at least 0, got -1"),
     (["--resume", "runs/x", "--run-dir", "runs/y"], "--run-dir and --resume name different folders"),
 ])

@@ -11,12 +11,13 @@ import VAETesting
 /// different activations on another CPU: OpenBLAS picks sgemm kernels (AVX2, AVX-512, NEON;
 /// with or without FMA) that sum in different orders, which moves the logits by about 1e-6
 /// relative. Through the sigmoid that is far below one grey level, but a pixel sitting on a
-/// rounding boundary flips by one. The first frame is stored whole, so that is all it may
-/// differ by. A later frame stores only the pixels that moved by more than the style's
-/// tolerance (4 grey indices) from what is shown, so what is shown strays up to 4 from the
-/// frame drawn, either way: two renders a flip apart may then show pixels 9 indices (10 levels)
-/// apart. In the principal-plane grid and map the whole plane also tilts by
-/// (perturbation / eigenvalue gap), shifting smooth strokes by a few levels more.
+/// rounding boundary flips by one index (1 or 2 levels: an index is 255/253 levels). The first
+/// frame is stored whole, so that is all it may differ by. A later frame stores only the pixels
+/// that moved by more than the style's tolerance t (4 indices by default) from what is shown,
+/// so what is shown strays up to t from the frame drawn, either way: two renders a flip apart
+/// may then show pixels 2t + 1 indices apart, 2t + 2 levels at most. In the principal-plane grid
+/// and map the whole plane also tilts by (perturbation / eigenvalue gap), shifting smooth
+/// strokes by a few levels more, on a few pixels.
 ///
 /// So: differences up to `levels` (`firstFrameLevels` in the first frame) are rounding; at most
 /// `fraction` of a frame's pixels may go beyond that; and none may reach `maximum`. A broken
@@ -30,19 +31,26 @@ struct GoldenTolerance {
     var fraction: Double
     var maximum: Int
 
-    /// Decoded images and dots placed by the latent coordinates: rounding flips only.
-    static let images = GoldenTolerance(levels: 10, firstFrameLevels: 2, fraction: 0, maximum: 11)
+    /// Decoded images and dots placed by the latent coordinates, in frames of `frameTolerance`:
+    /// rounding flips only, on no pixel more (so `maximum` adds nothing).
+    static func images(frameTolerance: Int = FrameStyle().tolerance) -> GoldenTolerance {
+        GoldenTolerance(levels: 2 * frameTolerance + 2, firstFrameLevels: 2, fraction: 0, maximum: 2 * frameTolerance + 3)
+    }
+
     /// What the principal plane places: flips, and strokes shifted by the plane's tilt.
-    static let principalPlane = GoldenTolerance(levels: 8, firstFrameLevels: 8, fraction: 0.005, maximum: 48)
+    static func principalPlane(frameTolerance: Int = FrameStyle().tolerance) -> GoldenTolerance {
+        GoldenTolerance(levels: 2 * frameTolerance + 2, firstFrameLevels: 2 * frameTolerance + 2, fraction: 0.005, maximum: 48)
+    }
 
     /// The tolerance of golden case `golden`'s `animation`, from a run of `latentDimensions`:
     /// the plane's where more than two dimensions are projected on it (a `.plane` sampling grid,
     /// the latent map), else the images'.
     static func of(_ golden: GoldenCase, _ animation: Animation, latentDimensions: Int) -> GoldenTolerance {
-        guard latentDimensions > 2 else { return .images }
+        let frameTolerance = golden.template.style.tolerance
+        guard latentDimensions > 2 else { return .images(frameTolerance: frameTolerance) }
         switch animation {
-        case .sampling where golden.template.sampling?.source == .plane, .latentMap: return .principalPlane
-        default: return .images
+        case .sampling where golden.template.sampling?.source == .plane, .latentMap: return .principalPlane(frameTolerance: frameTolerance)
+        default: return .images(frameTolerance: frameTolerance)
         }
     }
 }

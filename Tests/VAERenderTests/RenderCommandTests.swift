@@ -105,6 +105,7 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     ("vae-train", ["--run-dir", ""], "--run-dir must name a folder"),
     ("vae-render", ["--all", "--run-dir", ""], "--run-dir must name a folder"),
     ("vae-render", ["--all", "--run-dir", "run", "--out", ""], "--out must name a folder"),
+    ("vae-train", ["--run-dir", "-"], "--run-dir - would make a folder named \"-\", not write to standard output (for that name, pass ./-)"),
     ("vae-render", ["--all", "--run-dir", "run", "--out", "-"],
      "--out - would make a folder named \"-\", not write to standard output (for that name, pass ./-)"),
     ("vae-eval", ["checkpoint.safetensors", "--data", ""], "--data must name a folder"),
@@ -212,8 +213,8 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
                                 (reconstruction, "reconstruction.gif", "a GIF")] {
         let refused = try runTool("vae-render", flags + ["--out", out])
         #expect(refused.status == 64 && refused.stdout.isEmpty, "\(refused.stderr)")
-        #expect(refused.stderr == "vae-render: --out \(out)/\(file) exists and is not \(kind); not replacing it (name another file, "
-                + "or remove it first)\n")
+        #expect(refused.stderr == "vae-render: --out \(out): its \(file) exists and is not \(kind); not replacing it (name another "
+                + "folder, or remove it first)\n")
     }
     #expect(try readFile(out + "/loss.svg") == drawing && readFile(out + "/reconstruction.gif") == note)
 
@@ -224,17 +225,17 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
     let gif = try readFile(out + "/reconstruction.gif")
     #expect(chmod(out + "/reconstruction.gif", 0o444) == 0)
     let readOnly = try runTool("vae-render", reconstruction + ["--out", out])
-    #expect(readOnly.status == 64 && readOnly.stderr == "vae-render: --out \(out)/reconstruction.gif is read-only; not replacing it "
-            + "(name another file, or make it writable first)\n", "\(readOnly.stderr)")
+    #expect(readOnly.status == 64 && readOnly.stderr == "vae-render: --out \(out): its reconstruction.gif is read-only; not replacing "
+            + "it (name another folder, or make it writable first)\n", "\(readOnly.stderr)")
     #expect(try readFile(out + "/reconstruction.gif") == gif)
 
     let run = try copyOfFixtureRun("latent2")
     defer { removeTemporaryFolder(run.path) }
     let checkpoints = run.checkpointsFolder, before = fileNames(in: checkpoints)
     let amongCheckpoints = try runTool("vae-render", reconstruction + ["--out", checkpoints])
-    #expect(amongCheckpoints.status == 64 && amongCheckpoints.stderr == "vae-render: --out \(checkpoints)/reconstruction.gif is in "
-            + "the checkpoints folder of the run in \(run.path), which holds only the checkpoints vae-train writes; name a file "
-            + "elsewhere\n", "\(amongCheckpoints.stderr)")
+    #expect(amongCheckpoints.status == 64 && amongCheckpoints.stderr == "vae-render: --out \(checkpoints) is the checkpoints folder "
+            + "of the run in \(run.path), which holds only the checkpoints vae-train writes; name another folder\n",
+            "\(amongCheckpoints.stderr)")
     #expect(fileNames(in: checkpoints) == before)
 }
 
@@ -371,6 +372,19 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
                                   environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_QUERY": "1"])
     #expect(interrupted.status == SIGINT && interrupted.stdout.isEmpty, "\(interrupted.stderr)")
     #expect(fileNames(in: scratch).isEmpty, "\(fileNames(in: scratch))")
+    // That query is the write's, the only one, and comes before the folders are made: in an
+    // uninterrupted render it is the first line of the trace, before the fsync that follows
+    // making made/ in the scratch folder.
+    let trace = temporaryFolder() + "/trace"
+    defer { removeTemporaryFolder(URL(fileURLWithPath: trace).deletingLastPathComponent().path) }
+    let rendered = try runTool("vae-render", ["--reconstruction", "--run-dir", fixtureRun("latent2"), "--data", syntheticData,
+                                              "--out", out],
+                               environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_TRACE_RENAMES": trace])
+    #expect(rendered.status == 0, "\(rendered.stderr)")
+    let events = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+    #expect(events.filter { $0 == "query SIGINT" }.count == 1 && events.first == "query SIGINT", "\(events)")
+    #expect(events.dropFirst().first?.hasPrefix("fsync-folder ") == true && events.dropFirst().first?.hasSuffix(scratch) == true,
+            "\(events)")
 }
 
 /// An `--out` folder the user may not write (access(2) refused by the fault-injection library:

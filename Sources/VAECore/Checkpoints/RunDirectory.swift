@@ -11,15 +11,10 @@ public struct RunDirectory: Sendable {
     public let path: String
 
     public init(_ path: String) {
-        // "runs/x/" is the folder "runs/x": its files' paths read as one would type them.
-        self.path = RunDirectory.withoutTrailingSlashes(path)
-    }
-
-    /// `path` without the slashes it ends with, but "/" itself.
-    private static func withoutTrailingSlashes(_ path: String) -> String {
+        // "runs/x/" is the folder "runs/x": no doubled slash in its files' paths ("/" stays "/").
         var path = path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        return path
+        self.path = path
     }
 
     /// The run whose `checkpoints` folder holds the file at `checkpoint`; nil for a checkpoint
@@ -123,7 +118,6 @@ public struct RunDirectory: Sendable {
     public var enclosingRunHint: String {
         // By hand: Foundation's deletingLastPathComponent traps on ".".
         func folder(of path: String) -> String {
-            let path = RunDirectory.withoutTrailingSlashes(path)
             if path == "." || path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
             guard let slash = path.lastIndex(of: "/") else { return "." }
             return slash == path.startIndex ? "/" : String(path[..<slash])
@@ -139,7 +133,8 @@ public struct RunDirectory: Sendable {
     public func prepare() throws {
         try createFolders(checkpointsFolder, what: "the run folder")
         for folder in [path, checkpointsFolder] where access(folder, W_OK) != 0 {
-            throw VAEError(.cannotWrite, "the run folder \(folder) is not writable")
+            let what = folder == path ? "the run folder" : "the run's checkpoints folder"
+            throw VAEError(.cannotWrite, "cannot write into \(what) \(folder): \(systemErrorText())")
         }
         for file in [metricsPath, statePath, dataFolderRecordPath] { try checkFileCanBeWritten(file) }
         removeLeftoverTemporaryFiles(in: path)
@@ -172,12 +167,23 @@ public struct RunDirectory: Sendable {
     /// Refuses an output file `flag` names in a run's checkpoints folder, which vae-train keeps
     /// for its own checkpoints: a file there would pass for one, or be removed by a resume.
     public static func checkNotAmongCheckpoints(_ out: String, flag: String) throws {
-        // The folder as the file system finds it, through "." and links.
-        let folder = URL(fileURLWithPath: out).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath()
-        let run = RunDirectory(folder.deletingLastPathComponent().path)
-        guard folder.lastPathComponent == checkpointsFolderName, run.holdsARun else { return }
+        guard let run = runWhoseCheckpointsFolderIs(URL(fileURLWithPath: out).deletingLastPathComponent().path) else { return }
         throw VAEError(.usage, "\(flag) \(out) is in the checkpoints folder of the run in \(run.path), which holds only the "
                        + "checkpoints vae-train writes; name a file elsewhere")
+    }
+
+    /// Refuses an output folder `flag` names that is a run's checkpoints folder (see above).
+    public static func checkNotTheCheckpointsFolder(_ folder: String, flag: String) throws {
+        guard let run = runWhoseCheckpointsFolderIs(folder) else { return }
+        throw VAEError(.usage, "\(flag) \(folder) is the checkpoints folder of the run in \(run.path), which holds only the "
+                       + "checkpoints vae-train writes; name another folder")
+    }
+
+    /// The run whose checkpoints folder `folder` is, as the file system finds it (through "." and links).
+    private static func runWhoseCheckpointsFolderIs(_ folder: String) -> RunDirectory? {
+        let folder = URL(fileURLWithPath: folder).standardizedFileURL.resolvingSymlinksInPath()
+        let run = RunDirectory(folder.deletingLastPathComponent().path)
+        return folder.lastPathComponent == checkpointsFolderName && run.holdsARun ? run : nil
     }
 
     /// Whether the folder holds a file only a run writes: a run that --overwrite may replace.

@@ -35,8 +35,13 @@ extension KMNIST {
                                + "KMNIST files there by hand")
             }
             try deferringStopSignals {
-                try createFolders(folder, what: "the data folder")
-                try writeFileAtomically(bytes, to: folder + "/" + name)
+                let created = try createFolders(folder, what: "the data folder")
+                do {
+                    try writeFileAtomically(bytes, to: folder + "/" + name)
+                } catch {
+                    for made in created.reversed() { rmdir(made) }
+                    throw error
+                }
             }
         }
     }

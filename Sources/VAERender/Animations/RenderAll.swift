@@ -200,12 +200,12 @@ private func checkFrameSize(_ layout: TileLayout?, of animation: Animation) thro
 public func checkOutputs(_ fileNames: [String], in folder: String) throws {
     try checkFolderCanBeCreated(folder, what: "the output folder")
     guard FileManager.default.fileExists(atPath: folder) else { return }
+    try RunDirectory.checkNotTheCheckpointsFolder(folder, flag: "--out")
     for name in fileNames {
         let path = (folder as NSString).appendingPathComponent(name)
         try checkFileCanBeWritten(path)
-        try RunDirectory.checkNotAmongCheckpoints(path, flag: "--out")
         let (kind, start) = name.hasSuffix(".svg") ? ("a loss curve vae-render drew", lossCurveSVGStart) : ("a GIF", "GIF8")
-        try checkReplacesOnly(kind, at: path) { path in
+        try checkReplacesOnly(kind, at: path, outputFolder: folder) { path in
             guard let file = FileHandle(forReadingAtPath: path) else { return false }
             defer { try? file.close() }
             return (try? file.read(upToCount: start.utf8.count)).map { Array($0 ?? Data()) == Array(start.utf8) } ?? false
