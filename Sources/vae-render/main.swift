@@ -187,14 +187,18 @@ struct RenderCommand: ParsableCommand {
             bar.clear()
             let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }
                 + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.utf8))] } ?? [])
-            let paths = try writeOutputs(files, to: locations.out)
-            for (gif, path) in zip(gifs, paths) {
-                let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
-                print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes"
-                      + (gif.sampler.map { "; z ~ \($0)" } ?? ""))
-            }
-            if let lossCurve {
-                print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")
+            // A Ctrl-C during the write stops the tool once the set is written and said so.
+            try deferringStopSignals {
+                let paths = try writeOutputs(files, to: locations.out)
+                for (gif, path) in zip(gifs, paths) {
+                    let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
+                    print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes"
+                          + (gif.sampler.map { "; z ~ \($0)" } ?? ""))
+                }
+                if let lossCurve {
+                    print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")
+                }
+                fflush(nil)
             }
         }
     }

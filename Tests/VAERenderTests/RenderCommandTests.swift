@@ -309,8 +309,9 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
 }
 
 /// A Ctrl-C while the set is put in place waits for the last rename: the render dies of it with
-/// the new set whole, never a mix of two renders, and no temporary file left. So it does when its
-/// parent started it with Ctrl-C blocked (from a worker thread, say), which the tool undoes.
+/// the new set whole, never a mix of two renders, no temporary file left, and a line said for
+/// each file. So it does when its parent started it with Ctrl-C blocked (from a worker thread,
+/// say), which the tool undoes.
 @Test(arguments: [false, true])
 func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     let scratch = temporaryFolder()
@@ -336,6 +337,8 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     ])
     #expect(interrupted.status == SIGINT, "killed by the Ctrl-C: \(interrupted.stderr)")
     #expect(fileNames(in: out) == names, "no temporary file is left")
+    #expect(interrupted.stdout.split(separator: "\n").map { $0.prefix { $0 != ":" } }.sorted() == names.map { Substring(out + "/" + $0) },
+            "a line for each file written: \(interrupted.stdout)")
     for name in names { #expect(try readFile(out + "/" + name) == readFile(reference + "/" + name), "\(name) is the new render's") }
 }
 
