@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import Synchronization
 import TestSupport
 import VAECore
 import VAETesting
@@ -403,11 +404,14 @@ func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
     let folder = scratch + "/kmnist"
     // Port 1 on the loopback: nothing listens there, and only root could.
     for (mirror, reason) in [("http://127.0.0.1:\(port)/", "HTTP status 404"), ("http://127.0.0.1:1/", "connect")] {
+        // Progress arrives on URLSession's thread, outside the test: gathered, then checked here.
+        let reported = Mutex<[String]>([])
         expectVAEError(.missingInput, containing: ["cannot download \(mirror)train-images-idx3-ubyte.gz: ", reason]) {
             try KMNIST.download(missingFrom: folder, baseURL: mirror) { name, received, _ in
-                Issue.record("progress reported: \(received) bytes of \(name)")
+                reported.withLock { $0.append("\(received) bytes of \(name)") }
             }
         }
+        #expect(reported.withLock { $0 }.isEmpty, "progress reported: \(reported.withLock { $0 })")
         #expect(!FileManager.default.fileExists(atPath: folder))
     }
 }
