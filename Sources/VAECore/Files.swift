@@ -263,6 +263,21 @@ public func writeFilesAtomically(_ files: [(bytes: [UInt8], path: String)]) thro
     }
 }
 
+/// Makes the folder `path` (as `createFolders`, naming `what`) for `write`, which puts files in it,
+/// with stop signals deferred over both, so that no Ctrl-C can leave the folder empty; if `write`
+/// fails, the folders made for it are removed.
+public func writingIntoFolder<Result>(_ path: String, what: String, _ write: () throws -> Result) throws -> Result {
+    try deferringStopSignals {
+        let created = try createFolders(path, what: what)
+        do {
+            return try write()
+        } catch {
+            for made in created.reversed() { rmdir(made) }
+            throw error
+        }
+    }
+}
+
 /// Whether `action` ignores its signal (SIG_IGN), as a shell has a script's background job ignore Ctrl-C.
 public func ignoresSignal(_ action: sigaction) -> Bool {
     unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
@@ -281,9 +296,8 @@ private let deferredStopSignals = Atomic<Int>(0)
 /// or after a set of files is replaced, never between two renames, and leaves no temporary file
 /// behind. (Blocking the signals would not do: the process's other threads would still take
 /// them.) A signal the process ignores is left ignored, and a handler installed while a write is
-/// under way is undone when it ends: install handlers before writing. Writes nest: a caller that
-/// makes a folder for its files runs both in one `deferringStopSignals`, so that no Ctrl-C can
-/// leave the folder empty.
+/// under way is undone when it ends: install handlers before writing. Writes nest (see
+/// `writingIntoFolder`).
 public func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
     signalDeferral.withLock { deferral in
         if deferral.writes == 0 {

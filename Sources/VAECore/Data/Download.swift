@@ -34,15 +34,7 @@ extension KMNIST {
                                + "still lacks \(missingFiles(in: folder).joined(separator: ", ")): \(remedy), or put the "
                                + "KMNIST files there by hand")
             }
-            try deferringStopSignals {
-                let created = try createFolders(folder, what: "the data folder")
-                do {
-                    try writeFileAtomically(bytes, to: folder + "/" + name)
-                } catch {
-                    for made in created.reversed() { rmdir(made) }
-                    throw error
-                }
-            }
+            try writingIntoFolder(folder, what: "the data folder") { try writeFileAtomically(bytes, to: folder + "/" + name) }
         }
     }
 

@@ -219,15 +219,9 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
 /// earlier set whole, and no folder made for the set; a Ctrl-C waits until the set is written.
 /// Returns the paths written.
 public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String) throws -> [String] {
-    try deferringStopSignals {
-        let created = try createFolders(folder, what: "the output folder")
-        let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
-        do {
-            try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
-        } catch {
-            for made in created.reversed() { rmdir(made) }
-            throw error
-        }
-        return paths
+    let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
+    try writingIntoFolder(folder, what: "the output folder") {
+        try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
     }
+    return paths
 }
