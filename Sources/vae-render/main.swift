@@ -188,8 +188,7 @@ struct RenderCommand: ParsableCommand {
             let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }
                 + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.utf8))] } ?? [])
             // A Ctrl-C during the write stops the tool once the set is written and said so.
-            try deferringStopSignals {
-                let paths = try writeOutputs(files, to: locations.out)
+            try writeOutputs(files, to: locations.out) { paths in
                 for (gif, path) in zip(gifs, paths) {
                     let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
                     print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes"

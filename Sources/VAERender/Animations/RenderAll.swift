@@ -208,7 +208,7 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
         try checkReplacesOnly(kind, at: path, outputFolder: folder) { path in
             guard let file = FileHandle(forReadingAtPath: path) else { return false }
             defer { try? file.close() }
-            return (try? file.read(upToCount: start.utf8.count)).map { Array($0 ?? Data()) == Array(start.utf8) } ?? false
+            return (try? file.read(upToCount: start.utf8.count)).map { Array($0) == Array(start.utf8) } ?? false
         }
     }
 }
@@ -216,12 +216,15 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
 /// Writes the files into `folder` (created if needed) as one set: every file is written in full
 /// beside its target (its path checked again: it may have become unwritable during the render)
 /// before the first is renamed into place, so that a failure, a full disk say, leaves the
-/// earlier set whole, and no folder made for the set; a Ctrl-C waits until the set is written.
-/// Returns the paths written.
-public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String) throws -> [String] {
+/// earlier set whole, and no folder made for the set; a Ctrl-C waits until the set is written
+/// and `written` has been told the paths (to say so). Returns the paths written.
+@discardableResult
+public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String,
+                         written: ([String]) -> Void = { _ in }) throws -> [String] {
     let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
     try writingIntoFolder(folder, what: "the output folder") {
         try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
+        written(paths)
     }
     return paths
 }
