@@ -243,8 +243,8 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
 }
 
 /// vae-render reads each run's objective from its last checkpoint, else its resume state: an iwae
-/// run compared with an ELBO run is marked, the ELBO run is not, and a folder of metrics alone is
-/// taken as ELBO.
+/// run compared with an ELBO run is marked, the ELBO run is not, a damaged state is refused, and a
+/// folder of metrics alone is taken as ELBO.
 @Test func theLossCurveCommandMarksImportanceWeightedRuns() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -273,8 +273,15 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(twins.status == 0, "\(twins.stderr)")
     let twinsSVG = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
     #expect(twinsSVG.contains("<title>\(elbo)</title>") && twinsSVG.contains("<title>\(twin)</title>"), "\(twinsSVG)")
-    // Without checkpoints the resume state tells; without either, the run is taken as ELBO.
+    // Without checkpoints the resume state tells, and a damaged one is named rather than taken
+    // for a folder of metrics alone; without either, the run is taken as ELBO.
     try FileManager.default.removeItem(atPath: iwae + "/checkpoints")
+    let statePath = RunDirectory(iwae).statePath, state = try readFile(statePath)
+    write(Array(state.dropLast()), to: statePath)
+    let damaged = try runTool("vae-render", ["--loss-curve", "--run-dir", elbo, "--compare", iwae, "--out", folder + "/out2"])
+    #expect(damaged.status == 65 && damaged.stderr.hasPrefix("vae-render: \(statePath): "), "\(damaged.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: folder + "/out2"))
+    write(state, to: statePath)
     for (removed, marked) in [(nil, true), (RunDirectory(iwae).statePath, false)] {
         if let removed { try FileManager.default.removeItem(atPath: removed) }
         let result = try runTool("vae-render", ["--loss-curve", "--run-dir", elbo, "--compare", iwae, "--out", out])

@@ -108,8 +108,9 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
                 throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's")
             }
         }
+        // A state that is there but unreadable is reported, not taken for a folder of metrics alone.
         let recorded = try directory.checkpointEpochs().last.map { try readCheckpoint(directory.checkpoint(epoch: $0)).run }
-            ?? (try? directory.readState())?.run
+            ?? (PathKind(directory.statePath) == .file ? try readTrainingState(directory.statePath).run : nil)
         if let run = recorded {
             if run.objective == .iwae { iwaeRuns.insert(index) }
             let likelihood = run.model.likelihood
