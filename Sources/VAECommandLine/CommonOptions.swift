@@ -28,19 +28,33 @@ public struct ThreadOptions: ParsableArguments {
     }
 }
 
-/// `--data`, for every tool that reads KMNIST.
+/// `--data`, for a tool that reads KMNIST but no run (vae-bench, vae-classifier).
 public struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR; else, for a tool that reads a run, the folder the run was trained on; else ./data/kmnist).",
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR, else ./data/kmnist).",
                                valueName: "dir"))
     public var data: String?
 
     public init() {}
 
-    public func validate() throws {
-        if data?.isEmpty == true { throw ValidationError("--data must name a folder") }
-    }
+    public func validate() throws { try checkDataFlag(data) }
 
-    /// The folder to train on: --data, else $KMNIST_DIR, else ./data/kmnist.
+    /// --data, else $KMNIST_DIR, else ./data/kmnist.
+    public var folder: String { KMNIST.folder(flag: data) }
+}
+
+/// `--data`, for a tool that reads or continues a run, which falls back on the folder the run
+/// recorded before ./data/kmnist.
+public struct RunDataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR; else the folder the run was trained on, when it records one; else ./data/kmnist).",
+                               valueName: "dir"))
+    public var data: String?
+
+    public init() {}
+
+    public func validate() throws { try checkDataFlag(data) }
+
+    /// Where no run is read (a new run, a checkpoint outside a run folder): --data, else
+    /// $KMNIST_DIR, else ./data/kmnist.
     public var folder: String { KMNIST.folder(flag: data) }
 
     /// The folder of a tool that reads a run: --data, else $KMNIST_DIR, else the folder the run
@@ -73,6 +87,10 @@ public struct DataOptions: ParsableArguments {
         }
         return try folder(readingRun: run)
     }
+}
+
+private func checkDataFlag(_ data: String?) throws {
+    if data?.isEmpty == true { throw ValidationError("--data must name a folder") }
 }
 
 /// vae-train's --prior and vae-bench's.

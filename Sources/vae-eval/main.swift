@@ -42,7 +42,7 @@ struct VAEEval: ParsableCommand {
     @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
     var checkpoint: String
 
-    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var dataOptions: RunDataOptions
 
     @Option(name: .customLong("samples"), parsing: .unconditional, help: ArgumentHelp("z draws per image for the negative ELBO (\(rangeHelp(elboSampleRange)); default: 1).", valueName: "n"))
     var samplesGiven: Int?

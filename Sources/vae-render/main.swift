@@ -250,7 +250,7 @@ struct Locations: ParsableArguments {
     @Option(help: ArgumentHelp("Folder for the GIFs and loss.svg, created if needed.", valueName: "dir"))
     var out: String = "output"
 
-    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var dataOptions: RunDataOptions
 
     func validate() throws {
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }

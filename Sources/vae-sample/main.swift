@@ -55,7 +55,7 @@ struct VAESample: ParsableCommand {
                                                                                     valueName: "c"))
     var label: Int?
 
-    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var dataOptions: RunDataOptions
 
     @OptionGroup var compute: ThreadOptions
 

@@ -42,7 +42,7 @@ struct VAETrain: ParsableCommand {
                                valueName: "name"))
     var arch: Architecture?
 
-    @OptionGroup var dataOptions: DataOptions
+    @OptionGroup var dataOptions: RunDataOptions
 
     @Flag(help: "Never download: fail with a message naming the missing files instead.")
     var noDownload = false

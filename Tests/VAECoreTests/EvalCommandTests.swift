@@ -156,6 +156,17 @@ func threadsOutOfRangeIsRefusedByEveryTool(tool: String, arguments: [String]) th
     #expect(help.stdout.contains("--threads <n>") && help.stdout.contains("Threads to compute on"), "\(tool) --help: \(help.stdout)")
 }
 
+/// `--data`'s help names the folder a run recorded as a fallback only in the tools that read or
+/// continue a run; vae-bench and vae-classifier read none.
+@Test(arguments: [("vae-train", true), ("vae-render", true), ("vae-eval", true), ("vae-sample", true),
+                  ("vae-bench", false), ("vae-classifier", false)])
+func dataHelpNamesTheRunsFolderOnlyWhereARunIsRead(tool: String, readsARun: Bool) throws {
+    let help = try runTool(tool, ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    let fallback = readsARun ? "$KMNIST_DIR; else the folder the run was trained on, when it records one; else ./data/kmnist)"
+                             : "$KMNIST_DIR, else ./data/kmnist)"
+    #expect(help.contains("--data <dir> Folder with the KMNIST IDX files, .gz or raw (default: " + fallback), "\(tool): \(help)")
+}
+
 /// The seven executables of the package.
 private let everyTool = ["vae-train", "vae-render", "vae-sample", "vae-eval", "vae-classifier", "vae-bench", "vae-fixtures"]
 
