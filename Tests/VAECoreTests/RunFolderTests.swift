@@ -324,4 +324,7 @@ func aRefusedLockNamesOnlyALiveHolder(holderAlive: Bool) throws {
     #expect(shellWord("=runs") == "'=runs'")
     #expect(shellWord("") == "''")
     #expect(shellWord("runs/ä") == "'runs/ä'")
+    #expect(shellWord("-run") == "./-run")
+    #expect(shellWord("-my run") == "'./-my run'")
+    #expect(shellWord("runs/-x") == "runs/-x")
 }

@@ -721,7 +721,7 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
 
 /// The commands vae-train suggests name the run folder as one shell word, whatever it holds: the
 /// "Continue with" of an interrupted run, pasted into bash, resumes it, and the render command it
-/// then prints renders it.
+/// then prints renders it; a folder named like a flag is written so that it is not read as one.
 @Test func suggestedCommandsPasteIntoAShell() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -744,4 +744,14 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
                                     environment: inAShell).finish()
     #expect(rendered.status == 0, "\(rendered.stderr)")
     #expect(PathKind(folder + "/gifs/reconstruction.gif") == .file)
+    // A folder whose name starts with "-" (given as --run-dir=-run) is suggested as ./-run, which
+    // the tool cannot take for a flag.
+    let dashed = try runTool("vae-train", ["--run-dir=-run", "--epochs", "1", "--hidden", "8", "--latent-dim", "2",
+                                           "--batch-size", "100", "--prior", "normal"] + smallResumeFlags,
+                             environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_SGEMM": "1"],
+                             workingDirectory: scratch)
+    #expect(dashed.status == 130 && dashed.stderr.hasSuffix("Continue with: vae-train --resume ./-run\n"), "\(dashed.stderr)")
+    let resumedDashed = try ChildProcess("/bin/bash", ["-c", "vae-train --resume ./-run --iwae-k 0"], environment: inAShell,
+                                         workingDirectory: scratch).finish()
+    #expect(resumedDashed.status == 0 && resumedDashed.stdout.hasSuffix("vae-render --all --run-dir ./-run\n"), "\(resumedDashed.stderr)")
 }
