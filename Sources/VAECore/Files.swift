@@ -121,8 +121,8 @@ public func absolutePath(_ path: String) -> String {
 }
 
 /// Refuses an `--out` that names an existing file that is read-only (no write bit, or not
-/// writable by this user), or other than one of the kind the tool writes (`isOfTheKind` reads
-/// it): a path mistyped onto a checkpoint, a run's state or a data file would otherwise be lost
+/// writable by this user), that this user cannot read, or other than one of the kind the tool
+/// writes (`isOfTheKind` reads it): a path mistyped onto a checkpoint, a run's state or a data file would otherwise be lost
 /// without a word. Exit 64, as for any request that contradicts what is on disk; a file that
 /// does not exist yet passes (callers refuse a folder first, with `checkFileCanBeWritten`). For a
 /// tool whose `--out` is a folder (`outputFolder`), the message names it and the file in it.
@@ -135,6 +135,11 @@ public func checkReplacesOnly(_ kind: String, at path: String, outputFolder: Str
     var info = stat()
     if stat(path, &info) == 0 && (info.st_mode & 0o222 == 0 || access(path, W_OK) != 0) {
         throw VAEError(.usage, "\(named) is read-only; not replacing it (name another \(another), or make it writable first)")
+    }
+    // Else an unreadable file would be told as not of the kind, which it may well be.
+    if access(path, R_OK) != 0 {
+        throw VAEError(.usage, "\(named) cannot be read (\(systemErrorText())), so it cannot be told to be \(kind); "
+                       + "not replacing it (name another \(another), or make it readable first)")
     }
     guard !isOfTheKind(path) else { return }
     throw VAEError(.usage, "\(named) exists and is not \(kind); not replacing it (name another \(another), or remove it first)")

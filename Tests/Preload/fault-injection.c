@@ -28,6 +28,8 @@
 //   VAE_FAIL_FSYNC_AT=n         with VAE_FAIL_FSYNC: only the n-th such fsync fails (counting from 1).
 //   VAE_DENY_ACCESS=suffix      access(2) of a path ending in `suffix` for writing (W_OK) fails with
 //                               EACCES, as for a folder the user may not write, which root always may.
+//   VAE_DENY_READ=suffix        access(2) of a path ending in `suffix` for reading (R_OK) fails with
+//                               EACCES, as for a file the user may not read.
 //
 // or writes down what a power cut would undo:
 //
@@ -54,7 +56,7 @@ static long interrupt_at_query, interrupt_again_at_query, query_calls;
 static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
-static const char *fail_rename, *fail_fsync, *deny_access;
+static const char *fail_rename, *fail_fsync, *deny_access, *deny_read;
 static int fsync_errno = EIO;
 static long fail_fsync_at, matching_fsyncs;
 
@@ -65,6 +67,7 @@ __attribute__((constructor)) static void read_environment(void) {
     fail_rename = getenv("VAE_FAIL_RENAME");
     fail_fsync = getenv("VAE_FAIL_FSYNC");
     deny_access = getenv("VAE_DENY_ACCESS");
+    deny_read = getenv("VAE_DENY_READ");
     if ((value = getenv("VAE_FSYNC_ERRNO"))) fsync_errno = atoi(value);
     if ((value = getenv("VAE_FAIL_FSYNC_AT"))) fail_fsync_at = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
@@ -187,7 +190,7 @@ int fsync(int fd) {
 int access(const char *path, int mode) {
     static int (*libc_access)(const char *, int);
     if (!libc_access) libc_access = (int (*)(const char *, int))next_function("access");
-    if (deny_access && (mode & W_OK) && ends_with(path, deny_access)) {
+    if ((deny_access && (mode & W_OK) && ends_with(path, deny_access)) || (deny_read && (mode & R_OK) && ends_with(path, deny_read))) {
         errno = EACCES;
         return -1;
     }

@@ -197,7 +197,7 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
 }
 
 /// A file of an output's name that vae-render did not write (not a GIF; an SVG that is not its
-/// loss curve), a read-only one, or an --out that is a run's checkpoints folder, is refused with
+/// loss curve), a read-only or unreadable one, or an --out that is a run's checkpoints folder, is refused with
 /// exit 64 before anything is rendered, and left as it was, as vae-sample and vae-classifier
 /// refuse such an --out.
 @Test func outputsOntoOtherFilesAreRefusedBeforeRendering() throws {
@@ -223,6 +223,13 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
     #expect(try runTool("vae-render", reconstruction + ["--out", out]).status == 0)
     #expect(try runTool("vae-render", reconstruction + ["--out", out, "--scale", "1"]).status == 0)
     let gif = try readFile(out + "/reconstruction.gif")
+    // One this user may not read (access(2) refused by the fault-injection library: root reads
+    // anything) is not called "not a GIF", which it may well be.
+    let unreadable = try runTool("vae-render", reconstruction + ["--out", out],
+                                 environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_READ": "/reconstruction.gif"])
+    #expect(unreadable.status == 64 && unreadable.stderr == "vae-render: --out \(out): its reconstruction.gif cannot be read (Permission "
+            + "denied), so it cannot be told to be a GIF; not replacing it (name another folder, or make it readable first)\n",
+            "\(unreadable.stderr)")
     #expect(chmod(out + "/reconstruction.gif", 0o444) == 0)
     let readOnly = try runTool("vae-render", reconstruction + ["--out", out])
     #expect(readOnly.status == 64 && readOnly.stderr == "vae-render: --out \(out): its reconstruction.gif is read-only; not replacing "
