@@ -324,7 +324,8 @@ func aRefusedLockNamesOnlyALiveHolder(holderAlive: Bool) throws {
     #expect(shellWord("=runs") == "'=runs'")
     #expect(shellWord("") == "''")
     #expect(shellWord("runs/ä") == "'runs/ä'")
-    #expect(shellWord("-run") == "./-run")
-    #expect(shellWord("-my run") == "'./-my run'")
-    #expect(shellWord("runs/-x") == "runs/-x")
+    #expect(shellWord("--help") == "--help")
+    #expect(shellPath("-run") == "./-run")
+    #expect(shellPath("-my run") == "'./-my run'")
+    #expect(shellPath("runs/-x") == "runs/-x" && shellPath("/tmp/my run") == "'/tmp/my run'")
 }

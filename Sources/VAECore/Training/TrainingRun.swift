@@ -135,7 +135,7 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             guard nll.isFinite else {
                 throw VAEError(.failed, "the importance-weighted estimate after epoch \(epoch) is \(numberText(nll)) (k=\(finalIWAESamples)): "
                                + "the model gives a test image a weight out of range; the epoch's checkpoint was not written "
-                               + "(vae-train --resume \(shellWord(directory.path)) without --iwae-k ends the run without the estimate)")
+                               + "(vae-train --resume \(shellPath(directory.path)) without --iwae-k ends the run without the estimate)")
             }
             metrics.testIWAE = (nll, finalIWAESamples)
         }
