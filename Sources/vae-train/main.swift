@@ -260,38 +260,15 @@ struct VAETrain: ParsableCommand {
         // A run the folder holds is not replaced without --overwrite: refused before any download.
         if resume == nil && !overwrite { try directory.checkHoldsNoRun() }
         // Checked before the data is fetched, so that a flag that contradicts the run costs no download.
-        var resumed: RunConfig?, resumedAfter = 0
-        var missingCheckpoints: [Int] = [], laterCheckpoints: [Int] = []
-        if resume != nil {
-            let state = try directory.readState()
-            // validate() let these through: only the state knows the run's likelihood, prior and objective.
-            if sigma != nil && likelihood == nil && state.run.model.likelihood != .gaussianFixed {
-                throw VAEError(.usage, "--sigma applies only to --likelihood gaussian-fixed, and \(directory.path) has likelihood "
-                               + state.run.model.likelihood.rawValue)
-            }
-            if pseudoInputs != nil && state.run.model.prior != .vamp {
-                throw VAEError(.usage, "--pseudo-inputs applies to --prior vamp, and \(directory.path) has prior \(state.run.model.prior.rawValue)")
-            }
-            if trainK != nil && state.run.objective != .iwae {
-                throw VAEError(.usage, "--train-k applies to --objective iwae, and \(directory.path) has objective \(state.run.objective.rawValue)")
-            }
-            let run = try state.run.resumed(with: requested(preset, trainImages: 0, testImages: 0, resuming: state.run),
-                                            explicitFlags: explicitFlags, statePath: directory.statePath)
-            if run.epochs < state.epoch {
-                throw VAEError(.usage, "--epochs \(run.epochs): \(directory.path) has already completed \(count: state.epoch, "epoch")")
-            }
-            if run.epochs == state.epoch {
-                // --iwae-k estimates after the last epoch trained, and there is none to train.
-                let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellWord(directory.checkpoint(epoch: state.epoch))) estimates -log p(x)" : ""
-                print("vae-train: \(directory.path) has completed all \(count: state.epoch, "epoch"); nothing to do "
-                      + "(--epochs N with N above \(state.epoch) trains it further\(estimate))")
-                return
-            }
-            (resumed, resumedAfter) = (run, state.epoch)
-            let kept = Set(directory.checkpointEpochs())
-            missingCheckpoints = stride(from: 1, through: state.epoch, by: 1).filter { !kept.contains($0) }
-            laterCheckpoints = kept.filter { $0 > state.epoch }.sorted()
+        let resumePoint = resume != nil ? try self.resumePoint(of: directory, preset: preset) : nil
+        if let resumePoint, resumePoint.run.epochs == resumePoint.epoch {
+            // --iwae-k estimates after the last epoch trained, and there is none to train.
+            let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates -log p(x)" : ""
+            print("vae-train: \(directory.path) has completed all \(count: resumePoint.epoch, "epoch"); nothing to do "
+                  + "(--epochs N with N above \(resumePoint.epoch) trains it further\(estimate))")
+            return
         }
+        let resumed = resumePoint?.run, resumedAfter = resumePoint?.epoch ?? 0
 
         // The model and epochs are known before the data: a run too large for the disk costs no download.
         let planned = resumed ?? requested(preset, trainImages: 0, testImages: 0)
@@ -316,46 +293,12 @@ struct VAETrain: ParsableCommand {
             let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"
             print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), \(destination)")
             fflush(nil)
-            // Runs that train, but not as their flags suggest.
-            if run.batchSize > dataset.train.count {
-                writeToStandardError("vae-train: warning: --batch-size \(run.batchSize) is more than the \(dataset.train.count) "
-                                     + "training images: each epoch is one step over all of them\n")
-            }
-            if !missingCheckpoints.isEmpty {
-                writeToStandardError("vae-train: warning: \(directory.path) holds no checkpoint of \(epochList(missingCheckpoints)) "
-                                     + "(deleted?), which a resume cannot make again: the GIFs will have no frame of "
-                                     + "\(missingCheckpoints.count == 1 ? "it" : "them")\n")
-            }
-            if !laterCheckpoints.isEmpty {
-                // train() removed them: nothing of this run's can lie past its state.
-                writeToStandardError("vae-train: warning: removed the checkpoint\(laterCheckpoints.count == 1 ? "" : "s") of "
-                                     + "\(epochList(laterCheckpoints)), past the state's epoch \(resumedAfter) (left by a run stopped "
-                                     + "before writing its state, or while --overwrite replaced an older run)\n")
-            }
-            if run.klWarmupEpochs > run.epochs {
-                let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
-                writeToStandardError("vae-train: warning: --kl-warmup \(run.klWarmupEpochs) is longer than the run's "
-                                     + "\(count: run.epochs, "epoch"): the KL weight ends at \(end) of --beta\n")
+            for warning in startWarnings(run, trainImages: dataset.train.count, resumePoint: resumePoint, directory: directory) {
+                writeToStandardError("vae-train: warning: \(warning)\n")
             }
         }
 
-        // Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches
-        // (mainCheckingOutput unblocked them). One the shell had us ignore (a background job of a
-        // script ignores Ctrl-C) stays ignored. SIGHUP (the terminal closed) keeps its default:
-        // no one would read the message, and like a crash it loses only the epoch in progress.
-        for stop in [SIGINT, SIGTERM] {
-            var current = sigaction()
-            sigaction(stop, nil, &current)
-            if ignoresSignal(current) { continue }
-            signal(stop) { received in
-                let seen = stopSignalsSeen.bitwiseOr(1 << received, ordering: .relaxed).oldValue
-                stopSignal.store(received, ordering: .relaxed)
-                signal(received, SIG_DFL)  // a second one stops at once
-                // A second one that still found this handler: a file write, which defers stop
-                // signals, restored it after the first had set the default.
-                if seen & (1 << received) != 0 { raise(received) }
-            }
-        }
+        stopBetweenBatchesOnSignals()
         let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
         // Until the new run's first epoch is written, the old run stays: what stops training before then says so.
         let replacesARun = mode == .overwrite && directory.holdsARun
@@ -401,11 +344,86 @@ struct VAETrain: ParsableCommand {
             let done = (directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed")
                 + waiting
             // The run does not keep --iwae-k: a resume without it would end without the estimate.
-            let resume = "vae-train --resume \(shellWord(directory.path))" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
+            let resume = "vae-train --resume \(shellPath(directory.path))" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
             throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(done). Continue with: \(resume)")
         }
         bar.clear()
-        print("vae-train: done; render the animations with: vae-render --all --run-dir \(shellWord(directory.path))")
+        print("vae-train: done; render the animations with: vae-render --all --run-dir \(shellPath(directory.path))")
+    }
+
+    /// Where a resume continues: the stored run with the flags given (checked against it), and
+    /// the epoch of its state; the checkpoints missing up to that epoch, and those past it that
+    /// the trainer removes, for the warnings.
+    private struct ResumePoint {
+        let run: RunConfig, epoch: Int, missingCheckpoints: [Int], laterCheckpoints: [Int]
+    }
+
+    private func resumePoint(of directory: RunDirectory, preset: Preset) throws -> ResumePoint {
+        let state = try directory.readState()
+        // validate() let these through: only the state knows the run's likelihood, prior and objective.
+        if sigma != nil && likelihood == nil && state.run.model.likelihood != .gaussianFixed {
+            throw VAEError(.usage, "--sigma applies only to --likelihood gaussian-fixed, and \(directory.path) has likelihood "
+                           + state.run.model.likelihood.rawValue)
+        }
+        if pseudoInputs != nil && state.run.model.prior != .vamp {
+            throw VAEError(.usage, "--pseudo-inputs applies to --prior vamp, and \(directory.path) has prior \(state.run.model.prior.rawValue)")
+        }
+        if trainK != nil && state.run.objective != .iwae {
+            throw VAEError(.usage, "--train-k applies to --objective iwae, and \(directory.path) has objective \(state.run.objective.rawValue)")
+        }
+        let run = try state.run.resumed(with: requested(preset, trainImages: 0, testImages: 0, resuming: state.run),
+                                        explicitFlags: explicitFlags, statePath: directory.statePath)
+        if run.epochs < state.epoch {
+            throw VAEError(.usage, "--epochs \(run.epochs): \(directory.path) has already completed \(count: state.epoch, "epoch")")
+        }
+        let kept = Set(directory.checkpointEpochs())
+        return ResumePoint(run: run, epoch: state.epoch,
+                           missingCheckpoints: stride(from: 1, through: state.epoch, by: 1).filter { !kept.contains($0) },
+                           laterCheckpoints: kept.filter { $0 > state.epoch }.sorted())
+    }
+
+    /// Runs that train, but not as their flags suggest.
+    private func startWarnings(_ run: RunConfig, trainImages: Int, resumePoint: ResumePoint?, directory: RunDirectory) -> [String] {
+        var warnings: [String] = []
+        if run.batchSize > trainImages {
+            warnings.append("--batch-size \(run.batchSize) is more than the \(trainImages) training images: each epoch is one step "
+                            + "over all of them")
+        }
+        if let missing = resumePoint?.missingCheckpoints, !missing.isEmpty {
+            warnings.append("\(directory.path) holds no checkpoint of \(epochList(missing)) (deleted?), which a resume cannot make "
+                            + "again: the GIFs will have no frame of \(missing.count == 1 ? "it" : "them")")
+        }
+        if let later = resumePoint?.laterCheckpoints, !later.isEmpty, let epoch = resumePoint?.epoch {
+            // train() removed them: nothing of this run's can lie past its state.
+            warnings.append("removed the checkpoint\(later.count == 1 ? "" : "s") of \(epochList(later)), past the state's epoch "
+                            + "\(epoch) (left by a run stopped before writing its state, or while --overwrite replaced an older run)")
+        }
+        if run.klWarmupEpochs > run.epochs {
+            let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
+            warnings.append("--kl-warmup \(run.klWarmupEpochs) is longer than the run's \(count: run.epochs, "epoch"): the KL weight "
+                            + "ends at \(end) of --beta")
+        }
+        return warnings
+    }
+}
+
+/// Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches
+/// (mainCheckingOutput unblocked them). One the shell had us ignore (a background job of a
+/// script ignores Ctrl-C) stays ignored. SIGHUP (the terminal closed) keeps its default: no one
+/// would read the message, and like a crash it loses only the epoch in progress.
+func stopBetweenBatchesOnSignals() {
+    for stop in [SIGINT, SIGTERM] {
+        var current = sigaction()
+        sigaction(stop, nil, &current)
+        if ignoresSignal(current) { continue }
+        signal(stop) { received in
+            let seen = stopSignalsSeen.bitwiseOr(1 << received, ordering: .relaxed).oldValue
+            stopSignal.store(received, ordering: .relaxed)
+            signal(received, SIG_DFL)  // a second one stops at once
+            // A second one that still found this handler: a file write, which defers stop
+            // signals, restored it after the first had set the default.
+            if seen & (1 << received) != 0 { raise(received) }
+        }
     }
 }
 
