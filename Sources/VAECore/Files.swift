@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 
 /// Suffix of the temporary files `writeFileAtomically` creates; a leftover one means a
 /// crash interrupted a write, and it can be deleted.
@@ -120,61 +119,11 @@ public func absolutePath(_ path: String) -> String {
     URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
-/// Refuses an `--out` that names an existing file that is read-only (no write bit, or not
-/// writable by this user), that this user cannot read, or other than one of the kind the tool
-/// writes (`isOfTheKind` reads it): a path mistyped onto a checkpoint, a run's state or a data file would otherwise be lost
-/// without a word. Exit 64, as for any request that contradicts what is on disk; a file that
-/// does not exist yet passes (callers refuse a folder first, with `checkFileCanBeWritten`). For a
-/// tool whose `--out` is a folder (`outputFolder`), the message names it and the file in it.
-public func checkReplacesOnly(_ kind: String, at path: String, outputFolder: String? = nil, isOfTheKind: (String) -> Bool) throws {
-    guard FileManager.default.fileExists(atPath: path) else { return }
-    let named = outputFolder.map { "--out \($0): its \(URL(fileURLWithPath: path).lastPathComponent)" } ?? "--out \(path)"
-    let another = outputFolder == nil ? "file" : "folder"
-    // rename(2) replaces a file whatever its mode; a read-only one is kept, as `cp` and `>` keep
-    // it from any user but root (who gets the same refusal here).
-    var info = stat()
-    if stat(path, &info) == 0 && (info.st_mode & 0o222 == 0 || access(path, W_OK) != 0) {
-        throw VAEError(.usage, "\(named) is read-only; not replacing it (name another \(another), or make it writable first)")
-    }
-    // Else an unreadable file would be told as not of the kind, which it may well be.
-    if access(path, R_OK) != 0 {
-        throw VAEError(.usage, "\(named) cannot be read (\(systemErrorText())), so it cannot be told to be \(kind); "
-                       + "not replacing it (name another \(another), or make it readable first)")
-    }
-    guard !isOfTheKind(path) else { return }
-    throw VAEError(.usage, "\(named) exists and is not \(kind); not replacing it (name another \(another), or remove it first)")
-}
-
-/// Whether two paths name one file (through links, or two spellings): false when either is missing.
-public func sameFile(_ a: String, _ b: String) -> Bool {
-    var first = stat(), second = stat()
-    return stat(a, &first) == 0 && stat(b, &second) == 0 && first.st_dev == second.st_dev && first.st_ino == second.st_ino
-}
-
-/// Refuses a path that `writeFileAtomically` could not write, with one line that says why: a
-/// tool checks its output before any work, so that a typo costs nothing.
-public func checkFileCanBeWritten(_ path: String) throws {
-    guard !path.isEmpty else { throw VAEError(.usage, "cannot write a file without a name (the path is empty)") }
-    let path = try writeTarget(path)
-    if path.hasSuffix("/") || PathKind(path) == .folder {
-        throw VAEError(.cannotWrite, "cannot write \(path): it is a folder; name a file")
-    }
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    switch PathKind(folder) {
-    case .nothing: throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) does not exist")
-    case .file: throw VAEError(.cannotWrite, "cannot write \(path): \(folder) is not a folder")
-    case .folder: break
-    }
-    guard access(folder, W_OK | X_OK) == 0 else {
-        throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) is not writable")
-    }
-}
-
 /// The file a write to `path` replaces: `path` itself, or the file a symbolic link there points
 /// to (the link stays a link, as `cp` onto it would leave it). Refuses a link to nothing, one of
 /// the process's streams (`processStream`), and a FIFO, device or socket, which a file renamed
 /// into place would replace rather than feed (as root, replacing the device).
-private func writeTarget(_ path: String) throws -> String {
+func writeTarget(_ path: String) throws -> String {
     if let stream = processStream(path) {
         throw VAEError(.cannotWrite, "cannot write \(path): it is \(stream), one of this process's streams; files are written "
                        + "whole (a temporary file renamed into place), so name a regular file")
@@ -281,66 +230,6 @@ public func writingIntoFolder<Result>(_ path: String, what: String, _ write: () 
             throw error
         }
     }
-}
-
-/// Whether `action` ignores its signal (SIG_IGN), as a shell has a script's background job ignore Ctrl-C.
-public func ignoresSignal(_ action: sigaction) -> Bool {
-    unsafeBitCast(action.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
-}
-
-/// The signals that stop a program from the outside (Ctrl-C, `kill`, a closed terminal).
-public let stopSignals = [SIGINT, SIGTERM, SIGHUP]
-/// How many writes are under way, and the handling of `stopSignals` from before the first began.
-private let signalDeferral = Mutex<(writes: Int, previous: [sigaction])>((0, []))
-/// The stop signals that arrived during a write: bit s once signal s came, bit s + 32 once it came again.
-private let deferredStopSignals = Atomic<Int>(0)
-
-/// Runs `body` with `stopSignals` held back: each that arrives meanwhile is sent again once the
-/// last write under way has ended, under the handling that was in force before, and twice if it
-/// came twice (a second Ctrl-C stops vae-train at once), so that a Ctrl-C kills a program before
-/// or after a set of files is replaced, never between two renames, and leaves no temporary file
-/// behind. (Blocking the signals would not do: the process's other threads would still take
-/// them.) A signal the process ignores is left ignored, and a handler installed while a write is
-/// under way is undone when it ends: install handlers before writing. Writes nest (see
-/// `writingIntoFolder`).
-public func deferringStopSignals<Result>(_ body: () throws -> Result) rethrows -> Result {
-    signalDeferral.withLock { deferral in
-        if deferral.writes == 0 {
-            // Initialised here, not on its first use inside the handler, where swift_once is unsafe.
-            deferredStopSignals.store(0, ordering: .relaxed)
-            var deferring = sigaction()
-            deferring.__sigaction_handler.sa_handler = { received in
-                let seen = deferredStopSignals.bitwiseOr(1 << received, ordering: .relaxed).oldValue
-                if seen & 1 << received != 0 { deferredStopSignals.bitwiseOr(1 << (received + 32), ordering: .relaxed) }
-            }
-            sigemptyset(&deferring.sa_mask)
-            deferring.sa_flags = SA_RESTART
-            deferral.previous = stopSignals.map { stop in
-                var previous = sigaction()
-                sigaction(stop, nil, &previous)
-                if !ignoresSignal(previous) {
-                    sigaction(stop, &deferring, nil)
-                }
-                return previous
-            }
-        }
-        deferral.writes += 1
-    }
-    defer {
-        let received = signalDeferral.withLock { deferral -> Int in
-            deferral.writes -= 1
-            guard deferral.writes == 0 else { return 0 }
-            for (stop, var previous) in zip(stopSignals, deferral.previous) { sigaction(stop, &previous, nil) }
-            return deferredStopSignals.exchange(0, ordering: .relaxed)
-        }
-        // To the process, not this thread (which may block the signal): any thread that takes it
-        // will do. Unblocked here, each is taken before kill returns, so a repeat finds the
-        // handling the first left.
-        for stop in stopSignals {
-            for repeated: Int32 in [0, 32] where received & 1 << (stop + repeated) != 0 { kill(getpid(), stop) }
-        }
-    }
-    return try body()
 }
 
 /// A file written in full to its temporary file and fsynced, still locked, not yet in place.

@@ -1,0 +1,264 @@
+import ArgumentParser
+import Foundation
+import VAECommandLine
+import VAECore
+import VAERender
+
+// vae-render's flags, in groups as --help shows them, each group checking its own values.
+
+struct Selection: ParsableArguments {
+    @Flag(help: "Render all five animations.")
+    var all = false
+
+    @Flag(help: "Render interpolation.gif: the final model morphing between pairs of test characters.")
+    var interpolation = false
+
+    @Flag(help: "Render sampling.gif: a fixed set of latent points decoded by every epoch's model.")
+    var sampling = false
+
+    @Flag(help: "Render reconstruction.gif: test characters and every epoch's reconstructions of them.")
+    var reconstruction = false
+
+    @Flag(help: "Render latent-map.gif: test characters as dots in class colours on one fixed plane, encoded by every epoch's model.")
+    var latentMap = false
+
+    @Flag(help: "Render traversal.gif: the final model's active latent dimensions, each swept 2 standard deviations either side of test characters' means.")
+    var traversal = false
+
+    @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")
+    var lossCurve = false
+
+    @Option(help: ArgumentHelp("Another run folder whose losses (its metrics.jsonl; its last checkpoint, if any, says whether it trained on the iwae bound) join the loss curve (repeatable).", valueName: "dir"))
+    var compare: [String] = []
+
+    var anyAnimation: Bool { Animation.allCases.contains(where: includes) }
+
+    func includes(_ animation: Animation) -> Bool {
+        switch animation {
+        case .interpolation: return all || interpolation
+        case .sampling: return all || sampling
+        case .reconstruction: return all || reconstruction
+        case .latentMap: return all || latentMap
+        case .traversal: return all || traversal
+        }
+    }
+}
+
+struct Locations: ParsableArguments {
+    @Option(help: ArgumentHelp("The run folder vae-train wrote; its checkpoints/ are replayed.", valueName: "dir"))
+    var runDir: String
+
+    @Option(help: ArgumentHelp("Folder for the GIFs and loss.svg, created if needed.", valueName: "dir"))
+    var out: String = "output"
+
+    @OptionGroup var dataOptions: RunDataOptions
+
+    func validate() throws {
+        if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
+        if out.isEmpty { throw ValidationError("--out must name a folder") }
+        try checkNotADash(out, flag: "--out", naming: "folder")
+    }
+}
+
+/// What the numeric flags accept, for their checks and their help.
+let stepsRange = 1...1000, gridRange = 1...64, mapImagesRange = 1...100_000, dimsRange = 1...256, scaleRange = 1...16
+/// Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2; a GIF
+/// stores a delay in 16 bits.
+let frameTimeRange = 2...65535
+let toleranceRange = 0...Int(Palette.maxGray)
+
+struct InterpolationFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test-image index pairs to interpolate between, e.g. 0:7,12:3 (default: the first image of each class to the first of the next class; for a conditional run, the first two of each class).",
+                               valueName: "a:b,..."))
+    var pairs: PairList?
+
+    @Flag(inversion: .prefixedNo, help: "Travel on the great circle between the two latent means (slerp; the default), or with --no-spherical on the straight line, whose midpoints are blurrier (vae-eval --quality scores both).")
+    var spherical: Bool?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (\(rangeHelp(stepsRange)); default: \(InterpolationOptions().steps)).",
+                                                        valueName: "n"))
+    var steps: Int?
+
+    var options: InterpolationOptions {
+        var options = InterpolationOptions(pairs: pairs?.pairs)
+        if let spherical { options.spherical = spherical }
+        if let steps { options.steps = steps }
+        return options
+    }
+
+    func validate(enabled: Bool) throws {
+        try checkRange("--steps", steps, in: stepsRange)
+        let path = spherical.map { $0 ? "--spherical" : "--no-spherical" } ?? ""
+        if !enabled, let flag = [("--pairs", pairs != nil), (path, spherical != nil), ("--steps", steps != nil)].first(where: \.1) {
+            throw ValidationError("\(flag.0) applies to the interpolation; add --interpolation or --all")
+        }
+    }
+}
+
+struct SamplingFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("The sampling frame shows an n x n grid (\(rangeHelp(gridRange)); default: \(SamplingOptions().grid)); for a conditional run, a row per class of n²/10 columns, rounded up.",
+                                                        valueName: "n"))
+    var grid: Int?
+
+    @Option(help: ArgumentHelp("Where the sampling frame's points come from: gmm (a Gaussian mixture fitted to the final model's encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to those means), vamp (a VampPrior run's own prior), prior (z ~ N(0, I)) or plane (a grid on the prior's quantiles or the test means' principal plane, see above; for a conditional run one z ~ N(0, I) per column) (default: vamp for a VampPrior run, as the default model is, else gmm).",
+                               valueName: "name"))
+    var sampler: SamplerName?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, or of the columns' z for --sampler plane of a conditional run (0 to 2^64-1; default: \(SamplingOptions().seed)).", valueName: "n"))
+    var seed: UInt64?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Spreads the samples: the GMM and vamp samplers' covariances are scaled by its square, the two-stage sampler's two draws (its N(0, I) point and its decoder's noise) by it (above 0 and at most \(Int(maximumSamplingTemperature)); default: \(SamplingOptions().temperature)).",
+                                                        valueName: "t"))
+    var temperature: Double?
+
+    var options: SamplingOptions {
+        var options = SamplingOptions()
+        if let grid { options.grid = grid }
+        if let sampler { options.source = sampler.source }
+        if let seed { options.seed = seed }
+        if let temperature { options.temperature = temperature }
+        return options
+    }
+
+    func validate(enabled: Bool) throws {
+        try checkRange("--grid", grid, in: gridRange)
+        try checkTemperature(temperature, sampler: sampler?.name ?? "",
+                             takesTemperature: sampler.map { $0.source != .plane && $0.source != .sampler(.prior) } ?? true)
+        if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
+                                 ("--temperature", temperature != nil)].first(where: \.1) {
+            throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
+        }
+    }
+}
+
+/// A sampler's name, or "plane" for the principal-plane grid.
+struct SamplerName: ExpressibleByArgument, Equatable {
+    let source: SamplingSource
+    /// As given on the command line, for messages.
+    let name: String
+
+    init?(argument: String) {
+        name = argument
+        if argument == "plane" {
+            source = .plane
+        } else if let kind = SamplerKind(rawValue: argument) {
+            source = .sampler(kind)
+        } else {
+            return nil
+        }
+    }
+
+    static var allValueStrings: [String] { SamplerKind.allCases.map(\.rawValue) + ["plane"] }
+}
+
+struct ReconstructionFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("Test-image indices to reconstruct, e.g. 0,5,9 (default: the first two of each class).",
+                               valueName: "i,..."))
+    var indices: IndexList?
+
+    var options: ReconstructionOptions {
+        ReconstructionOptions(indices: indices?.indices)
+    }
+
+    func validate(enabled: Bool) throws {
+        if !enabled && indices != nil {
+            throw ValidationError("--indices applies to the reconstruction; add --reconstruction or --all")
+        }
+    }
+}
+
+struct LatentMapFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("The latent map shows the first n test characters (\(rangeHelp(mapImagesRange)); default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
+                                                        valueName: "n"))
+    var mapImages: Int?
+
+    var options: LatentMapOptions {
+        LatentMapOptions(images: mapImages ?? LatentMapOptions.defaultImages)
+    }
+
+    func validate(enabled: Bool) throws {
+        try checkRange("--map-images", mapImages, in: mapImagesRange)
+        if !enabled && mapImages != nil {
+            throw ValidationError("--map-images applies to the latent map; add --latent-map or --all")
+        }
+    }
+}
+
+struct TraversalFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("The traversal shows at most n active latent dimensions, one per row (\(rangeHelp(dimsRange)); default: \(TraversalOptions.defaultDims)).",
+                                                        valueName: "n"))
+    var dims: Int?
+
+    var options: TraversalOptions {
+        TraversalOptions(dims: dims ?? TraversalOptions.defaultDims)
+    }
+
+    func validate(enabled: Bool) throws {
+        try checkRange("--dims", dims, in: dimsRange)
+        if !enabled && dims != nil {
+            throw ValidationError("--dims applies to the traversal; add --traversal or --all")
+        }
+    }
+}
+
+struct FrameFlags: ParsableArguments {
+    @Option(parsing: .unconditional, help: ArgumentHelp("Each image pixel becomes an n x n block, n from \(rangeHelp(scaleRange)); captions scale with it (default: \(FrameStyle().scale)).",
+                                                        valueName: "n"))
+    var scale: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().delay)).", valueName: "cs"))
+    var delay: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the first and last epochs, a sweep's two ends), \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().hold)).",
+                                                        valueName: "cs"))
+    var hold: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (\(rangeHelp(toleranceRange))) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact (default: \(FrameStyle().tolerance); not the latent map, which is always exact).",
+                                                        valueName: "levels"))
+    var tolerance: Int?
+
+    var style: FrameStyle {
+        let defaults = FrameStyle()
+        return FrameStyle(scale: scale ?? defaults.scale, delay: delay ?? defaults.delay, hold: hold ?? defaults.hold,
+                          tolerance: tolerance ?? defaults.tolerance)
+    }
+
+    /// `gifs`: whether any GIF is asked for; `approximate`: any but the latent map, which is stored exactly.
+    func validate(gifs: Bool, approximate: Bool) throws {
+        try checkRange("--scale", scale, in: scaleRange)
+        try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
+        try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
+        try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
+        if !gifs, let flag = [("--scale", scale), ("--delay", delay), ("--hold", hold), ("--tolerance", tolerance)].first(where: { $0.1 != nil }) {
+            throw ValidationError("\(flag.0) applies to the GIFs, not the loss curve; add an animation or --all")
+        }
+        if gifs && !approximate && tolerance != nil {
+            throw ValidationError("--tolerance does not apply to the latent map, which is stored exactly")
+        }
+    }
+}
+
+/// "a:b,c:d": pairs of non-negative image indices.
+struct PairList: ExpressibleByArgument {
+    let pairs: [ImagePair]
+
+    init?(argument: String) {
+        let pairs = commaSeparated(argument) { item -> ImagePair? in
+            let ends = item.split(separator: ":", omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard ends.count == 2, let a = ends[0], let b = ends[1], a >= 0, b >= 0 else { return nil }
+            return ImagePair(a: a, b: b)
+        }
+        guard let pairs else { return nil }
+        self.pairs = pairs
+    }
+}
+
+/// "i,j,...": non-negative image indices.
+struct IndexList: ExpressibleByArgument {
+    let indices: [Int]
+
+    init?(argument: String) {
+        guard let indices = commaSeparated(argument, { Int($0).flatMap { $0 >= 0 ? $0 : nil } }) else { return nil }
+        self.indices = indices
+    }
+}
