@@ -11,9 +11,14 @@ public final class ProgressBar {
     /// time left count from.
     private var countStart: (label: String, time: UInt64, done: Int)?
 
-    /// A bar that draws only if `enabled` (pass whether stderr is a terminal).
+    /// A bar that draws only if `enabled`.
     public init(enabled: Bool) {
         self.enabled = enabled
+    }
+
+    /// A bar that draws only when standard error is a terminal, as every tool's does.
+    public static func onTerminal() -> ProgressBar {
+        ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
     }
 
     /// A training epoch's bar: batches done, running loss, images per second, time left.
@@ -48,10 +53,16 @@ public final class ProgressBar {
     }
 
     /// A step without a count, such as a fit: `text` until the next update.
-    public func show(_ text: String) {
+    private func show(_ text: String) {
         guard enabled else { return }
         lastDraw = DispatchTime.now().uptimeNanoseconds
         draw(text)
+    }
+
+    /// What vae-render and vae-eval --quality are doing while a sampler is fitted (the two-stage
+    /// one takes seconds).
+    public func showFitting(_ kind: SamplerKind) {
+        show("fitting the \(kind.rawValue) sampler to the encoded training images")
     }
 
     /// Erases the bar so that a log line can take its place.

@@ -130,7 +130,7 @@ struct VAEEval: ParsableCommand {
               + "\(LatentActivity.threshold))")
         fflush(nil)
         guard importanceSamples > 0 else { return }
-        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+        let bar = ProgressBar.onTerminal()
         let nll = importanceWeightedNLL(loaded.model, test, k: importanceSamples, seed: seed) { done in
             bar.update(label: "IWAE", done: done, total: test.count)
         }
@@ -172,10 +172,10 @@ struct VAEEval: ParsableCommand {
         let accuracy = about["test_accuracy"].flatMap(Double.init).map { String(format: " (test accuracy %.2f%%)", 100 * $0) } ?? ""
         print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!)\(accuracy); "
               + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
-        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+        let bar = ProgressBar.onTerminal()
         try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples,
                               temperatures: temperatures, seed: seed,
-                              fitting: { bar.show("fitting the \($0.rawValue) sampler to the encoded training images") }) { line in
+                              fitting: { bar.showFitting($0) }) { line in
             bar.clear()
             print(line)
             fflush(nil)

@@ -299,7 +299,7 @@ struct VAETrain: ParsableCommand {
         }
 
         stopBetweenBatchesOnSignals()
-        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) != 0)
+        let bar = ProgressBar.onTerminal()
         // Until the new run's first epoch is written, the old run stays: what stops training before then says so.
         let replacesARun = mode == .overwrite && directory.holdsARun
         let kept = "\(directory.path) still holds the run --overwrite was to replace, as it was"
@@ -333,22 +333,27 @@ struct VAETrain: ParsableCommand {
             throw VAEError(error.kind, "\(error.message); \(kept)")
         } catch let error as VAEError where error.kind == .interrupted {
             bar.clear()
-            let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
-            let stopped = "\(error.message)\(terminated ? " (SIGTERM)" : "")"
-            if replacesARun && epochsWritten == 0 {
-                throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(kept)")
-            }
-            // The last epoch's checkpoint waits for the estimate, so that the run's last metrics line records it.
-            let waiting = estimating ? " (the last epoch's checkpoint waits for the estimate: a resume trains that epoch again, "
-                + "to the same weights)" : ""
-            let done = (directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed")
-                + waiting
-            // The run does not keep --iwae-k: a resume without it would end without the estimate.
-            let resume = "vae-train --resume \(shellPath(directory.path))" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
-            throw VAEError(terminated ? .terminated : .interrupted, "\(stopped); \(done). Continue with: \(resume)")
+            throw stopped(error, directory: directory, keptRun: replacesARun && epochsWritten == 0 ? kept : nil, estimating: estimating)
         }
         bar.clear()
         print("vae-train: done; render the animations with: vae-render --all --run-dir \(shellPath(directory.path))")
+    }
+
+    /// The error of a run stopped by Ctrl-C or SIGTERM: that the run --overwrite was to replace
+    /// is kept (`keptRun`), or how far the run got and the command that continues it.
+    private func stopped(_ error: VAEError, directory: RunDirectory, keptRun: String?, estimating: Bool) -> VAEError {
+        let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
+        let kind: VAEError.Kind = terminated ? .terminated : .interrupted
+        let stopped = "\(error.message)\(terminated ? " (SIGTERM)" : "")"
+        if let keptRun { return VAEError(kind, "\(stopped); \(keptRun)") }
+        // The last epoch's checkpoint waits for the estimate, so that the run's last metrics line records it.
+        let waiting = estimating ? " (the last epoch's checkpoint waits for the estimate: a resume trains that epoch again, "
+            + "to the same weights)" : ""
+        let done = (directory.checkpointEpochs().last.map { "checkpoints up to epoch \($0) are complete" } ?? "no epoch was completed")
+            + waiting
+        // The run does not keep --iwae-k: a resume without it would end without the estimate.
+        let resume = "vae-train --resume \(shellPath(directory.path))" + (iwaeK > 0 ? " --iwae-k \(iwaeK)" : "")
+        return VAEError(kind, "\(stopped); \(done). Continue with: \(resume)")
     }
 
     /// Where a resume continues: the stored run with the flags given (checked against it), and

@@ -221,13 +221,32 @@ private func fileKind(of bytes: [UInt8]) -> String? {
 /// that fail their checksum — is a `VAEError` naming `path`, never a crash.
 public func parseSafetensors(_ bytes: [UInt8], path: String, verifyingChecksum: Bool = true) throws -> SafetensorsFile {
     func bad(_ problem: String) -> VAEError { VAEError(.badData, "\(path): \(problem)") }
+    let (header, dataStart) = try headerObject(bytes, bad)
+    var metadata: [String: String] = [:]
+    var tensors: [String: SafetensorsFile.Tensor] = [:]
+    for (name, value) in header {
+        if name == "__metadata__" {
+            metadata = try metadataEntries(value, bad)
+        } else {
+            tensors[name] = try tensorEntry(name, value, dataStart: dataStart, dataLength: bytes.count - dataStart, bad)
+        }
+    }
+    try checkTensorsTileTheData(tensors, from: dataStart, to: bytes.count, bad)
+    if verifyingChecksum, let recorded = metadata[dataChecksumKey] {
+        try checkDataChecksum(bytes, from: dataStart, recorded: recorded, bad)
+    }
+    return SafetensorsFile(path: path, metadata: metadata, tensors: tensors, bytes: bytes)
+}
+
+/// The header's JSON object, and where the data after it start.
+private func headerObject(_ bytes: [UInt8], _ bad: (String) -> VAEError) throws -> (header: [String: Any], dataStart: Int) {
     guard bytes.count >= 8 else {
         throw bad("too short for a safetensors file (\(bytes.count) bytes)")
     }
     let headerLength = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
     // A header length that cannot be is, more often than damage, another kind of file given by
     // mistake: named as such when its first bytes tell (a valid length is never sniffed).
-    let otherKind = { fileKind(of: bytes).map { bad("not a safetensors file: it is \($0)") } }
+    func otherKind() -> VAEError? { fileKind(of: bytes).map { bad("not a safetensors file: it is \($0)") } }
     guard headerLength >= 2, headerLength <= UInt64(maximumSafetensorsHeader) else {
         throw otherKind() ?? bad("header length \(headerLength) is not that of a kmnist-vae file (2 to \(maximumSafetensorsHeader) bytes)")
     }
@@ -246,47 +265,54 @@ public func parseSafetensors(_ bytes: [UInt8], path: String, verifyingChecksum: 
     guard let header = json as? [String: Any] else {
         throw bad("header is not a JSON object")
     }
+    return (header, dataStart)
+}
 
+/// The header's `__metadata__`: string values only.
+private func metadataEntries(_ value: Any, _ bad: (String) -> VAEError) throws -> [String: String] {
+    guard let map = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
     var metadata: [String: String] = [:]
-    var tensors: [String: SafetensorsFile.Tensor] = [:]
-    let dataLength = bytes.count - dataStart
-    for (name, value) in header {
-        if name == "__metadata__" {
-            guard let map = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
-            for (key, entry) in map {
-                guard let text = entry as? String else { throw bad("__metadata__ value of \(key) is not a string") }
-                metadata[key] = text
-            }
-            continue
-        }
-        guard let fields = value as? [String: Any],
-              let dtypeName = fields["dtype"] as? String,
-              let shapeValues = fields["shape"] as? [Any],
-              let offsetValues = fields["data_offsets"] as? [Any], offsetValues.count == 2
-        else { throw bad("tensor \(name) lacks a dtype, shape or data_offsets pair") }
-        guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
-            throw bad("tensor \(name) has unsupported dtype \(dtypeName)")
-        }
-        let shape = try shapeValues.map { try integer($0, "a shape entry of \(name)", bad) }
-        let begin = try integer(offsetValues[0], "the begin offset of \(name)", bad)
-        let end = try integer(offsetValues[1], "the end offset of \(name)", bad)
-        guard begin <= end else { throw bad("tensor \(name) has offsets [\(begin), \(end)) that end before they begin") }
-        guard end <= dataLength else {
-            throw bad("the file is cut short, or its header damaged: tensor \(name) has offsets [\(begin), \(end)) past the \(dataLength) data bytes")
-        }
-        var size = dtype.size
-        for d in shape {
-            let (product, overflow) = size.multipliedReportingOverflow(by: d)
-            guard !overflow, product <= dataLength else { throw bad("tensor \(name) has shape \(shape), larger than the file") }
-            size = product
-        }
-        guard size == end - begin else {
-            throw bad("tensor \(name) of shape \(shape) needs \(size) bytes but its offsets span \(end - begin)")
-        }
-        tensors[name] = .init(dtype: dtype, shape: shape, range: dataStart + begin..<dataStart + end)
+    for (key, entry) in map {
+        guard let text = entry as? String else { throw bad("__metadata__ value of \(key) is not a string") }
+        metadata[key] = text
     }
+    return metadata
+}
 
-    // The tensors must tile the data exactly: no overlaps, no gaps, nothing after the last one.
+/// One tensor's entry of the header, its offsets within the `dataLength` data bytes and its
+/// size checked against its shape.
+private func tensorEntry(_ name: String, _ value: Any, dataStart: Int, dataLength: Int,
+                         _ bad: (String) -> VAEError) throws -> SafetensorsFile.Tensor {
+    guard let fields = value as? [String: Any],
+          let dtypeName = fields["dtype"] as? String,
+          let shapeValues = fields["shape"] as? [Any],
+          let offsetValues = fields["data_offsets"] as? [Any], offsetValues.count == 2
+    else { throw bad("tensor \(name) lacks a dtype, shape or data_offsets pair") }
+    guard let dtype = SafetensorsDType(rawValue: dtypeName) else {
+        throw bad("tensor \(name) has unsupported dtype \(dtypeName)")
+    }
+    let shape = try shapeValues.map { try integer($0, "a shape entry of \(name)", bad) }
+    let begin = try integer(offsetValues[0], "the begin offset of \(name)", bad)
+    let end = try integer(offsetValues[1], "the end offset of \(name)", bad)
+    guard begin <= end else { throw bad("tensor \(name) has offsets [\(begin), \(end)) that end before they begin") }
+    guard end <= dataLength else {
+        throw bad("the file is cut short, or its header damaged: tensor \(name) has offsets [\(begin), \(end)) past the \(dataLength) data bytes")
+    }
+    var size = dtype.size
+    for d in shape {
+        let (product, overflow) = size.multipliedReportingOverflow(by: d)
+        guard !overflow, product <= dataLength else { throw bad("tensor \(name) has shape \(shape), larger than the file") }
+        size = product
+    }
+    guard size == end - begin else {
+        throw bad("tensor \(name) of shape \(shape) needs \(size) bytes but its offsets span \(end - begin)")
+    }
+    return .init(dtype: dtype, shape: shape, range: dataStart + begin..<dataStart + end)
+}
+
+/// The tensors must tile the data exactly: no overlaps, no gaps, nothing after the last one.
+private func checkTensorsTileTheData(_ tensors: [String: SafetensorsFile.Tensor], from dataStart: Int, to fileSize: Int,
+                                     _ bad: (String) -> VAEError) throws {
     var position = dataStart
     for (name, tensor) in tensors.sorted(by: { ($0.value.range.lowerBound, $0.key) < ($1.value.range.lowerBound, $1.key) }) {
         guard tensor.range.lowerBound == position else {
@@ -295,20 +321,21 @@ public func parseSafetensors(_ bytes: [UInt8], path: String, verifyingChecksum: 
         }
         position = tensor.range.upperBound
     }
-    guard position == bytes.count else {
-        throw bad("\(bytes.count - position) bytes after the last tensor are not described by the header")
+    guard position == fileSize else {
+        throw bad("\(fileSize - position) bytes after the last tensor are not described by the header")
     }
-    if verifyingChecksum, let recorded = metadata[dataChecksumKey] {
-        guard recorded.count == 8, recorded.allSatisfy(\.isHexDigit) else {
-            throw bad("metadata \(dataChecksumKey) has the invalid value \"\(recorded)\" (8 hex digits expected)")
-        }
-        let actual = bytes.withUnsafeBytes { crc32(of: [UnsafeRawBufferPointer(rebasing: $0[dataStart...])]) }
-        guard actual == recorded.lowercased() else {
-            throw bad("its tensor data do not match the checksum it records (crc32 \(actual), recorded \(recorded)): "
-                      + "the file was damaged after it was written")
-        }
+}
+
+/// The data after the header against the crc32 the file records.
+private func checkDataChecksum(_ bytes: [UInt8], from dataStart: Int, recorded: String, _ bad: (String) -> VAEError) throws {
+    guard recorded.count == 8, recorded.allSatisfy(\.isHexDigit) else {
+        throw bad("metadata \(dataChecksumKey) has the invalid value \"\(recorded)\" (8 hex digits expected)")
     }
-    return SafetensorsFile(path: path, metadata: metadata, tensors: tensors, bytes: bytes)
+    let actual = bytes.withUnsafeBytes { crc32(of: [UnsafeRawBufferPointer(rebasing: $0[dataStart...])]) }
+    guard actual == recorded.lowercased() else {
+        throw bad("its tensor data do not match the checksum it records (crc32 \(actual), recorded \(recorded)): "
+                  + "the file was damaged after it was written")
+    }
 }
 
 private func integer(_ value: Any, _ what: String, _ bad: (String) -> VAEError) throws -> Int {

@@ -176,10 +176,10 @@ public struct KMNIST: Sendable {
 
     /// What to do about `folder` when it holds other data than a run's; names $KMNIST_DIR when
     /// that chose it, since it comes before the folder a run records, and may be set unawares.
-    public static func otherDataAdvice(folder: String?,
-                                       environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func otherDataAdvice(folder: String?) -> String {
         let advice = "pass the --data folder the run was trained on"
-        guard let folder, let named = environment["KMNIST_DIR"], !named.isEmpty, sameFile(named, folder) else { return advice }
+        guard let folder, let named = ProcessInfo.processInfo.environment["KMNIST_DIR"], !named.isEmpty, sameFile(named, folder)
+        else { return advice }
         return advice + " ($KMNIST_DIR names \(named), which comes before the folder a run records)"
     }
 

@@ -133,6 +133,22 @@ public struct InterpolationAnimation {
     }
 }
 
+/// Each pair's images blended pixel by pixel at t = step / steps for every step from 1 to
+/// `steps` - 1, step-major like `decodeInterpolations`' inner images: what a path that is no
+/// better than its ends looks like, two characters at once.
+func crossfade(_ pixels: [Float], pairs: [ImagePair], steps: Int) -> [Float] {
+    let size = VAEConfig.inputSize
+    var crossfaded: [Float] = []
+    crossfaded.reserveCapacity(max(steps - 1, 0) * pairs.count * size)
+    for step in 1..<steps {
+        let t = Float(step) / Float(steps)
+        for pair in pairs {
+            for i in 0..<size { crossfaded.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
+        }
+    }
+    return crossfaded
+}
+
 /// The decoder's images of the path between each pair's latent means at t = step / steps for
 /// every step from 0 to `steps`, step-major (image number step * pairs.count + pair),
 /// `[(steps + 1) * pairs.count, 784]`. A conditional model decodes each path with A's label.

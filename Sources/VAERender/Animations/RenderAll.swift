@@ -127,24 +127,11 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     }
     try checkFrameSize(latentMap?.layout, of: .latentMap)
 
-    // Each frame is encoded as it is drawn: an animation holds its GIF so far and one frame.
-    var encoders: [Animation: GIFEncoder] = [:]
-    func add(_ frame: GIFFrame, to animation: Animation) throws {
-        do {
-            if encoders[animation] == nil {
-                // The map's class colours stay exact: the encoder blurs only the grey ramp.
-                encoders[animation] = try GIFEncoder(width: frame.canvas.width, height: frame.canvas.height, loopCount: 0,
-                                                     tolerance: style.tolerance, palette: animation.palette)
-            }
-            try encoders[animation]!.append(frame)
-        } catch let error as GIFError {
-            throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
-        }
-    }
+    var encoders = GIFEncoders(tolerance: style.tolerance)
     if let interpolation {
         var done = 0
         try interpolation.forEachFrame(model: replay.final.model, test: test, codec: codec) {
-            try add($0, to: .interpolation)
+            try encoders.add($0, to: .interpolation)
             done += 1
             progress(.frames(.interpolation, done: done, total: interpolation.frameSteps.count))
         }
@@ -152,7 +139,7 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     if let traversal {
         var done = 0
         try traversal.forEachFrame(model: replay.final.model, test: test, codec: codec) {
-            try add($0, to: .traversal)
+            try encoders.add($0, to: .traversal)
             done += 1
             progress(.frames(.traversal, done: done, total: traversal.frameSteps.count))
         }
@@ -162,26 +149,52 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
             // The first and last epochs hold, so that the loop's restart reads as one.
             let isEnd = position == 0 || position == replay.epochs.count - 1
             if let sampling {
-                try add(sampling.frame(checkpoint, isEnd: isEnd, codec: codec), to: .sampling)
+                try encoders.add(sampling.frame(checkpoint, isEnd: isEnd, codec: codec), to: .sampling)
             }
             if let reconstruction {
-                try add(reconstruction.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .reconstruction)
+                try encoders.add(reconstruction.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .reconstruction)
             }
             if let latentMap {
-                try add(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .latentMap)
+                try encoders.add(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .latentMap)
             }
             progress(.checkpoints(done: position + 1, total: replay.epochs.count))
         }
     }
 
-    return try Animation.allCases.compactMap { animation in
-        guard let encoder = encoders[animation] else { return nil }
-        let bytes: [UInt8]
-        do { bytes = try encoder.finish() } catch let error as GIFError {
+    return try encoders.finish(sampler: sampling?.sampler)
+}
+
+/// The GIF of each animation, encoded as its frames are drawn: an animation holds its GIF so far
+/// and one frame.
+private struct GIFEncoders {
+    let tolerance: Int
+    var encoders: [Animation: GIFEncoder] = [:]
+
+    mutating func add(_ frame: GIFFrame, to animation: Animation) throws {
+        try reportingEncoderErrors(of: animation) {
+            if encoders[animation] == nil {
+                // The map's class colours stay exact: the encoder blurs only the grey ramp.
+                encoders[animation] = try GIFEncoder(width: frame.canvas.width, height: frame.canvas.height, loopCount: 0,
+                                                     tolerance: tolerance, palette: animation.palette)
+            }
+            try encoders[animation]!.append(frame)
+        }
+    }
+
+    /// The GIFs, in `Animation` order; `sampler` names the sampling GIF's.
+    func finish(sampler: String?) throws -> [RenderedGIF] {
+        try Animation.allCases.compactMap { animation in
+            guard let encoder = encoders[animation] else { return nil }
+            let bytes = try reportingEncoderErrors(of: animation) { try encoder.finish() }
+            return RenderedGIF(animation: animation, bytes: bytes, frameCount: encoder.frameCount, width: encoder.width,
+                               height: encoder.height, sampler: animation == .sampling ? sampler : nil)
+        }
+    }
+
+    private func reportingEncoderErrors<Result>(of animation: Animation, _ body: () throws -> Result) throws -> Result {
+        do { return try body() } catch let error as GIFError {
             throw VAEError(.failed, "cannot encode \(animation.fileName): \(error.message)")
         }
-        return RenderedGIF(animation: animation, bytes: bytes, frameCount: encoder.frameCount, width: encoder.width,
-                           height: encoder.height, sampler: animation == .sampling ? sampling?.sampler : nil)
     }
 }
 
@@ -190,41 +203,4 @@ private func checkFrameSize(_ layout: TileLayout?, of animation: Animation) thro
     guard let layout, max(layout.width, layout.height) > maxGIFSide else { return }
     throw VAEError(.usage, "\(animation.fileName) would be \(layout.width)x\(layout.height) pixels, more than "
                    + "\(maxGIFSide) per side; lower --scale or show fewer images")
-}
-
-/// Refuses, before anything is rendered, an output folder that cannot be created, a run's
-/// checkpoints folder, or a file in it that cannot be written (a folder of that name, say) or is
-/// not one vae-render writes (a GIF, its loss curve) or is read-only, as the other tools refuse
-/// such an --out, so that a wrong --out costs nothing. Creates nothing: a render that fails
-/// leaves no empty folder behind.
-public func checkOutputs(_ fileNames: [String], in folder: String) throws {
-    try checkFolderCanBeCreated(folder, what: "the output folder")
-    guard FileManager.default.fileExists(atPath: folder) else { return }
-    try RunDirectory.checkNotTheCheckpointsFolder(folder, flag: "--out")
-    for name in fileNames {
-        let path = (folder as NSString).appendingPathComponent(name)
-        try checkFileCanBeWritten(path)
-        let (kind, start) = name.hasSuffix(".svg") ? ("a loss curve vae-render drew", lossCurveSVGStart) : ("a GIF", "GIF8")
-        try checkReplacesOnly(kind, at: path, outputFolder: folder) { path in
-            guard let file = FileHandle(forReadingAtPath: path) else { return false }
-            defer { try? file.close() }
-            return (try? file.read(upToCount: start.utf8.count)).map { Array($0) == Array(start.utf8) } ?? false
-        }
-    }
-}
-
-/// Writes the files into `folder` (created if needed) as one set: every file is written in full
-/// beside its target (its path checked again: it may have become unwritable during the render)
-/// before the first is renamed into place, so that a failure, a full disk say, leaves the
-/// earlier set whole, and no folder made for the set; a Ctrl-C waits until the set is written
-/// and `written` has been told the paths (to say so). Returns the paths written.
-@discardableResult
-public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String,
-                         written: ([String]) -> Void = { _ in }) throws -> [String] {
-    let paths = files.map { (folder as NSString).appendingPathComponent($0.name) }
-    try writingIntoFolder(folder, what: "the output folder") {
-        try writeFilesAtomically(zip(files, paths).map { (bytes: $0.bytes, path: $1) })
-        written(paths)
-    }
-    return paths
 }

@@ -13,7 +13,8 @@ public struct RunReplay: Sendable {
     public let epochs: [Int]
     /// The earliest checkpoint; every other one must match its configuration.
     public let first: Checkpoint
-    /// The latest checkpoint: the trained model that interpolation and the sampling plane use.
+    /// The latest checkpoint: the trained model of the interpolation, the traversal, the samplers'
+    /// fits and the latent map's plane.
     public let final: Checkpoint
 
     public init(runDirectory path: String) throws {

@@ -24,7 +24,7 @@ public struct SamplingOptions: Sendable, Equatable {
     /// The frame shows grid x grid decoded points.
     public var grid: Int
     public var source: SamplingSource
-    /// Seed of the sampler's fit and of the draw.
+    /// Seed of the sampler's fit and of the draw (for a conditional model, of the columns' points).
     public var seed: UInt64
     /// The samplers' spread is scaled by it (the covariances by its square).
     public var temperature: Double

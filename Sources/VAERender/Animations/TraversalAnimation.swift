@@ -24,12 +24,11 @@ public struct TraversalAnimation {
     /// The sweep reaches this far either side of the mean, in standard deviations of the aggregate
     /// posterior along the swept coordinate (`LatentActivity.aggregateSpread`), where 95% of
     /// a Gaussian's mass lies: further, the default model's strokes break up. In latent units,
-    /// a VampPrior model spreads its images three times as wide as N(0, 1), and the sweep of ±3
-    /// units this replaced barely moved a stroke there.
+    /// a VampPrior model spreads its images three times as wide as N(0, 1), so a sweep of fixed
+    /// units would barely move a stroke there.
     public static let reach = 2.0
     /// Intervals from -reach to +reach: steps of 0.5 keep the motion readable at the default
-    /// delay while the file of the default run stays under 1 MB (690 KB; at 12 steps of the
-    /// old sweep it reached 990 KB).
+    /// delay while the default run's GIF stays under 1 MB (more steps add frames, and bytes).
     public static let steps = 8
 
     /// The test images in the columns.

@@ -91,14 +91,7 @@ public func writeQualityTable(_ loaded: Checkpoint, scorer: Classifier, test: Im
             row(name + (spherical ? ", spherical path" : ", straight path") + (spherical == gifPath.spherical ? " (the GIF's)" : ""),
                 images: Array(path[inner]), distances: distances)
         }
-        var crossfaded: [Float] = []
-        for step in 1..<steps {
-            let t = Float(step) / Float(steps)
-            for pair in pairs {
-                for i in 0..<size { crossfaded.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
-            }
-        }
-        row(name + ", pixels crossfaded (no model)", images: crossfaded, distances: distances)
+        row(name + ", pixels crossfaded (no model)", images: crossfade(pixels, pairs: pairs, steps: steps), distances: distances)
     }
     let gifPairs = interpolationPairs(labels: test.labels, conditional: conditional)
     if !gifPairs.isEmpty {
