@@ -398,10 +398,11 @@ struct VAETrain: ParsableCommand {
             warnings.append("\(directory.path) holds no checkpoint of \(epochList(missing)) (deleted?), which a resume cannot make "
                             + "again: the GIFs will have no frame of \(missing.count == 1 ? "it" : "them")")
         }
-        if let later = resumePoint?.laterCheckpoints, !later.isEmpty, let epoch = resumePoint?.epoch {
+        if let resumePoint, !resumePoint.laterCheckpoints.isEmpty {
             // train() removed them: nothing of this run's can lie past its state.
+            let later = resumePoint.laterCheckpoints
             warnings.append("removed the checkpoint\(later.count == 1 ? "" : "s") of \(epochList(later)), past the state's epoch "
-                            + "\(epoch) (left by a run stopped before writing its state, or while --overwrite replaced an older run)")
+                            + "\(resumePoint.epoch) (left by a run stopped before writing its state, or while --overwrite replaced an older run)")
         }
         if run.klWarmupEpochs > run.epochs {
             let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
