@@ -52,3 +52,11 @@ public func checkFileCanBeWritten(_ path: String) throws {
         throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) is not writable")
     }
 }
+
+/// Refuses, before any work, an `--out` file that could not be written, that would lie among a
+/// run's checkpoints, or that would replace a file other than one of `kind` (`checkReplacesOnly`).
+public func checkOutputFile(_ path: String, replacingOnly kind: String, isOfTheKind: (String) -> Bool) throws {
+    try checkFileCanBeWritten(path)
+    try RunDirectory.checkNotAmongCheckpoints(path, flag: "--out")
+    try checkReplacesOnly(kind, at: path, isOfTheKind: isOfTheKind)
+}

@@ -44,10 +44,8 @@ struct VAEClassifier: ParsableCommand {
     func run() throws {
         try reportingErrors {
             compute.apply()
-            try checkFileCanBeWritten(out)
-            try RunDirectory.checkNotAmongCheckpoints(out, flag: "--out")
             // A classifier whose data were damaged is one still, and retraining is how to mend it.
-            try checkReplacesOnly("a classifier file", at: out) {
+            try checkOutputFile(out, replacingOnly: "a classifier file") {
                 (try? readSafetensors($0, verifyingChecksum: false))?.metadata["format"] == classifierFormat
             }
             let data = try KMNIST.load(from: dataOptions.folder)

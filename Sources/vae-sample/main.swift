@@ -74,9 +74,7 @@ struct VAESample: ParsableCommand {
     func run() throws {
         try reportingErrors {
             compute.apply()
-            try checkFileCanBeWritten(out)
-            try RunDirectory.checkNotAmongCheckpoints(out, flag: "--out")
-            try checkReplacesOnly("an IDX image file", at: out) { (try? readIDX($0, magic: idxImagesMagic)) != nil }
+            try checkOutputFile(out, replacingOnly: "an IDX image file") { (try? readIDX($0, magic: idxImagesMagic)) != nil }
             let run = RunDirectory(runDir)
             // Data files are IDX images too: those this command reads and those the run records.
             let dataFolders = [try? dataOptions.folder(readingRun: run), try? run.recordedDataFolder()].compactMap { $0 }
