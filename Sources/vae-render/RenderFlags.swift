@@ -65,6 +65,8 @@ let stepsRange = 1...1000, gridRange = 1...64, mapImagesRange = 1...100_000, dim
 /// Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2; a GIF
 /// stores a delay in 16 bits.
 let frameTimeRange = 2...65535
+/// A first and a last epoch at least.
+let framesRange = 2...100_000
 let toleranceRange = 0...Int(Palette.maxGray)
 
 struct InterpolationFlags: ParsableArguments {
@@ -217,14 +219,20 @@ struct FrameFlags: ParsableArguments {
                                                         valueName: "levels"))
     var tolerance: Int?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp("At most n frames in the GIFs of every epoch (sampling, reconstruction, latent map): the first and last epochs and, between them, epochs spread evenly, so that a long run's GIFs stay small, \(rangeHelp(framesRange)) (default: every checkpoint).",
+                                                        valueName: "n"))
+    var frames: Int?
+
     var style: FrameStyle {
         let defaults = FrameStyle()
         return FrameStyle(scale: scale ?? defaults.scale, delay: delay ?? defaults.delay, hold: hold ?? defaults.hold,
                           tolerance: tolerance ?? defaults.tolerance)
     }
 
-    /// `gifs`: whether any GIF is asked for; `approximate`: any but the latent map, which is stored exactly.
-    func validate(gifs: Bool, approximate: Bool) throws {
+    /// `gifs`: whether any GIF is asked for; `approximate`: any but the latent map, which is stored
+    /// exactly; `everyEpoch`: any that replays every checkpoint.
+    func validate(gifs: Bool, approximate: Bool, everyEpoch: Bool) throws {
+        try checkRange("--frames", frames, in: framesRange)
         try checkRange("--scale", scale, in: scaleRange)
         try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
@@ -234,6 +242,9 @@ struct FrameFlags: ParsableArguments {
         }
         if gifs && !approximate && tolerance != nil {
             throw ValidationError("--tolerance does not apply to the latent map, which is stored exactly")
+        }
+        if !everyEpoch && frames != nil {
+            throw ValidationError("--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all")
         }
     }
 }

@@ -136,7 +136,8 @@ struct RenderCommand: ParsableCommand {
         try latentMapFlags.validate(enabled: selection.includes(.latentMap))
         try traversalFlags.validate(enabled: selection.includes(.traversal))
         try frameFlags.validate(gifs: selection.anyAnimation,
-                                approximate: Animation.allCases.contains { $0 != .latentMap && selection.includes($0) })
+                                approximate: Animation.allCases.contains { $0 != .latentMap && selection.includes($0) },
+                                everyEpoch: Animation.allCases.contains { $0.replaysEveryCheckpoint && selection.includes($0) })
         if !selection.anyAnimation && locations.dataOptions.data != nil {
             throw ValidationError("--data applies to the GIFs, not the loss curve, which reads only the runs; add an animation or --all")
         }
@@ -162,7 +163,7 @@ struct RenderCommand: ParsableCommand {
             try checkOutputs(fileNames, in: locations.out)
             // Everything is read and rendered before the first file is written. A run still
             // training is rendered as far as it was when it was opened.
-            let replay = selection.anyAnimation ? try RunReplay(runDirectory: locations.runDir) : nil
+            let replay = selection.anyAnimation ? try RunReplay(runDirectory: locations.runDir, frames: frameFlags.frames) : nil
             // The plane's points are fixed; only a conditional run draws its columns' z from --seed.
             if let replay, samplingFlags.seed != nil, request?.sampling?.source == .plane, !replay.run.model.conditional {
                 throw VAEError(.usage, "--seed applies to a sampler, or to --sampler plane of a conditional run, and "

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
-import VAERender
+@testable import VAERender
 import VAETesting
 
 // Reading a run back: what is refused, with which message, and what is accepted.
@@ -207,4 +207,41 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let replay = try RunReplay(runDirectory: run.path)
     #expect(replay.epochs == [1, 2, 3, 4])
     #expect(replay.run.epochs == 5)
+}
+
+/// `--frames n` replays n checkpoints of a longer run: the first, the last and those nearest to
+/// evenly spaced between, each frame exactly the full replay's of its epoch (at tolerance 0),
+/// the ends held; the report says how many of how many, and the final-model GIFs are as before.
+@Test func framesThinsTheCheckpointsEvenly() throws {
+    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 3) == [1, 4, 7])
+    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 4) == [1, 3, 5, 7])
+    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 2) == [1, 7])
+    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 7) == [1, 2, 3, 4, 5, 6, 7])
+    #expect(evenlySpaced([1, 2, 3], atMost: 100) == [1, 2, 3])
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = scratch + "/run"
+    let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", run, "--epochs", "7",
+                                            "--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--iwae-k", "0"])
+    try #require(trained.status == 0, "\(trained.stderr)")
+    let flags = ["--run-dir", run, "--data", syntheticData, "--reconstruction", "--interpolation", "--indices", "0,1",
+                 "--pairs", "0:1", "--steps", "2", "--tolerance", "0"]
+    let full = try runTool("vae-render", flags + ["--out", scratch + "/full"])
+    let thinned = try runTool("vae-render", flags + ["--out", scratch + "/thinned", "--frames", "3"])
+    try #require(full.status == 0 && thinned.status == 0, "\(full.stderr)\(thinned.stderr)")
+    let every = try decodeGIF(readFile(scratch + "/full/reconstruction.gif")).frames
+    let three = try decodeGIF(readFile(scratch + "/thinned/reconstruction.gif")).frames
+    try #require(every.count == 7 && three.count == 3)
+    #expect(three.map(\.indices) == [0, 3, 6].map { every[$0].indices })
+    #expect(three.map(\.delayCentiseconds) == [FrameStyle().hold, FrameStyle().delay, FrameStyle().hold])
+    #expect(thinned.stdout.contains("reconstruction.gif: 3 frames (3 of the 7 checkpoints of epochs 1-7 of 7 planned), "),
+            "\(thinned.stdout)")
+    #expect(thinned.stdout.contains("interpolation.gif: 4 frames (epoch 7 of 7 planned), "), "\(thinned.stdout)")
+    #expect(try readFile(scratch + "/thinned/interpolation.gif") == readFile(scratch + "/full/interpolation.gif"))
+    // A checkpoint deleted by hand is named as well, and the spacing is over the ones there are.
+    try FileManager.default.removeItem(atPath: RunDirectory(run).checkpoint(epoch: 4))
+    let replay = try RunReplay(runDirectory: run, frames: 3)
+    #expect(replay.epochs == [1, 5, 7])
+    #expect(replay.epochsFound() == "3 of the 6 checkpoints of epochs 1-7 of 7 planned, no checkpoint of epoch 4")
+    #expect(try RunReplay(runDirectory: run, frames: 6).epochsFound() == "epochs 1-7 of 7 planned, no checkpoint of epoch 4")
 }

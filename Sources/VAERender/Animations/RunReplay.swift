@@ -9,17 +9,24 @@ import VAECore
 /// the error otherwise names the file.
 public struct RunReplay: Sendable {
     public let directory: RunDirectory
-    /// Epochs with a checkpoint file, ascending.
+    /// The epochs replayed, ascending: every epoch with a checkpoint file, or as many of them as
+    /// the animations may show.
     public let epochs: [Int]
+    /// Every epoch with a checkpoint file, ascending.
+    private let found: [Int]
     /// The earliest checkpoint; every other one must match its configuration.
     public let first: Checkpoint
     /// The latest checkpoint: the trained model of the interpolation, the traversal, the samplers'
     /// fits and the latent map's plane.
     public let final: Checkpoint
 
-    public init(runDirectory path: String) throws {
+    /// `frames` replays at most that many checkpoints (at least 2): the first, the last and those
+    /// between nearest to evenly spaced, so that a long run's GIFs stay small enough to embed.
+    public init(runDirectory path: String, frames: Int? = nil) throws {
+        precondition(frames.map { $0 >= 2 } ?? true, "a first and a last frame")
         directory = RunDirectory(path)
-        epochs = try directory.requiredCheckpointEpochs()
+        found = try directory.requiredCheckpointEpochs()
+        epochs = evenlySpaced(found, atMost: frames ?? found.count)
         let firstEpoch = epochs[0], finalEpoch = epochs[epochs.count - 1]
         first = try RunReplay.read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
         final = epochs.count == 1 ? first
@@ -28,11 +35,13 @@ public struct RunReplay: Sendable {
 
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
     /// training has fewer than it plans), or with `finalOnly` the one the final model came from.
-    /// Checkpoints missing within the range (deleted by hand) are named, so that the frames add up.
+    /// Checkpoints missing within the range (deleted by hand) are named, and how many were left
+    /// out for `frames`, so that the frames add up.
     public func epochsFound(finalOnly: Bool = false) -> String {
-        let found = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
-        let missing = finalOnly ? [] : (epochs[0]...final.epoch).filter { !epochs.contains($0) }
-        return "\(found) of \(run.epochs) planned" + (missing.isEmpty ? "" : ", no checkpoint of \(epochList(missing))")
+        let range = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
+        let thinned = !finalOnly && epochs.count < found.count ? "\(epochs.count) of the \(found.count) checkpoints of " : ""
+        let missing = finalOnly ? [] : (epochs[0]...final.epoch).filter { !found.contains($0) }
+        return "\(thinned)\(range) of \(run.epochs) planned" + (missing.isEmpty ? "" : ", no checkpoint of \(epochList(missing))")
     }
 
     /// The run's configuration; `epochs` is the final checkpoint's plan, since a resumed run may
@@ -60,4 +69,11 @@ public struct RunReplay: Sendable {
     private static func read(_ path: String, epoch: Int, reference: Checkpoint?) throws -> Checkpoint {
         try readCheckpoint(path, epoch: epoch, configuredAs: reference.map { ($0.run, $0.path) })
     }
+}
+
+/// `count` (at least 2) of `items`, all of them if there are no more: the first, the last and
+/// those between at the positions nearest to evenly spaced.
+func evenlySpaced(_ items: [Int], atMost count: Int) -> [Int] {
+    guard items.count > count else { return items }
+    return (0..<count).map { items[Int((Double($0) * Double(items.count - 1) / Double(count - 1)).rounded())] }
 }
