@@ -64,7 +64,7 @@ struct RenderCommand: ParsableCommand {
 
             Every GIF loops forever, shows each frame for --delay and holds its ends (the first and last epochs, a sweep's two ends) for --hold; after \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
-            30-epoch run under 1 MB. The files are written only after \
+            30-epoch run under 1 MB; for a longer run, --frames N shows N of its epochs. The files are written only after \
             everything has rendered, as one set (each in full before any replaces its old file), so a bad checkpoint \
             or a full disk leaves no partial GIF. On \
             success, one line per GIF: path, frames, the epochs they show, size, bytes, and for sampling.gif \
