@@ -130,26 +130,32 @@ func headingAnchors(_ text: String) -> [String] {
 
 /// Every script answers `--help` (as the first argument or after others) with its own header and
 /// exit 0, before it installs, builds or runs anything: fresh-debian12 used to take `--help` for
-/// the command to run in a new Debian, and the others for a name, a count or a tool's flag.
+/// the command to run in a new Debian, and the others for a name, a count or a tool's flag. Run
+/// through a symlink elsewhere too (`ln -s .../scripts/test ~/bin/`), a script finds its own
+/// folder: the bash ones looked for help.bash beside the link.
 @Test func everyScriptAnswersHelpWithItsHeader() throws {
     let folder = packageRoot + "/scripts"
     let scripts = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
         .filter { FileManager.default.isExecutableFile(atPath: folder + "/" + $0) }
     #expect(scripts.count == 12 && !scripts.contains("help.bash"), "\(scripts)")
+    let links = temporaryFolder()
+    defer { removeTemporaryFolder(links) }
     for name in scripts {
         let text = String(decoding: try readFile(folder + "/" + name), as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         // The header's first sentence: after "# " in bash, the docstring's first line in Python.
         let firstLine = lines[1].hasPrefix("# ") ? String(lines[1].dropFirst(2)) : String(lines[1].drop { $0 == "\"" })
-        for arguments in [["--help"], ["-h"], [name == "fresh-debian12" ? "--user" : "x", "--help"]] {
+        try FileManager.default.createSymbolicLink(atPath: links + "/" + name, withDestinationPath: folder + "/" + name)
+        for (path, arguments) in [(folder, ["--help"]), (folder, ["-h"]), (folder, [name == "fresh-debian12" ? "--user" : "x", "--help"]),
+                                  (links, ["--help"])] {
             // A short limit: a script that missed --help would go on to install, build or train.
-            let child = try ChildProcess(folder + "/" + name, arguments, timeLimit: .seconds(30))
+            let child = try ChildProcess(path + "/" + name, arguments, timeLimit: .seconds(30))
             defer { child.stop() }
             let result = try child.finish()
-            #expect(result.status == 0 && result.stderr.isEmpty, "\(name) \(arguments): \(result.stderr)")
+            #expect(result.status == 0 && result.stderr.isEmpty, "\(path)/\(name) \(arguments): \(result.stderr)")
             // memorisation's argparse prints its usage line first and the header's sentence after it.
             let expected = name == "memorisation" ? "usage: memorisation" : firstLine
-            #expect(result.stdout.hasPrefix(expected), "\(name) \(arguments): \(result.stdout.prefix(200))")
+            #expect(result.stdout.hasPrefix(expected), "\(path)/\(name) \(arguments): \(result.stdout.prefix(200))")
         }
     }
 }
