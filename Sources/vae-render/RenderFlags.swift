@@ -91,9 +91,8 @@ struct InterpolationFlags: ParsableArguments {
     func validate(enabled: Bool) throws {
         try checkRange("--steps", steps, in: stepsRange)
         let path = spherical.map { $0 ? "--spherical" : "--no-spherical" } ?? ""
-        if !enabled, let flag = [("--pairs", pairs != nil), (path, spherical != nil), ("--steps", steps != nil)].first(where: \.1) {
-            throw ValidationError("\(flag.0) applies to the interpolation; add --interpolation or --all")
-        }
+        try refuseUnless(enabled, [("--pairs", pairs != nil), (path, spherical != nil), ("--steps", steps != nil)],
+                         applyTo: "the interpolation", add: "--interpolation or --all")
     }
 }
 
@@ -126,10 +125,9 @@ struct SamplingFlags: ParsableArguments {
         try checkRange("--grid", grid, in: gridRange)
         try checkTemperature(temperature, sampler: sampler?.name ?? "",
                              takesTemperature: sampler.map { $0.source != .plane && $0.source != .sampler(.prior) } ?? true)
-        if !enabled, let flag = [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
-                                 ("--temperature", temperature != nil)].first(where: \.1) {
-            throw ValidationError("\(flag.0) applies to the sampling animation; add --sampling or --all")
-        }
+        try refuseUnless(enabled, [("--grid", grid != nil), ("--sampler", sampler != nil), ("--seed", seed != nil),
+                                   ("--temperature", temperature != nil)],
+                         applyTo: "the sampling animation", add: "--sampling or --all")
     }
 }
 
@@ -163,9 +161,7 @@ struct ReconstructionFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
-        if !enabled && indices != nil {
-            throw ValidationError("--indices applies to the reconstruction; add --reconstruction or --all")
-        }
+        try refuseUnless(enabled, [("--indices", indices != nil)], applyTo: "the reconstruction", add: "--reconstruction or --all")
     }
 }
 
@@ -180,9 +176,7 @@ struct LatentMapFlags: ParsableArguments {
 
     func validate(enabled: Bool) throws {
         try checkRange("--map-images", mapImages, in: mapImagesRange)
-        if !enabled && mapImages != nil {
-            throw ValidationError("--map-images applies to the latent map; add --latent-map or --all")
-        }
+        try refuseUnless(enabled, [("--map-images", mapImages != nil)], applyTo: "the latent map", add: "--latent-map or --all")
     }
 }
 
@@ -197,9 +191,7 @@ struct TraversalFlags: ParsableArguments {
 
     func validate(enabled: Bool) throws {
         try checkRange("--dims", dims, in: dimsRange)
-        if !enabled && dims != nil {
-            throw ValidationError("--dims applies to the traversal; add --traversal or --all")
-        }
+        try refuseUnless(enabled, [("--dims", dims != nil)], applyTo: "the traversal", add: "--traversal or --all")
     }
 }
 
@@ -237,15 +229,21 @@ struct FrameFlags: ParsableArguments {
         try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
-        if !gifs, let flag = [("--scale", scale), ("--delay", delay), ("--hold", hold), ("--tolerance", tolerance)].first(where: { $0.1 != nil }) {
-            throw ValidationError("\(flag.0) applies to the GIFs, not the loss curve; add an animation or --all")
-        }
+        try refuseUnless(gifs, [("--scale", scale != nil), ("--delay", delay != nil), ("--hold", hold != nil), ("--tolerance", tolerance != nil)],
+                         applyTo: "the GIFs, not the loss curve", add: "an animation or --all")
         if gifs && !approximate && tolerance != nil {
             throw ValidationError("--tolerance does not apply to the latent map, which is stored exactly")
         }
-        if !everyEpoch && frames != nil {
-            throw ValidationError("--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all")
-        }
+        try refuseUnless(everyEpoch, [("--frames", frames != nil)],
+                         applyTo: "the GIFs of every epoch", add: "--sampling, --reconstruction, --latent-map or --all")
+    }
+}
+
+/// Refuses the first of `flags` given (`given`) for what is not rendered (`rendered` false): a
+/// flag that would change nothing is more likely a missing selection than meant.
+private func refuseUnless(_ rendered: Bool, _ flags: [(name: String, given: Bool)], applyTo what: String, add selection: String) throws {
+    if !rendered, let flag = flags.first(where: \.given) {
+        throw ValidationError("\(flag.name) applies to \(what); add \(selection)")
     }
 }
 
