@@ -46,7 +46,7 @@ extension ParsableCommand {
             exit(withError: report(error))  // one thrown outside `reportingErrors`, with its own exit code
         } catch {
             if exitCode(for: error) == .validationFailure {
-                exit(withError: report(VAEError(.usage, "\(oneLine(message(for: error))) (see \(toolName) --help)")))
+                exit(withError: report(VAEError(.usage, "\(oneLine(message(for: error)))\(flagHelp(for: error)) (see \(toolName) --help)")))
             }
             // --help ends here too: ArgumentParser's help command throws an error that exits cleanly.
             // Any other error is no VAEError (which `reportingErrors` reports): one line all the same,
@@ -75,6 +75,19 @@ extension ParsableCommand {
         let lines = message.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         let values = lines.dropFirst().map { $0.hasPrefix("- ") ? String($0.dropFirst(2)) : $0 }
         return ([lines.first ?? ""] + (values.isEmpty ? [] : [values.joined(separator: ", ")])).joined(separator: " ")
+    }
+
+    /// For a value that did not parse or is missing, what the flag takes: ArgumentParser gives its
+    /// help on a line of its own ("Help:  --epochs <n>  Number of passes ... (at least 1; ...)"),
+    /// and "The value 'abc' is invalid for '--epochs <n>'" alone names no range or form. Not
+    /// beside a message that lists the values already ("Please provide one of ...").
+    private static func flagHelp(for error: Error) -> String {
+        let prefix = "Help:  "
+        guard !message(for: error).contains("Please provide"),
+              let line = fullMessage(for: error).split(separator: "\n").first(where: { $0.hasPrefix(prefix) }),
+              let gap = line.range(of: "  ", range: line.index(line.startIndex, offsetBy: prefix.count)..<line.endIndex) else { return "" }
+        let help = line[gap.upperBound...].trimmingCharacters(in: CharacterSet.whitespaces.union(["."]))
+        return help.isEmpty ? "" : ": " + help
     }
 
     private static var toolName: String { configuration.commandName ?? CommandLine.arguments[0] }

@@ -82,9 +82,14 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
 }
 
 /// A bad flag is one line like every other error: the tool, what is wrong, where to read more.
+/// A value that does not parse, or is missing, is told with the flag's help, which gives its
+/// range or form; not beside the list of values of a flag that takes names.
 @Test(arguments: [
     ("vae-train", ["--batch-size", "-3"], "--batch-size must be between 1 and 1000000, got -3"),
-    ("vae-train", ["--hidden", "wide"], "The value 'wide' is invalid for '--hidden <widths>'"),
+    ("vae-train", ["--epochs", "abc"], "The value 'abc' is invalid for '--epochs <n>': Number of passes over the training set "
+                                       + "(at least 1; default: 30; with --resume, the run's own)"),
+    ("vae-sample", ["--count"], "Missing value for '--count <n>': Images to write, 1 to 1000000"),
+    ("vae-train", ["--prior", "uniform"], "The value 'uniform' is invalid for '--prior <name>'. Please provide one of 'normal' and 'vamp'."),
     ("vae-eval", [], "Missing expected argument '<checkpoint>'"),
     ("vae-render", ["--all", "--run-dir", "run", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
 ])
