@@ -52,7 +52,7 @@ struct VAEEval: ParsableCommand {
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images, 1 to the test set's count, at least 2 with --quality (default: all).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images, 1 to the test set's count, at least 2 with --quality, whose distances to the test images need more than 128 (default: all).", valueName: "n"))
     var images: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw, 0 to 2^64-1.", valueName: "n"))
@@ -95,7 +95,7 @@ struct VAEEval: ParsableCommand {
         try checkRange("--k", importanceSamples, in: importanceSampleRange)
         if let images, images < 1 { throw ValidationError("--images must be at least 1, got \(images)") }
         if let images, quality && images < 2 {
-            throw ValidationError("--images must be at least 2 with --quality, which compares the test images half to half, got \(images)")
+            throw ValidationError("--images must be at least 2 with --quality, which takes the test images' covariance, got \(images)")
         }
     }
 

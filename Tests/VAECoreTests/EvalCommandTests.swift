@@ -95,7 +95,7 @@ import VAECore
                                   "--temperature is given the same value twice"),
                                  (["--images", "0"], "--images must be at least 1, got 0"),
                                  (["--quality", "--classifier", "c", "--images", "1"],
-                                  "--images must be at least 2 with --quality, which compares the test images half to half, got 1")] {
+                                  "--images must be at least 2 with --quality, which takes the test images' covariance, got 1")] {
         let refused = try runTool("vae-eval", ["x"] + arguments)
         #expect(refused.status == 64 && refused.stderr.hasPrefix("vae-eval: " + message), "\(arguments): \(refused.stderr)")
     }

@@ -150,6 +150,20 @@ import VAECore
     #expect(stats.covariance == [4, 2, 2, 4])
 }
 
+/// A Fréchet distance of 128 features needs more than 128 rows on both sides: with fewer, a
+/// covariance is singular and the number means nothing (`vae-eval --quality --images 2` scored
+/// samples against two test images' features).
+@Test func aFeatureDistanceNeedsMoreRowsThanFeaturesOnBothSides() {
+    var random = Random(seed: 3)
+    func features(_ rows: Int) -> [Float] { (0..<rows * Classifier.featureCount).map { _ in random.nextUniform() } }
+    func statistics(_ rows: Int) -> FeatureStatistics { FeatureStatistics(features: features(rows), dimension: Classifier.featureCount) }
+    let enough = Classifier.featureCount + 1, tooFew = Classifier.featureCount
+    #expect(featureDistance(features(enough), to: statistics(enough)) != nil)
+    #expect(featureDistance(features(tooFew), to: statistics(enough)) == nil, "too few samples")
+    #expect(featureDistance(features(enough), to: statistics(tooFew)) == nil, "too few reference rows")
+    #expect(featureDistance(features(300), to: statistics(2)) == nil, "a reference of two rows")
+}
+
 @Test func sampleQualityCountsConfidenceAndClassesFromTheProbabilities() {
     // Four images: top classes 3 (0.95), 3 (0.6), 7 (0.9, not above it) and 1 (0.91).
     func row(_ top: Int, _ p: Float) -> [Float] {

@@ -11,7 +11,7 @@ public struct SampleQuality: Sendable {
     /// is predicted equally often, 0 when all images get one class.
     public let classEntropy: Double
     /// The Fréchet distance of the images' penultimate features to the reference set's; nil
-    /// for no more images than features, whose covariance would be singular.
+    /// when either set has no more images than features, whose covariance would be singular.
     public let frechetDistance: Double?
 
     /// Scores from the classifier's outputs: the confidences from `probabilities` (`[n, 10]`),
@@ -38,9 +38,10 @@ public struct SampleQuality: Sendable {
     }
 }
 
-/// The Fréchet distance of the classifier's `features` (`[m, 128]`) to `reference`; nil for no
-/// more rows than features, whose covariance would be singular.
+/// The Fréchet distance of the classifier's `features` (`[m, 128]`) to `reference`; nil when
+/// either has no more rows than features, whose covariance would be singular: a distance to the
+/// features of a few test images (`vae-eval --quality --images 2`) is a number that means nothing.
 public func featureDistance(_ features: [Float], to reference: FeatureStatistics) -> Double? {
-    features.count / Classifier.featureCount > Classifier.featureCount
+    features.count / Classifier.featureCount > Classifier.featureCount && reference.count > Classifier.featureCount
         ? frechetDistance(FeatureStatistics(features: features, dimension: Classifier.featureCount), reference) : nil
 }
