@@ -281,7 +281,8 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
 }
 
 /// The lock file is never opened through a link (its pid would overwrite the link's target) nor
-/// taken when it is not a regular file (a FIFO there must not hang the open).
+/// taken when it is not a regular file (a FIFO there must not hang the open). One that is there
+/// but cannot be opened (a folder here; another user's file) is not said to be created.
 @Test func aLockFileThatIsALinkOrAFIFOIsRefusedTouchingNothing() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
@@ -289,8 +290,13 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     let notes = folder + "/notes.txt"
     try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: notes))
     try FileManager.default.createSymbolicLink(atPath: directory.lockPath, withDestinationPath: notes)
-    expectVAEError(.cannotWrite, containing: ["cannot create \(directory.lockPath): it is a symbolic link"]) { _ = try RunLock(directory) }
+    expectVAEError(.cannotWrite, containing: ["cannot lock \(directory.lockPath): it is a symbolic link"]) { _ = try RunLock(directory) }
     #expect(try String(contentsOfFile: notes, encoding: .utf8) == "keep me\n")
+
+    unlink(directory.lockPath)
+    try #require(mkdir(directory.lockPath, 0o755) == 0)
+    expectVAEError(.cannotWrite, containing: ["cannot open \(directory.lockPath): Is a directory"]) { _ = try RunLock(directory) }
+    rmdir(directory.lockPath)
 
     unlink(directory.lockPath)
     try #require(mkfifo(directory.lockPath, 0o644) == 0)

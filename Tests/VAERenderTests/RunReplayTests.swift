@@ -46,6 +46,38 @@ private func truncate(_ path: String) throws {
     }
 }
 
+/// A run that has not completed its first epoch (a trainer in it, or stopped in it, as here) is
+/// told as such, with how to continue it, where vae-render read it as never trained (the GIFs)
+/// or as a file it could not open (the loss curve); a --compare folder that is not there is told
+/// as --run-dir's is.
+@Test func aRunInItsFirstEpochIsToldAsSuch() throws {
+    let data = try KMNIST.load(from: syntheticData)
+    let run = RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 50, learningRate: 1e-3, seed: 4,
+                        preset: "test", trainImages: data.train.count, testImages: data.test.count)
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let directory = RunDirectory(scratch + "/run")
+    #expect(throws: VAEError.self) { try train(run, data: data, directory: directory, mode: .fresh, shouldStop: { true }) }
+    #expect(directory.isInItsFirstEpoch && directory.checkpointEpochs().isEmpty)
+    let advice = " yet: the run has not completed its first epoch (it is training it, or was stopped in it; "
+        + "vae-train --resume \(directory.path) continues it)\n"
+    let gifs = try runTool("vae-render", ["--all", "--run-dir", directory.path, "--data", syntheticData, "--out", scratch + "/out"])
+    #expect(gifs.status == 66 && gifs.stderr == "vae-render: \(directory.checkpointsFolder) holds no checkpoints "
+            + "(epoch-NNNN.safetensors)" + advice, "\(gifs.stderr)")
+    let curve = try runTool("vae-render", ["--loss-curve", "--run-dir", directory.path, "--out", scratch + "/out"])
+    #expect(curve.status == 66 && curve.stderr == "vae-render: \(directory.metricsPath) does not exist" + advice, "\(curve.stderr)")
+    #expect(!FileManager.default.fileExists(atPath: scratch + "/out"))
+    // Not said of a run never started, or of a folder that is not there.
+    let never = RunDirectory(scratch + "/never")
+    try FileManager.default.createDirectory(atPath: never.checkpointsFolder, withIntermediateDirectories: true)
+    #expect(!never.isInItsFirstEpoch && never.untrainedAdvice == "; train the run with vae-train first")
+    let trained = RunDirectory(scratch + "/trained")
+    try train(run, data: data, directory: trained, mode: .fresh)
+    let compared = try runTool("vae-render", ["--loss-curve", "--run-dir", trained.path, "--compare", scratch + "/none",
+                                              "--out", scratch + "/out"])
+    #expect(compared.status == 66 && compared.stderr == "vae-render: the run folder \(scratch)/none does not exist\n", "\(compared.stderr)")
+}
+
 /// A checkpoint, a run file or the checkpoints folder given for the run folder: the message
 /// names the run folder meant.
 @Test func aPathInsideARunNamesTheRunFolder() throws {

@@ -67,9 +67,21 @@ public struct RunDirectory: Sendable {
             try checkCheckpointsFolderCanBeListed()
             let hint = enclosingRunHint
             throw VAEError(.missingInput, "\(checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
-                           + (hint.isEmpty ? "; train the run with vae-train first" : hint))
+                           + (hint.isEmpty ? untrainedAdvice : hint))
         }
         return epochs
+    }
+
+    /// Whether the run was started and has not completed its first epoch: its resume state is
+    /// the one written before that epoch (a trainer is in it, or was stopped in it).
+    public var isInItsFirstEpoch: Bool { (try? readTrainingState(statePath))?.epoch == 0 }
+
+    /// What to do about a run folder with nothing to read yet, to follow what is missing.
+    public var untrainedAdvice: String {
+        isInItsFirstEpoch
+            ? " yet: the run has not completed its first epoch (it is training it, or was stopped in it; "
+              + "vae-train --resume \(shellPath(path)) continues it)"
+            : "; train the run with vae-train first"
     }
 
     /// The checkpoint of epoch `epoch` (which must have one), checked as a replay of the run

@@ -23,8 +23,9 @@ public final class RunLock: Sendable {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
             let reason = errno
-            throw VAEError(.cannotWrite, "cannot create \(path): "
-                           + (reason == ELOOP ? "it is a symbolic link" : systemErrorText(reason)))
+            if reason == ELOOP { throw VAEError(.cannotWrite, "cannot lock \(path): it is a symbolic link") }
+            // Not "create" for a lock file that is there (another user's, say).
+            throw VAEError(.cannotWrite, "cannot \(PathKind(path) == .nothing ? "create" : "open") \(path): \(systemErrorText(reason))")
         }
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {

@@ -101,6 +101,11 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
     let names = runFolders.map { URL(fileURLWithPath: $0).lastPathComponent }
     let runs = try runFolders.enumerated().map { index, folder in
         let directory = RunDirectory(folder)
+        // A folder that is not there, or a run in its first epoch, is told as such, not as a file that cannot be opened.
+        if PathKind(directory.metricsPath) == .nothing && (PathKind(folder) != .folder || directory.isInItsFirstEpoch) {
+            try directory.checkExists()
+            throw VAEError(.missingInput, "\(directory.metricsPath) does not exist" + directory.untrainedAdvice)
+        }
         var losses = try readEpochLosses(directory.metricsPath)
         if index == 0, let lastEpoch {
             losses = losses.filter { $0.epoch <= lastEpoch }
