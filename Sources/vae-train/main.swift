@@ -82,11 +82,11 @@ struct VAETrain: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Standard deviation of the gaussian-fixed likelihood, 1.1e-19 to 9.2e18 (default: 0.1).", valueName: "sigma"))
     var sigma: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1; not with --objective iwae, which has no KL term).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Weight of the KL term in the training objective (beta-VAE); reported losses stay the plain negative ELBO (default: 1; only 1 with --objective iwae, which has no KL term).",
                                                         valueName: "beta"))
     var beta: Double?
 
-    @Option(name: .customLong("kl-warmup"), parsing: .unconditional, help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0; not with --objective iwae).",
+    @Option(name: .customLong("kl-warmup"), parsing: .unconditional, help: ArgumentHelp("Epochs over which the KL weight ramps linearly from 0 to --beta (default: 0; only 0 with --objective iwae).",
                                                                                         valueName: "epochs"))
     var klWarmup: Int?
 
@@ -185,7 +185,11 @@ struct VAETrain: ParsableCommand {
         }
         if chosenObjective == .iwae {
             if conditional { throw ValidationError("--objective iwae cannot be combined with --conditional") }
-            if beta != nil || klWarmup != nil { throw ValidationError("--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none") }
+            // Their neutral values change nothing: a script that always passes them may add --objective iwae.
+            if beta.map({ $0 != 1 }) == true || klWarmup.map({ $0 != 0 }) == true {
+                throw ValidationError("--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none "
+                                      + "(it takes only --beta 1 and --kl-warmup 0, which change nothing)")
+            }
         }
         try checkRange("--augment-shift", augmentShift, in: RunConfig.augmentShiftRange)
         try checkRange("--iwae-k", iwaeK, in: importanceSampleRange)

@@ -58,6 +58,9 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
     (["--objective", "iwae", "--train-k", "101"], "--train-k must be between 1 and 100, got 101"),
     (["--objective", "iwae", "--conditional"], "--objective iwae cannot be combined with --conditional"),
     (["--objective", "iwae", "--kl-warmup", "2"], "--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none"),
+    (["--objective", "iwae", "--beta", "1", "--kl-warmup", "1"], "--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none"),
+    (["--objective", "iwae", "--beta", "0.5", "--kl-warmup", "0"], "--beta and --kl-warmup weight the ELBO's KL term; --objective iwae has none "
+                                                                  + "(it takes only --beta 1 and --kl-warmup 0, which change nothing)"),
     (["--augment-shift", "5"], "--augment-shift must be between 0 and 4, got 5"),
     (["--augment-shift=-1"], "--augment-shift must be between 0 and 4, got -1"),
     // A run with these would train and record values its checkpoints' reader refuses.
@@ -104,6 +107,18 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 
 /// A run that trains, but not as its flags suggest, says so on standard error and trains: a
 /// batch larger than the training set (600 synthetic images), a KL warm-up past the last epoch.
+/// --beta 1 and --kl-warmup 0, the values that change nothing, go with --objective iwae, which
+/// has no KL term to weight: a script that always passes them can add the objective.
+@Test func theKLTermsNeutralFlagsGoWithTheIWAEObjective() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let result = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/run", "--epochs", "1",
+                                           "--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--iwae-k", "0",
+                                           "--objective", "iwae", "--train-k", "2", "--beta", "1", "--kl-warmup", "0"])
+    #expect(result.status == 0 && result.stderr.isEmpty, "\(result.stderr)")
+    #expect(try readCheckpoint(RunDirectory(folder + "/run").checkpoint(epoch: 1)).run.objective == .iwae)
+}
+
 @Test func flagsThatCannotMeanWhatTheySayAreWarnedAbout() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
