@@ -30,7 +30,7 @@ public struct ThreadOptions: ParsableArguments {
 
 /// `--data`, for a tool that reads KMNIST but no run (vae-bench, vae-classifier).
 public struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR, else ./data/kmnist).",
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw, the .gz read where both are there (default: $KMNIST_DIR, else ./data/kmnist).",
                                valueName: "dir"))
     public var data: String?
 
@@ -45,7 +45,7 @@ public struct DataOptions: ParsableArguments {
 /// `--data`, for a tool that reads or continues a run, which falls back on the folder the run
 /// recorded before ./data/kmnist.
 public struct RunDataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw (default: $KMNIST_DIR; else the folder the run was trained on, when it records one; else ./data/kmnist).",
+    @Option(help: ArgumentHelp("Folder with the KMNIST IDX files, .gz or raw, the .gz read where both are there (default: $KMNIST_DIR; else the folder the run was trained on, when it records one; else ./data/kmnist).",
                                valueName: "dir"))
     public var data: String?
 

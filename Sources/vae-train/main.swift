@@ -15,7 +15,7 @@ struct VAETrain: ParsableCommand {
         commandName: "vae-train",
         abstract: "Train a variational autoencoder on Kuzushiji-MNIST, saving a checkpoint every epoch.",
         discussion: """
-            Reads the four KMNIST IDX files (.gz or raw) from --data, else $KMNIST_DIR, else ./data/kmnist, \
+            Reads the four KMNIST IDX files (.gz or raw; the .gz where both are there) from --data, else $KMNIST_DIR, else ./data/kmnist, \
             downloading and md5-checking any that are missing unless --no-download is given. A --resume without \
             --data or $KMNIST_DIR reads the folder the run was trained on (recorded in <run-dir>/data-folder), \
             and downloads only the files missing there; a run that records no folder needs --data.

@@ -37,6 +37,17 @@ func validFilesLoadGzipOrRaw(raw: Bool) throws {
     expectIdentical(data.test.labels, syntheticImageSet(count: 10, seed: 2).labels, "test labels")
 }
 
+/// Where a file is there both gzipped and raw (`gunzip -k`, or a raw copy of other images beside
+/// a download), the .gz is read, as --data's help says.
+@Test func theGzipFileIsReadWhereBothAreThere() throws {
+    let folder = validFolder()
+    defer { removeTemporaryFolder(folder) }
+    writeSplit(syntheticImageSet(count: 30, seed: 5), split: "train", in: folder, raw: true)
+    let data = try KMNIST.load(from: folder)
+    #expect(data.train.count == 20)
+    expectIdentical(data.train.pixels, syntheticImageSet(count: 20, seed: 1).pixels, "training pixels")
+}
+
 /// Any copy of KMNIST (the official files or the development copy): the official test split,
 /// whose gzip files, where kept, have the md5s a download is checked against.
 @Test(.needsRealKMNIST) func kmnistTestSplitHasTenThousandImagesAThousandPerClass() throws {

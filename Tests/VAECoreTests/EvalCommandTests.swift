@@ -164,7 +164,7 @@ func dataHelpNamesTheRunsFolderOnlyWhereARunIsRead(tool: String, readsARun: Bool
     let help = try runTool(tool, ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     let fallback = readsARun ? "$KMNIST_DIR; else the folder the run was trained on, when it records one; else ./data/kmnist)"
                              : "$KMNIST_DIR, else ./data/kmnist)"
-    #expect(help.contains("--data <dir> Folder with the KMNIST IDX files, .gz or raw (default: " + fallback), "\(tool): \(help)")
+    #expect(help.contains("--data <dir> Folder with the KMNIST IDX files, .gz or raw, the .gz read where both are there (default: " + fallback), "\(tool): \(help)")
 }
 
 /// The seven executables of the package.
