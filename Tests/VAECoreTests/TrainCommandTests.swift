@@ -363,6 +363,23 @@ private func stateEdited(_ name: String, _ edit: (inout [UInt8], Range<Int>) -> 
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
 }
 
+/// A state without its data's checksum, which vae-train always records (another program's
+/// rewrite, or a damaged header), is refused: its moments and random state would go unchecked.
+@Test func aStateWithoutItsChecksumIsRefused() throws {
+    let (scratch, folder) = try trainOneSmallEpoch()
+    defer { removeTemporaryFolder(scratch) }
+    let state = RunDirectory(folder).statePath
+    let (header, data) = try headerAndData(state)
+    let unrecorded = header.replacingOccurrences(of: #""\#(dataChecksumKey)":"[0-9a-f]{8}","#, with: "", options: .regularExpression)
+    try #require(unrecorded.count < header.count)
+    write(safetensors(header: unrecorded, data: data), to: state)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + smallResumeFlags, timeLimit: .seconds(30))
+    #expect(resumed.status == 65, "exit \(resumed.status): \(resumed.stderr)")
+    #expect(resumed.stderr == "vae-train: \(state): metadata data_crc32 is missing, which vae-train always records; the file was "
+            + "changed by another program, or damaged\n", "\(resumed.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+}
+
 @Test func missingDataWithoutDownloadSaysWhatToPutWhere() throws {
     let empty = temporaryFolder()
     defer { removeTemporaryFolder(empty) }

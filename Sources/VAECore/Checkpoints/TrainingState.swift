@@ -51,6 +51,12 @@ public struct TrainingState: Sendable {
 public func readTrainingState(_ path: String) throws -> TrainingState {
     let file = try readSafetensors(path)
     try file.checkFormat(stateFormat, kind: "training state")
+    // Only vae-train writes a state, always with its data's checksum: without one, a damaged
+    // moment or random state would be trained on unchecked.
+    guard file.metadata[dataChecksumKey] != nil else {
+        throw VAEError(.badData, "\(path): metadata \(dataChecksumKey) is missing, which vae-train always records; the file was "
+                       + "changed by another program, or damaged")
+    }
     let meta = MetadataReader(metadata: file.metadata, path: path)
     let run = try RunConfig(meta)
     let count = ParameterLayout(run.model).count
