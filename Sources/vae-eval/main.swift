@@ -119,7 +119,7 @@ struct VAEEval: ParsableCommand {
         // say) would otherwise be scored without a word.
         let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
             .evaluationImages(for: loaded.run))
-        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(test.count) test images")
+        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(count: test.count, "test image")")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         try checkFinite([elbo.total], width: 1, computedBy: loaded.model) { _ in "the negative ELBO" }
         print("negative ELBO (\(count: samples, "sample")): "
@@ -136,9 +136,7 @@ struct VAEEval: ParsableCommand {
         }
         bar.clear()
         try checkFinite([nll], width: 1, computedBy: loaded.model) { _ in "the IWAE estimate" }
-        // A conditional model's bounds are on the likelihood of the image given its class.
-        let likelihood = loaded.run.model.conditional ? "-log p(x|y)" : "-log p(x)"
-        print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", likelihood, importanceSamples, nll))
+        print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", loaded.run.model.negativeLogLikelihood, importanceSamples, nll))
     }
 
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.

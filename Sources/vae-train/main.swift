@@ -267,7 +267,7 @@ struct VAETrain: ParsableCommand {
         let resumePoint = resume != nil ? try self.resumePoint(of: directory, preset: preset) : nil
         if let resumePoint, resumePoint.run.epochs == resumePoint.epoch {
             // --iwae-k estimates after the last epoch trained, and there is none to train.
-            let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates -log p(x)" : ""
+            let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates \(resumePoint.run.model.negativeLogLikelihood)" : ""
             print("vae-train: \(directory.path) has completed all \(count: resumePoint.epoch, "epoch"); nothing to do "
                   + "(--epochs N with N above \(resumePoint.epoch) trains it further\(estimate))")
             return
@@ -317,7 +317,7 @@ struct VAETrain: ParsableCommand {
                                   if done == 1 {
                                       bar.clear()
                                       // The epoch's own line waits for its checkpoint, which waits for the estimate.
-                                      print("estimating -log p(x) after epoch \(run.epochs), before its checkpoint: the "
+                                      print("estimating \(run.model.negativeLogLikelihood) after epoch \(run.epochs), before its checkpoint: the "
                                             + "\(dataset.test.count) test images with \(iwaeK) importance samples each")
                                       fflush(nil)
                                   }
@@ -328,7 +328,7 @@ struct VAETrain: ParsableCommand {
                                   bar.clear()
                                   print(epochLine(metrics, epochs: run.epochs))
                                   if let iwae = metrics.testIWAE {
-                                      print(String(format: "test -log p(x) <= %.2f nats/image (IWAE, k=%d)", iwae.nll, iwae.k))
+                                      print(String(format: "test %@ <= %.2f nats/image (IWAE, k=%d)", run.model.negativeLogLikelihood, iwae.nll, iwae.k))
                                   }
                                   fflush(nil)
                               })

@@ -41,14 +41,22 @@ import VAECore
     #expect(result.stderr == "vae-eval: cannot write standard output: File too large\n")
 }
 
-/// A conditional model's bound is on the image given its class, and vae-eval says so.
-@Test func evalCommandNamesTheConditionalLikelihood() throws {
-    let (_, scratch, checkpoint) = try trainOneEpoch(VAEConfig(hidden: [16], latentDim: 2, conditional: true))
+/// A conditional model's bound is on the image given its class, and vae-train's estimate after
+/// its last epoch and vae-eval's say so alike (vae-train said -log p(x)).
+@Test func bothToolsNameTheConditionalLikelihood() throws {
+    let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
+    let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", scratch + "/run", "--epochs", "1",
+                                            "--hidden", "16", "--latent-dim", "2", "--conditional", "--iwae-k", "5"])
+    #expect(trained.status == 0, "\(trained.stderr)")
+    let checkpoint = RunDirectory(scratch + "/run").checkpoint(epoch: 1)
+    let nll = try #require(try readCheckpoint(checkpoint).metrics.testIWAE).nll
+    #expect(trained.stdout.contains("estimating -log p(x|y) after epoch 1, before its checkpoint")
+            && trained.stdout.contains(String(format: "\ntest -log p(x|y) <= %.2f nats/image (IWAE, k=5)\n", nll)), "\(trained.stdout)")
     let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "5"])
     #expect(result.status == 0, "\(result.stderr)")
-    #expect(result.stdout.contains("conditional on the class") && result.stdout.contains("IWAE estimate of -log p(x|y) (k=5)"),
-            "\(result.stdout)")
+    #expect(result.stdout.contains("conditional on the class")
+            && result.stdout.contains(String(format: "IWAE estimate of -log p(x|y) (k=5): %.2f nats/image", nll)), "\(result.stdout)")
 }
 
 /// A dynamically binarised run is scored on the binarised test images its training evaluated, not
@@ -284,4 +292,6 @@ private func trainOneEpoch(_ model: VAEConfig, binarization: Binarization = .non
                  String(format: "IWAE estimate of -log p(x) (k=5): %.2f nats/image\n", nll)] {
         #expect(result.stdout.contains(line), "\(line) in \(result.stdout)")
     }
+    let one = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--images", "1", "--k", "0"])
+    #expect(one.status == 0 && one.stdout.contains(" on 1 test image\n"), "\(one.stdout)")
 }

@@ -65,6 +65,10 @@ public struct VAEConfig: Equatable, Sendable {
     /// decoder's first layer, so the model is q(z|x, y) and p(x|z, y).
     public var conditional: Bool
     public var prior: Prior
+
+    /// What the model's bounds are on, for messages: a conditional model's on the likelihood of
+    /// the image given its class.
+    public var negativeLogLikelihood: String { conditional ? "-log p(x|y)" : "-log p(x)" }
     /// The VampPrior's pseudo-inputs, K (0 for the normal prior).
     public var pseudoInputs: Int
 
