@@ -24,19 +24,22 @@ public final class ProgressBar {
     /// A training epoch's bar: batches done, running loss, images per second, time left.
     public func update(_ p: TrainingProgress, epochs: Int) {
         guard enabled, due(final: p.batch == p.batches) else { return }
-        draw(trainingStatus(p, epochs: epochs))
+        draw(trainingStatus(p, epochs: epochs, columns: terminalColumns()))
     }
 
-    /// The training bar's line; the time left assumes the epoch's remaining batches take as
-    /// long each as those done.
-    func trainingStatus(_ p: TrainingProgress, epochs: Int) -> String {
-        let width = 24
-        let filled = p.batch * width / max(p.batches, 1)
-        let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
+    /// The training bar's line for a terminal `columns` wide: the bar (24 cells at most) narrows,
+    /// and below 4 cells is left out, so that the numbers stay on one line; the time left assumes
+    /// the epoch's remaining batches take as long each as those done.
+    func trainingStatus(_ p: TrainingProgress, epochs: Int, columns: Int) -> String {
         let rate = Double(p.imagesSeen) / max(p.seconds, 1e-9)
         let remaining = Double(p.batches - p.batch) / Double(max(p.batch, 1)) * p.seconds
-        return String(format: "epoch %d/%d %@ %d/%d  loss %.2f  %.0f img/s  ETA %@",
-                      p.epoch, epochs, bar, p.batch, p.batches, p.runningLoss, rate, formatDuration(remaining))
+        let counts = String(format: "%d/%d  loss %.2f  %.0f img/s  ETA %@", p.batch, p.batches, p.runningLoss, rate,
+                            formatDuration(remaining))
+        let caption = epochCaption(p.epoch, of: epochs)
+        let width = min(24, columns - 1 - caption.count - counts.count - 2)
+        guard width >= 4 else { return caption + " " + counts }
+        let filled = p.batch * width / max(p.batches, 1)
+        return caption + " " + String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled) + " " + counts
     }
 
     /// A count, such as the importance-weighted evaluation's images: done, per second, time left.
@@ -80,10 +83,25 @@ public final class ProgressBar {
         return true
     }
 
+    /// Redraws the line, cut to the terminal's width: a line that wrapped would leave its first
+    /// row behind at every redraw, since the erase reaches only the row the cursor is on.
     private func draw(_ line: String) {
-        writeToStandardError("\r\u{1B}[2K\(line)")
+        writeToStandardError("\r\u{1B}[2K\(fitted(line, columns: terminalColumns()))")
         drawn = true
     }
+}
+
+/// `line` cut to fit a terminal `columns` wide, short of its last column (where some terminals
+/// wrap already).
+func fitted(_ line: String, columns: Int) -> String {
+    line.count < columns ? line : String(line.prefix(max(columns - 1, 0)))
+}
+
+/// The width of the terminal standard error is on, read at every redraw so that a resized window
+/// is followed; 80 when it cannot be told.
+private func terminalColumns() -> Int {
+    var size = winsize()
+    return ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0 && size.ws_col > 0 ? Int(size.ws_col) : 80
 }
 
 /// m:ss, or h:mm:ss from an hour up.

@@ -7,8 +7,8 @@ import TestSupport
 /// Runs a tool on a terminal: util-linux `script` (Debian's essential bsdutils) gives it a pseudo
 /// terminal and copies everything the tool writes there to its own output. `script` starts the
 /// tool in a session of its own; `stop()` finds it there too.
-private func runOnTerminal(_ tool: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-    let command = ([try toolPath(tool)] + arguments).map { "'\($0)'" }.joined(separator: " ")
+private func runOnTerminal(_ tool: String, _ arguments: [String], columns: Int? = nil) throws -> (status: Int32, output: String) {
+    let command = (columns.map { "stty cols \($0) && " } ?? "") + ([try toolPath(tool)] + arguments).map { "'\($0)'" }.joined(separator: " ")
     let terminal = try ChildProcess("/usr/bin/script", ["-qec", command, "/dev/null"], mergingStandardError: true)
     defer { terminal.stop() }
     let result = try terminal.finish()
@@ -45,6 +45,25 @@ func progressIsDrawnOnATerminal() throws {
     #expect(eval.status == 0, "\(eval.output)")
     #expect(eval.output.contains("\r\u{1B}[2KIWAE: 100/100 images  "), "\(eval.output)")
     #expect(eval.output.contains("IWAE estimate of -log p(x) (k=5)"), "\(eval.output)")
+}
+
+/// On a terminal too narrow for the whole bar, every redraw still fits one row: the bar narrows
+/// or goes (`theTrainingBarsTimeLeftAndRate`), and the rest is cut at the edge. A line that wrapped left its first row behind at
+/// every redraw (the erase reaches only the cursor's row).
+@Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
+func progressFitsANarrowTerminal() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let train = try runOnTerminal("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder, "--epochs", "12",
+                                                "--batch-size", "10", "--hidden", "8", "--latent-dim", "2", "--iwae-k", "5"], columns: 50)
+    #expect(train.status == 0, "\(train.output)")
+    // Each redraw: what follows an erase-line up to the next carriage return (a log line ends in a newline instead).
+    let redraws = train.output.components(separatedBy: "\u{1B}[2K").dropFirst().map { $0.prefix { $0 != "\r" && $0 != "\n" } }
+    let bars = redraws.filter { $0.hasPrefix("epoch ") && $0.contains("loss") }, counts = redraws.filter { $0.hasPrefix("IWAE: ") }
+    try #require(!bars.isEmpty && !counts.isEmpty, "\(train.output)")
+    #expect((bars + counts).allSatisfy { $0.count <= 49 }, "\((bars + counts).filter { $0.count > 49 })")
+    // 50 columns leave no room for the bar beside the numbers, which are cut at the edge.
+    #expect(bars.last == "epoch 12/12 60/60  loss " + bars.last!.dropFirst(24).prefix(25), "\(bars.suffix(3))")
 }
 
 /// On a terminal, vae-render says what it is doing: fitting the sampler (this N(0, I) run's
@@ -89,6 +108,14 @@ func qualityProgressIsDrawnOnATerminal() throws {
 @Test func theTrainingBarsTimeLeftAndRate() {
     let progress = TrainingProgress(epoch: 2, batch: 10, batches: 40, imagesSeen: 1280, runningLoss: 212.3, seconds: 5)
     let bar = String(repeating: "█", count: 6) + String(repeating: "·", count: 18)
-    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30) == "epoch 2/30 \(bar) 10/40  loss 212.30  256 img/s  ETA 0:15")
+    let numbers = "10/40  loss 212.30  256 img/s  ETA 0:15"
+    // The epoch padded as in the epoch's log line ("epoch  2/30  train ...").
+    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 80) == "epoch  2/30 \(bar) \(numbers)")
+    // Narrower, the bar gives way first (59 usable columns less 11 + 1 + 1 + 39 leave it 7 cells), below 4 cells wholly.
+    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 60)
+            == "epoch  2/30 █······ " + numbers)
+    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 55) == "epoch  2/30 " + numbers)
+    #expect(fitted("epoch  2/30 " + numbers, columns: 40) == "epoch  2/30 10/40  loss 212.30  256 img")
+    #expect(fitted("abc", columns: 4) == "abc" && fitted("abcd", columns: 4) == "abc")
     #expect([59.4, 59.6, 3599, 3600, 3725, 36000].map(formatDuration) == ["0:59", "1:00", "59:59", "1:00:00", "1:02:05", "10:00:00"])
 }
