@@ -266,7 +266,7 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     try #require(every.count == 7 && three.count == 3)
     #expect(three.map(\.indices) == [0, 3, 6].map { every[$0].indices })
     #expect(three.map(\.delayCentiseconds) == [FrameStyle().hold, FrameStyle().delay, FrameStyle().hold])
-    #expect(thinned.stdout.contains("reconstruction.gif: 3 frames (3 of the 7 checkpoints of epochs 1-7 of 7 planned), "),
+    #expect(thinned.stdout.contains("reconstruction.gif: 3 frames (epochs 1, 4 and 7 of the 7 checkpoints of epochs 1-7 of 7 planned), "),
             "\(thinned.stdout)")
     #expect(thinned.stdout.contains("interpolation.gif: 4 frames (epoch 7 of 7 planned), "), "\(thinned.stdout)")
     #expect(try readFile(scratch + "/thinned/interpolation.gif") == readFile(scratch + "/full/interpolation.gif"))
@@ -274,6 +274,6 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     try FileManager.default.removeItem(atPath: RunDirectory(run).checkpoint(epoch: 4))
     let replay = try RunReplay(runDirectory: run, frames: 3)
     #expect(replay.epochs == [1, 5, 7])
-    #expect(replay.epochsFound() == "3 of the 6 checkpoints of epochs 1-7 of 7 planned, no checkpoint of epoch 4")
+    #expect(replay.epochsFound() == "epochs 1, 5 and 7 of the 6 checkpoints of epochs 1-7 of 7 planned, no checkpoint of epoch 4")
     #expect(try RunReplay(runDirectory: run, frames: 6).epochsFound() == "epochs 1-7 of 7 planned, no checkpoint of epoch 4")
 }

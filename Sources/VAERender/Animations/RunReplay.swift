@@ -35,11 +35,12 @@ public struct RunReplay: Sendable {
 
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
     /// training has fewer than it plans), or with `finalOnly` the one the final model came from.
-    /// Checkpoints missing within the range (deleted by hand) are named, and how many were left
-    /// out for `frames`, so that the frames add up.
+    /// Checkpoints missing within the range (deleted by hand) are named, and for `frames` the
+    /// epochs shown ("epochs 1, 4 and 7 of the 7 checkpoints of ..."), so that the frames add up.
     public func epochsFound(finalOnly: Bool = false) -> String {
         let range = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
-        let thinned = !finalOnly && epochs.count < found.count ? "\(epochs.count) of the \(found.count) checkpoints of " : ""
+        let thinned = !finalOnly && epochs.count < found.count
+            ? "\(epochList(epochs, showing: 20)) of the \(found.count) checkpoints of " : ""
         let missing = finalOnly ? [] : (epochs[0]...final.epoch).filter { !found.contains($0) }
         return "\(thinned)\(range) of \(run.epochs) planned" + (missing.isEmpty ? "" : ", no checkpoint of \(epochList(missing))")
     }
