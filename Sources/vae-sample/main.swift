@@ -125,8 +125,10 @@ struct VAESample: ParsableCommand {
                     }
                 }
             }
-            print("\(out): \(count: count, "sample") (\(sampler.rawValue): \(samplerDescription(sampler, fitted, temperature: temperature)); "
-                  + "seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
+            // With --class, the class and its own sampler, which drew every sample.
+            let drawing = label.map { (fitted as! ClassConditionalSampler).perClass[$0] } ?? fitted
+            print("\(out): \(count: count, "sample")\(label.map { " of class \($0)" } ?? "") (\(sampler.rawValue): "
+                  + "\(samplerDescription(sampler, drawing, temperature: temperature)); seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
         }
     }
 }

@@ -241,6 +241,13 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
         #expect(result.status == 0, "\(result.stderr)")
         let expected = codec.decodeMeanPixels(model, z: samples.z, labels: samples.labels)
         expectIdentical(try readIDX(out, magic: idxImagesMagic).payload, expected, "--class 3 and --temperature 0.5, \(name)")
+        // The report names the class and describes the sampler that drew: class 3's alone, or the one per class.
+        let drawing = name == "three" ? (sampler as! ClassConditionalSampler).perClass[3] : sampler
+        let described = samplerDescription(.gmm, drawing, temperature: 0.5)
+        #expect(result.stdout == "\(out): \(name == "three" ? "7 samples of class 3" : "20 samples") (gmm: \(described); seed 4) "
+                + "of epoch 2 of \(directory.path)\n", "\(result.stdout)")
     }
+    #expect(!samplerDescription(.gmm, (sampler as! ClassConditionalSampler).perClass[3], temperature: 0.5).contains("per class")
+            && samplerDescription(.gmm, sampler, temperature: 0.5).contains("per class"))
     #expect(blocks.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 2) }, "two of each class, in class order")
 }
