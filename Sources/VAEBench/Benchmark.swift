@@ -119,7 +119,7 @@ extension ImageSet {
 /// are timed apart as well. With either, the speed of square products (`SquareProducts`) is
 /// measured after each epoch, outside its time, for comparison.
 public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passes: Bool = false,
-                              products: Bool = false) throws -> [EpochTiming] {
+                              products: Bool = false, epochStarts: (_ epoch: Int) -> Void = { _ in }) throws -> [EpochTiming] {
     let trainer = Trainer(run: run, data: data)
     let count = data.train.count
     let batches = (count + run.batchSize - 1) / run.batchSize, remainder = count % run.batchSize
@@ -138,7 +138,8 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
     let productNames = (fullStep.isEmpty ? lastStep : fullStep).enumerated().map { "\($0 + 1). \($1.shape)" }
     var productNanoseconds = [UInt64](repeating: 0, count: productFlops.count)
     var timings: [EpochTiming] = []
-    for _ in 0..<epochs {
+    for epoch in 1...epochs {
+        epochStarts(epoch)  // before the clocks start: a progress display costs the epoch nothing
         var replayNanoseconds: UInt64 = 0
         for i in productNanoseconds.indices { productNanoseconds[i] = 0 }
         passReplays?.reset()

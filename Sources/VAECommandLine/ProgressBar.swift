@@ -56,7 +56,7 @@ public final class ProgressBar {
     }
 
     /// A step without a count, such as a fit: `text` until the next update.
-    private func show(_ text: String) {
+    public func show(_ text: String) {
         guard enabled else { return }
         lastDraw = DispatchTime.now().uptimeNanoseconds
         draw(text)

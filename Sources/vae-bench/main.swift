@@ -20,8 +20,11 @@ struct VAEBench: ParsableCommand {
             the peak resident memory, and the lowest and highest time a cache line took to go from one \
             thread to another and back, measured before the epochs and after each: several times the \
             machine's lowest means the system placed the two processors far apart, and the epochs are \
-            slower for it (docs/performance.md). --passes and --products split the time further. \
-            scripts/benchmark runs this beside the JAX and PyTorch anchors.
+            slower for it (docs/performance.md; a thread the system set aside for a moment shows as well, \
+            as a highest of milliseconds). epoch/sgemm divides the epoch's time by its time inside sgemm, \
+            epoch/sgemm-only by its products' time alone: how much the epoch costs beyond its products at \
+            their own speed. --passes and --products split the time further. On a terminal, a line says \
+            which epoch is being timed. scripts/benchmark runs this beside the JAX and PyTorch anchors.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 the \
             timings cannot be written; Ctrl-C or SIGTERM stops it with nothing half-written (the shell shows 130 or 143).
@@ -96,7 +99,7 @@ struct VAEBench: ParsableCommand {
         for run in runs { try checkMemory(for: run, trainImages: dataset.train.count) }
         let priorName = prior == .vamp ? "VampPrior with \(defaultPseudoInputs) pseudo-inputs" : "N(0, I) prior"
         let batch = batchSize.map { ", batches of \(min($0, images))" } ?? ""
-        print("vae-bench: \(count: images, "image") per epoch\(batch), \(priorName), median of epochs 2-\(epochs), "
+        print("vae-bench: \(count: images, "image") per epoch\(batch), \(priorName), \(epochs == 2 ? "epoch 2" : "median of epochs 2-\(epochs)"), "
               + "\(count: ComputeThreads.shared.count, "thread"), \(environment)")
         print("machine: \(processorDescription()); core compiled for \(compiledVectorExtension()); \(openBLASDescription())")
         print("config           s/epoch    img/s   sgemm s  other s  epoch/sgemm  sgemm-only s  epoch/sgemm-only  peak RSS"
@@ -104,7 +107,11 @@ struct VAEBench: ParsableCommand {
         for (preset, run) in zip(presets.presets, runs) {
             let roundTripBefore = coreToCoreRoundTrip()
             resetPeakResident()
-            let allTimings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes, products: products)
+            let bar = ProgressBar.onTerminal()
+            let allTimings = try benchmarkTraining(run, data: dataset, epochs: epochs, passes: passes, products: products) { epoch in
+                bar.show("\(preset.rawValue): epoch \(epoch)/\(epochs)" + (epoch == 1 ? " (a warm-up, not counted)" : ""))
+            }
+            bar.clear()
             let timings = allTimings.dropFirst()
             let peak = peakResidentBytes()
             let sgemmOnly = median(timings.map(\.sgemmOnlySeconds))

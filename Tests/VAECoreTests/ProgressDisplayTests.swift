@@ -66,6 +66,18 @@ func progressFitsANarrowTerminal() throws {
     #expect(bars.last == "epoch 12/12 60/60  loss " + bars.last!.dropFirst(24).prefix(25), "\(bars.suffix(3))")
 }
 
+/// On a terminal, vae-bench says which configuration's epoch it is timing, the first as a warm-up,
+/// and erases the line before the configuration's row (drawn before each epoch's clocks start).
+@Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
+func benchProgressIsDrawnOnATerminal() throws {
+    let bench = try runOnTerminal("vae-bench", ["--presets", "pytorch-example", "--data", syntheticData, "--images", "600",
+                                                "--epochs", "3", "--threads", "1"])
+    #expect(bench.status == 0, "\(bench.output)")
+    for part in ["\r\u{1B}[2Kpytorch-example: epoch 1/3 (a warm-up, not counted)", "\r\u{1B}[2Kpytorch-example: epoch 3/3\r\u{1B}[2Kpytorch-example "] {
+        #expect(bench.output.contains(part), "\(part) in \(bench.output)")
+    }
+}
+
 /// On a terminal, vae-render says what it is doing: fitting the sampler (this N(0, I) run's
 /// gmm), the frames of each animation of the final model, and the checkpoints replayed (the
 /// fixture run has three), each redraw on one line; the line is erased before the report. Off
