@@ -232,7 +232,7 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
 @Test func importanceWeightedRunsAreMarked() throws {
     let long = "an-exceedingly-long-run-name"
     let runs = [(label: "elbo", losses: losses(3, start: 300)), (label: long, losses: losses(3, start: 290))]
-    let svg = lossCurveSVG(runs, iwaeRuns: [1])
+    let svg = lossCurveSVG(runs, marks: [1: [.iwae]])
     #expect(svg.contains(">loss (nats per image)</text>") && !svg.contains("negative ELBO (nats"), "\(svg)")
     #expect(svg.contains("<title>elbo</title>elbo</text>"))
     // 20 characters shown: "…", the label's last 12 and " (iwae)".
@@ -240,6 +240,31 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(svg.contains(">train of (iwae) runs:</text>") && svg.contains(">negative IWAE bound</text>"))
     let elbo = lossCurveSVG(runs)
     #expect(elbo.contains(">negative ELBO (nats per image)</text>") && !elbo.contains("iwae"), "\(elbo)")
+}
+
+/// A dynamically binarised run's losses are of binary images and a conditional run's bound
+/// -log p(x|y): beside other runs their entries say so, with a note each (of at most 26
+/// characters), and the axis stays the negative ELBO. Marks follow a run's configuration, in
+/// legend order.
+@Test func binarisedAndConditionalRunsAreMarked() throws {
+    let runs = [(label: "grey", losses: losses(3, start: 300)), (label: "bin", losses: losses(3, start: 290)),
+                (label: "cond", losses: losses(3, start: 280))]
+    let svg = lossCurveSVG(runs, marks: [1: [.binary], 2: [.conditional]])
+    #expect(svg.contains("<title>grey</title>grey</text>") && svg.contains("<title>bin (binary)</title>bin (binary)</text>")
+            && svg.contains("<title>cond (|y)</title>cond (|y)</text>"), "\(svg)")
+    #expect(svg.contains(">negative ELBO (nats per image)</text>"))
+    let notes = svg.split(separator: "\n").filter { $0.contains("fill=\"#555\">") }.map { $0.split(separator: ">")[1].dropLast("</text".count) }
+    #expect(notes == ["solid: test, dashed: train", "(binary): of binarised", "images, not grey levels", "(|y): -log p(x|y) bounds,",
+                      "given each image's class"], "\(notes)")
+    #expect(notes.allSatisfy { $0.count <= 26 })
+    var run = RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 10, learningRate: 1e-3, seed: 0,
+                        preset: "test", trainImages: 10, testImages: 10)
+    #expect(LossCurveMark.of(run).isEmpty)
+    run.binarization = .dynamic
+    run.objective = .iwae
+    #expect(LossCurveMark.of(run) == [.iwae, .binary])
+    run.model.conditional = true
+    #expect(LossCurveMark.of(run) == [.iwae, .binary, .conditional])
 }
 
 /// vae-render reads each run's objective from its last checkpoint, else its resume state: an iwae

@@ -10,17 +10,42 @@ public let lossCurveColours = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7
 /// DejaVu Sans at 12 px, digits (the widest common glyphs there) included.
 let legendLabelLength = 20
 
-/// What an `--objective iwae` run's legend entry ends with: its train series is the negative
-/// importance-weighted bound, not the negative ELBO the test series and other runs show.
-let iwaeLegendSuffix = " (iwae)"
+/// What sets a run's curves apart from the negative ELBO of grey-level images, said after its
+/// legend entry and explained in a note under the legend: curves compare only where their marks
+/// are the same.
+public enum LossCurveMark: String, Sendable, CaseIterable {
+    /// `--objective iwae`: the train series is the negative importance-weighted bound, not the
+    /// negative ELBO the test series and other runs show.
+    case iwae = " (iwae)"
+    /// `--binarize dynamic`: the losses are of binarised images.
+    case binary = " (binary)"
+    /// `--conditional`: the losses bound -log p(x|y), given the class.
+    case conditional = " (|y)"
+
+    /// The marks of a run of `run`'s configuration, in legend order.
+    public static func of(_ run: RunConfig) -> [LossCurveMark] {
+        [(iwae, run.objective == .iwae), (binary, run.binarization != .none), (conditional, run.model.conditional)]
+            .filter(\.1).map(\.0)
+    }
+
+    /// The note's lines, of at most 26 characters, which fit the 188 pixels right of the plot.
+    var note: [String] {
+        switch self {
+        case .iwae: ["test: negative ELBO", "train of\(rawValue) runs:", "negative IWAE bound"]
+        case .binary: ["\(rawValue.dropFirst()): of binarised", "images, not grey levels"]
+        case .conditional: ["\(rawValue.dropFirst()): -log p(x|y) bounds,", "given each image's class"]
+        }
+    }
+}
 
 /// How every loss curve starts, which tells vae-render's own loss.svg from another file of that name.
 public let lossCurveSVGStart = "<svg xmlns=\"http://www.w3.org/2000/svg\" "
 
 /// An SVG line chart of train (dashed) and test (solid) loss per epoch for one or more runs,
-/// in nats per image; `iwaeRuns` are the indices of the runs that trained on the importance-
-/// weighted bound. Plain SVG 1.1 with no script or external resource, so it embeds anywhere.
-public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeRuns: Set<Int> = []) -> String {
+/// in nats per image; `marks` are those of the runs (by index) whose losses are not the plain
+/// negative ELBO of grey-level images. Plain SVG 1.1 with no script or external resource, so it
+/// embeds anywhere.
+public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], marks: [Int: [LossCurveMark]] = [:]) -> String {
     precondition(!runs.isEmpty && runs.allSatisfy { !$0.losses.isEmpty })
     precondition(runs.count <= lossCurveColours.count, "more runs than colours")
     let width = 720.0, height = 420.0
@@ -55,7 +80,8 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
     }
     svg += "<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"none\" stroke=\"#444\"/>\n"
     svg += "<text x=\"\(f(left + plotWidth / 2))\" y=\"\(f(height - 10))\" text-anchor=\"middle\">epoch</text>\n"
-    let axisName = iwaeRuns.isEmpty ? "negative ELBO" : "loss"
+    let marked = LossCurveMark.allCases.filter { mark in marks.values.contains { $0.contains(mark) } }
+    let axisName = marked.contains(.iwae) ? "loss" : "negative ELBO"
     svg += "<text transform=\"translate(16 \(f(top + plotHeight / 2))) rotate(-90)\" text-anchor=\"middle\">\(axisName) (nats per image)</text>\n"
 
     for (index, run) in runs.enumerated() {
@@ -73,7 +99,7 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
         }
         let legendY = top + 14 + Double(index) * 20
         svg += "<line x1=\"\(f(width - right + 12))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(width - right + 36))\" y2=\"\(f(legendY - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
-        let suffix = iwaeRuns.contains(index) ? iwaeLegendSuffix : ""
+        let suffix = (marks[index] ?? []).map(\.rawValue).joined()
         let room = legendLabelLength - suffix.count
         let shown = (run.label.count <= room ? run.label : "…" + run.label.suffix(room - 1)) + suffix
         svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label + suffix))</title>\(escapeXML(shown))</text>\n"
@@ -81,7 +107,7 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
     var notes = ["solid: test, dashed: train"]
     // Lines of at most 26 characters, which fit the 188 pixels right of the plot.
     if runs.contains(where: { $0.losses.count == 1 }) { notes += ["one epoch: a dot each,", "filled test, hollow train"] }
-    if !iwaeRuns.isEmpty { notes += ["test: negative ELBO", "train of\(iwaeLegendSuffix) runs:", "negative IWAE bound"] }
+    notes += marked.flatMap(\.note)
     let noteY = top + 14 + Double(runs.count) * 20 + 8
     for (line, note) in notes.enumerated() {
         svg += "<text x=\"\(f(width - right + 12))\" y=\"\(f(noteY + 18 * Double(line)))\" fill=\"#555\">\(note)</text>\n"
@@ -91,12 +117,13 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], iwaeR
 
 /// The loss curves of the run folders, each labelled by its folder name (or, where two folders
 /// have one name, by its path as given); the first run's only through `lastEpoch` when it is
-/// given. A run's objective and likelihood come from its last checkpoint, else its resume state;
-/// a folder with metrics alone is taken as an ELBO run and its likelihood is not checked.
+/// given. A run's objective, binarisation, conditioning (its marks) and likelihood come from its
+/// last checkpoint, else its resume state; a folder with metrics alone is taken as a plain ELBO
+/// run and its likelihood is not checked.
 /// Bernoulli and Gaussian runs are refused together: one's loss is a probability's logarithm,
 /// the other's a density's, whose nats do not compare (a Gaussian's fall below zero as its σ shrinks).
 public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
-    var iwaeRuns: Set<Int> = []
+    var marks: [Int: [LossCurveMark]] = [:]
     var likelihoods: [(folder: String, likelihood: Likelihood)] = []
     let names = runFolders.map { URL(fileURLWithPath: $0).lastPathComponent }
     let runs = try runFolders.enumerated().map { index, folder in
@@ -117,7 +144,7 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
         let recorded = try directory.checkpointEpochs().last.map { try readCheckpoint(directory.checkpoint(epoch: $0)).run }
             ?? (PathKind(directory.statePath) == .file ? try readTrainingState(directory.statePath).run : nil)
         if let run = recorded {
-            if run.objective == .iwae { iwaeRuns.insert(index) }
+            marks[index] = LossCurveMark.of(run)
             let likelihood = run.model.likelihood
             if let other = likelihoods.first(where: { ($0.likelihood == .bernoulli) != (likelihood == .bernoulli) }) {
                 throw VAEError(.usage, "\(folder) is a \(likelihood.rawValue) run and \(other.folder) a \(other.likelihood.rawValue) "
@@ -127,7 +154,7 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
         }
         return (label: names.filter { $0 == names[index] }.count > 1 ? folder : names[index], losses: losses)
     }
-    return lossCurveSVG(runs, iwaeRuns: iwaeRuns)
+    return lossCurveSVG(runs, marks: marks)
 }
 
 private func escapeXML(_ text: String) -> String {
