@@ -14,7 +14,7 @@ struct VAEClassifier: ParsableCommand {
             Trains a small CNN built from the project's own layers (two 3x3 stride-2 convolutions with 32 \
             and 64 channels, a dense layer of 128 ReLU units, 10 logits) on the KMNIST training images of \
             --data, each shifted by up to 2 pixels afresh every epoch, with Adam on the softmax \
-            cross-entropy. The same seed and data give the same file byte for byte. Prints the loss of \
+            cross-entropy. The same seed and data give the same file byte for byte. Prints what it trains, the loss and seconds of \
             every epoch and the accuracy on the test images, which the file's metadata records.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write; \
@@ -50,8 +50,16 @@ struct VAEClassifier: ParsableCommand {
             }
             let data = try KMNIST.load(from: dataOptions.folder)
             let options = ClassifierTrainingOptions(epochs: epochs, seed: seed)
+            // As vae-train starts: what is trained on what, then one line per epoch.
+            print("vae-classifier: CNN (32, 64 channels, dense 128) on the \(count: data.train.count, "training image") of "
+                  + "\(dataOptions.folder), batch \(options.batchSize), Adam \(options.learningRate), seed \(seed), "
+                  + "\(count: epochs, "epoch"), \(count: ComputeThreads.shared.count, "thread"), into \(out)")
+            fflush(nil)
+            var epochStart = DispatchTime.now().uptimeNanoseconds
             let classifier = try trainClassifier(data.train, options: options) { epoch, loss in
-                print(String(format: "epoch %d/%d: cross-entropy %.4f nats/image", epoch, epochs, loss))
+                let now = DispatchTime.now().uptimeNanoseconds, seconds = Double(now - epochStart) / 1e9
+                epochStart = now
+                print(String(format: "%@  cross-entropy %.4f nats/image  %.2f s", epochCaption(epoch, of: epochs), loss, seconds))
                 fflush(nil)
             }
             let accuracy = classifierAccuracy(classifier, data.test)

@@ -323,9 +323,14 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let path = scratch + "/classifier.safetensors"
-    let trained = try runTool("vae-classifier", ["--data", syntheticData, "--epochs", "2", "--out", path])
+    let trained = try runTool("vae-classifier", ["--data", syntheticData, "--epochs", "2", "--out", path, "--threads", "2"])
     #expect(trained.status == 0, "\(trained.stderr)")
-    #expect(trained.stdout.contains("epoch 2/2: cross-entropy") && trained.stdout.contains("test accuracy"), "\(trained.stdout)")
+    // Its start as vae-train's: what is trained on what; then a line per epoch, as vae-train's too.
+    let lines = trained.stdout.split(separator: "\n")
+    #expect(lines.first.map(String.init) == "vae-classifier: CNN (32, 64 channels, dense 128) on the 600 training images of \(syntheticData), batch 64, "
+            + "Adam 0.001, seed 0, 2 epochs, 2 threads, into \(path)", "\(trained.stdout)")
+    #expect(lines.count == 4 && lines[1].hasPrefix("epoch 1/2  cross-entropy ") && lines[2].hasPrefix("epoch 2/2  cross-entropy ")
+            && lines[2].hasSuffix(" s") && lines[3].hasPrefix("test accuracy"), "\(trained.stdout)")
     let metadata = try readSafetensors(path).metadata
     #expect(metadata["format"] == classifierFormat && metadata["test_images"] == "100")
     // The accuracy it records is on the test images, which it did not learn from.
