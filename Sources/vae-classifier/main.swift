@@ -14,8 +14,9 @@ struct VAEClassifier: ParsableCommand {
             Trains a small CNN built from the project's own layers (two 3x3 stride-2 convolutions with 32 \
             and 64 channels, a dense layer of 128 ReLU units, 10 logits) on the KMNIST training images of \
             --data, each shifted by up to 2 pixels afresh every epoch, with Adam on the softmax \
-            cross-entropy. The same seed and data give the same file byte for byte. Prints what it trains, the loss and seconds of \
-            every epoch and the accuracy on the test images, which the file's metadata records.
+            cross-entropy. The same seed and data give the same file byte for byte. Prints what it trains, \
+            the loss and seconds of every epoch, and the accuracy on the test images, which the file's \
+            metadata records.
 
             Exit codes: 0 done, 64 bad flags, 65 bad data, 66 missing data, 70 training diverged, 73 cannot write; \
             Ctrl-C or SIGTERM stops it with nothing half-written (the shell shows 130 or 143).

@@ -267,7 +267,8 @@ struct VAETrain: ParsableCommand {
         let resumePoint = resume != nil ? try self.resumePoint(of: directory, preset: preset) : nil
         if let resumePoint, resumePoint.run.epochs == resumePoint.epoch {
             // --iwae-k estimates after the last epoch trained, and there is none to train.
-            let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates \(resumePoint.run.model.negativeLogLikelihood)" : ""
+            let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates "
+                + resumePoint.run.model.negativeLogLikelihood : ""
             print("vae-train: \(directory.path) has completed all \(count: resumePoint.epoch, "epoch"); nothing to do "
                   + "(--epochs N with N above \(resumePoint.epoch) trains it further\(estimate))")
             return

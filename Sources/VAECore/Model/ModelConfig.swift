@@ -65,10 +65,6 @@ public struct VAEConfig: Equatable, Sendable {
     /// decoder's first layer, so the model is q(z|x, y) and p(x|z, y).
     public var conditional: Bool
     public var prior: Prior
-
-    /// What the model's bounds are on, for messages: a conditional model's on the likelihood of
-    /// the image given its class.
-    public var negativeLogLikelihood: String { conditional ? "-log p(x|y)" : "-log p(x)" }
     /// The VampPrior's pseudo-inputs, K (0 for the normal prior).
     public var pseudoInputs: Int
 
@@ -89,6 +85,10 @@ public struct VAEConfig: Equatable, Sendable {
 
     /// The one-hot label's length in the first layers' inputs: 10 for a conditional model, else 0.
     public var labelInputs: Int { conditional ? VAEConfig.classes : 0 }
+
+    /// What the model's bounds are on, for messages: a conditional model's on the likelihood of
+    /// the image given its class.
+    public var negativeLogLikelihood: String { conditional ? "-log p(x|y)" : "-log p(x)" }
 
     /// The encoder's convolutions from the input inwards, none for the MLP.
     public var convolutions: [ConvShape] {

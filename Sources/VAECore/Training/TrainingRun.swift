@@ -129,7 +129,9 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             let nll = try importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed) { done in
                 finalEvaluationProgress(done)
                 // The epoch's checkpoint waits for this figure, so a resume trains the epoch again.
-                if shouldStop() { throw VAEError(.interrupted, "interrupted while estimating \(run.model.negativeLogLikelihood) after epoch \(epoch)") }
+                if shouldStop() {
+                    throw VAEError(.interrupted, "interrupted while estimating \(run.model.negativeLogLikelihood) after epoch \(epoch)")
+                }
             }
             // No checkpoint or metrics line records a non-finite figure, as vae-eval prints none.
             guard nll.isFinite else {
