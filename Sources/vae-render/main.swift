@@ -57,10 +57,10 @@ struct RenderCommand: ParsableCommand {
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
             each row's dimension and KL in its first tile (with none active, as after posterior collapse, \
             the one row of the highest KL, under "0/N active"). For the first test character of each of the \
-            first four classes, each row moves that one coordinate from 2 standard deviations below the \
-            character's mean to 2 above (of the coordinate over the encoded test set: its means' variance \
-            plus its average posterior variance) while the others stay at the mean; all rows move in step, \
-            there and back, holding at both ends.
+            first four classes, each row moves that one coordinate from the character's mean up to 2 \
+            standard deviations above it, down to 2 below and back (of the coordinate over the encoded test \
+            set: its means' variance plus its average posterior variance) while the others stay at the mean; \
+            all rows move in step, holding at both ends. The first frame shows the means themselves.
 
             Every GIF loops forever, shows each frame for --delay and holds its ends (the first and last epochs, a sweep's two ends) for --hold; after \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \

@@ -283,6 +283,9 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     }
     #expect(events == ["draw 0", "frame 0 90", "draw 1", "frame 1 7", "draw 2", "frame 2 7", "draw 3", "frame 3 90",
                        "draw 2", "frame 2 7", "draw 1", "frame 1 7"])
+    // Started on the way up at 2, the same cycle turned.
+    #expect(ThereAndBack(steps: 3, startingAt: 2).frameSteps == [2, 3, 2, 1, 0, 1])
+    #expect(ThereAndBack(steps: 3, startingAt: 0).frameSteps == [0, 1, 2, 3, 2, 1])
 }
 
 @Test func defaultPairsLinkEachClassToTheNext() {

@@ -161,7 +161,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let characters = means(traversal.indices), latent = codec.latent
     for (column, index) in traversal.indices.enumerated() {
         var z = Array(characters[column * latent..<(column + 1) * latent])
-        z[traversal.dimensions[0]] += traversal.latentOffset(step: 0, dimension: traversal.dimensions[0])
+        z[traversal.dimensions[0]] += traversal.latentOffset(step: traversal.frameSteps[0], dimension: traversal.dimensions[0])
         traversal.layout.draw(codec.decodeMeans(model, z: z, labels: [test.labels[index]]), number: 0, column: 1 + column, row: 0,
                               on: &redrawnSweep)
     }

@@ -284,8 +284,9 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
                                            activity: activity, test: fixture.test)
     #expect(traversal.dimensions == activity.activeDimensions && traversal.dimensions.count >= 2, "\(activity)")
     let frames = traversal.frames(model: model, test: fixture.test, codec: fixture.codec)
-    #expect(traversal.frameSteps == Array(0...8) + Array((1...7).reversed()))
-    #expect(frames.map(\.delayCentiseconds) == [70] + [Int](repeating: 6, count: 7) + [70] + [Int](repeating: 6, count: 7))
+    // From the mean (step 4) up to +2 sd, down to -2 sd and back: the first frame shows the means.
+    #expect(traversal.frameSteps == [4, 5, 6, 7, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3])
+    #expect(frames.map(\.delayCentiseconds) == [6, 6, 6, 6, 70, 6, 6, 6, 6, 6, 6, 6, 70, 6, 6, 6])
     #expect((0...8).map(TraversalAnimation.offset) == [-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2])
     #expect(TraversalAnimation.caption(step: 1) == "mean - 1.50 sd" && TraversalAnimation.caption(step: 4) == "mean + 0.00 sd")
     // In latent units each row's sweep scales with the spread of its coordinate over the test set.
@@ -293,7 +294,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     #expect(Set(spreads.map { ($0 * 1000).rounded() }).count == spreads.count, "distinct spreads tell the rows apart: \(spreads)")
 
     let means = fixture.codec.encodeMeans(model, images: fixture.test, indices: traversal.indices)
-    for (frameNumber, step) in [(0, 0), (3, 3), (8, 8), (13, 3)] {
+    for (frameNumber, step) in [(12, 0), (15, 3), (4, 8), (0, 4), (11, 1)] {
         var canvas = frames[frameNumber].canvas
         for (row, dimension) in traversal.dimensions.enumerated() {
             for character in traversal.indices.indices {
@@ -306,8 +307,8 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     }
     // At offset 0 every row shows the decoded mean; elsewhere each row has moved its own coordinate.
     let tileAt: (Int, Int) -> [UInt8] = { frame, row in tile(of: frames[frame].canvas, layout: traversal.layout, column: 1, row: row) }
-    expectIdentical(tileAt(4, 1), tileAt(4, 0), "the rows' first tiles at offset 0")
-    expectDifferent(tileAt(0, 1), tileAt(0, 0), "the rows' first tiles at offset -2 sd")
+    expectIdentical(tileAt(0, 1), tileAt(0, 0), "the rows' first tiles at offset 0")
+    expectDifferent(tileAt(12, 1), tileAt(12, 0), "the rows' first tiles at offset -2 sd")
 }
 
 @Test func traversalLabelsNameTheDimensionAndItsKL() throws {

@@ -1,13 +1,17 @@
 /// The schedule of the animations that sweep a path (interpolation, traversal): steps 0 up to
-/// `steps` and back down to 1, holding at both ends; the loop's restart brings back step 0.
+/// `steps` and back down to 1, holding at both ends; the loop's restart brings back step 0. A
+/// sweep may start on the way up at `start` instead, the same cycle turned: the traversal starts
+/// at the mean, which a viewer then sees first (and a viewer that shows no animation, alone).
 struct ThereAndBack: Sendable {
     let steps: Int
     /// The step each frame shows, in order.
     let frameSteps: [Int]
 
-    init(steps: Int) {
+    init(steps: Int, startingAt start: Int = 0) {
+        precondition(0...steps ~= start)
         self.steps = steps
-        frameSteps = Array(0...steps) + Array((1..<steps).reversed())
+        let cycle = Array(0...steps) + Array((1..<steps).reversed())
+        frameSteps = Array(cycle[start...] + cycle[..<start])
     }
 
     /// Hands `body` one frame per entry of `frameSteps`, drawn by `canvas` as it is needed, so

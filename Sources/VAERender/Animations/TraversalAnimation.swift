@@ -15,9 +15,10 @@ public struct TraversalOptions: Sendable, Equatable {
 
 /// The final model's active latent dimensions, one per row, highest average KL first (see
 /// `LatentActivity`): in each row a few test characters are encoded to their means and one
-/// coordinate is swept from 2 standard deviations of the aggregate posterior below the mean to 2
-/// above while the others stay put, all rows in step, there and back, holding at both ends. The
-/// first column names each row's dimension and its KL in nats.
+/// coordinate is swept from the mean up to 2 standard deviations of the aggregate posterior
+/// above it, down to 2 below and back to the mean, while the others stay put, all rows in step,
+/// holding at both ends of the sweep. The first column names each row's dimension and its KL in
+/// nats.
 public struct TraversalAnimation {
     /// The first test character of each of the first few classes.
     public static let characters = 4
@@ -37,7 +38,8 @@ public struct TraversalAnimation {
     public let dimensions: [Int]
     public let activity: LatentActivity
     public let layout: TileLayout
-    private let schedule = ThereAndBack(steps: TraversalAnimation.steps)
+    /// From the mean up, down to -reach and back: the first frame shows the means themselves.
+    private let schedule = ThereAndBack(steps: TraversalAnimation.steps, startingAt: TraversalAnimation.steps / 2)
     /// The step (offset -reach + step · 2 reach / steps standard deviations) shown by each frame, in order.
     public var frameSteps: [Int] { schedule.frameSteps }
 
