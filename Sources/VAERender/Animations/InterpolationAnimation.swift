@@ -99,7 +99,7 @@ public struct InterpolationAnimation {
         self.pairs = pairs
         layout = .grouped(items: pairs.count, columns: InterpolationAnimation.maxColumns, rowsPerGroup: 3, style: style,
                           widestCaption: InterpolationAnimation.caption(options, step: options.steps),
-                          subtitle: conditional ? "A top, B bottom, class of A" : "A top, B bottom")
+                          subtitle: conditional ? "A above, B below, class of A" : "A above, B below")
         schedule = ThereAndBack(steps: options.steps)
     }
 
