@@ -56,7 +56,7 @@ struct RenderCommand: ParsableCommand {
             traversal.gif (final checkpoint): the active latent dimensions, those whose KL from N(0, 1) \
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
             each row's dimension and KL in its first tile (with none active, as after posterior collapse, \
-            the one row of the highest KL, under "0/N active"). For the first test character of each of the \
+            the one row of the highest KL, under "0/N active, KL in nats"). For the first test character of each of the \
             first four classes, each row moves that one coordinate from the character's mean up to 2 \
             standard deviations above it, down to 2 below and back (of the coordinate over the encoded test \
             set: its means' variance plus its average posterior variance) while the others stay at the mean; \

@@ -327,10 +327,11 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     let frame = traversal.frames(model: model, test: test, codec: LatentCodec(config: model.config))[0].canvas
     var labelled = frame
     let (x, y) = traversal.layout.tileOrigin(column: 0, row: 0)
-    labelled.drawText("z2", x: x + 1, y: y + 2, index: Palette.accent)
-    labelled.drawText("1.50", x: x + 1, y: y + 11, index: FrameStyle.subtitleColor)
-    labelled.drawText("nats", x: x + 1, y: y + 20, index: FrameStyle.subtitleColor)
+    labelled.drawText("z2", x: x + 1, y: y + 5, index: Palette.accent)
+    labelled.drawText("1.50", x: x + 1, y: y + 14, index: FrameStyle.subtitleColor)
     expectIdentical(labelled, frame, "the frame with its first row's labels drawn again")
+    // The unit is said once, in the subtitle, not in every row's tile.
+    #expect(traversal.layout.subtitle == "2/2 active, KL in nats")
 }
 
 /// The rows and their KL labels are vae-eval's: over the images the run was trained on, so a

@@ -55,7 +55,7 @@ public struct TraversalAnimation {
         dimensions = active.isEmpty ? [strongest] : Array(active.prefix(options.dims))
         layout = TileLayout(columns: 1 + indices.count, rows: dimensions.count, style: style,
                             widestCaption: TraversalAnimation.caption(step: 0),
-                            subtitle: "\(active.count)/\(activity.klPerDimension.count) active")
+                            subtitle: "\(active.count)/\(activity.klPerDimension.count) active, KL in nats")
     }
 
     /// The offset from the mean at `step`, in standard deviations.
@@ -111,15 +111,15 @@ public struct TraversalAnimation {
         }, body)
     }
 
-    /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it in nats.
+    /// The row's first tile: the dimension counting from 1 ("z7"), and its KL below it (in nats,
+    /// as the subtitle says once for every row), the two lines in the middle of the tile.
     private func drawLabel(of dimension: Int, row: Int, on canvas: inout Canvas) {
         let (x, y) = layout.tileOrigin(column: 0, row: row)
         let scale = layout.style.scale
         canvas.fillRect(x: x, y: y, width: layout.tileSide, height: layout.tileSide, index: FrameStyle.background)
-        canvas.drawText("z\(dimension + 1)", x: x + scale, y: y + 2 * scale, scale: scale, index: Palette.accent)
-        canvas.drawText(TraversalAnimation.natsLabel(activity.klPerDimension[dimension]), x: x + scale, y: y + 11 * scale,
+        canvas.drawText("z\(dimension + 1)", x: x + scale, y: y + 5 * scale, scale: scale, index: Palette.accent)
+        canvas.drawText(TraversalAnimation.natsLabel(activity.klPerDimension[dimension]), x: x + scale, y: y + 14 * scale,
                         scale: scale, index: FrameStyle.subtitleColor)
-        canvas.drawText("nats", x: x + scale, y: y + 20 * scale, scale: scale, index: FrameStyle.subtitleColor)
     }
 
     /// A KL in at most four characters, so that it fits its tile: "0.42", "12.3", "153", ">999";
