@@ -247,14 +247,15 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     for index in [0, FrameStyle.background, FrameStyle.gutterColor, FrameStyle.subtitleColor, Palette.accent] {
         #expect(!classEntries.contains(Int(index)), "\(index)")
     }
-    // Full shades are the Tableau colours; a quarter shade is a quarter of each channel.
+    // Full shades are the Tableau colours; the first of eight shades is an eighth of each channel.
+    #expect(Palette.classShades == 8)
     for (label, colour) in Palette.classColors.enumerated() {
         let full = 3 * Int(Palette.classIndex(label))
         #expect(Array(map[full..<full + 3]) == [colour.red, colour.green, colour.blue])
-        let quarter = 3 * Int(Palette.classIndex(label, shade: 1))
-        #expect(Array(map[quarter..<quarter + 3]) == [colour.red, colour.green, colour.blue].map { UInt8((Double($0) / 4).rounded()) })
+        let eighth = 3 * Int(Palette.classIndex(label, shade: 1))
+        #expect(Array(map[eighth..<eighth + 3]) == [colour.red, colour.green, colour.blue].map { UInt8((Double($0) / 8).rounded()) })
     }
-    // All forty entries are distinct colours.
+    // All eighty entries are distinct colours.
     #expect(Set(classEntries.map { Array(map[3 * $0..<3 * $0 + 3]) }).count == classEntries.count)
 }
 

@@ -37,14 +37,15 @@ public enum Palette {
         (0xED, 0xC9, 0x48), (0xB0, 0x7A, 0xA1), (0xFF, 0x9D, 0xA7), (0x9C, 0x75, 0x5F), (0xBA, 0xB0, 0xAC),
     ]
 
-    /// Shades of each class colour, from a quarter of the way from black to the full colour:
-    /// enough for the legend's characters to keep their anti-aliased strokes.
-    public static let classShades = 4
+    /// Shades of each class colour, from an eighth of the way from black to the full colour:
+    /// enough for the legend's characters to keep their anti-aliased strokes (with four, their
+    /// strokes showed bands).
+    public static let classShades = 8
 
     /// A GIF has one 256-entry colour map and the shared one is full (254 greys, the accent,
     /// transparency), so the class colours cannot sit beside the ramp: the latent map's file uses
     /// the shared map with the ramp's entries from here on replaced by `classShades` shades of each
-    /// class (40 entries; the greys above them stay). The map draws no grey images, only the
+    /// class (80 entries; the greys above them stay). The map draws no grey images, only the
     /// frame's few fixed greys (background, gutter, subtitle, grid lines, black), all below this
     /// index, so those keep their places and the map looks like the other GIFs, captions and all.
     public static let firstClassIndex: UInt8 = 160
