@@ -65,6 +65,8 @@ let stepsRange = 1...1000, gridRange = 1...64, mapImagesRange = 1...100_000, dim
 /// Browsers show delays of 0 and 1 centiseconds as 10, which would make 1 slower than 2; a GIF
 /// stores a delay in 16 bits.
 let frameTimeRange = 2...65535
+/// 0 shows every epoch for --delay; no frame shows longer than --hold, whose limit this is.
+let doublingRange = 0...65535
 /// A first and a last epoch at least.
 let framesRange = 2...100_000
 let toleranceRange = 0...Int(Palette.maxGray)
@@ -200,12 +202,16 @@ struct FrameFlags: ParsableArguments {
                                                         valueName: "n"))
     var scale: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().delay)).", valueName: "cs"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame of a sweep (interpolation, traversal), and the least an epoch's frame shows, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().delay)).", valueName: "cs"))
     var delay: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the first and last epochs, a sweep's two ends), \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().hold)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the last epoch, a sweep's two ends), and the most an epoch's frame shows, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().hold)).",
                                                         valueName: "cs"))
     var hold: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per doubling of the epochs trained, for the GIFs of every epoch: epoch e shows for n x log2(next epoch shown / e), between --delay and --hold, so that the first epochs, where most changes, can be seen (by default epochs 1, 2 and 3 show for 80, 47 and 33 cs, from epoch 11 on 10), \(rangeHelp(doublingRange)); 0 shows every epoch for --delay (default: \(FrameStyle().doubling)).",
+                                                        valueName: "cs"))
+    var doubling: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (\(rangeHelp(toleranceRange))) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact (default: \(FrameStyle().tolerance); not the latent map, which is always exact).",
                                                         valueName: "levels"))
@@ -218,7 +224,7 @@ struct FrameFlags: ParsableArguments {
     var style: FrameStyle {
         let defaults = FrameStyle()
         return FrameStyle(scale: scale ?? defaults.scale, delay: delay ?? defaults.delay, hold: hold ?? defaults.hold,
-                          tolerance: tolerance ?? defaults.tolerance)
+                          doubling: doubling ?? defaults.doubling, tolerance: tolerance ?? defaults.tolerance)
     }
 
     /// `gifs`: whether any GIF is asked for; `approximate`: any but the latent map, which is stored
@@ -228,13 +234,14 @@ struct FrameFlags: ParsableArguments {
         try checkRange("--scale", scale, in: scaleRange)
         try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
+        try checkRange("--doubling", doubling, in: doublingRange, unit: "centiseconds")
         try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
         try refuseUnless(gifs, [("--scale", scale != nil), ("--delay", delay != nil), ("--hold", hold != nil), ("--tolerance", tolerance != nil)],
                          applyTo: "the GIFs, not the loss curve", add: "an animation or --all")
         if gifs && !approximate && tolerance != nil {
             throw ValidationError("--tolerance does not apply to the latent map, which is stored exactly")
         }
-        try refuseUnless(everyEpoch, [("--frames", frames != nil)],
+        try refuseUnless(everyEpoch, [("--frames", frames != nil), ("--doubling", doubling != nil)],
                          applyTo: "the GIFs of every epoch", add: "--sampling, --reconstruction, --latent-map or --all")
     }
 }

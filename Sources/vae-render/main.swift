@@ -62,7 +62,9 @@ struct RenderCommand: ParsableCommand {
             set: its means' variance plus its average posterior variance) while the others stay at the mean; \
             all rows move in step, holding at both ends. The first frame shows the means themselves.
 
-            Every GIF loops forever, shows each frame for --delay and holds its ends (the first and last epochs, a sweep's two ends) for --hold; after \
+            Every GIF loops forever. A sweep shows each frame for --delay and holds its two ends for --hold; \
+            the GIFs of every epoch give each doubling of the epochs trained the same time (--doubling), so \
+            the first epochs, where the model changes most, show longest, and hold the last epoch. After \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \
             30-epoch run under 1 MB; for a longer run, --frames N shows N of its epochs. The files are written only after \
             everything has rendered, as one set (each in full before any replaces its old file), so a bad checkpoint \

@@ -297,21 +297,36 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 // MARK: - Per-epoch animations
 
+@Test func anEpochsFrameShowsForItsShareOfTheDoublingsBetweenDelayAndHold() {
+    let style = FrameStyle()
+    // 80 x log2(next / epoch), rounded: 80, 46.8, 33.2, 11.0, 10.04, then 5.6 raised to the delay of 10.
+    #expect([(1, 2), (2, 3), (3, 4), (10, 11), (11, 12), (20, 21)].map { style.epochDelay(epoch: $0, next: $1) }
+            == [80, 47, 33, 11, 10, 10])
+    #expect(style.epochDelay(epoch: 1, next: 8) == 200, "three doublings, 240, capped at the hold")
+    #expect(style.epochDelay(epoch: 2, next: 6) == 127, "a thinned frame: 80 x log2(3) = 126.8")
+    #expect(style.epochDelay(epoch: 30, next: nil) == 200, "the last epoch holds")
+    let uniform = FrameStyle(delay: 6, hold: 70, doubling: 0)
+    #expect([(1, 2), (1, 100)].map { uniform.epochDelay(epoch: $0, next: $1) } == [6, 6], "0: every epoch for --delay")
+    #expect(uniform.epochDelay(epoch: 5, next: nil) == 70)
+}
+
 @Test func samplingAndReconstructionShowOneFramePerEpochInOrderAndHoldTheLast() throws {
     let fixture = try LoadedFixture("latent2")
-    let style = FrameStyle(scale: 1, delay: 9, hold: 90)
+    let style = FrameStyle(scale: 1, delay: 9, hold: 90, doubling: 70)
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 2, source: .plane), style: style, final: fixture.replay.final.model,
                                          test: fixture.test, codec: fixture.codec, plannedEpochs: 3, lastEpoch: 3)
     let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: [0, 1, 2]), style: style,
                                                      test: fixture.test, plannedEpochs: 3, lastEpoch: 3)
     let checkpoints = fixture.checkpoints
     #expect(checkpoints.map(\.epoch) == [1, 2, 3])
-    let samplingFrames = checkpoints.enumerated().map { sampling.frame($1, isEnd: $0 != 1, codec: fixture.codec) }
-    let reconstructionFrames = checkpoints.enumerated().map {
-        reconstruction.frame($1, isEnd: $0 != 1, test: fixture.test, codec: fixture.codec)
+    let nextEpochs = [2, 3, nil]
+    let samplingFrames = zip(checkpoints, nextEpochs).map { sampling.frame($0, nextEpoch: $1, codec: fixture.codec) }
+    let reconstructionFrames = zip(checkpoints, nextEpochs).map {
+        reconstruction.frame($0, nextEpoch: $1, test: fixture.test, codec: fixture.codec)
     }
     for frames in [samplingFrames, reconstructionFrames] {
-        #expect(frames.map(\.delayCentiseconds) == [90, 9, 90])
+        // 70 x log2(2/1) and 70 x log2(3/2) = 40.9, then the hold.
+        #expect(frames.map(\.delayCentiseconds) == [70, 41, 90])
         // Each epoch's model draws something else.
         expectDifferent(frames[1].canvas.pixels, frames[0].canvas.pixels, "epoch 2's frame against epoch 1's")
         expectDifferent(frames[2].canvas.pixels, frames[1].canvas.pixels, "epoch 3's frame against epoch 2's")
@@ -359,7 +374,7 @@ func interpolationCaptionsTellEveryStepApart(steps: Int, decimals: Int) {
     let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: indices), style: style,
                                                      test: fixture.test, plannedEpochs: 3, lastEpoch: 3)
     try #require((reconstruction.layout.columns, reconstruction.layout.rows) == (10, 4))
-    let frame = reconstruction.frame(fixture.replay.final, isEnd: true, test: fixture.test, codec: fixture.codec).canvas
+    let frame = reconstruction.frame(fixture.replay.final, nextEpoch: nil, test: fixture.test, codec: fixture.codec).canvas
     var redrawn = frame
     let originals = intensities(of: fixture.test, indices: indices)
     let reconstructions = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: indices))

@@ -147,7 +147,7 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let other = try #require(test.labels.indices.first { test.labels[$0] != test.labels[0] })
     let reconstruction = try ReconstructionAnimation(options: ReconstructionOptions(indices: [other]), style: style, test: test,
                                                      plannedEpochs: 2, lastEpoch: 2)
-    let reconstructed = reconstruction.frame(replay.final, isEnd: true, test: test, codec: codec).canvas
+    let reconstructed = reconstruction.frame(replay.final, nextEpoch: nil, test: test, codec: codec).canvas
     var redrawn = reconstructed
     reconstruction.layout.draw(codec.decodeMeans(model, z: means([other]), labels: [test.labels[other]]), number: 0, column: 0, row: 1,
                                on: &redrawn)

@@ -67,7 +67,8 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     let checkpoints = fixture.checkpoints
     var movedByOwnPlane = 0
     for (position, checkpoint) in checkpoints.enumerated() {
-        let frame = map.frame(checkpoint, isEnd: position == 0 || position == checkpoints.count - 1, test: fixture.test, codec: fixture.codec)
+        let next = position + 1 < checkpoints.count ? checkpoints[position + 1].epoch : nil
+        let frame = map.frame(checkpoint, nextEpoch: next, test: fixture.test, codec: fixture.codec)
         let means = fixture.codec.encodeMeans(checkpoint.model, images: fixture.test, indices: map.indices)
         let points = map.projection.project(means, latent: 3)
         #expect(points.indices.filter { map.dotOrigin(points[$0], number: $0) != nil }.count >= 70, "most dots are on the map")
@@ -78,7 +79,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
         if checkpoint.epoch != final.epoch {
             movedByOwnPlane += dotDisagreements(frame.canvas, map, expectedDots(map, points: ownPlane.project(means, latent: 3)))
         }
-        #expect(frame.delayCentiseconds == (position == 0 || position == checkpoints.count - 1 ? 200 : 10))
+        #expect(frame.delayCentiseconds == [80, 47, 200][position], "epoch \(checkpoint.epoch): 80 x log2((e + 1) / e), the last held")
     }
     #expect(movedByOwnPlane > 100)
 }
@@ -142,7 +143,7 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     expectIdentical(try #require(map.laneOfEachDot), map.classes, "each dot's row")
 
     let points = map.projection.project(codec.encodeMeans(model, images: test, indices: map.indices), latent: 1)
-    let frame = map.frame(final, isEnd: true, test: test, codec: codec).canvas
+    let frame = map.frame(final, nextEpoch: nil, test: test, codec: codec).canvas
     #expect(dotDisagreements(frame, map, expectedDots(map, points: points)) == 0)
     let side = map.layout.tileSide
     // The last row ends above the labels along the bottom, whose boxes no dot may reach into.
@@ -218,7 +219,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     let fixture = try LoadedFixture("latent2")
     let map = try LatentMapAnimation(options: LatentMapOptions(images: 30), style: FrameStyle(scale: 2), final: fixture.replay.final,
                                      test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
-    let frame = map.frame(fixture.replay.final, isEnd: true, test: fixture.test, codec: fixture.codec).canvas
+    let frame = map.frame(fixture.replay.final, nextEpoch: nil, test: fixture.test, codec: fixture.codec).canvas
     let firsts = firstImagesOfEachClass(fixture.test.labels, perClass: 1)
     #expect(firsts.count == 10)
     for (label, image) in firsts.enumerated() {

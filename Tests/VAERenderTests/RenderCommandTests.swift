@@ -16,7 +16,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     for text in ["interpolation.gif", "sampling.gif", "reconstruction.gif", "latent-map.gif", "traversal.gif", "principal directions",
                  "0.01 nats", "Tableau 10", "--all", "--interpolation", "--sampling", "--reconstruction", "--latent-map", "--traversal",
                  "--run-dir", "--out", "--data", "--pairs", "--spherical", "--no-spherical", "--steps", "--grid", "--sampler", "--seed", "--temperature",
-                 "--indices", "--map-images", "--dims", "--scale", "--delay", "--hold", "--tolerance", "Exit codes"] {
+                 "--indices", "--map-images", "--dims", "--scale", "--delay", "--hold", "--doubling", "--tolerance", "Exit codes"] {
         #expect(result.stdout.contains(text), "--help should mention \(text)")
     }
 }
@@ -25,8 +25,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
 @Test func helpGivesEveryNumericFlagsRange() throws {
     let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000; default: 2000,",
-                 "one per row (1 to 256; default: 8)", "n from 1 to 16;", "per frame, 2 to 65535 (default: 10).",
-                 "sweep's two ends), 2 to 65535 (default: 200).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
+                 "one per row (1 to 256; default: 8)", "n from 1 to 16;", "the least an epoch's frame shows, 2 to 65535 (default: 10).",
+                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch for --delay (default: 80).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
         #expect(help.contains(text), "--help should say \(text)")
     }
 }
@@ -43,6 +43,9 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     (["--all", "--frames", "1"], "--frames must be between 2 and 100000, got 1"),
     (["--interpolation", "--traversal", "--frames", "5"],
      "--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),
+    (["--all", "--doubling", "-1"], "--doubling must be between 0 and 65535 centiseconds, got -1"),
+    (["--interpolation", "--doubling", "40"],
+     "--doubling applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),
     (["--loss-curve", "--frames", "5"], "--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),
     (["--interpolation", "--grid", "4"], "--grid applies to the sampling animation; add --sampling or --all"),
     (["--sampling", "--spherical"], "--spherical applies to the interpolation; add --interpolation or --all"),
@@ -423,7 +426,7 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     defer { removeTemporaryFolder(scratch) }
     let out = scratch + "/nested/out"
     let result = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--out", out,
-                                            "--spherical", "--delay", "5", "--hold", "60"] + smallRender)
+                                            "--spherical", "--delay", "5", "--hold", "60", "--doubling", "30"] + smallRender)
     #expect(result.status == 0, "\(result.stderr)")
     #expect(result.stderr.isEmpty)
     #expect(fileNames(in: out) == ["interpolation.gif", "latent-map.gif", "reconstruction.gif", "sampling.gif", "traversal.gif"])
@@ -440,13 +443,15 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
         let path = out + "/" + name + ".gif"
         let gif = try decodeGIF(try readFile(path))
         #expect(gif.frames.count == expectedFrames[name])
-        // Each GIF holds its ends: the first and last epochs, a sweep's two ends (the traversal starts
-        // at the mean, a quarter of its cycle before its top end).
-        let held = gif.frames.indices.filter { gif.frames[$0].delayCentiseconds == 60 }
-        let ends = name == "interpolation" ? [0, gif.frames.count / 2] : name == "traversal" ? [gif.frames.count / 4, gif.frames.count * 3 / 4]
-            : [0, gif.frames.count - 1]
-        #expect(held == ends, "\(name)")
-        #expect(gif.frames.allSatisfy { [5, 60].contains($0.delayCentiseconds) })
+        // A sweep holds its two ends (the traversal starts at the mean, a quarter of its cycle before
+        // its top end); a GIF of every epoch gives epoch e 30 x log2((e + 1) / e) and holds the last.
+        if ["interpolation", "traversal"].contains(name) {
+            let held = gif.frames.indices.filter { gif.frames[$0].delayCentiseconds == 60 }
+            #expect(held == (name == "interpolation" ? [0, 2] : [4, 12]), "\(name)")
+            #expect(gif.frames.allSatisfy { [5, 60].contains($0.delayCentiseconds) })
+        } else {
+            #expect(gif.frames.map(\.delayCentiseconds) == [30, 18, 60], "\(name)")
+        }
         let epochs = ["interpolation", "traversal"].contains(name) ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
         let sampler = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15" : ""
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"

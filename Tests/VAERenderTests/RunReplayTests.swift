@@ -265,7 +265,9 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let three = try decodeGIF(readFile(scratch + "/thinned/reconstruction.gif")).frames
     try #require(every.count == 7 && three.count == 3)
     #expect(three.map(\.indices) == [0, 3, 6].map { every[$0].indices })
-    #expect(three.map(\.delayCentiseconds) == [FrameStyle().hold, FrameStyle().delay, FrameStyle().hold])
+    // Epoch 1 stands for three doublings' worth of epochs 1-4 (80 x log2(4/1)), epoch 4 for 80 x log2(7/4) = 64.6.
+    #expect(three.map(\.delayCentiseconds) == [160, 65, FrameStyle().hold])
+    #expect(every.map(\.delayCentiseconds) == [80, 47, 33, 26, 21, 18, FrameStyle().hold])
     #expect(thinned.stdout.contains("reconstruction.gif: 3 frames (epochs 1, 4 and 7 of the 7 checkpoints of epochs 1-7 of 7 planned), "),
             "\(thinned.stdout)")
     #expect(thinned.stdout.contains("interpolation.gif: 4 frames (epoch 7 of 7 planned), "), "\(thinned.stdout)")

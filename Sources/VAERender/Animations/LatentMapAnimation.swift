@@ -219,7 +219,7 @@ public struct LatentMapAnimation {
 
     /// Most of a render's time goes to this encoding, 2,000 images an epoch by default, whose
     /// products `sgemm` splits among the compute threads as in training.
-    public func frame(_ checkpoint: Checkpoint, isEnd: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
+    public func frame(_ checkpoint: Checkpoint, nextEpoch: Int?, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let points = projection.project(codec.encodeMeans(checkpoint.model, images: test, indices: indices), latent: codec.latent)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         let plot = self.plot, scale = layout.style.scale
@@ -241,7 +241,7 @@ public struct LatentMapAnimation {
         }
 
         drawLegend(on: &canvas)
-        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.frameDelay(isEnd: isEnd))
+        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.epochDelay(epoch: checkpoint.epoch, next: nextEpoch))
     }
 
     /// The legend column: each class's first test character, its strokes in shades of the class

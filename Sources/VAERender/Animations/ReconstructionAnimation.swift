@@ -34,7 +34,7 @@ public struct ReconstructionAnimation {
                           subtitle: "input above, reconstruction below")
     }
 
-    public func frame(_ checkpoint: Checkpoint, isEnd: Bool, test: ImageSet, codec: LatentCodec) -> GIFFrame {
+    public func frame(_ checkpoint: Checkpoint, nextEpoch: Int?, test: ImageSet, codec: LatentCodec) -> GIFFrame {
         let reconstructions = codec.decodeMeans(checkpoint.model,
                                                 z: codec.encodeMeans(checkpoint.model, images: test, indices: indices),
                                                 labels: codec.config.conditional ? indices.map { test.labels[$0] } : nil)
@@ -44,6 +44,6 @@ public struct ReconstructionAnimation {
             layout.draw(originals, number: number, column: column, row: top, on: &canvas)
             layout.draw(reconstructions, number: number, column: column, row: top + 1, on: &canvas)
         }
-        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.frameDelay(isEnd: isEnd))
+        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.epochDelay(epoch: checkpoint.epoch, next: nextEpoch))
     }
 }

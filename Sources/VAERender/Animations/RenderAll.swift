@@ -146,16 +146,16 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     }
     if sampling != nil || reconstruction != nil || latentMap != nil {
         try replay.forEachCheckpoint { checkpoint, position in
-            // The first and last epochs hold, so that the loop's restart reads as one.
-            let isEnd = position == 0 || position == replay.epochs.count - 1
+            // A frame shows for its share of the epochs up to the next one shown; the last holds.
+            let next = position + 1 < replay.epochs.count ? replay.epochs[position + 1] : nil
             if let sampling {
-                try encoders.add(sampling.frame(checkpoint, isEnd: isEnd, codec: codec), to: .sampling)
+                try encoders.add(sampling.frame(checkpoint, nextEpoch: next, codec: codec), to: .sampling)
             }
             if let reconstruction {
-                try encoders.add(reconstruction.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .reconstruction)
+                try encoders.add(reconstruction.frame(checkpoint, nextEpoch: next, test: test, codec: codec), to: .reconstruction)
             }
             if let latentMap {
-                try encoders.add(latentMap.frame(checkpoint, isEnd: isEnd, test: test, codec: codec), to: .latentMap)
+                try encoders.add(latentMap.frame(checkpoint, nextEpoch: next, test: test, codec: codec), to: .latentMap)
             }
             progress(.checkpoints(done: position + 1, total: replay.epochs.count))
         }

@@ -202,12 +202,12 @@ public struct SamplingAnimation {
                                                                                     temperature: options.temperature))
     }
 
-    public func frame(_ checkpoint: Checkpoint, isEnd: Bool, codec: LatentCodec) -> GIFFrame {
+    public func frame(_ checkpoint: Checkpoint, nextEpoch: Int?, codec: LatentCodec) -> GIFFrame {
         let decoded = codec.decodeMeans(checkpoint.model, z: points, labels: labels)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         for number in 0..<layout.columns * layout.rows {
             layout.draw(decoded, number: number, column: number % layout.columns, row: number / layout.columns, on: &canvas)
         }
-        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.frameDelay(isEnd: isEnd))
+        return GIFFrame(canvas: canvas, delayCentiseconds: layout.style.epochDelay(epoch: checkpoint.epoch, next: nextEpoch))
     }
 }
