@@ -50,8 +50,10 @@ struct RenderCommand: ParsableCommand {
             range: the two leading principal directions of the final model's means of these characters \
             (the coordinates themselves for a 2-D latent; for a 1-D latent, z1 across and each class in the \
             row beside its legend character), and a range covering 99% of them. Dots are \
-            drawn in test-set order, later over earlier. The map is stored exactly (--tolerance does not \
-            apply to its colours).
+            drawn in test-set order, later over earlier. Top right, "5-NN": the share of these characters \
+            whose 5 nearest others, by their means in all the latent dimensions (not the plane), are \
+            mostly of their class (the nearer one breaks a tie); the final model's is on the GIF's line. \
+            The map is stored exactly (--tolerance does not apply to its colours).
 
             traversal.gif (final checkpoint): the active latent dimensions, those whose KL from N(0, 1) \
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \
@@ -197,7 +199,7 @@ struct RenderCommand: ParsableCommand {
                 for (gif, path) in zip(gifs, paths) {
                     let epochs = replay!.epochsFound(finalOnly: !gif.animation.replaysEveryCheckpoint)
                     print("\(path): \(count: gif.frameCount, "frame") (\(epochs)), \(gif.width)x\(gif.height), \(gif.bytes.count) bytes"
-                          + (gif.sampler.map { "; z ~ \($0)" } ?? ""))
+                          + (gif.note.map { "; " + $0 } ?? ""))
                 }
                 if let lossCurve {
                     print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")

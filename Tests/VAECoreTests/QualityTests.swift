@@ -179,3 +179,74 @@ import VAECore
     // Histogram 2, 1, 1 of 4.
     #expect(abs(quality.classEntropy - (0.5 * log(2) + 0.5 * log(4))) < 1e-12)
 }
+
+// MARK: - Nearest-neighbour accuracy
+
+/// The accuracy by its definition, in Double: each point's `k` nearest others by a full sort
+/// (distance, then index), the class with most votes, a tie to the nearer neighbour's class.
+private func bruteForceNearestNeighbourAccuracy(_ points: [Float], dimension: Int, labels: [Int], k: Int) -> Double {
+    let count = labels.count
+    var correct = 0
+    for point in 0..<count {
+        let others = (0..<count).filter { $0 != point }.map { other -> (Double, Int) in
+            let distance = (0..<dimension).reduce(0.0) {
+                let d = Double(points[point * dimension + $1]) - Double(points[other * dimension + $1])
+                return $0 + d * d
+            }
+            return (distance, other)
+        }.sorted { $0 < $1 }.prefix(k)
+        var votes: [Int: Int] = [:]
+        for (_, other) in others { votes[labels[other], default: 0] += 1 }
+        let most = votes.values.max()!
+        if labels[others.first { votes[labels[$0.1]] == most }!.1] == labels[point] { correct += 1 }
+    }
+    return Double(correct) / Double(count)
+}
+
+@Test func nearestNeighbourAccuracyCountsTheVotesOfTheKNearest() throws {
+    // Five points on a line at 0, 1, 2, 3, 4, of classes 0 0 1 1 1. Each point's neighbours,
+    // nearest first (at equal distances the lower index first):
+    //   at 0: 1 2 3 4 · at 1: 0 2 3 4 · at 2: 1 3 0 4 · at 3: 2 4 1 0 · at 4: 3 2 1 0.
+    let line: [Float] = [0, 1, 2, 3, 4], labels = [0, 0, 1, 1, 1]
+    // k = 1: only the point at 2 is wrong (its first neighbour, at 1, is of class 0).
+    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 1) == 0.8)
+    // k = 2: at 2 the votes tie, 0 (at 1) against 1 (at 3), and go to the nearer, class 0: wrong.
+    // At 0 they tie too and go to the point at 1, class 0: right.
+    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 2) == 0.8)
+    // k = 3: at 0 (votes 0 1 1), at 1 (0 1 1) and at 2 (0 1 0) wrong; at 3 and 4 (1 1 0) right.
+    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 3) == 0.4)
+    // More neighbours than other points: every other point votes. At 0 and 1 class 1 wins 3 to 1;
+    // at 2, 3 and 4 the classes tie 2 to 2 and the first neighbour decides: 0, 1, 1.
+    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 10) == 0.4)
+    #expect(nearestNeighbourAccuracy([3], dimension: 1, labels: [2]) == nil, "one point has no neighbour")
+}
+
+@Test func nearestNeighbourAccuracyMatchesItsDefinitionAcrossBlocks() throws {
+    // 300 points in 4-D around ten class centres, overlapping enough that neither 0 nor 1 is
+    // right; blocks of 64 rows leave a last block of 44.
+    var random = Random(seed: 5)
+    let dimension = 4, count = 300
+    let labels = (0..<count).map { ($0 * 7) % 10 }
+    let centres = randomFloats(10 * dimension, random: &random, scale: 1.5)
+    let noise = randomFloats(count * dimension, random: &random, scale: 1)
+    let points = (0..<count * dimension).map { centres[labels[$0 / dimension] * dimension + $0 % dimension] + noise[$0] }
+    for k in [1, 4, 5] {
+        let expected = bruteForceNearestNeighbourAccuracy(points, dimension: dimension, labels: labels, k: k)
+        #expect(expected > 0.3 && expected < 0.9, "k = \(k): \(expected)")
+        for blockRows in [64, 300, 1000] {
+            #expect(nearestNeighbourAccuracy(points, dimension: dimension, labels: labels, k: k, blockRows: blockRows) == expected,
+                    "k = \(k), blocks of \(blockRows)")
+        }
+    }
+    // Shuffled labels say nothing: near chance.
+    let shuffled = labels.shuffled(using: &random)
+    #expect(try #require(nearestNeighbourAccuracy(points, dimension: dimension, labels: shuffled)) < 0.2)
+}
+
+/// The latent map's baseline, quoted in the README: the 784 pixels of the first 2,000 test
+/// characters themselves keep the classes apart for 83.65% of them (1,673) by the same vote.
+@Test(.needsRealKMNIST) func pixelsOfTheMapsTestCharactersScoreTheDocumentedAccuracy() throws {
+    let test = try KMNIST.load(from: RealKMNIST.requireFolder()).test.prefix(2000)
+    let accuracy = nearestNeighbourAccuracy(test.intensities, dimension: 784, labels: test.labels.map(Int.init))
+    #expect(accuracy == 1673.0 / 2000)
+}

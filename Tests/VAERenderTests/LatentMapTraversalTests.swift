@@ -27,13 +27,14 @@ private func isClassColor(_ index: UInt8) -> Bool {
     (Palette.firstClassIndex..<Palette.firstClassIndex + UInt8(10 * Palette.classShades)).contains(index)
 }
 
-/// Where `frame`'s plot disagrees with `expected`: inside a label's box anything but black and
-/// the label's grey (a dot showing through), elsewhere a class colour where none or another
-/// belongs, or a dot missing.
-private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expected: [Int: UInt8]) -> Int {
+/// Where `frame`, the map of the epoch whose codes are `means`, disagrees with `expected`: inside
+/// a label's box (the epoch's accuracy among them) anything but black and the label's grey (a dot
+/// showing through), elsewhere a class colour where none or another belongs, or a dot missing.
+private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expected: [Int: UInt8], means: [Float]) -> Int {
     let plot = map.plot
+    let accuracy = nearestNeighbourAccuracy(means, dimension: means.count / map.classes.count, labels: map.classes)!
     var underLabels = Set<Int>()
-    for label in map.labels {
+    for label in map.labels + [map.accuracyLabel(accuracy)] {
         let box = label.box(scale: map.layout.style.scale)
         for y in box.y..<box.y + box.height {
             for x in box.x..<box.x + box.width { underLabels.insert(y * frame.width + x) }
@@ -73,15 +74,45 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
         let points = map.projection.project(means, latent: 3)
         #expect(points.indices.filter { map.dotOrigin(points[$0], number: $0) != nil }.count >= 70, "most dots are on the map")
         let expected = expectedDots(map, points: points)
-        #expect(dotDisagreements(frame.canvas, map, expected) == 0, "epoch \(checkpoint.epoch)")
+        #expect(dotDisagreements(frame.canvas, map, expected, means: means) == 0, "epoch \(checkpoint.epoch)")
         // The epoch's own plane would put the dots elsewhere: the test above can tell them apart.
         let ownPlane = MapProjection.principalPlane(PrincipalPlane(points: means, dimension: 3))
         if checkpoint.epoch != final.epoch {
-            movedByOwnPlane += dotDisagreements(frame.canvas, map, expectedDots(map, points: ownPlane.project(means, latent: 3)))
+            movedByOwnPlane += dotDisagreements(frame.canvas, map, expectedDots(map, points: ownPlane.project(means, latent: 3)),
+                                                means: means)
         }
         #expect(frame.delayCentiseconds == [80, 47, 200][position], "epoch \(checkpoint.epoch): 80 x log2((e + 1) / e), the last held")
     }
     #expect(movedByOwnPlane > 100)
+}
+
+@Test func eachLatentMapFrameGivesItsEpochsNearestNeighbourAccuracy() throws {
+    let fixture = try LoadedFixture("latent3")
+    let map = try LatentMapAnimation(options: LatentMapOptions(images: 80), style: FrameStyle(scale: 2), final: fixture.replay.final,
+                                     test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
+    var accuracies: [Double] = []
+    for checkpoint in fixture.checkpoints {
+        let means = fixture.codec.encodeMeans(checkpoint.model, images: fixture.test, indices: map.indices)
+        let accuracy = try #require(nearestNeighbourAccuracy(means, dimension: 3, labels: map.classes, k: 5))
+        accuracies.append(accuracy)
+        let label = map.accuracyLabel(accuracy)
+        #expect(label.text == "5-NN " + String(format: "%.1f", 100 * accuracy) + "%")
+        // In the plot's top-right corner, its box clear of the edges and of every other label.
+        let box = label.box(scale: 2), plot = map.plot
+        #expect(box.x + box.width == plot.x + plot.side - 2 && box.y == plot.y + 2)
+        for other in map.labels.map({ $0.box(scale: 2) }) {
+            #expect(other.x + other.width <= box.x || other.y >= box.y + box.height, "\(other) against \(box)")
+        }
+        // The box shows the text on black, nothing else.
+        let frame = map.frame(checkpoint, nextEpoch: nil, test: fixture.test, codec: fixture.codec).canvas
+        var expected = Canvas(width: frame.width, height: frame.height, fill: 0)
+        expected.drawText(label.text, x: label.x, y: label.y, scale: 2, index: FrameStyle.subtitleColor)
+        let mismatched = (box.y..<box.y + box.height).flatMap { y in (box.x..<box.x + box.width).map { y * frame.width + $0 } }
+            .filter { frame.pixels[$0] != expected.pixels[$0] }
+        #expect(mismatched.isEmpty, "epoch \(checkpoint.epoch): \(mismatched.count) pixels of the label's box")
+    }
+    #expect(Set(accuracies).count == 3, "each epoch's own accuracy: \(accuracies)")
+    #expect(map.finalAccuracy == accuracies.last)
 }
 
 @Test func latentMapOfATwoDimensionalLatentUsesItsCoordinatesOnASymmetricRange() throws {
@@ -142,9 +173,10 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     try #require(Set(test.labels) == Set(0...9))
     expectIdentical(try #require(map.laneOfEachDot), map.classes, "each dot's row")
 
-    let points = map.projection.project(codec.encodeMeans(model, images: test, indices: map.indices), latent: 1)
+    let means = codec.encodeMeans(model, images: test, indices: map.indices)
     let frame = map.frame(final, nextEpoch: nil, test: test, codec: codec).canvas
-    #expect(dotDisagreements(frame, map, expectedDots(map, points: points)) == 0)
+    let points = map.projection.project(means, latent: 1)
+    #expect(dotDisagreements(frame, map, expectedDots(map, points: points), means: means) == 0)
     let side = map.layout.tileSide
     // The last row ends above the labels along the bottom, whose boxes no dot may reach into.
     let labelBoxes = map.labels.map { $0.box(scale: 1) }

@@ -438,6 +438,9 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     let mixture = try makeSampler(.gmm, model: fixture.replay.final.model, codec: fixture.codec,
                                   training: loadTrainingImages(from: syntheticData, for: fixture.replay.run), seed: 0)
     #expect((mixture as? GaussianMixture)?.components ?? 0 > 1, "the fixture's mixture is chosen among several counts")
+    // The map's line gives its final accuracy: that of the fixture's whole test set, under 2,000 images.
+    let finalMeans = fixture.codec.encodeMeans(fixture.replay.final.model, images: fixture.test, indices: Array(0..<fixture.test.count))
+    let finalAccuracy = try #require(nearestNeighbourAccuracy(finalMeans, dimension: 3, labels: fixture.test.labels.map(Int.init)))
     #expect(lines.count == 5)
     for (line, name) in zip(lines, ["interpolation", "sampling", "reconstruction", "latent-map", "traversal"]) {
         let path = out + "/" + name + ".gif"
@@ -453,9 +456,10 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
             #expect(gif.frames.map(\.delayCentiseconds) == [30, 18, 60], "\(name)")
         }
         let epochs = ["interpolation", "traversal"].contains(name) ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
-        let sampler = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15" : ""
+        let note = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15"
+            : name == "latent-map" ? "; 5-NN accuracy \(String(format: "%.1f", 100 * finalAccuracy))% at epoch 3" : ""
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"
-                + sampler)
+                + note)
     }
 }
 

@@ -70,6 +70,8 @@ public struct PlotLabel: Sendable, Equatable {
 public struct LatentMapAnimation {
     /// The plot is as wide and as tall as this many tiles; the legend is one more column.
     static let plotTiles = 10
+    /// Neighbours that vote in each frame's `nearestNeighbourAccuracy`.
+    public static let neighbours = 5
     /// The grid lines at the ticks, just above the plot's black.
     static let gridColor: UInt8 = 40
 
@@ -88,6 +90,8 @@ public struct LatentMapAnimation {
     /// A 1-D latent's map: the row of the plot each image's dot is in, that of its class's legend
     /// character (nil for a plane).
     public let laneOfEachDot: [Int]?
+    /// The final model's `nearestNeighbourAccuracy` over the map's images (nil for a single image).
+    public let finalAccuracy: Double?
     /// How many images of its class come before each image shown: its place in its row.
     private let rankInClass: [Int]
     /// The classes in the test set, ascending, with their first test characters as intensities.
@@ -106,6 +110,8 @@ public struct LatentMapAnimation {
         let finalMeans = codec.encodeMeans(final.model, images: test, indices: indices)
         try checkFinite(finalMeans, width: latent, computedBy: final.model) { "the final model's mean of test image \($0)" }
         projection = latent <= 2 ? .coordinates(dimension: latent) : .principalPlane(PrincipalPlane(points: finalMeans, dimension: latent))
+        finalAccuracy = nearestNeighbourAccuracy(finalMeans, dimension: latent, labels: classes,
+                                                 k: LatentMapAnimation.neighbours)
 
         let reach = projection.project(finalMeans, latent: latent).map { max(abs($0.x), abs($0.y)) }.sorted()
         let covered = reach[min(reach.count - 1, Int((0.99 * Double(reach.count)).rounded(.down)))]
@@ -190,6 +196,14 @@ public struct LatentMapAnimation {
         return (1..<legendClasses.count).map { layout.tileOrigin(column: 0, row: $0).y - plot.y - layout.style.gutter / 2 - 1 }
     }
 
+    /// "5-NN 84.2%", an epoch's `nearestNeighbourAccuracy`, in the plot's top-right corner, which
+    /// the other labels leave free.
+    public func accuracyLabel(_ accuracy: Double) -> PlotLabel {
+        let plot = self.plot, scale = layout.style.scale
+        let text = "\(LatentMapAnimation.neighbours)-NN " + String(format: "%.1f%%", 100 * accuracy)
+        return PlotLabel(text: text, x: plot.x + plot.side - BitmapFont.textWidth(text, scale: scale) - 2 * scale, y: plot.y + 2 * scale)
+    }
+
     /// The labels drawn over the dots: each x tick's value right of its line along the bottom,
     /// each y tick's above its line along the left (the shared corner's -extent once), and the
     /// axis names at the far ends of the lines through 0. Every text keeps `2 · scale` from the
@@ -220,7 +234,8 @@ public struct LatentMapAnimation {
     /// Most of a render's time goes to this encoding, 2,000 images an epoch by default, whose
     /// products `sgemm` splits among the compute threads as in training.
     public func frame(_ checkpoint: Checkpoint, nextEpoch: Int?, test: ImageSet, codec: LatentCodec) -> GIFFrame {
-        let points = projection.project(codec.encodeMeans(checkpoint.model, images: test, indices: indices), latent: codec.latent)
+        let means = codec.encodeMeans(checkpoint.model, images: test, indices: indices)
+        let points = projection.project(means, latent: codec.latent)
         var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
         let plot = self.plot, scale = layout.style.scale
         canvas.fillRect(x: plot.x, y: plot.y, width: plot.side, height: plot.side, index: 0)
@@ -234,7 +249,9 @@ public struct LatentMapAnimation {
             guard let origin = dotOrigin(point, number: number) else { continue }
             canvas.fillRect(x: origin.x, y: origin.y, width: dotSide, height: dotSide, index: Palette.classIndex(label))
         }
-        for label in labels {
+        let accuracy = nearestNeighbourAccuracy(means, dimension: codec.latent, labels: classes, k: LatentMapAnimation.neighbours)
+            .map(accuracyLabel)
+        for label in labels + (accuracy.map { [$0] } ?? []) {
             let box = label.box(scale: scale)
             canvas.fillRect(x: box.x, y: box.y, width: box.width, height: box.height, index: 0)
             canvas.drawText(label.text, x: label.x, y: label.y, scale: scale, index: FrameStyle.subtitleColor)

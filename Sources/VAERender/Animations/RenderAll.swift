@@ -60,8 +60,9 @@ public struct RenderedGIF: Sendable {
     public let frameCount: Int
     public let width: Int
     public let height: Int
-    /// What the sampling GIF's points were drawn from, as `SamplingAnimation.sampler`; nil otherwise.
-    public let sampler: String?
+    /// What the GIF's line adds: the sampling GIF's sampler ("z ~ vamp: 500 components,
+    /// temperature 1.15"), the latent map's final accuracy ("5-NN accuracy 84.2% at epoch 30").
+    public let note: String?
 }
 
 /// Renders the requested animations of a run into memory, in `Animation` order. Every checkpoint
@@ -161,7 +162,10 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
         }
     }
 
-    return try encoders.finish(sampler: sampling?.sampler)
+    let accuracy = latentMap?.finalAccuracy.map {
+        "\(LatentMapAnimation.neighbours)-NN accuracy " + String(format: "%.1f%%", 100 * $0) + " at epoch \(replay.final.epoch)"
+    }
+    return try encoders.finish(notes: [.sampling: sampling?.sampler.map { "z ~ " + $0 }, .latentMap: accuracy])
 }
 
 /// The GIF of each animation, encoded as its frames are drawn: an animation holds its GIF so far
@@ -181,13 +185,13 @@ private struct GIFEncoders {
         }
     }
 
-    /// The GIFs, in `Animation` order; `sampler` names the sampling GIF's.
-    func finish(sampler: String?) throws -> [RenderedGIF] {
+    /// The GIFs, in `Animation` order, with their `RenderedGIF.note`s.
+    func finish(notes: [Animation: String?]) throws -> [RenderedGIF] {
         try Animation.allCases.compactMap { animation in
             guard let encoder = encoders[animation] else { return nil }
             let bytes = try reportingEncoderErrors(of: animation) { try encoder.finish() }
             return RenderedGIF(animation: animation, bytes: bytes, frameCount: encoder.frameCount, width: encoder.width,
-                               height: encoder.height, sampler: animation == .sampling ? sampler : nil)
+                               height: encoder.height, note: notes[animation] ?? nil)
         }
     }
 
