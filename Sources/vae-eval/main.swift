@@ -39,7 +39,8 @@ struct VAEEval: ParsableCommand {
             """,
         version: versionDescription())
 
-    @Argument(help: ArgumentHelp("A checkpoint written by vae-train.", valueName: "checkpoint"))
+    @Argument(help: ArgumentHelp("A checkpoint written by vae-train, or a run folder (or its checkpoints folder) for the run's last checkpoint.",
+                                 valueName: "checkpoint"))
     var checkpoint: String
 
     @OptionGroup var dataOptions: RunDataOptions
@@ -105,16 +106,10 @@ struct VAEEval: ParsableCommand {
 
     private func evaluate() throws {
         compute.apply()
-        // A run's folder, or its checkpoints folder, where its checkpoint belongs (as vae-render and vae-sample take one).
-        if PathKind(checkpoint) == .folder {
-            // A checkpoints folder's run folder is the one that would hold a checkpoint in it.
-            let runs = [RunDirectory(checkpoint), RunDirectory(holdingCheckpoint: checkpoint + "/epoch")].compactMap { $0 }
-            let last = runs.lazy.compactMap { run in run.checkpointEpochs().last.map(run.checkpoint(epoch:)) }.first
-            throw VAEError(.missingInput, "\(checkpoint) is a folder; name a checkpoint file" + (last.map { ", such as its last, " + $0 } ?? ""))
-        }
+        let checkpoint = try checkpointFile()
         let loaded = try readCheckpoint(checkpoint)
-        let folder = try dataFolder()
-        if quality { return try scoreQuality(loaded, folder: folder) }
+        let folder = try dataFolder(checkpoint)
+        if quality { return try scoreQuality(loaded, checkpoint: checkpoint, folder: folder) }
         // Refused unless they are the run's test images: a folder of the same counts (MNIST's,
         // say) would otherwise be scored without a word.
         let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
@@ -139,8 +134,20 @@ struct VAEEval: ParsableCommand {
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", loaded.run.model.negativeLogLikelihood, importanceSamples, nll))
     }
 
+    /// The argument, or for a folder the last checkpoint of its run (as vae-render and vae-sample
+    /// read a run), which the first line printed names.
+    private func checkpointFile() throws -> String {
+        guard PathKind(checkpoint) == .folder else { return checkpoint }
+        // A checkpoints folder's run is the one that would hold a checkpoint in it.
+        let given = RunDirectory(checkpoint)
+        let run = RunDirectory(holdingCheckpoint: checkpoint + "/epoch") ?? given
+        let last = URL(fileURLWithPath: run.checkpoint(epoch: try run.requiredCheckpointEpochs().last!)).lastPathComponent
+        // Named under the folder as given: the run above a checkpoints folder has an absolute path.
+        return (run.path == given.path ? given.checkpointsFolder : given.path) + "/" + last
+    }
+
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
-    private func dataFolder() throws -> String {
+    private func dataFolder(_ checkpoint: String) throws -> String {
         guard let run = RunDirectory(holdingCheckpoint: checkpoint) else { return dataOptions.folder }
         return try dataOptions.folder(readingRun: run)
     }
@@ -155,7 +162,7 @@ struct VAEEval: ParsableCommand {
     }
 
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.
-    private func scoreQuality(_ loaded: Checkpoint, folder: String) throws {
+    private func scoreQuality(_ loaded: Checkpoint, checkpoint: String, folder: String) throws {
         let wholeTest = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
         let test = try firstImages(wholeTest)
         let (scorer, about) = try readClassifier(classifier!)

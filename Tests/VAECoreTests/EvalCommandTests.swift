@@ -125,25 +125,36 @@ import VAECore
     #expect(fromEnvironment.status == 64 && fromEnvironment.stderr.hasSuffix("holds 600; pass the --data folder the run was "
             + "trained on ($KMNIST_DIR names \(swapped), which comes before the folder a run records)\n"), "\(fromEnvironment.stderr)")
 
-    // A run's folder is not its checkpoint: the checkpoint is missing (66, as for any folder where
-    // a file is read), and the message names the last one.
-    let runFolder = packageRoot + "/fixtures/runs/latent2"
-    let folderGiven = try runTool("vae-eval", [runFolder, "--data", syntheticData])
-    #expect(folderGiven.status == 66 && folderGiven.stderr == "vae-eval: \(runFolder) is a folder; name a checkpoint file, such as its "
-            + "last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(folderGiven.stderr)")
-    // So is its checkpoints folder, with a slash or without.
-    for folder in [runFolder + "/checkpoints", runFolder + "/checkpoints/"] {
-        let checkpointsGiven = try runTool("vae-eval", [folder, "--data", syntheticData])
-        #expect(checkpointsGiven.status == 66 && checkpointsGiven.stderr == "vae-eval: \(folder) is a folder; name a checkpoint file, "
-                + "such as its last, \(runFolder)/checkpoints/epoch-0003.safetensors\n", "\(checkpointsGiven.stderr)")
-    }
-
     // More test images than there are is a mistake, not "all of them", in either mode.
     for mode in [["--k", "0"], ["--quality", "--classifier", checkpoint]] {
         let tooMany = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--images", "101"] + mode)
         #expect(tooMany.status == 64 && tooMany.stdout.isEmpty, "\(mode): \(tooMany.stdout)")
         #expect(tooMany.stderr == "vae-eval: --images 101: the test set has only 100 images\n", "\(mode): \(tooMany.stderr)")
     }
+}
+
+/// A run's folder, or its checkpoints folder with a slash or without, stands for the run's last
+/// checkpoint, as vae-render and vae-sample take a run: the same output, the file named as under
+/// the folder given.
+@Test func evalTakesARunFolderForItsLastCheckpoint() throws {
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let runFolder = packageRoot + "/fixtures/runs/latent2"
+    let byFile = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "0"])
+    try #require(byFile.status == 0, "\(byFile.stderr)")
+    for folder in [runFolder, runFolder + "/", runFolder + "/checkpoints", runFolder + "/checkpoints/"] {
+        let byFolder = try runTool("vae-eval", [folder, "--data", syntheticData, "--k", "0"])
+        #expect(byFolder.status == 0 && byFolder.stdout == byFile.stdout, "\(folder): \(byFolder.stdout)\(byFolder.stderr)")
+    }
+    let relative = try runTool("vae-eval", ["fixtures/runs/latent2/checkpoints", "--data", syntheticData, "--k", "0"],
+                               workingDirectory: packageRoot)
+    #expect(relative.stdout.hasPrefix("vae-eval: fixtures/runs/latent2/checkpoints/epoch-0003.safetensors (epoch 3, "), "\(relative.stdout)")
+    // A run folder with no checkpoint yet says so, as vae-render and vae-sample do (66).
+    let empty = temporaryFolder()
+    defer { removeTemporaryFolder(empty) }
+    try FileManager.default.createDirectory(atPath: empty + "/checkpoints", withIntermediateDirectories: true)
+    let untrained = try runTool("vae-eval", [empty, "--data", syntheticData])
+    #expect(untrained.status == 66 && untrained.stderr.hasPrefix("vae-eval: \(empty)/checkpoints holds no checkpoints (epoch-NNNN.safetensors)"),
+            "\(untrained.stderr)")
 }
 
 /// Every tool that computes takes the shared `--threads` option, with the same range and message.
