@@ -215,10 +215,11 @@ private func bruteForceNearestNeighbourAccuracy(_ points: [Float], dimension: In
     #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 2) == 0.8)
     // k = 3: at 0 (votes 0 1 1), at 1 (0 1 1) and at 2 (0 1 0) wrong; at 3 and 4 (1 1 0) right.
     #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 3) == 0.4)
-    // More neighbours than other points: every other point votes. At 0 and 1 class 1 wins 3 to 1;
-    // at 2, 3 and 4 the classes tie 2 to 2 and the first neighbour decides: 0, 1, 1.
-    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 10) == 0.4)
-    #expect(nearestNeighbourAccuracy([3], dimension: 1, labels: [2]) == nil, "one point has no neighbour")
+    // k = 4, every other point: at 0 and 1 class 1 wins 3 to 1; at 2, 3 and 4 the classes tie
+    // 2 to 2 and the first neighbour decides: 0, 1, 1.
+    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 4) == 0.4)
+    #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 5) == nil, "only 4 neighbours to vote")
+    #expect(nearestNeighbourAccuracy([3], dimension: 1, labels: [2], k: 1) == nil, "one point has no neighbour")
 }
 
 @Test func nearestNeighbourAccuracyMatchesItsDefinitionAcrossBlocks() throws {

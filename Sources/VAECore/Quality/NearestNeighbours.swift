@@ -2,8 +2,8 @@
 /// share of the points whose `k` nearest other points (Euclidean, in all `dimension`
 /// coordinates) vote for the point's own class. A tie between classes goes to the one of the
 /// nearer neighbour; points at equal distances count in index order. 1/10 means the codes say
-/// nothing of the class; an encoder that groups characters by class approaches 1. Nil with fewer
-/// than two points; with `k` or fewer, every other point votes.
+/// nothing of the class; an encoder that groups characters by class approaches 1. Nil unless
+/// there are more than `k` points, so that a figure named "5-NN" had five neighbours vote.
 ///
 /// The squared distances come from one product `points · pointsᵀ` per block of `blockRows`
 /// points (through `sgemm`, so 100,000 codes take seconds, not minutes), as |a|² + |b|² − 2a·b.
@@ -12,14 +12,13 @@ public func nearestNeighbourAccuracy(_ points: [Float], dimension: Int, labels: 
     precondition(dimension >= 1 && points.count == labels.count * dimension && k >= 1 && blockRows >= 1)
     precondition(labels.allSatisfy { $0 >= 0 }, "classes are numbered from 0")
     let count = labels.count
-    guard count >= 2 else { return nil }
-    let voters = min(k, count - 1)
+    guard count > k else { return nil }
     let squaredNorms = (0..<count).map { n in
         points[n * dimension..<(n + 1) * dimension].reduce(Float(0)) { $0 + $1 * $1 }
     }
     var products = [Float](repeating: 0, count: min(blockRows, count) * count)
     var nearest: [(distance: Float, index: Int)] = []
-    nearest.reserveCapacity(voters + 1)
+    nearest.reserveCapacity(k + 1)
     var votes = [Int](repeating: 0, count: (labels.max() ?? 0) + 1)
     var correct = 0
     for start in stride(from: 0, to: count, by: blockRows) {
@@ -35,12 +34,12 @@ public func nearestNeighbourAccuracy(_ points: [Float], dimension: Int, labels: 
             nearest.removeAll(keepingCapacity: true)
             for other in 0..<count where other != point {
                 let distance = squaredNorms[point] + squaredNorms[other] - 2 * products[row * count + other]
-                guard nearest.count < voters || distance < nearest[voters - 1].distance else { continue }
+                guard nearest.count < k || distance < nearest[k - 1].distance else { continue }
                 // Insertion keeps `nearest` sorted; an equal distance goes after the earlier index.
                 var place = nearest.count
                 while place > 0 && nearest[place - 1].distance > distance { place -= 1 }
                 nearest.insert((distance, other), at: place)
-                if nearest.count > voters { nearest.removeLast() }
+                if nearest.count > k { nearest.removeLast() }
             }
             for neighbour in nearest { votes[labels[neighbour.index]] += 1 }
             let most = nearest.map { votes[labels[$0.index]] }.max()!
