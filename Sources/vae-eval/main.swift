@@ -31,7 +31,9 @@ struct VAEEval: ParsableCommand {
             the midpoints of --quality-samples random pairs of test images, each on the straight and the \
             spherical path and as the two images' pixels crossfaded (what a path off the characters looks \
             like). The training images' FD to the test images is about what a perfect model of them would \
-            score there.
+            score there. A row of 128 images or fewer (the GIF's own cells and in-between images, or any \
+            row with --images 128 or fewer) shows "–" for its distances: 128 features' covariance needs \
+            more images than that.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
             data file, 66 missing files, 70 a sampler's fit failed (--quality), 73 standard output (the figures) cannot be written; \
@@ -53,7 +55,7 @@ struct VAEEval: ParsableCommand {
     var importanceSamplesGiven: Int?
     var importanceSamples: Int { importanceSamplesGiven ?? 1000 }
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images, 1 to the test set's count, at least 2 with --quality, whose distances to the test images need more than 128 (default: all).", valueName: "n"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Evaluate only the first n test images, 1 to the test set's count (at least 2 with --quality, which prints no distances for 128 or fewer) (default: all).", valueName: "n"))
     var images: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the z draws, and with --quality of every sampler's fit and draw, 0 to 2^64-1.", valueName: "n"))
@@ -134,16 +136,18 @@ struct VAEEval: ParsableCommand {
         print(String(format: "IWAE estimate of %@ (k=%d): %.2f nats/image", loaded.run.model.negativeLogLikelihood, importanceSamples, nll))
     }
 
-    /// The argument, or for a folder the last checkpoint of its run (as vae-render and vae-sample
-    /// read a run), which the first line printed names.
+    /// The argument, or for a folder its last checkpoint: a folder of checkpoints (a run's
+    /// checkpoints folder, a copy of one, a link to one) holds them itself, a run folder in its
+    /// checkpoints/ (as vae-render and vae-sample read a run). The first line printed names it.
     private func checkpointFile() throws -> String {
         guard PathKind(checkpoint) == .folder else { return checkpoint }
-        // A checkpoints folder's run is the one that would hold a checkpoint in it.
-        let given = RunDirectory(checkpoint)
-        let run = RunDirectory(holdingCheckpoint: checkpoint + "/epoch") ?? given
-        let last = URL(fileURLWithPath: run.checkpoint(epoch: try run.requiredCheckpointEpochs().last!)).lastPathComponent
-        // Named under the folder as given: the run above a checkpoints folder has an absolute path.
-        return (run.path == given.path ? given.checkpointsFolder : given.path) + "/" + last
+        let folder = RunDirectory(checkpoint)
+        if let last = RunDirectory.checkpointEpochs(inFolder: folder.path).last {
+            return folder.path + "/" + RunDirectory.checkpointFileName(epoch: last)
+        }
+        // An empty checkpoints folder is its run's, which says what is missing.
+        let run = RunDirectory(holdingCheckpoint: checkpoint + "/epoch") ?? folder
+        return run.checkpoint(epoch: try run.requiredCheckpointEpochs().last!)
     }
 
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.

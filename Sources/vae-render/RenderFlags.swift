@@ -168,12 +168,12 @@ struct ReconstructionFlags: ParsableArguments {
 }
 
 struct LatentMapFlags: ParsableArguments {
-    @Option(parsing: .unconditional, help: ArgumentHelp("The latent map shows the first n test characters (\(rangeHelp(mapImagesRange)); default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("The latent map shows the first n test characters (\(rangeHelp(mapImagesRange)), at most the test set's count; default: \(LatentMapOptions.defaultImages), or the whole test set if it is smaller).",
                                                         valueName: "n"))
     var mapImages: Int?
 
     var options: LatentMapOptions {
-        LatentMapOptions(images: mapImages ?? LatentMapOptions.defaultImages)
+        LatentMapOptions(images: mapImages)
     }
 
     func validate(enabled: Bool) throws {
@@ -209,7 +209,7 @@ struct FrameFlags: ParsableArguments {
                                                         valueName: "cs"))
     var hold: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per doubling of the epochs trained, for the GIFs of every epoch: epoch e shows for n x log2(next epoch shown / e), between --delay and --hold, so that the first epochs, where most changes, can be seen (by default epochs 1, 2 and 3 show for 80, 47 and 33 cs, from epoch 11 on 10), \(rangeHelp(doublingRange)); 0 shows every epoch for --delay (default: \(FrameStyle().doubling)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per doubling of the epochs trained, for the GIFs of every epoch: epoch e shows for cs x log2(next epoch shown / e), between --delay and --hold, so that the first epochs, where most changes, can be seen (by default epochs 1, 2 and 3 show for 80, 47 and 33 cs, from epoch 11 on 10), \(rangeHelp(doublingRange)); 0 shows every epoch but the last, which holds, for --delay (default: \(FrameStyle().doubling)).",
                                                         valueName: "cs"))
     var doubling: Int?
 
@@ -235,6 +235,12 @@ struct FrameFlags: ParsableArguments {
         try checkRange("--delay", delay, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--hold", hold, in: frameTimeRange, unit: "centiseconds")
         try checkRange("--doubling", doubling, in: doublingRange, unit: "centiseconds")
+        // The ends (and the last epoch) hold longest; a longer delay would show them shortest.
+        if gifs && (delay != nil || hold != nil) && style.delay > style.hold {
+            let byDefault = " (its default)"
+            throw ValidationError("--delay \(style.delay)\(delay == nil ? byDefault : "") is longer than --hold \(style.hold)"
+                                  + "\(hold == nil ? byDefault : ""); no frame may show longer than the ends hold")
+        }
         try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
         try refuseUnless(gifs, [("--scale", scale != nil), ("--delay", delay != nil), ("--hold", hold != nil), ("--tolerance", tolerance != nil)],
                          applyTo: "the GIFs, not the loss curve", add: "an animation or --all")

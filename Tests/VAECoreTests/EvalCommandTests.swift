@@ -148,6 +148,17 @@ import VAECore
     let relative = try runTool("vae-eval", ["fixtures/runs/latent2/checkpoints", "--data", syntheticData, "--k", "0"],
                                workingDirectory: packageRoot)
     #expect(relative.stdout.hasPrefix("vae-eval: fixtures/runs/latent2/checkpoints/epoch-0003.safetensors (epoch 3, "), "\(relative.stdout)")
+    // A folder of checkpoints under another name, a copy or a link, gives its own last.
+    let elsewhere = temporaryFolder()
+    defer { removeTemporaryFolder(elsewhere) }
+    try FileManager.default.copyItem(atPath: runFolder + "/checkpoints", toPath: elsewhere + "/copy")
+    try FileManager.default.createSymbolicLink(atPath: elsewhere + "/link", withDestinationPath: runFolder + "/checkpoints")
+    for folder in ["copy", "link", "link/"] {
+        let result = try runTool("vae-eval", [folder, "--data", syntheticData, "--k", "0"], workingDirectory: elsewhere)
+        let name = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
+        #expect(result.status == 0 && result.stdout.hasPrefix("vae-eval: \(name)/epoch-0003.safetensors (epoch 3, "),
+                "\(folder): \(result.stdout)\(result.stderr)")
+    }
     // A run folder with no checkpoint yet says so, as vae-render and vae-sample do (66).
     let empty = temporaryFolder()
     defer { removeTemporaryFolder(empty) }

@@ -113,6 +113,22 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     }
     #expect(Set(accuracies).count == 3, "each epoch's own accuracy: \(accuracies)")
     #expect(map.finalAccuracy == accuracies.last)
+
+    // Five images leave four neighbours to vote: no "5-NN" figure, in the corner or on the line.
+    let few = { (images: Int) in
+        try LatentMapAnimation(options: LatentMapOptions(images: images), style: FrameStyle(scale: 2), final: fixture.replay.final,
+                               test: fixture.test, codec: fixture.codec, plannedEpochs: 3)
+    }
+    #expect(try few(5).finalAccuracy == nil && few(6).finalAccuracy != nil)
+    // More images than the test set holds is a mistake (the default, 2,000, takes all 100 here).
+    #expect(try few(100).indices.count == 100)
+    expectVAEError(.usage, containing: ["--map-images 101: the test set has only 100 images"]) { _ = try few(101) }
+    let corner = map.accuracyLabel(1).box(scale: 2)
+    let fiveFrame = try few(5).frame(fixture.replay.final, nextEpoch: nil, test: fixture.test, codec: fixture.codec).canvas
+    let subtitleGrey = (corner.y..<corner.y + corner.height).contains { y in
+        (corner.x..<corner.x + corner.width).contains { fiveFrame.pixels[y * fiveFrame.width + $0] == FrameStyle.subtitleColor }
+    }
+    #expect(!subtitleGrey, "no text in the corner of a map of five images")
 }
 
 @Test func latentMapOfATwoDimensionalLatentUsesItsCoordinatesOnASymmetricRange() throws {

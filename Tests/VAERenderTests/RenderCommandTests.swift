@@ -24,9 +24,9 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
 /// Each numeric flag's help gives the values the refusals below hold it to.
 @Test func helpGivesEveryNumericFlagsRange() throws {
     let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-    for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000; default: 2000,",
+    for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000, at most the test set's count; default: 2000,",
                  "one per row (1 to 256; default: 8)", "n from 1 to 16;", "the least an epoch's frame shows, 2 to 65535 (default: 10).",
-                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch for --delay (default: 80).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
+                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch but the last, which holds, for --delay (default: 80).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
         #expect(help.contains(text), "--help should say \(text)")
     }
 }
@@ -44,6 +44,9 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     (["--interpolation", "--traversal", "--frames", "5"],
      "--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),
     (["--all", "--doubling", "-1"], "--doubling must be between 0 and 65535 centiseconds, got -1"),
+    (["--sampling", "--delay", "300"], "--delay 300 is longer than --hold 200 (its default); no frame may show longer than the ends hold"),
+    (["--traversal", "--delay", "30", "--hold", "20"], "--delay 30 is longer than --hold 20; no frame may show longer than the ends hold"),
+    (["--all", "--hold", "5"], "--delay 10 (its default) is longer than --hold 5; no frame may show longer than the ends hold"),
     (["--interpolation", "--doubling", "40"],
      "--doubling applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),
     (["--loss-curve", "--frames", "5"], "--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),

@@ -113,6 +113,31 @@ private func truncate(_ path: String) throws {
     }
 }
 
+/// A folder that is no run's (no checkpoints/, no run started in it, other files) is told as
+/// such, and a copy of a checkpoints folder as a folder of checkpoints, not a run folder.
+@Test func aFolderThatIsNoRunIsToldAsSuch() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = try copyOfFixtureRun("latent2")
+    defer { removeTemporaryFolder(run.path) }
+    write([1], to: scratch + "/notes.txt")
+    expectVAEError(.missingInput, containing: ["\(scratch) is not a run folder: it holds notes.txt, and no checkpoints/ folder; "
+                                               + "name the folder vae-train --run-dir wrote"]) {
+        _ = try RunReplay(runDirectory: scratch)
+    }
+    let copy = scratch + "/copy"
+    try FileManager.default.copyItem(atPath: run.checkpointsFolder, toPath: copy)
+    let render = try runTool("vae-render", ["--sampling", "--run-dir", copy, "--data", syntheticData, "--out", scratch + "/out"])
+    #expect(render.status == 66 && render.stderr == "vae-render: \(copy) is not a run folder: it holds checkpoints itself, where a run "
+            + "keeps them in \(copy)/checkpoints; name the folder vae-train --run-dir wrote\n", "\(render.stderr)")
+    // An empty folder is still a run not yet trained.
+    try FileManager.default.createDirectory(atPath: scratch + "/empty", withIntermediateDirectories: false)
+    expectVAEError(.missingInput, containing: ["\(scratch)/empty/checkpoints holds no checkpoints (epoch-NNNN.safetensors); "
+                                               + "train the run with vae-train first"]) {
+        _ = try RunReplay(runDirectory: scratch + "/empty")
+    }
+}
+
 @Test(arguments: [2, 3])
 func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let run = try copyOfFixtureRun("latent2")

@@ -37,19 +37,26 @@ public struct RunDirectory: Sendable {
 
     /// `<run>/checkpoints/epoch-NNNN.safetensors`
     public func checkpoint(epoch: Int) -> String {
-        let digits = String(epoch)
-        return checkpointsFolder + "/epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".safetensors"
+        checkpointsFolder + "/" + RunDirectory.checkpointFileName(epoch: epoch)
     }
 
-    /// Epochs that have a checkpoint file, ascending. Only the names vae-train writes count
-    /// (`epoch-0031.safetensors`, not `epoch-31.safetensors`): every tool then finds the epoch's
-    /// file under the name `checkpoint(epoch:)` gives it.
-    public func checkpointEpochs() -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsFolder)) ?? []
+    /// "epoch-0007.safetensors".
+    public static func checkpointFileName(epoch: Int) -> String {
+        let digits = String(epoch)
+        return "epoch-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits + ".safetensors"
+    }
+
+    /// Epochs that have a checkpoint file, ascending.
+    public func checkpointEpochs() -> [Int] { RunDirectory.checkpointEpochs(inFolder: checkpointsFolder) }
+
+    /// The epochs of the checkpoint files in `folder`, ascending. Only the names vae-train writes
+    /// count (`epoch-0031.safetensors`, not `epoch-31.safetensors`): every tool then finds the
+    /// epoch's file under the name `checkpointFileName` gives it.
+    public static func checkpointEpochs(inFolder folder: String) -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return names.compactMap { name -> Int? in
             guard name.hasPrefix("epoch-"), name.hasSuffix(".safetensors"),
-                  let epoch = Int(name.dropFirst(6).dropLast(12)), epoch >= 1,
-                  checkpoint(epoch: epoch).hasSuffix("/" + name) else { return nil }
+                  let epoch = Int(name.dropFirst(6).dropLast(12)), epoch >= 1, checkpointFileName(epoch: epoch) == name else { return nil }
             return epoch
         }.sorted()
     }
@@ -66,6 +73,14 @@ public struct RunDirectory: Sendable {
             }
             try checkCheckpointsFolderCanBeListed()
             let hint = enclosingRunHint
+            // Not a run folder at all: no checkpoints/, no run started in it, other files.
+            if hint.isEmpty && PathKind(checkpointsFolder) == .nothing && !isInItsFirstEpoch, let other = firstFileNotOfARun {
+                let holdsCheckpoints = !RunDirectory.checkpointEpochs(inFolder: path).isEmpty
+                throw VAEError(.missingInput, "\(path) is not a run folder: it holds "
+                               + (holdsCheckpoints ? "checkpoints itself, where a run keeps them in \(checkpointsFolder)"
+                                                   : "\(other), and no checkpoints/ folder")
+                               + "; name the folder vae-train --run-dir wrote")
+            }
             throw VAEError(.missingInput, "\(checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
                            + (hint.isEmpty ? untrainedAdvice : hint))
         }

@@ -2,13 +2,14 @@ import Foundation
 import VAECore
 
 public struct LatentMapOptions: Sendable, Equatable {
-    /// The map's points: the first `images` test images (all of them when the set is smaller).
-    public var images: Int
+    /// The map's points: the first `images` test images, which the test set must hold; nil for
+    /// the first `defaultImages`, or all of them when the set is smaller.
+    public var images: Int?
 
     public static let defaultImages = 2000
 
-    public init(images: Int = defaultImages) {
-        precondition(images >= 1)
+    public init(images: Int? = nil) {
+        precondition(images.map { $0 >= 1 } ?? true)
         self.images = images
     }
 }
@@ -102,7 +103,10 @@ public struct LatentMapAnimation {
     /// covers 99% of them with a tenth to spare, rounded up to a tick.
     public init(options: LatentMapOptions, style: FrameStyle, final: Checkpoint, test: ImageSet, codec: LatentCodec,
                 plannedEpochs: Int) throws {
-        let indices = Array(0..<min(options.images, test.count))
+        if let asked = options.images, asked > test.count, test.count > 0 {
+            throw VAEError(.usage, "--map-images \(asked): the test set has only \(count: test.count, "image")")
+        }
+        let indices = Array(0..<(options.images ?? min(LatentMapOptions.defaultImages, test.count)))
         try checkTestIndices(indices, flag: "--map-images", testCount: test.count)
         self.indices = indices
         classes = indices.map { Int(test.labels[$0]) }
