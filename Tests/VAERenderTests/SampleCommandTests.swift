@@ -84,6 +84,15 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
     #expect(!FileManager.default.fileExists(atPath: out))
 }
 
+/// The IDX bytes under a picture's name would be taken for a broken picture.
+@Test(arguments: ["s.png", "S.JPG", "out/s.gif"])
+func sampleCommandRefusesAPicturesName(name: String) throws {
+    let result = try runTool("vae-sample", ["--run-dir", "x", "--count", "3", "--out", name])
+    #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(name) is named as a picture, but vae-sample writes an "
+                                                         + "IDX image file (name it .idx, or .idx.gz to compress it; vae-render draws GIFs)"),
+            "\(result.stderr)")
+}
+
 @Test func sampleCommandNamesAMissingRun() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
