@@ -217,7 +217,7 @@ struct FrameFlags: ParsableArguments {
                                                         valueName: "levels"))
     var tolerance: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("At most n frames in the GIFs of every epoch (sampling, reconstruction, latent map): the first and last epochs and, between them, epochs spread evenly, so that a long run's GIFs stay small, \(rangeHelp(framesRange)) (default: every checkpoint).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("At most n frames in the GIFs of every epoch (sampling, reconstruction, latent map): the first and last epochs and, between them, epochs spread evenly in log time, as the frames are paced (of 30 epochs, 10 frames show 1, 2, 3, 4, 5, 7, 10, 14, 21 and 30), so that a long run's GIFs stay small and still show its first epochs, \(rangeHelp(framesRange)) (default: every checkpoint).",
                                                         valueName: "n"))
     var frames: Int?
 

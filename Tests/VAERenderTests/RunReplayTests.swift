@@ -267,14 +267,24 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
 }
 
 /// `--frames n` replays n checkpoints of a longer run: the first, the last and those nearest to
-/// evenly spaced between, each frame exactly the full replay's of its epoch (at tolerance 0),
-/// the ends held; the report says how many of how many, and the final-model GIFs are as before.
-@Test func framesThinsTheCheckpointsEvenly() throws {
-    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 3) == [1, 4, 7])
-    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 4) == [1, 3, 5, 7])
-    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 2) == [1, 7])
-    #expect(evenlySpaced([1, 2, 3, 4, 5, 6, 7], atMost: 7) == [1, 2, 3, 4, 5, 6, 7])
-    #expect(evenlySpaced([1, 2, 3], atMost: 100) == [1, 2, 3])
+/// evenly spaced in log time between, each frame exactly the full replay's of its epoch (at
+/// tolerance 0), paced by the epochs it stands for; the report says how many of how many, and
+/// the final-model GIFs are as before.
+@Test func framesThinsTheCheckpointsEvenlyInLogTime() throws {
+    let seven = [1, 2, 3, 4, 5, 6, 7]
+    // 3 of 7: targets e^0, e^(ln 7 / 2) = 2.65 (3 is nearer in log than 2), 7.
+    #expect(spacedInLogTime(seven, atMost: 3) == [1, 3, 7])
+    // 4 of 7: targets 1, 1.91, 3.66 (4 nearer than 3), 7.
+    #expect(spacedInLogTime(seven, atMost: 4) == [1, 2, 4, 7])
+    #expect(spacedInLogTime(seven, atMost: 2) == [1, 7])
+    #expect(spacedInLogTime(seven, atMost: 7) == seven)
+    #expect(spacedInLogTime([1, 2, 3], atMost: 100) == [1, 2, 3])
+    // 10 of 30: targets 1, 1.46, 2.13, 3.12, 4.56, 6.66, 9.74, 14.2, 20.8, 30; an epoch once picked
+    // is not picked again (1.46 takes 2, so 2.13 takes 3).
+    #expect(spacedInLogTime(Array(1...30), atMost: 10) == [1, 2, 3, 4, 5, 7, 10, 14, 21, 30])
+    // Checkpoints missing, or a first one after epoch 1: targets among the epochs there are.
+    #expect(spacedInLogTime([1, 2, 5, 9, 30], atMost: 3) == [1, 5, 30])
+    #expect(spacedInLogTime(Array(3...12), atMost: 3) == [3, 6, 12])
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let run = scratch + "/run"
@@ -289,18 +299,19 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     let every = try decodeGIF(readFile(scratch + "/full/reconstruction.gif")).frames
     let three = try decodeGIF(readFile(scratch + "/thinned/reconstruction.gif")).frames
     try #require(every.count == 7 && three.count == 3)
-    #expect(three.map(\.indices) == [0, 3, 6].map { every[$0].indices })
-    // Epoch 1 stands for three doublings' worth of epochs 1-4 (80 x log2(4/1)), epoch 4 for 80 x log2(7/4) = 64.6.
-    #expect(three.map(\.delayCentiseconds) == [160, 65, FrameStyle().hold])
+    #expect(three.map(\.indices) == [0, 2, 6].map { every[$0].indices })
+    // Epoch 1 stands for epochs 1-3 (80 x log2(3/1) = 126.8), epoch 3 for 80 x log2(7/3) = 97.8.
+    #expect(three.map(\.delayCentiseconds) == [127, 98, FrameStyle().hold])
     #expect(every.map(\.delayCentiseconds) == [80, 47, 33, 26, 21, 18, FrameStyle().hold])
-    #expect(thinned.stdout.contains("reconstruction.gif: 3 frames (epochs 1, 4 and 7 of the 7 checkpoints of epochs 1-7 of 7 planned), "),
+    #expect(thinned.stdout.contains("reconstruction.gif: 3 frames (epochs 1, 3 and 7 of the 7 checkpoints of epochs 1-7 of 7 planned), "),
             "\(thinned.stdout)")
     #expect(thinned.stdout.contains("interpolation.gif: 4 frames (epoch 7 of 7 planned), "), "\(thinned.stdout)")
     #expect(try readFile(scratch + "/thinned/interpolation.gif") == readFile(scratch + "/full/interpolation.gif"))
-    // A checkpoint deleted by hand is named as well, and the spacing is over the ones there are.
-    try FileManager.default.removeItem(atPath: RunDirectory(run).checkpoint(epoch: 4))
+    // A checkpoint deleted by hand is named as well, and the spacing is over the ones there are:
+    // without epoch 3, the middle target (2.65) takes 2, nearer in log time than 4.
+    try FileManager.default.removeItem(atPath: RunDirectory(run).checkpoint(epoch: 3))
     let replay = try RunReplay(runDirectory: run, frames: 3)
-    #expect(replay.epochs == [1, 5, 7])
-    #expect(replay.epochsFound() == "epochs 1, 5 and 7 of the 6 checkpoints of epochs 1-7 of 7 planned, no checkpoint of epoch 4")
-    #expect(try RunReplay(runDirectory: run, frames: 6).epochsFound() == "epochs 1-7 of 7 planned, no checkpoint of epoch 4")
+    #expect(replay.epochs == [1, 2, 7])
+    #expect(replay.epochsFound() == "epochs 1, 2 and 7 of the 6 checkpoints of epochs 1-7 of 7 planned, no checkpoint of epoch 3")
+    #expect(try RunReplay(runDirectory: run, frames: 6).epochsFound() == "epochs 1-7 of 7 planned, no checkpoint of epoch 3")
 }

@@ -21,12 +21,13 @@ public struct RunReplay: Sendable {
     public let final: Checkpoint
 
     /// `frames` replays at most that many checkpoints (at least 2): the first, the last and those
-    /// between nearest to evenly spaced, so that a long run's GIFs stay small enough to embed.
+    /// between nearest to evenly spaced in log time, so that a long run's GIFs stay small enough to
+    /// embed and still show its first epochs.
     public init(runDirectory path: String, frames: Int? = nil) throws {
         precondition(frames.map { $0 >= 2 } ?? true, "a first and a last frame")
         directory = RunDirectory(path)
         found = try directory.requiredCheckpointEpochs()
-        epochs = evenlySpaced(found, atMost: frames ?? found.count)
+        epochs = spacedInLogTime(found, atMost: frames ?? found.count)
         let firstEpoch = epochs[0], finalEpoch = epochs[epochs.count - 1]
         first = try RunReplay.read(directory.checkpoint(epoch: firstEpoch), epoch: firstEpoch, reference: nil)
         final = epochs.count == 1 ? first
@@ -36,7 +37,7 @@ public struct RunReplay: Sendable {
     /// "epochs 1-12 of 30 planned": the checkpoints the run held when it was opened (a run still
     /// training has fewer than it plans), or with `finalOnly` the one the final model came from.
     /// Checkpoints missing within the range (deleted by hand) are named, and for `frames` the
-    /// epochs shown ("epochs 1, 4 and 7 of the 7 checkpoints of ..."), so that the frames add up.
+    /// epochs shown ("epochs 1, 3 and 7 of the 7 checkpoints of ..."), so that the frames add up.
     public func epochsFound(finalOnly: Bool = false) -> String {
         let range = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
         let thinned = !finalOnly && epochs.count < found.count
@@ -72,9 +73,23 @@ public struct RunReplay: Sendable {
     }
 }
 
-/// `count` (at least 2) of `items`, all of them if there are no more: the first, the last and
-/// those between at the positions nearest to evenly spaced.
-func evenlySpaced(_ items: [Int], atMost count: Int) -> [Int] {
+/// `count` (at least 2) of the epochs `items` (ascending, from 1), all of them if there are no
+/// more: the first, the last and those between nearest to evenly spaced in log time, as the
+/// frames are paced (`FrameStyle.epochDelay`). A model changes most in its first epochs, which
+/// even spacing in epochs would skip (of 30, 10 frames show epochs 1, 2, 3, 4, 5, 7, 10, 14, 21
+/// and 30, not 1, 4, 7, ...). Each pick is the epoch nearest its target in log time among those
+/// after the previous pick that leave enough for the picks still to come.
+func spacedInLogTime(_ items: [Int], atMost count: Int) -> [Int] {
     guard items.count > count else { return items }
-    return (0..<count).map { items[Int((Double($0) * Double(items.count - 1) / Double(count - 1)).rounded())] }
+    precondition(count >= 2 && items[0] >= 1)
+    let first = log(Double(items[0])), span = log(Double(items[items.count - 1])) - first
+    var picks: [Int] = [], next = 0
+    for pick in 0..<count {
+        let target = first + span * Double(pick) / Double(count - 1)
+        let allowed = next...(items.count - (count - pick))
+        let chosen = allowed.min { abs(log(Double(items[$0])) - target) < abs(log(Double(items[$1])) - target) }!
+        picks.append(items[chosen])
+        next = chosen + 1
+    }
+    return picks
 }
