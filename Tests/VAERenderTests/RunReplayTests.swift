@@ -285,6 +285,9 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     // Checkpoints missing, or a first one after epoch 1: targets among the epochs there are.
     #expect(spacedInLogTime([1, 2, 5, 9, 30], atMost: 3) == [1, 5, 30])
     #expect(spacedInLogTime(Array(3...12), atMost: 3) == [3, 6, 12])
+    // A pick leaves room for those to come: of 1, 2, 3, 4, 100 the target 4.64 is nearest 4, but
+    // 4 would leave only 100 for the targets 21.5 and 100; it takes 3.
+    #expect(spacedInLogTime([1, 2, 3, 4, 100], atMost: 4) == [1, 3, 4, 100])
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let run = scratch + "/run"
