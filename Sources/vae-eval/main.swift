@@ -108,15 +108,15 @@ struct VAEEval: ParsableCommand {
 
     private func evaluate() throws {
         compute.apply()
-        let checkpoint = try checkpointFile()
-        let loaded = try readCheckpoint(checkpoint)
-        let folder = try dataFolder(checkpoint)
-        if quality { return try scoreQuality(loaded, checkpoint: checkpoint, folder: folder) }
+        let file = try checkpointFile()
+        let loaded = try readCheckpoint(file)
+        let folder = try dataFolder(file)
+        if quality { return try scoreQuality(loaded, file: file, folder: folder) }
         // Refused unless they are the run's test images: a folder of the same counts (MNIST's,
         // say) would otherwise be scored without a word.
-        let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
+        let test = try firstImages(try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(file)")
             .evaluationImages(for: loaded.run))
-        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(count: test.count, "test image")")
+        print("vae-eval: \(file) (epoch \(loaded.epoch), \(loaded.run.summary)) on \(count: test.count, "test image")")
         let elbo = negativeELBO(loaded.model, test, samples: samples, seed: seed)
         try checkFinite([elbo.total], width: 1, computedBy: loaded.model) { _ in "the negative ELBO" }
         print("negative ELBO (\(count: samples, "sample")): "
@@ -151,8 +151,8 @@ struct VAEEval: ParsableCommand {
     }
 
     /// A checkpoint in <run>/checkpoints/ belongs to the run folder above it, which knows its data.
-    private func dataFolder(_ checkpoint: String) throws -> String {
-        guard let run = RunDirectory(holdingCheckpoint: checkpoint) else { return dataOptions.folder }
+    private func dataFolder(_ file: String) throws -> String {
+        guard let run = RunDirectory(holdingCheckpoint: file) else { return dataOptions.folder }
         return try dataOptions.folder(readingRun: run)
     }
 
@@ -166,8 +166,8 @@ struct VAEEval: ParsableCommand {
     }
 
     /// The quality table, under a line naming the checkpoint, the classifier and the reference sets.
-    private func scoreQuality(_ loaded: Checkpoint, checkpoint: String, folder: String) throws {
-        let wholeTest = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(checkpoint)")
+    private func scoreQuality(_ loaded: Checkpoint, file: String, folder: String) throws {
+        let wholeTest = try loaded.run.loadSplit(.test, from: folder, runName: "the run of \(file)")
         let test = try firstImages(wholeTest)
         let (scorer, about) = try readClassifier(classifier!)
         guard test.count >= 2 else { throw VAEError(.usage, "--quality compares with the test images, and needs at least two") }
@@ -179,7 +179,7 @@ struct VAEEval: ParsableCommand {
                                  + "(md5 \(tested), the run's \(wholeTest.md5)): its scores say little about this run's images\n")
         }
         let accuracy = about["test_accuracy"].flatMap(Double.init).map { String(format: " (test accuracy %.2f%%)", 100 * $0) } ?? ""
-        print("vae-eval: \(checkpoint) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!)\(accuracy); "
+        print("vae-eval: \(file) (epoch \(loaded.epoch), \(loaded.run.summary)), scored by \(classifier!)\(accuracy); "
               + "Fréchet distances to the \(test.count) test images and to the \(training.count) training images")
         let bar = ProgressBar.onTerminal()
         try writeQualityTable(loaded, scorer: scorer, test: test, training: training, samples: qualitySamples,

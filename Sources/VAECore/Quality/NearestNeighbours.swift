@@ -6,7 +6,8 @@
 /// there are more than `k` points, so that a figure named "5-NN" had five neighbours vote.
 ///
 /// The squared distances come from one product `points · pointsᵀ` per block of `blockRows`
-/// points (through `sgemm`, so 100,000 codes take seconds, not minutes), as |a|² + |b|² − 2a·b.
+/// points (through `sgemm`), as |a|² + |b|² − 2a·b, so that only the scan for the nearest is a
+/// plain loop over all pairs; a block's products take `blockRows` rows of n floats.
 public func nearestNeighbourAccuracy(_ points: [Float], dimension: Int, labels: [Int], k: Int = 5,
                                      blockRows: Int = 256) -> Double? {
     precondition(dimension >= 1 && points.count == labels.count * dimension && k >= 1 && blockRows >= 1)

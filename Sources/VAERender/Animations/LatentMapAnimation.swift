@@ -91,7 +91,8 @@ public struct LatentMapAnimation {
     /// A 1-D latent's map: the row of the plot each image's dot is in, that of its class's legend
     /// character (nil for a plane).
     public let laneOfEachDot: [Int]?
-    /// The final model's `nearestNeighbourAccuracy` over the map's images (nil for a single image).
+    /// The final model's `nearestNeighbourAccuracy` over the map's images (nil for `neighbours`
+    /// images or fewer).
     public let finalAccuracy: Double?
     /// How many images of its class come before each image shown: its place in its row.
     private let rankInClass: [Int]
