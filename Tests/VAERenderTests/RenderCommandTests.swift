@@ -26,7 +26,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000, at most the test set's count; default: 2000,",
                  "one per row (1 to 256; default: 8)", "n from 1 to 16;", "the least an epoch's frame shows, 2 to 65535 (default: 10).",
-                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch but the last, which holds, for --delay (default: 80).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
+                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch but the last for --delay (default: 80).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
         #expect(help.contains(text), "--help should say \(text)")
     }
 }
