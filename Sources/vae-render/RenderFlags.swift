@@ -209,7 +209,7 @@ struct FrameFlags: ParsableArguments {
                                                         valueName: "cs"))
     var hold: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per doubling of the epochs trained, in the GIFs of every epoch: epoch e shows for cs x log2(next epoch shown / e), between --delay and --hold (by default 80, 47 and 33 cs for epochs 1, 2 and 3, 10 from epoch 11 on), \(rangeHelp(doublingRange)); 0 shows every epoch but the last for --delay (default: \(FrameStyle().doubling)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per doubling of the epochs trained, in the GIFs of every epoch: epoch e shows for cs x log2(next epoch shown / e), between --delay and --hold (by default, every epoch shown: 80, 47 and 33 cs for epochs 1, 2 and 3, 10 from epoch 11 on), \(rangeHelp(doublingRange)); 0 shows every epoch but the last for --delay (default: \(FrameStyle().doubling)).",
                                                         valueName: "cs"))
     var doubling: Int?
 

@@ -220,6 +220,10 @@ private func bruteForceNearestNeighbourAccuracy(_ points: [Float], dimension: In
     #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 4) == 0.4)
     #expect(nearestNeighbourAccuracy(line, dimension: 1, labels: labels, k: 5) == nil, "only 4 neighbours to vote")
     #expect(nearestNeighbourAccuracy([3], dimension: 1, labels: [2], k: 1) == nil, "one point has no neighbour")
+    // A code that is not finite (a diverging epoch's) orders no distances: no figure.
+    for bad in [Float.nan, .infinity] {
+        #expect(nearestNeighbourAccuracy([0, 1, bad, 3, 4], dimension: 1, labels: labels, k: 1) == nil, "\(bad)")
+    }
 }
 
 @Test func nearestNeighbourAccuracyMatchesItsDefinitionAcrossBlocks() throws {

@@ -1,9 +1,10 @@
 /// How well a set of latent codes keeps the classes apart, with no model fitted to them: the
 /// share of the points whose `k` nearest other points (Euclidean, in all `dimension`
 /// coordinates) vote for the point's own class. A tie between classes goes to the one of the
-/// nearer neighbour; points at equal distances count in index order. 1/10 means the codes say
-/// nothing of the class; an encoder that groups characters by class approaches 1. Nil unless
-/// there are more than `k` points, so that a figure named "5-NN" had five neighbours vote.
+/// nearer neighbour; points at equal computed distances count in index order. 1/10 means the
+/// codes say nothing of the class; an encoder that groups characters by class approaches 1. Nil
+/// unless there are more than `k` points, so that a figure named "5-NN" had five neighbours
+/// vote, and for codes that are not all finite (a diverging epoch's), whose distances order nothing.
 ///
 /// The squared distances come from one product `points · pointsᵀ` per block of `blockRows`
 /// points (through `sgemm`), as |a|² + |b|² − 2a·b, so that only the scan for the nearest is a
@@ -13,7 +14,7 @@ public func nearestNeighbourAccuracy(_ points: [Float], dimension: Int, labels: 
     precondition(dimension >= 1 && points.count == labels.count * dimension && k >= 1 && blockRows >= 1)
     precondition(labels.allSatisfy { $0 >= 0 }, "classes are numbered from 0")
     let count = labels.count
-    guard count > k else { return nil }
+    guard count > k, points.allSatisfy(\.isFinite) else { return nil }
     let squaredNorms = (0..<count).map { n in
         points[n * dimension..<(n + 1) * dimension].reduce(Float(0)) { $0 + $1 * $1 }
     }
@@ -42,8 +43,11 @@ public func nearestNeighbourAccuracy(_ points: [Float], dimension: Int, labels: 
                 nearest.insert((distance, other), at: place)
                 if nearest.count > k { nearest.removeLast() }
             }
-            for neighbour in nearest { votes[labels[neighbour.index]] += 1 }
-            let most = nearest.map { votes[labels[$0.index]] }.max()!
+            var most = 0
+            for neighbour in nearest {
+                votes[labels[neighbour.index]] += 1
+                most = max(most, votes[labels[neighbour.index]])
+            }
             let winner = labels[nearest.first { votes[labels[$0.index]] == most }!.index]
             if winner == labels[point] { correct += 1 }
             for neighbour in nearest { votes[labels[neighbour.index]] = 0 }

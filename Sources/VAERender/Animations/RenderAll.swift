@@ -165,7 +165,7 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     let accuracy = latentMap?.finalAccuracy.map {
         "\(LatentMapAnimation.neighbours)-NN accuracy " + String(format: "%.1f%%", 100 * $0) + " at epoch \(replay.final.epoch)"
     }
-    return try encoders.finish(notes: [.sampling: sampling?.sampler.map { "z ~ " + $0 }, .latentMap: accuracy])
+    return try encoders.finish(notes: [.sampling: sampling?.sampler.map { "z ~ " + $0 }, .latentMap: accuracy].compactMapValues { $0 })
 }
 
 /// The GIF of each animation, encoded as its frames are drawn: an animation holds its GIF so far
@@ -186,12 +186,12 @@ private struct GIFEncoders {
     }
 
     /// The GIFs, in `Animation` order, with their `RenderedGIF.note`s.
-    func finish(notes: [Animation: String?]) throws -> [RenderedGIF] {
+    func finish(notes: [Animation: String]) throws -> [RenderedGIF] {
         try Animation.allCases.compactMap { animation in
             guard let encoder = encoders[animation] else { return nil }
             let bytes = try reportingEncoderErrors(of: animation) { try encoder.finish() }
             return RenderedGIF(animation: animation, bytes: bytes, frameCount: encoder.frameCount, width: encoder.width,
-                               height: encoder.height, note: notes[animation] ?? nil)
+                               height: encoder.height, note: notes[animation])
         }
     }
 
