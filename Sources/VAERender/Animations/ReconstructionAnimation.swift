@@ -30,7 +30,7 @@ public struct ReconstructionAnimation {
         self.plannedEpochs = plannedEpochs
         originals = intensities(of: test, indices: indices)
         layout = .grouped(items: indices.count, columns: ReconstructionAnimation.maxColumns, rowsPerGroup: 2, style: style,
-                          widestCaption: widestEpochCaption(last: lastEpoch, of: plannedEpochs),
+                          widestCaption: EpochFigure.reconstructionLoss.widestCaption(last: lastEpoch, of: plannedEpochs),
                           subtitle: "input above, reconstruction below")
     }
 
@@ -38,7 +38,7 @@ public struct ReconstructionAnimation {
         let reconstructions = codec.decodeMeans(checkpoint.model,
                                                 z: codec.encodeMeans(checkpoint.model, images: test, indices: indices),
                                                 labels: codec.config.conditional ? indices.map { test.labels[$0] } : nil)
-        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
+        var canvas = layout.blankFrame(caption: EpochFigure.reconstructionLoss.caption(checkpoint.metrics, of: plannedEpochs))
         for number in indices.indices {
             let column = number % layout.columns, top = 2 * (number / layout.columns)
             layout.draw(originals, number: number, column: column, row: top, on: &canvas)

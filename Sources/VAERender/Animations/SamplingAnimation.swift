@@ -197,14 +197,14 @@ public struct SamplingAnimation {
                               lastEpoch: Int) -> TileLayout {
         let (columns, rows) = samplingCells(options, conditional: config.conditional)
         return TileLayout(columns: columns, rows: rows, style: style,
-                          widestCaption: widestEpochCaption(last: lastEpoch, of: plannedEpochs),
+                          widestCaption: EpochFigure.testLoss.widestCaption(last: lastEpoch, of: plannedEpochs),
                           subtitle: LatentGrid.Kind(options, config: config).subtitle(conditional: config.conditional,
                                                                                     temperature: options.temperature))
     }
 
     public func frame(_ checkpoint: Checkpoint, nextEpoch: Int?, codec: LatentCodec) -> GIFFrame {
         let decoded = codec.decodeMeans(checkpoint.model, z: points, labels: labels)
-        var canvas = layout.blankFrame(caption: epochCaption(checkpoint.epoch, of: plannedEpochs))
+        var canvas = layout.blankFrame(caption: EpochFigure.testLoss.caption(checkpoint.metrics, of: plannedEpochs))
         for number in 0..<layout.columns * layout.rows {
             layout.draw(decoded, number: number, column: number % layout.columns, row: number / layout.columns, on: &canvas)
         }
