@@ -28,7 +28,8 @@ struct Selection: ParsableArguments {
     @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")
     var lossCurve = false
 
-    @Option(help: ArgumentHelp("Another run folder whose losses (its metrics.jsonl; its last checkpoint, if any, says whether it trained on the iwae bound) join the loss curve (repeatable).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Another run folder whose losses (its metrics.jsonl; its last checkpoint, if any, says whether it trained on the iwae bound) join the loss curve (repeatable).", valueName: "dir"),
+            transform: RunDirectory.folderToRead)
     var compare: [String] = []
 
     var anyAnimation: Bool { Animation.allCases.contains(where: includes) }
@@ -45,7 +46,8 @@ struct Selection: ParsableArguments {
 }
 
 struct Locations: ParsableArguments {
-    @Option(help: ArgumentHelp("The run folder vae-train wrote; its checkpoints/ are replayed.", valueName: "dir"))
+    @Option(help: ArgumentHelp("The run folder vae-train wrote (or its checkpoints folder); its checkpoints/ are replayed.", valueName: "dir"),
+            transform: RunDirectory.folderToRead)
     var runDir: String
 
     @Option(help: ArgumentHelp("Folder for the GIFs and loss.svg, created if needed.", valueName: "dir"))

@@ -21,7 +21,8 @@ struct RenderCommand: ParsableCommand {
             character of each class to the first of the next class.
 
             sampling.gif (every checkpoint): one fixed set of latent points decoded by each epoch's \
-            model, one frame per epoch. By default the points are drawn once (--seed) from the final \
+            model, one frame per epoch, captioned with the epoch's test loss (the negative ELBO in nats per \
+            image, from its checkpoint). By default the points are drawn once (--seed) from the final \
             model's learned VampPrior for a VampPrior run (the default model), else from a Gaussian \
             mixture fitted by EM to the final model's encoded training means (which needs the run's \
             training files too), its component count chosen on held-out images; either's covariances \
@@ -42,7 +43,8 @@ struct RenderCommand: ParsableCommand {
             true labels.
 
             reconstruction.gif (every checkpoint): fixed test characters (default: the first two of \
-            each class) above their reconstructions by each epoch's model, decoded from the encoder's mean.
+            each class) above their reconstructions by each epoch's model, decoded from the encoder's mean, \
+            captioned with the test set's reconstruction term (-E log p(x|z), nats per image, from the checkpoint).
 
             latent-map.gif (every checkpoint): the first --map-images test characters encoded by each \
             epoch's model, one dot per character in its class's colour (Tableau 10; the legend shows each \

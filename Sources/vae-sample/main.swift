@@ -28,7 +28,8 @@ struct VAESample: ParsableCommand {
             """,
         version: versionDescription())
 
-    @Option(help: ArgumentHelp("The run folder vae-train wrote.", valueName: "dir"))
+    @Option(help: ArgumentHelp("The run folder vae-train wrote (or its checkpoints folder).", valueName: "dir"),
+            transform: RunDirectory.folderToRead)
     var runDir: String
 
     @Option(parsing: .unconditional, help: ArgumentHelp("The epoch whose checkpoint decodes (default: the last one).", valueName: "n"))

@@ -78,8 +78,8 @@ private func truncate(_ path: String) throws {
     #expect(compared.status == 66 && compared.stderr == "vae-render: the run folder \(scratch)/none does not exist\n", "\(compared.stderr)")
 }
 
-/// A checkpoint, a run file or the checkpoints folder given for the run folder: the message
-/// names the run folder meant.
+/// A checkpoint, a run file or (to the library) the checkpoints folder given for the run folder:
+/// the message names the run folder meant. The tools read a run's checkpoints folder as the run.
 @Test func aPathInsideARunNamesTheRunFolder() throws {
     let run = try copyOfFixtureRun("latent2")
     defer { removeTemporaryFolder(run.path) }
@@ -97,15 +97,31 @@ private func truncate(_ path: String) throws {
     #expect(RunDirectory(run.path).enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
     // Named from inside the run folder, the run folder is "."; from inside its checkpoints, "./..".
     #expect(RunDirectory(".").enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
-    let fromCheckpoints = try runTool("vae-sample", ["--run-dir", ".", "--count", "1", "--out", run.path + "/x.idx"],
-                                      workingDirectory: run.checkpointsFolder)
-    #expect(fromCheckpoints.stderr.hasSuffix("holds no checkpoints (epoch-NNNN.safetensors) (did you mean the run folder ./..?)\n"),
-            "\(fromCheckpoints.stderr)")
-    // vae-render too, where no data folder is found either: the run folder meant comes first.
-    let render = try runTool("vae-render", ["--all", "--run-dir", run.checkpointsFolder, "--out", run.path + "/out"],
-                             environment: ["KMNIST_DIR": ""], workingDirectory: run.checkpointsFolder)
-    #expect(render.status == 66 && render.stderr == "vae-render: \(inside.checkpointsFolder) holds no checkpoints "
-            + "(epoch-NNNN.safetensors)\(meant)\n", "\(render.stderr)")
+    let fromCheckpoints = try runTool("vae-sample", ["--run-dir", ".", "--count", "2", "--out", run.path + "/x.idx"],
+                                      environment: ["KMNIST_DIR": syntheticData], workingDirectory: run.checkpointsFolder)
+    #expect(fromCheckpoints.status == 0 && fromCheckpoints.stdout.hasSuffix(" of epoch 3 of ./..\n"), "\(fromCheckpoints)")
+    let fromRun = try runTool("vae-sample", ["--run-dir", run.path, "--count", "2", "--out", run.path + "/y.idx"],
+                              environment: ["KMNIST_DIR": syntheticData])
+    #expect(fromRun.status == 0)
+    #expect(try readFile(run.path + "/x.idx") == readFile(run.path + "/y.idx"))
+    // vae-render, for --run-dir (a trailing slash too) and --compare: the run above, whose checkpoints
+    // the GIF replays and whose curve is the run's own.
+    let render = try runTool("vae-render", ["--sampling", "--run-dir", run.checkpointsFolder + "/", "--data", syntheticData,
+                                            "--out", run.path + "/out"])
+    let renderRun = try runTool("vae-render", ["--sampling", "--run-dir", run.path, "--data", syntheticData, "--out", run.path + "/out-run"])
+    #expect(render.status == 0 && renderRun.status == 0, "\(render) \(renderRun)")
+    #expect(try readFile(run.path + "/out/sampling.gif") == readFile(run.path + "/out-run/sampling.gif"))
+    let compared = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--compare", run.checkpointsFolder,
+                                              "--out", run.path + "/out"])
+    #expect(compared.status == 64 && compared.stderr.hasPrefix("vae-render: --compare \(run.path) is on the loss curve already"),
+            "\(compared.stderr)")
+    // A folder of checkpoints outside a run (a copy) is no run for them.
+    let copy = run.path + "-copy"
+    try FileManager.default.copyItem(atPath: run.checkpointsFolder, toPath: copy)
+    defer { removeTemporaryFolder(copy) }
+    let fromCopy = try runTool("vae-sample", ["--run-dir", copy, "--count", "1", "--out", run.path + "/z.idx"])
+    #expect(fromCopy.status == 66 && fromCopy.stderr.contains("\(copy) is not a run folder: it holds checkpoints itself"),
+            "\(fromCopy.stderr)")
     for inside in ["checkpoints/epoch-0002.safetensors", "metrics.jsonl"] {
         let result = try runTool("vae-sample", ["--run-dir", inside, "--count", "1", "--out", "x.idx"], workingDirectory: run.path)
         #expect(result.status == 66)

@@ -143,16 +143,28 @@ public struct RunDirectory: Sendable {
     /// " (did you mean the run folder X?)" when `path` lies in a run folder X with checkpoints
     /// (a checkpoint, a run file, the checkpoints folder), which a tool reading a run was meant to be given.
     public var enclosingRunHint: String {
-        // By hand: Foundation's deletingLastPathComponent traps on ".".
-        func folder(of path: String) -> String {
-            if path == "." || path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
-            guard let slash = path.lastIndex(of: "/") else { return "." }
-            return slash == path.startIndex ? "/" : String(path[..<slash])
-        }
-        for candidate in [folder(of: path), folder(of: folder(of: path))] where !RunDirectory(candidate).checkpointEpochs().isEmpty {
+        let parent = RunDirectory.parentFolder(of: path)
+        for candidate in [parent, RunDirectory.parentFolder(of: parent)] where !RunDirectory(candidate).checkpointEpochs().isEmpty {
             return " (did you mean the run folder \(candidate)?)"
         }
         return ""
+    }
+
+    /// The folder above `path`, spelled from it ("runs/x" above "runs/x/checkpoints", "./.." above ".").
+    /// By hand: Foundation's deletingLastPathComponent traps on ".".
+    private static func parentFolder(of path: String) -> String {
+        if path == "." || path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The run folder that a tool reading a run (vae-render, vae-sample) takes `path` for: the run
+    /// whose checkpoints folder it is (runs/x for runs/x/checkpoints, "./.." for "." inside it),
+    /// as vae-eval takes a checkpoints folder for its last checkpoint; any other path as it is.
+    public static func folderToRead(_ path: String) -> String {
+        let folder = RunDirectory(path), run = RunDirectory(parentFolder(of: folder.path))
+        guard !checkpointEpochs(inFolder: folder.path).isEmpty, sameFile(run.checkpointsFolder, folder.path) else { return path }
+        return run.path
     }
 
     /// Creates the folders, refuses a run file that could not be written (a folder in its
