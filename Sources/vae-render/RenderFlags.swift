@@ -28,7 +28,7 @@ struct Selection: ParsableArguments {
     @Flag(help: "Write loss.svg: train (dashed) and test (solid) loss per epoch from the run's metrics.jsonl.")
     var lossCurve = false
 
-    @Option(help: ArgumentHelp("Another run folder whose losses (its metrics.jsonl; its last checkpoint, if any, says whether it trained on the iwae bound) join the loss curve (repeatable).", valueName: "dir"),
+    @Option(help: ArgumentHelp("Another run folder (or its checkpoints folder) whose losses (its metrics.jsonl; its last checkpoint, if any, says whether it trained on the iwae bound) join the loss curve (repeatable).", valueName: "dir"),
             transform: RunDirectory.folderToRead)
     var compare: [String] = []
 

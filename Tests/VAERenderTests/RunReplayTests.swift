@@ -95,15 +95,27 @@ private func truncate(_ path: String) throws {
     let error = #expect(throws: VAEError.self) { _ = try RunReplay(runDirectory: inside.path) }
     #expect(error?.message == "\(inside.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)" + meant)
     #expect(RunDirectory(run.path).enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
-    // Named from inside the run folder, the run folder is "."; from inside its checkpoints, "./..".
+    // Named from inside the run folder, the run folder is "."; from inside its checkpoints, "..".
     #expect(RunDirectory(".").enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
-    let fromCheckpoints = try runTool("vae-sample", ["--run-dir", ".", "--count", "2", "--out", run.path + "/x.idx"],
-                                      environment: ["KMNIST_DIR": syntheticData], workingDirectory: run.checkpointsFolder)
-    #expect(fromCheckpoints.status == 0 && fromCheckpoints.stdout.hasSuffix(" of epoch 3 of ./..\n"), "\(fromCheckpoints)")
-    let fromRun = try runTool("vae-sample", ["--run-dir", run.path, "--count", "2", "--out", run.path + "/y.idx"],
+    let fromRun = try runTool("vae-sample", ["--run-dir", run.path, "--count", "2", "--out", run.path + "/run.idx"],
                               environment: ["KMNIST_DIR": syntheticData])
     #expect(fromRun.status == 0)
-    #expect(try readFile(run.path + "/x.idx") == readFile(run.path + "/y.idx"))
+    // A link to the checkpoints folder reads the run the link leads into; a run folder that is
+    // named "checkpoints" is read as itself.
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/link", withDestinationPath: run.checkpointsFolder)
+    try FileManager.default.createDirectory(atPath: scratch + "/nest", withIntermediateDirectories: false)
+    try FileManager.default.copyItem(atPath: run.path, toPath: scratch + "/nest/checkpoints")
+    let realRun = URL(fileURLWithPath: run.path).resolvingSymlinksInPath().path
+    for (runDir, folder, read) in [(".", run.checkpointsFolder, ".."), (run.checkpointsFolder + "/.", run.path, run.path),
+                                   (scratch + "/link", run.path, realRun),
+                                   (scratch + "/nest/checkpoints", run.path, scratch + "/nest/checkpoints")] {
+        let result = try runTool("vae-sample", ["--run-dir", runDir, "--count", "2", "--out", scratch + "/x.idx"],
+                                 environment: ["KMNIST_DIR": syntheticData], workingDirectory: folder)
+        #expect(result.status == 0 && result.stdout.hasSuffix(" of epoch 3 of \(read)\n"), "--run-dir \(runDir): \(result)")
+        #expect(try readFile(scratch + "/x.idx") == readFile(run.path + "/run.idx"), "--run-dir \(runDir)")
+    }
     // vae-render, for --run-dir (a trailing slash too) and --compare: the run above, whose checkpoints
     // the GIF replays and whose curve is the run's own.
     let render = try runTool("vae-render", ["--sampling", "--run-dir", run.checkpointsFolder + "/", "--data", syntheticData,
@@ -115,6 +127,10 @@ private func truncate(_ path: String) throws {
                                               "--out", run.path + "/out"])
     #expect(compared.status == 64 && compared.stderr.hasPrefix("vae-render: --compare \(run.path) is on the loss curve already"),
             "\(compared.stderr)")
+    let comparedHere = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--compare", ".", "--out", run.path + "/out"],
+                                   workingDirectory: run.checkpointsFolder)
+    #expect(comparedHere.status == 64 && comparedHere.stderr.hasPrefix("vae-render: --compare .. is on the loss curve already"),
+            "\(comparedHere.stderr)")
     // A folder of checkpoints outside a run (a copy) is no run for them.
     let copy = run.path + "-copy"
     try FileManager.default.copyItem(atPath: run.checkpointsFolder, toPath: copy)

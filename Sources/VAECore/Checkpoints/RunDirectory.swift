@@ -150,21 +150,29 @@ public struct RunDirectory: Sendable {
         return ""
     }
 
-    /// The folder above `path`, spelled from it ("runs/x" above "runs/x/checkpoints", "./.." above ".").
+    /// The folder above `path`, spelled from it ("runs/x" above "runs/x/checkpoints", ".." above ".").
     /// By hand: Foundation's deletingLastPathComponent traps on ".".
     private static func parentFolder(of path: String) -> String {
-        if path == "." || path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
+        if path == "." { return ".." }
+        if path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// The run folder that a tool reading a run (vae-render, vae-sample) takes `path` for: the run
-    /// whose checkpoints folder it is (runs/x for runs/x/checkpoints, "./.." for "." inside it),
-    /// as vae-eval takes a checkpoints folder for its last checkpoint; any other path as it is.
+    /// whose checkpoints folder it is (runs/x for runs/x/checkpoints, ".." for "." inside it, the
+    /// run a link leads into for a link to one), as vae-eval takes a checkpoints folder for its
+    /// last checkpoint; any other path, a run folder named "checkpoints" too, as it is.
     public static func folderToRead(_ path: String) -> String {
-        let folder = RunDirectory(path), run = RunDirectory(parentFolder(of: folder.path))
-        guard !checkpointEpochs(inFolder: folder.path).isEmpty, sameFile(run.checkpointsFolder, folder.path) else { return path }
-        return run.path
+        var folder = RunDirectory(path)
+        while folder.path.hasSuffix("/.") { folder = RunDirectory(String(folder.path.dropLast(2))) }
+        guard !checkpointEpochs(inFolder: folder.path).isEmpty else { return path }
+        let resolved = URL(fileURLWithPath: folder.path).resolvingSymlinksInPath().path
+        for run in [RunDirectory(parentFolder(of: folder.path)), RunDirectory(parentFolder(of: resolved))]
+        where sameFile(run.checkpointsFolder, folder.path) {
+            return run.path
+        }
+        return path
     }
 
     /// Creates the folders, refuses a run file that could not be written (a folder in its

@@ -43,6 +43,6 @@ let lossFigureWidth = 6
 func lossFigure(_ loss: Double) -> String {
     let rounded = (loss * 10).rounded() / 10 + 0  // + 0: -0.0 is written "0.0"
     if abs(rounded) < 1000 { return String(format: "%.1f", rounded) }
-    if abs(loss.rounded()) < 100_000 { return String(format: "%.0f", loss) }
+    if abs(loss.rounded()) < 100_000 { return String(format: "%.0f", loss.rounded()) }  // halves away from 0, as above
     return String(format: "%.0e", loss)
 }
