@@ -29,6 +29,11 @@ public enum EpochFigure: Sendable {
         epochCaption(metrics.epoch, of: planned) + "  \(label) " + lossFigure(value(metrics))
     }
 
+    /// What vae-render's line says of the last frame: "test loss 213.4 at epoch 30".
+    public func finalNote(_ metrics: EpochMetrics) -> String {
+        "\(label) \(lossFigure(value(metrics))) at epoch \(metrics.epoch)"
+    }
+
     /// The widest caption of a run's frames (`widestEpochCaption`) with the widest figure.
     public func widestCaption(last: Int, of planned: Int) -> String {
         widestEpochCaption(last: last, of: planned) + "  \(label) " + String(repeating: "8", count: lossFigureWidth)

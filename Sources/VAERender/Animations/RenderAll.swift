@@ -61,7 +61,9 @@ public struct RenderedGIF: Sendable {
     public let width: Int
     public let height: Int
     /// What the GIF's line adds: the sampling GIF's sampler ("z ~ vamp: 500 components,
-    /// temperature 1.15"), the latent map's final accuracy ("5-NN accuracy 84.2% at epoch 30").
+    /// temperature 1.15") and its last frame's test loss ("test loss 213.4 at epoch 30"), the
+    /// reconstruction GIF's last reconstruction term ("recon loss 177.9 at epoch 30"), the latent
+    /// map's final accuracy ("5-NN accuracy 84.2% at epoch 30").
     public let note: String?
 }
 
@@ -165,7 +167,12 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     let accuracy = latentMap?.finalAccuracy.map {
         "\(LatentMapAnimation.neighbours)-NN accuracy " + String(format: "%.1f%%", 100 * $0) + " at epoch \(replay.final.epoch)"
     }
-    return try encoders.finish(notes: [.sampling: sampling?.sampler.map { "z ~ " + $0 }, .latentMap: accuracy].compactMapValues { $0 })
+    let samplingNote = sampling.map { sampling in
+        (sampling.sampler.map { ["z ~ " + $0] } ?? []) + [EpochFigure.testLoss.finalNote(replay.final.metrics)]
+    }
+    return try encoders.finish(notes: [.sampling: samplingNote?.joined(separator: "; "),
+                                       .reconstruction: reconstruction.map { _ in EpochFigure.reconstructionLoss.finalNote(replay.final.metrics) },
+                                       .latentMap: accuracy].compactMapValues { $0 })
 }
 
 /// The GIF of each animation, encoded as its frames are drawn: an animation holds its GIF so far
