@@ -168,9 +168,9 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
         "\(LatentMapAnimation.neighbours)-NN accuracy " + String(format: "%.1f%%", 100 * $0) + " at epoch \(replay.final.epoch)"
     }
     let samplingNote = sampling.map { sampling in
-        (sampling.sampler.map { ["z ~ " + $0] } ?? []) + [EpochFigure.testLoss.finalNote(replay.final.metrics)]
+        (sampling.sampler.map { "z ~ \($0); " } ?? "") + EpochFigure.testLoss.finalNote(replay.final.metrics)
     }
-    return try encoders.finish(notes: [.sampling: samplingNote?.joined(separator: "; "),
+    return try encoders.finish(notes: [.sampling: samplingNote,
                                        .reconstruction: reconstruction.map { _ in EpochFigure.reconstructionLoss.finalNote(replay.final.metrics) },
                                        .latentMap: accuracy].compactMapValues { $0 })
 }
