@@ -2,25 +2,28 @@
 // decoder, the quality classifier and the two-stage sampler run their layers through these
 // functions.
 
+// `convScratch` is the convolutions' im2col space (`convScratchSize`); a chain of linear layers
+// alone passes nil rather than a buffer that holds something else.
+
 /// out = layer(inp) for `rows` images, with the weights and bias at the layer's offsets in `parameters`.
-func layerForward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, parameters: ConstFloats, rows: Int, convScratch: Floats) {
+func layerForward(_ layer: Layer, _ out: Floats, _ inp: ConstFloats, parameters: ConstFloats, rows: Int, convScratch: Floats?) {
     let weight = parameters + layer.weightOffset, bias = parameters + layer.biasOffset
     switch layer.kind {
     case .linear:
         linearForward(out, inp, weight: weight, bias: bias, rows: rows, inputs: layer.inputs, outputs: layer.outputs,
                       activation: layer.activation)
     case .conv2d(let shape):
-        conv2dForward(out, inp, weight: weight, bias: bias, scratch: convScratch, images: rows, shape: shape,
+        conv2dForward(out, inp, weight: weight, bias: bias, scratch: required(convScratch), images: rows, shape: shape,
                       activation: layer.activation)
     case .convTranspose2d(let shape):
-        convTranspose2dForward(out, inp, weight: weight, bias: bias, scratch: convScratch, images: rows, shape: shape,
+        convTranspose2dForward(out, inp, weight: weight, bias: bias, scratch: required(convScratch), images: rows, shape: shape,
                                activation: layer.activation)
     }
 }
 
 /// Every layer of the chain in turn, from `input` through `outputs[i]`, layer i's output.
 func chainForward(through layers: [Layer], input: ConstFloats, outputs: [Floats], parameters: ConstFloats, rows: Int,
-                  convScratch: Floats) {
+                  convScratch: Floats?) {
     var x = input
     for (layer, out) in zip(layers, outputs) {
         layerForward(layer, out, x, parameters: parameters, rows: rows, convScratch: convScratch)
@@ -36,7 +39,7 @@ func chainForward(through layers: [Layer], input: ConstFloats, outputs: [Floats]
 /// in the product of the layer after it when that is a linear layer's input gradient, else in a
 /// pass of its own.
 func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats], gradients: [Floats], dInput: Floats?,
-                   dInputFromRow: Int = 0, parameters p: ConstFloats, parameterGradients g: Floats, rows: Int, convScratch: Floats) {
+                   dInputFromRow: Int = 0, parameters p: ConstFloats, parameterGradients g: Floats, rows: Int, convScratch: Floats?) {
     var activationApplied = false
     for i in layers.indices.reversed() {
         let layer = layers[i]
@@ -58,10 +61,10 @@ func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats
             activationApplied = inputReLU != nil
         case .conv2d(let shape):
             conv2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
-                           weight: p + layer.weightOffset, scratch: convScratch, images: rows, shape: shape)
+                           weight: p + layer.weightOffset, scratch: required(convScratch), images: rows, shape: shape)
         case .convTranspose2d(let shape):
             convTranspose2dBackward(dinp: dinp, dweight: g + layer.weightOffset, dbias: g + layer.biasOffset, dout: dout, inp: inp,
-                                    weight: p + layer.weightOffset, scratch: convScratch, images: rows, shape: shape)
+                                    weight: p + layer.weightOffset, scratch: required(convScratch), images: rows, shape: shape)
         }
         guard partialInputGradient, let dInput else { continue }
         // As the backward functions compute it, for the rows from dInputFromRow on.
@@ -72,10 +75,15 @@ func chainBackward(through layers: [Layer], input: ConstFloats, outputs: [Floats
             sgemm(false, false, count, layer.inputs, layer.outputs, dout + first * layer.outputs, layer.outputs,
                   weight, layer.inputs, dInput, layer.inputs)
         case .conv2d(let shape):
-            conv2dInputGradient(dInput, dout: dout + first * layer.outputs, weight: weight, scratch: convScratch,
+            conv2dInputGradient(dInput, dout: dout + first * layer.outputs, weight: weight, scratch: required(convScratch),
                                 images: count, shape: shape)
         case .convTranspose2d:
             preconditionFailure("a chain's first layer is not a transposed convolution")
         }
     }
+}
+
+private func required(_ convScratch: Floats?) -> Floats {
+    guard let convScratch else { preconditionFailure("a convolution needs the chain's convScratch") }
+    return convScratch
 }

@@ -121,15 +121,14 @@ struct TwoStageNetwork: Sendable {
     }
 
     func decode(_ ws: TwoStageWorkspace, rows: Int, parameters: ConstFloats) {
-        // Every layer is linear: none uses the convolutions' scratch.
-        chainForward(through: decoder, input: ws.z, outputs: ws.decoderOutputs, parameters: parameters, rows: rows, convScratch: ws.z)
+        chainForward(through: decoder, input: ws.z, outputs: ws.decoderOutputs, parameters: parameters, rows: rows, convScratch: nil)
     }
 
     /// The summed negative ELBO of the rows of `ws.input`, Σ ½(log 2π + log γ + (x - mean)²/γ)
     /// plus the KL term, with the noise in `ws.eps`; its gradient into `gradients`.
     func lossAndGradients(_ ws: TwoStageWorkspace, rows: Int, parameters: FloatBuffer, gradients: FloatBuffer) -> Double {
         let p = parameters.pointer, d = dimension
-        chainForward(through: encoder, input: ws.input, outputs: ws.encoderOutputs, parameters: p, rows: rows, convScratch: ws.z)
+        chainForward(through: encoder, input: ws.input, outputs: ws.encoderOutputs, parameters: p, rows: rows, convScratch: nil)
         reparameterizeForward(z: ws.z, head: ws.head, eps: ws.eps, rows: rows, latent: d)
         decode(ws, rows: rows, parameters: p)
         let logGamma = p[logGammaOffset], precision = expf(-logGamma)
@@ -144,10 +143,10 @@ struct TwoStageNetwork: Sendable {
         let kl = klDivergence(head: ws.head, rows: rows, latent: d)
         gradients[logGammaOffset] = Float(0.5 * (count - squares * Double(precision)))
         chainBackward(through: decoder, input: ws.z, outputs: ws.decoderOutputs, gradients: ws.dDecoderOutputs, dInput: ws.dZ,
-                      parameters: p, parameterGradients: gradients.pointer, rows: rows, convScratch: ws.z)
+                      parameters: p, parameterGradients: gradients.pointer, rows: rows, convScratch: nil)
         reparameterizeKLBackward(dhead: ws.dHead, dz: ws.dZ, head: ws.head, eps: ws.eps, rows: rows, latent: d, klWeight: 1)
         chainBackward(through: encoder, input: ws.input, outputs: ws.encoderOutputs, gradients: ws.dEncoderOutputs, dInput: nil,
-                      parameters: p, parameterGradients: gradients.pointer, rows: rows, convScratch: ws.z)
+                      parameters: p, parameterGradients: gradients.pointer, rows: rows, convScratch: nil)
         return reconstruction + kl
     }
 }
