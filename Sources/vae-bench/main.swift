@@ -7,7 +7,7 @@ import VAECore
 /// What --images accepts.
 private let imageRange = 1...1_000_000
 
-struct VAEBench: ParsableCommand {
+struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vae-bench",
         abstract: "Time training epochs and split them into sgemm and everything else.",
@@ -155,7 +155,7 @@ struct VAEBench: ParsableCommand {
 
 /// Comma-separated preset names, e.g. "default,conv".
 struct PresetList: ExpressibleByArgument {
-    /// As given; `VAEBench.validate()` refuses a name that is no preset, naming it and the presets.
+    /// As given; `BenchCommand.validate()` refuses a name that is no preset, naming it and the presets.
     let names: [String]
     var presets: [Preset] { names.compactMap(Preset.init(rawValue:)) }
 
@@ -176,4 +176,4 @@ func median<C: Collection>(_ values: C) -> Double where C.Element == Double {
     return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
 
-VAEBench.mainCheckingOutput()
+BenchCommand.mainCheckingOutput()
