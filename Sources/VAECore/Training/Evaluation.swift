@@ -62,9 +62,6 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
             // Every sample of the image is decoded with its label.
             workspace.labels.update(repeating: set.labels[image], count: workspace.capacity)
             model.encode(workspace, rows: 1)
-            let logvar = workspace.head + latent
-            var logvarSum = 0.0
-            for j in 0..<latent { logvarSum += Double(logvar[j]) }
             var logSum = LogSumExp()
             for (_, rows) in Batches(count: k, size: workspace.capacity) {
                 random.fillNormal(workspace.eps, count: rows * latent)
@@ -72,24 +69,12 @@ public func importanceWeightedNLL(_ model: VAEModel, _ set: ImageSet, k: Int, ra
                                       samples: rows)
                 model.decode(workspace, rows: rows)
                 model.sampleLogLikelihoods(workspace, samples: rows, perImage: rows, gradient: false)
-                switch model.config.prior {
-                case .normal:
-                    // log p(z) - log q(z|x) = ½ Σ (eps² - z² + log σ²): the ½ log 2π terms cancel.
-                    for r in 0..<rows {
-                        var squares = 0.0
-                        for j in 0..<latent {
-                            let z = Double(workspace.z[r * latent + j]), e = Double(workspace.eps[r * latent + j])
-                            squares += e * e - z * z
-                        }
-                        logSum.add(workspace.logLikelihoods[r] + 0.5 * (squares + logvarSum))
-                    }
-                case .vamp:
-                    components.withUnsafeBufferPointer { model.priorLogDensity(workspace, samples: rows, components: $0.baseAddress!) }
-                    posteriorLogDensity(workspace.logPosteriors, head: workspace.head, eps: workspace.eps, rows: rows, latent: latent,
-                                        samples: rows)
-                    for r in 0..<rows {
-                        logSum.add(workspace.logLikelihoods[r] + workspace.logPriors[r] - workspace.logPosteriors[r])
-                    }
+                // log p(z) and log q(z|x) as the importance-weighted objective takes them in training.
+                components.withUnsafeBufferPointer { model.priorLogDensity(workspace, samples: rows, components: $0.baseAddress) }
+                posteriorLogDensity(workspace.logPosteriors, head: workspace.head, eps: workspace.eps, rows: rows, latent: latent,
+                                    samples: rows)
+                for r in 0..<rows {
+                    logSum.add(workspace.logLikelihoods[r] + workspace.logPriors[r] - workspace.logPosteriors[r])
                 }
             }
             total -= logSum.value - log(Double(k))
