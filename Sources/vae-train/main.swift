@@ -1,14 +1,7 @@
 import ArgumentParser
 import Foundation
-import Synchronization
 import VAECommandLine
 import VAECore
-
-/// The signal that asked us to stop (SIGINT or SIGTERM), 0 until one does; the trainer polls it
-/// between batches.
-let stopSignal = Atomic<Int32>(0)
-/// Bit 1 << n set once signal n has arrived: the second of a kind stops at once, whatever came between.
-let stopSignalsSeen = Atomic<Int32>(0)
 
 struct VAETrain: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -311,7 +304,7 @@ struct VAETrain: ParsableCommand {
         var epochsWritten = 0, estimating = false
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
-                              started: announce, shouldStop: { stopSignal.load(ordering: .relaxed) != 0 },
+                              started: announce, shouldStop: { stopRequested != nil },
                               progress: { bar.update($0, epochs: run.epochs) },
                               finalEvaluationProgress: { done in
                                   estimating = true
@@ -347,7 +340,7 @@ struct VAETrain: ParsableCommand {
     /// The error of a run stopped by Ctrl-C or SIGTERM: that the run --overwrite was to replace
     /// is kept (`keptRun`), or how far the run got and the command that continues it.
     private func stopped(_ error: VAEError, directory: RunDirectory, keptRun: String?, estimating: Bool) -> VAEError {
-        let terminated = stopSignal.load(ordering: .relaxed) == SIGTERM
+        let terminated = stopRequested == SIGTERM
         let kind: VAEError.Kind = terminated ? .terminated : .interrupted
         let stopped = "\(error.message)\(terminated ? " (SIGTERM)" : "")"
         if let keptRun { return VAEError(kind, "\(stopped); \(keptRun)") }
@@ -415,26 +408,6 @@ struct VAETrain: ParsableCommand {
                             + "ends at \(end) of --beta")
         }
         return warnings
-    }
-}
-
-/// Ctrl-C, and SIGTERM (docker stop, a batch scheduler's time limit), stop between batches
-/// (mainCheckingOutput unblocked them). One the shell had us ignore (a background job of a
-/// script ignores Ctrl-C) stays ignored. SIGHUP (the terminal closed) keeps its default: no one
-/// would read the message, and like a crash it loses only the epoch in progress.
-func stopBetweenBatchesOnSignals() {
-    for stop in [SIGINT, SIGTERM] {
-        var current = sigaction()
-        sigaction(stop, nil, &current)
-        if ignoresSignal(current) { continue }
-        signal(stop) { received in
-            let seen = stopSignalsSeen.bitwiseOr(1 << received, ordering: .relaxed).oldValue
-            stopSignal.store(received, ordering: .relaxed)
-            signal(received, SIG_DFL)  // a second one stops at once
-            // A second one that still found this handler: a file write, which defers stop
-            // signals, restored it after the first had set the default.
-            if seen & (1 << received) != 0 { raise(received) }
-        }
     }
 }
 
