@@ -128,6 +128,39 @@ func headingAnchors(_ text: String) -> [String] {
     #expect(help.stdout.contains("but for\n--run-dir and --resume") && !help.stdout.contains("set -euo"), "\(help.stdout)")
 }
 
+/// Every script refuses a bad argument as the tools do, before it installs, builds or runs
+/// anything: one line on standard error naming the script, nothing on standard output, exit 64.
+/// reference-values took any argument as a go-ahead to rewrite the committed fixtures, mutants
+/// and memorisation exited 1 or 2, install-dependencies ignored all but its first argument, and
+/// compare-builds passed a late --turns to vae-bench after building both commits.
+@Test(arguments: [
+    ("benchmark", ["--x"], "usage: scripts/benchmark"),
+    ("compare-builds", ["HEAD~1"], "usage: scripts/compare-builds"),
+    ("compare-builds", ["HEAD~1", "HEAD", "--turns", "3"], "scripts/compare-builds: --turns goes before the commits"),
+    ("compare-builds", ["--turns=x", "HEAD~1", "HEAD"], "scripts/compare-builds: --turns: must be a positive whole number"),
+    ("fuzz", ["--x"], "usage: scripts/fuzz"),
+    ("install-dependencies", ["--tests", "--x"], "usage: scripts/install-dependencies"),
+    ("memorisation", [], "scripts/memorisation: the following arguments are required: run"),
+    ("memorisation", ["runs/x", "--count", "0"], "scripts/memorisation: --count 0: must be at least 1"),
+    ("memorisation", ["runs/x", "--samplers", "vamp,bogus"], "scripts/memorisation: --samplers: no sampler 'bogus'"),
+    ("mutants", ["no-such-fault"], "scripts/mutants: unknown mutant no-such-fault"),
+    ("mutants", ["--check", "x"], "scripts/mutants: --check takes nothing else, got x"),
+    ("pseudo-inputs", ["--x"], "scripts/pseudo-inputs: --x is neither a count"),
+    ("reference-values", ["--check"], "scripts/reference-values: takes no arguments, got --check"),
+    ("results", ["no-such-configuration"], "scripts/results: no configuration 'no-such-configuration'"),
+    ("test", ["--x"], "usage: scripts/test"),
+    ("train-and-render", ["--resume", "runs/x"], "scripts/train-and-render: --resume: the main job trains into runs/default"),
+])
+func scriptsRefuseABadArgumentInOneLine(script: String, arguments: [String], expected: String) throws {
+    // A short limit: a script that missed the mistake would go on to install, build or train.
+    let child = try ChildProcess(packageRoot + "/scripts/" + script, arguments, timeLimit: .seconds(30))
+    defer { child.stop() }
+    let result = try child.finish()
+    #expect(result.status == 64 && result.stdout.isEmpty, "\(script) \(arguments): \(result.status) \(result.stdout)")
+    #expect(result.stderr.hasPrefix(expected) && result.stderr.filter { $0 == "\n" }.count == 1,
+            "\(script) \(arguments): \(result.stderr)")
+}
+
 /// Every script answers `--help` (as the first argument or after others) with its own header and
 /// exit 0, before it installs, builds or runs anything: fresh-debian12 used to take `--help` for
 /// the command to run in a new Debian, and the others for a name, a count or a tool's flag. Run
