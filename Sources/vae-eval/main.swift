@@ -146,7 +146,7 @@ struct VAEEval: ParsableCommand {
             return folder.path + "/" + RunDirectory.checkpointFileName(epoch: last)
         }
         // An empty checkpoints folder is its run's, which says what is missing.
-        let run = RunDirectory(holdingCheckpoint: folder.path + "/epoch") ?? folder
+        let run = RunDirectory(owningCheckpointsFolder: folder.path) ?? folder
         return run.checkpoint(epoch: try run.requiredCheckpointEpochs().last!)
     }
 

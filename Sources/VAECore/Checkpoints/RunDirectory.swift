@@ -20,7 +20,12 @@ public struct RunDirectory: Sendable {
     /// The run whose `checkpoints` folder holds the file at `checkpoint`; nil for a checkpoint
     /// kept anywhere else.
     public init?(holdingCheckpoint checkpoint: String) {
-        let folder = URL(fileURLWithPath: checkpoint).deletingLastPathComponent()
+        self.init(owningCheckpointsFolder: URL(fileURLWithPath: checkpoint).deletingLastPathComponent().path)
+    }
+
+    /// The run above `folder` when `folder` is named as a run's checkpoints folder; nil otherwise.
+    public init?(owningCheckpointsFolder folder: String) {
+        let folder = URL(fileURLWithPath: folder)
         guard folder.lastPathComponent == RunDirectory.checkpointsFolderName else { return nil }
         self.init(folder.deletingLastPathComponent().path)
     }
