@@ -164,7 +164,7 @@ private func processStream(_ path: String) -> String? {
             return candidate
         }
         guard let next = try? FileManager.default.destinationOfSymbolicLink(atPath: current) else { return nil }
-        current = next.hasPrefix("/") ? next : URL(fileURLWithPath: current).deletingLastPathComponent().path + "/" + next
+        current = next.hasPrefix("/") ? next : folderHolding(current) + "/" + next
     }
     return nil
 }
@@ -187,10 +187,18 @@ private func namesAStream(_ path: String) -> Bool {
 /// `path` with every symbolic link in its folder resolved (`realpath`), or `path` itself where the
 /// folder does not exist.
 private func resolvingFolder(of path: String) -> String {
-    let url = URL(fileURLWithPath: path)
-    guard let folder = realpath(url.deletingLastPathComponent().path, nil) else { return path }
+    guard let folder = realpath(folderHolding(path), nil) else { return path }
     defer { free(folder) }
-    return String(cString: folder) + "/" + url.lastPathComponent
+    return String(cString: folder) + "/" + URL(fileURLWithPath: path).lastPathComponent
+}
+
+/// The folder that holds `path` as the kernel finds it: `path` up to its last slash, as written
+/// ("." for a bare name). Not normalised as URL's deletingLastPathComponent is: a/b/../c lies in
+/// a/b/.., which is a's folder only when a/b exists and is no link, and a file staged beside the
+/// normalised a/c could not be renamed to a/b/../c.
+func folderHolding(_ path: String) -> String {
+    guard let slash = path.lastIndex(of: "/") else { return "." }
+    return slash == path.startIndex ? "/" : String(path[..<slash])
 }
 
 private func writeFileAtomically(to path: String, body: (Int32) throws -> Void) throws {
@@ -242,9 +250,7 @@ private struct StagedFile {
 private func stage(_ path: String, body: (Int32) throws -> Void) throws -> StagedFile {
     try checkFileCanBeWritten(path)
     let target = try writeTarget(path)
-    let url = URL(fileURLWithPath: target)
-    let folder = url.deletingLastPathComponent().path
-    let temporary = folder + "/." + url.lastPathComponent + temporaryFileSuffix
+    let temporary = folderHolding(target) + "/." + URL(fileURLWithPath: target).lastPathComponent + temporaryFileSuffix
     let fd = try openLockedTemporary(temporary, for: path)
     do {
         try body(fd)
@@ -278,7 +284,7 @@ private func renameIntoPlace(_ files: [StagedFile]) throws {
         }
         close(file.fd)  // The data is on disk (fsync) and in place; this releases the lock.
     }
-    let folders = Dictionary(grouping: files) { URL(fileURLWithPath: $0.path).deletingLastPathComponent().path }
+    let folders = Dictionary(grouping: files) { folderHolding($0.path) }
     for (folder, written) in folders.sorted(by: { $0.key < $1.key }) {
         try syncFolder(folder, after: "writing " + written.map(\.path).joined(separator: ", "))
     }

@@ -42,7 +42,7 @@ public func checkFileCanBeWritten(_ path: String) throws {
     if path.hasSuffix("/") || PathKind(path) == .folder {
         throw VAEError(.cannotWrite, "cannot write \(path): it is a folder; name a file")
     }
-    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    let folder = folderHolding(path)
     switch PathKind(folder) {
     case .nothing: throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) does not exist")
     case .file: throw VAEError(.cannotWrite, "cannot write \(path): \(folder) is not a folder")

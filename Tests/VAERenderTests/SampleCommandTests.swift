@@ -111,6 +111,9 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
         ("-", 64, "--out - would make a file named \"-\", not write to standard output (for that name, pass ./-)"),
         (scratch, 73, "cannot write \(scratch): it is a folder; name a file"),
         (scratch + "/missing/x.idx", 73, "cannot write \(scratch)/missing/x.idx: the folder \(scratch)/missing does not exist"),
+        // The kernel goes through missing/ to find "..": it was taken as scratch itself, and the
+        // rename failed after all the work.
+        (scratch + "/missing/../x.idx", 73, "cannot write \(scratch)/missing/../x.idx: the folder \(scratch)/missing/.. does not exist"),
     ]
     for (out, status, message) in cases {
         let sample = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out])

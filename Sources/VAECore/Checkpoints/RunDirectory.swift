@@ -160,8 +160,7 @@ public struct RunDirectory: Sendable {
     private static func parentFolder(of path: String) -> String {
         if path == "." { return ".." }
         if path == ".." || path.hasSuffix("/.") || path.hasSuffix("/..") { return path + "/.." }
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
+        return folderHolding(path)
     }
 
     /// The run folder that a tool reading a run (vae-render, vae-sample) takes `path` for: the run
