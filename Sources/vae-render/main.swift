@@ -73,9 +73,12 @@ struct RenderCommand: ParsableCommand {
             30-epoch run under 1 MB; for a longer run, --frames N shows N of its epochs. The files are written only after \
             everything has rendered, as one set (each in full before any replaces its old file), so a bad checkpoint \
             or a full disk leaves no partial GIF. On \
-            success, one line per GIF: path, frames, the epochs they show, size, bytes, and for sampling.gif \
-            drawn from a sampler what it was fitted as (a mixture's component count, chosen on held-out \
-            images). On a terminal, a line on stderr says meanwhile what it is doing (fitting the sampler, \
+            success, one line per GIF: path, frames, the epochs they show, size, bytes, and the figure \
+            behind it: the last epoch's test loss for sampling.gif (after what its sampler was fitted as, \
+            such as a mixture's component count, chosen on held-out images), its reconstruction term for \
+            reconstruction.gif, the final 5-NN accuracy for latent-map.gif, and for traversal.gif how many \
+            dimensions are active and the KL of its rows (interpolation.gif's is vae-eval --quality's, \
+            which needs the classifier). On a terminal, a line on stderr says meanwhile what it is doing (fitting the sampler, \
             the frames drawn, the checkpoints replayed). A run that is \
             still training can be rendered: vae-render takes the checkpoints complete when it starts.
 

@@ -444,6 +444,10 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
     // The map's line gives its final accuracy: that of the fixture's whole test set, under 2,000 images.
     let finalMeans = fixture.codec.encodeMeans(fixture.replay.final.model, images: fixture.test, indices: Array(0..<fixture.test.count))
     let finalAccuracy = try #require(nearestNeighbourAccuracy(finalMeans, dimension: 3, labels: fixture.test.labels.map(Int.init)))
+    // The traversal's gives the active dimensions and the KL of its rows, as its tiles do.
+    let activity = latentActivity(fixture.replay.final.model, fixture.test)
+    let rows = activity.activeDimensions.prefix(8).map { TraversalAnimation.natsLabel(activity.klPerDimension[$0]) }
+    #expect(rows.count == 3, "every dimension of the fixture is active")
     #expect(lines.count == 5)
     for (line, name) in zip(lines, ["interpolation", "sampling", "reconstruction", "latent-map", "traversal"]) {
         let path = out + "/" + name + ".gif"
@@ -462,7 +466,8 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
         let final = fixture.replay.final.metrics.test
         let note = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15; test loss \(String(format: "%.1f", final.total)) at epoch 3"
             : name == "reconstruction" ? "; recon loss \(String(format: "%.1f", final.reconstruction)) at epoch 3"
-            : name == "latent-map" ? "; 5-NN accuracy \(String(format: "%.1f", 100 * finalAccuracy))% at epoch 3" : ""
+            : name == "latent-map" ? "; 5-NN accuracy \(String(format: "%.1f", 100 * finalAccuracy))% at epoch 3"
+            : name == "traversal" ? "; 3/3 dimensions active; the 3 rows' KL \(rows[0]) to \(rows[2]) nats" : ""
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"
                 + note)
     }

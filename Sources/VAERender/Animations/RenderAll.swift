@@ -172,7 +172,7 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
     }
     return try encoders.finish(notes: [.sampling: samplingNote,
                                        .reconstruction: reconstruction.map { _ in EpochFigure.reconstructionLoss.finalNote(replay.final.metrics) },
-                                       .latentMap: accuracy].compactMapValues { $0 })
+                                       .latentMap: accuracy, .traversal: traversal?.note].compactMapValues { $0 })
 }
 
 /// The GIF of each animation, encoded as its frames are drawn: an animation holds its GIF so far

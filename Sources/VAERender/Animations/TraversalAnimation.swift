@@ -58,6 +58,15 @@ public struct TraversalAnimation {
                             subtitle: "\(active.count)/\(activity.klPerDimension.count) active, KL in nats")
     }
 
+    /// vae-render's line for the GIF: how many dimensions are active, and the KL of those shown,
+    /// "32/32 dimensions active; the 8 rows' KL 3.21 to 1.05 nats".
+    public var note: String {
+        let active = activity.activeDimensions.count, shown = dimensions.map { activity.klPerDimension[$0] }
+        let range = [shown.max()!, shown.min()!].map(TraversalAnimation.natsLabel)
+        let rows = shown.count == 1 ? "the row's KL \(range[0])" : "the \(shown.count) rows' KL \(range[0]) to \(range[1])"
+        return "\(active)/\(activity.klPerDimension.count) dimensions active; \(rows) nats"
+    }
+
     /// The offset from the mean at `step`, in standard deviations.
     public static func offset(step: Int) -> Double {
         -reach + 2 * reach * Double(step) / Double(steps)
