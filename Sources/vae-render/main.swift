@@ -78,9 +78,9 @@ struct RenderCommand: ParsableCommand {
             such as a mixture's component count, chosen on held-out images), its reconstruction term for \
             reconstruction.gif, the final 5-NN accuracy for latent-map.gif, and for traversal.gif how many \
             dimensions are active and the KL of its rows (interpolation.gif's is vae-eval --quality's, \
-            which needs the classifier). On a terminal, a line on stderr says meanwhile what it is doing (fitting the sampler, \
-            the frames drawn, the checkpoints replayed). A run that is \
-            still training can be rendered: vae-render takes the checkpoints complete when it starts.
+            which needs the classifier). On a terminal, a line on stderr says meanwhile what it is doing \
+            (fitting the sampler, the frames drawn, the checkpoints replayed). A run that is still training \
+            can be rendered: vae-render takes the checkpoints complete when it starts.
 
             loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
             <run-dir>/metrics.jsonl (the negative ELBO; the train loss of an --objective iwae run, marked (iwae) in \
