@@ -203,13 +203,23 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
     // resume would remove it as an epoch past its state).
     let linkedCheckpoints = run.path + "/linked"
     #expect(symlink(run.checkpointsFolder, linkedCheckpoints) == 0)
+    // A link to a folder inside: its ".." is the checkpoints folder, whatever the path spells.
+    let inside = run.checkpointsFolder + "/inside", linkedInside = run.path + "/linked-inside"
+    try FileManager.default.createDirectory(atPath: inside, withIntermediateDirectories: false)
+    #expect(symlink(inside, linkedInside) == 0)
     for (command, out) in [(sample, run.checkpoint(epoch: 9)), (classifier, run.checkpointsFolder + "/classifier.safetensors"),
-                           (sample, run.checkpointsFolder + "/./x.idx"), (sample, linkedCheckpoints + "/epoch-0009.safetensors")] {
+                           (sample, run.checkpointsFolder + "/./x.idx"), (sample, linkedCheckpoints + "/epoch-0009.safetensors"),
+                           (sample, linkedInside + "/../x.idx")] {
         let result = try runTool(command[0], Array(command.dropFirst()) + ["--out", out])
         #expect(result.status == 64 && result.stderr.hasPrefix("\(command[0]): --out \(out) is in the checkpoints folder of the run in "),
                 "\(command[0]) --out \(out): \(result.stderr)")
         #expect(PathKind(out) == .nothing)
     }
+    // Relative too, as typed (Foundation's URL drops "linked-inside/.." from a relative path only).
+    let relative = try runTool("vae-sample", Array(sample.dropFirst()) + ["--out", "linked-inside/../y.idx"], workingDirectory: run.path)
+    #expect(relative.status == 64 && relative.stderr.hasPrefix("vae-sample: --out linked-inside/../y.idx is in the checkpoints folder"),
+            "\(relative.stderr)")
+    #expect(PathKind(inside + "/../y.idx") == .nothing)
     // The data folder the run records is kept too when --data points elsewhere.
     try run.recordDataFolder(data)
     let elsewhere = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", trainingImages])

@@ -218,7 +218,7 @@ public struct RunDirectory: Sendable {
     /// Refuses an output file `flag` names in a run's checkpoints folder, which vae-train keeps
     /// for its own checkpoints: a file there would pass for one, or be removed by a resume.
     public static func checkNotAmongCheckpoints(_ out: String, flag: String) throws {
-        guard let run = runWhoseCheckpointsFolderIs(URL(fileURLWithPath: out).deletingLastPathComponent().path) else { return }
+        guard let run = runWhoseCheckpointsFolderIs(folderHolding(out)) else { return }
         throw VAEError(.usage, "\(flag) \(out) is in the checkpoints folder of the run in \(run.path), which holds only the "
                        + "checkpoints vae-train writes; name a file elsewhere")
     }
@@ -230,9 +230,13 @@ public struct RunDirectory: Sendable {
                        + "checkpoints vae-train writes; name another folder")
     }
 
-    /// The run whose checkpoints folder `folder` is, as the file system finds it (through "." and links).
+    /// The run whose checkpoints folder `folder` is, as the kernel finds it: through ".", links and
+    /// a link's ".." (link/.. is the folder above the link's target, not the folder holding the
+    /// link); nil for a folder that does not exist.
     private static func runWhoseCheckpointsFolderIs(_ folder: String) -> RunDirectory? {
-        let folder = URL(fileURLWithPath: folder).standardizedFileURL.resolvingSymlinksInPath()
+        guard let resolved = realpath(folder, nil) else { return nil }
+        defer { free(resolved) }
+        let folder = URL(fileURLWithPath: String(cString: resolved))
         let run = RunDirectory(folder.deletingLastPathComponent().path)
         return folder.lastPathComponent == checkpointsFolderName && run.holdsARun ? run : nil
     }
