@@ -128,7 +128,7 @@ func headingAnchors(_ text: String) -> [String] {
     #expect(help.stdout.contains("but for\n--run-dir and --resume") && !help.stdout.contains("set -euo"), "\(help.stdout)")
 }
 
-/// Every script refuses a bad argument as the tools do, before it installs, builds or runs
+/// The scripts refuse a bad argument as the tools do, before they install, build or run
 /// anything: one line on standard error naming the script, nothing on standard output, exit 64.
 /// reference-values took any argument as a go-ahead to rewrite the committed fixtures, mutants
 /// and memorisation exited 1 or 2, install-dependencies ignored all but its first argument, and
@@ -145,7 +145,7 @@ func headingAnchors(_ text: String) -> [String] {
     ("memorisation", ["runs/x", "--count", "0"], "scripts/memorisation: --count 0: must be at least 1"),
     ("memorisation", ["runs/x", "--samplers", "vamp,bogus"], "scripts/memorisation: --samplers: no sampler 'bogus'"),
     ("mutants", ["no-such-fault"], "scripts/mutants: unknown mutant no-such-fault"),
-    ("mutants", ["--check", "x"], "scripts/mutants: --check takes nothing else, got x"),
+    ("mutants", ["--check", "x"], "scripts/mutants: --check takes nothing else, got --check x"),
     ("pseudo-inputs", ["--x"], "scripts/pseudo-inputs: --x is neither a count"),
     ("reference-values", ["--check"], "scripts/reference-values: takes no arguments, got --check"),
     ("results", ["no-such-configuration"], "scripts/results: no configuration 'no-such-configuration'"),
