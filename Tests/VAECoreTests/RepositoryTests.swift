@@ -132,14 +132,16 @@ func headingAnchors(_ text: String) -> [String] {
 /// anything: one line on standard error naming the script, nothing on standard output, exit 64.
 /// reference-values took any argument as a go-ahead to rewrite the committed fixtures, mutants
 /// and memorisation exited 1 or 2, install-dependencies ignored all but its first argument, and
-/// compare-builds passed a late --turns to vae-bench after building both commits. (Not fuzz,
-/// which asks `swift package describe` for its targets' names first: under `swift test`, which
-/// holds the package's lock, that waits for the whole run.)
+/// compare-builds passed a late --turns to vae-bench after building both commits. (Not fuzz's
+/// unknown target, which it finds by asking `swift package describe` for its targets' names:
+/// under `swift test`, which holds the package's lock, that waits for the whole run.)
 @Test(arguments: [
     ("benchmark", ["--x"], "usage: scripts/benchmark"),
     ("compare-builds", ["HEAD~1"], "usage: scripts/compare-builds"),
     ("compare-builds", ["HEAD~1", "HEAD", "--turns", "3"], "scripts/compare-builds: --turns goes before the commits"),
     ("compare-builds", ["--turns=x", "HEAD~1", "HEAD"], "scripts/compare-builds: --turns: must be a positive whole number"),
+    ("fuzz", ["idx", "--runs", "0"], "usage: scripts/fuzz [NAME|all] [--runs N] [--seconds S] (--runs takes a positive"),
+    ("fuzz", ["--x"], "usage: scripts/fuzz"),
     ("install-dependencies", ["--tests", "--x"], "usage: scripts/install-dependencies"),
     ("memorisation", [], "scripts/memorisation: the following arguments are required: run"),
     ("memorisation", ["runs/x", "--count", "0"], "scripts/memorisation: --count 0: must be at least 1"),
@@ -160,6 +162,28 @@ func scriptsRefuseABadArgumentInOneLine(script: String, arguments: [String], exp
     #expect(result.status == 64 && result.stdout.isEmpty, "\(script) \(arguments): \(result.status) \(result.stdout)")
     #expect(result.stderr.hasPrefix(expected) && result.stderr.filter { $0 == "\n" }.count == 1,
             "\(script) \(arguments): \(result.stderr)")
+}
+
+/// The scripts that move to the repository take a relative path from where they were started
+/// as the kernel would: `link/../kmnist` through a link to another folder's subfolder is that
+/// other folder's kmnist, which `realpath -ms` (the scripts' way before) made ./kmnist.
+@Test func scriptsTakeARelativePathThroughALinkAsTheKernelDoes() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    try FileManager.default.createDirectory(atPath: folder + "/real/sub", withIntermediateDirectories: true)
+    try FileManager.default.createDirectory(atPath: folder + "/real/kmnist", withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: folder + "/real/sub")
+    let script = """
+        here=\(packageRoot)/scripts; . "$here/paths.bash"
+        cd "$(from_here link/../kmnist)" && pwd -P && from_here /absolute/x && echo && echo "$default_kmnist"
+        """
+    let child = try ChildProcess("/bin/bash", ["-c", script], workingDirectory: folder)
+    defer { child.stop() }
+    let result = try child.finish()
+    let shared = URL(fileURLWithPath: packageRoot).deletingLastPathComponent().appendingPathComponent("shared/kmnist").path
+    let expected = [URL(fileURLWithPath: folder + "/real/kmnist").resolvingSymlinksInPath().path, "/absolute/x",
+                    URL(fileURLWithPath: shared).resolvingSymlinksInPath().path]
+    #expect(result.status == 0 && result.stdout.split(separator: "\n").map(String.init) == expected, "\(result.stdout) \(result.stderr)")
 }
 
 /// Every script answers `--help` (as the first argument or after others) with its own header and
