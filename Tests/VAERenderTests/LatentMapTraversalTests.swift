@@ -56,6 +56,20 @@ private func dotDisagreements(_ frame: Canvas, _ map: LatentMapAnimation, _ expe
     return disagreements
 }
 
+/// The latent map is stored exactly whatever the tolerance the other GIFs of the set are given:
+/// its labels are greys, and at a tolerance above their level their figures kept the first
+/// frame's (the encoder took `--all --tolerance` for the map too).
+@Test func latentMapIsExactAtAnyToleranceOfItsSet() throws {
+    func latentMap(tolerance: Int) throws -> [UInt8] {
+        let request = RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData, sampling: SamplingOptions(grid: 2, source: .plane),
+                                    latentMap: LatentMapOptions(images: 80), style: FrameStyle(scale: 1, tolerance: tolerance))
+        return try #require(try renderAnimations(request).first { $0.animation == .latentMap }).bytes
+    }
+    let exact = try latentMap(tolerance: 0)
+    #expect(try latentMap(tolerance: Int(Palette.maxGray)) == exact)
+    #expect(try latentMap(tolerance: FrameStyle().tolerance) == exact)
+}
+
 @Test func latentMapProjectsEveryEpochOntoTheFinalModelsPlane() throws {
     let fixture = try LoadedFixture("latent3")
     let final = fixture.replay.final
@@ -368,6 +382,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     #expect(TraversalAnimation.natsLabel(153.4) == "153")
     #expect(TraversalAnimation.natsLabel(999.49) == "999" && TraversalAnimation.natsLabel(999.5) == ">999")
     #expect(TraversalAnimation.natsLabel(-1e-9) == "0.00")
+    #expect(TraversalAnimation.natsLabel(.nan) == "nan" && TraversalAnimation.natsLabel(.infinity) == ">999")
     let test = try KMNIST.loadTestImages(from: syntheticData).images
     let activity = LatentActivity(klPerDimension: [0.2, 1.5], meanVariance: [0, 0], posteriorVariance: [1, 1])
     let traversal = try TraversalAnimation(options: TraversalOptions(), style: FrameStyle(scale: 1), activity: activity, test: test)

@@ -265,6 +265,9 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     #expect(LossCurveMark.of(run) == [.iwae, .binary])
     run.model.conditional = true
     #expect(LossCurveMark.of(run) == [.iwae, .binary, .conditional])
+    // All three marks take 21 characters, more than the 20 of an entry: the label is its "…" alone.
+    let allMarks = lossCurveSVG(runs, marks: [0: LossCurveMark.allCases])
+    #expect(allMarks.contains("<title>grey (iwae) (binary) (|y)</title>… (iwae) (binary) (|y)</text>"), "\(allMarks)")
 }
 
 /// vae-render reads each run's objective from its last checkpoint, else its resume state: an iwae

@@ -184,9 +184,11 @@ private struct GIFEncoders {
     mutating func add(_ frame: GIFFrame, to animation: Animation) throws {
         try reportingEncoderErrors(of: animation) {
             if encoders[animation] == nil {
-                // The map's class colours stay exact: the encoder blurs only the grey ramp.
+                // The latent map is stored exactly: its class colours always are, and its greys are
+                // the labels, whose figures a later frame must redraw (at --tolerance 140 the last
+                // frame kept epoch 1's 5-NN share). The other GIFs blur only their grey ramp.
                 encoders[animation] = try GIFEncoder(width: frame.canvas.width, height: frame.canvas.height, loopCount: 0,
-                                                     tolerance: tolerance, palette: animation.palette)
+                                                     tolerance: animation == .latentMap ? 0 : tolerance, palette: animation.palette)
             }
             try encoders[animation]!.append(frame)
         }

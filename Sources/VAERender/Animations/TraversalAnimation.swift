@@ -132,8 +132,10 @@ public struct TraversalAnimation {
     }
 
     /// A KL in at most four characters, so that it fits its tile: "0.42", "12.3", "153", ">999";
-    /// a dimension shown though none is active may round to just below 0, shown as "0.00".
+    /// a dimension shown though none is active may round to just below 0, shown as "0.00"; NaN,
+    /// which `max` would pass on as ">999", is "nan".
     public static func natsLabel(_ nats: Double) -> String {
+        guard !nats.isNaN else { return "nan" }
         let nats = max(nats, 0)
         return nats < 999.5 ? String(format: nats < 9.995 ? "%.2f" : nats < 99.95 ? "%.1f" : "%.0f", nats) : ">999"
     }

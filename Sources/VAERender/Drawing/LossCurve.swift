@@ -100,7 +100,8 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], marks
         let legendY = top + 14 + Double(index) * 20
         svg += "<line x1=\"\(f(width - right + 12))\" y1=\"\(f(legendY - 4))\" x2=\"\(f(width - right + 36))\" y2=\"\(f(legendY - 4))\" stroke=\"\(colour)\" stroke-width=\"2\"/>\n"
         let suffix = (marks[index] ?? []).map(\.rawValue).joined()
-        let room = legendLabelLength - suffix.count
+        // At least the "…": three marks together would leave less than nothing of the label.
+        let room = max(legendLabelLength - suffix.count, 1)
         let shown = (run.label.count <= room ? run.label : "…" + run.label.suffix(room - 1)) + suffix
         svg += "<text x=\"\(f(width - right + 42))\" y=\"\(f(legendY))\"><title>\(escapeXML(run.label + suffix))</title>\(escapeXML(shown))</text>\n"
     }
