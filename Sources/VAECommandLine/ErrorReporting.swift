@@ -27,6 +27,12 @@ extension ParsableCommand {
         // Past a file-size limit (`ulimit -f`), write() should fail with EFBIG and be reported,
         // temporary file removed, rather than the signal killing us mid-write.
         signal(SIGXFSZ, SIG_IGN)
+        // Ctrl-\ quits at once, as it does any Unix program (exit by SIGQUIT, 131 in a shell):
+        // Swift's runtime takes it for a crash, prints every thread's backtrace and then lets the
+        // program carry on to exit 0. Left ignored if the parent had it ignored.
+        var quit = sigaction()
+        sigaction(SIGQUIT, nil, &quit)
+        if !ignoresSignal(quit) { signal(SIGQUIT, SIG_DFL) }
         // Ctrl-C and SIGTERM stop every tool (between two file writes, never in one): a parent
         // may start us with them blocked (spawned from a worker thread), and they must still work.
         var blocked = sigset_t()

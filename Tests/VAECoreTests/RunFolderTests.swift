@@ -19,8 +19,8 @@ private func trainArguments(runDir: String, seed: Int, epochs: Int) -> [String] 
 private final class BackgroundTrainer {
     let trainer: ChildProcess
 
-    init(_ arguments: [String]) throws {
-        trainer = try ChildProcess(try toolPath("vae-train"), arguments)
+    init(_ arguments: [String], executable: String? = nil, workingDirectory: String? = nil) throws {
+        trainer = try ChildProcess(try executable ?? toolPath("vae-train"), arguments, workingDirectory: workingDirectory)
     }
 
     /// Waits until `condition` holds (at most 60 s, and only while the trainer runs).
@@ -57,6 +57,22 @@ private final class BackgroundTrainer {
     #expect(stopped.stderr.hasPrefix("vae-train: interrupted during epoch \(last + 1) (SIGTERM); checkpoints up to epoch \(last) "
                                      + "are complete. Continue with: vae-train --resume \(folder)\n"), "\(stopped.stderr)")
     #expect(try readTrainingState(RunDirectory(folder).statePath).epoch == last)
+}
+
+/// Ctrl-\ (SIGQUIT) ends a trainer at once by that signal, as it ends any Unix program: Swift's
+/// runtime took it for a crash, printed some fifty lines of backtrace and let training go on to
+/// exit 0. (No core file: the shell sets the limit to 0 before it runs the trainer.)
+@Test func sigquitEndsATrainerByThatSignalWithoutABacktrace() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let command = ([try toolPath("vae-train")] + trainArguments(runDir: folder, seed: 0, epochs: 100_000)).map { "'\($0)'" }
+    let trainer = try BackgroundTrainer(["-c", "ulimit -c 0; exec " + command.joined(separator: " ")], executable: "/bin/bash",
+                                        workingDirectory: scratch)
+    defer { trainer.stop() }
+    trainer.wait(until: { RunDirectory(folder).checkpointEpochs().count >= 1 }, "a checkpoint")
+    let stopped = try trainer.interrupt(with: SIGQUIT)
+    #expect(stopped.status == SIGQUIT && stopped.stderr.isEmpty, "\(stopped.status) \(stopped.stderr)")
 }
 
 /// A pipe whose reader has left (`vae-train ... | head -1`) ends a trainer by SIGPIPE, as it ends
