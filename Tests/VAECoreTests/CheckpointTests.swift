@@ -274,6 +274,11 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     let parameters = try readCheckpoint(path).model.parameters.array
     write(safetensors(header: unrecorded, data: data), to: path)
     expectIdentical(try readCheckpoint(path).model.parameters.array, parameters, "a checkpoint without a checksum")
+    // Hex digits in either case, as the format check takes them.
+    let capitals = recorded.uppercased()
+    #expect(capitals != recorded, "the checksum has a letter to write in capitals")
+    write(safetensors(header: header.replacingOccurrences(of: recorded, with: capitals), data: data), to: path)
+    expectIdentical(try readCheckpoint(path).model.parameters.array, parameters, "a checkpoint whose checksum is in capitals")
 }
 
 @Test func corruptCheckpointsGetClearErrors() throws {

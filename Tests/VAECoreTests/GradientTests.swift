@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import VAECore
+@testable import VAECore
 
 // Every backward function is compared with central finite differences of its forward function.
 // The per-layer checks use small shapes, where Float rounding stays far below the tolerance.
@@ -47,6 +47,35 @@ func linearLayerGradients(activation: Activation) {
     expectGradient("input", values: x, analytic: dx) { loss(forward($0, w, b)) }
     expectGradient("weight", values: w, analytic: dw) { loss(forward(x, $0, b)) }
     expectGradient("bias", values: b, analytic: db) { loss(forward(x, w, $0)) }
+}
+
+/// A layer of 64 outputs or fewer has its weight gradient cut into blocks of columns, after which
+/// the bias gradient runs over every output on its own (`SgemmCall.run(alongside:)`): the
+/// encoder head of `pytorch-example` (400 inputs, 40 outputs, batch 128) is such a layer, a shape
+/// the small finite-difference checks above never cut. Compared with the sums in Double.
+@Test(arguments: [false, true])
+func linearBackwardOfAWeightGradientCutIntoColumns(throughReLU: Bool) {
+    let rows = 128, inputs = 400, outputs = 40
+    #expect(!SgemmCall.blocks(m: outputs, n: inputs, k: rows).byRows, "the weight gradient must be cut by columns")
+    var random = Random(seed: 5)
+    let x = randomFloats(rows * inputs, random: &random), w = randomFloats(outputs * inputs, random: &random, scale: 0.1)
+    let dout = randomFloats(rows * outputs, random: &random)
+    let reluOutput = throughReLU ? randomFloats(rows * inputs, random: &random).map { max($0, 0) } : nil
+    var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
+    var db = [Float](repeating: 7, count: outputs)  // garbage: backward must overwrite it
+    linearBackward(dinp: &dx, dweight: &dw, dbias: &db, dout: dout, inp: x, weight: w,
+                   rows: rows, inputs: inputs, outputs: outputs, dinpReLUOutput: reluOutput)
+    func expectClose(_ name: String, _ actual: [Float], _ expected: (Int) -> Double) {
+        let worst = actual.indices.map { abs(Double(actual[$0]) - expected($0)) / max(1, abs(expected($0))) }.max() ?? 0
+        #expect(worst < 1e-5, "\(name): relative error \(worst)")
+    }
+    expectClose("bias", db) { o in (0..<rows).reduce(0) { $0 + Double(dout[$1 * outputs + o]) } }
+    expectClose("weight", dw) { j in (0..<rows).reduce(0) { $0 + Double(dout[$1 * outputs + j / inputs]) * Double(x[$1 * inputs + j % inputs]) } }
+    expectClose("input", dx) { j in
+        let (r, i) = (j / inputs, j % inputs)
+        if let reluOutput, reluOutput[j] <= 0 { return 0 }
+        return (0..<outputs).reduce(0) { $0 + Double(dout[r * outputs + $1]) * Double(w[$1 * inputs + i]) }
+    }
 }
 
 @Test func reparameterisationAndKLGradients() {
