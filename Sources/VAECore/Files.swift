@@ -362,10 +362,13 @@ public func isLeftoverTemporaryFile(_ name: String) -> Bool {
     name.hasPrefix(".") && name.hasSuffix(temporaryFileSuffix)
 }
 
-/// Deletes temporary files that a crash left behind in `folder`.
-public func removeLeftoverTemporaryFiles(in folder: String) {
+/// Deletes temporary files that a crash left behind in `folder`. One that cannot go (a folder of
+/// that name) is refused now: the write it is in the way of would fail after the work.
+public func removeLeftoverTemporaryFiles(in folder: String) throws {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    for name in names where isLeftoverTemporaryFile(name) { unlink(folder + "/" + name) }
+    for name in names where isLeftoverTemporaryFile(name) && unlink(folder + "/" + name) != 0 && errno != ENOENT {
+        throw VAEError(.cannotWrite, "cannot remove \(folder)/\(name), the temporary file of an earlier write: \(systemErrorText())")
+    }
 }
 
 /// Reads a whole file of at most `limit` bytes, with an error that names it. A larger file is

@@ -188,7 +188,8 @@ struct VAETrain: ParsableCommand {
         try checkRange("--iwae-k", iwaeK, in: importanceSampleRange)
         if resume != nil {
             if overwrite { throw ValidationError("--resume and --overwrite contradict each other") }
-            if let runDir, absolutePath(runDir) != absolutePath(resume!) {
+            // The same folder spelled another way, or through a link, is no contradiction.
+            if let runDir, absolutePath(runDir) != absolutePath(resume!) && !sameFile(runDir, resume!) {
                 throw ValidationError("--run-dir and --resume name different folders")
             }
         } else {

@@ -243,8 +243,9 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(!FileManager.default.fileExists(atPath: scratch + "/data"))
     write(record, to: RunDirectory(folder).dataFolderRecordPath)
 
-    // --run-dir may repeat --resume's folder, spelled another way.
-    let repeated = try runTool("vae-train", ["--resume", folder, "--run-dir", folder + "/", "--data", syntheticData, "--epochs", "2",
+    // --run-dir may repeat --resume's folder, spelled another way: here through a link to it.
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/link", withDestinationPath: folder)
+    let repeated = try runTool("vae-train", ["--resume", folder, "--run-dir", scratch + "/link/", "--data", syntheticData, "--epochs", "2",
                                              "--hidden", "32", "--seed", "0"] + common)
     #expect(repeated.status == 0, "\(repeated.stderr)")
     #expect(RunDirectory(folder).checkpointEpochs() == [1, 2])
@@ -283,6 +284,26 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
     let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common)
     #expect(resumed.status == 66 && resumed.stderr == "vae-train: cannot read \(checkpoints): Too many levels of symbolic links\n",
             "exit \(resumed.status): \(resumed.stderr)")
+}
+
+/// A leftover temporary name that is a folder, not a crash's file, is refused before training:
+/// the resume trained its epoch and only then failed to write the checkpoint. A crash's leftover
+/// file is removed.
+@Test func aFolderInTheWayOfATemporaryFileIsRefusedBeforeTraining() throws {
+    let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
+    defer { removeTemporaryFolder(scratch) }
+    let checkpoints = RunDirectory(folder).checkpointsFolder
+    write([1, 2, 3], to: checkpoints + "/.epoch-0002.safetensors.partial")
+    let blocking = checkpoints + "/.epoch-0003.safetensors.partial"
+    try FileManager.default.createDirectory(atPath: blocking, withIntermediateDirectories: false)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "3"] + common)
+    #expect(resumed.status == 73 && resumed.stderr == "vae-train: cannot remove \(blocking), the temporary file of an earlier write: "
+            + "Is a directory\n", "exit \(resumed.status): \(resumed.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+    #expect(try readTrainingState(RunDirectory(folder).statePath).epoch == 1)
+    try FileManager.default.removeItem(atPath: blocking)
+    #expect(try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common).status == 0)
+    #expect(!FileManager.default.fileExists(atPath: checkpoints + "/.epoch-0002.safetensors.partial"))
 }
 
 /// A state whose epoch was edited (a resume would remove the checkpoints past it and train them

@@ -188,8 +188,8 @@ public struct RunDirectory: Sendable {
             throw VAEError(.cannotWrite, "cannot write into \(what) \(folder): \(systemErrorText())")
         }
         for file in [metricsPath, statePath, dataFolderRecordPath] { try checkFileCanBeWritten(file) }
-        removeLeftoverTemporaryFiles(in: path)
-        removeLeftoverTemporaryFiles(in: checkpointsFolder)
+        try removeLeftoverTemporaryFiles(in: path)
+        try removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
 
     /// Refuses to start a new run here while the folder holds one that could be lost:
