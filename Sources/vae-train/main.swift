@@ -276,6 +276,7 @@ struct VAETrain: ParsableCommand {
         // A resumed run reads the data it was trained on, as the other tools that read a run do.
         let folder = resume != nil ? try dataOptions.folder(resuming: directory) : dataOptions.folder
         if !noDownload {
+            try KMNIST.checkDownloadCanServe(folder, resuming: resumed)
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
                 reportDownload(name: name, received: received, total: total)
             }
@@ -419,12 +420,14 @@ func epochLine(_ m: EpochMetrics, epochs: Int) -> String {
 }
 
 func reportDownload(name: String, received: Int, total: Int?) {
-    guard isatty(STDERR_FILENO) != 0 || received == total else { return }
     let megabytes = String(format: "%.1f", Double(received) / 1e6)
+    // In a log, one line once the file has arrived; on a terminal a line redrawn as data arrives.
+    guard isatty(STDERR_FILENO) != 0 else {
+        if received == total { writeToStandardError("vae-train: downloaded \(name), \(received) bytes\n") }
+        return
+    }
     let of = total.map { String(format: " of %.1f MB (%d%%)", Double($0) / 1e6, received * 100 / max($0, 1)) } ?? " MB"
-    // On a terminal the line is redrawn as data arrives; in a log it is written once, complete.
-    let redraw = isatty(STDERR_FILENO) != 0 ? "\r" : ""
-    writeToStandardError("\(redraw)downloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")")
+    writeToStandardError("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")")
 }
 
 /// Comma-separated hidden widths, e.g. "512,256"; "none" for no hidden layer.

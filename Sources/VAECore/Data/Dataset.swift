@@ -89,6 +89,9 @@ public struct KMNIST: Sendable {
         self.test = test
     }
 
+    /// The images of the official training and test splits, which a download brings.
+    public static let officialCounts = (train: 60_000, test: 10_000)
+
     /// The four files of the dataset, with the md5 of the official gzip files.
     public static let files: [(name: String, md5: String)] = [
         ("train-images-idx3-ubyte", "bdb82020997e1d708af4cf47b453dcf7"),

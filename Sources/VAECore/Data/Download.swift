@@ -9,6 +9,24 @@ extension KMNIST {
     /// official ones unless a test's mirror has its own) before keeping it, and stores it
     /// atomically. A file longer than `sizeLimit` bytes (any IDX file we accept, by default) is
     /// refused as it arrives. `progress` receives (file, bytes so far, total bytes if known).
+    /// Refuses, before anything is fetched, a download that cannot give the data wanted: into a
+    /// run's folder (`--data runs/NAME` by mistake), or for a resumed `run` trained on other images
+    /// than the official splits (a subset, as ../shared/kmnist holds), which only the folder it was
+    /// trained on has.
+    public static func checkDownloadCanServe(_ folder: String, resuming run: RunConfig?) throws {
+        let missing = missingFiles(in: folder)
+        guard !missing.isEmpty else { return }
+        if RunDirectory(folder).holdsARun {
+            throw VAEError(.missingInput, "\(folder) is a run folder of vae-train's, not a data folder: it lacks "
+                           + "\(missing.joined(separator: ", ")); point --data or KMNIST_DIR at the KMNIST files")
+        }
+        if let run, run.trainImages != officialCounts.train || run.testImages != officialCounts.test {
+            throw VAEError(.missingInput, "\(folder) lacks \(missing.joined(separator: ", ")), and the run was trained on "
+                           + "\(run.trainImages) training and \(run.testImages) test images, not the official "
+                           + "\(officialCounts.train) and \(officialCounts.test) a download brings; " + runDataAdvice)
+        }
+    }
+
     public static func download(missingFrom folder: String, baseURL: String = officialURL,
                                 expectedMD5: [String: String] = officialMD5, sizeLimit: Int = maximumIDXFile,
                                 progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {
