@@ -282,6 +282,8 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     #expect(replay.epochsFound() == "epochs 1-3 of 3 planned, no checkpoint of epoch 2")
     #expect(replay.epochsFound(finalOnly: true) == "epoch 3 of 3 planned")
     #expect(try RunReplay(runDirectory: fixtureRun("latent3")).epochsFound() == "epochs 1-3 of 3 planned")
+    try FileManager.default.removeItem(atPath: run.checkpoint(epoch: 1))
+    #expect(try RunReplay(runDirectory: run.path).epochsFound() == "epoch 3 of 3 planned, no checkpoint of epochs 1 and 2")
 }
 
 @Test func aResumedRunWithMoreEpochsReplaysAgainstItsNewPlan() throws {

@@ -42,7 +42,8 @@ public struct RunReplay: Sendable {
         let range = finalOnly || epochs.count == 1 ? "epoch \(final.epoch)" : "epochs \(epochs[0])-\(final.epoch)"
         let thinned = !finalOnly && epochs.count < found.count
             ? "\(epochList(epochs, showing: 20)) of the \(found.count) checkpoints of " : ""
-        let missing = finalOnly ? [] : (epochs[0]...final.epoch).filter { !found.contains($0) }
+        // From epoch 1: a run whose first checkpoints were deleted says so too.
+        let missing = finalOnly ? [] : (1...final.epoch).filter { !found.contains($0) }
         return "\(thinned)\(range) of \(run.epochs) planned" + (missing.isEmpty ? "" : ", no checkpoint of \(epochList(missing))")
     }
 
