@@ -8,6 +8,8 @@ public struct DecodedGIF: Sendable {
     public let height: Int
     /// From the NETSCAPE2.0 extension (0 = forever); nil when the file has none.
     public let loopCount: Int?
+    /// Whether that extension comes before the first frame, where some viewers alone look for it.
+    public let loopCountPrecedesFirstFrame: Bool
     /// The global colour map as red, green, blue bytes, at most 768 of them.
     public let palette: [UInt8]
     public let frames: [DecodedFrame]
@@ -21,6 +23,8 @@ public struct DecodedFrame: Sendable {
     public let disposal: Int32
     /// The control block's user-input flag: a viewer would wait for a key before going on.
     public let waitsForInput: Bool
+    /// The index the frame leaves transparent, showing the frame before; nil for none.
+    public let transparentIndex: Int?
 }
 
 /// Cap on frames x screen pixels, bounding both giflib's rasters and our composited frames.
@@ -136,29 +140,33 @@ private func assemble(_ gif: UnsafeMutablePointer<GifFileType>, version: String)
             }
         }
         frames.append(DecodedFrame(indices: screen, delayCentiseconds: Int(control.DelayTime), disposal: control.DisposalMode,
-                                   waitsForInput: control.UserInputFlag))
+                                   waitsForInput: control.UserInputFlag,
+                                   transparentIndex: control.TransparentColor == NO_TRANSPARENT_COLOR ? nil : Int(control.TransparentColor)))
     }
-    return DecodedGIF(version: version, width: width, height: height, loopCount: findLoopCount(in: gif),
-                      palette: palette, frames: frames)
+    let loop = findLoopCount(in: gif)
+    return DecodedGIF(version: version, width: width, height: height, loopCount: loop?.count,
+                      loopCountPrecedesFirstFrame: loop?.beforeFirstFrame ?? false, palette: palette, frames: frames)
 }
 
-/// The loop count of the first NETSCAPE2.0 application extension, wherever it appears.
+/// The loop count of the first NETSCAPE2.0 application extension, wherever it appears, and
+/// whether it comes before the first frame.
 ///
-/// giflib stores an extension's first sub-block with the extension's function code and
-/// each following sub-block as a CONTINUE_EXT_FUNC_CODE block right after it.
-private func findLoopCount(in gif: UnsafeMutablePointer<GifFileType>) -> Int? {
+/// giflib keeps the extensions before each image with that image, those after the last with the
+/// file; it stores an extension's first sub-block with the extension's function code and each
+/// following sub-block as a CONTINUE_EXT_FUNC_CODE block right after it.
+private func findLoopCount(in gif: UnsafeMutablePointer<GifFileType>) -> (count: Int, beforeFirstFrame: Bool)? {
     let file = gif.pointee
     let images = UnsafeBufferPointer(start: file.SavedImages, count: Int(file.ImageCount))
     let extensionLists = images.map { ($0.ExtensionBlocks, $0.ExtensionBlockCount) }
         + [(file.ExtensionBlocks, file.ExtensionBlockCount)]
     let netscape = Array("NETSCAPE2.0".utf8)
-    for (start, count) in extensionLists {
+    for (list, (start, count)) in extensionLists.enumerated() {
         let blocks = UnsafeBufferPointer(start: start, count: Int(count))
         for (position, block) in blocks.enumerated().dropLast()
         where block.Function == APPLICATION_EXT_FUNC_CODE && bytes(of: block) == netscape {
             let data = bytes(of: blocks[position + 1])
             if blocks[position + 1].Function == CONTINUE_EXT_FUNC_CODE, data.count >= 3, data[0] == 1 {
-                return Int(data[1]) | Int(data[2]) << 8
+                return (Int(data[1]) | Int(data[2]) << 8, list == 0 && images.count > 0)
             }
         }
     }

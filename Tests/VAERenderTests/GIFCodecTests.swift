@@ -137,10 +137,12 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     let decoded = try decodeGIF(try encodeGIF(frames))
     #expect(decoded.version == "GIF89a")
     #expect(decoded.width == 12 && decoded.height == 9)
-    #expect(decoded.loopCount == 0)
+    #expect(decoded.loopCount == 0 && decoded.loopCountPrecedesFirstFrame, "some viewers read the loop count only before frame 0")
     expectIdentical(decoded.palette, Palette.rgb, "the colour map")
     try #require(decoded.frames.count == 3)
     #expect(decoded.frames.map(\.delayCentiseconds) == [7, 150, 65535])
+    // The first frame is whole; the later ones leave unchanged pixels transparent, the reserved index.
+    #expect(decoded.frames.map(\.transparentIndex) == [nil, Int(Palette.transparent), Int(Palette.transparent)])
     // Each frame is left in place for the next to draw over (disposal 1), with no wait for input.
     #expect(decoded.frames.allSatisfy { $0.disposal == 1 && !$0.waitsForInput })
     expectIdentical(decoded.frames.map(\.indices), frames.map(\.canvas.pixels), "frame")
