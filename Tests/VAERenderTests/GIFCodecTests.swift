@@ -155,6 +155,18 @@ private func decodingError(_ bytes: [UInt8], sourceLocation: SourceLocation = #_
     #expect(throws: GIFError.self) { try encodeGIF(sampleFrames(), palette: Array(Palette.rgb.prefix(765))) }
 }
 
+/// The reader tells a loop block after the frames (the same bytes moved before the trailer) from
+/// one before them, so that the assertion above can fail.
+@Test func aLoopBlockAfterTheFramesIsToldApart() throws {
+    var bytes = try encodeGIF(sampleFrames())
+    let block: [UInt8] = [0x21, 0xFF, 11] + Array("NETSCAPE2.0".utf8) + [3, 1, 0, 0, 0]
+    let start = try #require((0...(bytes.count - block.count)).first { Array(bytes[$0..<($0 + block.count)]) == block })
+    bytes.removeSubrange(start..<(start + block.count))
+    bytes.insert(contentsOf: block, at: bytes.count - 1)  // before the trailer, 0x3B
+    let moved = try decodeGIF(bytes)
+    #expect(moved.loopCount == 0 && !moved.loopCountPrecedesFirstFrame && moved.frames.count == 3)
+}
+
 /// Both bytes of the 16-bit count: 258 is 0x0102.
 @Test(arguments: [3, 258, 65535])
 func finiteLoopCountRoundTrips(loopCount: Int) throws {
