@@ -164,6 +164,19 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 // MARK: - Interpolation
 
+/// The crossfade the quality table sets beside the paths, by hand: images of 0, 1 and 0.2, pairs
+/// (0, 1) and (2, 1), 3 steps: t = 1/3, then 2/3, each step's pairs in order, the ends left out.
+@Test func crossfadeMixesEachPairStepMajor() {
+    let size = VAEConfig.inputSize
+    let pixels = [Float](repeating: 0, count: size) + [Float](repeating: 1, count: size) + [Float](repeating: 0.2, count: size)
+    let mixed = crossfade(pixels, pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 1)], steps: 3)
+    let expected: [Double] = [1.0 / 3, 0.2 * 2 / 3 + 1.0 / 3, 2.0 / 3, 0.2 / 3 + 2.0 / 3]
+    #expect(mixed.count == expected.count * size)
+    for (image, value) in expected.enumerated() {
+        #expect(mixed[image * size..<(image + 1) * size].allSatisfy { abs(Double($0) - value) < 1e-6 }, "image \(image): \(value)")
+    }
+}
+
 @Test func interpolationPathsStartAtAAndEndAtBExactly() {
     let a: [Float] = [0.3, -1.2, 2.5], b: [Float] = [-0.7, 0.4, 1.1]
     for spherical in [false, true] {

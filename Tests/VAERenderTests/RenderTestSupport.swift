@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import VAECore
-import VAERender
+@testable import VAERender
 import VAETesting
 
 /// fixtures/ of the repository: the synthetic dataset (read through `syntheticData`), the tiny
@@ -103,18 +103,10 @@ extension Canvas {
     }
 }
 
-/// The quality table's crossfade, computed apart from it: for t = 1/steps to (steps - 1)/steps,
-/// step-major, each pair's pixels mixed as (1 - t)·A + t·B.
+/// The crossfade of `pairs` of the test images (`crossfade`, which
+/// `crossfadeMixesEachPairStepMajor` checks by hand), for the tests of the quality table's rows.
 func crossfadedInBetween(_ pairs: [ImagePair], steps: Int, test: ImageSet) -> [Float] {
-    let pixels = test.intensities, size = VAEConfig.inputSize
-    var images: [Float] = []
-    for step in 1..<steps {
-        let t = Float(step) / Float(steps)
-        for pair in pairs {
-            for i in 0..<size { images.append((1 - t) * pixels[pair.a * size + i] + t * pixels[pair.b * size + i]) }
-        }
-    }
-    return images
+    crossfade(test.intensities, pairs: pairs, steps: steps)
 }
 
 /// The mean top-class probability `scorer` gives `images`, as the quality table's confidence column.
