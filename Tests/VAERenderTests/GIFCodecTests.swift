@@ -188,6 +188,8 @@ private func expectGIFError(_ message: String, sourceLocation: SourceLocation = 
 
 @Test func encodingNothingThrows() {
     expectGIFError("cannot encode a GIF without frames") { _ = try encodeGIF([]) }
+    // The encoder's own check, which the tools reach (encodeGIF refuses first).
+    expectGIFError("cannot encode a GIF without frames") { _ = try GIFEncoder(width: 2, height: 2).finish() }
 }
 
 @Test func encodingFramesOfDifferentSizesThrows() {
