@@ -24,9 +24,11 @@ public func checkOutputs(_ fileNames: [String], in folder: String) throws {
 
 /// Writes the files into `folder` (created if needed) as one set: every file is written in full
 /// beside its target (its path checked again: it may have become unwritable during the render)
-/// before the first is renamed into place, so that a failure, a full disk say, leaves the
-/// earlier set whole, and no folder made for the set; a Ctrl-C waits until the set is written
-/// and `written` has been told the paths (to say so). Returns the paths written.
+/// before the first is renamed into place, so that a failure while writing, a full disk say,
+/// leaves the earlier set whole, and no folder made for the set (a rename that fails part-way,
+/// which takes the folder changing under the render, leaves those before it renamed); a Ctrl-C
+/// waits until the set is written and `written` has been told the paths (to say so). Returns the
+/// paths written.
 @discardableResult
 public func writeOutputs(_ files: [(name: String, bytes: [UInt8])], to folder: String,
                          written: ([String]) -> Void = { _ in }) throws -> [String] {
