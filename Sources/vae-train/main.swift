@@ -287,8 +287,8 @@ struct VAETrain: ParsableCommand {
         try checkData(dataset, from: folder, for: run, directory: directory)
         let lock = try existingFolderLock ?? RunLock(directory)
         let mode: StartMode = resumed != nil ? .resume : overwrite ? .overwrite : .fresh
-        // Said once train() has checked the run folder (a resume's checkpoints and metrics), just
-        // before the first epoch: a run refused there was never started.
+        // Said once VAECore.train has checked the run folder (a resume's checkpoints and metrics),
+        // just before the first epoch: a run refused there was never started.
         func announce() {
             let destination = resumed == nil ? "into \(directory.path)" : "resuming \(directory.path) at epoch \(resumedAfter + 1)"
             print("vae-train: \(run.summary), \(count: ComputeThreads.shared.count, "thread"), \(destination)")
@@ -297,7 +297,13 @@ struct VAETrain: ParsableCommand {
                 writeToStandardError("vae-train: warning: \(warning)\n")
             }
         }
+        try trainReporting(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, announce: announce)
+    }
 
+    /// Trains the run that `train` prepared, with a progress bar on a terminal and a line per
+    /// epoch, stopping between batches on Ctrl-C or SIGTERM with the command that continues it.
+    private func trainReporting(_ run: RunConfig, data dataset: KMNIST, dataFolder folder: String, directory: RunDirectory,
+                                lock: RunLock, mode: StartMode, announce: () -> Void) throws {
         stopBetweenBatchesOnSignals()
         let bar = ProgressBar.onTerminal()
         // Until the new run's first epoch is written, the old run stays: what stops training before then says so.
