@@ -48,11 +48,17 @@ public final class ProgressBar {
         let start = countStart?.label == label ? countStart! : (label: label, time: now, done: done)
         countStart = start
         guard enabled, due(final: done == total) else { return }
+        draw(countStatus(label: label, done: done, total: total, unit: unit, doneAtStart: start.done,
+                         seconds: Double(now - start.time) / 1e9))
+    }
+
+    /// A count's line: done of total, then the rate since the count started (`doneAtStart`,
+    /// `seconds` ago) and the time the rest takes at it. The first report has no rate yet.
+    func countStatus(label: String, done: Int, total: Int, unit: String, doneAtStart: Int, seconds: Double) -> String {
         let count = "\(label): \(done)/\(total) \(unit)"
-        // The first report has nothing to measure a rate against yet.
-        guard done > start.done else { return draw(count) }
-        let rate = Double(done - start.done) / max(Double(now - start.time) / 1e9, 1e-9)
-        draw(String(format: "%@  %.0f %@/s  ETA %@", count, rate, unit, formatDuration(Double(total - done) / rate)))
+        guard done > doneAtStart else { return count }
+        let rate = Double(done - doneAtStart) / max(seconds, 1e-9)
+        return String(format: "%@  %.0f %@/s  ETA %@", count, rate, unit, formatDuration(Double(total - done) / rate))
     }
 
     /// A step without a count, such as a fit: `text` until the next update.

@@ -93,6 +93,8 @@ import VAECore
     for (arguments, message) in [(["--quality", "--classifier", "c", "--k", "5"], "--samples and --k apply to the likelihood estimates"),
                                  (["--quality", "--classifier", "c", "--samples", "2"], "--samples and --k apply to the likelihood estimates"),
                                  (["--quality-samples", "500"], "--quality-samples applies to --quality"),
+                                 (["--samples", "0"], "--samples must be between 1 and 1000, got 0"),
+                                 (["--samples", "1001"], "--samples must be between 1 and 1000, got 1001"),
                                  (["--quality", "--classifier", "c", "--quality-samples", "128"],
                                   "--quality-samples must be between 129 and 1000000, got 128"),
                                  (["--quality", "--classifier", "c", "--quality-samples", "1000001"],

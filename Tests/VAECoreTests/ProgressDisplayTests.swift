@@ -126,7 +126,16 @@ func qualityProgressIsDrawnOnATerminal() throws {
     // Narrower, the bar gives way first (59 usable columns less 11 + 1 + 1 + 39 leave it 7 cells), below 4 cells wholly.
     #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 60)
             == "epoch  2/30 █······ " + numbers)
+    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 57) == "epoch  2/30 █··· " + numbers)
+    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 56) == "epoch  2/30 " + numbers)
     #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 55) == "epoch  2/30 " + numbers)
+    // A count (the IWAE estimate's images): the rate since it started, the rest at that rate.
+    let count = ProgressBar(enabled: false)
+    #expect(count.countStatus(label: "IWAE", done: 0, total: 100, unit: "images", doneAtStart: 0, seconds: 0) == "IWAE: 0/100 images")
+    #expect(count.countStatus(label: "IWAE", done: 50, total: 100, unit: "images", doneAtStart: 0, seconds: 2)
+            == "IWAE: 50/100 images  25 images/s  ETA 0:02")
+    #expect(count.countStatus(label: "IWAE", done: 70, total: 100, unit: "images", doneAtStart: 40, seconds: 3)
+            == "IWAE: 70/100 images  10 images/s  ETA 0:03")
     #expect(fitted("epoch  2/30 " + numbers, columns: 40) == "epoch  2/30 10/40  loss 212.30  256 img")
     #expect(fitted("abc", columns: 4) == "abc" && fitted("abcd", columns: 4) == "abc")
     #expect([59.4, 59.6, 3599, 3600, 3725, 36000].map(formatDuration) == ["0:59", "1:00", "59:59", "1:00:00", "1:02:05", "10:00:00"])

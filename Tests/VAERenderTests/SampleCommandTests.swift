@@ -67,11 +67,13 @@ import VAETesting
     (["--count", "0"], 64, "--count must be between 1 and 1000000, got 0"),
     (["--count", "3", "--epoch", "0"], 64, "--epoch must be at least 1, got 0"),
     (["--count", "3", "--class", "10"], 64, "--class must be a class between 0 and 9, got 10"),
+    (["--count", "3", "--class", "-1"], 64, "--class must be a class between 0 and 9, got -1"),
     (["--count", "3", "--sampler", "vamp"], 64, "--sampler"),
     (["--count", "3", "--epoch", "9"], 66, "--epoch 9: "),
     (["--count", "3", "--class", "2"], 64, "--class needs a class-conditional run"),
     (["--count", "3", "--sampler", "prior", "--temperature", "2"], 64, "--temperature does not apply to --sampler prior; it spreads gmm, gmm-diagonal, vamp, two-stage"),
     (["--count", "3", "--temperature", "0"], 64, "--temperature must be above 0 and at most 10, got 0.0"),
+    (["--count", "3", "--temperature", "10.5"], 64, "--temperature must be above 0 and at most 10, got 10.5"),
 ])
 func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message: String) throws {
     let scratch = temporaryFolder()
