@@ -32,12 +32,15 @@ extension ParsableCommand {
         // program carry on to exit 0. Left ignored if the parent had it ignored.
         var quit = sigaction()
         sigaction(SIGQUIT, nil, &quit)
-        if !ignoresSignal(quit) { signal(SIGQUIT, SIG_DFL) }
-        // Ctrl-C and SIGTERM stop every tool (between two file writes, never in one): a parent
-        // may start us with them blocked (spawned from a worker thread), and they must still work.
+        let quits = !ignoresSignal(quit)
+        if quits { signal(SIGQUIT, SIG_DFL) }
+        // Ctrl-C and SIGTERM stop every tool (between two file writes, never in one), and Ctrl-\
+        // at once: a parent may start us with them blocked (spawned from a worker thread), and
+        // they must still work.
         var blocked = sigset_t()
         sigemptyset(&blocked)
         for stop in stopSignals { sigaddset(&blocked, stop) }
+        if quits { sigaddset(&blocked, SIGQUIT) }
         pthread_sigmask(SIG_UNBLOCK, &blocked, nil)
         do {
             var command = try parseAsRoot()

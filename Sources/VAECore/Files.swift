@@ -240,6 +240,12 @@ public func writingIntoFolder<Result>(_ path: String, what: String, _ write: () 
     }
 }
 
+/// The temporary file a write to `target` (a path `writeTarget` gave) stages its bytes in: hidden
+/// beside it, so that the rename that puts it in place stays within one folder.
+func temporaryPath(for target: String) -> String {
+    folderHolding(target) + "/." + URL(fileURLWithPath: target).lastPathComponent + temporaryFileSuffix
+}
+
 /// A file written in full to its temporary file and fsynced, still locked, not yet in place.
 private struct StagedFile {
     let fd: Int32, temporary: String, path: String
@@ -250,7 +256,7 @@ private struct StagedFile {
 private func stage(_ path: String, body: (Int32) throws -> Void) throws -> StagedFile {
     try checkFileCanBeWritten(path)
     let target = try writeTarget(path)
-    let temporary = folderHolding(target) + "/." + URL(fileURLWithPath: target).lastPathComponent + temporaryFileSuffix
+    let temporary = temporaryPath(for: target)
     let fd = try openLockedTemporary(temporary, for: path)
     do {
         try body(fd)
@@ -363,12 +369,10 @@ public func isLeftoverTemporaryFile(_ name: String) -> Bool {
 }
 
 /// Deletes temporary files that a crash left behind in `folder`. One that cannot go (a folder of
-/// that name) is refused now: the write it is in the way of would fail after the work.
-public func removeLeftoverTemporaryFiles(in folder: String) throws {
+/// that name) stays: `checkFileCanBeWritten` refuses a write it is in the way of.
+public func removeLeftoverTemporaryFiles(in folder: String) {
     let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-    for name in names where isLeftoverTemporaryFile(name) && unlink(folder + "/" + name) != 0 && errno != ENOENT {
-        throw VAEError(.cannotWrite, "cannot remove \(folder)/\(name), the temporary file of an earlier write: \(systemErrorText())")
-    }
+    for name in names where isLeftoverTemporaryFile(name) { unlink(folder + "/" + name) }
 }
 
 /// Reads a whole file of at most `limit` bytes, with an error that names it. A larger file is

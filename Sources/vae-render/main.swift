@@ -55,7 +55,7 @@ struct RenderCommand: ParsableCommand {
             drawn in test-set order, later over earlier. Top right, "5-NN": the share of these characters \
             whose 5 nearest others, by their means in all the latent dimensions (not the plane), are \
             mostly of their class (the nearer one breaks a tie); the final model's is on the GIF's line. \
-            The map is stored exactly (--tolerance does not apply to its colours).
+            The map is stored exactly (--tolerance does not apply to it).
 
             traversal.gif (final checkpoint): the active latent dimensions, those whose KL from N(0, 1) \
             averaged over the test set exceeds 0.01 nats, highest first, up to --dims, one per row, with \

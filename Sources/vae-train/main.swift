@@ -275,8 +275,8 @@ struct VAETrain: ParsableCommand {
 
         // A resumed run reads the data it was trained on, as the other tools that read a run do.
         let folder = resume != nil ? try dataOptions.folder(resuming: directory) : dataOptions.folder
+        try KMNIST.checkMissingDataCanBeFetched(folder, resuming: resumed)
         if !noDownload {
-            try KMNIST.checkDownloadCanServe(folder, resuming: resumed)
             try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
                 reportDownload(name: name, received: received, total: total)
             }

@@ -467,14 +467,17 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     try expectResumedToTheReference(folder, "resumed after Ctrl-C in the final estimate")
 }
 
-/// A temporary file left by a crash is removed when the run starts again.
+/// A temporary file left by a crash is removed when the run starts again, also one of a name the
+/// run will not write (those it writes would be reused by the write anyway).
 @Test func leftoverTemporaryFilesAreCleanedUp() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let folder = scratch + "/run"
     try FileManager.default.createDirectory(atPath: folder + "/checkpoints", withIntermediateDirectories: true)
     write([1, 2, 3], to: folder + "/checkpoints/.epoch-0001.safetensors" + temporaryFileSuffix)
+    write([1, 2, 3], to: folder + "/checkpoints/.epoch-0009.safetensors" + temporaryFileSuffix)
     write([1, 2, 3], to: folder + "/.state.safetensors" + temporaryFileSuffix)
+    write([1, 2, 3], to: folder + "/.other.safetensors" + temporaryFileSuffix)
     let result = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1))
     #expect(result.status == 0, "\(result.stderr)")
     #expect(leftoverTemporaryFiles(folder).isEmpty)

@@ -253,6 +253,9 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
             + "not the official 60000 and 10000 a download brings; point --data or KMNIST_DIR at the folder the run was trained on\n",
             "\(moved.status) \(moved.stderr)")
     #expect(!FileManager.default.fileExists(atPath: emptyFolder))
+    // The same with --no-download, which would otherwise advise downloading the files into it.
+    let notFetched = try runTool("vae-train", ["--resume", folder, "--epochs", "2", "--no-download"], environment: ["KMNIST_DIR": emptyFolder])
+    #expect(notFetched.status == 66 && notFetched.stderr == moved.stderr, "\(notFetched.stderr)")
     let runAsData = try runTool("vae-train", ["--data", folder, "--run-dir", scratch + "/new", "--download-url", "file:///nonexistent/"])
     #expect(runAsData.status == 66 && runAsData.stderr == "vae-train: \(folder) is a run folder of vae-train's, not a data folder: it lacks "
             + "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; "
@@ -302,24 +305,28 @@ private func trainOneSmallEpoch() throws -> (scratch: String, folder: String) {
             "exit \(resumed.status): \(resumed.stderr)")
 }
 
-/// A leftover temporary name that is a folder, not a crash's file, is refused before training:
-/// the resume trained its epoch and only then failed to write the checkpoint. A crash's leftover
-/// file is removed.
+/// A folder named as the temporary file of a checkpoint still to come, or of the state, is
+/// refused before training: the resume trained its epoch and only then failed to write. One of a
+/// name the run will not write is in nothing's way.
 @Test func aFolderInTheWayOfATemporaryFileIsRefusedBeforeTraining() throws {
     let (scratch, folder) = try trainOneSmallEpoch(), common = smallResumeFlags
     defer { removeTemporaryFolder(scratch) }
-    let checkpoints = RunDirectory(folder).checkpointsFolder
-    write([1, 2, 3], to: checkpoints + "/.epoch-0002.safetensors.partial")
-    let blocking = checkpoints + "/.epoch-0003.safetensors.partial"
-    try FileManager.default.createDirectory(atPath: blocking, withIntermediateDirectories: false)
-    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "3"] + common)
-    #expect(resumed.status == 73 && resumed.stderr == "vae-train: cannot remove \(blocking), the temporary file of an earlier write: "
-            + "Is a directory\n", "exit \(resumed.status): \(resumed.stderr)")
-    #expect(RunDirectory(folder).checkpointEpochs() == [1])
-    #expect(try readTrainingState(RunDirectory(folder).statePath).epoch == 1)
-    try FileManager.default.removeItem(atPath: blocking)
-    #expect(try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common).status == 0)
-    #expect(!FileManager.default.fileExists(atPath: checkpoints + "/.epoch-0002.safetensors.partial"))
+    let run = RunDirectory(folder)
+    for (blocked, temporary) in [(run.checkpoint(epoch: 3), run.checkpointsFolder + "/.epoch-0003.safetensors.partial"),
+                                 (run.statePath, folder + "/.state.safetensors.partial")] {
+        try FileManager.default.createDirectory(atPath: temporary, withIntermediateDirectories: false)
+        let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "3"] + common)
+        #expect(resumed.status == 73 && resumed.stderr == "vae-train: cannot write \(blocked): the folder \(temporary) is in the way "
+                + "of its temporary file\n", "exit \(resumed.status): \(resumed.stderr)")
+        #expect(run.checkpointEpochs() == [1])
+        #expect(try readTrainingState(run.statePath).epoch == 1)
+        try FileManager.default.removeItem(atPath: temporary)
+    }
+    let unused = run.checkpointsFolder + "/.epoch-0009.safetensors.partial"
+    try FileManager.default.createDirectory(atPath: unused, withIntermediateDirectories: false)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--epochs", "2"] + common)
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(run.checkpointEpochs() == [1, 2])
 }
 
 /// A state whose epoch was edited (a resume would remove the checkpoints past it and train them

@@ -164,17 +164,20 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 // MARK: - Interpolation
 
-/// The crossfade the quality table sets beside the paths, by hand: images of 0, 1 and 0.2, pairs
-/// (0, 1) and (2, 1), 3 steps: t = 1/3, then 2/3, each step's pairs in order, the ends left out.
+/// The crossfade the quality table sets beside the paths, by hand: a ramp up, a ramp down and a
+/// flat 0.2, pairs (0, 1) and (2, 1), 3 steps: t = 1/3, then 2/3, each step's pairs in order, the
+/// ends left out, pixel by pixel.
 @Test func crossfadeMixesEachPairStepMajor() {
     let size = VAEConfig.inputSize
-    let pixels = [Float](repeating: 0, count: size) + [Float](repeating: 1, count: size) + [Float](repeating: 0.2, count: size)
-    let mixed = crossfade(pixels, pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 1)], steps: 3)
-    let expected: [Double] = [1.0 / 3, 0.2 * 2 / 3 + 1.0 / 3, 2.0 / 3, 0.2 / 3 + 2.0 / 3]
-    #expect(mixed.count == expected.count * size)
-    for (image, value) in expected.enumerated() {
-        #expect(mixed[image * size..<(image + 1) * size].allSatisfy { abs(Double($0) - value) < 1e-6 }, "image \(image): \(value)")
+    let up = (0..<size).map { Double($0) / Double(size) }, down = up.map { 1 - $0 }, flat = [Double](repeating: 0.2, count: size)
+    let mixed = crossfade((up + down + flat).map(Float.init), pairs: [ImagePair(a: 0, b: 1), ImagePair(a: 2, b: 1)], steps: 3)
+    var expected: [Double] = []
+    for (t, a) in [(1.0 / 3, up), (1.0 / 3, flat), (2.0 / 3, up), (2.0 / 3, flat)] as [(Double, [Double])] {
+        for i in 0..<size { expected.append((1 - t) * a[i] + t * down[i]) }
     }
+    #expect(mixed.count == expected.count)
+    let worst = zip(mixed, expected).map { abs(Double($0) - $1) }.max() ?? 0
+    #expect(worst < 1e-6, "largest difference \(worst)")
 }
 
 @Test func interpolationPathsStartAtAAndEndAtBExactly() {

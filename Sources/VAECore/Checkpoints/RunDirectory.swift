@@ -58,8 +58,20 @@ public struct RunDirectory: Sendable {
     /// count (`epoch-0031.safetensors`, not `epoch-31.safetensors`): every tool then finds the
     /// epoch's file under the name `checkpointFileName` gives it.
     public static func checkpointEpochs(inFolder folder: String) -> [Int] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        return names.compactMap { name -> Int? in
+        epochs(ofCheckpointNames: (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+    }
+
+    /// The epochs whose checkpoints' temporary names are taken in the checkpoints folder, by a
+    /// crash's leftover file or by anything else.
+    public func epochsOfLeftoverTemporaries() -> [Int] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: checkpointsFolder)) ?? []
+        return RunDirectory.epochs(ofCheckpointNames: names.filter(isLeftoverTemporaryFile).map {
+            String($0.dropFirst().dropLast(temporaryFileSuffix.count))
+        })
+    }
+
+    private static func epochs(ofCheckpointNames names: [String]) -> [Int] {
+        names.compactMap { name -> Int? in
             guard name.hasPrefix("epoch-"), name.hasSuffix(".safetensors"),
                   let epoch = Int(name.dropFirst(6).dropLast(12)), epoch >= 1, checkpointFileName(epoch: epoch) == name else { return nil }
             return epoch
@@ -188,8 +200,8 @@ public struct RunDirectory: Sendable {
             throw VAEError(.cannotWrite, "cannot write into \(what) \(folder): \(systemErrorText())")
         }
         for file in [metricsPath, statePath, dataFolderRecordPath] { try checkFileCanBeWritten(file) }
-        try removeLeftoverTemporaryFiles(in: path)
-        try removeLeftoverTemporaryFiles(in: checkpointsFolder)
+        removeLeftoverTemporaryFiles(in: path)
+        removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
 
     /// Refuses to start a new run here while the folder holds one that could be lost:

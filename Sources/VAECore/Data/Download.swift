@@ -4,16 +4,12 @@ import FoundationNetworking
 #endif
 
 extension KMNIST {
-    /// Fetches the files missing from `folder` from `baseURL` (the official site unless a mirror
-    /// is given), checks each against its md5 in `expectedMD5` (by file name without .gz; the
-    /// official ones unless a test's mirror has its own) before keeping it, and stores it
-    /// atomically. A file longer than `sizeLimit` bytes (any IDX file we accept, by default) is
-    /// refused as it arrives. `progress` receives (file, bytes so far, total bytes if known).
-    /// Refuses, before anything is fetched, a download that cannot give the data wanted: into a
-    /// run's folder (`--data runs/NAME` by mistake), or for a resumed `run` trained on other images
-    /// than the official splits (a subset, as ../shared/kmnist holds), which only the folder it was
-    /// trained on has.
-    public static func checkDownloadCanServe(_ folder: String, resuming run: RunConfig?) throws {
+    /// Refuses, before anything is fetched or read, a data folder that lacks files no download
+    /// could give: a run's folder (`--data runs/NAME` by mistake), or the folder of a resumed `run`
+    /// trained on other images than the official splits (a subset, as ../shared/kmnist holds),
+    /// which only the folder it was trained on has.
+    public static func checkMissingDataCanBeFetched(_ folder: String, resuming run: RunConfig?) throws {
+        try checkNotAFile(folder)
         let missing = missingFiles(in: folder)
         guard !missing.isEmpty else { return }
         if RunDirectory(folder).holdsARun {
@@ -27,6 +23,11 @@ extension KMNIST {
         }
     }
 
+    /// Fetches the files missing from `folder` from `baseURL` (the official site unless a mirror
+    /// is given), checks each against its md5 in `expectedMD5` (by file name without .gz; the
+    /// official ones unless a test's mirror has its own) before keeping it, and stores it
+    /// atomically. A file longer than `sizeLimit` bytes (any IDX file we accept, by default) is
+    /// refused as it arrives. `progress` receives (file, bytes so far, total bytes if known).
     public static func download(missingFrom folder: String, baseURL: String = officialURL,
                                 expectedMD5: [String: String] = officialMD5, sizeLimit: Int = maximumIDXFile,
                                 progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {

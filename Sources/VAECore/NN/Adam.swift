@@ -36,15 +36,15 @@ public final class Adam: @unchecked Sendable {
 
     /// One step. Returns false when a gradient was not finite, or so large that its second
     /// moment's term (1 - β₂)·g·g overflows Float (|g| above about 5.8e20, which only a diverging
-    /// run makes): the parameters are then spoilt, and the caller must stop.
-    public func update(parameters: FloatBuffer, gradients: FloatBuffer) -> Bool {
+    /// run makes): the parameters are then spoilt, and the caller must stop. `team` splits the
+    /// work (a test gives its own, whose every part then surely runs apart).
+    public func update(parameters: FloatBuffer, gradients: FloatBuffer, on team: ComputeThreads = .shared) -> Bool {
         precondition(parameters.count == m.count && gradients.count == m.count)
         step += 1
         let h = hyperparameters
         // PyTorch computes the bias corrections in double precision and rounds the results.
         let stepSize = Float(h.learningRate / (1 - pow(h.beta1, Double(step))))
         let inverseCorrection2Root = Float(1 / (1 - pow(h.beta2, Double(step))).squareRoot())
-        let team = ComputeThreads.shared
         let parts = team.streamingParts
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: parts) { finite in
             finite.initialize(repeating: true)

@@ -108,11 +108,12 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
         try recordDataFolder()
         metricsLines = try directory.metricsLines(through: trainer.completedEpochs, of: run)
     }
-    // A checkpoint still to come that could not be written (a folder or a FIFO in its place, a
-    // link to nothing) is refused now, not after an epoch of training. Only names already in
-    // the folder can be in the way (the old run's, which a replacement removes, are not); the
-    // folder itself was checked above.
-    for epoch in directory.checkpointEpochs() where !trainer.replacesARun && epoch > trainer.completedEpochs && epoch <= run.epochs {
+    // A checkpoint still to come that could not be written (a folder or a FIFO in its place or
+    // its temporary file's, a link to nothing) is refused now, not after an epoch of training.
+    // Only names already in the folder can be in the way (the old run's, which a replacement
+    // removes, are not); the folder itself was checked above.
+    let named = Set(directory.checkpointEpochs() + directory.epochsOfLeftoverTemporaries()).sorted()
+    for epoch in named where !trainer.replacesARun && epoch > trainer.completedEpochs && epoch <= run.epochs {
         try checkFileCanBeWritten(directory.checkpoint(epoch: epoch))
     }
     if mode == .resume { try directory.removeCheckpoints(after: trainer.completedEpochs) }
