@@ -130,6 +130,15 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     #expect(wide.covariance[0] > 1.3 * drawn.covariance[0])
 }
 
+/// The second stage sees the points standardised by their mean and their standard deviation over
+/// the n points (not n - 1); a constant dimension gets 0, its samples that constant.
+@Test func twoStageStandardisesByThePointsMeanAndDeviation() throws {
+    let points: [Float] = [1, 5, 2, 5, 3, 5, 4, 5]  // [4, 2]: 1 to 4, then the constant 5
+    let sampler = try TwoStageSampler.fit(points, latent: 2, seed: 5, hidden: 4, epochs: 1)
+    #expect(sampler.center == [2.5, 5])
+    #expect(abs(Double(sampler.scale[0]) - 1.25.squareRoot()) < 1e-6 && sampler.scale[1] == 0, "\(sampler.scale)")
+}
+
 /// A draw at temperature T is u ~ N(0, T²I) through the second decoder, plus noise of T·√γ around
 /// its mean, scaled back to the points' units: for every row, past the first batch of
 /// `evaluationBatchSize` too. Built here from the same draws in one pass of the decoder.

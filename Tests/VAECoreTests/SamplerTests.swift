@@ -82,6 +82,18 @@ private let knownMixture = GaussianMixture(
     #expect(again.means == fitted.means && again.factors == fitted.factors, "deterministic")
 }
 
+/// Each count tried has ten fitted points per component at least: 100 points of 4 dimensions, 90
+/// of them fitted, try 1 to 8 components, whatever the dimension (the count of points, not of
+/// their values).
+@Test func mixtureCountsTriedHaveTenPointsEach() {
+    var random = Random(seed: 13)
+    let points = randomFloats(100 * 4, random: &random)
+    for covariance in CovarianceKind.allCases {
+        let fit = GaussianMixture.fit(points, latent: 4, covariance: covariance, seed: 5)
+        #expect(fit.heldOutScores.map(\.components) == [1, 2, 4, 8], "\(covariance)")
+    }
+}
+
 /// The E and M steps split components and points among the threads; every part is computed
 /// whole by one thread and the log-likelihood added in point order, so one and two threads
 /// give the same mixture, bit for bit.
