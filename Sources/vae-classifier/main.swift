@@ -40,6 +40,7 @@ struct VAEClassifier: ParsableCommand {
         try checkRange("--epochs", epochs, in: epochRange)
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
         try checkNotADash(out, flag: "--out", naming: "file")
+        try checkNotNamedAsAPicture(out, flag: "--out", writing: "a classifier's safetensors file", naming: "name it .safetensors")
     }
 
     func run() throws {

@@ -69,12 +69,8 @@ struct VAESample: ParsableCommand {
         }
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
         try checkNotADash(out, flag: "--out", naming: "file")
-        // A picture's name would have viewers, and the user, take the IDX bytes for one.
-        let suffix = URL(fileURLWithPath: out).pathExtension.lowercased()
-        if ["png", "gif", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"].contains(suffix) {
-            throw ValidationError("--out \(out) is named as a picture, but vae-sample writes an IDX image file "
-                                  + "(name it .idx, or .idx.gz to compress it; vae-render draws GIFs)")
-        }
+        try checkNotNamedAsAPicture(out, flag: "--out", writing: "an IDX image file",
+                                    naming: "name it .idx, or .idx.gz to compress it; vae-render draws GIFs")
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
     }
 

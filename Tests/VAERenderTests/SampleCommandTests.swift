@@ -90,9 +90,14 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
 @Test(arguments: ["s.png", "S.JPG", "out/s.gif"])
 func sampleCommandRefusesAPicturesName(name: String) throws {
     let result = try runTool("vae-sample", ["--run-dir", "x", "--count", "3", "--out", name])
-    #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(name) is named as a picture, but vae-sample writes an "
+    #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(name) is named as a picture, but it would hold an "
                                                          + "IDX image file (name it .idx, or .idx.gz to compress it; vae-render draws GIFs)"),
             "\(result.stderr)")
+    // vae-classifier's file likewise.
+    let classifier = try runTool("vae-classifier", ["--out", name])
+    #expect(classifier.status == 64 && classifier.stderr.hasPrefix("vae-classifier: --out \(name) is named as a picture, but it would "
+                                                                 + "hold a classifier's safetensors file (name it .safetensors)"),
+            "\(classifier.stderr)")
 }
 
 @Test func sampleCommandNamesAMissingRun() throws {
