@@ -256,6 +256,10 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     // The same with --no-download, which would otherwise advise downloading the files into it.
     let notFetched = try runTool("vae-train", ["--resume", folder, "--epochs", "2", "--no-download"], environment: ["KMNIST_DIR": emptyFolder])
     #expect(notFetched.status == 66 && notFetched.stderr == moved.stderr, "\(notFetched.stderr)")
+    // A file given as the folder is named as such, not as a folder lacking the run's files.
+    let fileAsData = try runTool("vae-train", ["--resume", folder, "--epochs", "2", "--data", scratch + "/file"])
+    #expect(fileAsData.status == 66 && fileAsData.stderr == "vae-train: \(scratch)/file is a file, not a folder of KMNIST files; "
+            + "point --data or KMNIST_DIR at the folder\n", "\(fileAsData.stderr)")
     let runAsData = try runTool("vae-train", ["--data", folder, "--run-dir", scratch + "/new", "--download-url", "file:///nonexistent/"])
     #expect(runAsData.status == 66 && runAsData.stderr == "vae-train: \(folder) is a run folder of vae-train's, not a data folder: it lacks "
             + "train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz; "

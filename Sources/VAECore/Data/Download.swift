@@ -31,8 +31,7 @@ extension KMNIST {
     public static func download(missingFrom folder: String, baseURL: String = officialURL,
                                 expectedMD5: [String: String] = officialMD5, sizeLimit: Int = maximumIDXFile,
                                 progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {
-        // A file named as the folder is a mistaken --data, not a folder that cannot be created.
-        try checkNotAFile(folder)
+        // (A file named as the folder, a mistaken --data, is refused by checkMissingDataCanBeFetched first.)
         let missing = missingFiles(in: folder)
         if missing.isEmpty { return }
         // Checked first, created only once a file has arrived: a failed download leaves no folder.
