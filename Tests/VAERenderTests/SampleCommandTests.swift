@@ -93,8 +93,11 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
     #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(name) is named as a picture, but it would hold an "
                                                          + "IDX image file (name it .idx, or .idx.gz to compress it; vae-render draws GIFs)"),
             "\(result.stderr)")
-    // vae-classifier's file likewise.
-    let classifier = try runTool("vae-classifier", ["--out", name])
+    // vae-classifier's file likewise; from a folder of its own and without data, so that a
+    // classifier that took the name would write nothing in the repository.
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let classifier = try runTool("vae-classifier", ["--data", scratch + "/none", "--out", name], workingDirectory: scratch)
     #expect(classifier.status == 64 && classifier.stderr.hasPrefix("vae-classifier: --out \(name) is named as a picture, but it would "
                                                                  + "hold a classifier's safetensors file (name it .safetensors)"),
             "\(classifier.stderr)")
