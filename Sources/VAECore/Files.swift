@@ -323,10 +323,15 @@ private func abandon<Files: Sequence<StagedFile>>(_ files: Files) {
 /// Opens `temporary`, the temporary file of a write to `path`, empty and locked (flock) for
 /// this write. A crash's leftover is reused; a second process writing the same file at the same
 /// time is refused, where both would otherwise write into one temporary file and rename the
-/// mixture into place.
+/// mixture into place. A symbolic link of that name is removed, never followed: writing through
+/// it would change a file that is not the one being written, unchecked.
 private func openLockedTemporary(_ temporary: String, for path: String) throws -> Int32 {
     while true {
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        if fd < 0 && errno == ELOOP {
+            var link = stat()
+            if lstat(temporary, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK && unlink(temporary) == 0 { continue }
+        }
         guard fd >= 0 else {
             throw VAEError(.cannotWrite, "cannot write \(path): cannot create its temporary file \(temporary): \(systemErrorText())")
         }
@@ -339,7 +344,7 @@ private func openLockedTemporary(_ temporary: String, for path: String) throws -
         // The writer that held the lock may have renamed the file into place before letting go:
         // what this opened is then the target, and the temporary must be created anew.
         var opened = stat(), named = stat()
-        if fstat(fd, &opened) == 0, stat(temporary, &named) == 0, opened.st_dev == named.st_dev, opened.st_ino == named.st_ino {
+        if fstat(fd, &opened) == 0, lstat(temporary, &named) == 0, opened.st_dev == named.st_dev, opened.st_ino == named.st_ino {
             guard ftruncate(fd, 0) == 0 else {
                 let text = systemErrorText()
                 close(fd)

@@ -258,7 +258,8 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
 }
 
 /// A Ctrl-C while a checkpoint is being written waits for the write, and then reaches vae-train's
-/// own handler (restored after the write): the run stops cleanly in the next epoch.
+/// own handler (restored after the write): the run stops cleanly in the next epoch, or, after the
+/// last, finishes.
 @Test func aCtrlCDuringACheckpointsWriteStopsTheRunAfterIt() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -275,6 +276,15 @@ private func traceOfTraining(into folder: String, epochs: Int, trace: String) th
     let directory = RunDirectory(folder)
     #expect(directory.checkpointEpochs() == [1] && leftoverTemporaryFiles(folder).isEmpty)
     #expect(try readCheckpoint(directory.checkpoint(epoch: 1)).epoch == 1 && readTrainingState(directory.statePath).epoch == 1)
+
+    // In the last epoch's write there is nothing left to stop: the run ends as a finished one.
+    let last = scratch + "/last"
+    let finished = try runTool("vae-train", trainArguments(data: data, runDir: last, epochs: 1), environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_INTERRUPT_AT_RENAME": String(checkpointRename),
+    ])
+    #expect(finished.status == 0 && finished.stderr.isEmpty, "\(finished.stderr)")
+    #expect(finished.stdout.hasSuffix("vae-train: done; render the animations with: vae-render --all --run-dir \(last)\n"))
+    #expect(try RunDirectory(last).checkpointEpochs() == [1] && readTrainingState(RunDirectory(last).statePath).epoch == 1)
 }
 
 /// Stop signals that come while a checkpoint is written are each sent again once it is in place,
@@ -346,6 +356,17 @@ func stopSignalsDuringAWriteAreEachSentAgain(terminate: Bool) throws {
     let diverged = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite", "--lr", "1e6"])
     #expect(diverged.status == 70 && diverged.stderr.hasSuffix("(start again with --overwrite and a lower --lr); " + kept), "\(diverged.stderr)")
     expectIdentical(try runFiles(folder), before, "the old run after a divergence")
+
+    // Its only epoch is the last: the final estimate, made non-finite as in
+    // aNonFiniteFinalEstimateStopsBeforeTheLastCheckpoint, comes before anything of the new run is written.
+    let badEstimate = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1) + ["--overwrite", "--seed", "6"], environment: [
+        "LD_PRELOAD": try preloadLibrary("fault-injection"),
+        "VAE_NAN_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 1) + sgemmCalls(smallModel, rows: 1, backward: false, layers: 1)),
+    ])
+    #expect(badEstimate.status == 70 && badEstimate.stderr.hasSuffix("the epoch's checkpoint was not written (the same command "
+                                                                      + "without --iwae-k trains the run without the estimate); " + kept),
+            "\(badEstimate.stderr)")
+    expectIdentical(try runFiles(folder), before, "the old run after a non-finite estimate")
 
     let empty = scratch + "/empty"
     let fresh = try runTool("vae-train", trainArguments(data: data, runDir: empty) + ["--overwrite"], environment: [
@@ -521,6 +542,20 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
 /// a device, a stream of the process (/dev/stdout) or a link to nothing, which a renamed file
 /// would replace rather than write, is refused before anything is created, and a path elsewhere
 /// in /proc is told as what it is.
+/// A link left where the temporary file goes (by accident or by someone else) would otherwise take
+/// the bytes to its target, a file no check looked at, and leave the written file a link to it.
+@Test func aLinkNamedAsTheTemporaryFileIsRemovedNotFollowed() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    write([7], to: scratch + "/notes")
+    try FileManager.default.createSymbolicLink(atPath: scratch + "/.out" + temporaryFileSuffix, withDestinationPath: "notes")
+    try writeFileAtomically([1, 2, 3], to: scratch + "/out")
+    #expect(try readFile(scratch + "/notes") == [7])
+    #expect(try readFile(scratch + "/out") == [1, 2, 3])
+    #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: scratch + "/out")) == nil)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["notes", "out"])
+}
+
 @Test func anAtomicWriteFollowsALinkAndRefusesWhatIsNoFile() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }

@@ -87,13 +87,33 @@ func theFirstStepMovesEachParameterByTheLearningRate(learningRate: Float) throws
     expectDifferent(try #require(try runFiles(c)["epoch 2"]), try #require(filesA["epoch 2"]), "epoch 2 of another seed")
 }
 
+/// The runs whose resume is checked: each keeps a state of its own between epochs (the labels
+/// that follow the shuffled images, the binarising stream, the warm-up's β, which the stop in
+/// epoch 2 falls inside, the convolutions' and the Gaussian decoder's parameters).
+enum ResumedRunKind: String, CaseIterable, CustomTestStringConvertible {
+    case plain, conditional, dynamicBinarization, klWarmup, conv, gaussian
+
+    func run(epochs: Int) -> RunConfig {
+        var run = syntheticRun(epochs: epochs, conditional: self == .conditional)
+        switch self {
+        case .plain, .conditional: break
+        case .dynamicBinarization: run.binarization = .dynamic
+        case .klWarmup: run.klWarmupEpochs = 3
+        case .conv: run.model = VAEConfig(arch: .conv, convChannels: [4, 8], hidden: [16], latentDim: 4)
+        case .gaussian: run.model = VAEConfig(hidden: [32], latentDim: 4, likelihood: .gaussian)
+        }
+        return run
+    }
+
+    var testDescription: String { rawValue }
+}
+
 /// Stopping (as Ctrl-C does) in the middle of epoch 2, then resuming, ends with the same files
-/// as a run that was never interrupted; so does resuming a finished run with more epochs. A
-/// conditional run too, whose labels follow the shuffled images.
-@Test(arguments: [false, true])
-func resumedRunsMatchUninterruptedOnes(conditional: Bool) throws {
+/// as a run that was never interrupted; so does resuming a finished run with more epochs.
+@Test(arguments: ResumedRunKind.allCases)
+func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
     let data = syntheticData()
-    let run = { (epochs: Int) in syntheticRun(epochs: epochs, conditional: conditional) }
+    let run = kind.run(epochs:)
     let straight = temporaryFolder(), interrupted = temporaryFolder(), extended = temporaryFolder()
     defer { [straight, interrupted, extended].forEach(removeTemporaryFolder) }
     try train(run(3), data: data, directory: RunDirectory(straight), mode: .fresh)

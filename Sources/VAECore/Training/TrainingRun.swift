@@ -136,9 +136,13 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
             }
             // No checkpoint or metrics line records a non-finite figure, as vae-eval prints none.
             guard nll.isFinite else {
+                // A replacement has nothing of its own to resume: a resume would find the old run.
+                let withoutEstimate = trainer.replacesARun
+                    ? "the same command without --iwae-k trains the run without the estimate"
+                    : "vae-train --resume \(shellPath(directory.path)) without --iwae-k ends the run without the estimate"
                 throw VAEError(.failed, "the importance-weighted estimate after epoch \(epoch) is \(numberText(nll)) (k=\(finalIWAESamples)): "
                                + "the model gives a test image a weight out of range; the epoch's checkpoint was not written "
-                               + "(vae-train --resume \(shellPath(directory.path)) without --iwae-k ends the run without the estimate)")
+                               + "(\(withoutEstimate))")
             }
             metrics.testIWAE = (nll, finalIWAESamples)
         }
