@@ -132,7 +132,8 @@ func headingAnchors(_ text: String) -> [String] {
 /// anything: one line on standard error naming the script, nothing on standard output, exit 64.
 /// reference-values took any argument as a go-ahead to rewrite the committed fixtures, mutants
 /// and memorisation exited 1 or 2, install-dependencies ignored all but its first argument, and
-/// compare-builds passed a late --turns to vae-bench after building both commits. (Not fuzz's
+/// compare-builds passed a late --turns to vae-bench after building both commits, fuzz ran only
+/// the last of two names. (Not fuzz's
 /// unknown target, which it finds by asking `swift package describe` for its targets' names:
 /// under `swift test`, which holds the package's lock, that waits for the whole run.)
 @Test(arguments: [
@@ -142,6 +143,7 @@ func headingAnchors(_ text: String) -> [String] {
     ("compare-builds", ["--turns=x", "HEAD~1", "HEAD"], "scripts/compare-builds: --turns: must be a positive whole number"),
     ("fuzz", ["idx", "--runs", "0"], "usage: scripts/fuzz [NAME|all] [--runs N] [--seconds S] (--runs takes a positive"),
     ("fuzz", ["--x"], "usage: scripts/fuzz"),
+    ("fuzz", ["gif", "idx"], "usage: scripts/fuzz [NAME|all] [--runs N] [--seconds S] (one NAME at most)"),
     ("install-dependencies", ["--tests", "--x"], "usage: scripts/install-dependencies"),
     ("memorisation", [], "scripts/memorisation: the following arguments are required: run"),
     ("memorisation", ["runs/x", "--count", "0"], "scripts/memorisation: --count 0: must be at least 1"),
@@ -173,11 +175,12 @@ func scriptsRefuseABadArgumentInOneLine(script: String, arguments: [String], exp
     try FileManager.default.createDirectory(atPath: folder + "/real/sub", withIntermediateDirectories: true)
     try FileManager.default.createDirectory(atPath: folder + "/real/kmnist", withIntermediateDirectories: true)
     try FileManager.default.createSymbolicLink(atPath: folder + "/link", withDestinationPath: folder + "/real/sub")
+    // The repository's path as an argument: a checkout in a folder with a space in its name.
     let script = """
-        here=\(packageRoot)/scripts; . "$here/paths.bash"
+        here=$1/scripts; . "$here/paths.bash"
         cd "$(from_here link/../kmnist)" && pwd -P && from_here /absolute/x && echo && echo "$default_kmnist"
         """
-    let child = try ChildProcess("/bin/bash", ["-c", script], workingDirectory: folder)
+    let child = try ChildProcess("/bin/bash", ["-c", script, "bash", packageRoot], workingDirectory: folder)
     defer { child.stop() }
     let result = try child.finish()
     let shared = URL(fileURLWithPath: packageRoot).deletingLastPathComponent().appendingPathComponent("shared/kmnist").path
@@ -190,15 +193,15 @@ func scriptsRefuseABadArgumentInOneLine(script: String, arguments: [String], exp
 /// exit 0, before it installs, builds or runs anything: fresh-debian12 used to take `--help` for
 /// the command to run in a new Debian, and the others for a name, a count or a tool's flag. Run
 /// through a symlink elsewhere too (`ln -s .../scripts/test ~/bin/`), a script finds its own
-/// folder: the bash ones looked for help.bash beside the link.
+/// folder: the bash ones (and .ci/run) looked for help.bash beside the link.
 @Test func everyScriptAnswersHelpWithItsHeader() throws {
-    let folder = packageRoot + "/scripts"
-    let scripts = try FileManager.default.contentsOfDirectory(atPath: folder).sorted()
-        .filter { FileManager.default.isExecutableFile(atPath: folder + "/" + $0) }
+    let scriptsFolder = packageRoot + "/scripts"
+    let scripts = try FileManager.default.contentsOfDirectory(atPath: scriptsFolder).sorted()
+        .filter { FileManager.default.isExecutableFile(atPath: scriptsFolder + "/" + $0) }
     #expect(scripts.count == 12 && !scripts.contains("help.bash"), "\(scripts)")
     let links = temporaryFolder()
     defer { removeTemporaryFolder(links) }
-    for name in scripts {
+    for (folder, name) in scripts.map({ (scriptsFolder, $0) }) + [(packageRoot + "/.ci", "run")] {
         let text = String(decoding: try readFile(folder + "/" + name), as: UTF8.self)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         // The header's first sentence: after "# " in bash, the docstring's first line in Python.
