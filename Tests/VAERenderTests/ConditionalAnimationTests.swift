@@ -44,8 +44,11 @@ private func conditionalRun(function: String = #function) throws -> RunDirectory
     let sampling = try SamplingAnimation(options: SamplingOptions(grid: 5, source: .plane, seed: 4), style: FrameStyle(),
                                          final: replay.final.model, test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2)
     #expect(sampling.grid == .classRows(seed: 4))
-    #expect(try SamplingAnimation(options: SamplingOptions(grid: 3, source: .plane), style: FrameStyle(), final: replay.final.model,
-                                  test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == 1)
+    // grid² / 10 rounded up: 9 / 10 and 100 / 10.
+    for (grid, columns) in [(3, 1), (10, 10)] {
+        #expect(try SamplingAnimation(options: SamplingOptions(grid: grid, source: .plane), style: FrameStyle(), final: replay.final.model,
+                                      test: test, codec: codec, plannedEpochs: 2, lastEpoch: 2).layout.columns == columns)
+    }
     #expect(sampling.layout.rows == 10 && sampling.layout.columns == 3)
     #expect(sampling.labels == (0..<10).flatMap { [UInt8](repeating: UInt8($0), count: 3) })
     var random = Random(seed: 4)

@@ -379,6 +379,7 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
     #expect(TraversalAnimation.natsLabel(0.4249) == "0.42")
     #expect(TraversalAnimation.natsLabel(9.999) == "10.0")
     #expect(TraversalAnimation.natsLabel(12.34) == "12.3")
+    #expect(TraversalAnimation.natsLabel(99.94) == "99.9" && TraversalAnimation.natsLabel(99.96) == "100")
     #expect(TraversalAnimation.natsLabel(153.4) == "153")
     #expect(TraversalAnimation.natsLabel(999.49) == "999" && TraversalAnimation.natsLabel(999.5) == ">999")
     #expect(TraversalAnimation.natsLabel(-1e-9) == "0.00")

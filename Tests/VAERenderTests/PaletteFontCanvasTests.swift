@@ -255,4 +255,23 @@ func drawTextClipsAtEveryEdge(x: Int, y: Int) {
         #expect(frame.pixels.filter { $0 == FrameStyle.subtitleColor }.count == alone.pixels.filter { $0 == FrameStyle.subtitleColor }.count,
                 "all of \(subtitle) and nothing else in grey")
     }
+    // Beside the caption, a subtitle keeps two characters clear of it, however the widths fall;
+    // the sweep comes within a character of that edge.
+    var nearest = Int.max
+    for scale in [1, 2] {
+        for columns in 1...12 {
+            for length in 1...60 {
+                let subtitle = String(repeating: "x", count: length)
+                let layout = TileLayout(columns: columns, rows: 1, style: FrameStyle(scale: scale), widestCaption: caption, subtitle: subtitle)
+                let padding = layout.style.captionPadding, line = BitmapFont.glyphHeight * scale
+                guard layout.captionHeight == line + 2 * padding else { continue }
+                // Right-aligned as far from the right edge as the caption is from the left (drawn there above).
+                let subtitleLeft = layout.width - layout.captionLeft - BitmapFont.textWidth(subtitle, scale: scale)
+                let gap = subtitleLeft - (layout.captionLeft + BitmapFont.textWidth(caption, scale: scale))
+                #expect(gap >= 2 * BitmapFont.advance * scale, "\(columns) columns, \(length) characters at scale \(scale): \(gap) pixels")
+                nearest = min(nearest, gap - 2 * BitmapFont.advance * scale)
+            }
+        }
+    }
+    #expect(nearest < BitmapFont.advance, "\(nearest)")
 }

@@ -109,6 +109,37 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
             + "show fewer images\n")
 }
 
+/// Every animation's frame size is checked before its first frame: 200 pairs or reconstructions
+/// (20 rows of groups of 10), or 48 traversal rows (a one-epoch run whose 48 latent dimensions
+/// are all still active), at scale 16.
+@Test func everyOversizedFrameIsRefusedBeforeItIsDrawn() throws {
+    let data = try KMNIST.load(from: syntheticData)
+    let wide = RunDirectory(temporaryFolder() + "/run")
+    defer { removeTemporaryFolder(wide.path) }
+    try train(RunConfig(model: VAEConfig(hidden: [16], latentDim: 48), epochs: 1, batchSize: 32, learningRate: 1e-3, seed: 2,
+                        preset: "default", trainImages: data.train.count, testImages: data.test.count),
+              data: data, directory: wide, mode: .fresh)
+    let indices = (0..<200).map { $0 % data.test.count }, style = FrameStyle(scale: 16)
+    let requests: [(Animation, RenderRequest)] = [
+        (.interpolation, RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
+                                       interpolation: InterpolationOptions(pairs: indices.map { ImagePair(a: $0, b: 0) }),
+                                       style: style)),
+        (.reconstruction, RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
+                                        reconstruction: ReconstructionOptions(indices: indices), style: style)),
+        (.traversal, RenderRequest(runDirectory: wide.path, dataFolder: syntheticData, traversal: TraversalOptions(dims: 48),
+                                   style: style)),
+    ]
+    for (animation, request) in requests {
+        #expect {
+            _ = try renderAnimations(request)
+        } throws: { error in
+            let message = (error as? VAEError)?.message ?? "\(error)"
+            return message.hasPrefix("\(animation.fileName) would be ") && message.hasSuffix(" pixels, more than 16384 per side; "
+                                                                                        + "lower --scale or show fewer images")
+        }
+    }
+}
+
 /// An empty path is a mistake, not the current folder or a default; `--out -` is no standard output.
 @Test(arguments: [
     ("vae-train", ["--data", "", "--run-dir", "run"], "--data must name a folder"),
@@ -471,6 +502,17 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"
                 + note)
     }
+}
+
+/// Without --out the GIFs go to output/ in the working folder, where the README's commands look.
+@Test func theGIFsGoToOutputByDefault() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-render", ["--reconstruction", "--run-dir", fixtureRun("latent2"), "--data", syntheticData],
+                             workingDirectory: scratch)
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(fileNames(in: scratch) == ["output"] && fileNames(in: scratch + "/output") == ["reconstruction.gif"])
+    #expect(result.stdout.hasPrefix("output/reconstruction.gif: "), "\(result.stdout)")
 }
 
 /// The interpolation follows the great circle unless --no-spherical asks for the straight line:

@@ -344,6 +344,10 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
             "\(thinned.stdout)")
     #expect(thinned.stdout.contains("interpolation.gif: 4 frames (epoch 7 of 7 planned), "), "\(thinned.stdout)")
     #expect(try readFile(scratch + "/thinned/interpolation.gif") == readFile(scratch + "/full/interpolation.gif"))
+    // Six frames are all named, not cut short to "and 2 more" as lists of missing checkpoints are.
+    let six = try RunReplay(runDirectory: run, frames: 6)
+    #expect(six.epochs == [1, 2, 3, 4, 5, 7])
+    #expect(six.epochsFound() == "epochs 1, 2, 3, 4, 5 and 7 of the 7 checkpoints of epochs 1-7 of 7 planned")
     // A checkpoint deleted by hand is named as well, and the spacing is over the ones there are:
     // without epoch 3, the middle target (2.65) takes 2, nearer in log time than 4.
     try FileManager.default.removeItem(atPath: RunDirectory(run).checkpoint(epoch: 3))
