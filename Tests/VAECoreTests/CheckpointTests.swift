@@ -345,6 +345,21 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     expectCorrupt(edited([("\"train_kl\":\"20.25\"", "\"train_kl\":\"nan\"")]), "metadata train_kl has the invalid value \"nan\"")
     expectCorrupt(edited([("\"test_reconstruction\":\"210.125\"", "\"test_reconstruction\":\"1e39\"")]),
                   "metadata test_reconstruction has the invalid value \"1e39\"")
+    // A split's checksum as ImageSet.md5 writes it: 32 lower-case hex digits, compared as text.
+    let md5 = "0123456789abcdef0123456789abcdef"
+    write(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"train_md5\":\"\(md5)\"")]), to: folder + "/md5.safetensors")
+    #expect(try readCheckpoint(folder + "/md5.safetensors").run.trainMD5 == md5)
+    for bad in [md5.uppercased(), String(md5.dropLast())] {
+        expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"train_md5\":\"\(bad)\"")]),
+                      "metadata train_md5 has the invalid value \"\(bad)\"")
+    }
+    // No shift is written as no key: "0" was not written by a trainer.
+    write(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"augment_shift\":\"4\"")]), to: folder + "/shift.safetensors")
+    #expect(try readCheckpoint(folder + "/shift.safetensors").run.augmentShift == 4)
+    for bad in ["0", "5"] {
+        expectCorrupt(edited([("\"beta\":\"1.0\"", "\"beta\":\"1.0\",\"augment_shift\":\"\(bad)\"")]),
+                      "metadata augment_shift has the invalid value \"\(bad)\"")
+    }
     // decoder.out.bias, 784 floats, ends the data: a NaN, then an infinity, in its last value.
     // A changed byte of the data is refused by its checksum; resealed (as a hand-made file would
     // be, or one of another writer, which records none), a value no tool writes still is.
@@ -381,7 +396,7 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     for (start, kind) in [([0x1f, 0x8b, 8, 0], "gzip data"), (Array("GIF89a".utf8), "a GIF image"), ([0x89] + Array("PNG".utf8), "a PNG image"),
                           ([0, 0, 8, 3, 0, 0, 0x27, 0x10], "an IDX images file"), ([0, 0, 8, 1], "an IDX labels file"),
                           (Array("#!/bin/sh\necho".utf8), "text (\"#!/bin/s\")"), (Array("{\"epoch\":1}\n".utf8), "text (\"{\"epoch\"\")"),
-                          (Array("epoch\n\n1".utf8), "text (\"epoch\\n\\n1\")")]
+                          (Array("epoch\n\n1".utf8), "text (\"epoch\\n\\n1\")"), (Array("a\tb\tc\td\n".utf8), "text (\"a\tb\tc\td\\n\")")]
         as [([UInt8], String)] {
         expectCorrupt(start + good[8...], "not a safetensors file: it is \(kind)")
     }
@@ -412,7 +427,11 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
         .replacingOccurrences(of: "\"latent_dim\":\"3\"", with: "\"latent_dim\":\"65536\"")
     expectCorrupt(safetensors(header: gigantic, data: data),
                   "tensor encoder.hidden.0.weight is F32 [12, 784], expected F32 [65536, 784]")
-    // Thousands of layers at two bytes each would make the tensor list alone huge.
+    // Thousands of layers at two bytes each would make the tensor list alone huge. 1,024 are
+    // allowed (vae-train trains them): the first tensor's shape is what is wrong then.
+    let deepest = Array(repeating: "1", count: 1024).joined(separator: ",")
+    expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"hidden\":\"12,7\"", with: "\"hidden\":\"\(deepest)\""), data: data),
+                  "tensor encoder.hidden.0.weight is F32 [12, 784], expected F32 [1, 784]")
     let deep = Array(repeating: "1", count: 1025).joined(separator: ",")
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"hidden\":\"12,7\"", with: "\"hidden\":\"\(deep)\""), data: data),
                   "metadata hidden has the invalid value \"1,1,1,")

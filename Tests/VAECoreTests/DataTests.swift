@@ -182,8 +182,10 @@ func truncatedGzip(fraction: Double) throws {
     write(members.flatMap { $0 }, to: path)
     expectIdentical(try KMNIST.load(from: folder).train.pixels, images.pixels, "pixels read from four members")
 
-    write(gzipCompress(idx) + [0, 0, 0], to: path)
-    expectBadData(folder, path, "3 bytes of trailing data after the gzip data")
+    for trailing in [1, 3] {
+        write(gzipCompress(idx) + [UInt8](repeating: 0, count: trailing), to: path)
+        expectBadData(folder, path, "\(trailing) bytes of trailing data after the gzip data")
+    }
     write(members[0] + members[1] + members[2].dropLast(8), to: path)
     expectBadData(folder, path, "truncated gzip")
 }
@@ -224,8 +226,12 @@ func truncatedGzip(fraction: Double) throws {
     let folder = validFolder()
     defer { removeTemporaryFolder(folder) }
     let path = folder + "/t10k-images-idx3-ubyte.gz"
-    write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, 32, 32], payload: [UInt8](repeating: 0, count: 10 * 32 * 32))), to: path)
-    expectBadData(folder, path, "images are 10x32x32, expected Nx28x28")
+    // Either side wrong, or both.
+    for (height, width) in [(32, 32), (28, 32), (32, 28)] {
+        write(gzipCompress(encodeIDX(magic: idxImagesMagic, dimensions: [10, height, width],
+                                     payload: [UInt8](repeating: 0, count: 10 * height * width))), to: path)
+        expectBadData(folder, path, "images are 10x\(height)x\(width), expected Nx28x28")
+    }
 }
 
 @Test(arguments: [false, true])
@@ -262,7 +268,7 @@ func aSplitWithoutImages(split: String) {
     defer { removeTemporaryFolder(folder) }
     let path = folder + "/train-labels-idx1-ubyte.gz"
     write(gzipCompress(encodeIDX(magic: idxLabelsMagic, dimensions: [19], payload: [UInt8](repeating: 3, count: 19))), to: path)
-    expectBadData(folder, path, "19 labels but")
+    expectBadData(folder, path, "19 labels but \(folder)/train-images-idx3-ubyte.gz holds 20 images")
 }
 
 /// 10, the first label past the classes, would index past a one-hot row and the palette.

@@ -299,6 +299,19 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
     #expect(throws: Never.self) { _ = try RunLock(directory) }
 }
 
+/// A longer pid left by an earlier holder is cut off: the file holds the holder's pid alone, which
+/// a refused writer names (with the old pid's tail after it, it named "another process").
+@Test func theLockFileHoldsTheHoldersPidAlone() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    write(Array("99999999999999\n".utf8), to: directory.lockPath)
+    let lock = try RunLock(directory)
+    #expect(String(decoding: try readFile(directory.lockPath), as: UTF8.self) == "\(getpid())\n")
+    expectVAEError(.busy, containing: ["\(folder) is being written by process \(getpid())"]) { _ = try RunLock(directory) }
+    withExtendedLifetime(lock) {}
+}
+
 /// The lock file is never opened through a link (its pid would overwrite the link's target) nor
 /// taken when it is not a regular file (a FIFO there must not hang the open). One that is there
 /// but cannot be opened (a folder here; another user's file) is not said to be created.
