@@ -109,25 +109,26 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
             + "show fewer images\n")
 }
 
-/// Every animation's frame size is checked before its first frame: 200 pairs or reconstructions
-/// (20 rows of groups of 10), or 48 traversal rows (a one-epoch run whose 48 latent dimensions
-/// are all still active), at scale 16.
+/// Every animation's frame size is checked before its first frame: 1,750 pairs or 2,560
+/// reconstructions (175 and 256 groups of 10 at scale 1), or 178 traversal rows at scale 4 (the
+/// active dimensions of a one-epoch run of 200). Small scales and few frames,
+/// so that a missing check fails in seconds, by drawing what it should have refused.
 @Test func everyOversizedFrameIsRefusedBeforeItIsDrawn() throws {
     let data = try KMNIST.load(from: syntheticData)
     let wide = RunDirectory(temporaryFolder() + "/run")
     defer { removeTemporaryFolder(wide.path) }
-    try train(RunConfig(model: VAEConfig(hidden: [16], latentDim: 48), epochs: 1, batchSize: 32, learningRate: 1e-3, seed: 2,
+    try train(RunConfig(model: VAEConfig(hidden: [64], latentDim: 200), epochs: 1, batchSize: 32, learningRate: 1e-3, seed: 2,
                         preset: "default", trainImages: data.train.count, testImages: data.test.count),
               data: data, directory: wide, mode: .fresh)
-    let indices = (0..<200).map { $0 % data.test.count }, style = FrameStyle(scale: 16)
+    func images(_ count: Int) -> [Int] { (0..<count).map { $0 % data.test.count } }
     let requests: [(Animation, RenderRequest)] = [
         (.interpolation, RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
-                                       interpolation: InterpolationOptions(pairs: indices.map { ImagePair(a: $0, b: 0) }),
-                                       style: style)),
+                                       interpolation: InterpolationOptions(pairs: images(1750).map { ImagePair(a: $0, b: 0) }, steps: 1),
+                                       style: FrameStyle(scale: 1))),
         (.reconstruction, RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
-                                        reconstruction: ReconstructionOptions(indices: indices), style: style)),
-        (.traversal, RenderRequest(runDirectory: wide.path, dataFolder: syntheticData, traversal: TraversalOptions(dims: 48),
-                                   style: style)),
+                                        reconstruction: ReconstructionOptions(indices: images(2560)), style: FrameStyle(scale: 1))),
+        (.traversal, RenderRequest(runDirectory: wide.path, dataFolder: syntheticData, traversal: TraversalOptions(dims: 200),
+                                   style: FrameStyle(scale: 4))),
     ]
     for (animation, request) in requests {
         #expect {
