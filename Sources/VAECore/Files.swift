@@ -246,6 +246,21 @@ func temporaryPath(for target: String) -> String {
     folderHolding(target) + "/." + URL(fileURLWithPath: target).lastPathComponent + temporaryFileSuffix
 }
 
+/// What stands where a write's temporary file goes, said for an error, or nil when nothing or a
+/// regular file (a crash's leftover, written over) does. A symbolic link is not followed, nor
+/// removed: writing through it would change a file no check looked at, and removing it by name
+/// could remove another writer's new temporary file. A FIFO would block the write.
+func obstacleToTemporary(_ temporary: String) -> String? {
+    var info = stat()
+    guard lstat(temporary, &info) == 0 else { return nil }
+    switch info.st_mode & S_IFMT {
+    case S_IFREG: return nil
+    case S_IFDIR: return "the folder \(temporary) is in the way of its temporary file"
+    case S_IFLNK: return "\(temporary), the name of its temporary file, is a symbolic link; remove it"
+    default: return "\(temporary), the name of its temporary file, is not a regular file; remove it"
+    }
+}
+
 /// A file written in full to its temporary file and fsynced, still locked, not yet in place.
 private struct StagedFile {
     let fd: Int32, temporary: String, path: String
@@ -323,15 +338,13 @@ private func abandon<Files: Sequence<StagedFile>>(_ files: Files) {
 /// Opens `temporary`, the temporary file of a write to `path`, empty and locked (flock) for
 /// this write. A crash's leftover is reused; a second process writing the same file at the same
 /// time is refused, where both would otherwise write into one temporary file and rename the
-/// mixture into place. A symbolic link of that name is removed, never followed: writing through
-/// it would change a file that is not the one being written, unchecked.
+/// mixture into place. Anything but a regular file of that name is refused (`obstacleToTemporary`).
 private func openLockedTemporary(_ temporary: String, for path: String) throws -> Int32 {
     while true {
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        if fd < 0 && errno == ELOOP {
-            var link = stat()
-            if lstat(temporary, &link) == 0 && link.st_mode & S_IFMT == S_IFLNK && unlink(temporary) == 0 { continue }
-        }
+        if let obstacle = obstacleToTemporary(temporary) { throw VAEError(.cannotWrite, "cannot write \(path): \(obstacle)") }
+        // A link or a FIFO put there after that check fails the open (ELOOP, ENXIO) instead of
+        // being written through or waited on; O_NONBLOCK changes nothing for a regular file.
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
             throw VAEError(.cannotWrite, "cannot write \(path): cannot create its temporary file \(temporary): \(systemErrorText())")
         }

@@ -51,11 +51,10 @@ public func checkFileCanBeWritten(_ path: String) throws {
     guard access(folder, W_OK | X_OK) == 0 else {
         throw VAEError(.cannotWrite, "cannot write \(path): the folder \(folder) is not writable")
     }
-    // A crash's leftover temporary file is written over, but a folder of its name would stop the
-    // write only once the work is done.
-    let temporary = temporaryPath(for: path)
-    if PathKind(temporary) == .folder {
-        throw VAEError(.cannotWrite, "cannot write \(path): the folder \(temporary) is in the way of its temporary file")
+    // A crash's leftover temporary file is written over, but anything else of its name would stop
+    // the write only once the work is done.
+    if let obstacle = obstacleToTemporary(temporaryPath(for: path)) {
+        throw VAEError(.cannotWrite, "cannot write \(path): \(obstacle)")
     }
 }
 

@@ -333,7 +333,7 @@ func stopSignalsDuringAWriteAreEachSentAgain(terminate: Bool) throws {
 }
 
 /// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and nothing beside
-/// it, and says so; so does a divergence there. Over a folder that holds no run, --overwrite
+/// it, and says so; so do a divergence there and a final estimate that is not finite. Over a folder that holds no run, --overwrite
 /// starts as a fresh run would, with an epoch-0 state to resume from.
 @Test func ctrlCInAnOverwritesFirstEpochKeepsTheOldRun() throws {
     let scratch = temporaryFolder()
@@ -538,24 +538,30 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     #expect(try readFile(scratch + "/private") == [1, 2] && readFile(scratch + "/read-only") == [4])
 }
 
+/// A link left where the temporary file goes (by accident or by someone else) would take the bytes
+/// to its target, a file no check looked at, and a FIFO would block the write: both are refused,
+/// before any work and by the write itself, and left as they are.
+@Test func aLinkOrAFIFONamedAsTheTemporaryFileIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    write([7], to: scratch + "/notes")
+    let link = scratch + "/.out" + temporaryFileSuffix, fifo = scratch + "/.fifo-out" + temporaryFileSuffix
+    try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "notes")
+    #expect(mkfifo(fifo, 0o644) == 0)
+    for (path, message) in [(scratch + "/out", "\(link), the name of its temporary file, is a symbolic link; remove it"),
+                            (scratch + "/fifo-out", "\(fifo), the name of its temporary file, is not a regular file; remove it")] {
+        #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try checkFileCanBeWritten(path) }
+        #expect(throws: VAEError(.cannotWrite, "cannot write \(path): " + message)) { try writeFileAtomically([1, 2, 3], to: path) }
+    }
+    #expect(try readFile(scratch + "/notes") == [7])
+    #expect(try FileManager.default.destinationOfSymbolicLink(atPath: link) == "notes")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == [".fifo-out.partial", ".out.partial", "notes"])
+}
+
 /// A write through a symbolic link replaces the file it points to and leaves the link; a FIFO,
 /// a device, a stream of the process (/dev/stdout) or a link to nothing, which a renamed file
 /// would replace rather than write, is refused before anything is created, and a path elsewhere
 /// in /proc is told as what it is.
-/// A link left where the temporary file goes (by accident or by someone else) would otherwise take
-/// the bytes to its target, a file no check looked at, and leave the written file a link to it.
-@Test func aLinkNamedAsTheTemporaryFileIsRemovedNotFollowed() throws {
-    let scratch = temporaryFolder()
-    defer { removeTemporaryFolder(scratch) }
-    write([7], to: scratch + "/notes")
-    try FileManager.default.createSymbolicLink(atPath: scratch + "/.out" + temporaryFileSuffix, withDestinationPath: "notes")
-    try writeFileAtomically([1, 2, 3], to: scratch + "/out")
-    #expect(try readFile(scratch + "/notes") == [7])
-    #expect(try readFile(scratch + "/out") == [1, 2, 3])
-    #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: scratch + "/out")) == nil)
-    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).sorted() == ["notes", "out"])
-}
-
 @Test func anAtomicWriteFollowsALinkAndRefusesWhatIsNoFile() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }

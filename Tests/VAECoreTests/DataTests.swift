@@ -182,9 +182,9 @@ func truncatedGzip(fraction: Double) throws {
     write(members.flatMap { $0 }, to: path)
     expectIdentical(try KMNIST.load(from: folder).train.pixels, images.pixels, "pixels read from four members")
 
-    for trailing in [1, 3] {
+    for (trailing, said) in [(1, "1 byte"), (3, "3 bytes")] {
         write(gzipCompress(idx) + [UInt8](repeating: 0, count: trailing), to: path)
-        expectBadData(folder, path, "\(trailing) bytes of trailing data after the gzip data")
+        expectBadData(folder, path, "\(said) of trailing data after the gzip data")
     }
     write(members[0] + members[1] + members[2].dropLast(8), to: path)
     expectBadData(folder, path, "truncated gzip")

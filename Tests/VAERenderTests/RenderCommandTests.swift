@@ -109,10 +109,10 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
             + "show fewer images\n")
 }
 
-/// Every animation's frame size is checked before its first frame: 1,750 pairs or 2,560
-/// reconstructions (175 and 256 groups of 10 at scale 1), or 178 traversal rows at scale 4 (the
-/// active dimensions of a one-epoch run of 200). Small scales and few frames,
-/// so that a missing check fails in seconds, by drawing what it should have refused.
+/// Every animation's frame size is checked before its first frame: 1,750 pairs or 2,600
+/// reconstructions (175 and 260 groups of 10 at scale 1), or 178 traversal rows at scale 4 (the
+/// active dimensions of a one-epoch run of 200; 137 would do). Small scales and few frames, so
+/// that a missing check fails within a minute, by drawing what it should have refused.
 @Test func everyOversizedFrameIsRefusedBeforeItIsDrawn() throws {
     let data = try KMNIST.load(from: syntheticData)
     let wide = RunDirectory(temporaryFolder() + "/run")
@@ -120,13 +120,16 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     try train(RunConfig(model: VAEConfig(hidden: [64], latentDim: 200), epochs: 1, batchSize: 32, learningRate: 1e-3, seed: 2,
                         preset: "default", trainImages: data.train.count, testImages: data.test.count),
               data: data, directory: wide, mode: .fresh)
+    // Without rows enough, the traversal would fit and the test would blame its check.
+    let activity = latentActivity(try RunReplay(runDirectory: wide.path).final.model, data.test)
+    try #require(activity.activeDimensions.count >= 137, "\(activity.activeDimensions.count) active dimensions")
     func images(_ count: Int) -> [Int] { (0..<count).map { $0 % data.test.count } }
     let requests: [(Animation, RenderRequest)] = [
         (.interpolation, RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
                                        interpolation: InterpolationOptions(pairs: images(1750).map { ImagePair(a: $0, b: 0) }, steps: 1),
                                        style: FrameStyle(scale: 1))),
         (.reconstruction, RenderRequest(runDirectory: fixtureRun("latent3"), dataFolder: syntheticData,
-                                        reconstruction: ReconstructionOptions(indices: images(2560)), style: FrameStyle(scale: 1))),
+                                        reconstruction: ReconstructionOptions(indices: images(2600)), style: FrameStyle(scale: 1))),
         (.traversal, RenderRequest(runDirectory: wide.path, dataFolder: syntheticData, traversal: TraversalOptions(dims: 200),
                                    style: FrameStyle(scale: 4))),
     ]

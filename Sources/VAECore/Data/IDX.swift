@@ -191,7 +191,7 @@ private final class GzipSource: ByteSource {
             throw VAEError(.badData, "\(path): truncated gzip data (the compressed stream has no end)")
         }
         if stream.avail_in > 0 {
-            throw VAEError(.badData, "\(path): \(stream.avail_in) bytes of trailing data after the gzip data")
+            throw VAEError(.badData, "\(path): \(count: Int(stream.avail_in), "byte") of trailing data after the gzip data")
         }
     }
 }
