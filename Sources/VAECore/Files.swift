@@ -338,12 +338,12 @@ private func abandon<Files: Sequence<StagedFile>>(_ files: Files) {
 /// Opens `temporary`, the temporary file of a write to `path`, empty and locked (flock) for
 /// this write. A crash's leftover is reused; a second process writing the same file at the same
 /// time is refused, where both would otherwise write into one temporary file and rename the
-/// mixture into place. Anything but a regular file of that name is refused (`obstacleToTemporary`).
+/// mixture into place. Anything but a regular file of that name was refused before
+/// (`checkFileCanBeWritten`, `obstacleToTemporary`); a link or a FIFO put there since fails the
+/// open (ELOOP, ENXIO) instead of being written through or waited on. (O_NONBLOCK changes nothing
+/// for a regular file.)
 private func openLockedTemporary(_ temporary: String, for path: String) throws -> Int32 {
     while true {
-        if let obstacle = obstacleToTemporary(temporary) { throw VAEError(.cannotWrite, "cannot write \(path): \(obstacle)") }
-        // A link or a FIFO put there after that check fails the open (ELOOP, ENXIO) instead of
-        // being written through or waited on; O_NONBLOCK changes nothing for a regular file.
         let fd = open(temporary, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0o644)
         guard fd >= 0 else {
             throw VAEError(.cannotWrite, "cannot write \(path): cannot create its temporary file \(temporary): \(systemErrorText())")
