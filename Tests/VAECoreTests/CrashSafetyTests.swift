@@ -333,8 +333,9 @@ func stopSignalsDuringAWriteAreEachSentAgain(terminate: Bool) throws {
 }
 
 /// Ctrl-C in the first epoch of an --overwrite leaves the old run as it was, and nothing beside
-/// it, and says so; so do a divergence there and a final estimate that is not finite. Over a folder that holds no run, --overwrite
-/// starts as a fresh run would, with an epoch-0 state to resume from.
+/// it, and says so; so do a divergence there and a final estimate that is not finite. Over a
+/// folder that holds no run, --overwrite starts as a fresh run would, with an epoch-0 state to
+/// resume from.
 @Test func ctrlCInAnOverwritesFirstEpochKeepsTheOldRun() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }

@@ -132,10 +132,10 @@ func headingAnchors(_ text: String) -> [String] {
 /// anything: one line on standard error naming the script, nothing on standard output, exit 64.
 /// reference-values took any argument as a go-ahead to rewrite the committed fixtures, mutants
 /// and memorisation exited 1 or 2, install-dependencies ignored all but its first argument, and
-/// compare-builds passed a late --turns to vae-bench after building both commits, fuzz ran only
-/// the last of two names. (Not fuzz's
-/// unknown target, which it finds by asking `swift package describe` for its targets' names:
-/// under `swift test`, which holds the package's lock, that waits for the whole run.)
+/// compare-builds passed a late --turns to vae-bench after building both commits, and fuzz ran
+/// only the last of two names. (Not fuzz's unknown target, which it finds by asking `swift
+/// package describe` for its targets' names: under `swift test`, which holds the package's lock,
+/// that waits for the whole run.)
 @Test(arguments: [
     ("benchmark", ["--x"], "usage: scripts/benchmark"),
     ("compare-builds", ["HEAD~1"], "usage: scripts/compare-builds"),

@@ -182,7 +182,8 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     // 20 characters shown: "…" and the label's last 19.
     #expect(svg.contains("<title>\(long)</title>…-folder-name-seed-7</text>"), "\(svg)")
     #expect(svg.contains("<title>run9</title>run9</text>"))
-    // The note under the legend is 28 pixels below the last entry (an entry's 20 and 8 more), not on top of it.
+    // The note under the legend is 28 pixels below the last entry (an entry's 20 and 8 more), not
+    // on top of it.
     func baseline(_ pattern: String) throws -> Double {
         let match = try #require(svg.firstMatch(of: try Regex<(Substring, Substring)>(pattern)), "\(pattern) in \(svg)")
         return try #require(Double(match.output.1))
