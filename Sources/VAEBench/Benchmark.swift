@@ -122,7 +122,7 @@ public func benchmarkTraining(_ run: RunConfig, data: KMNIST, epochs: Int, passe
                               products: Bool = false, epochStarts: (_ epoch: Int) -> Void = { _ in }) throws -> [EpochTiming] {
     let trainer = Trainer(run: run, data: data)
     let count = data.train.count
-    let batches = (count + run.batchSize - 1) / run.batchSize, remainder = count % run.batchSize
+    let batches = Batches(count: count, size: run.batchSize).count, remainder = count % run.batchSize
     // The products do not depend on the values in the buffers, and a step overwrites everything
     // a replay writes before reading it.
     let fullStep = count >= run.batchSize ? recordSgemmCalls(trainer, rows: run.batchSize) : []

@@ -468,6 +468,22 @@ func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, In
     #expect(batches.map { [$0.first, $0.rows] } == expected.map { [$0.0, $0.1] })
 }
 
+/// A training state's item count is read from a file: counting its batches must not overflow.
+@Test func batchesCountTheLargestCountsWithoutOverflow() {
+    #expect(Batches(count: Int.max, size: 1_000_000).count == Int.max / 1_000_000 + 1)
+    #expect(Batches(count: Int.max, size: 1).count == Int.max)
+    #expect(Batches(count: Int.max - 1, size: 2).count == Int.max / 2)
+}
+
+/// The images picked by index, in the order asked, repeats included, each pixel as its intensity.
+@Test func intensitiesAtIndicesFollowTheIndices() {
+    let images = ImageSet(pixels: (0..<3).flatMap { [UInt8](repeating: UInt8(100 * $0 + 1), count: 784) }, labels: [0, 1, 2])
+    let picked = images.intensities(at: [2, 0, 2])
+    #expect(picked.count == 3 * 784)
+    #expect(picked == [201, 1, 201].flatMap { [Float](repeating: intensity($0), count: 784) })
+    #expect(images.intensities(at: [0, 1, 2]) == images.intensities)
+}
+
 /// An intensity back to its pixel byte: the nearest, clamped, NaN as 0 (which UInt8() traps on).
 @Test func pixelBytesAreTheNearestClampedIntensity() {
     #expect([-1, 0, 0.5 / 255, 0.6 / 255, 0.5, 254.4 / 255, 1, 2, .infinity, -.infinity, .nan].map(pixelByte)

@@ -412,7 +412,7 @@ func interpolationCaptionsTellEveryStepApart(steps: Int, decimals: Int) {
     try #require((reconstruction.layout.columns, reconstruction.layout.rows) == (10, 4))
     let frame = reconstruction.frame(fixture.replay.final, nextEpoch: nil, test: fixture.test, codec: fixture.codec).canvas
     var redrawn = frame
-    let originals = intensities(of: fixture.test, indices: indices)
+    let originals = fixture.test.intensities(at: indices)
     let reconstructions = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: indices))
     for number in indices {
         reconstruction.layout.draw(originals, number: number, column: number % 10, row: 2 * (number / 10), on: &redrawn)
@@ -425,7 +425,7 @@ func interpolationCaptionsTellEveryStepApart(steps: Int, decimals: Int) {
     try #require((interpolation.layout.columns, interpolation.layout.rows) == (10, 6))
     let start = interpolation.frames(model: model, test: fixture.test, codec: fixture.codec)[0].canvas
     var redrawnStart = start
-    let ends = intensities(of: fixture.test, indices: pairs.flatMap { [$0.a, $0.b] })
+    let ends = fixture.test.intensities(at: pairs.flatMap { [$0.a, $0.b] })
     let decodedA = fixture.codec.decodeMeans(model, z: fixture.codec.encodeMeans(model, images: fixture.test, indices: pairs.map(\.a)))
     for number in pairs.indices {
         let column = number % 10, top = 3 * (number / 10)

@@ -70,7 +70,7 @@ public func readTrainingState(_ path: String) throws -> TrainingState {
     // Adam steps once a batch, so a state after `epoch` epochs has taken exactly so many steps:
     // an edited epoch would otherwise have a resume remove the checkpoints past it.
     let epoch = try meta.integer("epoch", minimum: 0), step = try meta.integer("adam_step", minimum: 0)
-    let batchesPerEpoch = run.trainImages / run.batchSize + (run.trainImages % run.batchSize == 0 ? 0 : 1)
+    let batchesPerEpoch = Batches(count: run.trainImages, size: run.batchSize).count
     let (steps, overflow) = epoch.multipliedReportingOverflow(by: batchesPerEpoch)
     guard !overflow && step == steps else {
         throw VAEError(.badData, "\(path): metadata adam_step \(step) does not match epoch \(epoch) "

@@ -10,7 +10,8 @@ public struct Batches: RandomAccessCollection, Sendable {
     }
 
     public var startIndex: Int { 0 }
-    public var endIndex: Int { (itemCount + size - 1) / size }
+    /// Rounded up without adding first, so that a count read from a file cannot overflow.
+    public var endIndex: Int { itemCount / size + (itemCount % size == 0 ? 0 : 1) }
 
     /// The batch's first item and its number of items.
     public subscript(batch: Int) -> (first: Int, rows: Int) {

@@ -36,6 +36,17 @@ public struct ImageSet: Sendable {
     /// Every image's pixels in [0, 1], row-major `[count, 784]`.
     public var intensities: [Float] { pixels.map(intensity) }
 
+    /// The pixels of the images at `indices`, in their order, as intensities in [0, 1], row-major
+    /// `[indices.count, 784]`.
+    public func intensities(at indices: [Int]) -> [Float] {
+        let size = VAEConfig.inputSize
+        var result = [Float](repeating: 0, count: indices.count * size)
+        for (row, index) in indices.enumerated() {
+            for i in 0..<size { result[row * size + i] = intensity(pixels[index * size + i]) }
+        }
+        return result
+    }
+
     /// The images labelled `label`, in order.
     public func images(ofClass label: Int) -> ImageSet {
         let indices = labels.indices.filter { Int(labels[$0]) == label }

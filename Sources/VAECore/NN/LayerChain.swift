@@ -2,6 +2,13 @@
 // decoder, the quality classifier and the two-stage sampler run their layers through these
 // functions.
 
+// Every layer is a forward function and a backward function over plain row-major buffers
+// with explicit shapes, in the manner of llm.c. Weights use PyTorch's [outputs, inputs] layout,
+// so checkpoints line up with `nn.Linear` state dicts. Backward functions overwrite their
+// parameter gradients (beta = 0): every parameter is used once per step, so nothing needs
+// zeroing. An input gradient fed by two paths (z, from the decoder and from a mixture prior's
+// density) is added into by the second, as its function says.
+
 // `convScratch` is the convolutions' im2col space (`convScratchSize`); a chain of linear layers
 // alone passes nil rather than a buffer that holds something else.
 

@@ -4,7 +4,8 @@ public enum Activation: String, Sendable, CaseIterable {
 }
 
 /// out[rows, outputs] = activation(inp[rows, inputs] · weight[outputs, inputs]ᵀ + bias).
-/// The bias and the activation are applied to each block of rows right after its sgemm call.
+/// The bias and the activation are applied to each block of rows right after its sgemm call
+/// (after all blocks, on the calling thread, when the product is cut into blocks of columns).
 public func linearForward(_ out: Floats, _ inp: ConstFloats, weight: ConstFloats, bias: ConstFloats,
                           rows: Int, inputs: Int, outputs: Int, activation: Activation) {
     SgemmCall(transA: false, transB: true, m: rows, n: outputs, k: inputs, a: inp, lda: inputs, b: weight, ldb: inputs,

@@ -1,12 +1,5 @@
 import COpenBLAS
 
-// Every layer is a forward function and a backward function over plain row-major buffers
-// with explicit shapes, in the manner of llm.c. Weights use PyTorch's [outputs, inputs] layout,
-// so checkpoints line up with `nn.Linear` state dicts. Backward functions overwrite their
-// parameter gradients (beta = 0): every parameter is used once per step, so nothing needs
-// zeroing. An input gradient fed by two paths (z, from the decoder and from a mixture prior's
-// density) is added into by the second, as its function says.
-
 /// A pass over rows of a product's C that runs right after those rows are computed, in the
 /// same part of the same job: the bias and activation after a layer's product, the ReLU mask on
 /// an input gradient, a bias gradient beside a weight gradient. The rows are still in cache, and

@@ -107,7 +107,7 @@ public struct InterpolationAnimation {
     public func forEachFrame(model: VAEModel, test: ImageSet, codec: LatentCodec, _ body: (GIFFrame) throws -> Void) rethrows {
         let decoded = decodeInterpolations(pairs, steps: options.steps, spherical: options.spherical, model: model, test: test,
                                            codec: codec)
-        let originals = intensities(of: test, indices: pairs.flatMap { [$0.a, $0.b] })
+        let originals = test.intensities(at: pairs.flatMap { [$0.a, $0.b] })
 
         try schedule.forEachFrame(style: layout.style, drawing: { step in
             var canvas = layout.blankFrame(caption: InterpolationAnimation.caption(options, step: step))

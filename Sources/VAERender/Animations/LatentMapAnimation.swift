@@ -135,7 +135,7 @@ public struct LatentMapAnimation {
             defer { seen[label, default: 0] += 1 }
             return seen[label, default: 0]
         }
-        legendCharacters = intensities(of: test, indices: firstImagesOfEachClass(test.labels, perClass: 1))
+        legendCharacters = test.intensities(at: firstImagesOfEachClass(test.labels, perClass: 1))
         self.plannedEpochs = plannedEpochs
         layout = TileLayout(columns: LatentMapAnimation.plotTiles + 1, rows: LatentMapAnimation.plotTiles, style: style,
                             widestCaption: widestEpochCaption(last: final.epoch, of: plannedEpochs),

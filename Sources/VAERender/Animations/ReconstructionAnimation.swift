@@ -28,7 +28,7 @@ public struct ReconstructionAnimation {
         try checkTestIndices(indices, flag: "--indices", testCount: test.count)
         self.indices = indices
         self.plannedEpochs = plannedEpochs
-        originals = intensities(of: test, indices: indices)
+        originals = test.intensities(at: indices)
         layout = .grouped(items: indices.count, columns: ReconstructionAnimation.maxColumns, rowsPerGroup: 2, style: style,
                           widestCaption: EpochFigure.reconstructionLoss.widestCaption(last: lastEpoch, of: plannedEpochs),
                           subtitle: "input above, reconstruction below")

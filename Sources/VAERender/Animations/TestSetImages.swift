@@ -21,13 +21,3 @@ func checkTestIndices(_ indices: [Int], flag: String, testCount: Int) throws {
         throw VAEError(.usage, "\(flag): image \(bad) is outside the test set, which has \(testCount) images (0...\(testCount - 1))")
     }
 }
-
-/// The pixels of `images[indices]` as intensities in [0, 1], row-major `[indices.count, 784]`.
-func intensities(of images: ImageSet, indices: [Int]) -> [Float] {
-    let size = VAEConfig.inputSize
-    var result = [Float](repeating: 0, count: indices.count * size)
-    for (row, index) in indices.enumerated() {
-        for i in 0..<size { result[row * size + i] = intensity(images.pixels[index * size + i]) }
-    }
-    return result
-}
