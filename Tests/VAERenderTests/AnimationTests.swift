@@ -288,7 +288,8 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
 
 /// A sweep draws each frame as it hands it out, so that it holds one frame however many steps
 /// it has (interpolation with --steps 1000 held a thousand canvases, 2 GB at --scale 8): drawing
-/// and handing out alternate, a step on the way back drawn again, and only the ends hold.
+/// and handing out alternate, a step on the way back drawn again, and only the ends (and the
+/// first frame) hold.
 @Test func aSweepDrawsEachFrameAsItHandsItOut() {
     var events: [String] = []
     ThereAndBack(steps: 3).forEachFrame(style: FrameStyle(delay: 7, hold: 90), drawing: { step in
@@ -299,8 +300,12 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     }
     #expect(events == ["draw 0", "frame 0 90", "draw 1", "frame 1 7", "draw 2", "frame 2 7", "draw 3", "frame 3 90",
                        "draw 2", "frame 2 7", "draw 1", "frame 1 7"])
-    // Started on the way up at 2, the same cycle turned.
+    // Started on the way up at 2, the same cycle turned, its first frame held as the ends are.
     #expect(ThereAndBack(steps: 3, startingAt: 2).frameSteps == [2, 3, 2, 1, 0, 1])
+    var delays: [Int] = []
+    ThereAndBack(steps: 3, startingAt: 2).forEachFrame(style: FrameStyle(delay: 7, hold: 90),
+                                                       drawing: { _ in Canvas(width: 1, height: 1) }) { delays.append($0.delayCentiseconds) }
+    #expect(delays == [90, 90, 7, 7, 90, 7])
     #expect(ThereAndBack(steps: 3, startingAt: 0).frameSteps == [0, 1, 2, 3, 2, 1])
 }
 

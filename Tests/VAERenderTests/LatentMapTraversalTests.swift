@@ -348,9 +348,10 @@ func latentMapLabelsKeepClearOfThePlotsEdges(scale: Int) throws {
                                            activity: activity, test: fixture.test)
     #expect(traversal.dimensions == activity.activeDimensions && traversal.dimensions.count >= 2, "\(activity)")
     let frames = traversal.frames(model: model, test: fixture.test, codec: fixture.codec)
-    // From the mean (step 4) up to +2 sd, down to -2 sd and back: the first frame shows the means.
+    // From the mean (step 4) up to +2 sd, down to -2 sd and back: the first frame shows the means
+    // and holds, as the two ends do; the sweep passes through the mean on its way down.
     #expect(traversal.frameSteps == [4, 5, 6, 7, 8, 7, 6, 5, 4, 3, 2, 1, 0, 1, 2, 3])
-    #expect(frames.map(\.delayCentiseconds) == [6, 6, 6, 6, 70, 6, 6, 6, 6, 6, 6, 6, 70, 6, 6, 6])
+    #expect(frames.map(\.delayCentiseconds) == [70, 6, 6, 6, 70, 6, 6, 6, 6, 6, 6, 6, 70, 6, 6, 6])
     #expect((0...8).map(TraversalAnimation.offset) == [-2, -1.5, -1, -0.5, 0, 0.5, 1, 1.5, 2])
     #expect(TraversalAnimation.caption(step: 1) == "mean - 1.50 sd" && TraversalAnimation.caption(step: 4) == "mean + 0.00 sd")
     // In latent units each row's sweep scales with the spread of its coordinate over the test set.
