@@ -225,7 +225,7 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
     let blocked = try runTool("vae-render", ["--all", "--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--out", out]
                                             + smallRender)
     #expect(blocked.status == 73)
-    #expect(blocked.stderr == "vae-render: cannot write \(out)/sampling.gif: it is a folder; name a file\n")
+    #expect(blocked.stderr == "vae-render: cannot write \(out)/sampling.gif: it is a folder, not a file\n")
     #expect(try readFile(out + "/interpolation.gif") == earlier, "the earlier GIF is not replaced")
     #expect(fileNames(in: out) == ["interpolation.gif", "sampling.gif"])
 
@@ -236,7 +236,7 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
     let curveBlocked = try runTool("vae-render", ["--reconstruction", "--loss-curve", "--run-dir", run.path, "--data", syntheticData,
                                                   "--out", curveOut, "--indices", "0,1", "--scale", "1"])
     #expect(curveBlocked.status == 73)
-    #expect(curveBlocked.stderr == "vae-render: cannot write \(curveOut)/loss.svg: it is a folder; name a file\n")
+    #expect(curveBlocked.stderr == "vae-render: cannot write \(curveOut)/loss.svg: it is a folder, not a file\n")
     #expect(curveBlocked.stdout.isEmpty)
     #expect(fileNames(in: curveOut) == ["loss.svg"])
 }
@@ -334,7 +334,7 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
     let refused = #expect(throws: VAEError.self) {
         try writeOutputs([(name: "a.gif", bytes: [1, 2]), (name: "b.gif", bytes: [3])], to: out)
     }
-    #expect(refused?.message == "cannot write \(out)/b.gif: it is a folder; name a file")
+    #expect(refused?.message == "cannot write \(out)/b.gif: it is a folder, not a file")
     #expect(try readFile(out + "/a.gif") == [7], "the first file is not replaced")
     #expect(try writeOutputs([(name: "a.gif", bytes: [1, 2])], to: out + "/new") == [out + "/new/a.gif"])
     #expect(try readFile(out + "/new/a.gif") == [1, 2])
@@ -488,11 +488,12 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
         let path = out + "/" + name + ".gif"
         let gif = try decodeGIF(try readFile(path))
         #expect(gif.frames.count == expectedFrames[name])
-        // A sweep holds its two ends (the traversal starts at the mean, a quarter of its cycle before
-        // its top end); a GIF of every epoch gives epoch e 30 x log2((e + 1) / e) and holds the last.
+        // A sweep holds its two ends and its first frame (the traversal starts at the mean, a quarter
+        // of its cycle before its top end); a GIF of every epoch gives epoch e 30 x log2((e + 1) / e)
+        // and holds the last.
         if ["interpolation", "traversal"].contains(name) {
             let held = gif.frames.indices.filter { gif.frames[$0].delayCentiseconds == 60 }
-            #expect(held == (name == "interpolation" ? [0, 2] : [4, 12]), "\(name)")
+            #expect(held == (name == "interpolation" ? [0, 2] : [0, 4, 12]), "\(name)")
             #expect(gif.frames.allSatisfy { [5, 60].contains($0.delayCentiseconds) })
         } else {
             #expect(gif.frames.map(\.delayCentiseconds) == [30, 18, 60], "\(name)")
