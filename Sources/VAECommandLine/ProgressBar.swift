@@ -58,7 +58,9 @@ public final class ProgressBar {
         let count = "\(label): \(done)/\(total) \(unit)"
         guard done > doneAtStart else { return count }
         let rate = Double(done - doneAtStart) / max(seconds, 1e-9)
-        return String(format: "%@  %.0f %@/s  ETA %@", count, rate, unit, formatDuration(Double(total - done) / rate))
+        // A slow count (checkpoints replayed at 0.4 a second) keeps a decimal rather than showing 0.
+        return String(format: rate < 9.95 ? "%@  %.1f %@/s  ETA %@" : "%@  %.0f %@/s  ETA %@", count, rate, unit,
+                      formatDuration(Double(total - done) / rate))
     }
 
     /// A step without a count, such as a fit: `text` until the next update.

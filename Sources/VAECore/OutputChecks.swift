@@ -40,7 +40,7 @@ public func checkFileCanBeWritten(_ path: String) throws {
     guard !path.isEmpty else { throw VAEError(.usage, "cannot write a file without a name (the path is empty)") }
     let path = try writeTarget(path)
     if path.hasSuffix("/") || PathKind(path) == .folder {
-        throw VAEError(.cannotWrite, "cannot write \(path): it is a folder; name a file")
+        throw VAEError(.cannotWrite, "cannot write \(path): it is a folder, not a file")
     }
     let folder = folderHolding(path)
     switch PathKind(folder) {

@@ -60,7 +60,7 @@ struct VAETrain: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Adam learning rate (default: 1e-3).", valueName: "rate"))
     var lr: Double?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Dimensions of the latent code z (\(rangeHelp(RunConfig.widthRange)); default: 32, or 20 for pytorch-example).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Dimensions of the latent code z (\(rangeHelp(RunConfig.latentDimRange)); default: 32, or 20 for pytorch-example).",
                                                         valueName: "n"))
     var latentDim: Int?
 
@@ -133,7 +133,7 @@ struct VAETrain: ParsableCommand {
     func validate() throws {
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
         try checkRange("--batch-size", batchSize, in: RunConfig.batchSizeRange)
-        try checkRange("--latent-dim", latentDim, in: RunConfig.widthRange)
+        try checkRange("--latent-dim", latentDim, in: RunConfig.latentDimRange)
         for width in hidden?.widths ?? [] { try checkRange("--hidden", width, in: RunConfig.widthRange) }
         if let layers = hidden?.widths.count, layers > RunConfig.maximumHiddenLayers {
             throw ValidationError("--hidden may name at most \(RunConfig.maximumHiddenLayers) layers, got \(layers)")
@@ -263,7 +263,8 @@ struct VAETrain: ParsableCommand {
             // --iwae-k estimates after the last epoch trained, and there is none to train.
             let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates "
                 + resumePoint.run.model.negativeLogLikelihood : ""
-            print("vae-train: \(directory.path) has completed all \(count: resumePoint.epoch, "epoch"); nothing to do "
+            let epochs = resumePoint.epoch == 1 ? "its 1 epoch" : "all \(resumePoint.epoch) epochs"
+            print("vae-train: \(directory.path) has completed \(epochs); nothing to do "
                   + "(--epochs N with N above \(resumePoint.epoch) trains it further\(estimate))")
             return
         }
@@ -410,7 +411,9 @@ struct VAETrain: ParsableCommand {
             warnings.append("removed the checkpoint\(later.count == 1 ? "" : "s") of \(epochList(later)), past the state's epoch "
                             + "\(resumePoint.epoch) (left by a run stopped before writing its state, or while --overwrite replaced an older run)")
         }
-        if run.klWarmupEpochs > run.epochs {
+        if run.beta == 0 && run.klWarmupEpochs > 0 {
+            warnings.append("--kl-warmup \(run.klWarmupEpochs) ramps the KL weight up to --beta 0: it stays 0 throughout")
+        } else if run.klWarmupEpochs > run.epochs {
             let end = String(format: "%.3g", Double(run.epochs) / Double(run.klWarmupEpochs))
             warnings.append("--kl-warmup \(run.klWarmupEpochs) is longer than the run's \(count: run.epochs, "epoch"): the KL weight "
                             + "ends at \(end) of --beta")

@@ -136,6 +136,14 @@ func qualityProgressIsDrawnOnATerminal() throws {
             == "IWAE: 50/100 images  25 images/s  ETA 0:02")
     #expect(count.countStatus(label: "IWAE", done: 70, total: 100, unit: "images", doneAtStart: 40, seconds: 3)
             == "IWAE: 70/100 images  10 images/s  ETA 0:03")
+    // Below 10 a second, with a decimal: "0 checkpoints/s" said a replay had stalled.
+    #expect(count.countStatus(label: "replaying", done: 3, total: 12, unit: "checkpoints", doneAtStart: 1, seconds: 4)
+            == "replaying: 3/12 checkpoints  0.5 checkpoints/s  ETA 0:18")
+    #expect(count.countStatus(label: "IWAE", done: 60, total: 100, unit: "images", doneAtStart: 40, seconds: 2.5)
+            == "IWAE: 60/100 images  8.0 images/s  ETA 0:05")
+    // From where the decimal would round up to 10 on: "10", never "10.0".
+    #expect(count.countStatus(label: "IWAE", done: 60, total: 100, unit: "images", doneAtStart: 40, seconds: 2.01)
+            == "IWAE: 60/100 images  10 images/s  ETA 0:04")
     #expect(fitted("epoch  2/30 " + numbers, columns: 40) == "epoch  2/30 10/40  loss 212.30  256 img")
     #expect(fitted("abc", columns: 4) == "abc" && fitted("abcd", columns: 4) == "abc")
     #expect([59.4, 59.6, 3599, 3600, 3725, 36000].map(formatDuration) == ["0:59", "1:00", "59:59", "1:00:00", "1:02:05", "10:00:00"])

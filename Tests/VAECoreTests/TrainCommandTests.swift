@@ -12,15 +12,15 @@ private let oneLayerTooMany = [String](repeating: "1", count: 1025).joined(separ
 
 @Test(arguments: [
     (["--epochs", "0"], "--epochs must be at least 1"),
-    (["--latent-dim", "0"], "--latent-dim must be between 1 and 65536, got 0"),
-    // Wider than a checkpoint may be: such a run trained, and no tool could read what it wrote.
-    (["--latent-dim", "65537"], "--latent-dim must be between 1 and 65536, got 65537"),
+    (["--latent-dim", "0"], "--latent-dim must be between 1 and 784, got 0"),
+    // Wider than a checkpoint's code may be: such a run trained, and the renderers asked for 34 GB.
+    (["--latent-dim", "785"], "--latent-dim must be between 1 and 784, got 785"),
     (["--hidden", "512,70000"], "--hidden must be between 1 and 65536, got 70000"),
     (["--hidden", oneLayerTooMany], "--hidden may name at most 1024 layers, got 1025"),
     // Widths H1, H2, latent L, K pseudo-inputs: 784H1 + H1 and H1H2 + H2 in, 2LH2 + 2L to the
     // head, LH2 + H2, H2H1 + H1 and 784H1 + 784 out, and 784K.
     (["--hidden", "65536,65536"], "the model would have 8699641488 parameters, more than the 250000000 a training run takes"),
-    (["--hidden", "65536", "--prior", "normal", "--latent-dim", "65536"], "the model would have 12987925264 parameters"),
+    (["--hidden", "65536", "--prior", "normal", "--latent-dim", "784"], "the model would have 257034544 parameters"),
     (["--likelihood", "poisson"], "--likelihood"),
     (["--hidden", "512,,256"], "--hidden"),
     (["--hidden", "-3"], "--hidden must be between 1 and 65536, got -3"),
@@ -106,7 +106,8 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
 }
 
 /// A run that trains, but not as its flags suggest, says so on standard error and trains: a
-/// batch larger than the training set (600 synthetic images), a KL warm-up past the last epoch.
+/// batch larger than the training set (600 synthetic images), a KL warm-up past the last epoch
+/// or up to a KL weight of 0.
 /// --beta 1 and --kl-warmup 0, the values that change nothing, go with --objective iwae, which
 /// has no KL term to weight: a script that always passes them can add the objective.
 @Test func theKLTermsNeutralFlagsGoWithTheIWAEObjective() throws {
@@ -131,6 +132,11 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     let quiet = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/quiet", "--epochs", "2",
                                           "--hidden", "8", "--latent-dim", "2", "--batch-size", "600", "--kl-warmup", "2"])
     #expect(quiet.status == 0 && quiet.stderr.isEmpty, "\(quiet.stderr)")
+    // A warm-up to a weight of 0 is no warm-up, however long.
+    let toZero = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder + "/zero", "--epochs", "1",
+                                           "--hidden", "8", "--latent-dim", "2", "--batch-size", "600", "--beta", "0", "--kl-warmup", "3"])
+    #expect(toZero.status == 0 && toZero.stderr == "vae-train: warning: --kl-warmup 3 ramps the KL weight up to --beta 0: "
+            + "it stays 0 throughout\n", "\(toZero.stderr)")
 }
 
 /// A resumed run keeps its configuration: a flag that contradicts the state is refused with
@@ -201,6 +207,9 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
             + "trained on (md5 \(inverted.md5), recorded \(data.train.md5)); pass the --data folder the run was trained on\n")
     expectIdentical(try readFile(state), before, "the state after the refusal")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
+    let finished = try runTool("vae-train", ["--resume", folder, "--data", syntheticData] + common)
+    #expect(finished.status == 0 && finished.stdout == "vae-train: \(folder) has completed its 1 epoch; nothing to do "
+            + "(--epochs N with N above 1 trains it further)\n", "\(finished.stdout)")
 
     let missing = try runTool("vae-train", ["--resume", scratch + "/none"] + common)
     #expect(missing.status == 66)
@@ -467,6 +476,10 @@ private func stateEdited(_ name: String, _ edit: (inout [UInt8], Range<Int>) -> 
     #expect(result.status == 66, "\(result.stderr)")
     #expect(result.stderr.hasPrefix("vae-train: cannot download http://codh.rois.ac.jp/kmnist/dataset/kmnist/train-images-idx3-ubyte.gz: "
                                     + "Failed to connect to 127.0.0.1 port 9"), "\(result.stderr)")
+    #expect(result.stderr.hasSuffix("; \(scratch)/kmnist still lacks train-images-idx3-ubyte.gz, "
+                                    + "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz: "
+                                    + "try again, put the KMNIST files there by hand, or point --data or KMNIST_DIR at a folder "
+                                    + "that has them\n"), "\(result.stderr)")
     #expect(PathKind(scratch + "/kmnist") == .nothing && PathKind(scratch + "/run") == .nothing)
 }
 

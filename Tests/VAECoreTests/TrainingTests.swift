@@ -392,7 +392,7 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
         defer { removeTemporaryFolder(folder) }
         try FileManager.default.createDirectory(atPath: folder + "/" + name, withIntermediateDirectories: true)
         var epochsStarted = 0
-        expectVAEError(.cannotWrite, containing: ["cannot write \(folder)/\(name): it is a folder; name a file"]) {
+        expectVAEError(.cannotWrite, containing: ["cannot write \(folder)/\(name): it is a folder, not a file"]) {
             try train(syntheticRun(epochs: 1), data: data, dataFolder: folder, directory: RunDirectory(folder), mode: .fresh,
                       progress: { _ in epochsStarted += 1 })
         }
@@ -406,7 +406,7 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
     let last = RunDirectory(folder).checkpoint(epoch: 3)
     try FileManager.default.createDirectory(atPath: last, withIntermediateDirectories: true)
     var epochsStarted = 0
-    expectVAEError(.cannotWrite, containing: ["cannot write \(last): it is a folder; name a file"]) {
+    expectVAEError(.cannotWrite, containing: ["cannot write \(last): it is a folder, not a file"]) {
         try train(syntheticRun(epochs: 3), data: data, directory: RunDirectory(folder), mode: .resume,
                   progress: { _ in epochsStarted += 1 })
     }

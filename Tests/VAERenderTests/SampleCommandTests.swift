@@ -119,7 +119,7 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
     let cases: [(out: String, status: Int32, message: String)] = [
         ("", 64, "--out must name the file to write"),
         ("-", 64, "--out - would make a file named \"-\", not write to standard output (for that name, pass ./-)"),
-        (scratch, 73, "cannot write \(scratch): it is a folder; name a file"),
+        (scratch, 73, "cannot write \(scratch): it is a folder, not a file"),
         (scratch + "/missing/x.idx", 73, "cannot write \(scratch)/missing/x.idx: the folder \(scratch)/missing does not exist"),
     ]
     for (out, status, message) in cases {

@@ -226,7 +226,7 @@ extension RunConfig {
         // Only conv models have convolutions; an MLP's checkpoint has no such key.
         .widths("conv_channels", .derived, \.model.convChannels, range: convChannelRange, writtenWhen: { $0.model.arch == .conv }),
         .widths("hidden", .flag("--hidden"), \.model.hidden),
-        .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: widthRange),
+        .integer("latent_dim", .flag("--latent-dim"), \.model.latentDim, range: latentDimRange),
         .choice("likelihood", .flag("--likelihood"), \.model.likelihood),
         .value("sigma", .flag("--sigma"), \.model.sigma, defaultForOldFiles: "0.1", format: { String($0) },
                parse: { Float($0).flatMap { isValidSigma(Double($0)) ? $0 : nil } }),
@@ -282,6 +282,10 @@ extension RunConfig {
     /// whose tensor list alone fills memory (1,1,1,... costs two bytes a layer). vae-train
     /// refuses a run outside them, whose checkpoints no tool could read.
     public static let widthRange = 1...65536
+    /// Latent sizes up to the image's 784 pixels: a wider code adds nothing a decoder could use,
+    /// and what the tools fit to a run's codes grows with the square of its size (the latent
+    /// map's principal plane, the gmm sampler's covariances): 65,536 had them ask for 34 GB.
+    public static let latentDimRange = 1...VAEConfig.inputSize
     /// The channels a checkpoint's convolution may have: far beyond the conv preset's 32 and 64
     /// (no flag sets them), since a layer's activations are 196 floats an image per channel: a
     /// 210 MB checkpoint of 65,536 channels would have every tool allocate 100 GB to evaluate it.

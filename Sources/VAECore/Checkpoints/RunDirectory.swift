@@ -105,14 +105,15 @@ public struct RunDirectory: Sendable {
     }
 
     /// Whether the run was started and has not completed its first epoch: its resume state is
-    /// the one written before that epoch (a trainer is in it, or was stopped in it).
+    /// the one written before that epoch (a trainer is in it, or was stopped in it, or it
+    /// diverged in it, which a resume would repeat).
     public var isInItsFirstEpoch: Bool { (try? readTrainingState(statePath))?.epoch == 0 }
 
     /// What to do about a run folder with nothing to read yet, to follow what is missing.
     public var untrainedAdvice: String {
         isInItsFirstEpoch
-            ? " yet: the run has not completed its first epoch (it is training it, or was stopped in it; "
-              + "vae-train --resume \(shellPath(path)) continues it)"
+            ? " yet: the run has not completed its first epoch (it is training it, was stopped in it: "
+              + "vae-train --resume \(shellPath(path)) continues it, or diverged in it: train it again with a lower --lr)"
             : "; train the run with vae-train first"
     }
 

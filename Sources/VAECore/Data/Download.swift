@@ -39,7 +39,15 @@ extension KMNIST {
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
         for name in missing {
             let url = base + name
-            let bytes = try fetch(url, sizeLimit: sizeLimit, progress: { progress(name, $0, $1) })
+            let bytes: [UInt8]
+            do {
+                bytes = try fetch(url, sizeLimit: sizeLimit, progress: { progress(name, $0, $1) })
+            } catch let failure as VAEError where failure.kind == .missingInput {
+                // The address alone does not say where the files were to go, or what else would do.
+                throw VAEError(.missingInput, failure.message + "; \(folder) still lacks "
+                               + "\(missingFiles(in: folder).joined(separator: ", ")): try again, put the KMNIST files "
+                               + "there by hand, or point --data or KMNIST_DIR at a folder that has them")
+            }
             let digest = md5Hex(bytes)
             let file = String(name.dropLast(3))
             guard let expected = expectedMD5[file] else { preconditionFailure("no md5 given for \(file)") }
