@@ -311,10 +311,13 @@ struct VAETrain: ParsableCommand {
         let replacesARun = mode == .overwrite && directory.holdsARun
         let kept = "\(directory.path) still holds the run --overwrite was to replace, as it was"
         var epochsWritten = 0, estimating = false
+        // The mean of the epochs written so far, each with its evaluation and checkpoint: the bar's time left in the run.
+        let started = DispatchTime.now().uptimeNanoseconds
+        var secondsPerEpoch: Double?
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
                               started: announce, shouldStop: { stopRequested != nil },
-                              progress: { bar.update($0, epochs: run.epochs) },
+                              progress: { bar.update($0, epochs: run.epochs, secondsPerEpoch: secondsPerEpoch) },
                               finalEvaluationProgress: { done in
                                   estimating = true
                                   if done == 1 {
@@ -328,6 +331,7 @@ struct VAETrain: ParsableCommand {
                               },
                               epochFinished: { metrics in
                                   epochsWritten += 1
+                                  secondsPerEpoch = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 / Double(epochsWritten)
                                   bar.clear()
                                   print(epochLine(metrics, epochs: run.epochs))
                                   if let iwae = metrics.testIWAE {

@@ -25,18 +25,21 @@ private let pseudoTerminalAvailable: Bool = {
     return !result.stdout.contains("failed to create pseudo-terminal")
 }()
 
-/// On a terminal, vae-train draws a bar for every epoch (600 images: 5 batches of up to 128), and
-/// both vae-train and vae-eval count the importance-weighted estimate's images with their rate and
-/// the time left. Each redraw starts with a carriage return and an erase-line, so the display
-/// stays on one line.
+/// On a terminal, vae-train draws a bar for every epoch (600 images: 5 batches of up to 128), with
+/// the time left in the run before the last epoch, and both vae-train and vae-eval count the
+/// importance-weighted estimate's images with their rate and the time left. Each redraw starts
+/// with a carriage return and an erase-line, so the display stays on one line.
 @Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
 func progressIsDrawnOnATerminal() throws {
     let folder = temporaryFolder()
     defer { removeTemporaryFolder(folder) }
     let train = try runOnTerminal("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder,
-                                                "--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--iwae-k", "5"])
+                                                "--epochs", "2", "--hidden", "16", "--latent-dim", "2", "--iwae-k", "5"])
     #expect(train.status == 0, "\(train.output)")
-    #expect(train.output.contains("\r\u{1B}[2Kepoch 1/1 ████████████████████████ 5/5  loss "), "\(train.output)")
+    #expect(train.output.range(of: #"\r\x{1B}\[2Kepoch 1/2 █+ 5/5  loss [0-9.]+  [0-9]+ img/s  ETA 0:00, run 0:0[0-9]\r"#,
+                               options: .regularExpression) != nil, "\(train.output)")
+    #expect(train.output.range(of: #"\r\x{1B}\[2Kepoch 2/2 █+ 5/5  loss [0-9.]+  [0-9]+ img/s  ETA 0:00\r"#,
+                               options: .regularExpression) != nil, "\(train.output)")
     #expect(train.output.contains("\r\u{1B}[2KIWAE: 100/100 images  "), "\(train.output)")
     #expect(train.output.range(of: #"images/s  ETA 0:00"#) != nil, "\(train.output)")
 
@@ -116,19 +119,29 @@ func qualityProgressIsDrawnOnATerminal() throws {
 }
 
 /// The bar's time left: the batches to go at the pace of those done, as m:ss, or h:mm:ss from an
-/// hour up; its rate counts the images seen.
+/// hour up, then the run's: the epochs to come at the mean of those written, else at this one's
+/// pace; its rate counts the images seen.
 @Test func theTrainingBarsTimeLeftAndRate() {
     let progress = TrainingProgress(epoch: 2, batch: 10, batches: 40, imagesSeen: 1280, runningLoss: 212.3, seconds: 5)
-    let bar = String(repeating: "█", count: 6) + String(repeating: "·", count: 18)
-    let numbers = "10/40  loss 212.30  256 img/s  ETA 0:15"
+    // 15 s left of this epoch, then 28 epochs of 20 s each at its pace.
+    let numbers = "10/40  loss 212.30  256 img/s  ETA 0:15, run 9:35"
+    let bar = ProgressBar(enabled: false)
     // The epoch padded as in the epoch's log line ("epoch  2/30  train ...").
-    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 80) == "epoch  2/30 \(bar) \(numbers)")
-    // Narrower, the bar gives way first (59 usable columns less 11 + 1 + 1 + 39 leave it 7 cells), below 4 cells wholly.
-    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 60)
-            == "epoch  2/30 █······ " + numbers)
-    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 57) == "epoch  2/30 █··· " + numbers)
-    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 56) == "epoch  2/30 " + numbers)
-    #expect(ProgressBar(enabled: false).trainingStatus(progress, epochs: 30, columns: 55) == "epoch  2/30 " + numbers)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, columns: 80)
+            == "epoch  2/30 " + String(repeating: "█", count: 4) + String(repeating: "·", count: 13) + " " + numbers)
+    // Narrower, the bar gives way first (69 usable columns less 11 + 1 + 1 + 49 leave it 7 cells), below 4 cells wholly.
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, columns: 70) == "epoch  2/30 █······ " + numbers)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, columns: 67) == "epoch  2/30 █··· " + numbers)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, columns: 66) == "epoch  2/30 " + numbers)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, columns: 40) == "epoch  2/30 " + numbers)
+    // Epochs written took 25 s each with their evaluation and checkpoint: 15 + 28 x 25 s.
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: 25, columns: 40)
+            == "epoch  2/30 10/40  loss 212.30  256 img/s  ETA 0:15, run 11:55")
+    // In the last epoch the run's time left is the epoch's.
+    var last = progress
+    last.epoch = 30
+    #expect(bar.trainingStatus(last, epochs: 30, secondsPerEpoch: 25, columns: 40)
+            == "epoch 30/30 10/40  loss 212.30  256 img/s  ETA 0:15")
     // A count (the IWAE estimate's images): the rate since it started, the rest at that rate.
     let count = ProgressBar(enabled: false)
     #expect(count.countStatus(label: "IWAE", done: 0, total: 100, unit: "images", doneAtStart: 0, seconds: 0) == "IWAE: 0/100 images")
