@@ -42,6 +42,27 @@ import VAECore
 }
 
 /// A limit of 2 draws all 25 offsets of -2...2 each way, and none beyond.
+/// Every offset up to 4 pixels moves each pixel by it and fills with 0 exactly what moved in, at
+/// every edge: the image, inked everywhere, sits between two images of solid ink, which a read
+/// past one of its edges would bring in.
+@Test func shiftedImagesFillEveryEdgeWithZero() {
+    let size = VAEConfig.inputSize, side = VAEConfig.imageSide
+    let image = (0..<size).map { UInt8($0 % 250 + 1) }
+    let buffer = [UInt8](repeating: 255, count: size) + image + [UInt8](repeating: 255, count: size)
+    var shifted = [Float](repeating: -1, count: size)
+    for dy in -4...4 {
+        for dx in -4...4 {
+            buffer.withUnsafeBufferPointer { loadShifted($0.baseAddress! + size, into: &shifted, dx: dx, dy: dy) }
+            let expected = (0..<size).map { i -> Float in
+                let y = i / side - dy, x = i % side - dx
+                return (0..<side).contains(y) && (0..<side).contains(x) ? intensity(image[y * side + x]) : 0
+            }
+            #expect(shifted == expected, "dx \(dx), dy \(dy)")
+            #expect(shifted.filter { $0 != 0 }.count == (side - abs(dx)) * (side - abs(dy)), "dx \(dx), dy \(dy)")
+        }
+    }
+}
+
 @Test func randomShiftsCoverEveryOffsetWithinTheLimit() {
     var random = Random(seed: 6)
     var seen = Set<[Int]>()

@@ -153,7 +153,10 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     let ws = TwoStageWorkspace(sampler.network, capacity: count)
     for i in u.indices { ws.z[i] = Float(temperature) * u[i] }
     sampler.network.decode(ws, rows: count, parameters: FloatBuffer(sampler.parameters).pointer)
-    let sigma = Float(temperature * sampler.decoderSigma)
+    // The second decoder's variance is γ (its loss has log γ and squares / γ): its σ is √γ.
+    let gamma = exp(Double(sampler.parameters[sampler.network.logGammaOffset]))
+    #expect(abs(sampler.decoderSigma * sampler.decoderSigma - gamma) <= 1e-12 * gamma, "σ² \(sampler.decoderSigma) against γ \(gamma)")
+    let sigma = Float(temperature * gamma.squareRoot())
     let expected = u.indices.map { i in sampler.center[i % latent] + sampler.scale[i % latent] * (ws.mean[i] + sigma * noise[i]) }
     expectClose(z, expected, relative: 1e-5, absolute: 1e-5, "the tempered draws")
 }
