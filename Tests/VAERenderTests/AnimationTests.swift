@@ -358,7 +358,7 @@ private func untrainedModel(latent: Int) -> (model: VAEModel, codec: LatentCodec
     try #require(String(format: "%.1f", test.total) != String(format: "%.1f", checkpoints[1].metrics.train.total))
     for (frame, layout, caption) in [(samplingFrames[1], sampling.layout, "epoch 2/3  test loss " + String(format: "%.1f", test.total)),
                                      (reconstructionFrames[1], reconstruction.layout,
-                                      "epoch 2/3  recon loss " + String(format: "%.1f", test.reconstruction))] {
+                                      "epoch 2/3  test recon " + String(format: "%.1f", test.reconstruction))] {
         let strip = 0..<layout.captionHeight * layout.width
         #expect(frame.canvas.pixels[strip] == layout.blankFrame(caption: caption).pixels[strip], "\(caption)")
     }
@@ -375,7 +375,7 @@ func lossFiguresKeepToSixCharacters(loss: Double, figure: String) {
 
 @Test func theLayoutLeavesRoomForTheWidestCaption() {
     #expect(EpochFigure.testLoss.widestCaption(last: 3, of: 30) == "epoch 30/30  test loss 888888")
-    #expect(EpochFigure.reconstructionLoss.widestCaption(last: 31, of: 30) == "epoch 31/30  recon loss 888888")
+    #expect(EpochFigure.reconstructionLoss.widestCaption(last: 31, of: 30) == "epoch 31/30  test recon 888888")
 }
 
 @Test func reconstructionDefaultsToTheFirstTwoOfEachClass() throws {

@@ -501,7 +501,7 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
         let epochs = ["interpolation", "traversal"].contains(name) ? "epoch 3 of 3 planned" : "epochs 1-3 of 3 planned"
         let final = fixture.replay.final.metrics.test
         let note = name == "sampling" ? "; z ~ gmm: \(mixture.summary), temperature 1.15; test loss \(String(format: "%.1f", final.total)) at epoch 3"
-            : name == "reconstruction" ? "; recon loss \(String(format: "%.1f", final.reconstruction)) at epoch 3"
+            : name == "reconstruction" ? "; test recon \(String(format: "%.1f", final.reconstruction)) at epoch 3"
             : name == "latent-map" ? "; 5-NN accuracy \(String(format: "%.1f", 100 * finalAccuracy))% at epoch 3"
             : name == "traversal" ? "; 3/3 dimensions active; the 3 rows' KL \(rows[0]) to \(rows[2]) nats" : ""
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"

@@ -13,7 +13,7 @@ public enum EpochFigure: Sendable {
     var label: String {
         switch self {
         case .testLoss: return "test loss"
-        case .reconstructionLoss: return "recon loss"
+        case .reconstructionLoss: return "test recon"
         }
     }
 

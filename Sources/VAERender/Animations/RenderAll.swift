@@ -62,7 +62,7 @@ public struct RenderedGIF: Sendable {
     public let height: Int
     /// What the GIF's line adds: the sampling GIF's sampler ("z ~ vamp: 500 components,
     /// temperature 1.15") and its last frame's test loss ("test loss 213.4 at epoch 30"), the
-    /// reconstruction GIF's last reconstruction term ("recon loss 177.9 at epoch 30"), the latent
+    /// reconstruction GIF's last reconstruction term ("test recon 177.9 at epoch 30"), the latent
     /// map's final accuracy ("5-NN accuracy 84.2% at epoch 30").
     public let note: String?
 }
