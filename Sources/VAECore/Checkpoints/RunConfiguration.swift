@@ -277,7 +277,7 @@ extension RunConfig {
     /// The largest shifts of `--augment-shift`: a few pixels move a character within the frame,
     /// more would cut its strokes off.
     public static let augmentShiftRange = 0...4
-    /// Layer widths and latent sizes a checkpoint may hold, and the most hidden layers: far beyond
+    /// Hidden layer widths a checkpoint may hold, and the most hidden layers: far beyond
     /// any model trained here, yet small enough that a hostile header cannot describe a layout
     /// whose tensor list alone fills memory (1,1,1,... costs two bytes a layer). vae-train
     /// refuses a run outside them, whose checkpoints no tool could read.
