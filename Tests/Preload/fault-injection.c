@@ -1,6 +1,6 @@
 // Preloaded (LD_PRELOAD) into the tools by the crash-safety tests, which compile it
 // first (`preloadLibrary` in TestSupport), so that the tools themselves carry no fault injection.
-// It stands in for six libc and OpenBLAS functions and, where the environment asks for it,
+// It stands in for seven libc and OpenBLAS functions and, where the environment asks for it,
 // stops the process at an exact point, with no cleanup, exactly like `kill -9` or a power cut:
 //
 //   VAE_CRASH_AT_SGEMM=n        SIGKILL just before the n-th cblas_sgemm call (counting from 1);
@@ -30,6 +30,8 @@
 //                               EACCES, as for a folder the user may not write, which root always may.
 //   VAE_DENY_READ=suffix        access(2) of a path ending in `suffix` for reading (R_OK) fails with
 //                               EACCES, as for a file the user may not read.
+//   VAE_DENY_SIGNAL=1           kill(2) with signal 0 (is the process there?) fails with EPERM, as
+//                               for another user's live process, which only root may signal.
 //
 // or writes down what a power cut would undo:
 //
@@ -57,7 +59,7 @@ static long crash_file = -1, crash_bytes;
 static long sgemm_calls, rename_calls, files_done, bytes_into_file;
 static int trace_fd = -1;
 static const char *fail_rename, *fail_fsync, *deny_access, *deny_read;
-static int fsync_errno = EIO;
+static int fsync_errno = EIO, deny_signal;
 static long fail_fsync_at, matching_fsyncs;
 
 __attribute__((constructor)) static void read_environment(void) {
@@ -68,6 +70,7 @@ __attribute__((constructor)) static void read_environment(void) {
     fail_fsync = getenv("VAE_FAIL_FSYNC");
     deny_access = getenv("VAE_DENY_ACCESS");
     deny_read = getenv("VAE_DENY_READ");
+    deny_signal = getenv("VAE_DENY_SIGNAL") != NULL;
     if ((value = getenv("VAE_FSYNC_ERRNO"))) fsync_errno = atoi(value);
     if ((value = getenv("VAE_FAIL_FSYNC_AT"))) fail_fsync_at = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {
@@ -195,6 +198,16 @@ int access(const char *path, int mode) {
         return -1;
     }
     return libc_access(path, mode);
+}
+
+int kill(pid_t pid, int number) {
+    static int (*libc_kill)(pid_t, int);
+    if (!libc_kill) libc_kill = (int (*)(pid_t, int))next_function("kill");
+    if (deny_signal && number == 0) {
+        errno = EPERM;
+        return -1;
+    }
+    return libc_kill(pid, number);
 }
 
 int rename(const char *from, const char *to) {

@@ -505,6 +505,23 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
     #expect(leftoverTemporaryFiles(folder).isEmpty)
 }
 
+/// The folders the tools make are 0755 and the files they write 0644, less the umask, so that
+/// others may read a run and its GIFs.
+@Test func madeFoldersAndWrittenFilesAreReadableByAll() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let status = try String(contentsOfFile: "/proc/self/status", encoding: .utf8)
+    let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("Umask:") })
+    let mask = try #require(mode_t(line.dropFirst("Umask:".count).trimmingCharacters(in: .whitespaces), radix: 8))
+    _ = try createFolders(scratch + "/a/b", what: "a folder")
+    try writeFileAtomically([1, 2], to: scratch + "/a/b/file")
+    for (path, mode) in [(scratch + "/a", 0o755), (scratch + "/a/b", 0o755), (scratch + "/a/b/file", 0o644)] {
+        var info = stat()
+        #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == mode_t(mode) & ~mask,
+                "\(path): \(String(info.st_mode & 0o777, radix: 8)), umask \(String(mask, radix: 8))")
+    }
+}
+
 /// An atomic write over a longer leftover temporary file writes just the new bytes.
 @Test func anAtomicWriteReplacesALongerLeftover() throws {
     let scratch = temporaryFolder()

@@ -87,8 +87,10 @@ import VAECore
     let bad = try runTool("vae-eval", ["/nonexistent.safetensors", "--data", syntheticData])
     #expect(bad.status == 66)
     #expect(bad.stderr.hasPrefix("vae-eval: cannot open /nonexistent.safetensors"))
-    let flag = try runTool("vae-eval", ["x", "--k", "-1"])
-    #expect(flag.status == 64)
+    for k in ["-1", "5001"] {
+        let flag = try runTool("vae-eval", ["x", "--k", k])
+        #expect(flag.status == 64 && flag.stderr.hasPrefix("vae-eval: --k must be between 0 and 5000, got \(k)"), "\(flag.stderr)")
+    }
     // A flag the chosen mode does not read is refused, not ignored.
     for (arguments, message) in [(["--quality", "--classifier", "c", "--k", "5"], "--samples and --k apply to the likelihood estimates"),
                                  (["--quality", "--classifier", "c", "--samples", "2"], "--samples and --k apply to the likelihood estimates"),

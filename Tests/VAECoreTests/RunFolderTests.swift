@@ -178,6 +178,23 @@ func aSecondTrainerOnTheSameFolderIsRefused(extra: [String]) throws {
             "\(rendered.stdout)")
 }
 
+/// The record of a run's data folder is one absolute path: a relative one would be read from
+/// wherever a tool runs, so it is damage, as two lines or bytes that are not UTF-8 are.
+@Test func aDamagedDataFolderRecordIsRefused() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let run = RunDirectory(scratch)
+    #expect(try run.recordedDataFolder() == nil)
+    write(Array("/data/kmnist\n".utf8), to: run.dataFolderRecordPath)
+    #expect(try run.recordedDataFolder() == "/data/kmnist")
+    for (bytes, problem) in [(Array("data/kmnist\n".utf8), "not an absolute folder path"),
+                             (Array("/data/kmnist\n/other\n".utf8), "not an absolute folder path"),
+                             ([0x2F, 0xFF, 0xFE], "not UTF-8 text")] {
+        write(bytes, to: run.dataFolderRecordPath)
+        #expect(throws: VAEError(.badData, "\(run.dataFolderRecordPath): \(problem)")) { try run.recordedDataFolder() }
+    }
+}
+
 /// `vae-train --data X` then `vae-render --all` and `vae-train --resume` with neither --data nor
 /// KMNIST_DIR: they read the folder the run recorded, from any working directory, even when it
 /// was given as a relative path; once that folder is gone, the error names it (the loss curve,
@@ -351,6 +368,22 @@ func aRefusedLockNamesOnlyALiveHolder(holderAlive: Bool) throws {
     expectVAEError(.busy, containing: ["\(folder) is being written by \(holderAlive ? "process \(pid)" : "another process") (it holds"]) {
         _ = try RunLock(directory)
     }
+}
+
+/// A holder that lives but belongs to another user (whom only root may signal: kill(pid, 0) fails
+/// with EPERM, as the fault-injection library makes it here) is named all the same.
+@Test func aRefusedLockNamesAnotherUsersLiveHolder() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    try Data("\(getpid())\n".utf8).write(to: URL(fileURLWithPath: directory.lockPath))
+    let holder = open(directory.lockPath, O_RDWR | O_CLOEXEC)
+    try #require(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+    defer { close(holder) }
+    let refused = try runTool("vae-train", ["--run-dir", folder, "--data", syntheticData, "--no-download", "--epochs", "1"],
+                              environment: ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_SIGNAL": "1"])
+    #expect(refused.status == 75 && refused.stderr.hasPrefix("vae-train: \(folder) is being written by process \(getpid()) (it holds"),
+            "\(refused.stderr)")
 }
 
 @Test func shellWordsQuoteOnlyWhatAShellWouldRead() {

@@ -84,6 +84,17 @@ func invalidFlagsAreRefusedBeforeAnyWork(arguments: [String], message: String) t
     #expect(!FileManager.default.fileExists(atPath: runDir))
 }
 
+/// The largest values the flags allow pass their checks (a checkpoint may hold them): what is
+/// then refused is the data folder that is not there.
+@Test(arguments: [["--hidden", [String](repeating: "1", count: 1024).joined(separator: ",")], ["--latent-dim", "784"]])
+func theFlagsLargestValuesAreAccepted(arguments: [String]) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-train", arguments + ["--prior", "normal", "--run-dir", scratch + "/run", "--data", scratch + "/none",
+                                                       "--no-download"])
+    #expect(result.status == 66 && result.stderr.hasPrefix("vae-train: the data folder \(scratch)/none does not exist"), "\(arguments[0]): \(result.stderr)")
+}
+
 /// A bad flag is one line like every other error: the tool, what is wrong, where to read more.
 /// A value that does not parse, or is missing, is told with the flag's help, which gives its
 /// range or form; not beside the list of values of a flag that takes names.
@@ -289,6 +300,13 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     #expect(gap.stderr == "vae-train: warning: \(folder) holds no checkpoint of epoch 1 (deleted?), which a resume cannot make again: "
             + "the GIFs will have no frame of it\n")
     #expect(RunDirectory(folder).checkpointEpochs() == [2, 3])
+    // The state's own epoch among them too, told together.
+    unlink(RunDirectory(folder).checkpoint(epoch: 3))
+    let gaps = try runTool("vae-train", ["--resume", folder, "--data", syntheticData, "--epochs", "4"] + common)
+    #expect(gaps.status == 0, "\(gaps.stderr)")
+    #expect(gaps.stderr == "vae-train: warning: \(folder) holds no checkpoint of epochs 1 and 3 (deleted?), which a resume cannot make "
+            + "again: the GIFs will have no frame of them\n", "\(gaps.stderr)")
+    #expect(RunDirectory(folder).checkpointEpochs() == [2, 4])
 }
 
 /// What the damaged-resume tests below pass to every vae-train run: the data, one thread, no estimate.

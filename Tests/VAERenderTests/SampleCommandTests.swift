@@ -87,7 +87,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
 }
 
 /// The IDX bytes under a picture's name would be taken for a broken picture.
-@Test(arguments: ["s.png", "S.JPG", "out/s.gif"])
+@Test(arguments: ["s.png", "S.JPG", "out/s.gif", "s.jpeg", "s.BMP", "s.tif", "s.tiff", "s.webp"])
 func sampleCommandRefusesAPicturesName(name: String) throws {
     let result = try runTool("vae-sample", ["--run-dir", "x", "--count", "3", "--out", name])
     #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(name) is named as a picture, but it would hold an "
@@ -103,6 +103,16 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
             "\(classifier.stderr)")
 }
 
+/// vae-classifier's epochs are checked before any work, at both ends of their range.
+@Test(arguments: ["0", "1001"])
+func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let result = try runTool("vae-classifier", ["--epochs", epochs, "--data", scratch + "/none", "--out", scratch + "/c.safetensors"])
+    #expect(result.status == 64 && result.stderr.hasPrefix("vae-classifier: --epochs must be between 1 and 1000, got \(epochs)"),
+            "\(result.stderr)")
+}
+
 @Test func sampleCommandNamesAMissingRun() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
@@ -114,13 +124,16 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
 /// An output vae-sample or vae-classifier could not write is refused before any work, with one
 /// line that says why.
 @Test func outputsThatCannotBeWrittenAreRefusedBeforeAnyWork() throws {
-    let scratch = temporaryFolder()
-    defer { removeTemporaryFolder(scratch) }
+    let scratch = temporaryFolder(), elsewhere = temporaryFolder()
+    defer { [scratch, elsewhere].forEach(removeTemporaryFolder) }
+    let plain = elsewhere + "/plain"
+    write([1], to: plain)
     let cases: [(out: String, status: Int32, message: String)] = [
         ("", 64, "--out must name the file to write"),
         ("-", 64, "--out - would make a file named \"-\", not write to standard output (for that name, pass ./-)"),
         (scratch, 73, "cannot write \(scratch): it is a folder, not a file"),
         (scratch + "/missing/x.idx", 73, "cannot write \(scratch)/missing/x.idx: the folder \(scratch)/missing does not exist"),
+        (plain + "/x.idx", 73, "cannot write \(plain)/x.idx: \(plain) is not a folder"),
     ]
     for (out, status, message) in cases {
         let sample = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out])
@@ -366,11 +379,16 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
             + "Adam 0.001, seed 0, 2 epochs, 2 threads, into \(path)", "\(trained.stdout)")
     #expect(lines.count == 4 && lines[1].hasPrefix("epoch 1/2  cross-entropy ") && lines[2].hasPrefix("epoch 2/2  cross-entropy ")
             && lines[2].hasSuffix(" s") && lines[3].hasPrefix("test accuracy"), "\(trained.stdout)")
-    let metadata = try readSafetensors(path).metadata
-    #expect(metadata["format"] == classifierFormat && metadata["test_images"] == "100")
+    var metadata = try readSafetensors(path).metadata
     // The accuracy it records is on the test images, which it did not learn from.
-    let accuracy = classifierAccuracy(try readClassifier(path).classifier, try KMNIST.load(from: syntheticData).test)
+    let testImages = try KMNIST.load(from: syntheticData).test
+    let accuracy = classifierAccuracy(try readClassifier(path).classifier, testImages)
     #expect(metadata["test_accuracy"].flatMap(Double.init) == accuracy, "\(metadata) against \(accuracy)")
+    // Every fact of how it was made, as given and as the defaults are.
+    #expect(metadata.removeValue(forKey: dataChecksumKey)?.count == 8)
+    metadata["test_accuracy"] = nil
+    #expect(metadata == ["format": classifierFormat, "seed": "0", "epochs": "2", "max_shift": "2", "batch_size": "64",
+                         "learning_rate": "0.001", "train_images": "600", "test_images": "100", "test_md5": testImages.md5], "\(metadata)")
 
     let checkpoint = fixtureRun("latent3") + "/checkpoints/epoch-0003.safetensors"
     let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--quality", "--classifier", path,
