@@ -23,24 +23,27 @@ public final class ProgressBar {
 
     /// A training epoch's bar: batches done, running loss, images per second, time left in the
     /// epoch and in the run. `secondsPerEpoch` is the mean time of the epochs this process has
-    /// finished, their evaluation and checkpoint included (nil before the first).
-    public func update(_ p: TrainingProgress, epochs: Int, secondsPerEpoch: Double?) {
+    /// finished, their evaluation and checkpoint included (nil before the first); `finalEstimate`
+    /// says that an importance-weighted estimate, whose time is not known ahead, ends the run.
+    public func update(_ p: TrainingProgress, epochs: Int, secondsPerEpoch: Double?, finalEstimate: Bool) {
         guard enabled, due(final: p.batch == p.batches) else { return }
-        draw(trainingStatus(p, epochs: epochs, secondsPerEpoch: secondsPerEpoch, columns: terminalColumns()))
+        draw(trainingStatus(p, epochs: epochs, secondsPerEpoch: secondsPerEpoch, finalEstimate: finalEstimate,
+                            columns: terminalColumns()))
     }
 
     /// The training bar's line for a terminal `columns` wide: the bar (24 cells at most) narrows,
     /// and below 4 cells is left out, so that the numbers stay on one line. The epoch's time left
     /// assumes its remaining batches take as long each as those done; before the last epoch, the
-    /// run's adds its epochs to come at `secondsPerEpoch`, else at this epoch's pace.
-    func trainingStatus(_ p: TrainingProgress, epochs: Int, secondsPerEpoch: Double?, columns: Int) -> String {
+    /// run's adds its epochs to come at `secondsPerEpoch`, else at this epoch's pace, and "+ IWAE"
+    /// for a final estimate (which has its own count when it comes).
+    func trainingStatus(_ p: TrainingProgress, epochs: Int, secondsPerEpoch: Double?, finalEstimate: Bool, columns: Int) -> String {
         let rate = Double(p.imagesSeen) / max(p.seconds, 1e-9)
         let remaining = Double(p.batches - p.batch) / Double(max(p.batch, 1)) * p.seconds
         var counts = String(format: "%d/%d  loss %.2f  %.0f img/s  ETA %@", p.batch, p.batches, p.runningLoss, rate,
                             formatDuration(remaining))
         if p.epoch < epochs {
             let epochSeconds = secondsPerEpoch ?? p.seconds / Double(max(p.batch, 1)) * Double(p.batches)
-            counts += ", run " + formatDuration(remaining + Double(epochs - p.epoch) * epochSeconds)
+            counts += ", run " + formatDuration(remaining + Double(epochs - p.epoch) * epochSeconds) + (finalEstimate ? " + IWAE" : "")
         }
         let caption = epochCaption(p.epoch, of: epochs)
         let width = min(24, columns - 1 - caption.count - counts.count - 2)

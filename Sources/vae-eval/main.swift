@@ -31,9 +31,9 @@ struct VAEEval: ParsableCommand {
             the midpoints of --quality-samples random pairs of test images, each on the straight and the \
             spherical path and as the two images' pixels crossfaded (what a path off the characters looks \
             like). The training images' FD to the test images is about what a perfect model of them would \
-            score there. The GIFs' own cells and in-between images (25 and 150 of them), and any row of 128 images \
-            or fewer (--images 128 or fewer), show "–" for their distances: 128 features' covariance needs \
-            many more images than that.
+            score there. The GIFs' own cells and in-between images (a few dozen and 150), and any row of 128 \
+            images or fewer (--images 128 or fewer), show "–" for their distances: 128 features' covariance \
+            needs many more images than that.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt checkpoint or \
             data file, 66 missing files, 70 a sampler's fit failed (--quality), 73 standard output (the figures) cannot be written; \

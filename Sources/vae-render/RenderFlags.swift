@@ -207,7 +207,7 @@ struct FrameFlags: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds per frame of a sweep (interpolation, traversal), and the least an epoch's frame shows, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().delay)).", valueName: "cs"))
     var delay: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the last epoch, a sweep's two ends), and the most an epoch's frame shows, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().hold)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Centiseconds the ends stay (the last epoch, a sweep's two ends, the traversal's first frame), and the most an epoch's frame shows, \(rangeHelp(frameTimeRange)) (default: \(FrameStyle().hold)).",
                                                         valueName: "cs"))
     var hold: Int?
 

@@ -64,9 +64,9 @@ struct RenderCommand: ParsableCommand {
             first four classes, each row moves that one coordinate from the character's mean up to 2 \
             standard deviations above it, down to 2 below and back (of the coordinate over the encoded test \
             set: its means' variance plus its average posterior variance) while the others stay at the mean; \
-            all rows move in step, holding at both ends. The first frame shows the means themselves.
+            all rows move in step, holding at both ends. The first frame shows the means themselves, and holds too.
 
-            Every GIF loops forever. A sweep shows each frame for --delay and holds its two ends for --hold; \
+            Every GIF loops forever. A sweep shows each frame for --delay and holds its two ends (and the traversal its first frame) for --hold; \
             the GIFs of every epoch give each doubling of the epochs trained the same time (--doubling), so \
             the first epochs, where the model changes most, show longest, and hold the last epoch. After \
             the first frame, only what changed is stored (see --tolerance), which keeps each GIF of a \

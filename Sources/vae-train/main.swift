@@ -311,13 +311,15 @@ struct VAETrain: ParsableCommand {
         let replacesARun = mode == .overwrite && directory.holdsARun
         let kept = "\(directory.path) still holds the run --overwrite was to replace, as it was"
         var epochsWritten = 0, estimating = false
-        // The mean of the epochs written so far, each with its evaluation and checkpoint: the bar's time left in the run.
-        let started = DispatchTime.now().uptimeNanoseconds
+        // The mean of the epochs written so far, each with its evaluation and checkpoint, from the
+        // first epoch's start: the bar's time left in the run.
+        var started = DispatchTime.now().uptimeNanoseconds
         var secondsPerEpoch: Double?
         do {
             try VAECore.train(run, data: dataset, dataFolder: folder, directory: directory, lock: lock, mode: mode, finalIWAESamples: iwaeK,
-                              started: announce, shouldStop: { stopRequested != nil },
-                              progress: { bar.update($0, epochs: run.epochs, secondsPerEpoch: secondsPerEpoch) },
+                              started: { announce(); started = DispatchTime.now().uptimeNanoseconds },
+                              shouldStop: { stopRequested != nil },
+                              progress: { bar.update($0, epochs: run.epochs, secondsPerEpoch: secondsPerEpoch, finalEstimate: iwaeK > 0) },
                               finalEvaluationProgress: { done in
                                   estimating = true
                                   if done == 1 {

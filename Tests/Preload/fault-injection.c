@@ -70,7 +70,7 @@ __attribute__((constructor)) static void read_environment(void) {
     fail_fsync = getenv("VAE_FAIL_FSYNC");
     deny_access = getenv("VAE_DENY_ACCESS");
     deny_read = getenv("VAE_DENY_READ");
-    deny_signal = getenv("VAE_DENY_SIGNAL") != NULL;
+    if ((value = getenv("VAE_DENY_SIGNAL"))) deny_signal = atoi(value) != 0;
     if ((value = getenv("VAE_FSYNC_ERRNO"))) fsync_errno = atoi(value);
     if ((value = getenv("VAE_FAIL_FSYNC_AT"))) fail_fsync_at = atol(value);
     if ((value = getenv("VAE_INTERRUPT_AT_SGEMM"))) {

@@ -41,7 +41,6 @@ import VAECore
     #expect(offsets.count >= 5, "offsets drawn afresh: \(offsets.sorted { $0.lexicographicallyPrecedes($1) })")
 }
 
-/// A limit of 2 draws all 25 offsets of -2...2 each way, and none beyond.
 /// Every offset up to 4 pixels moves each pixel by it and fills with 0 exactly what moved in, at
 /// every edge: the image, inked everywhere, sits between two images of solid ink, which a read
 /// past one of its edges would bring in.
@@ -63,6 +62,7 @@ import VAECore
     }
 }
 
+/// A limit of 2 draws all 25 offsets of -2...2 each way, and none beyond.
 @Test func randomShiftsCoverEveryOffsetWithinTheLimit() {
     var random = Random(seed: 6)
     var seen = Set<[Int]>()

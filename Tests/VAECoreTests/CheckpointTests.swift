@@ -429,7 +429,7 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
                   "tensor encoder.hidden.0.weight is F32 [12, 784], expected F32 [65536, 784]")
     // A code wider than the image: what the tools fit to it would grow with its square.
     expectCorrupt(safetensors(header: header.replacingOccurrences(of: "\"latent_dim\":\"3\"", with: "\"latent_dim\":\"785\""), data: data),
-                  "metadata latent_dim has the invalid value \"785\"")
+                  "metadata latent_dim has the invalid value \"785\" (1 to 784 expected)")
     // Thousands of layers at two bytes each would make the tensor list alone huge. 1,024 are
     // allowed (vae-train trains them): the first tensor's shape is what is wrong then.
     let deepest = Array(repeating: "1", count: 1024).joined(separator: ",")

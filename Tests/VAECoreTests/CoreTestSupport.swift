@@ -173,14 +173,6 @@ func sgemmCalls(_ config: VAEConfig, rows: Int, backward: Bool, layers: Int = .m
     }
 }
 
-extension ImageSet {
-    /// The pixels of image `index`, in [0, 1].
-    func image(_ index: Int) -> [Float] {
-        let start = index * VAEConfig.inputSize
-        return pixels[start..<start + VAEConfig.inputSize].map(intensity)
-    }
-}
-
 /// An HTTP server on the loopback (python3's, never the network) serving the files of `folder`,
 /// with a Content-Length or, if `chunked`, without one (a file it lacks is a 404); `scratch` takes the file its port is
 /// passed through. The server leaves when its parent does, as when the test process is killed

@@ -28,7 +28,7 @@ private func smallModel(latent: Int, seed: UInt64) -> VAEModel {
         let step = 0.004
         for i in 0..<4001 { workspace.z[i] = Float(-8 + Double(i) * step) }
         model.decode(workspace, rows: 4001)
-        let x = images.image(image)
+        let x = images.intensities(at: [image])
         var logTerms: [Double] = []
         x.withUnsafeBufferPointer { x in
             for i in 0..<4001 {

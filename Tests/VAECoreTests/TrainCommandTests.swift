@@ -496,8 +496,7 @@ private func stateEdited(_ name: String, _ edit: (inout [UInt8], Range<Int>) -> 
                                     + "Failed to connect to 127.0.0.1 port 9"), "\(result.stderr)")
     #expect(result.stderr.hasSuffix("; \(scratch)/kmnist still lacks train-images-idx3-ubyte.gz, "
                                     + "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz: "
-                                    + "try again, put the KMNIST files there by hand, or point --data or KMNIST_DIR at a folder "
-                                    + "that has them\n"), "\(result.stderr)")
+                                    + "try again, or put the KMNIST files there by hand\n"), "\(result.stderr)")
     #expect(PathKind(scratch + "/kmnist") == .nothing && PathKind(scratch + "/run") == .nothing)
 }
 

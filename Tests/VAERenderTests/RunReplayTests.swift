@@ -59,8 +59,8 @@ private func truncate(_ path: String) throws {
     let directory = RunDirectory(scratch + "/run")
     #expect(throws: VAEError.self) { try train(run, data: data, directory: directory, mode: .fresh, shouldStop: { true }) }
     #expect(directory.isInItsFirstEpoch && directory.checkpointEpochs().isEmpty)
-    let advice = " yet: the run has not completed its first epoch (it is training it, was stopped in it: "
-        + "vae-train --resume \(directory.path) continues it, or diverged in it: train it again with a lower --lr)\n"
+    let advice = " yet: the run has not completed its first epoch (a trainer is in it; or it was stopped, and "
+        + "vae-train --resume \(directory.path) continues it; or it diverged, and needs --overwrite with what that error advised)\n"
     let gifs = try runTool("vae-render", ["--all", "--run-dir", directory.path, "--data", syntheticData, "--out", scratch + "/out"])
     #expect(gifs.status == 66 && gifs.stderr == "vae-render: \(directory.checkpointsFolder) holds no checkpoints "
             + "(epoch-NNNN.safetensors)" + advice, "\(gifs.stderr)")

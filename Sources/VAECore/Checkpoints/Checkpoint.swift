@@ -136,7 +136,7 @@ struct MetadataReader {
         return value
     }
 
-    func invalid(_ key: String, _ value: String) -> VAEError {
-        VAEError(.badData, "\(path): metadata \(key) has the invalid value \"\(value)\"")
+    func invalid(_ key: String, _ value: String, expected: String? = nil) -> VAEError {
+        VAEError(.badData, "\(path): metadata \(key) has the invalid value \"\(value)\"" + (expected.map { " (\($0) expected)" } ?? ""))
     }
 }

@@ -129,25 +129,29 @@ public struct RunField: Sendable {
     /// What an absent value means, in messages.
     var absent = "none"
 
-    /// A field written with `String(value)` and read by `parse`, which returns nil for a bad value.
+    /// A field written with `String(value)` and read by `parse`, which returns nil for a bad value
+    /// (told with `expected`, the values it takes, when given).
     static func value<Value: Sendable>(
         _ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, Value> & Sendable,
         identifiesRun: Bool = true, defaultForOldFiles: String? = nil, format: @escaping @Sendable (Value) -> String,
-        parse: @escaping @Sendable (String) -> Value?
+        parse: @escaping @Sendable (String) -> Value?, expected: String? = nil
     ) -> RunField {
         RunField(key: key, source: source, identifiesRun: identifiesRun,
                  write: { format($0[keyPath: path]) },
                  read: { run, text, meta in
                      guard let text = text ?? defaultForOldFiles else { _ = try meta.string(key); return }
-                     guard let value = parse(text) else { throw meta.invalid(key, text) }
+                     guard let value = parse(text) else { throw meta.invalid(key, text, expected: expected) }
                      run[keyPath: path] = value
                  })
     }
 
+    /// A whole number in `range`; a value outside it is told with the range, which a limit lowered
+    /// since the file was written (latent_dim's) makes the reason.
     static func integer(_ key: String, _ source: Source, _ path: WritableKeyPath<RunConfig, Int> & Sendable,
                         range: ClosedRange<Int>, identifiesRun: Bool = true, defaultForOldFiles: String? = nil) -> RunField {
         value(key, source, path, identifiesRun: identifiesRun, defaultForOldFiles: defaultForOldFiles, format: { String($0) },
-              parse: { Int($0).flatMap { range.contains($0) ? $0 : nil } })
+              parse: { Int($0).flatMap { range.contains($0) ? $0 : nil } },
+              expected: range.upperBound == Int.max ? "\(range.lowerBound) or more" : "\(range.lowerBound) to \(range.upperBound)")
     }
 
     static func choice<Value: RawRepresentable & Sendable>(_ key: String, _ source: Source,

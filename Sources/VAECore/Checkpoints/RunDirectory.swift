@@ -112,8 +112,8 @@ public struct RunDirectory: Sendable {
     /// What to do about a run folder with nothing to read yet, to follow what is missing.
     public var untrainedAdvice: String {
         isInItsFirstEpoch
-            ? " yet: the run has not completed its first epoch (it is training it, was stopped in it: "
-              + "vae-train --resume \(shellPath(path)) continues it, or diverged in it: train it again with a lower --lr)"
+            ? " yet: the run has not completed its first epoch (a trainer is in it; or it was stopped, and "
+              + "vae-train --resume \(shellPath(path)) continues it; or it diverged, and needs --overwrite with what that error advised)"
             : "; train the run with vae-train first"
     }
 

@@ -37,6 +37,10 @@ extension KMNIST {
         // Checked first, created only once a file has arrived: a failed download leaves no folder.
         try checkFolderCanBeCreated(folder, what: "the data folder")
         let base = baseURL.hasSuffix("/") ? baseURL : baseURL + "/"
+        // What a failed file leaves: the files still missing, and what to do about them.
+        func stillLacking(_ remedy: String) -> String {
+            "\(folder) still lacks \(missingFiles(in: folder).joined(separator: ", ")): \(remedy), or put the KMNIST files there by hand"
+        }
         for name in missing {
             let url = base + name
             let bytes: [UInt8]
@@ -44,9 +48,8 @@ extension KMNIST {
                 bytes = try fetch(url, sizeLimit: sizeLimit, progress: { progress(name, $0, $1) })
             } catch let failure as VAEError where failure.kind == .missingInput {
                 // The address alone does not say where the files were to go, or what else would do.
-                throw VAEError(.missingInput, failure.message + "; \(folder) still lacks "
-                               + "\(missingFiles(in: folder).joined(separator: ", ")): try again, put the KMNIST files "
-                               + "there by hand, or point --data or KMNIST_DIR at a folder that has them")
+                throw VAEError(.missingInput, failure.message + "; "
+                               + stillLacking(base == officialURL ? "try again" : "check --download-url"))
             }
             let digest = md5Hex(bytes)
             let file = String(name.dropLast(3))
@@ -56,9 +59,8 @@ extension KMNIST {
                 // may do; a mirror's file stays what it is.
                 let remedy = base == officialURL ? "try again (a transfer damaged on the way?)"
                     : "\(base) does not hold the official file: check --download-url"
-                throw VAEError(.badData, "\(url): md5 is \(digest), expected \(expected); the file was not saved, and \(folder) "
-                               + "still lacks \(missingFiles(in: folder).joined(separator: ", ")): \(remedy), or put the "
-                               + "KMNIST files there by hand")
+                throw VAEError(.badData, "\(url): md5 is \(digest), expected \(expected); the file was not saved, and "
+                               + stillLacking(remedy))
             }
             try writingIntoFolder(folder, what: "the data folder") { try writeFileAtomically(bytes, to: folder + "/" + name) }
         }

@@ -21,7 +21,7 @@ struct ThereAndBack: Sendable {
     func forEachFrame(style: FrameStyle, drawing canvas: (Int) -> Canvas, _ body: (GIFFrame) throws -> Void) rethrows {
         for (index, step) in frameSteps.enumerated() {
             let holds = index == 0 || step == 0 || step == steps
-            try body(GIFFrame(canvas: canvas(step), delayCentiseconds: style.frameDelay(isEnd: holds)))
+            try body(GIFFrame(canvas: canvas(step), delayCentiseconds: style.frameDelay(holds: holds)))
         }
     }
 }

@@ -26,8 +26,8 @@ public struct FrameStyle: Sendable, Equatable {
         self.tolerance = tolerance
     }
 
-    /// How long a frame of a sweep shows: `hold` at an end, else `delay`.
-    public func frameDelay(isEnd: Bool) -> Int { isEnd ? hold : delay }
+    /// How long a frame of a sweep shows: `hold` where it holds (an end, the traversal's first frame), else `delay`.
+    public func frameDelay(holds: Bool) -> Int { holds ? hold : delay }
 
     /// How long the frame of `epoch` shows when `next` is the next epoch shown, or nil for the last
     /// frame, which holds: its share of the doublings, `doubling` x log2(next / epoch), kept between
