@@ -166,6 +166,20 @@ func scriptsRefuseABadArgumentInOneLine(script: String, arguments: [String], exp
             "\(script) \(arguments): \(result.stderr)")
 }
 
+/// scripts/benchmark and compare-builds mark a run far apart (scripts/round_trips.py) when a
+/// round trip exceeded 3 times the lowest, but not for one over 10 µs: on the Xeon of
+/// docs/performance.md the host took a virtual processor for 8 ms at times, and rounds whose
+/// epochs were as fast as the others' were marked far and left out of the near median.
+@Test func aRoundTripOverTenMicrosecondsIsNoPlacement() throws {
+    let lines = "preempted 155 7996122\nnear 144 175\nfar 140 421\nedge 420\nlate 10001\n"
+    let child = try ChildProcess("/bin/sh", ["-c", "printf '\(lines)' | python3 scripts/round_trips.py"],
+                                 workingDirectory: packageRoot)
+    defer { child.stop() }
+    let result = try child.finish()
+    #expect(result.status == 0, "\(result.stderr)")
+    #expect(result.stdout == "preempted interrupted\nnear near\nfar far\nedge near\nlate interrupted\n", "\(result.stdout)")
+}
+
 /// The scripts that move to the repository take a relative path from where they were started
 /// as the kernel would: `link/../kmnist` through a link to another folder's subfolder is that
 /// other folder's kmnist, which `realpath -ms` (the scripts' way before) made ./kmnist.
