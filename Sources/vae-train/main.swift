@@ -16,10 +16,11 @@ struct VAETrain: ParsableCommand {
             Every epoch writes <run-dir>/checkpoints/epoch-NNNN.safetensors (weights, configuration, \
             losses), adds a line to <run-dir>/metrics.jsonl (rewritten whole) and updates <run-dir>/state.safetensors, \
             which --resume continues from. Losses are in nats per image: the negative ELBO (with --objective iwae, the \
-            training loss is the negative importance-weighted bound).
+            training loss is the negative importance-weighted bound). A run that diverges records it in <run-dir>/diverged \
+            and cannot be resumed: a resume would repeat the same steps.
 
-            Exit codes: 0 done, 64 bad flags, a run folder in the way or data that does not match the resumed \
-            run, 65 bad data, 66 missing data, run folder or resume state, 70 training diverged (or the final estimate is not finite), 73 cannot write, 75 another trainer is \
+            Exit codes: 0 done, 64 bad flags, a run folder in the way, data that does not match the resumed \
+            run or a resume of a run that diverged, 65 bad data, 66 missing data, run folder or resume state, 70 training diverged (or the final estimate is not finite), 73 cannot write, 75 another trainer is \
             writing the run folder (it holds <run-dir>/.lock), 130 interrupted (Ctrl-C; resume with --resume), \
             143 stopped by SIGTERM (the same way).
 

@@ -668,8 +668,9 @@ func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [S
 
 /// A learning rate, a KL weight or a fixed σ that makes training blow up stops it with the epoch
 /// and batch named and the flags to change in a new run (a resume cannot change them), and no
-/// checkpoint is written from the diverged state. In epoch 1 the folder holds no checkpoint, so
-/// the new run needs no --overwrite.
+/// checkpoint is written from the diverged state. The folder records the message, and a resume
+/// is refused with it at once. In epoch 1 the folder holds no checkpoint, so the new run needs
+/// no --overwrite, and it removes the record.
 @Test(arguments: [
     (["--lr", "1e6"], "(start again with a lower --lr: a resume would repeat the same steps)\n"),
     (["--beta", "1e30"], "(start again with a lower --lr or --beta: a resume would repeat the same steps)\n"),
@@ -683,9 +684,17 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     let result = try runTool("vae-train", trainArguments(data: data, runDir: folder) + flags)
     #expect(result.status == 70, "\(result.stderr)")
     #expect(result.stderr.contains("training diverged in epoch 1") && result.stderr.hasSuffix(advice), "\(result.stderr)")
-    #expect(RunDirectory(folder).checkpointEpochs().isEmpty)
+    let directory = RunDirectory(folder)
+    #expect(directory.checkpointEpochs().isEmpty)
+    let message = String(result.stderr.dropFirst("vae-train: ".count).dropLast())
+    #expect(try directory.recordedDivergence() == message)
+    let state = try readFile(directory.statePath)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"])
+    #expect(resumed.status == 64 && resumed.stderr == "vae-train: cannot resume: \(folder) records that \(message)\n", "\(resumed.stderr)")
+    #expect(try readFile(directory.statePath) == state)
     let again = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1))
     #expect(again.status == 0, "the advice followed: \(again.stderr)")
+    #expect(try directory.recordedDivergence() == nil)
 }
 
 /// A disk that fails a write's fsync or its rename (EIO, from the fault-injection library) stops
@@ -760,7 +769,8 @@ func aFailedWriteLeavesNoTemporaryFileAndTheRunResumes(variable: String, suffix:
 /// A NaN where the model computes (one product's first output poisoned by the fault-injection
 /// library, as an overflow would leave) stops training with the batch and the check named: the
 /// loss, for the encoder's mean and log-variance in a step's forward pass; a gradient, for the
-/// first product of its backward pass. In epoch 2, the advice keeps the run's first checkpoint.
+/// first product of its backward pass. In epoch 2, the advice keeps the run's first checkpoint;
+/// a resume is refused, and the --overwrite advised removes the record with the old run.
 @Test(arguments: [(false, "the loss is NaN"), (true, "a gradient is not finite")])
 func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
     let scratch = temporaryFolder()
@@ -772,9 +782,17 @@ func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
         "VAE_NAN_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 3) + offset),
     ])
     #expect(result.status == 70, "\(result.stderr)")
-    #expect(result.stderr == "vae-train: training diverged in epoch 2, batch 3 of 6: \(problem); no checkpoint was written from "
-            + "this state (start again with --overwrite and a lower --lr: a resume would repeat the same steps)\n")
-    #expect(RunDirectory(folder).checkpointEpochs() == [1])
+    let message = "training diverged in epoch 2, batch 3 of 6: \(problem); no checkpoint was written from "
+        + "this state (start again with --overwrite and a lower --lr: a resume would repeat the same steps)"
+    #expect(result.stderr == "vae-train: \(message)\n")
+    let directory = RunDirectory(folder)
+    #expect(directory.checkpointEpochs() == [1])
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments)
+    #expect(resumed.status == 64 && resumed.stderr == "vae-train: cannot resume: \(folder) records that \(message)\n", "\(resumed.stderr)")
+    #expect(directory.checkpointEpochs() == [1])
+    let again = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1) + ["--overwrite"])
+    #expect(again.status == 0, "the advice followed: \(again.stderr)")
+    #expect(try directory.recordedDivergence() == nil)
 }
 
 /// An importance-weighted estimate that comes out NaN (the first test image's mean poisoned as

@@ -282,6 +282,7 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
     }
     expectIdentical(try runFiles(folder), before, "after an overwrite that diverged in its first epoch")
     #expect(try readFile(directory.metricsPath) == metrics)
+    #expect(try directory.recordedDivergence() == nil, "the old run did not diverge")
 
     try train(syntheticRun(seed: 9, epochs: 1), data: data, directory: directory, mode: .overwrite)
     #expect(directory.checkpointEpochs() == [1])

@@ -67,6 +67,15 @@ private func truncate(_ path: String) throws {
     let curve = try runTool("vae-render", ["--loss-curve", "--run-dir", directory.path, "--out", scratch + "/out"])
     #expect(curve.status == 66 && curve.stderr == "vae-render: \(directory.metricsPath) does not exist" + advice, "\(curve.stderr)")
     #expect(!FileManager.default.fileExists(atPath: scratch + "/out"))
+    // A run that diverged in its first epoch is told by its record.
+    var diverging = run
+    diverging.learningRate = 1e30
+    #expect(throws: VAEError.self) { try train(diverging, data: data, directory: directory, mode: .fresh) }
+    let divergence = try #require(try directory.recordedDivergence())
+    #expect(divergence.hasPrefix("training diverged in epoch 1"))
+    let diverged = try runTool("vae-render", ["--all", "--run-dir", directory.path, "--data", syntheticData, "--out", scratch + "/out"])
+    #expect(diverged.status == 66 && diverged.stderr == "vae-render: \(directory.checkpointsFolder) holds no checkpoints "
+            + "(epoch-NNNN.safetensors): \(directory.path) records that \(divergence)\n", "\(diverged.stderr)")
     // Not said of a run never started, or of a folder that is not there.
     let never = RunDirectory(scratch + "/never")
     try FileManager.default.createDirectory(atPath: never.checkpointsFolder, withIntermediateDirectories: true)

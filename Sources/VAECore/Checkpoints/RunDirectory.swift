@@ -35,6 +35,9 @@ public struct RunDirectory: Sendable {
     public var metricsPath: String { path + "/metrics.jsonl" }
     public var statePath: String { path + "/state.safetensors" }
     public var dataFolderRecordPath: String { path + "/data-folder" }
+    /// Written when the run's training diverged, holding vae-train's message: the resume state
+    /// is the epoch's before, and a resume would repeat the very same steps, so it is refused.
+    public var divergenceRecordPath: String { path + "/diverged" }
     public var lockPath: String { path + "/.lock" }
     /// The epoch-0 state of a run that will replace this folder's (`--overwrite`), kept aside until
     /// its first epoch is trained; a leftover is cleared like any temporary file.
@@ -111,7 +114,8 @@ public struct RunDirectory: Sendable {
 
     /// What to do about a run folder with nothing to read yet, to follow what is missing.
     public var untrainedAdvice: String {
-        isInItsFirstEpoch
+        if let divergence = try? recordedDivergence() { return ": \(path) records that \(divergence)" }
+        return isInItsFirstEpoch
             ? " yet: the run has not completed its first epoch (a trainer is in it; or it was stopped, and "
               + "vae-train --resume \(shellPath(path)) continues it; or it diverged, and needs --overwrite with what that error advised)"
             : "; train the run with vae-train first"
@@ -269,7 +273,7 @@ public struct RunDirectory: Sendable {
 
     /// The first name in the folder, in sorted order, that a run does not write.
     private var firstFileNotOfARun: String? {
-        let runFiles = Set([checkpointsFolder, metricsPath, statePath, dataFolderRecordPath, lockPath].map {
+        let runFiles = Set([checkpointsFolder, metricsPath, statePath, dataFolderRecordPath, divergenceRecordPath, lockPath].map {
             URL(fileURLWithPath: $0).lastPathComponent
         })
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted()
@@ -279,7 +283,7 @@ public struct RunDirectory: Sendable {
 
     /// What a run writes besides its state.
     private var runFilesButTheState: [String] {
-        checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath]
+        checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath, divergenceRecordPath]
     }
 
     /// Refuses, before `--overwrite` trains, a file of the old run that `replaceRun` could not
@@ -371,9 +375,12 @@ public struct RunDirectory: Sendable {
 
     /// Refuses, before the lock is taken (its file would be left in a folder that is no run's),
     /// a folder that does not exist, is a file, or holds no resume state, with advice on what it
-    /// holds instead.
+    /// holds instead; and a run that diverged, whose resume would diverge again.
     public func checkResumable() throws {
         do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
+        if let divergence = try recordedDivergence() {
+            throw VAEError(.usage, "cannot resume: \(path) records that \(divergence)")
+        }
         guard !FileManager.default.fileExists(atPath: statePath) else { return }
         // The moments and the random state are only in the state file: checkpoints alone cannot continue a run.
         if let last = checkpointEpochs().last {
@@ -454,6 +461,27 @@ public struct RunDirectory: Sendable {
     public func recordDataFolder(_ folder: String) throws {
         let absolute = absolutePath(folder)
         try writeFileAtomically(Array((absolute + "\n").utf8), to: dataFolderRecordPath)
+    }
+
+    /// Records that the run's training diverged, with vae-train's message.
+    public func recordDivergence(_ message: String) throws {
+        try writeFileAtomically(Array((message + "\n").utf8), to: divergenceRecordPath)
+    }
+
+    /// Removes the divergence record of the run a new one replaces.
+    public func removeDivergenceRecord() throws {
+        guard unlink(divergenceRecordPath) == 0 || errno == ENOENT else {
+            throw VAEError(.cannotWrite, "cannot remove \(divergenceRecordPath) of the run being replaced: \(systemErrorText())")
+        }
+    }
+
+    /// The message `recordDivergence` wrote, or nil for a run that has not diverged.
+    public func recordedDivergence() throws -> String? {
+        guard FileManager.default.fileExists(atPath: divergenceRecordPath) else { return nil }
+        guard let text = String(bytes: try readFile(divergenceRecordPath, atMost: 1 << 16), encoding: .utf8) else {
+            throw VAEError(.badData, "\(divergenceRecordPath): not UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The data folder `recordDataFolder` wrote, or nil for a run that has none.

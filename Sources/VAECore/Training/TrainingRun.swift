@@ -98,6 +98,8 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     case .fresh, .overwrite:
         if mode == .fresh { try directory.checkHoldsNoRun() }
         try directory.prepare()
+        // A run that diverged in its first epoch (its state still epoch 0's) is started again.
+        try directory.removeDivergenceRecord()
         try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
         try trainer.writeState(to: directory.statePath)
@@ -121,10 +123,20 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
 
     while trainer.completedEpochs < run.epochs {
         let start = DispatchTime.now().uptimeNanoseconds
-        let trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let trainLoss: LossTerms, testLoss: LossTerms, seconds: Double
+        do {
+            trainLoss = try trainer.trainEpoch(shouldStop: shouldStop, progress: progress)
+            seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            testLoss = try trainer.testLoss(epoch: trainer.completedEpochs)
+        } catch let error as VAEError where error.kind == .failed && !trainer.replacesARun {
+            // The two throw `.failed` only for a divergence. Recorded so that a resume, which would
+            // repeat it, is refused at once; a replacement's leaves the old run as it was. A record
+            // that cannot be written must not hide the divergence's own message.
+            try? directory.recordDivergence(error.message)
+            throw error
+        }
         let epoch = trainer.completedEpochs
-        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: try trainer.testLoss(epoch: epoch),
+        var metrics = EpochMetrics(epoch: epoch, train: trainLoss, test: testLoss,
                                    seconds: seconds, imagesPerSecond: Double(data.train.count) / seconds)
         if epoch == run.epochs && finalIWAESamples > 0 {
             let nll = try importanceWeightedNLL(trainer.model, trainer.testImages, k: finalIWAESamples, seed: run.seed) { done in
