@@ -7,7 +7,8 @@ over about 2.4 times their lowest (44 to 105 ns on the Zen 4 of docs/performance
 6 to 11 times it (275 to 480 ns). Over 10 µs no placement explains it: one thread was off its
 processor for the measurement (another process, or the host taking the virtual processor: 8 ms
 at times on the Xeon of docs/performance.md), so such a figure says nothing of where the threads
-ran and is left out.
+ran and is left out: a run with one is far if its other round trips say so, and otherwise of
+unknown placement, which the scripts keep out of their near figures.
 
 Run as a script, it reads "NAME TRIP..." lines and prints each name with "far", "interrupted"
 or "near" (the tests check the rule this way).

@@ -383,13 +383,15 @@ func stopSignalsDuringAWriteAreEachSentAgain(terminate: Bool) throws {
 /// run's files leaves the old checkpoints beside the new epoch-0 state: of the same configuration
 /// but the seed, they would pass for the new run's; of another, they would stop its resume. The
 /// resume removes every checkpoint past its epoch, even when it is stopped in its first epoch,
-/// and ends with the straight run's files.
+/// and ends with the straight run's files. The old run's divergence record is gone already.
 @Test(arguments: [["--seed", "6"], ["--hidden", "16"]])
 func aResumeAfterAnOverwriteCrashedMidwayKeepsNoneOfTheOldCheckpoints(oldRun: [String]) throws {
     let folder = temporaryFolder() + "/run"
     defer { removeTemporaryFolder(folder) }
     let old = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 4) + oldRun)
     #expect(old.status == 0, "\(old.stderr)")
+    // Had the old run diverged, its record goes before the rename: the new run is not refused as diverged.
+    try RunDirectory(folder).recordDivergence("training diverged in epoch 5: the loss is NaN")
     // Renames: the replacement state into place beside the old one, then over it.
     let faults = ["LD_PRELOAD": try preloadLibrary("fault-injection")]
     let crashed = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--overwrite"],
@@ -690,7 +692,8 @@ func divergenceStopsWithoutACheckpoint(flags: [String], advice: String) throws {
     #expect(try directory.recordedDivergence() == message)
     let state = try readFile(directory.statePath)
     let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"])
-    #expect(resumed.status == 64 && resumed.stderr == "vae-train: cannot resume: \(folder) records that \(message)\n", "\(resumed.stderr)")
+    #expect(resumed.status == 64 && resumed.stderr == "vae-train: cannot resume: \(folder)/diverged records that \(message)\n",
+            "\(resumed.stderr)")
     #expect(try readFile(directory.statePath) == state)
     let again = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1))
     #expect(again.status == 0, "the advice followed: \(again.stderr)")
@@ -770,7 +773,8 @@ func aFailedWriteLeavesNoTemporaryFileAndTheRunResumes(variable: String, suffix:
 /// library, as an overflow would leave) stops training with the batch and the check named: the
 /// loss, for the encoder's mean and log-variance in a step's forward pass; a gradient, for the
 /// first product of its backward pass. In epoch 2, the advice keeps the run's first checkpoint;
-/// a resume is refused, and the --overwrite advised removes the record with the old run.
+/// a resume is refused (under the lock: a trainer replacing the run may be removing the record),
+/// a new run without --overwrite is advised only that, and the --overwrite removes the record.
 @Test(arguments: [(false, "the loss is NaN"), (true, "a gradient is not finite")])
 func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
     let scratch = temporaryFolder()
@@ -788,11 +792,40 @@ func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
     let directory = RunDirectory(folder)
     #expect(directory.checkpointEpochs() == [1])
     let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments)
-    #expect(resumed.status == 64 && resumed.stderr == "vae-train: cannot resume: \(folder) records that \(message)\n", "\(resumed.stderr)")
+    #expect(resumed.status == 64 && resumed.stderr == "vae-train: cannot resume: \(folder)/diverged records that \(message)\n",
+            "\(resumed.stderr)")
     #expect(directory.checkpointEpochs() == [1])
+    let holder = open(directory.lockPath, O_RDWR | O_CLOEXEC)
+    try #require(holder >= 0 && flock(holder, LOCK_EX | LOCK_NB) == 0)
+    let busy = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments)
+    close(holder)
+    #expect(busy.status == 75, "the lock comes first: \(busy.stderr)")
+    let fresh = try runTool("vae-train", trainArguments(data: data, runDir: folder))
+    #expect(fresh.status == 64 && fresh.stderr == "vae-train: \(folder) already holds checkpoints (up to epoch 1); pass --overwrite to "
+            + "replace it (\(folder)/diverged records that \(message))\n", "\(fresh.stderr)")
     let again = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1) + ["--overwrite"])
     #expect(again.status == 0, "the advice followed: \(again.stderr)")
     #expect(try directory.recordedDivergence() == nil)
+}
+
+/// A resumed run that diverges records it as a new one does: the resume process counts its sgemm
+/// calls from its own first batch, epoch 2's first.
+@Test func aDivergenceInAResumeIsRecorded() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run"
+    let faults = ["LD_PRELOAD": try preloadLibrary("fault-injection")]
+    let stopped = try runTool("vae-train", trainArguments(data: data, runDir: folder),
+                              environment: faults.merging(["VAE_INTERRUPT_AT_SGEMM": String(firstSgemmCall(ofBatch: batchesPerEpoch + 2))]) { $1 })
+    #expect(stopped.status == 130, "\(stopped.stderr)")
+    let directory = RunDirectory(folder)
+    #expect(try readTrainingState(directory.statePath).epoch == 1 && (try directory.recordedDivergence()) == nil)
+    let offset = sgemmCalls(smallModel, rows: 40, backward: false, layers: 1)
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments,
+                              environment: faults.merging(["VAE_NAN_AT_SGEMM": String(firstSgemmCall(ofBatch: 3) + offset)]) { $1 })
+    #expect(resumed.status == 70 && resumed.stderr.hasPrefix("vae-train: training diverged in epoch 2, batch 3 of 6: the loss is NaN"),
+            "\(resumed.stderr)")
+    #expect(try directory.recordedDivergence() == String(resumed.stderr.dropFirst("vae-train: ".count).dropLast()))
 }
 
 /// An importance-weighted estimate that comes out NaN (the first test image's mean poisoned as

@@ -194,6 +194,26 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
     #expect(directory.checkpointEpochs() == [1, 2, 3, 4, 5])
 }
 
+/// A divergence record emptied by hand still refuses a resume, saying it holds no message; a
+/// folder in its place is named as such, not read as no record.
+@Test func aDamagedDivergenceRecordIsToldAsSuch() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    try train(syntheticRun(epochs: 1), data: syntheticData(), directory: directory, mode: .fresh)
+    try directory.recordDivergence("")
+    #expect(throws: VAEError(.usage, "cannot resume: \(directory.divergenceRecordPath) records that training diverged "
+                             + "(no message recorded)")) {
+        _ = try directory.readState()
+    }
+    unlink(directory.divergenceRecordPath)
+    try FileManager.default.createDirectory(atPath: directory.divergenceRecordPath, withIntermediateDirectories: false)
+    #expect(throws: VAEError(.badData, "\(directory.divergenceRecordPath) is a folder, where a run records that its training "
+                             + "diverged; remove it")) {
+        _ = try directory.readState()
+    }
+}
+
 /// A test loss that is not finite (here the KL term of a log-variance that overflows e^x) is a
 /// divergence: metrics.jsonl could not record it, so no checkpoint may.
 @Test func aTestLossThatIsNotFiniteIsADivergence() throws {
@@ -388,7 +408,7 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
 /// A folder where a run file goes is refused before the first epoch, not after it.
 @Test func aFolderInPlaceOfARunFileIsRefusedBeforeTraining() throws {
     let data = syntheticData()
-    for name in ["metrics.jsonl", "state.safetensors", "data-folder"] {
+    for name in ["metrics.jsonl", "state.safetensors", "data-folder", "diverged"] {
         let folder = temporaryFolder()
         defer { removeTemporaryFolder(folder) }
         try FileManager.default.createDirectory(atPath: folder + "/" + name, withIntermediateDirectories: true)

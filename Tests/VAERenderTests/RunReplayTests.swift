@@ -75,7 +75,7 @@ private func truncate(_ path: String) throws {
     #expect(divergence.hasPrefix("training diverged in epoch 1"))
     let diverged = try runTool("vae-render", ["--all", "--run-dir", directory.path, "--data", syntheticData, "--out", scratch + "/out"])
     #expect(diverged.status == 66 && diverged.stderr == "vae-render: \(directory.checkpointsFolder) holds no checkpoints "
-            + "(epoch-NNNN.safetensors): \(directory.path) records that \(divergence)\n", "\(diverged.stderr)")
+            + "(epoch-NNNN.safetensors): \(directory.path)/diverged records that \(divergence)\n", "\(diverged.stderr)")
     // Not said of a run never started, or of a folder that is not there.
     let never = RunDirectory(scratch + "/never")
     try FileManager.default.createDirectory(atPath: never.checkpointsFolder, withIntermediateDirectories: true)

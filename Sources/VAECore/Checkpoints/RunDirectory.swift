@@ -6,6 +6,7 @@ import Foundation
 ///     <run>/metrics.jsonl                        one JSON object per epoch
 ///     <run>/state.safetensors                    what resuming needs: moments, step, random state
 ///     <run>/data-folder                          the absolute path of the data it was trained on
+///     <run>/diverged                             vae-train's message, once its training diverged
 ///     <run>/.lock                                held by the process writing the run (`RunLock`)
 public struct RunDirectory: Sendable {
     public let path: String
@@ -114,7 +115,7 @@ public struct RunDirectory: Sendable {
 
     /// What to do about a run folder with nothing to read yet, to follow what is missing.
     public var untrainedAdvice: String {
-        if let divergence = try? recordedDivergence() { return ": \(path) records that \(divergence)" }
+        if let divergence = try? recordedDivergence() { return ": \(divergenceRecordPath) records that \(divergence)" }
         return isInItsFirstEpoch
             ? " yet: the run has not completed its first epoch (a trainer is in it; or it was stopped, and "
               + "vae-train --resume \(shellPath(path)) continues it; or it diverged, and needs --overwrite with what that error advised)"
@@ -204,7 +205,7 @@ public struct RunDirectory: Sendable {
             let what = folder == path ? "the run folder" : "the run's checkpoints folder"
             throw VAEError(.cannotWrite, "cannot write into \(what) \(folder): \(systemErrorText())")
         }
-        for file in [metricsPath, statePath, dataFolderRecordPath] { try checkFileCanBeWritten(file) }
+        for file in [metricsPath, statePath, dataFolderRecordPath, divergenceRecordPath] { try checkFileCanBeWritten(file) }
         removeLeftoverTemporaryFiles(in: path)
         removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
@@ -214,9 +215,11 @@ public struct RunDirectory: Sendable {
     /// checkpoints deleted or not yet written), or a state that cannot be read. A state at epoch
     /// 0 (a run stopped in its first epoch) holds nothing to lose.
     public func checkHoldsNoRun() throws {
+        // A diverged run cannot be resumed: only --overwrite is advised, with what diverged.
+        let advice = (try? recordedDivergence()).map { "; pass --overwrite to replace it (\(divergenceRecordPath) records that \($0))" }
+            ?? "; pass --resume to continue that run or --overwrite to replace it"
         if let last = checkpointEpochs().last {
-            throw VAEError(.usage, "\(path) already holds checkpoints (up to epoch \(last)); "
-                           + "pass --resume to continue that run or --overwrite to replace it")
+            throw VAEError(.usage, "\(path) already holds checkpoints (up to epoch \(last))" + advice)
         }
         // A folder in the state's place is no run: `prepare` refuses it as a file it cannot write.
         guard PathKind(statePath) == .file else { return }
@@ -226,8 +229,7 @@ public struct RunDirectory: Sendable {
                            + "pass --overwrite to replace the run")
         }
         if state.epoch > 0 {
-            throw VAEError(.usage, "\(path) holds the resume state of a run after epoch \(state.epoch) "
-                           + "(\(statePath)); pass --resume to continue that run or --overwrite to replace it")
+            throw VAEError(.usage, "\(path) holds the resume state of a run after epoch \(state.epoch) (\(statePath))" + advice)
         }
         try checkHoldsOnlyRunFiles()
     }
@@ -283,7 +285,7 @@ public struct RunDirectory: Sendable {
 
     /// What a run writes besides its state.
     private var runFilesButTheState: [String] {
-        checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath, divergenceRecordPath]
+        checkpointEpochs().map(checkpoint(epoch:)) + [metricsPath, dataFolderRecordPath]
     }
 
     /// Refuses, before `--overwrite` trains, a file of the old run that `replaceRun` could not
@@ -301,6 +303,9 @@ public struct RunDirectory: Sendable {
     /// stays would pass for part of the new run (a checkpoint of the same configuration, say),
     /// so failing to remove one is an error.
     public func replaceRun() throws {
+        // Before the rename: a crash between the two must not leave the new run refused as
+        // diverged (it leaves the old run without its record, which costs one repeated divergence).
+        try removeDivergenceRecord()
         guard rename(replacementStatePath, statePath) == 0 else {
             throw VAEError(.cannotWrite, "cannot rename \(replacementStatePath) to \(statePath): \(systemErrorText())")
         }
@@ -375,12 +380,9 @@ public struct RunDirectory: Sendable {
 
     /// Refuses, before the lock is taken (its file would be left in a folder that is no run's),
     /// a folder that does not exist, is a file, or holds no resume state, with advice on what it
-    /// holds instead; and a run that diverged, whose resume would diverge again.
+    /// holds instead.
     public func checkResumable() throws {
         do { try checkExists() } catch let error as VAEError { throw VAEError(error.kind, "cannot resume: " + error.message) }
-        if let divergence = try recordedDivergence() {
-            throw VAEError(.usage, "cannot resume: \(path) records that \(divergence)")
-        }
         guard !FileManager.default.fileExists(atPath: statePath) else { return }
         // The moments and the random state are only in the state file: checkpoints alone cannot continue a run.
         if let last = checkpointEpochs().last {
@@ -402,6 +404,10 @@ public struct RunDirectory: Sendable {
     /// checkpoints past its epoch).
     public func readState() throws -> TrainingState {
         try checkResumable()
+        // Under the lock: a trainer replacing the run may be removing the record.
+        if let divergence = try recordedDivergence() {
+            throw VAEError(.usage, "cannot resume: \(divergenceRecordPath) records that \(divergence)")
+        }
         let state = try readTrainingState(statePath)
         // Else every kept checkpoint would be taken for missing, and the epochs trained again over them.
         try checkCheckpointsFolderCanBeListed()
@@ -468,20 +474,28 @@ public struct RunDirectory: Sendable {
         try writeFileAtomically(Array((message + "\n").utf8), to: divergenceRecordPath)
     }
 
-    /// Removes the divergence record of the run a new one replaces.
+    /// Removes the divergence record, for a new run in the folder.
     public func removeDivergenceRecord() throws {
         guard unlink(divergenceRecordPath) == 0 || errno == ENOENT else {
-            throw VAEError(.cannotWrite, "cannot remove \(divergenceRecordPath) of the run being replaced: \(systemErrorText())")
+            throw VAEError(.cannotWrite, "cannot remove \(divergenceRecordPath), the record of an earlier run's divergence: "
+                           + systemErrorText())
         }
     }
 
     /// The message `recordDivergence` wrote, or nil for a run that has not diverged.
     public func recordedDivergence() throws -> String? {
-        guard FileManager.default.fileExists(atPath: divergenceRecordPath) else { return nil }
+        switch PathKind(divergenceRecordPath) {
+        case .nothing: return nil
+        case .folder:
+            throw VAEError(.badData, "\(divergenceRecordPath) is a folder, where a run records that its training diverged; "
+                           + "remove it")
+        default: break
+        }
         guard let text = String(bytes: try readFile(divergenceRecordPath, atMost: 1 << 16), encoding: .utf8) else {
             throw VAEError(.badData, "\(divergenceRecordPath): not UTF-8 text")
         }
-        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return message.isEmpty ? "training diverged (no message recorded)" : message
     }
 
     /// The data folder `recordDataFolder` wrote, or nil for a run that has none.

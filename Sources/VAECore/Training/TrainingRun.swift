@@ -98,11 +98,12 @@ public func train(_ run: RunConfig, data: KMNIST, dataFolder: String? = nil, dir
     case .fresh, .overwrite:
         if mode == .fresh { try directory.checkHoldsNoRun() }
         try directory.prepare()
-        // A run that diverged in its first epoch (its state still epoch 0's) is started again.
-        try directory.removeDivergenceRecord()
         try recordDataFolder()
         // An epoch-0 state lets a run killed in its first epoch be resumed like any other.
         try trainer.writeState(to: directory.statePath)
+        // A run that diverged in its first epoch (its state epoch 0's too) is started again; after
+        // the state, so that a crash between the two cannot leave the old state resumable.
+        try directory.removeDivergenceRecord()
     case .resume:
         let state = try directory.readState()
         try directory.prepare()
