@@ -803,9 +803,40 @@ func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
     let fresh = try runTool("vae-train", trainArguments(data: data, runDir: folder))
     #expect(fresh.status == 64 && fresh.stderr == "vae-train: \(folder) already holds checkpoints (up to epoch 1); pass --overwrite to "
             + "replace it (\(folder)/diverged records that \(message))\n", "\(fresh.stderr)")
+    // So is a state past epoch 0 whose checkpoints were deleted.
+    let kept = try readFile(directory.checkpoint(epoch: 1))
+    unlink(directory.checkpoint(epoch: 1))
+    let stateOnly = try runTool("vae-train", trainArguments(data: data, runDir: folder))
+    #expect(stateOnly.status == 64 && stateOnly.stderr == "vae-train: \(folder) holds the resume state of a run after epoch 1 "
+            + "(\(directory.statePath)); pass --overwrite to replace it (\(folder)/diverged records that \(message))\n", "\(stateOnly.stderr)")
+    write(kept, to: directory.checkpoint(epoch: 1))
     let again = try runTool("vae-train", trainArguments(data: data, runDir: folder, epochs: 1) + ["--overwrite"])
     #expect(again.status == 0, "the advice followed: \(again.stderr)")
     #expect(try directory.recordedDivergence() == nil)
+}
+
+/// A fresh start over a run that diverged in its first epoch removes the record only once its own
+/// state is written: killed between the two (after the state's rename), the folder still refuses
+/// a resume, rather than resuming the old state into the same divergence. A record that cannot be
+/// written (its rename fails) leaves the divergence's own message and exit code.
+@Test func theDivergenceRecordOutlivesACrashedFreshStartAndAFailedWrite() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/run", directory = RunDirectory(folder)
+    let faults = ["LD_PRELOAD": try preloadLibrary("fault-injection")]
+    let unrecorded = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--lr", "1e6"],
+                                 environment: faults.merging(["VAE_FAIL_RENAME": "/diverged"]) { $1 })
+    #expect(unrecorded.status == 70 && unrecorded.stderr.hasPrefix("vae-train: training diverged in epoch 1"), "\(unrecorded.stderr)")
+    #expect(PathKind(directory.divergenceRecordPath) == .nothing)
+    let diverged = try runTool("vae-train", trainArguments(data: data, runDir: folder) + ["--lr", "1e6"])
+    #expect(try diverged.status == 70 && directory.recordedDivergence() != nil, "\(diverged.stderr)")
+    // The data folder is recorded already, so the new state's is the first rename.
+    let crashed = try runTool("vae-train", trainArguments(data: data, runDir: folder),
+                              environment: faults.merging(["VAE_CRASH_AFTER_RENAME": "1"]) { $1 })
+    #expect(crashed.status == SIGKILL, "\(crashed.stderr)")
+    let resumed = try runTool("vae-train", ["--resume", folder, "--data", data, "--threads", "1"] + resumeArguments)
+    #expect(resumed.status == 64 && resumed.stderr.hasPrefix("vae-train: cannot resume: \(folder)/diverged records that "),
+            "\(resumed.stderr)")
 }
 
 /// A resumed run that diverges records it as a new one does: the resume process counts its sgemm

@@ -101,6 +101,10 @@ private let vampIWAEFlags = ["--prior", "vamp", "--pseudo-inputs", "6", "--objec
     #expect(result.stderr == "vae-train: --pseudo-inputs 601 is more than the 600 training images they start from; "
                            + "pass --pseudo-inputs 600 or fewer, or --prior normal\n")
     #expect(!FileManager.default.fileExists(atPath: folder))
+    // As many as there are is the most, and trains.
+    let most = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", folder, "--prior", "vamp",
+                                         "--pseudo-inputs", "600", "--epochs", "1", "--hidden", "8", "--latent-dim", "2", "--iwae-k", "0"])
+    #expect(most.status == 0, "\(most.stderr)")
 }
 
 /// Each of an image's k draws in an importance-weighted step has noise of its own: after an

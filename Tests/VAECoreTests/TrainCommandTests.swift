@@ -849,6 +849,9 @@ func gaussianTrainingIsReproducibleOnAnyThreadCount(likelihood: String) throws {
     let quoted = "'" + scratch + "/my run'\\''s $HOME'"
     #expect(interrupted.status == 130)
     #expect(interrupted.stderr.hasSuffix("Continue with: vae-train --resume \(quoted)\n"), "\(interrupted.stderr)")
+    // So is the readers' advice for a run in its first epoch.
+    let early = try runTool("vae-render", ["--reconstruction", "--run-dir", folder, "--out", scratch + "/gifs"])
+    #expect(early.status == 66 && early.stderr.contains("vae-train --resume \(quoted) continues it"), "\(early.stderr)")
     // As pasted: the run's data is the folder it records, whatever $KMNIST_DIR the tests run with.
     let inAShell = ["PATH": URL(fileURLWithPath: try toolPath("vae-train")).deletingLastPathComponent().path + ":/usr/bin:/bin",
                     "KMNIST_DIR": ""]

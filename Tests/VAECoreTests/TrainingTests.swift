@@ -194,6 +194,23 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
     #expect(directory.checkpointEpochs() == [1, 2, 3, 4, 5])
 }
 
+/// Every start records where the data came from: a fresh run, an --overwrite once it replaces the
+/// run (whose files, the old record among them, it removes), a resume given other data. The
+/// replacement's state is a temporary file, which the next trainer clears if a crash left it.
+@Test func everyStartRecordsItsDataFolder() throws {
+    let data = syntheticData()
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let directory = RunDirectory(folder)
+    try train(syntheticRun(epochs: 1), data: data, dataFolder: "/first", directory: directory, mode: .fresh)
+    #expect(try directory.recordedDataFolder() == "/first")
+    try train(syntheticRun(seed: 9, epochs: 1), data: data, dataFolder: "/second", directory: directory, mode: .overwrite)
+    #expect(try directory.recordedDataFolder() == "/second")
+    try train(syntheticRun(seed: 9, epochs: 2), data: data, dataFolder: "/third", directory: directory, mode: .resume)
+    #expect(try directory.recordedDataFolder() == "/third" && directory.checkpointEpochs() == [1, 2])
+    #expect(isLeftoverTemporaryFile(URL(fileURLWithPath: directory.replacementStatePath).lastPathComponent))
+}
+
 /// A divergence record emptied by hand still refuses a resume, saying it holds no message; a
 /// folder in its place is named as such, not read as no record.
 @Test func aDamagedDivergenceRecordIsToldAsSuch() throws {
@@ -273,6 +290,7 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
     } throws: { error in
         (error as? VAEError)?.message.hasPrefix("\(folder) holds a resume state that cannot be read (\(directory.statePath): ") == true
             && (error as? VAEError)?.message.hasSuffix("); pass --overwrite to replace the run") == true
+            && (error as? VAEError)?.kind == .usage
     }
     #expect(try readFile(directory.statePath) == Array(state.prefix(100)))
 
