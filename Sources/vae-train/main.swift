@@ -279,7 +279,7 @@ struct VAETrain: ParsableCommand {
         let folder = resume != nil ? try dataOptions.folder(resuming: directory) : dataOptions.folder
         try KMNIST.checkMissingDataCanBeFetched(folder, resuming: resumed)
         if !noDownload {
-            try KMNIST.download(missingFrom: folder, baseURL: downloadURL) { name, received, total in
+            try KMNIST.download(missingFrom: folder, baseURL: downloadURL, stored: reportStoredDownload) { name, received, total in
                 reportDownload(name: name, received: received, total: total)
             }
         }
@@ -435,15 +435,19 @@ func epochLine(_ m: EpochMetrics, epochs: Int) -> String {
         + "(recon \(f(m.test.reconstruction)) + kl \(f(m.test.kl)))  \(f(m.seconds)) s  \(Int(m.imagesPerSecond.rounded())) img/s"
 }
 
+/// On a terminal, a line redrawn as a file's data arrives.
 func reportDownload(name: String, received: Int, total: Int?) {
+    guard isatty(STDERR_FILENO) != 0 else { return }
     let megabytes = String(format: "%.1f", Double(received) / 1e6)
-    // In a log, one line once the file has arrived; on a terminal a line redrawn as data arrives.
-    guard isatty(STDERR_FILENO) != 0 else {
-        if received == total { writeToStandardError("vae-train: downloaded \(name), \(received) bytes\n") }
-        return
-    }
     let of = total.map { String(format: " of %.1f MB (%d%%)", Double($0) / 1e6, received * 100 / max($0, 1)) } ?? " MB"
     writeToStandardError("\rdownloading \(name): \(megabytes)\(of)   \(received == total ? "\n" : "")")
+}
+
+/// In a log, one line for each file once it has passed its md5 and is saved: a file that fails
+/// it is the one line of its error, not a line saying it was downloaded and then that error.
+func reportStoredDownload(name: String, bytes: Int) {
+    guard isatty(STDERR_FILENO) == 0 else { return }
+    writeToStandardError("vae-train: downloaded \(name), \(bytes) bytes, md5 checked\n")
 }
 
 /// Comma-separated hidden widths, e.g. "512,256"; "none" for no hidden layer.

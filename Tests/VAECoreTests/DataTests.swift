@@ -324,7 +324,16 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     try FileManager.default.createDirectory(atPath: target, withIntermediateDirectories: true)
     let kept = target + "/train-images-idx3-ubyte.gz"
     write([1, 2, 3], to: kept)
-    try KMNIST.download(missingFrom: target, baseURL: mirror, expectedMD5: fixtureMD5) { _, _, _ in }
+    // Each file is reported stored once it is saved, with its size.
+    var stored: [String] = []
+    func record(_ folder: String) -> (String, Int) -> Void {
+        { name, bytes in
+            stored.append("\(name) \(bytes)")
+            #expect((try? readFile(folder + "/" + name))?.count == bytes, "\(name) is not saved when reported")
+        }
+    }
+    try KMNIST.download(missingFrom: target, baseURL: mirror, expectedMD5: fixtureMD5, stored: record(target)) { _, _, _ in }
+    #expect(stored == KMNIST.files.dropFirst().map { "\($0.name).gz \(try! readFile(syntheticData + "/" + $0.name + ".gz").count)" })
     #expect(try readFile(kept) == [1, 2, 3])
     for file in KMNIST.files.dropFirst() {
         expectIdentical(try readFile(target + "/" + file.name + ".gz"), try readFile(syntheticData + "/" + file.name + ".gz"),
@@ -335,7 +344,8 @@ func headerClaimingBillionsOfImages(raw: Bool) {
     wrong["t10k-images-idx3-ubyte"] = KMNIST.officialMD5["t10k-images-idx3-ubyte"]
     let refused = scratch + "/refused"
     do {
-        try KMNIST.download(missingFrom: refused, baseURL: mirror, expectedMD5: wrong) { _, _, _ in }
+        stored = []
+        try KMNIST.download(missingFrom: refused, baseURL: mirror, expectedMD5: wrong, stored: record(refused)) { _, _, _ in }
         Issue.record("a file with another md5 must be refused")
     } catch let error as VAEError {
         // The training files arrived before it: only the test files are still missing.
@@ -345,6 +355,7 @@ func headerClaimingBillionsOfImages(raw: Bool) {
                  + "--download-url, or put the KMNIST files there by hand")
         #expect(!FileManager.default.fileExists(atPath: refused + "/t10k-images-idx3-ubyte.gz"))
         #expect(!FileManager.default.fileExists(atPath: refused + "/t10k-labels-idx1-ubyte.gz"))
+        #expect(stored.map { $0.prefix { $0 != " " } } == ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"], "\(stored)")
     }
 
     let official = scratch + "/official"

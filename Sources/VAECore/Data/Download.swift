@@ -27,9 +27,11 @@ extension KMNIST {
     /// is given), checks each against its md5 in `expectedMD5` (by file name without .gz; the
     /// official ones unless a test's mirror has its own) before keeping it, and stores it
     /// atomically. A file longer than `sizeLimit` bytes (any IDX file we accept, by default) is
-    /// refused as it arrives. `progress` receives (file, bytes so far, total bytes if known).
+    /// refused as it arrives. `progress` receives (file, bytes so far, total bytes if known) as
+    /// the bytes arrive, `stored` (file, bytes) once the file has passed its md5 and is saved.
     public static func download(missingFrom folder: String, baseURL: String = officialURL,
                                 expectedMD5: [String: String] = officialMD5, sizeLimit: Int = maximumIDXFile,
+                                stored: (String, Int) -> Void = { _, _ in },
                                 progress: @escaping @Sendable (String, Int, Int?) -> Void) throws {
         // (A file named as the folder, a mistaken --data, is refused by checkMissingDataCanBeFetched first.)
         let missing = missingFiles(in: folder)
@@ -63,6 +65,7 @@ extension KMNIST {
                                + stillLacking(remedy))
             }
             try writingIntoFolder(folder, what: "the data folder") { try writeFileAtomically(bytes, to: folder + "/" + name) }
+            stored(name, bytes.count)
         }
     }
 
