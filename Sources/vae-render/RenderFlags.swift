@@ -215,8 +215,8 @@ struct FrameFlags: ParsableArguments {
                                                         valueName: "cs"))
     var doubling: Int?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Grey levels (\(rangeHelp(toleranceRange))) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact (default: \(FrameStyle().tolerance); not the latent map, which is always exact).",
-                                                        valueName: "levels"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Steps of the 254-grey ramp (\(rangeHelp(toleranceRange)); a step is 255/253 of a 0-255 grey level, so N steps are at most N + 1 levels) a pixel may lag behind its true value before a later frame redraws it; 0 makes every frame exact (default: \(FrameStyle().tolerance); not the latent map, which is always exact).",
+                                                        valueName: "steps"))
     var tolerance: Int?
 
     @Option(parsing: .unconditional, help: ArgumentHelp("At most n frames in the GIFs of every epoch (sampling, reconstruction, latent map): the first and last epochs and, between them, epochs spread evenly in log time, as the frames are paced (of 30 epochs, 10 frames show 1, 2, 3, 4, 5, 7, 10, 14, 21 and 30), so that a long run's GIFs stay small and still show its first epochs, \(rangeHelp(framesRange)) (default: every checkpoint).",
@@ -243,7 +243,7 @@ struct FrameFlags: ParsableArguments {
             throw ValidationError("--delay \(style.delay)\(delay == nil ? byDefault : "") is longer than --hold \(style.hold)"
                                   + "\(hold == nil ? byDefault : ""); no frame may show longer than the ends hold")
         }
-        try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey levels")
+        try checkRange("--tolerance", tolerance, in: toleranceRange, unit: "grey steps")
         try refuseUnless(gifs, [("--scale", scale != nil), ("--delay", delay != nil), ("--hold", hold != nil), ("--tolerance", tolerance != nil)],
                          applyTo: "the GIFs, not the loss curve", add: "an animation or --all")
         if gifs && !approximate && tolerance != nil {

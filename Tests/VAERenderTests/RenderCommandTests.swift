@@ -26,7 +26,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
     for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000, at most the test set's count; default: 2000,",
                  "one per row (1 to 256; default: 8)", "n from 1 to 16;", "the least an epoch's frame shows, 2 to 65535 (default: 10).",
-                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch but the last for --delay (default: 80).", "Grey levels (0 to 253)", "(above 0 and at most 10; default: 1.15)"] {
+                 "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch but the last for --delay (default: 80).", "Steps of the 254-grey ramp (0 to 253;", "(above 0 and at most 10; default: 1.15)"] {
         #expect(help.contains(text), "--help should say \(text)")
     }
 }
@@ -39,7 +39,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     (["--all", "--scale", "17"], "--scale must be between 1 and 16, got 17"),
     (["--all", "--delay", "1"], "--delay must be between 2 and 65535 centiseconds, got 1"),
     (["--all", "--hold", "70000"], "--hold must be between 2 and 65535 centiseconds, got 70000"),
-    (["--all", "--tolerance", "254"], "--tolerance must be between 0 and 253 grey levels, got 254"),
+    (["--all", "--tolerance", "254"], "--tolerance must be between 0 and 253 grey steps, got 254"),
     (["--all", "--frames", "1"], "--frames must be between 2 and 100000, got 1"),
     (["--interpolation", "--traversal", "--frames", "5"],
      "--frames applies to the GIFs of every epoch; add --sampling, --reconstruction, --latent-map or --all"),

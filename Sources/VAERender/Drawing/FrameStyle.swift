@@ -12,8 +12,8 @@ public struct FrameStyle: Sendable, Equatable {
     /// Centiseconds per doubling of the epochs trained, shared out among the frames of every epoch
     /// (see `epochDelay`); 0 shows each of them for `delay`.
     public var doubling: Int
-    /// Grey levels a pixel may lag behind its true value in a later frame before it is redrawn
-    /// (see `GIFEncoder`). At 4 of 253 the lag is invisible, yet it cuts the default run's sampling
+    /// Steps of the grey ramp a pixel may lag behind its true value in a later frame before it is
+    /// redrawn (see `GIFEncoder`). At 4 of 253 the lag is invisible, yet it cuts the default run's sampling
     /// GIF by 30% (docs/design.md gives the sizes), since its every pixel drifts a little each epoch.
     public var tolerance: Int
 

@@ -37,8 +37,9 @@ public struct GIFError: Error, CustomStringConvertible {
 /// `Palette.transparent`. The first frame is written whole; each later one only as the rectangle
 /// around the pixels that changed, with unchanged pixels inside it transparent, which LZW packs
 /// into almost nothing. A grey pixel counts as changed when it moved by more than `tolerance`
-/// levels from what the viewer shows, so slow drift costs no bytes while every shown pixel stays
-/// within `tolerance` of its frame; 0 makes every frame exact. Every other colour of `palette`
+/// steps of the grey ramp from what the viewer shows, so slow drift costs no bytes while every
+/// shown pixel stays within `tolerance` steps of its frame (a step is 255/253 of a level of the
+/// 0-255 colours, so that is at most `tolerance` + 1 levels); 0 makes every frame exact. Every other colour of `palette`
 /// (the caption's accent, the latent map's class colours) is always exact.
 public final class GIFEncoder {
     public let width: Int, height: Int
@@ -64,7 +65,7 @@ public final class GIFEncoder {
         }
         guard (0...Int(UInt16.max)).contains(loopCount) else { throw GIFError("loop count \(loopCount) is outside 0...65535") }
         guard (0...Int(Palette.maxGray)).contains(tolerance) else {
-            throw GIFError("tolerance \(tolerance) is outside 0...\(Palette.maxGray) grey levels")
+            throw GIFError("tolerance \(tolerance) is outside 0...\(Palette.maxGray) grey steps")
         }
         (self.width, self.height, self.tolerance) = (width, height, tolerance)
         exact = (0...255).map { index in
