@@ -85,8 +85,8 @@ struct RenderCommand: ParsableCommand {
             loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
             <run-dir>/metrics.jsonl (the negative ELBO; the train loss of an --objective iwae run, marked (iwae) in \
             the legend, is its negative importance-weighted bound; a --binarize dynamic run's, marked (binary), is \
-            of binarised images, and a --conditional run's, marked (|y), bounds -log p(x|y)), up to the last \
-            checkpoint when animations are rendered too, with the runs named by --compare drawn beside it \
+            of binarised images, and a --conditional run's, marked (|y), bounds -log p(x|y)); an epoch missing \
+            from it is taken from its checkpoint, and said. Up to the last checkpoint when animations are rendered too, with the runs named by --compare drawn beside it \
             (Gaussian runs only beside Gaussian ones).
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
@@ -198,7 +198,7 @@ struct RenderCommand: ParsableCommand {
             } ?? []
             bar.clear()
             let files = gifs.map { (name: $0.animation.fileName, bytes: $0.bytes) }
-                + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.utf8))] } ?? [])
+                + (lossCurve.map { [(name: lossCurveFileName, bytes: Array($0.svg.utf8))] } ?? [])
             // A Ctrl-C during the write stops the tool once the set is written and said so.
             try writeOutputs(files, to: locations.out) { paths in
                 for (gif, path) in zip(gifs, paths) {
@@ -207,7 +207,14 @@ struct RenderCommand: ParsableCommand {
                           + (gif.note.map { "; " + $0 } ?? ""))
                 }
                 if let lossCurve {
-                    print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.utf8.count) bytes")
+                    // Said, since only a resume writes the lines back.
+                    let fromCheckpoints = lossCurve.fromCheckpoints.map { run in
+                        "; \(run.folder)/metrics.jsonl lacks \(epochList(run.epochs)), drawn from "
+                            + (run.epochs.count == 1 ? "its checkpoint" : "their checkpoints")
+                            + " (vae-train --resume \(shellPath(run.folder)) writes the lines back)"
+                    }
+                    print("\(paths.last!): \(count: 1 + selection.compare.count, "run"), \(lossCurve.svg.utf8.count) bytes"
+                          + fromCheckpoints.joined())
                 }
                 fflush(nil)
             }

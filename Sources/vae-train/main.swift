@@ -265,7 +265,15 @@ struct VAETrain: ParsableCommand {
             let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates "
                 + resumePoint.run.model.negativeLogLikelihood : ""
             let epochs = resumePoint.epoch == 1 ? "its 1 epoch" : "all \(resumePoint.epoch) epochs"
-            print("vae-train: \(directory.path) has completed \(epochs); nothing to do "
+            // Still, a metrics line cut or deleted by hand is rebuilt, as a resume that trains does.
+            let missingLines = try directory.epochsMissingFromMetrics(through: resumePoint.epoch)
+            if !missingLines.isEmpty {
+                try directory.writeMetrics(try directory.metricsLines(through: resumePoint.epoch, of: resumePoint.run))
+            }
+            let done = missingLines.isEmpty ? "nothing to do"
+                : "rebuilt the metrics.jsonl \(missingLines.count == 1 ? "line" : "lines") of \(epochList(missingLines)) from "
+                    + (missingLines.count == 1 ? "its checkpoint" : "their checkpoints") + ", and nothing is left to train"
+            print("vae-train: \(directory.path) has completed \(epochs); \(done) "
                   + "(--epochs N with N above \(resumePoint.epoch) trains it further\(estimate))")
             return
         }

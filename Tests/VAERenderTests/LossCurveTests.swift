@@ -152,18 +152,76 @@ func lossCurvesOfExtremeLossesAreDrawable(losses: [EpochLosses]) throws {
     let svg = String(decoding: try readFile(out + "/loss.svg"), as: UTF8.self)
     #expect(alone.status == 0 && svg.contains(">3</text>"), "\(alone.stderr)")
 
+    // Metrics that record only epochs past the checkpoints, or none at all: the checkpoints' epochs
+    // are drawn from them, and said.
+    for kept in [lines.split(separator: "\n").dropFirst(2).map { $0 + "\n" }.joined(), ""] {
+        write(Array(kept.utf8), to: run.metricsPath)
+        let result = try runTool("vae-render", ["--sampling", "--grid", "2", "--loss-curve", "--run-dir", run.path,
+                                                "--data", syntheticData, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let size = try readFile(out + "/loss.svg").count
+        #expect(result.stdout.hasSuffix("loss.svg: 1 run, \(size) bytes; \(run.path)/metrics.jsonl "
+                                        + "lacks epochs 1 and 2, drawn from their checkpoints (vae-train --resume \(run.path) writes "
+                                        + "the lines back)\n"), "\(result.stdout)")
+        let drawn = PolylineCollector()
+        let drawnParser = XMLParser(data: Data(try readFile(out + "/loss.svg")))
+        drawnParser.delegate = drawn
+        #expect(drawnParser.parse())
+        #expect(drawn.polylines.map(\.points.count) == [2, 2])
+    }
     // A chart of no epochs is refused with exit 65, not drawn (its scale would divide by nothing):
-    // metrics that record only epochs past the checkpoints, or none at all.
-    write(Array(lines.split(separator: "\n").dropFirst(2).map { $0 + "\n" }.joined().utf8), to: run.metricsPath)
-    let pastTheCheckpoints = try runTool("vae-render", ["--sampling", "--grid", "2", "--loss-curve", "--run-dir", run.path,
-                                                        "--data", syntheticData, "--out", out])
-    #expect(pastTheCheckpoints.status == 65)
-    #expect(pastTheCheckpoints.stderr == "vae-render: \(run.metricsPath): no epochs recorded up to epoch 2, the last checkpoint's\n")
-    write([], to: run.metricsPath)
-    let empty = try runTool("vae-render", ["--loss-curve", "--run-dir", run.path, "--out", out])
+    // a folder of metrics alone that records none.
+    let svgBefore = try readFile(out + "/loss.svg")
+    write([], to: other.metricsPath)
+    let empty = try runTool("vae-render", ["--loss-curve", "--run-dir", other.path, "--out", out])
     #expect(empty.status == 65)
-    #expect(empty.stderr == "vae-render: \(run.metricsPath): no epochs recorded\n")
-    #expect(try readFile(out + "/loss.svg") == Array(svg.utf8), "the chart of the last render stays")
+    #expect(empty.stderr == "vae-render: \(other.metricsPath): no epochs recorded\n")
+    #expect(try readFile(out + "/loss.svg") == svgBefore, "the chart of the last render stays")
+}
+
+/// An epoch whose metrics line was lost (cut or deleted by hand, or the whole file) is drawn from
+/// its checkpoint, which records the same losses: the chart is the one of the whole file, and the
+/// render says so. A resume of the finished run writes the lines back from the checkpoints, as a resume that
+/// trains does; after it the render has nothing to say.
+@Test func anEpochMissingFromTheMetricsIsDrawnFromItsCheckpointAndAResumeWritesItBack() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let run = folder + "/run", out = folder + "/out"
+    let trained = try runTool("vae-train", ["--data", syntheticData, "--no-download", "--run-dir", run, "--epochs", "5",
+                                            "--hidden", "8", "--latent-dim", "2", "--prior", "normal", "--iwae-k", "0"])
+    #expect(trained.status == 0, "\(trained.stderr)")
+    let metricsPath = run + "/metrics.jsonl"
+    let whole = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
+    let chart = try readFile(out + "/loss.svg"), original = try readMetricsLines(metricsPath)
+    #expect(whole.stdout == "\(out)/loss.svg: 1 run, \(chart.count) bytes\n", "\(whole.stdout)")
+    for (dropped, said) in [([1], "epoch 2, drawn from its checkpoint"), ([1, 3, 4], "epochs 2, 4 and 5, drawn from their checkpoints")] {
+        let kept = original.indices.filter { !dropped.contains($0) }.map { original[$0].text + "\n" }.joined()
+        write(Array(kept.utf8), to: metricsPath)
+        let result = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
+        #expect(result.stdout == "\(out)/loss.svg: 1 run, \(chart.count) bytes; \(run)/metrics.jsonl lacks \(said) "
+                + "(vae-train --resume \(run) writes the lines back)\n", "\(result.stdout)")
+        #expect(try readFile(out + "/loss.svg") == chart, "the chart of the whole file")
+        if dropped.count == 1 {
+            let resumed = try runTool("vae-train", ["--resume", run, "--no-download"])
+            #expect(resumed.stdout == "vae-train: \(run) has completed all 5 epochs; rebuilt the metrics.jsonl line of epoch 2 from "
+                    + "its checkpoint, and nothing is left to train (--epochs N with N above 5 trains it further)\n", "\(resumed.stdout)")
+        }
+    }
+    try FileManager.default.removeItem(atPath: metricsPath)
+    let withoutMetrics = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
+    #expect(withoutMetrics.stdout.hasSuffix("lacks epochs 1, 2, 3, 4 and 5, drawn from their checkpoints (vae-train --resume \(run) "
+                                            + "writes the lines back)\n"), "\(withoutMetrics.stdout)")
+    #expect(try readFile(out + "/loss.svg") == chart, "the chart of the whole file")
+    let resumed = try runTool("vae-train", ["--resume", run, "--no-download"])
+    #expect(resumed.status == 0, "\(resumed.stderr)")
+    #expect(resumed.stdout == "vae-train: \(run) has completed all 5 epochs; rebuilt the metrics.jsonl lines of epochs 1, 2, 3, 4 "
+            + "and 5 from their checkpoints, and nothing is left to train (--epochs N with N above 5 trains it further)\n",
+            "\(resumed.stdout)")
+    // The rebuilt lines have no timings; their losses are the lost lines'.
+    #expect(try readMetricsLines(metricsPath).map(\.losses) == original.map(\.losses))
+    let again = try runTool("vae-render", ["--loss-curve", "--run-dir", run, "--out", out])
+    let chartAgain = try readFile(out + "/loss.svg")
+    #expect(again.stdout == whole.stdout && chartAgain == chart, "\(again.stdout)")
 }
 
 /// Every run has a colour of its own, and a label too long for the legend keeps its end after

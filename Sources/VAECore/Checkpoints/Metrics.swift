@@ -51,7 +51,6 @@ public struct EpochLosses: Sendable, Equatable {
 /// lines repeating an epoch (a file edited by hand), the last, as a resume keeps it.
 public func readEpochLosses(_ path: String) throws -> [EpochLosses] {
     let rows = try readMetricsLines(path).map(\.losses)
-    guard !rows.isEmpty else { throw VAEError(.badData, "\(path): no epochs recorded") }
     let lastOfEach = Dictionary(rows.map { ($0.epoch, $0) }, uniquingKeysWith: { _, later in later })
     return lastOfEach.values.sorted { $0.epoch < $1.epoch }
 }

@@ -435,15 +435,7 @@ public struct RunDirectory: Sendable {
     /// whose line is missing (the file deleted or cut by hand) gets one rebuilt from its
     /// checkpoint, without timings, so that the loss curve keeps every epoch.
     public func metricsLines(through epoch: Int, of run: RunConfig) throws -> [String] {
-        var recorded: [Int: (text: String, losses: EpochLosses)] = [:]
-        if FileManager.default.fileExists(atPath: metricsPath) {
-            do {
-                for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line }
-            } catch let error as VAEError where error.kind == .badData {
-                throw VAEError(error.kind, error.message + "; mend or delete that line, and the resume rebuilds a missing line "
-                               + "from its epoch's checkpoint")
-            }
-        }
+        let recorded = try recordedMetricsLines()
         let checkpoints = Set(checkpointEpochs())
         return try stride(from: 1, through: epoch, by: 1).compactMap { epoch in
             guard checkpoints.contains(epoch) else { return recorded[epoch]?.text }
@@ -459,6 +451,26 @@ public struct RunDirectory: Sendable {
             }
             return line.text
         }
+    }
+
+    /// The epochs through `epoch` whose checkpoint the run keeps and whose metrics line is
+    /// missing, which `metricsLines` rebuilds.
+    public func epochsMissingFromMetrics(through epoch: Int) throws -> [Int] {
+        let recorded = try recordedMetricsLines()
+        return checkpointEpochs().filter { $0 <= epoch && recorded[$0] == nil }
+    }
+
+    /// metrics.jsonl's lines by epoch (an epoch's last line), none without the file.
+    private func recordedMetricsLines() throws -> [Int: (text: String, losses: EpochLosses)] {
+        var recorded: [Int: (text: String, losses: EpochLosses)] = [:]
+        guard FileManager.default.fileExists(atPath: metricsPath) else { return recorded }
+        do {
+            for line in try readMetricsLines(metricsPath) { recorded[line.losses.epoch] = line }
+        } catch let error as VAEError where error.kind == .badData {
+            throw VAEError(error.kind, error.message + "; mend or delete that line, and the resume rebuilds a missing line "
+                           + "from its epoch's checkpoint")
+        }
+        return recorded
     }
 
     /// Records where the run's data came from, as an absolute path, so that the renderer and

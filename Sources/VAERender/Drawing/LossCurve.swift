@@ -120,27 +120,39 @@ public func lossCurveSVG(_ runs: [(label: String, losses: [EpochLosses])], marks
 /// have one name, by its path as given); the first run's only through `lastEpoch` when it is
 /// given. A run's objective, binarisation, conditioning (its marks) and likelihood come from its
 /// last checkpoint, else its resume state; a folder with metrics alone is taken as a plain ELBO
-/// run and its likelihood is not checked.
+/// run and its likelihood is not checked. An epoch whose checkpoint is kept but whose metrics line
+/// is not (cut or deleted by hand; or, in a run still training, written just after the
+/// checkpoint) is drawn from the checkpoint, which records the same losses: `fromCheckpoints`
+/// lists such epochs by run folder.
 /// Bernoulli and Gaussian runs are refused together: one's loss is a probability's logarithm,
 /// the other's a density's, whose nats do not compare (a Gaussian's fall below zero as its σ shrinks).
-public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) throws -> String {
+public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) throws
+    -> (svg: String, fromCheckpoints: [(folder: String, epochs: [Int])]) {
     var marks: [Int: [LossCurveMark]] = [:]
+    var fromCheckpoints: [(folder: String, epochs: [Int])] = []
     var likelihoods: [(folder: String, likelihood: Likelihood)] = []
     let names = runFolders.map { URL(fileURLWithPath: $0).lastPathComponent }
     let runs = try runFolders.enumerated().map { index, folder in
         let directory = RunDirectory(folder)
+        let hasMetrics = PathKind(directory.metricsPath) != .nothing, kept = directory.checkpointEpochs()
         // A folder that is not there, or a run in its first epoch, is told as such, not as a file that cannot be opened.
-        if PathKind(directory.metricsPath) == .nothing && (PathKind(folder) != .folder || directory.isInItsFirstEpoch) {
+        if !hasMetrics && (directory.isInItsFirstEpoch || kept.isEmpty) {
             try directory.checkExists()
             throw VAEError(.missingInput, "\(directory.metricsPath) does not exist" + directory.untrainedAdvice)
         }
-        var losses = try readEpochLosses(directory.metricsPath)
-        if index == 0, let lastEpoch {
-            losses = losses.filter { $0.epoch <= lastEpoch }
-            guard !losses.isEmpty else {
-                throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded up to epoch \(lastEpoch), the last checkpoint's")
-            }
+        var losses = hasMetrics ? try readEpochLosses(directory.metricsPath) : []
+        let recordedEpochs = Set(losses.map(\.epoch))
+        let cut = index == 0 ? lastEpoch ?? .max : .max
+        let unrecorded = kept.filter { !recordedEpochs.contains($0) && $0 <= cut }
+        if !unrecorded.isEmpty {
+            losses = try (losses + unrecorded.map { epoch in
+                let metrics = try readCheckpoint(directory.checkpoint(epoch: epoch), epoch: epoch, configuredAs: nil).metrics
+                return EpochLosses(epoch: epoch, train: metrics.train.total, test: metrics.test.total)
+            }).sorted { $0.epoch < $1.epoch }
         }
+        // The first run's last checkpoint, which the cut keeps, is drawn: only a folder of metrics alone can be empty.
+        losses = losses.filter { $0.epoch <= cut }
+        guard !losses.isEmpty else { throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded") }
         // A state that is there but unreadable is reported, not taken for a folder of metrics alone.
         let recorded = try directory.checkpointEpochs().last.map { try readCheckpoint(directory.checkpoint(epoch: $0)).run }
             ?? (PathKind(directory.statePath) == .file ? try readTrainingState(directory.statePath).run : nil)
@@ -153,9 +165,10 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
             }
             likelihoods.append((folder, likelihood))
         }
+        if !unrecorded.isEmpty { fromCheckpoints.append((folder, unrecorded)) }
         return (label: names.filter { $0 == names[index] }.count > 1 ? folder : names[index], losses: losses)
     }
-    return lossCurveSVG(runs, marks: marks)
+    return (lossCurveSVG(runs, marks: marks), fromCheckpoints)
 }
 
 private func escapeXML(_ text: String) -> String {
