@@ -281,6 +281,24 @@ func aCorruptCheckpointIsNamed(epoch: Int) throws {
     #expect(zip(gifs, decoded).allSatisfy { $0.width == $1.width && $0.height == $1.height })
 }
 
+/// A run that stopped short of its plan (checkpoints 1 and 2 of 3: still training, or stopped) is
+/// captioned with its plan, "epoch 2/3": its frames are the whole run's first two, in the GIFs
+/// whose frames do not depend on the final model (a 2-D latent's plane is the prior's).
+@Test func aRunShortOfItsPlanIsCaptionedWithThePlan() throws {
+    let run = try copyOfFixtureRun("latent2", epochs: [1, 2])
+    defer { removeTemporaryFolder(run.path) }
+    func frames(_ folder: String) throws -> [[[UInt8]]] {
+        let request = RenderRequest(runDirectory: folder, dataFolder: syntheticData, sampling: SamplingOptions(grid: 2, source: .plane),
+                                    reconstruction: ReconstructionOptions(indices: [0, 1]), style: FrameStyle(scale: 1, tolerance: 0))
+        return try renderAnimations(request).map { try decodeGIF($0.bytes).frames.map(\.indices) }
+    }
+    let short = try frames(run.path), whole = try frames(fixtureRun("latent2"))
+    #expect(short.map(\.count) == [2, 2] && whole.map(\.count) == [3, 3])
+    for (gif, (shortFrames, wholeFrames)) in zip(["sampling", "reconstruction"], zip(short, whole)) {
+        #expect(shortFrames == Array(wholeFrames.prefix(2)), "\(gif).gif")
+    }
+}
+
 /// A checkpoint deleted from the middle of a run is skipped, and the report says it is missing.
 @Test func aMissingMiddleCheckpointIsCounted() throws {
     let run = try copyOfFixtureRun("latent3")
