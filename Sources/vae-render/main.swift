@@ -85,9 +85,10 @@ struct RenderCommand: ParsableCommand {
             loss.svg (--loss-curve): train (dashed) and test (solid) loss per epoch from \
             <run-dir>/metrics.jsonl (the negative ELBO; the train loss of an --objective iwae run, marked (iwae) in \
             the legend, is its negative importance-weighted bound; a --binarize dynamic run's, marked (binary), is \
-            of binarised images, and a --conditional run's, marked (|y), bounds -log p(x|y)); an epoch missing \
-            from it is taken from its checkpoint, and said. Up to the last checkpoint when animations are rendered too, with the runs named by --compare drawn beside it \
-            (Gaussian runs only beside Gaussian ones).
+            of binarised images, and a --conditional run's, marked (|y), bounds -log p(x|y)), up to the last \
+            checkpoint when animations are rendered too, with the runs named by --compare drawn beside it \
+            (Gaussian runs only beside Gaussian ones). An epoch missing from a metrics.jsonl is drawn from its \
+            checkpoint, and the loss.svg line says which.
 
             Exit codes: 0 done, 64 bad flags or data that does not match the run, 65 a corrupt \
             checkpoint or data file, or checkpoints of different configurations, 66 missing run or \
