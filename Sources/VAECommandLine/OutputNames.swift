@@ -14,7 +14,15 @@ public func checkNotADash(_ value: String?, flag: String, naming what: String) t
 /// Refuses an output `flag` named as a picture (`.png`, `.gif`, ...): viewers, and the user, would
 /// take the bytes of `what` the tool writes for a broken picture. `naming` says how to name it.
 public func checkNotNamedAsAPicture(_ path: String, flag: String, writing what: String, naming advice: String) throws {
+    try checkNotNamed(as: [(["png", "gif", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"], "a picture")], path, flag: flag,
+                      writing: what, naming: advice)
+}
+
+/// Refuses an output `flag` whose suffix (in any case) is one of `kinds`' suffixes: the file would
+/// be taken for that kind of file, not the `what` the tool writes. `naming` says how to name it.
+public func checkNotNamed(as kinds: [(suffixes: Set<String>, kind: String)], _ path: String, flag: String, writing what: String,
+                          naming advice: String) throws {
     let suffix = URL(fileURLWithPath: path).pathExtension.lowercased()
-    guard ["png", "gif", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"].contains(suffix) else { return }
-    throw ValidationError("\(flag) \(path) is named as a picture, but it would hold \(what) (\(advice))")
+    guard let named = kinds.first(where: { $0.suffixes.contains(suffix) }) else { return }
+    throw ValidationError("\(flag) \(path) is named as \(named.kind), but it would hold \(what) (\(advice))")
 }

@@ -41,6 +41,8 @@ struct VAEClassifier: ParsableCommand {
         if out.isEmpty { throw ValidationError("--out must name the file to write") }
         try checkNotADash(out, flag: "--out", naming: "file")
         try checkNotNamedAsAPicture(out, flag: "--out", writing: "a classifier's safetensors file", naming: "name it .safetensors")
+        try checkNotNamed(as: [(["idx"], "an IDX file"), (["gz"], "gzip data")], out, flag: "--out",
+                          writing: "a classifier's safetensors file", naming: "name it .safetensors")
     }
 
     func run() throws {

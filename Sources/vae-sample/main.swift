@@ -14,7 +14,7 @@ struct VAESample: ParsableCommand {
             Draws --count latent points from --sampler for the checkpoint of --epoch (default: the last) \
             of the run in --run-dir, and writes the decoder's mean images as an IDX file (magic \
             0x00000803, count x 28 x 28 unsigned bytes, each intensity times 255 rounded), gzipped when \
-            --out ends in .gz. The default sampler and temperature are the sampling GIF's. The GMM and two-stage \
+            --out ends in .gz, in any case. The default sampler and temperature are the sampling GIF's. The GMM and two-stage \
             samplers are fitted to that checkpoint's encoded training means, so the run's training files must be \
             at hand: they are read from --data (refused with the other samplers, which read none), else $KMNIST_DIR, \
             else the folder the run was trained on. \
@@ -41,7 +41,7 @@ struct VAESample: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Seed of the sampler's fit and draw, 0 to 2^64-1.", valueName: "n"))
     var seed: UInt64 = 0
 
-    @Option(help: ArgumentHelp("The IDX file to write; .gz compresses it. An existing file is replaced only if it is a writable IDX image file and no KMNIST data file.", valueName: "file"))
+    @Option(help: ArgumentHelp("The IDX file to write; .gz (in any case) compresses it. An existing file is replaced only if it is a writable IDX image file and no KMNIST data file.", valueName: "file"))
     var out: String
 
     @Option(help: ArgumentHelp("gmm (a Gaussian mixture fitted to the encoded training means), gmm-diagonal (the same with diagonal covariances), two-stage (a second VAE fitted to the encoded training means), vamp (a VampPrior run's own prior) or prior (z ~ N(0, I)) (default: as the sampling GIF, vamp for a VampPrior run, else gmm).",
@@ -71,6 +71,10 @@ struct VAESample: ParsableCommand {
         try checkNotADash(out, flag: "--out", naming: "file")
         try checkNotNamedAsAPicture(out, flag: "--out", writing: "an IDX image file",
                                     naming: "name it .idx, or .idx.gz to compress it; vae-render draws GIFs")
+        // Only .gz compresses: a name that promises another compression would lie. (A checkpoint's
+        // name is refused where it matters, among a run's checkpoints, by checkOutputFile.)
+        try checkNotNamed(as: [(["bz2", "xz", "zst", "lz4", "lzma", "zip", "7z", "tgz", "z"], "another tool's compressed file")],
+                          out, flag: "--out", writing: "an IDX image file", naming: "name it .idx, or .idx.gz to compress it")
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
     }
 
@@ -121,7 +125,7 @@ struct VAESample: ParsableCommand {
             // Header and pixels written as they are: a million samples are 784 MB.
             try header.withUnsafeBytes { header in
                 try pixels.withUnsafeBytes { pixels in
-                    if out.hasSuffix(".gz") {
+                    if out.lowercased().hasSuffix(".gz") {
                         try writeFileAtomically(gzipCompress(pieces: [header, pixels]), to: out)
                     } else {
                         try writeFileAtomically(to: out, pieces: [header, pixels])

@@ -151,6 +151,7 @@ func headingAnchors(_ text: String) -> [String] {
     ("mutants", ["no-such-fault"], "scripts/mutants: unknown mutant no-such-fault"),
     ("mutants", ["--check", "x"], "scripts/mutants: --check takes nothing else, got --check x"),
     ("pseudo-inputs", ["--x"], "scripts/pseudo-inputs: --x is neither a count"),
+    ("pseudo-inputs", ["50", "normal", "50"], "scripts/pseudo-inputs: 50 is given twice"),
     ("reference-values", ["--check"], "scripts/reference-values: takes no arguments, got --check"),
     ("results", ["no-such-configuration"], "scripts/results: no configuration 'no-such-configuration'"),
     ("test", ["--x"], "usage: scripts/test"),

@@ -36,10 +36,11 @@ import VAETesting
     let decoded = try readIDX(folder + "/gmm.idx.gz", magic: idxImagesMagic)
     #expect(decoded.dimensions == [7, 28, 28])
     expectDifferent(decoded.payload, prior.payload, "the GMM's samples against the prior's")
-    let again = folder + "/again.idx.gz"
+    // .gz in any case compresses.
+    let again = folder + "/again.IDX.GZ"
     _ = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7", "--seed", "5",
                                    "--out", again])
-    expectIdentical(try readFile(again), gmm, "gmm is the default, and the same seed gives the same bytes")
+    expectIdentical(try readFile(again), gmm, "gmm is the default, the same seed gives the same bytes, and .GZ compresses")
 
     // --data beside a sampler that reads no training images would be ignored: it is refused.
     let ignored = try runTool("vae-sample", ["--run-dir", fixtureRun("latent3"), "--data", syntheticData, "--count", "7",
@@ -103,6 +104,25 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
             "\(classifier.stderr)")
 }
 
+/// A name that promises what the file will not be is refused before any work: another compression
+/// than gzip for vae-sample's IDX file; an IDX file or gzip data for vae-classifier's safetensors
+/// file.
+@Test(arguments: [("vae-sample", "s.bz2", "another tool's compressed file"), ("vae-sample", "s.idx.XZ", "another tool's compressed file"),
+                  ("vae-sample", "s.zst", "another tool's compressed file"),
+                  ("vae-classifier", "c.idx", "an IDX file"), ("vae-classifier", "c.IDX", "an IDX file"),
+                  ("vae-classifier", "c.idx.gz", "gzip data")])
+func outputNamedAsAnotherKindIsRefused(tool: String, name: String, kind: String) throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let arguments = tool == "vae-sample" ? ["--run-dir", "x", "--count", "3", "--out", name] : ["--data", scratch + "/none", "--out", name]
+    let result = try runTool(tool, arguments, workingDirectory: scratch)
+    let holds = tool == "vae-sample" ? "an IDX image file (name it .idx, or .idx.gz to compress it)"
+        : "a classifier's safetensors file (name it .safetensors)"
+    #expect(result.status == 64 && result.stderr == "\(tool): --out \(name) is named as \(kind), but it would hold \(holds) (see \(tool) --help)\n",
+            "\(result.stderr)")
+    #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty)
+}
+
 /// vae-classifier's epochs are checked before any work, at both ends of their range.
 @Test(arguments: ["0", "1001"])
 func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
@@ -132,8 +152,9 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
         ("", 64, "--out must name the file to write"),
         ("-", 64, "--out - would make a file named \"-\", not write to standard output (for that name, pass ./-)"),
         (scratch, 73, "cannot write \(scratch): it is a folder, not a file"),
-        (scratch + "/missing/x.idx", 73, "cannot write \(scratch)/missing/x.idx: the folder \(scratch)/missing does not exist"),
-        (plain + "/x.idx", 73, "cannot write \(plain)/x.idx: \(plain) is not a folder"),
+        // Named so that both tools' names are fine.
+        (scratch + "/missing/x.bin", 73, "cannot write \(scratch)/missing/x.bin: the folder \(scratch)/missing does not exist"),
+        (plain + "/x.bin", 73, "cannot write \(plain)/x.bin: \(plain) is not a folder"),
     ]
     for (out, status, message) in cases {
         let sample = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out])
@@ -155,7 +176,7 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
     #expect(try FileManager.default.contentsOfDirectory(atPath: scratch).isEmpty, "nothing written")
 
     // A folder the user may not write (access(2) refused by the fault-injection library: root may write anywhere).
-    let locked = scratch + "/locked", out = scratch + "/locked/x.idx"
+    let locked = scratch + "/locked", out = scratch + "/locked/x.bin"
     try FileManager.default.createDirectory(atPath: locked, withIntermediateDirectories: false)
     let denied = ["LD_PRELOAD": try preloadLibrary("fault-injection"), "VAE_DENY_ACCESS": "/locked"]
     let sample = try runTool("vae-sample", ["--run-dir", fixtureRun("latent2"), "--data", syntheticData, "--count", "3", "--out", out],
@@ -196,9 +217,12 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
     let otherTestImages = otherData + "/" + KMNIST.files[2].name
     try FileManager.default.copyItem(atPath: trainingImages, toPath: otherTestImages + ".gz")
     try FileManager.default.copyItem(atPath: trainingImages, toPath: otherTestImages)
-    let kept = run.path + "/kept.idx.gz"
-    try FileManager.default.copyItem(atPath: trainingImages, toPath: kept)
-    chmod(kept, 0o444)
+    // Read-only: an IDX file, and a file the classifier's name check lets through.
+    let kept = run.path + "/kept.idx.gz", keptFromClassifier = run.path + "/kept.bin"
+    for file in [kept, keptFromClassifier] {
+        try FileManager.default.copyItem(atPath: trainingImages, toPath: file)
+        chmod(file, 0o444)
+    }
     let sample = ["vae-sample", "--run-dir", run.path, "--data", data, "--count", "3", "--sampler", "gmm"]
     let classifier = ["vae-classifier", "--data", data, "--epochs", "1"]
     let cases: [(command: [String], out: String, message: String)] = [
@@ -209,10 +233,10 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
         (sample, otherTestImages + ".gz", "--out \(otherTestImages).gz is named as a KMNIST data file; not replacing it"),
         (sample, otherTestImages, "--out \(otherTestImages) is named as a KMNIST data file; not replacing it"),
         (sample, kept, "--out \(kept) is read-only; not replacing it"),
-        (classifier, kept, "--out \(kept) is read-only; not replacing it"),
+        (classifier, keptFromClassifier, "--out \(keptFromClassifier) is read-only; not replacing it"),
         (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is in the checkpoints folder of the run in \(run.path)"),
         (classifier, notes, "--out \(notes) exists and is not a classifier file; not replacing it"),
-        (classifier, trainingImages, "--out \(trainingImages) exists and is not a classifier file; not replacing it"),
+        (classifier, otherTestImages, "--out \(otherTestImages) exists and is not a classifier file; not replacing it"),
     ]
     for (command, out, message) in cases {
         let before = try readFile(out)
@@ -379,6 +403,9 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
             + "Adam 0.001, seed 0, 2 epochs, 2 threads, into \(path)", "\(trained.stdout)")
     #expect(lines.count == 4 && lines[1].hasPrefix("epoch 1/2  cross-entropy ") && lines[2].hasPrefix("epoch 2/2  cross-entropy ")
             && lines[2].hasSuffix(" s") && lines[3].hasPrefix("test accuracy"), "\(trained.stdout)")
+    // The mean cross-entropy per image: of ten classes, it starts near log 10 = 2.30 and falls.
+    let losses = lines[1...2].compactMap { Double($0.split(separator: " ").dropFirst(3).first ?? "") }
+    #expect(losses.count == 2 && losses[0] > 0.5 && losses[0] < 2.5 && losses[1] < losses[0], "\(losses)")
     var metadata = try readSafetensors(path).metadata
     // The accuracy it records is on the test images, which it did not learn from.
     let testImages = try KMNIST.load(from: syntheticData).test
@@ -472,6 +499,9 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
     #expect(gmmTemperatures == ["1.3 ", "0.8 ", "1.15"], "\(tempered.stdout)")
     #expect(tempered.stdout.split(separator: "\n").filter { $0.hasPrefix("| ") }.count == 2 + 20, "\(tempered.stdout)")
     #expect(tempered.stdout.contains("| prior samples | 300 |"), "the prior takes no temperature and keeps its one row")
+    // By default, 10,000 draws of each sampler (vae-eval --help).
+    let byDefault = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--quality", "--classifier", path])
+    #expect(byDefault.status == 0 && byDefault.stdout.contains("| prior samples | 10000 |"), "\(byDefault.stdout)")
 
     let refused = try runTool("vae-eval", [checkpoint, "--quality"])
     #expect(refused.status == 64 && refused.stderr.contains("--quality and --classifier go together"))

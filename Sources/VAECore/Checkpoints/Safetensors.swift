@@ -224,7 +224,10 @@ public func parseSafetensors(_ bytes: [UInt8], path: String, verifyingChecksum: 
     let (header, dataStart) = try headerObject(bytes, bad)
     var metadata: [String: String] = [:]
     var tensors: [String: SafetensorsFile.Tensor] = [:]
-    for (name, value) in header {
+    // In file order (a dictionary's order changes from run to run): of several damaged entries,
+    // the first is named every time, and of a file cut short, the first tensor it cuts.
+    func start(_ entry: Any) -> Int { (((entry as? [String: Any])?["data_offsets"] as? [Any])?.first as? Int) ?? .max }
+    for (name, value) in header.sorted(by: { (start($0.value), $0.key) < (start($1.value), $1.key) }) {
         if name == "__metadata__" {
             metadata = try metadataEntries(value, bad)
         } else {
@@ -272,7 +275,7 @@ private func headerObject(_ bytes: [UInt8], _ bad: (String) -> VAEError) throws 
 private func metadataEntries(_ value: Any, _ bad: (String) -> VAEError) throws -> [String: String] {
     guard let map = value as? [String: Any] else { throw bad("__metadata__ is not an object") }
     var metadata: [String: String] = [:]
-    for (key, entry) in map {
+    for (key, entry) in map.sorted(by: { $0.key < $1.key }) {
         guard let text = entry as? String else { throw bad("__metadata__ value of \(key) is not a string") }
         metadata[key] = text
     }
