@@ -81,6 +81,9 @@ import VAECore
     let line = "active units: \(activity.activeDimensions.count) of 3 (average KL above 0.01 nats; "
         + "\(activity.activeByMeanVariance) by Burda et al.'s variance of the mean above 0.01)"
     #expect(result.stdout.split(separator: "\n").contains { $0 == line }, "\(result.stdout)")
+    // By default the IWAE estimate takes k = 1000 (vae-eval --help).
+    let byDefault = try runTool("vae-eval", [checkpoint, "--data", syntheticData])
+    #expect(byDefault.stdout.contains("IWAE estimate of -log p(x) (k=1000): "), "\(byDefault.stdout)")
 }
 
 @Test func evalCommandRefusesBadInput() throws {

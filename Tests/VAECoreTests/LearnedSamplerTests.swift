@@ -95,6 +95,33 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     #expect(matches.sorted() == [0, 1, 2, 3], "the image each pseudo-input starts as: \(matches)")
 }
 
+/// makeSampler builds the kind asked at the temperature asked: a VampPrior's components with
+/// their deviations times the temperature; gmm-diagonal's components with diagonal covariances,
+/// gmm's with full ones, their factors times the temperature.
+@Test func makeSamplerBuildsTheKindAskedAtItsTemperature() throws {
+    let vampModel = VAEModel(config: VAEConfig(hidden: [8], latentDim: 3, prior: .vamp, pseudoInputs: 4))
+    var random = Random(seed: 34)
+    vampModel.initialize(random: &random)
+    initializePseudoInputs(vampModel, from: syntheticImageSet(count: 4, seed: 7), random: &random)
+    let vampCodec = LatentCodec(config: vampModel.config)
+    let plain = try #require(try makeSampler(.vamp, model: vampModel, codec: vampCodec, training: nil, seed: 0) as? VampPriorSampler)
+    let warm = try #require(try makeSampler(.vamp, model: vampModel, codec: vampCodec, training: nil, seed: 0, temperature: 1.5)
+        as? VampPriorSampler)
+    #expect(warm.means == plain.means && warm.deviations == plain.deviations.map { $0 * 1.5 })
+
+    let model = VAEModel(config: VAEConfig(hidden: [8], latentDim: 3))
+    model.initialize(random: &random)
+    let codec = LatentCodec(config: model.config), training = syntheticImageSet(count: 200, seed: 8)
+    for kind in [SamplerKind.gmm, .gmmDiagonal] {
+        let fitted = try #require(try makeSampler(kind, model: model, codec: codec, training: training, seed: 2) as? GaussianMixture)
+        let offDiagonal = (0..<fitted.components).flatMap { c in [3, 6, 7].map { fitted.factors[9 * c + $0] } }
+        #expect(offDiagonal.contains { $0 != 0 } == (kind == .gmm), "\(kind): \(offDiagonal)")
+        let warmFit = try #require(try makeSampler(kind, model: model, codec: codec, training: training, seed: 2, temperature: 1.5)
+            as? GaussianMixture)
+        #expect(warmFit.means == fitted.means && warmFit.factors == fitted.factors.map { $0 * 1.5 }, "\(kind)")
+    }
+}
+
 /// Points from a known correlated Gaussian in four dimensions, one of them unused (as an
 /// inactive latent unit is): the second stage's samples have the points' mean and covariance.
 @Test func twoStageSamplesHaveTheFittedPointsMoments() throws {

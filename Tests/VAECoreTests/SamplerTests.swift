@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import VAECore
+@testable import VAECore
 
 /// Four separated 2-D Gaussians, one with a tilted covariance.
 private let knownMixture = GaussianMixture(
@@ -80,6 +80,61 @@ private let knownMixture = GaussianMixture(
     fitRandom = Random(seed: 11)
     let again = GaussianMixture.fit(points.map(Double.init), latent: 2, components: 4, covariance: .full, random: &fitRandom)
     #expect(again.means == fitted.means && again.factors == fitted.factors, "deterministic")
+}
+
+/// A fit is a fixed point of EM: one more E and M step moves it by next to nothing. Two
+/// overlapping components, whose soft responsibilities show a fit stopped early, or covariances
+/// summed with other weights than the responsibilities.
+@Test func aMixtureFitIsAFixedPointOfEM() {
+    let overlapping = GaussianMixture(latent: 2, weights: [0.4, 0.6], means: [-0.8, 0, 0.8, 0.3],
+                                      factors: [1, 0, 0.5, 0.8, 0.7, 0, -0.3, 0.9])
+    var random = Random(seed: 21)
+    let n = 3000, points = overlapping.sample(count: n, random: &random).z.map(Double.init)
+    var fitRandom = Random(seed: 4)
+    let fitted = GaussianMixture.fit(points, latent: 2, components: 2, covariance: .full, random: &fitRandom)
+    var responsibilities = [Double](repeating: 0, count: n * 2)
+    _ = fitted.expectation(points, responsibilities: &responsibilities, team: .shared)
+    let soft = responsibilities.filter { $0 > 0.1 && $0 < 0.9 }.count
+    #expect(soft > n / 4, "\(soft) of \(n) points have soft responsibilities")
+    let stepped = GaussianMixture.maximisation(points, latent: 2, responsibilities: responsibilities, components: 2,
+                                               covariance: .full, team: .shared)
+    func covariances(_ m: GaussianMixture) -> [Double] {
+        (0..<2).flatMap { c -> [Double] in
+            let l = Array(m.factors[4 * c..<4 * c + 4])
+            return [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
+        }
+    }
+    let moves = zip(stepped.weights + stepped.means + covariances(stepped), fitted.weights + fitted.means + covariances(fitted))
+        .map { abs($0 - $1) }
+    // Convergence stops EM once a step gains less than 1e-3 nats a point: here moves of about 0.02
+    // are left, and a fit stopped after its first step is left 0.12 from the next.
+    #expect(moves.max()! < 0.05, "one more EM step moves the fit by \(moves)")
+}
+
+/// The M step by hand, for soft responsibilities: each weight is the mean responsibility, each mean
+/// and covariance the responsibility-weighted ones over the points (those below 1e-12 left out),
+/// plus the floor 1e-4 on the diagonal, off-diagonal terms zero for diagonal covariances.
+@Test func theMaximisationStepIsTheWeightedMoments() {
+    let points: [Double] = [0, 0, 1, 2, -1, 0.5, 2, -1, 0.5, 1.5, -2, -1]
+    let first: [Double] = [0.9, 0.3, 0.5, 1e-13, 0.75, 0.2]
+    let responsibilities = first.flatMap { [$0, 1 - $0] }
+    for kind in CovarianceKind.allCases {
+        let m = GaussianMixture.maximisation(points, latent: 2, responsibilities: responsibilities, components: 2, covariance: kind,
+                                             team: .shared)
+        for c in 0..<2 {
+            let r = first.map { c == 0 ? $0 : 1 - $0 }, kept = r.map { $0 < 1e-12 ? 0 : $0 }, total = kept.reduce(0, +)
+            let mean = (0..<2).map { j in (0..<6).map { kept[$0] * points[2 * $0 + j] }.reduce(0, +) / total }
+            func moment(_ i: Int, _ j: Int) -> Double {
+                (0..<6).map { kept[$0] * (points[2 * $0 + i] - mean[i]) * (points[2 * $0 + j] - mean[j]) }.reduce(0, +) / total
+            }
+            let expected = [moment(0, 0) + 1e-4, kind == .full ? moment(0, 1) : 0, moment(1, 1) + 1e-4]
+            let l = Array(m.factors[4 * c..<4 * c + 4])
+            let got = [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
+            #expect(abs(m.weights[c] - r.reduce(0, +) / 6) < 1e-15, "\(kind) weight \(c)")
+            #expect(zip(m.means[2 * c..<2 * c + 2], mean).allSatisfy { abs($0 - $1) < 1e-12 }, "\(kind) mean \(c)")
+            #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(kind) covariance \(c): \(got) against \(expected)")
+        }
+    }
 }
 
 /// Each count tried has ten fitted points per component at least: 100 points of 4 dimensions, 90
