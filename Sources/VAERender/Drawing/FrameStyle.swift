@@ -13,8 +13,9 @@ public struct FrameStyle: Sendable, Equatable {
     /// (see `epochDelay`); 0 shows each of them for `delay`.
     public var doubling: Int
     /// Steps of the grey ramp a pixel may lag behind its true value in a later frame before it is
-    /// redrawn (see `GIFEncoder`). At 4 of 253 the lag is invisible, yet it cuts the default run's sampling
-    /// GIF by 30% (docs/design.md gives the sizes), since its every pixel drifts a little each epoch.
+    /// redrawn (see `GIFEncoder`). At 4 of 253 the lag is invisible, yet it cuts the default run's
+    /// sampling GIF by 30% (docs/design.md gives the sizes), since its every pixel drifts a little
+    /// each epoch.
     public var tolerance: Int
 
     public init(scale: Int = 2, delay: Int = 10, hold: Int = 200, doubling: Int = 80, tolerance: Int = 4) {

@@ -154,7 +154,7 @@ public func lossCurveSVG(runFolders: [String], throughEpoch lastEpoch: Int?) thr
         losses = losses.filter { $0.epoch <= cut }
         guard !losses.isEmpty else { throw VAEError(.badData, "\(directory.metricsPath): no epochs recorded") }
         // A state that is there but unreadable is reported, not taken for a folder of metrics alone.
-        let recorded = try directory.checkpointEpochs().last.map { try readCheckpoint(directory.checkpoint(epoch: $0)).run }
+        let recorded = try kept.last.map { try readCheckpoint(directory.checkpoint(epoch: $0)).run }
             ?? (PathKind(directory.statePath) == .file ? try readTrainingState(directory.statePath).run : nil)
         if let run = recorded {
             marks[index] = LossCurveMark.of(run)

@@ -39,8 +39,8 @@ public struct GIFError: Error, CustomStringConvertible {
 /// into almost nothing. A grey pixel counts as changed when it moved by more than `tolerance`
 /// steps of the grey ramp from what the viewer shows, so slow drift costs no bytes while every
 /// shown pixel stays within `tolerance` steps of its frame (a step is 255/253 of a level of the
-/// 0-255 colours, so that is at most `tolerance` + 1 levels); 0 makes every frame exact. Every other colour of `palette`
-/// (the caption's accent, the latent map's class colours) is always exact.
+/// 0-255 colours, so that is at most `tolerance` + 1 levels); 0 makes every frame exact. Every
+/// other colour of `palette` (the caption's accent, the latent map's class colours) is always exact.
 public final class GIFEncoder {
     public let width: Int, height: Int
     public private(set) var frameCount = 0
