@@ -81,6 +81,23 @@ import VAECore
     let line = "active units: \(activity.activeDimensions.count) of 3 (average KL above 0.01 nats; "
         + "\(activity.activeByMeanVariance) by Burda et al.'s variance of the mean above 0.01)"
     #expect(result.stdout.split(separator: "\n").contains { $0 == line }, "\(result.stdout)")
+    // A dimension whose mean never moves but whose posterior is far from N(0, 1) is active by its
+    // KL and not by the variance of its mean: the line gives the two counts apart.
+    let edited = try readCheckpoint(checkpoint), head = edited.model.layout.head, p = edited.model.parameters.pointer
+    for row in [0, 3] {
+        (p + head.weightOffset + row * head.inputs).update(repeating: 0, count: head.inputs)
+    }
+    (p[head.biasOffset], p[head.biasOffset + 3]) = (0.5, -4)
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let editedPath = scratch + "/epoch-0003.safetensors"
+    try writeCheckpoint(edited.model, run: edited.run, metrics: edited.metrics, to: editedPath)
+    let editedActivity = latentActivity(edited.model, try KMNIST.load(from: syntheticData).test)
+    #expect(editedActivity.activeDimensions.contains(0) && editedActivity.activeDimensions.count != editedActivity.activeByMeanVariance)
+    let counted = try runTool("vae-eval", [editedPath, "--data", syntheticData, "--k", "0"])
+    let editedLine = "active units: \(editedActivity.activeDimensions.count) of 3 (average KL above 0.01 nats; "
+        + "\(editedActivity.activeByMeanVariance) by Burda et al.'s variance of the mean above 0.01)"
+    #expect(counted.stdout.split(separator: "\n").contains { $0 == editedLine }, "\(counted.stdout)")
     // By default the IWAE estimate takes k = 1000 (vae-eval --help).
     let byDefault = try runTool("vae-eval", [checkpoint, "--data", syntheticData])
     #expect(byDefault.stdout.contains("IWAE estimate of -log p(x) (k=1000): "), "\(byDefault.stdout)")
