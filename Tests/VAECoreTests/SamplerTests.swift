@@ -8,6 +8,12 @@ private let knownMixture = GaussianMixture(
     latent: 2, weights: [0.1, 0.2, 0.3, 0.4], means: [-6, 0, 0, 6, 6, 0, 0, -6],
     factors: [0.5, 0, 0, 0.5, 1, 0, 0.8, 0.6, 0.3, 0, 0, 1.2, 0.7, 0, -0.4, 0.4])
 
+/// The covariance LLᵀ of 2-D component c of `factors`: its entries (0, 0), (0, 1), (1, 1).
+private func componentCovariance(_ factors: [Double], _ c: Int) -> [Double] {
+    let l = Array(factors[4 * c..<4 * c + 4])
+    return [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
+}
+
 @Test func mixtureSamplesHaveTheComponentsStatistics() {
     var random = Random(seed: 9)
     let samples = knownMixture.sample(count: 40_000, random: &random)
@@ -59,17 +65,12 @@ private let knownMixture = GaussianMixture(
         let dy = fitted.means[2 * fittedComponent + 1] - knownMixture.means[2 * k + 1]
         return (dx * dx + dy * dy).squareRoot()
     }
-    /// The covariance LLᵀ of component c of factors f: its entries (0, 0), (0, 1), (1, 1).
-    func covariance(_ f: [Double], _ c: Int) -> [Double] {
-        let l = Array(f[4 * c..<4 * c + 4])
-        return [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
-    }
     #expect(abs(fitted.weights.reduce(0, +) - 1) < 1e-12, "weights \(fitted.weights)")
     for k in 0..<4 {
         let match = (0..<fitted.components).min { distance($0, k) < distance($1, k) }!
         #expect(abs(fitted.weights[match] - knownMixture.weights[k]) < 0.02, "component \(k) weight")
         #expect(distance(match, k) < 0.1, "component \(k) mean")
-        for (got, want) in zip(covariance(fitted.factors, match), covariance(knownMixture.factors, k)) {
+        for (got, want) in zip(componentCovariance(fitted.factors, match), componentCovariance(knownMixture.factors, k)) {
             let tolerance: Double = 0.1 * max(abs(want), 0.3)
             #expect(abs(got - want) < tolerance, "component \(k) covariance \(got) vs \(want)")
         }
@@ -98,12 +99,7 @@ private let knownMixture = GaussianMixture(
     #expect(soft > n / 4, "\(soft) of \(n) points have soft responsibilities")
     let stepped = GaussianMixture.maximisation(points, latent: 2, responsibilities: responsibilities, components: 2,
                                                covariance: .full, team: .shared)
-    func covariances(_ m: GaussianMixture) -> [Double] {
-        (0..<2).flatMap { c -> [Double] in
-            let l = Array(m.factors[4 * c..<4 * c + 4])
-            return [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
-        }
-    }
+    func covariances(_ m: GaussianMixture) -> [Double] { (0..<2).flatMap { componentCovariance(m.factors, $0) } }
     let moves = zip(stepped.weights + stepped.means + covariances(stepped), fitted.weights + fitted.means + covariances(fitted))
         .map { abs($0 - $1) }
     // Convergence stops EM once a step gains less than 1e-3 nats a point: here moves of about 0.02
@@ -128,8 +124,7 @@ private let knownMixture = GaussianMixture(
                 (0..<6).map { kept[$0] * (points[2 * $0 + i] - mean[i]) * (points[2 * $0 + j] - mean[j]) }.reduce(0, +) / total
             }
             let expected = [moment(0, 0) + 1e-4, kind == .full ? moment(0, 1) : 0, moment(1, 1) + 1e-4]
-            let l = Array(m.factors[4 * c..<4 * c + 4])
-            let got = [l[0] * l[0], l[0] * l[2], l[2] * l[2] + l[3] * l[3]]
+            let got = componentCovariance(m.factors, c)
             #expect(abs(m.weights[c] - r.reduce(0, +) / 6) < 1e-15, "\(kind) weight \(c)")
             #expect(zip(m.means[2 * c..<2 * c + 2], mean).allSatisfy { abs($0 - $1) < 1e-12 }, "\(kind) mean \(c)")
             #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(kind) covariance \(c): \(got) against \(expected)")
