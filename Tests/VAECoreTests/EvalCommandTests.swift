@@ -3,6 +3,16 @@ import Testing
 import TestSupport
 import VAECore
 
+/// --k 1 is an estimate of one importance sample, not none (0 is the value that skips it).
+@Test func evalCommandEstimatesWithOneImportanceSample() throws {
+    let checkpoint = packageRoot + "/fixtures/runs/latent2/checkpoints/epoch-0003.safetensors"
+    let result = try runTool("vae-eval", [checkpoint, "--data", syntheticData, "--k", "1"])
+    let model = try readCheckpoint(checkpoint).model, test = try KMNIST.load(from: syntheticData).test
+    let nll = try importanceWeightedNLL(model, test, k: 1, seed: 0)
+    #expect(result.status == 0 && result.stdout.contains(String(format: "\nIWAE estimate of -log p(x) (k=1): %.2f nats/image\n", nll)),
+            "\(result.stdout)\(result.stderr)")
+}
+
 /// vae-eval prints the two estimates that --samples, --k and --seed ask for: the same figures as
 /// the library's with those values, which differ from the defaults' (checked, so that a flag
 /// ignored shows).

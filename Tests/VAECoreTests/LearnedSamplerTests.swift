@@ -157,6 +157,15 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     #expect(wide.covariance[0] > 1.3 * drawn.covariance[0])
 }
 
+/// docs/quality.md gives the second stage's shape and schedule: they are the fit's defaults.
+@Test func theQualityPageStatesTheTwoStageFit() throws {
+    let page = try String(contentsOfFile: packageRoot + "/docs/quality.md", encoding: .utf8).replacing(/\s+/, with: " ")
+    let hidden = "two hidden layers of \(TwoStageSampler.hidden) ReLU units each way"
+    let schedule = "\(TwoStageSampler.epochs) epochs, batch \(TwoStageSampler.batchSize), Adam at 1e-3"
+    #expect(TwoStageSampler.learningRate == 1e-3)
+    #expect(page.contains(hidden) && page.contains(schedule), "docs/quality.md should say \(hidden) and \(schedule)")
+}
+
 /// The second stage sees the points standardised by their mean and their standard deviation over
 /// the n points (not n - 1); a constant dimension gets 0, its samples that constant.
 @Test func twoStageStandardisesByThePointsMeanAndDeviation() throws {

@@ -112,7 +112,8 @@ private func componentCovariance(_ factors: [Double], _ c: Int) -> [Double] {
 /// plus the floor 1e-4 on the diagonal, off-diagonal terms zero for diagonal covariances.
 @Test func theMaximisationStepIsTheWeightedMoments() {
     let points: [Double] = [0, 0, 1, 2, -1, 0.5, 2, -1, 0.5, 1.5, -2, -1]
-    let first: [Double] = [0.9, 0.3, 0.5, 1e-13, 0.75, 0.2]
+    // 1e-13 is below the negligible responsibility and skipped; 2e-6 is small and still counts.
+    let first: [Double] = [0.9, 0.3, 0.5, 1e-13, 0.75, 2e-6]
     let responsibilities = first.flatMap { [$0, 1 - $0] }
     for kind in CovarianceKind.allCases {
         let m = GaussianMixture.maximisation(points, latent: 2, responsibilities: responsibilities, components: 2, covariance: kind,
@@ -128,6 +129,42 @@ private func componentCovariance(_ factors: [Double], _ c: Int) -> [Double] {
             #expect(abs(m.weights[c] - r.reduce(0, +) / 6) < 1e-15, "\(kind) weight \(c)")
             #expect(zip(m.means[2 * c..<2 * c + 2], mean).allSatisfy { abs($0 - $1) < 1e-12 }, "\(kind) mean \(c)")
             #expect(zip(got, expected).allSatisfy { abs($0 - $1) < 1e-12 }, "\(kind) covariance \(c): \(got) against \(expected)")
+        }
+    }
+}
+
+/// The count is chosen on every tenth point, the 10th, 20th, ...: each candidate is the EM fit of
+/// the other nine tenths from its own stream of the seed, scored on those held-out points.
+@Test func theHeldOutTenthIsEveryTenthPointFromTheTenth() {
+    var random = Random(seed: 14)
+    let points = knownMixture.sample(count: 300, random: &random).z
+    let rows = (0..<300).map { r in points[2 * r..<2 * r + 2].map(Double.init) }
+    let heldOut = (0..<300).filter { $0 % 10 == 9 }.flatMap { rows[$0] }, fitted = (0..<300).filter { $0 % 10 != 9 }.flatMap { rows[$0] }
+    let fit = GaussianMixture.fit(points, latent: 2, covariance: .full, seed: 6)
+    for (components, score) in fit.heldOutScores {
+        var stream = Random(seed: 6, stream: UInt64(components))
+        let mixture = GaussianMixture.fit(fitted, latent: 2, components: components, covariance: .full, random: &stream)
+        #expect(score == mixture.meanLogLikelihood(heldOut), "\(components) components")
+    }
+}
+
+/// EM starts from k-means++: far, small clusters get components of their own from the start.
+/// Here 600 points around the origin and 6 at each of (40, 0) and (0, 40); a start drawn
+/// uniformly puts every centre near the origin nearly always, and EM then keeps the two far
+/// clusters in one wide component.
+@Test func theMixtureStartsFromKMeansPlusPlus() {
+    var random = Random(seed: 15)
+    let noise = randomFloats(612 * 2, random: &random)
+    let points = (0..<612).flatMap { r -> [Double] in
+        let centre: [Double] = r < 600 ? [0, 0] : r < 606 ? [40, 0] : [0, 40]
+        return [centre[0] + 0.5 * Double(noise[2 * r]), centre[1] + 0.5 * Double(noise[2 * r + 1])]
+    }
+    for seed: UInt64 in 1...5 {
+        var stream = Random(seed: seed)
+        let mixture = GaussianMixture.fit(points, latent: 2, components: 3, covariance: .full, random: &stream)
+        for far: [Double] in [[40, 0], [0, 40]] {
+            let nearest = (0..<3).map { c in hypot(mixture.means[2 * c] - far[0], mixture.means[2 * c + 1] - far[1]) }.min()!
+            #expect(nearest < 1, "seed \(seed): no component at \(far): means \(mixture.means)")
         }
     }
 }
