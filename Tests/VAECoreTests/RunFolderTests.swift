@@ -62,12 +62,15 @@ private final class BackgroundTrainer {
 /// Ctrl-\ (SIGQUIT) ends a trainer at once by that signal, as it ends any Unix program: Swift's
 /// runtime took it for a crash, printed some fifty lines of backtrace and let training go on to
 /// exit 0. The trainer is started with SIGQUIT blocked, as a parent's worker thread may start it,
-/// which left Ctrl-\ doing nothing. (No core file: the shell sets the limit to 0 first.)
+/// which left Ctrl-\ doing nothing. (No core file: the shell sets the limit to 0 first.) The
+/// signal's action is made the default first: a suite started in the background of a
+/// non-interactive shell has SIGQUIT ignored, which a trainer keeps, as Unix programs do.
 @Test func sigquitEndsATrainerByThatSignalWithoutABacktrace() throws {
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let folder = scratch + "/run"
-    let blocking = "import os, signal, sys; signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGQUIT}); os.execv(sys.argv[1], sys.argv[1:])"
+    let blocking = "import os, signal, sys; signal.signal(signal.SIGQUIT, signal.SIG_DFL); "
+        + "signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGQUIT}); os.execv(sys.argv[1], sys.argv[1:])"
     let command = ([testPython, "-c", blocking, try toolPath("vae-train")] + trainArguments(runDir: folder, seed: 0, epochs: 100_000))
         .map { "'\($0)'" }
     let trainer = try BackgroundTrainer(["-c", "ulimit -c 0; exec " + command.joined(separator: " ")], executable: "/bin/bash",
