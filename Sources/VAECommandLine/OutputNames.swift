@@ -11,11 +11,13 @@ public func checkNotADash(_ value: String?, flag: String, naming what: String) t
     throw ValidationError("\(flag) - would make a \(what) named \"-\", not write to standard output (for that name, pass ./-)")
 }
 
+/// The suffixes of pictures' names.
+public let pictureSuffixes: Set<String> = ["png", "gif", "jpg", "jpeg", "bmp", "tif", "tiff", "webp", "svg"]
+
 /// Refuses an output `flag` named as a picture (`.png`, `.gif`, ...): viewers, and the user, would
 /// take the bytes of `what` the tool writes for a broken picture. `naming` says how to name it.
 public func checkNotNamedAsAPicture(_ path: String, flag: String, writing what: String, naming advice: String) throws {
-    try checkNotNamed(as: [(["png", "gif", "jpg", "jpeg", "bmp", "tif", "tiff", "webp"], "a picture")], path, flag: flag,
-                      writing: what, naming: advice)
+    try checkNotNamed(as: [(pictureSuffixes, "a picture")], path, flag: flag, writing: what, naming: advice)
 }
 
 /// Refuses an output `flag` whose suffix (in any case) is one of `kinds`' suffixes: the file would

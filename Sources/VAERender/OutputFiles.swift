@@ -2,14 +2,14 @@ import Foundation
 import VAECore
 
 /// Refuses, before anything is rendered, an output folder that cannot be created, a run's
-/// checkpoints folder, or a file in it that cannot be written (a folder of that name, say) or is
+/// checkpoints folder or one inside it, or a file in it that cannot be written (a folder of that name, say) or is
 /// not one vae-render writes (a GIF, its loss curve) or is read-only or unreadable, as the other
 /// tools refuse such an --out, so that a wrong --out costs nothing. Creates nothing: a render
 /// that fails leaves no empty folder behind.
 public func checkOutputs(_ fileNames: [String], in folder: String) throws {
     try checkFolderCanBeCreated(folder, what: "the output folder")
+    try RunDirectory.checkNotInACheckpointsFolder(folder, flag: "--out")
     guard FileManager.default.fileExists(atPath: folder) else { return }
-    try RunDirectory.checkNotTheCheckpointsFolder(folder, flag: "--out")
     for name in fileNames {
         let path = (folder as NSString).appendingPathComponent(name)
         try checkFileCanBeWritten(path)

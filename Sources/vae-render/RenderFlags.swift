@@ -59,6 +59,9 @@ struct Locations: ParsableArguments {
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
         if out.isEmpty { throw ValidationError("--out must name a folder") }
         try checkNotADash(out, flag: "--out", naming: "folder")
+        // `--out anim.gif` would make a folder of that name, with the GIFs inside.
+        try checkNotNamedAsAPicture(out, flag: "--out", writing: "the GIFs, as a folder of that name",
+                                    naming: "--out names the folder that sampling.gif and the others are written into")
     }
 }
 
@@ -81,7 +84,7 @@ struct InterpolationFlags: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Travel on the great circle between the two latent means (slerp; the default), or with --no-spherical on the straight line, whose midpoints are blurrier (vae-eval --quality scores both).")
     var spherical: Bool?
 
-    @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way (\(rangeHelp(stepsRange)); default: \(InterpolationOptions().steps)).",
+    @Option(parsing: .unconditional, help: ArgumentHelp("Steps from A to B; the animation shows steps + 1 points each way, 2 x steps frames as the ends are shared (\(rangeHelp(stepsRange)); default: \(InterpolationOptions().steps)).",
                                                         valueName: "n"))
     var steps: Int?
 

@@ -75,6 +75,12 @@ struct VAESample: ParsableCommand {
         // name is refused where it matters, among a run's checkpoints, by checkOutputFile.)
         try checkNotNamed(as: [(["bz2", "xz", "zst", "lz4", "lzma", "zip", "7z", "tgz", "z"], "another tool's compressed file")],
                           out, flag: "--out", writing: "an IDX image file", naming: "name it .idx, or .idx.gz to compress it")
+        // In any folder, new or not: beside a dataset's other files the samples would be read as
+        // its images (a .gz even where the raw file is, since the tools read the .gz first).
+        if KMNIST.files.contains(where: { [$0.name, $0.name + ".gz"].contains(URL(fileURLWithPath: out).lastPathComponent) }) {
+            throw ValidationError("--out \(out) is named as a KMNIST data file, where the samples would pass for that dataset's "
+                                  + "images; name another file")
+        }
         if runDir.isEmpty { throw ValidationError("--run-dir must name a folder") }
     }
 
@@ -83,16 +89,11 @@ struct VAESample: ParsableCommand {
             compute.apply()
             try checkOutputFile(out, replacingOnly: "an IDX image file") { (try? readIDX($0, magic: idxImagesMagic)) != nil }
             let run = RunDirectory(runDir)
-            // Data files are IDX images too: those this command reads and those the run records.
+            // Data files are IDX images too: those this command reads and those the run records,
+            // under any name that leads to them (validate() refuses their own names).
             let dataFolders = [try? dataOptions.folder(readingRun: run), try? run.recordedDataFolder()].compactMap { $0 }
             if let folder = dataFolders.first(where: { KMNIST.locate(in: $0).contains { $0.map { sameFile($0, out) } ?? false } }) {
                 throw VAEError(.usage, "--out \(out) is one of the KMNIST files in \(folder), which \(runDir) reads; not replacing it")
-            }
-            // Any other folder's too: samples in its place would pass for that dataset's images.
-            let name = URL(fileURLWithPath: out).lastPathComponent
-            if FileManager.default.fileExists(atPath: out) && KMNIST.files.contains(where: { [$0.name, $0.name + ".gz"].contains(name) }) {
-                throw VAEError(.usage, "--out \(out) is named as a KMNIST data file; not replacing it (name another file, "
-                               + "or remove it first)")
             }
             let epochs = try run.requiredCheckpointEpochs(), chosen = epoch ?? epochs[epochs.count - 1]
             guard epochs.contains(chosen) else {
@@ -117,9 +118,17 @@ struct VAESample: ParsableCommand {
             let fitted = try makeSampler(sampler, model: checkpoint.model, codec: codec, training: training, seed: seed,
                                      temperature: temperature)
             var random = Random(seed: seed)
-            // A conditional run's samples come in blocks by class, or all of --class.
-            let samples = label.map { (fitted as! ClassConditionalSampler).sample(count: count, label: $0, random: &random) }
-                ?? fitted.sample(count: count, random: &random)
+            // A conditional run's samples come in blocks by class, or all of --class, drawn by that
+            // class's own sampler.
+            let samples: LatentSamples, drawing: any LatentSampler
+            if let label {
+                guard let byClass = fitted as? ClassConditionalSampler else {
+                    preconditionFailure("makeSampler fits one sampler per class for a conditional run")
+                }
+                (samples, drawing) = (byClass.sample(count: count, label: label, random: &random), byClass.perClass[label])
+            } else {
+                (samples, drawing) = (fitted.sample(count: count, random: &random), fitted)
+            }
             let pixels = codec.decodeMeanPixels(checkpoint.model, z: samples.z, labels: samples.labels)
             let header = idxHeader(magic: idxImagesMagic, dimensions: [count, VAEConfig.imageSide, VAEConfig.imageSide])
             // Header and pixels written as they are: a million samples are 784 MB.
@@ -132,8 +141,6 @@ struct VAESample: ParsableCommand {
                     }
                 }
             }
-            // With --class, the class and its own sampler, which drew every sample.
-            let drawing = label.map { (fitted as! ClassConditionalSampler).perClass[$0] } ?? fitted
             print("\(out): \(count: count, "sample")\(label.map { " of class \($0)" } ?? "") (\(sampler.rawValue): "
                   + "\(samplerDescription(sampler, drawing, temperature: temperature)); seed \(seed)) of epoch \(checkpoint.epoch) of \(runDir)")
         }

@@ -24,7 +24,7 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
 /// Each numeric flag's help gives the values the refusals below hold it to.
 @Test func helpGivesEveryNumericFlagsRange() throws {
     let help = try runTool("vae-render", ["--help"]).stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
-    for text in ["points each way (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000, at most the test set's count; default: 2000,",
+    for text in ["points each way, 2 x steps frames as the ends are shared (1 to 1000; default: 16)", "n x n grid (1 to 64; default: 5)", "(1 to 100000, at most the test set's count; default: 2000,",
                  "one per row (1 to 256; default: 8)", "n from 1 to 16;", "the least an epoch's frame shows, 2 to 65535 (default: 10).",
                  "the most an epoch's frame shows, 2 to 65535 (default: 200).", "0 to 65535; 0 shows every epoch but the last for --delay (default: 80).", "Steps of the 254-grey ramp (0 to 253;", "(above 0 and at most 10; default: 1.15)"] {
         #expect(help.contains(text), "--help should say \(text)")
@@ -144,7 +144,8 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     }
 }
 
-/// An empty path is a mistake, not the current folder or a default; `--out -` is no standard output.
+/// An empty path is a mistake, not the current folder or a default; `--out -` is no standard
+/// output, and a picture's name no name for vae-render's folder.
 @Test(arguments: [
     ("vae-train", ["--data", "", "--run-dir", "run"], "--data must name a folder"),
     ("vae-train", ["--run-dir", ""], "--run-dir must name a folder"),
@@ -153,6 +154,8 @@ func badRequestsAreRefusedBeforeAnyWork(arguments: [String], message: String) th
     ("vae-train", ["--run-dir", "-"], "--run-dir - would make a folder named \"-\", not write to standard output (for that name, pass ./-)"),
     ("vae-render", ["--all", "--run-dir", "run", "--out", "-"],
      "--out - would make a folder named \"-\", not write to standard output (for that name, pass ./-)"),
+    ("vae-render", ["--all", "--run-dir", "run", "--out", "anim.GIF"], "--out anim.GIF is named as a picture, but it would hold "
+     + "the GIFs, as a folder of that name (--out names the folder that sampling.gif and the others are written into)"),
     ("vae-eval", ["checkpoint.safetensors", "--data", ""], "--data must name a folder"),
     ("vae-eval", [""], "the checkpoint path is empty; name a checkpoint file"),
     ("vae-eval", ["checkpoint.safetensors", "--quality", "--classifier", ""], "--classifier must name a file"),
@@ -289,6 +292,15 @@ func aRunThatRecordsNoDataFolderSaysSo(tool: String) throws {
             + "of the run in \(run.path), which holds only the checkpoints vae-train writes; name another folder\n",
             "\(amongCheckpoints.stderr)")
     #expect(fileNames(in: checkpoints) == before)
+    // Nor a folder inside it, new, or made there before (by hand, or by a render before this check).
+    let inside = checkpoints + "/inside"
+    try FileManager.default.createDirectory(atPath: inside, withIntermediateDirectories: false)
+    for out in [checkpoints + "/new/deeper", inside, inside + "/new"] {
+        let result = try runTool("vae-render", reconstruction + ["--out", out])
+        #expect(result.status == 64 && result.stderr == "vae-render: --out \(out) is in the checkpoints folder of the run in \(run.path), "
+                + "which holds only the checkpoints vae-train writes; name another folder\n", "\(result.stderr)")
+    }
+    #expect(PathKind(checkpoints + "/new") == .nothing && fileNames(in: inside).isEmpty)
 }
 
 @Test func indicesOutsideTheTestSetExitWithUsage() throws {
@@ -506,6 +518,19 @@ func aCtrlCBetweenTheRenamesLandsAfterTheLast(blockedByTheParent: Bool) throws {
             : name == "traversal" ? "; 3/3 dimensions active; the 3 rows' KL \(rows[0]) to \(rows[2]) nats" : ""
         #expect(line == "\(path): \(gif.frames.count) frames (\(epochs)), \(gif.width)x\(gif.height), \(try readFile(path).count) bytes"
                 + note)
+    }
+}
+
+/// A map of 5 characters or fewer has no 5-NN accuracy (each needs 5 others): its line says why
+/// there is none, where a map of 6 gives it.
+@Test func aMapTooSmallForItsAccuracySaysSo() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    for (images, note) in [("5", "; no 5-NN accuracy: it needs more than 5 characters on the map (--map-images)\n"),
+                           ("6", "% at epoch 3\n")] {
+        let result = try runTool("vae-render", ["--latent-map", "--map-images", images, "--run-dir", fixtureRun("latent2"),
+                                                "--data", syntheticData, "--out", scratch + "/" + images])
+        #expect(result.status == 0 && result.stdout.hasSuffix(note), "\(result.stdout)\(result.stderr)")
     }
 }
 

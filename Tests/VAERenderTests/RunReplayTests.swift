@@ -102,7 +102,7 @@ private func truncate(_ path: String) throws {
     }
     let inside = RunDirectory(run.checkpointsFolder)
     let error = #expect(throws: VAEError.self) { _ = try RunReplay(runDirectory: inside.path) }
-    #expect(error?.message == "\(inside.checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)" + meant)
+    #expect(error?.message == "\(inside.checkpointsFolder) does not exist" + meant)
     #expect(RunDirectory(run.path).enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
     // Named from inside the run folder, the run folder is "."; from inside its checkpoints, "..".
     #expect(RunDirectory(".").enclosingRunHint == "" && RunDirectory("/").enclosingRunHint == "")
@@ -171,10 +171,9 @@ private func truncate(_ path: String) throws {
     let render = try runTool("vae-render", ["--sampling", "--run-dir", copy, "--data", syntheticData, "--out", scratch + "/out"])
     #expect(render.status == 66 && render.stderr == "vae-render: \(copy) is not a run folder: it holds checkpoints itself, where a run "
             + "keeps them in \(copy)/checkpoints; name the folder vae-train --run-dir wrote\n", "\(render.stderr)")
-    // An empty folder is still a run not yet trained.
+    // An empty folder is still a run not yet trained, and told that it has no checkpoints folder.
     try FileManager.default.createDirectory(atPath: scratch + "/empty", withIntermediateDirectories: false)
-    expectVAEError(.missingInput, containing: ["\(scratch)/empty/checkpoints holds no checkpoints (epoch-NNNN.safetensors); "
-                                               + "train the run with vae-train first"]) {
+    expectVAEError(.missingInput, containing: ["\(scratch)/empty/checkpoints does not exist; train the run with vae-train first"]) {
         _ = try RunReplay(runDirectory: scratch + "/empty")
     }
 }

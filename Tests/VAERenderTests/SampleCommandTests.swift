@@ -88,7 +88,7 @@ func sampleCommandRefusesBadRequests(arguments: [String], status: Int32, message
 }
 
 /// The IDX bytes under a picture's name would be taken for a broken picture.
-@Test(arguments: ["s.png", "S.JPG", "out/s.gif", "s.jpeg", "s.BMP", "s.tif", "s.tiff", "s.webp"])
+@Test(arguments: ["s.png", "S.JPG", "out/s.gif", "s.jpeg", "s.BMP", "s.tif", "s.tiff", "s.webp", "s.svg"])
 func sampleCommandRefusesAPicturesName(name: String) throws {
     let result = try runTool("vae-sample", ["--run-dir", "x", "--count", "3", "--out", name])
     #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(name) is named as a picture, but it would hold an "
@@ -196,8 +196,8 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
 }
 
 /// An --out that names an existing file of another kind (a checkpoint, a note), the data the
-/// run was trained on, a file named as KMNIST's in another folder, or a read-only file, is
-/// refused before any work and left as it was; a writable file of the tool's own kind is replaced.
+/// run was trained on under any name, a file named as KMNIST's, or a read-only file, is refused
+/// before any work and left as it was; a writable file of the tool's own kind is replaced.
 @Test func outputsOntoOtherFilesAreRefused() throws {
     let run = try copyOfFixtureRun("latent2")
     defer { removeTemporaryFolder(run.path) }
@@ -209,6 +209,9 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
                                          toPath: data + "/" + file.name + ".gz")
     }
     let trainingImages = data + "/" + KMNIST.files[0].name + ".gz"
+    // The run's data under a name of its own: what the name check cannot see.
+    let linkedImages = run.path + "/images.idx.gz"
+    #expect(symlink(trainingImages, linkedImages) == 0)
     let notes = run.path + "/notes.txt"
     write(Array("what this run was for\n".utf8), to: notes)
     // Another dataset's test images, and earlier samples made read-only: IDX image files both.
@@ -229,9 +232,11 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
         (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is in the checkpoints folder of the run in \(run.path), "
             + "which holds only the checkpoints vae-train writes; name a file elsewhere"),
         (sample, notes, "--out \(notes) exists and is not an IDX image file; not replacing it"),
-        (sample, trainingImages, "--out \(trainingImages) is one of the KMNIST files in \(data), which \(run.path) reads; not replacing it"),
-        (sample, otherTestImages + ".gz", "--out \(otherTestImages).gz is named as a KMNIST data file; not replacing it"),
-        (sample, otherTestImages, "--out \(otherTestImages) is named as a KMNIST data file; not replacing it"),
+        (sample, linkedImages, "--out \(linkedImages) is one of the KMNIST files in \(data), which \(run.path) reads; not replacing it"),
+        (sample, trainingImages, "--out \(trainingImages) is named as a KMNIST data file, where the samples would pass for that "
+            + "dataset's images; name another file"),
+        (sample, otherTestImages + ".gz", "--out \(otherTestImages).gz is named as a KMNIST data file"),
+        (sample, otherTestImages, "--out \(otherTestImages) is named as a KMNIST data file"),
         (sample, kept, "--out \(kept) is read-only; not replacing it"),
         (classifier, keptFromClassifier, "--out \(keptFromClassifier) is read-only; not replacing it"),
         (classifier, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is in the checkpoints folder of the run in \(run.path)"),
@@ -245,6 +250,13 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
         #expect(result.stdout.isEmpty, "work done before the refusal: \(result.stdout)")
         let after = try readFile(out)
         #expect(after == before, "\(out) left as it was")
+    }
+    // Nor a new file named as KMNIST's, even beside the data under the other name: the tools
+    // read a .gz before the raw file, so a sample file there would be taken for the dataset.
+    for new in [data + "/" + KMNIST.files[2].name, otherData + "/" + KMNIST.files[0].name + ".gz"] {
+        let result = try runTool("vae-sample", Array(sample.dropFirst()) + ["--out", new])
+        #expect(result.status == 64 && result.stderr.hasPrefix("vae-sample: --out \(new) is named as a KMNIST data file"), "\(result.stderr)")
+        #expect(PathKind(new) == .nothing)
     }
     // Nor is a new file written among a run's checkpoints, where it would pass for one (or a
     // resume would remove it as an epoch past its state).
@@ -269,7 +281,7 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
     #expect(PathKind(inside + "/../y.idx") == .nothing)
     // The data folder the run records is kept too when --data points elsewhere.
     try run.recordDataFolder(data)
-    let elsewhere = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", trainingImages])
+    let elsewhere = try runTool("vae-sample", ["--run-dir", run.path, "--data", syntheticData, "--count", "3", "--out", linkedImages])
     #expect(elsewhere.status == 64 && elsewhere.stderr.contains("is one of the KMNIST files in \(data), which \(run.path) reads"),
             "\(elsewhere.stderr)")
     // Files of the tool's own kind are replaced: samples by other samples, a classifier by a classifier.

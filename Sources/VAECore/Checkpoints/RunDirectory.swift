@@ -102,8 +102,8 @@ public struct RunDirectory: Sendable {
                                                    : "\(other), and no checkpoints/ folder")
                                + "; name the folder vae-train --run-dir wrote")
             }
-            throw VAEError(.missingInput, "\(checkpointsFolder) holds no checkpoints (epoch-NNNN.safetensors)"
-                           + (hint.isEmpty ? untrainedAdvice : hint))
+            let none = PathKind(checkpointsFolder) == .nothing ? "does not exist" : "holds no checkpoints (epoch-NNNN.safetensors)"
+            throw VAEError(.missingInput, "\(checkpointsFolder) \(none)" + (hint.isEmpty ? untrainedAdvice : hint))
         }
         return epochs
     }
@@ -242,11 +242,24 @@ public struct RunDirectory: Sendable {
                        + "checkpoints vae-train writes; name a file elsewhere")
     }
 
-    /// Refuses an output folder `flag` names that is a run's checkpoints folder (see above).
-    public static func checkNotTheCheckpointsFolder(_ folder: String, flag: String) throws {
-        guard let run = runWhoseCheckpointsFolderIs(folder) else { return }
-        throw VAEError(.usage, "\(flag) \(folder) is the checkpoints folder of the run in \(run.path), which holds only the "
-                       + "checkpoints vae-train writes; name another folder")
+    /// Refuses an output folder `flag` names that is a run's checkpoints folder or lies anywhere
+    /// inside one, new or not (see above), as the kernel finds it from the deepest folder of the
+    /// path that exists.
+    public static func checkNotInACheckpointsFolder(_ folder: String, flag: String) throws {
+        var existing = folder
+        while access(existing, F_OK) != 0 { existing = folderHolding(existing) }
+        guard let resolved = realpath(existing, nil) else { return }
+        defer { free(resolved) }
+        var ancestor = URL(fileURLWithPath: String(cString: resolved))
+        while true {
+            if let run = runWhoseCheckpointsFolderIs(ancestor.path) {
+                let place = existing == folder && ancestor.path == String(cString: resolved) ? "is the" : "is in the"
+                throw VAEError(.usage, "\(flag) \(folder) \(place) checkpoints folder of the run in \(run.path), which holds only the "
+                               + "checkpoints vae-train writes; name another folder")
+            }
+            guard ancestor.path != "/" else { return }
+            ancestor.deleteLastPathComponent()
+        }
     }
 
     /// The run whose checkpoints folder `folder` is, as the kernel finds it: through ".", links and

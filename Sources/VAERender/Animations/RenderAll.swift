@@ -164,8 +164,10 @@ public func renderAnimations(_ request: RenderRequest, replay: RunReplay,
         }
     }
 
-    let accuracy = latentMap?.finalAccuracy.map {
-        "\(LatentMapAnimation.neighbours)-NN accuracy " + String(format: "%.1f%%", 100 * $0) + " at epoch \(replay.final.epoch)"
+    let neighbours = LatentMapAnimation.neighbours
+    let accuracy = latentMap.map { map in
+        map.finalAccuracy.map { "\(neighbours)-NN accuracy " + String(format: "%.1f%%", 100 * $0) + " at epoch \(replay.final.epoch)" }
+            ?? "no \(neighbours)-NN accuracy: it needs more than \(neighbours) characters on the map (--map-images)"
     }
     let samplingNote = sampling.map { sampling in
         (sampling.sampler.map { "z ~ \($0); " } ?? "") + EpochFigure.testLoss.finalNote(replay.final.metrics)
