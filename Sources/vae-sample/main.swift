@@ -71,9 +71,10 @@ struct VAESample: ParsableCommand {
         try checkNotADash(out, flag: "--out", naming: "file")
         try checkNotNamedAsAPicture(out, flag: "--out", writing: "an IDX image file",
                                     naming: "name it .idx, or .idx.gz to compress it; vae-render draws GIFs")
-        // Only .gz compresses: a name that promises another compression would lie. (A checkpoint's
-        // name is refused where it matters, among a run's checkpoints, by checkOutputFile.)
-        try checkNotNamed(as: [(["bz2", "xz", "zst", "lz4", "lzma", "zip", "7z", "tgz", "z"], "another tool's compressed file")],
+        // Only .gz compresses: a name that promises another compression would lie, as would a
+        // safetensors name (an existing checkpoint is refused also by checkOutputFile).
+        try checkNotNamed(as: [(["bz2", "xz", "zst", "lz4", "lzma", "zip", "7z", "tgz", "z"], "another tool's compressed file"),
+                               (["safetensors"], "a checkpoint or a classifier")],
                           out, flag: "--out", writing: "an IDX image file", naming: "name it .idx, or .idx.gz to compress it")
         // In any folder, new or not: beside a dataset's other files the samples would be read as
         // its images (a .gz even where the raw file is, since the tools read the .gz first).

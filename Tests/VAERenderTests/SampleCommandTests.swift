@@ -105,10 +105,10 @@ func sampleCommandRefusesAPicturesName(name: String) throws {
 }
 
 /// A name that promises what the file will not be is refused before any work: another compression
-/// than gzip for vae-sample's IDX file; an IDX file or gzip data for vae-classifier's safetensors
-/// file.
+/// than gzip, or a safetensors name, for vae-sample's IDX file; an IDX file or gzip data for
+/// vae-classifier's safetensors file.
 @Test(arguments: [("vae-sample", "s.bz2", "another tool's compressed file"), ("vae-sample", "s.idx.XZ", "another tool's compressed file"),
-                  ("vae-sample", "s.zst", "another tool's compressed file"),
+                  ("vae-sample", "s.zst", "another tool's compressed file"), ("vae-sample", "s.SafeTensors", "a checkpoint or a classifier"),
                   ("vae-classifier", "c.idx", "an IDX file"), ("vae-classifier", "c.IDX", "an IDX file"),
                   ("vae-classifier", "c.idx.gz", "gzip data")])
 func outputNamedAsAnotherKindIsRefused(tool: String, name: String, kind: String) throws {
@@ -229,8 +229,7 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
     let sample = ["vae-sample", "--run-dir", run.path, "--data", data, "--count", "3", "--sampler", "gmm"]
     let classifier = ["vae-classifier", "--data", data, "--epochs", "1"]
     let cases: [(command: [String], out: String, message: String)] = [
-        (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is in the checkpoints folder of the run in \(run.path), "
-            + "which holds only the checkpoints vae-train writes; name a file elsewhere"),
+        (sample, run.checkpoint(epoch: 3), "--out \(run.checkpoint(epoch: 3)) is named as a checkpoint or a classifier"),
         (sample, notes, "--out \(notes) exists and is not an IDX image file; not replacing it"),
         (sample, linkedImages, "--out \(linkedImages) is one of the KMNIST files in \(data), which \(run.path) reads; not replacing it"),
         (sample, trainingImages, "--out \(trainingImages) is named as a KMNIST data file, where the samples would pass for that "
@@ -266,8 +265,8 @@ func classifierRefusesEpochsOutsideItsRange(epochs: String) throws {
     let inside = run.checkpointsFolder + "/inside", linkedInside = run.path + "/linked-inside"
     try FileManager.default.createDirectory(atPath: inside, withIntermediateDirectories: false)
     #expect(symlink(inside, linkedInside) == 0)
-    for (command, out) in [(sample, run.checkpoint(epoch: 9)), (classifier, run.checkpointsFolder + "/classifier.safetensors"),
-                           (sample, run.checkpointsFolder + "/./x.idx"), (sample, linkedCheckpoints + "/epoch-0009.safetensors"),
+    for (command, out) in [(sample, run.checkpointsFolder + "/epoch-0009.idx"), (classifier, run.checkpointsFolder + "/classifier.safetensors"),
+                           (sample, run.checkpointsFolder + "/./x.idx"), (classifier, linkedCheckpoints + "/epoch-0009.safetensors"),
                            (sample, linkedInside + "/../x.idx")] {
         let result = try runTool(command[0], Array(command.dropFirst()) + ["--out", out])
         #expect(result.status == 64 && result.stderr.hasPrefix("\(command[0]): --out \(out) is in the checkpoints folder of the run in "),
