@@ -505,3 +505,125 @@ func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, In
             == [0, 0, 1, 1, 128, 254, 255, 255, 255, 0, 0])
     #expect((0...255).allSatisfy { pixelByte(intensity(UInt8($0))) == UInt8($0) })
 }
+
+// MARK: - What IDX errors say, word for word
+
+/// Each refusal of an IDX file says what the file is, where it stopped, and how much it held of
+/// how much, the right way round: a reader fixes the file by these numbers.
+@Test func idxErrorsNameTheKindAndCountTheBytesTheRightWayRound() {
+    let images = syntheticImageSet(count: 20, seed: 1)
+    // A labels file that starts as an images file, and the other way round: each names what was expected.
+    let asImages = encodeIDX(magic: idxImagesMagic, dimensions: [20, 28, 28], payload: images.pixels)
+    #expect(throws: VAEError(.badData, "l: wrong magic number 0x00000803, expected 0x00000801 (IDX labels of unsigned bytes)")) {
+        try parseIDX(asImages, path: "l", magic: idxLabelsMagic)
+    }
+    let asLabels = encodeIDX(magic: idxLabelsMagic, dimensions: [20], payload: images.labels)
+    #expect(throws: VAEError(.badData, "i: wrong magic number 0x00000801, expected 0x00000803 (IDX images of unsigned bytes)")) {
+        try parseIDX(asLabels, path: "i", magic: idxImagesMagic)
+    }
+    // Dimensions are numbered from 1, as the IDX format describes them.
+    #expect(throws: VAEError(.badData, "i: file ends inside the IDX header (dimension 1)")) {
+        try parseIDX(Array(asImages[..<6]), path: "i", magic: idxImagesMagic)
+    }
+    #expect(throws: VAEError(.badData, "i: file ends inside the IDX header (dimension 3)")) {
+        try parseIDX(Array(asImages[..<15]), path: "i", magic: idxImagesMagic)
+    }
+    // 21 images announced, 20 there: what the file holds, then what the header says.
+    let short = encodeIDX(magic: idxImagesMagic, dimensions: [21, 28, 28], payload: images.pixels)
+    #expect(throws: VAEError(.badData, "i: data is shorter than the header says: 15680 of 16464 bytes")) {
+        try parseIDX(short, path: "i", magic: idxImagesMagic)
+    }
+    // Cut gzip data: the bytes inflated before the cut, of the 15,680 announced.
+    let gzip = gzipCompress(asImages)
+    do {
+        _ = try parseIDX(Array(gzip[..<(gzip.count / 2)]), path: "i.gz", magic: idxImagesMagic)
+        Issue.record("half a gzip stream must be refused")
+    } catch let error as VAEError {
+        let prefix = "i.gz: truncated gzip data: it ends after ", suffix = " of the 15680 data bytes the header announces"
+        #expect(error.kind == .badData && error.message.hasPrefix(prefix) && error.message.hasSuffix(suffix), "\(error.message)")
+        let got = Int(error.message.dropFirst(prefix.count).dropLast(suffix.count))
+        #expect(got.map { $0 > 0 && $0 < 15680 } == true, "\(error.message)")
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
+
+/// Every byte becomes the Float that training has always fed the models, byte times 1/255
+/// rounded to a Float: for 126 of the 256 bytes another Float than byte / 255.
+@Test func intensitiesAreBytesTimesTheFloatNearestOneIn255() {
+    let bytes = (0...255).map(UInt8.init)
+    let oneIn255: Float = 1 / 255
+    #expect(bytes.map(intensity) == bytes.map { Float($0) * oneIn255 })
+    #expect(bytes.filter { intensity($0) != Float($0) / 255 }.count == 126)
+    #expect(intensity(0) == 0 && intensity(255) == 1)
+}
+
+/// A prefix of as many images as the set holds, or more, is the whole set, its last image too.
+@Test func aPrefixOfTheWholeSetOrMoreKeepsEveryImage() {
+    let set = syntheticImageSet(count: 5, seed: 3)
+    for count in [5, 6, 1000] {
+        let whole = set.prefix(count)
+        #expect(whole.count == 5 && whole.pixels == set.pixels && whole.labels == set.labels, "prefix(\(count))")
+    }
+    let two = set.prefix(2)
+    #expect(two.labels == Array(set.labels[..<2]) && two.pixels == Array(set.pixels[..<(2 * VAEConfig.inputSize)]))
+    #expect(set.prefix(0).count == 0)
+}
+
+/// Dynamically binarised runs are all evaluated on one fixed binarisation of their images (seed
+/// 0xB1A5EED), so that their figures compare; any other run on the images themselves.
+@Test func theEvaluationBinarisationIsFixed() {
+    let set = syntheticImageSet(count: 4, seed: 6)
+    func run(_ binarization: Binarization) -> RunConfig {
+        RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 4, learningRate: 1e-3, seed: 1, preset: "mlp",
+                  trainImages: 4, testImages: 4, binarization: binarization)
+    }
+    let fixed = set.evaluationImages(for: run(.dynamic))
+    #expect(fixed.md5 == set.binarized(seed: 0xB1A_5EED).md5)
+    #expect(fixed.md5 == "e685e484f2b9c1808d57977efecb67b7", "\(fixed.md5)")
+    #expect(fixed.pixels.allSatisfy { $0 == 0 || $0 == 255 } && fixed.labels == set.labels)
+    #expect(set.evaluationImages(for: run(.none)).md5 == set.md5)
+}
+
+/// A resumed run trained on other images than the two official splits cannot be mended by a
+/// download, whichever split differs: refused before anything is fetched.
+@Test func aRunOnAnyOtherSplitSizesIsNotDownloadedFor() throws {
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    let folder = scratch + "/data"
+    func run(train: Int, test: Int) -> RunConfig {
+        RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 4, learningRate: 1e-3, seed: 1, preset: "mlp",
+                  trainImages: train, testImages: test)
+    }
+    let lacks = "\(folder) lacks train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
+    for (train, test) in [(60_000, 2_000), (7_011, 10_000), (600, 100)] {
+        #expect(throws: VAEError(.missingInput, "\(lacks), and the run was trained on \(train) training and \(test) test images, not the "
+                                 + "official 60000 and 10000 a download brings; " + KMNIST.runDataAdvice), "\(train), \(test)") {
+            try KMNIST.checkMissingDataCanBeFetched(folder, resuming: run(train: train, test: test))
+        }
+    }
+    try KMNIST.checkMissingDataCanBeFetched(folder, resuming: run(train: 60_000, test: 10_000))
+    try KMNIST.checkMissingDataCanBeFetched(folder, resuming: nil)
+}
+
+/// From a local mirror (a file: URL) each file reports its progress as complete: its bytes, of
+/// as many known.
+@Test func aLocalMirrorReportsEachFileWhole() throws {
+    let mirror = URL(fileURLWithPath: syntheticData).absoluteString
+    var fixtureMD5: [String: String] = [:]
+    for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
+    let scratch = temporaryFolder()
+    defer { removeTemporaryFolder(scratch) }
+    final class Reports: @unchecked Sendable {
+        let lock = NSLock()
+        var all: [(String, Int, Int?)] = []
+    }
+    let reports = Reports()
+    try KMNIST.download(missingFrom: scratch + "/target", baseURL: mirror, expectedMD5: fixtureMD5) { name, received, total in
+        reports.lock.withLock { reports.all.append((name, received, total)) }
+    }
+    let all = reports.lock.withLock { reports.all }
+    let sizes = try KMNIST.files.map { try readFile(syntheticData + "/" + $0.name + ".gz").count }
+    #expect(all.map(\.0) == KMNIST.files.map { $0.name + ".gz" }, "\(all)")
+    #expect(all.map(\.1) == sizes && all.map(\.2) == sizes, "\(all)")
+}

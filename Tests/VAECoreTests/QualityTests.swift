@@ -255,3 +255,40 @@ private func bruteForceNearestNeighbourAccuracy(_ points: [Float], dimension: In
     let accuracy = nearestNeighbourAccuracy(test.intensities, dimension: 784, labels: test.labels.map(Int.init))
     #expect(accuracy == 1673.0 / 2000)
 }
+
+/// The top class of a row whose largest probability is shared goes to the lowest class among
+/// those sharing it, as the nearest-neighbour vote's ties go to the first: an untrained or
+/// saturated classifier's equal outputs count for class 0, not 9.
+@Test func aTiedTopClassIsTheLowest() {
+    func row(_ values: [Int: Float]) -> [Float] { (0..<Classifier.classes).map { values[$0] ?? 0 } }
+    #expect(predictedClass(row([1: 0.3, 4: 0.3, 9: 0.3]), row: 0) == 1)
+    #expect(predictedClass(row([:]), row: 0) == 0)
+    #expect(predictedClass(row([8: 0.5, 9: 0.5]), row: 0) == 8)
+    let uniform = [Float](repeating: 0.1, count: 2 * Classifier.classes)
+    #expect(predictedClass(uniform, row: 1) == 0)
+    // The last class wins when it alone is largest.
+    #expect(predictedClass(row([0: 0.2, 9: 0.21]), row: 0) == 9)
+}
+
+/// The classifier's losses for a seed, pinned: each epoch draws its own shuffle of the training
+/// images (then the shifts of every batch), so the second epoch sees another order than the first
+/// (shuffled once, its loss is 0.714). The tolerance leaves room for other sgemm kernels' rounding.
+@Test func classifierTrainingShufflesAfreshEachEpoch() throws {
+    let train = try KMNIST.load(from: syntheticData).train
+    var losses: [Double] = []
+    _ = try trainClassifier(train, options: ClassifierTrainingOptions(epochs: 2, batchSize: 32, seed: 4)) { _, loss in losses.append(loss) }
+    let expected = [2.0019595585258676, 0.7536599074560196]
+    #expect(losses.count == 2 && zip(losses, expected).allSatisfy { abs($0 - $1) < 1e-4 * $1 }, "\(losses)")
+}
+
+/// The accuracy is the share of all the images: a classifier of zero parameters gives every image
+/// equal probabilities, so class 0, right for the two of four images labelled 0.
+@Test func classifierAccuracyIsTheShareOfEveryImage() {
+    let classifier = Classifier()
+    #expect(classifier.parameters.array.allSatisfy { $0 == 0 })
+    let images = syntheticImageSet(count: 4, seed: 7)
+    let labelled = ImageSet(pixels: images.pixels, labels: [0, 3, 0, 9])
+    #expect(classifierAccuracy(classifier, labelled) == 0.5)
+    #expect(classifierAccuracy(classifier, ImageSet(pixels: Array(images.pixels[..<784]), labels: [0])) == 1)
+    #expect(classifierAccuracy(classifier, ImageSet(pixels: Array(images.pixels[..<(3 * 784)]), labels: [1, 2, 0])) == 1.0 / 3)
+}
