@@ -32,20 +32,28 @@ public final class ProgressBar {
     }
 
     /// The training bar's line for a terminal `columns` wide: the bar (24 cells at most) narrows,
-    /// and below 4 cells is left out, so that the numbers stay on one line. The epoch's time left
-    /// assumes its remaining batches take as long each as those done; before the last epoch, the
-    /// run's adds its epochs to come at `secondsPerEpoch`, else at this epoch's pace, and "+ IWAE"
-    /// for a final estimate (which has its own count when it comes).
+    /// and below 4 cells is left out, so that the numbers stay on one line; narrower still, whole
+    /// fields go, least needed first (the run's time left, the rate, the epoch's time left), rather
+    /// than a number cut short. The epoch's time left assumes its remaining batches take as long
+    /// each as those done; before the last epoch, the run's adds its epochs to come at
+    /// `secondsPerEpoch`, else at this epoch's pace, and "+ IWAE" for a final estimate (which has
+    /// its own count when it comes).
     func trainingStatus(_ p: TrainingProgress, epochs: Int, secondsPerEpoch: Double?, finalEstimate: Bool, columns: Int) -> String {
         let rate = Double(p.imagesSeen) / max(p.seconds, 1e-9)
         let remaining = Double(p.batches - p.batch) / Double(max(p.batch, 1)) * p.seconds
-        var counts = String(format: "%d/%d  loss %.2f  %.0f img/s  ETA %@", p.batch, p.batches, p.runningLoss, rate,
-                            formatDuration(remaining))
+        let progress = String(format: "%d/%d  loss %.2f", p.batch, p.batches, p.runningLoss)
+        let epochLeft = "  ETA " + formatDuration(remaining), perSecond = String(format: "  %.0f img/s", rate)
+        var runLeft = ""
         if p.epoch < epochs {
             let epochSeconds = secondsPerEpoch ?? p.seconds / Double(max(p.batch, 1)) * Double(p.batches)
-            counts += ", run " + formatDuration(remaining + Double(epochs - p.epoch) * epochSeconds) + (finalEstimate ? " + IWAE" : "")
+            runLeft = ", run " + formatDuration(remaining + Double(epochs - p.epoch) * epochSeconds) + (finalEstimate ? " + IWAE" : "")
         }
         let caption = epochCaption(p.epoch, of: epochs)
+        let shorter = [progress + perSecond + epochLeft, progress + epochLeft, progress]
+        guard caption.count + 1 + (progress + perSecond + epochLeft + runLeft).count < columns else {
+            return caption + " " + (shorter.first { caption.count + 1 + $0.count < columns } ?? progress)
+        }
+        let counts = progress + perSecond + epochLeft + runLeft
         let width = min(24, columns - 1 - caption.count - counts.count - 2)
         guard width >= 4 else { return caption + " " + counts }
         let filled = p.batch * width / max(p.batches, 1)

@@ -127,7 +127,7 @@ struct VAETrain: ParsableCommand {
     @Flag(help: "Replace the run already in the run folder: its checkpoints, metrics and resume state.")
     var overwrite = false
 
-    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch, on the data it was trained on; only --epochs, --iwae-k and --threads may change (other flags may repeat the run's values).",
+    @Option(help: ArgumentHelp("Continue the run in this folder from its last complete epoch, on the data it was trained on; only --epochs, --iwae-k and --threads may change, and --data to where that data is now (other flags may repeat the run's values).",
                                valueName: "run-dir"))
     var resume: String?
 
@@ -265,7 +265,9 @@ struct VAETrain: ParsableCommand {
             let estimate = iwaeK > 0 ? "; vae-eval --k \(iwaeK) \(shellPath(directory.checkpoint(epoch: resumePoint.epoch))) estimates "
                 + resumePoint.run.model.negativeLogLikelihood : ""
             let epochs = resumePoint.epoch == 1 ? "its 1 epoch" : "all \(resumePoint.epoch) epochs"
-            // Still, a metrics line cut or deleted by hand is rebuilt, as a resume that trains does.
+            // Still, a metrics line cut or deleted by hand is rebuilt, and a killed writer's temporary
+            // files are removed, as a resume that trains does.
+            directory.removeLeftoverTemporaryFiles()
             let missingLines = try directory.epochsMissingFromMetrics(through: resumePoint.epoch)
             if !missingLines.isEmpty {
                 try directory.writeMetrics(try directory.metricsLines(through: resumePoint.epoch, of: resumePoint.run))

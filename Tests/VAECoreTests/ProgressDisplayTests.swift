@@ -51,8 +51,8 @@ func progressIsDrawnOnATerminal() throws {
 }
 
 /// On a terminal too narrow for the whole bar, every redraw still fits one row: the bar narrows
-/// or goes (`theTrainingBarsTimeLeftAndRate`), and the rest is cut at the edge. A line that wrapped left its first row behind at
-/// every redraw (the erase reaches only the cursor's row).
+/// or goes, then whole fields (`theTrainingBarsTimeLeftAndRate`), and a count is cut at the edge. A
+/// line that wrapped left its first row behind at every redraw (the erase reaches only the cursor's row).
 @Test(.enabled(if: pseudoTerminalAvailable, "needs a pseudo-terminal, and none can be made here (is /dev/pts mounted?)"))
 func progressFitsANarrowTerminal() throws {
     let folder = temporaryFolder()
@@ -65,8 +65,9 @@ func progressFitsANarrowTerminal() throws {
     let bars = redraws.filter { $0.hasPrefix("epoch ") && $0.contains("loss") }, counts = redraws.filter { $0.hasPrefix("IWAE: ") }
     try #require(!bars.isEmpty && !counts.isEmpty, "\(train.output)")
     #expect((bars + counts).allSatisfy { $0.count <= 49 }, "\((bars + counts).filter { $0.count > 49 })")
-    // 50 columns leave no room for the bar beside the numbers, which are cut at the edge.
-    #expect(bars.last!.hasPrefix("epoch 12/12 60/60  loss ") && bars.last!.count == 49, "\(bars.suffix(3))")
+    // 50 columns leave no room for the bar, nor for the rate beside the loss and the time left.
+    #expect(bars.last!.hasPrefix("epoch 12/12 60/60  loss ") && bars.last!.hasSuffix("  ETA 0:00") && !bars.last!.contains("img/s"),
+            "\(bars.suffix(3))")
 }
 
 /// On a terminal, vae-bench says which configuration's epoch it is timing, the first as a warm-up,
@@ -133,17 +134,26 @@ func qualityProgressIsDrawnOnATerminal() throws {
     #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, finalEstimate: false, columns: 70) == "epoch  2/30 █······ " + numbers)
     #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, finalEstimate: false, columns: 67) == "epoch  2/30 █··· " + numbers)
     #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, finalEstimate: false, columns: 66) == "epoch  2/30 " + numbers)
-    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, finalEstimate: false, columns: 40) == "epoch  2/30 " + numbers)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, finalEstimate: false, columns: 62) == "epoch  2/30 " + numbers)
+    // Narrower still, whole fields go rather than a number cut short: the run's time left, the
+    // rate, then the epoch's time left (the line must stay short of the last column).
+    let narrower = [(61, "10/40  loss 212.30  256 img/s  ETA 0:15"), (52, "10/40  loss 212.30  256 img/s  ETA 0:15"),
+                    (51, "10/40  loss 212.30  ETA 0:15"), (41, "10/40  loss 212.30  ETA 0:15"), (40, "10/40  loss 212.30"),
+                    (12, "10/40  loss 212.30")]
+    for (columns, shown) in narrower {
+        #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: nil, finalEstimate: false, columns: columns)
+                == "epoch  2/30 " + shown, "\(columns) columns")
+    }
     // Epochs written took 25 s each with their evaluation and checkpoint: 15 + 28 x 25 s.
-    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: 25, finalEstimate: false, columns: 40)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: 25, finalEstimate: false, columns: 63)
             == "epoch  2/30 10/40  loss 212.30  256 img/s  ETA 0:15, run 11:55")
     // A final importance-weighted estimate is said to follow, its time unknown.
-    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: 25, finalEstimate: true, columns: 40)
+    #expect(bar.trainingStatus(progress, epochs: 30, secondsPerEpoch: 25, finalEstimate: true, columns: 70)
             == "epoch  2/30 10/40  loss 212.30  256 img/s  ETA 0:15, run 11:55 + IWAE")
     // In the last epoch the run's time left is the epoch's.
     var last = progress
     last.epoch = 30
-    #expect(bar.trainingStatus(last, epochs: 30, secondsPerEpoch: 25, finalEstimate: false, columns: 40)
+    #expect(bar.trainingStatus(last, epochs: 30, secondsPerEpoch: 25, finalEstimate: false, columns: 52)
             == "epoch 30/30 10/40  loss 212.30  256 img/s  ETA 0:15")
     // A count (the IWAE estimate's images): the rate since it started, the rest at that rate.
     let count = ProgressBar(enabled: false)

@@ -218,9 +218,14 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
             + "trained on (md5 \(inverted.md5), recorded \(data.train.md5)); pass the --data folder the run was trained on\n")
     expectIdentical(try readFile(state), before, "the state after the refusal")
     #expect(RunDirectory(folder).checkpointEpochs() == [1])
+    // A killed writer's temporary files go, as they do when a resume trains.
+    let leftovers = [folder + "/.state.safetensors" + temporaryFileSuffix, RunDirectory(folder).checkpointsFolder + "/.epoch-0002.safetensors"
+                     + temporaryFileSuffix]
+    for leftover in leftovers { write([1], to: leftover) }
     let finished = try runTool("vae-train", ["--resume", folder, "--data", syntheticData] + common)
     #expect(finished.status == 0 && finished.stdout == "vae-train: \(folder) has completed its 1 epoch; nothing to do "
             + "(--epochs N with N above 1 trains it further)\n", "\(finished.stdout)")
+    #expect(leftovers.allSatisfy { PathKind($0) == .nothing })
 
     let missing = try runTool("vae-train", ["--resume", scratch + "/none"] + common)
     #expect(missing.status == 66)
@@ -229,14 +234,20 @@ func aBadFlagIsOneLineNamingTheToolAndWhereToReadMore(tool: String, arguments: [
     let file = try runTool("vae-train", ["--resume", scratch + "/file"] + common)
     #expect(file.status == 66)
     #expect(file.stderr == "vae-train: cannot resume: \(scratch)/file is a file, not a run folder\n")
-    // Without its state a run cannot continue: a folder stopped before writing anything is
-    // started again, one whose checkpoints remain needs --overwrite (a new run is refused there).
+    // Without its state a run cannot continue: a folder where no trainer started (no lock file) holds
+    // no run; one stopped before writing anything is started again; one whose checkpoints remain
+    // needs --overwrite (a new run is refused there).
     let stateless = RunDirectory(scratch + "/stateless")
     try FileManager.default.createDirectory(atPath: stateless.checkpointsFolder, withIntermediateDirectories: true)
+    let neverStarted = try runTool("vae-train", ["--resume", stateless.path] + common)
+    #expect(neverStarted.status == 66 && neverStarted.stderr == "vae-train: cannot resume: \(stateless.path) holds no run (vae-train "
+            + "has not started one there); start one without --resume\n", "\(neverStarted.stderr)")
+    write(Array("4242\n".utf8), to: stateless.lockPath)
     let empty = try runTool("vae-train", ["--resume", stateless.path] + common)
     #expect(empty.status == 66)
     #expect(empty.stderr == "vae-train: cannot resume: \(stateless.statePath) does not exist (the run was stopped before it had "
             + "written anything); start it again without --resume\n")
+    #expect(unlink(stateless.lockPath) == 0)
     write(try readFile(RunDirectory(folder).checkpoint(epoch: 1)), to: stateless.checkpoint(epoch: 1))
     let checkpointsOnly = try runTool("vae-train", ["--resume", stateless.path] + common)
     #expect(checkpointsOnly.status == 66)

@@ -206,8 +206,14 @@ public struct RunDirectory: Sendable {
             throw VAEError(.cannotWrite, "cannot write into \(what) \(folder): \(systemErrorText())")
         }
         for file in [metricsPath, statePath, dataFolderRecordPath, divergenceRecordPath] { try checkFileCanBeWritten(file) }
-        removeLeftoverTemporaryFiles(in: path)
-        removeLeftoverTemporaryFiles(in: checkpointsFolder)
+        removeLeftoverTemporaryFiles()
+    }
+
+    /// Removes the temporary files a killed writer left in the folder and its checkpoints folder
+    /// (by the lock's holder only: another trainer's may be in the middle of being written).
+    public func removeLeftoverTemporaryFiles() {
+        VAECore.removeLeftoverTemporaryFiles(in: path)
+        VAECore.removeLeftoverTemporaryFiles(in: checkpointsFolder)
     }
 
     /// Refuses to start a new run here while the folder holds one that could be lost:
@@ -406,6 +412,11 @@ public struct RunDirectory: Sendable {
         if let other = firstFileNotOfARun {
             throw VAEError(.missingInput, "cannot resume: \(path) is not a run folder (it holds \(other), and no "
                            + "state.safetensors); --resume takes the folder that vae-train --run-dir wrote")
+        }
+        // A trainer's first act is to take the lock, whose file stays: without one no run was started here.
+        guard FileManager.default.fileExists(atPath: lockPath) || holdsARun else {
+            throw VAEError(.missingInput, "cannot resume: \(path) holds no run (vae-train has not started one there); "
+                           + "start one without --resume")
         }
         throw VAEError(.missingInput, "cannot resume: \(statePath) does not exist (the run was stopped before it had "
                        + "written anything); start it again without --resume")
