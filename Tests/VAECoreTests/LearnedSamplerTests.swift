@@ -95,6 +95,24 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
     #expect(matches.sorted() == [0, 1, 2, 3], "the image each pseudo-input starts as: \(matches)")
 }
 
+/// A VampPrior's pseudo-input starts as a training image drawn uniformly: over 60 seeds, the one
+/// pseudo-input of a model trained on three images starts as each of them, the last included.
+@Test func aPseudoInputCanStartAsAnyTrainingImage() {
+    let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2, prior: .vamp, pseudoInputs: 1))
+    let train = syntheticImageSet(count: 3, seed: 9)
+    let images = (0..<3).map { r in (0..<VAEConfig.inputSize).map { intensity(train.pixels[r * 784 + $0]) } }
+    #expect(Set(images).count == 3, "three distinct images")
+    var chosen = Set<Int>()
+    for seed: UInt64 in 0..<60 {
+        var random = Random(seed: seed)
+        initializePseudoInputs(model, from: train, random: &random)
+        let start = model.layout.pseudoInputsOffset
+        let row = (0..<VAEConfig.inputSize).map { model.parameters[start + $0] }
+        chosen.insert(images.firstIndex(of: row) ?? -1)
+    }
+    #expect(chosen == [0, 1, 2], "images a pseudo-input started as: \(chosen.sorted())")
+}
+
 /// makeSampler builds the kind asked at the temperature asked: a VampPrior's components with
 /// their deviations times the temperature; gmm-diagonal's components with diagonal covariances,
 /// gmm's with full ones, their factors times the temperature.

@@ -490,6 +490,20 @@ func resumedRunsMatchUninterruptedOnes(kind: ResumedRunKind) throws {
             "reconstruction \(terms.reconstruction) against \(before.reconstruction) at the initial weights")
 }
 
+/// The progress of an epoch whose last batch is short (150 images in batches of 32: 22 last)
+/// counts the images actually seen, and its last running loss is the mean loss per image the
+/// epoch returns, reconstruction and KL together.
+@Test func lastProgressOfAnEpochCountsItsImagesAndEndsAtTheEpochsLoss() throws {
+    let trainer = Trainer(run: syntheticRun(), data: syntheticData())
+    var reports: [TrainingProgress] = []
+    let terms = try trainer.trainEpoch(progress: { reports.append($0) })
+    #expect(reports.map(\.imagesSeen) == [32, 64, 96, 128, 150])
+    #expect(reports.map(\.batch) == [1, 2, 3, 4, 5] && reports.allSatisfy { $0.batches == 5 && $0.epoch == 1 })
+    let last = try #require(reports.last)
+    #expect(abs(last.runningLoss - terms.total) <= 1e-12 * abs(terms.total),
+            "running loss \(last.runningLoss) against the epoch's \(terms.total)")
+}
+
 @Test func klWeightRampsOverTheWarmUpEpochsStepByStep() {
     var run = syntheticRun(epochs: 4)
     run.beta = 2
