@@ -97,6 +97,9 @@ struct InterpolationFlags: ParsableArguments {
 
     func validate(enabled: Bool) throws {
         try checkRange("--steps", steps, in: stepsRange)
+        if let same = pairs?.pairs.first(where: { $0.a == $0.b }) {
+            throw ValidationError("--pairs \(same.a):\(same.b) joins a test image to itself, a path of one point; name two images")
+        }
         let path = spherical.map { $0 ? "--spherical" : "--no-spherical" } ?? ""
         try refuseUnless(enabled, [("--pairs", pairs != nil), (path, spherical != nil), ("--steps", steps != nil)],
                          applyTo: "the interpolation", add: "--interpolation or --all")
@@ -168,6 +171,9 @@ struct ReconstructionFlags: ParsableArguments {
     }
 
     func validate(enabled: Bool) throws {
+        if let indices = indices?.indices, let repeated = indices.enumerated().first(where: { indices[..<$0.offset].contains($0.element) }) {
+            throw ValidationError("--indices names test image \(repeated.element) twice; each image is shown once")
+        }
         try refuseUnless(enabled, [("--indices", indices != nil)], applyTo: "the reconstruction", add: "--reconstruction or --all")
     }
 }

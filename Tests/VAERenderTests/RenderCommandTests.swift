@@ -71,6 +71,8 @@ private let smallRender = ["--grid", "2", "--steps", "2", "--pairs", " 0:1", "--
     (["--latent-map", "--tolerance", "3"], "--tolerance does not apply to the latent map, which is stored exactly"),
     (["--latent-map", "--dims", "2"], "--dims applies to the traversal; add --traversal or --all"),
     (["--all", "--pairs", "1-2"], "--pairs"),
+    (["--all", "--pairs", "0:7,3:3"], "--pairs 3:3 joins a test image to itself, a path of one point; name two images"),
+    (["--all", "--indices", "4,9,1,9"], "--indices names test image 9 twice; each image is shown once"),
     (["--all", "--indices", "4,-1"], "--indices"),
     (["--all", "--indices", "4,,1"], "The value '4,,1' is invalid for '--indices <i,...>'"),
     (["--all", "--pairs", "0:1,"], "The value '0:1,' is invalid for '--pairs <a:b,...>'"),
