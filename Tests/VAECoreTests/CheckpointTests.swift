@@ -386,6 +386,9 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     expectCorrupt(safetensors(header: overlapping, data: data), "offsets span")
     let beyond = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4000000000,4000000000],\"data_offsets\":[0,16]}}"
     expectCorrupt(safetensors(header: beyond, data: [UInt8](repeating: 0, count: 16)), "larger than the file")
+    // Larger than the data without overflowing too, told as such before its offsets are compared.
+    let large = "{\"x\":{\"dtype\":\"F32\",\"shape\":[1000],\"data_offsets\":[0,16]}}"
+    expectCorrupt(safetensors(header: large, data: [UInt8](repeating: 0, count: 16)), "tensor x has shape [1000], larger than the file")
     let outOfRange = "{\"x\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,9999999999]}}"
     expectCorrupt(safetensors(header: outOfRange, data: [UInt8](repeating: 0, count: 16)),
                   "the file is cut short, or its header damaged: tensor x has offsets [0, 9999999999) past the 16 data bytes")
@@ -474,4 +477,45 @@ private func swappingOffsets(_ header: String, _ a: String, _ b: String) throws 
     #expect(RunConfig.isValidSigma(1.1e-19) && RunConfig.isValidSigma(0.1) && RunConfig.isValidSigma(9.2e18))
     #expect(!RunConfig.isValidSigma(1.05e-19) && !RunConfig.isValidSigma(9.3e18))
     #expect(!RunConfig.isValidSigma(0) && !RunConfig.isValidSigma(-0.1) && !RunConfig.isValidSigma(.infinity) && !RunConfig.isValidSigma(.nan))
+}
+
+/// A tensor of no elements (shape [0], offsets [n, n]) is valid safetensors, as other writers
+/// produce it: it is read, not refused as offsets that end before they begin.
+@Test func anEmptyTensorIsRead() throws {
+    let header = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+        + "\"empty\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]}}"
+    let file = try parseSafetensors(safetensors(header: header, data: [0, 0, 0x80, 0x3f]), path: "x.safetensors")
+    #expect(file.tensors["empty"]?.range.count == 0)
+    #expect(try file.floats("a", shape: [1]) == [1])
+}
+
+/// Every control character in metadata, 0x1f included, is escaped: raw, it makes the header
+/// invalid JSON, and the file could not be read back.
+@Test func everyControlCharacterInMetadataIsEscaped() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/m.safetensors"
+    let text = String((1..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }) + "\u{7f}"
+    try writeSafetensors([], metadata: ["note": text], to: path)
+    #expect(try readSafetensors(path).metadata["note"] == text)
+}
+
+/// The configuration's metadata is read exactly as written: a switch other than "true", a
+/// width list with an empty entry, an MD5 of other than 32 digits, or an iwae_k of 0 is refused.
+@Test func malformedConfigurationMetadataIsRefused() throws {
+    let (folder, path, _) = try goodCheckpoint()
+    defer { removeTemporaryFolder(folder) }
+    let (header, data) = try headerAndData(path)
+    func changed(_ old: String, _ new: String) -> [UInt8] {
+        let edited = header.replacingOccurrences(of: old, with: new)
+        #expect(edited != header)
+        return safetensors(header: edited, data: data)
+    }
+    expectCorrupt(changed("\"hidden\":\"12,7\"", "\"hidden\":\"12,,7\""), "metadata hidden has the invalid value \"12,,7\"")
+    expectCorrupt(changed("\"hidden\":\"12,7\"", "\"conditional\":\"false\",\"hidden\":\"12,7\""),
+                  "metadata conditional has the invalid value \"false\"")
+    let md5 = "\"train_md5\":\"" + String(repeating: "a", count: 33) + "\",\"hidden\":\"12,7\""
+    expectCorrupt(changed("\"hidden\":\"12,7\"", md5), "metadata train_md5 has the invalid value \"" + String(repeating: "a", count: 33) + "\"")
+    expectCorrupt(changed("\"hidden\":\"12,7\"", "\"hidden\":\"12,7\",\"iwae_k\":\"0\",\"test_iwae\":\"200.5\""),
+                  "metadata iwae_k has the invalid value \"0\"")
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
-import VAECore
+@testable import VAECore
 
 // The trainer as a process that dies: SIGKILL at chosen points and Ctrl-C (through the fault
 // injection library, Tests/Preload/fault-injection.c), and a file-size limit standing in for a full disk.
@@ -943,4 +943,27 @@ func aNaNInATrainingStepIsNamed(backward: Bool, problem: String) throws {
     try writeFileAtomically([1, 2, 3], to: path)
     #expect(try readFile(path) == [1, 2, 3])
     #expect(!FileManager.default.fileExists(atPath: temporary))
+}
+
+/// Only the tools' own temporary files (hidden, ending in .partial) are a crash's leftovers: a
+/// user's file that merely ends in .partial is kept.
+@Test func onlyHiddenPartialFilesAreRemovedAsLeftovers() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    write([1], to: folder + "/.epoch-0001.safetensors" + temporaryFileSuffix)
+    write([2], to: folder + "/download" + temporaryFileSuffix)
+    removeLeftoverTemporaryFiles(in: folder)
+    #expect(try FileManager.default.contentsOfDirectory(atPath: folder) == ["download" + temporaryFileSuffix])
+    #expect(!isLeftoverTemporaryFile("download" + temporaryFileSuffix) && isLeftoverTemporaryFile(".a" + temporaryFileSuffix))
+}
+
+/// A folder that cannot be opened to be synced is an error, naming the change it would have made
+/// last, unless this process may not read it (EACCES), where nothing more can be done.
+@Test func aFolderThatCannotBeOpenedForItsSyncIsAnError() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    #expect(throws: VAEError(.cannotWrite, "cannot open the folder \(folder)/gone to fsync it after writing x: No such file or directory")) {
+        try syncFolder(folder + "/gone", after: "writing x")
+    }
+    try syncFolder(folder, after: "writing x")
 }

@@ -12,6 +12,34 @@ private func syntheticRun(seed: UInt64 = 3, epochs: Int = 2, conditional: Bool =
               seed: seed, preset: "default", trainImages: 150, testImages: 40)
 }
 
+/// A workspace's slices count as exhausted only when they have handed out every float of the
+/// buffer: the check that its size was computed right.
+@Test func rowSlicesAreExhaustedOnlyWhenEveryFloatIsHandedOut() {
+    var slices = RowSlices(of: FloatBuffer(count: 10), rows: 2)
+    _ = slices.take(3)
+    #expect(!slices.isExhausted)
+    _ = slices.take(floats: 3)
+    #expect(!slices.isExhausted)
+    _ = slices.take(floats: 1)
+    #expect(slices.isExhausted)
+}
+
+/// A state past the epochs a trainer is given is refused, even where the state's own run
+/// planned that many.
+@Test func aStatePastTheEpochsAskedForIsRefused() throws {
+    let folder = temporaryFolder()
+    defer { removeTemporaryFolder(folder) }
+    let path = folder + "/state.safetensors"
+    let trainer = Trainer(run: syntheticRun(epochs: 3), data: syntheticData())
+    for _ in 0..<2 { _ = try trainer.trainEpoch() }
+    try trainer.writeState(to: path)
+    let state = try readTrainingState(path)
+    try Trainer(run: syntheticRun(epochs: 2), data: syntheticData()).restore(state)
+    #expect(throws: VAEError(.usage, "\(path) is at epoch 2, past the 1 epoch requested")) {
+        try Trainer(run: syntheticRun(epochs: 1), data: syntheticData()).restore(state)
+    }
+}
+
 /// A short run on the real data: the test loss goes down epoch after epoch. It trains on the
 /// first 7,011 training images, which are the whole of ../shared/kmnist's training split, so that
 /// it is the same run on that copy and on the official files.
