@@ -49,11 +49,11 @@ public final class ProgressBar {
             runLeft = ", run " + formatDuration(remaining + Double(epochs - p.epoch) * epochSeconds) + (finalEstimate ? " + IWAE" : "")
         }
         let caption = epochCaption(p.epoch, of: epochs)
+        let counts = progress + perSecond + epochLeft + runLeft
         let shorter = [progress + perSecond + epochLeft, progress + epochLeft, progress]
-        guard caption.count + 1 + (progress + perSecond + epochLeft + runLeft).count < columns else {
+        guard caption.count + 1 + counts.count < columns else {
             return caption + " " + (shorter.first { caption.count + 1 + $0.count < columns } ?? progress)
         }
-        let counts = progress + perSecond + epochLeft + runLeft
         let width = min(24, columns - 1 - caption.count - counts.count - 2)
         guard width >= 4 else { return caption + " " + counts }
         let filled = p.batch * width / max(p.batches, 1)

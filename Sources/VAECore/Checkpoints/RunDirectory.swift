@@ -254,12 +254,13 @@ public struct RunDirectory: Sendable {
     public static func checkNotInACheckpointsFolder(_ folder: String, flag: String) throws {
         var existing = folder
         while access(existing, F_OK) != 0 { existing = folderHolding(existing) }
-        guard let resolved = realpath(existing, nil) else { return }
-        defer { free(resolved) }
-        var ancestor = URL(fileURLWithPath: String(cString: resolved))
+        guard let resolvedName = realpath(existing, nil) else { return }
+        let resolved = String(cString: resolvedName)
+        free(resolvedName)
+        var ancestor = URL(fileURLWithPath: resolved)
         while true {
             if let run = runWhoseCheckpointsFolderIs(ancestor.path) {
-                let place = existing == folder && ancestor.path == String(cString: resolved) ? "is the" : "is in the"
+                let place = existing == folder && ancestor.path == resolved ? "is the" : "is in the"
                 throw VAEError(.usage, "\(flag) \(folder) \(place) checkpoints folder of the run in \(run.path), which holds only the "
                                + "checkpoints vae-train writes; name another folder")
             }
