@@ -5,6 +5,17 @@ import TestSupport
 import VAECore
 import VAETesting
 
+/// The md5 of each of the synthetic data's files, by name, for a download from it to check.
+private func syntheticDataMD5s() throws -> [String: String] {
+    Dictionary(uniqueKeysWithValues: try KMNIST.files.map { ($0.name, md5Hex(try readFile(syntheticData + "/" + $0.name + ".gz"))) })
+}
+
+/// A tiny run of `train` and `test` images, for what its record of the data decides.
+private func tinyRun(train: Int = 4, test: Int = 4, binarization: Binarization = .none) -> RunConfig {
+    RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 4, learningRate: 1e-3, seed: 1, preset: "mlp",
+              trainImages: train, testImages: test, binarization: binarization)
+}
+
 private func expectBadData(_ folder: String, _ file: String, _ problem: String, kind: VAEError.Kind = .badData) {
     do {
         _ = try KMNIST.load(from: folder)
@@ -314,8 +325,7 @@ func headerClaimingBillionsOfImages(raw: Bool) {
 /// folder behind.
 @Test func downloadChecksEveryFileAgainstItsMD5() throws {
     let mirror = URL(fileURLWithPath: syntheticData).absoluteString
-    var fixtureMD5: [String: String] = [:]
-    for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
+    let fixtureMD5 = try syntheticDataMD5s()
     #expect(Set(fixtureMD5.values).count == 4)
 
     let scratch = temporaryFolder()
@@ -383,8 +393,7 @@ func headerClaimingBillionsOfImages(raw: Bool) {
 /// the loopback, see ChildProcess.)
 @Test(arguments: [false, true])
 func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
-    var fixtureMD5: [String: String] = [:]
-    for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
+    let fixtureMD5 = try syntheticDataMD5s()
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let (server, port) = try startFileServer(serving: syntheticData, in: scratch, chunked: chunked)
@@ -394,14 +403,10 @@ func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
     let limit = longest - 1
     let stopped = scratch + "/stopped"
     // The reports of bytes received, in the order they came.
-    final class Reports: @unchecked Sendable {
-        let lock = NSLock()
-        var received: [Int] = []
-    }
-    let reports = Reports()
+    let reports = Mutex<[Int]>([])
     do {
         try KMNIST.download(missingFrom: stopped, baseURL: mirror, expectedMD5: fixtureMD5, sizeLimit: limit) { _, received, _ in
-            reports.lock.withLock { reports.received.append(received) }
+            reports.withLock { $0.append(received) }
         }
         Issue.record("a file of \(longest) bytes must be refused at a limit of \(limit)")
     } catch let error as VAEError {
@@ -411,7 +416,7 @@ func aDownloadLongerThanTheLimitIsStopped(chunked: Bool) throws {
     }
     // The longest file comes first: announced, none of it is read; in chunks, up to the limit.
     try #require(KMNIST.files.map { try readFile(syntheticData + "/" + $0.name + ".gz").count }.first == longest)
-    let received = reports.lock.withLock { reports.received }
+    let received = reports.withLock { $0 }
     #expect(chunked ? !received.isEmpty && received.allSatisfy { $0 <= limit } : received.isEmpty, "\(received)")
     #expect(!FileManager.default.fileExists(atPath: stopped + "/train-images-idx3-ubyte.gz"))
     let whole = scratch + "/whole"
@@ -574,15 +579,11 @@ func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, In
 /// 0xB1A5EED), so that their figures compare; any other run on the images themselves.
 @Test func theEvaluationBinarisationIsFixed() {
     let set = syntheticImageSet(count: 4, seed: 6)
-    func run(_ binarization: Binarization) -> RunConfig {
-        RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 4, learningRate: 1e-3, seed: 1, preset: "mlp",
-                  trainImages: 4, testImages: 4, binarization: binarization)
-    }
-    let fixed = set.evaluationImages(for: run(.dynamic))
+    let fixed = set.evaluationImages(for: tinyRun(binarization: .dynamic))
     #expect(fixed.md5 == set.binarized(seed: 0xB1A_5EED).md5)
     #expect(fixed.md5 == "e685e484f2b9c1808d57977efecb67b7", "\(fixed.md5)")
     #expect(fixed.pixels.allSatisfy { $0 == 0 || $0 == 255 } && fixed.labels == set.labels)
-    #expect(set.evaluationImages(for: run(.none)).md5 == set.md5)
+    #expect(set.evaluationImages(for: tinyRun()).md5 == set.md5)
 }
 
 /// A resumed run trained on other images than the two official splits cannot be mended by a
@@ -591,18 +592,14 @@ func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, In
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
     let folder = scratch + "/data"
-    func run(train: Int, test: Int) -> RunConfig {
-        RunConfig(model: VAEConfig(hidden: [8], latentDim: 2), epochs: 1, batchSize: 4, learningRate: 1e-3, seed: 1, preset: "mlp",
-                  trainImages: train, testImages: test)
-    }
     let lacks = "\(folder) lacks train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz"
     for (train, test) in [(60_000, 2_000), (7_011, 10_000), (600, 100)] {
         #expect(throws: VAEError(.missingInput, "\(lacks), and the run was trained on \(train) training and \(test) test images, not the "
                                  + "official 60000 and 10000 a download brings; " + KMNIST.runDataAdvice), "\(train), \(test)") {
-            try KMNIST.checkMissingDataCanBeFetched(folder, resuming: run(train: train, test: test))
+            try KMNIST.checkMissingDataCanBeFetched(folder, resuming: tinyRun(train: train, test: test))
         }
     }
-    try KMNIST.checkMissingDataCanBeFetched(folder, resuming: run(train: 60_000, test: 10_000))
+    try KMNIST.checkMissingDataCanBeFetched(folder, resuming: tinyRun(train: 60_000, test: 10_000))
     try KMNIST.checkMissingDataCanBeFetched(folder, resuming: nil)
 }
 
@@ -610,19 +607,15 @@ func batchesCoverEveryItemOnceInOrder(count: Int, size: Int, expected: [(Int, In
 /// as many known.
 @Test func aLocalMirrorReportsEachFileWhole() throws {
     let mirror = URL(fileURLWithPath: syntheticData).absoluteString
-    var fixtureMD5: [String: String] = [:]
-    for file in KMNIST.files { fixtureMD5[file.name] = md5Hex(try readFile(syntheticData + "/" + file.name + ".gz")) }
+    let fixtureMD5 = try syntheticDataMD5s()
     let scratch = temporaryFolder()
     defer { removeTemporaryFolder(scratch) }
-    final class Reports: @unchecked Sendable {
-        let lock = NSLock()
-        var all: [(String, Int, Int?)] = []
-    }
-    let reports = Reports()
+    // Progress arrives on URLSession's thread: gathered, then checked here.
+    let reports = Mutex<[(String, Int, Int?)]>([])
     try KMNIST.download(missingFrom: scratch + "/target", baseURL: mirror, expectedMD5: fixtureMD5) { name, received, total in
-        reports.lock.withLock { reports.all.append((name, received, total)) }
+        reports.withLock { $0.append((name, received, total)) }
     }
-    let all = reports.lock.withLock { reports.all }
+    let all = reports.withLock { $0 }
     let sizes = try KMNIST.files.map { try readFile(syntheticData + "/" + $0.name + ".gz").count }
     #expect(all.map(\.0) == KMNIST.files.map { $0.name + ".gz" }, "\(all)")
     #expect(all.map(\.1) == sizes && all.map(\.2) == sizes, "\(all)")

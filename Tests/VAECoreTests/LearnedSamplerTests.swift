@@ -100,7 +100,7 @@ private func moments(_ z: [Float], latent: Int) -> (mean: [Double], variance: [D
 @Test func aPseudoInputCanStartAsAnyTrainingImage() {
     let model = VAEModel(config: VAEConfig(hidden: [4], latentDim: 2, prior: .vamp, pseudoInputs: 1))
     let train = syntheticImageSet(count: 3, seed: 9)
-    let images = (0..<3).map { r in (0..<VAEConfig.inputSize).map { intensity(train.pixels[r * 784 + $0]) } }
+    let images = (0..<3).map { r in (0..<VAEConfig.inputSize).map { intensity(train.pixels[r * VAEConfig.inputSize + $0]) } }
     #expect(Set(images).count == 3, "three distinct images")
     var chosen = Set<Int>()
     for seed: UInt64 in 0..<60 {
